@@ -1,0 +1,88 @@
+#include "rollout.h"
+
+#include <string.h>
+
+#include "eval.h"
+#include "util.h"
+
+void roller_init(Roller *r, const Model *m, const Tokenizer *tok, const Task *task,
+                 const SamplerConfig *sc, int G, int max_prompts, uint64_t seed, uint32_t rank) {
+    memset(r, 0, sizeof *r);
+    r->m = m;
+    r->tok = tok;
+    r->task = task;
+    r->sc = *sc;
+    r->G = G;
+    r->max_prompts = max_prompts;
+    r->rank = rank;
+    rng_seed(&r->rng, seed, 0xAC7000 + rank);
+    int L = m->cfg.max_seq_len;
+    /* one slot per completion plus one per prompt for the shared prefill */
+    r->cache = kv_cache_new(&m->cfg, max_prompts * (G + 1), L);
+    completions_alloc(&r->comp, max_prompts * G, sc->max_new_tokens);
+    r->prompt_buf = xmalloc(sizeof(int) * (size_t)max_prompts * L);
+    r->prompt_len = xmalloc(sizeof(int) * (size_t)max_prompts);
+    r->items = xmalloc(sizeof(TaskItem) * (size_t)max_prompts);
+}
+
+void roller_free(Roller *r) {
+    kv_cache_free(r->cache);
+    completions_free(&r->comp);
+    xfree(r->prompt_buf);
+    xfree(r->prompt_len);
+    xfree(r->items);
+    memset(r, 0, sizeof *r);
+}
+
+/* Packs completions [i*G, (i+1)*G) of the last generate into g. */
+static void pack_group(Roller *r, int i, uint64_t policy_version, double gen_s, Group *g) {
+    const Completions *c = &r->comp;
+    int G = r->G, nc = r->task->n_components;
+    int64_t n_tokens = 0;
+    for (int k = 0; k < G; k++) n_tokens += c->len[i * G + k];
+    group_alloc(g, G, r->prompt_len[i], nc, n_tokens);
+    g->actor_rank = r->rank;
+    g->seq_no = r->seq_no++;
+    g->prompt_id = r->items[i].id;
+    g->policy_version = policy_version;
+    g->gen_seconds = gen_s;
+    for (int p = 0; p < r->prompt_len[i]; p++)
+        g->prompt[p] = r->prompt_buf[(size_t)i * r->m->cfg.max_seq_len + p];
+    double t0 = now_seconds();
+    char text[TASK_MAX_TEXT * 2];
+    int64_t off = 0;
+    for (int k = 0; k < G; k++) {
+        int j = i * G + k, len = c->len[j];
+        g->completion_len[k] = len;
+        for (int t = 0; t < len; t++) {
+            g->tokens[off + t] = c->tokens[(size_t)j * c->max_new + t];
+            g->old_logprobs[off + t] = c->logp[(size_t)j * c->max_new + t];
+        }
+        off += len;
+        g->finish[k] = c->finish[j];
+        completion_text(r->tok, c, j, text, sizeof text);
+        Reward rw;
+        r->task->verify(r->task, &r->items[i], text, c->finish[j] != FINISH_LENGTH, &rw);
+        g->reward[k] = rw.total;
+        for (int q = 0; q < nc; q++) g->reward_comp[k * nc + q] = rw.value[q];
+    }
+    g->verify_seconds = now_seconds() - t0;
+}
+
+void roller_run(Roller *r, int n, uint64_t policy_version, Group *groups) {
+    CHECK(n >= 1 && n <= r->max_prompts);
+    int L = r->m->cfg.max_seq_len;
+    const int *prompts[n];
+    for (int i = 0; i < n; i++) {
+        if (r->task->sample(r->task, SPLIT_TRAIN, r->rank, r->cursor++, &r->items[i]) != 0)
+            die("task %s has no training items", r->task->name);
+        int *buf = r->prompt_buf + (size_t)i * L;
+        r->prompt_len[i] = encode_prompt(r->tok, r->items[i].prompt, buf, L);
+        prompts[i] = buf;
+    }
+    double t0 = now_seconds();
+    kv_cache_reset(r->cache);
+    generate(r->m, r->cache, prompts, r->prompt_len, n, r->G, &r->sc, r->tok, &r->rng, &r->comp);
+    double gen_s = (now_seconds() - t0) / n;
+    for (int i = 0; i < n; i++) pack_group(r, i, policy_version, gen_s, &groups[i]);
+}

@@ -1,0 +1,308 @@
+/* sampler.c: token selection (greedy, temperature, top-k, top-p) and
+ * batched generation over the KV cache. Contracts are in sampler.h. */
+#include "sampler.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+/* Candidate ids are stored as floats in the scratch buffer (the scratch is a
+ * float array, and an int stored through an int pointer into it would break
+ * strict aliasing); floats hold every integer below 2^24 exactly. */
+enum { SAMPLER_MAX_V = 1 << 24 };
+
+/* Max of x[i]/T over i (T > 0) and log sum exp(x[i]/T - max), in double. */
+static void log_sum_exp(const float *logits, int V, double inv_t, double *mx, double *lse) {
+    double m = -INFINITY;
+    for (int i = 0; i < V; i++) {
+        const double x = (double)logits[i] * inv_t;
+        if (x > m) m = x;
+    }
+    if (!isfinite(m)) die("sampler: non-finite logits (max %g): the model produced inf/NaN", m);
+    double s = 0.0;
+    for (int i = 0; i < V; i++) s += exp((double)logits[i] * inv_t - m);
+    if (!isfinite(s)) die("sampler: non-finite logits (NaN in the softmax sum)");
+    *mx = m;
+    *lse = m + log(s);
+}
+
+double sampler_logprob(const float *logits, int V, float temperature, int id) {
+    CHECK(id >= 0 && id < V);
+    const double inv_t = temperature > 0 ? 1.0 / (double)temperature : 1.0;
+    double m, lse;
+    log_sum_exp(logits, V, inv_t, &m, &lse);
+    return (double)logits[id] * inv_t - lse;
+}
+
+/* qsort order for (logit, id) pairs: higher logit first, then lower id, so
+ * the order is total and the result does not depend on qsort's algorithm.
+ * Ordering by raw logit equals ordering by probability since T > 0. */
+static int cmp_candidate(const void *pa, const void *pb) {
+    const float *a = pa, *b = pb;
+    if (a[0] != b[0]) return a[0] > b[0] ? -1 : 1;
+    return (a[1] > b[1]) - (a[1] < b[1]);
+}
+
+int sampler_pick(const float *logits, int V, const SamplerConfig *sc, Rng *rng, float *scratch,
+                 float *logp) {
+    CHECK(V > 0 && V < SAMPLER_MAX_V);
+    /* Drawn first and unconditionally: one uniform per token, greedy too. */
+    const double u = (double)rng_uniform(rng);
+
+    if (sc->temperature <= 0.0f) {
+        int best = 0;
+        for (int i = 1; i < V; i++)
+            if (logits[i] > logits[best]) best = i; /* strict: lowest id wins ties */
+        if (logp) *logp = (float)sampler_logprob(logits, V, 1.0f, best);
+        return best;
+    }
+
+    const double inv_t = 1.0 / (double)sc->temperature;
+    double m, lse;
+    log_sum_exp(logits, V, inv_t, &m, &lse);
+    const int k = sc->top_k > 0 && sc->top_k < V ? sc->top_k : V;
+    const int truncate = k < V || sc->top_p < 1.0f;
+    int pick = -1;
+
+    if (!truncate) {
+        /* Inverse CDF in id order over exp(x - m); target scaled by the sum
+         * instead of normalising every term. */
+        const double total = exp(lse - m);
+        const double target = u * total;
+        double cum = 0.0;
+        int last_pos = 0;
+        for (int i = 0; i < V; i++) {
+            const double e = exp((double)logits[i] * inv_t - m);
+            if (e > 0.0) last_pos = i;
+            cum += e;
+            if (cum > target && e > 0.0) {
+                pick = i;
+                break;
+            }
+        }
+        if (pick < 0) pick = last_pos; /* rounding left target at the very top */
+    } else {
+        /* Exact truncation: sort all candidates (V log V per token; fine at
+         * the vocabularies we run, and simpler to trust than a partial
+         * selection). scratch = V pairs (logit, id). */
+        for (int i = 0; i < V; i++) {
+            scratch[2 * i] = logits[i];
+            scratch[2 * i + 1] = (float)i;
+        }
+        qsort(scratch, (size_t)V, 2 * sizeof(float), cmp_candidate);
+        double mass_k = 0.0;
+        for (int r = 0; r < k; r++) mass_k += exp((double)scratch[2 * r] * inv_t - m);
+        int n_keep = k;
+        double mass = mass_k;
+        if (sc->top_p < 1.0f) {
+            /* Smallest prefix whose share of the top-k mass reaches p. */
+            const double want = (double)sc->top_p * mass_k;
+            double cum = 0.0;
+            for (int r = 0; r < k; r++) {
+                cum += exp((double)scratch[2 * r] * inv_t - m);
+                if (cum >= want) {
+                    n_keep = r + 1;
+                    mass = cum;
+                    break;
+                }
+            }
+        }
+        const double target = u * mass;
+        double cum = 0.0;
+        pick = (int)scratch[2 * (n_keep - 1) + 1];
+        for (int r = 0; r < n_keep; r++) {
+            cum += exp((double)scratch[2 * r] * inv_t - m);
+            if (cum > target) {
+                pick = (int)scratch[2 * r + 1];
+                break;
+            }
+        }
+    }
+    if (logp) *logp = (float)((double)logits[pick] * inv_t - lse);
+    return pick;
+}
+
+void completions_alloc(Completions *c, int n, int max_new) {
+    if (n < 1 || max_new < 1)
+        die("completions_alloc: need n >= 1 and max_new >= 1 (got %d, %d)", n, max_new);
+    c->n = n;
+    c->max_new = max_new;
+    c->tokens = xcalloc((size_t)n * max_new, sizeof(int));
+    c->logp = xcalloc((size_t)n * max_new, sizeof(float));
+    c->len = xcalloc((size_t)n, sizeof(int));
+    c->finish = xcalloc((size_t)n, sizeof(uint8_t));
+}
+
+void completions_free(Completions *c) {
+    xfree(c->tokens);
+    xfree(c->logp);
+    xfree(c->len);
+    xfree(c->finish);
+    memset(c, 0, sizeof *c);
+}
+
+/* Window for the stop-string check: the last (stop_len - 1) characters of
+ * a sequence's text plus the newest piece, so any match found in it ends in
+ * the newest token. */
+enum { TAIL_CAP = 2 * TOK_MAX_PIECE };
+
+/* Per-call workspace of generate(), allocated once per call. */
+typedef struct {
+    int N, V;
+    float *logits;   /* (N, V) row r = r-th active sequence of the step */
+    float *scratch;  /* (SAMPLER_SCRATCH_FLOATS(V)) */
+    int *active;     /* (N) sequence indices still decoding, ascending */
+    int *slots;      /* (N) their cache slots, for model_decode_step */
+    int *feed;       /* (N) their last sampled tokens */
+    char *tail;      /* (N, TAIL_CAP) recent text for the stop check */
+    int *tail_len;   /* (N) */
+} Generator;
+
+static void generator_init(Generator *g, int N, int V) {
+    g->N = N;
+    g->V = V;
+    g->logits = xmalloc(sizeof(float) * (size_t)N * V);
+    g->scratch = xmalloc(sizeof(float) * SAMPLER_SCRATCH_FLOATS(V));
+    g->active = xmalloc(sizeof(int) * (size_t)N);
+    g->slots = xmalloc(sizeof(int) * (size_t)N);
+    g->feed = xmalloc(sizeof(int) * (size_t)N);
+    g->tail = xcalloc((size_t)N * TAIL_CAP, 1);
+    g->tail_len = xcalloc((size_t)N, sizeof(int));
+}
+
+static void generator_free(Generator *g) {
+    xfree(g->logits);
+    xfree(g->scratch);
+    xfree(g->active);
+    xfree(g->slots);
+    xfree(g->feed);
+    xfree(g->tail);
+    xfree(g->tail_len);
+}
+
+/* Appends token id's text to sequence j's tail; returns 1 if the stop
+ * string (length stop_len > 0) now occurs in it. Specials (PAD, BOS, EOS)
+ * have no text, as in tokenizer_decode. */
+static int tail_push(Generator *g, int j, const Tokenizer *tok, int id, const char *stop,
+                     int stop_len) {
+    if (id <= TOK_EOS) return 0;
+    char *t = g->tail + (size_t)j * TAIL_CAP;
+    const char *piece = tok->pieces[id];
+    const int pl = (int)strnlen(piece, TOK_MAX_PIECE - 1);
+    int n = g->tail_len[j];
+    memcpy(t + n, piece, (size_t)pl);
+    n += pl;
+    t[n] = '\0';
+    const int hit = strstr(t, stop) != NULL;
+    /* Keep only what a later match could still use. */
+    const int keep = stop_len - 1 < n ? stop_len - 1 : n;
+    memmove(t, t + n - keep, (size_t)keep);
+    t[keep] = '\0';
+    g->tail_len[j] = keep;
+    return hit;
+}
+
+void generate(const Model *m, KVCache *cache, const int *const *prompts, const int *prompt_lens,
+              int n_prompts, int G, const SamplerConfig *sc, const Tokenizer *tok, Rng *rng,
+              Completions *out) {
+    const int V = m->cfg.vocab_size;
+    if (n_prompts < 1 || G < 1)
+        die("generate: need n_prompts >= 1 and G >= 1 (got %d, %d)", n_prompts, G);
+    const int N = n_prompts * G;
+    if (cache->n_slots < N)
+        die("generate: the KV cache has %d slots but %d prompts x G=%d completions need %d; "
+            "create it with kv_cache_new(cfg, >= %d, ...)", cache->n_slots, n_prompts, G, N, N);
+    if (out->n < N || out->max_new < sc->max_new_tokens)
+        die("generate: Completions holds %d x %d tokens but the call needs %d x %d; "
+            "allocate it with completions_alloc(c, %d, %d)", out->n, out->max_new, N,
+            sc->max_new_tokens, N, sc->max_new_tokens);
+    if (sc->max_new_tokens < 1)
+        die("generate: sampler max_new_tokens must be >= 1 (got %d)", sc->max_new_tokens);
+    if (tok->vocab_size != V)
+        die("generate: tokenizer has %d tokens but the model's vocab_size is %d", tok->vocab_size, V);
+    const int stop_len = (int)strnlen(sc->stop, sizeof sc->stop);
+    if (stop_len == (int)sizeof sc->stop) die("generate: sampler stop string is not NUL-terminated");
+    const int max_new = sc->max_new_tokens;
+    /* The learner re-scores prompt + completion in one forward pass, so a
+     * sequence must fit max_seq_len as well as the cache. */
+    const int max_len = cache->max_len < m->cfg.max_seq_len ? cache->max_len : m->cfg.max_seq_len;
+
+    Generator g;
+    generator_init(&g, N, V);
+    kv_cache_reset(cache);
+
+    /* Prefill each prompt once into its first slot and share the cache
+     * with its siblings; its last-token logits seed all G completions. */
+    for (int p = 0; p < n_prompts; p++) {
+        const int P = prompt_lens[p];
+        if (P < 1 || prompts[p][0] != TOK_BOS)
+            die("generate: prompt %d must be non-empty and start with BOS (len %d)", p, P);
+        if (P >= max_len)
+            die("generate: prompt %d has %d tokens, leaving no room for a completion in a cache "
+                "of max_len %d (cache %d, model %d): raise model.max_seq_len or shorten the prompts",
+                p, P, max_len, cache->max_len, m->cfg.max_seq_len);
+        for (int i = 0; i < P; i++)
+            if (prompts[p][i] < 0 || prompts[p][i] >= V)
+                die("generate: prompt %d token %d is id %d, outside the vocabulary [0, %d)", p, i,
+                    prompts[p][i], V);
+        float *row = g.logits + (size_t)p * G * V;
+        model_prefill(m, cache, p * G, prompts[p], P, row);
+        for (int k = 1; k < G; k++) {
+            kv_cache_copy_slot(cache, p * G + k, p * G);
+            memcpy(row + (size_t)k * V, row, sizeof(float) * (size_t)V);
+        }
+    }
+    for (int j = 0; j < N; j++) {
+        g.active[j] = j;
+        out->len[j] = 0;
+        out->finish[j] = FINISH_LENGTH;
+        for (int t = 0; t < out->max_new; t++) {
+            out->tokens[(size_t)j * out->max_new + t] = TOK_PAD;
+            out->logp[(size_t)j * out->max_new + t] = 0.0f;
+        }
+    }
+
+    /* Lockstep decoding: sample for every active sequence in index order
+     * (row r of logits belongs to active[r]), then feed the survivors. */
+    int n_active = N;
+    while (n_active > 0) {
+        int n_next = 0;
+        for (int r = 0; r < n_active; r++) {
+            const int j = g.active[r];
+            float lp;
+            const int id = sampler_pick(g.logits + (size_t)r * V, V, sc, rng, g.scratch, &lp);
+            const size_t at = (size_t)j * out->max_new + out->len[j];
+            out->tokens[at] = id;
+            out->logp[at] = lp;
+            const int len = ++out->len[j];
+            int done = 1;
+            if (id == TOK_EOS)
+                out->finish[j] = FINISH_EOS;
+            else if (stop_len > 0 && tail_push(&g, j, tok, id, sc->stop, stop_len))
+                out->finish[j] = FINISH_STOP;
+            else if (len >= max_new || prompt_lens[j / G] + len >= max_len)
+                out->finish[j] = FINISH_LENGTH; /* the next token would not fit */
+            else
+                done = 0;
+            if (!done) {
+                g.active[n_next] = j; /* n_next <= r: compaction keeps index order */
+                g.slots[n_next] = j;
+                g.feed[n_next] = id;
+                n_next++;
+            }
+        }
+        n_active = n_next;
+        if (n_active > 0) model_decode_step(m, cache, g.slots, g.feed, n_active, g.logits);
+    }
+    generator_free(&g);
+}
+
+int completion_text(const Tokenizer *tok, const Completions *c, int i, char *out, size_t cap) {
+    CHECK(i >= 0 && i < c->n);
+    const int *ids = c->tokens + (size_t)i * c->max_new;
+    int n = c->len[i];
+    if (n > 0 && ids[n - 1] == TOK_EOS) n--;
+    return tokenizer_decode(tok, ids, n, out, cap);
+}

@@ -1,0 +1,100 @@
+/* sampler.h: turning logits into tokens, and batched generation of G
+ * completions per prompt over the KV cache (what every actor rank runs).
+ *
+ * Two contracts matter to the rest of the trainer:
+ *
+ *   1. The log-probability reported for each sampled token is under the
+ *      FULL temperature-scaled distribution softmax(logits / temperature),
+ *      never the top-k / top-p truncated one, because that is what the
+ *      learner recomputes with model_forward (model.h) for the importance
+ *      ratio. With truncation on, the tokens come from a slightly different
+ *      distribution than the reported logp describes; that is the usual
+ *      trade-off and is the learner's to correct, not ours to hide.
+ *      Greedy decoding (temperature 0) reports logp under temperature 1.
+ *
+ *   2. The RNG advances by exactly one rng_uniform draw per generated token,
+ *      whatever the settings (greedy too), in sequence-index order; so a
+ *      run is reproducible from the saved Rng and G, and a restored
+ *      checkpoint continues the same stream.
+ *
+ * Training layout the learner builds from a completion (prompt_len P,
+ * completion length n, both counted in tokens):
+ *   seq      = prompt (BOS first) ++ completion tokens      (P + n)
+ *   inputs   = seq[0 .. P+n-2], targets = seq[1 .. P+n-1]
+ *   completion token j is scored at target index P - 1 + j.
+ * generate() keeps P + n <= min(cache max_len, max_seq_len), so the whole
+ * sequence always fits one training forward. */
+#ifndef ACTORS_SAMPLER_H
+#define ACTORS_SAMPLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+#include "rng.h"
+#include "tokenizer.h"
+
+typedef struct {
+    float temperature;   /* 0 = greedy (argmax, lowest id wins ties) */
+    int top_k;           /* keep the k most likely tokens; 0 = off */
+    float top_p;         /* keep the smallest most-likely prefix with mass >= p; 1 = off */
+    int max_new_tokens;  /* completion length limit (EOS included) */
+    char stop[16];       /* stop string, NUL-terminated; "" = stop on EOS only */
+} SamplerConfig;
+
+/* Floats of scratch sampler_pick needs for a vocabulary of V. */
+#define SAMPLER_SCRATCH_FLOATS(V) (2 * (size_t)(V))
+
+/* Samples one token id from logits (V) under sc, drawing exactly one
+ * rng_uniform from rng, and writes to *logp (if not NULL) its
+ * log-probability under softmax(logits / temperature) (temperature 1 when
+ * greedy), computed with max subtraction and double accumulation.
+ * top_k is applied first, then top_p on the renormalised top-k mass;
+ * candidates are ordered by probability, ties by lower id. scratch holds
+ * SAMPLER_SCRATCH_FLOATS(V) floats owned by the caller. Dies on non-finite
+ * logits (a model bug, not a sampling decision). */
+int sampler_pick(const float *logits, int V, const SamplerConfig *sc, Rng *rng, float *scratch,
+                 float *logp);
+
+/* log softmax(logits / temperature)[id] in double, with max subtraction:
+ * the reference the learner's forward must agree with. */
+double sampler_logprob(const float *logits, int V, float temperature, int id);
+
+typedef enum { FINISH_EOS = 0, FINISH_STOP = 1, FINISH_LENGTH = 2 } FinishReason;
+
+/* n completions of up to max_new tokens. Row i of tokens / logp holds len[i]
+ * valid entries (EOS included when emitted: it is an action the policy took
+ * and is trained on); the rest is TOK_PAD / 0. */
+typedef struct {
+    int n, max_new;
+    int *tokens;      /* (n, max_new) token ids */
+    float *logp;      /* (n, max_new) log-prob of each token under the sampling policy */
+    int *len;         /* (n) completion tokens, EOS included */
+    uint8_t *finish;  /* (n) FinishReason */
+} Completions;
+
+/* Allocates c's arrays (zeroed) for n completions of up to max_new tokens;
+ * c owns them until completions_free. */
+void completions_alloc(Completions *c, int n, int max_new);
+void completions_free(Completions *c);
+
+/* Generates G completions for each of n_prompts prompts (token ids, BOS
+ * first) into out rows p*G .. p*G+G-1. Each prompt is prefilled once into
+ * slot p*G and copied to its other G-1 slots; all sequences then decode in
+ * lockstep, only the active ones per step, until EOS, the stop string,
+ * max_new_tokens, or prompt + completion reaching min(cache->max_len,
+ * max_seq_len) (then FINISH_LENGTH with len < max_new_tokens). The cache is emptied first and
+ * needs n_prompts*G slots; out needs n >= n_prompts*G and max_new >=
+ * sc->max_new_tokens; violations die with a message (setup errors).
+ * Buffers are allocated once per call and freed before returning. */
+void generate(const Model *m, KVCache *cache, const int *const *prompts, const int *prompt_lens,
+              int n_prompts, int G, const SamplerConfig *sc, const Tokenizer *tok, Rng *rng,
+              Completions *out);
+
+/* Decodes completion i into out (capacity cap, NUL-terminated) without the
+ * EOS token; a stop string, when that is how it ended, is kept in the text
+ * (the verifier sees exactly what the policy wrote). Returns the length, or
+ * -1 on overflow or a bad id (as tokenizer_decode). */
+int completion_text(const Tokenizer *tok, const Completions *c, int i, char *out, size_t cap);
+
+#endif

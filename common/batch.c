@@ -1,0 +1,59 @@
+#include "batch.h"
+
+#include <string.h>
+
+#include "tokenizer.h"
+#include "util.h"
+
+void batch_init(SeqBatch *b, int max_B, int max_len) {
+    memset(b, 0, sizeof *b);
+    b->max_B = max_B;
+    b->max_len = max_len;
+    b->seq = xmalloc(sizeof(int) * (size_t)max_B * max_len);
+    b->seq_len = xmalloc(sizeof(int) * (size_t)max_B);
+    b->prompt_len = xmalloc(sizeof(int) * (size_t)max_B);
+    b->tokens = xmalloc(sizeof(int) * (size_t)max_B * max_len);
+    b->targets = xmalloc(sizeof(int) * (size_t)max_B * max_len);
+    b->weights = xmalloc(sizeof(float) * (size_t)max_B * max_len);
+}
+
+void batch_free(SeqBatch *b) {
+    xfree(b->seq);
+    xfree(b->seq_len);
+    xfree(b->prompt_len);
+    xfree(b->tokens);
+    xfree(b->targets);
+    xfree(b->weights);
+    memset(b, 0, sizeof *b);
+}
+
+void batch_clear(SeqBatch *b) { b->B = b->T = 0; }
+
+int batch_add(SeqBatch *b, const int *prompt, int plen, const int *completion, int clen) {
+    if (b->B >= b->max_B) die("batch full (%d rows)", b->max_B);
+    if (plen < 1 || plen + clen > b->max_len)
+        die("sequence of %d + %d tokens exceeds max_seq_len %d", plen, clen, b->max_len);
+    int r = b->B++;
+    int *s = b->seq + (size_t)r * b->max_len;
+    memcpy(s, prompt, sizeof(int) * plen);
+    if (clen) memcpy(s + plen, completion, sizeof(int) * clen);
+    b->seq_len[r] = plen + clen;
+    b->prompt_len[r] = plen;
+    return r;
+}
+
+void batch_layout(SeqBatch *b) {
+    int T = 1;
+    for (int r = 0; r < b->B; r++)
+        if (b->seq_len[r] - 1 > T) T = b->seq_len[r] - 1;
+    b->T = T;
+    for (int r = 0; r < b->B; r++) {
+        const int *s = b->seq + (size_t)r * b->max_len;
+        int n = b->seq_len[r] - 1;
+        for (int t = 0; t < T; t++) {
+            b->tokens[r * T + t] = t < n ? s[t] : TOK_PAD;
+            b->targets[r * T + t] = t < n ? s[t + 1] : TOK_PAD;
+        }
+    }
+    memset(b->weights, 0, sizeof(float) * (size_t)b->B * T);
+}

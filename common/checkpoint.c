@@ -1,0 +1,492 @@
+#include "checkpoint.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+
+enum { HEADER_BYTES = 32, SECTION_HEADER_BYTES = 16, CONF_BYTES = 40 };
+static const char MAGIC[8] = {'G', 'R', 'P', 'O', 'C', 'K', 'P', 'T'};
+
+/* ---- little-endian codecs: byte by byte, so they hold on any host ---- */
+
+static void put_u32(uint8_t *b, uint32_t x) {
+    for (int i = 0; i < 4; i++) b[i] = (uint8_t)(x >> (8 * i));
+}
+static void put_u64(uint8_t *b, uint64_t x) {
+    for (int i = 0; i < 8; i++) b[i] = (uint8_t)(x >> (8 * i));
+}
+static uint32_t get_u32(const uint8_t *b) {
+    uint32_t x = 0;
+    for (int i = 0; i < 4; i++) x |= (uint32_t)b[i] << (8 * i);
+    return x;
+}
+static uint64_t get_u64(const uint8_t *b) {
+    uint64_t x = 0;
+    for (int i = 0; i < 8; i++) x |= (uint64_t)b[i] << (8 * i);
+    return x;
+}
+static void put_f32(uint8_t *b, float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    put_u32(b, x);
+}
+static float get_f32(const uint8_t *b) {
+    uint32_t x = get_u32(b);
+    float f;
+    memcpy(&f, &x, 4);
+    return f;
+}
+
+static int host_is_le(void) {
+    const uint16_t one = 1;
+    uint8_t b;
+    memcpy(&b, &one, 1);
+    return b == 1;
+}
+
+static uint64_t pad8(uint64_t n) { return (n + 7) & ~(uint64_t)7; }
+
+/* ---- generic sections ---- */
+
+/* c holds no sections and owns nothing. */
+void ckpt_init(Checkpoint *c) { memset(c, 0, sizeof *c); }
+
+/* Frees every section's data; c is left empty and reusable. */
+void ckpt_free(Checkpoint *c) {
+    for (int i = 0; i < c->n_sections; i++) xfree(c->sec[i].data);
+    ckpt_init(c);
+}
+
+/* c owns a private copy of data; a section with the same tag is replaced. */
+void ckpt_put(Checkpoint *c, const char *tag, const void *data, size_t len) {
+    /* The reader rejects anything else, so refuse it here, at the source. */
+    if (strlen(tag) != 4) die("checkpoint section tag '%s' is not 4 characters", tag);
+    for (int i = 0; i < 4; i++)
+        if (tag[i] < 0x20 || tag[i] > 0x7e) die("checkpoint section tag has a non-printable byte");
+    CkptSection *s = NULL;
+    for (int i = 0; i < c->n_sections; i++)
+        if (memcmp(c->sec[i].tag, tag, 4) == 0) s = &c->sec[i];
+    if (s) {
+        xfree(s->data);
+    } else {
+        if (c->n_sections >= CKPT_MAX_SECTIONS)
+            die("checkpoint already has %d sections (CKPT_MAX_SECTIONS)", CKPT_MAX_SECTIONS);
+        s = &c->sec[c->n_sections++];
+        memcpy(s->tag, tag, 5);
+    }
+    s->data = xmalloc(len);
+    if (len) memcpy(s->data, data, len);
+    s->len = len;
+}
+
+/* Returns a pointer into c (valid until c changes), or NULL. */
+const CkptSection *ckpt_get(const Checkpoint *c, const char *tag) {
+    for (int i = 0; i < c->n_sections; i++)
+        if (strncmp(c->sec[i].tag, tag, 5) == 0) return &c->sec[i];
+    return NULL;
+}
+
+/* ---- writing ---- */
+
+/* Destination of one ckpt_write: counts bytes so the crash hook can stop
+ * at an exact offset. */
+typedef struct {
+    int fd;
+    uint64_t written;
+    uint64_t crash_after; /* UINT64_MAX: no crash */
+} Sink;
+
+/* Writes all n bytes (retrying short writes and EINTR); returns 0 or -1
+ * with errno set. With GRPO_CKPT_CRASH_AFTER_BYTES the process dies
+ * (_exit(9), no cleanup, like kill -9) once that many bytes are in the file. */
+static int sink_write(Sink *s, const void *buf, size_t n) {
+    const uint8_t *p = buf;
+    while (n > 0) {
+        size_t chunk = n;
+        int crash = 0;
+        if (s->crash_after - s->written <= chunk) {
+            chunk = (size_t)(s->crash_after - s->written);
+            crash = 1;
+        }
+        while (chunk > 0) {
+            ssize_t w = write(s->fd, p, chunk);
+            if (w < 0) {
+                if (errno == EINTR) continue;
+                return -1;
+            }
+            p += w;
+            n -= (size_t)w;
+            chunk -= (size_t)w;
+            s->written += (uint64_t)w;
+        }
+        if (crash) _exit(9);
+    }
+    return 0;
+}
+
+/* Parses GRPO_CKPT_CRASH_AFTER_BYTES; UINT64_MAX when unset or malformed. */
+static uint64_t crash_after_bytes(void) {
+    const char *e = getenv("GRPO_CKPT_CRASH_AFTER_BYTES");
+    if (!e || !*e) return UINT64_MAX;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(e, &end, 10);
+    if (errno || *end) return UINT64_MAX;
+    return (uint64_t)v;
+}
+
+/* fsyncs the directory holding path, so the rename itself is durable.
+ * Returns 0 or -1 with errno set. */
+static int fsync_parent_dir(const char *path) {
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (!slash) {
+        strcpy(dir, ".");
+    } else if (slash == path) {
+        strcpy(dir, "/");
+    } else {
+        size_t n = (size_t)(slash - path);
+        if (n >= sizeof dir) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        memcpy(dir, path, n);
+        dir[n] = '\0';
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    /* Some file systems cannot fsync a directory (EINVAL); the rename is
+     * then as durable as that file system makes it. */
+    if (rc < 0 && errno == EINVAL) rc = 0;
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
+/* Writes c to path atomically; c is only read. */
+int ckpt_write(const Checkpoint *c, const char *path, char *err, size_t errlen) {
+    static const uint8_t zeros[8] = {0};
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+        set_err(err, errlen, "%s: cannot write checkpoint: path too long", path);
+        return -1;
+    }
+
+    /* The header holds the payload CRC, so compute it first without
+     * building the payload in memory (PARM and ADAM can be large). */
+    uint64_t payload = 0;
+    uint32_t crc = 0;
+    for (int i = 0; i < c->n_sections; i++) {
+        const CkptSection *s = &c->sec[i];
+        uint8_t sh[SECTION_HEADER_BYTES];
+        memcpy(sh, s->tag, 4);
+        put_u32(sh + 4, 0);
+        put_u64(sh + 8, (uint64_t)s->len);
+        crc = crc32_update(crc, sh, sizeof sh);
+        crc = crc32_update(crc, s->data, s->len);
+        crc = crc32_update(crc, zeros, (size_t)(pad8(s->len) - s->len));
+        payload += SECTION_HEADER_BYTES + pad8(s->len);
+    }
+    uint8_t h[HEADER_BYTES];
+    memcpy(h, MAGIC, 8);
+    put_u32(h + 8, CKPT_VERSION);
+    put_u32(h + 12, (uint32_t)c->n_sections);
+    put_u64(h + 16, payload);
+    put_u32(h + 24, crc);
+    put_u32(h + 28, crc32_update(0, h, 28));
+
+    const char *step = "open";
+    Sink sink = {.fd = -1, .written = 0, .crash_after = crash_after_bytes()};
+    sink.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (sink.fd < 0) goto fail;
+    step = "write";
+    if (sink_write(&sink, h, sizeof h)) goto fail;
+    for (int i = 0; i < c->n_sections; i++) {
+        const CkptSection *s = &c->sec[i];
+        uint8_t sh[SECTION_HEADER_BYTES];
+        memcpy(sh, s->tag, 4);
+        put_u32(sh + 4, 0);
+        put_u64(sh + 8, (uint64_t)s->len);
+        if (sink_write(&sink, sh, sizeof sh) || sink_write(&sink, s->data, s->len) ||
+            sink_write(&sink, zeros, (size_t)(pad8(s->len) - s->len)))
+            goto fail;
+    }
+    step = "fsync";
+    if (fsync(sink.fd)) goto fail;
+    step = "close";
+    int rc = close(sink.fd);
+    sink.fd = -1;
+    if (rc) goto fail;
+    step = "rename";
+    if (rename(tmp, path)) goto fail;
+    if (fsync_parent_dir(path)) {
+        /* The new file is in place; only its durability is in doubt. */
+        set_err(err, errlen, "%s: fsync of the directory failed after rename: %s", path,
+                strerror(errno));
+        return -1;
+    }
+    return 0;
+
+fail:;
+    int e = errno;
+    if (sink.fd >= 0) close(sink.fd);
+    unlink(tmp);
+    set_err(err, errlen, "%s: cannot write checkpoint: %s of %s failed: %s", path, step, tmp,
+            strerror(e));
+    return -1;
+}
+
+/* ---- reading ---- */
+
+/* Reads exactly n bytes; returns 0, or -1 (short file or read error). */
+static int read_exact(FILE *f, void *buf, size_t n) { return fread(buf, 1, n, f) == n ? 0 : -1; }
+
+/* Fills c from path after verifying the header and the payload CRC; c owns
+ * everything it holds. On failure c is empty and err says why. */
+int ckpt_read(Checkpoint *c, const char *path, char *err, size_t errlen) {
+    ckpt_init(c);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        set_err(err, errlen, "%s: cannot open checkpoint: %s", path, strerror(errno));
+        return -1;
+    }
+    uint8_t *buf = NULL;
+    struct stat st;
+    if (fstat(fileno(f), &st)) {
+        set_err(err, errlen, "%s: cannot stat checkpoint: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        set_err(err, errlen, "%s: not a regular file", path);
+        goto fail;
+    }
+    uint64_t fsize = (uint64_t)st.st_size;
+    if (fsize < HEADER_BYTES) {
+        set_err(err, errlen, "%s: truncated: %llu bytes, header needs %d", path,
+                (unsigned long long)fsize, HEADER_BYTES);
+        goto fail;
+    }
+    uint8_t h[HEADER_BYTES];
+    if (read_exact(f, h, sizeof h)) goto read_error;
+    if (memcmp(h, MAGIC, 8) != 0) {
+        set_err(err, errlen, "%s: not a checkpoint (bad magic; expected \"GRPOCKPT\")", path);
+        goto fail;
+    }
+    uint32_t version = get_u32(h + 8);
+    int header_ok = get_u32(h + 28) == crc32_update(0, h, 28);
+    if (version != CKPT_VERSION) {
+        /* A newer format may lay its header out differently, so the CRC can
+         * only hint that the version field itself is damaged. */
+        set_err(err, errlen, "%s: checkpoint format version %u, this build reads %d%s", path,
+                version, CKPT_VERSION,
+                header_ok ? "" : " (the header checksum also fails: the file may be corrupt)");
+        goto fail;
+    }
+    if (!header_ok) {
+        set_err(err, errlen, "%s: header checksum mismatch: file is corrupt", path);
+        goto fail;
+    }
+    uint32_t n_sections = get_u32(h + 12);
+    uint64_t payload = get_u64(h + 16);
+    uint32_t want_crc = get_u32(h + 24);
+    uint64_t have = fsize - HEADER_BYTES;
+    if (payload != have) {
+        if (payload > have)
+            set_err(err, errlen, "%s: truncated: expected %llu payload bytes, file has %llu", path,
+                    (unsigned long long)payload, (unsigned long long)have);
+        else
+            set_err(err, errlen, "%s: expected %llu payload bytes, file has %llu (trailing data)",
+                    path, (unsigned long long)payload, (unsigned long long)have);
+        goto fail;
+    }
+    if (n_sections > CKPT_MAX_SECTIONS) {
+        set_err(err, errlen, "%s: %u sections, this build holds at most %d", path, n_sections,
+                CKPT_MAX_SECTIONS);
+        goto fail;
+    }
+
+    /* Pass 1: the payload CRC, streamed, so a damaged file is reported as
+     * corrupt before any length inside it is trusted. */
+    enum { CHUNK = 1 << 20 };
+    buf = xmalloc(CHUNK);
+    uint32_t crc = 0;
+    for (uint64_t left = payload; left > 0;) {
+        size_t n = left < CHUNK ? (size_t)left : CHUNK;
+        if (read_exact(f, buf, n)) goto read_error;
+        crc = crc32_update(crc, buf, n);
+        left -= n;
+    }
+    if (crc != want_crc) {
+        set_err(err, errlen, "%s: checksum mismatch: file is corrupt", path);
+        goto fail;
+    }
+
+    /* Pass 2: sections, read straight into their own buffers. */
+    if (fseek(f, HEADER_BYTES, SEEK_SET)) goto read_error;
+    uint64_t left = payload;
+    for (uint32_t i = 0; i < n_sections; i++) {
+        uint8_t sh[SECTION_HEADER_BYTES];
+        if (left < SECTION_HEADER_BYTES) {
+            set_err(err, errlen, "%s: section %u header overruns the payload (%llu bytes left)",
+                    path, i, (unsigned long long)left);
+            goto fail;
+        }
+        if (read_exact(f, sh, sizeof sh)) goto read_error;
+        left -= SECTION_HEADER_BYTES;
+        char tag[5] = {0};
+        memcpy(tag, sh, 4);
+        for (int k = 0; k < 4; k++)
+            if (sh[k] < 0x20 || sh[k] > 0x7e) {
+                set_err(err, errlen, "%s: section %u has a malformed tag", path, i);
+                goto fail;
+            }
+        uint64_t len = get_u64(sh + 8);
+        if (len > left || pad8(len) > left) {
+            set_err(err, errlen,
+                    "%s: section %u (%s) of %llu bytes overruns the payload (%llu bytes left)",
+                    path, i, tag, (unsigned long long)len, (unsigned long long)left);
+            goto fail;
+        }
+        if (ckpt_get(c, tag)) {
+            set_err(err, errlen, "%s: section %s appears twice", path, tag);
+            goto fail;
+        }
+        CkptSection *s = &c->sec[c->n_sections++];
+        memcpy(s->tag, tag, 5);
+        s->len = (size_t)len;
+        s->data = xmalloc(s->len);
+        if (read_exact(f, s->data, s->len)) goto read_error;
+        uint8_t pad[8];
+        size_t np = (size_t)(pad8(len) - len);
+        if (read_exact(f, pad, np)) goto read_error;
+        left -= pad8(len);
+    }
+    if (left != 0) {
+        set_err(err, errlen, "%s: %llu payload bytes after the last of %u sections", path,
+                (unsigned long long)left, n_sections);
+        goto fail;
+    }
+    xfree(buf);
+    fclose(f);
+    return 0;
+
+read_error:
+    /* fstat said the bytes were there: either an I/O error or the file
+     * shrank while we read it. */
+    set_err(err, errlen, "%s: read error: %s", path,
+            ferror(f) ? strerror(errno) : "file shrank while reading (truncated)");
+fail:
+    xfree(buf);
+    fclose(f);
+    ckpt_free(c);
+    return -1;
+}
+
+/* ---- typed helpers for the model ---- */
+
+/* c gains copies of CONF, TOKN and PARM; m and tok are only read. */
+void ckpt_put_model(Checkpoint *c, const Model *m, const Tokenizer *tok) {
+    const ModelConfig *k = &m->cfg;
+    uint8_t conf[CONF_BYTES];
+    const int32_t ints[8] = {k->vocab_size, k->dim,        k->n_layers,  k->n_heads,
+                             k->n_kv_heads, k->hidden_dim, k->max_seq_len, k->tied_embeddings};
+    for (int i = 0; i < 8; i++) put_u32(conf + 4 * i, (uint32_t)ints[i]);
+    put_f32(conf + 32, k->rope_theta);
+    put_f32(conf + 36, k->norm_eps);
+    ckpt_put(c, "CONF", conf, sizeof conf);
+
+    size_t tn = tokenizer_serialize(tok, NULL);
+    uint8_t *tb = xmalloc(tn);
+    size_t tw = tokenizer_serialize(tok, tb);
+    CHECK(tw == tn);
+    ckpt_put(c, "TOKN", tb, tn);
+    xfree(tb);
+
+    size_t pn = m->n_params * sizeof(float);
+    if (host_is_le()) {
+        ckpt_put(c, "PARM", m->params, pn); /* already the on-disk byte order */
+    } else {
+        uint8_t *pb = xmalloc(pn);
+        for (size_t i = 0; i < m->n_params; i++) put_f32(pb + 4 * i, m->params[i]);
+        ckpt_put(c, "PARM", pb, pn);
+        xfree(pb);
+    }
+}
+
+/* On success m owns fresh parameters (free with model_free) and tok is
+ * filled; on failure neither is touched beyond tok's scratch contents and
+ * nothing needs freeing. */
+int ckpt_get_model(const Checkpoint *c, const char *path, Model *m, Tokenizer *tok, char *err,
+                   size_t errlen) {
+    const CkptSection *conf = ckpt_get(c, "CONF");
+    const CkptSection *tokn = ckpt_get(c, "TOKN");
+    const CkptSection *parm = ckpt_get(c, "PARM");
+    const char *missing = !conf ? "CONF" : !tokn ? "TOKN" : !parm ? "PARM" : NULL;
+    if (missing) {
+        set_err(err, errlen, "%s: no %s section (not a model checkpoint?)", path, missing);
+        return -1;
+    }
+    if (conf->len != CONF_BYTES) {
+        set_err(err, errlen, "%s: CONF section has %zu bytes, expected %d", path, conf->len,
+                CONF_BYTES);
+        return -1;
+    }
+    ModelConfig cfg;
+    memset(&cfg, 0, sizeof cfg);
+    int *fields[8] = {&cfg.vocab_size, &cfg.dim,        &cfg.n_layers,    &cfg.n_heads,
+                      &cfg.n_kv_heads, &cfg.hidden_dim, &cfg.max_seq_len, &cfg.tied_embeddings};
+    for (int i = 0; i < 8; i++) *fields[i] = (int32_t)get_u32(conf->data + 4 * i);
+    cfg.rope_theta = get_f32(conf->data + 32);
+    cfg.norm_eps = get_f32(conf->data + 36);
+    const char *why = model_config_check(&cfg);
+    if (why) {
+        set_err(err, errlen, "%s: CONF: invalid model config: %s", path, why);
+        return -1;
+    }
+    char terr[256] = "";
+    if (tokenizer_deserialize(tok, tokn->data, tokn->len, terr, sizeof terr)) {
+        set_err(err, errlen, "%s: TOKN: %s", path, terr);
+        return -1;
+    }
+    /* Token ids index the embedding; a larger vocabulary than the model's
+     * would read past wte. */
+    if (tok->vocab_size > cfg.vocab_size) {
+        set_err(err, errlen, "%s: tokenizer has %d tokens but the model's vocab_size is %d",
+                path, tok->vocab_size, cfg.vocab_size);
+        return -1;
+    }
+    size_t sizes[MODEL_NUM_TENSORS];
+    size_t n_params = model_tensor_sizes(&cfg, sizes);
+    if (parm->len / sizeof(float) != n_params || parm->len % sizeof(float) != 0) {
+        set_err(err, errlen, "%s: PARM has %zu bytes, the config needs %zu (%zu params x 4)",
+                path, parm->len, n_params * sizeof(float), n_params);
+        return -1;
+    }
+    model_init(m, &cfg);
+    CHECK(m->n_params == n_params);
+    if (host_is_le()) {
+        memcpy(m->params, parm->data, parm->len);
+    } else {
+        for (size_t i = 0; i < n_params; i++) m->params[i] = get_f32(parm->data + 4 * i);
+    }
+    return 0;
+}
+
+/* m and tok are filled (m owns its buffers) or the program exits. */
+void ckpt_load_model_or_die(const char *path, Model *m, Tokenizer *tok) {
+    char err[512];
+    Checkpoint c;
+    if (ckpt_read(&c, path, err, sizeof err) || ckpt_get_model(&c, path, m, tok, err, sizeof err)) {
+        ckpt_free(&c);
+        die("%s\n  (check the path, or write a fresh checkpoint with 'grpo sft')", err);
+    }
+    ckpt_free(&c);
+}

@@ -1,0 +1,86 @@
+/* checkpoint.h: one self-describing file per checkpoint.
+ *
+ * Byte layout (all integers little-endian):
+ *   offset 0   char[8]  magic "GRPOCKPT"
+ *          8   u32      format version (CKPT_VERSION)
+ *         12   u32      number of sections
+ *         16   u64      payload bytes (everything after this 32-byte header)
+ *         24   u32      CRC-32 of the payload
+ *         28   u32      CRC-32 of bytes 0..27 (header integrity)
+ *   payload: sections, each
+ *              char[4]  tag, e.g. "CONF"
+ *              u32      reserved (0)
+ *              u64      length n
+ *              u8[n]    data, then zero padding to a multiple of 8
+ *
+ * Sections written by this project (a reader skips tags it does not know,
+ * so later issues add sections without a version bump):
+ *   CONF  model config: 8 x i32 (V, D, L, NH, NKV, HF, max_seq_len, tied),
+ *         2 x f32 (rope_theta, norm_eps)
+ *   TOKN  tokenizer_serialize() blob
+ *   PARM  n_params x f32: the flat parameter buffer
+ *   ADAM  i64 t, then n_params x f32 m, n_params x f32 v   (optional)
+ *   STEP  i64 step, u64 policy version                      (optional)
+ *   RNG_  any number of xoshiro states, 4 x u64 each        (optional)
+ *   META  UTF-8 text, e.g. the effective config              (optional)
+ *
+ * A checkpoint is written to "<path>.tmp.<pid>", fsync'd, renamed over
+ * <path> and the directory fsync'd, so a kill mid-write leaves the old file.
+ * Anyone can write one: numpy's tofile() of these fields will do.
+ *
+ * Test hook: with GRPO_CKPT_CRASH_AFTER_BYTES=N in the environment,
+ * ckpt_write calls _exit(9) (no cleanup, like kill -9) as soon as N bytes of
+ * the temp file are written; the temp file is left behind and <path> is
+ * untouched. Values larger than the file, or malformed, do nothing. */
+#ifndef COMMON_CHECKPOINT_H
+#define COMMON_CHECKPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+#include "tokenizer.h"
+
+enum { CKPT_VERSION = 1, CKPT_MAX_SECTIONS = 64 };
+
+typedef struct {
+    char tag[5];      /* NUL-terminated 4-char tag */
+    uint8_t *data;    /* owned */
+    size_t len;
+} CkptSection;
+
+typedef struct {
+    int n_sections;
+    CkptSection sec[CKPT_MAX_SECTIONS];
+} Checkpoint;
+
+/* ---- generic sections ---- */
+void ckpt_init(Checkpoint *c);
+void ckpt_free(Checkpoint *c);
+/* Adds (a copy of) data under tag, replacing an existing section. */
+void ckpt_put(Checkpoint *c, const char *tag, const void *data, size_t len);
+/* Returns the section or NULL. */
+const CkptSection *ckpt_get(const Checkpoint *c, const char *tag);
+
+/* Atomic write (see above). Returns 0, or -1 with err naming the path and
+ * the failing step (open, write, fsync, rename). */
+int ckpt_write(const Checkpoint *c, const char *path, char *err, size_t errlen);
+/* Reads and verifies a file. Returns 0, or -1 with err naming the path and
+ * what is wrong (missing, truncated, bad magic, version, checksum, section
+ * overrun); c is then empty. */
+int ckpt_read(Checkpoint *c, const char *path, char *err, size_t errlen);
+
+/* ---- typed helpers for the model ---- */
+/* Adds CONF, TOKN and PARM for m and tok. */
+void ckpt_put_model(Checkpoint *c, const Model *m, const Tokenizer *tok);
+/* Builds m (model_init + copy of PARM) and tok from CONF/TOKN/PARM.
+ * Returns 0, or -1 with err (missing section, config invalid, size
+ * mismatch). path is only used in the message. */
+int ckpt_get_model(const Checkpoint *c, const char *path, Model *m, Tokenizer *tok, char *err,
+                   size_t errlen);
+
+/* Convenience: load a model checkpoint from path; dies with the message on
+ * failure (a setup error). */
+void ckpt_load_model_or_die(const char *path, Model *m, Tokenizer *tok);
+
+#endif

@@ -1,0 +1,516 @@
+/* model.c: the Llama-style decoder of model.h: parameter layout, the
+ * training forward/backward over (B, T) batches, and KV-cache decoding.
+ * The layer kernels live in model_kernels.c; this file wires them together
+ * top to bottom.
+ *
+ * Legend (model.h): V vocab, D dim, L layers, NH heads, NKV kv heads,
+ * HD = D/NH, KVD = NKV*HD, HF SwiGLU width, B sequences, T tokens,
+ * N = B*T rows. One layer:
+ *   xn = rmsnorm(x) ; q,k,v = xn Wq^T, xn Wk^T, xn Wv^T ; rope(q, k)
+ *   x += attention(q, k, v) Wo^T
+ *   xn = rmsnorm(x) ; x += (silu(xn W1^T) * xn W3^T) W2^T
+ * then logits = rmsnorm(x) Wcls^T (Wcls = wte when tied). */
+#include "model.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "model_kernels.h"
+#include "rng.h"
+#include "util.h"
+
+/* ---- configuration and parameter layout ----------------------------------- */
+
+const char *model_config_check(const ModelConfig *c) {
+    if (c->vocab_size < 1) return "vocab_size must be >= 1";
+    if (c->dim < 2) return "dim must be >= 2";
+    if (c->n_layers < 1) return "n_layers must be >= 1";
+    if (c->n_heads < 1 || c->dim % c->n_heads != 0) return "n_heads must divide dim";
+    if ((c->dim / c->n_heads) % 2 != 0) return "head dim (dim / n_heads) must be even for RoPE";
+    if (c->n_kv_heads < 1 || c->n_heads % c->n_kv_heads != 0)
+        return "n_kv_heads must divide n_heads";
+    if (c->hidden_dim < 1) return "hidden_dim must be >= 1";
+    if (c->max_seq_len < 1) return "max_seq_len must be >= 1";
+    if (c->tied_embeddings != 0 && c->tied_embeddings != 1) return "tied_embeddings must be 0 or 1";
+    if (!(c->rope_theta > 0.0f)) return "rope_theta must be > 0";
+    if (!(c->norm_eps > 0.0f)) return "norm_eps must be > 0";
+    return NULL;
+}
+
+size_t model_tensor_sizes(const ModelConfig *c, size_t s[MODEL_NUM_TENSORS]) {
+    size_t V = c->vocab_size, D = c->dim, L = c->n_layers, HF = c->hidden_dim;
+    size_t KVD = (size_t)c->n_kv_heads * (D / c->n_heads);
+    s[0] = V * D;                          /* wte */
+    s[1] = L * D;                          /* rms_att */
+    s[2] = L * D * D;                      /* wq */
+    s[3] = L * KVD * D;                    /* wk */
+    s[4] = L * KVD * D;                    /* wv */
+    s[5] = L * D * D;                      /* wo */
+    s[6] = L * D;                          /* rms_ffn */
+    s[7] = L * HF * D;                     /* w1 */
+    s[8] = L * D * HF;                     /* w2 */
+    s[9] = L * HF * D;                     /* w3 */
+    s[10] = D;                             /* rms_final */
+    s[11] = c->tied_embeddings ? 0 : V * D; /* wcls */
+    size_t total = 0;
+    for (int i = 0; i < MODEL_NUM_TENSORS; i++) total += s[i];
+    return total;
+}
+
+static const char *const tensor_names[MODEL_NUM_TENSORS] = {
+    "wte", "rms_att", "wq", "wk", "wv", "wo", "rms_ffn", "w1", "w2", "w3", "rms_final", "wcls"};
+_Static_assert(sizeof tensor_names / sizeof tensor_names[0] == MODEL_NUM_TENSORS,
+               "one name per tensor");
+
+const char *model_tensor_name(int i) {
+    CHECK(i >= 0 && i < MODEL_NUM_TENSORS);
+    return tensor_names[i];
+}
+
+/* Matrices decay, gains (the RMSNorm weights) do not. */
+int model_tensor_decays(int i) {
+    CHECK(i >= 0 && i < MODEL_NUM_TENSORS);
+    return !(i == 1 || i == 6 || i == 10);
+}
+
+void model_point_tensors(const ModelConfig *cfg, float *buf, ParamTensors *t) {
+    size_t s[MODEL_NUM_TENSORS];
+    model_tensor_sizes(cfg, s);
+    float **ptrs[MODEL_NUM_TENSORS] = {&t->wte, &t->rms_att, &t->wq, &t->wk,
+                                       &t->wv,  &t->wo,      &t->rms_ffn, &t->w1,
+                                       &t->w2,  &t->w3,      &t->rms_final, &t->wcls};
+    for (int i = 0; i < MODEL_NUM_TENSORS; i++) {
+        *ptrs[i] = buf;
+        buf += s[i];
+    }
+}
+
+void model_init(Model *m, const ModelConfig *cfg) {
+    const char *err = model_config_check(cfg);
+    if (err) die("bad model config: %s", err);
+    memset(m, 0, sizeof *m);
+    m->cfg = *cfg;
+    size_t s[MODEL_NUM_TENSORS];
+    m->n_params = model_tensor_sizes(cfg, s);
+    m->params = xmalloc(sizeof(float) * m->n_params);
+    model_point_tensors(cfg, m->params, &m->w);
+}
+
+void model_init_weights(Model *m, uint64_t seed) {
+    size_t s[MODEL_NUM_TENSORS];
+    model_tensor_sizes(&m->cfg, s);
+    Rng rng;
+    rng_seed(&rng, seed, 0x30DE1);
+    float out_scale = 1.0f / sqrtf(2.0f * m->cfg.n_layers);
+    float *p = m->params;
+    for (int i = 0; i < MODEL_NUM_TENSORS; i++) {
+        if (!model_tensor_decays(i)) {
+            for (size_t j = 0; j < s[i]; j++) p[j] = 1.0f;
+        } else {
+            float std = 0.02f * ((i == 5 || i == 8) ? out_scale : 1.0f); /* wo, w2 */
+            for (size_t j = 0; j < s[i]; j++) p[j] = std * rng_normal(&rng);
+        }
+        p += s[i];
+    }
+}
+
+void model_alloc_grads(Model *m) {
+    if (m->grads) return;
+    m->grads = xcalloc(m->n_params, sizeof(float));
+    model_point_tensors(&m->cfg, m->grads, &m->g);
+}
+
+void model_zero_grads(Model *m) {
+    CHECK(m->grads != NULL);
+    memset(m->grads, 0, sizeof(float) * m->n_params);
+}
+
+void model_free(Model *m) {
+    xfree(m->params);
+    xfree(m->grads);
+    memset(m, 0, sizeof *m);
+}
+
+/* Counts the parameters that take part in a matmul: all but the embedding
+ * lookup (a copy) when the head is untied, and the RMSNorm gains. */
+static double matmul_params(const ModelConfig *c) {
+    size_t s[MODEL_NUM_TENSORS];
+    size_t n = model_tensor_sizes(c, s);
+    n -= s[1] + s[6] + s[10];
+    if (!c->tied_embeddings) n -= s[0];
+    return (double)n;
+}
+
+double model_train_flops_per_token(const ModelConfig *cfg, int T) {
+    return 6.0 * matmul_params(cfg) + 6.0 * cfg->n_layers * (double)T * cfg->dim;
+}
+
+/* ---- training forward / backward ------------------------------------------ */
+
+struct ForwardState {
+    ModelConfig cfg;
+    int max_B, max_T;
+    int B, T;            /* of the last forward */
+    float temperature;
+    int *tokens;         /* (B, T) copy for the embedding backward */
+    int *targets;        /* (B, T) */
+    float *rope_cos, *rope_sin; /* (max_T, HD/2) */
+    /* activations kept for backward */
+    float *res;          /* (L+1, N, D) residual entering layer l; res[L] enters the head */
+    float *res_mid;      /* (L, N, D) residual after the attention block */
+    float *xn_att;       /* (L, N, D) */
+    float *rstd_att;     /* (L, N) */
+    float *q;            /* (L, N, D) after RoPE */
+    float *k;            /* (L, N, KVD) after RoPE */
+    float *v;            /* (L, N, KVD) */
+    float *att;          /* (L, B, NH, T, T) attention probabilities */
+    float *atty;         /* (L, N, D) attention output, before Wo */
+    float *xn_ffn;       /* (L, N, D) */
+    float *rstd_ffn;     /* (L, N) */
+    float *h1, *h3;      /* (L, N, HF) gate and up projections */
+    float *hsig;         /* (L, N, HF) sigmoid(h1) */
+    float *xn_final;     /* (N, D) */
+    float *rstd_final;   /* (N) */
+    float *logits;       /* (N, V) raw */
+    double *lse;         /* (N) log-sum-exp of logits / temperature */
+    /* backward scratch, reused by every layer */
+    float *hg;           /* (N, HF) silu(h1) * h3 (forward: W2 input; backward: recomputed) */
+    float *d_res;        /* (N, D) gradient of the residual stream */
+    float *d_xn;         /* (N, D) */
+    float *d_atty;       /* (N, D) */
+    float *d_q;          /* (N, D) */
+    float *d_k, *d_v;    /* (N, KVD) */
+    float *d_h1, *d_h3;  /* (N, HF); d_h1 doubles as d(hg) */
+    float *d_logits;     /* (N, V) */
+    float *d_score;      /* (T, T) */
+};
+
+ForwardState *forward_state_new(const ModelConfig *cfg, int max_B, int max_T) {
+    const char *err = model_config_check(cfg);
+    if (err) die("bad model config: %s", err);
+    if (max_B < 1 || max_T < 1 || max_T > cfg->max_seq_len)
+        die("forward_state_new: need 1 <= max_B and 1 <= max_T <= max_seq_len (%d), got %d, %d",
+            cfg->max_seq_len, max_B, max_T);
+    ForwardState *s = xcalloc(1, sizeof *s);
+    s->cfg = *cfg;
+    s->max_B = max_B;
+    s->max_T = max_T;
+    size_t N = (size_t)max_B * max_T, L = cfg->n_layers, D = cfg->dim, HF = cfg->hidden_dim;
+    size_t V = cfg->vocab_size, NH = cfg->n_heads, HD = D / NH, KVD = cfg->n_kv_heads * HD;
+    s->tokens = xmalloc(sizeof(int) * N);
+    s->targets = xmalloc(sizeof(int) * N);
+    s->rope_cos = xmalloc(sizeof(float) * max_T * (HD / 2));
+    s->rope_sin = xmalloc(sizeof(float) * max_T * (HD / 2));
+    rope_tables(s->rope_cos, s->rope_sin, max_T, (int)HD, cfg->rope_theta);
+#define F(n) xmalloc(sizeof(float) * (n))
+    s->res = F((L + 1) * N * D);
+    s->res_mid = F(L * N * D);
+    s->xn_att = F(L * N * D);
+    s->rstd_att = F(L * N);
+    s->q = F(L * N * D);
+    s->k = F(L * N * KVD);
+    s->v = F(L * N * KVD);
+    s->att = F(L * max_B * NH * max_T * max_T);
+    s->atty = F(L * N * D);
+    s->xn_ffn = F(L * N * D);
+    s->rstd_ffn = F(L * N);
+    s->h1 = F(L * N * HF);
+    s->h3 = F(L * N * HF);
+    s->hsig = F(L * N * HF);
+    s->xn_final = F(N * D);
+    s->rstd_final = F(N);
+    s->logits = F(N * V);
+    s->lse = xmalloc(sizeof(double) * N);
+    s->hg = F(N * HF);
+    s->d_res = F(N * D);
+    s->d_xn = F(N * D);
+    s->d_atty = F(N * D);
+    s->d_q = F(N * D);
+    s->d_k = F(N * KVD);
+    s->d_v = F(N * KVD);
+    s->d_h1 = F(N * HF);
+    s->d_h3 = F(N * HF);
+    s->d_logits = F(N * V);
+    s->d_score = F((size_t)max_T * max_T);
+#undef F
+    return s;
+}
+
+void forward_state_free(ForwardState *s) {
+    if (!s) return;
+    void *bufs[] = {s->tokens, s->targets, s->rope_cos, s->rope_sin, s->res, s->res_mid,
+                    s->xn_att, s->rstd_att, s->q, s->k, s->v, s->att, s->atty, s->xn_ffn,
+                    s->rstd_ffn, s->h1, s->h3, s->hsig, s->xn_final, s->rstd_final, s->logits,
+                    s->lse, s->hg, s->d_res, s->d_xn, s->d_atty, s->d_q, s->d_k, s->d_v,
+                    s->d_h1, s->d_h3, s->d_logits, s->d_score};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) xfree(bufs[i]);
+    xfree(s);
+}
+
+/* The output head: wcls, or wte when tied (and likewise for gradients). */
+static const float *head_weights(const Model *m) { return m->cfg.tied_embeddings ? m->w.wte : m->w.wcls; }
+
+void model_forward(const Model *m, ForwardState *s, const int *tokens, const int *targets,
+                   int B, int T, float temperature, float *logp, float *entropy) {
+    const ModelConfig *c = &m->cfg;
+    CHECK(B >= 1 && B <= s->max_B && T >= 1 && T <= s->max_T);
+    CHECK(temperature > 0.0f);
+    int D = c->dim, L = c->n_layers, NH = c->n_heads, NKV = c->n_kv_heads, HF = c->hidden_dim;
+    int V = c->vocab_size, HD = D / NH, KVD = NKV * HD, N = B * T;
+    for (int i = 0; i < N; i++)
+        CHECK(tokens[i] >= 0 && tokens[i] < V && targets[i] >= 0 && targets[i] < V);
+    s->B = B;
+    s->T = T;
+    s->temperature = temperature;
+    memcpy(s->tokens, tokens, sizeof(int) * N);
+    memcpy(s->targets, targets, sizeof(int) * N);
+    size_t ND = (size_t)N * D, NK = (size_t)N * KVD, NF = (size_t)N * HF;
+    size_t NA = (size_t)B * NH * T * T;
+
+    encoder_forward(s->res, tokens, m->w.wte, N, D);
+    for (int l = 0; l < L; l++) {
+        const float *x = s->res + l * ND;           /* (N, D) */
+        float *xmid = s->res_mid + l * ND;          /* (N, D) */
+        float *xout = s->res + (l + 1) * ND;        /* (N, D) */
+        float *xn = s->xn_att + l * ND, *xn2 = s->xn_ffn + l * ND;
+        float *q = s->q + l * ND, *k = s->k + l * NK, *v = s->v + l * NK;
+        float *h1 = s->h1 + l * NF, *h3 = s->h3 + l * NF;
+        const float *wq = m->w.wq + (size_t)l * D * D, *wk = m->w.wk + (size_t)l * KVD * D;
+        const float *wv = m->w.wv + (size_t)l * KVD * D, *wo = m->w.wo + (size_t)l * D * D;
+        const float *w1 = m->w.w1 + (size_t)l * HF * D, *w2 = m->w.w2 + (size_t)l * D * HF;
+        const float *w3 = m->w.w3 + (size_t)l * HF * D;
+
+        rmsnorm_forward(xn, s->rstd_att + (size_t)l * N, x, m->w.rms_att + (size_t)l * D, N, D,
+                        c->norm_eps);
+        matmul_forward(q, xn, wq, N, D, D, 0.0f);
+        matmul_forward(k, xn, wk, N, D, KVD, 0.0f);
+        matmul_forward(v, xn, wv, N, D, KVD, 0.0f);
+        rope_forward(q, s->rope_cos, s->rope_sin, B, T, D, HD);
+        rope_forward(k, s->rope_cos, s->rope_sin, B, T, KVD, HD);
+        attention_forward(s->atty + l * ND, s->att + l * NA, q, k, v, B, T, NH, NKV, HD);
+        memcpy(xmid, x, sizeof(float) * ND); /* the residual, then += atty Wo^T */
+        matmul_forward(xmid, s->atty + l * ND, wo, N, D, D, 1.0f);
+
+        rmsnorm_forward(xn2, s->rstd_ffn + (size_t)l * N, xmid, m->w.rms_ffn + (size_t)l * D, N,
+                        D, c->norm_eps);
+        matmul_forward(h1, xn2, w1, N, D, HF, 0.0f);
+        matmul_forward(h3, xn2, w3, N, D, HF, 0.0f);
+        swiglu_forward(s->hg, s->hsig + l * NF, h1, h3, NF);
+        memcpy(xout, xmid, sizeof(float) * ND);
+        matmul_forward(xout, s->hg, w2, N, HF, D, 1.0f);
+    }
+    rmsnorm_forward(s->xn_final, s->rstd_final, s->res + (size_t)L * ND, m->w.rms_final, N, D,
+                    c->norm_eps);
+    matmul_forward(s->logits, s->xn_final, head_weights(m), N, D, V, 0.0f);
+    logp_forward(logp, entropy, s->lse, s->logits, targets, N, V, temperature);
+}
+
+void model_backward(Model *m, ForwardState *s, const float *weights) {
+    const ModelConfig *c = &m->cfg;
+    CHECK(m->grads != NULL && s->B > 0);
+    int B = s->B, T = s->T, D = c->dim, L = c->n_layers, NH = c->n_heads, NKV = c->n_kv_heads;
+    int HF = c->hidden_dim, V = c->vocab_size, HD = D / NH, KVD = NKV * HD, N = B * T;
+    size_t ND = (size_t)N * D, NK = (size_t)N * KVD, NF = (size_t)N * HF;
+    size_t NA = (size_t)B * NH * T * T;
+    ParamTensors *g = &m->g;
+
+    logp_backward(s->d_logits, s->logits, s->lse, s->targets, weights, N, V, s->temperature);
+    matmul_backward(s->d_xn, c->tied_embeddings ? g->wte : g->wcls, s->d_logits, s->xn_final,
+                    head_weights(m), N, D, V, 0.0f);
+    memset(s->d_res, 0, sizeof(float) * ND); /* rmsnorm_backward adds into it */
+    rmsnorm_backward(s->d_res, g->rms_final, s->d_xn, s->res + (size_t)L * ND, m->w.rms_final,
+                     s->rstd_final, N, D);
+
+    for (int l = L - 1; l >= 0; l--) {
+        size_t lw = (size_t)l * D * D, lk = (size_t)l * KVD * D, lf = (size_t)l * HF * D;
+        const float *x = s->res + l * ND, *xmid = s->res_mid + l * ND;
+        const float *xn = s->xn_att + l * ND, *xn2 = s->xn_ffn + l * ND;
+        const float *h1 = s->h1 + l * NF, *h3 = s->h3 + l * NF, *hsig = s->hsig + l * NF;
+
+        /* MLP block: d_res is the gradient of this layer's output */
+        swiglu_recompute(s->hg, h1, h3, hsig, NF);
+        matmul_backward(s->d_h1, g->w2 + lf, s->d_res, s->hg, m->w.w2 + lf, N, HF, D, 0.0f);
+        swiglu_backward(s->d_h1, s->d_h3, s->d_h1, h1, h3, hsig, NF);
+        matmul_backward(s->d_xn, g->w1 + lf, s->d_h1, xn2, m->w.w1 + lf, N, D, HF, 0.0f);
+        matmul_backward(s->d_xn, g->w3 + lf, s->d_h3, xn2, m->w.w3 + lf, N, D, HF, 1.0f);
+        rmsnorm_backward(s->d_res, g->rms_ffn + (size_t)l * D, s->d_xn, xmid,
+                         m->w.rms_ffn + (size_t)l * D, s->rstd_ffn + (size_t)l * N, N, D);
+
+        /* attention block: d_res is now the gradient of res_mid */
+        matmul_backward(s->d_atty, g->wo + lw, s->d_res, s->atty + l * ND, m->w.wo + lw, N, D, D,
+                        0.0f);
+        attention_backward(s->d_q, s->d_k, s->d_v, s->d_score, s->d_atty, s->att + l * NA,
+                           s->q + l * ND, s->k + l * NK, s->v + l * NK, B, T, NH, NKV, HD);
+        rope_backward(s->d_q, s->rope_cos, s->rope_sin, B, T, D, HD);
+        rope_backward(s->d_k, s->rope_cos, s->rope_sin, B, T, KVD, HD);
+        matmul_backward(s->d_xn, g->wq + lw, s->d_q, xn, m->w.wq + lw, N, D, D, 0.0f);
+        matmul_backward(s->d_xn, g->wk + lk, s->d_k, xn, m->w.wk + lk, N, D, KVD, 1.0f);
+        matmul_backward(s->d_xn, g->wv + lk, s->d_v, xn, m->w.wv + lk, N, D, KVD, 1.0f);
+        rmsnorm_backward(s->d_res, g->rms_att + (size_t)l * D, s->d_xn, x,
+                         m->w.rms_att + (size_t)l * D, s->rstd_att + (size_t)l * N, N, D);
+    }
+    encoder_backward(g->wte, s->d_res, s->tokens, N, D);
+}
+
+/* ---- incremental decoding -------------------------------------------------- */
+
+/* Per-step buffers, sized once for `rows` tokens at a time (no malloc per
+ * step). Decode steps use one row per slot; prefill runs in chunks. */
+typedef struct {
+    int rows;
+    float *x;        /* (rows, D) residual */
+    float *xn;       /* (rows, D) */
+    float *q;        /* (rows, D) */
+    float *k, *v;    /* (rows, KVD) */
+    float *atty;     /* (rows, D) */
+    float *h1, *h3;  /* (rows, HF) */
+    float *scores;   /* (max_len) */
+    float *rope_cos, *rope_sin; /* (max_len, HD/2) */
+    int *slot, *pos; /* (rows) */
+} DecodeScratch;
+
+KVCache *kv_cache_new(const ModelConfig *cfg, int n_slots, int max_len) {
+    const char *err = model_config_check(cfg);
+    if (err) die("bad model config: %s", err);
+    if (n_slots < 1 || max_len < 1) die("kv_cache_new: need n_slots, max_len >= 1");
+    int D = cfg->dim, HD = D / cfg->n_heads, HF = cfg->hidden_dim;
+    KVCache *c = xcalloc(1, sizeof *c);
+    c->n_slots = n_slots;
+    c->max_len = max_len;
+    c->n_layers = cfg->n_layers;
+    c->kv_dim = cfg->n_kv_heads * HD;
+    size_t n = (size_t)cfg->n_layers * n_slots * max_len * c->kv_dim;
+    c->k = xmalloc(sizeof(float) * n);
+    c->v = xmalloc(sizeof(float) * n);
+    c->len = xcalloc(n_slots, sizeof(int));
+    DecodeScratch *d = xcalloc(1, sizeof *d);
+    /* 64 rows is enough for sgemm to run near full speed on a prefill chunk */
+    d->rows = n_slots > 64 ? n_slots : 64;
+    size_t R = d->rows;
+    d->x = xmalloc(sizeof(float) * R * D);
+    d->xn = xmalloc(sizeof(float) * R * D);
+    d->q = xmalloc(sizeof(float) * R * D);
+    d->k = xmalloc(sizeof(float) * R * c->kv_dim);
+    d->v = xmalloc(sizeof(float) * R * c->kv_dim);
+    d->atty = xmalloc(sizeof(float) * R * D);
+    d->h1 = xmalloc(sizeof(float) * R * HF);
+    d->h3 = xmalloc(sizeof(float) * R * HF);
+    d->scores = xmalloc(sizeof(float) * max_len);
+    d->rope_cos = xmalloc(sizeof(float) * max_len * (HD / 2));
+    d->rope_sin = xmalloc(sizeof(float) * max_len * (HD / 2));
+    rope_tables(d->rope_cos, d->rope_sin, max_len, HD, cfg->rope_theta);
+    d->slot = xmalloc(sizeof(int) * R);
+    d->pos = xmalloc(sizeof(int) * R);
+    c->scratch = d;
+    return c;
+}
+
+void kv_cache_free(KVCache *c) {
+    if (!c) return;
+    DecodeScratch *d = c->scratch;
+    void *bufs[] = {d->x, d->xn, d->q, d->k, d->v, d->atty, d->h1, d->h3, d->scores,
+                    d->rope_cos, d->rope_sin, d->slot, d->pos, d, c->k, c->v, c->len};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) xfree(bufs[i]);
+    xfree(c);
+}
+
+void kv_cache_reset(KVCache *c) { memset(c->len, 0, sizeof(int) * c->n_slots); }
+
+void kv_cache_copy_slot(KVCache *c, int dst, int src) {
+    CHECK(dst >= 0 && dst < c->n_slots && src >= 0 && src < c->n_slots);
+    if (dst == src) return;
+    size_t per = (size_t)c->max_len * c->kv_dim, used = (size_t)c->len[src] * c->kv_dim;
+    for (int l = 0; l < c->n_layers; l++) {
+        size_t base = (size_t)l * c->n_slots * per;
+        memcpy(c->k + base + dst * per, c->k + base + src * per, sizeof(float) * used);
+        memcpy(c->v + base + dst * per, c->v + base + src * per, sizeof(float) * used);
+    }
+    c->len[dst] = c->len[src];
+}
+
+/* Runs n rows (token tokens[i] of slot d->slot[i] at position d->pos[i])
+ * through the model, appending their keys and values to the cache, and
+ * writes logits (n_out, V) for the last n_out rows. Rows of one slot must
+ * come in position order (prefill); the cache is written for all rows of a
+ * layer before attention reads it, so each row sees its own prefix. */
+static void decode_rows(const Model *m, KVCache *c, const int *tokens, int n, int n_out,
+                        float *logits) {
+    const ModelConfig *cf = &m->cfg;
+    DecodeScratch *d = c->scratch;
+    int D = cf->dim, L = cf->n_layers, NH = cf->n_heads, NKV = cf->n_kv_heads;
+    int HF = cf->hidden_dim, V = cf->vocab_size, HD = D / NH, KVD = NKV * HD, half = HD / 2;
+    size_t per_slot = (size_t)c->max_len * KVD, per_layer = (size_t)c->n_slots * per_slot;
+
+    encoder_forward(d->x, tokens, m->w.wte, n, D);
+    for (int l = 0; l < L; l++) {
+        size_t lw = (size_t)l * D * D, lk = (size_t)l * KVD * D, lf = (size_t)l * HF * D;
+        float *kc = c->k + l * per_layer, *vc = c->v + l * per_layer;
+
+        rmsnorm_forward(d->xn, NULL, d->x, m->w.rms_att + (size_t)l * D, n, D, cf->norm_eps);
+        matmul_forward(d->q, d->xn, m->w.wq + lw, n, D, D, 0.0f);
+        matmul_forward(d->k, d->xn, m->w.wk + lk, n, D, KVD, 0.0f);
+        matmul_forward(d->v, d->xn, m->w.wv + lk, n, D, KVD, 0.0f);
+        for (int i = 0; i < n; i++) {
+            const float *cs = d->rope_cos + (size_t)d->pos[i] * half;
+            const float *sn = d->rope_sin + (size_t)d->pos[i] * half;
+            rope_row(d->q + (size_t)i * D, cs, sn, D, HD, +1);
+            rope_row(d->k + (size_t)i * KVD, cs, sn, KVD, HD, +1);
+            size_t at = d->slot[i] * per_slot + (size_t)d->pos[i] * KVD;
+            memcpy(kc + at, d->k + (size_t)i * KVD, sizeof(float) * KVD);
+            memcpy(vc + at, d->v + (size_t)i * KVD, sizeof(float) * KVD);
+        }
+        for (int i = 0; i < n; i++) {
+            size_t so = d->slot[i] * per_slot;
+            attention_decode_row(d->atty + (size_t)i * D, d->scores, d->q + (size_t)i * D, kc + so,
+                                 vc + so, d->pos[i] + 1, NH, NKV, HD);
+        }
+        matmul_forward(d->x, d->atty, m->w.wo + lw, n, D, D, 1.0f);
+
+        rmsnorm_forward(d->xn, NULL, d->x, m->w.rms_ffn + (size_t)l * D, n, D, cf->norm_eps);
+        matmul_forward(d->h1, d->xn, m->w.w1 + lf, n, D, HF, 0.0f);
+        matmul_forward(d->h3, d->xn, m->w.w3 + lf, n, D, HF, 0.0f);
+        swiglu_forward(d->h1, NULL, d->h1, d->h3, (size_t)n * HF);
+        matmul_forward(d->x, d->h1, m->w.w2 + lf, n, HF, D, 1.0f);
+    }
+    if (n_out == 0) return;
+    float *xl = d->x + (size_t)(n - n_out) * D;
+    rmsnorm_forward(d->xn, NULL, xl, m->w.rms_final, n_out, D, cf->norm_eps);
+    matmul_forward(logits, d->xn, head_weights(m), n_out, D, V, 0.0f);
+}
+
+void model_prefill(const Model *m, KVCache *c, int slot, const int *tokens, int n,
+                   float *logits) {
+    DecodeScratch *d = c->scratch;
+    CHECK(slot >= 0 && slot < c->n_slots && n >= 1);
+    if (c->len[slot] + n > c->max_len)
+        die("model_prefill: slot %d would hold %d tokens, cache max_len is %d", slot,
+            c->len[slot] + n, c->max_len);
+    for (int i = 0; i < n; i++) CHECK(tokens[i] >= 0 && tokens[i] < m->cfg.vocab_size);
+    for (int start = 0; start < n; start += d->rows) {
+        int chunk = n - start < d->rows ? n - start : d->rows;
+        for (int i = 0; i < chunk; i++) {
+            d->slot[i] = slot;
+            d->pos[i] = c->len[slot] + i;
+        }
+        /* only the prompt's last token needs logits */
+        int last = start + chunk == n;
+        decode_rows(m, c, tokens + start, chunk, last ? 1 : 0, logits);
+        c->len[slot] += chunk;
+    }
+}
+
+void model_decode_step(const Model *m, KVCache *c, const int *slots, const int *tokens, int n,
+                       float *logits) {
+    DecodeScratch *d = c->scratch;
+    CHECK(n >= 1 && n <= c->n_slots);
+    for (int i = 0; i < n; i++) {
+        int s = slots[i];
+        CHECK(s >= 0 && s < c->n_slots && tokens[i] >= 0 && tokens[i] < m->cfg.vocab_size);
+        if (c->len[s] >= c->max_len)
+            die("model_decode_step: slot %d is full (%d tokens)", s, c->max_len);
+        d->slot[i] = s;
+        d->pos[i] = c->len[s];
+    }
+    decode_rows(m, c, tokens, n, n, logits);
+    for (int i = 0; i < n; i++) c->len[slots[i]]++;
+}

@@ -1,0 +1,149 @@
+/* model.h: a Llama-style decoder-only transformer over one flat float32
+ * parameter buffer (llm.c style), with three paths over the same weights:
+ *   1. model_forward:   training forward over B sequences of T tokens,
+ *                       keeping the activations backward needs;
+ *   2. model_backward:  gradient of L = -sum_{b,t} w[b,t] * logp[b,t], the
+ *                       per-token weighted log-likelihood (SFT: w = 1/N on
+ *                       target tokens; GRPO: w = dJ/dlogp from the learner);
+ *   3. model_prefill / model_decode_step: incremental decoding with a KV
+ *                       cache for many sequences in lockstep (the actors).
+ *
+ * Dimension legend
+ *   V  vocab_size         D  dim               L  n_layers
+ *   NH n_heads            NKV n_kv_heads       HD head dim = D / NH
+ *   KVD = NKV * HD        HF hidden_dim (SwiGLU inner width)
+ *   B  sequences          T  tokens per sequence (<= max_seq_len)
+ *
+ * Weight matrices are stored (out, in), row-major, and applied as
+ * y = x W^T, exactly as llama2.c stores them, so its checkpoints map onto
+ * this layout tensor by tensor.
+ *
+ * Log-probabilities are of the temperature-scaled distribution
+ * softmax(logits / temperature): what the actors sample from and what the
+ * learner must recompute. */
+#ifndef COMMON_MODEL_H
+#define COMMON_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    int vocab_size;       /* V */
+    int dim;              /* D */
+    int n_layers;         /* L */
+    int n_heads;          /* NH, divides D */
+    int n_kv_heads;       /* NKV, divides NH (grouped-query attention) */
+    int hidden_dim;       /* HF */
+    int max_seq_len;      /* longest sequence (prompt + completion) */
+    int tied_embeddings;  /* 1: the output head is wte */
+    float rope_theta;     /* RoPE base, 10000 */
+    float norm_eps;       /* RMSNorm epsilon, 1e-5 */
+} ModelConfig;
+
+enum { MODEL_NUM_TENSORS = 12 };
+
+/* Named pointers into one flat buffer; the same struct names the gradients.
+ * Order is llama2.c's. */
+typedef struct {
+    float *wte;       /* (V, D) token embedding */
+    float *rms_att;   /* (L, D) */
+    float *wq;        /* (L, D, D) */
+    float *wk;        /* (L, KVD, D) */
+    float *wv;        /* (L, KVD, D) */
+    float *wo;        /* (L, D, D) */
+    float *rms_ffn;   /* (L, D) */
+    float *w1;        /* (L, HF, D) SwiGLU gate */
+    float *w2;        /* (L, D, HF) down projection */
+    float *w3;        /* (L, HF, D) SwiGLU up */
+    float *rms_final; /* (D) */
+    float *wcls;      /* (V, D) output head; size 0 (points at end) if tied */
+} ParamTensors;
+
+typedef struct {
+    ModelConfig cfg;
+    size_t n_params;
+    float *params;    /* (n_params) all weights, contiguous */
+    ParamTensors w;   /* pointers into params */
+    float *grads;     /* (n_params) same layout, NULL until model_alloc_grads */
+    ParamTensors g;
+} Model;
+
+/* Returns NULL if cfg is usable, else a static string saying which field is
+ * wrong and why. */
+const char *model_config_check(const ModelConfig *cfg);
+
+/* Element count of every tensor (in ParamTensors order); returns the total. */
+size_t model_tensor_sizes(const ModelConfig *cfg, size_t sizes[MODEL_NUM_TENSORS]);
+/* "wte", "rms_att", ... */
+const char *model_tensor_name(int i);
+/* 1 if AdamW should apply weight decay to tensor i (matrices, not norms). */
+int model_tensor_decays(int i);
+
+/* Sets t's pointers into buf (which holds model_tensor_sizes() floats). */
+void model_point_tensors(const ModelConfig *cfg, float *buf, ParamTensors *t);
+
+/* Allocates params (uninitialised); dies on a bad config. */
+void model_init(Model *m, const ModelConfig *cfg);
+/* Fills params: norms to 1, matrices N(0, 0.02), output projections (wo, w2)
+ * scaled by 1/sqrt(2L) as GPT-2 does. Deterministic in seed. */
+void model_init_weights(Model *m, uint64_t seed);
+/* Allocates (zeroed) gradients. */
+void model_alloc_grads(Model *m);
+void model_zero_grads(Model *m);
+void model_free(Model *m);
+
+/* FLOPs of one training token (forward + backward), counting 6 per
+ * parameter-token plus attention at context length T (6 * 2 * L * T * D
+ * per token, halved for causality), for the benchmarks. */
+double model_train_flops_per_token(const ModelConfig *cfg, int T);
+
+/* ---- training forward / backward ---------------------------------------- */
+
+/* Activations for up to B x T tokens; opaque, sized at creation. */
+typedef struct ForwardState ForwardState;
+ForwardState *forward_state_new(const ModelConfig *cfg, int max_B, int max_T);
+void forward_state_free(ForwardState *s);
+
+/* tokens (B, T): inputs; targets (B, T): the token to score at each
+ * position (any valid id at padding, whose weight will be 0). Sequences are
+ * right-padded; causal attention means padding never affects real tokens.
+ * Writes logp (B, T) = log softmax(logits / temperature)[target] and, if
+ * entropy != NULL, the entropy of that distribution (B, T). Keeps what
+ * model_backward needs in s. */
+void model_forward(const Model *m, ForwardState *s, const int *tokens, const int *targets,
+                   int B, int T, float temperature, float *logp, float *entropy);
+
+/* Accumulates into m->grads the gradient of L = -sum w[b,t] * logp[b,t]
+ * for the batch of the last model_forward on s. weights: (B, T). */
+void model_backward(Model *m, ForwardState *s, const float *weights);
+
+/* ---- incremental decoding ------------------------------------------------ */
+
+/* Key/value cache for n_slots independent sequences of up to max_len
+ * tokens, plus scratch for decoding all slots at once. */
+typedef struct {
+    int n_slots, max_len, n_layers, kv_dim;
+    float *k;   /* (L, n_slots, max_len, KVD) */
+    float *v;   /* (L, n_slots, max_len, KVD) */
+    int *len;   /* (n_slots) positions filled */
+    void *scratch; /* owned by model.c */
+} KVCache;
+
+KVCache *kv_cache_new(const ModelConfig *cfg, int n_slots, int max_len);
+void kv_cache_free(KVCache *c);
+/* Empties every slot. */
+void kv_cache_reset(KVCache *c);
+/* Makes slot dst a copy of slot src (one prompt prefilled, G completions). */
+void kv_cache_copy_slot(KVCache *c, int dst, int src);
+
+/* Appends n tokens to one slot (at positions len[slot] ...) and writes the
+ * raw logits (V) of the last one. */
+void model_prefill(const Model *m, KVCache *c, int slot, const int *tokens, int n,
+                   float *logits);
+
+/* Appends one token to each of n slots (slots[i] gets tokens[i] at position
+ * len[slots[i]]) and writes raw logits (n, V). */
+void model_decode_step(const Model *m, KVCache *c, const int *slots, const int *tokens, int n,
+                       float *logits);
+
+#endif

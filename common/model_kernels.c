@@ -1,0 +1,311 @@
+/* model_kernels.c: layer kernels for model.c (see model_kernels.h).
+ *
+ * Every large product is one cblas_sgemm; the rest are short loops kept
+ * simple enough for gcc -O3 -march=native to vectorize. Reductions that set
+ * the numerics (RMS, log-sum-exp) accumulate in double through several
+ * independent partial sums: deterministic, and fast without -ffast-math. */
+#include "model_kernels.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "util.h"
+
+/* ---- helpers -------------------------------------------------------------- */
+
+/* sum x[i]^2 in double with 8 partial sums (a fixed order: deterministic). */
+static double sumsq_f64(const float *x, int n) {
+    double acc[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += (double)x[i + j] * (double)x[i + j];
+    for (; i < n; i++) acc[0] += (double)x[i] * (double)x[i];
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+/* float dot with 8 partial sums, so the loop vectorizes without reassociation. */
+static float dot_f32(const float *a, const float *b, int n) {
+    float acc[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];
+    for (; i < n; i++) acc[0] += a[i] * b[i];
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+/* ---- embedding ------------------------------------------------------------ */
+
+void encoder_forward(float *x, const int *tokens, const float *wte, int N, int D) {
+    for (int i = 0; i < N; i++)
+        memcpy(x + (size_t)i * D, wte + (size_t)tokens[i] * D, sizeof(float) * D);
+}
+
+void encoder_backward(float *dwte, const float *dx, const int *tokens, int N, int D) {
+    for (int i = 0; i < N; i++) {
+        float *dw = dwte + (size_t)tokens[i] * D;
+        const float *d = dx + (size_t)i * D;
+        for (int j = 0; j < D; j++) dw[j] += d[j];
+    }
+}
+
+/* ---- RMSNorm -------------------------------------------------------------- */
+
+void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int D,
+                     float eps) {
+    for (int i = 0; i < N; i++) {
+        const float *x = inp + (size_t)i * D;
+        float *o = out + (size_t)i * D;
+        float r = (float)(1.0 / sqrt(sumsq_f64(x, D) / D + (double)eps));
+        for (int j = 0; j < D; j++) o[j] = w[j] * (x[j] * r);
+        if (rstd) rstd[i] = r;
+    }
+}
+
+/* With xhat = x * r and g = dout * w:
+ *   dx = r * (g - xhat * mean(g * xhat)),  dw += dout * xhat. */
+void rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp,
+                      const float *w, const float *rstd, int N, int D) {
+    for (int i = 0; i < N; i++) {
+        const float *x = inp + (size_t)i * D;
+        const float *d = dout + (size_t)i * D;
+        float *dx = dinp + (size_t)i * D;
+        float r = rstd[i];
+        float acc[8] = {0};
+        int j = 0;
+        for (; j + 8 <= D; j += 8)
+            for (int u = 0; u < 8; u++) acc[u] += d[j + u] * w[j + u] * x[j + u];
+        for (; j < D; j++) acc[0] += d[j] * w[j] * x[j];
+        float dot = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+        float c = dot * r * r / D; /* mean(g * xhat) * r, folded */
+        for (int k = 0; k < D; k++) {
+            dw[k] += d[k] * x[k] * r;
+            dx[k] += r * (d[k] * w[k] - x[k] * c);
+        }
+    }
+}
+
+/* ---- matmul --------------------------------------------------------------- */
+
+void matmul_forward(float *out, const float *inp, const float *w, int N, int C, int OC,
+                    float beta) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, w, C, beta, out,
+                OC);
+}
+
+void matmul_backward(float *dinp, float *dw, const float *dout, const float *inp,
+                     const float *w, int N, int C, int OC, float beta_inp) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, w, C,
+                beta_inp, dinp, C);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f,
+                dw, C);
+}
+
+void matmul_forward_naive(float *out, const float *inp, const float *w, int N, int C, int OC) {
+    for (int i = 0; i < N; i++)
+        for (int o = 0; o < OC; o++) {
+            double s = 0;
+            for (int c = 0; c < C; c++) s += (double)inp[(size_t)i * C + c] * w[(size_t)o * C + c];
+            out[(size_t)i * OC + o] = (float)s;
+        }
+}
+
+/* ---- RoPE ----------------------------------------------------------------- */
+
+void rope_tables(float *cosb, float *sinb, int max_pos, int HD, float theta) {
+    int half = HD / 2;
+    for (int p = 0; p < max_pos; p++)
+        for (int i = 0; i < half; i++) {
+            double freq = pow((double)theta, -2.0 * i / HD);
+            double a = p * freq;
+            cosb[(size_t)p * half + i] = (float)cos(a);
+            sinb[(size_t)p * half + i] = (float)sin(a);
+        }
+}
+
+void rope_row(float *x, const float *cos_row, const float *sin_row, int C, int HD, int dir) {
+    int half = HD / 2;
+    float sgn = dir > 0 ? 1.0f : -1.0f;
+    for (int h = 0; h < C; h += HD) {
+        float *xh = x + h;
+        for (int i = 0; i < half; i++) {
+            float c = cos_row[i], s = sgn * sin_row[i];
+            float x0 = xh[2 * i], x1 = xh[2 * i + 1];
+            xh[2 * i] = x0 * c - x1 * s;
+            xh[2 * i + 1] = x0 * s + x1 * c;
+        }
+    }
+}
+
+void rope_forward(float *x, const float *cosb, const float *sinb, int B, int T, int C, int HD) {
+    int half = HD / 2;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+            rope_row(x + ((size_t)b * T + t) * C, cosb + (size_t)t * half, sinb + (size_t)t * half,
+                     C, HD, +1);
+}
+
+void rope_backward(float *dx, const float *cosb, const float *sinb, int B, int T, int C, int HD) {
+    int half = HD / 2;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+            rope_row(dx + ((size_t)b * T + t) * C, cosb + (size_t)t * half,
+                     sinb + (size_t)t * half, C, HD, -1);
+}
+
+/* ---- attention ------------------------------------------------------------ */
+
+void softmax_row(float *row, int n) {
+    float mx = row[0];
+    for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
+    float sum = 0.0f;
+    for (int j = 0; j < n; j++) {
+        row[j] = expf(row[j] - mx);
+        sum += row[j];
+    }
+    float inv = 1.0f / sum;
+    for (int j = 0; j < n; j++) row[j] *= inv;
+}
+
+/* Per (sequence, head): S = scale Q K^T and Y = P V as two sgemms over the
+ * full T x T block. The upper triangle is wasted work (zeroed in P), but at
+ * these head sizes one sgemm beats a triangular loop. */
+void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
+                       int B, int T, int NH, int NKV, int HD) {
+    int D = NH * HD, KVD = NKV * HD, group = NH / NKV;
+    float scale = 1.0f / sqrtf((float)HD);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+            const float *Q = q + (size_t)b * T * D + h * HD;          /* (T, HD) ld D */
+            const float *K = k + (size_t)b * T * KVD + (h / group) * HD; /* (T, HD) ld KVD */
+            const float *Vv = v + (size_t)b * T * KVD + (h / group) * HD;
+            float *P = att + ((size_t)b * NH + h) * T * T;            /* (T, T) */
+            float *Y = out + (size_t)b * T * D + h * HD;              /* (T, HD) ld D */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HD, scale, Q, D, K, KVD,
+                        0.0f, P, T);
+            for (int t = 0; t < T; t++) {
+                float *row = P + (size_t)t * T;
+                softmax_row(row, t + 1);
+                memset(row + t + 1, 0, sizeof(float) * (T - t - 1));
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HD, T, 1.0f, P, T, Vv, KVD,
+                        0.0f, Y, D);
+        }
+}
+
+/* dP = dY V^T; dV += P^T dY; dS = P * (dP - rowsum(P * dP));
+ * dQ = scale dS K; dK += scale dS^T Q. Heads sharing a kv head add into
+ * the same dK, dV columns, so those are zeroed first. */
+void attention_backward(float *dq, float *dk, float *dv, float *dscore, const float *dout,
+                        const float *att, const float *q, const float *k, const float *v,
+                        int B, int T, int NH, int NKV, int HD) {
+    int D = NH * HD, KVD = NKV * HD, group = NH / NKV;
+    float scale = 1.0f / sqrtf((float)HD);
+    memset(dk, 0, sizeof(float) * (size_t)B * T * KVD);
+    memset(dv, 0, sizeof(float) * (size_t)B * T * KVD);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+            size_t qo = (size_t)b * T * D + h * HD, ko = (size_t)b * T * KVD + (h / group) * HD;
+            const float *P = att + ((size_t)b * NH + h) * T * T;
+            const float *dY = dout + qo;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HD, 1.0f, dY, D, v + ko,
+                        KVD, 0.0f, dscore, T);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HD, T, 1.0f, P, T, dY, D, 1.0f,
+                        dv + ko, KVD);
+            for (int t = 0; t < T; t++) {
+                const float *p = P + (size_t)t * T;
+                float *ds = dscore + (size_t)t * T;
+                float s = 0.0f;
+                for (int j = 0; j <= t; j++) s += p[j] * ds[j];
+                for (int j = 0; j <= t; j++) ds[j] = p[j] * (ds[j] - s);
+                memset(ds + t + 1, 0, sizeof(float) * (T - t - 1));
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HD, T, scale, dscore, T,
+                        k + ko, KVD, 0.0f, dq + qo, D);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HD, T, scale, dscore, T,
+                        q + qo, D, 1.0f, dk + ko, KVD);
+        }
+}
+
+void attention_decode_row(float *out, float *scores, const float *q, const float *kc,
+                          const float *vc, int n, int NH, int NKV, int HD) {
+    int KVD = NKV * HD, group = NH / NKV;
+    float scale = 1.0f / sqrtf((float)HD);
+    for (int h = 0; h < NH; h++) {
+        const float *qh = q + h * HD;
+        int kvo = (h / group) * HD;
+        for (int t = 0; t < n; t++) scores[t] = scale * dot_f32(qh, kc + (size_t)t * KVD + kvo, HD);
+        softmax_row(scores, n);
+        float *y = out + h * HD;
+        memset(y, 0, sizeof(float) * HD);
+        for (int t = 0; t < n; t++) {
+            const float *vt = vc + (size_t)t * KVD + kvo;
+            float p = scores[t];
+            for (int i = 0; i < HD; i++) y[i] += p * vt[i];
+        }
+    }
+}
+
+/* ---- SwiGLU --------------------------------------------------------------- */
+
+static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+void swiglu_forward(float *out, float *sig, const float *h1, const float *h3, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float s = sigmoidf(h1[i]);
+        if (sig) sig[i] = s;
+        out[i] = (h1[i] * s) * h3[i];
+    }
+}
+
+void swiglu_recompute(float *out, const float *h1, const float *h3, const float *sig, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = (h1[i] * sig[i]) * h3[i];
+}
+
+/* d silu(a)/da = s (1 + a (1 - s)) with s = sigmoid(a). */
+void swiglu_backward(float *dh1, float *dh3, const float *dout, const float *h1,
+                     const float *h3, const float *sig, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float s = sig[i], a = h1[i];
+        dh3[i] = dout[i] * (a * s);
+        dh1[i] = dout[i] * h3[i] * (s * (1.0f + a * (1.0f - s)));
+    }
+}
+
+/* ---- log-probabilities ---------------------------------------------------- */
+
+void logp_forward(float *logp, float *entropy, double *lse, const float *logits,
+                  const int *targets, int N, int V, float temperature) {
+    double invT = 1.0 / temperature;
+    for (int i = 0; i < N; i++) {
+        const float *z = logits + (size_t)i * V;
+        float mx = z[0];
+        for (int j = 1; j < V; j++) mx = z[j] > mx ? z[j] : mx;
+        double zmax = mx * invT, sum = 0.0, sumz = 0.0;
+        for (int j = 0; j < V; j++) {
+            double zj = z[j] * invT, e = exp(zj - zmax);
+            sum += e;
+            sumz += e * zj;
+        }
+        double l = zmax + log(sum);
+        lse[i] = l;
+        logp[i] = (float)(z[targets[i]] * invT - l);
+        if (entropy) entropy[i] = (float)(l - sumz / sum);
+    }
+}
+
+void logp_backward(float *dlogits, const float *logits, const double *lse, const int *targets,
+                   const float *weights, int N, int V, float temperature) {
+    double invT = 1.0 / temperature;
+    for (int i = 0; i < N; i++) {
+        float *d = dlogits + (size_t)i * V;
+        const float *z = logits + (size_t)i * V;
+        if (weights[i] == 0.0f) { /* padding: most rows of a GRPO batch */
+            memset(d, 0, sizeof(float) * V);
+            continue;
+        }
+        double c = weights[i] * invT;
+        for (int j = 0; j < V; j++) d[j] = (float)(c * exp(z[j] * invT - lse[i]));
+        d[targets[i]] -= (float)c;
+    }
+}

@@ -1,0 +1,86 @@
+/* model_kernels.h: the layer kernels under model.c, one forward and one
+ * backward per layer, in llm.c's convention: outputs first, then inputs,
+ * then weights, then sizes. Backward kernels ADD into weight gradients;
+ * whether an input gradient is written or added is said per kernel.
+ *
+ * Legend as in model.h, plus
+ *   N  rows (B*T tokens when training, one per slot when decoding)
+ *   C  input width, OC output width of a matmul
+ * All matrices are row-major; weights are (OC, C) and applied as x W^T.
+ *
+ * Internal to the model: model.c and tests/test_model.c include it. */
+#ifndef COMMON_MODEL_KERNELS_H
+#define COMMON_MODEL_KERNELS_H
+
+#include <stddef.h>
+
+/* x[i] = wte[tokens[i]]. x (N, D), wte (V, D). */
+void encoder_forward(float *x, const int *tokens, const float *wte, int N, int D);
+/* dwte[tokens[i]] += dx[i]. */
+void encoder_backward(float *dwte, const float *dx, const int *tokens, int N, int D);
+
+/* out = w * x / rms(x) per row; rstd (N) gets 1/rms, may be NULL. */
+void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int D,
+                     float eps);
+/* Adds into dinp (N, D) and dw (D). */
+void rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp,
+                      const float *w, const float *rstd, int N, int D);
+
+/* out (N, OC) = inp (N, C) W^T + beta * out: beta 0 writes, beta 1 adds
+ * (the residual stream), through one cblas_sgemm. */
+void matmul_forward(float *out, const float *inp, const float *w, int N, int C, int OC,
+                    float beta);
+/* dinp (N, C) = dout W + beta_inp * dinp; dw (OC, C) += dout^T inp. */
+void matmul_backward(float *dinp, float *dw, const float *dout, const float *inp,
+                     const float *w, int N, int C, int OC, float beta_inp);
+/* The same products as plain loops: the reference the tests compare with. */
+void matmul_forward_naive(float *out, const float *inp, const float *w, int N, int C, int OC);
+
+/* cos/sin (max_pos, HD/2) of pos * theta^(-2i/HD), computed in double. */
+void rope_tables(float *cosb, float *sinb, int max_pos, int HD, float theta);
+/* Rotates each head (width HD) of one row x (C) by the angles of one
+ * position: pairs (2i, 2i+1), as llama2.c. dir +1 rotates, -1 undoes (the
+ * backward of a rotation is its inverse). */
+void rope_row(float *x, const float *cos_row, const float *sin_row, int C, int HD, int dir);
+/* rope_row on every row of x (B*T, C); row b*T+t is at position t. */
+void rope_forward(float *x, const float *cosb, const float *sinb, int B, int T, int C, int HD);
+void rope_backward(float *dx, const float *cosb, const float *sinb, int B, int T, int C, int HD);
+
+/* In-place softmax of row[0..n) (float; the max is subtracted first). */
+void softmax_row(float *row, int n);
+
+/* Causal grouped-query attention over B sequences of T tokens.
+ * out (B, T, NH*HD); att (B, NH, T, T) probabilities, zero above the
+ * diagonal (kept for backward); q (B, T, NH*HD); k, v (B, T, NKV*HD).
+ * Query head h reads kv head h / (NH / NKV). Scale 1/sqrt(HD). */
+void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
+                       int B, int T, int NH, int NKV, int HD);
+/* WRITES dq, dk, dv (not accumulated); dscore is scratch (T, T). */
+void attention_backward(float *dq, float *dk, float *dv, float *dscore, const float *dout,
+                        const float *att, const float *q, const float *k, const float *v,
+                        int B, int T, int NH, int NKV, int HD);
+/* One query row q (NH*HD) attending to the first n cached positions of
+ * one sequence: kc, vc (n, NKV*HD). out (NH*HD); scores is scratch (n). */
+void attention_decode_row(float *out, float *scores, const float *q, const float *kc,
+                          const float *vc, int n, int NH, int NKV, int HD);
+
+/* out = silu(h1) * h3 elementwise over n; sig (n) gets sigmoid(h1) for
+ * backward and may be NULL. out may alias h1. */
+void swiglu_forward(float *out, float *sig, const float *h1, const float *h3, size_t n);
+/* out = silu(h1) * h3 from the saved sigmoid, bit-identical to forward. */
+void swiglu_recompute(float *out, const float *h1, const float *h3, const float *sig, size_t n);
+/* WRITES dh1, dh3 (n). */
+void swiglu_backward(float *dh1, float *dh3, const float *dout, const float *h1,
+                     const float *h3, const float *sig, size_t n);
+
+/* Per row of logits (N, V): z = logits / temperature,
+ * lse = log sum exp z, logp = z[target] - lse, entropy = lse - sum p z
+ * (entropy may be NULL). Accumulates in double. */
+void logp_forward(float *logp, float *entropy, double *lse, const float *logits,
+                  const int *targets, int N, int V, float temperature);
+/* WRITES dlogits (N, V), the gradient of -sum w * logp:
+ * w / temperature * (softmax(z) - onehot(target)). */
+void logp_backward(float *dlogits, const float *logits, const double *lse, const int *targets,
+                   const float *weights, int N, int V, float temperature);
+
+#endif

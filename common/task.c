@@ -1,0 +1,103 @@
+/* task.c: what every task shares: item ids and splits, reward totals, the
+ * generated-item sample loop, the factory and the demonstrator report. */
+#include "task.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "util.h"
+
+/* Candidate draws before a split is declared empty. At eval_permille = 1
+ * one candidate in 1000 lands in eval, so this bound fails only for item
+ * spaces too small to hold the split. */
+enum { TASK_MAX_ATTEMPTS = 200000 };
+
+void task_params_default(TaskParams *p) {
+    memset(p, 0, sizeof *p);
+    p->max_digits = 3;
+    p->p_add = 0.6f;
+    p->p_sub = 0.2f;
+    p->p_mul = 0.2f;
+    p->mul_max = 12;
+    p->allow_negative = 0;
+    p->demo_error = 0.6f;
+    p->cd_n_min = 3;
+    p->cd_n_max = 4;
+    p->cd_max_number = 25;
+    p->eval_permille = 20;
+    p->weights[0] = 1.0f;
+    p->weights[1] = 0.1f;
+}
+
+void reward_finish(const Task *t, Reward *out) {
+    float total = 0;
+    for (int i = 0; i < out->n; i++) total += t->weights[i] * out->value[i];
+    out->total = total;
+}
+
+uint64_t task_item_id(const char *prompt) { return hash64(prompt, strlen(prompt)); }
+
+int task_id_is_eval(uint64_t id, int eval_permille) {
+    /* The high bits: XXH3 mixes them as well as the low ones, and they are
+     * independent of anything a caller might do with id % n. */
+    return (int)((id >> 32) % 1000) < eval_permille;
+}
+
+void task_item_rng(Rng *r, uint64_t seed, TaskSplit split, uint64_t stream, uint64_t index) {
+    uint64_t key[3] = {(uint64_t)split, stream, index};
+    rng_seed(r, seed, hash64(key, sizeof key));
+}
+
+int task_sample_generated(const Task *t, TaskGenFn gen, uint64_t seed, int eval_permille,
+                          TaskSplit split, uint64_t stream, uint64_t index, TaskItem *out) {
+    int want_eval = split == SPLIT_EVAL;
+    if ((want_eval && eval_permille <= 0) || (!want_eval && eval_permille >= 1000)) return -1;
+    Rng r;
+    task_item_rng(&r, seed, split, stream, index);
+    for (int attempt = 0; attempt < TASK_MAX_ATTEMPTS; attempt++) {
+        memset(out, 0, sizeof *out);
+        gen(t, &r, out);
+        out->id = task_item_id(out->prompt);
+        if (task_id_is_eval(out->id, eval_permille) == want_eval) return 0;
+    }
+    return -1;
+}
+
+/* Checks the settings every task shares; 0 or -1 with err. */
+static int check_common(const TaskParams *p, char *err, size_t errlen) {
+    if (p->eval_permille < 0 || p->eval_permille > 1000) {
+        set_err(err, errlen, "[task] eval_permille = %d: expected 0..1000", p->eval_permille);
+        return -1;
+    }
+    for (int i = 0; i < REWARD_MAX_COMPONENTS; i++)
+        if (!isfinite(p->weights[i])) {
+            set_err(err, errlen, "[task] reward weight %d is not a finite number", i);
+            return -1;
+        }
+    return 0;
+}
+
+Task *task_create(const char *name, const TaskParams *p, uint64_t seed, char *err, size_t errlen) {
+    if (check_common(p, err, errlen) != 0) return NULL;
+    if (strcmp(name, "arith") == 0) return task_arith_create(p, seed, err, errlen);
+    if (strcmp(name, "countdown") == 0) return task_countdown_create(p, seed, err, errlen);
+    if (strcmp(name, "jsonl") == 0) return task_jsonl_create(p, seed, err, errlen);
+    set_err(err, errlen, "[task] name = '%s': unknown task (arith | countdown | jsonl)", name);
+    return NULL;
+}
+
+double task_demo_accuracy(const Task *t, int n, uint64_t seed) {
+    Rng rng;
+    rng_seed(&rng, seed, 0xDE40);
+    int ok = 0;
+    char demo[TASK_MAX_TEXT];
+    for (int i = 0; i < n; i++) {
+        TaskItem it;
+        if (t->sample(t, SPLIT_EVAL, 0, (uint64_t)i, &it) != 0) return -1;
+        if (t->demonstrate(t, &it, &rng, demo, sizeof demo) != 0) return -1;
+        Reward r;
+        t->verify(t, &it, demo, 1, &r);
+        ok += r.correct;
+    }
+    return n > 0 ? (double)ok / n : -1;
+}

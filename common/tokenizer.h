@@ -1,0 +1,43 @@
+/* tokenizer.h: the vocabulary, stored inside every checkpoint so a
+ * checkpoint is self-describing.
+ *
+ * Now: character level over printable ASCII (32..126) plus the specials
+ * PAD=0, BOS=1, EOS=2; so V = 98. The struct holds a general table of
+ * pieces (byte strings) so a BPE vocabulary can be loaded into the same
+ * structure later. */
+#ifndef COMMON_TOKENIZER_H
+#define COMMON_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum { TOK_PAD = 0, TOK_BOS = 1, TOK_EOS = 2, TOK_MAX_VOCAB = 4096, TOK_MAX_PIECE = 16 };
+
+typedef enum { TOKENIZER_CHAR = 1 } TokenizerKind;
+
+typedef struct {
+    int kind;          /* TokenizerKind */
+    int vocab_size;
+    char pieces[TOK_MAX_VOCAB][TOK_MAX_PIECE]; /* NUL-terminated; specials are "<pad>" ... */
+    int16_t byte_to_id[256];                  /* char kind: id of each byte, -1 if none */
+} Tokenizer;
+
+/* The character-level vocabulary described above. */
+void tokenizer_init_char(Tokenizer *t);
+
+/* Encodes text (no BOS/EOS added) into out (capacity cap). Returns the
+ * number of tokens, or -1 if a character is not in the vocabulary (then
+ * *bad_pos, if not NULL, is its byte offset) or -2 if cap is too small. */
+int tokenizer_encode(const Tokenizer *t, const char *text, int *out, int cap, int *bad_pos);
+
+/* Decodes ids into out (capacity cap, NUL-terminated), skipping specials.
+ * Returns the string length, or -1 on an id out of range or overflow. */
+int tokenizer_decode(const Tokenizer *t, const int *ids, int n, char *out, size_t cap);
+
+/* Serialised form for checkpoints: returns bytes written to buf (or the
+ * size needed, when buf is NULL). */
+size_t tokenizer_serialize(const Tokenizer *t, uint8_t *buf);
+/* Returns 0, or -1 with a message in err for a malformed blob. */
+int tokenizer_deserialize(Tokenizer *t, const uint8_t *buf, size_t n, char *err, size_t errlen);
+
+#endif

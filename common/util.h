@@ -1,0 +1,55 @@
+/* util.h: setup-error checks, timing, checksums, BLAS thread control.
+ *
+ * Two error policies (STYLE.md): setup errors (files, allocation, config)
+ * stop the program through die()/the x* wrappers with a message naming what
+ * failed and where; anything decoded from disk or another rank returns an
+ * error code instead, so the caller can count and drop it. */
+#ifndef COMMON_UTIL_H
+#define COMMON_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Prints "file:line: message" to stderr and exits with status 1. */
+void die_at(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4), noreturn));
+#define die(...) die_at(__FILE__, __LINE__, __VA_ARGS__)
+
+/* Always-on invariant check (internal bugs, not user errors). */
+#define CHECK(cond)                                                        \
+    do {                                                                   \
+        if (!(cond)) die("internal invariant failed: %s", #cond);          \
+    } while (0)
+
+/* Allocation that never returns NULL (dies naming the caller's line).
+ * Memory is 64-byte aligned so BLAS and vector loops get aligned rows. */
+void *xmalloc_at(size_t n, const char *file, int line);
+void *xcalloc_at(size_t count, size_t size, const char *file, int line);
+#define xmalloc(n) xmalloc_at((n), __FILE__, __LINE__)
+#define xcalloc(c, s) xcalloc_at((c), (s), __FILE__, __LINE__)
+/* Frees memory from xmalloc/xcalloc (plain free() works too). */
+void xfree(void *p);
+
+/* fopen that dies with the path and strerror on failure. */
+FILE *xfopen(const char *path, const char *mode);
+
+/* Monotonic wall-clock seconds. */
+double now_seconds(void);
+
+/* CRC-32 (IEEE, reflected, as zlib) continued from crc (start with 0). */
+uint32_t crc32_update(uint32_t crc, const void *data, size_t n);
+
+/* 64-bit content hash (XXH3) of a byte range: the weight checksum. */
+uint64_t hash64(const void *data, size_t n);
+
+/* Sets OpenBLAS's thread count (one per MPI rank by default). */
+void blas_set_threads(int n);
+/* OpenBLAS kernel set in use, e.g. "Haswell" or "SkylakeX". */
+const char *blas_corename(void);
+
+/* snprintf into a fixed error buffer; safe with err == NULL. */
+void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

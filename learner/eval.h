@@ -1,0 +1,36 @@
+/* eval.h: held-out evaluation: greedy accuracy, sampled accuracy, pass@k
+ * and mean reward per component, on eval-split prompts that no training
+ * stream ever draws (task.h splits by prompt hash). */
+#ifndef LEARNER_EVAL_H
+#define LEARNER_EVAL_H
+
+#include "model.h"
+#include "sampler.h"
+#include "task.h"
+#include "tokenizer.h"
+
+typedef struct {
+    int n_prompts, k;
+    double greedy_acc;                           /* fraction correct, greedy */
+    double greedy_reward[REWARD_MAX_COMPONENTS]; /* mean of each component, greedy */
+    double greedy_format;                        /* shorthand for component 1 if any */
+    double sampled_acc;                          /* mean correctness of the k samples */
+    double pass_at_k;                            /* fraction with >= 1 correct of k */
+    double mean_len;                             /* greedy completion tokens */
+} EvalResult;
+
+/* Evaluates m on the first n_prompts eval-split items of t. k = 0 skips the
+ * sampled pass. sc gives temperature/top-k/top-p for sampling and
+ * max_new_tokens for both passes; seed fixes the sampled pass. */
+void evaluate(const Model *m, const Tokenizer *tok, const Task *t, const SamplerConfig *sc,
+              int n_prompts, int k, uint64_t seed, EvalResult *out);
+
+/* Prints one summary line: "<label> held-out: greedy acc ..., pass@k ...". */
+void eval_print(const char *label, const EvalResult *r, const Task *t);
+
+/* Encodes [BOS] + prompt into out (cap tokens); returns the length, dies
+ * naming the prompt if it does not fit or has a character outside the
+ * vocabulary (tasks are ours, so that is a setup error). */
+int encode_prompt(const Tokenizer *tok, const char *prompt, int *out, int cap);
+
+#endif

@@ -1,0 +1,68 @@
+/* grpo_step.h: one learner step on a rollout batch of groups: advantages,
+ * reference and recomputed log-probs, mu inner epochs over minibatches of
+ * the clipped GRPO objective (grpo_loss.c) through the model's weighted
+ * log-likelihood backward, AdamW. No MPI: the learner loop and one-process
+ * tests share it. */
+#ifndef LEARNER_GRPO_STEP_H
+#define LEARNER_GRPO_STEP_H
+
+#include "batch.h"
+#include "config.h"
+#include "grpo_loss.h"
+#include "model.h"
+#include "optim.h"
+#include "wire.h"
+
+typedef struct {
+    int n_groups, n_completions;
+    double reward_mean, reward_std;
+    double comp_mean[REWARD_MAX_COMPONENTS], comp_std[REWARD_MAX_COMPONENTS];
+    int n_components;
+    double accuracy;           /* mean of component 0 */
+    double zero_var_frac;      /* groups whose rewards are all equal */
+    double kl;                 /* mean k3 KL per token, first pass */
+    double clip_low, clip_high;/* clipped token fractions over all inner steps */
+    double ratio_max_dev;      /* max |rho - 1| over all inner steps */
+    double entropy;            /* mean per completion token, first pass */
+    double len_mean;
+    int len_max;
+    double truncated_frac;
+    double logp_diff_max, logp_diff_mean; /* |learner recompute - actor| */
+    double objective;          /* J of the first pass */
+    double grad_norm;          /* last optimizer step, before clipping */
+    float lr;
+    long tokens;               /* completion tokens in the batch */
+    long learner_tokens;       /* tokens pushed through forward+backward */
+    double t_forward, t_backward, t_optim;
+    double staleness_mean;     /* learner version - group version */
+    int staleness_max;
+} StepMetrics;
+
+typedef struct {
+    Model *policy;
+    const Model *ref;          /* frozen reference (may equal the start) */
+    const Config *cfg;
+    AdamW opt;
+    long step;                 /* steps taken */
+    long opt_steps;            /* optimizer updates taken */
+    ForwardState *fs;
+    SeqBatch batch;
+    int max_rows, max_tok;
+    float *logp, *entropy;     /* (max_rows, max_seq_len) forward outputs */
+    float *cur, *old, *refp, *w; /* (max_tok) per completion token */
+    float *adv;                /* (max_rows) */
+    int *len;                  /* (max_rows) */
+    Group *sorted;             /* (max groups) */
+} Learner;
+
+/* Sets up the learner for at most cfg->prompts_per_step groups of
+ * cfg->group_size. Borrows policy (which must have grads) and ref. */
+void learner_init(Learner *L, Model *policy, const Model *ref, const Config *cfg);
+void learner_free(Learner *L);
+
+/* Trains on n groups (any arrival order: they are sorted by actor rank and
+ * sequence number first, so results never depend on timing). */
+void learner_step(Learner *L, const Group *groups, int n, uint64_t policy_version,
+                  StepMetrics *out);
+
+#endif

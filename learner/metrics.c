@@ -1,0 +1,120 @@
+#include "metrics.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+void metrics_open(MetricsLog *ml, const char *dir, const Task *task) {
+    memset(ml, 0, sizeof *ml);
+    snprintf(ml->dir, sizeof ml->dir, "%s", dir);
+    for (int q = 0; q < task->n_components; q++) ml->comp_names[q] = task->component_names[q];
+    char path[600];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    ml->jsonl = xfopen(path, "w");
+    snprintf(path, sizeof path, "%s/metrics.tsv", dir);
+    ml->tsv = xfopen(path, "w");
+    fprintf(ml->tsv, "# step\treward\taccuracy\teval_greedy_acc\tkl\tentropy\n");
+}
+
+void metrics_close(MetricsLog *ml) {
+    if (ml->jsonl) fclose(ml->jsonl);
+    if (ml->tsv) fclose(ml->tsv);
+    ml->jsonl = ml->tsv = NULL;
+}
+
+static void fmt_eta(double s, char *out, size_t cap) {
+    if (s < 0) s = 0;
+    int m = (int)(s / 60), sec = (int)s % 60;
+    if (m >= 60) snprintf(out, cap, "%dh%02dm", m / 60, m % 60);
+    else snprintf(out, cap, "%dm%02ds", m, sec);
+}
+
+void metrics_step(MetricsLog *ml, const StepLog *s) {
+    const StepMetrics *m = &s->m;
+    FILE *f = ml->jsonl;
+    fprintf(f, "{\"step\":%ld,\"version\":%llu,\"elapsed_s\":%.3f,\"step_s\":%.4f", s->step,
+            s->version, s->elapsed, s->step_seconds);
+    fprintf(f, ",\"groups\":%d,\"completions\":%d,\"reward_mean\":%.6g,\"reward_std\":%.6g",
+            m->n_groups, m->n_completions, m->reward_mean, m->reward_std);
+    for (int q = 0; q < m->n_components; q++)
+        fprintf(f, ",\"reward_%s_mean\":%.6g,\"reward_%s_std\":%.6g", ml->comp_names[q],
+                m->comp_mean[q], ml->comp_names[q], m->comp_std[q]);
+    fprintf(f,
+            ",\"accuracy\":%.6g,\"zero_var_frac\":%.6g,\"kl\":%.6g,\"clip_low\":%.6g,"
+            "\"clip_high\":%.6g,\"ratio_max_dev\":%.6g,\"entropy\":%.6g,\"objective\":%.6g",
+            m->accuracy, m->zero_var_frac, m->kl, m->clip_low, m->clip_high, m->ratio_max_dev,
+            m->entropy, m->objective);
+    fprintf(f,
+            ",\"len_mean\":%.4g,\"len_max\":%d,\"truncated_frac\":%.6g,"
+            "\"logp_diff_max\":%.3e,\"logp_diff_mean\":%.3e,\"grad_norm\":%.6g,\"lr\":%.6g",
+            m->len_mean, m->len_max, m->truncated_frac, m->logp_diff_max, m->logp_diff_mean,
+            m->grad_norm, (double)m->lr);
+    fprintf(f,
+            ",\"staleness_mean\":%.4g,\"staleness_max\":%d,\"actor_tok_s\":%.1f,"
+            "\"learner_tok_s\":%.1f",
+            m->staleness_mean, m->staleness_max, s->actor_tok_s, s->learner_tok_s);
+    fprintf(f,
+            ",\"t_collect\":%.4f,\"t_generate\":%.4f,\"t_verify\":%.4f,\"t_comm\":%.4f,"
+            "\"t_learn\":%.4f,\"t_bcast\":%.4f,\"t_eval\":%.4f",
+            s->t_collect, s->t_gen, s->t_verify, s->t_comm, s->t_learn, s->t_bcast, s->t_eval);
+    double per_tok = m->tokens ? s->wire_bytes / m->tokens : 0;
+    fprintf(f,
+            ",\"wire_bytes\":%.0f,\"raw_bytes\":%.0f,\"wire_bytes_per_token\":%.4g,"
+            "\"compression_ratio\":%.4g,\"bad_messages\":%ld",
+            s->wire_bytes, s->raw_bytes, per_tok, s->wire_bytes > 0 ? s->raw_bytes / s->wire_bytes : 0,
+            s->bad_messages);
+    if (s->has_eval) {
+        fprintf(f, ",\"eval_greedy_acc\":%.6g,\"eval_prompts\":%d", s->eval.greedy_acc,
+                s->eval.n_prompts);
+        for (int q = 0; q < m->n_components; q++)
+            fprintf(f, ",\"eval_%s\":%.6g", ml->comp_names[q], s->eval.greedy_reward[q]);
+    }
+    fprintf(f, "}\n");
+    fflush(f);
+
+    fprintf(ml->tsv, "%ld\t%.6g\t%.6g\t", s->step, m->reward_mean, m->accuracy);
+    if (s->has_eval) fprintf(ml->tsv, "%.6g", s->eval.greedy_acc);
+    else fprintf(ml->tsv, "NaN");
+    fprintf(ml->tsv, "\t%.6g\t%.6g\n", m->kl, m->entropy);
+    fflush(ml->tsv);
+
+    char eta[32], evs[48] = "";
+    fmt_eta(s->elapsed / s->step * (s->total_steps - s->step), eta, sizeof eta);
+    if (s->has_eval) snprintf(evs, sizeof evs, " | held-out %.3f", s->eval.greedy_acc);
+    printf("step %4ld/%ld | reward %.3f acc %.3f zero-var %.2f | kl %.4f clip %.3f ent %.3f | "
+           "len %.1f | |dlogp| %.1e | %.0f gen tok/s %.0f learn tok/s | %.2f s/step | ETA %s%s\n",
+           s->step, s->total_steps, m->reward_mean, m->accuracy, m->zero_var_frac, m->kl,
+           m->clip_low + m->clip_high, m->entropy, m->len_mean, m->logp_diff_max, s->actor_tok_s,
+           s->learner_tok_s, s->step_seconds, eta, evs);
+    fflush(stdout);
+}
+
+int metrics_plot(const MetricsLog *ml, char *png, size_t cap) {
+    char gp[600], cmd[1400];
+    snprintf(gp, sizeof gp, "%s/plot.gp", ml->dir);
+    snprintf(png, cap, "%s/reward.png", ml->dir);
+    FILE *f = fopen(gp, "w");
+    if (!f) {
+        fprintf(stderr, "plot: cannot write %s\n", gp);
+        return -1;
+    }
+    fprintf(f,
+            "set terminal pngcairo size 900,540 noenhanced\n"
+            "set output '%s'\n"
+            "set title 'GRPO: training reward and held-out greedy accuracy'\n"
+            "set xlabel 'step'\nset ylabel 'reward / accuracy'\nset yrange [0:1.15]\n"
+            "set key bottom right\nset grid\nset datafile missing 'NaN'\n"
+            "plot '%s/metrics.tsv' using 1:2 with lines lw 1 title 'mean reward (train)', \\\n"
+            "     '' using 1:3 with lines lw 1 title 'accuracy (train samples)', \\\n"
+            "     '' using 1:4 with linespoints lw 2 pt 7 title 'held-out greedy accuracy'\n",
+            png, ml->dir);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>&1", gp);
+    int rc = system(cmd);
+    if (rc != 0) {
+        fprintf(stderr, "plot: gnuplot failed (exit %d) on %s; install gnuplot-nox\n", rc, gp);
+        return -1;
+    }
+    return 0;
+}

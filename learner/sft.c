@@ -1,0 +1,136 @@
+/* sft.c: supervised fine-tuning on demonstrations, the cold start of the
+ * R1 pipeline. Each step draws B fresh training-split items, asks the task's
+ * imperfect demonstrator for a completion, and minimises the mean negative
+ * log-likelihood of the completion tokens (EOS included): the weighted
+ * log-likelihood backward with w = 1/N on completion targets. */
+#include "sft.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "batch.h"
+#include "checkpoint.h"
+#include "eval.h"
+#include "optim.h"
+#include "update.h"
+#include "util.h"
+
+/* Fills the batch with step's demonstrations; returns completion tokens. */
+static int sft_fill_batch(const Task *task, const Tokenizer *tok, Rng *demo_rng, long step,
+                          SeqBatch *batch, int *scratch_prompt, int *scratch_comp) {
+    int L = batch->max_len, n_target = 0;
+    batch_clear(batch);
+    for (int i = 0; i < batch->max_B; i++) {
+        TaskItem it;
+        char demo[TASK_MAX_TEXT];
+        if (task->sample(task, SPLIT_TRAIN, 0, (uint64_t)step * batch->max_B + i, &it) != 0)
+            die("task %s has no training items", task->name);
+        if (task->demonstrate(task, &it, demo_rng, demo, sizeof demo) != 0)
+            die("task %s has no demonstrator, so it cannot be used for SFT", task->name);
+        int plen = encode_prompt(tok, it.prompt, scratch_prompt, L);
+        int bad = -1;
+        int clen = tokenizer_encode(tok, demo, scratch_comp, L, &bad);
+        if (clen < 0 || plen + clen + 1 > L)
+            die("demonstration '%s%s' does not fit [model] max_seq_len = %d (or has a character "
+                "outside the vocabulary): raise max_seq_len",
+                it.prompt, demo, L);
+        scratch_comp[clen++] = TOK_EOS;
+        batch_add(batch, scratch_prompt, plen, scratch_comp, clen);
+        n_target += clen;
+    }
+    batch_layout(batch);
+    for (int r = 0; r < batch->B; r++) {
+        int clen = batch->seq_len[r] - batch->prompt_len[r];
+        for (int j = 0; j < clen; j++) batch->weights[batch_index(batch, r, j)] = 1.0f / n_target;
+    }
+    return n_target;
+}
+
+int sft_run(const Config *cfg, const char *out_path) {
+    char err[512];
+    Task *task = task_create(cfg->task_name, &cfg->task, cfg->seed, err, sizeof err);
+    if (!task) die("%s", err);
+    Tokenizer *tok = xmalloc(sizeof *tok);
+    tokenizer_init_char(tok);
+    ModelConfig mc = cfg->model;
+    mc.vocab_size = tok->vocab_size;
+    Model m;
+    model_init(&m, &mc);
+    model_init_weights(&m, cfg->seed);
+    model_alloc_grads(&m);
+    AdamW opt;
+    adamw_init(&opt, m.n_params);
+    int B = cfg->sft_batch, L = mc.max_seq_len;
+    SeqBatch batch;
+    batch_init(&batch, B, L);
+    ForwardState *fs = forward_state_new(&mc, B, L);
+    float *logp = xmalloc(sizeof(float) * (size_t)B * L);
+    int *sp = xmalloc(sizeof(int) * L), *sc = xmalloc(sizeof(int) * L);
+    Rng demo_rng;
+    rng_seed(&demo_rng, cfg->seed, 0x5F7);
+    SamplerConfig samp = sampler_config_from(cfg);
+
+    printf("sft: %zu parameters (dim %d, %d layers, %d heads, %d kv heads, hidden %d), "
+           "%d steps x %d sequences, task %s\n",
+           m.n_params, mc.dim, mc.n_layers, mc.n_heads, mc.n_kv_heads, mc.hidden_dim,
+           cfg->sft_steps, B, task->name);
+    double t0 = now_seconds(), t_last = t0, loss_acc = 0;
+    long tok_acc = 0;
+    int n_acc = 0;
+    for (long step = 0; step < cfg->sft_steps; step++) {
+        int n_target = sft_fill_batch(task, tok, &demo_rng, step, &batch, sp, sc);
+        model_forward(&m, fs, batch.tokens, batch.targets, batch.B, batch.T, 1.0f, logp, NULL);
+        double loss = 0;
+        for (int i = 0; i < batch.B * batch.T; i++) loss -= (double)batch.weights[i] * logp[i];
+        model_backward(&m, fs, batch.weights);
+        UpdateStats us = model_update(&m, &opt, &cfg->sft_opt, step, cfg->sft_steps);
+        loss_acc += loss;
+        n_acc++;
+        tok_acc += (long)batch.B * batch.T;
+        (void)n_target;
+        int last = step + 1 == cfg->sft_steps;
+        if ((step + 1) % 100 == 0 || last) {
+            double now = now_seconds();
+            printf("sft step %5ld/%d  loss %.4f  lr %.2e  |g| %.3f  %.0f tok/s  %.1fs\n", step + 1,
+                   cfg->sft_steps, loss_acc / n_acc, us.lr, us.grad_norm,
+                   tok_acc / (now - t_last), now - t0);
+            fflush(stdout);
+            t_last = now;
+            loss_acc = 0;
+            n_acc = 0;
+            tok_acc = 0;
+        }
+        if (cfg->sft_eval_every > 0 && (step + 1) % cfg->sft_eval_every == 0 && !last) {
+            EvalResult er;
+            evaluate(&m, tok, task, &samp, 200, 0, cfg->seed, &er);
+            printf("sft step %5ld  held-out greedy accuracy %.3f (200 prompts)\n", step + 1,
+                   er.greedy_acc);
+        }
+    }
+    printf("sft: trained in %.1f s\n", now_seconds() - t0);
+
+    Checkpoint ck;
+    ckpt_init(&ck);
+    ckpt_put_model(&ck, &m, tok);
+    char *cfg_text = config_to_string(cfg);
+    ckpt_put(&ck, "META", cfg_text, strlen(cfg_text));
+    xfree(cfg_text);
+    if (ckpt_write(&ck, out_path, err, sizeof err) != 0) die("%s", err);
+    ckpt_free(&ck);
+    printf("sft: wrote %s\n", out_path);
+
+    EvalResult er;
+    evaluate(&m, tok, task, &samp, cfg->eval_prompts, cfg->pass_k, cfg->seed, &er);
+    eval_print("sft", &er, task);
+
+    xfree(sp);
+    xfree(sc);
+    xfree(logp);
+    forward_state_free(fs);
+    batch_free(&batch);
+    adamw_free(&opt);
+    model_free(&m);
+    xfree(tok);
+    task->destroy(task);
+    return 0;
+}

@@ -1,0 +1,13 @@
+/* sft.h: the supervised warm start: fine-tune a fresh model on the task's
+ * imperfect demonstrator, then report held-out accuracy. */
+#ifndef LEARNER_SFT_H
+#define LEARNER_SFT_H
+
+#include "config.h"
+
+/* Trains per cfg ([model], [task], [sft]), writes the checkpoint to
+ * out_path, prints progress and the final held-out evaluation. Returns 0;
+ * setup errors stop the program with a message. */
+int sft_run(const Config *cfg, const char *out_path);
+
+#endif

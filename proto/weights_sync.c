@@ -1,0 +1,69 @@
+#include "weights_sync.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "comm.h"
+#include "util.h"
+#include "weights.h"
+#include "wire.h"
+
+void control_send_stop(void) {
+    uint8_t ctl[WIRE_CONTROL_BYTES];
+    wire_control_encode(WIRE_CMD_STOP, 0, ctl);
+    comm_bcast_bytes(ctl, sizeof ctl);
+}
+
+void weights_send(const float *params, size_t n, uint64_t version) {
+    uint8_t ctl[WIRE_CONTROL_BYTES], hdr[WEIGHTS_HEADER_BYTES];
+    wire_control_encode(WIRE_CMD_WEIGHTS, version, ctl);
+    comm_bcast_bytes(ctl, sizeof ctl);
+    WeightsHeader h = weights_header_make(params, n, version, 0);
+    weights_header_encode(&h, hdr);
+    comm_bcast_bytes(hdr, sizeof hdr);
+    comm_bcast_floats((float *)params, n, h.chunk_elems); /* root only reads */
+}
+
+int weights_recv(float *params, size_t n, uint64_t *version, int rank) {
+    uint8_t ctl[WIRE_CONTROL_BYTES], hdr[WEIGHTS_HEADER_BYTES];
+    char err[256];
+    comm_bcast_bytes(ctl, sizeof ctl);
+    uint32_t cmd;
+    uint64_t arg;
+    if (wire_control_decode(ctl, sizeof ctl, &cmd, &arg, err, sizeof err) != 0)
+        die("actor rank %d: bad control message from the learner: %s", rank, err);
+    if (cmd == WIRE_CMD_STOP) return 0;
+    comm_bcast_bytes(hdr, sizeof hdr);
+    WeightsHeader h;
+    if (weights_header_decode(hdr, sizeof hdr, &h, err, sizeof err) != 0 ||
+        weights_header_check(&h, n, err, sizeof err) != 0)
+        die("actor rank %d: bad weight header for version %llu: %s", rank,
+            (unsigned long long)arg, err);
+    comm_bcast_floats(params, n, h.chunk_elems);
+    if (weights_verify(&h, params) != 0)
+        die("actor rank %d: weights of version %llu fail their checksum after the broadcast",
+            rank, (unsigned long long)h.policy_version);
+    *version = h.policy_version;
+    return 1;
+}
+
+int weights_check_all(const float *params, size_t n, uint64_t version, int rank, int size,
+                      char *err, size_t errlen) {
+    uint64_t mine = hash64(params, n * sizeof(float));
+    uint64_t all[size > 0 ? size : 1];
+    comm_gather_u64(mine, all);
+    if (rank != 0) return 0;
+    char bad[256] = "";
+    for (int r = 1; r < size; r++)
+        if (all[r] != all[0]) {
+            char item[24];
+            snprintf(item, sizeof item, "%s%d", bad[0] ? ", " : "", r);
+            strncat(bad, item, sizeof bad - strlen(bad) - 1);
+        }
+    if (!bad[0]) return 0;
+    set_err(err, errlen,
+            "weights differ from the learner's at version %llu on actor rank(s) %s "
+            "(learner checksum %016llx)",
+            (unsigned long long)version, bad, (unsigned long long)all[0]);
+    return -1;
+}

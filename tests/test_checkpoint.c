@@ -1,0 +1,571 @@
+/* test_checkpoint.c: the sectioned checkpoint format. Round trips must be
+ * bit-identical; every kind of damage must be refused with a message that
+ * names the file; a writer killed mid-write must leave the old file intact. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "util.h"
+
+static char dir[256]; /* per-run scratch directory, removed at the end */
+
+/* Returns a path inside dir; static storage rotates over 4 slots, so a test
+ * can hold a few at once. */
+static const char *tpath(const char *name) {
+    static char buf[4][512];
+    static int k;
+    char *p = buf[k++ & 3];
+    snprintf(p, 512, "%s/%s", dir, name);
+    return p;
+}
+
+/* Reads a whole file into a malloc'd buffer (caller frees); *n its size. */
+static uint8_t *slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) fail_msg("cannot open %s: %s", path, strerror(errno));
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc(sz > 0 ? (size_t)sz : 1);
+    assert_int_equal(fread(b, 1, (size_t)sz, f), (size_t)sz);
+    fclose(f);
+    *n = (size_t)sz;
+    return b;
+}
+
+static void spit(const char *path, const void *b, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) fail_msg("cannot create %s: %s", path, strerror(errno));
+    if (n) assert_int_equal(fwrite(b, 1, n, f), n);
+    fclose(f);
+}
+
+static void put_le32(uint8_t *b, uint32_t x) {
+    for (int i = 0; i < 4; i++) b[i] = (uint8_t)(x >> (8 * i));
+}
+static void put_le64(uint8_t *b, uint64_t x) {
+    for (int i = 0; i < 8; i++) b[i] = (uint8_t)(x >> (8 * i));
+}
+
+/* Recomputes both CRCs of a whole file image in place, so a test can forge
+ * structurally bad files that pass the checksums. */
+static void fix_crcs(uint8_t *b, size_t n) {
+    put_le32(b + 24, crc32_update(0, b + 32, n - 32));
+    put_le32(b + 28, crc32_update(0, b, 28));
+}
+
+static void assert_has(const char *s, const char *needle) {
+    if (!strstr(s, needle)) fail_msg("message \"%s\" lacks \"%s\"", s, needle);
+}
+
+/* Sections whose lengths exercise every padding case, plus random bytes. */
+static void make_sample(Checkpoint *c, uint32_t seed) {
+    ckpt_init(c);
+    static const char *tags[] = {"AAAA", "BBBB", "CCCC", "DDDD", "EEEE", "ZZZZ"};
+    static const size_t lens[] = {0, 1, 7, 8, 9, 4099};
+    uint8_t buf[4099];
+    uint32_t x = seed * 2654435761u + 1;
+    for (int s = 0; s < 6; s++) {
+        for (size_t i = 0; i < lens[s]; i++) {
+            x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+            buf[i] = (uint8_t)x;
+        }
+        ckpt_put(c, tags[s], buf, lens[s]);
+    }
+}
+
+static void assert_same_ckpt(const Checkpoint *a, const Checkpoint *b) {
+    assert_int_equal(a->n_sections, b->n_sections);
+    for (int i = 0; i < a->n_sections; i++) {
+        assert_string_equal(a->sec[i].tag, b->sec[i].tag);
+        assert_int_equal(a->sec[i].len, b->sec[i].len);
+        if (a->sec[i].len) assert_memory_equal(a->sec[i].data, b->sec[i].data, a->sec[i].len);
+    }
+}
+
+/* Writes a sample to name and returns its bytes (caller frees). */
+static uint8_t *write_sample(const char *path, uint32_t seed, size_t *n) {
+    Checkpoint c;
+    char err[512];
+    make_sample(&c, seed);
+    if (ckpt_write(&c, path, err, sizeof err)) fail_msg("%s", err);
+    ckpt_free(&c);
+    return slurp(path, n);
+}
+
+static void test_put_get_replace(void **state) {
+    (void)state;
+    Checkpoint c;
+    ckpt_init(&c);
+    ckpt_put(&c, "STEP", "abc", 3);
+    ckpt_put(&c, "META", "hello", 5);
+    ckpt_put(&c, "STEP", "wxyz", 4); /* replaces in place */
+    assert_int_equal(c.n_sections, 2);
+    const CkptSection *s = ckpt_get(&c, "STEP");
+    assert_non_null(s);
+    assert_int_equal(s->len, 4);
+    assert_memory_equal(s->data, "wxyz", 4);
+    assert_null(ckpt_get(&c, "PARM"));
+    assert_null(ckpt_get(&c, "STE"));
+    ckpt_free(&c);
+    assert_int_equal(c.n_sections, 0);
+}
+
+/* Every section comes back byte for byte, and re-writing what was read gives
+ * the identical file. */
+static void test_roundtrip_bit_identical(void **state) {
+    (void)state;
+    const char *p1 = tpath("rt1.ckpt"), *p2 = tpath("rt2.ckpt");
+    Checkpoint a, b;
+    char err[512];
+    make_sample(&a, 7);
+    assert_int_equal(ckpt_write(&a, p1, err, sizeof err), 0);
+    if (ckpt_read(&b, p1, err, sizeof err)) fail_msg("%s", err);
+    assert_same_ckpt(&a, &b);
+    assert_int_equal(ckpt_write(&b, p2, err, sizeof err), 0);
+    size_t n1, n2;
+    uint8_t *f1 = slurp(p1, &n1), *f2 = slurp(p2, &n2);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(f1, f2, n1);
+    /* Layout spot checks against the documented header. */
+    assert_memory_equal(f1, "GRPOCKPT", 8);
+    assert_int_equal(f1[8], CKPT_VERSION);
+    assert_int_equal(f1[12], 6);
+    assert_int_equal(n1 % 8, 0);
+    assert_memory_equal(f1 + 32, "AAAA", 4);
+    free(f1);
+    free(f2);
+    ckpt_free(&a);
+    ckpt_free(&b);
+    /* An empty checkpoint is valid too. */
+    ckpt_init(&a);
+    assert_int_equal(ckpt_write(&a, p1, err, sizeof err), 0);
+    assert_int_equal(ckpt_read(&b, p1, err, sizeof err), 0);
+    assert_int_equal(b.n_sections, 0);
+    ckpt_free(&b);
+}
+
+static const ModelConfig SMALL = {.vocab_size = 98, .dim = 16, .n_layers = 2, .n_heads = 4,
+                                  .n_kv_heads = 2, .hidden_dim = 40, .max_seq_len = 32,
+                                  .tied_embeddings = 0, .rope_theta = 10000.0f,
+                                  .norm_eps = 1e-5f};
+
+/* Parameters with awkward bit patterns: -0, denormals, inf, NaN payloads. */
+static void fill_params(Model *m) {
+    uint32_t x = 12345;
+    for (size_t i = 0; i < m->n_params; i++) {
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        memcpy(&m->params[i], &x, 4);
+    }
+    m->params[0] = -0.0f;
+    m->params[1] = 1e-42f;
+    m->params[2] = INFINITY;
+}
+
+static void test_model_roundtrip(void **state) {
+    (void)state;
+    const char *p = tpath("model.ckpt");
+    Model m, m2;
+    Tokenizer *tok = malloc(sizeof *tok), *tok2 = malloc(sizeof *tok2);
+    model_init(&m, &SMALL);
+    fill_params(&m);
+    tokenizer_init_char(tok);
+    Checkpoint c, r;
+    char err[512];
+    ckpt_init(&c);
+    ckpt_put_model(&c, &m, tok);
+    /* Optional and unknown sections ride along untouched. */
+    ckpt_put(&c, "STEP", "\x05\0\0\0\0\0\0\0\x02\0\0\0\0\0\0\0", 16);
+    ckpt_put(&c, "XTRA", "from a later issue", 18);
+    assert_int_equal(ckpt_write(&c, p, err, sizeof err), 0);
+    if (ckpt_read(&r, p, err, sizeof err)) fail_msg("%s", err);
+    assert_same_ckpt(&c, &r);
+    if (ckpt_get_model(&r, p, &m2, tok2, err, sizeof err)) fail_msg("%s", err);
+    assert_memory_equal(&m2.cfg, &m.cfg, sizeof m.cfg);
+    assert_int_equal(m2.n_params, m.n_params);
+    assert_memory_equal(m2.params, m.params, m.n_params * sizeof(float));
+    assert_int_equal(tok2->vocab_size, tok->vocab_size);
+    assert_memory_equal(tok2->pieces, tok->pieces, sizeof tok->pieces[0] * tok->vocab_size);
+    const CkptSection *x = ckpt_get(&r, "XTRA");
+    assert_non_null(x);
+    assert_memory_equal(x->data, "from a later issue", 18);
+    model_free(&m2);
+
+    /* Tied embeddings change the parameter count; still round-trips. */
+    ModelConfig tied = SMALL;
+    tied.tied_embeddings = 1;
+    Model mt;
+    model_init(&mt, &tied);
+    fill_params(&mt);
+    ckpt_put_model(&c, &mt, tok);
+    assert_int_equal(ckpt_get_model(&c, p, &m2, tok2, err, sizeof err), 0);
+    assert_int_equal(m2.n_params, mt.n_params);
+    assert_memory_equal(m2.params, mt.params, mt.n_params * sizeof(float));
+    model_free(&m2);
+    model_free(&mt);
+
+    ckpt_free(&c);
+    ckpt_free(&r);
+    model_free(&m);
+    free(tok);
+    free(tok2);
+}
+
+/* ckpt_get_model refuses missing sections, a bad config and a PARM of the
+ * wrong size, naming the file. */
+static void test_get_model_errors(void **state) {
+    (void)state;
+    const char *p = "some/run/ckpt.bin";
+    Model m, m2;
+    Tokenizer *tok = malloc(sizeof *tok), *tok2 = malloc(sizeof *tok2);
+    model_init(&m, &SMALL);
+    fill_params(&m);
+    tokenizer_init_char(tok);
+    Checkpoint c;
+    char err[512];
+
+    ckpt_init(&c);
+    assert_int_equal(ckpt_get_model(&c, p, &m2, tok2, err, sizeof err), -1);
+    assert_has(err, p);
+    assert_has(err, "CONF");
+
+    ckpt_put_model(&c, &m, tok);
+    const CkptSection *parm = ckpt_get(&c, "PARM");
+    uint8_t *short_parm = malloc(parm->len);
+    memcpy(short_parm, parm->data, parm->len);
+    ckpt_put(&c, "PARM", short_parm, parm->len - 4);
+    assert_int_equal(ckpt_get_model(&c, p, &m2, tok2, err, sizeof err), -1);
+    assert_has(err, p);
+    assert_has(err, "PARM");
+    free(short_parm);
+
+    ckpt_put_model(&c, &m, tok);
+    uint8_t conf[40];
+    memcpy(conf, ckpt_get(&c, "CONF")->data, 40);
+    put_le32(conf + 4, 0); /* dim = 0 */
+    ckpt_put(&c, "CONF", conf, 40);
+    assert_int_equal(ckpt_get_model(&c, p, &m2, tok2, err, sizeof err), -1);
+    assert_has(err, p);
+    assert_has(err, "config");
+
+    ckpt_put(&c, "CONF", conf, 36);
+    assert_int_equal(ckpt_get_model(&c, p, &m2, tok2, err, sizeof err), -1);
+    assert_has(err, "CONF");
+
+    ckpt_put_model(&c, &m, tok);
+    ckpt_put(&c, "TOKN", "junk", 4);
+    assert_int_equal(ckpt_get_model(&c, p, &m2, tok2, err, sizeof err), -1);
+    assert_has(err, p);
+    assert_has(err, "TOKN");
+
+    ckpt_free(&c);
+    model_free(&m);
+    free(tok);
+    free(tok2);
+}
+
+/* Every truncation is refused with the path and "truncated"; c comes back
+ * empty. */
+static void test_truncated(void **state) {
+    (void)state;
+    const char *good = tpath("good.ckpt"), *bad = tpath("trunc.ckpt");
+    size_t n;
+    uint8_t *img = write_sample(good, 3, &n);
+    const size_t cuts[] = {0, 1, 10, 31, 32, 33, 47, 48, 60, n / 2, n - 8, n - 1};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        spit(bad, img, cuts[i]);
+        Checkpoint c;
+        char err[512] = "";
+        assert_int_equal(ckpt_read(&c, bad, err, sizeof err), -1);
+        assert_has(err, bad);
+        assert_has(err, "truncated");
+        assert_int_equal(c.n_sections, 0);
+        if (cuts[i] < 32) assert_has(err, "header needs 32");
+    }
+    free(img);
+}
+
+/* One flipped bit anywhere is caught, with a message that says what. */
+static void test_bit_flips(void **state) {
+    (void)state;
+    const char *good = tpath("good.ckpt"), *bad = tpath("flip.ckpt");
+    size_t n;
+    uint8_t *img = write_sample(good, 4, &n);
+    const struct {
+        size_t off;
+        const char *want;
+    } cases[] = {
+        {0, "not a checkpoint"},       {7, "not a checkpoint"},
+        {8, "version"},                {12, "header checksum"},
+        {16, "header checksum"},       {23, "header checksum"},
+        {24, "header checksum"},       {28, "header checksum"},
+        {31, "header checksum"},       {32, "checksum mismatch"}, /* first tag */
+        {40, "checksum mismatch"},     {n / 2, "checksum mismatch"},
+        {n - 1, "checksum mismatch"}, /* padding of the last section */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (int bit = 0; bit < 8; bit += 7) {
+            img[cases[i].off] ^= (uint8_t)(1u << bit);
+            spit(bad, img, n);
+            img[cases[i].off] ^= (uint8_t)(1u << bit);
+            Checkpoint c;
+            char err[512] = "";
+            assert_int_equal(ckpt_read(&c, bad, err, sizeof err), -1);
+            assert_has(err, bad);
+            assert_has(err, cases[i].want);
+            assert_int_equal(c.n_sections, 0);
+        }
+    }
+    /* The flipped version field is also reported as possible corruption. */
+    img[8] ^= 2;
+    spit(bad, img, n);
+    Checkpoint c;
+    char err[512];
+    assert_int_equal(ckpt_read(&c, bad, err, sizeof err), -1);
+    assert_has(err, "corrupt");
+    free(img);
+}
+
+/* A genuinely newer file (valid header CRC) gets a plain version message. */
+static void test_wrong_version(void **state) {
+    (void)state;
+    const char *good = tpath("good.ckpt"), *bad = tpath("v2.ckpt");
+    size_t n;
+    uint8_t *img = write_sample(good, 5, &n);
+    put_le32(img + 8, 2);
+    fix_crcs(img, n);
+    spit(bad, img, n);
+    Checkpoint c;
+    char err[512];
+    assert_int_equal(ckpt_read(&c, bad, err, sizeof err), -1);
+    assert_has(err, bad);
+    assert_has(err, "version 2, this build reads 1");
+    assert_null(strstr(err, "corrupt"));
+    free(img);
+}
+
+/* Files whose checksums are right but whose structure is not. */
+static void test_forged_structure(void **state) {
+    (void)state;
+    const char *good = tpath("good.ckpt"), *bad = tpath("forged.ckpt");
+    size_t n;
+    uint8_t *img = write_sample(good, 6, &n);
+    Checkpoint c;
+    char err[512];
+
+    /* A section length running past the end of the payload. */
+    uint8_t *f = malloc(n);
+    memcpy(f, img, n);
+    put_le64(f + 32 + 8, n); /* section 0 claims the whole file */
+    fix_crcs(f, n);
+    spit(bad, f, n);
+    assert_int_equal(ckpt_read(&c, bad, err, sizeof err), -1);
+    assert_has(err, bad);
+    assert_has(err, "overruns");
+
+    /* An absurd length (would overflow naive padding arithmetic). */
+    memcpy(f, img, n);
+    put_le64(f + 32 + 8, UINT64_MAX - 3);
+    fix_crcs(f, n);
+    spit(bad, f, n);
+    assert_int_equal(ckpt_read(&c, bad, err, sizeof err), -1);
+    assert_has(err, "overruns");
+
+    /* More sections claimed than present. */
+    memcpy(f, img, n);
+    put_le32(f + 12, 7);
+    fix_crcs(f, n);
+    spit(bad, f, n);
+    assert_int_equal(ckpt_read(&c, bad, err, sizeof err), -1);
+    assert_has(err, "overruns");
+
+    /* Fewer: bytes left after the last section. */
+    memcpy(f, img, n);
+    put_le32(f + 12, 5);
+    fix_crcs(f, n);
+    spit(bad, f, n);
+    assert_int_equal(ckpt_read(&c, bad, err, sizeof err), -1);
+    assert_has(err, "after the last");
+
+    /* Too many sections for this build. */
+    memcpy(f, img, n);
+    put_le32(f + 12, CKPT_MAX_SECTIONS + 1);
+    fix_crcs(f, n);
+    spit(bad, f, n);
+    assert_int_equal(ckpt_read(&c, bad, err, sizeof err), -1);
+    assert_has(err, bad);
+    assert_has(err, "sections");
+
+    /* Trailing garbage after a valid payload. */
+    uint8_t *g = malloc(n + 8);
+    memcpy(g, img, n);
+    memset(g + n, 0, 8);
+    spit(bad, g, n + 8);
+    assert_int_equal(ckpt_read(&c, bad, err, sizeof err), -1);
+    assert_has(err, "trailing");
+
+    /* Two sections with the same tag. */
+    memcpy(f, img, n);
+    memcpy(f + 32 + 16, "AAAA", 4); /* section 1 (BBBB, len 1 -> 8) follows 0 (len 0) */
+    fix_crcs(f, n);
+    spit(bad, f, n);
+    assert_int_equal(ckpt_read(&c, bad, err, sizeof err), -1);
+    assert_has(err, "twice");
+
+    free(g);
+    free(f);
+    free(img);
+}
+
+static void test_missing_file(void **state) {
+    (void)state;
+    const char *p = tpath("no/such/file.ckpt");
+    Checkpoint c;
+    char err[512];
+    assert_int_equal(ckpt_read(&c, p, err, sizeof err), -1);
+    assert_has(err, p);
+    assert_has(err, strerror(ENOENT));
+    assert_int_equal(c.n_sections, 0);
+    /* A directory is not a checkpoint either. */
+    assert_int_equal(ckpt_read(&c, dir, err, sizeof err), -1);
+    assert_has(err, dir);
+    /* Writing into a missing directory fails, naming path and step, and
+     * leaves nothing behind. */
+    make_sample(&c, 1);
+    assert_int_equal(ckpt_write(&c, p, err, sizeof err), -1);
+    assert_has(err, p);
+    assert_has(err, "open");
+    ckpt_free(&c);
+}
+
+/* Counts directory entries whose name starts with prefix. */
+static int count_entries(const char *prefix) {
+    DIR *d = opendir(dir);
+    int k = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) k++;
+    closedir(d);
+    return k;
+}
+
+/* A writer killed mid-write (GRPO_CKPT_CRASH_AFTER_BYTES) leaves the old
+ * checkpoint loadable and identical; its temp file is refused on its own
+ * and never renamed into place. */
+static void test_crash_mid_write(void **state) {
+    (void)state;
+    const char *p = tpath("atomic.ckpt");
+    size_t n_old;
+    uint8_t *old = write_sample(p, 10, &n_old);
+    Checkpoint want;
+    make_sample(&want, 10);
+    const size_t crash_at[] = {0, 10, 32, 100, 2000, n_old - 1};
+    for (size_t i = 0; i < sizeof crash_at / sizeof crash_at[0]; i++) {
+        fflush(NULL); /* the child must not re-flush our stdio buffers */
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            char v[32];
+            snprintf(v, sizeof v, "%zu", crash_at[i]);
+            setenv("GRPO_CKPT_CRASH_AFTER_BYTES", v, 1);
+            Checkpoint c;
+            char err[512];
+            make_sample(&c, 11); /* same sizes, different bytes */
+            ckpt_write(&c, p, err, sizeof err);
+            _exit(0); /* reaching here means the hook did not fire */
+        }
+        int st;
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 9);
+
+        /* The old file, byte for byte, and it still loads. */
+        size_t n;
+        uint8_t *now = slurp(p, &n);
+        assert_int_equal(n, n_old);
+        assert_memory_equal(now, old, n);
+        free(now);
+        Checkpoint c;
+        char err[512];
+        if (ckpt_read(&c, p, err, sizeof err)) fail_msg("%s", err);
+        assert_same_ckpt(&c, &want);
+        ckpt_free(&c);
+
+        /* The half-written temp file is where the format says, holds
+         * exactly the bytes written before the crash, and is refused. */
+        char tmp[600];
+        snprintf(tmp, sizeof tmp, "%s.tmp.%ld", p, (long)pid);
+        struct stat sb;
+        assert_int_equal(stat(tmp, &sb), 0);
+        assert_int_equal((size_t)sb.st_size, crash_at[i]);
+        assert_int_equal(ckpt_read(&c, tmp, err, sizeof err), -1);
+        assert_has(err, "truncated");
+        unlink(tmp);
+    }
+    /* Without the hook the same write replaces the file, leaving no temp. */
+    Checkpoint c, r;
+    char err[512];
+    make_sample(&c, 11);
+    assert_int_equal(ckpt_write(&c, p, err, sizeof err), 0);
+    assert_int_equal(ckpt_read(&r, p, err, sizeof err), 0);
+    assert_same_ckpt(&c, &r);
+    assert_int_equal(count_entries("atomic.ckpt.tmp."), 0);
+    /* A hook value beyond the file size never fires. */
+    setenv("GRPO_CKPT_CRASH_AFTER_BYTES", "100000000", 1);
+    assert_int_equal(ckpt_write(&want, p, err, sizeof err), 0);
+    unsetenv("GRPO_CKPT_CRASH_AFTER_BYTES");
+    ckpt_free(&r);
+    assert_int_equal(ckpt_read(&r, p, err, sizeof err), 0);
+    assert_same_ckpt(&want, &r);
+    ckpt_free(&r);
+    ckpt_free(&c);
+    ckpt_free(&want);
+    free(old);
+}
+
+static int setup(void **state) {
+    (void)state;
+    snprintf(dir, sizeof dir, "%s/test_ckpt_XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        unlink(tpath(e->d_name));
+    }
+    closedir(d);
+    rmdir(dir);
+    return 0;
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_put_get_replace),
+        cmocka_unit_test(test_roundtrip_bit_identical),
+        cmocka_unit_test(test_model_roundtrip),
+        cmocka_unit_test(test_get_model_errors),
+        cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_bit_flips),
+        cmocka_unit_test(test_wrong_version),
+        cmocka_unit_test(test_forged_structure),
+        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_crash_mid_write),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,353 @@
+/* test_model.c: the transformer against independent references.
+ *   - every gradient tensor vs central finite differences (GQA, padding,
+ *     non-uniform and negative weights, temperature != 1, tied and untied);
+ *   - KV-cache decoding (prefill in chunks, slot copies, lockstep steps over
+ *     a subset of slots) vs the training forward's log-probs;
+ *   - bit-identical gradients across repeated runs;
+ *   - entropy vs -sum p log p from V separate log-prob evaluations;
+ *   - causality: padding never changes the log-probs of real tokens;
+ *   - the sgemm matmul vs its naive loop. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "model.h"
+#include "model_kernels.h"
+#include "rng.h"
+#include "util.h"
+
+static ModelConfig tiny_config(int tied) {
+    ModelConfig c = {.vocab_size = 11, .dim = 16, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2,
+                     .hidden_dim = 24, .max_seq_len = 8, .tied_embeddings = tied,
+                     .rope_theta = 10000.0f, .norm_eps = 1e-5f};
+    return c;
+}
+
+/* Weights large enough that every path matters (N(0, 0.02) would leave
+ * attention uniform and the network nearly linear): matrices N(0, scale),
+ * gains 1 + N(0, 0.2). */
+static void init_big(Model *m, uint64_t seed, float scale) {
+    size_t s[MODEL_NUM_TENSORS];
+    model_tensor_sizes(&m->cfg, s);
+    Rng r;
+    rng_seed(&r, seed, 7);
+    float *p = m->params;
+    for (int i = 0; i < MODEL_NUM_TENSORS; i++) {
+        for (size_t j = 0; j < s[i]; j++)
+            p[j] = model_tensor_decays(i) ? scale * rng_normal(&r) : 1.0f + 0.2f * rng_normal(&r);
+        p += s[i];
+    }
+}
+
+/* ---- gradient check ------------------------------------------------------- */
+
+enum { GB = 2, GT = 7 };
+
+static double weighted_loss(const Model *m, ForwardState *s, const int *tok, const int *tgt,
+                            const float *w, float temp) {
+    float logp[GB * GT];
+    model_forward(m, s, tok, tgt, GB, GT, temp, logp, NULL);
+    double L = 0;
+    for (int i = 0; i < GB * GT; i++) L -= (double)w[i] * logp[i];
+    return L;
+}
+
+/* Per element: |g - fd| <= ATOL + RTOL * |fd|, over EVERY element (the
+ * tensors are tiny). Per tensor: cosine(g, fd) >= COS_MIN. FD noise: the
+ * float32 loss (~10) carries ~1e-6 rounding, so with eps = 1e-2 the FD
+ * itself is good to ~1e-4 absolute. */
+#define FD_EPS 3e-3f
+#define ATOL 2e-3
+#define RTOL 1e-2
+#define COS_MIN 0.99999
+
+static void gradcheck(int tied) {
+    ModelConfig c = tiny_config(tied);
+    Model m;
+    model_init(&m, &c);
+    init_big(&m, 42 + tied, 0.3f);
+    model_alloc_grads(&m);
+    ForwardState *s = forward_state_new(&c, GB, GT);
+    /* row 0 full; row 1 has 4 real targets, then padding (token 0, weight 0) */
+    int tok[GB * GT] = {1, 5, 9, 3, 3, 7, 2, 4, 10, 6, 8, 0, 0, 0};
+    int tgt[GB * GT] = {5, 9, 3, 3, 7, 2, 10, 10, 6, 8, 1, 0, 0, 0};
+    float w[GB * GT] = {0.5f, 1.0f, -0.7f, 0.3f, 1.5f, -0.2f, 0.9f,
+                        -1.1f, 0.4f, 0.8f, 0.6f, 0.0f, 0.0f, 0.0f};
+    float temp = 0.7f;
+
+    model_zero_grads(&m);
+    weighted_loss(&m, s, tok, tgt, w, temp);
+    model_backward(&m, s, w);
+
+    size_t sizes[MODEL_NUM_TENSORS];
+    model_tensor_sizes(&c, sizes);
+    size_t off = 0;
+    int failures = 0;
+    for (int ti = 0; ti < MODEL_NUM_TENSORS; ti++) {
+        if (sizes[ti] == 0) continue;
+        double dot = 0, ng = 0, nf = 0, worst = 0;
+        size_t worst_j = 0;
+        float worst_g = 0, worst_fd = 0;
+        for (size_t j = 0; j < sizes[ti]; j++) {
+            float *p = m.params + off + j, orig = *p;
+            *p = orig + FD_EPS;
+            float hi = *p;
+            double Lp = weighted_loss(&m, s, tok, tgt, w, temp);
+            *p = orig - FD_EPS;
+            float lo = *p;
+            double Lm = weighted_loss(&m, s, tok, tgt, w, temp);
+            *p = orig;
+            double fd = (Lp - Lm) / ((double)hi - lo);
+            double g = m.grads[off + j];
+            dot += g * fd;
+            ng += g * g;
+            nf += fd * fd;
+            double excess = fabs(g - fd) / (ATOL + RTOL * fabs(fd));
+            if (excess > worst) {
+                worst = excess;
+                worst_j = j;
+                worst_g = (float)g;
+                worst_fd = (float)fd;
+            }
+        }
+        double cosine = dot / (sqrt(ng * nf) + 1e-30);
+        int ok = worst <= 1.0 && cosine >= COS_MIN;
+        printf("  %-5s %-9s n=%-4zu 1-cos %.1e  worst |g-fd|/tol %.3f (elem %zu: g %.6g fd %.6g)%s\n",
+               tied ? "tied" : "untie", model_tensor_name(ti), sizes[ti], 1.0 - cosine, worst, worst_j,
+               worst_g, worst_fd, ok ? "" : "  FAIL");
+        failures += !ok;
+        off += sizes[ti];
+    }
+    forward_state_free(s);
+    model_free(&m);
+    assert_int_equal(failures, 0);
+}
+
+static void test_gradcheck_untied(void **st) { gradcheck(0); }
+static void test_gradcheck_tied(void **st) { gradcheck(1); }
+
+/* ---- decode vs forward ---------------------------------------------------- */
+
+enum { NSEQ = 4, SEQ_MAX = 90 };
+
+static double log_softmax_at(const float *logits, int V, float temp, int target) {
+    double mx = logits[0] / (double)temp, sum = 0;
+    for (int j = 1; j < V; j++)
+        if (logits[j] / (double)temp > mx) mx = logits[j] / (double)temp;
+    for (int j = 0; j < V; j++) sum += exp(logits[j] / (double)temp - mx);
+    return logits[target] / (double)temp - mx - log(sum);
+}
+
+/* Four sequences decoded in lockstep: slot 0 (prompt 5), slot 1 (prompt
+ * 3), slot 2 (a copy of slot 0 after its prefill, then its own tokens) and
+ * slot 3 (a 70-token prompt: crosses the 64-row prefill chunk). Steps pass
+ * the slots in scrambled order and sometimes leave one out. Every logit
+ * row the cache produces is compared with model_forward's logp. */
+static void test_decode_matches_forward(void **st) {
+    ModelConfig c = {.vocab_size = 13, .dim = 32, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2,
+                     .hidden_dim = 48, .max_seq_len = SEQ_MAX, .tied_embeddings = 0,
+                     .rope_theta = 10000.0f, .norm_eps = 1e-5f};
+    Model m;
+    model_init(&m, &c);
+    init_big(&m, 3, 0.25f);
+    int V = c.vocab_size;
+    int plen[NSEQ] = {5, 3, 5, 70}, total[NSEQ] = {20, 17, 23, 80};
+    int seq[NSEQ][SEQ_MAX];
+    Rng r;
+    rng_seed(&r, 11, 0);
+    for (int s = 0; s < NSEQ; s++)
+        for (int t = 0; t < SEQ_MAX; t++) seq[s][t] = (int)rng_below(&r, (uint32_t)V);
+    memcpy(seq[2], seq[0], sizeof(int) * plen[0]); /* slot 2 shares slot 0's prompt */
+
+    /* have[s][t]: decode produced logits at position t of sequence s */
+    static float dlog[NSEQ][SEQ_MAX][16];
+    int have[NSEQ][SEQ_MAX] = {{0}};
+    KVCache *kc = kv_cache_new(&c, NSEQ, SEQ_MAX);
+    kv_cache_reset(kc);
+    model_prefill(&m, kc, 0, seq[0], plen[0], dlog[0][plen[0] - 1]);
+    have[0][plen[0] - 1] = 1;
+    kv_cache_copy_slot(kc, 2, 0);
+    memcpy(dlog[2][plen[0] - 1], dlog[0][plen[0] - 1], sizeof(float) * V);
+    have[2][plen[0] - 1] = 1;
+    /* slot 1's prompt in two pieces: prefill appends */
+    model_prefill(&m, kc, 1, seq[1], 2, dlog[1][1]);
+    model_prefill(&m, kc, 1, seq[1] + 2, 1, dlog[1][2]);
+    have[1][1] = have[1][2] = 1;
+    model_prefill(&m, kc, 3, seq[3], plen[3], dlog[3][plen[3] - 1]);
+    have[3][plen[3] - 1] = 1;
+
+    float logits[NSEQ * 16];
+    for (int step = 0; step < 25; step++) {
+        int slots[NSEQ], toks[NSEQ], n = 0;
+        for (int k = 0; k < NSEQ; k++) {
+            int s = (k + step) % NSEQ; /* scrambled order */
+            if (step % 5 == 2 && s == 1) continue; /* leave slot 1 out sometimes */
+            int pos = kc->len[s];
+            if (pos >= total[s]) continue;
+            slots[n] = s;
+            toks[n] = seq[s][pos];
+            n++;
+        }
+        if (n == 0) break;
+        model_decode_step(&m, kc, slots, toks, n, logits);
+        for (int i = 0; i < n; i++) {
+            int s = slots[i], pos = kc->len[s] - 1;
+            memcpy(dlog[s][pos], logits + (size_t)i * V, sizeof(float) * V);
+            have[s][pos] = 1;
+        }
+    }
+
+    int T = SEQ_MAX - 1;
+    ForwardState *fs = forward_state_new(&c, NSEQ, T);
+    int tok[NSEQ * (SEQ_MAX - 1)], tgt[NSEQ * (SEQ_MAX - 1)];
+    float logp[NSEQ * (SEQ_MAX - 1)];
+    for (int s = 0; s < NSEQ; s++)
+        for (int t = 0; t < T; t++) {
+            tok[s * T + t] = t < total[s] ? seq[s][t] : 0;
+            tgt[s * T + t] = t + 1 < total[s] ? seq[s][t + 1] : 0;
+        }
+    float temps[2] = {1.0f, 0.7f};
+    for (int ti = 0; ti < 2; ti++) {
+        model_forward(&m, fs, tok, tgt, NSEQ, T, temps[ti], logp, NULL);
+        double maxdiff = 0;
+        int compared = 0;
+        for (int s = 0; s < NSEQ; s++)
+            for (int t = 0; t + 1 < total[s]; t++) {
+                if (!have[s][t]) continue;
+                double ref = log_softmax_at(dlog[s][t], V, temps[ti], seq[s][t + 1]);
+                double d = fabs(ref - logp[s * T + t]);
+                if (d > maxdiff) maxdiff = d;
+                compared++;
+            }
+        printf("  decode vs forward, temperature %.1f: %d positions, max |dlogp| = %.3g\n",
+               temps[ti], compared, maxdiff);
+        assert_true(compared >= 55);
+        assert_true(maxdiff <= 1e-4);
+    }
+    forward_state_free(fs);
+    kv_cache_free(kc);
+    model_free(&m);
+}
+
+/* ---- determinism, entropy, causality, matmul ------------------------------ */
+
+static void test_deterministic_grads(void **st) {
+    ModelConfig c = tiny_config(0);
+    c.max_seq_len = 32;
+    Model m;
+    model_init(&m, &c);
+    model_init_weights(&m, 5);
+    model_alloc_grads(&m);
+    int B = 3, T = 32, N = B * T;
+    int tok[96], tgt[96];
+    float w[96], logp[96];
+    Rng r;
+    rng_seed(&r, 9, 0);
+    for (int i = 0; i < N; i++) {
+        tok[i] = (int)rng_below(&r, 11);
+        tgt[i] = (int)rng_below(&r, 11);
+        w[i] = rng_uniform(&r) - 0.5f;
+    }
+    ForwardState *s = forward_state_new(&c, B, T);
+    float *first = xmalloc(sizeof(float) * m.n_params);
+    for (int rep = 0; rep < 2; rep++) {
+        model_zero_grads(&m);
+        model_forward(&m, s, tok, tgt, B, T, 0.9f, logp, NULL);
+        model_backward(&m, s, w);
+        if (rep == 0) memcpy(first, m.grads, sizeof(float) * m.n_params);
+    }
+    assert_memory_equal(first, m.grads, sizeof(float) * m.n_params);
+    /* the same seed gives the same weights */
+    Model m2;
+    model_init(&m2, &c);
+    model_init_weights(&m2, 5);
+    assert_memory_equal(m.params, m2.params, sizeof(float) * m.n_params);
+    model_free(&m2);
+    xfree(first);
+    forward_state_free(s);
+    model_free(&m);
+}
+
+/* Entropy of one position against -sum p log p, where each p_j comes from
+ * its own forward with target j (so the check shares no formula with
+ * logp_forward's entropy). */
+static void test_entropy(void **st) {
+    ModelConfig c = tiny_config(1);
+    Model m;
+    model_init(&m, &c);
+    init_big(&m, 8, 0.4f);
+    int V = c.vocab_size, T = 5, at = 3;
+    int tok[5] = {2, 7, 1, 9, 4}, tgt[5] = {0};
+    float logp[5], ent[5];
+    ForwardState *s = forward_state_new(&c, 1, T);
+    for (int ti = 0; ti < 2; ti++) {
+        float temp = ti ? 1.3f : 1.0f;
+        double H = 0, psum = 0;
+        for (int j = 0; j < V; j++) {
+            tgt[at] = j;
+            model_forward(&m, s, tok, tgt, 1, T, temp, logp, ent);
+            double p = exp((double)logp[at]);
+            H -= p * logp[at];
+            psum += p;
+        }
+        printf("  entropy at T=%.1f: model %.7f direct %.7f (sum p = %.7f)\n", temp, ent[at], H,
+               psum);
+        assert_true(fabs(psum - 1.0) < 1e-5);
+        assert_true(fabs(ent[at] - H) < 1e-5);
+        assert_true(H > 0.1); /* a non-degenerate distribution */
+    }
+    forward_state_free(s);
+    model_free(&m);
+}
+
+/* Changing the padding after a row's last real token leaves the real
+ * positions' log-probs unchanged (bit for bit: the rows are independent). */
+static void test_padding_is_causal(void **st) {
+    ModelConfig c = tiny_config(0);
+    Model m;
+    model_init(&m, &c);
+    init_big(&m, 4, 0.3f);
+    int tok[7] = {1, 2, 3, 4, 0, 0, 0}, tgt[7] = {2, 3, 4, 5, 0, 0, 0};
+    float a[7], b[7];
+    ForwardState *s = forward_state_new(&c, 1, 7);
+    model_forward(&m, s, tok, tgt, 1, 7, 1.0f, a, NULL);
+    tok[4] = 9; tok[5] = 10; tok[6] = 3; tgt[5] = 7;
+    model_forward(&m, s, tok, tgt, 1, 7, 1.0f, b, NULL);
+    assert_memory_equal(a, b, sizeof(float) * 4);
+    forward_state_free(s);
+    model_free(&m);
+}
+
+static void test_matmul_vs_naive(void **st) {
+    int N = 37, C = 45, OC = 29;
+    float *x = xmalloc(sizeof(float) * N * C), *w = xmalloc(sizeof(float) * OC * C);
+    float *y = xmalloc(sizeof(float) * N * OC), *yr = xmalloc(sizeof(float) * N * OC);
+    Rng r;
+    rng_seed(&r, 1, 2);
+    for (int i = 0; i < N * C; i++) x[i] = rng_normal(&r);
+    for (int i = 0; i < OC * C; i++) w[i] = rng_normal(&r);
+    matmul_forward(y, x, w, N, C, OC, 0.0f);
+    matmul_forward_naive(yr, x, w, N, C, OC);
+    for (int i = 0; i < N * OC; i++) assert_true(fabsf(y[i] - yr[i]) < 1e-4f * (1 + fabsf(yr[i])));
+    xfree(x); xfree(w); xfree(y); xfree(yr);
+}
+
+int main(void) {
+    blas_set_threads(1);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gradcheck_untied),
+        cmocka_unit_test(test_gradcheck_tied),
+        cmocka_unit_test(test_decode_matches_forward),
+        cmocka_unit_test(test_deterministic_grads),
+        cmocka_unit_test(test_entropy),
+        cmocka_unit_test(test_padding_is_causal),
+        cmocka_unit_test(test_matmul_vs_naive),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
