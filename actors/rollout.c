@@ -2,7 +2,6 @@
 
 #include <string.h>
 
-#include "eval.h"
 #include "util.h"
 
 void roller_init(Roller *r, const Model *m, const Tokenizer *tok, const Task *task,

@@ -364,7 +364,7 @@ typedef struct {
     float *k, *v;    /* (rows, KVD) */
     float *atty;     /* (rows, D) */
     float *h1, *h3;  /* (rows, HF) */
-    float *scores;   /* (max_len) */
+    float *scores;   /* (NH, max_len) */
     float *rope_cos, *rope_sin; /* (max_len, HD/2) */
     int *slot, *pos; /* (rows) */
 } DecodeScratch;
@@ -395,7 +395,7 @@ KVCache *kv_cache_new(const ModelConfig *cfg, int n_slots, int max_len) {
     d->atty = xmalloc(sizeof(float) * R * D);
     d->h1 = xmalloc(sizeof(float) * R * HF);
     d->h3 = xmalloc(sizeof(float) * R * HF);
-    d->scores = xmalloc(sizeof(float) * max_len);
+    d->scores = xmalloc(sizeof(float) * cfg->n_heads * max_len);
     d->rope_cos = xmalloc(sizeof(float) * max_len * (HD / 2));
     d->rope_sin = xmalloc(sizeof(float) * max_len * (HD / 2));
     rope_tables(d->rope_cos, d->rope_sin, max_len, HD, cfg->rope_theta);

@@ -227,21 +227,28 @@ void attention_backward(float *dq, float *dk, float *dv, float *dscore, const fl
         }
 }
 
+/* Position-major: each cached key and value row (KVD floats) is read once,
+ * front to back, for all heads; a head-major loop would stride through the
+ * cache KVD floats at a time, and at 64 slots the cache is far larger than
+ * L2, so the order decides whether the reads stream or stall. */
 void attention_decode_row(float *out, float *scores, const float *q, const float *kc,
                           const float *vc, int n, int NH, int NKV, int HD) {
     int KVD = NKV * HD, group = NH / NKV;
     float scale = 1.0f / sqrtf((float)HD);
-    for (int h = 0; h < NH; h++) {
-        const float *qh = q + h * HD;
-        int kvo = (h / group) * HD;
-        for (int t = 0; t < n; t++) scores[t] = scale * dot_f32(qh, kc + (size_t)t * KVD + kvo, HD);
-        softmax_row(scores, n);
-        float *y = out + h * HD;
-        memset(y, 0, sizeof(float) * HD);
-        for (int t = 0; t < n; t++) {
-            const float *vt = vc + (size_t)t * KVD + kvo;
-            float p = scores[t];
-            for (int i = 0; i < HD; i++) y[i] += p * vt[i];
+    for (int t = 0; t < n; t++) {
+        const float *kt = kc + (size_t)t * KVD;
+        for (int h = 0; h < NH; h++)
+            scores[(size_t)h * n + t] = scale * dot_f32(q + h * HD, kt + (h / group) * HD, HD);
+    }
+    for (int h = 0; h < NH; h++) softmax_row(scores + (size_t)h * n, n);
+    memset(out, 0, sizeof(float) * NH * HD);
+    for (int t = 0; t < n; t++) {
+        const float *vt = vc + (size_t)t * KVD;
+        for (int h = 0; h < NH; h++) {
+            float p = scores[(size_t)h * n + t];
+            const float *vh = vt + (h / group) * HD;
+            float *y = out + h * HD;
+            for (int i = 0; i < HD; i++) y[i] += p * vh[i];
         }
     }
 }

@@ -60,7 +60,7 @@ void attention_backward(float *dq, float *dk, float *dv, float *dscore, const fl
                         const float *att, const float *q, const float *k, const float *v,
                         int B, int T, int NH, int NKV, int HD);
 /* One query row q (NH*HD) attending to the first n cached positions of
- * one sequence: kc, vc (n, NKV*HD). out (NH*HD); scores is scratch (n). */
+ * one sequence: kc, vc (n, NKV*HD). out (NH*HD); scores is scratch (NH, n). */
 void attention_decode_row(float *out, float *scores, const float *q, const float *kc,
                           const float *vc, int n, int NH, int NKV, int HD);
 

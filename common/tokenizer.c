@@ -167,3 +167,12 @@ out:
     xfree(tmp);
     return rc;
 }
+
+int encode_prompt(const Tokenizer *tok, const char *prompt, int *out, int cap) {
+    int bad = -1;
+    out[0] = TOK_BOS;
+    int n = tokenizer_encode(tok, prompt, out + 1, cap - 1, &bad);
+    if (n == -1) die("prompt '%s': character at offset %d is not in the vocabulary", prompt, bad);
+    if (n < 0) die("prompt '%s' is longer than %d tokens", prompt, cap - 1);
+    return n + 1;
+}

@@ -34,6 +34,11 @@ int tokenizer_encode(const Tokenizer *t, const char *text, int *out, int cap, in
  * Returns the string length, or -1 on an id out of range or overflow. */
 int tokenizer_decode(const Tokenizer *t, const int *ids, int n, char *out, size_t cap);
 
+/* Encodes [BOS] + prompt into out (cap tokens); returns the length, dies
+ * naming the prompt if it does not fit or has a character outside the
+ * vocabulary (tasks are ours, so that is a setup error). */
+int encode_prompt(const Tokenizer *tok, const char *prompt, int *out, int cap);
+
 /* Serialised form for checkpoints: returns bytes written to buf (or the
  * size needed, when buf is NULL). */
 size_t tokenizer_serialize(const Tokenizer *t, uint8_t *buf);

@@ -28,9 +28,5 @@ void evaluate(const Model *m, const Tokenizer *tok, const Task *t, const Sampler
 /* Prints one summary line: "<label> held-out: greedy acc ..., pass@k ...". */
 void eval_print(const char *label, const EvalResult *r, const Task *t);
 
-/* Encodes [BOS] + prompt into out (cap tokens); returns the length, dies
- * naming the prompt if it does not fit or has a character outside the
- * vocabulary (tasks are ours, so that is a setup error). */
-int encode_prompt(const Tokenizer *tok, const char *prompt, int *out, int cap);
 
 #endif

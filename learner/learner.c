@@ -53,7 +53,7 @@ static void collect_groups(const Config *cfg, const Comm *comm, WireCodec *codec
             continue;
         }
         *wire_bytes += (double)len;
-        *raw_bytes += (double)wire_codec_stats(codec)->last_raw_bytes;
+        *raw_bytes += (double)wire_codec_stats(codec)->last_decoded_raw_bytes;
         gen_by_rank[src] += g->gen_seconds;
         verify_by_rank[src] += g->verify_seconds;
         (*n_good)++;

@@ -334,6 +334,7 @@ static const msgpack_object_type KIND[] = {
 _Static_assert(sizeof KIND / sizeof KIND[0] == WIRE_GROUP_ARITY, "KIND vs arity");
 _Static_assert(sizeof FIELD / sizeof FIELD[0] == WIRE_GROUP_ARITY, "FIELD vs arity");
 
+/* Static name of a msgpack type, for error messages. */
 static const char *kind_name(msgpack_object_type t) {
     switch (t) {
     case MSGPACK_OBJECT_NIL: return "nil";
@@ -613,6 +614,9 @@ int wire_decode_group(WireCodec *c, const uint8_t *msg, size_t len, const WireLi
     }
     if (rc == WIRE_OK) {
         c->stats.n_decoded++;
+        c->stats.decoded_raw_bytes += n;
+        c->stats.decoded_wire_bytes += len;
+        c->stats.last_decoded_raw_bytes = n;
     } else {
         c->stats.n_rejected++;
         memset(out, 0, sizeof *out);

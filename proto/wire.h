@@ -193,6 +193,8 @@ typedef struct {
     uint64_t n_encoded, n_decoded, n_rejected;
     uint64_t raw_bytes, wire_bytes;           /* sums over encodes */
     size_t last_raw_bytes, last_wire_bytes;   /* the latest encode */
+    uint64_t decoded_raw_bytes, decoded_wire_bytes; /* sums over good decodes */
+    size_t last_decoded_raw_bytes;            /* the latest good decode */
 } WireStats;
 
 /* Opaque codec: one ZSTD_CCtx (level and checksum set once), one ZSTD_DCtx,

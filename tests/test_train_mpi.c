@@ -1,0 +1,170 @@
+/* End-to-end tests of `grpo train` under mpirun -np 3 (oversubscribed):
+ * a tiny SFT model, a few GRPO steps, then checks on the metrics file, the
+ * learner's recomputed log-probs against the actors', the cross-rank weight
+ * checksums (checksum_every = 1: a mismatch aborts the run), determinism of
+ * two runs with the same seed, and refusal of impossible rank counts. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+
+static char tmp[256];
+static const char *bin;
+
+static const char *TINY =
+    "model.dim=32 model.n_layers=2 model.n_heads=4 model.n_kv_heads=2 model.hidden_dim=64 "
+    "task.max_digits=2 eval.prompts=16 eval.pass_k=2 run.seed=7";
+
+static int run(const char *fmt, ...) {
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+static int setup(void **state) {
+    (void)state;
+    bin = getenv("GRPO_BIN");
+    if (!bin) bin = "build/grpo";
+    snprintf(tmp, sizeof tmp, "/tmp/grpo_test_mpi_%d", (int)getpid());
+    if (run("mkdir -p %s", tmp) != 0) return -1;
+    /* one SFT model shared by every test */
+    return run("%s sft run.dir=%s/a sft.steps=150 sft.batch_size=32 %s > %s/sft.log 2>&1", bin, tmp,
+               TINY, tmp);
+}
+
+static int teardown(void **state) {
+    (void)state;
+    if (!getenv("KEEP_TEST_DIRS")) run("rm -rf %s", tmp);
+    return 0;
+}
+
+static int train(const char *dir, const char *extra) {
+    return run("mpirun --oversubscribe -np 3 %s train run.dir=%s grpo.init=%s/a/sft.ckpt "
+               "grpo.steps=4 grpo.prompts_per_step=4 grpo.group_size=4 grpo.checksum_every=1 "
+               "grpo.eval_every=2 grpo.minibatches=2 grpo.inner_epochs=2 %s %s > %s.log 2>&1",
+               bin, dir, tmp, TINY, extra, dir);
+}
+
+static void test_train_metrics_and_logprob_match(void **state) {
+    (void)state;
+    char dir[300], path[400];
+    snprintf(dir, sizeof dir, "%s/b", tmp);
+    assert_int_equal(train(dir, ""), 0);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[8192];
+    int n = 0, n_eval = 0;
+    const char *keys[] = {"reward_mean", "reward_std", "reward_accuracy_mean", "reward_format_mean",
+                          "accuracy", "zero_var_frac", "kl", "clip_low", "clip_high", "entropy",
+                          "len_mean", "len_max", "truncated_frac", "logp_diff_max",
+                          "logp_diff_mean", "actor_tok_s", "learner_tok_s", "t_generate",
+                          "t_verify", "t_comm", "t_learn", "t_bcast", "wire_bytes_per_token",
+                          "compression_ratio"};
+    while (fgets(line, sizeof line, f)) {
+        json_error_t je;
+        json_t *o = json_loads(line, 0, &je);
+        assert_non_null(o);
+        n++;
+        assert_int_equal(json_integer_value(json_object_get(o, "step")), n);
+        assert_int_equal(json_integer_value(json_object_get(o, "version")), n);
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+            json_t *v = json_object_get(o, keys[k]);
+            if (!v) fail_msg("metrics line %d lacks %s", n, keys[k]);
+            assert_true(json_is_number(v));
+        }
+        /* the learner recomputes the actors' log-probs to float precision */
+        double d = json_number_value(json_object_get(o, "logp_diff_max"));
+        printf("step %d: max |logp_learner - logp_actor| = %.3g\n", n, d);
+        assert_true(d <= 1e-4);
+        assert_int_equal(json_integer_value(json_object_get(o, "bad_messages")), 0);
+        assert_int_equal(json_integer_value(json_object_get(o, "completions")), 16);
+        assert_true(json_number_value(json_object_get(o, "compression_ratio")) > 1.0);
+        if (json_object_get(o, "eval_greedy_acc")) n_eval++;
+        json_decref(o);
+    }
+    fclose(f);
+    assert_int_equal(n, 4);
+    assert_int_equal(n_eval, 2);
+    snprintf(path, sizeof path, "%s/config.ini", dir);
+    assert_int_equal(run("grep -q 'group_size *= 4' %s", path), 0);
+    snprintf(path, sizeof path, "%s/reward.png", dir);
+    assert_int_equal(run("test -s %s", path), 0);
+}
+
+/* PARM and ADAM of a checkpoint; META differs (it names the run dir). */
+static void load_sections(const char *path, Checkpoint *c) {
+    char err[512];
+    if (ckpt_read(c, path, err, sizeof err) != 0) fail_msg("%s", err);
+    assert_non_null(ckpt_get(c, "PARM"));
+    assert_non_null(ckpt_get(c, "ADAM"));
+}
+
+static void test_same_seed_bit_identical(void **state) {
+    (void)state;
+    char d1[300], d2[300], p1[400], p2[400];
+    snprintf(d1, sizeof d1, "%s/c1", tmp);
+    snprintf(d2, sizeof d2, "%s/c2", tmp);
+    assert_int_equal(train(d1, ""), 0);
+    assert_int_equal(train(d2, ""), 0);
+    snprintf(p1, sizeof p1, "%s/final.ckpt", d1);
+    snprintf(p2, sizeof p2, "%s/final.ckpt", d2);
+    Checkpoint a, b;
+    load_sections(p1, &a);
+    load_sections(p2, &b);
+    const char *tags[] = {"PARM", "ADAM", "STEP"};
+    for (int i = 0; i < 3; i++) {
+        const CkptSection *x = ckpt_get(&a, tags[i]), *y = ckpt_get(&b, tags[i]);
+        assert_non_null(x);
+        assert_non_null(y);
+        assert_int_equal(x->len, y->len);
+        assert_memory_equal(x->data, y->data, x->len);
+    }
+    /* and training moved the weights away from the SFT start */
+    Checkpoint s;
+    char ps[400];
+    snprintf(ps, sizeof ps, "%s/a/sft.ckpt", tmp);
+    char err[512];
+    if (ckpt_read(&s, ps, err, sizeof err) != 0) fail_msg("%s", err);
+    const CkptSection *x = ckpt_get(&a, "PARM"), *y = ckpt_get(&s, "PARM");
+    assert_int_equal(x->len, y->len);
+    assert_true(memcmp(x->data, y->data, x->len) != 0);
+    ckpt_free(&a);
+    ckpt_free(&b);
+    ckpt_free(&s);
+}
+
+static void test_refuses_more_actors_than_prompts(void **state) {
+    (void)state;
+    char dir[300], log[400];
+    snprintf(dir, sizeof dir, "%s/d", tmp);
+    int rc = run("mpirun --oversubscribe -np 6 %s train run.dir=%s grpo.init=%s/a/sft.ckpt "
+                 "grpo.prompts_per_step=4 %s > %s.log 2>&1",
+                 bin, dir, tmp, TINY, dir);
+    assert_int_not_equal(rc, 0);
+    snprintf(log, sizeof log, "%s.log", dir);
+    assert_int_equal(run("grep -q '5 actors but \\[grpo\\] prompts_per_step = 4' %s", log), 0);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_train_metrics_and_logprob_match),
+        cmocka_unit_test(test_same_seed_bit_identical),
+        cmocka_unit_test(test_refuses_more_actors_than_prompts),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
