@@ -1,5 +1,6 @@
 #include "actor.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "checkpoint.h"
@@ -31,7 +32,12 @@ int actor_run(const Config *cfg, const Comm *comm) {
     WireCodec *codec = wire_codec_new(3);
     Group *groups = xcalloc((size_t)quota, sizeof(Group));
     double phase[PHASE_COUNT] = {0};
-    uint64_t version = 0;
+    uint64_t version = 0, n_sent = 0;
+    /* Test hook: GRPO_TEST_CORRUPT_EVERY=N flips one byte in every Nth group
+     * message of this actor, to prove the learner counts and drops it. */
+    const char *corrupt_env = getenv("GRPO_TEST_CORRUPT_EVERY");
+    long corrupt_every = corrupt_env ? atol(corrupt_env) : 0;
+    uint8_t *scratch = NULL;
     for (;;) {
         double t0 = now_seconds();
         if (!weights_recv(m.params, m.n_params, &version, comm->rank)) break;
@@ -47,6 +53,13 @@ int actor_run(const Config *cfg, const Comm *comm) {
             size_t len;
             int rc = wire_encode_group(codec, &groups[i], &msg, &len);
             if (rc != 0) die("actor rank %d: cannot encode group: %s", comm->rank, wire_strerror(rc));
+            if (corrupt_every > 0 && ++n_sent % (uint64_t)corrupt_every == 0) {
+                xfree(scratch);
+                scratch = xmalloc(len);
+                memcpy(scratch, msg, len);
+                scratch[len / 2] ^= 0x5A;
+                msg = scratch;
+            }
             comm_send(msg, len, 0, TAG_GROUP);
             group_free(&groups[i]);
         }
@@ -56,6 +69,7 @@ int actor_run(const Config *cfg, const Comm *comm) {
     }
     phase[PHASE_GENERATE] -= phase[PHASE_VERIFY];
     comm_gather_doubles(phase, PHASE_COUNT, NULL);
+    xfree(scratch);
     xfree(groups);
     wire_codec_free(codec);
     roller_free(&r);

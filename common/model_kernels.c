@@ -8,6 +8,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "util.h"
@@ -32,6 +33,47 @@ static float dot_f32(const float *a, const float *b, int n) {
         for (int j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];
     for (; i < n; i++) acc[0] += a[i] * b[i];
     return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+/* float sum with 8 partial sums (deterministic, vectorizes). */
+static float sum_f32(const float *x, int n) {
+    float acc[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += x[i + j];
+    for (; i < n; i++) acc[0] += x[i];
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+/* exp(x) in float to ~1 ulp (Cephes expf: Cody-Waite reduction by ln 2 and
+ * a degree-6 polynomial), written without calls or branches so that loops
+ * over it vectorize: glibc's expf is scalar without -ffast-math, and the
+ * SwiGLU gate and the attention softmax call it N*HF and B*NH*T*T/2 times
+ * per forward. Inputs are clamped to [-87, 88] (the result is then at most
+ * ~1e38, never inf); NaN comes out as NaN so divergence stays visible. */
+static inline float exp_f32(float x) {
+    const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    float xc = x < -87.0f ? -87.0f : x;
+    xc = xc > 88.0f ? 88.0f : xc;
+    float t = xc * 1.44269504088896341f + magic;
+    float n = t - magic; /* round(x / ln 2) */
+    float r = xc - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    uint32_t pb, tb, mb;
+    memcpy(&pb, &p, 4);
+    memcpy(&tb, &t, 4);
+    memcpy(&mb, &magic, 4);
+    pb += (tb - mb) << 23; /* times 2^n */
+    float y;
+    memcpy(&y, &pb, 4);
+    return x != x ? x : y;
 }
 
 /* ---- embedding ------------------------------------------------------------ */
@@ -158,12 +200,8 @@ void rope_backward(float *dx, const float *cosb, const float *sinb, int B, int T
 void softmax_row(float *row, int n) {
     float mx = row[0];
     for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
-    float sum = 0.0f;
-    for (int j = 0; j < n; j++) {
-        row[j] = expf(row[j] - mx);
-        sum += row[j];
-    }
-    float inv = 1.0f / sum;
+    for (int j = 0; j < n; j++) row[j] = exp_f32(row[j] - mx);
+    float inv = 1.0f / sum_f32(row, n);
     for (int j = 0; j < n; j++) row[j] *= inv;
 }
 
@@ -255,7 +293,7 @@ void attention_decode_row(float *out, float *scores, const float *q, const float
 
 /* ---- SwiGLU --------------------------------------------------------------- */
 
-static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+static inline float sigmoidf(float x) { return 1.0f / (1.0f + exp_f32(-x)); }
 
 void swiglu_forward(float *out, float *sig, const float *h1, const float *h3, size_t n) {
     for (size_t i = 0; i < n; i++) {

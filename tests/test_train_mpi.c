@@ -148,6 +148,38 @@ static void test_same_seed_bit_identical(void **state) {
     ckpt_free(&s);
 }
 
+/* An actor that sends corrupt messages: the learner counts and drops them,
+ * keeps training on the good groups, and finishes. */
+static void test_corrupt_messages_counted_and_dropped(void **state) {
+    (void)state;
+    char dir[300], path[400], line[8192];
+    snprintf(dir, sizeof dir, "%s/e", tmp);
+    assert_int_equal(run("GRPO_TEST_CORRUPT_EVERY=3 mpirun --oversubscribe -x GRPO_TEST_CORRUPT_EVERY "
+                         "-np 3 %s train run.dir=%s grpo.init=%s/a/sft.ckpt grpo.steps=3 "
+                         "grpo.prompts_per_step=4 grpo.group_size=4 %s > %s.log 2>&1",
+                         bin, dir, tmp, TINY, dir),
+                     0);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    long bad = -1;
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        json_error_t je;
+        json_t *o = json_loads(line, 0, &je);
+        assert_non_null(o);
+        bad = (long)json_integer_value(json_object_get(o, "bad_messages"));
+        n++;
+        json_decref(o);
+    }
+    fclose(f);
+    assert_int_equal(n, 3);
+    /* 2 actors x 2 groups x 3 steps = 12 messages, every 3rd of each actor corrupt */
+    assert_int_equal(bad, 4);
+    snprintf(path, sizeof path, "%s.log", dir);
+    assert_int_equal(run("grep -q 'dropped a bad group message from rank' %s", path), 0);
+}
+
 static void test_refuses_more_actors_than_prompts(void **state) {
     (void)state;
     char dir[300], log[400];
@@ -164,6 +196,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_train_metrics_and_logprob_match),
         cmocka_unit_test(test_same_seed_bit_identical),
+        cmocka_unit_test(test_corrupt_messages_counted_and_dropped),
         cmocka_unit_test(test_refuses_more_actors_than_prompts),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
