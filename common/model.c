@@ -248,7 +248,9 @@ void forward_state_free(ForwardState *s) {
 }
 
 /* The output head: wcls, or wte when tied (and likewise for gradients). */
-static const float *head_weights(const Model *m) { return m->cfg.tied_embeddings ? m->w.wte : m->w.wcls; }
+static const float *head_weights(const Model *m) {
+    return m->cfg.tied_embeddings ? m->w.wte : m->w.wcls;
+}
 
 void model_forward(const Model *m, ForwardState *s, const int *tokens, const int *targets,
                    int B, int T, float temperature, float *logp, float *entropy) {
@@ -510,6 +512,7 @@ void model_decode_step(const Model *m, KVCache *c, const int *slots, const int *
             die("model_decode_step: slot %d is full (%d tokens)", s, c->max_len);
         d->slot[i] = s;
         d->pos[i] = c->len[s];
+        for (int j = 0; j < i; j++) CHECK(slots[j] != s); /* one row per slot per step */
     }
     decode_rows(m, c, tokens, n, n, logits);
     for (int i = 0; i < n; i++) c->len[slots[i]]++;

@@ -45,16 +45,23 @@ static float sum_f32(const float *x, int n) {
     return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 }
 
-/* exp(x) in float to ~1 ulp (Cephes expf: Cody-Waite reduction by ln 2 and
- * a degree-6 polynomial), written without calls or branches so that loops
- * over it vectorize: glibc's expf is scalar without -ffast-math, and the
- * SwiGLU gate and the attention softmax call it N*HF and B*NH*T*T/2 times
- * per forward. Inputs are clamped to [-87, 88] (the result is then at most
- * ~1e38, never inf); NaN comes out as NaN so divergence stays visible. */
+/* exp(x) in float to ~1.4 ulp (Cephes expf: Cody-Waite reduction by ln 2
+ * and a degree-6 polynomial), written without calls or float compares so
+ * loops over it vectorize: glibc's expf is scalar without -ffast-math, and
+ * under the default -ftrapping-math gcc will not if-convert a float compare.
+ * The SwiGLU gate and the attention softmax call it N*HF and B*NH*T*T/2
+ * times per forward. |x| is clamped to 87 on the bits (exp(-87) ~ 1.6e-38,
+ * exp(87) ~ 6e37: never inf); NaN in gives NaN out, so divergence stays
+ * visible to isfinite checks. */
 static inline float exp_f32(float x) {
     const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
-    float xc = x < -87.0f ? -87.0f : x;
-    xc = xc > 88.0f ? 88.0f : xc;
+    uint32_t xb, mb, pb, tb;
+    memcpy(&xb, &x, 4);
+    memcpy(&mb, &magic, 4);
+    uint32_t ab = xb & 0x7fffffffu;
+    uint32_t cb = (ab > 0x42ae0000u ? 0x42ae0000u : ab) | (xb & 0x80000000u); /* 0x42ae0000 = 87 */
+    float xc;
+    memcpy(&xc, &cb, 4);
     float t = xc * 1.44269504088896341f + magic;
     float n = t - magic; /* round(x / ln 2) */
     float r = xc - n * 0.693359375f;
@@ -66,14 +73,13 @@ static inline float exp_f32(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    uint32_t pb, tb, mb;
     memcpy(&pb, &p, 4);
     memcpy(&tb, &t, 4);
-    memcpy(&mb, &magic, 4);
-    pb += (tb - mb) << 23; /* times 2^n */
+    pb += (tb - mb) << 23;                      /* times 2^n */
+    pb |= ab > 0x7f800000u ? 0x7fc00000u : 0u; /* NaN in, NaN out */
     float y;
     memcpy(&y, &pb, 4);
-    return x != x ? x : y;
+    return y;
 }
 
 /* ---- embedding ------------------------------------------------------------ */
@@ -296,10 +302,13 @@ void attention_decode_row(float *out, float *scores, const float *q, const float
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + exp_f32(-x)); }
 
 void swiglu_forward(float *out, float *sig, const float *h1, const float *h3, size_t n) {
+    if (!sig) { /* decoding: no backward */
+        for (size_t i = 0; i < n; i++) out[i] = (h1[i] * sigmoidf(h1[i])) * h3[i];
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
-        float s = sigmoidf(h1[i]);
-        if (sig) sig[i] = s;
-        out[i] = (h1[i] * s) * h3[i];
+        sig[i] = sigmoidf(h1[i]);
+        out[i] = (h1[i] * sig[i]) * h3[i];
     }
 }
 
