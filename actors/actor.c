@@ -38,9 +38,26 @@ int actor_run(const Config *cfg, const Comm *comm) {
     const char *corrupt_env = getenv("GRPO_TEST_CORRUPT_EVERY");
     long corrupt_every = corrupt_env ? atol(corrupt_env) : 0;
     uint8_t *scratch = NULL;
+    /* Resume: the learner sends every actor's saved state (or nothing). */
+    uint64_t state_len = 0;
+    comm_bcast_bytes(&state_len, sizeof state_len);
+    if (state_len) {
+        uint8_t *all = xmalloc(state_len);
+        comm_bcast_bytes(all, state_len);
+        CHECK(state_len == (uint64_t)(comm->size - 1) * 48);
+        roller_state_load(&r, all + (size_t)(comm->rank - 1) * 48);
+        xfree(all);
+    }
     for (;;) {
         double t0 = now_seconds();
-        if (!weights_recv(m.params, m.n_params, &version, comm->rank)) break;
+        uint32_t cmd = control_recv(m.params, m.n_params, &version, comm->rank);
+        if (cmd == WIRE_CMD_STOP) break;
+        if (cmd == WIRE_CMD_SNAPSHOT) {
+            uint8_t st[48];
+            roller_state_save(&r, st);
+            comm_gather_bytes(st, sizeof st, NULL);
+            continue;
+        }
         if (version % (uint64_t)cfg->checksum_every == 0)
             weights_check_all(m.params, m.n_params, version, comm->rank, comm->size, NULL, 0);
         double t1 = now_seconds();

@@ -85,3 +85,15 @@ void roller_run(Roller *r, int n, uint64_t policy_version, Group *groups) {
     double gen_s = (now_seconds() - t0) / n;
     for (int i = 0; i < n; i++) pack_group(r, i, policy_version, gen_s, &groups[i]);
 }
+
+void roller_state_save(const Roller *r, uint8_t out[48]) {
+    for (int i = 0; i < 4; i++) wire_put_u64(out + 8 * i, r->rng.s[i]);
+    wire_put_u64(out + 32, r->cursor);
+    wire_put_u64(out + 40, r->seq_no);
+}
+
+void roller_state_load(Roller *r, const uint8_t in[48]) {
+    for (int i = 0; i < 4; i++) r->rng.s[i] = wire_get_u64(in + 8 * i);
+    r->cursor = wire_get_u64(in + 32);
+    r->seq_no = wire_get_u64(in + 40);
+}

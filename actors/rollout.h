@@ -41,4 +41,8 @@ void roller_free(Roller *r);
  * policy_version. */
 void roller_run(Roller *r, int n, uint64_t policy_version, Group *groups);
 
+/* The resumable state (RNG, cursor, seq_no) as the 48 bytes of wire.h 4b. */
+void roller_state_save(const Roller *r, uint8_t out[48]);
+void roller_state_load(Roller *r, const uint8_t in[48]);
+
 #endif

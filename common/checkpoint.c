@@ -246,39 +246,24 @@ fail:;
 
 /* ---- reading ---- */
 
-/* Reads exactly n bytes; returns 0, or -1 (short file or read error). */
-static int read_exact(FILE *f, void *buf, size_t n) { return fread(buf, 1, n, f) == n ? 0 : -1; }
-
-/* Fills c from path after verifying the header and the payload CRC; c owns
- * everything it holds. On failure c is empty and err says why. */
-int ckpt_read(Checkpoint *c, const char *path, char *err, size_t errlen) {
+/* Fills c from the len bytes at buf after verifying the header and the
+ * payload CRC; c owns copies of every section (buf is only read and may be
+ * freed afterwards). name stands for the source in every message. On
+ * failure c is empty and err says why. */
+int ckpt_parse(Checkpoint *c, const uint8_t *buf, size_t len, const char *name, char *err,
+               size_t errlen) {
     ckpt_init(c);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        set_err(err, errlen, "%s: cannot open checkpoint: %s", path, strerror(errno));
-        return -1;
-    }
-    uint8_t *buf = NULL;
-    struct stat st;
-    if (fstat(fileno(f), &st)) {
-        set_err(err, errlen, "%s: cannot stat checkpoint: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        set_err(err, errlen, "%s: not a regular file", path);
-        goto fail;
-    }
-    uint64_t fsize = (uint64_t)st.st_size;
+    const char *path = name;
+    const uint64_t fsize = (uint64_t)len;
     if (fsize < HEADER_BYTES) {
         set_err(err, errlen, "%s: truncated: %llu bytes, header needs %d", path,
                 (unsigned long long)fsize, HEADER_BYTES);
-        goto fail;
+        return -1;
     }
-    uint8_t h[HEADER_BYTES];
-    if (read_exact(f, h, sizeof h)) goto read_error;
+    const uint8_t *h = buf;
     if (memcmp(h, MAGIC, 8) != 0) {
         set_err(err, errlen, "%s: not a checkpoint (bad magic; expected \"GRPOCKPT\")", path);
-        goto fail;
+        return -1;
     }
     uint32_t version = get_u32(h + 8);
     int header_ok = get_u32(h + 28) == crc32_update(0, h, 28);
@@ -288,11 +273,11 @@ int ckpt_read(Checkpoint *c, const char *path, char *err, size_t errlen) {
         set_err(err, errlen, "%s: checkpoint format version %u, this build reads %d%s", path,
                 version, CKPT_VERSION,
                 header_ok ? "" : " (the header checksum also fails: the file may be corrupt)");
-        goto fail;
+        return -1;
     }
     if (!header_ok) {
         set_err(err, errlen, "%s: header checksum mismatch: file is corrupt", path);
-        goto fail;
+        return -1;
     }
     uint32_t n_sections = get_u32(h + 12);
     uint64_t payload = get_u64(h + 16);
@@ -305,41 +290,32 @@ int ckpt_read(Checkpoint *c, const char *path, char *err, size_t errlen) {
         else
             set_err(err, errlen, "%s: expected %llu payload bytes, file has %llu (trailing data)",
                     path, (unsigned long long)payload, (unsigned long long)have);
-        goto fail;
+        return -1;
     }
     if (n_sections > CKPT_MAX_SECTIONS) {
         set_err(err, errlen, "%s: %u sections, this build holds at most %d", path, n_sections,
                 CKPT_MAX_SECTIONS);
-        goto fail;
+        return -1;
     }
 
-    /* Pass 1: the payload CRC, streamed, so a damaged file is reported as
-     * corrupt before any length inside it is trusted. */
-    enum { CHUNK = 1 << 20 };
-    buf = xmalloc(CHUNK);
-    uint32_t crc = 0;
-    for (uint64_t left = payload; left > 0;) {
-        size_t n = left < CHUNK ? (size_t)left : CHUNK;
-        if (read_exact(f, buf, n)) goto read_error;
-        crc = crc32_update(crc, buf, n);
-        left -= n;
-    }
-    if (crc != want_crc) {
+    /* The payload CRC first, so a damaged file is reported as corrupt
+     * before any length inside it is trusted. */
+    const uint8_t *p = buf + HEADER_BYTES;
+    if (crc32_update(0, p, (size_t)payload) != want_crc) {
         set_err(err, errlen, "%s: checksum mismatch: file is corrupt", path);
-        goto fail;
+        return -1;
     }
 
-    /* Pass 2: sections, read straight into their own buffers. */
-    if (fseek(f, HEADER_BYTES, SEEK_SET)) goto read_error;
+    /* Sections, each copied into its own buffer. */
     uint64_t left = payload;
     for (uint32_t i = 0; i < n_sections; i++) {
-        uint8_t sh[SECTION_HEADER_BYTES];
         if (left < SECTION_HEADER_BYTES) {
             set_err(err, errlen, "%s: section %u header overruns the payload (%llu bytes left)",
                     path, i, (unsigned long long)left);
             goto fail;
         }
-        if (read_exact(f, sh, sizeof sh)) goto read_error;
+        const uint8_t *sh = p;
+        p += SECTION_HEADER_BYTES;
         left -= SECTION_HEADER_BYTES;
         char tag[5] = {0};
         memcpy(tag, sh, 4);
@@ -348,11 +324,11 @@ int ckpt_read(Checkpoint *c, const char *path, char *err, size_t errlen) {
                 set_err(err, errlen, "%s: section %u has a malformed tag", path, i);
                 goto fail;
             }
-        uint64_t len = get_u64(sh + 8);
-        if (len > left || pad8(len) > left) {
+        uint64_t slen = get_u64(sh + 8);
+        if (slen > left || pad8(slen) > left) {
             set_err(err, errlen,
                     "%s: section %u (%s) of %llu bytes overruns the payload (%llu bytes left)",
-                    path, i, tag, (unsigned long long)len, (unsigned long long)left);
+                    path, i, tag, (unsigned long long)slen, (unsigned long long)left);
             goto fail;
         }
         if (ckpt_get(c, tag)) {
@@ -361,33 +337,68 @@ int ckpt_read(Checkpoint *c, const char *path, char *err, size_t errlen) {
         }
         CkptSection *s = &c->sec[c->n_sections++];
         memcpy(s->tag, tag, 5);
-        s->len = (size_t)len;
+        s->len = (size_t)slen;
         s->data = xmalloc(s->len);
-        if (read_exact(f, s->data, s->len)) goto read_error;
-        uint8_t pad[8];
-        size_t np = (size_t)(pad8(len) - len);
-        if (read_exact(f, pad, np)) goto read_error;
-        left -= pad8(len);
+        if (s->len) memcpy(s->data, p, s->len);
+        p += pad8(slen);
+        left -= pad8(slen);
     }
     if (left != 0) {
         set_err(err, errlen, "%s: %llu payload bytes after the last of %u sections", path,
                 (unsigned long long)left, n_sections);
         goto fail;
     }
-    xfree(buf);
-    fclose(f);
     return 0;
 
-read_error:
-    /* fstat said the bytes were there: either an I/O error or the file
-     * shrank while we read it. */
-    set_err(err, errlen, "%s: read error: %s", path,
-            ferror(f) ? strerror(errno) : "file shrank while reading (truncated)");
 fail:
-    xfree(buf);
-    fclose(f);
     ckpt_free(c);
     return -1;
+}
+
+/* Reads the whole file, then ckpt_parse; c owns everything it holds. On
+ * failure c is empty and err says why. */
+int ckpt_read(Checkpoint *c, const char *path, char *err, size_t errlen) {
+    ckpt_init(c);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        set_err(err, errlen, "%s: cannot open checkpoint: %s", path, strerror(errno));
+        return -1;
+    }
+    uint8_t *buf = NULL;
+    int rc = -1;
+    struct stat st;
+    if (fstat(fileno(f), &st)) {
+        set_err(err, errlen, "%s: cannot stat checkpoint: %s", path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        set_err(err, errlen, "%s: not a regular file", path);
+        goto out;
+    }
+    const uint64_t fsize = (uint64_t)st.st_size;
+    if (fsize < HEADER_BYTES) {
+        /* ckpt_parse words it the same way; no need to read the bytes. */
+        rc = ckpt_parse(c, NULL, (size_t)fsize, path, err, errlen);
+        goto out;
+    }
+    if (fsize > SIZE_MAX) {
+        set_err(err, errlen, "%s: %llu bytes do not fit in memory", path,
+                (unsigned long long)fsize);
+        goto out;
+    }
+    buf = xmalloc((size_t)fsize);
+    if (fread(buf, 1, (size_t)fsize, f) != (size_t)fsize) {
+        /* fstat said the bytes were there: either an I/O error or the file
+         * shrank while we read it. */
+        set_err(err, errlen, "%s: read error: %s", path,
+                ferror(f) ? strerror(errno) : "file shrank while reading (truncated)");
+        goto out;
+    }
+    rc = ckpt_parse(c, buf, (size_t)fsize, path, err, errlen);
+out:
+    xfree(buf);
+    fclose(f);
+    return rc;
 }
 
 /* ---- typed helpers for the model ---- */
@@ -419,6 +430,24 @@ void ckpt_put_model(Checkpoint *c, const Model *m, const Tokenizer *tok) {
         ckpt_put(c, "PARM", pb, pn);
         xfree(pb);
     }
+}
+
+/* 1 if every tensor size of c, their sum and the sum's byte count fit in
+ * size_t (c already passed model_config_check, so every field is >= 1). */
+static int conf_params_fit(const ModelConfig *c) {
+    const size_t V = (size_t)c->vocab_size, D = (size_t)c->dim, L = (size_t)c->n_layers,
+                 HF = (size_t)c->hidden_dim;
+    const size_t KVD = (size_t)c->n_kv_heads * (D / (size_t)c->n_heads);
+    /* model_tensor_sizes' products, in its order: (a * b) * c each */
+    const size_t terms[MODEL_NUM_TENSORS][3] = {
+        {V, D, 1}, {L, D, 1},  {L, D, D},  {L, KVD, D}, {L, KVD, D}, {L, D, D},
+        {L, D, 1}, {L, HF, D}, {L, D, HF}, {L, HF, D},  {D, 1, 1},   {c->tied_embeddings ? 0 : V, D, 1}};
+    size_t total = 0, t;
+    for (int i = 0; i < MODEL_NUM_TENSORS; i++)
+        if (__builtin_mul_overflow(terms[i][0], terms[i][1], &t) ||
+            __builtin_mul_overflow(t, terms[i][2], &t) || __builtin_add_overflow(total, t, &total))
+            return 0;
+    return total <= SIZE_MAX / sizeof(float);
 }
 
 /* On success m owns fresh parameters (free with model_free) and tok is
@@ -461,6 +490,16 @@ int ckpt_get_model(const Checkpoint *c, const char *path, Model *m, Tokenizer *t
     if (tok->vocab_size > cfg.vocab_size) {
         set_err(err, errlen, "%s: tokenizer has %d tokens but the model's vocab_size is %d",
                 path, tok->vocab_size, cfg.vocab_size);
+        return -1;
+    }
+    /* model_tensor_sizes wraps silently: a CONF from disk could make the
+     * count wrap to a small number that a short PARM matches, and the
+     * tensor pointers would then run far past the buffer. */
+    if (!conf_params_fit(&cfg)) {
+        set_err(err, errlen,
+                "%s: CONF: invalid model config: the shape (V %d, D %d, L %d, hidden %d) has "
+                "more parameters than fit in memory",
+                path, cfg.vocab_size, cfg.dim, cfg.n_layers, cfg.hidden_dim);
         return -1;
     }
     size_t sizes[MODEL_NUM_TENSORS];

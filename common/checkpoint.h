@@ -69,6 +69,12 @@ int ckpt_write(const Checkpoint *c, const char *path, char *err, size_t errlen);
  * what is wrong (missing, truncated, bad magic, version, checksum, section
  * overrun); c is then empty. */
 int ckpt_read(Checkpoint *c, const char *path, char *err, size_t errlen);
+/* ckpt_read's checks on a checkpoint already in memory: buf holds the len
+ * bytes of a whole file (only read; buf may be NULL when len < 32). name
+ * stands for the file in every message. Returns 0 with c owning copies of
+ * the sections, or -1 with err; c is then empty. */
+int ckpt_parse(Checkpoint *c, const uint8_t *buf, size_t len, const char *name, char *err,
+               size_t errlen);
 
 /* ---- typed helpers for the model ---- */
 /* Adds CONF, TOKN and PARM for m and tok. */

@@ -98,6 +98,7 @@ static const Key keys[] = {
     I("grpo", "eval_every", eval_every, "25", 0, 1e9, 0, "held-out eval every E steps (0 = end only)"),
     I("grpo", "checksum_every", checksum_every, "10", 1, 1e9, 0, "cross-rank weight check every K steps"),
     I("grpo", "checkpoint_every", checkpoint_every, "50", 0, 1e9, 0, "checkpoint every S steps"),
+    I("grpo", "keep_checkpoints", keep_checkpoints, "3", 1, 1000, 0, "newest training checkpoints kept"),
 
     I("eval", "prompts", eval_prompts, "500", 1, 1 << 24, 0, "held-out prompts"),
     I("eval", "pass_k", pass_k, "8", 1, 4096, 0, "samples per prompt for pass@k"),
@@ -262,6 +263,17 @@ int config_load_file(Config *c, const char *path, char *err, size_t errlen) {
     if (rc > 0) {
         if (msg[0]) set_err(err, errlen, "%s:%d: %s", path, rc, msg);
         else set_err(err, errlen, "%s:%d: syntax error (expected [section] or key = value)", path, rc);
+        return -1;
+    }
+    return 0;
+}
+
+int config_load_string(Config *c, const char *text, const char *name, char *err, size_t errlen) {
+    char msg[1400] = "";
+    IniCtx ctx = {c, msg, sizeof msg, 0};
+    int rc = ini_parse_string(text, on_ini_entry, &ctx);
+    if (rc != 0) {
+        set_err(err, errlen, "%s (config text):%d: %s", name, rc, msg[0] ? msg : "syntax error");
         return -1;
     }
     return 0;

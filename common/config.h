@@ -65,6 +65,7 @@ typedef struct {
     int eval_every;               /* held-out evaluation every E steps (0 = end only) */
     int checksum_every;           /* verify bit-identical weights on all ranks every K steps */
     int checkpoint_every;         /* write a checkpoint every S steps (0 = end only) */
+    int keep_checkpoints;         /* newest K training checkpoints kept */
     /* [eval] */
     int eval_prompts;             /* held-out prompts */
     int pass_k;                   /* samples per prompt for pass@k */
@@ -75,6 +76,8 @@ void config_defaults(Config *c);
 /* Reads an INI file over c. Returns 0, or -1 with err naming file:line and
  * the key (unknown section/key, bad value, allowed values). */
 int config_load_file(Config *c, const char *path, char *err, size_t errlen);
+/* Reads INI text (name is used in messages) over c, as config_load_file. */
+int config_load_string(Config *c, const char *text, const char *name, char *err, size_t errlen);
 /* Applies "section.key=value". Returns 0, or -1 with err. */
 int config_set(Config *c, const char *assignment, char *err, size_t errlen);
 /* Cross-field checks (e.g. n_kv_heads divides n_heads). 0 or -1 with err. */

@@ -178,6 +178,7 @@ static int cmd_train(Args *a, int *argc, char ***argv) {
         comm_finalize();
         return 2;
     }
+    learner_catch_signals();
     if (comm.rank == 0) make_dirs(a->cfg.dir);
     int rc = comm.rank == 0 ? learner_run(&a->cfg, &comm) : actor_run(&a->cfg, &comm);
     comm_finalize();

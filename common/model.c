@@ -357,18 +357,29 @@ void model_backward(Model *m, ForwardState *s, const float *weights) {
 /* ---- incremental decoding -------------------------------------------------- */
 
 /* Per-step buffers, sized once for `rows` tokens at a time (no malloc per
- * step). Decode steps use one row per slot; prefill runs in chunks. */
+ * step), and the weights packed for matmul_forward_packed. Decode steps use
+ * one row per slot; prefill runs in chunks.
+ *
+ * The packed weights belong to the cache's contents: they are taken from the
+ * model on the first prefill or decode step after kv_cache_new or
+ * kv_cache_reset (O(params), a few ms), and reused until the next reset. The
+ * cached keys and values are only valid for the weights that computed them,
+ * so weights may change only across a reset anyway; generate() resets at its
+ * start, so every call packs the weights it is given. */
 typedef struct {
     int rows;
     float *x;        /* (rows, D) residual */
     float *xn;       /* (rows, D) */
-    float *q;        /* (rows, D) */
-    float *k, *v;    /* (rows, KVD) */
+    float *qkv;      /* (rows, D + 2 KVD): q | k | v, one fused product */
     float *atty;     /* (rows, D) */
-    float *h1, *h3;  /* (rows, HF) */
+    float *h;        /* (rows, 2 HF): h1 | h3; silu(h1) * h3 overwrites h1 */
     float *scores;   /* (NH, max_len) */
     float *rope_cos, *rope_sin; /* (max_len, HD/2) */
     int *slot, *pos; /* (rows) */
+    float *packed;   /* per layer [Wq;Wk;Wv] (D+2KVD, D), Wo (D, D), [W1;W3] (2HF, D),
+                      * W2 (D, HF); then the head (V, D); zero padding between panels */
+    size_t off_o, off_13, off_2, per_layer, off_head; /* float offsets into packed */
+    const float *packed_from; /* params the packing was taken from; NULL: none yet */
 } DecodeScratch;
 
 KVCache *kv_cache_new(const ModelConfig *cfg, int n_slots, int max_len) {
@@ -381,28 +392,33 @@ KVCache *kv_cache_new(const ModelConfig *cfg, int n_slots, int max_len) {
     c->max_len = max_len;
     c->n_layers = cfg->n_layers;
     c->kv_dim = cfg->n_kv_heads * HD;
+    int KVD = c->kv_dim;
     size_t n = (size_t)cfg->n_layers * n_slots * max_len * c->kv_dim;
     c->k = xmalloc(sizeof(float) * n);
     c->v = xmalloc(sizeof(float) * n);
     c->len = xcalloc(n_slots, sizeof(int));
     DecodeScratch *d = xcalloc(1, sizeof *d);
-    /* 64 rows is enough for sgemm to run near full speed on a prefill chunk */
+    /* 64 rows is enough for the matmuls to run near full speed on a prefill chunk */
     d->rows = n_slots > 64 ? n_slots : 64;
     size_t R = d->rows;
     d->x = xmalloc(sizeof(float) * R * D);
     d->xn = xmalloc(sizeof(float) * R * D);
-    d->q = xmalloc(sizeof(float) * R * D);
-    d->k = xmalloc(sizeof(float) * R * c->kv_dim);
-    d->v = xmalloc(sizeof(float) * R * c->kv_dim);
+    d->qkv = xmalloc(sizeof(float) * R * (D + 2 * KVD));
     d->atty = xmalloc(sizeof(float) * R * D);
-    d->h1 = xmalloc(sizeof(float) * R * HF);
-    d->h3 = xmalloc(sizeof(float) * R * HF);
+    d->h = xmalloc(sizeof(float) * R * 2 * HF);
     d->scores = xmalloc(sizeof(float) * cfg->n_heads * max_len);
     d->rope_cos = xmalloc(sizeof(float) * max_len * (HD / 2));
     d->rope_sin = xmalloc(sizeof(float) * max_len * (HD / 2));
     rope_tables(d->rope_cos, d->rope_sin, max_len, HD, cfg->rope_theta);
     d->slot = xmalloc(sizeof(int) * R);
     d->pos = xmalloc(sizeof(int) * R);
+    d->off_o = matmul_packed_floats(D, D + 2 * KVD);
+    d->off_13 = d->off_o + matmul_packed_floats(D, D);
+    d->off_2 = d->off_13 + matmul_packed_floats(D, 2 * HF);
+    d->per_layer = d->off_2 + matmul_packed_floats(HF, D);
+    d->off_head = (size_t)cfg->n_layers * d->per_layer;
+    /* zeroed once: padding columns are never written */
+    d->packed = xcalloc(d->off_head + matmul_packed_floats(D, cfg->vocab_size), sizeof(float));
     c->scratch = d;
     return c;
 }
@@ -410,13 +426,36 @@ KVCache *kv_cache_new(const ModelConfig *cfg, int n_slots, int max_len) {
 void kv_cache_free(KVCache *c) {
     if (!c) return;
     DecodeScratch *d = c->scratch;
-    void *bufs[] = {d->x, d->xn, d->q, d->k, d->v, d->atty, d->h1, d->h3, d->scores,
-                    d->rope_cos, d->rope_sin, d->slot, d->pos, d, c->k, c->v, c->len};
+    void *bufs[] = {d->x, d->xn, d->qkv, d->atty, d->h, d->scores, d->rope_cos, d->rope_sin,
+                    d->slot, d->pos, d->packed, d, c->k, c->v, c->len};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) xfree(bufs[i]);
     xfree(c);
 }
 
-void kv_cache_reset(KVCache *c) { memset(c->len, 0, sizeof(int) * c->n_slots); }
+/* Packs m's matrices into d (see DecodeScratch) unless they already are. */
+static void decode_pack(const Model *m, DecodeScratch *d) {
+    if (d->packed_from == m->params) return;
+    const ModelConfig *cf = &m->cfg;
+    int D = cf->dim, HF = cf->hidden_dim, KVD = cf->n_kv_heads * (D / cf->n_heads);
+    for (int l = 0; l < cf->n_layers; l++) {
+        size_t lw = (size_t)l * D * D, lk = (size_t)l * KVD * D, lf = (size_t)l * HF * D;
+        float *p = d->packed + (size_t)l * d->per_layer;
+        matmul_pack(p, m->w.wq + lw, D, D, 0);
+        matmul_pack(p, m->w.wk + lk, D, KVD, D);
+        matmul_pack(p, m->w.wv + lk, D, KVD, D + KVD);
+        matmul_pack(p + d->off_o, m->w.wo + lw, D, D, 0);
+        matmul_pack(p + d->off_13, m->w.w1 + lf, D, HF, 0);
+        matmul_pack(p + d->off_13, m->w.w3 + lf, D, HF, HF);
+        matmul_pack(p + d->off_2, m->w.w2 + lf, HF, D, 0);
+    }
+    matmul_pack(d->packed + d->off_head, head_weights(m), D, cf->vocab_size, 0);
+    d->packed_from = m->params;
+}
+
+void kv_cache_reset(KVCache *c) {
+    memset(c->len, 0, sizeof(int) * c->n_slots);
+    ((DecodeScratch *)c->scratch)->packed_from = NULL; /* the weights may have changed */
+}
 
 void kv_cache_copy_slot(KVCache *c, int dst, int src) {
     CHECK(dst >= 0 && dst < c->n_slots && src >= 0 && src < c->n_slots);
@@ -441,43 +480,46 @@ static void decode_rows(const Model *m, KVCache *c, const int *tokens, int n, in
     DecodeScratch *d = c->scratch;
     int D = cf->dim, L = cf->n_layers, NH = cf->n_heads, NKV = cf->n_kv_heads;
     int HF = cf->hidden_dim, V = cf->vocab_size, HD = D / NH, KVD = NKV * HD, half = HD / 2;
+    int QKV = D + 2 * KVD;
     size_t per_slot = (size_t)c->max_len * KVD, per_layer = (size_t)c->n_slots * per_slot;
 
+    decode_pack(m, d);
     encoder_forward(d->x, tokens, m->w.wte, n, D);
     for (int l = 0; l < L; l++) {
-        size_t lw = (size_t)l * D * D, lk = (size_t)l * KVD * D, lf = (size_t)l * HF * D;
+        const float *pw = d->packed + (size_t)l * d->per_layer;
         float *kc = c->k + l * per_layer, *vc = c->v + l * per_layer;
 
         rmsnorm_forward(d->xn, NULL, d->x, m->w.rms_att + (size_t)l * D, n, D, cf->norm_eps);
-        matmul_forward(d->q, d->xn, m->w.wq + lw, n, D, D, 0.0f);
-        matmul_forward(d->k, d->xn, m->w.wk + lk, n, D, KVD, 0.0f);
-        matmul_forward(d->v, d->xn, m->w.wv + lk, n, D, KVD, 0.0f);
+        matmul_forward_packed(d->qkv, QKV, d->xn, D, pw, n, D, QKV, 0.0f);
         for (int i = 0; i < n; i++) {
+            float *q = d->qkv + (size_t)i * QKV, *k = q + D, *v = k + KVD;
             const float *cs = d->rope_cos + (size_t)d->pos[i] * half;
             const float *sn = d->rope_sin + (size_t)d->pos[i] * half;
-            rope_row(d->q + (size_t)i * D, cs, sn, D, HD, +1);
-            rope_row(d->k + (size_t)i * KVD, cs, sn, KVD, HD, +1);
+            rope_row(q, cs, sn, D, HD, +1);
+            rope_row(k, cs, sn, KVD, HD, +1);
             size_t at = d->slot[i] * per_slot + (size_t)d->pos[i] * KVD;
-            memcpy(kc + at, d->k + (size_t)i * KVD, sizeof(float) * KVD);
-            memcpy(vc + at, d->v + (size_t)i * KVD, sizeof(float) * KVD);
+            memcpy(kc + at, k, sizeof(float) * KVD);
+            memcpy(vc + at, v, sizeof(float) * KVD);
         }
         for (int i = 0; i < n; i++) {
             size_t so = d->slot[i] * per_slot;
-            attention_decode_row(d->atty + (size_t)i * D, d->scores, d->q + (size_t)i * D, kc + so,
-                                 vc + so, d->pos[i] + 1, NH, NKV, HD);
+            attention_decode_row(d->atty + (size_t)i * D, d->scores, d->qkv + (size_t)i * QKV,
+                                 kc + so, vc + so, d->pos[i] + 1, NH, NKV, HD);
         }
-        matmul_forward(d->x, d->atty, m->w.wo + lw, n, D, D, 1.0f);
+        matmul_forward_packed(d->x, D, d->atty, D, pw + d->off_o, n, D, D, 1.0f);
 
         rmsnorm_forward(d->xn, NULL, d->x, m->w.rms_ffn + (size_t)l * D, n, D, cf->norm_eps);
-        matmul_forward(d->h1, d->xn, m->w.w1 + lf, n, D, HF, 0.0f);
-        matmul_forward(d->h3, d->xn, m->w.w3 + lf, n, D, HF, 0.0f);
-        swiglu_forward(d->h1, NULL, d->h1, d->h3, (size_t)n * HF);
-        matmul_forward(d->x, d->h1, m->w.w2 + lf, n, HF, D, 1.0f);
+        matmul_forward_packed(d->h, 2 * HF, d->xn, D, pw + d->off_13, n, D, 2 * HF, 0.0f);
+        for (int i = 0; i < n; i++) {
+            float *h = d->h + (size_t)i * 2 * HF;
+            swiglu_forward(h, NULL, h, h + HF, (size_t)HF);
+        }
+        matmul_forward_packed(d->x, D, d->h, 2 * HF, pw + d->off_2, n, HF, D, 1.0f);
     }
     if (n_out == 0) return;
     float *xl = d->x + (size_t)(n - n_out) * D;
     rmsnorm_forward(d->xn, NULL, xl, m->w.rms_final, n_out, D, cf->norm_eps);
-    matmul_forward(logits, d->xn, head_weights(m), n_out, D, V, 0.0f);
+    matmul_forward_packed(logits, V, d->xn, D, d->packed + d->off_head, n_out, D, V, 0.0f);
 }
 
 void model_prefill(const Model *m, KVCache *c, int slot, const int *tokens, int n,

@@ -11,6 +11,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
+
 #include "util.h"
 
 /* ---- helpers -------------------------------------------------------------- */
@@ -156,6 +160,115 @@ void matmul_forward_naive(float *out, const float *inp, const float *w, int N, i
             for (int c = 0; c < C; c++) s += (double)inp[(size_t)i * C + c] * w[(size_t)o * C + c];
             out[(size_t)i * OC + o] = (float)s;
         }
+}
+
+/* ---- decode matmul over packed weights ------------------------------------ */
+
+size_t matmul_packed_floats(int C, int OC) {
+    size_t panels = ((size_t)OC + MATMUL_PANEL - 1) / MATMUL_PANEL;
+    return panels * (size_t)C * MATMUL_PANEL;
+}
+
+void matmul_pack(float *packed, const float *w, int C, int OC, int col0) {
+    for (int o = 0; o < OC; o++) {
+        int col = col0 + o;
+        float *dst = packed + (size_t)(col / MATMUL_PANEL) * C * MATMUL_PANEL + col % MATMUL_PANEL;
+        const float *src = w + (size_t)o * C;
+        for (int k = 0; k < C; k++) dst[(size_t)k * MATMUL_PANEL] = src[k];
+    }
+}
+
+/* Rows per microkernel call: MR x 16 accumulators are 2 * MR ymm registers
+ * (12 of 16 at MR = 6), plus two weight vectors and one broadcast. */
+enum { MATMUL_MR = 6 };
+
+/* One block of mr <= MATMUL_MR rows times one panel: out[i][j] (j < nc)
+ * (+)= sum_k inp[i][k] * panel[k][j]. Inlined with a constant mr, so the
+ * accumulator arrays become registers. */
+static inline __attribute__((always_inline)) void
+matmul_block(float *out, size_t ldo, const float *inp, size_t ldi, const float *panel, int C,
+             int mr, int nc, int add, const float *prefetch) {
+#if defined(__AVX2__) && defined(__FMA__)
+    /* Named accumulators, not arrays: gcc keeps an array of vectors in
+     * memory and spills it every iteration. Rows past mr fold away. */
+    __m256 a0 = _mm256_setzero_ps(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0;
+    __m256 a3 = a0, b3 = a0, a4 = a0, b4 = a0, a5 = a0, b5 = a0;
+    const float *x0 = inp, *x1 = inp + ldi, *x2 = inp + 2 * ldi, *x3 = inp + 3 * ldi;
+    const float *x4 = inp + 4 * ldi, *x5 = inp + 5 * ldi;
+    for (int k = 0; k < C; k++) {
+        const __m256 w0 = _mm256_loadu_ps(panel + (size_t)k * MATMUL_PANEL);
+        const __m256 w1 = _mm256_loadu_ps(panel + (size_t)k * MATMUL_PANEL + 8);
+        if (prefetch) _mm_prefetch((const char *)(prefetch + (size_t)k * MATMUL_PANEL), _MM_HINT_T0);
+        __m256 x;
+#define MATMUL_ROW(i)                                       \
+        if (mr > i) {                                       \
+            x = _mm256_broadcast_ss(x##i + k);              \
+            a##i = _mm256_fmadd_ps(x, w0, a##i);            \
+            b##i = _mm256_fmadd_ps(x, w1, b##i);            \
+        }
+        MATMUL_ROW(0) MATMUL_ROW(1) MATMUL_ROW(2) MATMUL_ROW(3) MATMUL_ROW(4) MATMUL_ROW(5)
+#undef MATMUL_ROW
+    }
+    __m256 acc[2 * MATMUL_MR] = {a0, b0, a1, b1, a2, b2, a3, b3, a4, b4, a5, b5};
+    for (int i = 0; i < mr; i++) {
+        float *o = out + i * ldo;
+        __m256 lo = acc[2 * i], hi = acc[2 * i + 1];
+        if (nc == MATMUL_PANEL) {
+            if (add) {
+                lo = _mm256_add_ps(lo, _mm256_loadu_ps(o));
+                hi = _mm256_add_ps(hi, _mm256_loadu_ps(o + 8));
+            }
+            _mm256_storeu_ps(o, lo);
+            _mm256_storeu_ps(o + 8, hi);
+        } else {
+            float t[MATMUL_PANEL];
+            _mm256_storeu_ps(t, lo);
+            _mm256_storeu_ps(t + 8, hi);
+            for (int j = 0; j < nc; j++) o[j] = add ? o[j] + t[j] : t[j];
+        }
+    }
+#else
+    float acc[MATMUL_MR][MATMUL_PANEL] = {{0}};
+    for (int k = 0; k < C; k++) {
+        const float *b = panel + (size_t)k * MATMUL_PANEL;
+        for (int i = 0; i < mr; i++) {
+            const float a = inp[i * ldi + k];
+            for (int j = 0; j < MATMUL_PANEL; j++) acc[i][j] += a * b[j];
+        }
+    }
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nc; j++) out[i * ldo + j] = add ? out[i * ldo + j] + acc[i][j] : acc[i][j];
+#endif
+}
+
+/* Panels outer, row blocks inner: a panel (C x 16 floats, 16 KB at C =
+ * 256) stays in L1 while every row block reads it; the rows (N x C) stay in
+ * L2 across panels; each weight is read from L3 once per call. */
+void matmul_forward_packed(float *out, int ldo, const float *inp, int ldi, const float *packed,
+                           int N, int C, int OC, float beta) {
+    CHECK(beta == 0.0f || beta == 1.0f);
+    const int add = beta != 0.0f;
+    for (int p = 0; p * MATMUL_PANEL < OC; p++) {
+        const float *panel = packed + (size_t)p * C * MATMUL_PANEL;
+        const int nc = OC - p * MATMUL_PANEL < MATMUL_PANEL ? OC - p * MATMUL_PANEL : MATMUL_PANEL;
+        float *o = out + (size_t)p * MATMUL_PANEL;
+        int i = 0;
+        /* the first row block pulls the next panel in (one line per k) */
+        const float *next = (p + 1) * MATMUL_PANEL < OC ? panel + (size_t)C * MATMUL_PANEL : NULL;
+        for (; i + MATMUL_MR <= N; i += MATMUL_MR)
+            matmul_block(o + (size_t)i * ldo, ldo, inp + (size_t)i * ldi, ldi, panel, C,
+                         MATMUL_MR, nc, add, i == 0 ? next : NULL);
+        const float *x = inp + (size_t)i * ldi;
+        float *y = o + (size_t)i * ldo;
+        switch (N - i) {
+        case 5: matmul_block(y, ldo, x, ldi, panel, C, 5, nc, add, i == 0 ? next : NULL); break;
+        case 4: matmul_block(y, ldo, x, ldi, panel, C, 4, nc, add, i == 0 ? next : NULL); break;
+        case 3: matmul_block(y, ldo, x, ldi, panel, C, 3, nc, add, i == 0 ? next : NULL); break;
+        case 2: matmul_block(y, ldo, x, ldi, panel, C, 2, nc, add, i == 0 ? next : NULL); break;
+        case 1: matmul_block(y, ldo, x, ldi, panel, C, 1, nc, add, i == 0 ? next : NULL); break;
+        default: break;
+        }
+    }
 }
 
 /* ---- RoPE ----------------------------------------------------------------- */

@@ -36,6 +36,30 @@ void matmul_backward(float *dinp, float *dw, const float *dout, const float *inp
 /* The same products as plain loops: the reference the tests compare with. */
 void matmul_forward_naive(float *out, const float *inp, const float *w, int N, int C, int OC);
 
+/* ---- decode matmul over pre-packed weights --------------------------------
+ * Decoding multiplies a few dozen rows by each weight matrix per step; a
+ * general sgemm re-packs the whole matrix on every call, which at these
+ * sizes costs as much as the product. These kernels read a copy packed once
+ * per weight version: columns (output features) in panels of
+ * MATMUL_PANEL, each panel stored k-major, (C, MATMUL_PANEL), so the inner
+ * loop reads one contiguous line of weights per input element. Output
+ * column o lives at packed[(o / P) * C * P + k * P + o % P], P =
+ * MATMUL_PANEL; columns past the last one written must be zero (allocate
+ * the buffer zeroed). AVX2+FMA when the compiler targets them, else plain
+ * loops over the same layout. */
+enum { MATMUL_PANEL = 16 };
+
+/* Floats of a packed weight with OC output columns of width C. */
+size_t matmul_packed_floats(int C, int OC);
+/* Packs w (OC, C) into output columns col0 .. col0+OC-1 of packed, so
+ * several matrices sharing an input (Wq, Wk, Wv) become one product. */
+void matmul_pack(float *packed, const float *w, int C, int OC, int col0);
+/* out (N, OC) row stride ldo = inp (N, C) row stride ldi, times the packed
+ * weight transposed, + beta * out (beta 0 writes, 1 adds). Each output is
+ * one float FMA chain over k in order. */
+void matmul_forward_packed(float *out, int ldo, const float *inp, int ldi, const float *packed,
+                           int N, int C, int OC, float beta);
+
 /* cos/sin (max_pos, HD/2) of pos * theta^(-2i/HD), computed in double. */
 void rope_tables(float *cosb, float *sinb, int max_pos, int HD, float theta);
 /* Rotates each head (width HD) of one row x (C) by the angles of one

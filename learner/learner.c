@@ -6,6 +6,7 @@
 #include "learner.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +16,25 @@
 #include "eval.h"
 #include "grpo_step.h"
 #include "metrics.h"
+#include "run_state.h"
 #include "util.h"
 #include "weights_sync.h"
 #include "wire.h"
+
+/* Set by SIGUSR1/SIGTERM; the learner checkpoints and stops at the end of
+ * the step in progress. Actors ignore it: the learner tells them to stop. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig) { stop_signal = sig; }
+
+void learner_catch_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
 
 /* Receives one step's groups. Good ones land in groups[0..*n_good); bad
  * ones are counted, reported and dropped. */
@@ -87,6 +104,22 @@ static void save_checkpoint(const char *path, const Model *m, const Tokenizer *t
     ckpt_free(&ck);
 }
 
+/* Asks every actor for its resumable state and writes a training
+ * checkpoint (run_state.h). */
+static void checkpoint_run(const Config *cfg, const Comm *comm, const Model *m, const Tokenizer *tok,
+                           const Learner *L, RunState *rs) {
+    control_send(WIRE_CMD_SNAPSHOT);
+    uint8_t mine[ACTOR_STATE_BYTES] = {0};
+    uint8_t *all = xmalloc((size_t)comm->size * ACTOR_STATE_BYTES);
+    comm_gather_bytes(mine, ACTOR_STATE_BYTES, all);
+    xfree(rs->actor_state);
+    rs->actor_state = xmalloc((size_t)(comm->size - 1) * ACTOR_STATE_BYTES);
+    memcpy(rs->actor_state, all + ACTOR_STATE_BYTES, (size_t)(comm->size - 1) * ACTOR_STATE_BYTES);
+    xfree(all);
+    rs->n_ranks = comm->size;
+    run_checkpoint_save(cfg->dir, cfg->keep_checkpoints, m, tok, &L->opt, rs, cfg);
+}
+
 /* Prints the CoMD-style phase table: min (rank) / max (rank) / avg. */
 static void print_phase_table(const double *all, int size) {
     printf("phase timers over %d ranks (seconds): min (rank) / max (rank) / avg\n", size);
@@ -127,17 +160,44 @@ int learner_run(const Config *cfg, const Comm *comm) {
     config_write(cfg, stdout);
 
     SamplerConfig sc = sampler_config_from(cfg);
-    double demo_acc = task_demo_accuracy(task, cfg->eval_prompts, cfg->seed);
-    EvalResult ev_start;
-    double t_e = now_seconds();
-    evaluate(&policy, tok, task, &sc, cfg->eval_prompts, 0, cfg->seed, &ev_start);
-    printf("start: held-out greedy accuracy %.3f on %d prompts (%.1f s); demonstrator %.3f\n",
-           ev_start.greedy_acc, cfg->eval_prompts, now_seconds() - t_e, demo_acc);
-
-    MetricsLog ml;
-    metrics_open(&ml, cfg->dir, task);
     Learner L;
     learner_init(&L, &policy, &ref, cfg);
+    RunState rs;
+    memset(&rs, 0, sizeof rs);
+    Config saved;
+    EvalResult ev_start;
+    memset(&ev_start, 0, sizeof ev_start);
+    MetricsLog ml;
+    int resumed = run_checkpoint_resume(cfg->dir, &policy, &L.opt, &rs, &saved, path, sizeof path);
+    if (resumed) {
+        char defining[2048], harmless[2048];
+        if (rs.n_ranks != comm->size)
+            die("cannot resume %s: it was written by a run with %d ranks, this one has %d "
+                "(the actors' data streams depend on the rank count)",
+                path, rs.n_ranks, comm->size);
+        if (config_diff(&saved, cfg, defining, sizeof defining, harmless, sizeof harmless) > 0)
+            die("refusing to resume %s with a changed config that would alter the run: %s "
+                "(use a new run.dir to start a different run)",
+                path, defining);
+        if (harmless[0]) printf("resume: harmless config changes recorded: %s\n", harmless);
+        L.step = rs.step;
+        L.opt_steps = L.opt.t;
+        ev_start.greedy_acc = rs.start_acc;
+        ev_start.n_prompts = cfg->eval_prompts;
+        printf("resume: continuing from %s (step %ld, policy version %llu)\n", path, rs.step,
+               (unsigned long long)rs.version);
+        metrics_open(&ml, cfg->dir, task, 1);
+    } else {
+        rs.demo_acc = task_demo_accuracy(task, cfg->eval_prompts, cfg->seed);
+        double t_e = now_seconds();
+        evaluate(&policy, tok, task, &sc, cfg->eval_prompts, 0, cfg->seed, &ev_start);
+        rs.start_acc = ev_start.greedy_acc;
+        printf("start: held-out greedy accuracy %.3f on %d prompts (%.1f s); demonstrator %.3f\n",
+               ev_start.greedy_acc, cfg->eval_prompts, now_seconds() - t_e, rs.demo_acc);
+        metrics_open(&ml, cfg->dir, task, 0);
+        metrics_start(&ml, &ev_start);
+    }
+    double demo_acc = rs.demo_acc;
     WireCodec *codec = wire_codec_new(3);
     WireLimits lim = wire_limits_make(tok->vocab_size, cfg->group_size, policy.cfg.max_seq_len,
                                       cfg->max_new_tokens);
@@ -146,12 +206,24 @@ int learner_run(const Config *cfg, const Comm *comm) {
     double *ver_by_rank = xcalloc((size_t)comm->size, sizeof(double));
     double phase[PHASE_COUNT] = {0};
     long n_bad = 0;
-    uint64_t version = 0;
+    uint64_t version = rs.version;
+    int exit_code = 0;
 
-    double t_start = now_seconds();
-    weights_send(policy.params, policy.n_params, version);
-    weights_check_all(policy.params, policy.n_params, version, 0, comm->size, err, sizeof err);
-    for (long step = 1; step <= cfg->grpo_steps; step++) {
+    /* actors' saved state (resume) or nothing (fresh run) */
+    uint64_t state_len = resumed ? (uint64_t)(comm->size - 1) * ACTOR_STATE_BYTES : 0;
+    comm_bcast_bytes(&state_len, sizeof state_len);
+    if (state_len) comm_bcast_bytes(rs.actor_state, state_len);
+
+    double t_start = now_seconds() - rs.train_seconds;
+    if (L.step < cfg->grpo_steps) {
+        weights_send(policy.params, policy.n_params, version);
+        if (version % (uint64_t)cfg->checksum_every == 0)
+            weights_check_all(policy.params, policy.n_params, version, 0, comm->size, err,
+                              sizeof err);
+    } else {
+        control_send(WIRE_CMD_STOP);
+    }
+    for (long step = L.step + 1; step <= cfg->grpo_steps; step++) {
         StepLog s;
         memset(&s, 0, sizeof s);
         s.step = step;
@@ -191,6 +263,25 @@ int learner_run(const Config *cfg, const Comm *comm) {
             s.t_eval = now_seconds() - te;
         }
         double t3 = now_seconds();
+        int stopping = stop_signal != 0 && step < cfg->grpo_steps;
+        if ((cfg->checkpoint_every > 0 && step % cfg->checkpoint_every == 0) || stopping ||
+            step == cfg->grpo_steps) {
+            rs.step = L.step;
+            rs.version = version;
+            rs.train_seconds = now_seconds() - t_start;
+            checkpoint_run(cfg, comm, &policy, tok, &L, &rs);
+        }
+        if (stopping) {
+            control_send(WIRE_CMD_STOP);
+            s.elapsed = now_seconds() - t_start;
+            s.step_seconds = now_seconds() - t0;
+            metrics_step(&ml, &s);
+            printf("signal %d: checkpointed step %ld to %s/ckpt-%08ld.ckpt; exiting with status %d "
+                   "so a batch script requeues the job (train resumes automatically)\n",
+                   (int)stop_signal, step, cfg->dir, step, EXIT_REQUEUE);
+            exit_code = EXIT_REQUEUE;
+            break;
+        }
         if (step < cfg->grpo_steps) {
             weights_send(policy.params, policy.n_params, version);
             if (version % (uint64_t)cfg->checksum_every == 0 &&
@@ -200,7 +291,7 @@ int learner_run(const Config *cfg, const Comm *comm) {
                 comm_abort(3);
             }
         } else {
-            control_send_stop();
+            control_send(WIRE_CMD_STOP);
         }
         s.t_bcast = now_seconds() - t3;
         s.elapsed = now_seconds() - t_start;
@@ -210,14 +301,11 @@ int learner_run(const Config *cfg, const Comm *comm) {
         phase[PHASE_BCAST] += s.t_bcast;
         phase[PHASE_EVAL] += s.t_eval;
         metrics_step(&ml, &s);
-        if (cfg->checkpoint_every > 0 && step % cfg->checkpoint_every == 0) {
-            snprintf(path, sizeof path, "%s/latest.ckpt", cfg->dir);
-            save_checkpoint(path, &policy, tok, &L, version, cfg);
-        }
     }
     double wall = now_seconds() - t_start;
     double *all = xcalloc((size_t)comm->size * PHASE_COUNT, sizeof(double));
     comm_gather_doubles(phase, PHASE_COUNT, all);
+    if (exit_code != 0) goto cleanup;
 
     snprintf(path, sizeof path, "%s/final.ckpt", cfg->dir);
     save_checkpoint(path, &policy, tok, &L, version, cfg);
@@ -247,6 +335,9 @@ int learner_run(const Config *cfg, const Comm *comm) {
             final.k, cfg->grpo_steps, wall, n_bad, plotted ? png : "");
     fclose(sf);
 
+cleanup:
+    metrics_close(&ml);
+    run_state_free(&rs);
     xfree(all);
     xfree(gen_by_rank);
     xfree(ver_by_rank);
@@ -258,5 +349,5 @@ int learner_run(const Config *cfg, const Comm *comm) {
     model_free(&ref);
     xfree(tok);
     xfree(ref_tok);
-    return 0;
+    return exit_code;
 }

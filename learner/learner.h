@@ -7,7 +7,16 @@
 #include "comm.h"
 #include "config.h"
 
-/* Runs the learner (rank 0); returns the process exit status. */
+/* Exit status of a run stopped by SIGUSR1/SIGTERM after writing its
+ * checkpoint: "not finished, requeue me" (EX_TEMPFAIL). */
+enum { EXIT_REQUEUE = 75 };
+
+/* Installs the SIGUSR1/SIGTERM handlers (every rank: actors must survive
+ * the signal until the learner has gathered their state and stops them). */
+void learner_catch_signals(void);
+
+/* Runs the learner (rank 0); returns the process exit status: 0 when
+ * finished, EXIT_REQUEUE when stopped by a signal after a checkpoint. */
 int learner_run(const Config *cfg, const Comm *comm);
 
 #endif

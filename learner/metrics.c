@@ -5,22 +5,28 @@
 
 #include "util.h"
 
-void metrics_open(MetricsLog *ml, const char *dir, const Task *task) {
+void metrics_open(MetricsLog *ml, const char *dir, const Task *task, int append) {
     memset(ml, 0, sizeof *ml);
     snprintf(ml->dir, sizeof ml->dir, "%s", dir);
     for (int q = 0; q < task->n_components; q++) ml->comp_names[q] = task->component_names[q];
     char path[600];
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
-    ml->jsonl = xfopen(path, "w");
+    ml->jsonl = xfopen(path, append ? "a" : "w");
     snprintf(path, sizeof path, "%s/metrics.tsv", dir);
-    ml->tsv = xfopen(path, "w");
-    fprintf(ml->tsv, "# step\treward\taccuracy\teval_greedy_acc\tkl\tentropy\n");
+    ml->tsv = xfopen(path, append ? "a" : "w");
+    if (!append) fprintf(ml->tsv, "# step\treward\taccuracy\teval_greedy_acc\tkl\tentropy\n");
 }
 
 void metrics_close(MetricsLog *ml) {
     if (ml->jsonl) fclose(ml->jsonl);
     if (ml->tsv) fclose(ml->tsv);
     ml->jsonl = ml->tsv = NULL;
+}
+
+void metrics_start(MetricsLog *ml, const EvalResult *start) {
+    fprintf(ml->jsonl, "{\"step\":0,\"eval_greedy_acc\":%.6g,\"eval_prompts\":%d}\n",
+            start->greedy_acc, start->n_prompts);
+    fprintf(ml->tsv, "0\tNaN\tNaN\t%.6g\tNaN\tNaN\n", start->greedy_acc);
 }
 
 static void fmt_eta(double s, char *out, size_t cap) {

@@ -37,10 +37,12 @@ typedef struct {
     const char *comp_names[REWARD_MAX_COMPONENTS];
 } MetricsLog;
 
-/* Opens (truncates) <dir>/metrics.jsonl and <dir>/metrics.tsv; dies naming
- * the path on failure. comp_names: the task's reward component names. */
-void metrics_open(MetricsLog *ml, const char *dir, const Task *task);
+/* Opens <dir>/metrics.jsonl and <dir>/metrics.tsv, truncating them or, on
+ * resume, appending; dies naming the path on failure. */
+void metrics_open(MetricsLog *ml, const char *dir, const Task *task, int append);
 void metrics_close(MetricsLog *ml);
+/* Records the held-out accuracy of the starting model as step 0. */
+void metrics_start(MetricsLog *ml, const EvalResult *start);
 /* Appends s to both files and prints the progress line to stdout. */
 void metrics_step(MetricsLog *ml, const StepLog *s);
 /* Writes <dir>/plot.gp and runs gnuplot to make <dir>/reward.png; returns 0

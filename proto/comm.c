@@ -64,4 +64,9 @@ void comm_gather_doubles(const double *vals, int n, double *out) {
     MPI_Gather(vals, n, MPI_DOUBLE, out, n, MPI_DOUBLE, 0, MPI_COMM_WORLD);
 }
 
+void comm_gather_bytes(const void *in, size_t len, void *out) {
+    CHECK(len < (size_t)INT_MAX);
+    MPI_Gather(in, (int)len, MPI_BYTE, out, (int)len, MPI_BYTE, 0, MPI_COMM_WORLD);
+}
+
 void comm_barrier(void) { MPI_Barrier(MPI_COMM_WORLD); }

@@ -38,6 +38,9 @@ void comm_gather_u64(uint64_t value, uint64_t *out);
 /* Gathers n doubles from every rank at rank 0 into out (size * n). */
 void comm_gather_doubles(const double *vals, int n, double *out);
 
+/* Gathers len bytes from every rank at rank 0 into out (size * len). */
+void comm_gather_bytes(const void *in, size_t len, void *out);
+
 void comm_barrier(void);
 
 #endif

@@ -8,9 +8,9 @@
 #include "weights.h"
 #include "wire.h"
 
-void control_send_stop(void) {
+void control_send(uint32_t command) {
     uint8_t ctl[WIRE_CONTROL_BYTES];
-    wire_control_encode(WIRE_CMD_STOP, 0, ctl);
+    wire_control_encode(command, 0, ctl);
     comm_bcast_bytes(ctl, sizeof ctl);
 }
 
@@ -24,7 +24,7 @@ void weights_send(const float *params, size_t n, uint64_t version) {
     comm_bcast_floats((float *)params, n, h.chunk_elems); /* root only reads */
 }
 
-int weights_recv(float *params, size_t n, uint64_t *version, int rank) {
+uint32_t control_recv(float *params, size_t n, uint64_t *version, int rank) {
     uint8_t ctl[WIRE_CONTROL_BYTES], hdr[WEIGHTS_HEADER_BYTES];
     char err[256];
     comm_bcast_bytes(ctl, sizeof ctl);
@@ -32,7 +32,7 @@ int weights_recv(float *params, size_t n, uint64_t *version, int rank) {
     uint64_t arg;
     if (wire_control_decode(ctl, sizeof ctl, &cmd, &arg, err, sizeof err) != 0)
         die("actor rank %d: bad control message from the learner: %s", rank, err);
-    if (cmd == WIRE_CMD_STOP) return 0;
+    if (cmd != WIRE_CMD_WEIGHTS) return cmd;
     comm_bcast_bytes(hdr, sizeof hdr);
     WeightsHeader h;
     if (weights_header_decode(hdr, sizeof hdr, &h, err, sizeof err) != 0 ||
@@ -44,7 +44,7 @@ int weights_recv(float *params, size_t n, uint64_t *version, int rank) {
         die("actor rank %d: weights of version %llu fail their checksum after the broadcast",
             rank, (unsigned long long)h.policy_version);
     *version = h.policy_version;
-    return 1;
+    return WIRE_CMD_WEIGHTS;
 }
 
 int weights_check_all(const float *params, size_t n, uint64_t version, int rank, int size,

@@ -79,6 +79,12 @@
  *    4   4    command  u32 WireCommand
  *    8   8    arg      u64 (WIRE_CMD_WEIGHTS: the policy_version that follows)
  *
+ * 4b. Actor state (WIRE_CMD_SNAPSHOT; gathered at the learner), 48 bytes
+ *   off size  field
+ *    0  32    rng       4 x u64 xoshiro256** state of the actor's sampler
+ *   32   8    cursor    u64 training items drawn so far
+ *   40   8    seq_no    u64 groups produced so far
+ *
  * 5. Checksum reply (TAG_CHECKSUM), exactly 16 bytes
  * --------------------------------------------------
  *   off size  field
@@ -232,6 +238,7 @@ int wire_decode_group(WireCodec *c, const uint8_t *msg, size_t len, const WireLi
 typedef enum {
     WIRE_CMD_STOP = 1,    /* actor: finish the current group, then exit */
     WIRE_CMD_WEIGHTS = 2, /* a weight header and its chunks follow */
+    WIRE_CMD_SNAPSHOT = 3, /* every actor sends its resumable state (gather), then waits on */
 } WireCommand;
 
 /* Writes a control message into out[16]. */

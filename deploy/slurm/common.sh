@@ -1,0 +1,122 @@
+# Shared by the grpo_*.sbatch scripts beside this file (sourced, not run).
+#
+# The requeue-on-signal contract (what the batch scripts rely on):
+#   - `grpo train` exits 0 only when the run is finished (grpo.steps reached,
+#     final.ckpt and summary.json written).
+#   - On SIGUSR1 or SIGTERM the learner writes <run.dir>/latest.ckpt and exits
+#     non-zero; by convention 75 (EX_TEMPFAIL, "checkpointed, not finished").
+#     A second copy of the signal (scancel --full reaches the ranks directly
+#     and through mpirun) must be harmless.
+#   - A new `grpo train` with the same run.dir resumes from latest.ckpt.
+# The checkpoint-on-signal and resume live in the learner and are being added
+# separately; until then a signal simply kills the ranks and the requeued job
+# starts the run again from its start checkpoint.
+#
+# grpo_launch runs the launcher (mpirun or srun) in the background so that the
+# batch shell's traps run at once, forwards USR1/TERM to it, waits for it, and
+# if it was stopped by a signal (or exited 75) without finishing, requeues the
+# job with `scontrol requeue $SLURM_JOB_ID`. SLURM then holds the requeued job
+# for about two minutes before it starts again (credential expiry); the next
+# incarnation sees SLURM_RESTART_COUNT incremented, and --open-mode=append
+# keeps every incarnation's output in one file.
+
+GRPO_EX_CHECKPOINTED=75
+
+# grpo_slurm_init NAME: banner with the incarnation, OMPI root variables, and
+# GRPO_ROOT / GRPO_BIN (defaults: the submit dir and its build/grpo).
+grpo_slurm_init() {
+  GRPO_JOB_NAME=$1
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  GRPO_ROOT=${GRPO_ROOT:-${SLURM_SUBMIT_DIR:-$PWD}}
+  GRPO_BIN=${GRPO_BIN:-$GRPO_ROOT/build/grpo}
+  export GRPO_ROOT GRPO_BIN
+  cd "$GRPO_ROOT" || { echo "$GRPO_JOB_NAME: cannot cd to GRPO_ROOT=$GRPO_ROOT" >&2; exit 1; }
+  [ -x "$GRPO_BIN" ] || {
+    echo "$GRPO_JOB_NAME: $GRPO_BIN is missing: run 'make -j2 all' in $GRPO_ROOT, or set GRPO_BIN" >&2
+    exit 1
+  }
+  echo "=== $(date '+%F %T') $GRPO_JOB_NAME: job ${SLURM_JOB_ID:-?}${SLURM_ARRAY_TASK_ID:+ (array task $SLURM_ARRAY_TASK_ID)}" \
+       "SLURM_RESTART_COUNT=${SLURM_RESTART_COUNT:-0} nodes=${SLURM_JOB_NODELIST:-?}" \
+       "ntasks=${SLURM_NTASKS:-?} host=$(hostname -s)"
+}
+
+# grpo_arg_value KEY ARGS...: the value of the last KEY=value among ARGS, or "".
+grpo_arg_value() {
+  local key=$1 a v=""; shift
+  for a in "$@"; do [[ "$a" == "$key="* ]] && v=${a#"$key="}; done
+  printf '%s' "$v"
+}
+
+# grpo_sft_if_missing RUN_DIR ARGS...: writes RUN_DIR/sft.ckpt with
+# `grpo sft` unless it exists or ARGS set grpo.init (a start checkpoint of
+# its own). ARGS go to sft too, so model.* keys match the train run. Several
+# array tasks sharing one RUN_DIR take turns through a lock file.
+grpo_sft_if_missing() {
+  local dir=$1; shift
+  if [ -n "$(grpo_arg_value grpo.init "$@")" ]; then return 0; fi
+  mkdir -p "$dir"
+  (
+    flock 9
+    if [ -f "$dir/sft.ckpt" ]; then
+      echo "$GRPO_JOB_NAME: $dir/sft.ckpt exists: no SFT"
+      exit 0
+    fi
+    echo "$GRPO_JOB_NAME: no $dir/sft.ckpt: running grpo sft"
+    "$GRPO_BIN" sft "$@" run.dir="$dir"
+  ) 9>"$dir/.sft.lock"
+}
+
+_grpo_child=0
+_grpo_signal=""
+_grpo_interrupted=0
+_grpo_requeued=0
+
+_grpo_on_signal() {
+  local sig=$1
+  if [ "$_grpo_requeued" = 1 ]; then
+    # scontrol requeue signals the job it requeues: nothing left to do
+    echo "$(date '+%F %T') $GRPO_JOB_NAME: SIG$sig after requeue: exiting"
+    exit 0
+  fi
+  echo "$(date '+%F %T') $GRPO_JOB_NAME: SIG$sig received: forwarding to pid $_grpo_child"
+  _grpo_signal=$sig
+  _grpo_interrupted=1
+  if [ "$_grpo_child" != 0 ]; then kill -s "$sig" "$_grpo_child" 2>/dev/null || true; fi
+}
+
+# grpo_launch CMD...: runs CMD under the requeue-on-signal pattern above.
+# Returns 0 when CMD finished with 0, after a requeue exits the shell, and
+# otherwise returns CMD's status (a failure: no requeue).
+grpo_launch() {
+  trap '_grpo_on_signal USR1' USR1
+  trap '_grpo_on_signal TERM' TERM
+  echo "$(date '+%F %T') $GRPO_JOB_NAME: $*"
+  "$@" &
+  _grpo_child=$!
+  local rc
+  while :; do
+    _grpo_interrupted=0
+    wait "$_grpo_child"
+    rc=$?
+    # wait returns >128 at once when a trapped signal arrives; the child's own
+    # status is still kept by bash for the next wait
+    [ "$_grpo_interrupted" = 1 ] || break
+  done
+  _grpo_child=0
+  if [ "$rc" = 0 ]; then
+    echo "$(date '+%F %T') $GRPO_JOB_NAME: finished (exit 0)"
+    return 0
+  fi
+  if [ -n "$_grpo_signal" ] || [ "$rc" = "$GRPO_EX_CHECKPOINTED" ]; then
+    local why="exit $rc"
+    [ -n "$_grpo_signal" ] && why="SIG$_grpo_signal (exit $rc)"
+    echo "$(date '+%F %T') $GRPO_JOB_NAME: stopped by $why before the end:" \
+         "scontrol requeue $SLURM_JOB_ID (the next run resumes from latest.ckpt)"
+    _grpo_requeued=1
+    if scontrol requeue "$SLURM_JOB_ID"; then exit 0; fi
+    echo "$GRPO_JOB_NAME: scontrol requeue $SLURM_JOB_ID failed" >&2
+    return "$rc"
+  fi
+  echo "$(date '+%F %T') $GRPO_JOB_NAME: failed with exit $rc (no signal seen: not requeued)" >&2
+  return "$rc"
+}

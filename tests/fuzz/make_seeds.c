@@ -1,0 +1,272 @@
+/* make_seeds.c: writes the seed corpora of the fuzz targets with the
+ * project's own encoders, so every seed is a valid input (plus a few
+ * hand-made regression seeds). Run once, from the repository root:
+ *   clang -std=c11 -D_GNU_SOURCE -Icommon -Iactors -Ilearner -Iproto \
+ *     $(pkg-config --cflags openblas msgpack libzstd jansson inih libxxhash) \
+ *     -o /tmp/make_seeds tests/fuzz/make_seeds.c proto/wire.c proto/weights.c \
+ *     common/checkpoint.c common/model.c common/model_kernels.c common/tokenizer.c \
+ *     common/util.c $(pkg-config --libs openblas msgpack libzstd jansson inih libxxhash) -lm
+ *   /tmp/make_seeds tests/fuzz/corpus
+ * Output: <dir>/<target>/<name> for every target; existing files are
+ * overwritten. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "checkpoint.h"
+#include "model.h"
+#include "tokenizer.h"
+#include "util.h"
+#include "weights.h"
+#include "wire.h"
+
+static const char *root;
+
+/* Writes n bytes to <root>/<target>/<name>, creating the directory. */
+static void seed(const char *target, const char *name, const void *data, size_t n) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", root, target);
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) die("mkdir %s: %s", path, strerror(errno));
+    snprintf(path, sizeof path, "%s/%s/%s", root, target, name);
+    FILE *f = xfopen(path, "wb");
+    if (n && fwrite(data, 1, n, f) != n) die("write %s failed", path);
+    fclose(f);
+}
+static void seed_str(const char *target, const char *name, const char *s) {
+    seed(target, name, s, strlen(s));
+}
+
+/* ---- wire: encoded groups, and the raw msgpack inside each */
+static void wire_seeds(void) {
+    WireCodec *c = wire_codec_new(3);
+    const struct { int G, P, C; int lens[4]; } shapes[] = {
+        {1, 1, 0, {0}}, {2, 5, 2, {3, 0}}, {4, 12, 4, {8, 1, 5, 16}}, {3, 3, 1, {64, 2, 7}}};
+    uint32_t x = 12345;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int64_t n = 0;
+        for (int g = 0; g < shapes[s].G; g++) n += shapes[s].lens[g];
+        Group grp;
+        group_alloc(&grp, shapes[s].G, shapes[s].P, shapes[s].C, n);
+        grp.actor_rank = (uint32_t)s + 1;
+        grp.seq_no = 1000 + s;
+        grp.prompt_id = 0xABCDEF0123ull * (s + 1);
+        grp.policy_version = s;
+        grp.gen_seconds = 0.25 * (double)s;
+        grp.verify_seconds = 0.001;
+        for (int i = 0; i < grp.prompt_len; i++) grp.prompt[i] = (int32_t)((x = x * 1103515245u + 12345u) % 98);
+        for (int g = 0; g < grp.G; g++) {
+            grp.completion_len[g] = shapes[s].lens[g];
+            grp.reward[g] = (float)(g % 2);
+            grp.finish[g] = (uint8_t)(g % 3);
+            for (int k = 0; k < grp.n_components; k++) grp.reward_comp[g * grp.n_components + k] = 0.5f * (float)k;
+        }
+        for (int64_t i = 0; i < n; i++) {
+            grp.tokens[i] = (int32_t)((x = x * 1103515245u + 12345u) % 98);
+            grp.old_logprobs[i] = -(float)(x % 1000) / 100.0f;
+        }
+        const uint8_t *msg;
+        size_t len;
+        if (wire_encode_group(c, &grp, &msg, &len) != WIRE_OK) die("encode failed");
+        char name[64];
+        snprintf(name, sizeof name, "group_G%d_P%d_C%d.zst", grp.G, grp.prompt_len, grp.n_components);
+        seed("wire", name, msg, len);
+        /* the record itself, for the "inside a valid frame" path */
+        const unsigned long long raw = ZSTD_getFrameContentSize(msg, len);
+        uint8_t *rbuf = xmalloc((size_t)raw);
+        if (ZSTD_decompress(rbuf, (size_t)raw, msg, len) != raw) die("decompress failed");
+        snprintf(name, sizeof name, "record_G%d_P%d_C%d.msgpack", grp.G, grp.prompt_len, grp.n_components);
+        seed("wire", name, rbuf, (size_t)raw);
+        xfree(rbuf);
+        group_free(&grp);
+    }
+    wire_codec_free(c);
+}
+
+/* ---- headers: weight headers, control and checksum messages */
+static void header_seeds(void) {
+    float params[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    uint8_t h[WEIGHTS_HEADER_BYTES];
+    WeightsHeader wh = weights_header_make(params, 10, 3, 16);
+    weights_header_encode(&wh, h);
+    seed("headers", "weights_10_chunk4", h, sizeof h);
+    wh = weights_header_make(NULL, 0, 0, 0);
+    weights_header_encode(&wh, h);
+    seed("headers", "weights_empty", h, sizeof h);
+    WeightsHeader big;
+    memset(&big, 0, sizeof big);
+    weights_header_layout(&big, 1234567, WEIGHTS_MAX_CHUNK_BYTES);
+    big.policy_version = 99;
+    weights_header_encode(&big, h);
+    seed("headers", "weights_1234567_maxchunk", h, sizeof h);
+    uint8_t m[WIRE_CONTROL_BYTES];
+    wire_control_encode(WIRE_CMD_STOP, 0, m);
+    seed("headers", "control_stop", m, sizeof m);
+    wire_control_encode(WIRE_CMD_WEIGHTS, 42, m);
+    seed("headers", "control_weights", m, sizeof m);
+    wire_checksum_encode(42, 0x0123456789abcdefull, m);
+    seed("headers", "checksum", m, sizeof m);
+}
+
+/* Reads a whole file (caller frees). */
+static uint8_t *slurp(const char *path, size_t *n) {
+    FILE *f = xfopen(path, "rb");
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = xmalloc(sz > 0 ? (size_t)sz : 1);
+    if (fread(b, 1, (size_t)sz, f) != (size_t)sz) die("read %s failed", path);
+    fclose(f);
+    *n = (size_t)sz;
+    return b;
+}
+
+/* Writes c via ckpt_write to a scratch file under /tmp and copies it in. */
+static void ckpt_seed(const Checkpoint *c, const char *name) {
+    char tmp[256], err[512];
+    snprintf(tmp, sizeof tmp, "/tmp/grpo_make_seeds.%ld.ckpt", (long)getpid());
+    if (ckpt_write(c, tmp, err, sizeof err)) die("%s", err);
+    size_t n;
+    uint8_t *b = slurp(tmp, &n);
+    seed("checkpoint", name, b, n);
+    xfree(b);
+    unlink(tmp);
+}
+
+/* ---- checkpoint and tokenizer */
+static void ckpt_seeds(void) {
+    static Tokenizer tok;
+    tokenizer_init_char(&tok);
+    size_t tn = tokenizer_serialize(&tok, NULL);
+    uint8_t *tb = xmalloc(tn);
+    tokenizer_serialize(&tok, tb);
+    seed("tokenizer", "char98", tb, tn);
+    /* a small vocabulary: the specials and "0123456789+-=" */
+    static Tokenizer small;
+    tokenizer_init_char(&small);
+    small.vocab_size = 3;
+    for (int b = 0; b < 256; b++) small.byte_to_id[b] = -1;
+    const char *chars = "0123456789+-=";
+    for (const char *p = chars; *p; p++) {
+        small.pieces[small.vocab_size][0] = *p;
+        small.pieces[small.vocab_size][1] = '\0';
+        small.byte_to_id[(unsigned char)*p] = (int16_t)small.vocab_size++;
+    }
+    size_t sn = tokenizer_serialize(&small, NULL);
+    uint8_t *sb = xmalloc(sn);
+    tokenizer_serialize(&small, sb);
+    seed("tokenizer", "digits16", sb, sn);
+    xfree(sb);
+
+    const ModelConfig cfgs[] = {
+        {98, 8, 1, 2, 1, 8, 16, 1, 10000.0f, 1e-5f},
+        {98, 4, 2, 1, 1, 4, 8, 0, 500.0f, 1e-6f},
+    };
+    for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
+        Model m;
+        model_init(&m, &cfgs[i]);
+        model_init_weights(&m, 1 + i);
+        Checkpoint c;
+        ckpt_init(&c);
+        ckpt_put_model(&c, &m, &tok);
+        if (i == 1) {
+            const uint8_t step[16] = {5, 0, 0, 0, 0, 0, 0, 0, 7};
+            ckpt_put(&c, "STEP", step, sizeof step);
+            ckpt_put(&c, "META", "[run]\nseed = 1\n", 15);
+        }
+        char name[64];
+        snprintf(name, sizeof name, "model_D%d_L%d%s", cfgs[i].dim, cfgs[i].n_layers,
+                 cfgs[i].tied_embeddings ? "_tied" : "");
+        ckpt_seed(&c, name);
+        ckpt_free(&c);
+        model_free(&m);
+    }
+    /* Regression: a CONF whose parameter count wraps 2^64 to 392 (= V*D):
+     * V 98, D 4, L 2^31-1, NH 1, NKV 1, HF 715827877, tied. Accepting it
+     * gave a 392-float buffer for a model that addresses 2^64 floats. */
+    {
+        uint8_t conf[40];
+        const uint32_t ints[8] = {98, 4, 2147483647u, 1, 1, 715827877u, 16, 1};
+        for (int i = 0; i < 8; i++)
+            for (int k = 0; k < 4; k++) conf[4 * i + k] = (uint8_t)(ints[i] >> (8 * k));
+        const float f[2] = {10000.0f, 1e-5f};
+        memcpy(conf + 32, f, 8);
+        Checkpoint c;
+        ckpt_init(&c);
+        ckpt_put(&c, "CONF", conf, sizeof conf);
+        ckpt_put(&c, "TOKN", tb, tn);
+        float *parm = xcalloc(392, sizeof(float));
+        ckpt_put(&c, "PARM", parm, 392 * sizeof(float));
+        xfree(parm);
+        ckpt_seed(&c, "regress_conf_param_count_wraps");
+        ckpt_free(&c);
+    }
+    {
+        Checkpoint c;
+        ckpt_init(&c);
+        ckpt_put(&c, "META", "x", 1);
+        ckpt_seed(&c, "meta_only");
+        ckpt_free(&c);
+    }
+    xfree(tb);
+}
+
+/* ---- config: INI files, some with overrides after a NUL */
+static void config_seeds(void) {
+    seed_str("config", "empty", "");
+    seed_str("config", "model",
+             "; a small model\n[run]\nseed = 7\ndir = runs/x\n[model]\ndim = 64\nn_layers = 2\n"
+             "n_heads = 4\nn_kv_heads = 2\nhidden_dim = 176\n");
+    seed_str("config", "grpo",
+             "[task]\nname = countdown\ncountdown_min = 2\n[grpo]\nalgo = reinforce_baseline\n"
+             "adv_std = sample\nloss_norm = token\ngroup_size = 4\nminibatches = 2\n"
+             "prompts_per_step = 8\nlr = 3e-5\nlr_min = 1e-6\n[sampler]\nstop = \"\\n\"\n"
+             "temperature = 0.7\ntop_p = 0.95\n");
+    const char over[] = "[eval]\npass_k = 4\n\0grpo.steps=50\0run.dir=/tmp/a b\0sampler.stop=\"\"";
+    seed("config", "overrides", over, sizeof over - 1);
+    /* the dump of the defaults */
+    seed_str("config", "defaults_dump",
+             "[run]\nseed = 1234 ; run seed\nblas_threads = 1\n[sft]\nsteps = 3000\n"
+             "batch_size = 64\nlr = 2e-3\nadam_eps = 1e-8\n[eval]\nprompts = 500\n");
+}
+
+/* ---- jsonl data files */
+static void jsonl_seeds(void) {
+    seed_str("jsonl", "numbers",
+             "{\"prompt\": \"2+2=\", \"answer\": \"4\"}\n"
+             "{\"prompt\": \"1000-1=\", \"answer\": \"999\"}\n"
+             "\n"
+             "{\"prompt\": \"big\", \"answer\": \"1,000,000.50\", \"note\": [1, 2]}\n"
+             "{\"prompt\": \"neg\", \"answer\": \"-0.0\"}\n");
+    seed_str("jsonl", "text",
+             "{\"prompt\": \"capital of France?\", \"answer\": \"Paris\"}\n"
+             "{\"answer\": \"\\u00e9t\\u00e9\", \"prompt\": \"summer (fr)\"}\n"
+             "{\"prompt\": \"tab\\tand\\nnewline\", \"answer\": \" spaced \"}\n");
+    seed_str("jsonl", "one", "{\"prompt\":\"p\",\"answer\":\"+007\"}");
+}
+
+/* ---- countdown completions: byte 0 picks the item (top bit: own prompt) */
+static void countdown_seeds(void) {
+    seed_str("countdown", "simple", "\x01" "25*2-7+3");
+    seed_str("countdown", "parens", "\x02" "(3+7)*(25-2)/5");
+    seed_str("countdown", "own_prompt", "\x80" "3,7,25,2>46=\n25*2-7+3");
+    seed_str("countdown", "own_prompt_div", "\x81" "6,4>1=\n(6-4)/2");
+    seed_str("countdown", "deep", "\x03" "((((((((1))))))))+2*3");
+    seed_str("countdown", "overflow", "\x04" "999999999*999999999*999999999*999999999");
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) die("usage: make_seeds DIR (e.g. tests/fuzz/corpus)");
+    root = argv[1];
+    if (mkdir(root, 0755) != 0 && errno != EEXIST) die("mkdir %s: %s", root, strerror(errno));
+    wire_seeds();
+    header_seeds();
+    ckpt_seeds();
+    config_seeds();
+    jsonl_seeds();
+    countdown_seeds();
+    return 0;
+}

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Builds every libFuzzer target in tests/fuzz into build-fuzz/ (clang,
+# -fsanitize=fuzzer,address,undefined, the project sources compiled
+# directly: no MPI, no mpicc objects) and runs each for SECONDS (default 60)
+# under nice, on a scratch copy of its seed corpus so the committed corpus
+# never grows. Prints executions/s and total executions per target; exits
+# non-zero if any target crashed, naming the saved reproducer.
+#   bash tests/fuzz/run_fuzz.sh [SECONDS_PER_TARGET]
+#   FUZZ_TARGETS="wire config" bash tests/fuzz/run_fuzz.sh 30   # a subset
+#   FUZZ_BUILD_ONLY=1 bash tests/fuzz/run_fuzz.sh                # just build
+# Reproduce a crash: build-fuzz/fuzz_<name> build-fuzz/crashes/<file>
+set -u
+secs=${1:-60}
+case "$secs" in '' | *[!0-9]*) echo "run_fuzz.sh: SECONDS must be a whole number, got '$secs'" >&2; exit 2 ;; esac
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root" || exit 2
+out=build-fuzz
+CC=${FUZZ_CC:-clang}
+PKGS="openblas msgpack libzstd jansson inih libxxhash"
+
+if ! command -v "$CC" > /dev/null; then
+  echo "run_fuzz.sh: $CC not found: run 'bash deploy/install-deps.sh' as root (packages clang, libclang-rt-14-dev)" >&2
+  exit 2
+fi
+for p in $PKGS; do
+  pkg-config --exists "$p" || { echo "run_fuzz.sh: pkg-config cannot find '$p': run 'bash deploy/install-deps.sh' as root" >&2; exit 2; }
+done
+
+# target name -> project sources it needs (no comm.c: nothing here uses MPI)
+declare -A SRC=(
+  [wire]="proto/wire.c common/util.c"
+  [headers]="proto/weights.c proto/wire.c common/util.c"
+  [checkpoint]="common/checkpoint.c common/model.c common/model_kernels.c common/tokenizer.c common/util.c"
+  [tokenizer]="common/tokenizer.c common/util.c"
+  [config]="common/config.c learner/grpo_loss.c common/util.c"
+  [jsonl]="common/task.c common/task_arith.c common/task_countdown.c common/task_jsonl.c common/util.c"
+  [countdown]="common/task.c common/task_arith.c common/task_countdown.c common/task_jsonl.c common/util.c"
+)
+all_targets="wire headers checkpoint tokenizer config jsonl countdown"
+targets=${FUZZ_TARGETS:-$all_targets}
+
+CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Wshadow -Werror \
+ -Wno-unused-parameter -fno-sanitize-recover=undefined -Icommon -Iactors -Ilearner -Iproto \
+ $(pkg-config --cflags $PKGS)"
+LIBS="$(pkg-config --libs $PKGS) -lm"
+
+# ---- build: each project source once (fuzzer-no-link), then one link per target
+echo "run_fuzz.sh: building into $out/ with $($CC --version | head -n1)"
+mkdir -p "$out/obj" "$out/crashes"
+build_failed=0
+declare -A built=()
+for t in $targets; do
+  [ -n "${SRC[$t]:-}" ] || { echo "run_fuzz.sh: unknown target '$t' (known: $all_targets)" >&2; exit 2; }
+  objs=()
+  for s in ${SRC[$t]}; do
+    o="$out/obj/${s//\//_}.o"
+    if [ -z "${built[$s]:-}" ]; then
+      if [ ! -f "$o" ] || [ "$s" -nt "$o" ] || [ -n "$(find common proto learner actors -name '*.h' -newer "$o" 2> /dev/null | head -n1)" ]; then
+        nice -n 19 $CC $CFLAGS -fsanitize=fuzzer-no-link,address,undefined -c "$s" -o "$o" || build_failed=1
+      fi
+      built[$s]=1
+    fi
+    objs+=("$o")
+  done
+  nice -n 19 $CC $CFLAGS -Itests/fuzz -fsanitize=fuzzer,address,undefined \
+    -o "$out/fuzz_$t" "tests/fuzz/fuzz_$t.c" "${objs[@]}" $LIBS || build_failed=1
+done
+if [ "$build_failed" != 0 ]; then
+  echo "run_fuzz.sh: build failed" >&2
+  exit 2
+fi
+[ "${FUZZ_BUILD_ONLY:-0}" = 1 ] && { echo "run_fuzz.sh: built $targets"; exit 0; }
+
+# ---- run
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+results=()
+crashed=0
+for t in $targets; do
+  work=$(mktemp -d /tmp/grpo_fuzz.XXXXXX)
+  mkdir -p "$work/corpus" "$work/artifacts"
+  [ -d "tests/fuzz/corpus/$t" ] && cp -r "tests/fuzz/corpus/$t/." "$work/corpus/"
+  dict=()
+  [ -f "tests/fuzz/dict/$t.dict" ] && dict=(-dict="tests/fuzz/dict/$t.dict")
+  echo "=== fuzz_$t: ${secs}s, $(ls "$work/corpus" | wc -l) seeds"
+  TMPDIR="$work" nice -n 19 "$out/fuzz_$t" -max_total_time="$secs" -print_final_stats=1 \
+    -timeout=10 -rss_limit_mb=2048 -max_len=16384 -artifact_prefix="$work/artifacts/" \
+    "${dict[@]}" "$work/corpus" > "$work/log" 2>&1
+  rc=$?
+  runs=$(sed -n 's/^stat::number_of_executed_units: *\([0-9]*\).*/\1/p' "$work/log" | tail -n1)
+  done_line=$(grep -E '^Done [0-9]+ runs in [0-9]+ second' "$work/log" | tail -n1)
+  if [ -z "$runs" ] && [ -n "$done_line" ]; then runs=$(echo "$done_line" | awk '{print $2}'); fi
+  took=$(echo "$done_line" | awk '{print $5}')
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *\([0-9]*\).*/\1/p' "$work/log" | tail -n1)
+  if [ -z "$rate" ] && [ -n "$runs" ] && [ -n "$took" ] && [ "$took" -gt 0 ]; then rate=$((runs / took)); fi
+  cov=$(grep -E '^#[0-9]+' "$work/log" | tail -n1 | sed -n 's/.*cov: \([0-9]*\).*/\1/p')
+  if [ "$rc" != 0 ]; then
+    crashed=1
+    status="CRASH"
+    for a in "$work"/artifacts/*; do
+      [ -e "$a" ] || continue
+      dest="$out/crashes/fuzz_${t}-$(basename "$a")"
+      cp "$a" "$dest"
+      status="CRASH (reproducer: $dest)"
+    done
+    cp "$work/log" "$out/crashes/fuzz_$t.log"
+    echo "--- fuzz_$t failed (exit $rc); last lines of its log (full log: $out/crashes/fuzz_$t.log):"
+    grep -v '^#[0-9]' "$work/log" | tail -n 30
+    echo "--- reproduce with: $out/fuzz_$t <reproducer>"
+  else
+    status="ok"
+  fi
+  results+=("$(printf '%-12s %10s %14s %8s  %s' "fuzz_$t" "${rate:-?}" "${runs:-?}" "${cov:-?}" "$status")")
+  rm -rf "$work"
+done
+echo
+printf '%-12s %10s %14s %8s  %s\n' target "exec/s" "total execs" "cov" status
+for r in "${results[@]}"; do echo "$r"; done
+exit "$crashed"

@@ -1,0 +1,475 @@
+/* The SLURM batch scripts (deploy/slurm/) on a real, throw-away single-node
+ * cluster: deploy/slurm/cluster.sh brings up munged, slurmctld and slurmd in
+ * a scratch folder (group setup) and tears them down (group teardown, always).
+ * The tests submit the project's own batch scripts with a tiny model and
+ * check each job's final state (scontrol, then `sacct -c` once scontrol has
+ * forgotten it), exit code, metrics and checkpoints:
+ *   - grpo_single_node.sbatch: mpirun inside the allocation;
+ *   - grpo_multi_node.sbatch on one node: srun --mpi=pmix;
+ *   - grpo_sweep.sbatch: a job array over 1, 2, 3 actors sharing one SFT
+ *     model that the first task writes;
+ *   - requeue/resume equivalence: a placeholder that skips until the learner
+ *     checkpoints on SIGUSR1 and resumes from latest.ckpt (see below).
+ * Skips (cmocka skip) unless run as root with the SLURM packages installed
+ * (WITH_SLURM=1 bash deploy/install-deps.sh); GRPO_REQUIRE_SLURM=1 turns that
+ * skip into a failure, for CI that installs them. KEEP_TEST_DIRS=1 keeps the
+ * job folders (the cluster is always torn down). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+
+/* Set to 1 once `grpo train` checkpoints on SIGUSR1/SIGTERM and resumes from
+ * <run.dir>/latest.ckpt (or run with GRPO_TEST_REQUEUE=1). */
+#define LEARNER_RESUMES_ON_SIGNAL 0
+
+static char tmp[256];      /* this run's folder: job run dirs and outputs */
+static char scratch[300];  /* the cluster's scratch folder, inside tmp */
+static char root[1024];    /* the repository (deploy/slurm lives there) */
+static const char *bin;
+static const char *skip_why; /* non-NULL: SLURM is not usable here */
+static int cluster_started, cluster_ok;
+
+static const char *TINY =
+    "model.dim=32 model.n_layers=2 model.n_heads=4 model.n_kv_heads=2 model.hidden_dim=64 "
+    "task.max_digits=2 eval.prompts=16 eval.pass_k=2 run.seed=7";
+static const char *GRPO_SHORT = "grpo.prompts_per_step=4 grpo.group_size=4";
+
+enum { JOB_DEADLINE_S = 90 };
+
+static int run(const char *fmt, ...) {
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+/* Runs a shell command and returns its standard output (at most n-1 bytes)
+ * in out; returns the exit status. */
+static int capture(char *out, size_t n, const char *fmt, ...) {
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    out[0] = '\0';
+    FILE *p = popen(cmd, "r");
+    if (!p) return 127;
+    size_t len = fread(out, 1, n - 1, p);
+    out[len] = '\0';
+    int rc = pclose(p);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static int have_command(const char *name) {
+    return run("command -v %s > /dev/null 2>&1 || test -x /usr/sbin/%s", name, name) == 0;
+}
+
+static int setup(void **state) {
+    (void)state;
+    bin = getenv("GRPO_BIN");
+    if (!bin) bin = "build/grpo";
+    const char *tests_dir = getenv("GRPO_TESTS_DIR");
+    if (tests_dir) snprintf(root, sizeof root, "%s/..", tests_dir);
+    else if (!getcwd(root, sizeof root)) return -1;
+
+    if (geteuid() != 0) {
+        skip_why = "not root: the throw-away SLURM cluster runs munged, slurmctld and slurmd as root";
+    } else {
+        const char *need[] = {"munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "sacct"};
+        for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
+            if (!have_command(need[i]))
+                skip_why = "SLURM packages missing (slurmctld slurmd slurm-client munge): "
+                           "install with 'WITH_SLURM=1 bash deploy/install-deps.sh'";
+    }
+    if (skip_why) {
+        printf("test_slurm: skipping: %s\n", skip_why);
+        return 0;
+    }
+
+    snprintf(tmp, sizeof tmp, "/tmp/grpo_test_slurm_%d", (int)getpid());
+    snprintf(scratch, sizeof scratch, "%s/cluster", tmp);
+    if (run("rm -rf %s && mkdir -p %s && chmod 0755 %s", tmp, tmp, tmp) != 0) return -1;
+
+    /* client commands and the jobs (sbatch exports the environment) find the
+     * cluster and the repository through these */
+    char conf[400];
+    snprintf(conf, sizeof conf, "%s/slurm.conf", scratch);
+    setenv("SLURM_CONF", conf, 1);
+    setenv("GRPO_ROOT", root, 1);
+    setenv("GRPO_BIN", bin, 1);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    /* ports of our own, away from a developer's cluster on 6817/6818 */
+    char port[16];
+    int base = 20000 + 2 * (int)(getpid() % 5000);
+    snprintf(port, sizeof port, "%d", base);
+    setenv("SLURM_CTLD_PORT", port, 1);
+    snprintf(port, sizeof port, "%d", base + 1);
+    setenv("SLURM_SLURMD_PORT", port, 1);
+
+    /* one tiny SFT model, made outside SLURM, shared by the jobs */
+    if (run("%s sft run.dir=%s/a sft.steps=150 sft.batch_size=32 %s > %s/sft.log 2>&1", bin, tmp,
+            TINY, tmp) != 0) {
+        run("tail -n 20 %s/sft.log", tmp);
+        return -1;
+    }
+
+    cluster_started = 1;
+    double t0 = now_s();
+    cluster_ok = run("bash %s/deploy/slurm/cluster.sh up %s > %s/cluster.log 2>&1", root, scratch,
+                     tmp) == 0;
+    printf("test_slurm: cluster up in %.1f s: %s (log %s/cluster.log)\n", now_s() - t0,
+           cluster_ok ? "ok" : "FAILED", tmp);
+    if (!cluster_ok) run("cat %s/cluster.log", tmp);
+
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    if (cluster_started) {
+        if (run("bash %s/deploy/slurm/cluster.sh down %s >> %s/cluster.log 2>&1", root, scratch,
+                tmp) != 0) {
+            printf("test_slurm: cluster.sh down failed:\n");
+            run("tail -n 20 %s/cluster.log", tmp);
+        }
+    }
+    if (tmp[0] && !getenv("KEEP_TEST_DIRS")) run("rm -rf %s", tmp);
+    return 0;
+}
+
+/* Skips (or, with GRPO_REQUIRE_SLURM=1, fails) when SLURM is not usable. */
+#define REQUIRE_CLUSTER()                                                              \
+    do {                                                                               \
+        if (skip_why) {                                                                \
+            const char *req = getenv("GRPO_REQUIRE_SLURM");                            \
+            if (req && strcmp(req, "1") == 0) fail_msg("GRPO_REQUIRE_SLURM=1 but %s", skip_why); \
+            skip();                                                                    \
+        }                                                                              \
+        if (!cluster_ok) fail_msg("cluster.sh up failed: see %s/cluster.log above", tmp); \
+    } while (0)
+
+/* sbatch --parsable ARGS from the repository root; returns the job id (the
+ * array job id for an array) or -1. */
+static long submit(const char *fmt, ...) {
+    char args[3072], out[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    int rc = capture(out, sizeof out, "cd %s && sbatch --parsable %s 2>&1", root, args);
+    if (rc != 0) {
+        printf("sbatch failed (%d): %s\n", rc, out);
+        return -1;
+    }
+    long id = strtol(out, NULL, 10);
+    printf("submitted job %ld: sbatch %s\n", id, args);
+    return id > 0 ? id : -1;
+}
+
+/* Waits until job id has left the queue (squeue: not pending, running,
+ * requeued or completing), for at most secs seconds. Returns 0, or -1 on
+ * the deadline. */
+static int wait_gone(long id, int secs) {
+    double t0 = now_s();
+    char out[4096];
+    for (;;) {
+        /* an id that slurmctld already purged makes squeue fail: gone too */
+        int rc = capture(out, sizeof out, "squeue -h -r -j %ld -o %%T 2>/dev/null", id);
+        if (rc != 0 || out[0] == '\0') return 0;
+        if (now_s() - t0 > secs) {
+            printf("job %ld still queued after %d s: %s", id, secs, out);
+            return -1;
+        }
+        usleep(250 * 1000);
+    }
+}
+
+/* The final state (COMPLETED ...) and exit code ("0:0") of a finished job:
+ * from `scontrol show job` while it remembers the job (MinJobAge), else from
+ * the job-completion file through `sacct -c`. Returns 0 when found. */
+static int job_result(long id, char *st, size_t stn, char *ec, size_t ecn) {
+    char out[8192];
+    st[0] = ec[0] = '\0';
+    if (capture(out, sizeof out, "scontrol show job -o %ld 2>/dev/null", id) == 0) {
+        const char *s = strstr(out, "JobState="), *e = strstr(out, " ExitCode=");
+        if (s && e) {
+            sscanf(s + 9, "%63s", st);
+            sscanf(e + 10, "%15s", ec);
+            if (strlen(st) < stn && strlen(ec) < ecn) return 0;
+        }
+    }
+    if (capture(out, sizeof out, "sacct -c -n -P -o JobID,State,ExitCode 2>/dev/null | grep '^%ld|'",
+                id) == 0) {
+        char idbuf[32];
+        char s[64], e[16];
+        if (sscanf(out, "%31[^|]|%63[^|]|%15s", idbuf, s, e) == 3) {
+            snprintf(st, stn, "%s", s);
+            snprintf(ec, ecn, "%s", e);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static void show_job_output(const char *dir) {
+    printf("---- job output in %s:\n", dir);
+    run("tail -n 25 %s/slurm-*.out %s/slurm-*.err 2>/dev/null", dir, dir);
+}
+
+/* Waits for job id and asserts it ended COMPLETED with exit code 0:0. */
+static void assert_job_completed(long id, const char *outdir) {
+    assert_true(id > 0);
+    double t0 = now_s();
+    if (wait_gone(id, JOB_DEADLINE_S) != 0) {
+        show_job_output(outdir);
+        run("scontrol show job %ld", id);
+        fail_msg("job %ld did not finish within %d s", id, JOB_DEADLINE_S);
+    }
+    char st[64], ec[16];
+    if (job_result(id, st, sizeof st, ec, sizeof ec) != 0) {
+        show_job_output(outdir);
+        fail_msg("job %ld: neither scontrol nor sacct -c knows its final state", id);
+    }
+    printf("job %ld: %s, exit code %s, %.1f s after submission\n", id, st, ec, now_s() - t0);
+    if (strcmp(st, "COMPLETED") != 0 || strcmp(ec, "0:0") != 0) show_job_output(outdir);
+    assert_string_equal(st, "COMPLETED");
+    assert_string_equal(ec, "0:0");
+}
+
+/* Training-step lines (those with a "version") of dir/metrics.jsonl; the last
+ * one's step goes to *last. The step-0 evaluation line is not counted. */
+static int count_steps(const char *dir, long *last) {
+    char path[512], line[16384];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    int n = 0;
+    *last = -1;
+    while (fgets(line, sizeof line, f)) {
+        json_error_t je;
+        json_t *o = json_loads(line, 0, &je);
+        assert_non_null(o);
+        if (json_object_get(o, "version")) {
+            n++;
+            *last = (long)json_integer_value(json_object_get(o, "step"));
+        }
+        json_decref(o);
+    }
+    fclose(f);
+    return n;
+}
+
+static void assert_run_finished(const char *dir, int steps) {
+    long last;
+    int n = count_steps(dir, &last);
+    printf("%s: %d training steps in metrics.jsonl, last step %ld\n", dir, n, last);
+    assert_int_equal(n, steps);
+    assert_int_equal(last, steps);
+    assert_int_equal(run("test -s %s/final.ckpt", dir), 0);
+    assert_int_equal(run("test -s %s/summary.json", dir), 0);
+}
+
+/* grpo_single_node.sbatch: 3 tasks, mpirun inside the allocation, the SFT
+ * step skipped because <run.dir>/sft.ckpt exists. */
+static void test_single_node_batch_completes(void **state) {
+    (void)state;
+    REQUIRE_CLUSTER();
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/single", tmp);
+    assert_int_equal(run("mkdir -p %s && cp %s/a/sft.ckpt %s/", dir, tmp, dir), 0);
+    long id = submit("-o %s/slurm-%%j.out -e %s/slurm-%%j.err deploy/slurm/grpo_single_node.sbatch "
+                     "run.dir=%s grpo.steps=6 %s %s",
+                     dir, dir, dir, GRPO_SHORT, TINY);
+    assert_job_completed(id, dir);
+    assert_run_finished(dir, 6);
+    assert_int_equal(run("grep -q 'SLURM_RESTART_COUNT=0' %s/slurm-%ld.out", dir, id), 0);
+    assert_int_equal(run("grep -q 'sft.ckpt exists: no SFT' %s/slurm-%ld.out", dir, id), 0);
+    assert_int_equal(run("grep -q 'learner rank 0 + 2 actors' %s/slurm-%ld.out", dir, id), 0);
+    /* the job-completion file (sacct -c) agrees with scontrol */
+    assert_int_equal(run("sacct -c -n -P -o JobID,State,ExitCode | grep -qx '%ld|COMPLETED|0:0'", id), 0);
+}
+
+/* grpo_multi_node.sbatch squeezed onto our one node: srun --mpi=pmix starts
+ * the 3 ranks; the start checkpoint comes from grpo.init. */
+static void test_multi_node_script_srun_pmix(void **state) {
+    (void)state;
+    REQUIRE_CLUSTER();
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/multi", tmp);
+    assert_int_equal(run("mkdir -p %s", dir), 0);
+    long id = submit("--nodes=1 --ntasks-per-node=3 -o %s/slurm-%%j.out -e %s/slurm-%%j.err "
+                     "deploy/slurm/grpo_multi_node.sbatch run.dir=%s grpo.init=%s/a/sft.ckpt "
+                     "grpo.steps=3 %s %s",
+                     dir, dir, dir, tmp, GRPO_SHORT, TINY);
+    assert_job_completed(id, dir);
+    assert_run_finished(dir, 3);
+    assert_int_equal(run("grep -q 'srun --mpi=pmix' %s/slurm-%ld.out", dir, id), 0);
+    assert_int_equal(run("grep -q 'learner rank 0 + 2 actors' %s/slurm-%ld.out", dir, id), 0);
+    assert_int_equal(run("test ! -e %s/sft.ckpt", dir), 0); /* no SFT: grpo.init given */
+}
+
+/* grpo_sweep.sbatch: array tasks 0-2 -> 1, 2, 3 actors, each its own run dir;
+ * the first task to run writes the shared SFT model (a short one here). */
+static void test_sweep_array(void **state) {
+    (void)state;
+    REQUIRE_CLUSTER();
+    char base[300];
+    snprintf(base, sizeof base, "%s/sweep", tmp);
+    assert_int_equal(run("mkdir -p %s", base), 0);
+    long id = submit("-o %s/slurm-%%A_%%a.out -e %s/slurm-%%A_%%a.err deploy/slurm/grpo_sweep.sbatch "
+                     "run.dir=%s sft.steps=20 sft.batch_size=16 grpo.steps=2 %s %s",
+                     base, base, base, GRPO_SHORT, TINY);
+    assert_true(id > 0);
+    if (wait_gone(id, JOB_DEADLINE_S) != 0) {
+        show_job_output(base);
+        fail_msg("array job %ld did not finish within %d s", id, JOB_DEADLINE_S);
+    }
+    char out[16384];
+    capture(out, sizeof out, "scontrol show job %ld 2>/dev/null", id);
+    int done = 0;
+    for (const char *p = out; (p = strstr(p, "JobState=COMPLETED")); p++) done++;
+    if (done != 3) {
+        printf("%s", out);
+        show_job_output(base);
+    }
+    assert_int_equal(done, 3);
+    assert_int_equal(run("test -s %s/sft.ckpt", base), 0);
+    assert_int_equal(run("grep -l 'running grpo sft' %s/slurm-*.out | wc -l | grep -qx 1", base), 0);
+    for (int a = 1; a <= 3; a++) {
+        char dir[400];
+        snprintf(dir, sizeof dir, "%s/actors%d", base, a);
+        assert_run_finished(dir, 2);
+        assert_int_equal(run("grep -q 'learner rank 0 + %d actor' %s/slurm-%ld_%d.out", a, base, id,
+                             a - 1),
+                         0);
+    }
+}
+
+/* PARM, ADAM and STEP of two checkpoints are byte for byte equal. */
+static void assert_same_weights(const char *p1, const char *p2) {
+    Checkpoint a, b;
+    char err[512];
+    if (ckpt_read(&a, p1, err, sizeof err) != 0) fail_msg("%s", err);
+    if (ckpt_read(&b, p2, err, sizeof err) != 0) fail_msg("%s", err);
+    const char *tags[] = {"PARM", "ADAM", "STEP"};
+    for (int i = 0; i < 3; i++) {
+        const CkptSection *x = ckpt_get(&a, tags[i]), *y = ckpt_get(&b, tags[i]);
+        if (!x || !y) fail_msg("section %s missing", tags[i]);
+        assert_int_equal(x->len, y->len);
+        if (memcmp(x->data, y->data, x->len) != 0)
+            fail_msg("%s differs between %s and %s", tags[i], p1, p2);
+    }
+    ckpt_free(&a);
+    ckpt_free(&b);
+}
+
+/* PLACEHOLDER (skips until the learner checkpoints on SIGUSR1/SIGTERM and
+ * resumes from <run.dir>/latest.ckpt; then set LEARNER_RESUMES_ON_SIGNAL to 1,
+ * or run with GRPO_TEST_REQUEUE=1):
+ *   1. job A: grpo_single_node.sbatch, N = 200 steps, uninterrupted.
+ *   2. job B: the same arguments in another run dir. Once B's metrics.jsonl
+ *      has 20 training steps, `scancel --batch --signal=USR1 B`: the batch
+ *      shell's trap forwards USR1 to mpirun, mpirun to every rank; the
+ *      learner writes latest.ckpt and exits non-zero; the script runs
+ *      `scontrol requeue`. The test waits for B to be pending again with
+ *      Restarts=1, skips SLURM's two-minute requeue hold with
+ *      `scontrol update JobId=B StartTime=now`, and waits for B to complete.
+ *   3. Checks: B ended COMPLETED 0:0; its appended output shows both
+ *      SLURM_RESTART_COUNT=0 and =1; latest.ckpt exists; metrics.jsonl ends
+ *      at step N; and A's and B's final.ckpt have byte-identical PARM, ADAM
+ *      and STEP sections (resume restores weights, optimizer moments, step
+ *      and every RNG, so an interrupted run equals an uninterrupted one). */
+static void test_requeue_resume_equivalence(void **state) {
+    (void)state;
+    REQUIRE_CLUSTER();
+    const char *force = getenv("GRPO_TEST_REQUEUE");
+    if (!LEARNER_RESUMES_ON_SIGNAL && !(force && strcmp(force, "1") == 0)) {
+        printf("test_requeue_resume_equivalence: skipped until the learner checkpoints on SIGUSR1 "
+               "and resumes from latest.ckpt (placeholder)\n");
+        skip();
+    }
+    enum { N = 200, SIGNAL_AFTER = 20 };
+    char da[300], db[300];
+    snprintf(da, sizeof da, "%s/requeue_a", tmp);
+    snprintf(db, sizeof db, "%s/requeue_b", tmp);
+    assert_int_equal(run("mkdir -p %s %s", da, db), 0);
+    const char *fmt = "-o %s/slurm-%%j.out -e %s/slurm-%%j.err deploy/slurm/grpo_single_node.sbatch "
+                      "run.dir=%s grpo.init=%s/a/sft.ckpt grpo.steps=%d grpo.checkpoint_every=5 "
+                      "grpo.eval_every=0 %s %s";
+
+    long a = submit(fmt, da, da, da, tmp, N, GRPO_SHORT, TINY);
+    assert_job_completed(a, da);
+    assert_run_finished(da, N);
+
+    long b = submit(fmt, db, db, db, tmp, N, GRPO_SHORT, TINY);
+    assert_true(b > 0);
+    double t0 = now_s();
+    long last = -1;
+    while (count_steps(db, &last) < SIGNAL_AFTER) {
+        if (now_s() - t0 > JOB_DEADLINE_S) {
+            show_job_output(db);
+            fail_msg("job %ld never reached step %d", b, SIGNAL_AFTER);
+        }
+        usleep(100 * 1000);
+    }
+    assert_true(last < N); /* still running: the signal lands mid-run */
+    assert_int_equal(run("scancel --batch --signal=USR1 %ld", b), 0);
+
+    /* requeued: pending again, one restart */
+    char out[8192];
+    t0 = now_s();
+    for (;;) {
+        capture(out, sizeof out, "scontrol show job -o %ld", b);
+        if (strstr(out, "JobState=PENDING") && strstr(out, "Restarts=1")) break;
+        if (now_s() - t0 > JOB_DEADLINE_S) {
+            printf("%s", out);
+            show_job_output(db);
+            fail_msg("job %ld was not requeued after SIGUSR1", b);
+        }
+        usleep(250 * 1000);
+    }
+    assert_int_equal(run("test -s %s/latest.ckpt", db), 0);
+    assert_int_equal(run("scontrol update JobId=%ld StartTime=now", b), 0);
+    assert_job_completed(b, db);
+
+    assert_int_equal(run("grep -q 'SLURM_RESTART_COUNT=0' %s/slurm-%ld.out", db, b), 0);
+    assert_int_equal(run("grep -q 'SLURM_RESTART_COUNT=1' %s/slurm-%ld.out", db, b), 0);
+    count_steps(db, &last);
+    assert_int_equal(last, N);
+    char pa[400], pb[400];
+    snprintf(pa, sizeof pa, "%s/final.ckpt", da);
+    snprintf(pb, sizeof pb, "%s/final.ckpt", db);
+    assert_same_weights(pa, pb);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_single_node_batch_completes),
+        cmocka_unit_test(test_multi_node_script_srun_pmix),
+        cmocka_unit_test(test_sweep_array),
+        cmocka_unit_test(test_requeue_resume_equivalence),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
