@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <math.h>
@@ -53,11 +54,11 @@ static const Key keys[] = {
     F("model", "rope_theta", model.rope_theta, "10000", 1, 1e9, 1, "RoPE base"),
 
     S("task", "name", task_name, "arith", 1, "arith | countdown | jsonl"),
-    I("task", "max_digits", task.max_digits, "3", 1, 9, 1, "arith: operand digits, 1..N"),
+    I("task", "max_digits", task.max_digits, "2", 1, 9, 1, "arith: operand digits, 1..N"),
     F("task", "p_add", task.p_add, "0.6", 0, 1, 1, "arith: share of additions"),
     F("task", "p_sub", task.p_sub, "0.2", 0, 1, 1, "arith: share of subtractions"),
     F("task", "p_mul", task.p_mul, "0.2", 0, 1, 1, "arith: share of multiplications"),
-    I("task", "mul_max", task.mul_max, "12", 1, 9999, 1, "arith: factors in 1..mul_max"),
+    I("task", "mul_max", task.mul_max, "9", 1, 9999, 1, "arith: factors in 1..mul_max"),
     I("task", "allow_negative", task.allow_negative, "0", 0, 1, 1, "arith: a-b may be negative"),
     F("task", "demo_error", task.demo_error, "0.6", 0, 1, 1,
       "demonstrator: probability of dropping a needed carry/borrow"),
@@ -80,7 +81,7 @@ static const Key keys[] = {
     OPT("sft", sft_opt, "2e-3", "1e-4", "100", "0.0", "1.0"),
     I("sft", "eval_every", sft_eval_every, "500", 0, 1e9, 0, "held-out greedy accuracy every N steps"),
 
-    I("grpo", "steps", grpo_steps, "150", 0, 1e9, 1, "optimizer steps"),
+    I("grpo", "steps", grpo_steps, "200", 0, 1e9, 1, "optimizer steps"),
     I("grpo", "prompts_per_step", prompts_per_step, "16", 1, 1 << 20, 1, "groups B per step"),
     I("grpo", "group_size", group_size, "8", 1, 4096, 1, "completions G per prompt"),
     E("grpo", "algo", algo, "grpo", pg_algo_names, 1, "policy-gradient estimator"),
@@ -92,10 +93,10 @@ static const Key keys[] = {
     E("grpo", "loss_norm", loss_norm, "sequence", loss_norm_names, 1, "loss normalisation"),
     I("grpo", "inner_epochs", inner_epochs, "1", 1, 64, 1, "mu: passes over each rollout batch"),
     I("grpo", "minibatches", minibatches, "1", 1, 4096, 1, "optimizer steps per inner epoch"),
-    OPT("grpo", grpo_opt, "1e-4", "1e-4", "0", "0.0", "1.0"),
+    OPT("grpo", grpo_opt, "2e-4", "2e-5", "0", "0.0", "1.0"),
     S("grpo", "init", init, "", 1, "starting checkpoint (\"\" = <dir>/sft.ckpt)"),
     S("grpo", "ref", ref, "", 1, "reference model (\"\" = starting checkpoint)"),
-    I("grpo", "eval_every", eval_every, "25", 0, 1e9, 0, "held-out eval every E steps (0 = end only)"),
+    I("grpo", "eval_every", eval_every, "10", 0, 1e9, 0, "held-out eval every E steps (0 = end only)"),
     I("grpo", "checksum_every", checksum_every, "10", 1, 1e9, 0, "cross-rank weight check every K steps"),
     I("grpo", "checkpoint_every", checkpoint_every, "50", 0, 1e9, 0, "checkpoint every S steps"),
     I("grpo", "keep_checkpoints", keep_checkpoints, "3", 1, 1000, 0, "newest training checkpoints kept"),
@@ -148,6 +149,24 @@ static int key_set(Config *c, const Key *k, const char *val, char *err, size_t e
                     k->size - 1);
             return -1;
         }
+        /* The value must survive config_write + config_load_file: one INI
+         * line ("key = "value"") within inih's INI_MAX_LINE, no line break,
+         * and no " ;" (inih cuts an inline comment there). Only overrides
+         * can carry these; inih never hands them over from a file. */
+        const size_t line_max = INI_MAX_LINE - 2 - strlen(k->key) - 3 - 2;
+        if (n > line_max) {
+            set_err(err, errlen, "[%s] %s: value longer than %zu characters (INI line limit)",
+                    k->section, k->key, line_max);
+            return -1;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (val[i] == '\n' || val[i] == '\r' ||
+                (val[i] == ';' && i > 0 && (val[i - 1] == ' ' || val[i - 1] == '\t'))) {
+                set_err(err, errlen,
+                        "[%s] %s: value has a line break or ' ;' (which starts an INI comment)",
+                        k->section, k->key);
+                return -1;
+            }
         if (n >= 2 && val[0] == '"' && val[n - 1] == '"') { /* "" means empty */
             memcpy(p, val + 1, n - 2);
             p[n - 2] = 0;
@@ -181,7 +200,17 @@ static void key_format(const Config *c, const Key *k, char *out, size_t cap) {
     case T_INT: snprintf(out, cap, "%d", *(const int *)p); break;
     case T_U64: snprintf(out, cap, "%llu", (unsigned long long)*(const uint64_t *)p); break;
     case T_FLOAT: snprintf(out, cap, "%.9g", (double)*(const float *)p); break;
-    case T_STR: snprintf(out, cap, "%s", p[0] ? p : "\"\""); break;
+    case T_STR: {
+        /* Quoted when key_set would otherwise read it back differently:
+         * empty, leading/trailing blanks (inih trims them), or already
+         * wrapped in quotes (key_set strips one pair). */
+        const size_t n = strlen(p);
+        const int quote = n == 0 || isspace((unsigned char)p[0]) ||
+                          isspace((unsigned char)p[n - 1]) ||
+                          (n >= 2 && p[0] == '"' && p[n - 1] == '"');
+        snprintf(out, cap, quote ? "\"%s\"" : "%s", p);
+        break;
+    }
     case T_ENUM: snprintf(out, cap, "%s", k->names[*(const int *)p]); break;
     }
 }
@@ -346,7 +375,12 @@ void config_write(const Config *c, FILE *f) {
             fprintf(f, "%s[%s]\n", i ? "\n" : "", section);
         }
         key_format(c, &keys[i], val, sizeof val);
-        fprintf(f, "%-20s = %-14s ; %s\n", keys[i].key, val, keys[i].help);
+        /* The help comment only where the line stays within inih's limit. */
+        int len = snprintf(NULL, 0, "%-20s = %-14s ; %s\n", keys[i].key, val, keys[i].help);
+        if (len < INI_MAX_LINE - 1)
+            fprintf(f, "%-20s = %-14s ; %s\n", keys[i].key, val, keys[i].help);
+        else
+            fprintf(f, "%s = %s\n", keys[i].key, val);
     }
 }
 

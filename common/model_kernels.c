@@ -384,12 +384,88 @@ void attention_backward(float *dq, float *dk, float *dv, float *dscore, const fl
         }
 }
 
+#if defined(__AVX2__) && defined(__FMA__)
+/* Lane j of the result = the sum of the 8 lanes of v[j]. */
+static inline __m256 hsum8x8(const __m256 v[8]) {
+    const __m256 t0 = _mm256_hadd_ps(v[0], v[1]), t1 = _mm256_hadd_ps(v[2], v[3]);
+    const __m256 t2 = _mm256_hadd_ps(v[4], v[5]), t3 = _mm256_hadd_ps(v[6], v[7]);
+    const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
+    /* u0 lanes: v0..v3 partial (low halves), then v0..v3 (high halves); u1 likewise */
+    return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20),
+                         _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+/* attention_decode_row for HD % 8 == 0. Scores: per cached position, each
+ * head's HD products summed into one vector, eight heads reduced at once.
+ * Values: the output in blocks of 8 vectors held in registers across all
+ * positions, so out is written once instead of once per position. */
+static void attention_decode_row_avx(float *out, float *scores, const float *q, const float *kc,
+                                     const float *vc, int n, int NH, int NKV, int HD) {
+    const int KVD = NKV * HD, group = NH / NKV, D = NH * HD;
+    const __m256 scale = _mm256_set1_ps(1.0f / sqrtf((float)HD));
+    for (int h0 = 0; h0 < NH; h0 += 8) {
+        const int nh = NH - h0 < 8 ? NH - h0 : 8;
+        const float *qh[8];
+        size_t ko[8]; /* each head's columns in a cached key row */
+        for (int j = 0; j < 8; j++) {
+            const int h = h0 + (j < nh ? j : 0);
+            qh[j] = q + h * HD;
+            ko[j] = (size_t)(h / group) * HD;
+        }
+        for (int t = 0; t < n; t++) {
+            const float *kt = kc + (size_t)t * KVD;
+            /* heads innermost: eight independent FMA chains, not one */
+            __m256 hv[8];
+            for (int j = 0; j < 8; j++) hv[j] = _mm256_setzero_ps();
+            for (int i = 0; i < HD; i += 8)
+                for (int j = 0; j < 8; j++)
+                    if (j < nh)
+                        hv[j] = _mm256_fmadd_ps(_mm256_loadu_ps(qh[j] + i),
+                                                _mm256_loadu_ps(kt + ko[j] + i), hv[j]);
+            float s[8];
+            _mm256_storeu_ps(s, _mm256_mul_ps(hsum8x8(hv), scale));
+            for (int j = 0; j < nh; j++) scores[(size_t)(h0 + j) * n + t] = s[j];
+        }
+    }
+    for (int h = 0; h < NH; h++) softmax_row(scores + (size_t)h * n, n);
+    for (int c0 = 0; c0 < D; c0 += 64) {
+        const int nv = (D - c0) / 8 < 8 ? (D - c0) / 8 : 8;
+        const float *pr[8];  /* probability row of each vector's head */
+        const float *vr[8];  /* its columns in a cached value row */
+        for (int j = 0; j < 8; j++) {
+            const int col = c0 + 8 * (j < nv ? j : 0), h = col / HD;
+            pr[j] = scores + (size_t)h * n;
+            vr[j] = vc + (h / group) * HD + col % HD;
+        }
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
+               a7 = a0;
+        for (int t = 0; t < n; t++) {
+            const size_t vt = (size_t)t * KVD;
+#define PV_VEC(j)                                                                        \
+            if (nv > j)                                                                  \
+                a##j = _mm256_fmadd_ps(_mm256_broadcast_ss(pr[j] + t),                   \
+                                       _mm256_loadu_ps(vr[j] + vt), a##j);
+            PV_VEC(0) PV_VEC(1) PV_VEC(2) PV_VEC(3) PV_VEC(4) PV_VEC(5) PV_VEC(6) PV_VEC(7)
+#undef PV_VEC
+        }
+        const __m256 acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+        for (int j = 0; j < nv; j++) _mm256_storeu_ps(out + c0 + 8 * j, acc[j]);
+    }
+}
+#endif
+
 /* Position-major: each cached key and value row (KVD floats) is read once,
  * front to back, for all heads; a head-major loop would stride through the
  * cache KVD floats at a time, and at 64 slots the cache is far larger than
  * L2, so the order decides whether the reads stream or stall. */
 void attention_decode_row(float *out, float *scores, const float *q, const float *kc,
                           const float *vc, int n, int NH, int NKV, int HD) {
+#if defined(__AVX2__) && defined(__FMA__)
+    if (HD % 8 == 0) {
+        attention_decode_row_avx(out, scores, q, kc, vc, n, NH, NKV, HD);
+        return;
+    }
+#endif
     int KVD = NKV * HD, group = NH / NKV;
     float scale = 1.0f / sqrtf((float)HD);
     for (int t = 0; t < n; t++) {

@@ -14,11 +14,11 @@ enum { TASK_MAX_ATTEMPTS = 200000 };
 
 void task_params_default(TaskParams *p) {
     memset(p, 0, sizeof *p);
-    p->max_digits = 3;
+    p->max_digits = 2;
     p->p_add = 0.6f;
     p->p_sub = 0.2f;
     p->p_mul = 0.2f;
-    p->mul_max = 12;
+    p->mul_max = 9;
     p->allow_negative = 0;
     p->demo_error = 0.6f;
     p->cd_n_min = 3;

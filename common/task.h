@@ -17,8 +17,8 @@ enum { TASK_MAX_TEXT = 256, REWARD_MAX_COMPONENTS = 4, TASK_MAX_PATH = 256 };
 
 /* Every task setting (the [task] config section). Defaults in brackets. */
 typedef struct {
-    /* arith: a+b, a-b with operands of 1..max_digits digits [3] (lengths
-     * uniform), a*b with factors in 1..mul_max [12]; op shares p_add [0.6],
+    /* arith: a+b, a-b with operands of 1..max_digits digits [2] (lengths
+     * uniform), a*b with factors in 1..mul_max [9]; op shares p_add [0.6],
      * p_sub [0.2], p_mul [0.2] (normalised by their sum). */
     int max_digits;
     float p_add, p_sub, p_mul;

@@ -33,6 +33,21 @@ static void test_defaults_valid(void **state) {
     assert_int_equal(c.model.dim, 128);
     assert_string_equal(c.task_name, "arith");
     assert_true(c.task.demo_error > 0.5f); /* the habit must be the model's mode */
+    /* the config table and task_params_default() must agree */
+    TaskParams tp;
+    task_params_default(&tp);
+    assert_int_equal(c.task.max_digits, tp.max_digits);
+    assert_int_equal(c.task.mul_max, tp.mul_max);
+    assert_int_equal(c.task.eval_permille, tp.eval_permille);
+    assert_int_equal(c.task.cd_n_min, tp.cd_n_min);
+    assert_int_equal(c.task.cd_n_max, tp.cd_n_max);
+    assert_int_equal(c.task.cd_max_number, tp.cd_max_number);
+    assert_float_equal(c.task.demo_error, tp.demo_error, 1e-7);
+    assert_float_equal(c.task.p_add, tp.p_add, 1e-7);
+    assert_float_equal(c.task.p_sub, tp.p_sub, 1e-7);
+    assert_float_equal(c.task.p_mul, tp.p_mul, 1e-7);
+    for (int i = 0; i < REWARD_MAX_COMPONENTS; i++)
+        assert_float_equal(c.task.weights[i], tp.weights[i], 1e-7);
 }
 
 static void test_file_and_errors(void **state) {

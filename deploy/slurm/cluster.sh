@@ -34,7 +34,7 @@ case "$cmd" in up|down|status|env) ;; *)
 esac
 [[ "$scratch" = /* ]] || scratch="$PWD/$scratch"
 scratch=${scratch%/}
-[ -n "$scratch" ] && [ "$scratch" != / ] || die "refusing scratch dir '/'"
+if [ -z "$scratch" ] || [ "$scratch" = / ]; then die "refusing scratch dir '/'"; fi
 
 conf="$scratch/slurm.conf"
 marker="$scratch/.grpo-slurm-scratch"   # only a folder with this file is ever wiped
@@ -45,14 +45,17 @@ export SLURM_CONF="$conf"
 
 if [ "$cmd" = env ]; then echo "export SLURM_CONF=$conf"; exit 0; fi
 
-# pid_alive FILE NAME: the pid in FILE is running and its command is NAME
-# (guards against a stale pid file pointing at a recycled pid).
+# pid_alive FILE NAME: the pid in FILE is running (not a zombie waiting to be
+# reaped) and its command is NAME (guards against a recycled pid).
 pid_alive() {
-  local f=$1 name=$2 pid
+  local f=$1 name=$2 pid stat
   [ -s "$f" ] || return 1
   pid=$(cat "$f" 2>/dev/null) || return 1
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ]
+  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ] || return 1
+  stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [ "${stat%% *}" != Z ]
 }
 munged_pid="$scratch/munge/munged.pid"
 ctld_pid="$scratch/run/slurmctld.pid"
@@ -60,11 +63,11 @@ slurmd_pid="$scratch/run/slurmd.pid"
 
 # stop_daemon FILE NAME: SIGTERM, wait up to 15 s, then SIGKILL.
 stop_daemon() {
-  local f=$1 name=$2 pid i
+  local f=$1 name=$2 pid
   pid_alive "$f" "$name" || return 0
   pid=$(cat "$f")
   kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 150); do
+  for _ in $(seq 1 150); do
     pid_alive "$f" "$name" || { say "stopped $name (pid $pid)"; return 0; }
     sleep 0.1
   done
@@ -224,6 +227,9 @@ cluster_down() {
       fi
       sleep 0.5
     done
+  elif pid_alive "$slurmd_pid" slurmd; then
+    say "warning: slurmctld is not running, so jobs cannot be cancelled; any job" \
+        "processes (slurmstepd and its tasks) left running must be stopped by hand"
   fi
   cluster_stop_daemons
   if [ -f "$marker" ]; then rm -rf "$scratch"; say "wiped $scratch"; fi

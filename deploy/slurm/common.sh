@@ -1,13 +1,18 @@
+# shellcheck shell=bash
 # Shared by the grpo_*.sbatch scripts beside this file (sourced, not run).
 #
 # The requeue-on-signal contract (what the batch scripts rely on):
 #   - `grpo train` exits 0 only when the run is finished (grpo.steps reached,
 #     final.ckpt and summary.json written).
-#   - On SIGUSR1 or SIGTERM the learner writes <run.dir>/latest.ckpt and exits
-#     non-zero; by convention 75 (EX_TEMPFAIL, "checkpointed, not finished").
+#   - On SIGUSR1 or SIGTERM the learner finishes the step in progress, writes
+#     a training checkpoint into <run.dir> (latest.ckpt, or ckpt-<step>.ckpt
+#     in the learner's run_state design) and exits 75 (EX_TEMPFAIL,
+#     "checkpointed, not finished"; EXIT_REQUEUE in learner.h). Every rank
+#     must survive the signal until the learner stops it.
 #     A second copy of the signal (scancel --full reaches the ranks directly
 #     and through mpirun) must be harmless.
-#   - A new `grpo train` with the same run.dir resumes from latest.ckpt.
+#   - A new `grpo train` with the same run.dir and arguments resumes from
+#     the newest training checkpoint there by itself.
 # The checkpoint-on-signal and resume live in the learner and are being added
 # separately; until then a signal simply kills the ranks and the requeued job
 # starts the run again from its start checkpoint.
@@ -22,10 +27,13 @@
 
 GRPO_EX_CHECKPOINTED=75
 
-# grpo_slurm_init NAME: banner with the incarnation, OMPI root variables, and
-# GRPO_ROOT / GRPO_BIN (defaults: the submit dir and its build/grpo).
+# grpo_slurm_init NAME: banner with the incarnation, OMPI root variables,
+# GRPO_ROOT / GRPO_BIN (defaults: the submit dir and its build/grpo), and the
+# USR1/TERM traps (installed first thing: without a trap, USR1 kills bash).
 grpo_slurm_init() {
   GRPO_JOB_NAME=$1
+  trap '_grpo_on_signal USR1' USR1
+  trap '_grpo_on_signal TERM' TERM
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
   GRPO_ROOT=${GRPO_ROOT:-${SLURM_SUBMIT_DIR:-$PWD}}
   GRPO_BIN=${GRPO_BIN:-$GRPO_ROOT/build/grpo}
@@ -48,22 +56,24 @@ grpo_arg_value() {
 }
 
 # grpo_sft_if_missing RUN_DIR ARGS...: writes RUN_DIR/sft.ckpt with
-# `grpo sft` unless it exists or ARGS set grpo.init (a start checkpoint of
-# its own). ARGS go to sft too, so model.* keys match the train run. Several
-# array tasks sharing one RUN_DIR take turns through a lock file.
+# `grpo sft` (under grpo_launch: a signal requeues the job, and the next
+# incarnation runs SFT again) unless it exists or ARGS set grpo.init (a start
+# checkpoint of its own). ARGS go to sft too, so model.* keys match the train
+# run. Array tasks sharing one RUN_DIR take turns through a lock file.
 grpo_sft_if_missing() {
-  local dir=$1; shift
+  local dir=$1 rc=0; shift
   if [ -n "$(grpo_arg_value grpo.init "$@")" ]; then return 0; fi
   mkdir -p "$dir"
-  (
-    flock 9
-    if [ -f "$dir/sft.ckpt" ]; then
-      echo "$GRPO_JOB_NAME: $dir/sft.ckpt exists: no SFT"
-      exit 0
-    fi
+  exec 9>"$dir/.sft.lock"
+  flock 9
+  if [ -f "$dir/sft.ckpt" ]; then
+    echo "$GRPO_JOB_NAME: $dir/sft.ckpt exists: no SFT"
+  else
     echo "$GRPO_JOB_NAME: no $dir/sft.ckpt: running grpo sft"
-    "$GRPO_BIN" sft "$@" run.dir="$dir"
-  ) 9>"$dir/.sft.lock"
+    grpo_launch "$GRPO_BIN" sft "$@" run.dir="$dir" || rc=$?
+  fi
+  exec 9>&-   # unlock; the train ranks do not inherit the lock
+  return "$rc"
 }
 
 _grpo_child=0
@@ -78,18 +88,33 @@ _grpo_on_signal() {
     echo "$(date '+%F %T') $GRPO_JOB_NAME: SIG$sig after requeue: exiting"
     exit 0
   fi
-  echo "$(date '+%F %T') $GRPO_JOB_NAME: SIG$sig received: forwarding to pid $_grpo_child"
   _grpo_signal=$sig
   _grpo_interrupted=1
-  if [ "$_grpo_child" != 0 ]; then kill -s "$sig" "$_grpo_child" 2>/dev/null || true; fi
+  if [ "$_grpo_child" != 0 ]; then
+    echo "$(date '+%F %T') $GRPO_JOB_NAME: SIG$sig received: forwarding to pid $_grpo_child"
+    kill -s "$sig" "$_grpo_child" 2>/dev/null || true
+  else
+    echo "$(date '+%F %T') $GRPO_JOB_NAME: SIG$sig received between steps: requeue before the next one"
+  fi
+}
+
+# _grpo_requeue WHY: `scontrol requeue` this job and exit; returns 1 if that failed.
+_grpo_requeue() {
+  echo "$(date '+%F %T') $GRPO_JOB_NAME: stopped by $1 before the end:" \
+       "scontrol requeue $SLURM_JOB_ID (the next run resumes from its checkpoint)"
+  _grpo_requeued=1
+  if scontrol requeue "$SLURM_JOB_ID"; then exit 0; fi
+  _grpo_requeued=0
+  echo "$GRPO_JOB_NAME: scontrol requeue $SLURM_JOB_ID failed" >&2
+  return 1
 }
 
 # grpo_launch CMD...: runs CMD under the requeue-on-signal pattern above.
-# Returns 0 when CMD finished with 0, after a requeue exits the shell, and
-# otherwise returns CMD's status (a failure: no requeue).
+# Returns 0 when CMD finished with 0; requeues and exits the shell when CMD
+# was stopped by a signal (or exited 75); otherwise returns CMD's status (a
+# failure: no requeue).
 grpo_launch() {
-  trap '_grpo_on_signal USR1' USR1
-  trap '_grpo_on_signal TERM' TERM
+  if [ -n "$_grpo_signal" ]; then _grpo_requeue "SIG$_grpo_signal" || return 1; fi
   echo "$(date '+%F %T') $GRPO_JOB_NAME: $*"
   "$@" &
   _grpo_child=$!
@@ -107,16 +132,8 @@ grpo_launch() {
     echo "$(date '+%F %T') $GRPO_JOB_NAME: finished (exit 0)"
     return 0
   fi
-  if [ -n "$_grpo_signal" ] || [ "$rc" = "$GRPO_EX_CHECKPOINTED" ]; then
-    local why="exit $rc"
-    [ -n "$_grpo_signal" ] && why="SIG$_grpo_signal (exit $rc)"
-    echo "$(date '+%F %T') $GRPO_JOB_NAME: stopped by $why before the end:" \
-         "scontrol requeue $SLURM_JOB_ID (the next run resumes from latest.ckpt)"
-    _grpo_requeued=1
-    if scontrol requeue "$SLURM_JOB_ID"; then exit 0; fi
-    echo "$GRPO_JOB_NAME: scontrol requeue $SLURM_JOB_ID failed" >&2
-    return "$rc"
-  fi
+  if [ -n "$_grpo_signal" ]; then _grpo_requeue "SIG$_grpo_signal (exit $rc)" || return "$rc"; fi
+  if [ "$rc" = "$GRPO_EX_CHECKPOINTED" ]; then _grpo_requeue "exit $rc" || return "$rc"; fi
   echo "$(date '+%F %T') $GRPO_JOB_NAME: failed with exit $rc (no signal seen: not requeued)" >&2
   return "$rc"
 }

@@ -9,6 +9,7 @@
 #   FUZZ_TARGETS="wire config" bash tests/fuzz/run_fuzz.sh 30   # a subset
 #   FUZZ_BUILD_ONLY=1 bash tests/fuzz/run_fuzz.sh                # just build
 # Reproduce a crash: build-fuzz/fuzz_<name> build-fuzz/crashes/<file>
+# Regenerate the seeds: build-fuzz/make_seeds tests/fuzz/corpus
 set -u
 secs=${1:-60}
 case "$secs" in '' | *[!0-9]*) echo "run_fuzz.sh: SECONDS must be a whole number, got '$secs'" >&2; exit 2 ;; esac
@@ -65,6 +66,10 @@ for t in $targets; do
   nice -n 19 $CC $CFLAGS -Itests/fuzz -fsanitize=fuzzer,address,undefined \
     -o "$out/fuzz_$t" "tests/fuzz/fuzz_$t.c" "${objs[@]}" $LIBS || build_failed=1
 done
+# the seed writer (plain build): keeps it compiling with the encoders it uses
+nice -n 19 $CC $CFLAGS -o "$out/make_seeds" tests/fuzz/make_seeds.c proto/wire.c proto/weights.c \
+  common/checkpoint.c common/model.c common/model_kernels.c common/tokenizer.c common/util.c \
+  $LIBS || build_failed=1
 if [ "$build_failed" != 0 ]; then
   echo "run_fuzz.sh: build failed" >&2
   exit 2
