@@ -1,3 +1,17 @@
+/* actor.c: an actor rank. It holds a copy of the policy and a policy
+ * version, rolls out groups (rollout.c) and ships each one to the learner.
+ *
+ * Synchronous mode: wait for the weights of version v, produce this actor's
+ * quota of groups for step v+1, send them, repeat.
+ *
+ * Asynchronous mode: keep generating while the learner trains. Group j of
+ * this actor (its sequence number) belongs to learner step s = j/quota + 1,
+ * which the learner takes at version s-1; the actor generates it only if
+ * the weights it holds are at most max_staleness versions older than that,
+ * and otherwise waits for newer weights instead of generating waste. New
+ * weights arrive on a nonblocking broadcast (weights_async.h) polled
+ * between batches and while waiting. With max_staleness = 0 this is exactly
+ * the synchronous schedule. */
 #include "actor.h"
 
 #include <stdlib.h>
@@ -6,6 +20,7 @@
 #include "checkpoint.h"
 #include "rollout.h"
 #include "util.h"
+#include "weights_async.h"
 #include "weights_sync.h"
 #include "wire.h"
 
@@ -17,81 +32,235 @@ int actor_quota(const Config *cfg, int rank, int size) {
     return cfg->prompts_per_step / n_act + (idx < cfg->prompts_per_step % n_act);
 }
 
+typedef struct {
+    const Config *cfg;
+    const Comm *comm;
+    Model m;
+    Tokenizer *tok;
+    Task *task;
+    Roller r;
+    WireCodec *codec;
+    Group *groups;
+    int quota;
+    uint64_t version;
+    double phase[PHASE_COUNT];
+    /* test hook: GRPO_TEST_CORRUPT_EVERY=N flips one byte in every Nth
+     * group message, to prove the learner counts and drops it */
+    long corrupt_every;
+    uint64_t n_sent;
+    /* async: messages in flight, each with its own copy of the bytes */
+    CommReq **pending;
+    uint8_t **pending_buf;
+    int n_pending, max_pending;
+} Actor;
+
+static void actor_timeout(const char *what, void *ctx) {
+    Actor *A = ctx;
+    fprintf(stderr, "error: actor rank %d: no progress while waiting for %s; the learner is "
+                    "stalled or gone (holding policy version %llu, %llu groups sent)\n",
+            A->comm->rank, what, (unsigned long long)A->version, (unsigned long long)A->n_sent);
+    comm_abort(4);
+}
+
+/* Encodes group i; returns the bytes (owned by the codec) and length. */
+static const uint8_t *encode(Actor *A, const Group *g, size_t *len, uint8_t **copy) {
+    const uint8_t *msg;
+    int rc = wire_encode_group(A->codec, g, &msg, len);
+    if (rc != 0) die("actor rank %d: cannot encode group: %s", A->comm->rank, wire_strerror(rc));
+    int corrupt = A->corrupt_every > 0 && (A->n_sent + 1) % (uint64_t)A->corrupt_every == 0;
+    if (copy || corrupt) {
+        uint8_t *b = xmalloc(*len);
+        memcpy(b, msg, *len);
+        if (corrupt) b[*len / 2] ^= 0x5A;
+        if (copy) *copy = b;
+        else {
+            static uint8_t *last;
+            xfree(last);
+            last = b;
+        }
+        msg = b;
+    }
+    A->n_sent++;
+    return msg;
+}
+
+/* Rolls out n groups with the current weights and ships them. */
+static void produce(Actor *A, int n) {
+    double t1 = now_seconds();
+    roller_run(&A->r, n, A->version, A->groups);
+    double t2 = now_seconds();
+    for (int i = 0; i < n; i++) {
+        A->phase[PHASE_VERIFY] += A->groups[i].verify_seconds;
+        size_t len;
+        if (!A->cfg->async) {
+            const uint8_t *msg = encode(A, &A->groups[i], &len, NULL);
+            comm_send(msg, len, 0, TAG_GROUP);
+        } else {
+            uint8_t *copy = NULL;
+            encode(A, &A->groups[i], &len, &copy);
+            CHECK(A->n_pending < A->max_pending);
+            A->pending[A->n_pending] = comm_isend(copy, len, 0, TAG_GROUP);
+            A->pending_buf[A->n_pending++] = copy;
+        }
+        group_free(&A->groups[i]);
+    }
+    A->phase[PHASE_GENERATE] += t2 - t1 - 0; /* verify is inside; subtracted at the end */
+    A->phase[PHASE_SEND] += now_seconds() - t2;
+}
+
+/* Async: frees the buffers of completed sends. */
+static void reap_sends(Actor *A) {
+    int k = 0;
+    for (int i = 0; i < A->n_pending; i++) {
+        if (comm_test(&A->pending[i])) {
+            xfree(A->pending_buf[i]);
+            continue;
+        }
+        A->pending[k] = A->pending[i];
+        A->pending_buf[k++] = A->pending_buf[i];
+    }
+    A->n_pending = k;
+}
+
+static void loop_sync(Actor *A) {
+    const Config *cfg = A->cfg;
+    for (;;) {
+        double t0 = now_seconds();
+        uint32_t cmd = control_recv(A->m.params, A->m.n_params, &A->version, A->comm->rank);
+        if (cmd == WIRE_CMD_STOP) break;
+        if (cmd == WIRE_CMD_SNAPSHOT) {
+            uint8_t st[48];
+            roller_state_save(&A->r, st);
+            comm_gather_bytes(st, sizeof st, NULL);
+            continue;
+        }
+        if (A->version % (uint64_t)cfg->checksum_every == 0)
+            weights_check_all(A->m.params, A->m.n_params, A->version, A->comm->rank, A->comm->size,
+                              NULL, 0);
+        A->phase[PHASE_WAIT] += now_seconds() - t0;
+        produce(A, A->quota);
+    }
+}
+
+/* Async: installs new weights if a publication has arrived; returns the
+ * command seen (0 if none). */
+static uint32_t poll_weights(Actor *A, WeightChannel *w) {
+    uint64_t v;
+    uint32_t cmd = wchan_poll(w, A->m.params, &v);
+    if (cmd != WIRE_CMD_WEIGHTS) return cmd;
+    A->version = v;
+    if (v % (uint64_t)A->cfg->checksum_every == 0) {
+        uint8_t msg[WIRE_CHECKSUM_BYTES];
+        wire_checksum_encode(v, hash64(A->m.params, A->m.n_params * sizeof(float)), msg);
+        comm_send(msg, sizeof msg, 0, TAG_CHECKSUM);
+    }
+    return cmd;
+}
+
+static void loop_async(Actor *A) {
+    const Config *cfg = A->cfg;
+    WeightChannel w;
+    wchan_init(&w, A->m.n_params, A->comm->rank);
+    wchan_listen(&w);
+    int have_weights = 0, stop = 0;
+    double deadline_s = comm_deadline_seconds();
+    while (!stop) {
+        uint32_t cmd = poll_weights(A, &w);
+        if (cmd == WIRE_CMD_STOP) break;
+        have_weights |= cmd == WIRE_CMD_WEIGHTS;
+        reap_sends(A);
+        /* groups j < allowed may be generated with the weights held now */
+        uint64_t allowed = have_weights ? (A->version + (uint64_t)cfg->max_staleness + 1) *
+                                              (uint64_t)A->quota
+                                        : 0;
+        int n = A->r.seq_no < allowed ? (int)(allowed - A->r.seq_no) : 0;
+        if (n > A->quota) n = A->quota;
+        if (n > 0 && A->n_pending + n <= A->max_pending) {
+            produce(A, n);
+            continue;
+        }
+        /* too far ahead of the learner (or sends backed up): wait for news */
+        double t0 = now_seconds(), limit = t0 + deadline_s;
+        for (;;) {
+            cmd = poll_weights(A, &w);
+            if (cmd == WIRE_CMD_STOP) {
+                stop = 1;
+                break;
+            }
+            if (cmd == WIRE_CMD_WEIGHTS) {
+                have_weights = 1;
+                break;
+            }
+            reap_sends(A);
+            if (n > 0 && A->n_pending + n <= A->max_pending) break;
+            if (now_seconds() > limit) {
+                char what[160];
+                snprintf(what, sizeof what, "newer weights (holding version %llu, %d sends pending)",
+                         (unsigned long long)A->version, A->n_pending);
+                actor_timeout(what, A);
+            }
+            comm_idle();
+        }
+        A->phase[PHASE_WAIT] += now_seconds() - t0;
+    }
+    /* drain: the learner receives until it has our end-of-stream marker */
+    double limit = now_seconds() + deadline_s;
+    while (A->n_pending > 0) {
+        reap_sends(A);
+        if (now_seconds() > limit) actor_timeout("the last group sends to complete", A);
+        comm_idle();
+    }
+    comm_send("", 0, 0, TAG_GROUP);
+    /* the STOP publication completed on our side; the channel is idle */
+    wchan_free(&w);
+}
+
 int actor_run(const Config *cfg, const Comm *comm) {
     char init[CFG_STR_MAX + 16], err[512];
+    Actor *A = xcalloc(1, sizeof *A);
+    A->cfg = cfg;
+    A->comm = comm;
+    comm_set_deadline(cfg->deadline_s, actor_timeout, A);
     config_init_path(cfg, init, sizeof init);
-    Model m;
-    Tokenizer *tok = xmalloc(sizeof *tok);
-    ckpt_load_model_or_die(init, &m, tok);
-    Task *task = task_create(cfg->task_name, &cfg->task, cfg->seed, err, sizeof err);
-    if (!task) die("%s", err);
-    int quota = actor_quota(cfg, comm->rank, comm->size);
+    A->tok = xmalloc(sizeof *A->tok);
+    ckpt_load_model_or_die(init, &A->m, A->tok);
+    A->task = task_create(cfg->task_name, &cfg->task, cfg->seed, err, sizeof err);
+    if (!A->task) die("%s", err);
+    A->quota = actor_quota(cfg, comm->rank, comm->size);
     SamplerConfig sc = sampler_config_from(cfg);
-    Roller r;
-    roller_init(&r, &m, tok, task, &sc, cfg->group_size, quota, cfg->seed, (uint32_t)comm->rank);
-    WireCodec *codec = wire_codec_new(3);
-    Group *groups = xcalloc((size_t)quota, sizeof(Group));
-    double phase[PHASE_COUNT] = {0};
-    uint64_t version = 0, n_sent = 0;
-    /* Test hook: GRPO_TEST_CORRUPT_EVERY=N flips one byte in every Nth group
-     * message of this actor, to prove the learner counts and drops it. */
+    roller_init(&A->r, &A->m, A->tok, A->task, &sc, cfg->group_size, A->quota, cfg->seed,
+                (uint32_t)comm->rank);
+    A->codec = wire_codec_new(3);
+    A->groups = xcalloc((size_t)A->quota, sizeof(Group));
+    A->max_pending = (cfg->max_staleness + 2) * A->quota;
+    A->pending = xcalloc((size_t)A->max_pending, sizeof(CommReq *));
+    A->pending_buf = xcalloc((size_t)A->max_pending, sizeof(uint8_t *));
     const char *corrupt_env = getenv("GRPO_TEST_CORRUPT_EVERY");
-    long corrupt_every = corrupt_env ? atol(corrupt_env) : 0;
-    uint8_t *scratch = NULL;
-    /* Resume: the learner sends every actor's saved state (or nothing). */
+    A->corrupt_every = corrupt_env ? atol(corrupt_env) : 0;
+
+    /* resume: the learner sends every actor's saved state (or nothing) */
     uint64_t state_len = 0;
     comm_bcast_bytes(&state_len, sizeof state_len);
     if (state_len) {
         uint8_t *all = xmalloc(state_len);
         comm_bcast_bytes(all, state_len);
         CHECK(state_len == (uint64_t)(comm->size - 1) * 48);
-        roller_state_load(&r, all + (size_t)(comm->rank - 1) * 48);
+        roller_state_load(&A->r, all + (size_t)(comm->rank - 1) * 48);
         xfree(all);
     }
-    for (;;) {
-        double t0 = now_seconds();
-        uint32_t cmd = control_recv(m.params, m.n_params, &version, comm->rank);
-        if (cmd == WIRE_CMD_STOP) break;
-        if (cmd == WIRE_CMD_SNAPSHOT) {
-            uint8_t st[48];
-            roller_state_save(&r, st);
-            comm_gather_bytes(st, sizeof st, NULL);
-            continue;
-        }
-        if (version % (uint64_t)cfg->checksum_every == 0)
-            weights_check_all(m.params, m.n_params, version, comm->rank, comm->size, NULL, 0);
-        double t1 = now_seconds();
-        phase[PHASE_WAIT] += t1 - t0;
-        roller_run(&r, quota, version, groups);
-        double t2 = now_seconds();
-        for (int i = 0; i < quota; i++) {
-            phase[PHASE_VERIFY] += groups[i].verify_seconds;
-            const uint8_t *msg;
-            size_t len;
-            int rc = wire_encode_group(codec, &groups[i], &msg, &len);
-            if (rc != 0) die("actor rank %d: cannot encode group: %s", comm->rank, wire_strerror(rc));
-            if (corrupt_every > 0 && ++n_sent % (uint64_t)corrupt_every == 0) {
-                xfree(scratch);
-                scratch = xmalloc(len);
-                memcpy(scratch, msg, len);
-                scratch[len / 2] ^= 0x5A;
-                msg = scratch;
-            }
-            comm_send(msg, len, 0, TAG_GROUP);
-            group_free(&groups[i]);
-        }
-        double t3 = now_seconds();
-        phase[PHASE_SEND] += t3 - t2;
-        phase[PHASE_GENERATE] += (t2 - t1);
-    }
-    phase[PHASE_GENERATE] -= phase[PHASE_VERIFY];
-    comm_gather_doubles(phase, PHASE_COUNT, NULL);
-    xfree(scratch);
-    xfree(groups);
-    wire_codec_free(codec);
-    roller_free(&r);
-    task->destroy(task);
-    model_free(&m);
-    xfree(tok);
+    if (cfg->async) loop_async(A);
+    else loop_sync(A);
+
+    A->phase[PHASE_GENERATE] -= A->phase[PHASE_VERIFY];
+    comm_gather_doubles(A->phase, PHASE_COUNT, NULL);
+    xfree(A->pending);
+    xfree(A->pending_buf);
+    xfree(A->groups);
+    wire_codec_free(A->codec);
+    roller_free(&A->r);
+    A->task->destroy(A->task);
+    model_free(&A->m);
+    xfree(A->tok);
+    xfree(A);
     return 0;
 }

@@ -14,6 +14,7 @@ void roller_init(Roller *r, const Model *m, const Tokenizer *tok, const Task *ta
     r->G = G;
     r->max_prompts = max_prompts;
     r->rank = rank;
+    r->seed = seed;
     rng_seed(&r->rng, seed, 0xAC7000 + rank);
     int L = m->cfg.max_seq_len;
     /* one slot per completion plus one per prompt for the shared prefill */
@@ -96,4 +97,6 @@ void roller_state_load(Roller *r, const uint8_t in[48]) {
     for (int i = 0; i < 4; i++) r->rng.s[i] = wire_get_u64(in + 8 * i);
     r->cursor = wire_get_u64(in + 32);
     r->seq_no = wire_get_u64(in + 40);
+    if ((r->rng.s[0] | r->rng.s[1] | r->rng.s[2] | r->rng.s[3]) == 0)
+        rng_seed(&r->rng, r->seed ^ (r->cursor * 0x9E3779B97F4A7C15ull), 0xAC7000 + r->rank);
 }

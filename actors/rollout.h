@@ -20,6 +20,7 @@ typedef struct {
     SamplerConfig sc;
     int G, max_prompts;
     uint32_t rank;        /* actor rank: its task stream and RNG stream */
+    uint64_t seed;
     uint64_t cursor;      /* training items drawn so far (the data cursor) */
     uint64_t seq_no;      /* groups produced so far */
     Rng rng;              /* sampling randomness */
@@ -41,7 +42,9 @@ void roller_free(Roller *r);
  * policy_version. */
 void roller_run(Roller *r, int n, uint64_t policy_version, Group *groups);
 
-/* The resumable state (RNG, cursor, seq_no) as the 48 bytes of wire.h 4b. */
+/* The resumable state (RNG, cursor, seq_no) as the 48 bytes of wire.h 4b.
+ * An all-zero RNG (written where the exact state was not available: async
+ * runs, a stalled actor) means: reseed from (seed, rank, cursor). */
 void roller_state_save(const Roller *r, uint8_t out[48]);
 void roller_state_load(Roller *r, const uint8_t in[48]);
 

@@ -100,6 +100,10 @@ static const Key keys[] = {
     I("grpo", "checksum_every", checksum_every, "10", 1, 1e9, 0, "cross-rank weight check every K steps"),
     I("grpo", "checkpoint_every", checkpoint_every, "50", 0, 1e9, 0, "checkpoint every S steps"),
     I("grpo", "keep_checkpoints", keep_checkpoints, "3", 1, 1000, 0, "newest training checkpoints kept"),
+    I("grpo", "async", async, "0", 0, 1, 1, "1: actors keep generating while the learner trains"),
+    I("grpo", "max_staleness", max_staleness, "1", 0, 1000, 1, "async: max policy lag (versions)"),
+    F("grpo", "tis_cap", tis_cap, "0", 0, 1e6, 1, "truncated importance weight cap (0 = off)"),
+    F("grpo", "deadline_s", deadline_s, "600", 0.5, 1e7, 0, "give up on a silent rank after (s)"),
 
     I("eval", "prompts", eval_prompts, "500", 1, 1 << 24, 0, "held-out prompts"),
     I("eval", "pass_k", pass_k, "8", 1, 4096, 0, "samples per prompt for pass@k"),
@@ -151,7 +155,8 @@ static int key_set(Config *c, const Key *k, const char *val, char *err, size_t e
         }
         /* The value must survive config_write + config_load_file: one INI
          * line ("key = "value"") within inih's INI_MAX_LINE, no line break,
-         * and no " ;" (inih cuts an inline comment there). Only overrides
+         * and no ';' first or after a blank (inih cuts an inline comment
+         * there: the dump writes "key = value"). Only overrides
          * can carry these; inih never hands them over from a file. */
         const size_t line_max = INI_MAX_LINE - 2 - strlen(k->key) - 3 - 2;
         if (n > line_max) {
@@ -161,9 +166,10 @@ static int key_set(Config *c, const Key *k, const char *val, char *err, size_t e
         }
         for (size_t i = 0; i < n; i++)
             if (val[i] == '\n' || val[i] == '\r' ||
-                (val[i] == ';' && i > 0 && (val[i - 1] == ' ' || val[i - 1] == '\t'))) {
+                (val[i] == ';' && (i == 0 || isspace((unsigned char)val[i - 1])))) {
                 set_err(err, errlen,
-                        "[%s] %s: value has a line break or ' ;' (which starts an INI comment)",
+                        "[%s] %s: value has a line break, or a ';' first or after a blank "
+                        "(which starts an INI comment)",
                         k->section, k->key);
                 return -1;
             }

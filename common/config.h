@@ -66,6 +66,10 @@ typedef struct {
     int checksum_every;           /* verify bit-identical weights on all ranks every K steps */
     int checkpoint_every;         /* write a checkpoint every S steps (0 = end only) */
     int keep_checkpoints;         /* newest K training checkpoints kept */
+    int async;                    /* 1: actors generate while the learner trains */
+    int max_staleness;            /* async: oldest admissible policy lag, in versions */
+    float tis_cap;                /* truncated importance weight cap, 0 = off */
+    float deadline_s;             /* every wait gives up (naming who) after this */
     /* [eval] */
     int eval_prompts;             /* held-out prompts */
     int pass_k;                   /* samples per prompt for pass@k */

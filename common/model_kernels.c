@@ -169,12 +169,17 @@ size_t matmul_packed_floats(int C, int OC) {
     return panels * (size_t)C * MATMUL_PANEL;
 }
 
+/* Row groups that share a panel: up to 16 source rows read side by side,
+ * each panel line written whole. */
 void matmul_pack(float *packed, const float *w, int C, int OC, int col0) {
-    for (int o = 0; o < OC; o++) {
-        int col = col0 + o;
-        float *dst = packed + (size_t)(col / MATMUL_PANEL) * C * MATMUL_PANEL + col % MATMUL_PANEL;
-        const float *src = w + (size_t)o * C;
-        for (int k = 0; k < C; k++) dst[(size_t)k * MATMUL_PANEL] = src[k];
+    for (int o0 = 0; o0 < OC;) {
+        const int col = col0 + o0, lane = col % MATMUL_PANEL;
+        const int cnt = OC - o0 < MATMUL_PANEL - lane ? OC - o0 : MATMUL_PANEL - lane;
+        float *dst = packed + (size_t)(col / MATMUL_PANEL) * C * MATMUL_PANEL + lane;
+        const float *src = w + (size_t)o0 * C;
+        for (int k = 0; k < C; k++)
+            for (int u = 0; u < cnt; u++) dst[(size_t)k * MATMUL_PANEL + u] = src[(size_t)u * C + k];
+        o0 += cnt;
     }
 }
 
@@ -318,7 +323,19 @@ void rope_backward(float *dx, const float *cosb, const float *sinb, int B, int T
 
 void softmax_row(float *row, int n) {
     float mx = row[0];
-    for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
+    int j0 = 1;
+#if defined(__AVX2__) && defined(__FMA__)
+    /* gcc keeps the compare-select scalar under -ftrapping-math; max is
+     * exact, so the vector form gives the same result */
+    if (n >= 8) {
+        __m256 m = _mm256_loadu_ps(row);
+        for (j0 = 8; j0 + 8 <= n; j0 += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(row + j0));
+        float t[8];
+        _mm256_storeu_ps(t, m);
+        for (int u = 0; u < 8; u++) mx = t[u] > mx ? t[u] : mx;
+    }
+#endif
+    for (int j = j0; j < n; j++) mx = row[j] > mx ? row[j] : mx;
     for (int j = 0; j < n; j++) row[j] = exp_f32(row[j] - mx);
     float inv = 1.0f / sum_f32(row, n);
     for (int j = 0; j < n; j++) row[j] *= inv;
@@ -395,18 +412,22 @@ static inline __m256 hsum8x8(const __m256 v[8]) {
                          _mm256_permute2f128_ps(u0, u1, 0x31));
 }
 
-/* attention_decode_row for HD % 8 == 0. Scores: per cached position, each
- * head's HD products summed into one vector, eight heads reduced at once.
- * Values: the output in blocks of 8 vectors held in registers across all
- * positions, so out is written once instead of once per position. */
+/* attention_decode_row for HD % 8 == 0. Scores position-major, eight
+ * heads at a time: each cached key row is read front to back (the cache
+ * is far larger than L2 at 64 slots, so the reads must stream), the eight
+ * heads' FMA chains run side by side and are reduced together. While the
+ * keys stream, the value rows are prefetched into L2, so the second pass,
+ * head by head, finds them there. Values: the head's output (HD floats, in
+ * chunks of 4 vectors) stays in registers over all positions, even and odd
+ * positions in separate accumulators so the FMA chains overlap. */
 static void attention_decode_row_avx(float *out, float *scores, const float *q, const float *kc,
                                      const float *vc, int n, int NH, int NKV, int HD) {
-    const int KVD = NKV * HD, group = NH / NKV, D = NH * HD;
+    const int KVD = NKV * HD, group = NH / NKV;
     const __m256 scale = _mm256_set1_ps(1.0f / sqrtf((float)HD));
     for (int h0 = 0; h0 < NH; h0 += 8) {
         const int nh = NH - h0 < 8 ? NH - h0 : 8;
         const float *qh[8];
-        size_t ko[8]; /* each head's columns in a cached key row */
+        size_t ko[8]; /* each head's columns in a cached key row; heads past nh repeat */
         for (int j = 0; j < 8; j++) {
             const int h = h0 + (j < nh ? j : 0);
             qh[j] = q + h * HD;
@@ -414,42 +435,62 @@ static void attention_decode_row_avx(float *out, float *scores, const float *q, 
         }
         for (int t = 0; t < n; t++) {
             const float *kt = kc + (size_t)t * KVD;
-            /* heads innermost: eight independent FMA chains, not one */
+            if (h0 == 0)
+                for (int c = 0; c < KVD; c += 16)
+                    _mm_prefetch((const char *)(vc + (size_t)t * KVD + c), _MM_HINT_T1);
             __m256 hv[8];
             for (int j = 0; j < 8; j++) hv[j] = _mm256_setzero_ps();
             for (int i = 0; i < HD; i += 8)
                 for (int j = 0; j < 8; j++)
-                    if (j < nh)
-                        hv[j] = _mm256_fmadd_ps(_mm256_loadu_ps(qh[j] + i),
-                                                _mm256_loadu_ps(kt + ko[j] + i), hv[j]);
-            float s[8];
-            _mm256_storeu_ps(s, _mm256_mul_ps(hsum8x8(hv), scale));
-            for (int j = 0; j < nh; j++) scores[(size_t)(h0 + j) * n + t] = s[j];
+                    hv[j] = _mm256_fmadd_ps(_mm256_loadu_ps(qh[j] + i),
+                                            _mm256_loadu_ps(kt + ko[j] + i), hv[j]);
+            float sv[8];
+            _mm256_storeu_ps(sv, _mm256_mul_ps(hsum8x8(hv), scale));
+            for (int j = 0; j < nh; j++) scores[(size_t)(h0 + j) * n + t] = sv[j];
         }
     }
-    for (int h = 0; h < NH; h++) softmax_row(scores + (size_t)h * n, n);
-    for (int c0 = 0; c0 < D; c0 += 64) {
-        const int nv = (D - c0) / 8 < 8 ? (D - c0) / 8 : 8;
-        const float *pr[8];  /* probability row of each vector's head */
-        const float *vr[8];  /* its columns in a cached value row */
-        for (int j = 0; j < 8; j++) {
-            const int col = c0 + 8 * (j < nv ? j : 0), h = col / HD;
-            pr[j] = scores + (size_t)h * n;
-            vr[j] = vc + (h / group) * HD + col % HD;
+    for (int h = 0; h < NH; h++) {
+        float *sh = scores + (size_t)h * n;
+        softmax_row(sh, n);
+        const float *vh = vc + (h / group) * HD;
+        for (int c = 0; c < HD; c += 32) {
+            const int nv = (HD - c) / 8 < 4 ? (HD - c) / 8 : 4;
+            const float *v = vh + c;
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            int t = 0;
+            for (; t + 2 <= n; t += 2) {
+                const __m256 p0 = _mm256_broadcast_ss(sh + t), p1 = _mm256_broadcast_ss(sh + t + 1);
+                const float *v0 = v + (size_t)t * KVD, *v1 = v0 + KVD;
+                a0 = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0), a0);
+                b0 = _mm256_fmadd_ps(p1, _mm256_loadu_ps(v1), b0);
+                if (nv > 1) {
+                    a1 = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0 + 8), a1);
+                    b1 = _mm256_fmadd_ps(p1, _mm256_loadu_ps(v1 + 8), b1);
+                }
+                if (nv > 2) {
+                    a2 = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0 + 16), a2);
+                    b2 = _mm256_fmadd_ps(p1, _mm256_loadu_ps(v1 + 16), b2);
+                }
+                if (nv > 3) {
+                    a3 = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0 + 24), a3);
+                    b3 = _mm256_fmadd_ps(p1, _mm256_loadu_ps(v1 + 24), b3);
+                }
+            }
+            if (t < n) {
+                const __m256 p0 = _mm256_broadcast_ss(sh + t);
+                const float *v0 = v + (size_t)t * KVD;
+                a0 = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0), a0);
+                if (nv > 1) a1 = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0 + 8), a1);
+                if (nv > 2) a2 = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0 + 16), a2);
+                if (nv > 3) a3 = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0 + 24), a3);
+            }
+            float *y = out + h * HD + c;
+            _mm256_storeu_ps(y, _mm256_add_ps(a0, b0));
+            if (nv > 1) _mm256_storeu_ps(y + 8, _mm256_add_ps(a1, b1));
+            if (nv > 2) _mm256_storeu_ps(y + 16, _mm256_add_ps(a2, b2));
+            if (nv > 3) _mm256_storeu_ps(y + 24, _mm256_add_ps(a3, b3));
         }
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
-               a7 = a0;
-        for (int t = 0; t < n; t++) {
-            const size_t vt = (size_t)t * KVD;
-#define PV_VEC(j)                                                                        \
-            if (nv > j)                                                                  \
-                a##j = _mm256_fmadd_ps(_mm256_broadcast_ss(pr[j] + t),                   \
-                                       _mm256_loadu_ps(vr[j] + vt), a##j);
-            PV_VEC(0) PV_VEC(1) PV_VEC(2) PV_VEC(3) PV_VEC(4) PV_VEC(5) PV_VEC(6) PV_VEC(7)
-#undef PV_VEC
-        }
-        const __m256 acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
-        for (int j = 0; j < nv; j++) _mm256_storeu_ps(out + c0 + 8 * j, acc[j]);
     }
 }
 #endif

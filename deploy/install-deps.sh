@@ -8,7 +8,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 pkgs=(
-  build-essential pkg-config make gcc clang
+  build-essential pkg-config make gcc clang libclang-rt-14-dev
   libopenmpi-dev openmpi-bin
   libopenblas-dev
   libmsgpack-dev

@@ -67,9 +67,9 @@ void metrics_step(MetricsLog *ml, const StepLog *s) {
     double per_tok = m->tokens ? s->wire_bytes / m->tokens : 0;
     fprintf(f,
             ",\"wire_bytes\":%.0f,\"raw_bytes\":%.0f,\"wire_bytes_per_token\":%.4g,"
-            "\"compression_ratio\":%.4g,\"bad_messages\":%ld",
+            "\"compression_ratio\":%.4g,\"bad_messages\":%ld,\"stale_dropped\":%ld",
             s->wire_bytes, s->raw_bytes, per_tok, s->wire_bytes > 0 ? s->raw_bytes / s->wire_bytes : 0,
-            s->bad_messages);
+            s->bad_messages, s->stale_dropped);
     if (s->has_eval) {
         fprintf(f, ",\"eval_greedy_acc\":%.6g,\"eval_prompts\":%d", s->eval.greedy_acc,
                 s->eval.n_prompts);

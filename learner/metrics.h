@@ -25,6 +25,7 @@ typedef struct {
     /* wire */
     double wire_bytes, raw_bytes; /* this step's group messages */
     long bad_messages;            /* counted and dropped, cumulative */
+    long stale_dropped;           /* groups older than max_staleness, cumulative */
     double actor_tok_s;           /* completion tokens per actor-second of generation */
     double learner_tok_s;         /* tokens through forward/backward per learner second */
     int has_eval;

@@ -41,10 +41,10 @@ static void ckpt_path(const char *dir, long step, char *out, size_t cap) {
     snprintf(out, cap, "%s/ckpt-%08ld.ckpt", dir, step);
 }
 
-void run_checkpoint_save(const char *dir, int keep, const Model *m, const Tokenizer *tok,
-                         const AdamW *opt, const RunState *s, const Config *cfg) {
+void run_checkpoint_write(const char *path, const Model *m, const Tokenizer *tok, const AdamW *opt,
+                          const RunState *s, const Config *cfg) {
     Checkpoint ck;
-    char path[CFG_STR_MAX + 64], err[700];
+    char err[700];
     ckpt_init(&ck);
     ckpt_put_model(&ck, m, tok);
     size_t n = m->n_params;
@@ -66,9 +66,15 @@ void run_checkpoint_save(const char *dir, int keep, const Model *m, const Tokeni
     char *text = config_to_string(cfg);
     ckpt_put(&ck, "META", text, strlen(text));
     xfree(text);
-    ckpt_path(dir, s->step, path, sizeof path);
     if (ckpt_write(&ck, path, err, sizeof err) != 0) die("%s", err);
     ckpt_free(&ck);
+}
+
+void run_checkpoint_save(const char *dir, int keep, const Model *m, const Tokenizer *tok,
+                         const AdamW *opt, const RunState *s, const Config *cfg) {
+    char path[CFG_STR_MAX + 64];
+    ckpt_path(dir, s->step, path, sizeof path);
+    run_checkpoint_write(path, m, tok, opt, s, cfg);
     long steps[4096];
     int k = list_checkpoints(dir, steps, 4096);
     for (int i = keep > 0 ? keep : 1; i < k; i++) {

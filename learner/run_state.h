@@ -42,6 +42,10 @@ void run_state_free(RunState *s);
 void run_checkpoint_save(const char *dir, int keep, const Model *m, const Tokenizer *tok,
                          const AdamW *opt, const RunState *s, const Config *cfg);
 
+/* Writes one training checkpoint to path (atomic; no rotation). */
+void run_checkpoint_write(const char *path, const Model *m, const Tokenizer *tok, const AdamW *opt,
+                          const RunState *s, const Config *cfg);
+
 /* Looks for training checkpoints in dir, newest first, and loads the first
  * that reads cleanly: params into m (shape must match), optimizer into opt
  * (initialised to m->n_params), state into s, and the saved config into

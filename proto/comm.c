@@ -4,8 +4,16 @@
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "util.h"
+
+struct CommReq {
+    int n;
+    MPI_Request req[];
+};
+
+static CommReq *req_new(int n);
 
 void comm_init(Comm *c, int *argc, char ***argv) {
     if (MPI_Init(argc, argv) != MPI_SUCCESS) die("MPI_Init failed");
@@ -22,9 +30,33 @@ void comm_abort(int code) {
     exit(code); /* not reached */
 }
 
+static double deadline_s = 600;
+static CommTimeoutFn timeout_fn;
+static void *timeout_ctx;
+
+void comm_set_deadline(double seconds, CommTimeoutFn on_timeout, void *ctx) {
+    deadline_s = seconds;
+    timeout_fn = on_timeout;
+    timeout_ctx = ctx;
+}
+
+double comm_deadline_seconds(void) { return deadline_s; }
+
+/* Waits for r under the deadline; on time-out hands over to the handler. */
+static void wait_or_timeout(CommReq **r, const char *what) {
+    if (comm_wait_until(r, now_seconds() + deadline_s) == 0) return;
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s (no progress for %.0f s)", what, deadline_s);
+    if (timeout_fn) timeout_fn(msg, timeout_ctx);
+    int rank = -1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    fprintf(stderr, "error: rank %d timed out: %s\n", rank, msg);
+    comm_abort(4);
+}
+
 void comm_send(const void *buf, size_t len, int dest, int tag) {
-    CHECK(len < (size_t)INT_MAX);
-    MPI_Send(buf, (int)len, MPI_BYTE, dest, tag, MPI_COMM_WORLD);
+    CommReq *r = comm_isend(buf, len, dest, tag);
+    wait_or_timeout(&r, "sending to the learner");
 }
 
 size_t comm_recv_any(void **buf, size_t *cap, int tag, int *src) {
@@ -44,29 +76,119 @@ size_t comm_recv_any(void **buf, size_t *cap, int tag, int *src) {
 }
 
 void comm_bcast_bytes(void *buf, size_t len) {
-    CHECK(len < (size_t)INT_MAX);
-    MPI_Bcast(buf, (int)len, MPI_BYTE, 0, MPI_COMM_WORLD);
+    CommReq *r = comm_ibcast_bytes(buf, len);
+    wait_or_timeout(&r, "a broadcast from the learner");
 }
 
 void comm_bcast_floats(float *buf, size_t n, size_t chunk_elems) {
-    CHECK(chunk_elems > 0 && chunk_elems * sizeof(float) < (size_t)INT_MAX);
-    for (size_t off = 0; off < n; off += chunk_elems) {
-        size_t cnt = n - off < chunk_elems ? n - off : chunk_elems;
-        MPI_Bcast(buf + off, (int)cnt, MPI_FLOAT, 0, MPI_COMM_WORLD);
-    }
+    CommReq *r = comm_ibcast_floats(buf, n, chunk_elems);
+    wait_or_timeout(&r, "the weight broadcast");
 }
 
 void comm_gather_u64(uint64_t value, uint64_t *out) {
-    MPI_Gather(&value, 1, MPI_UINT64_T, out, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+    CommReq *r = req_new(1);
+    MPI_Igather(&value, 1, MPI_UINT64_T, out, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD, &r->req[0]);
+    wait_or_timeout(&r, "the weight-checksum gather");
 }
 
 void comm_gather_doubles(const double *vals, int n, double *out) {
-    MPI_Gather(vals, n, MPI_DOUBLE, out, n, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+    CommReq *r = req_new(1);
+    MPI_Igather(vals, n, MPI_DOUBLE, out, n, MPI_DOUBLE, 0, MPI_COMM_WORLD, &r->req[0]);
+    wait_or_timeout(&r, "the phase-timer gather");
 }
 
 void comm_gather_bytes(const void *in, size_t len, void *out) {
     CHECK(len < (size_t)INT_MAX);
-    MPI_Gather(in, (int)len, MPI_BYTE, out, (int)len, MPI_BYTE, 0, MPI_COMM_WORLD);
+    CommReq *r = req_new(1);
+    MPI_Igather(in, (int)len, MPI_BYTE, out, (int)len, MPI_BYTE, 0, MPI_COMM_WORLD, &r->req[0]);
+    wait_or_timeout(&r, "the actor-state gather");
 }
 
 void comm_barrier(void) { MPI_Barrier(MPI_COMM_WORLD); }
+
+static CommReq *req_new(int n) {
+    CommReq *r = xmalloc(sizeof(CommReq) + sizeof(MPI_Request) * (size_t)n);
+    r->n = n;
+    return r;
+}
+
+int comm_try_recv(void **buf, size_t *cap, int tag, int *src, size_t *len) {
+    MPI_Message msg;
+    MPI_Status st;
+    int flag = 0;
+    MPI_Improbe(MPI_ANY_SOURCE, tag, MPI_COMM_WORLD, &flag, &msg, &st);
+    if (!flag) return 0;
+    int count = 0;
+    MPI_Get_count(&st, MPI_BYTE, &count);
+    if ((size_t)count > *cap || *buf == NULL) {
+        xfree(*buf);
+        *cap = (size_t)count > 4096 ? (size_t)count : 4096;
+        *buf = xmalloc(*cap);
+    }
+    MPI_Mrecv(*buf, count, MPI_BYTE, &msg, &st);
+    *src = st.MPI_SOURCE;
+    *len = (size_t)count;
+    return 1;
+}
+
+CommReq *comm_isend(const void *buf, size_t len, int dest, int tag) {
+    CHECK(len < (size_t)INT_MAX);
+    CommReq *r = req_new(1);
+    MPI_Isend(buf, (int)len, MPI_BYTE, dest, tag, MPI_COMM_WORLD, &r->req[0]);
+    return r;
+}
+
+CommReq *comm_ibcast_bytes(void *buf, size_t len) {
+    CHECK(len < (size_t)INT_MAX);
+    CommReq *r = req_new(1);
+    MPI_Ibcast(buf, (int)len, MPI_BYTE, 0, MPI_COMM_WORLD, &r->req[0]);
+    return r;
+}
+
+CommReq *comm_ibcast_floats(float *buf, size_t n, size_t chunk_elems) {
+    CHECK(chunk_elems > 0 && chunk_elems * sizeof(float) < (size_t)INT_MAX);
+    int chunks = (int)((n + chunk_elems - 1) / chunk_elems);
+    CommReq *r = req_new(chunks > 0 ? chunks : 1);
+    r->n = chunks;
+    for (int i = 0; i < chunks; i++) {
+        size_t off = (size_t)i * chunk_elems;
+        size_t cnt = n - off < chunk_elems ? n - off : chunk_elems;
+        MPI_Ibcast(buf + off, (int)cnt, MPI_FLOAT, 0, MPI_COMM_WORLD, &r->req[i]);
+    }
+    return r;
+}
+
+int comm_test(CommReq **r) {
+    if (!*r) return 1;
+    int done = 0;
+    MPI_Testall((*r)->n, (*r)->req, &done, MPI_STATUSES_IGNORE);
+    if (!done) return 0;
+    xfree(*r);
+    *r = NULL;
+    return 1;
+}
+
+void comm_idle(void) {
+    struct timespec ts = {0, 200 * 1000}; /* 0.2 ms */
+    nanosleep(&ts, NULL);
+}
+
+int comm_wait_until(CommReq **r, double deadline) {
+    while (!comm_test(r)) {
+        if (now_seconds() > deadline) return -1;
+        comm_idle();
+    }
+    return 0;
+}
+
+void comm_barrier_idle(double poll_seconds) {
+    MPI_Request req;
+    MPI_Ibarrier(MPI_COMM_WORLD, &req);
+    const struct timespec ts = {.tv_sec = (time_t)poll_seconds,
+                                .tv_nsec = (long)((poll_seconds - (double)(time_t)poll_seconds) * 1e9)};
+    for (int done = 0;;) {
+        MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+        if (done) return;
+        nanosleep(&ts, NULL);
+    }
+}

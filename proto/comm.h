@@ -17,6 +17,14 @@ void comm_finalize(void);
 /* Aborts every rank with status code (after printing the reason). */
 void comm_abort(int code) __attribute__((noreturn));
 
+/* Deadlines on every wait. Each blocking call below runs as a nonblocking
+ * operation polled until `seconds` have passed; then on_timeout(what, ctx)
+ * is called (it must not return: print what was waited for, checkpoint if
+ * it can, and comm_abort). Default: 600 s, print and abort. */
+typedef void (*CommTimeoutFn)(const char *what, void *ctx);
+void comm_set_deadline(double seconds, CommTimeoutFn on_timeout, void *ctx);
+double comm_deadline_seconds(void);
+
 /* Sends len bytes (< 2^31) to dest with tag; blocking. */
 void comm_send(const void *buf, size_t len, int dest, int tag);
 
@@ -42,5 +50,34 @@ void comm_gather_doubles(const double *vals, int n, double *out);
 void comm_gather_bytes(const void *in, size_t len, void *out);
 
 void comm_barrier(void);
+/* Barrier that sleeps poll_seconds between completion checks instead of
+ * spinning, so ranks waiting on it leave the cores to the ranks still
+ * working (oversubscribed runs: benchmarks timing one rank alone). */
+void comm_barrier_idle(double poll_seconds);
+
+/* ---- nonblocking operations, for the asynchronous mode and deadlines ---- */
+
+/* An in-flight operation (possibly several MPI requests, one per chunk). */
+typedef struct CommReq CommReq;
+
+/* Like comm_recv_any but returns at once: 1 and the message if one with
+ * tag is waiting (*len set), 0 if none. */
+int comm_try_recv(void **buf, size_t *cap, int tag, int *src, size_t *len);
+/* Posts a send of len bytes (< 2^31); buf must stay untouched until done. */
+CommReq *comm_isend(const void *buf, size_t len, int dest, int tag);
+/* Posts a broadcast from rank 0 of len bytes / n floats in chunks (as the
+ * blocking versions); every rank posts the same sequence. */
+CommReq *comm_ibcast_bytes(void *buf, size_t len);
+CommReq *comm_ibcast_floats(float *buf, size_t n, size_t chunk_elems);
+/* 1 if the operation has completed (then *r is freed and set to NULL), 0
+ * if still in flight. Drives MPI progress. NULL counts as completed. */
+int comm_test(CommReq **r);
+/* Waits for completion, yielding the core between tests, until the
+ * absolute deadline (now_seconds() clock). Returns 0, or -1 on time-out
+ * (the operation is still in flight). */
+int comm_wait_until(CommReq **r, double deadline);
+/* Sleeps briefly: the polite idle step of a polling loop, so oversubscribed
+ * ranks leave the core to the ranks doing work. */
+void comm_idle(void);
 
 #endif

@@ -228,12 +228,14 @@ static void config_seeds(void) {
     const char over[] = "[eval]\npass_k = 4\n\0grpo.steps=50\0run.dir=/tmp/a b\0sampler.stop=\"\"";
     seed("config", "overrides", over, sizeof over - 1);
     /* Regressions: override values the INI dump could not hold (a line
-     * break injected "[sft] steps"; " ;" cut the value; quotes and
+     * break injected "[sft] steps"; " ;" or a leading ';' cut the value; quotes and
      * surrounding blanks were stripped on reload). */
     const char nl[] = "[eval]\npass_k = 4\n\0grpo.steps=50\0run.dir=sd1\n[sft]\nsteps=1";
     seed("config", "regress_override_newline", nl, sizeof nl - 1);
     const char semi[] = "\0run.dir=a ;b";
     seed("config", "regress_override_semicolon", semi, sizeof semi - 1);
+    const char semi0[] = "\0run.dir=;j;b";
+    seed("config", "regress_override_semicolon_first", semi0, sizeof semi0 - 1);
     const char quoted[] = "\0sampler.stop=\"\"x\"\"\0run.dir= lead and trail ";
     seed("config", "regress_override_quotes_blanks", quoted, sizeof quoted - 1);
     /* the dump of the defaults */

@@ -1,0 +1,65 @@
+/* intake.h: the learner's receive side, shared by the synchronous and the
+ * asynchronous loops. It polls every actor (matched probe, never blocking
+ * on a single one), decodes and validates each group record, and keeps one
+ * bounded FIFO per actor in arrival order, which MPI's non-overtaking rule
+ * makes the actor's sequence order. A step takes each actor's quota from
+ * its queue, so a batch never depends on arrival timing. Bad messages are
+ * counted and dropped (leaving a hole in the sequence, so a step never
+ * waits for a message that will not come); groups staler than max_staleness are counted and
+ * dropped; an actor silent for the deadline is reported by rank. */
+#ifndef LEARNER_INTAKE_H
+#define LEARNER_INTAKE_H
+
+#include <stdint.h>
+
+#include "comm.h"
+#include "config.h"
+#include "wire.h"
+
+typedef struct {
+    int size;            /* ranks */
+    int *quota;          /* (size) groups each actor contributes per step */
+    int queue_cap;       /* per actor: backpressure bound */
+    Group **q;           /* (size) per-actor ring of decoded groups */
+    int *q_head, *q_len;
+    double *last_heard;  /* (size) time of the last message from each rank */
+    uint64_t *last_seq, *last_version;
+    int G, n_components;
+    WireCodec *codec;
+    WireLimits lim;
+    void *buf;           /* receive buffer (grown on demand) */
+    size_t cap;
+    long n_bad, n_stale;          /* cumulative */
+    double wire_bytes, raw_bytes; /* since the last intake_take */
+    double gen_s[64], verify_s[64]; /* per actor since the last take (first 64 ranks) */
+    int *done;           /* (size) end-of-stream marker seen (async drain) */
+} Intake;
+
+void intake_init(Intake *in, const Config *cfg, const Comm *comm, int vocab_size, int max_seq_len,
+                 int n_components, int max_staleness);
+void intake_free(Intake *in);
+
+/* Receives every message waiting, from actors whose queues have room.
+ * Returns how many were received. */
+int intake_poll(Intake *in);
+
+/* Polls until every actor has its quota queued. Calls idle(ctx) between
+ * polls (the async loop publishes weights there; may be NULL). If an actor
+ * lacking groups has been silent for the comm deadline since max(its last
+ * message, the start of this wait), returns that rank; else 0. */
+int intake_wait_batch(Intake *in, void (*idle)(void *ctx), void *ctx);
+
+/* Pops each actor's quota (rank order) into out, dropping and counting
+ * groups more than max_staleness versions behind version. Returns the
+ * number of groups in out (the caller group_free's them). */
+int intake_take(Intake *in, Group *out, uint64_t version, int max_staleness);
+
+/* Describes what the learner last heard from rank into msg. */
+void intake_describe(const Intake *in, int rank, char *msg, size_t cap);
+
+/* Async shutdown: receives and discards until every actor has sent its
+ * end-of-stream marker (an empty message). Returns 0, or the rank that
+ * stayed silent past the deadline. */
+int intake_drain(Intake *in);
+
+#endif
