@@ -220,7 +220,10 @@ int actor_run(const Config *cfg, const Comm *comm) {
     Actor *A = xcalloc(1, sizeof *A);
     A->cfg = cfg;
     A->comm = comm;
-    comm_set_deadline(cfg->deadline_s, actor_timeout, A);
+    /* Actors give the learner twice the deadline (plus the learner's 2 s
+     * liveness probe): when something stalls, the learner, which can write
+     * the checkpoint and name the culprit, must notice first. */
+    comm_set_deadline(2.0 * cfg->deadline_s + 5.0, actor_timeout, A);
     config_init_path(cfg, init, sizeof init);
     A->tok = xmalloc(sizeof *A->tok);
     ckpt_load_model_or_die(init, &A->m, A->tok);

@@ -148,37 +148,37 @@ static int key_set(Config *c, const Key *k, const char *val, char *err, size_t e
     }
     case T_STR: {
         size_t n = strlen(val);
-        if (n >= k->size) {
-            set_err(err, errlen, "[%s] %s: value longer than %zu characters", k->section, k->key,
-                    k->size - 1);
-            return -1;
-        }
         /* The value must survive config_write + config_load_file: one INI
          * line ("key = "value"") within inih's INI_MAX_LINE, no line break,
          * and no ';' first or after a blank (inih cuts an inline comment
          * there: the dump writes "key = value"). Only overrides
-         * can carry these; inih never hands them over from a file. */
+         * can carry these; inih never hands them over from a file. The
+         * checks are on the stored text q[0..m), without the outer quotes. */
+        const int quoted = n >= 2 && val[0] == '"' && val[n - 1] == '"';
+        const char *q = quoted ? val + 1 : val;
+        const size_t m = quoted ? n - 2 : n;
+        if (m >= k->size) {
+            set_err(err, errlen, "[%s] %s: value longer than %zu characters", k->section, k->key,
+                    k->size - 1);
+            return -1;
+        }
         const size_t line_max = INI_MAX_LINE - 2 - strlen(k->key) - 3 - 2;
-        if (n > line_max) {
+        if (m > line_max) {
             set_err(err, errlen, "[%s] %s: value longer than %zu characters (INI line limit)",
                     k->section, k->key, line_max);
             return -1;
         }
-        for (size_t i = 0; i < n; i++)
-            if (val[i] == '\n' || val[i] == '\r' ||
-                (val[i] == ';' && (i == 0 || isspace((unsigned char)val[i - 1])))) {
+        for (size_t i = 0; i < m; i++)
+            if (q[i] == '\n' || q[i] == '\r' ||
+                (q[i] == ';' && (i == 0 || isspace((unsigned char)q[i - 1])))) {
                 set_err(err, errlen,
                         "[%s] %s: value has a line break, or a ';' first or after a blank "
                         "(which starts an INI comment)",
                         k->section, k->key);
                 return -1;
             }
-        if (n >= 2 && val[0] == '"' && val[n - 1] == '"') { /* "" means empty */
-            memcpy(p, val + 1, n - 2);
-            p[n - 2] = 0;
-        } else {
-            memcpy(p, val, n + 1);
-        }
+        memcpy(p, q, m); /* "" means empty */
+        p[m] = 0;
         return 0;
     }
     case T_ENUM:

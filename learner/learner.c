@@ -126,9 +126,17 @@ static void checkpoint_sync(Run *R) {
                         R->cfg);
 }
 
-/* A wait ran past the deadline: say what, save what we can, stop every rank. */
+/* A wait ran past the deadline: say what, name the actors that no longer
+ * answer, save what we can, stop every rank. */
 static void give_up(Run *R, const char *what) {
     fprintf(stderr, "error: learner: %s\n", what);
+    int silent[64];
+    int n = comm_find_silent(silent, 64, 2.0);
+    for (int i = 0; i < n; i++) {
+        char msg[300];
+        intake_describe(&R->in, silent[i], msg, sizeof msg);
+        fprintf(stderr, "error: learner: actor rank %d does not answer: %s\n", silent[i], msg);
+    }
     checkpoint_from_intake(R);
     fprintf(stderr, "error: learner: wrote %s/ckpt-%08ld.ckpt (step %ld); stopping all ranks\n",
             R->cfg->dir, R->L.step, R->L.step);

@@ -168,9 +168,55 @@ int comm_test(CommReq **r) {
     return 1;
 }
 
+/* Tags of the liveness probe (wire.h TAG_PING / TAG_PONG). */
+enum { PING_TAG = 6, PONG_TAG = 7 };
+
 void comm_idle(void) {
+    int rank = 0, flag = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (rank != 0) {
+        MPI_Message msg;
+        MPI_Status st;
+        MPI_Improbe(0, PING_TAG, MPI_COMM_WORLD, &flag, &msg, &st);
+        if (flag) {
+            MPI_Mrecv(NULL, 0, MPI_BYTE, &msg, &st);
+            MPI_Request r;
+            MPI_Isend(NULL, 0, MPI_BYTE, 0, PONG_TAG, MPI_COMM_WORLD, &r);
+            MPI_Request_free(&r);
+        }
+    }
     struct timespec ts = {0, 200 * 1000}; /* 0.2 ms */
     nanosleep(&ts, NULL);
+}
+
+int comm_find_silent(int *silent, int max, double wait_s) {
+    int size = 1;
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    int *answered = xcalloc((size_t)size, sizeof(int));
+    for (int r = 1; r < size; r++) {
+        MPI_Request req;
+        MPI_Isend(NULL, 0, MPI_BYTE, r, PING_TAG, MPI_COMM_WORLD, &req);
+        MPI_Request_free(&req);
+    }
+    double end = now_seconds() + wait_s;
+    while (now_seconds() < end) {
+        int flag = 0;
+        MPI_Message msg;
+        MPI_Status st;
+        MPI_Improbe(MPI_ANY_SOURCE, PONG_TAG, MPI_COMM_WORLD, &flag, &msg, &st);
+        if (flag) {
+            MPI_Mrecv(NULL, 0, MPI_BYTE, &msg, &st);
+            answered[st.MPI_SOURCE] = 1;
+        } else {
+            struct timespec ts = {0, 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    int n = 0;
+    for (int r = 1; r < size; r++)
+        if (!answered[r] && n < max) silent[n++] = r;
+    xfree(answered);
+    return n;
 }
 
 int comm_wait_until(CommReq **r, double deadline) {

@@ -76,8 +76,14 @@ int comm_test(CommReq **r);
  * absolute deadline (now_seconds() clock). Returns 0, or -1 on time-out
  * (the operation is still in flight). */
 int comm_wait_until(CommReq **r, double deadline);
+/* Learner, after a timeout: pings every actor and waits up to wait_s for
+ * answers; writes the ranks that did not answer to silent (up to max) and
+ * returns their count. Actors answer from every wait loop (comm_idle). */
+int comm_find_silent(int *silent, int max, double wait_s);
+
 /* Sleeps briefly: the polite idle step of a polling loop, so oversubscribed
- * ranks leave the core to the ranks doing work. */
+ * ranks leave the core to the ranks doing work. On actors it also answers
+ * the learner's liveness pings. */
 void comm_idle(void);
 
 #endif

@@ -11,6 +11,9 @@
  *   learner -> actors   TAG_WEIGHTS_CHUNK  n_chunks raw float chunks
  *   learner -> actors   TAG_CONTROL        16-byte control message
  *   actor   -> learner  TAG_CHECKSUM       16-byte weight checksum reply
+ *   learner -> actor    TAG_PING, actor -> learner TAG_PONG: empty messages;
+ *                       after a timeout the learner pings every actor to
+ *                       name the ones that do not answer
  * (When the weights go by collective broadcast, tags are unused but the
  * header-then-chunks sequence and the byte layouts are the same.)
  *
@@ -107,6 +110,8 @@ typedef enum {
     TAG_WEIGHTS_CHUNK = 3,
     TAG_CONTROL = 4,
     TAG_CHECKSUM = 5,
+    TAG_PING = 6, /* learner -> actor, empty: "are you alive?" (after a timeout) */
+    TAG_PONG = 7, /* actor -> learner, empty: answered from any wait loop */
 } WireTag;
 
 enum {

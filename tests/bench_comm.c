@@ -9,11 +9,15 @@
  *      record, rank 0 receives (comm_recv_any), decodes and validates
  *      (wire_decode_group) and frees, for a fixed time; a window of
  *      acknowledgements bounds the messages in flight, as the per-step
- *      quota does in a real run;
+ *      quota does in a real run. Actors send two ways: keeping up to 64
+ *      comm_isend's in flight, and one blocking comm_send per group as
+ *      actors/actor.c does (comm_send sleep-polls, so it costs a hand-over
+ *      per message);
  *   3. weight broadcast time against model size: weights_send /
  *      control_recv (header, chunks, checksum hash and verify) beside the
  *      bare comm_bcast_floats, as a share of an estimated learner step.
- * Every figure is the median of several repetitions. Figures are rank 0's
+ * Every figure is the median of several repetitions (the sgemm rate behind
+ * the step estimate is the best of 5). Figures are rank 0's
  * (the learner's) unless the line says "per rank" (then min (rank) / max
  * (rank) over the ranks named). Timings are never asserted.
  *
@@ -23,11 +27,12 @@
  *                          D=128 L=4 model]
  *   BENCH_ROLLOUT_GROUPS   groups to roll out [320]
  *   BENCH_ACTOR_GROUPS_S   actor rate for the ingest summary [measured]
- *   BENCH_INGEST_S         seconds per ingest repetition [1.5]
- *   BENCH_INGEST_WINDOW    messages per acknowledgement [1024 small, 8 large]
+ *   BENCH_INGEST_S         seconds per ingest repetition [1.0]
+ *   BENCH_INGEST_WINDOW    messages per acknowledgement [1024 small, 16 large]
  *   BENCH_LEARNER_STEP_S   learner step time for the broadcast share
  *                          [estimated from sgemm, see bench_bcast]
- *   BENCH_BCAST_MAX_M      largest broadcast in millions of floats [100] */
+ *   BENCH_BCAST_MAX_M      largest broadcast in millions of floats [100]
+ *   BENCH_COMM_ONLY        run only the parts named: rollouts,ingest,bcast */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,10 +171,10 @@ static ActorRate bench_rollouts(const Comm *comm) {
            "decode us/group\n");
     for (int l = 0; l < 3; l++) {
         double te[MAX_REPS], td[MAX_REPS];
-        const int reps = 3;
+        const int reps = 5;
         uint64_t raw = 0, wire = 0;
         int n_bad = 0;
-        for (int k = 0; k < reps; k++) {
+        for (int k = -1; k < reps; k++) { /* k = -1 warms up */
             WireCodec *enc = wire_codec_new(levels[l]), *dec = wire_codec_new(levels[l]);
             double enc_s = 0, dec_s = 0;
             for (int i = 0; i < n_groups; i++) {
@@ -188,8 +193,10 @@ static ActorRate bench_rollouts(const Comm *comm) {
             const WireStats *s = wire_codec_stats(enc);
             raw = s->raw_bytes;
             wire = s->wire_bytes;
-            te[k] = enc_s / n_groups;
-            td[k] = dec_s / n_groups;
+            if (k >= 0) {
+                te[k] = enc_s / n_groups;
+                td[k] = dec_s / n_groups;
+            }
             wire_codec_free(enc);
             wire_codec_free(dec);
         }
@@ -261,22 +268,38 @@ typedef struct {
     double raw_bytes, wire_bytes;      /* one message */
 } IngestRep;
 
+/* How the actors send: as actors/actor.c does (one comm_send per group,
+ * which returns only once the message has been handed over), or a flood
+ * keeping FLOOD_IN_FLIGHT comm_isend's of the same buffer outstanding. */
+typedef enum { SEND_BLOCKING = 0, SEND_FLOOD = 1 } SendMode;
+enum { FLOOD_IN_FLIGHT = 64 };
+#define SEND_WAIT_S 60.0 /* a flood send not handed over by then is a hang */
+
+/* Actor: waits for the learner's next acknowledgement, sleeping between
+ * polls (a blocking probe would spin and take the learner's core). */
+static void wait_ack(void **buf, size_t *cap) {
+    int src;
+    size_t len;
+    while (!comm_try_recv(buf, cap, TAG_CONTROL, &src, &len)) comm_idle();
+}
+
 /* One flood of `seconds`: every actor sends its encoded group, window
  * messages at a time, waiting for the learner's acknowledgement of the
- * window before last (so at most 2 windows are in flight per actor), then
- * a 0-byte end marker. Rank 0 receives, decodes, validates and frees until
- * every actor's end marker has arrived. send_rate[size] (rank 0) gets each
- * actor's groups/s. */
-static IngestRep ingest_once(const Comm *comm, const Shape *s, double seconds, int window,
-                             double *send_rate) {
+ * window before last (so at most 2 windows are unacknowledged per actor),
+ * then a 0-byte end marker. Rank 0 receives, decodes, validates and frees
+ * until every actor's end marker has arrived. send_rate[size] (rank 0)
+ * gets each actor's groups/s. */
+static IngestRep ingest_once(const Comm *comm, const Shape *s, SendMode mode, double seconds,
+                             int window, double *send_rate) {
+    static const uint8_t ack = 1; /* must outlive the nonblocking sends */
     IngestRep out = {0};
-    const uint8_t ack = 1;
     double my_rate = 0;
     if (comm->rank == 0) {
         WireCodec *codec = wire_codec_new(3);
         WireLimits lim = wire_limits_make(ARITH_VOCAB, s->G, s->max_prompt_len,
                                           s->max_completion_len);
         long *count = xcalloc((size_t)comm->size, sizeof(long));
+        CommReq **ack_req = xcalloc((size_t)comm->size, sizeof(CommReq *));
         void *buf = NULL;
         size_t cap = 0;
         char err[256];
@@ -308,9 +331,16 @@ static IngestRep ingest_once(const Comm *comm, const Shape *s, double seconds, i
             bytes += (double)len;
             if (n == 0) out.wire_bytes = (double)len;
             n++;
-            if (++count[src] % window == 0) comm_send(&ack, 1, src, TAG_CONTROL);
+            if (++count[src] % window == 0) {
+                if (comm_wait_until(&ack_req[src], now_seconds() + SEND_WAIT_S) != 0)
+                    die("ack to actor %d not delivered in %.0f s", src, SEND_WAIT_S);
+                ack_req[src] = comm_isend(&ack, 1, src, TAG_CONTROL);
+            }
         }
         double sec = now_seconds() - t0;
+        for (int r = 1; r < comm->size; r++)
+            if (comm_wait_until(&ack_req[r], now_seconds() + SEND_WAIT_S) != 0)
+                die("ack to actor %d not delivered in %.0f s", r, SEND_WAIT_S);
         if (n_bad) die("%ld of %ld synthetic groups failed to decode: a codec bug", n_bad, n);
         out.groups_s = n / sec;
         out.tokens_s = (double)tokens / sec;
@@ -318,6 +348,7 @@ static IngestRep ingest_once(const Comm *comm, const Shape *s, double seconds, i
         out.recv_us = 1e6 * t_recv / (double)n;
         out.decode_us = 1e6 * t_dec / (double)n;
         xfree(buf);
+        xfree(ack_req);
         xfree(count);
         wire_codec_free(codec);
     } else {
@@ -334,28 +365,32 @@ static IngestRep ingest_once(const Comm *comm, const Shape *s, double seconds, i
         memcpy(msg, enc, len);
         wire_codec_free(codec);
         group_free(&g);
+        CommReq *ring[FLOOD_IN_FLIGHT] = {0};
         void *abuf = NULL;
         size_t acap = 0;
-        long windows = 0, acks = 0;
-        int src;
+        long windows = 0, acks = 0, sent = 0;
         comm_barrier();
         double t0 = now_seconds();
-        double dbg_send = 0, dbg_ack = 0;
         while (now_seconds() - t0 < seconds) {
-            double q0 = now_seconds();
-            for (int i = 0; i < window; i++) comm_send(msg, len, 0, TAG_GROUP);
-            double q1 = now_seconds();
-            windows++;
-            while (windows - acks >= 2) {
-                comm_recv_any(&abuf, &acap, TAG_CONTROL, &src);
-                acks++;
+            for (int i = 0; i < window; i++, sent++) {
+                if (mode == SEND_BLOCKING) {
+                    comm_send(msg, len, 0, TAG_GROUP);
+                    continue;
+                }
+                CommReq **slot = &ring[sent % FLOOD_IN_FLIGHT];
+                if (comm_wait_until(slot, now_seconds() + SEND_WAIT_S) != 0)
+                    die("rank %d: a group send not handed over in %.0f s", comm->rank, SEND_WAIT_S);
+                *slot = comm_isend(msg, len, 0, TAG_GROUP);
             }
-            dbg_send += q1 - q0; dbg_ack += now_seconds() - q1;
+            windows++;
+            for (; windows - acks >= 2; acks++) wait_ack(&abuf, &acap);
         }
-        if (getenv("BENCH_DEBUG")) fprintf(stderr, "rank %d: windows %ld send %.3f s ack %.3f s\n", comm->rank, windows, dbg_send, dbg_ack);
-        my_rate = (double)(windows * window) / (now_seconds() - t0);
+        for (int i = 0; i < FLOOD_IN_FLIGHT; i++)
+            if (comm_wait_until(&ring[i], now_seconds() + SEND_WAIT_S) != 0)
+                die("rank %d: a group send not handed over in %.0f s", comm->rank, SEND_WAIT_S);
+        my_rate = (double)sent / (now_seconds() - t0);
         comm_send(msg, 0, 0, TAG_GROUP);
-        for (; acks < windows; acks++) comm_recv_any(&abuf, &acap, TAG_CONTROL, &src);
+        for (; acks < windows; acks++) wait_ack(&abuf, &acap);
         xfree(abuf);
         xfree(msg);
     }
@@ -402,66 +437,96 @@ static double decode_only(const Comm *comm, const Shape *s) {
     return median(rate, 3);
 }
 
+/* reps runs of ingest_once in one send mode (after a short warm-up);
+ * prints on rank 0 the median learner figures and each actor's median send
+ * rate, and returns the medians (meaningful on rank 0 only). */
+static IngestRep ingest_mode(const Comm *comm, const Shape *s, SendMode mode, double seconds,
+                             int window, int reps) {
+    double *send_rate = xcalloc((size_t)comm->size, sizeof(double));
+    double *rate_rep = xcalloc((size_t)comm->size * MAX_REPS, sizeof(double));
+    double gs[MAX_REPS], ts[MAX_REPS], mb[MAX_REPS], ru[MAX_REPS], du[MAX_REPS];
+    IngestRep last = {0};
+    ingest_once(comm, s, mode, 0.2, window, send_rate); /* warm-up */
+    for (int k = 0; k < reps; k++) {
+        last = ingest_once(comm, s, mode, seconds, window, send_rate);
+        gs[k] = last.groups_s;
+        ts[k] = last.tokens_s;
+        mb[k] = last.mb_s;
+        ru[k] = last.recv_us;
+        du[k] = last.decode_us;
+        for (int r = 0; r < comm->size; r++) rate_rep[r * MAX_REPS + k] = send_rate[r];
+    }
+    IngestRep med = last;
+    if (comm->rank == 0) {
+        for (int r = 1; r < comm->size; r++) send_rate[r] = median(rate_rep + r * MAX_REPS, reps);
+        med.groups_s = median(gs, reps);
+        med.tokens_s = median(ts, reps);
+        med.mb_s = median(mb, reps);
+        med.recv_us = median(ru, reps);
+        med.decode_us = median(du, reps);
+        printf("    %s\n", mode == SEND_FLOOD
+                              ? "flood: each actor keeps up to 64 comm_isend's in flight"
+                              : "comm_send: one blocking comm_send per group, as actors/actor.c");
+        printf("      learner: %9.0f groups/s  %11.0f completion tokens/s  %7.1f MB/s (wire)\n",
+               med.groups_s, med.tokens_s, med.mb_s);
+        printf("      per group at the learner: recv %.2f us (includes waiting for actors), "
+               "decode+validate+free %.2f us\n",
+               med.recv_us, med.decode_us);
+        print_min_max("  actor send rate (per rank)", send_rate, 1, comm->size, 1, "groups/s");
+    }
+    xfree(rate_rep);
+    xfree(send_rate);
+    return med;
+}
+
 static void bench_ingest(const Comm *comm, const ActorRate *actor) {
     const Shape shapes[2] = {
         {"G=8, prompt 6, completions 4-6", 8, 6, 4, 6, 32, 8},
         {"G=64, prompt 6, completions 180-220", 64, 6, 180, 220, 32, 256},
     };
-    const double seconds = env_double("BENCH_INGEST_S", 1.5);
-    const int reps = 3, n_act = comm->size - 1;
-    double actor_groups_s = env_double("BENCH_ACTOR_GROUPS_S", actor->groups_s > 0 ? actor->groups_s : 1);
+    const double seconds = env_double("BENCH_INGEST_S", 1.0);
+    const int reps = 5, n_act = comm->size - 1;
+    const char *rate_env = getenv("BENCH_ACTOR_GROUPS_S");
+    double actor_groups_s = rate_env ? env_double("BENCH_ACTOR_GROUPS_S", 1) : actor->groups_s;
     if (comm->rank == 0) {
-        printf("\n[2] learner ingest ceiling: %d actors flood rank 0 with one pre-encoded group "
-               "(zstd 3, random tokens) for %.1f s, median of %d\n",
+        printf("\n[2] learner ingest ceiling: %d actors send one pre-encoded group (zstd 3, "
+               "random tokens) over and over for %.1f s, median of %d\n",
                n_act, seconds, reps);
         printf("  rank 0: comm_recv_any + wire_decode_group (full validation) + group_free per "
-               "message; actors wait for an ack every window of messages (<= 2 windows in "
-               "flight)\n");
+               "message; each actor waits for an ack per window of messages (<= 2 windows "
+               "unacknowledged)\n");
     }
-    double *send_rate = xcalloc((size_t)comm->size, sizeof(double));
-    double *rate_rep = xcalloc((size_t)comm->size * MAX_REPS, sizeof(double));
     for (int si = 0; si < 2; si++) {
         const Shape *s = &shapes[si];
-        double gs[MAX_REPS], ts[MAX_REPS], mb[MAX_REPS], ru[MAX_REPS], du[MAX_REPS];
-        IngestRep last = {0};
-        /* window: about 512 KiB of messages per actor (records of ~0.4 and
-         * ~60 KB), so the acknowledgements cost little */
-        int window = (int)env_double("BENCH_INGEST_WINDOW", si == 0 ? 1024 : 8);
-        ingest_once(comm, s, 0.2, window, send_rate); /* warm-up */
-        for (int k = 0; k < reps; k++) {
-            last = ingest_once(comm, s, seconds, window, send_rate);
-            gs[k] = last.groups_s;
-            ts[k] = last.tokens_s;
-            mb[k] = last.mb_s;
-            ru[k] = last.recv_us;
-            du[k] = last.decode_us;
-            for (int r = 0; r < comm->size; r++) rate_rep[r * MAX_REPS + k] = send_rate[r];
-        }
+        /* window: ~400 KiB (small records) or ~1 MiB (large) per ack */
+        int window = (int)env_double("BENCH_INGEST_WINDOW", si == 0 ? 1024 : 16);
+        if (comm->rank == 0) printf("  %s, window %d\n", s->name, window);
+        IngestRep flood = ingest_mode(comm, s, SEND_FLOOD, seconds, window, reps);
+        IngestRep blocking = ingest_mode(comm, s, SEND_BLOCKING, seconds, window, reps);
         double solo = decode_only(comm, s);
         if (comm->rank != 0) continue;
-        for (int r = 1; r < comm->size; r++) send_rate[r] = median(rate_rep + r * MAX_REPS, reps);
-        double g_s = median(gs, reps), tok_s = median(ts, reps);
-        printf("  %s: message %.0f B on the wire (%.0f B raw), window %d\n", s->name,
-               last.wire_bytes, last.raw_bytes, window);
-        printf("    learner: %9.0f groups/s  %11.0f completion tokens/s  %7.1f MB/s (wire)\n",
-               g_s, tok_s, median(mb, reps));
-        printf("    per group at the learner: recv %.2f us (includes waiting for actors), "
-               "decode+validate+free %.2f us\n",
-               median(ru, reps), median(du, reps));
-        print_min_max("actor send rate (per rank)", send_rate, 1, comm->size, 1, "groups/s");
-        printf("    decode+validate+free alone on rank 0 (no MPI, whole core): %.0f groups/s, "
-               "%.0f completion tokens/s\n",
-               solo, solo * s->G * 0.5 * (s->comp_min + s->comp_max));
-        if (si == 0)
-            printf("  => one learner ingests %.0f groups/s = %.0f actors producing %.1f groups/s "
-                   "each (%s)\n",
-                   g_s, g_s / actor_groups_s, actor_groups_s,
-                   getenv("BENCH_ACTOR_GROUPS_S") ? "BENCH_ACTOR_GROUPS_S"
-                                                  : "rate measured in [1], one rank, 1 BLAS thread");
-        else if (actor->tokens_s > 0)
-            printf("  => in tokens: %.0f completion tokens/s = %.0f actors at the %.0f tokens/s "
-                   "measured in [1] (longer completions decode slower, so more actors)\n",
-                   tok_s, tok_s / actor->tokens_s, actor->tokens_s);
+        printf("    message %.0f B on the wire, %.0f B raw; decode+validate+free alone on rank 0 "
+               "(no MPI, whole core): %.0f groups/s, %.0f completion tokens/s\n",
+               flood.wire_bytes, flood.raw_bytes, solo,
+               solo * s->G * 0.5 * (s->comp_min + s->comp_max));
+        printf("    comm_send reaches %.0f%% of the flood rate at the learner\n",
+               100.0 * blocking.groups_s / flood.groups_s);
+        /* the ceiling is the better of the two ways of sending */
+        const int fl = flood.groups_s >= blocking.groups_s;
+        const IngestRep *best = fl ? &flood : &blocking;
+        if (si == 0 && actor_groups_s > 0)
+            printf("  => one learner ingests %.0f groups/s (%s) = %.0f actors producing %.1f "
+                   "groups/s each (%s)\n",
+                   best->groups_s, fl ? "flood" : "comm_send", best->groups_s / actor_groups_s,
+                   actor_groups_s,
+                   rate_env ? "BENCH_ACTOR_GROUPS_S"
+                            : "rate measured in [1], one rank, 1 BLAS thread");
+        else if (si == 1 && actor->tokens_s > 0)
+            printf("  => in tokens: %.0f completion tokens/s (%s) = %.0f actors at the %.0f "
+                   "tokens/s measured in [1] (longer completions decode slower per token, so "
+                   "this many actors or more)\n",
+                   best->tokens_s, fl ? "flood" : "comm_send", best->tokens_s / actor->tokens_s,
+                   actor->tokens_s);
     }
     if (comm->rank == 0) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -471,13 +536,13 @@ static void bench_ingest(const Comm *comm, const ActorRate *actor) {
                    "decode-alone line is the ceiling without MPI).\n",
                    comm->size, cores);
     }
-    xfree(rate_rep);
-    xfree(send_rate);
 }
 
 /* -------------------------------------------------------- 3. broadcast */
 
-/* sgemm GFLOP/s on an n^3 product, one thread (median of reps). */
+/* sgemm GFLOP/s on an n^3 product, one thread: the best of reps (the
+ * machine's rate; a median would carry other jobs' load into the step
+ * estimate). */
 static double sgemm_gflops(int n, int reps) {
     float *a = xmalloc(sizeof(float) * n * n), *b = xmalloc(sizeof(float) * n * n);
     float *c = xmalloc(sizeof(float) * n * n);
@@ -493,7 +558,8 @@ static double sgemm_gflops(int n, int reps) {
         if (k >= 0) t[k] = now_seconds() - t0;
     }
     xfree(a); xfree(b); xfree(c);
-    return 2.0 * n * n * (double)n / median(t, reps) * 1e-9;
+    qsort(t, (size_t)reps, sizeof *t, cmp_double);
+    return 2.0 * n * n * (double)n / t[0] * 1e-9;
 }
 
 static void bench_bcast(const Comm *comm) {
@@ -504,7 +570,7 @@ static void bench_bcast(const Comm *comm) {
     const int tokens_per_step = 128 * 16;
     /* rank 0 alone: sgemm rate for the step estimate */
     double sg = 0;
-    if (comm->rank == 0) sg = sgemm_gflops(1536, 3);
+    if (comm->rank == 0) sg = sgemm_gflops(1536, 5);
     comm_barrier_idle(IDLE_POLL_S);
 
     float *buf = xmalloc(sizeof(float) * (max_n > 0 ? max_n : 1));
@@ -520,11 +586,11 @@ static void bench_bcast(const Comm *comm) {
             printf("  learner step: BENCH_LEARNER_STEP_S = %.3f s for every size\n", step_env);
         else
             printf("  learner step ESTIMATE = 6 x params x %d tokens (128 sequences x 16 tokens) "
-                   "/ (%.1f GFLOP/s sgemm 1536^3, 1 thread, x 0.7); set BENCH_LEARNER_STEP_S to "
-                   "override\n",
+                   "/ (%.1f GFLOP/s sgemm 1536^3 best of 5, 1 thread, x 0.7); set "
+                   "BENCH_LEARNER_STEP_S to override\n",
                    tokens_per_step, sg);
-        printf("  params   bytes     weights_send   GB/s   bare bcast   GB/s   hash64 alone  "
-               "checksum share  learner step  bcast/step\n");
+        printf("  params   bytes  weights_send   GB/s  bare bcast   GB/s  hash64 alone  "
+               "checksum share (own cores)  learner step  bcast/step\n");
     }
     uint64_t version = 0;
     {   /* warm-up: one small broadcast of each kind */
@@ -576,18 +642,27 @@ static void bench_bcast(const Comm *comm) {
         double w = median(tw, reps), b = median(tb, reps), hs = median(th, reps);
         double bytes = (double)n * sizeof(float);
         double step = step_env > 0 ? step_env : 6.0 * n * tokens_per_step / (sg * 1e9 * 0.7);
-        printf("  %4.0fM  %5.0f MB  %9.1f ms  %5.2f  %8.1f ms  %5.2f  %9.1f ms  %13.0f%%  "
-               "%10.2f s  %9.2f%%\n",
+        printf("  %4.0fM  %4.0f MB  %9.1f ms  %5.2f  %7.1f ms  %5.2f  %9.1f ms  %11.0f%% (%5.0f%%)  "
+               "%9.2f s  %9.2f%%\n",
                sizes_m[si], bytes * 1e-6, 1e3 * w, bytes / w * 1e-9, 1e3 * b, bytes / b * 1e-9,
-               1e3 * hs, 100.0 * (w - b) / w, step, 100.0 * w / step);
+               1e3 * hs, 100.0 * (w - b) / w, 100.0 * 2 * hs / (b + 2 * hs), step,
+               100.0 * w / step);
         for (int r = 0; r < comm->size; r++) per_rank[r] = median(rank_rep + r * MAX_REPS, reps);
         print_min_max("  own weights_send/control_recv", per_rank, 0, comm->size, 1e3, "ms");
     }
-    if (comm->rank == 0)
+    if (comm->rank == 0) {
         printf("  weights_send/bare bcast: wall time from a barrier until every rank is done "
                "(barrier after), median; GB/s = payload bytes / that time (every actor receives "
-               "the whole payload); checksum share = (weights_send - bare) / weights_send; per "
+               "the whole payload); checksum share = (weights_send - bare) / weights_send, in "
+               "brackets what it would be with a core per rank (the sender hashes before, the "
+               "receivers verify after, in parallel): 2 x hash64 / (bare + 2 x hash64); per "
                "rank: each rank's own call time (rank 0 returns before the actors verify).\n");
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        if (comm->size > cores)
+            printf("  NOTE: %d ranks on %ld cores: %d receivers verify the checksum on shared "
+                   "cores, so the measured checksum share is inflated.\n",
+                   comm->size, cores, comm->size - 1);
+    }
     xfree(rank_rep);
     xfree(per_rank);
     xfree(buf);
@@ -613,9 +688,11 @@ int main(int argc, char **argv) {
         printf("figures are rank 0's (the learner's) unless marked \"per rank\"; medians of "
                "several repetitions\n");
     }
-    ActorRate actor = bench_rollouts(&comm);
-    bench_ingest(&comm, &actor);
-    bench_bcast(&comm);
+    const char *only = getenv("BENCH_COMM_ONLY"); /* "rollouts", "ingest" or "bcast" */
+    ActorRate actor = {0, 0, 0};
+    if (!only || strstr(only, "rollouts")) actor = bench_rollouts(&comm);
+    if (!only || strstr(only, "ingest")) bench_ingest(&comm, &actor);
+    if (!only || strstr(only, "bcast")) bench_bcast(&comm);
     if (comm.rank == 0) printf("\nbench_comm total %.1f s\n", now_seconds() - t0);
     comm_finalize();
     return 0;

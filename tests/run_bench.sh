@@ -2,6 +2,8 @@
 # Runs every benchmark binary in BUILD/tests (bench_*) in turn, passing its
 # output through. Exit status is non-zero if any benchmark failed.
 # BENCH_FILTER=substring limits the run to matching binaries.
+# MPI benchmarks (bench_comm, bench_*_mpi) run under
+# `mpirun --oversubscribe -np BENCH_NP` (default 5: 1 learner + 4 actors).
 set -u
 build=${1:-build}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -12,6 +14,10 @@ for bin in "$build"/tests/bench_*; do
   name=$(basename "$bin")
   [ -n "${BENCH_FILTER:-}" ] && [[ "$name" != *"$BENCH_FILTER"* ]] && continue
   echo "=== $name"
-  "$bin" || { echo "$name failed (exit $?)"; status=1; }
+  case "$name" in
+    bench_comm|bench_*_mpi) cmd=(mpirun --oversubscribe -np "${BENCH_NP:-5}" "$bin") ;;
+    *) cmd=("$bin") ;;
+  esac
+  "${cmd[@]}" || { echo "$name failed (exit $?)"; status=1; }
 done
 exit $status

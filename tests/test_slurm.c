@@ -149,6 +149,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
     (void)state;
     if (cluster_started) {
+        if (getenv("KEEP_TEST_DIRS")) run("cp -r %s/log %s/cluster-log 2>/dev/null", scratch, tmp);
         if (run("bash %s/deploy/slurm/cluster.sh down %s >> %s/cluster.log 2>&1", root, scratch,
                 tmp) != 0) {
             printf("test_slurm: cluster.sh down failed:\n");
@@ -395,8 +396,9 @@ static void assert_same_weights(const char *p1, const char *p2) {
  *      shell's trap forwards USR1 to mpirun, mpirun to every rank; the
  *      learner checkpoints and exits 75 (non-zero); the script runs
  *      `scontrol requeue`. The test waits for B to be pending again with
- *      Restarts=1, skips SLURM's two-minute requeue hold with
- *      `scontrol update JobId=B StartTime=now`, and waits for B to complete.
+ *      Restarts=1 (and done completing, plus 2 s), skips SLURM's two-minute
+ *      requeue hold with `scontrol update JobId=B StartTime=now`, and waits
+ *      for B to complete.
  *   3. Checks: B ended COMPLETED 0:0; its appended output shows both
  *      SLURM_RESTART_COUNT=0 and =1; a training checkpoint exists;
  *      metrics.jsonl has steps 1..N, each once; and A's and B's final.ckpt have byte-identical PARM, ADAM
@@ -452,6 +454,18 @@ static void test_requeue_resume_equivalence(void **state) {
         usleep(250 * 1000);
     }
     assert_int_equal(run("test -s %s/latest.ckpt || ls %s/ckpt-*.ckpt > /dev/null 2>&1", db, db), 0);
+    /* Skip the two-minute requeue hold, but not at once: slurmd refuses to
+     * launch a job id it killed within the same second ("Job N already
+     * killed, do not launch batch job": the job ends FAILED). Wait for the
+     * old incarnation to finish completing, then two seconds more. */
+    t0 = now_s();
+    for (;;) {
+        capture(out, sizeof out, "squeue -h -j %ld -o %%T", b);
+        if (strncmp(out, "PENDING", 7) == 0) break;
+        if (now_s() - t0 > JOB_DEADLINE_S) fail_msg("job %ld stuck in %s", b, out);
+        usleep(250 * 1000);
+    }
+    sleep(2);
     assert_int_equal(run("scontrol update JobId=%ld StartTime=now", b), 0);
     assert_job_completed(b, db);
 

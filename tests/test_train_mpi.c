@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "checkpoint.h"
@@ -255,6 +256,71 @@ static void test_signal_resume_and_atomicity(void **state) {
     assert_same_training_state(p1, p2);
 }
 
+/* Async with max_staleness = 0 reproduces the synchronous run bit for bit;
+ * with max_staleness = 1 staleness never exceeds 1 (checked from the
+ * metrics) and the run finishes. */
+static void test_async_staleness(void **state) {
+    (void)state;
+    char d0[300], d1[300], sy[300], p1[400], p2[400], line[8192];
+    snprintf(sy, sizeof sy, "%s/sync", tmp);
+    snprintf(d0, sizeof d0, "%s/async0", tmp);
+    snprintf(d1, sizeof d1, "%s/async1", tmp);
+    assert_int_equal(train(sy, "grpo.deadline_s=60"), 0);
+    assert_int_equal(train(d0, "grpo.async=1 grpo.max_staleness=0 grpo.deadline_s=60"), 0);
+    assert_int_equal(train(d1, "grpo.async=1 grpo.max_staleness=1 grpo.deadline_s=60"), 0);
+    snprintf(p1, sizeof p1, "%s/final.ckpt", sy);
+    snprintf(p2, sizeof p2, "%s/final.ckpt", d0);
+    assert_same_training_state(p1, p2);
+    snprintf(p1, sizeof p1, "%s/metrics.jsonl", d1);
+    FILE *f = fopen(p1, "r");
+    assert_non_null(f);
+    int n = 0, saw_stale = 0;
+    while (fgets(line, sizeof line, f)) {
+        json_error_t je;
+        json_t *o = json_loads(line, 0, &je);
+        assert_non_null(o);
+        if (json_integer_value(json_object_get(o, "step")) > 0) {
+            n++;
+            json_int_t mx = json_integer_value(json_object_get(o, "staleness_max"));
+            assert_true(mx >= 0 && mx <= 1);
+            saw_stale |= mx == 1;
+            assert_int_equal(json_integer_value(json_object_get(o, "stale_dropped")), 0);
+            assert_true(json_number_value(json_object_get(o, "logp_diff_max")) <= 1e-4 || mx > 0);
+        }
+        json_decref(o);
+    }
+    fclose(f);
+    assert_int_equal(n, 4);
+    assert_true(saw_stale); /* the actors did run ahead of the learner */
+}
+
+/* An actor stopped with SIGSTOP: the learner names the rank, writes a
+ * checkpoint and exits non-zero within the deadline instead of hanging. */
+static void test_stalled_actor_detected(void **state) {
+    (void)state;
+    char dir[300], log[400];
+    snprintf(dir, sizeof dir, "%s/stall", tmp);
+    double t0 = (double)time(NULL);
+    int rc = run("mpirun --oversubscribe -np 3 %s train run.dir=%s grpo.init=%s/a/sft.ckpt "
+                 "grpo.steps=100000 grpo.prompts_per_step=4 grpo.group_size=4 grpo.eval_every=0 "
+                 "grpo.checkpoint_every=0 grpo.deadline_s=3 %s > %s.log 2>&1 & mp=$!; "
+                 "for i in $(seq 600); do n=$(grep -c '\"version\"' %s/metrics.jsonl 2>/dev/null); "
+                 "[ \"${n:-0}\" -ge 3 ] && break; sleep 0.05; done; "
+                 "for p in $(pgrep -f '^%s train run.dir=%s '); do "
+                 "tr '\\0' '\\n' < /proc/$p/environ | grep -qx OMPI_COMM_WORLD_RANK=2 && pid=$p; done; "
+                 "[ -n \"$pid\" ] || { kill $mp; exit 99; }; "
+                 "kill -STOP $pid; wait $mp; rc=$?; kill -9 $pid 2>/dev/null; exit $rc",
+                 bin, dir, tmp, TINY, dir, dir, bin, dir);
+    double took = (double)time(NULL) - t0;
+    assert_int_not_equal(rc, 0);
+    assert_true(took < 60);
+    snprintf(log, sizeof log, "%s.log", dir);
+    assert_int_equal(run("grep -q 'learner: actor rank 2 \\(does not answer\\|has sent nothing\\)' %s", log), 0);
+    assert_int_equal(run("grep -q 'learner: actor rank 1 does not answer' %s", log), 1);
+    assert_int_equal(run("grep -q 'wrote .*ckpt-.*ckpt (step' %s", log), 0);
+    assert_int_equal(run("ls %s/ckpt-*.ckpt > /dev/null 2>&1", dir), 0);
+}
+
 static void test_refuses_more_actors_than_prompts(void **state) {
     (void)state;
     char dir[300], log[400];
@@ -273,6 +339,8 @@ int main(void) {
         cmocka_unit_test(test_same_seed_bit_identical),
         cmocka_unit_test(test_corrupt_messages_counted_and_dropped),
         cmocka_unit_test(test_signal_resume_and_atomicity),
+        cmocka_unit_test(test_async_staleness),
+        cmocka_unit_test(test_stalled_actor_detected),
         cmocka_unit_test(test_refuses_more_actors_than_prompts),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

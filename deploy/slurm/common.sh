@@ -98,8 +98,19 @@ _grpo_on_signal() {
   fi
 }
 
-# _grpo_requeue WHY: `scontrol requeue` this job and exit; returns 1 if that failed.
+# _grpo_requeue WHY: `scontrol requeue` this job and exit; returns 1 if that
+# failed or if slurmctld no longer has the job RUNNING. `scontrol requeue`
+# also revives finished jobs, so a TERM from scancel (job CANCELLED) or from
+# the time limit (TIMEOUT) must not requeue: only a job that is still running
+# (USR1 from --signal or `scancel --signal`, or exit 75) goes back to the queue.
 _grpo_requeue() {
+  local state
+  state=$(scontrol show job -o "$SLURM_JOB_ID" 2>/dev/null | grep -o 'JobState=[A-Z_]*')
+  state=${state#JobState=}
+  if [ "$state" != RUNNING ]; then
+    echo "$(date '+%F %T') $GRPO_JOB_NAME: stopped by $1; job state ${state:-unknown}: not requeued"
+    return 1
+  fi
   echo "$(date '+%F %T') $GRPO_JOB_NAME: stopped by $1 before the end:" \
        "scontrol requeue $SLURM_JOB_ID (the next run resumes from its checkpoint)"
   _grpo_requeued=1

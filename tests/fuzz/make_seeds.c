@@ -236,6 +236,12 @@ static void config_seeds(void) {
     seed("config", "regress_override_semicolon", semi, sizeof semi - 1);
     const char semi0[] = "\0run.dir=;j;b";
     seed("config", "regress_override_semicolon_first", semi0, sizeof semi0 - 1);
+    char longdir[260] = "\0run.dir=\" ";
+    memset(longdir + 11, 'd', 189);
+    longdir[200] = '"';
+    seed("config", "regress_override_long_quoted", longdir, 201);
+    const char stop15[] = "\0sampler.stop=\" abcdefghijklmn\"";
+    seed("config", "regress_override_stop_quoted_full", stop15, sizeof stop15 - 1);
     const char quoted[] = "\0sampler.stop=\"\"x\"\"\0run.dir= lead and trail ";
     seed("config", "regress_override_quotes_blanks", quoted, sizeof quoted - 1);
     /* the dump of the defaults */
