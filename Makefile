@@ -3,6 +3,7 @@
 #   make test       build and run the whole test suite (cmocka)
 #   make asan       the test suite again under AddressSanitizer + UBSan (build-asan/)
 #   make bench      benchmarks (timings live here, never in tests)
+#   make fuzz       libFuzzer targets, FUZZ_SECONDS each (default 60)
 #   make clean
 # Every library is found through pkg-config; the probe results are printed.
 
@@ -38,7 +39,9 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC:= $(wildcard tests/bench_*.c)
 BENCH_BIN:= $(BENCH_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test asan bench clean found
+FUZZ_SECONDS ?= 60
+
+.PHONY: all test asan bench fuzz clean found
 all: found $(BUILD)/grpo $(TEST_BIN) $(BENCH_BIN)
 
 found:
@@ -69,5 +72,8 @@ asan:
 bench: all
 	@bash tests/run_bench.sh $(BUILD)
 
+fuzz:
+	bash tests/fuzz/run_fuzz.sh $(FUZZ_SECONDS)
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

@@ -62,29 +62,21 @@ static void actor_timeout(const char *what, void *ctx) {
     comm_abort(4);
 }
 
-/* Encodes group i; returns the bytes (owned by the codec) and length. */
-static const uint8_t *encode(Actor *A, const Group *g, size_t *len, uint8_t **copy) {
+/* Encodes g into a malloc'd copy (*copy, *len): the codec's buffer is
+ * reused by the next encode while the send may still be in flight. */
+static void encode(Actor *A, const Group *g, size_t *len, uint8_t **copy) {
     const uint8_t *msg;
     int rc = wire_encode_group(A->codec, g, &msg, len);
     if (rc != 0) die("actor rank %d: cannot encode group: %s", A->comm->rank, wire_strerror(rc));
-    int corrupt = A->corrupt_every > 0 && (A->n_sent + 1) % (uint64_t)A->corrupt_every == 0;
-    if (copy || corrupt) {
-        uint8_t *b = xmalloc(*len);
-        memcpy(b, msg, *len);
-        if (corrupt) b[*len / 2] ^= 0x5A;
-        if (copy) *copy = b;
-        else {
-            static uint8_t *last;
-            xfree(last);
-            last = b;
-        }
-        msg = b;
-    }
+    *copy = xmalloc(*len);
+    memcpy(*copy, msg, *len);
+    if (A->corrupt_every > 0 && (A->n_sent + 1) % (uint64_t)A->corrupt_every == 0)
+        (*copy)[*len / 2] ^= 0x5A;
     A->n_sent++;
-    return msg;
 }
 
-/* Rolls out n groups with the current weights and ships them. */
+/* Rolls out n groups with the current weights and posts their sends (each
+ * message keeps its own copy of the bytes until the send completes). */
 static void produce(Actor *A, int n) {
     double t1 = now_seconds();
     roller_run(&A->r, n, A->version, A->groups);
@@ -92,19 +84,14 @@ static void produce(Actor *A, int n) {
     for (int i = 0; i < n; i++) {
         A->phase[PHASE_VERIFY] += A->groups[i].verify_seconds;
         size_t len;
-        if (!A->cfg->async) {
-            const uint8_t *msg = encode(A, &A->groups[i], &len, NULL);
-            comm_send(msg, len, 0, TAG_GROUP);
-        } else {
-            uint8_t *copy = NULL;
-            encode(A, &A->groups[i], &len, &copy);
-            CHECK(A->n_pending < A->max_pending);
-            A->pending[A->n_pending] = comm_isend(copy, len, 0, TAG_GROUP);
-            A->pending_buf[A->n_pending++] = copy;
-        }
+        uint8_t *copy = NULL;
+        encode(A, &A->groups[i], &len, &copy);
+        CHECK(A->n_pending < A->max_pending);
+        A->pending[A->n_pending] = comm_isend(copy, len, 0, TAG_GROUP);
+        A->pending_buf[A->n_pending++] = copy;
         group_free(&A->groups[i]);
     }
-    A->phase[PHASE_GENERATE] += t2 - t1 - 0; /* verify is inside; subtracted at the end */
+    A->phase[PHASE_GENERATE] += t2 - t1; /* verify is inside; subtracted at the end */
     A->phase[PHASE_SEND] += now_seconds() - t2;
 }
 
@@ -139,6 +126,14 @@ static void loop_sync(Actor *A) {
                               NULL, 0);
         A->phase[PHASE_WAIT] += now_seconds() - t0;
         produce(A, A->quota);
+        double t1 = now_seconds(), limit = t1 + comm_deadline_seconds();
+        while (A->n_pending > 0) {
+            reap_sends(A);
+            if (!A->n_pending) break;
+            if (now_seconds() > limit) actor_timeout("the group sends", A);
+            comm_idle();
+        }
+        A->phase[PHASE_SEND] += now_seconds() - t1;
     }
 }
 

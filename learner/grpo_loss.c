@@ -193,7 +193,8 @@ void grpo_loss_compute(float *w, GrpoLossStats *stats, const GrpoLossConfig *cfg
         for (int k = 0; k < len; k++, t++) {
             const PgToken pt = grpo_token_surrogate(logp[t], logp_old[t], adv[i], cfg->eps_low,
                                                     cfg->eps_high, clip);
-            double term = pt.obj, dterm = pt.dobj;
+            const double isw = cfg->is_weight ? cfg->is_weight[t] : 1.0;
+            double term = isw * pt.obj, dterm = isw * pt.dobj;
             if (logp_ref) {
                 double dkl;
                 const double kl = grpo_kl_k3(logp[t], logp_ref[t], &dkl);

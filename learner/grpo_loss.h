@@ -92,6 +92,13 @@ typedef struct {
      * several pieces: the pieces' J and weights then add up to the whole. */
     int norm_seqs;       /* replaces n_seqs (NORM_SEQUENCE, NORM_CONSTANT) */
     long norm_tokens;    /* replaces the token count (NORM_TOKEN) */
+    /* Truncated importance weighting (off-policy correction for stale
+     * actors): per-token weights min(pi_prox / pi_behaviour, cap) that
+     * multiply the surrogate term (not the KL). The caller then passes the
+     * learner's own recomputed log-probs as logp_old (the proximal policy)
+     * and computes these weights from them and the actors' shipped
+     * log-probs. NULL = no weighting. */
+    const float *is_weight;
 } GrpoLossConfig;
 
 /* Typical GRPO settings: eps 0.2/0.2, beta 0.04, sequence normalisation,

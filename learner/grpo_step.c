@@ -37,6 +37,8 @@ void learner_init(Learner *L, Model *policy, const Model *ref, const Config *cfg
     L->old = xmalloc(sizeof(float) * (size_t)L->max_tok);
     L->refp = xmalloc(sizeof(float) * (size_t)L->max_tok);
     L->w = xmalloc(sizeof(float) * (size_t)L->max_tok);
+    L->prox = xmalloc(sizeof(float) * (size_t)L->max_tok);
+    L->isw = xmalloc(sizeof(float) * (size_t)L->max_tok);
     L->adv = xmalloc(sizeof(float) * (size_t)L->max_rows);
     L->len = xmalloc(sizeof(int) * (size_t)L->max_rows);
     L->sorted = xmalloc(sizeof(Group) * (size_t)cfg->prompts_per_step);
@@ -52,6 +54,8 @@ void learner_free(Learner *L) {
     xfree(L->old);
     xfree(L->refp);
     xfree(L->w);
+    xfree(L->prox);
+    xfree(L->isw);
     xfree(L->adv);
     xfree(L->len);
     xfree(L->sorted);
@@ -141,6 +145,7 @@ void learner_step(Learner *L, const Group *groups, int n, uint64_t policy_versio
         double stale = (double)(policy_version - g->policy_version);
         out->staleness_mean += stale / n;
         if ((int)stale > out->staleness_max) out->staleness_max = (int)stale;
+        out->staleness_hist[stale < 7 ? (int)stale : 7]++;
     }
     out->n_groups = n;
     out->n_completions = rows;
@@ -202,6 +207,28 @@ void learner_step(Learner *L, const Group *groups, int n, uint64_t policy_versio
         }
         out->learner_tokens += (long)L->batch.B * L->batch.T * (use_ref ? 2 : 1);
     }
+    /* importance ratios of the shipped tokens; with tis_cap the learner's
+     * recompute becomes the proximal policy and the ratio, truncated,
+     * weights each token (grpo_loss.h: is_weight) */
+    double is_sum = 0, is_min = INFINITY, is_max = 0;
+    long n_trunc = 0;
+    for (long t = 0; t < ntok; t++) {
+        double r = exp((double)L->cur[t] - L->old[t]);
+        is_sum += r;
+        if (r < is_min) is_min = r;
+        if (r > is_max) is_max = r;
+        if (cfg->tis_cap > 0) {
+            L->prox[t] = L->cur[t];
+            L->isw[t] = (float)(r < cfg->tis_cap ? r : cfg->tis_cap);
+            n_trunc += r > cfg->tis_cap;
+        }
+    }
+    out->is_mean = ntok ? is_sum / ntok : 1;
+    out->is_min = ntok ? is_min : 1;
+    out->is_max = ntok ? is_max : 1;
+    out->is_truncated_frac = ntok ? (double)n_trunc / ntok : 0;
+    const float *logp_old = cfg->tis_cap > 0 ? L->prox : L->old;
+    if (cfg->tis_cap > 0) gl.is_weight = L->isw;
     out->logp_diff_max = diff_max;
     out->logp_diff_mean = ntok ? diff_sum / ntok : 0;
     out->entropy = ntok ? ent_sum / ntok : 0;
@@ -222,7 +249,9 @@ void learner_step(Learner *L, const Group *groups, int n, uint64_t policy_versio
                 out->learner_tokens += (long)L->batch.B * L->batch.T;
             }
             GrpoLossStats st;
-            grpo_loss_compute(L->w + mb->tok0, &st, &gl, L->cur + mb->tok0, L->old + mb->tok0,
+            GrpoLossConfig glm = gl;
+            if (glm.is_weight) glm.is_weight += mb->tok0;
+            grpo_loss_compute(L->w + mb->tok0, &st, &glm, L->cur + mb->tok0, logp_old + mb->tok0,
                               use_ref ? L->refp + mb->tok0 : NULL, L->adv + mb->row0,
                               L->len + mb->row0, mb->rows);
             grpo_stats_merge(&all, &st);

@@ -36,6 +36,10 @@ typedef struct {
     double t_forward, t_backward, t_optim;
     double staleness_mean;     /* learner version - group version */
     int staleness_max;
+    int staleness_hist[8];     /* groups by staleness 0..6, 7+ */
+    /* importance ratio pi_learner / pi_actor of the shipped tokens at the
+     * start of the step (1 on-policy; spreads with staleness) */
+    double is_mean, is_min, is_max, is_truncated_frac;
 } StepMetrics;
 
 typedef struct {
@@ -50,6 +54,7 @@ typedef struct {
     int max_rows, max_tok;
     float *logp, *entropy;     /* (max_rows, max_seq_len) forward outputs */
     float *cur, *old, *refp, *w; /* (max_tok) per completion token */
+    float *prox, *isw;         /* (max_tok) truncated importance weighting */
     float *adv;                /* (max_rows) */
     int *len;                  /* (max_rows) */
     Group *sorted;             /* (max groups) */

@@ -60,6 +60,11 @@ void metrics_step(MetricsLog *ml, const StepLog *s) {
             ",\"staleness_mean\":%.4g,\"staleness_max\":%d,\"actor_tok_s\":%.1f,"
             "\"learner_tok_s\":%.1f",
             m->staleness_mean, m->staleness_max, s->actor_tok_s, s->learner_tok_s);
+    fprintf(f, ",\"staleness_hist\":[");
+    for (int i = 0; i < 8; i++) fprintf(f, "%s%d", i ? "," : "", m->staleness_hist[i]);
+    fprintf(f, "],\"is_ratio_mean\":%.6g,\"is_ratio_min\":%.6g,\"is_ratio_max\":%.6g,"
+               "\"is_truncated_frac\":%.6g",
+            m->is_mean, m->is_min, m->is_max, m->is_truncated_frac);
     fprintf(f,
             ",\"t_collect\":%.4f,\"t_generate\":%.4f,\"t_verify\":%.4f,\"t_comm\":%.4f,"
             "\"t_learn\":%.4f,\"t_bcast\":%.4f,\"t_eval\":%.4f",

@@ -220,6 +220,10 @@ int comm_find_silent(int *silent, int max, double wait_s) {
 }
 
 int comm_wait_until(CommReq **r, double deadline) {
+    /* Most operations finish within microseconds: test in a tight loop
+     * first, and only then fall back to polite sleeping polls. */
+    for (int i = 0; i < 2000; i++)
+        if (comm_test(r)) return 0;
     while (!comm_test(r)) {
         if (now_seconds() > deadline) return -1;
         comm_idle();

@@ -594,8 +594,36 @@ static void test_empty_batch(void **state) {
     grpo_loss_compute(NULL, NULL, &cfg, NULL, NULL, NULL, NULL, NULL, 0);
 }
 
+/* Truncated importance weights scale each token's surrogate term (value
+ * and gradient) and leave the KL term alone. */
+static void test_is_weight_scales_surrogate(void **state) {
+    (void)state;
+    const float logp[4] = {-0.5f, -1.2f, -0.3f, -2.0f}, old[4] = {-0.6f, -1.0f, -0.3f, -1.5f};
+    const float ref[4] = {-0.4f, -1.1f, -0.5f, -1.9f}, adv[2] = {1.0f, -0.5f};
+    const float isw[4] = {0.5f, 1.0f, 2.0f, 0.25f};
+    const int len[2] = {2, 2};
+    GrpoLossConfig a = grpo_loss_config_defaults();
+    a.beta = 0.1f;
+    GrpoLossConfig b = a;
+    b.is_weight = isw;
+    GrpoLossConfig k = a; /* KL only: zero advantages */
+    float wa[4], wb[4], wk[4];
+    const float zero[2] = {0, 0};
+    GrpoLossStats sa, sb, sk;
+    grpo_loss_compute(wa, &sa, &a, logp, old, ref, adv, len, 2);
+    grpo_loss_compute(wb, &sb, &b, logp, old, ref, adv, len, 2);
+    grpo_loss_compute(wk, &sk, &k, logp, old, ref, zero, len, 2);
+    for (int t = 0; t < 4; t++) {
+        /* w = c*(dobj - beta dkl): scaling dobj by isw gives isw*(wa - wk) + wk */
+        double expect = isw[t] * ((double)wa[t] - wk[t]) + wk[t];
+        assert_float_equal(wb[t], expect, 1e-6);
+    }
+    assert_true(fabs(sb.objective - sa.objective) > 1e-6);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_is_weight_scales_surrogate),
         cmocka_unit_test(test_names_parse),
         cmocka_unit_test(test_adv_population_table),
         cmocka_unit_test(test_adv_sample_table),

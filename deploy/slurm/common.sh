@@ -20,7 +20,9 @@
 # grpo_launch runs the launcher (mpirun or srun) in the background so that the
 # batch shell's traps run at once, forwards USR1/TERM to it, waits for it, and
 # if it was stopped by a signal (or exited 75) without finishing, requeues the
-# job with `scontrol requeue $SLURM_JOB_ID`. SLURM then holds the requeued job
+# job with `scontrol requeue $SLURM_JOB_ID` -- only while slurmctld still has
+# the job RUNNING: a TERM from scancel or the time limit is forwarded (so the
+# learner checkpoints) but does not requeue. SLURM then holds the requeued job
 # for about two minutes before it starts again (credential expiry); the next
 # incarnation sees SLURM_RESTART_COUNT incremented, and --open-mode=append
 # keeps every incarnation's output in one file.
