@@ -405,10 +405,19 @@ static void report(Run *R, const double *all_phases) {
             "{\"demonstrator_acc\":%.6g,\"sft_greedy_acc\":%.6g,\"grpo_greedy_acc\":%.6g,"
             "\"grpo_sampled_acc\":%.6g,\"grpo_pass_at_k\":%.6g,\"k\":%d,\"steps\":%d,"
             "\"async\":%d,\"max_staleness\":%d,\"train_seconds\":%.2f,\"bad_messages\":%ld,"
-            "\"stale_dropped\":%ld,\"plot\":\"%s\"}\n",
+            "\"stale_dropped\":%ld,\"ranks\":%d,\"plot\":\"%s\",\"phases\":{",
             R->rs.demo_acc, R->rs.start_acc, final.greedy_acc, final.sampled_acc, final.pass_at_k,
             final.k, cfg->grpo_steps, cfg->async, cfg->max_staleness, wall, R->in.n_bad,
-            R->in.n_stale, plotted ? png : "");
+            R->in.n_stale, R->comm->size, plotted ? png : "");
+    /* per-rank phase seconds: what the scaling study divides into busy and
+     * idle fractions */
+    for (int p = 0; p < PHASE_COUNT; p++) {
+        fprintf(sf, "%s\"%s\":[", p ? "," : "", phase_names[p]);
+        for (int r = 0; r < R->comm->size; r++)
+            fprintf(sf, "%s%.4f", r ? "," : "", all_phases[r * PHASE_COUNT + p]);
+        fprintf(sf, "]");
+    }
+    fprintf(sf, "}}\n");
     fclose(sf);
 }
 

@@ -32,7 +32,7 @@
 
 /* Set to 1 once `grpo train` checkpoints on SIGUSR1/SIGTERM and resumes from
  * its newest training checkpoint in run.dir (or run with GRPO_TEST_REQUEUE=1). */
-#define LEARNER_RESUMES_ON_SIGNAL 0
+#define LEARNER_RESUMES_ON_SIGNAL 1
 
 static char tmp[256];      /* this run's folder: job run dirs and outputs */
 static char scratch[300];  /* the cluster's scratch folder, inside tmp */
