@@ -1,6 +1,8 @@
 /* model_kernels.c: layer kernels for model.c (see model_kernels.h).
  *
- * Every large product is one cblas_sgemm; the rest are short loops kept
+ * Every large training product is one cblas_sgemm; decoding multiplies by
+ * weights packed once per weight version (matmul_forward_packed) and runs
+ * its attention in AVX2 when the target has it. The rest are short loops kept
  * simple enough for gcc -O3 -march=native to vectorize. Reductions that set
  * the numerics (RMS, log-sum-exp) accumulate in double through several
  * independent partial sums: deterministic, and fast without -ffast-math. */
