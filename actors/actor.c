@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "checkpoint.h"
+#include "memory.h"
 #include "rollout.h"
 #include "util.h"
 #include "weights_async.h"
@@ -152,11 +153,15 @@ static uint32_t poll_weights(Actor *A, WeightChannel *w) {
     return cmd;
 }
 
+static void progress_weights(void *ctx) { wchan_progress(ctx); }
+
 static void loop_async(Actor *A) {
     const Config *cfg = A->cfg;
     WeightChannel w;
     wchan_init(&w, A->m.n_params, A->comm->rank);
     wchan_listen(&w);
+    A->r.sc.between_steps = progress_weights;
+    A->r.sc.between_ctx = &w;
     int have_weights = 0, stop = 0;
     double deadline_s = comm_deadline_seconds();
     while (!stop) {
@@ -225,6 +230,8 @@ int actor_run(const Config *cfg, const Comm *comm) {
     A->task = task_create(cfg->task_name, &cfg->task, cfg->seed, err, sizeof err);
     if (!A->task) die("%s", err);
     A->quota = actor_quota(cfg, comm->rank, comm->size);
+    memory_check_or_die(&A->m.cfg, ROLE_ACTOR, 0, 0, A->quota * (cfg->group_size + 1),
+                        memory_local_ranks());
     SamplerConfig sc = sampler_config_from(cfg);
     roller_init(&A->r, &A->m, A->tok, A->task, &sc, cfg->group_size, A->quota, cfg->seed,
                 (uint32_t)comm->rank);

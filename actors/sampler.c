@@ -295,6 +295,7 @@ void generate(const Model *m, KVCache *cache, const int *const *prompts, const i
         }
         n_active = n_next;
         if (n_active > 0) model_decode_step(m, cache, g.slots, g.feed, n_active, g.logits);
+        if (sc->between_steps) sc->between_steps(sc->between_ctx);
     }
     generator_free(&g);
 }

@@ -40,6 +40,11 @@ typedef struct {
     float top_p;         /* keep the smallest most-likely prefix with mass >= p; 1 = off */
     int max_new_tokens;  /* completion length limit (EOS included) */
     char stop[16];       /* stop string, NUL-terminated; "" = stop on EOS only */
+    /* Called between decode steps when set: the asynchronous actor drives
+     * its in-flight weight broadcast there, so a transfer progresses while
+     * generation goes on. Must not touch the model. */
+    void (*between_steps)(void *ctx);
+    void *between_ctx;
 } SamplerConfig;
 
 /* Floats of scratch sampler_pick needs for a vocabulary of V. */

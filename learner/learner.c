@@ -26,6 +26,7 @@
 #include "grpo_step.h"
 #include "metrics.h"
 #include "intake.h"
+#include "memory.h"
 #include "run_state.h"
 #include "weights_async.h"
 #include "util.h"
@@ -236,6 +237,8 @@ static void setup(Run *R) {
     if (R->ref.n_params != R->policy.n_params ||
         memcmp(&R->ref.cfg, &R->policy.cfg, sizeof R->ref.cfg) != 0)
         die("reference model %s has a different shape from the starting model %s", refp, init);
+    memory_check_or_die(&R->policy.cfg, ROLE_LEARNER, cfg->prompts_per_step * cfg->group_size,
+                        R->policy.cfg.max_seq_len, 64, memory_local_ranks());
     model_alloc_grads(&R->policy);
     R->task = task_create(cfg->task_name, &cfg->task, cfg->seed, err, sizeof err);
     if (!R->task) die("%s", err);

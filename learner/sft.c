@@ -11,6 +11,7 @@
 #include "batch.h"
 #include "checkpoint.h"
 #include "eval.h"
+#include "memory.h"
 #include "optim.h"
 #include "update.h"
 #include "util.h"
@@ -54,6 +55,9 @@ int sft_run(const Config *cfg, const char *out_path) {
     tokenizer_init_char(tok);
     ModelConfig mc = cfg->model;
     mc.vocab_size = tok->vocab_size;
+    const char *bad = model_config_check(&mc);
+    if (bad) die("[model] %s", bad);
+    memory_check_or_die(&mc, ROLE_SFT, cfg->sft_batch, mc.max_seq_len, 64, 1);
     Model m;
     model_init(&m, &mc);
     model_init_weights(&m, cfg->seed);

@@ -39,8 +39,14 @@ void wchan_listen(WeightChannel *w) {
     w->req = comm_ibcast_floats(w->buf, WCHAN_PREFIX_FLOATS + w->n, chunk_elems());
 }
 
+void wchan_progress(WeightChannel *w) {
+    if (w->req && comm_test(&w->req)) w->arrived = 1;
+}
+
 uint32_t wchan_poll(WeightChannel *w, float *params, uint64_t *version) {
-    if (!comm_test(&w->req)) return 0;
+    wchan_progress(w);
+    if (!w->arrived) return 0;
+    w->arrived = 0;
     const uint8_t *prefix = (const uint8_t *)w->buf;
     char err[256];
     uint32_t cmd;

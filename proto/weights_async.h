@@ -22,7 +22,8 @@ enum { WCHAN_PREFIX_FLOATS = 32 }; /* 128 bytes: control + header + padding */
 typedef struct {
     size_t n;          /* parameters */
     float *buf;        /* (WCHAN_PREFIX_FLOATS + n) the broadcast buffer */
-    CommReq *req;      /* in-flight broadcast, NULL when idle */
+    CommReq *req;      /* in-flight broadcast, NULL when idle or arrived */
+    int arrived;       /* actor: a publication completed, not yet installed */
     int rank;
 } WeightChannel;
 
@@ -37,6 +38,9 @@ void wchan_post(WeightChannel *w, const float *params, uint64_t version, uint32_
 
 /* Actor: posts the receive for the next publication. */
 void wchan_listen(WeightChannel *w);
+/* Actor: drives the posted receive (MPI progresses nonblocking collectives
+ * only inside MPI calls); cheap, safe to call between decode steps. */
+void wchan_progress(WeightChannel *w);
 /* Actor: 0 while nothing has arrived; WIRE_CMD_WEIGHTS when new weights
  * arrived (verified, copied into params, *version set; listen again);
  * WIRE_CMD_STOP on stop. A corrupt publication is fatal (names the rank). */
