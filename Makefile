@@ -21,6 +21,9 @@ ifeq ($(shell command -v mpicc),)
 $(error mpicc not found: run 'bash deploy/install-deps.sh' as root (package libopenmpi-dev))
 endif
 
+ifeq ($(SAN),1)
+  OPT   ?= -O1 -march=native
+endif
 OPT     ?= -O3 -march=native
 CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) -fno-math-errno -Wall -Wextra -Wshadow \
            -Wno-unused-parameter -Icommon -Iactors -Ilearner -Iproto \
@@ -29,7 +32,6 @@ LDLIBS  := $(shell pkg-config --libs $(PKGS)) -lm
 ifeq ($(SAN),1)
   CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   LDFLAGS += -fsanitize=address,undefined
-  OPT     := -O1
 endif
 
 LIB_SRC  := $(filter-out common/main.c,$(wildcard common/*.c actors/*.c learner/*.c proto/*.c))

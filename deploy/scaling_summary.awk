@@ -3,8 +3,9 @@
 # are flat JSON written by the project itself (learner/metrics.c,
 # learner/learner.c), so a field is found by its "key": prefix, no parser.
 #
-#   awk -v actors=N -v mode=sync|async -v target=0.9 [-v header=1] \
+#   awk -v actors=N -v mode=sync|async -v target=0.9 \
 #       -f deploy/scaling_summary.awk RUN/metrics.jsonl RUN/summary.json
+#   awk -v header=1 -f deploy/scaling_summary.awk      (the header line only)
 #
 # Columns (SCALING.md explains each one):
 #   actors,mode,completions_per_s,gen_tok_per_s,learner_tok_per_s,
@@ -50,12 +51,14 @@ function fmt(x) { return sprintf("%.6g", x) }
 BEGIN {
     if (target == "") target = 0.9
     n = 0; tta = ""
-    if (header)
+    if (header) {
         print "actors,mode,completions_per_s,gen_tok_per_s,learner_tok_per_s," \
               "learner_busy_frac,actor_idle_frac,staleness_mean,time_to_target_s," \
               "wire_bytes,wire_bytes_per_gen_tok,final_acc," \
               "steps,groups_per_step,group_size,train_s,gen_groups_per_actor_s," \
               "t_learn_step_s,t_bcast_step_s"
+        exit 0
+    }
 }
 
 FNR == 1 { file++ }
@@ -86,6 +89,7 @@ file == 1 {
 file == 2 { summary = summary $0 }
 
 END {
+    if (header) exit 0
     if (n == 0 || summary == "") exit 1
     train_s = num(summary, "train_seconds")
     final_acc = num(summary, "grpo_greedy_acc")

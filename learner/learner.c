@@ -84,6 +84,8 @@ typedef struct {
     WeightChannel wch;
     uint64_t published;        /* newest version handed to the channel */
     uint64_t hash_version[64], hash_value[64]; /* recent published checksums */
+    void *ck_buf;              /* receive buffer for actors' checksum reports */
+    size_t ck_cap;
 } Run;
 
 /* Writes a training checkpoint whose actor state comes from what the
@@ -132,7 +134,7 @@ static void checkpoint_sync(Run *R) {
 static void give_up(Run *R, const char *what) {
     fprintf(stderr, "error: learner: %s\n", what);
     int silent[64];
-    int n = comm_find_silent(silent, 64, 2.0);
+    int n = comm_find_silent(silent, 64, 3.0);
     for (int i = 0; i < n; i++) {
         char msg[300];
         intake_describe(&R->in, silent[i], msg, sizeof msg);
@@ -163,13 +165,11 @@ static void async_post(Run *R) {
 static void async_idle(void *ctx) {
     Run *R = ctx;
     if (R->published < R->version && !wchan_busy(&R->wch)) async_post(R);
-    static void *buf;
-    static size_t cap;
     int src;
     size_t len;
-    while (comm_try_recv(&buf, &cap, TAG_CHECKSUM, &src, &len)) {
+    while (comm_try_recv(&R->ck_buf, &R->ck_cap, TAG_CHECKSUM, &src, &len)) {
         uint64_t v, h;
-        if (wire_checksum_decode(buf, len, &v, &h) != 0) continue;
+        if (wire_checksum_decode(R->ck_buf, len, &v, &h) != 0) continue;
         int i = (int)(v % 64);
         if (R->hash_version[i] != v) continue; /* too old to check */
         if (R->hash_value[i] != h) {
@@ -453,6 +453,7 @@ int learner_run(const Config *cfg, const Comm *comm) {
     model_free(&R->ref);
     xfree(R->tok);
     xfree(R->ref_tok);
+    xfree(R->ck_buf);
     xfree(R);
     return exit_code;
 }
