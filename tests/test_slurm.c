@@ -8,8 +8,8 @@
  *   - grpo_multi_node.sbatch on one node: srun --mpi=pmix;
  *   - grpo_sweep.sbatch: a job array over 1, 2, 3 actors sharing one SFT
  *     model that the first task writes;
- *   - requeue/resume equivalence: a placeholder that skips until the learner
- *     checkpoints on SIGUSR1 and resumes by itself (see below).
+ *   - requeue/resume equivalence: scancel --signal=USR1 mid-run, checkpoint,
+ *     requeue, automatic resume, same final weights as an uninterrupted job.
  * Skips (cmocka skip) unless run as root with the SLURM packages installed
  * (WITH_SLURM=1 bash deploy/install-deps.sh); GRPO_REQUIRE_SLURM=1 turns that
  * skip into a failure, for CI that installs them. KEEP_TEST_DIRS=1 keeps the
@@ -29,10 +29,6 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
-
-/* Set to 1 once `grpo train` checkpoints on SIGUSR1/SIGTERM and resumes from
- * its newest training checkpoint in run.dir (or run with GRPO_TEST_REQUEUE=1). */
-#define LEARNER_RESUMES_ON_SIGNAL 1
 
 static char tmp[256];      /* this run's folder: job run dirs and outputs */
 static char scratch[300];  /* the cluster's scratch folder, inside tmp */
@@ -386,10 +382,7 @@ static void assert_same_weights(const char *p1, const char *p2) {
     ckpt_free(&b);
 }
 
-/* PLACEHOLDER (skips until the learner checkpoints on SIGUSR1/SIGTERM and
- * resumes from its newest checkpoint in run.dir (latest.ckpt or
- * ckpt-<step>.ckpt); then set LEARNER_RESUMES_ON_SIGNAL to 1,
- * or run with GRPO_TEST_REQUEUE=1):
+/* Requeue on signal, end to end on the real cluster:
  *   1. job A: grpo_single_node.sbatch, N = 100 steps, uninterrupted.
  *   2. job B: the same arguments in another run dir. Once B's metrics.jsonl
  *      has 20 training steps, `scancel --batch --signal=USR1 B`: the batch
@@ -407,12 +400,6 @@ static void assert_same_weights(const char *p1, const char *p2) {
 static void test_requeue_resume_equivalence(void **state) {
     (void)state;
     REQUIRE_CLUSTER();
-    const char *force = getenv("GRPO_TEST_REQUEUE");
-    if (!LEARNER_RESUMES_ON_SIGNAL && !(force && strcmp(force, "1") == 0)) {
-        printf("test_requeue_resume_equivalence: skipped until the learner checkpoints on SIGUSR1 "
-               "and resumes (placeholder)\n");
-        skip();
-    }
     enum { N = 100, SIGNAL_AFTER = 20 };
     char da[300], db[300];
     snprintf(da, sizeof da, "%s/requeue_a", tmp);
