@@ -149,10 +149,21 @@ static void give_up(Run *R, const char *what) {
 static void on_comm_timeout(const char *what, void *ctx) { give_up(ctx, what); }
 
 /* Async: publishes the current weights on the (idle) channel, keeping
- * their checksum when actors will report theirs for this version. */
+ * their checksum when actors will report theirs for this version, and
+ * drives the broadcast to completion. MPI moves a nonblocking broadcast
+ * only inside MPI calls, and the learner makes none while it trains: a
+ * publication left in flight would sit idle for a whole step and the
+ * actors would run out of staleness allowance (measured: one step in three
+ * waited for generation). Delivery takes milliseconds: the actors drive
+ * their side between decode steps. */
 static void async_post(Run *R) {
     wchan_post(&R->wch, R->policy.params, R->version, WIRE_CMD_WEIGHTS);
     R->published = R->version;
+    double deadline = now_seconds() + comm_deadline_seconds();
+    while (wchan_busy(&R->wch)) {
+        if (now_seconds() > deadline) give_up(R, "the weight publication (async)");
+        comm_idle();
+    }
     if (R->version % (uint64_t)R->cfg->checksum_every == 0) {
         int i = (int)(R->version % 64);
         R->hash_version[i] = R->version;
