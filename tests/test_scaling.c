@@ -9,6 +9,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test_shell.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,15 +31,6 @@ static const char *COLUMNS =
     "steps,groups_per_step,group_size,train_s,gen_groups_per_actor_s,t_learn_step_s,"
     "t_bcast_step_s";
 
-static int run(const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
-}
 
 static int setup(void **state) {
     (void)state;

@@ -20,6 +20,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test_shell.h"
+
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,15 +46,6 @@ static const char *GRPO_SHORT = "grpo.prompts_per_step=4 grpo.group_size=4";
 
 enum { JOB_DEADLINE_S = 90 };
 
-static int run(const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
-}
 
 /* Runs a shell command and returns its standard output (at most n-1 bytes)
  * in out; returns the exit status. */

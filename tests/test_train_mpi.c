@@ -9,6 +9,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test_shell.h"
+
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,15 +28,6 @@ static const char *TINY =
     "model.dim=32 model.n_layers=2 model.n_heads=4 model.n_kv_heads=2 model.hidden_dim=64 "
     "task.max_digits=2 eval.prompts=16 eval.pass_k=2 run.seed=7";
 
-static int run(const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
-}
 
 static int setup(void **state) {
     (void)state;
