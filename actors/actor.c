@@ -96,7 +96,7 @@ static void produce(Actor *A, int n) {
     A->phase[PHASE_SEND] += now_seconds() - t2;
 }
 
-/* Async: frees the buffers of completed sends. */
+/* Frees the buffers of completed sends. */
 static void reap_sends(Actor *A) {
     int k = 0;
     for (int i = 0; i < A->n_pending; i++) {
@@ -108,6 +108,15 @@ static void reap_sends(Actor *A) {
         A->pending_buf[k++] = A->pending_buf[i];
     }
     A->n_pending = k;
+}
+
+/* Waits, under the deadline, until every posted send has completed. */
+static void flush_sends(Actor *A, const char *what) {
+    double limit = now_seconds() + comm_deadline_seconds();
+    for (reap_sends(A); A->n_pending > 0; reap_sends(A)) {
+        if (now_seconds() > limit) actor_timeout(what, A);
+        comm_idle();
+    }
 }
 
 static void loop_sync(Actor *A) {
@@ -127,13 +136,8 @@ static void loop_sync(Actor *A) {
                               NULL, 0);
         A->phase[PHASE_WAIT] += now_seconds() - t0;
         produce(A, A->quota);
-        double t1 = now_seconds(), limit = t1 + comm_deadline_seconds();
-        while (A->n_pending > 0) {
-            reap_sends(A);
-            if (!A->n_pending) break;
-            if (now_seconds() > limit) actor_timeout("the group sends", A);
-            comm_idle();
-        }
+        double t1 = now_seconds();
+        flush_sends(A, "the group sends");
         A->phase[PHASE_SEND] += now_seconds() - t1;
     }
 }
@@ -204,12 +208,7 @@ static void loop_async(Actor *A) {
         A->phase[PHASE_WAIT] += now_seconds() - t0;
     }
     /* drain: the learner receives until it has our end-of-stream marker */
-    double limit = now_seconds() + deadline_s;
-    while (A->n_pending > 0) {
-        reap_sends(A);
-        if (now_seconds() > limit) actor_timeout("the last group sends to complete", A);
-        comm_idle();
-    }
+    flush_sends(A, "the last group sends to complete");
     comm_send("", 0, 0, TAG_GROUP);
     /* the STOP publication completed on our side; the channel is idle */
     wchan_free(&w);
