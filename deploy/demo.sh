@@ -7,7 +7,7 @@
 #   bash deploy/demo.sh grpo.steps=50 run.dir=runs/quick
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ "$(id -u)" = 0 ]; then bash deploy/install-deps.sh >/dev/null; fi
+if [ "$(id -u)" = 0 ]; then WITH_SLURM=0 bash deploy/install-deps.sh >/dev/null; fi
 make -s -j2 build/grpo
 dir=runs/demo
 for a in "$@"; do case "$a" in run.dir=*) dir=${a#run.dir=} ;; esac; done

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs, on Debian 12 as root, every package this project builds, tests and
-# runs with. Safe to run twice. Set WITH_SLURM=1 to add the single-node SLURM
-# packages used by the cluster tests.
+# runs with. Safe to run twice. The SLURM packages (the test suite stands up
+# a throw-away single-node cluster) are included; WITH_SLURM=0 leaves them out.
 set -euo pipefail
 if [ "$(id -u)" != 0 ]; then
   echo "install-deps.sh: run as root (apt-get needs it), e.g. sudo bash $0" >&2
@@ -19,7 +19,7 @@ pkgs=(
   libinih-dev
   gnuplot-nox
 )
-if [ "${WITH_SLURM:-0}" = 1 ]; then
+if [ "${WITH_SLURM:-1}" = 1 ]; then
   pkgs+=(slurmctld slurmd slurm-client munge)
 fi
 export DEBIAN_FRONTEND=noninteractive
