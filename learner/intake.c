@@ -10,7 +10,6 @@ void intake_init(Intake *in, const Config *cfg, const Comm *comm, int vocab_size
                  int n_components, int max_staleness) {
     memset(in, 0, sizeof *in);
     in->size = comm->size;
-    CHECK(comm->size <= 64);
     in->quota = xcalloc((size_t)comm->size, sizeof(int));
     int max_quota = 0;
     for (int r = 1; r < comm->size; r++) {
@@ -27,6 +26,8 @@ void intake_init(Intake *in, const Config *cfg, const Comm *comm, int vocab_size
     in->last_seq = xcalloc((size_t)comm->size, sizeof(uint64_t));
     in->last_version = xcalloc((size_t)comm->size, sizeof(uint64_t));
     in->done = xcalloc((size_t)comm->size, sizeof(int));
+    in->gen_s = xcalloc((size_t)comm->size, sizeof(double));
+    in->verify_s = xcalloc((size_t)comm->size, sizeof(double));
     double now = now_seconds();
     for (int r = 0; r < comm->size; r++) in->last_heard[r] = now;
     in->G = cfg->group_size;
@@ -49,6 +50,8 @@ void intake_free(Intake *in) {
     xfree(in->last_seq);
     xfree(in->last_version);
     xfree(in->done);
+    xfree(in->gen_s);
+    xfree(in->verify_s);
     xfree(in->buf);
     wire_codec_free(in->codec);
     memset(in, 0, sizeof *in);

@@ -31,7 +31,7 @@ typedef struct {
     size_t cap;
     long n_bad, n_stale;          /* cumulative */
     double wire_bytes, raw_bytes; /* since the last intake_take */
-    double gen_s[64], verify_s[64]; /* per actor since the last take (first 64 ranks) */
+    double *gen_s, *verify_s; /* (size) per actor, reset by the caller each step */
     int *done;           /* (size) end-of-stream marker seen (async drain) */
 } Intake;
 

@@ -77,16 +77,26 @@ typedef struct {
     RunState rs;
     Intake in;
     MetricsLog ml;
-    uint64_t version;          /* optimizer updates applied = policy version */
+    uint64_t version;          /* policy version = learner steps completed */
     double t_start;            /* training clock origin (continues across resumes) */
     double phase[PHASE_COUNT];
     /* async mode */
     WeightChannel wch;
-    uint64_t published;        /* newest version handed to the channel */
     uint64_t hash_version[64], hash_value[64]; /* recent published checksums */
     void *ck_buf;              /* receive buffer for actors' checksum reports */
     size_t ck_cap;
 } Run;
+
+/* Writes ckpt-<step>.ckpt from the run's state (R->rs.actor_state set by
+ * the caller). */
+static void save_run(Run *R) {
+    R->rs.n_ranks = R->comm->size;
+    R->rs.step = R->L.step;
+    R->rs.version = R->version;
+    R->rs.train_seconds = now_seconds() - R->t_start;
+    run_checkpoint_save(R->cfg->dir, R->cfg->keep_checkpoints, &R->policy, R->tok, &R->L.opt, &R->rs,
+                        R->cfg);
+}
 
 /* Writes a training checkpoint whose actor state comes from what the
  * learner consumed (cursor = seq_no = groups taken; RNG zero = reseed). Used
@@ -102,12 +112,7 @@ static void checkpoint_from_intake(Run *R) {
         wire_put_u64(st + 32, consumed);
         wire_put_u64(st + 40, consumed);
     }
-    R->rs.n_ranks = R->comm->size;
-    R->rs.step = R->L.step;
-    R->rs.version = R->version;
-    R->rs.train_seconds = now_seconds() - R->t_start;
-    run_checkpoint_save(R->cfg->dir, R->cfg->keep_checkpoints, &R->policy, R->tok, &R->L.opt, &R->rs,
-                        R->cfg);
+    save_run(R);
 }
 
 /* Synchronous checkpoint: every actor sends its exact RNG and cursors. */
@@ -121,20 +126,15 @@ static void checkpoint_sync(Run *R) {
     R->rs.actor_state = xmalloc((size_t)(comm->size - 1) * ACTOR_STATE_BYTES);
     memcpy(R->rs.actor_state, all + ACTOR_STATE_BYTES, (size_t)(comm->size - 1) * ACTOR_STATE_BYTES);
     xfree(all);
-    R->rs.n_ranks = comm->size;
-    R->rs.step = R->L.step;
-    R->rs.version = R->version;
-    R->rs.train_seconds = now_seconds() - R->t_start;
-    run_checkpoint_save(R->cfg->dir, R->cfg->keep_checkpoints, &R->policy, R->tok, &R->L.opt, &R->rs,
-                        R->cfg);
+    save_run(R);
 }
 
 /* A wait ran past the deadline: say what, name the actors that no longer
  * answer, save what we can, stop every rank. */
 static void give_up(Run *R, const char *what) {
     fprintf(stderr, "error: learner: %s\n", what);
-    int silent[64];
-    int n = comm_find_silent(silent, 64, 3.0);
+    int *silent = xcalloc((size_t)R->comm->size, sizeof(int));
+    int n = comm_find_silent(silent, R->comm->size, 3.0);
     for (int i = 0; i < n; i++) {
         char msg[300];
         intake_describe(&R->in, silent[i], msg, sizeof msg);
@@ -148,22 +148,26 @@ static void give_up(Run *R, const char *what) {
 
 static void on_comm_timeout(const char *what, void *ctx) { give_up(ctx, what); }
 
-/* Async: publishes the current weights on the (idle) channel, keeping
- * their checksum when actors will report theirs for this version, and
- * drives the broadcast to completion. MPI moves a nonblocking broadcast
- * only inside MPI calls, and the learner makes none while it trains: a
- * publication left in flight would sit idle for a whole step and the
- * actors would run out of staleness allowance (measured: one step in three
- * waited for generation). Delivery takes milliseconds: the actors drive
- * their side between decode steps. */
-static void async_post(Run *R) {
-    wchan_post(&R->wch, R->policy.params, R->version, WIRE_CMD_WEIGHTS);
-    R->published = R->version;
+/* Async: waits, under the deadline, until the last publication has reached
+ * every actor. MPI moves a nonblocking broadcast only inside MPI calls, and
+ * the learner makes none while it trains: a publication left in flight
+ * would sit idle for a whole step and the actors would run out of
+ * staleness allowance (measured: one step in three waited for generation).
+ * Delivery takes milliseconds: the actors drive their side between decode
+ * steps. */
+static void async_wait(Run *R, const char *what) {
     double deadline = now_seconds() + comm_deadline_seconds();
     while (wchan_busy(&R->wch)) {
-        if (now_seconds() > deadline) give_up(R, "the weight publication (async)");
+        if (now_seconds() > deadline) give_up(R, what);
         comm_idle();
     }
+}
+
+/* Async: publishes the current weights and drives them to delivery,
+ * keeping their checksum when actors will report theirs for this version. */
+static void async_publish(Run *R) {
+    wchan_post(&R->wch, R->policy.params, R->version, WIRE_CMD_WEIGHTS);
+    async_wait(R, "the weight publication (async)");
     if (R->version % (uint64_t)R->cfg->checksum_every == 0) {
         int i = (int)(R->version % 64);
         R->hash_version[i] = R->version;
@@ -171,11 +175,10 @@ static void async_post(Run *R) {
     }
 }
 
-/* Async: hands the newest weights to the channel when it is free (latest
- * wins), and checks the checksums actors report for versions they install. */
-static void async_idle(void *ctx) {
+/* Async, between polls: checks the checksums actors report for the
+ * versions they install against the learner's. */
+static void async_check_reports(void *ctx) {
     Run *R = ctx;
-    if (R->published < R->version && !wchan_busy(&R->wch)) async_post(R);
     int src;
     size_t len;
     while (comm_try_recv(&R->ck_buf, &R->ck_cap, TAG_CHECKSUM, &src, &len)) {
@@ -196,7 +199,7 @@ static void async_idle(void *ctx) {
 /* Publishes the current weights (and checks checksums when due). */
 static void publish(Run *R) {
     if (R->cfg->async) {
-        async_idle(R);
+        async_publish(R);
         return;
     }
     char err[600];
@@ -216,11 +219,7 @@ static void stop_actors(Run *R) {
         control_send(WIRE_CMD_STOP);
         return;
     }
-    double deadline = now_seconds() + comm_deadline_seconds();
-    while (wchan_busy(&R->wch)) {
-        if (now_seconds() > deadline) give_up(R, "the last weight publication never completed");
-        comm_idle();
-    }
+    /* post, then drain: actors finish their sends before they sign off */
     wchan_post(&R->wch, R->policy.params, R->version, WIRE_CMD_STOP);
     int silent = intake_drain(&R->in);
     if (silent) {
@@ -228,11 +227,7 @@ static void stop_actors(Run *R) {
         intake_describe(&R->in, silent, msg, sizeof msg);
         give_up(R, msg);
     }
-    deadline = now_seconds() + comm_deadline_seconds();
-    while (wchan_busy(&R->wch)) {
-        if (now_seconds() > deadline) give_up(R, "the stop publication never completed");
-        comm_idle();
-    }
+    async_wait(R, "the stop publication");
 }
 
 /* Loads models, task, and either resumes or evaluates the starting model. */
@@ -307,7 +302,7 @@ static void setup(Run *R) {
     R->t_start = now_seconds() - R->rs.train_seconds;
     if (cfg->async) {
         wchan_init(&R->wch, R->policy.n_params, 0);
-        async_post(R);
+        async_publish(R);
     } else if (R->L.step < cfg->grpo_steps) {
         publish(R);
     }
@@ -322,9 +317,9 @@ static int run_step(Run *R, long step, Group *groups) {
     s.step = step;
     s.total_steps = cfg->grpo_steps;
     double t0 = now_seconds();
-    memset(R->in.gen_s, 0, sizeof R->in.gen_s);
-    memset(R->in.verify_s, 0, sizeof R->in.verify_s);
-    int silent = intake_wait_batch(&R->in, cfg->async ? async_idle : NULL, R);
+    memset(R->in.gen_s, 0, sizeof(double) * (size_t)R->comm->size);
+    memset(R->in.verify_s, 0, sizeof(double) * (size_t)R->comm->size);
+    int silent = intake_wait_batch(&R->in, cfg->async ? async_check_reports : NULL, R);
     if (silent) {
         char msg[300];
         intake_describe(&R->in, silent, msg, sizeof msg);
@@ -336,21 +331,20 @@ static int run_step(Run *R, long step, Group *groups) {
     int n_good = intake_take(&R->in, groups, R->version, max_stale);
     double t1 = now_seconds();
     s.t_collect = t1 - t0;
-    for (int r = 1; r < R->comm->size && r < 64; r++) {
+    for (int r = 1; r < R->comm->size; r++) {
         if (R->in.gen_s[r] > s.t_gen) s.t_gen = R->in.gen_s[r];
         if (R->in.verify_s[r] > s.t_verify) s.t_verify = R->in.verify_s[r];
     }
     s.t_comm = fmax(0, s.t_collect - s.t_gen - s.t_verify);
-    if (n_good > 0) {
-        learner_step(&R->L, groups, n_good, R->version, &s.m);
-        R->version++;
-    } else {
-        R->L.step++; /* a step with nothing to learn from still counts */
-    }
+    if (n_good > 0) learner_step(&R->L, groups, n_good, R->version, &s.m);
+    else R->L.step++; /* nothing to learn from: same weights, still a step */
+    /* one version per step, even an empty one: the actors' schedule (group
+     * j belongs to step j/quota + 1, taken at version j/quota) relies on it */
+    R->version++;
     double t2 = now_seconds();
     s.t_learn = t2 - t1;
     double gen_sum = 0;
-    for (int r = 1; r < R->comm->size && r < 64; r++) gen_sum += R->in.gen_s[r];
+    for (int r = 1; r < R->comm->size; r++) gen_sum += R->in.gen_s[r];
     s.actor_tok_s = gen_sum > 0 ? s.m.tokens / gen_sum : 0;
     s.learner_tok_s = s.t_learn > 0 ? s.m.learner_tokens / s.t_learn : 0;
     for (int i = 0; i < n_good; i++) group_free(&groups[i]);
@@ -358,7 +352,7 @@ static int run_step(Run *R, long step, Group *groups) {
     s.stale_dropped = R->in.n_stale;
     s.version = (unsigned long long)R->version;
     double t3 = now_seconds();
-    if (cfg->async) async_idle(R); /* publish before evaluating: actors go on */
+    if (cfg->async) publish(R); /* before evaluating: the actors go on */
     if ((cfg->eval_every > 0 && step % cfg->eval_every == 0) || step == cfg->grpo_steps) {
         double te = now_seconds();
         evaluate(&R->policy, R->tok, R->task, &R->sc, cfg->eval_prompts, 0, cfg->seed, &s.eval);

@@ -16,7 +16,8 @@
 #include "update.h"
 #include "util.h"
 
-/* Fills the batch with step's demonstrations; returns completion tokens. */
+/* Fills the batch with step's demonstrations, completion targets weighted
+ * 1/N; returns N, the completion tokens. */
 static int sft_fill_batch(const Task *task, const Tokenizer *tok, Rng *demo_rng, long step,
                           SeqBatch *batch, int *scratch_prompt, int *scratch_comp) {
     int L = batch->max_len, n_target = 0;
@@ -82,7 +83,7 @@ int sft_run(const Config *cfg, const char *out_path) {
     long tok_acc = 0;
     int n_acc = 0;
     for (long step = 0; step < cfg->sft_steps; step++) {
-        int n_target = sft_fill_batch(task, tok, &demo_rng, step, &batch, sp, sc);
+        sft_fill_batch(task, tok, &demo_rng, step, &batch, sp, sc);
         model_forward(&m, fs, batch.tokens, batch.targets, batch.B, batch.T, 1.0f, logp, NULL);
         double loss = 0;
         for (int i = 0; i < batch.B * batch.T; i++) loss -= (double)batch.weights[i] * logp[i];
@@ -91,7 +92,6 @@ int sft_run(const Config *cfg, const char *out_path) {
         loss_acc += loss;
         n_acc++;
         tok_acc += (long)batch.B * batch.T;
-        (void)n_target;
         int last = step + 1 == cfg->sft_steps;
         if ((step + 1) % 100 == 0 || last) {
             double now = now_seconds();

@@ -6,9 +6,9 @@
  * Every actor keeps a matching receive posted into a back buffer and polls
  * it between decode steps, so generation never stops for the transfer; new
  * weights are verified against the header checksum and swapped in between
- * batches. The learner posts a new version only when the previous one has
- * been delivered (latest wins: an actor may skip versions, never see a
- * torn one). */
+ * batches. The learner drives each publication to delivery before it
+ * trains on (MPI progresses a nonblocking broadcast only inside MPI calls),
+ * so one is in flight at a time and no actor ever sees a torn buffer. */
 #ifndef PROTO_WEIGHTS_ASYNC_H
 #define PROTO_WEIGHTS_ASYNC_H
 

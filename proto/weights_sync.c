@@ -50,7 +50,7 @@ uint32_t control_recv(float *params, size_t n, uint64_t *version, int rank) {
 int weights_check_all(const float *params, size_t n, uint64_t version, int rank, int size,
                       char *err, size_t errlen) {
     uint64_t mine = hash64(params, n * sizeof(float));
-    uint64_t all[size > 0 ? size : 1];
+    uint64_t *all = rank == 0 ? xcalloc((size_t)size, sizeof(uint64_t)) : NULL;
     comm_gather_u64(mine, all);
     if (rank != 0) return 0;
     char bad[256] = "";
@@ -60,10 +60,12 @@ int weights_check_all(const float *params, size_t n, uint64_t version, int rank,
             snprintf(item, sizeof item, "%s%d", bad[0] ? ", " : "", r);
             strncat(bad, item, sizeof bad - strlen(bad) - 1);
         }
+    uint64_t learner_sum = all[0];
+    xfree(all);
     if (!bad[0]) return 0;
     set_err(err, errlen,
             "weights differ from the learner's at version %llu on actor rank(s) %s "
             "(learner checksum %016llx)",
-            (unsigned long long)version, bad, (unsigned long long)all[0]);
+            (unsigned long long)version, bad, (unsigned long long)learner_sum);
     return -1;
 }

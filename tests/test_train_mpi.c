@@ -53,15 +53,34 @@ static int train(const char *dir, const char *extra) {
                bin, dir, tmp, TINY, extra, dir);
 }
 
+/* Every line of dir/metrics.jsonl, parsed (each must be a JSON object), as
+ * a jansson array; line 0 is the starting model's evaluation (step 0). The
+ * caller json_decref's it. */
+static json_t *read_metrics(const char *dir) {
+    char path[400], line[8192];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    FILE *f = fopen(path, "r");
+    if (!f) fail_msg("cannot open %s", path);
+    json_t *all = json_array();
+    while (fgets(line, sizeof line, f)) {
+        json_error_t je;
+        json_t *o = json_loads(line, 0, &je);
+        if (!o) fail_msg("%s: line %d is not JSON: %s", path, je.line, je.text);
+        json_array_append_new(all, o);
+    }
+    fclose(f);
+    return all;
+}
+
+static json_int_t jint(const json_t *o, const char *key) {
+    return json_integer_value(json_object_get(o, key));
+}
+
 static void test_train_metrics_and_logprob_match(void **state) {
     (void)state;
     char dir[300], path[400];
     snprintf(dir, sizeof dir, "%s/b", tmp);
     assert_int_equal(train(dir, ""), 0);
-    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    char line[8192];
     int n = 0, n_eval = 0;
     const char *keys[] = {"reward_mean", "reward_std", "reward_accuracy_mean", "reward_format_mean",
                           "accuracy", "zero_var_frac", "kl", "clip_low", "clip_high", "entropy",
@@ -69,18 +88,16 @@ static void test_train_metrics_and_logprob_match(void **state) {
                           "logp_diff_mean", "actor_tok_s", "learner_tok_s", "t_generate",
                           "t_verify", "t_comm", "t_learn", "t_bcast", "wire_bytes_per_token",
                           "compression_ratio"};
-    while (fgets(line, sizeof line, f)) {
-        json_error_t je;
-        json_t *o = json_loads(line, 0, &je);
-        assert_non_null(o);
-        if (json_integer_value(json_object_get(o, "step")) == 0) { /* the starting model */
+    json_t *lines = read_metrics(dir), *o;
+    size_t li;
+    json_array_foreach(lines, li, o) {
+        if (jint(o, "step") == 0) { /* the starting model */
             assert_non_null(json_object_get(o, "eval_greedy_acc"));
-            json_decref(o);
             continue;
         }
         n++;
-        assert_int_equal(json_integer_value(json_object_get(o, "step")), n);
-        assert_int_equal(json_integer_value(json_object_get(o, "version")), n);
+        assert_int_equal(jint(o, "step"), n);
+        assert_int_equal(jint(o, "version"), n);
         for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
             json_t *v = json_object_get(o, keys[k]);
             if (!v) fail_msg("metrics line %d lacks %s", n, keys[k]);
@@ -90,13 +107,12 @@ static void test_train_metrics_and_logprob_match(void **state) {
         double d = json_number_value(json_object_get(o, "logp_diff_max"));
         printf("step %d: max |logp_learner - logp_actor| = %.3g\n", n, d);
         assert_true(d <= 1e-4);
-        assert_int_equal(json_integer_value(json_object_get(o, "bad_messages")), 0);
-        assert_int_equal(json_integer_value(json_object_get(o, "completions")), 16);
+        assert_int_equal(jint(o, "bad_messages"), 0);
+        assert_int_equal(jint(o, "completions"), 16);
         assert_true(json_number_value(json_object_get(o, "compression_ratio")) > 1.0);
         if (json_object_get(o, "eval_greedy_acc")) n_eval++;
-        json_decref(o);
     }
-    fclose(f);
+    json_decref(lines);
     assert_int_equal(n, 4);
     assert_int_equal(n_eval, 2);
     snprintf(path, sizeof path, "%s/config.ini", dir);
@@ -158,29 +174,24 @@ static void test_same_seed_bit_identical(void **state) {
  * keeps training on the good groups, and finishes. */
 static void test_corrupt_messages_counted_and_dropped(void **state) {
     (void)state;
-    char dir[300], path[400], line[8192];
+    char dir[300], path[400];
     snprintf(dir, sizeof dir, "%s/e", tmp);
     assert_int_equal(run("GRPO_TEST_CORRUPT_EVERY=3 mpirun --oversubscribe -x GRPO_TEST_CORRUPT_EVERY "
                          "-np 3 %s train run.dir=%s grpo.init=%s/a/sft.ckpt grpo.steps=3 "
                          "grpo.prompts_per_step=4 grpo.group_size=4 %s > %s.log 2>&1",
                          bin, dir, tmp, TINY, dir),
                      0);
-    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
     long bad = -1;
     int n = 0;
-    while (fgets(line, sizeof line, f)) {
-        json_error_t je;
-        json_t *o = json_loads(line, 0, &je);
-        assert_non_null(o);
-        if (json_integer_value(json_object_get(o, "step")) > 0) {
-            bad = (long)json_integer_value(json_object_get(o, "bad_messages"));
+    json_t *lines = read_metrics(dir), *o;
+    size_t li;
+    json_array_foreach(lines, li, o) {
+        if (jint(o, "step") > 0) {
+            bad = (long)jint(o, "bad_messages");
             n++;
         }
-        json_decref(o);
     }
-    fclose(f);
+    json_decref(lines);
     assert_int_equal(n, 3);
     /* 2 actors x 2 groups x 3 steps = 12 messages, every 3rd of each actor corrupt */
     assert_int_equal(bad, 4);
@@ -244,7 +255,7 @@ static void test_signal_resume_and_atomicity(void **state) {
  * metrics) and the run finishes. */
 static void test_async_staleness(void **state) {
     (void)state;
-    char d0[300], d1[300], sy[300], p1[400], p2[400], line[8192];
+    char d0[300], d1[300], sy[300], p1[400], p2[400];
     snprintf(sy, sizeof sy, "%s/sync", tmp);
     snprintf(d0, sizeof d0, "%s/async0", tmp);
     snprintf(d1, sizeof d1, "%s/async1", tmp);
@@ -254,25 +265,20 @@ static void test_async_staleness(void **state) {
     snprintf(p1, sizeof p1, "%s/final.ckpt", sy);
     snprintf(p2, sizeof p2, "%s/final.ckpt", d0);
     assert_same_training_state(p1, p2);
-    snprintf(p1, sizeof p1, "%s/metrics.jsonl", d1);
-    FILE *f = fopen(p1, "r");
-    assert_non_null(f);
     int n = 0, saw_stale = 0;
-    while (fgets(line, sizeof line, f)) {
-        json_error_t je;
-        json_t *o = json_loads(line, 0, &je);
-        assert_non_null(o);
-        if (json_integer_value(json_object_get(o, "step")) > 0) {
+    json_t *lines = read_metrics(d1), *o;
+    size_t li;
+    json_array_foreach(lines, li, o) {
+        if (jint(o, "step") > 0) {
             n++;
-            json_int_t mx = json_integer_value(json_object_get(o, "staleness_max"));
+            json_int_t mx = jint(o, "staleness_max");
             assert_true(mx >= 0 && mx <= 1);
             saw_stale |= mx == 1;
-            assert_int_equal(json_integer_value(json_object_get(o, "stale_dropped")), 0);
+            assert_int_equal(jint(o, "stale_dropped"), 0);
             assert_true(json_number_value(json_object_get(o, "logp_diff_max")) <= 1e-4 || mx > 0);
         }
-        json_decref(o);
     }
-    fclose(f);
+    json_decref(lines);
     assert_int_equal(n, 4);
     assert_true(saw_stale); /* the actors did run ahead of the learner */
 }
