@@ -26,7 +26,7 @@ ifeq ($(SAN),1)
 endif
 OPT     ?= -O3 -march=native
 CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) -fno-math-errno -Wall -Wextra -Wshadow \
-           -Wno-unused-parameter -Icommon -Iactors -Ilearner -Iproto \
+           -Wno-unused-parameter -Icommon -Iactors -Ilearner -Iproto -Ideploy \
            $(shell pkg-config --cflags $(PKGS))
 LDLIBS  := $(shell pkg-config --libs $(PKGS)) -lm
 ifeq ($(SAN),1)
@@ -34,7 +34,7 @@ ifeq ($(SAN),1)
   LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIB_SRC  := $(filter-out common/main.c,$(wildcard common/*.c actors/*.c learner/*.c proto/*.c))
+LIB_SRC  := $(filter-out deploy/main.c,$(wildcard common/*.c actors/*.c learner/*.c proto/*.c deploy/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -58,7 +58,7 @@ $(BUILD)/libgrpo.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/grpo: $(BUILD)/common/main.o $(BUILD)/libgrpo.a
+$(BUILD)/grpo: $(BUILD)/deploy/main.o $(BUILD)/libgrpo.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c $(BUILD)/libgrpo.a $(wildcard */*.h)

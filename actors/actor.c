@@ -18,28 +18,25 @@
 #include <string.h>
 
 #include "checkpoint.h"
+#include "eval.h"
 #include "memory.h"
+#include "plan.h"
 #include "rollout.h"
+#include "run_settings.h"
 #include "util.h"
 #include "weights_async.h"
 #include "weights_sync.h"
 #include "wire.h"
 
-const char *const phase_names[PHASE_COUNT] = {"generate", "verify", "send", "wait",
-                                              "learn",    "bcast",  "eval"};
-
-int actor_quota(const Config *cfg, int rank, int size) {
-    int n_act = size - 1, idx = rank - 1;
-    return cfg->prompts_per_step / n_act + (idx < cfg->prompts_per_step % n_act);
-}
-
 typedef struct {
     const Config *cfg;
+    const TrainPlan *plan;
     const Comm *comm;
     Model m;
     Tokenizer *tok;
     Task *task;
     Roller r;
+    SamplerConfig eval_sc;     /* the [sampler] settings, without callbacks */
     WireCodec *codec;
     Group *groups;
     int quota;
@@ -119,26 +116,46 @@ static void flush_sends(Actor *A, const char *what) {
     }
 }
 
+/* Evaluates this actor's share of the held-out set with the weights held
+ * and reports the tally to the learner (WIRE_CMD_EVAL*). Its own sampler
+ * stream: evaluation never moves the rollout RNG, so training is the same
+ * with or without it. */
+static void evaluate_share(Actor *A, uint32_t cmd) {
+    double t0 = now_seconds();
+    const EvalSettings *es = eval_settings(A->cfg);
+    int k = cmd == WIRE_CMD_EVAL_PASS_K ? es->pass_k : 0, lo, hi;
+    eval_share(es->prompts, A->comm->rank - 1, A->comm->size - 1, &lo, &hi);
+    EvalTally t;
+    eval_tally(&A->m, A->tok, A->task, &A->eval_sc, lo, hi, k, run_settings(A->cfg)->seed, &t);
+    t.version = A->version;
+    uint8_t msg[EVAL_REPORT_BYTES];
+    eval_report_encode(&t, msg);
+    comm_send(msg, sizeof msg, 0, TAG_EVAL);
+    A->phase[PHASE_EVAL] += now_seconds() - t0;
+}
+
 static void loop_sync(Actor *A) {
-    const Config *cfg = A->cfg;
     for (;;) {
         double t0 = now_seconds();
         uint32_t cmd = control_recv(A->m.params, A->m.n_params, &A->version, A->comm->rank);
+        A->phase[PHASE_WAIT] += now_seconds() - t0;
         if (cmd == WIRE_CMD_STOP) break;
         if (cmd == WIRE_CMD_SNAPSHOT) {
             uint8_t st[48];
             roller_state_save(&A->r, st);
             comm_gather_bytes(st, sizeof st, NULL);
-            continue;
+        } else if (cmd == WIRE_CMD_WEIGHTS) {
+            if (A->version % (uint64_t)A->plan->checksum_every == 0)
+                weights_check_all(A->m.params, A->m.n_params, A->version, A->comm->rank,
+                                  A->comm->size, NULL, 0);
+        } else if (cmd == WIRE_CMD_EVAL || cmd == WIRE_CMD_EVAL_PASS_K) {
+            evaluate_share(A, cmd);
+        } else if (cmd == WIRE_CMD_GENERATE) {
+            produce(A, A->quota);
+            double t1 = now_seconds();
+            flush_sends(A, "the group sends");
+            A->phase[PHASE_SEND] += now_seconds() - t1;
         }
-        if (A->version % (uint64_t)cfg->checksum_every == 0)
-            weights_check_all(A->m.params, A->m.n_params, A->version, A->comm->rank, A->comm->size,
-                              NULL, 0);
-        A->phase[PHASE_WAIT] += now_seconds() - t0;
-        produce(A, A->quota);
-        double t1 = now_seconds();
-        flush_sends(A, "the group sends");
-        A->phase[PHASE_SEND] += now_seconds() - t1;
     }
 }
 
@@ -147,20 +164,21 @@ static void loop_sync(Actor *A) {
 static uint32_t poll_weights(Actor *A, WeightChannel *w) {
     uint64_t v;
     uint32_t cmd = wchan_poll(w, A->m.params, &v);
-    if (cmd != WIRE_CMD_WEIGHTS) return cmd;
+    if (cmd == 0 || cmd == WIRE_CMD_STOP) return cmd;
     A->version = v;
-    if (v % (uint64_t)A->cfg->checksum_every == 0) {
+    if (v % (uint64_t)A->plan->checksum_every == 0) {
         uint8_t msg[WIRE_CHECKSUM_BYTES];
         wire_checksum_encode(v, hash64(A->m.params, A->m.n_params * sizeof(float)), msg);
         comm_send(msg, sizeof msg, 0, TAG_CHECKSUM);
     }
-    return cmd;
+    if (cmd != WIRE_CMD_WEIGHTS) evaluate_share(A, cmd);
+    return WIRE_CMD_WEIGHTS;
 }
 
 static void progress_weights(void *ctx) { wchan_progress(ctx); }
 
 static void loop_async(Actor *A) {
-    const Config *cfg = A->cfg;
+    const TrainPlan *plan = A->plan;
     WeightChannel w;
     wchan_init(&w, A->m.n_params, A->comm->rank);
     wchan_listen(&w);
@@ -174,7 +192,7 @@ static void loop_async(Actor *A) {
         have_weights |= cmd == WIRE_CMD_WEIGHTS;
         reap_sends(A);
         /* groups j < allowed may be generated with the weights held now */
-        uint64_t allowed = have_weights ? (A->version + (uint64_t)cfg->max_staleness + 1) *
+        uint64_t allowed = have_weights ? (A->version + (uint64_t)plan->max_staleness + 1) *
                                               (uint64_t)A->quota
                                         : 0;
         int n = A->r.seq_no < allowed ? (int)(allowed - A->r.seq_no) : 0;
@@ -217,26 +235,31 @@ static void loop_async(Actor *A) {
 int actor_run(const Config *cfg, const Comm *comm) {
     char init[CFG_STR_MAX + 16], err[512];
     Actor *A = xcalloc(1, sizeof *A);
+    const TrainPlan *plan = train_plan(cfg);
+    const RunSettings *run = run_settings(cfg);
+    const TaskSettings *ts = task_settings(cfg);
     A->cfg = cfg;
+    A->plan = plan;
     A->comm = comm;
     /* Actors give the learner twice the deadline (plus the learner's 2 s
      * liveness probe): when something stalls, the learner, which can write
      * the checkpoint and name the culprit, must notice first. */
-    comm_set_deadline(2.0 * cfg->deadline_s + 5.0, actor_timeout, A);
-    config_init_path(cfg, init, sizeof init);
+    comm_set_deadline(2.0 * plan->deadline_s + 5.0, actor_timeout, A);
+    plan_init_path(plan, run->dir, init, sizeof init);
     A->tok = xmalloc(sizeof *A->tok);
     ckpt_load_model_or_die(init, &A->m, A->tok);
-    A->task = task_create(cfg->task_name, &cfg->task, cfg->seed, err, sizeof err);
+    A->task = task_create(ts->name, &ts->p, run->seed, err, sizeof err);
     if (!A->task) die("%s", err);
-    A->quota = actor_quota(cfg, comm->rank, comm->size);
-    memory_check_or_die(&A->m.cfg, ROLE_ACTOR, 0, 0, A->quota * (cfg->group_size + 1),
+    A->quota = plan_quota(plan, comm->rank, comm->size);
+    memory_check_or_die(&A->m.cfg, ROLE_ACTOR, 0, 0, A->quota * (plan->group_size + 1),
                         memory_local_ranks());
-    SamplerConfig sc = sampler_config_from(cfg);
-    roller_init(&A->r, &A->m, A->tok, A->task, &sc, cfg->group_size, A->quota, cfg->seed,
+    SamplerConfig sc = sampler_config_from(sampling_settings(cfg));
+    A->eval_sc = sc;
+    roller_init(&A->r, &A->m, A->tok, A->task, &sc, plan->group_size, A->quota, run->seed,
                 (uint32_t)comm->rank);
     A->codec = wire_codec_new(3);
     A->groups = xcalloc((size_t)A->quota, sizeof(Group));
-    A->max_pending = (cfg->max_staleness + 2) * A->quota;
+    A->max_pending = (plan->max_staleness + 2) * A->quota;
     A->pending = xcalloc((size_t)A->max_pending, sizeof(CommReq *));
     A->pending_buf = xcalloc((size_t)A->max_pending, sizeof(uint8_t *));
     const char *corrupt_env = getenv("GRPO_TEST_CORRUPT_EVERY");
@@ -252,7 +275,7 @@ int actor_run(const Config *cfg, const Comm *comm) {
         roller_state_load(&A->r, all + (size_t)(comm->rank - 1) * 48);
         xfree(all);
     }
-    if (cfg->async) loop_async(A);
+    if (plan->async) loop_async(A);
     else loop_sync(A);
 
     A->phase[PHASE_GENERATE] -= A->phase[PHASE_VERIFY];

@@ -3,6 +3,7 @@
 #include "sampler.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -306,4 +307,15 @@ int completion_text(const Tokenizer *tok, const Completions *c, int i, char *out
     int n = c->len[i];
     if (n > 0 && ids[n - 1] == TOK_EOS) n--;
     return tokenizer_decode(tok, ids, n, out, cap);
+}
+
+SamplerConfig sampler_config_from(const SamplingSettings *s) {
+    SamplerConfig sc;
+    memset(&sc, 0, sizeof sc);
+    sc.temperature = s->temperature;
+    sc.top_k = s->top_k;
+    sc.top_p = s->top_p;
+    sc.max_new_tokens = s->max_new_tokens;
+    snprintf(sc.stop, sizeof sc.stop, "%s", s->stop);
+    return sc;
 }

@@ -32,6 +32,7 @@
 
 #include "model.h"
 #include "rng.h"
+#include "sampling.h"
 #include "tokenizer.h"
 
 typedef struct {
@@ -46,6 +47,9 @@ typedef struct {
     void (*between_steps)(void *ctx);
     void *between_ctx;
 } SamplerConfig;
+
+/* The sampler settings of the [sampler] section (no callback). */
+SamplerConfig sampler_config_from(const SamplingSettings *s);
 
 /* Floats of scratch sampler_pick needs for a vocabulary of V. */
 #define SAMPLER_SCRATCH_FLOATS(V) (2 * (size_t)(V))

@@ -1,11 +1,16 @@
-/* config.h: every knob of a run, in one struct, described by one table.
+/* config.h: the config core. It knows no module: it reads INI (inih),
+ * applies "section.key=value" overrides, validates, and writes the
+ * effective config. What the keys are is declared by the modules that own
+ * them, each as a CfgSection (a table of keys into the module's own
+ * settings struct, with defaults, bounds and help, and an optional check).
+ * The program registers the sections it runs with (config_new); a module
+ * reads its settings with config_get(cfg, &its_section).
  *
- * The table (config.c) drives everything: INI parsing (inih), command-line
- * overrides ("section.key=value"), validation with messages that name the
- * key and its allowed values, and the effective-config dump written into
- * the run directory. A key marked "run-defining" changes what a run
- * computes (model shape, seed, group size); resuming with a different value
- * is refused. */
+ * Several sections may share one INI name ([grpo] holds the keys both
+ * sides of the wire agree on, from proto/, and the learner's own, from
+ * learner/): a key belongs to exactly one of them. A key marked
+ * run-defining changes what a run computes (model shape, seed, group size);
+ * resuming with a different value is refused. */
 #ifndef COMMON_CONFIG_H
 #define COMMON_CONFIG_H
 
@@ -13,92 +18,82 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "model.h"
-#include "sampler.h"
-#include "task.h"
-
 enum { CFG_STR_MAX = 256 };
 
-typedef struct {
-    float lr, lr_min;       /* peak and final learning rate (cosine) */
-    int warmup;             /* warm-up steps */
-    float weight_decay;     /* decoupled, matrices only */
-    float beta1, beta2, eps;
-    float grad_clip;        /* global-norm clip, 0 = off */
-} OptimSettings;
+typedef enum { CFG_INT, CFG_U64, CFG_FLOAT, CFG_STR, CFG_ENUM } CfgType;
 
 typedef struct {
-    /* [run] */
-    uint64_t seed;
-    char dir[CFG_STR_MAX];        /* run directory: config, metrics, checkpoints, plots */
-    int blas_threads;             /* OpenBLAS threads per rank */
-    /* [model] (vocab_size comes from the tokenizer) */
-    ModelConfig model;
-    /* [task] */
-    char task_name[64];
-    TaskParams task;
-    /* [sampler] (actors and sampled evaluation) */
-    float temperature;
-    int top_k;
-    float top_p;
-    int max_new_tokens;
-    char stop[16];
-    /* [sft] */
-    int sft_steps, sft_batch;
-    OptimSettings sft_opt;
-    int sft_eval_every;
-    /* [grpo] */
-    int grpo_steps;
-    int prompts_per_step;         /* B groups per optimizer step */
-    int group_size;               /* G completions per prompt */
-    int algo;                     /* PgAlgo */
-    int adv_std;                  /* AdvStd */
-    float adv_eps;
-    float eps_low, eps_high;      /* clip range */
-    float beta;                   /* k3 KL weight */
-    int loss_norm;                /* LossNorm */
-    int inner_epochs;             /* mu */
-    int minibatches;              /* per inner epoch */
-    OptimSettings grpo_opt;
-    char init[CFG_STR_MAX];       /* starting checkpoint ("" = <dir>/sft.ckpt) */
-    char ref[CFG_STR_MAX];        /* frozen reference ("" = the starting checkpoint) */
-    int eval_every;               /* held-out evaluation every E steps (0 = end only) */
-    int checksum_every;           /* verify bit-identical weights on all ranks every K steps */
-    int checkpoint_every;         /* write a checkpoint every S steps (0 = end only) */
-    int keep_checkpoints;         /* newest K training checkpoints kept */
-    int async;                    /* 1: actors generate while the learner trains */
-    int max_staleness;            /* async: oldest admissible policy lag, in versions */
-    float tis_cap;                /* truncated importance weight cap, 0 = off */
-    float deadline_s;             /* every wait gives up (naming who) after this */
-    /* [eval] */
-    int eval_prompts;             /* held-out prompts */
-    int pass_k;                   /* samples per prompt for pass@k */
-} Config;
+    const char *key;
+    CfgType type;
+    size_t offset, size;       /* of the field in the section's struct */
+    const char *def;           /* default, as text */
+    double lo, hi;             /* bounds for numbers */
+    const char *const *names;  /* CFG_ENUM: allowed values, NULL-terminated */
+    int run_defining;          /* changing it on resume is refused */
+    const char *help;
+} CfgKey;
 
-/* Fills every field with its default. */
-void config_defaults(Config *c);
+typedef struct Config Config;
+
+typedef struct {
+    const char *name;          /* INI section */
+    size_t size;               /* bytes of the owner's settings struct */
+    const CfgKey *keys;
+    int n_keys;
+    /* Optional: fields that are not keys, after the key defaults. */
+    void (*defaults)(void *settings);
+    /* Optional: cross-field checks; may read other sections of cfg. 0, or
+     * -1 with err naming the keys. */
+    int (*validate)(const Config *cfg, const void *settings, char *err, size_t errlen);
+} CfgSection;
+
+/* Key-table entries for a field f of settings struct T. */
+#define CFG_FIELD(T, f) offsetof(T, f), sizeof(((T *)0)->f)
+#define CFG_I(T, k, f, d, lo, hi, rd, h) {k, CFG_INT, CFG_FIELD(T, f), d, lo, hi, NULL, rd, h}
+#define CFG_U(T, k, f, d, rd, h) {k, CFG_U64, CFG_FIELD(T, f), d, 0, 0, NULL, rd, h}
+#define CFG_F(T, k, f, d, lo, hi, rd, h) {k, CFG_FLOAT, CFG_FIELD(T, f), d, lo, hi, NULL, rd, h}
+#define CFG_S(T, k, f, d, rd, h) {k, CFG_STR, CFG_FIELD(T, f), d, 0, 0, NULL, rd, h}
+#define CFG_E(T, k, f, d, names, rd, h) {k, CFG_ENUM, CFG_FIELD(T, f), d, 0, 0, names, rd, h}
+#define CFG_SECTION(nm, T, keys_, defaults_, validate_)                                          \
+    {nm, sizeof(T), keys_, (int)(sizeof keys_ / sizeof keys_[0]), defaults_, validate_}
+
+/* A config holding the given sections (in dump order), at their defaults.
+ * Dies on a bad built-in default or a key declared twice. */
+Config *config_new(const CfgSection *const *sections, int n);
+/* A config with the same sections as c, at their defaults. */
+Config *config_new_like(const Config *c);
+void config_free(Config *c);
+/* Every key back to its default, none marked as given. */
+void config_reset(Config *c);
+/* The settings struct of section s (dies if c does not hold s). */
+const void *config_get(const Config *c, const CfgSection *s);
+void *config_get_mut(Config *c, const CfgSection *s);
+/* 1 if section.key was given by a config file or an override. */
+int config_was_set(const Config *c, const char *section, const char *key);
+
 /* Reads an INI file over c. Returns 0, or -1 with err naming file:line and
- * the key (unknown section/key, bad value, allowed values). */
+ * the key (unknown section/key, bad value, allowed values, a key given
+ * twice in the file, a malformed [section] line; a path that is not a
+ * regular file). */
 int config_load_file(Config *c, const char *path, char *err, size_t errlen);
 /* Reads INI text (name is used in messages) over c, as config_load_file. */
 int config_load_string(Config *c, const char *text, const char *name, char *err, size_t errlen);
 /* Applies "section.key=value". Returns 0, or -1 with err. */
 int config_set(Config *c, const char *assignment, char *err, size_t errlen);
-/* Cross-field checks (e.g. n_kv_heads divides n_heads). 0 or -1 with err. */
+/* Sets section.key from text without marking it as given by the user
+ * (what actually ran, e.g. the model shape read from a checkpoint). */
+int config_set_value(Config *c, const char *section, const char *key, const char *value,
+                     char *err, size_t errlen);
+/* Runs every section's checks. 0 or -1 with err. */
 int config_validate(const Config *c, char *err, size_t errlen);
-/* Writes the effective config as INI (loadable by config_load_file). */
+/* Writes the effective config as INI (loadable by config_load_file), with
+ * each key's help as a comment. */
 void config_write(const Config *c, FILE *f);
 /* The effective config as INI text (malloc'd; the caller frees). */
 char *config_to_string(const Config *c);
-/* Path of the starting checkpoint: [grpo] init, or <run.dir>/sft.ckpt. */
-void config_init_path(const Config *c, char *out, size_t cap);
-/* Path of the reference model: [grpo] ref, or the starting checkpoint. */
-void config_ref_path(const Config *c, char *out, size_t cap);
-/* The [sampler] settings as the sampler takes them. */
-SamplerConfig sampler_config_from(const Config *c);
-/* Lists the keys whose values differ between a and b; returns how many of
- * them are run-defining, and writes their names (comma separated) to
- * names. Harmless differences are appended to changed. */
+/* Lists the keys whose values differ between a and b (same sections);
+ * returns how many of them are run-defining, and writes their names
+ * (comma separated) to names. Harmless differences go to changed. */
 int config_diff(const Config *a, const Config *b, char *names, size_t names_len, char *changed,
                 size_t changed_len);
 

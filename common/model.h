@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
+
 typedef struct {
     int vocab_size;       /* V */
     int dim;              /* D */
@@ -39,6 +41,18 @@ typedef struct {
     float rope_theta;     /* RoPE base, 10000 */
     float norm_eps;       /* RMSNorm epsilon, 1e-5 */
 } ModelConfig;
+
+/* The [model] section (model_config.c): the shape of a model trained from
+ * scratch. */
+extern const CfgSection model_section;
+static inline const ModelConfig *model_settings(const Config *c) {
+    return config_get(c, &model_section);
+}
+/* Makes cfg's [model] record the shape of a model loaded from source
+ * (what actually runs). A [model] key the user gave that disagrees with it
+ * is refused: 0, or -1 with err naming the key and both values. */
+int model_config_adopt(Config *cfg, const ModelConfig *actual, const char *source, char *err,
+                       size_t errlen);
 
 enum { MODEL_NUM_TENSORS = 12 };
 

@@ -6,9 +6,33 @@
 
 #include <stddef.h>
 
+#include "config.h"
+
 typedef struct {
     float beta1, beta2, eps, weight_decay;
 } AdamWConfig;
+
+/* An optimizer's settings as a config section holds them (SFT and GRPO
+ * each have their own). */
+typedef struct {
+    float lr, lr_min;       /* peak and final learning rate (cosine) */
+    int warmup;             /* warm-up steps */
+    float weight_decay;     /* decoupled, matrices only */
+    float beta1, beta2, eps;
+    float grad_clip;        /* global-norm clip, 0 = off */
+} OptimSettings;
+
+/* The key-table entries of an OptimSettings member o of settings struct T
+ * (config.h), with the defaults that differ between uses. */
+#define CFG_OPTIM_KEYS(T, o, d_lr, d_lrmin, d_wu, d_wd, d_clip)                                   \
+    CFG_F(T, "lr", o.lr, d_lr, 0, 10, 1, "peak learning rate"),                                  \
+    CFG_F(T, "lr_min", o.lr_min, d_lrmin, 0, 10, 1, "final learning rate of the cosine"),        \
+    CFG_I(T, "warmup", o.warmup, d_wu, 0, 1e9, 1, "linear warm-up steps"),                       \
+    CFG_F(T, "weight_decay", o.weight_decay, d_wd, 0, 10, 1, "AdamW decoupled decay (matrices)"),\
+    CFG_F(T, "beta1", o.beta1, "0.9", 0, 0.99999, 1, "AdamW beta1"),                           \
+    CFG_F(T, "beta2", o.beta2, "0.99", 0, 0.999999, 1, "AdamW beta2"),                         \
+    CFG_F(T, "adam_eps", o.eps, "1e-8", 0, 1, 1, "AdamW epsilon"),                             \
+    CFG_F(T, "grad_clip", o.grad_clip, d_clip, 0, 1e9, 1, "global gradient-norm clip, 0 = off")
 
 /* A contiguous range of the flat parameter buffer and whether it decays. */
 typedef struct {

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "rng.h"
 
 enum { TASK_MAX_TEXT = 256, REWARD_MAX_COMPONENTS = 4, TASK_MAX_PATH = 256 };
@@ -32,6 +33,16 @@ typedef struct {
     int eval_permille;   /* held-out share of item ids, per mille [20] */
     float weights[REWARD_MAX_COMPONENTS]; /* [1.0 accuracy, 0.1 format] */
 } TaskParams;
+
+/* The [task] section (task_config.c): which task, and its settings. */
+typedef struct {
+    char name[64];
+    TaskParams p;
+} TaskSettings;
+extern const CfgSection task_section;
+static inline const TaskSettings *task_settings(const Config *c) {
+    return config_get(c, &task_section);
+}
 
 typedef enum { SPLIT_TRAIN = 0, SPLIT_EVAL = 1 } TaskSplit;
 

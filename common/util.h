@@ -33,6 +33,8 @@ void xfree(void *p);
 
 /* fopen that dies with the path and strerror on failure. */
 FILE *xfopen(const char *path, const char *mode);
+/* Creates dir and its parents (mkdir -p); dies naming the path. */
+void make_dirs_or_die(const char *dir);
 
 /* Monotonic wall-clock seconds. */
 double now_seconds(void);

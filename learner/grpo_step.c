@@ -23,12 +23,15 @@ void learner_init(Learner *L, Model *policy, const Model *ref, const Config *cfg
     memset(L, 0, sizeof *L);
     L->policy = policy;
     L->ref = ref;
-    L->cfg = cfg;
+    L->plan = train_plan(cfg);
+    L->gs = grpo_settings(cfg);
+    L->ss = sampling_settings(cfg);
+    const TrainPlan *plan = L->plan;
     CHECK(policy->grads != NULL);
     adamw_init(&L->opt, policy->n_params);
     int T = policy->cfg.max_seq_len;
-    L->max_rows = cfg->prompts_per_step * cfg->group_size;
-    L->max_tok = L->max_rows * cfg->max_new_tokens;
+    L->max_rows = plan->prompts_per_step * plan->group_size;
+    L->max_tok = L->max_rows * L->ss->max_new_tokens;
     L->fs = forward_state_new(&policy->cfg, L->max_rows, T);
     batch_init(&L->batch, L->max_rows, T);
     L->logp = xmalloc(sizeof(float) * (size_t)L->max_rows * T);
@@ -41,7 +44,7 @@ void learner_init(Learner *L, Model *policy, const Model *ref, const Config *cfg
     L->isw = xmalloc(sizeof(float) * (size_t)L->max_tok);
     L->adv = xmalloc(sizeof(float) * (size_t)L->max_rows);
     L->len = xmalloc(sizeof(int) * (size_t)L->max_rows);
-    L->sorted = xmalloc(sizeof(Group) * (size_t)cfg->prompts_per_step);
+    L->sorted = xmalloc(sizeof(Group) * (size_t)plan->prompts_per_step);
 }
 
 void learner_free(Learner *L) {
@@ -98,16 +101,15 @@ static void gather_tokens(const Learner *L, const Minibatch *mb, const float *sr
 
 /* Forward of model over the current batch; logp into L->logp. */
 static void forward(Learner *L, const Model *m, float *entropy) {
-    float temp = L->cfg->temperature > 0 ? L->cfg->temperature : 1.0f;
+    float temp = L->ss->temperature > 0 ? L->ss->temperature : 1.0f;
     model_forward(m, L->fs, L->batch.tokens, L->batch.targets, L->batch.B, L->batch.T, temp, L->logp,
                   entropy);
 }
 
 void learner_step(Learner *L, const Group *groups, int n, uint64_t policy_version,
                   StepMetrics *out) {
-    const Config *cfg = L->cfg;
     memset(out, 0, sizeof *out);
-    CHECK(n >= 1 && n <= cfg->prompts_per_step);
+    CHECK(n >= 1 && n <= L->plan->prompts_per_step);
     memcpy(L->sorted, groups, sizeof(Group) * (size_t)n);
     qsort(L->sorted, (size_t)n, sizeof(Group), group_order);
 
@@ -119,9 +121,9 @@ void learner_step(Learner *L, const Group *groups, int n, uint64_t policy_versio
     float adv[4096];
     for (int i = 0; i < n; i++) {
         const Group *g = &L->sorted[i];
-        CHECK(g->G == cfg->group_size && g->G <= 4096 && g->n_components == nc);
-        zero_var += group_advantages(g->reward, g->G, (PgAlgo)cfg->algo, (AdvStd)cfg->adv_std,
-                                     cfg->adv_eps, adv);
+        CHECK(g->G == L->plan->group_size && g->G <= 4096 && g->n_components == nc);
+        zero_var += group_advantages(g->reward, g->G, (PgAlgo)L->gs->algo, (AdvStd)L->gs->adv_std,
+                                     L->gs->adv_eps, adv);
         int64_t off = 0;
         for (int k = 0; k < g->G; k++) {
             int len = g->completion_len[k];
@@ -163,7 +165,7 @@ void learner_step(Learner *L, const Group *groups, int n, uint64_t policy_versio
     out->tokens = ntok;
 
     /* minibatches: contiguous runs of whole groups */
-    int M = cfg->minibatches < n ? cfg->minibatches : n;
+    int M = L->gs->minibatches < n ? L->gs->minibatches : n;
     Minibatch mbs[M];
     for (int k = 0, row = 0; k < M; k++) {
         Minibatch *mb = &mbs[k];
@@ -180,13 +182,13 @@ void learner_step(Learner *L, const Group *groups, int n, uint64_t policy_versio
     }
 
     GrpoLossConfig gl = grpo_loss_config_defaults();
-    gl.algo = (PgAlgo)cfg->algo;
-    gl.eps_low = cfg->eps_low;
-    gl.eps_high = cfg->eps_high;
-    gl.beta = cfg->beta;
-    gl.norm = (LossNorm)cfg->loss_norm;
-    gl.max_new_tokens = cfg->max_new_tokens;
-    int use_ref = cfg->beta > 0;
+    gl.algo = (PgAlgo)L->gs->algo;
+    gl.eps_low = L->gs->eps_low;
+    gl.eps_high = L->gs->eps_high;
+    gl.beta = L->gs->beta;
+    gl.norm = (LossNorm)L->gs->loss_norm;
+    gl.max_new_tokens = L->ss->max_new_tokens;
+    int use_ref = L->gs->beta > 0;
 
     /* fresh-data pass: reference, recomputed log-probs, entropy */
     double t0 = now_seconds(), ent_sum = 0, diff_sum = 0, diff_max = 0;
@@ -217,27 +219,27 @@ void learner_step(Learner *L, const Group *groups, int n, uint64_t policy_versio
         is_sum += r;
         if (r < is_min) is_min = r;
         if (r > is_max) is_max = r;
-        if (cfg->tis_cap > 0) {
+        if (L->gs->tis_cap > 0) {
             L->prox[t] = L->cur[t];
-            L->isw[t] = (float)(r < cfg->tis_cap ? r : cfg->tis_cap);
-            n_trunc += r > cfg->tis_cap;
+            L->isw[t] = (float)(r < L->gs->tis_cap ? r : L->gs->tis_cap);
+            n_trunc += r > L->gs->tis_cap;
         }
     }
     out->is_mean = ntok ? is_sum / ntok : 1;
     out->is_min = ntok ? is_min : 1;
     out->is_max = ntok ? is_max : 1;
     out->is_truncated_frac = ntok ? (double)n_trunc / ntok : 0;
-    const float *logp_old = cfg->tis_cap > 0 ? L->prox : L->old;
-    if (cfg->tis_cap > 0) gl.is_weight = L->isw;
+    const float *logp_old = L->gs->tis_cap > 0 ? L->prox : L->old;
+    if (L->gs->tis_cap > 0) gl.is_weight = L->isw;
     out->logp_diff_max = diff_max;
     out->logp_diff_mean = ntok ? diff_sum / ntok : 0;
     out->entropy = ntok ? ent_sum / ntok : 0;
     out->t_forward += now_seconds() - t0;
 
     /* mu inner epochs over the minibatches */
-    long total_updates = (long)cfg->grpo_steps * cfg->inner_epochs * M;
+    long total_updates = (long)L->plan->steps * L->gs->inner_epochs * M;
     GrpoLossStats all = {0}, first = {0};
-    for (int e = 0; e < cfg->inner_epochs; e++) {
+    for (int e = 0; e < L->gs->inner_epochs; e++) {
         for (int k = 0; k < M; k++) {
             const Minibatch *mb = &mbs[k];
             if (!(e == 0 && M == 1)) { /* with one minibatch the fresh pass is this forward */
@@ -263,7 +265,7 @@ void learner_step(Learner *L, const Group *groups, int n, uint64_t policy_versio
             t0 = now_seconds();
             model_backward(L->policy, L->fs, L->batch.weights);
             double t1 = now_seconds();
-            UpdateStats us = model_update(L->policy, &L->opt, &cfg->grpo_opt, L->opt_steps++,
+            UpdateStats us = model_update(L->policy, &L->opt, &L->gs->opt, L->opt_steps++,
                                           total_updates);
             out->t_backward += t1 - t0;
             out->t_optim += now_seconds() - t1;

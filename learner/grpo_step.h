@@ -8,9 +8,13 @@
 
 #include "batch.h"
 #include "config.h"
+#include "grpo_settings.h"
 #include "grpo_loss.h"
 #include "model.h"
 #include "optim.h"
+#include "plan.h"
+#include "sampling.h"
+#include "task.h"
 #include "wire.h"
 
 typedef struct {
@@ -45,7 +49,9 @@ typedef struct {
 typedef struct {
     Model *policy;
     const Model *ref;          /* frozen reference (may equal the start) */
-    const Config *cfg;
+    const TrainPlan *plan;       /* [grpo] keys every rank agrees on */
+    const GrpoSettings *gs;      /* the learner's [grpo] keys */
+    const SamplingSettings *ss;  /* [sampler]: the distribution log-probs are under */
     AdamW opt;
     long step;                 /* steps taken */
     long opt_steps;            /* optimizer updates taken */
@@ -60,8 +66,8 @@ typedef struct {
     Group *sorted;             /* (max groups) */
 } Learner;
 
-/* Sets up the learner for at most cfg->prompts_per_step groups of
- * cfg->group_size. Borrows policy (which must have grads) and ref. */
+/* Sets up the learner for at most [grpo] prompts_per_step groups of
+ * group_size. Borrows policy (which must have grads) and ref. */
 void learner_init(Learner *L, Model *policy, const Model *ref, const Config *cfg);
 void learner_free(Learner *L);
 

@@ -3,17 +3,16 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "actor.h"
 #include "util.h"
 
-void intake_init(Intake *in, const Config *cfg, const Comm *comm, int vocab_size, int max_seq_len,
-                 int n_components, int max_staleness) {
+void intake_init(Intake *in, const TrainPlan *plan, int max_new_tokens, const Comm *comm,
+                 int vocab_size, int max_seq_len, int n_components, int max_staleness) {
     memset(in, 0, sizeof *in);
     in->size = comm->size;
     in->quota = xcalloc((size_t)comm->size, sizeof(int));
     int max_quota = 0;
     for (int r = 1; r < comm->size; r++) {
-        in->quota[r] = actor_quota(cfg, r, comm->size);
+        in->quota[r] = plan_quota(plan, r, comm->size);
         if (in->quota[r] > max_quota) max_quota = in->quota[r];
     }
     /* an actor may run max_staleness steps ahead of the batch being taken */
@@ -30,10 +29,10 @@ void intake_init(Intake *in, const Config *cfg, const Comm *comm, int vocab_size
     in->verify_s = xcalloc((size_t)comm->size, sizeof(double));
     double now = now_seconds();
     for (int r = 0; r < comm->size; r++) in->last_heard[r] = now;
-    in->G = cfg->group_size;
+    in->G = plan->group_size;
     in->n_components = n_components;
     in->codec = wire_codec_new(3);
-    in->lim = wire_limits_make(vocab_size, cfg->group_size, max_seq_len, cfg->max_new_tokens);
+    in->lim = wire_limits_make(vocab_size, plan->group_size, max_seq_len, max_new_tokens);
 }
 
 void intake_free(Intake *in) {

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "comm.h"
-#include "config.h"
+#include "plan.h"
 #include "wire.h"
 
 typedef struct {
@@ -35,7 +35,8 @@ typedef struct {
     int *done;           /* (size) end-of-stream marker seen (async drain) */
 } Intake;
 
-void intake_init(Intake *in, const Config *cfg, const Comm *comm, int vocab_size, int max_seq_len,
+void intake_init(Intake *in, const TrainPlan *plan, int max_new_tokens, const Comm *comm,
+                 int vocab_size, int max_seq_len,
                  int n_components, int max_staleness);
 void intake_free(Intake *in);
 

@@ -20,13 +20,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "actor.h"
 #include "checkpoint.h"
-#include "eval.h"
+#include "eval_report.h"
+#include "grpo_settings.h"
 #include "grpo_step.h"
 #include "metrics.h"
 #include "intake.h"
 #include "memory.h"
+#include "plan.h"
+#include "run_settings.h"
 #include "run_state.h"
 #include "weights_async.h"
 #include "util.h"
@@ -67,12 +69,14 @@ static void print_phase_table(const double *all, int size) {
 
 /* Everything the learner loop works with. */
 typedef struct {
-    const Config *cfg;
+    Config *cfg;
+    const RunSettings *run;
+    const TrainPlan *plan;
+    const GrpoSettings *gs;
     const Comm *comm;
     Model policy, ref;
     Tokenizer *tok, *ref_tok;
     Task *task;
-    SamplerConfig sc;
     Learner L;
     RunState rs;
     Intake in;
@@ -85,6 +89,10 @@ typedef struct {
     uint64_t hash_version[64], hash_value[64]; /* recent published checksums */
     void *ck_buf;              /* receive buffer for actors' checksum reports */
     size_t ck_cap;
+    void *ev_buf;              /* receive buffer for actors' evaluation reports */
+    size_t ev_cap;
+    EvalResult final_eval;     /* the last step's evaluation with pass@k */
+    int have_final;
 } Run;
 
 /* Writes ckpt-<step>.ckpt from the run's state (R->rs.actor_state set by
@@ -94,7 +102,7 @@ static void save_run(Run *R) {
     R->rs.step = R->L.step;
     R->rs.version = R->version;
     R->rs.train_seconds = now_seconds() - R->t_start;
-    run_checkpoint_save(R->cfg->dir, R->cfg->keep_checkpoints, &R->policy, R->tok, &R->L.opt, &R->rs,
+    run_checkpoint_save(R->run->dir, R->gs->keep_checkpoints, &R->policy, R->tok, &R->L.opt, &R->rs,
                         R->cfg);
 }
 
@@ -142,7 +150,7 @@ static void give_up(Run *R, const char *what) {
     }
     checkpoint_from_intake(R);
     fprintf(stderr, "error: learner: wrote %s/ckpt-%08ld.ckpt (step %ld); stopping all ranks\n",
-            R->cfg->dir, R->L.step, R->L.step);
+            R->run->dir, R->L.step, R->L.step);
     comm_abort(4);
 }
 
@@ -163,12 +171,13 @@ static void async_wait(Run *R, const char *what) {
     }
 }
 
-/* Async: publishes the current weights and drives them to delivery,
+/* Async: publishes the current weights with cmd (WIRE_CMD_WEIGHTS, or
+ * EVAL* to have the actors evaluate them) and drives them to delivery,
  * keeping their checksum when actors will report theirs for this version. */
-static void async_publish(Run *R) {
-    wchan_post(&R->wch, R->policy.params, R->version, WIRE_CMD_WEIGHTS);
+static void async_publish(Run *R, uint32_t cmd) {
+    wchan_post(&R->wch, R->policy.params, R->version, cmd);
     async_wait(R, "the weight publication (async)");
-    if (R->version % (uint64_t)R->cfg->checksum_every == 0) {
+    if (R->version % (uint64_t)R->plan->checksum_every == 0) {
         int i = (int)(R->version % 64);
         R->hash_version[i] = R->version;
         R->hash_value[i] = hash64(R->policy.params, R->policy.n_params * sizeof(float));
@@ -196,26 +205,51 @@ static void async_check_reports(void *ctx) {
     }
 }
 
-/* Publishes the current weights (and checks checksums when due). */
-static void publish(Run *R) {
-    if (R->cfg->async) {
-        async_publish(R);
+/* Publishes the current weights (and checks checksums when due). cmd
+ * WIRE_CMD_EVAL or WIRE_CMD_EVAL_PASS_K then has every actor evaluate its
+ * share of the held-out set with them (collect_eval gathers the result). */
+static void publish(Run *R, uint32_t cmd) {
+    if (R->plan->async) {
+        async_publish(R, cmd);
         return;
     }
     char err[600];
     weights_send(R->policy.params, R->policy.n_params, R->version);
-    if (R->version % (uint64_t)R->cfg->checksum_every == 0 &&
+    if (R->version % (uint64_t)R->plan->checksum_every == 0 &&
         weights_check_all(R->policy.params, R->policy.n_params, R->version, 0, R->comm->size, err,
                           sizeof err) != 0) {
         fprintf(stderr, "error: %s\n", err);
         comm_abort(3);
     }
+    if (cmd != WIRE_CMD_WEIGHTS) control_send(cmd);
+}
+
+/* Sums the actors' evaluation reports for the weights just published. A
+ * report that does not decode is counted as a bad message and left out (the
+ * prompt count says how many were evaluated). */
+static void collect_eval(Run *R, EvalResult *out) {
+    EvalTally sum;
+    memset(&sum, 0, sizeof sum);
+    char err[300];
+    for (int got = 1; got < R->comm->size; got++) {
+        int src;
+        size_t len = comm_recv_any(&R->ev_buf, &R->ev_cap, TAG_EVAL, &src);
+        EvalTally t;
+        if (eval_report_decode(R->ev_buf, len, &t, err, sizeof err) != 0) {
+            fprintf(stderr, "learner: dropped the evaluation report of actor rank %d: %s\n", src,
+                    err);
+            R->in.n_bad++;
+            continue;
+        }
+        eval_tally_add(&sum, &t);
+    }
+    eval_result_from_tally(&sum, R->task->n_components, out);
 }
 
 /* Tells the actors to stop. Async: waits for the channel, posts STOP and
  * drains the groups still in flight until every actor has signed off. */
 static void stop_actors(Run *R) {
-    if (!R->cfg->async) {
+    if (!R->plan->async) {
         control_send(WIRE_CMD_STOP);
         return;
     }
@@ -232,10 +266,12 @@ static void stop_actors(Run *R) {
 
 /* Loads models, task, and either resumes or evaluates the starting model. */
 static void setup(Run *R) {
-    const Config *cfg = R->cfg;
+    Config *cfg = R->cfg;
+    const RunSettings *run = R->run;
+    const TrainPlan *plan = R->plan;
     char init[CFG_STR_MAX + 16], refp[CFG_STR_MAX + 16], err[600], path[CFG_STR_MAX + 32];
-    config_init_path(cfg, init, sizeof init);
-    config_ref_path(cfg, refp, sizeof refp);
+    plan_init_path(plan, run->dir, init, sizeof init);
+    grpo_ref_path(R->gs, init, refp, sizeof refp);
     R->tok = xmalloc(sizeof *R->tok);
     R->ref_tok = xmalloc(sizeof *R->ref_tok);
     ckpt_load_model_or_die(init, &R->policy, R->tok);
@@ -243,34 +279,37 @@ static void setup(Run *R) {
     if (R->ref.n_params != R->policy.n_params ||
         memcmp(&R->ref.cfg, &R->policy.cfg, sizeof R->ref.cfg) != 0)
         die("reference model %s has a different shape from the starting model %s", refp, init);
-    memory_check_or_die(&R->policy.cfg, ROLE_LEARNER, cfg->prompts_per_step * cfg->group_size,
+    /* the model is the starting checkpoint's: record its shape, refuse a
+     * [model] override that says otherwise */
+    if (model_config_adopt(cfg, &R->policy.cfg, init, err, sizeof err) != 0) die("%s", err);
+    memory_check_or_die(&R->policy.cfg, ROLE_LEARNER, plan->prompts_per_step * plan->group_size,
                         R->policy.cfg.max_seq_len, 64, memory_local_ranks());
     model_alloc_grads(&R->policy);
-    R->task = task_create(cfg->task_name, &cfg->task, cfg->seed, err, sizeof err);
+    const TaskSettings *ts = task_settings(cfg);
+    R->task = task_create(ts->name, &ts->p, run->seed, err, sizeof err);
     if (!R->task) die("%s", err);
 
-    snprintf(path, sizeof path, "%s/config.ini", cfg->dir);
+    snprintf(path, sizeof path, "%s/config.ini", run->dir);
     FILE *cf = xfopen(path, "w");
     config_write(cfg, cf);
     fclose(cf);
     printf("grpo train: learner rank 0 + %d actors (%s), %zu parameters, start %s, reference %s\n"
            "effective config (also in %s):\n",
-           R->comm->size - 1, cfg->async ? "asynchronous" : "synchronous", R->policy.n_params, init,
+           R->comm->size - 1, plan->async ? "asynchronous" : "synchronous", R->policy.n_params, init,
            refp, path);
     config_write(cfg, stdout);
 
-    R->sc = sampler_config_from(cfg);
     learner_init(&R->L, &R->policy, &R->ref, cfg);
-    Config saved;
+    Config *saved = config_new_like(cfg);
     int resumed =
-        run_checkpoint_resume(cfg->dir, &R->policy, &R->L.opt, &R->rs, &saved, path, sizeof path);
+        run_checkpoint_resume(run->dir, &R->policy, &R->L.opt, &R->rs, saved, path, sizeof path);
     if (resumed) {
         char defining[2048], harmless[2048];
         if (R->rs.n_ranks != R->comm->size)
             die("cannot resume %s: it was written by a run with %d ranks, this one has %d "
                 "(the actors' data streams depend on the rank count)",
                 path, R->rs.n_ranks, R->comm->size);
-        if (config_diff(&saved, cfg, defining, sizeof defining, harmless, sizeof harmless) > 0)
+        if (config_diff(saved, cfg, defining, sizeof defining, harmless, sizeof harmless) > 0)
             die("refusing to resume %s with a changed config that would alter the run: %s "
                 "(use a new run.dir to start a different run)",
                 path, defining);
@@ -280,46 +319,51 @@ static void setup(Run *R) {
         R->version = R->rs.version;
         printf("resume: continuing from %s (step %ld, policy version %llu)\n", path, R->rs.step,
                (unsigned long long)R->rs.version);
-        metrics_open(&R->ml, cfg->dir, R->task, 1);
-    } else {
-        R->rs.demo_acc = task_demo_accuracy(R->task, cfg->eval_prompts, cfg->seed);
-        double t_e = now_seconds();
-        EvalResult ev;
-        evaluate(&R->policy, R->tok, R->task, &R->sc, cfg->eval_prompts, 0, cfg->seed, &ev);
-        R->rs.start_acc = ev.greedy_acc;
-        printf("start: held-out greedy accuracy %.3f on %d prompts (%.1f s); demonstrator %.3f\n",
-               ev.greedy_acc, cfg->eval_prompts, now_seconds() - t_e, R->rs.demo_acc);
-        metrics_open(&R->ml, cfg->dir, R->task, 0);
-        metrics_start(&R->ml, &ev);
+        metrics_open(&R->ml, run->dir, R->task, 1);
     }
-    intake_init(&R->in, cfg, R->comm, R->tok->vocab_size, R->policy.cfg.max_seq_len,
-                R->task->n_components, cfg->async ? cfg->max_staleness : 0);
+    config_free(saved);
+    intake_init(&R->in, plan, sampling_settings(cfg)->max_new_tokens, R->comm,
+                R->tok->vocab_size, R->policy.cfg.max_seq_len, R->task->n_components,
+                plan->async ? plan->max_staleness : 0);
 
     /* actors' saved state (resume) or nothing (fresh run) */
     uint64_t state_len = resumed ? (uint64_t)(R->comm->size - 1) * ACTOR_STATE_BYTES : 0;
     comm_bcast_bytes(&state_len, sizeof state_len);
     if (state_len) comm_bcast_bytes(R->rs.actor_state, state_len);
-    R->t_start = now_seconds() - R->rs.train_seconds;
-    if (cfg->async) {
-        wchan_init(&R->wch, R->policy.n_params, 0);
-        async_publish(R);
-    } else if (R->L.step < cfg->grpo_steps) {
-        publish(R);
+    if (plan->async) wchan_init(&R->wch, R->policy.n_params, 0);
+    if (!resumed) {
+        /* the starting model, evaluated by the actors */
+        double t_e = now_seconds();
+        EvalResult ev;
+        publish(R, WIRE_CMD_EVAL);
+        collect_eval(R, &ev);
+        R->phase[PHASE_EVAL] += now_seconds() - t_e;
+        R->rs.demo_acc = ev.demo_acc;
+        R->rs.start_acc = ev.greedy_acc;
+        printf("start: held-out greedy accuracy %.3f on %d prompts (%.1f s on %d actors); "
+               "demonstrator %.3f\n",
+               ev.greedy_acc, ev.n_prompts, now_seconds() - t_e, R->comm->size - 1, R->rs.demo_acc);
+        metrics_open(&R->ml, run->dir, R->task, 0);
+        metrics_start(&R->ml, &ev);
+    } else if (plan->async || R->L.step < plan->steps) {
+        publish(R, WIRE_CMD_WEIGHTS);
     }
+    R->t_start = now_seconds() - R->rs.train_seconds;
 }
 
 /* One training step: collect, train, publish, evaluate, log, checkpoint.
  * Returns 1 to continue, 0 when stopped by a signal (checkpoint written). */
 static int run_step(Run *R, long step, Group *groups) {
-    const Config *cfg = R->cfg;
+    const TrainPlan *plan = R->plan;
     StepLog s;
     memset(&s, 0, sizeof s);
     s.step = step;
-    s.total_steps = cfg->grpo_steps;
+    s.total_steps = plan->steps;
     double t0 = now_seconds();
     memset(R->in.gen_s, 0, sizeof(double) * (size_t)R->comm->size);
     memset(R->in.verify_s, 0, sizeof(double) * (size_t)R->comm->size);
-    int silent = intake_wait_batch(&R->in, cfg->async ? async_check_reports : NULL, R);
+    if (!plan->async) control_send(WIRE_CMD_GENERATE);
+    int silent = intake_wait_batch(&R->in, plan->async ? async_check_reports : NULL, R);
     if (silent) {
         char msg[300];
         intake_describe(&R->in, silent, msg, sizeof msg);
@@ -327,7 +371,7 @@ static int run_step(Run *R, long step, Group *groups) {
     }
     s.wire_bytes = R->in.wire_bytes;
     s.raw_bytes = R->in.raw_bytes;
-    int max_stale = cfg->async ? cfg->max_staleness : 0;
+    int max_stale = plan->async ? plan->max_staleness : 0;
     int n_good = intake_take(&R->in, groups, R->version, max_stale);
     double t1 = now_seconds();
     s.t_collect = t1 - t0;
@@ -352,21 +396,29 @@ static int run_step(Run *R, long step, Group *groups) {
     s.stale_dropped = R->in.n_stale;
     s.version = (unsigned long long)R->version;
     double t3 = now_seconds();
-    if (cfg->async) publish(R); /* before evaluating: the actors go on */
-    if ((cfg->eval_every > 0 && step % cfg->eval_every == 0) || step == cfg->grpo_steps) {
-        double te = now_seconds();
-        evaluate(&R->policy, R->tok, R->task, &R->sc, cfg->eval_prompts, 0, cfg->seed, &s.eval);
-        s.has_eval = 1;
-        s.t_eval = now_seconds() - te;
-    }
-    int stopping = stop_signal != 0 && step < cfg->grpo_steps;
-    if ((cfg->checkpoint_every > 0 && step % cfg->checkpoint_every == 0) || stopping ||
-        step == cfg->grpo_steps) {
-        if (cfg->async) checkpoint_from_intake(R);
+    int last = step == plan->steps;
+    int stopping = stop_signal != 0 && !last;
+    /* a signal: checkpoint and go, no evaluation (the batch system is
+     * counting down to SIGKILL) */
+    int eval_due = plan_eval_due(plan, step) && !stopping;
+    uint32_t cmd = !eval_due ? WIRE_CMD_WEIGHTS : last ? WIRE_CMD_EVAL_PASS_K : WIRE_CMD_EVAL;
+    if (plan->async) publish(R, cmd); /* first: the actors go on */
+    if ((R->gs->checkpoint_every > 0 && step % R->gs->checkpoint_every == 0) || stopping || last) {
+        if (plan->async) checkpoint_from_intake(R);
         else checkpoint_sync(R);
     }
-    if (!stopping && step < cfg->grpo_steps && !cfg->async) publish(R);
-    s.t_bcast = now_seconds() - t3 - s.t_eval;
+    if (!plan->async && !stopping && (!last || eval_due)) publish(R, cmd);
+    double t4 = now_seconds();
+    if (eval_due) {
+        collect_eval(R, &s.eval);
+        s.has_eval = 1;
+        s.t_eval = now_seconds() - t4;
+        if (last) {
+            R->final_eval = s.eval;
+            R->have_final = 1;
+        }
+    }
+    s.t_bcast = t4 - t3;
     s.elapsed = now_seconds() - R->t_start;
     s.step_seconds = now_seconds() - t0;
     R->phase[PHASE_WAIT] += s.t_collect;
@@ -377,7 +429,7 @@ static int run_step(Run *R, long step, Group *groups) {
     if (stopping) {
         printf("signal %d: checkpointed step %ld to %s/ckpt-%08ld.ckpt; exiting with status %d "
                "so a batch script requeues the job (train resumes automatically)\n",
-               (int)stop_signal, step, cfg->dir, step, EXIT_REQUEUE);
+               (int)stop_signal, step, R->run->dir, step, EXIT_REQUEUE);
         return 0;
     }
     return 1;
@@ -385,38 +437,37 @@ static int run_step(Run *R, long step, Group *groups) {
 
 /* Final evaluation, plot, and the table of held-out accuracy. */
 static void report(Run *R, const double *all_phases) {
-    const Config *cfg = R->cfg;
+    const TrainPlan *plan = R->plan;
     char path[CFG_STR_MAX + 32];
     double wall = now_seconds() - R->t_start;
-    snprintf(path, sizeof path, "%s/final.ckpt", cfg->dir);
+    snprintf(path, sizeof path, "%s/final.ckpt", R->run->dir);
     R->rs.step = R->L.step;
     R->rs.version = R->version;
     R->rs.train_seconds = wall;
-    run_checkpoint_write(path, &R->policy, R->tok, &R->L.opt, &R->rs, cfg);
+    run_checkpoint_write(path, &R->policy, R->tok, &R->L.opt, &R->rs, R->cfg);
     printf("wrote %s (policy version %llu)\n", path, (unsigned long long)R->version);
-    EvalResult final;
-    evaluate(&R->policy, R->tok, R->task, &R->sc, cfg->eval_prompts, cfg->pass_k, cfg->seed, &final);
-    eval_print("grpo", &final, R->task);
+    const EvalResult *fin = &R->final_eval;
+    eval_print("grpo", fin, R->task);
     print_phase_table(all_phases, R->comm->size);
     char png[600] = "";
     int plotted = metrics_plot(&R->ml, png, sizeof png) == 0;
-    printf("\nheld-out greedy accuracy, %d %s prompts never trained on:\n", cfg->eval_prompts,
+    printf("\nheld-out greedy accuracy, %d %s prompts never trained on:\n", fin->n_prompts,
            R->task->name);
     printf("  %-28s %.3f\n", "demonstrator", R->rs.demo_acc);
     printf("  %-28s %.3f\n", "SFT model (start of GRPO)", R->rs.start_acc);
     printf("  %-28s %.3f   (%ld steps, %.0f s training, %ld bad messages, %ld stale)\n",
-           "GRPO model", final.greedy_acc, (long)cfg->grpo_steps, wall, R->in.n_bad, R->in.n_stale);
+           "GRPO model", fin->greedy_acc, (long)plan->steps, wall, R->in.n_bad, R->in.n_stale);
     if (plotted) printf("plot: %s\n", png);
-    snprintf(path, sizeof path, "%s/summary.json", cfg->dir);
+    snprintf(path, sizeof path, "%s/summary.json", R->run->dir);
     FILE *sf = xfopen(path, "w");
     fprintf(sf,
             "{\"demonstrator_acc\":%.6g,\"sft_greedy_acc\":%.6g,\"grpo_greedy_acc\":%.6g,"
-            "\"grpo_sampled_acc\":%.6g,\"grpo_pass_at_k\":%.6g,\"k\":%d,\"steps\":%d,"
-            "\"async\":%d,\"max_staleness\":%d,\"train_seconds\":%.2f,\"bad_messages\":%ld,"
-            "\"stale_dropped\":%ld,\"ranks\":%d,\"plot\":\"%s\",\"phases\":{",
-            R->rs.demo_acc, R->rs.start_acc, final.greedy_acc, final.sampled_acc, final.pass_at_k,
-            final.k, cfg->grpo_steps, cfg->async, cfg->max_staleness, wall, R->in.n_bad,
-            R->in.n_stale, R->comm->size, plotted ? png : "");
+            "\"grpo_sampled_acc\":%.6g,\"grpo_pass_at_k\":%.6g,\"k\":%d,\"eval_prompts\":%d,"
+            "\"steps\":%d,\"async\":%d,\"max_staleness\":%d,\"train_seconds\":%.2f,"
+            "\"bad_messages\":%ld,\"stale_dropped\":%ld,\"ranks\":%d,\"plot\":\"%s\",\"phases\":{",
+            R->rs.demo_acc, R->rs.start_acc, fin->greedy_acc, fin->sampled_acc, fin->pass_at_k,
+            fin->k, fin->n_prompts, plan->steps, plan->async, plan->max_staleness, wall,
+            R->in.n_bad, R->in.n_stale, R->comm->size, plotted ? png : "");
     /* per-rank phase seconds: what the scaling study divides into busy and
      * idle fractions */
     for (int p = 0; p < PHASE_COUNT; p++) {
@@ -429,19 +480,29 @@ static void report(Run *R, const double *all_phases) {
     fclose(sf);
 }
 
-int learner_run(const Config *cfg, const Comm *comm) {
+int learner_run(Config *cfg, const Comm *comm) {
     Run *R = xcalloc(1, sizeof *R);
     R->cfg = cfg;
+    R->run = run_settings(cfg);
+    R->plan = train_plan(cfg);
+    R->gs = grpo_settings(cfg);
     R->comm = comm;
-    comm_set_deadline(cfg->deadline_s, on_comm_timeout, R);
+    make_dirs_or_die(R->run->dir);
+    comm_set_deadline(R->plan->deadline_s, on_comm_timeout, R);
     setup(R);
-    Group *groups = xcalloc((size_t)cfg->prompts_per_step, sizeof(Group));
+    Group *groups = xcalloc((size_t)R->plan->prompts_per_step, sizeof(Group));
     int exit_code = 0;
-    for (long step = R->L.step + 1; step <= cfg->grpo_steps; step++)
+    for (long step = R->L.step + 1; step <= R->plan->steps; step++)
         if (!run_step(R, step, groups)) {
             exit_code = EXIT_REQUEUE;
             break;
         }
+    /* resumed after the last step (or zero steps): the final evaluation */
+    if (exit_code == 0 && !R->have_final) {
+        publish(R, WIRE_CMD_EVAL_PASS_K);
+        collect_eval(R, &R->final_eval);
+        R->have_final = 1;
+    }
     stop_actors(R);
     double *all = xcalloc((size_t)comm->size * PHASE_COUNT, sizeof(double));
     comm_gather_doubles(R->phase, PHASE_COUNT, all);
@@ -449,7 +510,7 @@ int learner_run(const Config *cfg, const Comm *comm) {
     metrics_close(&R->ml);
     xfree(all);
     xfree(groups);
-    if (cfg->async) wchan_free(&R->wch);
+    if (R->plan->async) wchan_free(&R->wch);
     intake_free(&R->in);
     run_state_free(&R->rs);
     learner_free(&R->L);
@@ -459,6 +520,7 @@ int learner_run(const Config *cfg, const Comm *comm) {
     xfree(R->tok);
     xfree(R->ref_tok);
     xfree(R->ck_buf);
+    xfree(R->ev_buf);
     xfree(R);
     return exit_code;
 }

@@ -17,6 +17,6 @@ void learner_catch_signals(void);
 
 /* Runs the learner (rank 0); returns the process exit status: 0 when
  * finished, EXIT_REQUEUE when stopped by a signal after a checkpoint. */
-int learner_run(const Config *cfg, const Comm *comm);
+int learner_run(Config *cfg, const Comm *comm);
 
 #endif

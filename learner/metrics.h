@@ -6,7 +6,7 @@
 
 #include <stdio.h>
 
-#include "eval.h"
+#include "eval_report.h"
 #include "grpo_step.h"
 
 typedef struct {

@@ -116,7 +116,7 @@ static int load_one(const char *path, Model *m, AdamW *opt, RunState *s, Config 
     char *text = xmalloc(meta->len + 1);
     memcpy(text, meta->data, meta->len);
     text[meta->len] = 0;
-    config_defaults(saved);
+    config_reset(saved);
     int bad = config_load_string(saved, text, path, err, errlen);
     xfree(text);
     if (bad) goto out_model;

@@ -10,11 +10,34 @@
 
 #include "batch.h"
 #include "checkpoint.h"
-#include "eval.h"
 #include "memory.h"
 #include "optim.h"
+#include "run_settings.h"
 #include "update.h"
 #include "util.h"
+
+#define T SftSettings
+static const CfgKey keys[] = {
+    CFG_I(T, "steps", steps, "3000", 0, 1e9, 1, "optimizer steps"),
+    CFG_I(T, "batch_size", batch, "64", 1, 1 << 20, 1, "sequences per step"),
+    CFG_OPTIM_KEYS(T, opt, "2e-3", "1e-4", "100", "0.0", "1.0"),
+    CFG_I(T, "eval_every", eval_every, "500", 0, 1e9, 0, "held-out greedy accuracy every N steps"),
+    CFG_I(T, "eval_prompts", eval_prompts, "200", 1, 1 << 24, 0,
+          "held-out prompts of those evaluations"),
+};
+#undef T
+
+static int validate(const Config *cfg, const void *settings, char *err, size_t errlen) {
+    (void)cfg;
+    const SftSettings *s = settings;
+    if (s->opt.lr_min > s->opt.lr) {
+        set_err(err, errlen, "[sft] lr_min = %g must not exceed lr = %g", s->opt.lr_min, s->opt.lr);
+        return -1;
+    }
+    return 0;
+}
+
+const CfgSection sft_section = CFG_SECTION("sft", SftSettings, keys, NULL, validate);
 
 /* Fills the batch with step's demonstrations, completion targets weighted
  * 1/N; returns N, the completion tokens. */
@@ -48,55 +71,57 @@ static int sft_fill_batch(const Task *task, const Tokenizer *tok, Rng *demo_rng,
     return n_target;
 }
 
-int sft_run(const Config *cfg, const char *out_path) {
+int sft_run(const Config *cfg, const char *out_path, const Evaluator *eval) {
     char err[512];
-    Task *task = task_create(cfg->task_name, &cfg->task, cfg->seed, err, sizeof err);
+    const SftSettings *ss = config_get(cfg, &sft_section);
+    const RunSettings *run = run_settings(cfg);
+    const TaskSettings *ts = task_settings(cfg);
+    Task *task = task_create(ts->name, &ts->p, run->seed, err, sizeof err);
     if (!task) die("%s", err);
     Tokenizer *tok = xmalloc(sizeof *tok);
     tokenizer_init_char(tok);
-    ModelConfig mc = cfg->model;
+    ModelConfig mc = *model_settings(cfg);
     mc.vocab_size = tok->vocab_size;
     const char *bad = model_config_check(&mc);
     if (bad) die("[model] %s", bad);
-    memory_check_or_die(&mc, ROLE_SFT, cfg->sft_batch, mc.max_seq_len, 64, 1);
+    memory_check_or_die(&mc, ROLE_SFT, ss->batch, mc.max_seq_len, 64, 1);
     Model m;
     model_init(&m, &mc);
-    model_init_weights(&m, cfg->seed);
+    model_init_weights(&m, run->seed);
     model_alloc_grads(&m);
     AdamW opt;
     adamw_init(&opt, m.n_params);
-    int B = cfg->sft_batch, L = mc.max_seq_len;
+    int B = ss->batch, L = mc.max_seq_len;
     SeqBatch batch;
     batch_init(&batch, B, L);
     ForwardState *fs = forward_state_new(&mc, B, L);
     float *logp = xmalloc(sizeof(float) * (size_t)B * L);
     int *sp = xmalloc(sizeof(int) * L), *sc = xmalloc(sizeof(int) * L);
     Rng demo_rng;
-    rng_seed(&demo_rng, cfg->seed, 0x5F7);
-    SamplerConfig samp = sampler_config_from(cfg);
+    rng_seed(&demo_rng, run->seed, 0x5F7);
 
     printf("sft: %zu parameters (dim %d, %d layers, %d heads, %d kv heads, hidden %d), "
            "%d steps x %d sequences, task %s\n",
            m.n_params, mc.dim, mc.n_layers, mc.n_heads, mc.n_kv_heads, mc.hidden_dim,
-           cfg->sft_steps, B, task->name);
+           ss->steps, B, task->name);
     double t0 = now_seconds(), t_last = t0, loss_acc = 0;
     long tok_acc = 0;
     int n_acc = 0;
-    for (long step = 0; step < cfg->sft_steps; step++) {
+    for (long step = 0; step < ss->steps; step++) {
         sft_fill_batch(task, tok, &demo_rng, step, &batch, sp, sc);
         model_forward(&m, fs, batch.tokens, batch.targets, batch.B, batch.T, 1.0f, logp, NULL);
         double loss = 0;
         for (int i = 0; i < batch.B * batch.T; i++) loss -= (double)batch.weights[i] * logp[i];
         model_backward(&m, fs, batch.weights);
-        UpdateStats us = model_update(&m, &opt, &cfg->sft_opt, step, cfg->sft_steps);
+        UpdateStats us = model_update(&m, &opt, &ss->opt, step, ss->steps);
         loss_acc += loss;
         n_acc++;
         tok_acc += (long)batch.B * batch.T;
-        int last = step + 1 == cfg->sft_steps;
+        int last = step + 1 == ss->steps;
         if ((step + 1) % 100 == 0 || last) {
             double now = now_seconds();
             printf("sft step %5ld/%d  loss %.4f  lr %.2e  |g| %.3f  %.0f tok/s  %.1fs\n", step + 1,
-                   cfg->sft_steps, loss_acc / n_acc, us.lr, us.grad_norm,
+                   ss->steps, loss_acc / n_acc, us.lr, us.grad_norm,
                    tok_acc / (now - t_last), now - t0);
             fflush(stdout);
             t_last = now;
@@ -104,11 +129,11 @@ int sft_run(const Config *cfg, const char *out_path) {
             n_acc = 0;
             tok_acc = 0;
         }
-        if (cfg->sft_eval_every > 0 && (step + 1) % cfg->sft_eval_every == 0 && !last) {
+        if (ss->eval_every > 0 && (step + 1) % ss->eval_every == 0 && !last) {
             EvalResult er;
-            evaluate(&m, tok, task, &samp, 200, 0, cfg->seed, &er);
-            printf("sft step %5ld  held-out greedy accuracy %.3f (200 prompts)\n", step + 1,
-                   er.greedy_acc);
+            eval->run(eval->ctx, &m, tok, task, ss->eval_prompts, &er);
+            printf("sft step %5ld  held-out greedy accuracy %.3f (%d prompts)\n", step + 1,
+                   er.greedy_acc, er.n_prompts);
         }
     }
     printf("sft: trained in %.1f s\n", now_seconds() - t0);
@@ -124,7 +149,7 @@ int sft_run(const Config *cfg, const char *out_path) {
     printf("sft: wrote %s\n", out_path);
 
     EvalResult er;
-    evaluate(&m, tok, task, &samp, cfg->eval_prompts, cfg->pass_k, cfg->seed, &er);
+    eval->run(eval->ctx, &m, tok, task, 0, &er);
     eval_print("sft", &er, task);
 
     xfree(sp);
@@ -137,4 +162,12 @@ int sft_run(const Config *cfg, const char *out_path) {
     xfree(tok);
     task->destroy(task);
     return 0;
+}
+
+int sft_command(Config *cfg, const CliArgs *a, const Evaluator *eval) {
+    const char *dir = run_settings(cfg)->dir;
+    make_dirs_or_die(dir);
+    char path[CFG_STR_MAX + 16];
+    snprintf(path, sizeof path, "%s/sft.ckpt", dir);
+    return sft_run(cfg, a->out ? a->out : path, eval);
 }

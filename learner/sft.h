@@ -3,11 +3,27 @@
 #ifndef LEARNER_SFT_H
 #define LEARNER_SFT_H
 
+#include "cli.h"
 #include "config.h"
+#include "eval_report.h"
+#include "optim.h"
+
+/* The [sft] section. */
+typedef struct {
+    int steps, batch;
+    OptimSettings opt;
+    int eval_every;   /* held-out greedy accuracy every N steps (0 = end only) */
+    int eval_prompts; /* ... on this many prompts */
+} SftSettings;
+extern const CfgSection sft_section;
 
 /* Trains per cfg ([model], [task], [sft]), writes the checkpoint to
- * out_path, prints progress and the final held-out evaluation. Returns 0;
- * setup errors stop the program with a message. */
-int sft_run(const Config *cfg, const char *out_path);
+ * out_path, prints progress and the held-out evaluations (by eval: the
+ * sampler is the actors', and SFT does not depend on it). Returns 0; setup
+ * errors stop the program with a message. */
+int sft_run(const Config *cfg, const char *out_path, const Evaluator *eval);
+
+/* `grpo sft [--out FILE]`: sft_run into --out or <run.dir>/sft.ckpt. */
+int sft_command(Config *cfg, const CliArgs *a, const Evaluator *eval);
 
 #endif

@@ -4,7 +4,6 @@
 #ifndef LEARNER_UPDATE_H
 #define LEARNER_UPDATE_H
 
-#include "config.h"
 #include "model.h"
 #include "optim.h"
 

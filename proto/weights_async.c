@@ -67,5 +67,5 @@ uint32_t wchan_poll(WeightChannel *w, float *params, uint64_t *version) {
     memcpy(params, body, sizeof(float) * w->n);
     *version = h.policy_version;
     wchan_listen(w);
-    return WIRE_CMD_WEIGHTS;
+    return cmd; /* WEIGHTS, or EVAL*: these weights, then evaluate */
 }

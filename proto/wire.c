@@ -642,7 +642,7 @@ int wire_control_decode(const uint8_t *in, size_t len, uint32_t *command, uint64
         return WIRE_EHEADER;
     }
     const uint32_t cmd = wire_get_u32(in + 4);
-    if (cmd != WIRE_CMD_STOP && cmd != WIRE_CMD_WEIGHTS && cmd != WIRE_CMD_SNAPSHOT) {
+    if (cmd < WIRE_CMD_STOP || cmd > WIRE_CMD_EVAL_PASS_K) {
         set_err(err, errlen, "control: unknown command %u", cmd);
         return WIRE_EHEADER;
     }

@@ -11,6 +11,8 @@
  *   learner -> actors   TAG_WEIGHTS_CHUNK  n_chunks raw float chunks
  *   learner -> actors   TAG_CONTROL        16-byte control message
  *   actor   -> learner  TAG_CHECKSUM       16-byte weight checksum reply
+ *   actor   -> learner  TAG_EVAL           88-byte held-out evaluation tally
+ *                       (layout in eval_report.h), after WIRE_CMD_EVAL*
  *   learner -> actor    TAG_PING, actor -> learner TAG_PONG: empty messages;
  *                       after a timeout the learner pings every actor to
  *                       name the ones that do not answer
@@ -81,6 +83,11 @@
  *    0   4    magic    "GCTL"
  *    4   4    command  u32 WireCommand
  *    8   8    arg      u64 (WIRE_CMD_WEIGHTS: the policy_version that follows)
+ * Synchronous steps: WEIGHTS (install, then the checksum gather when due),
+ * GENERATE (produce the quota), EVAL / EVAL_PASS_K (evaluate the weights
+ * held, send TAG_EVAL), SNAPSHOT, STOP. In the asynchronous weight channel
+ * the command of a publication is WEIGHTS, EVAL, EVAL_PASS_K (install these
+ * weights, evaluate, go on generating) or STOP.
  *
  * 4b. Actor state (WIRE_CMD_SNAPSHOT; gathered at the learner), 48 bytes
  *   off size  field
@@ -112,6 +119,7 @@ typedef enum {
     TAG_CHECKSUM = 5,
     TAG_PING = 6, /* learner -> actor, empty: "are you alive?" (after a timeout) */
     TAG_PONG = 7, /* actor -> learner, empty: answered from any wait loop */
+    TAG_EVAL = 8, /* actor -> learner, an evaluation tally (eval_report.h) */
 } WireTag;
 
 enum {
@@ -244,6 +252,9 @@ typedef enum {
     WIRE_CMD_STOP = 1,    /* actor: finish the current group, then exit */
     WIRE_CMD_WEIGHTS = 2, /* a weight header and its chunks follow */
     WIRE_CMD_SNAPSHOT = 3, /* every actor sends its resumable state (gather), then waits on */
+    WIRE_CMD_GENERATE = 4, /* sync: produce this step's quota with the weights held */
+    WIRE_CMD_EVAL = 5,     /* evaluate a share of the held-out set, greedy only, and report */
+    WIRE_CMD_EVAL_PASS_K = 6, /* the same with [eval] pass_k samples per prompt */
 } WireCommand;
 
 /* Writes a control message into out[16]. */

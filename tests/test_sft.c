@@ -14,18 +14,22 @@
 
 #include "checkpoint.h"
 #include "config.h"
+#include "eval.h"
+#include "run_settings.h"
+#include "sections.h"
 #include "sft.h"
 #include "util.h"
 
-static void tiny(Config *c, uint64_t seed) {
+static Config *tiny(uint64_t seed) {
     char err[512];
-    config_defaults(c);
+    Config *c = grpo_config_new();
     const char *sets[] = {"model.dim=32", "model.n_layers=2", "model.n_heads=4",
                           "model.n_kv_heads=2", "model.hidden_dim=48", "sft.steps=12",
                           "sft.batch_size=8", "sft.warmup=2", "eval.prompts=8", "eval.pass_k=2"};
     for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
         assert_int_equal(config_set(c, sets[i], err, sizeof err), 0);
-    c->seed = seed;
+    ((RunSettings *)config_get_mut(c, &run_section))->seed = seed;
+    return c;
 }
 
 static void read_ckpt(const char *path, Checkpoint *c) {
@@ -40,12 +44,15 @@ static void test_sft_deterministic(void **state) {
     snprintf(p1, sizeof p1, "/tmp/grpo_sft_%d_1.ckpt", (int)getpid());
     snprintf(p2, sizeof p2, "/tmp/grpo_sft_%d_2.ckpt", (int)getpid());
     snprintf(p3, sizeof p3, "/tmp/grpo_sft_%d_3.ckpt", (int)getpid());
-    Config c;
-    tiny(&c, 11);
-    assert_int_equal(sft_run(&c, p1), 0);
-    assert_int_equal(sft_run(&c, p2), 0);
-    tiny(&c, 12);
-    assert_int_equal(sft_run(&c, p3), 0);
+    Config *c = tiny(11);
+    Evaluator ev = local_evaluator(c);
+    assert_int_equal(sft_run(c, p1, &ev), 0);
+    assert_int_equal(sft_run(c, p2, &ev), 0);
+    config_free(c);
+    c = tiny(12);
+    ev = local_evaluator(c);
+    assert_int_equal(sft_run(c, p3, &ev), 0);
+    config_free(c);
     Checkpoint a, b, d;
     read_ckpt(p1, &a);
     read_ckpt(p2, &b);

@@ -1,0 +1,129 @@
+#include "eval.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "run_settings.h"
+#include "util.h"
+
+enum { EVAL_BATCH = 64 };
+
+static const CfgKey keys[] = {
+    CFG_I(EvalSettings, "prompts", prompts, "500", 1, 1 << 24, 0, "held-out prompts"),
+    CFG_I(EvalSettings, "pass_k", pass_k, "8", 1, 4096, 0, "samples per prompt for pass@k"),
+};
+const CfgSection eval_section = CFG_SECTION("eval", EvalSettings, keys, NULL, NULL);
+
+/* Runs G completions for each of n items and scores them; adds per-item
+ * correct counts to n_correct and component sums to comp_sum. */
+static void run_batch(const Model *m, KVCache *cache, const Tokenizer *tok, const Task *t,
+                      const TaskItem *items, int n, int G, const SamplerConfig *sc, Rng *rng,
+                      int *n_correct, double *comp_sum, double *len_sum) {
+    int cap = m->cfg.max_seq_len;
+    int *buf = xmalloc(sizeof(int) * (size_t)n * cap);
+    const int *prompts[EVAL_BATCH];
+    int lens[EVAL_BATCH];
+    CHECK(n <= EVAL_BATCH);
+    for (int i = 0; i < n; i++) {
+        prompts[i] = buf + (size_t)i * cap;
+        lens[i] = encode_prompt(tok, items[i].prompt, buf + (size_t)i * cap, cap);
+    }
+    Completions c;
+    completions_alloc(&c, n * G, sc->max_new_tokens);
+    kv_cache_reset(cache);
+    generate(m, cache, prompts, lens, n, G, sc, tok, rng, &c);
+    char text[TASK_MAX_TEXT * 2];
+    for (int i = 0; i < n; i++) {
+        n_correct[i] = 0;
+        for (int g = 0; g < G; g++) {
+            int j = i * G + g;
+            completion_text(tok, &c, j, text, sizeof text);
+            Reward r;
+            t->verify(t, &items[i], text, c.finish[j] != FINISH_LENGTH, &r);
+            n_correct[i] += r.correct;
+            for (int q = 0; q < r.n; q++) comp_sum[q] += r.value[q];
+            *len_sum += c.len[j];
+        }
+    }
+    completions_free(&c);
+    xfree(buf);
+}
+
+/* The task's demonstrator on the batch: the imitation ceiling SFT starts
+ * from, reported beside the model's accuracy. */
+static void demonstrate(const Task *t, const TaskItem *items, int n, uint64_t seed, int batch,
+                        EvalTally *out) {
+    Rng rng;
+    rng_seed(&rng, seed, 0xDE40u + ((uint64_t)batch << 16));
+    char demo[TASK_MAX_TEXT];
+    for (int i = 0; i < n; i++) {
+        if (t->demonstrate(t, &items[i], &rng, demo, sizeof demo) != 0) return;
+        Reward r;
+        t->verify(t, &items[i], demo, 1, &r);
+        out->demo_n += 1;
+        out->demo_ok += r.correct;
+    }
+}
+
+void eval_share(int n, int idx, int n_actors, int *lo, int *hi) {
+    int batches = (n + EVAL_BATCH - 1) / EVAL_BATCH;
+    int b0 = (int)((long)batches * idx / n_actors), b1 = (int)((long)batches * (idx + 1) / n_actors);
+    *lo = b0 * EVAL_BATCH < n ? b0 * EVAL_BATCH : n;
+    *hi = b1 * EVAL_BATCH < n ? b1 * EVAL_BATCH : n;
+}
+
+void eval_tally(const Model *m, const Tokenizer *tok, const Task *t, const SamplerConfig *sc,
+                int lo, int hi, int k, uint64_t seed, EvalTally *out) {
+    memset(out, 0, sizeof *out);
+    out->k = k;
+    CHECK(lo % EVAL_BATCH == 0 || lo == hi);
+    int G = k > 1 ? k : 1;
+    int per_batch = EVAL_BATCH / G > 0 ? EVAL_BATCH / G : 1;
+    KVCache *cache = kv_cache_new(&m->cfg, EVAL_BATCH > G ? EVAL_BATCH : G, m->cfg.max_seq_len);
+    TaskItem items[EVAL_BATCH];
+    int correct[EVAL_BATCH];
+    double scomp[REWARD_MAX_COMPONENTS] = {0}, slen = 0;
+    SamplerConfig greedy = *sc;
+    greedy.temperature = 0;
+    for (int start = lo; start < hi; start += EVAL_BATCH) {
+        int n = hi - start < EVAL_BATCH ? hi - start : EVAL_BATCH;
+        /* one stream per batch of the whole set: shares add up exactly */
+        Rng rng;
+        rng_seed(&rng, seed, 0xE7A1u + ((uint64_t)(start / EVAL_BATCH) << 16));
+        for (int i = 0; i < n; i++)
+            if (t->sample(t, SPLIT_EVAL, 0, (uint64_t)(start + i), &items[i]) != 0)
+                die("task %s has no held-out items", t->name);
+        demonstrate(t, items, n, seed, start / EVAL_BATCH, out);
+        run_batch(m, cache, tok, t, items, n, 1, &greedy, &rng, correct, out->comp, &out->len);
+        for (int i = 0; i < n; i++) out->greedy_ok += correct[i];
+        out->n_prompts += n;
+        if (k < 1) continue;
+        for (int s = 0; s < n; s += per_batch) {
+            int nb = n - s < per_batch ? n - s : per_batch;
+            run_batch(m, cache, tok, t, items + s, nb, G, sc, &rng, correct, scomp, &slen);
+            for (int i = 0; i < nb; i++) {
+                out->sampled_ok += correct[i];
+                out->passed += correct[i] > 0;
+            }
+        }
+    }
+    kv_cache_free(cache);
+}
+
+void evaluate(const Model *m, const Tokenizer *tok, const Task *t, const SamplerConfig *sc,
+              int n_prompts, int k, uint64_t seed, EvalResult *out) {
+    EvalTally tally;
+    eval_tally(m, tok, t, sc, 0, n_prompts, k, seed, &tally);
+    eval_result_from_tally(&tally, t->n_components, out);
+}
+
+static void run_local(const void *ctx, const Model *m, const Tokenizer *tok, const Task *t,
+                      int n_prompts, EvalResult *out) {
+    const Config *cfg = ctx;
+    const EvalSettings *es = eval_settings(cfg);
+    SamplerConfig sc = sampler_config_from(sampling_settings(cfg));
+    int n = n_prompts > 0 ? n_prompts : es->prompts, k = n_prompts > 0 ? 0 : es->pass_k;
+    evaluate(m, tok, t, &sc, n, k, run_settings(cfg)->seed, out);
+}
+
+Evaluator local_evaluator(const Config *cfg) { return (Evaluator){run_local, cfg}; }

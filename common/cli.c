@@ -1,0 +1,65 @@
+#include "cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+static void fail(const char *msg) {
+    fprintf(stderr, "error: %s\n", msg);
+    exit(2);
+}
+
+int cli_parse_int(const char *name, const char *text, int lo, int hi, int *out, char *err,
+                  size_t errlen) {
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (end == text || *end || errno || v < lo || v > hi) {
+        set_err(err, errlen, "option %s: '%s' is not a whole number in %d..%d", name, text, lo, hi);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+void cli_parse(int argc, char **argv, Config *cfg, CliArgs *a) {
+    char err[2000];
+    memset(a, 0, sizeof *a);
+    a->command = argc > 1 ? argv[1] : "";
+    a->n = 4;
+    a->argc = argc;
+    a->argv = argv;
+    for (int i = 2; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(arg, "--config") || !strcmp(arg, "--checkpoint") || !strcmp(arg, "--out") ||
+            !strcmp(arg, "--prompt") || !strcmp(arg, "-n")) {
+            if (!next) {
+                snprintf(err, sizeof err, "option %s needs a value", arg);
+                fail(err);
+            }
+            i++;
+            if (!strcmp(arg, "--config")) {
+                if (config_load_file(cfg, next, err, sizeof err) != 0) fail(err);
+            } else if (!strcmp(arg, "--checkpoint")) a->checkpoint = next;
+            else if (!strcmp(arg, "--out")) a->out = next;
+            else if (!strcmp(arg, "--prompt")) a->prompt = next;
+            else if (cli_parse_int("-n", next, 1, CLI_MAX_SAMPLES, &a->n, err, sizeof err) != 0)
+                fail(err);
+        } else if (strchr(arg, '=')) {
+            if (config_set(cfg, arg, err, sizeof err) != 0) fail(err);
+        } else {
+            snprintf(err, sizeof err, "unexpected argument '%s' (try grpo --help)", arg);
+            fail(err);
+        }
+    }
+    if (config_validate(cfg, err, sizeof err) != 0) fail(err);
+}
+
+int cli_print_config(Config *cfg, const CliArgs *a) {
+    (void)a;
+    config_write(cfg, stdout);
+    return 0;
+}

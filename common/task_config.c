@@ -1,0 +1,26 @@
+/* task_config.c: the [task] section. Its defaults must agree with
+ * task_params_default() (a test checks). */
+#include "task.h"
+
+#define T TaskSettings
+static const CfgKey keys[] = {
+    CFG_S(T, "name", name, "arith", 1, "arith | countdown | jsonl"),
+    CFG_I(T, "max_digits", p.max_digits, "2", 1, 9, 1, "arith: operand digits, 1..N"),
+    CFG_F(T, "p_add", p.p_add, "0.6", 0, 1, 1, "arith: share of additions"),
+    CFG_F(T, "p_sub", p.p_sub, "0.2", 0, 1, 1, "arith: share of subtractions"),
+    CFG_F(T, "p_mul", p.p_mul, "0.2", 0, 1, 1, "arith: share of multiplications"),
+    CFG_I(T, "mul_max", p.mul_max, "9", 1, 9999, 1, "arith: factors in 1..mul_max"),
+    CFG_I(T, "allow_negative", p.allow_negative, "0", 0, 1, 1, "arith: a-b may be negative"),
+    CFG_F(T, "demo_error", p.demo_error, "0.6", 0, 1, 1,
+          "demonstrator: probability of dropping a needed carry/borrow"),
+    CFG_I(T, "countdown_min", p.cd_n_min, "3", 2, 6, 1, "countdown: fewest numbers"),
+    CFG_I(T, "countdown_max", p.cd_n_max, "4", 2, 6, 1, "countdown: most numbers"),
+    CFG_I(T, "countdown_max_number", p.cd_max_number, "25", 1, 1000, 1, "countdown: numbers in 1..N"),
+    CFG_S(T, "data", p.jsonl_path, "", 1, "jsonl: data file, one {prompt, answer} per line"),
+    CFG_I(T, "eval_permille", p.eval_permille, "20", 1, 1000, 1, "held-out share of items, per mille"),
+    CFG_F(T, "w_accuracy", p.weights[0], "1.0", -100, 100, 1, "reward weight: accuracy"),
+    CFG_F(T, "w_format", p.weights[1], "0.1", -100, 100, 1, "reward weight: format"),
+};
+#undef T
+
+const CfgSection task_section = CFG_SECTION("task", TaskSettings, keys, NULL, NULL);

@@ -1,0 +1,98 @@
+/* main.c: the grpo binary. It reads the command name and hands the work to
+ * the room that does it; it is the one file that sees every room, so it
+ * lives in deploy/, with the scripts that launch it, above the rooms it
+ * dispatches to (learner/, actors/, proto/, common/), which never include
+ * it or one another upward.
+ *
+ *   grpo sft    [options] [section.key=value ...]   supervised warm start
+ *   grpo train  [options] [section.key=value ...]   GRPO, under mpirun: rank 0
+ *                                                   learns, ranks 1.. act
+ *   grpo eval   --checkpoint FILE [...]             held-out accuracy, pass@k
+ *   grpo sample --checkpoint FILE --prompt TEXT     completions for one prompt
+ *   grpo config [...]                               print the effective config
+ *
+ * Options: --config FILE (INI; later overrides win), --out FILE (sft). */
+#include <stdio.h>
+#include <string.h>
+
+#include "actor.h"
+#include "cli.h"
+#include "comm.h"
+#include "eval.h"
+#include "learner.h"
+#include "plan.h"
+#include "run_settings.h"
+#include "sections.h"
+#include "sft.h"
+#include "util.h"
+
+/* SFT evaluates with the actors' sampler, which learner/ does not see. */
+static int sft(Config *cfg, const CliArgs *a) {
+    Evaluator ev = local_evaluator(cfg);
+    return sft_command(cfg, a, &ev);
+}
+
+/* Under mpirun: rank 0 learns, the others act. The rank check runs on
+ * every rank before any work, so an impossible request fails fast and the
+ * same way everywhere. */
+static int train(Config *cfg, const CliArgs *a) {
+    Comm comm;
+    int argc = a->argc;
+    char **argv = a->argv;
+    comm_init(&comm, &argc, &argv);
+    char why[300];
+    if (plan_check_ranks(train_plan(cfg), comm.size, why, sizeof why) != 0) {
+        if (comm.rank == 0) fprintf(stderr, "error: %s\n", why);
+        comm_finalize();
+        return 2;
+    }
+    learner_catch_signals();
+    int rc = comm.rank == 0 ? learner_run(cfg, &comm) : actor_run(cfg, &comm);
+    comm_finalize();
+    return rc;
+}
+
+static const struct {
+    const char *name;
+    int (*run)(Config *cfg, const CliArgs *a);
+    const char *help;
+} commands[] = {
+    {"sft", sft, "supervised warm start on the task's demonstrator (--out FILE,\n"
+                 "          default <run.dir>/sft.ckpt)"},
+    {"train", train, "GRPO actor-learner; run under mpirun -np N (1 learner, N-1 actors)"},
+    {"eval", eval_command, "held-out greedy accuracy and pass@k (--checkpoint FILE)"},
+    {"sample", sample_command, "print completions (--checkpoint FILE --prompt TEXT [-n N])"},
+    {"config", cli_print_config, "print the effective config (all keys, defaults and help)"},
+};
+enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: grpo <command> [--config FILE] [section.key=value ...]\ncommands:\n");
+    for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-7s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "Example: grpo sft sft.steps=500 model.dim=64\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            usage(stdout);
+            return 0;
+        }
+    for (int i = 0; i < N_COMMANDS; i++) {
+        if (strcmp(argv[1], commands[i].name) != 0) continue;
+        Config *cfg = grpo_config_new();
+        CliArgs a;
+        cli_parse(argc, argv, cfg, &a);
+        blas_set_threads(run_settings(cfg)->blas_threads);
+        int rc = commands[i].run(cfg, &a);
+        config_free(cfg);
+        return rc;
+    }
+    fprintf(stderr, "error: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

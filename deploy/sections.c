@@ -1,0 +1,25 @@
+#include "sections.h"
+
+#include "eval.h"
+#include "grpo_settings.h"
+#include "model.h"
+#include "plan.h"
+#include "run_settings.h"
+#include "sampling.h"
+#include "sft.h"
+#include "task.h"
+
+Config *grpo_config_new(void) {
+    /* in the order the effective config is written */
+    static const CfgSection *const sections[] = {
+        &run_section,      /* common/run_settings.c */
+        &model_section,    /* common/model_config.c */
+        &task_section,     /* common/task_config.c */
+        &sampling_section, /* common/sampling.c */
+        &sft_section,      /* learner/sft.c */
+        &plan_section,     /* proto/plan.c: [grpo] keys every rank agrees on */
+        &grpo_section,     /* learner/grpo_settings.c: the learner's [grpo] keys */
+        &eval_section,     /* actors/eval.c */
+    };
+    return config_new(sections, (int)(sizeof sections / sizeof sections[0]));
+}

@@ -1,0 +1,110 @@
+#include "eval_report.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util.h"
+#include "wire.h"
+
+void eval_tally_add(EvalTally *acc, const EvalTally *t) {
+    acc->k = t->k;
+    acc->version = t->version;
+    acc->n_prompts += t->n_prompts;
+    acc->greedy_ok += t->greedy_ok;
+    for (int q = 0; q < REWARD_MAX_COMPONENTS; q++) acc->comp[q] += t->comp[q];
+    acc->len += t->len;
+    acc->sampled_ok += t->sampled_ok;
+    acc->passed += t->passed;
+    acc->demo_n += t->demo_n;
+    acc->demo_ok += t->demo_ok;
+}
+
+void eval_result_from_tally(const EvalTally *t, int n_components, EvalResult *out) {
+    memset(out, 0, sizeof *out);
+    out->n_prompts = (int)t->n_prompts;
+    out->k = t->k;
+    double n = t->n_prompts > 0 ? t->n_prompts : 1;
+    out->greedy_acc = t->greedy_ok / n;
+    for (int q = 0; q < n_components && q < REWARD_MAX_COMPONENTS; q++)
+        out->greedy_reward[q] = t->comp[q] / n;
+    out->greedy_format = n_components > 1 ? out->greedy_reward[1] : 0;
+    out->mean_len = t->len / n;
+    out->demo_acc = t->demo_n > 0 ? t->demo_ok / t->demo_n : -1;
+    if (t->k >= 1) {
+        out->sampled_acc = t->sampled_ok / (n * t->k);
+        out->pass_at_k = t->passed / n;
+    }
+}
+
+static void put_f64(uint8_t *p, double v) {
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    wire_put_u64(p, u);
+}
+
+static double get_f64(const uint8_t *p) {
+    uint64_t u = wire_get_u64(p);
+    double v;
+    memcpy(&v, &u, 8);
+    return v;
+}
+
+void eval_report_encode(const EvalTally *t, uint8_t out[EVAL_REPORT_BYTES]) {
+    memcpy(out, "GEVL", 4);
+    wire_put_u32(out + 4, (uint32_t)t->k);
+    wire_put_u64(out + 8, t->version);
+    put_f64(out + 16, t->n_prompts);
+    put_f64(out + 24, t->greedy_ok);
+    for (int q = 0; q < 4; q++) put_f64(out + 32 + 8 * q, t->comp[q]);
+    put_f64(out + 64, t->len);
+    put_f64(out + 72, t->sampled_ok);
+    put_f64(out + 80, t->passed);
+    put_f64(out + 88, t->demo_n);
+    put_f64(out + 96, t->demo_ok);
+}
+
+int eval_report_decode(const uint8_t *in, size_t len, EvalTally *t, char *err, size_t errlen) {
+    memset(t, 0, sizeof *t);
+    if (!in || len != EVAL_REPORT_BYTES || memcmp(in, "GEVL", 4) != 0) {
+        set_err(err, errlen, "eval report: not a %d-byte GEVL message (%zu bytes)",
+                EVAL_REPORT_BYTES, len);
+        return -1;
+    }
+    t->k = (int)wire_get_u32(in + 4);
+    t->version = wire_get_u64(in + 8);
+    t->n_prompts = get_f64(in + 16);
+    t->greedy_ok = get_f64(in + 24);
+    for (int q = 0; q < 4; q++) t->comp[q] = get_f64(in + 32 + 8 * q);
+    t->len = get_f64(in + 64);
+    t->sampled_ok = get_f64(in + 72);
+    t->passed = get_f64(in + 80);
+    t->demo_n = get_f64(in + 88);
+    t->demo_ok = get_f64(in + 96);
+    const double counts[] = {t->n_prompts, t->greedy_ok, t->len,    t->sampled_ok,
+                             t->passed,    t->demo_n,    t->demo_ok};
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
+        if (!isfinite(counts[i]) || counts[i] < 0) {
+            set_err(err, errlen, "eval report: count %zu is %g (negative or not finite)", i,
+                    counts[i]);
+            memset(t, 0, sizeof *t);
+            return -1;
+        }
+    if (t->greedy_ok > t->n_prompts || t->passed > t->n_prompts || t->demo_n > t->n_prompts ||
+        t->demo_ok > t->demo_n || t->k > 1 << 20) {
+        set_err(err, errlen, "eval report: counts exceed the %g prompts evaluated", t->n_prompts);
+        memset(t, 0, sizeof *t);
+        return -1;
+    }
+    return 0;
+}
+
+void eval_print(const char *label, const EvalResult *r, const Task *t) {
+    printf("%s held-out (%d prompts): greedy accuracy %.3f", label, r->n_prompts, r->greedy_acc);
+    for (int q = 1; q < t->n_components; q++)
+        printf(", %s %.3f", t->component_names[q], r->greedy_reward[q]);
+    if (r->k >= 1)
+        printf(" | sampled accuracy %.3f, pass@%d %.3f", r->sampled_acc, r->k, r->pass_at_k);
+    printf(" | mean length %.2f\n", r->mean_len);
+    fflush(stdout);
+}
