@@ -231,9 +231,15 @@ static void collect_eval(Run *R, EvalResult *out) {
     EvalTally sum;
     memset(&sum, 0, sizeof sum);
     char err[300];
+    double deadline = now_seconds() + comm_deadline_seconds();
     for (int got = 1; got < R->comm->size; got++) {
         int src;
-        size_t len = comm_recv_any(&R->ev_buf, &R->ev_cap, TAG_EVAL, &src);
+        size_t len;
+        while (!comm_try_recv(&R->ev_buf, &R->ev_cap, TAG_EVAL, &src, &len)) {
+            if (now_seconds() > deadline) give_up(R, "the actors' evaluation reports");
+            if (R->plan->async) async_check_reports(R);
+            comm_idle();
+        }
         EvalTally t;
         if (eval_report_decode(R->ev_buf, len, &t, err, sizeof err) != 0) {
             fprintf(stderr, "learner: dropped the evaluation report of actor rank %d: %s\n", src,
