@@ -93,6 +93,8 @@ typedef struct {
     size_t ev_cap;
     EvalResult final_eval;     /* the last step's evaluation with pass@k */
     int have_final;
+    double eval_seconds;       /* wall time of every evaluation, this process */
+    int n_evals;
 } Run;
 
 /* Writes ckpt-<step>.ckpt from the run's state (R->rs.actor_state set by
@@ -228,6 +230,7 @@ static void publish(Run *R, uint32_t cmd) {
  * report that does not decode is counted as a bad message and left out (the
  * prompt count says how many were evaluated). */
 static void collect_eval(Run *R, EvalResult *out) {
+    double t0 = now_seconds();
     EvalTally sum;
     memset(&sum, 0, sizeof sum);
     char err[300];
@@ -250,6 +253,8 @@ static void collect_eval(Run *R, EvalResult *out) {
         eval_tally_add(&sum, &t);
     }
     eval_result_from_tally(&sum, R->task->n_components, out);
+    R->eval_seconds += now_seconds() - t0;
+    R->n_evals++;
 }
 
 /* Tells the actors to stop. Async: waits for the channel, posts STOP and
@@ -463,6 +468,9 @@ static void report(Run *R, const double *all_phases) {
     printf("  %-28s %.3f\n", "SFT model (start of GRPO)", R->rs.start_acc);
     printf("  %-28s %.3f   (%ld steps, %.0f s training, %ld bad messages, %ld stale)\n",
            "GRPO model", fin->greedy_acc, (long)plan->steps, wall, R->in.n_bad, R->in.n_stale);
+    printf("held-out evaluation: %.1f s in all, %d evaluations on %d actors (%.2f s each)\n",
+           R->eval_seconds, R->n_evals, R->comm->size - 1,
+           R->n_evals ? R->eval_seconds / R->n_evals : 0.0);
     if (plotted) printf("plot: %s\n", png);
     snprintf(path, sizeof path, "%s/summary.json", R->run->dir);
     FILE *sf = xfopen(path, "w");
@@ -470,10 +478,12 @@ static void report(Run *R, const double *all_phases) {
             "{\"demonstrator_acc\":%.6g,\"sft_greedy_acc\":%.6g,\"grpo_greedy_acc\":%.6g,"
             "\"grpo_sampled_acc\":%.6g,\"grpo_pass_at_k\":%.6g,\"k\":%d,\"eval_prompts\":%d,"
             "\"steps\":%d,\"async\":%d,\"max_staleness\":%d,\"train_seconds\":%.2f,"
-            "\"bad_messages\":%ld,\"stale_dropped\":%ld,\"ranks\":%d,\"plot\":\"%s\",\"phases\":{",
+            "\"bad_messages\":%ld,\"stale_dropped\":%ld,\"ranks\":%d,\"eval_seconds\":%.2f,"
+            "\"evals\":%d,\"plot\":\"%s\",\"phases\":{",
             R->rs.demo_acc, R->rs.start_acc, fin->greedy_acc, fin->sampled_acc, fin->pass_at_k,
             fin->k, fin->n_prompts, plan->steps, plan->async, plan->max_staleness, wall,
-            R->in.n_bad, R->in.n_stale, R->comm->size, plotted ? png : "");
+            R->in.n_bad, R->in.n_stale, R->comm->size, R->eval_seconds, R->n_evals,
+            plotted ? png : "");
     /* per-rank phase seconds: what the scaling study divides into busy and
      * idle fractions */
     for (int p = 0; p < PHASE_COUNT; p++) {
