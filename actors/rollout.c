@@ -60,7 +60,7 @@ static void pack_group(Roller *r, int i, uint64_t policy_version, double gen_s, 
         }
         off += len;
         g->finish[k] = c->finish[j];
-        completion_text(r->tok, c, j, text, sizeof text);
+        completion_verifier_text(r->tok, c, j, r->sc.stop, text, sizeof text);
         Reward rw;
         r->task->verify(r->task, &r->items[i], text, c->finish[j] != FINISH_LENGTH, &rw);
         g->reward[k] = rw.total;

@@ -307,3 +307,17 @@ int completion_text(const Tokenizer *tok, const Completions *c, int i, char *out
     if (n > 0 && ids[n - 1] == TOK_EOS) n--;
     return tokenizer_decode(tok, ids, n, out, cap);
 }
+
+int completion_verifier_text(const Tokenizer *tok, const Completions *c, int i, const char *stop,
+                             char *out, size_t cap) {
+    int n = completion_text(tok, c, i, out, cap);
+    if (n < 0 || c->finish[i] != FINISH_STOP || stop[0] == '\0') return n;
+    /* generate() checks after every token, so the first occurrence is the
+     * one that ended the completion. */
+    char *hit = strstr(out, stop);
+    if (hit) {
+        *hit = '\0';
+        n = (int)(hit - out);
+    }
+    return n;
+}

@@ -30,7 +30,7 @@ static void run_batch(const Model *m, KVCache *cache, const Tokenizer *tok, cons
         n_correct[i] = 0;
         for (int g = 0; g < G; g++) {
             int j = i * G + g;
-            completion_text(tok, &c, j, text, sizeof text);
+            completion_verifier_text(tok, &c, j, sc->stop, text, sizeof text);
             Reward r;
             t->verify(t, &items[i], text, c.finish[j] != FINISH_LENGTH, &r);
             n_correct[i] += r.correct;
