@@ -6,6 +6,8 @@
 
 void roller_init(Roller *r, const Model *m, const Tokenizer *tok, const Task *task,
                  const SamplerConfig *sc, int G, int max_prompts, uint64_t seed, uint32_t rank) {
+    char err[512];
+    if (task_check_tokenizer(task, tok, err, sizeof err) != 0) die("%s", err);
     memset(r, 0, sizeof *r);
     r->m = m;
     r->tok = tok;

@@ -86,6 +86,10 @@ Task *task_create(const char *name, const TaskParams *p, uint64_t seed, char *er
     return NULL;
 }
 
+int task_check_tokenizer(const Task *t, const Tokenizer *tok, char *err, size_t errlen) {
+    return t->check_tokenizer ? t->check_tokenizer(t, tok, err, errlen) : 0;
+}
+
 double task_demo_accuracy(const Task *t, int n, uint64_t seed) {
     Rng rng;
     rng_seed(&rng, seed, 0xDE40);

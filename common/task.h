@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "rng.h"
+#include "tokenizer.h"
 
 enum { TASK_MAX_TEXT = 256, REWARD_MAX_COMPONENTS = 4, TASK_MAX_PATH = 256 };
 
@@ -70,6 +71,12 @@ struct Task {
     void (*verify)(const Task *t, const TaskItem *item, const char *completion, int finished,
                    Reward *out);
 
+    /* Optional: 0 if tok can encode every prompt and answer the task can
+     * produce, else -1 with err naming the first that it cannot (file and
+     * line for a data set). NULL: the task writes only digits and
+     * + - * , > =, which every tokenizer here has. */
+    int (*check_tokenizer)(const Task *t, const Tokenizer *tok, char *err, size_t errlen);
+
     void (*destroy)(Task *t);
     void *state;
 };
@@ -81,6 +88,13 @@ void task_params_default(TaskParams *p);
  * settings p and item seed. Returns a task the caller frees with
  * t->destroy(t), or NULL with err naming the bad setting (or file:line). */
 Task *task_create(const char *name, const TaskParams *p, uint64_t seed, char *err, size_t errlen);
+
+/* Checks, before any prompt is encoded, that tok has every character of
+ * the task's prompts and answers (t->check_tokenizer): 0, or -1 with err
+ * such as "data.jsonl line 3: prompt has character 'é' (0xc3 0xa9) that
+ * the tokenizer does not have". Every program that encodes a task's
+ * prompts calls it first, so bad data stops the run at startup. */
+int task_check_tokenizer(const Task *t, const Tokenizer *tok, char *err, size_t errlen);
 
 /* Runs the demonstrator on eval items 0..n-1 and verifies each (finished = 1);
  * returns the fraction verified correct, or -1 if the task has no eval items

@@ -44,6 +44,8 @@ static void run_batch(const Model *m, KVCache *cache, const Tokenizer *tok, cons
 
 void evaluate(const Model *m, const Tokenizer *tok, const Task *t, const SamplerConfig *sc,
               int n_prompts, int k, uint64_t seed, EvalResult *out) {
+    char err[512];
+    if (task_check_tokenizer(t, tok, err, sizeof err) != 0) die("%s", err);
     memset(out, 0, sizeof *out);
     out->n_prompts = n_prompts;
     out->k = k;

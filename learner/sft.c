@@ -54,6 +54,7 @@ int sft_run(const Config *cfg, const char *out_path) {
     if (!task) die("%s", err);
     Tokenizer *tok = xmalloc(sizeof *tok);
     tokenizer_init_char(tok);
+    if (task_check_tokenizer(task, tok, err, sizeof err) != 0) die("%s", err);
     ModelConfig mc = cfg->model;
     mc.vocab_size = tok->vocab_size;
     const char *bad = model_config_check(&mc);

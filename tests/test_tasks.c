@@ -10,9 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "model.h"
+#include "rollout.h"
 #include "task.h"
+#include "tokenizer.h"
 #include "util.h"
 
 /* Creates a task or fails the test with the factory's message. */
@@ -579,6 +583,111 @@ static void test_jsonl_bad_line(void **state) {
     assert_non_null(strstr(err, "/nonexistent/data.jsonl"));
 }
 
+/* Runs fn(arg) in a child process; returns its exit status and what it
+ * wrote to stderr (cap bytes, NUL-terminated), for code that dies. */
+static int run_child(void (*fn)(void *), void *arg, char *out, size_t cap) {
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], 2);
+        fn(arg);
+        _exit(0);
+    }
+    close(fds[1]);
+    size_t n = 0;
+    ssize_t r;
+    while (n + 1 < cap && (r = read(fds[0], out + n, cap - 1 - n)) > 0) n += (size_t)r;
+    out[n] = '\0';
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* Line 3 of the file (after a blank line) has a prompt with 'é', line 4 an
+ * answer with a tab; the tokenizer check names the file, line, field and
+ * character of the first. */
+static void test_jsonl_char_not_in_tokenizer(void **state) {
+    const char *path = write_temp("{\"prompt\": \"1+1=\", \"answer\": \"2\"}\n"
+                                  "\n"
+                                  "{\"prompt\": \"caf\\u00e9=\", \"answer\": \"3\"}\n"
+                                  "{\"prompt\": \"2+2=\", \"answer\": \"4\\t\"}\n");
+    TaskParams p;
+    task_params_default(&p);
+    snprintf(p.jsonl_path, sizeof p.jsonl_path, "%s", path);
+    Task *t = make_task("jsonl", &p, 1);
+    Tokenizer tok;
+    tokenizer_init_char(&tok);
+    char err[512] = "", want[600];
+    assert_int_equal(task_check_tokenizer(t, &tok, err, sizeof err), -1);
+    snprintf(want, sizeof want,
+             "%s line 3: prompt has character '\xc3\xa9' (0xc3 0xa9) that the tokenizer does not "
+             "have", path);
+    assert_string_equal(err, want);
+    t->destroy(t);
+    unlink(path);
+    path = write_temp("{\"prompt\": \"1+1=\", \"answer\": \"2\"}\n"
+                      "{\"prompt\": \"2+2=\", \"answer\": \"4\\t\"}\n");
+    snprintf(p.jsonl_path, sizeof p.jsonl_path, "%s", path);
+    t = make_task("jsonl", &p, 1);
+    assert_int_equal(task_check_tokenizer(t, &tok, err, sizeof err), -1);
+    snprintf(want, sizeof want,
+             "%s line 2: answer has character '\\t' (0x09) that the tokenizer does not have", path);
+    assert_string_equal(err, want);
+    t->destroy(t);
+    unlink(path);
+    /* generated tasks have nothing to report */
+    Task *a = make_task("arith", &p, 1);
+    assert_int_equal(task_check_tokenizer(a, &tok, err, sizeof err), 0);
+    a->destroy(a);
+}
+
+/* An actor given that data: it stops before any rollout with the file and
+ * line, not with a bare prompt and byte offset once the line is drawn. */
+static void actor_on_bad_data(void *arg) {
+    const char *path = arg;
+    TaskParams p;
+    task_params_default(&p);
+    snprintf(p.jsonl_path, sizeof p.jsonl_path, "%s", path);
+    p.eval_permille = 0; /* every line trains */
+    char err[512];
+    Task *t = task_create("jsonl", &p, 1, err, sizeof err);
+    if (!t) {
+        fprintf(stderr, "task_create: %s\n", err);
+        _exit(2);
+    }
+    Tokenizer tok;
+    tokenizer_init_char(&tok);
+    const ModelConfig mc = {.vocab_size = tok.vocab_size, .dim = 8, .n_layers = 1, .n_heads = 2,
+                            .n_kv_heads = 1, .hidden_dim = 8, .max_seq_len = 32,
+                            .tied_embeddings = 1, .rope_theta = 10000.0f, .norm_eps = 1e-5f};
+    Model m;
+    model_init(&m, &mc);
+    model_init_weights(&m, 1);
+    SamplerConfig sc = {.temperature = 1.0f, .top_p = 1.0f, .max_new_tokens = 4};
+    Roller r;
+    roller_init(&r, &m, &tok, t, &sc, 2, 1, 1, 1);
+    Group g;
+    roller_run(&r, 1, 0, &g);
+    _exit(0); /* not reached: the data is bad */
+}
+
+static void test_jsonl_bad_char_stops_actor_with_line(void **state) {
+    const char *path = write_temp("\n\n{\"prompt\": \"caf\\u00e9=\", \"answer\": \"3\"}\n");
+    char out[4096], want[600];
+    const int rc = run_child(actor_on_bad_data, (void *)path, out, sizeof out);
+    snprintf(want, sizeof want,
+             "%s line 3: prompt has character '\xc3\xa9' (0xc3 0xa9) that the tokenizer does not "
+             "have", path);
+    if (rc == 0 || !strstr(out, want))
+        fail_msg("exit %d, stderr '%s', expected '%s'", rc, out, want);
+    unlink(path);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_arith_reference_answers),
@@ -595,6 +704,8 @@ int main(void) {
         cmocka_unit_test(test_jsonl_good_file),
         cmocka_unit_test(test_jsonl_normalisation),
         cmocka_unit_test(test_jsonl_bad_line),
+        cmocka_unit_test(test_jsonl_char_not_in_tokenizer),
+        cmocka_unit_test(test_jsonl_bad_char_stops_actor_with_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
