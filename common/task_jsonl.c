@@ -98,6 +98,15 @@ static int jsonl_answers_equal(const char *c, const char *a) {
 
 /* ---- the task ---- */
 
+/* Fills out from line index i. */
+static void jsonl_item(const JsonlState *s, int i, TaskItem *out) {
+    memset(out, 0, sizeof *out);
+    strcpy(out->prompt, s->prompt[i]);
+    strcpy(out->answer, s->answer[i]);
+    strcpy(out->solution, s->answer[i]);
+    out->id = task_item_id(out->prompt);
+}
+
 /* Task.sample: a pseudo-random line of the split, fixed by (seed, split,
  * stream, index); -1 if the split has no lines. */
 static int jsonl_sample(const Task *t, TaskSplit split, uint64_t stream, uint64_t index,
@@ -107,12 +116,49 @@ static int jsonl_sample(const Task *t, TaskSplit split, uint64_t stream, uint64_
     if (n == 0) return -1;
     Rng r;
     task_item_rng(&r, s->seed, split, stream, index);
-    int line = s->split[split == SPLIT_EVAL][rng_below(&r, (uint32_t)n)];
-    memset(out, 0, sizeof *out);
-    strcpy(out->prompt, s->prompt[line]);
-    strcpy(out->answer, s->answer[line]);
-    strcpy(out->solution, s->answer[line]);
-    out->id = task_item_id(out->prompt);
+    jsonl_item(s, s->split[split == SPLIT_EVAL][rng_below(&r, (uint32_t)n)], out);
+    return 0;
+}
+
+/* qsort order of (id, index) pairs: by id, then by index. */
+static int cmp_id_index(const void *a, const void *b) {
+    const uint64_t *x = a, *y = b;
+    if (x[0] != y[0]) return x[0] < y[0] ? -1 : 1;
+    return (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+/* Task.eval_split: the eval lines, one per distinct prompt (its first
+ * line: a repeated prompt is one held-out prompt, not several). */
+static int jsonl_eval_split(const Task *t, uint64_t **keys) {
+    const JsonlState *s = t->state;
+    const int n = s->n_split[1];
+    uint64_t *pair = xmalloc(sizeof(uint64_t) * 2 * (size_t)(n ? n : 1));
+    for (int j = 0; j < n; j++) {
+        const int i = s->split[1][j];
+        pair[2 * j] = task_item_id(s->prompt[i]);
+        pair[2 * j + 1] = (uint64_t)i;
+    }
+    qsort(pair, (size_t)n, 2 * sizeof(uint64_t), cmp_id_index);
+    uint64_t *k = xmalloc(sizeof(uint64_t) * (size_t)(n ? n : 1));
+    int m = 0;
+    for (int j = 0; j < n; j++) {
+        /* duplicates share an id, and so sit together after the sort */
+        int dup = 0;
+        for (int q = j - 1; q >= 0 && pair[2 * q] == pair[2 * j] && !dup; q--)
+            dup = strcmp(s->prompt[pair[2 * q + 1]], s->prompt[pair[2 * j + 1]]) == 0;
+        if (!dup) k[m++] = pair[2 * j + 1];
+    }
+    xfree(pair);
+    task_shuffle_keys(k, m, s->seed);
+    *keys = k;
+    return m;
+}
+
+/* Task.eval_item: the line of a jsonl_eval_split key. */
+static int jsonl_eval_item(const Task *t, uint64_t key, TaskItem *out) {
+    const JsonlState *s = t->state;
+    if (key >= (uint64_t)s->n_lines) return -1;
+    jsonl_item(s, (int)key, out);
     return 0;
 }
 
@@ -322,5 +368,7 @@ Task *task_jsonl_create(const TaskParams *p, uint64_t seed, char *err, size_t er
     t->demonstrate = jsonl_demonstrate;
     t->verify = jsonl_verify;
     t->check_tokenizer = jsonl_check_tokenizer;
+    t->eval_split = jsonl_eval_split;
+    t->eval_item = jsonl_eval_item;
     return t;
 }

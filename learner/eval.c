@@ -46,8 +46,12 @@ void evaluate(const Model *m, const Tokenizer *tok, const Task *t, const Sampler
               int n_prompts, int k, uint64_t seed, EvalResult *out) {
     char err[512];
     if (task_check_tokenizer(t, tok, err, sizeof err) != 0) die("%s", err);
+    TaskEvalSet set;
+    if (task_eval_set(t, n_prompts, &set, err, sizeof err) != 0) die("%s", err);
     memset(out, 0, sizeof *out);
-    out->n_prompts = n_prompts;
+    out->asked = n_prompts;
+    out->whole_split = set.whole_split;
+    const int n_items = out->n_prompts = set.n;
     out->k = k;
     int G = k > 1 ? k : 1;
     int per_batch = EVAL_BATCH / G > 0 ? EVAL_BATCH / G : 1;
@@ -61,11 +65,9 @@ void evaluate(const Model *m, const Tokenizer *tok, const Task *t, const Sampler
     SamplerConfig greedy = *sc;
     greedy.temperature = 0;
     long n_greedy_ok = 0, n_sampled_ok = 0, n_pass = 0;
-    for (int start = 0; start < n_prompts; start += EVAL_BATCH) {
-        int n = n_prompts - start < EVAL_BATCH ? n_prompts - start : EVAL_BATCH;
-        for (int i = 0; i < n; i++)
-            if (t->sample(t, SPLIT_EVAL, 0, (uint64_t)(start + i), &items[i]) != 0)
-                die("task %s has no held-out items", t->name);
+    for (int start = 0; start < n_items; start += EVAL_BATCH) {
+        int n = n_items - start < EVAL_BATCH ? n_items - start : EVAL_BATCH;
+        for (int i = 0; i < n; i++) CHECK(task_eval_item(t, &set, start + i, &items[i]) == 0);
         run_batch(m, cache, tok, t, items, n, 1, &greedy, &rng, correct, comp, &len_sum);
         for (int i = 0; i < n; i++) n_greedy_ok += correct[i];
         if (k < 1) continue;
@@ -79,18 +81,24 @@ void evaluate(const Model *m, const Tokenizer *tok, const Task *t, const Sampler
         }
     }
     kv_cache_free(cache);
-    out->greedy_acc = (double)n_greedy_ok / n_prompts;
-    for (int q = 0; q < t->n_components; q++) out->greedy_reward[q] = comp[q] / n_prompts;
+    task_eval_set_free(&set);
+    out->greedy_acc = (double)n_greedy_ok / n_items;
+    for (int q = 0; q < t->n_components; q++) out->greedy_reward[q] = comp[q] / n_items;
     out->greedy_format = t->n_components > 1 ? out->greedy_reward[1] : 0;
-    out->mean_len = len_sum / n_prompts;
+    out->mean_len = len_sum / n_items;
     if (k >= 1) {
-        out->sampled_acc = (double)n_sampled_ok / ((double)n_prompts * G);
-        out->pass_at_k = (double)n_pass / n_prompts;
+        out->sampled_acc = (double)n_sampled_ok / ((double)n_items * G);
+        out->pass_at_k = (double)n_pass / n_items;
     }
 }
 
 void eval_print(const char *label, const EvalResult *r, const Task *t) {
-    printf("%s held-out (%d prompts): greedy accuracy %.3f", label, r->n_prompts, r->greedy_acc);
+    printf("%s held-out on %d distinct prompts", label, r->n_prompts);
+    if (r->whole_split && r->n_prompts < r->asked)
+        printf(" (the whole held-out split; %d asked)", r->asked);
+    else if (r->whole_split)
+        printf(" (the whole held-out split)");
+    printf(": greedy accuracy %.3f", r->greedy_acc);
     for (int q = 1; q < t->n_components; q++)
         printf(", %s %.3f", t->component_names[q], r->greedy_reward[q]);
     if (r->k >= 1)

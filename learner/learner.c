@@ -287,8 +287,9 @@ static void setup(Run *R) {
         EvalResult ev;
         evaluate(&R->policy, R->tok, R->task, &R->sc, cfg->eval_prompts, 0, cfg->seed, &ev);
         R->rs.start_acc = ev.greedy_acc;
-        printf("start: held-out greedy accuracy %.3f on %d prompts (%.1f s); demonstrator %.3f\n",
-               ev.greedy_acc, cfg->eval_prompts, now_seconds() - t_e, R->rs.demo_acc);
+        printf("start: held-out greedy accuracy %.3f on %d distinct prompts (%.1f s); "
+               "demonstrator %.3f\n",
+               ev.greedy_acc, ev.n_prompts, now_seconds() - t_e, R->rs.demo_acc);
         metrics_open(&R->ml, cfg->dir, R->task, 0);
         metrics_start(&R->ml, &ev);
     }
@@ -400,8 +401,8 @@ static void report(Run *R, const double *all_phases) {
     print_phase_table(all_phases, R->comm->size);
     char png[600] = "";
     int plotted = metrics_plot(&R->ml, png, sizeof png) == 0;
-    printf("\nheld-out greedy accuracy, %d %s prompts never trained on:\n", cfg->eval_prompts,
-           R->task->name);
+    printf("\nheld-out greedy accuracy, %d distinct %s prompts never trained on:\n",
+           final.n_prompts, R->task->name);
     printf("  %-28s %.3f\n", "demonstrator", R->rs.demo_acc);
     printf("  %-28s %.3f\n", "SFT model (start of GRPO)", R->rs.start_acc);
     printf("  %-28s %.3f   (%ld steps, %.0f s training, %ld bad messages, %ld stale)\n",

@@ -108,8 +108,8 @@ int sft_run(const Config *cfg, const char *out_path) {
         if (cfg->sft_eval_every > 0 && (step + 1) % cfg->sft_eval_every == 0 && !last) {
             EvalResult er;
             evaluate(&m, tok, task, &samp, 200, 0, cfg->seed, &er);
-            printf("sft step %5ld  held-out greedy accuracy %.3f (200 prompts)\n", step + 1,
-                   er.greedy_acc);
+            printf("sft step %5ld  held-out greedy accuracy %.3f (%d prompts)\n", step + 1,
+                   er.greedy_acc, er.n_prompts);
         }
     }
     printf("sft: trained in %.1f s\n", now_seconds() - t0);
