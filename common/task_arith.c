@@ -25,7 +25,7 @@ enum { ARITH_MAX_DIGITS = 9, ARITH_MUL_MAX = 99999, ARITH_COLS = 24 };
 
 /* The eval split is listed (every possible prompt hashed once) while the
  * item space has at most this many prompts: 15131 at the defaults, 1.5
- * million at max_digits = 3 (about 0.3 s). Larger spaces are sampled. */
+ * million at max_digits = 3 (about 0.05 s). Larger spaces are sampled. */
 #define ARITH_LIST_MAX (1ull << 22)
 
 typedef struct {
@@ -88,6 +88,28 @@ static void arith_gen(const Task *t, Rng *r, TaskItem *out) {
     arith_make(op, a, b, out);
 }
 
+/* Writes the decimal digits of v >= 0 at out; returns the end. */
+static char *put_decimal(char *out, unsigned long long v) {
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n) *out++ = tmp[--n];
+    return out;
+}
+
+/* The prompt arith_make writes, without snprintf: the listing hashes
+ * millions of them. */
+static void arith_prompt(char op, unsigned long long a, unsigned long long b, char *out) {
+    char *p = put_decimal(out, a);
+    *p++ = op;
+    p = put_decimal(p, b);
+    *p++ = '=';
+    *p = '\0';
+}
+
 /* Eval keys: op index << 60 | a << 30 | b (operands < 10^9 < 2^30). */
 static const char ARITH_OPS[3] = {'+', '-', '*'};
 
@@ -112,15 +134,15 @@ static int arith_eval_split(const Task *t, uint64_t **keys) {
     if (n_add + n_sub + n_mul > ARITH_LIST_MAX) return -1;
     int n = 0, cap = 0;
     uint64_t *k = NULL;
-    TaskItem it;
+    char prompt[48];
     for (int op = 0; op < 3; op++) {
         const float share = op == 0 ? p->p_add : op == 1 ? p->p_sub : p->p_mul;
         if (!(share > 0)) continue;
         const uint64_t lo = op == 2 ? 1 : 0, hi = op == 2 ? M : B - 1;
         for (uint64_t a = lo; a <= hi; a++)
             for (uint64_t b = lo; b <= (op == 1 && !p->allow_negative ? a : hi); b++) {
-                arith_make(ARITH_OPS[op], (long long)a, (long long)b, &it);
-                if (!task_id_is_eval(task_item_id(it.prompt), p->eval_permille)) continue;
+                arith_prompt(ARITH_OPS[op], a, b, prompt);
+                if (!task_id_is_eval(task_item_id(prompt), p->eval_permille)) continue;
                 if (n == cap) {
                     cap = cap ? 2 * cap : 256;
                     uint64_t *grown = xmalloc(sizeof(uint64_t) * (size_t)cap);
