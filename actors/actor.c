@@ -37,6 +37,7 @@ typedef struct {
     Task *task;
     Roller r;
     SamplerConfig eval_sc;     /* the [sampler] settings, without callbacks */
+    TaskEvalSet eval_set;      /* the held-out prompts, the same on every rank */
     WireCodec *codec;
     Group *groups;
     int quota;
@@ -124,9 +125,11 @@ static void evaluate_share(Actor *A, uint32_t cmd) {
     double t0 = now_seconds();
     const EvalSettings *es = eval_settings(A->cfg);
     int k = cmd == WIRE_CMD_EVAL_PASS_K ? es->pass_k : 0, lo, hi;
-    eval_share(es->prompts, A->comm->rank - 1, A->comm->size - 1, &lo, &hi);
+    eval_share(A->eval_set.n, A->comm->rank - 1, A->comm->size - 1, &lo, &hi);
     EvalTally t;
-    eval_tally(&A->m, A->tok, A->task, &A->eval_sc, lo, hi, k, run_settings(A->cfg)->seed, &t);
+    eval_tally(&A->m, A->tok, A->task, &A->eval_set, &A->eval_sc, lo, hi, k,
+               run_settings(A->cfg)->seed, &t);
+    eval_demonstrator(A->task, &A->eval_set, lo, hi, run_settings(A->cfg)->seed, &t);
     t.version = A->version;
     uint8_t msg[EVAL_REPORT_BYTES];
     eval_report_encode(&t, msg);
@@ -257,6 +260,8 @@ int actor_run(const Config *cfg, const Comm *comm) {
     A->eval_sc = sc;
     roller_init(&A->r, &A->m, A->tok, A->task, &sc, plan->group_size, A->quota, run->seed,
                 (uint32_t)comm->rank);
+    if (task_eval_set(A->task, eval_settings(cfg)->prompts, &A->eval_set, err, sizeof err) != 0)
+        die("%s", err);
     A->codec = wire_codec_new(3);
     A->groups = xcalloc((size_t)A->quota, sizeof(Group));
     A->max_pending = (plan->max_staleness + 2) * A->quota;
@@ -285,6 +290,7 @@ int actor_run(const Config *cfg, const Comm *comm) {
     xfree(A->groups);
     wire_codec_free(A->codec);
     roller_free(&A->r);
+    task_eval_set_free(&A->eval_set);
     A->task->destroy(A->task);
     model_free(&A->m);
     xfree(A->tok);

@@ -37,7 +37,7 @@ static void run_batch(const Model *m, KVCache *cache, const Tokenizer *tok, cons
         n_correct[i] = 0;
         for (int g = 0; g < G; g++) {
             int j = i * G + g;
-            completion_text(tok, &c, j, text, sizeof text);
+            completion_verifier_text(tok, &c, j, sc->stop, text, sizeof text);
             Reward r;
             t->verify(t, &items[i], text, c.finish[j] != FINISH_LENGTH, &r);
             n_correct[i] += r.correct;
@@ -49,19 +49,22 @@ static void run_batch(const Model *m, KVCache *cache, const Tokenizer *tok, cons
     xfree(buf);
 }
 
-/* The task's demonstrator on the batch: the imitation ceiling SFT starts
- * from, reported beside the model's accuracy. */
-static void demonstrate(const Task *t, const TaskItem *items, int n, uint64_t seed, int batch,
-                        EvalTally *out) {
-    Rng rng;
-    rng_seed(&rng, seed, 0xDE40u + ((uint64_t)batch << 16));
+void eval_demonstrator(const Task *t, const TaskEvalSet *set, int lo, int hi, uint64_t seed,
+                       EvalTally *out) {
     char demo[TASK_MAX_TEXT];
-    for (int i = 0; i < n; i++) {
-        if (t->demonstrate(t, &items[i], &rng, demo, sizeof demo) != 0) return;
-        Reward r;
-        t->verify(t, &items[i], demo, 1, &r);
-        out->demo_n += 1;
-        out->demo_ok += r.correct;
+    for (int start = lo; start < hi; start += EVAL_BATCH) {
+        /* one stream per batch of the whole set, as for the model */
+        Rng rng;
+        rng_seed(&rng, seed, 0xDE40u + ((uint64_t)(start / EVAL_BATCH) << 16));
+        for (int i = start; i < hi && i < start + EVAL_BATCH; i++) {
+            TaskItem it;
+            CHECK(task_eval_item(t, set, i, &it) == 0);
+            if (t->demonstrate(t, &it, &rng, demo, sizeof demo) != 0) return;
+            Reward r;
+            t->verify(t, &it, demo, 1, &r);
+            out->demo_n += 1;
+            out->demo_ok += r.correct;
+        }
     }
 }
 
@@ -72,10 +75,13 @@ void eval_share(int n, int idx, int n_actors, int *lo, int *hi) {
     *hi = b1 * EVAL_BATCH < n ? b1 * EVAL_BATCH : n;
 }
 
-void eval_tally(const Model *m, const Tokenizer *tok, const Task *t, const SamplerConfig *sc,
-                int lo, int hi, int k, uint64_t seed, EvalTally *out) {
+void eval_tally(const Model *m, const Tokenizer *tok, const Task *t, const TaskEvalSet *set,
+                const SamplerConfig *sc, int lo, int hi, int k, uint64_t seed, EvalTally *out) {
     memset(out, 0, sizeof *out);
     out->k = k;
+    out->asked = set->asked;
+    out->whole_split = set->whole_split;
+    CHECK(lo >= 0 && hi <= set->n);
     CHECK(lo % EVAL_BATCH == 0 || lo == hi);
     int G = k > 1 ? k : 1;
     int per_batch = EVAL_BATCH / G > 0 ? EVAL_BATCH / G : 1;
@@ -90,10 +96,7 @@ void eval_tally(const Model *m, const Tokenizer *tok, const Task *t, const Sampl
         /* one stream per batch of the whole set: shares add up exactly */
         Rng rng;
         rng_seed(&rng, seed, 0xE7A1u + ((uint64_t)(start / EVAL_BATCH) << 16));
-        for (int i = 0; i < n; i++)
-            if (t->sample(t, SPLIT_EVAL, 0, (uint64_t)(start + i), &items[i]) != 0)
-                die("task %s has no held-out items", t->name);
-        demonstrate(t, items, n, seed, start / EVAL_BATCH, out);
+        for (int i = 0; i < n; i++) CHECK(task_eval_item(t, set, start + i, &items[i]) == 0);
         run_batch(m, cache, tok, t, items, n, 1, &greedy, &rng, correct, out->comp, &out->len);
         for (int i = 0; i < n; i++) out->greedy_ok += correct[i];
         out->n_prompts += n;
@@ -112,8 +115,13 @@ void eval_tally(const Model *m, const Tokenizer *tok, const Task *t, const Sampl
 
 void evaluate(const Model *m, const Tokenizer *tok, const Task *t, const SamplerConfig *sc,
               int n_prompts, int k, uint64_t seed, EvalResult *out) {
+    char err[512];
+    if (task_check_tokenizer(t, tok, err, sizeof err) != 0) die("%s", err);
+    TaskEvalSet set;
+    if (task_eval_set(t, n_prompts, &set, err, sizeof err) != 0) die("%s", err);
     EvalTally tally;
-    eval_tally(m, tok, t, sc, 0, n_prompts, k, seed, &tally);
+    eval_tally(m, tok, t, &set, sc, 0, set.n, k, seed, &tally);
+    task_eval_set_free(&set);
     eval_result_from_tally(&tally, t->n_components, out);
 }
 

@@ -34,14 +34,24 @@ static inline const EvalSettings *eval_settings(const Config *c) {
  * same tally whatever the number of actors. */
 void eval_share(int n, int idx, int n_actors, int *lo, int *hi);
 
-/* Evaluates held-out items [lo, hi) (lo a multiple of the batch, as
- * eval_share gives): greedy, then k samples each (k = 0 skips the sampled
- * pass). sc gives temperature/top-k/top-p for sampling and max_new_tokens
- * for both passes; seed fixes the sampled pass. */
-void eval_tally(const Model *m, const Tokenizer *tok, const Task *t, const SamplerConfig *sc,
-                int lo, int hi, int k, uint64_t seed, EvalTally *out);
+/* Evaluates items [lo, hi) of the held-out set (task.h: distinct
+ * eval-split prompts; lo a multiple of the batch, as eval_share gives):
+ * greedy, then k samples each (k = 0 skips the sampled pass). sc gives temperature/top-k/
+ * top-p for sampling, max_new_tokens for both passes and the stop string
+ * (cut before verifying); seed fixes the sampled pass. */
+void eval_tally(const Model *m, const Tokenizer *tok, const Task *t, const TaskEvalSet *set,
+                const SamplerConfig *sc, int lo, int hi, int k, uint64_t seed, EvalTally *out);
 
-/* The whole held-out set in this process: items 0..n_prompts-1. */
+/* Adds the task's demonstrator on items [lo, hi) of set to out (demo_n,
+ * demo_ok): the imitation ceiling SFT starts from, reported beside the
+ * model's accuracy. Nothing for a task without a demonstrator. */
+void eval_demonstrator(const Task *t, const TaskEvalSet *set, int lo, int hi, uint64_t seed,
+                       EvalTally *out);
+
+/* The whole held-out set for n_prompts prompts in this process (the whole
+ * split if it is smaller; the number used is out->n_prompts). Dies naming
+ * the task if the split is empty, or the file and line of a prompt tok
+ * cannot encode. */
 void evaluate(const Model *m, const Tokenizer *tok, const Task *t, const SamplerConfig *sc,
               int n_prompts, int k, uint64_t seed, EvalResult *out);
 

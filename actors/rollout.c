@@ -6,6 +6,8 @@
 
 void roller_init(Roller *r, const Model *m, const Tokenizer *tok, const Task *task,
                  const SamplerConfig *sc, int G, int max_prompts, uint64_t seed, uint32_t rank) {
+    char err[512];
+    if (task_check_tokenizer(task, tok, err, sizeof err) != 0) die("%s", err);
     memset(r, 0, sizeof *r);
     r->m = m;
     r->tok = tok;
@@ -60,7 +62,7 @@ static void pack_group(Roller *r, int i, uint64_t policy_version, double gen_s, 
         }
         off += len;
         g->finish[k] = c->finish[j];
-        completion_text(r->tok, c, j, text, sizeof text);
+        completion_verifier_text(r->tok, c, j, r->sc.stop, text, sizeof text);
         Reward rw;
         r->task->verify(r->task, &r->items[i], text, c->finish[j] != FINISH_LENGTH, &rw);
         g->reward[k] = rw.total;

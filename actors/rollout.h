@@ -32,7 +32,9 @@ typedef struct {
 } Roller;
 
 /* Sets up an actor's rollout state for up to max_prompts prompts per call,
- * G completions each, seeded by (seed, rank). Borrows m, tok, task. */
+ * G completions each, seeded by (seed, rank). Borrows m, tok, task. Dies
+ * naming the file and line if tok cannot encode a prompt of task
+ * (task_check_tokenizer), before any rollout. */
 void roller_init(Roller *r, const Model *m, const Tokenizer *tok, const Task *task,
                  const SamplerConfig *sc, int G, int max_prompts, uint64_t seed, uint32_t rank);
 void roller_free(Roller *r);

@@ -319,3 +319,17 @@ SamplerConfig sampler_config_from(const SamplingSettings *s) {
     snprintf(sc.stop, sizeof sc.stop, "%s", s->stop);
     return sc;
 }
+
+int completion_verifier_text(const Tokenizer *tok, const Completions *c, int i, const char *stop,
+                             char *out, size_t cap) {
+    int n = completion_text(tok, c, i, out, cap);
+    if (n < 0 || c->finish[i] != FINISH_STOP || stop[0] == '\0') return n;
+    /* generate() checks after every token, so the first occurrence is the
+     * one that ended the completion. */
+    char *hit = strstr(out, stop);
+    if (hit) {
+        *hit = '\0';
+        n = (int)(hit - out);
+    }
+    return n;
+}

@@ -102,8 +102,18 @@ void generate(const Model *m, KVCache *cache, const int *const *prompts, const i
 
 /* Decodes completion i into out (capacity cap, NUL-terminated) without the
  * EOS token; a stop string, when that is how it ended, is kept in the text
- * (the verifier sees exactly what the policy wrote). Returns the length, or
- * -1 on overflow or a bad id (as tokenizer_decode). */
+ * (exactly what the policy wrote). Returns the length, or -1 on overflow or
+ * a bad id (as tokenizer_decode). */
 int completion_text(const Tokenizer *tok, const Completions *c, int i, char *out, size_t cap);
+
+/* The text a verifier scores for completion i: completion_text cut where
+ * the stop string begins when that is how it ended (stop, as in
+ * SamplerConfig, is a delimiter the run asked for, not part of the answer:
+ * a strict verifier would reject every answer followed by it). c is not
+ * changed: the stop string's tokens stay part of the completion, with their
+ * log-probs, since the policy produced them. Returns the length, or -1 as
+ * completion_text. */
+int completion_verifier_text(const Tokenizer *tok, const Completions *c, int i, const char *stop,
+                             char *out, size_t cap);
 
 #endif

@@ -30,9 +30,10 @@ void batch_free(SeqBatch *b) {
 void batch_clear(SeqBatch *b) { b->B = b->T = 0; }
 
 int batch_add(SeqBatch *b, const int *prompt, int plen, const int *completion, int clen) {
-    if (b->B >= b->max_B) die("batch full (%d rows)", b->max_B);
-    if (plen < 1 || plen + clen > b->max_len)
-        die("sequence of %d + %d tokens exceeds max_seq_len %d", plen, clen, b->max_len);
+    /* Callers bound both by the config, and wire_limits_for_run rejects
+     * any record that would not fit, so these are programming errors. */
+    CHECK(b->B < b->max_B);
+    CHECK(plen >= 1 && clen >= 0 && plen + clen <= b->max_len);
     int r = b->B++;
     int *s = b->seq + (size_t)r * b->max_len;
     memcpy(s, prompt, sizeof(int) * plen);

@@ -23,9 +23,10 @@ typedef struct {
 void batch_init(SeqBatch *b, int max_B, int max_len);
 void batch_free(SeqBatch *b);
 void batch_clear(SeqBatch *b);
-/* Appends prompt + completion as a new row; returns the row index. Dies if
- * the batch is full or the sequence is longer than max_len (a caller bug:
- * lengths are bounded by the config). */
+/* Appends prompt + completion as a new row; returns the row index. A full
+ * batch or a sequence longer than max_len fails a CHECK (a caller bug:
+ * lengths are bounded by the config, and the learner's wire limits reject
+ * records that would not fit). */
 int batch_add(SeqBatch *b, const int *prompt, int plen, const int *completion, int clen);
 /* Lays rows out into tokens/targets with T = longest row - 1, zeroes weights. */
 void batch_layout(SeqBatch *b);

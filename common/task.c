@@ -1,5 +1,6 @@
 /* task.c: what every task shares: item ids and splits, reward totals, the
- * generated-item sample loop, the factory and the demonstrator report. */
+ * generated-item sample loop, the factory and the tokenizer check (the
+ * held-out set and the demonstrator report: task_eval.c). */
 #include "task.h"
 
 #include <math.h>
@@ -86,18 +87,6 @@ Task *task_create(const char *name, const TaskParams *p, uint64_t seed, char *er
     return NULL;
 }
 
-double task_demo_accuracy(const Task *t, int n, uint64_t seed) {
-    Rng rng;
-    rng_seed(&rng, seed, 0xDE40);
-    int ok = 0;
-    char demo[TASK_MAX_TEXT];
-    for (int i = 0; i < n; i++) {
-        TaskItem it;
-        if (t->sample(t, SPLIT_EVAL, 0, (uint64_t)i, &it) != 0) return -1;
-        if (t->demonstrate(t, &it, &rng, demo, sizeof demo) != 0) return -1;
-        Reward r;
-        t->verify(t, &it, demo, 1, &r);
-        ok += r.correct;
-    }
-    return n > 0 ? (double)ok / n : -1;
+int task_check_tokenizer(const Task *t, const Tokenizer *tok, char *err, size_t errlen) {
+    return t->check_tokenizer ? t->check_tokenizer(t, tok, err, errlen) : 0;
 }

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "rng.h"
+#include "tokenizer.h"
 
 enum { TASK_MAX_TEXT = 256, REWARD_MAX_COMPONENTS = 4, TASK_MAX_PATH = 256 };
 
@@ -81,6 +82,22 @@ struct Task {
     void (*verify)(const Task *t, const TaskItem *item, const char *completion, int finished,
                    Reward *out);
 
+    /* Optional: lists the eval split exactly. Sets *keys to a malloc'd
+     * array of one key (for eval_item) per distinct prompt of the split,
+     * shuffled by the task seed, and returns the count (0: empty split);
+     * or returns -1 if the split is too large to list, and task_eval_set
+     * samples it instead. NULL: always sampled. */
+    int (*eval_split)(const Task *t, uint64_t **keys);
+    /* Fills the item of a key from eval_split; 0, or -1 for a key that
+     * eval_split cannot have produced. */
+    int (*eval_item)(const Task *t, uint64_t key, TaskItem *out);
+
+    /* Optional: 0 if tok can encode every prompt and answer the task can
+     * produce, else -1 with err naming the first that it cannot (file and
+     * line for a data set). NULL: the task writes only digits and
+     * + - * , > =, which every tokenizer here has. */
+    int (*check_tokenizer)(const Task *t, const Tokenizer *tok, char *err, size_t errlen);
+
     void (*destroy)(Task *t);
     void *state;
 };
@@ -93,9 +110,47 @@ void task_params_default(TaskParams *p);
  * t->destroy(t), or NULL with err naming the bad setting (or file:line). */
 Task *task_create(const char *name, const TaskParams *p, uint64_t seed, char *err, size_t errlen);
 
-/* Runs the demonstrator on eval items 0..n-1 and verifies each (finished = 1);
- * returns the fraction verified correct, or -1 if the task has no eval items
- * or no demonstrator. */
+/* Checks, before any prompt is encoded, that tok has every character of
+ * the task's prompts and answers (t->check_tokenizer): 0, or -1 with err
+ * such as "data.jsonl line 3: prompt has character 'é' (0xc3 0xa9) that
+ * the tokenizer does not have". Every program that encodes a task's
+ * prompts calls it first, so bad data stops the run at startup. */
+int task_check_tokenizer(const Task *t, const Tokenizer *tok, char *err, size_t errlen);
+
+/* ---- the held-out evaluation set ----
+ * Evaluation uses distinct prompts of the eval split, never draws with
+ * replacement: the whole split when it has at most `asked` distinct
+ * prompts, else `asked` of them. The set depends only on the task (its
+ * settings and seed) and asked, so ranks that build it independently agree
+ * on item i and can each evaluate a disjoint share [lo, hi) of 0..n-1.
+ *
+ * A split the task can list (t->eval_split: jsonl always, arith while its
+ * item space is small) is used as listed: a subset is then a uniform
+ * choice among the split's distinct prompts, fixed by the task seed, and
+ * the set for a smaller `asked` is a prefix of the set for a larger one.
+ * Any other split is sampled: sample(SPLIT_EVAL, 0, k) for k = 0, 1, ...,
+ * keeping each prompt's first occurrence (so the items follow the task's
+ * own distribution); it counts as exhausted, the whole split, once
+ * 1000 + 20 x (prompts found) draws in a row bring no new prompt. */
+typedef struct {
+    int n;           /* items in the set: min(asked, distinct prompts of the split) */
+    int asked;       /* what the caller asked for */
+    int whole_split; /* 1: the set holds every distinct prompt of the split */
+    int listed;      /* 1: key[i] is an eval_item key; 0: a sample() index */
+    uint64_t *key;   /* (n) */
+} TaskEvalSet;
+
+/* Builds the held-out set for asked >= 1 prompts; 0, or -1 with err if
+ * asked < 1 or the split is empty. Free with task_eval_set_free. */
+int task_eval_set(const Task *t, int asked, TaskEvalSet *out, char *err, size_t errlen);
+/* Held-out item i of s (0 <= i < s->n); 0, or -1 (a set not built from t). */
+int task_eval_item(const Task *t, const TaskEvalSet *s, int i, TaskItem *out);
+void task_eval_set_free(TaskEvalSet *s);
+
+/* Runs the demonstrator on the held-out set for n prompts (task_eval_set:
+ * the same distinct prompts the model is evaluated on) and verifies each
+ * (finished = 1); returns the fraction verified correct, or -1 if the task
+ * has no eval items or no demonstrator. */
 double task_demo_accuracy(const Task *t, int n, uint64_t seed);
 
 /* Sets out->total from the components and t->weights. */
@@ -116,6 +171,9 @@ typedef void (*TaskGenFn)(const Task *t, Rng *rng, TaskItem *out);
  * Returns 0, or -1 if none did within a bound (split empty or tiny). */
 int task_sample_generated(const Task *t, TaskGenFn gen, uint64_t seed, int eval_permille,
                           TaskSplit split, uint64_t stream, uint64_t index, TaskItem *out);
+/* Shuffles keys[0..n) (Fisher-Yates) with an Rng fixed by seed: the order
+ * a listing eval_split returns. */
+void task_shuffle_keys(uint64_t *keys, int n, uint64_t seed);
 /* Seeds r from (seed, hash(split, stream, index)). */
 void task_item_rng(Rng *r, uint64_t seed, TaskSplit split, uint64_t stream, uint64_t index);
 

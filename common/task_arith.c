@@ -23,6 +23,11 @@
 
 enum { ARITH_MAX_DIGITS = 9, ARITH_MUL_MAX = 99999, ARITH_COLS = 24 };
 
+/* The eval split is listed (every possible prompt hashed once) while the
+ * item space has at most this many prompts: 15131 at the defaults, 1.5
+ * million at max_digits = 3 (about 0.05 s). Larger spaces are sampled. */
+#define ARITH_LIST_MAX (1ull << 22)
+
 typedef struct {
     TaskParams p;
     uint64_t seed;
@@ -51,6 +56,14 @@ static long long arith_operand(Rng *r, int max_digits) {
     return (long long)lo + rng_below(r, 9 * lo);
 }
 
+/* Writes the item "a op b=" (prompt, answer, solution; not the id). */
+static void arith_make(char op, long long a, long long b, TaskItem *out) {
+    long long v = op == '*' ? a * b : op == '+' ? a + b : a - b;
+    snprintf(out->prompt, sizeof out->prompt, "%lld%c%lld=", a, op, b);
+    snprintf(out->answer, sizeof out->answer, "%lld", v);
+    arith_format(v, out->solution);
+}
+
 /* Draws one candidate item (TaskGenFn). */
 static void arith_gen(const Task *t, Rng *r, TaskItem *out) {
     const TaskParams *p = &((const ArithState *)t->state)->p;
@@ -59,11 +72,10 @@ static void arith_gen(const Task *t, Rng *r, TaskItem *out) {
     if (u < p->p_add) op = '+';
     else if (u < p->p_add + p->p_sub) op = '-';
     else op = p->p_mul > 0 ? '*' : p->p_sub > 0 ? '-' : '+'; /* float rounding at the top */
-    long long a, b, v;
+    long long a, b;
     if (op == '*') {
         a = 1 + rng_below(r, (uint32_t)p->mul_max);
         b = 1 + rng_below(r, (uint32_t)p->mul_max);
-        v = a * b;
     } else {
         a = arith_operand(r, p->max_digits);
         b = arith_operand(r, p->max_digits);
@@ -72,11 +84,89 @@ static void arith_gen(const Task *t, Rng *r, TaskItem *out) {
             a = b;
             b = tmp;
         }
-        v = op == '+' ? a + b : a - b;
     }
-    snprintf(out->prompt, sizeof out->prompt, "%lld%c%lld=", a, op, b);
-    snprintf(out->answer, sizeof out->answer, "%lld", v);
-    arith_format(v, out->solution);
+    arith_make(op, a, b, out);
+}
+
+/* Writes the decimal digits of v >= 0 at out; returns the end. */
+static char *put_decimal(char *out, unsigned long long v) {
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n) *out++ = tmp[--n];
+    return out;
+}
+
+/* The prompt arith_make writes, without snprintf: the listing hashes
+ * millions of them. */
+static void arith_prompt(char op, unsigned long long a, unsigned long long b, char *out) {
+    char *p = put_decimal(out, a);
+    *p++ = op;
+    p = put_decimal(p, b);
+    *p++ = '=';
+    *p = '\0';
+}
+
+/* Eval keys: op index << 60 | a << 30 | b (operands < 10^9 < 2^30). */
+static const char ARITH_OPS[3] = {'+', '-', '*'};
+
+static uint64_t arith_key(int op, uint64_t a, uint64_t b) {
+    return (uint64_t)op << 60 | a << 30 | b;
+}
+
+/* Task.eval_split: every prompt the generator can write, in the eval
+ * split, if there are at most ARITH_LIST_MAX prompts: a + b and a - b with
+ * operands in 0..10^max_digits - 1 (a >= b unless allow_negative), a * b
+ * with factors in 1..mul_max, for each operation of positive share.
+ * Distinct by construction: (op, a, b) determines the prompt. */
+static int arith_eval_split(const Task *t, uint64_t **keys) {
+    const ArithState *s = t->state;
+    const TaskParams *p = &s->p;
+    uint64_t B = 1;
+    for (int i = 0; i < p->max_digits; i++) B *= 10;
+    const uint64_t M = (uint64_t)p->mul_max;
+    const uint64_t n_add = p->p_add > 0 ? B * B : 0;
+    const uint64_t n_sub = p->p_sub > 0 ? (p->allow_negative ? B * B : B * (B + 1) / 2) : 0;
+    const uint64_t n_mul = p->p_mul > 0 ? M * M : 0;
+    if (n_add + n_sub + n_mul > ARITH_LIST_MAX) return -1;
+    int n = 0, cap = 0;
+    uint64_t *k = NULL;
+    char prompt[48];
+    for (int op = 0; op < 3; op++) {
+        const float share = op == 0 ? p->p_add : op == 1 ? p->p_sub : p->p_mul;
+        if (!(share > 0)) continue;
+        const uint64_t lo = op == 2 ? 1 : 0, hi = op == 2 ? M : B - 1;
+        for (uint64_t a = lo; a <= hi; a++)
+            for (uint64_t b = lo; b <= (op == 1 && !p->allow_negative ? a : hi); b++) {
+                arith_prompt(ARITH_OPS[op], a, b, prompt);
+                if (!task_id_is_eval(task_item_id(prompt), p->eval_permille)) continue;
+                if (n == cap) {
+                    cap = cap ? 2 * cap : 256;
+                    uint64_t *grown = xmalloc(sizeof(uint64_t) * (size_t)cap);
+                    if (n) memcpy(grown, k, sizeof(uint64_t) * (size_t)n);
+                    xfree(k);
+                    k = grown;
+                }
+                k[n++] = arith_key(op, a, b);
+            }
+    }
+    task_shuffle_keys(k, n, s->seed);
+    *keys = k;
+    return n;
+}
+
+/* Task.eval_item: the item of an arith_eval_split key. */
+static int arith_eval_item(const Task *t, uint64_t key, TaskItem *out) {
+    const int op = (int)(key >> 60);
+    const uint64_t a = (key >> 30) & ((1u << 30) - 1), b = key & ((1u << 30) - 1);
+    if (op > 2) return -1;
+    memset(out, 0, sizeof *out);
+    arith_make(ARITH_OPS[op], (long long)a, (long long)b, out);
+    out->id = task_item_id(out->prompt);
+    return 0;
 }
 
 /* Task.sample: generated items, split by prompt hash. */
@@ -256,6 +346,8 @@ Task *task_arith_create(const TaskParams *p, uint64_t seed, char *err, size_t er
     t->sample = arith_sample;
     t->demonstrate = arith_demonstrate;
     t->verify = arith_verify;
+    t->eval_split = arith_eval_split;
+    t->eval_item = arith_eval_item;
     t->destroy = arith_destroy;
     t->state = s;
     return t;

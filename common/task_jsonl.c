@@ -5,6 +5,8 @@
  * is not JSON, lacks a field, has a non-string or empty field, or a field of
  * TASK_MAX_TEXT bytes or more fails task_create with "<path> line N: ...".
  * A line belongs to the eval split iff task_id_is_eval(task_item_id(prompt)).
+ * Characters are checked against the model's tokenizer once it is known
+ * (task_check_tokenizer), again naming the file and line.
  *
  * Verifier: numeric answers are compared in a canonical form (whitespace
  * trimmed, leading '+', thousands separators "1,000", integer vs decimal
@@ -26,6 +28,7 @@ typedef struct {
     uint64_t seed;
     int n_lines;
     char **prompt, **answer;  /* [n_lines], owned */
+    long *line_no;            /* [n_lines] line of the file each item came from */
     int n_split[2];
     int *split[2];            /* [n_split[s]] line numbers of each split */
 } JsonlState;
@@ -95,6 +98,15 @@ static int jsonl_answers_equal(const char *c, const char *a) {
 
 /* ---- the task ---- */
 
+/* Fills out from line index i. */
+static void jsonl_item(const JsonlState *s, int i, TaskItem *out) {
+    memset(out, 0, sizeof *out);
+    strcpy(out->prompt, s->prompt[i]);
+    strcpy(out->answer, s->answer[i]);
+    strcpy(out->solution, s->answer[i]);
+    out->id = task_item_id(out->prompt);
+}
+
 /* Task.sample: a pseudo-random line of the split, fixed by (seed, split,
  * stream, index); -1 if the split has no lines. */
 static int jsonl_sample(const Task *t, TaskSplit split, uint64_t stream, uint64_t index,
@@ -104,12 +116,49 @@ static int jsonl_sample(const Task *t, TaskSplit split, uint64_t stream, uint64_
     if (n == 0) return -1;
     Rng r;
     task_item_rng(&r, s->seed, split, stream, index);
-    int line = s->split[split == SPLIT_EVAL][rng_below(&r, (uint32_t)n)];
-    memset(out, 0, sizeof *out);
-    strcpy(out->prompt, s->prompt[line]);
-    strcpy(out->answer, s->answer[line]);
-    strcpy(out->solution, s->answer[line]);
-    out->id = task_item_id(out->prompt);
+    jsonl_item(s, s->split[split == SPLIT_EVAL][rng_below(&r, (uint32_t)n)], out);
+    return 0;
+}
+
+/* qsort order of (id, index) pairs: by id, then by index. */
+static int cmp_id_index(const void *a, const void *b) {
+    const uint64_t *x = a, *y = b;
+    if (x[0] != y[0]) return x[0] < y[0] ? -1 : 1;
+    return (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+/* Task.eval_split: the eval lines, one per distinct prompt (its first
+ * line: a repeated prompt is one held-out prompt, not several). */
+static int jsonl_eval_split(const Task *t, uint64_t **keys) {
+    const JsonlState *s = t->state;
+    const int n = s->n_split[1];
+    uint64_t *pair = xmalloc(sizeof(uint64_t) * 2 * (size_t)(n ? n : 1));
+    for (int j = 0; j < n; j++) {
+        const int i = s->split[1][j];
+        pair[2 * j] = task_item_id(s->prompt[i]);
+        pair[2 * j + 1] = (uint64_t)i;
+    }
+    qsort(pair, (size_t)n, 2 * sizeof(uint64_t), cmp_id_index);
+    uint64_t *k = xmalloc(sizeof(uint64_t) * (size_t)(n ? n : 1));
+    int m = 0;
+    for (int j = 0; j < n; j++) {
+        /* duplicates share an id, and so sit together after the sort */
+        int dup = 0;
+        for (int q = j - 1; q >= 0 && pair[2 * q] == pair[2 * j] && !dup; q--)
+            dup = strcmp(s->prompt[pair[2 * q + 1]], s->prompt[pair[2 * j + 1]]) == 0;
+        if (!dup) k[m++] = pair[2 * j + 1];
+    }
+    xfree(pair);
+    task_shuffle_keys(k, m, s->seed);
+    *keys = k;
+    return m;
+}
+
+/* Task.eval_item: the line of a jsonl_eval_split key. */
+static int jsonl_eval_item(const Task *t, uint64_t key, TaskItem *out) {
+    const JsonlState *s = t->state;
+    if (key >= (uint64_t)s->n_lines) return -1;
+    jsonl_item(s, (int)key, out);
     return 0;
 }
 
@@ -146,6 +195,7 @@ static void jsonl_destroy(Task *t) {
     }
     free(s->prompt);
     free(s->answer);
+    free(s->line_no);
     free(s->split[0]);
     free(s->split[1]);
     xfree(s);
@@ -172,17 +222,74 @@ static char *jsonl_field(json_t *obj, const char *key, const char *path, long li
     return strdup(s);
 }
 
-/* Appends (prompt, answer) to s, growing its arrays. */
-static void jsonl_push(JsonlState *s, int *cap, char *prompt, char *answer) {
+/* Appends (prompt, answer) of file line line to s, growing its arrays. */
+static void jsonl_push(JsonlState *s, int *cap, char *prompt, char *answer, long line) {
     if (s->n_lines == *cap) {
         *cap = *cap ? 2 * *cap : 256;
         s->prompt = realloc(s->prompt, sizeof(char *) * (size_t)*cap);
         s->answer = realloc(s->answer, sizeof(char *) * (size_t)*cap);
-        if (!s->prompt || !s->answer) die("out of memory reading the jsonl data set");
+        s->line_no = realloc(s->line_no, sizeof(long) * (size_t)*cap);
+        if (!s->prompt || !s->answer || !s->line_no)
+            die("out of memory reading the jsonl data set");
     }
     s->prompt[s->n_lines] = prompt;
     s->answer[s->n_lines] = answer;
+    s->line_no[s->n_lines] = line;
     s->n_lines++;
+}
+
+/* Writes character at byte pos of text for a message: "'x' (0x78)", a
+ * whole UTF-8 sequence "'é' (0xc3 0xa9)", or an escape "'\t' (0x09)" for
+ * a control byte, so what the user sees matches what the editor shows. */
+static void describe_char(const char *text, int pos, char *out, size_t cap) {
+    const unsigned char *p = (const unsigned char *)text + pos;
+    int n = 1;
+    if (p[0] >= 0xC2 && p[0] <= 0xF4) {
+        const int want = p[0] >= 0xF0 ? 4 : p[0] >= 0xE0 ? 3 : 2;
+        int k = 1;
+        while (k < want && (p[k] & 0xC0) == 0x80) k++; /* stops at the NUL */
+        if (k == want) n = want;
+    }
+    char shown[8];
+    if (n > 1) {
+        memcpy(shown, p, (size_t)n);
+        shown[n] = '\0';
+    } else if (p[0] >= 32 && p[0] < 127) {
+        snprintf(shown, sizeof shown, "%c", p[0]);
+    } else if (p[0] == '\t' || p[0] == '\n' || p[0] == '\r') {
+        snprintf(shown, sizeof shown, "\\%c", p[0] == '\t' ? 't' : p[0] == '\n' ? 'n' : 'r');
+    } else {
+        snprintf(shown, sizeof shown, "\\x%02x", p[0]);
+    }
+    char hex[24] = "";
+    for (int i = 0; i < n; i++)
+        snprintf(hex + strlen(hex), sizeof hex - strlen(hex), "%s0x%02x", i ? " " : "", p[i]);
+    snprintf(out, cap, "'%s' (%s)", shown, hex);
+}
+
+/* Task.check_tokenizer: every prompt and answer encodes, or the first that
+ * does not is named by file line and character. */
+static int jsonl_check_tokenizer(const Task *t, const Tokenizer *tok, char *err, size_t errlen) {
+    const JsonlState *s = t->state;
+    int ids[TASK_MAX_TEXT]; /* a field has < TASK_MAX_TEXT bytes, each at most one token */
+    for (int i = 0; i < s->n_lines; i++) {
+        const char *field[2] = {s->prompt[i], s->answer[i]}, *name[2] = {"prompt", "answer"};
+        for (int k = 0; k < 2; k++) {
+            int bad = -1;
+            if (tokenizer_encode(tok, field[k], ids, TASK_MAX_TEXT, &bad) >= 0) continue;
+            if (bad < 0) {
+                set_err(err, errlen, "%s line %ld: %s does not fit %d tokens", s->p.jsonl_path,
+                        s->line_no[i], name[k], TASK_MAX_TEXT);
+                return -1;
+            }
+            char what[48];
+            describe_char(field[k], bad, what, sizeof what);
+            set_err(err, errlen, "%s line %ld: %s has character %s that the tokenizer does not "
+                    "have", s->p.jsonl_path, s->line_no[i], name[k], what);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* Loads and checks every line of path into s; 0 or -1 with err. */
@@ -220,7 +327,7 @@ static int jsonl_load(JsonlState *s, const char *path, char *err, size_t errlen)
             break;
         }
         if (s->n_lines == 1 << 30) die("%s: too many lines", path);
-        jsonl_push(s, &cap, prompt, answer);
+        jsonl_push(s, &cap, prompt, answer, line);
     }
     free(buf);
     fclose(f);
@@ -260,5 +367,8 @@ Task *task_jsonl_create(const TaskParams *p, uint64_t seed, char *err, size_t er
     t->sample = jsonl_sample;
     t->demonstrate = jsonl_demonstrate;
     t->verify = jsonl_verify;
+    t->check_tokenizer = jsonl_check_tokenizer;
+    t->eval_split = jsonl_eval_split;
+    t->eval_item = jsonl_eval_item;
     return t;
 }

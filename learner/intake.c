@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "tokenizer.h"
 #include "util.h"
 
 void intake_init(Intake *in, const TrainPlan *plan, int max_new_tokens, const Comm *comm,
@@ -32,7 +33,8 @@ void intake_init(Intake *in, const TrainPlan *plan, int max_new_tokens, const Co
     in->G = plan->group_size;
     in->n_components = n_components;
     in->codec = wire_codec_new(3);
-    in->lim = wire_limits_make(vocab_size, plan->group_size, max_seq_len, max_new_tokens);
+    in->lim = wire_limits_for_run(vocab_size, plan->group_size, max_seq_len, max_new_tokens,
+                                  TOK_BOS);
 }
 
 void intake_free(Intake *in) {
@@ -56,8 +58,7 @@ void intake_free(Intake *in) {
     memset(in, 0, sizeof *in);
 }
 
-/* Decodes and validates one message from src into its queue. */
-static void accept(Intake *in, int src, size_t len) {
+void intake_accept(Intake *in, int src, const void *msg, size_t len) {
     char err[512];
     in->last_heard[src] = now_seconds();
     if (len == 0) { /* end-of-stream marker (async shutdown) */
@@ -66,7 +67,7 @@ static void accept(Intake *in, int src, size_t len) {
     }
     if (src < 1 || src >= in->size) return;
     Group g;
-    int rc = wire_decode_group(in->codec, in->buf, len, &in->lim, &g, err, sizeof err);
+    int rc = wire_decode_group(in->codec, msg, len, &in->lim, &g, err, sizeof err);
     if (rc == 0) {
         const char *why = NULL;
         if ((int)g.actor_rank != src) why = "actor_rank differs from the sending rank";
@@ -111,7 +112,7 @@ int intake_poll(Intake *in) {
         if (src >= 1 && src < in->size && in->q_len[src] >= in->queue_cap)
             die("learner: actor rank %d overran its queue of %d groups (protocol bug)", src,
                 in->queue_cap);
-        accept(in, src, len);
+        intake_accept(in, src, in->buf, len);
         n++;
     }
     return n;

@@ -40,6 +40,13 @@ void intake_init(Intake *in, const TrainPlan *plan, int max_new_tokens, const Co
                  int n_components, int max_staleness);
 void intake_free(Intake *in);
 
+/* Decodes and validates one message of len bytes from rank src into src's
+ * queue (intake_poll's step for each message received; tests call it
+ * directly). A bad message is counted in n_bad, reported on stderr, and
+ * leaves a hole; an empty one is src's end-of-stream marker. The caller
+ * checks that src's queue has room. */
+void intake_accept(Intake *in, int src, const void *msg, size_t len);
+
 /* Receives every message waiting, from actors whose queues have room.
  * Returns how many were received. */
 int intake_poll(Intake *in);

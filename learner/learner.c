@@ -351,7 +351,7 @@ static void setup(Run *R) {
         R->phase[PHASE_EVAL] += now_seconds() - t_e;
         R->rs.demo_acc = ev.demo_acc;
         R->rs.start_acc = ev.greedy_acc;
-        printf("start: held-out greedy accuracy %.3f on %d prompts (%.1f s on %d actors); "
+        printf("start: held-out greedy accuracy %.3f on %d distinct prompts (%.1f s on %d actors); "
                "demonstrator %.3f\n",
                ev.greedy_acc, ev.n_prompts, now_seconds() - t_e, R->comm->size - 1, R->rs.demo_acc);
         metrics_open(&R->ml, run->dir, R->task, 0);
@@ -462,7 +462,7 @@ static void report(Run *R, const double *all_phases) {
     print_phase_table(all_phases, R->comm->size);
     char png[600] = "";
     int plotted = metrics_plot(&R->ml, png, sizeof png) == 0;
-    printf("\nheld-out greedy accuracy, %d %s prompts never trained on:\n", fin->n_prompts,
+    printf("\nheld-out greedy accuracy, %d distinct %s prompts never trained on:\n", fin->n_prompts,
            R->task->name);
     printf("  %-28s %.3f\n", "demonstrator", R->rs.demo_acc);
     printf("  %-28s %.3f\n", "SFT model (start of GRPO)", R->rs.start_acc);

@@ -80,6 +80,7 @@ int sft_run(const Config *cfg, const char *out_path, const Evaluator *eval) {
     if (!task) die("%s", err);
     Tokenizer *tok = xmalloc(sizeof *tok);
     tokenizer_init_char(tok);
+    if (task_check_tokenizer(task, tok, err, sizeof err) != 0) die("%s", err);
     ModelConfig mc = *model_settings(cfg);
     mc.vocab_size = tok->vocab_size;
     const char *bad = model_config_check(&mc);

@@ -10,6 +10,8 @@
 void eval_tally_add(EvalTally *acc, const EvalTally *t) {
     acc->k = t->k;
     acc->version = t->version;
+    acc->asked = t->asked;
+    acc->whole_split = t->whole_split;
     acc->n_prompts += t->n_prompts;
     acc->greedy_ok += t->greedy_ok;
     for (int q = 0; q < REWARD_MAX_COMPONENTS; q++) acc->comp[q] += t->comp[q];
@@ -23,6 +25,8 @@ void eval_tally_add(EvalTally *acc, const EvalTally *t) {
 void eval_result_from_tally(const EvalTally *t, int n_components, EvalResult *out) {
     memset(out, 0, sizeof *out);
     out->n_prompts = (int)t->n_prompts;
+    out->asked = t->asked;
+    out->whole_split = t->whole_split;
     out->k = t->k;
     double n = t->n_prompts > 0 ? t->n_prompts : 1;
     out->greedy_acc = t->greedy_ok / n;
@@ -62,6 +66,8 @@ void eval_report_encode(const EvalTally *t, uint8_t out[EVAL_REPORT_BYTES]) {
     put_f64(out + 80, t->passed);
     put_f64(out + 88, t->demo_n);
     put_f64(out + 96, t->demo_ok);
+    wire_put_u32(out + 104, (uint32_t)t->asked);
+    wire_put_u32(out + 108, (uint32_t)t->whole_split);
 }
 
 int eval_report_decode(const uint8_t *in, size_t len, EvalTally *t, char *err, size_t errlen) {
@@ -81,6 +87,7 @@ int eval_report_decode(const uint8_t *in, size_t len, EvalTally *t, char *err, s
     t->passed = get_f64(in + 80);
     t->demo_n = get_f64(in + 88);
     t->demo_ok = get_f64(in + 96);
+    uint32_t asked = wire_get_u32(in + 104), whole = wire_get_u32(in + 108);
     const double counts[] = {t->n_prompts, t->greedy_ok, t->len,    t->sampled_ok,
                              t->passed,    t->demo_n,    t->demo_ok};
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
@@ -91,16 +98,23 @@ int eval_report_decode(const uint8_t *in, size_t len, EvalTally *t, char *err, s
             return -1;
         }
     if (t->greedy_ok > t->n_prompts || t->passed > t->n_prompts || t->demo_n > t->n_prompts ||
-        t->demo_ok > t->demo_n || t->k > 1 << 20) {
+        t->demo_ok > t->demo_n || t->k > 1 << 20 || asked > 1u << 30 || whole > 1) {
         set_err(err, errlen, "eval report: counts exceed the %g prompts evaluated", t->n_prompts);
         memset(t, 0, sizeof *t);
         return -1;
     }
+    t->asked = (int)asked;
+    t->whole_split = (int)whole;
     return 0;
 }
 
 void eval_print(const char *label, const EvalResult *r, const Task *t) {
-    printf("%s held-out (%d prompts): greedy accuracy %.3f", label, r->n_prompts, r->greedy_acc);
+    printf("%s held-out on %d distinct prompts", label, r->n_prompts);
+    if (r->whole_split && r->n_prompts < r->asked)
+        printf(" (the whole held-out split; %d asked)", r->asked);
+    else if (r->whole_split)
+        printf(" (the whole held-out split)");
+    printf(": greedy accuracy %.3f", r->greedy_acc);
     for (int q = 1; q < t->n_components; q++)
         printf(", %s %.3f", t->component_names[q], r->greedy_reward[q]);
     if (r->k >= 1)

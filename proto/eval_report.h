@@ -16,7 +16,9 @@
  *   72   8    sampled_ok f64 correct samples of the sampled pass
  *   80   8    passed     f64 prompts with >= 1 correct sample
  *   88   8    demo_n     f64 prompts the task's demonstrator answered
- *   96   8    demo_ok    f64 of those, answered correctly */
+ *   96   8    demo_ok    f64 of those, answered correctly
+ *  104   4    asked      u32 prompts asked for ([eval] prompts)
+ *  108   4    whole      u32 1: the held-out set is the whole split */
 #ifndef PROTO_EVAL_REPORT_H
 #define PROTO_EVAL_REPORT_H
 
@@ -27,17 +29,21 @@
 #include "task.h"
 #include "tokenizer.h"
 
-enum { EVAL_REPORT_BYTES = 104 };
+enum { EVAL_REPORT_BYTES = 112 };
 
 typedef struct {
     int k;
+    int asked, whole_split;   /* of the held-out set (task_eval_set) */
     uint64_t version;
     double n_prompts, greedy_ok, comp[REWARD_MAX_COMPONENTS], len, sampled_ok, passed;
     double demo_n, demo_ok;
 } EvalTally;
 
 typedef struct {
-    int n_prompts, k;
+    int n_prompts;     /* distinct held-out prompts evaluated (task_eval_set) */
+    int asked;         /* what was asked for: n_prompts unless the split is smaller */
+    int whole_split;   /* 1: the prompts were the entire held-out split */
+    int k;
     double greedy_acc;                           /* fraction correct, greedy */
     double greedy_reward[REWARD_MAX_COMPONENTS]; /* mean of each component, greedy */
     double greedy_format;                        /* shorthand for component 1 if any */
@@ -66,7 +72,8 @@ void eval_report_encode(const EvalTally *t, uint8_t out[EVAL_REPORT_BYTES]);
 /* 0, or -1 with err (length, magic, a negative or non-finite count). */
 int eval_report_decode(const uint8_t *in, size_t len, EvalTally *t, char *err, size_t errlen);
 
-/* Prints one summary line: "<label> held-out (N prompts): greedy accuracy ...". */
+/* Prints one summary line: "<label> held-out on 287 distinct prompts (the
+ * whole held-out split; 500 asked): greedy accuracy ..., pass@k ...". */
 void eval_print(const char *label, const EvalResult *r, const Task *t);
 
 #endif

@@ -91,12 +91,25 @@ WireLimits wire_limits_make(int vocab_size, int max_G, int max_prompt_len,
     l.max_G = max_G;
     l.max_prompt_len = max_prompt_len;
     l.max_completion_len = max_completion_len;
+    const int64_t seq = (int64_t)max_prompt_len + max_completion_len;
+    l.max_seq_len = seq > INT32_MAX ? INT32_MAX : (int32_t)seq;
+    l.bos_id = -1;
     /* Worst record: 3-byte array header, 8 uints of at most 9 bytes, two
      * 9-byte float64s, 7 bin headers of at most 5 bytes, then the columns. */
     const size_t G = (size_t)max_G, P = (size_t)max_prompt_len, C = (size_t)max_completion_len;
     const size_t raw = 3 + 8 * 9 + 2 * 9 + 7 * 5 + 4 * P + 4 * G + 8 * G * C + 4 * G +
                        4 * G * WIRE_MAX_COMPONENTS + G;
     l.max_message_bytes = ZSTD_compressBound(raw);
+    return l;
+}
+
+WireLimits wire_limits_for_run(int vocab_size, int max_G, int max_seq_len, int max_new_tokens,
+                               int bos_id) {
+    const int max_prompt = max_seq_len - 1;
+    const int max_comp = max_new_tokens < max_prompt ? max_new_tokens : max_prompt;
+    WireLimits l = wire_limits_make(vocab_size, max_G, max_prompt, max_comp);
+    l.max_seq_len = max_seq_len;
+    l.bos_id = bos_id;
     return l;
 }
 
@@ -367,6 +380,11 @@ static void copy_le4(void *dst, const char *src, size_t n) {
 
 /* Checks the arrays of a freshly filled group; 0 or a WireErr with err. */
 static int group_values_ok(const Group *g, const WireLimits *lim, char *err, size_t errlen) {
+    if (lim->bos_id >= 0 && g->prompt[0] != lim->bos_id) {
+        set_err(err, errlen, "prompt[0] = %d: a prompt starts with BOS (id %d)", g->prompt[0],
+                lim->bos_id);
+        return WIRE_EVALUE;
+    }
     for (int i = 0; i < g->prompt_len; i++)
         if (g->prompt[i] < 0 || g->prompt[i] >= lim->vocab_size) {
             set_err(err, errlen, "prompt[%d] = %d: token id outside [0, %d)", i, g->prompt[i],
@@ -497,6 +515,16 @@ static int decode_object(const msgpack_object *o, const WireLimits *lim, Group *
                     (unsigned long long)g, L, lim->max_completion_len);
             return WIRE_ELIMIT;
         }
+        /* P <= max_prompt_len and L <= max_completion_len fit in int32, so
+         * the sum cannot overflow int64. */
+        if ((int64_t)P + L > lim->max_seq_len) {
+            set_err(err, errlen,
+                    "prompt_len %llu + completion_len[%llu] %d = %lld tokens exceeds "
+                    "max_seq_len %d",
+                    (unsigned long long)P, (unsigned long long)g, L, (long long)P + L,
+                    lim->max_seq_len);
+            return WIRE_ELIMIT;
+        }
         N += L;
     }
     if (e[F_TOKENS].via.bin.size % 4 != 0 || e[F_TOKENS].via.bin.size / 4 != (uint64_t)N) {
@@ -586,9 +614,11 @@ int wire_decode_group(WireCodec *c, const uint8_t *msg, size_t len, const WireLi
         return WIRE_EARG;
     }
     if (lim->vocab_size < 1 || lim->max_G < 1 || lim->max_prompt_len < 1 ||
-        lim->max_completion_len < 0) {
-        set_err(err, errlen, "wire_decode_group: WireLimits not set (vocab %d, max_G %d)",
-                lim->vocab_size, lim->max_G);
+        lim->max_completion_len < 0 || lim->max_seq_len < 1 || lim->bos_id >= lim->vocab_size) {
+        set_err(err, errlen,
+                "wire_decode_group: WireLimits not set (vocab %d, max_G %d, max_seq_len %d, "
+                "bos_id %d)",
+                lim->vocab_size, lim->max_G, lim->max_seq_len, lim->bos_id);
         return WIRE_EARG;
     }
     size_t n = 0;

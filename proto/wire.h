@@ -32,11 +32,15 @@
  *    3   prompt_id        uint (u64)     task prompt identifier
  *    4   policy_version   uint (u64)     weights version that sampled it
  *    5   G                uint           completions, 1..max_G
- *    6   prompt_len       uint           P, 1..max_prompt_len
+ *    6   prompt_len       uint           P, 1..max_prompt_len; P plus each
+ *                                        completion_len at most max_seq_len
+ *                                        (the learner re-scores the whole
+ *                                        sequence in one forward)
  *    7   n_components     uint           C, 0..WIRE_MAX_COMPONENTS (4)
  *    8   gen_seconds      float64        actor time generating this group
  *    9   verify_seconds   float64        actor time verifying (rewards)
- *   10   prompt           bin  P*4       int32[P]   token ids
+ *   10   prompt           bin  P*4       int32[P]   token ids; prompt[0]
+ *                                        == bos_id when the receiver sets one
  *   11   completion_len   bin  G*4       int32[G]   each 0..max_completion_len
  *   12   tokens           bin  N*4       int32[N]   N = sum(completion_len);
  *                                        completion g starts at the sum of
@@ -199,13 +203,26 @@ typedef struct {
     int32_t max_G;
     int32_t max_prompt_len;
     int32_t max_completion_len; /* per completion */
+    int32_t max_seq_len;        /* prompt_len + completion_len[g], for every g */
+    int32_t bos_id;             /* prompt[0] must be this id; -1: any */
     size_t max_message_bytes;   /* compressed AND decompressed size */
 } WireLimits;
 
-/* Limits for a run whose records can be at most this large, with
- * max_message_bytes set to the largest record those counts allow. */
+/* Limits for records whose counts can be at most this large, with
+ * max_message_bytes set to the largest record those counts allow; no
+ * sequence bound beyond the two counts (max_seq_len = their sum) and any
+ * first prompt token (bos_id = -1). */
 WireLimits wire_limits_make(int vocab_size, int max_G, int max_prompt_len,
                             int max_completion_len);
+
+/* The learner's limits: every record must fit one training sequence of
+ * max_seq_len tokens (prompt_len <= max_seq_len - 1, as the sampler leaves
+ * room for at least one completion token, and prompt_len + completion_len
+ * <= max_seq_len) with completions of at most max_new_tokens and a prompt
+ * that starts with bos_id. A record that passes cannot trip the learner's
+ * own bounds (batch.h). */
+WireLimits wire_limits_for_run(int vocab_size, int max_G, int max_seq_len, int max_new_tokens,
+                               int bos_id);
 
 /* Byte counters of one codec: the compression-ratio metric. */
 typedef struct {

@@ -12,10 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "eval.h"
 #include "model.h"
 #include "rng.h"
+#include "rollout.h"
 #include "sampler.h"
+#include "task.h"
 #include "tokenizer.h"
 #include "util.h"
 
@@ -452,6 +456,128 @@ static void test_completion_text(void **state) {
     completions_free(&c);
 }
 
+/* ---- the stop string and the verifier ---- */
+
+/* A model whose next token depends only on the current one: attention and
+ * MLP contribute nothing (zero weights), so the residual stream is the
+ * token's embedding, one basis vector per token of from[], and the head
+ * maps basis vector k to a large logit for to[k]. Greedy decoding then
+ * follows the chain from[k] -> to[k] whatever the prompt before. */
+static void bigram_model(Model *m, const Tokenizer *tok, const char *from, const char *to) {
+    const int D = 8;
+    ModelConfig cfg = {.vocab_size = tok->vocab_size, .dim = D, .n_layers = 1, .n_heads = 2,
+                       .n_kv_heads = 1, .hidden_dim = 8, .max_seq_len = 32,
+                       .tied_embeddings = 0, .rope_theta = 10000.0f, .norm_eps = 1e-5f};
+    model_init(m, &cfg);
+    memset(m->params, 0, sizeof(float) * m->n_params);
+    for (int i = 0; i < D; i++) m->w.rms_att[i] = m->w.rms_ffn[i] = m->w.rms_final[i] = 1.0f;
+    assert_true(strlen(from) == strlen(to) && strlen(from) <= (size_t)D);
+    for (int k = 0; from[k]; k++) {
+        m->w.wte[(size_t)tok->byte_to_id[(unsigned char)from[k]] * D + k] = 1.0f;
+        m->w.wcls[(size_t)tok->byte_to_id[(unsigned char)to[k]] * D + k] = 10.0f;
+    }
+}
+
+/* A jsonl task over one line, all of it in the given split. */
+static Task *one_line_task(const char *path, int eval_permille) {
+    TaskParams p;
+    task_params_default(&p);
+    snprintf(p.jsonl_path, sizeof p.jsonl_path, "%s", path);
+    p.eval_permille = eval_permille;
+    char err[512];
+    Task *t = task_create("jsonl", &p, 7, err, sizeof err);
+    if (!t) fail_msg("%s", err);
+    return t;
+}
+
+/* Issue 13.15: with sampler.stop set, a correct answer followed by the stop
+ * string used to score zero with every strict verifier, in rollouts and in
+ * evaluation alike. Now both score it fully, and the rollout still ships
+ * the stop string's tokens with their log-probs. */
+static void test_stop_string_not_verified(void **state) {
+    (void)state;
+    Tokenizer tok;
+    tokenizer_init_char(&tok);
+    Model m;
+    bigram_model(&m, &tok, "=ab#", "ab##"); /* "q=" -> "ab##", stop at "##" */
+    char path[] = "/tmp/test_sampler_stop_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fputs("{\"prompt\": \"q=\", \"answer\": \"ab\"}\n", f);
+    fclose(f);
+    SamplerConfig sc = sampler_cfg(0.0f, 0, 1.0f);
+    sc.max_new_tokens = 8;
+    snprintf(sc.stop, sizeof sc.stop, "##");
+
+    Task *eval_task = one_line_task(path, 1000);
+    EvalResult r;
+    evaluate(&m, &tok, eval_task, &sc, 1, 2, 3, &r);
+    assert_true(r.greedy_acc == 1.0 && r.greedy_format == 1.0);
+    assert_true(r.sampled_acc == 1.0 && r.pass_at_k == 1.0);
+    assert_true(r.mean_len == 4.0); /* the stop string's tokens count */
+    eval_task->destroy(eval_task);
+
+    Task *train_task = one_line_task(path, 0);
+    Roller ro;
+    roller_init(&ro, &m, &tok, train_task, &sc, 2, 1, 11, 1);
+    Group g;
+    roller_run(&ro, 1, 0, &g);
+    const char *want = "ab##";
+    int64_t off = 0;
+    for (int k = 0; k < g.G; k++) {
+        assert_int_equal(g.finish[k], FINISH_STOP);
+        assert_int_equal(g.completion_len[k], 4);
+        assert_true(g.reward_comp[k * 2 + 0] == 1.0f && g.reward_comp[k * 2 + 1] == 1.0f);
+        assert_true(fabsf(g.reward[k] - 1.1f) < 1e-6f);
+        for (int t = 0; t < 4; t++) {
+            assert_int_equal(g.tokens[off + t], tok.byte_to_id[(unsigned char)want[t]]);
+            assert_true(g.old_logprobs[off + t] <= 0 && g.old_logprobs[off + t] > -1e-3f);
+        }
+        off += g.completion_len[k];
+    }
+    group_free(&g);
+    roller_free(&ro);
+    train_task->destroy(train_task);
+    unlink(path);
+    model_free(&m);
+}
+
+/* The verifier text cuts the stop string only when it ended the completion. */
+static void test_verifier_text_strips_stop(void **state) {
+    GenFixture *f = *state;
+    TaskParams p;
+    task_params_default(&p);
+    char err[256];
+    Task *t = task_create("arith", &p, 1, err, sizeof err);
+    assert_non_null(t);
+    TaskItem it;
+    assert_int_equal(t->sample(t, SPLIT_TRAIN, 0, 0, &it), 0);
+    char text[TASK_MAX_TEXT + 4];
+    snprintf(text, sizeof text, "%s##", it.solution);
+    const int n = (int)strlen(text);
+    Completions c;
+    completions_alloc(&c, 1, n);
+    for (int i = 0; i < n; i++) c.tokens[i] = f->tok.byte_to_id[(unsigned char)text[i]];
+    c.len[0] = n;
+    c.finish[0] = FINISH_STOP;
+    char out[TASK_MAX_TEXT + 4];
+    assert_int_equal(completion_verifier_text(&f->tok, &c, 0, "##", out, sizeof out), n - 2);
+    assert_string_equal(out, it.solution);
+    Reward r;
+    t->verify(t, &it, out, 1, &r);
+    assert_int_equal(r.correct, 1);
+    /* cut at the length limit: the text stays as written */
+    c.finish[0] = FINISH_LENGTH;
+    assert_int_equal(completion_verifier_text(&f->tok, &c, 0, "##", out, sizeof out), n);
+    assert_string_equal(out, text);
+    /* no stop string configured */
+    c.finish[0] = FINISH_EOS;
+    assert_int_equal(completion_verifier_text(&f->tok, &c, 0, "", out, sizeof out), n);
+    completions_free(&c);
+    t->destroy(t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_greedy_argmax_and_tie),
@@ -465,6 +591,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_generate_deterministic, gen_setup, gen_teardown),
         cmocka_unit_test_setup_teardown(test_generate_topk1_is_greedy, gen_setup, gen_teardown),
         cmocka_unit_test_setup_teardown(test_generate_finish_reasons, gen_setup, gen_teardown),
+        cmocka_unit_test_setup_teardown(test_verifier_text_strips_stop, gen_setup, gen_teardown),
+        cmocka_unit_test(test_stop_string_not_verified),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

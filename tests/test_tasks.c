@@ -10,9 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "eval.h"
+#include "model.h"
+#include "rollout.h"
 #include "task.h"
+#include "tokenizer.h"
 #include "util.h"
 
 /* Creates a task or fails the test with the factory's message. */
@@ -219,19 +224,27 @@ static void test_arith_demonstrator_extremes(void **state) {
 static void test_arith_demonstrator_accuracy(void **state) {
     TaskParams p;
     task_params_default(&p); /* demo_error 0.6 */
+    /* a held-out split of about 4500 prompts, so 4000 distinct ones exist */
+    p.eval_permille = 300;
     Task *t = make_task("arith", &p, 1234);
-    /* Expected accuracy: each needed carry survives with probability 0.4. */
+    /* Expected accuracy over the held-out set it is measured on: each
+     * needed carry survives with probability 0.4. */
     int n = 4000;
+    TaskEvalSet set;
+    char err[256];
+    assert_int_equal(task_eval_set(t, n, &set, err, sizeof err), 0);
+    assert_int_equal(set.n, n);
     double expect = 0;
     for (int i = 0; i < n; i++) {
         TaskItem it;
-        assert_int_equal(t->sample(t, SPLIT_EVAL, 0, (uint64_t)i, &it), 0);
+        assert_int_equal(task_eval_item(t, &set, i, &it), 0);
         long long a, b;
         char op;
         parse_arith(it.prompt, &a, &op, &b);
         expect += pow(0.4, needed_carries(a, op, b));
     }
     expect /= n;
+    task_eval_set_free(&set);
     double acc = task_demo_accuracy(t, n, 99);
     print_message("demonstrator accuracy at demo_error 0.6: %.4f (expected %.4f, %d eval items)\n",
                   acc, expect, n);
@@ -579,6 +592,362 @@ static void test_jsonl_bad_line(void **state) {
     assert_non_null(strstr(err, "/nonexistent/data.jsonl"));
 }
 
+/* Runs fn(arg) in a child process; returns its exit status and what it
+ * wrote to stderr (cap bytes, NUL-terminated), for code that dies. */
+static int run_child(void (*fn)(void *), void *arg, char *out, size_t cap) {
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], 2);
+        fn(arg);
+        _exit(0);
+    }
+    close(fds[1]);
+    size_t n = 0;
+    ssize_t r;
+    while (n + 1 < cap && (r = read(fds[0], out + n, cap - 1 - n)) > 0) n += (size_t)r;
+    out[n] = '\0';
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* Line 3 of the file (after a blank line) has a prompt with 'é', line 4 an
+ * answer with a tab; the tokenizer check names the file, line, field and
+ * character of the first. */
+static void test_jsonl_char_not_in_tokenizer(void **state) {
+    const char *path = write_temp("{\"prompt\": \"1+1=\", \"answer\": \"2\"}\n"
+                                  "\n"
+                                  "{\"prompt\": \"caf\\u00e9=\", \"answer\": \"3\"}\n"
+                                  "{\"prompt\": \"2+2=\", \"answer\": \"4\\t\"}\n");
+    TaskParams p;
+    task_params_default(&p);
+    snprintf(p.jsonl_path, sizeof p.jsonl_path, "%s", path);
+    Task *t = make_task("jsonl", &p, 1);
+    Tokenizer tok;
+    tokenizer_init_char(&tok);
+    char err[512] = "", want[600];
+    assert_int_equal(task_check_tokenizer(t, &tok, err, sizeof err), -1);
+    snprintf(want, sizeof want,
+             "%s line 3: prompt has character '\xc3\xa9' (0xc3 0xa9) that the tokenizer does not "
+             "have", path);
+    assert_string_equal(err, want);
+    t->destroy(t);
+    unlink(path);
+    path = write_temp("{\"prompt\": \"1+1=\", \"answer\": \"2\"}\n"
+                      "{\"prompt\": \"2+2=\", \"answer\": \"4\\t\"}\n");
+    snprintf(p.jsonl_path, sizeof p.jsonl_path, "%s", path);
+    t = make_task("jsonl", &p, 1);
+    assert_int_equal(task_check_tokenizer(t, &tok, err, sizeof err), -1);
+    snprintf(want, sizeof want,
+             "%s line 2: answer has character '\\t' (0x09) that the tokenizer does not have", path);
+    assert_string_equal(err, want);
+    t->destroy(t);
+    unlink(path);
+    /* generated tasks have nothing to report */
+    Task *a = make_task("arith", &p, 1);
+    assert_int_equal(task_check_tokenizer(a, &tok, err, sizeof err), 0);
+    a->destroy(a);
+}
+
+/* An actor given that data: it stops before any rollout with the file and
+ * line, not with a bare prompt and byte offset once the line is drawn. */
+static void actor_on_bad_data(void *arg) {
+    const char *path = arg;
+    TaskParams p;
+    task_params_default(&p);
+    snprintf(p.jsonl_path, sizeof p.jsonl_path, "%s", path);
+    p.eval_permille = 0; /* every line trains */
+    char err[512];
+    Task *t = task_create("jsonl", &p, 1, err, sizeof err);
+    if (!t) {
+        fprintf(stderr, "task_create: %s\n", err);
+        _exit(2);
+    }
+    Tokenizer tok;
+    tokenizer_init_char(&tok);
+    const ModelConfig mc = {.vocab_size = tok.vocab_size, .dim = 8, .n_layers = 1, .n_heads = 2,
+                            .n_kv_heads = 1, .hidden_dim = 8, .max_seq_len = 32,
+                            .tied_embeddings = 1, .rope_theta = 10000.0f, .norm_eps = 1e-5f};
+    Model m;
+    model_init(&m, &mc);
+    model_init_weights(&m, 1);
+    SamplerConfig sc = {.temperature = 1.0f, .top_p = 1.0f, .max_new_tokens = 4};
+    Roller r;
+    roller_init(&r, &m, &tok, t, &sc, 2, 1, 1, 1);
+    Group g;
+    roller_run(&r, 1, 0, &g);
+    _exit(0); /* not reached: the data is bad */
+}
+
+static void test_jsonl_bad_char_stops_actor_with_line(void **state) {
+    const char *path = write_temp("\n\n{\"prompt\": \"caf\\u00e9=\", \"answer\": \"3\"}\n");
+    char out[4096], want[600];
+    const int rc = run_child(actor_on_bad_data, (void *)path, out, sizeof out);
+    snprintf(want, sizeof want,
+             "%s line 3: prompt has character '\xc3\xa9' (0xc3 0xa9) that the tokenizer does not "
+             "have", path);
+    if (rc == 0 || !strstr(out, want))
+        fail_msg("exit %d, stderr '%s', expected '%s'", rc, out, want);
+    unlink(path);
+}
+
+/* ---- the held-out evaluation set ---- */
+
+/* Checks s: n items, distinct prompts, each in the eval split of
+ * permille, each item's own solution verified correct. Returns the ids
+ * sorted (malloc'd). */
+static uint64_t *check_eval_set(const Task *t, const TaskEvalSet *s, int permille) {
+    uint64_t *ids = malloc(sizeof(uint64_t) * (size_t)s->n);
+    for (int i = 0; i < s->n; i++) {
+        TaskItem it;
+        assert_int_equal(task_eval_item(t, s, i, &it), 0);
+        assert_true(it.id == task_item_id(it.prompt));
+        assert_int_equal(task_id_is_eval(it.id, permille), 1);
+        assert_int_equal(verify(t, &it, it.solution, 1).correct, 1);
+        ids[i] = it.id;
+    }
+    qsort(ids, (size_t)s->n, sizeof ids[0], cmp_u64);
+    for (int i = 1; i < s->n; i++)
+        if (ids[i] == ids[i - 1]) fail_msg("held-out set repeats a prompt (id %016llx)",
+                                           (unsigned long long)ids[i]);
+    return ids;
+}
+
+static void assert_same_set(const TaskEvalSet *a, const TaskEvalSet *b) {
+    assert_int_equal(a->n, b->n);
+    assert_int_equal(a->whole_split, b->whole_split);
+    assert_memory_equal(a->key, b->key, sizeof(uint64_t) * (size_t)a->n);
+}
+
+/* At the defaults the arith eval split is small (the issue: "500 prompts"
+ * were about 150 distinct ones): the set is the whole split, and every eval
+ * item the generator ever draws is in it. */
+static void test_eval_set_arith_whole_split(void **state) {
+    TaskParams p;
+    task_params_default(&p);
+    Task *t = make_task("arith", &p, 42);
+    TaskEvalSet s;
+    char err[256];
+    assert_int_equal(task_eval_set(t, 500, &s, err, sizeof err), 0);
+    assert_int_equal(s.whole_split, 1);
+    assert_int_equal(s.asked, 500);
+    assert_int_equal(s.n, 287);
+    uint64_t *ids = check_eval_set(t, &s, p.eval_permille);
+    int n_seen = 0;
+    uint64_t *seen = malloc(sizeof(uint64_t) * (size_t)s.n);
+    for (int k = 0; k < 20000; k++) {
+        TaskItem it;
+        assert_int_equal(t->sample(t, SPLIT_EVAL, 0, (uint64_t)k, &it), 0);
+        if (!bsearch(&it.id, ids, (size_t)s.n, sizeof ids[0], cmp_u64))
+            fail_msg("generated eval item %s is not in the listed split", it.prompt);
+        int known = 0;
+        for (int j = 0; j < n_seen && !known; j++) known = seen[j] == it.id;
+        if (!known) seen[n_seen++] = it.id;
+    }
+    print_message("arith defaults: held-out split of %d prompts; 20000 draws found %d of them\n",
+                  s.n, n_seen);
+    assert_int_equal(n_seen, s.n); /* and it lists nothing the generator never writes */
+    /* the same task always yields the same set; asking for fewer gives a prefix */
+    Task *again = make_task("arith", &p, 42);
+    TaskEvalSet s2, few;
+    assert_int_equal(task_eval_set(again, 500, &s2, err, sizeof err), 0);
+    assert_same_set(&s, &s2);
+    assert_int_equal(task_eval_set(again, 40, &few, err, sizeof err), 0);
+    assert_int_equal(few.n, 40);
+    assert_int_equal(few.whole_split, 0);
+    assert_memory_equal(few.key, s.key, 40 * sizeof(uint64_t));
+    free(seen);
+    free(ids);
+    task_eval_set_free(&s);
+    task_eval_set_free(&s2);
+    task_eval_set_free(&few);
+    again->destroy(again);
+    t->destroy(t);
+}
+
+/* A split larger than asked: that many distinct prompts, fixed by the seed;
+ * sampled (countdown) and listed (arith) alike. */
+static void test_eval_set_subset(void **state) {
+    const char *names[2] = {"arith", "countdown"};
+    for (int k = 0; k < 2; k++) {
+        TaskParams p;
+        task_params_default(&p);
+        if (k == 0) p.eval_permille = 300; /* about 4500 prompts */
+        Task *t = make_task(names[k], &p, 7), *same = make_task(names[k], &p, 7);
+        Task *other = make_task(names[k], &p, 8);
+        TaskEvalSet a, b, c;
+        char err[256];
+        assert_int_equal(task_eval_set(t, 1000, &a, err, sizeof err), 0);
+        assert_int_equal(a.n, 1000);
+        assert_int_equal(a.whole_split, 0);
+        assert_int_equal(a.listed, k == 0);
+        free(check_eval_set(t, &a, p.eval_permille));
+        assert_int_equal(task_eval_set(same, 1000, &b, err, sizeof err), 0);
+        assert_same_set(&a, &b);
+        assert_int_equal(task_eval_set(other, 1000, &c, err, sizeof err), 0);
+        assert_int_equal(c.n, 1000);
+        assert_true(memcmp(a.key, c.key, sizeof(uint64_t) * 1000) != 0);
+        task_eval_set_free(&a);
+        task_eval_set_free(&b);
+        task_eval_set_free(&c);
+        t->destroy(t);
+        same->destroy(same);
+        other->destroy(other);
+    }
+    /* asking for none is an error, not an empty evaluation */
+    TaskParams p;
+    task_params_default(&p);
+    Task *t = make_task("arith", &p, 7);
+    TaskEvalSet s;
+    char err[256];
+    assert_int_equal(task_eval_set(t, 0, &s, err, sizeof err), -1);
+    assert_non_null(strstr(err, "at least 1"));
+    t->destroy(t);
+}
+
+/* jsonl: 40 lines, 10 of them repeating an earlier prompt, so the eval
+ * split (all of it here) has 30 distinct prompts. */
+static const char *write_repeats(void) {
+    static char text[8192];
+    int n = 0;
+    for (int i = 0; i < 40; i++)
+        n += sprintf(text + n, "{\"prompt\": \"%d*3=\", \"answer\": \"%d\"}\n", i % 30,
+                     (i % 30) * 3);
+    return write_temp(text);
+}
+
+static Task *repeats_task(const char *path, int permille) {
+    TaskParams p;
+    task_params_default(&p);
+    p.eval_permille = permille;
+    snprintf(p.jsonl_path, sizeof p.jsonl_path, "%s", path);
+    return make_task("jsonl", &p, 5);
+}
+
+static void test_eval_set_jsonl_distinct(void **state) {
+    const char *path = write_repeats();
+    Task *t = repeats_task(path, 1000);
+    TaskEvalSet s;
+    char err[512];
+    assert_int_equal(task_eval_set(t, 100, &s, err, sizeof err), 0);
+    assert_int_equal(s.n, 30);
+    assert_int_equal(s.whole_split, 1);
+    free(check_eval_set(t, &s, 1000));
+    task_eval_set_free(&s);
+    t->destroy(t);
+    /* no line in the eval split: the message says so */
+    t = repeats_task(path, 0);
+    assert_int_equal(task_eval_set(t, 100, &s, err, sizeof err), -1);
+    assert_non_null(strstr(err, "held-out split is empty"));
+    assert_true(task_demo_accuracy(t, 100, 1) == -1);
+    t->destroy(t);
+    unlink(path);
+}
+
+/* Evaluation and the demonstrator report, observed through the verifier
+ * they call: which held-out prompts they score, and how often. */
+static const Task *counted_inner;
+static uint64_t counted_id[256];
+static int n_counted;
+
+static void counting_verify(const Task *t, const TaskItem *it, const char *c, int finished,
+                            Reward *out) {
+    assert_true(n_counted < 256);
+    counted_id[n_counted++] = it->id;
+    counted_inner->verify(counted_inner, it, c, finished, out);
+}
+
+/* The sorted ids verified since the last call, in ids (256); returns how
+ * many, failing if one repeats. */
+static int take_counted(uint64_t *ids) {
+    const int n = n_counted;
+    memcpy(ids, counted_id, sizeof(uint64_t) * (size_t)n);
+    qsort(ids, (size_t)n, sizeof ids[0], cmp_u64);
+    for (int i = 1; i < n; i++)
+        if (ids[i] == ids[i - 1]) fail_msg("a held-out prompt was scored twice");
+    n_counted = 0;
+    return n;
+}
+
+/* What eval_print writes for r, in out (cap bytes). */
+static void print_to(const EvalResult *r, const Task *t, char *out, size_t cap) {
+    char path[] = "/tmp/test_tasks_print_XXXXXX";
+    const int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    fflush(stdout);
+    const int saved = dup(1);
+    dup2(fd, 1);
+    eval_print("test", r, t);
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    const ssize_t n = pread(fd, out, cap - 1, 0);
+    out[n > 0 ? n : 0] = '\0';
+    close(fd);
+    unlink(path);
+}
+
+static void test_evaluate_uses_distinct_prompts(void **state) {
+    const char *path = write_repeats();
+    Task *inner = repeats_task(path, 1000);
+    Task t = *inner;
+    t.verify = counting_verify;
+    counted_inner = inner;
+    n_counted = 0;
+    Tokenizer tok;
+    tokenizer_init_char(&tok);
+    const ModelConfig mc = {.vocab_size = tok.vocab_size, .dim = 8, .n_layers = 1, .n_heads = 2,
+                            .n_kv_heads = 1, .hidden_dim = 8, .max_seq_len = 16,
+                            .tied_embeddings = 1, .rope_theta = 10000.0f, .norm_eps = 1e-5f};
+    Model m;
+    model_init(&m, &mc);
+    model_init_weights(&m, 3);
+    SamplerConfig sc = {.temperature = 1.0f, .top_p = 1.0f, .max_new_tokens = 4};
+    uint64_t all[256], part[256], again[256], demo[256];
+    EvalResult r;
+
+    /* more asked than the split has: each of its 30 prompts exactly once */
+    evaluate(&m, &tok, &t, &sc, 100, 0, 1, &r);
+    assert_int_equal(take_counted(all), 30);
+    assert_int_equal(r.n_prompts, 30);
+    assert_int_equal(r.asked, 100);
+    assert_int_equal(r.whole_split, 1);
+    assert_true(task_demo_accuracy(&t, 100, 1) == 1.0);
+    assert_int_equal(take_counted(demo), 30);
+    assert_memory_equal(demo, all, sizeof(uint64_t) * 30);
+    char line[512];
+    print_to(&r, &t, line, sizeof line);
+    assert_non_null(strstr(line, "test held-out on 30 distinct prompts (the whole held-out split; "
+                                 "100 asked): greedy accuracy"));
+
+    /* fewer: that many distinct prompts of the split, the same each time,
+     * and the demonstrator is scored on the same ones */
+    evaluate(&m, &tok, &t, &sc, 12, 0, 1, &r);
+    assert_int_equal(take_counted(part), 12);
+    assert_int_equal(r.n_prompts, 12);
+    assert_int_equal(r.whole_split, 0);
+    for (int i = 0; i < 12; i++)
+        assert_non_null(bsearch(&part[i], all, 30, sizeof all[0], cmp_u64));
+    evaluate(&m, &tok, &t, &sc, 12, 0, 2, &r);
+    assert_int_equal(take_counted(again), 12);
+    assert_memory_equal(again, part, sizeof(uint64_t) * 12);
+    assert_true(task_demo_accuracy(&t, 12, 1) == 1.0);
+    assert_int_equal(take_counted(demo), 12);
+    assert_memory_equal(demo, part, sizeof(uint64_t) * 12);
+    print_to(&r, &t, line, sizeof line);
+    assert_non_null(strstr(line, "test held-out on 12 distinct prompts: greedy accuracy"));
+
+    model_free(&m);
+    inner->destroy(inner);
+    unlink(path);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_arith_reference_answers),
@@ -595,6 +964,12 @@ int main(void) {
         cmocka_unit_test(test_jsonl_good_file),
         cmocka_unit_test(test_jsonl_normalisation),
         cmocka_unit_test(test_jsonl_bad_line),
+        cmocka_unit_test(test_jsonl_char_not_in_tokenizer),
+        cmocka_unit_test(test_jsonl_bad_char_stops_actor_with_line),
+        cmocka_unit_test(test_eval_set_arith_whole_split),
+        cmocka_unit_test(test_eval_set_subset),
+        cmocka_unit_test(test_eval_set_jsonl_distinct),
+        cmocka_unit_test(test_evaluate_uses_distinct_prompts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,12 @@
 #include <string.h>
 #include <zstd.h>
 
+#include "config.h"
+#include "sampling.h"
+#include "sections.h"
+#include "grpo_step.h"
+#include "intake.h"
+#include "tokenizer.h"
 #include "util.h"
 #include "weights.h"
 #include "wire.h"
@@ -528,6 +534,141 @@ static void test_hostile_records(void **state) {
     wire_codec_free(c);
 }
 
+/* ------------------------------------------- records the learner cannot fit */
+
+enum { RUN_SEQ = 16, RUN_NEW = 12 };
+
+/* A run-like group for the learner limits: prompt BOS first, token ids in
+ * the character vocabulary. */
+static Group fit_group(int G, int P, const int *lens) {
+    Group g = make_group(G, P, 2, lens);
+    g.prompt[0] = TOK_BOS;
+    for (int i = 1; i < P; i++) g.prompt[i] = 3 + i % 90;
+    for (int64_t i = 0; i < g.n_tokens; i++) g.tokens[i] = 3 + (int)(i % 90);
+    return g;
+}
+
+/* Decodes g's encoding under lim; returns the code and leaves the message
+ * in err. */
+static int decode_under(WireCodec *c, const Group *g, const WireLimits *lim, char *err,
+                        size_t errlen) {
+    size_t len;
+    uint8_t *m = encode_copy(c, g, &len);
+    Group out;
+    const int rc = wire_decode_group(c, m, len, lim, &out, err, errlen);
+    if (rc == WIRE_OK) assert_groups_equal(g, &out);
+    else assert_null(out.block);
+    group_free(&out);
+    free(m);
+    return rc;
+}
+
+/* Issue 13.5: prompt_len + completion_len beyond max_seq_len, or a prompt
+ * without BOS, used to pass decoding and then stop the learner in
+ * batch_add. The learner's limits reject both, naming the field. */
+static void test_run_limits_reject_unfit_sequences(void **state) {
+    (void)state;
+    WireCodec *c = wire_codec_new(3);
+    const WireLimits lim = wire_limits_for_run(VOCAB, MAX_G, RUN_SEQ, RUN_NEW, TOK_BOS);
+    assert_int_equal(lim.max_prompt_len, RUN_SEQ - 1);
+    assert_int_equal(lim.max_completion_len, RUN_NEW);
+    char err[256];
+    { /* exactly max_seq_len: accepted */
+        const int lens[3] = {RUN_NEW, 0, 5};
+        Group g = fit_group(3, RUN_SEQ - RUN_NEW, lens);
+        const int rc = decode_under(c, &g, &lim, err, sizeof err);
+        if (rc != WIRE_OK) fail_msg("a record that fits was rejected: %s", err);
+        group_free(&g);
+    }
+    { /* one token over, in the last completion */
+        const int lens[3] = {3, 0, RUN_NEW};
+        Group g = fit_group(3, RUN_SEQ - RUN_NEW + 1, lens);
+        assert_int_equal(decode_under(c, &g, &lim, err, sizeof err), WIRE_ELIMIT);
+        assert_string_equal(err, "prompt_len 5 + completion_len[2] 12 = 17 tokens exceeds "
+                                 "max_seq_len 16");
+        group_free(&g);
+    }
+    { /* a prompt that fills the whole sequence */
+        const int lens[1] = {1};
+        Group g = fit_group(1, RUN_SEQ, lens);
+        assert_int_equal(decode_under(c, &g, &lim, err, sizeof err), WIRE_ELIMIT);
+        assert_non_null(strstr(err, "prompt_len = 16 outside 1..15 (max_prompt_len)"));
+        group_free(&g);
+    }
+    { /* no BOS */
+        const int lens[2] = {2, 3};
+        Group g = fit_group(2, 4, lens);
+        g.prompt[0] = 7;
+        assert_int_equal(decode_under(c, &g, &lim, err, sizeof err), WIRE_EVALUE);
+        assert_string_equal(err, "prompt[0] = 7: a prompt starts with BOS (id 1)");
+        group_free(&g);
+    }
+    wire_codec_free(c);
+}
+
+/* The learner end to end: an actor's good group, an overlong one and one
+ * without BOS reach the intake; the two bad ones are counted and dropped,
+ * and a learner step on what is taken trains instead of dying. */
+static void test_intake_drops_unfit_groups_and_learner_trains(void **state) {
+    (void)state;
+    Config *cfg = grpo_config_new();
+    char cerr[300];
+    assert_int_equal(config_set(cfg, "grpo.prompts_per_step=3", cerr, sizeof cerr), 0);
+    assert_int_equal(config_set(cfg, "grpo.group_size=2", cerr, sizeof cerr), 0);
+    ((SamplingSettings *)config_get_mut(cfg, &sampling_section))->max_new_tokens = RUN_NEW;
+    Tokenizer *tok = xmalloc(sizeof *tok);
+    tokenizer_init_char(tok);
+    const ModelConfig mc = {.vocab_size = tok->vocab_size, .dim = 16, .n_layers = 1,
+                            .n_heads = 2, .n_kv_heads = 1, .hidden_dim = 32,
+                            .max_seq_len = RUN_SEQ, .tied_embeddings = 0,
+                            .rope_theta = 10000.0f, .norm_eps = 1e-5f};
+    const Comm comm = {.rank = 0, .size = 2};
+    Intake in;
+    intake_init(&in, train_plan(cfg), RUN_NEW, &comm, tok->vocab_size, mc.max_seq_len, 2, 0);
+    WireCodec *c = wire_codec_new(3);
+    const int good_lens[2] = {4, 6}, long_lens[2] = {RUN_NEW, 2};
+    Group sent[3] = {fit_group(2, 5, good_lens), fit_group(2, 5, long_lens),
+                     fit_group(2, 5, good_lens)};
+    sent[2].prompt[0] = tok->byte_to_id['x'];
+    for (int i = 0; i < 3; i++) {
+        sent[i].actor_rank = 1;
+        sent[i].seq_no = (uint64_t)i;
+        sent[i].policy_version = 0;
+        for (int64_t t = 0; t < sent[i].n_tokens; t++) sent[i].old_logprobs[t] = -1.0f;
+        size_t len;
+        uint8_t *m = encode_copy(c, &sent[i], &len);
+        intake_accept(&in, 1, m, len);
+        free(m);
+    }
+    assert_int_equal(in.n_bad, 2);
+    Group taken[3];
+    assert_int_equal(intake_take(&in, taken, 0, 0), 1);
+    assert_true(taken[0].seq_no == 0);
+
+    Model policy, ref;
+    model_init(&policy, &mc);
+    model_init_weights(&policy, 5);
+    model_alloc_grads(&policy);
+    model_init(&ref, &mc);
+    memcpy(ref.params, policy.params, sizeof(float) * policy.n_params);
+    Learner L;
+    learner_init(&L, &policy, &ref, cfg);
+    StepMetrics sm;
+    learner_step(&L, taken, 1, 0, &sm);
+    assert_int_equal(sm.n_groups, 1);
+    assert_true(isfinite(sm.objective));
+
+    learner_free(&L);
+    model_free(&policy);
+    model_free(&ref);
+    group_free(&taken[0]);
+    for (int i = 0; i < 3; i++) group_free(&sent[i]);
+    wire_codec_free(c);
+    intake_free(&in);
+    xfree(tok);
+    config_free(cfg);
+}
+
 /* Frame-level attacks: not zstd, no content size, two frames, over the
  * message limit, and bombs that claim more content than the limit. */
 static void test_zstd_frames(void **state) {
@@ -855,6 +996,8 @@ int main(void) {
         cmocka_unit_test(test_bit_flips),
         cmocka_unit_test(test_fuzz_payload),
         cmocka_unit_test(test_hostile_records),
+        cmocka_unit_test(test_run_limits_reject_unfit_sequences),
+        cmocka_unit_test(test_intake_drops_unfit_groups_and_learner_trains),
         cmocka_unit_test(test_zstd_frames),
         cmocka_unit_test(test_typical_record_size),
         cmocka_unit_test(test_weights_header_roundtrip),
