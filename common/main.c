@@ -20,6 +20,7 @@
 #include "actor.h"
 #include "comm.h"
 #include "learner.h"
+#include "memory.h"
 #include "sampler.h"
 #include "sft.h"
 #include "util.h"
@@ -111,6 +112,7 @@ static int cmd_eval(Args *a) {
     Model m;
     Tokenizer *tok = xmalloc(sizeof *tok);
     ckpt_load_model_or_die(a->checkpoint, &m, tok);
+    memory_check_or_die(&m.cfg, ROLE_EVAL, 0, 0, a->cfg.pass_k > 64 ? a->cfg.pass_k : 64, 1); /* eval.c's batch */
     char err[512];
     Task *task = task_create(a->cfg.task_name, &a->cfg.task, a->cfg.seed, err, sizeof err);
     if (!task) die("%s", err);
@@ -132,6 +134,7 @@ static int cmd_sample(Args *a) {
     Tokenizer *tok = xmalloc(sizeof *tok);
     ckpt_load_model_or_die(a->checkpoint, &m, tok);
     int n = a->n > 0 ? a->n : 1;
+    memory_check_or_die(&m.cfg, ROLE_EVAL, 0, 0, n + 1, 1);
     int *prompt = xmalloc(sizeof(int) * m.cfg.max_seq_len);
     int plen = encode_prompt(tok, a->prompt, prompt, m.cfg.max_seq_len);
     SamplerConfig sc = sampler_config_from(&a->cfg);
