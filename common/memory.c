@@ -19,7 +19,7 @@ double memory_needed(const ModelConfig *c, MemoryRole role, int rows, int T, int
     case ROLE_SFT: return 4 * p + act;       /* params, grads, m, v */
     case ROLE_LEARNER: return 5 * p + act;   /* + the frozen reference */
     case ROLE_ACTOR: return 2 * p + kv;      /* weights + the broadcast back buffer */
-    case ROLE_EVAL: return p + kv;
+    case ROLE_EVAL: return p + kv;           /* weights, no optimizer state */
     }
     return p;
 }
@@ -84,8 +84,8 @@ void memory_check_or_die(const ModelConfig *c, MemoryRole role, int rows, int T,
     MemoryLimits l;
     memory_read_limits(&l);
     char why[MEMORY_PATH_MAX + 512];
-    if (memory_fits(&l, memory_needed(c, role, rows, T, kv_slots), ranks_on_node, why, sizeof why) == 0)
-        return;
+    double need = memory_needed(c, role, rows, T, kv_slots);
+    if (memory_fits(&l, need, ranks_on_node, why, sizeof why) == 0) return;
     die("refusing to start: one %s rank of this model (dim %d, %d layers, hidden %d, vocab %d) %s; "
         "use a smaller model or batch, fewer ranks per node, or raise the limit",
         names[role], c->dim, c->n_layers, c->hidden_dim, c->vocab_size, why);

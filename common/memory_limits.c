@@ -55,17 +55,17 @@ static int walk_up(const char *base, const char *cg, const char *name, int versi
     char dir[MEMORY_PATH_MAX], path[MEMORY_PATH_MAX], text[64];
     size_t blen = strlen(base);
     int n = snprintf(dir, sizeof dir, "%s%s%s", base, cg[0] == '/' ? "" : "/", cg);
-    if (n < 0 || (size_t)n >= sizeof dir) {
+    /* dir only gets shorter below, so this check covers every path */
+    if (n < 0 || (size_t)n + 1 + strlen(name) >= sizeof path) {
         set_err(err, errlen, "cgroup path '%.80s...' is longer than %d bytes", cg, MEMORY_PATH_MAX);
         return -1;
     }
     for (;;) {
         size_t len = strlen(dir);
         while (len > blen && dir[len - 1] == '/') dir[--len] = 0;
-        n = snprintf(path, sizeof path, "%s/%s", dir, name);
+        snprintf(path, sizeof path, "%s/%s", dir, name);
         int too_long = 0;
-        if (n >= 0 && (size_t)n < sizeof path &&
-            read_value_file(path, text, sizeof text, &too_long) == 0) {
+        if (read_value_file(path, text, sizeof text, &too_long) == 0) {
             double v;
             if (parse_limit(path, text, too_long, &v, err, errlen) != 0) return -1;
             if (v > 0 && (out->bytes == 0 || v < out->bytes)) {

@@ -157,6 +157,22 @@ static void test_cgroup_malformed_names_file(void **state) {
     assert_non_null(strstr(err, "'lots'"));
 }
 
+static void test_cgroup_path_too_long(void **state) {
+    (void)state;
+    fresh_fixture();
+    static char line[MEMORY_PATH_MAX + 64];
+    int n = snprintf(line, sizeof line, "0::");
+    while (n < MEMORY_PATH_MAX + 8) n += snprintf(line + n, sizeof line - n, "/abcdefg");
+    snprintf(line + n, sizeof line - n, "\n");
+    put("proc_self_cgroup", line);
+    char proc[400], root[400], err[MEMORY_PATH_MAX + 128];
+    snprintf(proc, sizeof proc, "%s/fixture/proc_self_cgroup", tmp);
+    snprintf(root, sizeof root, "%s/fixture/sys_fs_cgroup", tmp);
+    CgroupLimit l;
+    assert_int_equal(memory_cgroup_limit(proc, root, &l, err, sizeof err), -1);
+    assert_non_null(strstr(err, "longer than 4096 bytes"));
+}
+
 static void test_rlimit_as_read(void **state) {
     (void)state;
     struct rlimit old;
@@ -288,6 +304,7 @@ int main(void) {
         cmocka_unit_test(test_cgroup_v1_fallback),
         cmocka_unit_test(test_cgroup_v1_unlimited_and_missing_file),
         cmocka_unit_test(test_cgroup_malformed_names_file),
+        cmocka_unit_test(test_cgroup_path_too_long),
         cmocka_unit_test(test_rlimit_as_read),
         cmocka_unit_test(test_fits_names_the_binding_limit),
         cmocka_unit_test(test_sft_refused_under_rlimit_as),
