@@ -254,7 +254,9 @@ int actor_run(const Config *cfg, const Comm *comm) {
     A->task = task_create(ts->name, &ts->p, run->seed, err, sizeof err);
     if (!A->task) die("%s", err);
     A->quota = plan_quota(plan, comm->rank, comm->size);
-    memory_check_or_die(&A->m.cfg, ROLE_ACTOR, 0, 0, A->quota * (plan->group_size + 1),
+    /* the rollouts' KV cache and the held-out evaluation's */
+    memory_check_or_die(&A->m.cfg, ROLE_ACTOR, 0, 0,
+                        A->quota * (plan->group_size + 1) + eval_batch_rows(eval_settings(cfg)->pass_k),
                         memory_local_ranks());
     SamplerConfig sc = sampler_config_from(sampling_settings(cfg));
     A->eval_sc = sc;

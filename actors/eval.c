@@ -68,6 +68,8 @@ void eval_demonstrator(const Task *t, const TaskEvalSet *set, int lo, int hi, ui
     }
 }
 
+int eval_batch_rows(int k) { return k > EVAL_BATCH ? k : EVAL_BATCH; }
+
 void eval_share(int n, int idx, int n_actors, int *lo, int *hi) {
     int batches = (n + EVAL_BATCH - 1) / EVAL_BATCH;
     int b0 = (int)((long)batches * idx / n_actors), b1 = (int)((long)batches * (idx + 1) / n_actors);
@@ -85,7 +87,7 @@ void eval_tally(const Model *m, const Tokenizer *tok, const Task *t, const TaskE
     CHECK(lo % EVAL_BATCH == 0 || lo == hi);
     int G = k > 1 ? k : 1;
     int per_batch = EVAL_BATCH / G > 0 ? EVAL_BATCH / G : 1;
-    KVCache *cache = kv_cache_new(&m->cfg, EVAL_BATCH > G ? EVAL_BATCH : G, m->cfg.max_seq_len);
+    KVCache *cache = kv_cache_new(&m->cfg, eval_batch_rows(G), m->cfg.max_seq_len);
     TaskItem items[EVAL_BATCH];
     int correct[EVAL_BATCH];
     double scomp[REWARD_MAX_COMPONENTS] = {0}, slen = 0;

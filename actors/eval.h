@@ -28,6 +28,10 @@ static inline const EvalSettings *eval_settings(const Config *c) {
     return config_get(c, &eval_section);
 }
 
+/* Rows of the KV cache an evaluation with k samples per prompt holds (for
+ * the memory pre-flight). */
+int eval_batch_rows(int k);
+
 /* Share [*lo, *hi) of held-out items 0..n-1 that actor idx of n_actors
  * evaluates. Shares are whole evaluation batches, and each batch's
  * sampled pass draws from its own stream, so the sum of the shares is the

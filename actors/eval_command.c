@@ -5,6 +5,7 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "eval.h"
+#include "memory.h"
 #include "run_settings.h"
 #include "util.h"
 
@@ -21,9 +22,10 @@ int eval_command(Config *cfg, const CliArgs *a) {
     Model m;
     Tokenizer *tok = xmalloc(sizeof *tok);
     load_model(cfg, a->checkpoint, &m, tok);
+    const EvalSettings *es = eval_settings(cfg);
+    memory_check_or_die(&m.cfg, ROLE_EVAL, 0, 0, eval_batch_rows(es->pass_k), 1);
     char err[512];
     const TaskSettings *ts = task_settings(cfg);
-    const EvalSettings *es = eval_settings(cfg);
     Task *task = task_create(ts->name, &ts->p, run_settings(cfg)->seed, err, sizeof err);
     if (!task) die("%s", err);
     SamplerConfig sc = sampler_config_from(sampling_settings(cfg));
@@ -44,6 +46,7 @@ int sample_command(Config *cfg, const CliArgs *a) {
     Tokenizer *tok = xmalloc(sizeof *tok);
     load_model(cfg, a->checkpoint, &m, tok);
     int n = a->n;
+    memory_check_or_die(&m.cfg, ROLE_EVAL, 0, 0, n + 1, 1);
     int *prompt = xmalloc(sizeof(int) * m.cfg.max_seq_len);
     int plen = encode_prompt(tok, a->prompt, prompt, m.cfg.max_seq_len);
     SamplerConfig sc = sampler_config_from(sampling_settings(cfg));

@@ -16,6 +16,14 @@ void die_at(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4), noreturn));
 #define die(...) die_at(__FILE__, __LINE__, __VA_ARGS__)
 
+/* die() that leaves through _exit(1) after flushing stdio, skipping atexit
+ * handlers and library destructors: for failures while an OpenBLAS pool
+ * thread may be stuck retrying a failed buffer mmap, which OpenBLAS's
+ * destructor would wait for forever. */
+void die_now_at(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4), noreturn));
+#define die_now(...) die_now_at(__FILE__, __LINE__, __VA_ARGS__)
+
 /* Always-on invariant check (internal bugs, not user errors). */
 #define CHECK(cond)                                                        \
     do {                                                                   \
@@ -45,7 +53,11 @@ uint32_t crc32_update(uint32_t crc, const void *data, size_t n);
 /* 64-bit content hash (XXH3) of a byte range: the weight checksum. */
 uint64_t hash64(const void *data, size_t n);
 
-/* Sets OpenBLAS's thread count (one per MPI rank by default). */
+/* Sets OpenBLAS's thread count (one per MPI rank by default) and maps its
+ * per-thread buffers now, with one small sgemm; when the address space
+ * (RLIMIT_AS) cannot hold them, stops with a message naming RLIMIT_AS
+ * instead of letting OpenBLAS retry the mmap forever. Call it at start-up,
+ * before MPI_Init or any other thread exists, and before any BLAS call. */
 void blas_set_threads(int n);
 /* OpenBLAS kernel set in use, e.g. "Haswell" or "SkylakeX". */
 const char *blas_corename(void);

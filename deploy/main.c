@@ -55,14 +55,15 @@ static int train(Config *cfg, const CliArgs *a) {
 static const struct {
     const char *name;
     int (*run)(Config *cfg, const CliArgs *a);
+    int runs_model; /* 1: sets up BLAS (and its buffers) before the work */
     const char *help;
 } commands[] = {
-    {"sft", sft, "supervised warm start on the task's demonstrator (--out FILE,\n"
+    {"sft", sft, 1, "supervised warm start on the task's demonstrator (--out FILE,\n"
                  "          default <run.dir>/sft.ckpt)"},
-    {"train", train, "GRPO actor-learner; run under mpirun -np N (1 learner, N-1 actors)"},
-    {"eval", eval_command, "held-out greedy accuracy and pass@k (--checkpoint FILE)"},
-    {"sample", sample_command, "print completions (--checkpoint FILE --prompt TEXT [-n N])"},
-    {"config", cli_print_config, "print the effective config (all keys, defaults and help)"},
+    {"train", train, 1, "GRPO actor-learner; run under mpirun -np N (1 learner, N-1 actors)"},
+    {"eval", eval_command, 1, "held-out greedy accuracy and pass@k (--checkpoint FILE)"},
+    {"sample", sample_command, 1, "print completions (--checkpoint FILE --prompt TEXT [-n N])"},
+    {"config", cli_print_config, 0, "print the effective config (all keys, defaults and help)"},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
@@ -87,7 +88,8 @@ int main(int argc, char **argv) {
         Config *cfg = grpo_config_new();
         CliArgs a;
         cli_parse(argc, argv, cfg, &a);
-        blas_set_threads(run_settings(cfg)->blas_threads);
+        /* before MPI_Init: every rank's BLAS buffers exist before any work */
+        if (commands[i].runs_model) blas_set_threads(run_settings(cfg)->blas_threads);
         int rc = commands[i].run(cfg, &a);
         config_free(cfg);
         return rc;
