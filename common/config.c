@@ -104,6 +104,8 @@ static const Key keys[] = {
     I("grpo", "max_staleness", max_staleness, "1", 0, 1000, 1, "async: max policy lag (versions)"),
     F("grpo", "tis_cap", tis_cap, "0", 0, 1e6, 1, "truncated importance weight cap (0 = off)"),
     F("grpo", "deadline_s", deadline_s, "600", 0.5, 1e7, 0, "give up on a silent rank after (s)"),
+    I("grpo", "restart", restart, "0", 0, 1, 0, "1: start from step 0 even if run.dir holds training checkpoints that do not load"),
+    I("grpo", "max_empty_steps", max_empty_steps, "3", 0, 1e9, 0, "stop (status 5) after N consecutive steps without a valid group, 0 = never"),
 
     I("eval", "prompts", eval_prompts, "500", 1, 1 << 24, 0, "held-out prompts"),
     I("eval", "pass_k", pass_k, "8", 1, 4096, 0, "samples per prompt for pass@k"),

@@ -70,6 +70,8 @@ typedef struct {
     int max_staleness;            /* async: oldest admissible policy lag, in versions */
     float tis_cap;                /* truncated importance weight cap, 0 = off */
     float deadline_s;             /* every wait gives up (naming who) after this */
+    int restart;                  /* 1: start over if run.dir's checkpoints do not load */
+    int max_empty_steps;          /* stop after N consecutive steps without a valid group */
     /* [eval] */
     int eval_prompts;             /* held-out prompts */
     int pass_k;                   /* samples per prompt for pass@k */
