@@ -378,13 +378,6 @@ static int setup(Run *R) {
     if (!R->task) die("%s", err);
 
     snprintf(path, sizeof path, "%s/config.ini", cfg->dir);
-    char *text = config_to_string(cfg);
-    int bad = run_file_write(path, text, strlen(text), err, sizeof err);
-    xfree(text);
-    if (bad) {
-        fprintf(stderr, "error: run directory not writable: %s\n", err);
-        return EXIT_RUN_DIR;
-    }
     printf("grpo train: learner rank 0 + %d actors (%s), %zu parameters, start %s, reference %s\n"
            "effective config (also in %s):\n",
            R->comm->size - 1, cfg->async ? "asynchronous" : "synchronous", R->policy.n_params, init,
@@ -396,6 +389,14 @@ static int setup(Run *R) {
     R->learner_ready = 1;
     int resumed = 0, status = resume_or_start(R, &resumed);
     if (status) return status;
+    /* only now: a refused start leaves run.dir as it was */
+    char *text = config_to_string(cfg);
+    int bad = run_file_write(path, text, strlen(text), err, sizeof err);
+    xfree(text);
+    if (bad) {
+        fprintf(stderr, "error: run directory not writable: %s\n", err);
+        return EXIT_RUN_DIR;
+    }
     intake_init(&R->in, cfg, R->comm, R->tok->vocab_size, R->policy.cfg.max_seq_len,
                 R->task->n_components, cfg->async ? cfg->max_staleness : 0);
     R->intake_ready = 1;

@@ -60,8 +60,9 @@ fail:;
 
 int run_file_set_aside(const char *path, const char *suffix, char *out, size_t cap, char *err,
                        size_t errlen) {
-    /* link + unlink rather than rename: link refuses an existing target, so
-     * an earlier set-aside copy is never replaced */
+    /* check, then rename: safe because the caller holds run.dir's lock, so
+     * nothing else creates names there; and unlike link + unlink it works
+     * on file systems without hard links */
     for (long i = 0;; i++) {
         int n = i == 0 ? snprintf(out, cap, "%s%s", path, suffix)
                        : snprintf(out, cap, "%s%s.%ld", path, suffix, i);
@@ -69,15 +70,10 @@ int run_file_set_aside(const char *path, const char *suffix, char *out, size_t c
             set_err(err, errlen, "cannot move %s aside: name too long", path);
             return -1;
         }
-        if (link(path, out) == 0) break;
-        if (errno != EEXIST) {
-            set_err(err, errlen, "cannot move %s aside to %s: %s", path, out, strerror(errno));
-            return -1;
-        }
+        if (access(out, F_OK) != 0 && errno == ENOENT) break;
     }
-    if (unlink(path) != 0) {
-        set_err(err, errlen, "moved %s aside to %s but cannot remove it: %s", path, out,
-                strerror(errno));
+    if (rename(path, out) != 0) {
+        set_err(err, errlen, "cannot move %s aside to %s: %s", path, out, strerror(errno));
         return -1;
     }
     return 0;

@@ -21,8 +21,8 @@
 int run_file_write(const char *path, const void *data, size_t len, char *err, size_t errlen);
 
 /* Renames path to <path><suffix> (or <path><suffix>.1, .2, ... when that
- * exists: never replaces a file); the new name goes to out. Returns 0, or
- * -1 with err. */
+ * exists: an earlier copy is never replaced); the new name goes to out.
+ * The caller holds run.dir's lock (run_lock.h). Returns 0, or -1 with err. */
 int run_file_set_aside(const char *path, const char *suffix, char *out, size_t cap, char *err,
                        size_t errlen);
 

@@ -179,6 +179,15 @@ static void test_resume_refuses_to_restart_over_unloadable_checkpoints(void **st
     assert_int_equal(run_checkpoint_resume(dir, 0, &m, &opt, &s, &saved, path, sizeof path, err,
                                            sizeof err),
                      RESUME_NONE);
+    /* a second bad file of the same name never replaces the first one aside */
+    save(&f, 30, 3);
+    corrupt(ckpt(dir, 30));
+    assert_int_equal(run_checkpoint_resume(dir, 1, &m, &opt, &s, &saved, path, sizeof path, err,
+                                           sizeof err),
+                     RESUME_RESTART);
+    char again[600];
+    snprintf(again, sizeof again, "%s.corrupt.1", ckpt(dir, 30));
+    assert_true(exists(again));
     run_state_free(&s);
     model_free(&m);
     adamw_free(&opt);
