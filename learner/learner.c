@@ -11,7 +11,14 @@
  * weights at most max_staleness versions old (the actors enforce it before
  * generating; the learner checks again and drops what is older). With
  * max_staleness = 0 the asynchronous machinery computes exactly what the
- * synchronous loop does. */
+ * synchronous loop does.
+ *
+ * The run directory is this process's alone while it runs (run_lock.h),
+ * and every write into it is checked (run_files.h, ckpt_write): a full
+ * disk stops the run with EXIT_RUN_DIR, after a checkpoint if one can still
+ * be written. A run whose actors deliver nothing usable for
+ * grpo.max_empty_steps steps in a row stops with EXIT_EMPTY_STEPS (the
+ * count restarts on resume). */
 #include "learner.h"
 
 #include <math.h>
