@@ -275,18 +275,20 @@ int actor_run(const Config *cfg, const Comm *comm) {
     /* resume: the learner sends every actor's saved state (or nothing) */
     uint64_t state_len = 0;
     comm_bcast_bytes(&state_len, sizeof state_len);
-    if (state_len) {
+    int refused = state_len == WIRE_START_REFUSED;
+    if (state_len && !refused) {
         uint8_t *all = xmalloc(state_len);
         comm_bcast_bytes(all, state_len);
         CHECK(state_len == (uint64_t)(comm->size - 1) * 48);
         roller_state_load(&A->r, all + (size_t)(comm->rank - 1) * 48);
         xfree(all);
     }
-    if (plan->async) loop_async(A);
-    else loop_sync(A);
-
-    A->phase[PHASE_GENERATE] -= A->phase[PHASE_VERIFY];
-    comm_gather_doubles(A->phase, PHASE_COUNT, NULL);
+    if (!refused) { /* refused: the learner reports why and sets the status */
+        if (plan->async) loop_async(A);
+        else loop_sync(A);
+        A->phase[PHASE_GENERATE] -= A->phase[PHASE_VERIFY];
+        comm_gather_doubles(A->phase, PHASE_COUNT, NULL);
+    }
     xfree(A->pending);
     xfree(A->pending_buf);
     xfree(A->groups);

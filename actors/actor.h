@@ -4,6 +4,8 @@
 #ifndef ACTORS_ACTOR_H
 #define ACTORS_ACTOR_H
 
+#include <stdint.h>
+
 #include "comm.h"
 #include "config.h"
 

@@ -187,6 +187,16 @@ Config *config_new_like(const Config *c) {
     return d;
 }
 
+void config_copy(Config *dst, const Config *src) {
+    CHECK(dst->n == src->n);
+    for (int i = 0; i < src->n; i++) {
+        const CfgSection *s = src->part[i].sec;
+        CHECK(dst->part[i].sec == s);
+        memcpy(dst->part[i].base, src->part[i].base, s->size);
+        memcpy(dst->part[i].given, src->part[i].given, (size_t)s->n_keys);
+    }
+}
+
 void config_reset(Config *c) {
     for (int i = 0; i < c->n; i++) part_defaults(&c->part[i]);
 }

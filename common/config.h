@@ -63,6 +63,8 @@ Config *config_new(const CfgSection *const *sections, int n);
 /* A config with the same sections as c, at their defaults. */
 Config *config_new_like(const Config *c);
 void config_free(Config *c);
+/* dst takes src's values (the same sections: config_new_like). */
+void config_copy(Config *dst, const Config *src);
 /* Every key back to its default, none marked as given. */
 void config_reset(Config *c);
 /* The settings struct of section s (dies if c does not hold s). */

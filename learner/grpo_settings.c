@@ -22,6 +22,10 @@ static const CfgKey keys[] = {
     CFG_S(T, "ref", ref, "", 1, "reference model (\"\" = starting checkpoint)"),
     CFG_I(T, "checkpoint_every", checkpoint_every, "50", 0, 1e9, 0, "checkpoint every S steps"),
     CFG_I(T, "keep_checkpoints", keep_checkpoints, "3", 1, 1000, 0, "newest training checkpoints kept"),
+    CFG_I(T, "restart", restart, "0", 0, 1, 0,
+          "1: start from step 0 even if run.dir holds training checkpoints that do not load"),
+    CFG_I(T, "max_empty_steps", max_empty_steps, "3", 0, 1e9, 0,
+          "stop (status 5) after N consecutive steps without a valid group, 0 = never"),
 };
 #undef T
 

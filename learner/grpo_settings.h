@@ -24,6 +24,8 @@ typedef struct {
     char ref[CFG_STR_MAX];  /* frozen reference ("" = the starting checkpoint) */
     int checkpoint_every;   /* write a checkpoint every S steps (0 = end only) */
     int keep_checkpoints;   /* newest K training checkpoints kept */
+    int restart;            /* 1: start over although run.dir's checkpoints do not load */
+    int max_empty_steps;    /* stop after N steps in a row without a valid group (0 = never) */
 } GrpoSettings;
 
 extern const CfgSection grpo_section;

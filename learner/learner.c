@@ -11,7 +11,19 @@
  * weights at most max_staleness versions old (the actors enforce it before
  * generating; the learner checks again and drops what is older). With
  * max_staleness = 0 the asynchronous machinery computes exactly what the
- * synchronous loop does. */
+ * synchronous loop does.
+ *
+ * Held-out evaluation is the actors' work: a publication can carry
+ * WIRE_CMD_EVAL, and every actor then evaluates its share of the held-out
+ * set with those weights and reports a tally (eval_report.h) that the
+ * learner sums (collect_eval).
+ *
+ * The run directory is this process's alone while it runs (run_lock.h),
+ * and every write into it is checked (run_files.h, ckpt_write): a full
+ * disk stops the run with EXIT_RUN_DIR, after a checkpoint if one can still
+ * be written. A run whose actors deliver nothing usable for
+ * grpo.max_empty_steps steps in a row stops with EXIT_EMPTY_STEPS (the
+ * count restarts on resume). */
 #include "learner.h"
 
 #include <math.h>
@@ -19,8 +31,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "checkpoint.h"
+#include "checksum_ring.h"
 #include "eval_report.h"
 #include "grpo_settings.h"
 #include "grpo_step.h"
@@ -28,6 +42,8 @@
 #include "intake.h"
 #include "memory.h"
 #include "plan.h"
+#include "run_files.h"
+#include "run_lock.h"
 #include "run_settings.h"
 #include "run_state.h"
 #include "weights_async.h"
@@ -48,6 +64,9 @@ void learner_catch_signals(void) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGUSR1, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* a file-size limit (ulimit -f) then fails the write with EFBIG, which
+     * is reported naming the file, instead of killing the rank unexplained */
+    signal(SIGXFSZ, SIG_IGN);
 }
 
 /* Prints the CoMD-style phase table: min (rank) / max (rank) / avg. */
@@ -70,9 +89,9 @@ static void print_phase_table(const double *all, int size) {
 /* Everything the learner loop works with. */
 typedef struct {
     Config *cfg;
-    const RunSettings *run;
-    const TrainPlan *plan;
-    const GrpoSettings *gs;
+    const RunSettings *run;    /* [run] */
+    const TrainPlan *plan;     /* the [grpo] keys every rank agrees on */
+    const GrpoSettings *gs;    /* the learner's own [grpo] keys */
     const Comm *comm;
     Model policy, ref;
     Tokenizer *tok, *ref_tok;
@@ -84,35 +103,57 @@ typedef struct {
     uint64_t version;          /* policy version = learner steps completed */
     double t_start;            /* training clock origin (continues across resumes) */
     double phase[PHASE_COUNT];
+    RunLock lock;              /* run.dir is ours while we run */
+    int n_empty;               /* consecutive steps without a valid group */
+    int learner_ready, intake_ready, metrics_ready; /* what setup got to (for cleanup) */
+    int actors_started;        /* the actors got their state and are in their loop */
     /* async mode */
     WeightChannel wch;
-    uint64_t hash_version[64], hash_value[64]; /* recent published checksums */
+    ChecksumRing ring;         /* recent published checksums */
+    long n_unchecked;          /* checksum reports too old for the ring */
     void *ck_buf;              /* receive buffer for actors' checksum reports */
     size_t ck_cap;
-    void *ev_buf;              /* receive buffer for actors' evaluation reports */
+    /* held-out evaluation, by the actors */
+    void *ev_buf;              /* receive buffer for their reports */
     size_t ev_cap;
-    EvalResult final_eval;     /* the last step's evaluation with pass@k */
+    EvalResult final_eval;     /* the last step's evaluation, with pass@k */
     int have_final;
-    double eval_seconds;       /* wall time of every evaluation, this process */
+    double eval_seconds;       /* wall time of every evaluation */
     int n_evals;
 } Run;
 
-/* Writes ckpt-<step>.ckpt from the run's state (R->rs.actor_state set by
- * the caller). */
-static void save_run(Run *R) {
+/* Writes ckpt-<step>.ckpt from the run's state (R->rs.actor_state and
+ * flags set by the caller); its name goes to path. Returns 0, or
+ * EXIT_RUN_DIR after saying why. */
+static int save_run(Run *R, char *path, size_t cap) {
+    char err[900];
     R->rs.n_ranks = R->comm->size;
     R->rs.step = R->L.step;
     R->rs.version = R->version;
     R->rs.train_seconds = now_seconds() - R->t_start;
-    run_checkpoint_save(R->run->dir, R->gs->keep_checkpoints, &R->policy, R->tok, &R->L.opt, &R->rs,
-                        R->cfg);
+    run_checkpoint_path(R->run->dir, R->L.step, path, cap);
+    /* the metrics first: on disk, they never lag behind a checkpoint */
+    int status = 0;
+    if (R->metrics_ready && metrics_sync(&R->ml, err, sizeof err) != 0) {
+        fprintf(stderr, "error: run directory not writable: %s\n", err);
+        status = EXIT_RUN_DIR;
+    }
+    if (run_checkpoint_save(R->run->dir, R->gs->keep_checkpoints, &R->policy, R->tok, &R->L.opt,
+                            &R->rs, R->cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "error: run directory not writable: %s\n", err);
+        return EXIT_RUN_DIR;
+    }
+    if (status) fprintf(stderr, "error: learner: wrote %s (step %ld) before stopping\n", path,
+                        R->L.step);
+    return status;
 }
 
 /* Writes a training checkpoint whose actor state comes from what the
- * learner consumed (cursor = seq_no = groups taken; RNG zero = reseed). Used
- * where the actors cannot take part: asynchronous mode and a stalled actor.
- * Synchronous checkpoints gather the exact state instead. */
-static void checkpoint_from_intake(Run *R) {
+ * learner consumed (cursor = seq_no = groups taken; RNG zero = reseed),
+ * flagged as such. Used where the actors cannot take part (why): the
+ * asynchronous mode, a stalled actor, an emergency stop. Synchronous
+ * checkpoints gather the exact state instead. Returns save_run's status. */
+static int checkpoint_from_intake(Run *R, const char *why) {
     int n_act = R->comm->size - 1;
     xfree(R->rs.actor_state);
     R->rs.actor_state = xcalloc((size_t)n_act, ACTOR_STATE_BYTES);
@@ -122,11 +163,18 @@ static void checkpoint_from_intake(Run *R) {
         wire_put_u64(st + 32, consumed);
         wire_put_u64(st + 40, consumed);
     }
-    save_run(R);
+    R->rs.flags = RUN_STATE_ACTORS_APPROX;
+    char path[CFG_STR_MAX + 64];
+    int status = save_run(R, path, sizeof path);
+    if (status == 0)
+        printf("note: %s (%s) holds no sampler RNG state of the actors: a resume from it is not "
+               "bit-exact\n",
+               path, why);
+    return status;
 }
 
 /* Synchronous checkpoint: every actor sends its exact RNG and cursors. */
-static void checkpoint_sync(Run *R) {
+static int checkpoint_sync(Run *R) {
     const Comm *comm = R->comm;
     control_send(WIRE_CMD_SNAPSHOT);
     uint8_t mine[ACTOR_STATE_BYTES] = {0};
@@ -136,7 +184,9 @@ static void checkpoint_sync(Run *R) {
     R->rs.actor_state = xmalloc((size_t)(comm->size - 1) * ACTOR_STATE_BYTES);
     memcpy(R->rs.actor_state, all + ACTOR_STATE_BYTES, (size_t)(comm->size - 1) * ACTOR_STATE_BYTES);
     xfree(all);
-    save_run(R);
+    R->rs.flags = 0;
+    char path[CFG_STR_MAX + 64];
+    return save_run(R, path, sizeof path);
 }
 
 /* A wait ran past the deadline: say what, name the actors that no longer
@@ -146,14 +196,21 @@ static void give_up(Run *R, const char *what) {
     int *silent = xcalloc((size_t)R->comm->size, sizeof(int));
     int n = comm_find_silent(silent, R->comm->size, 3.0);
     for (int i = 0; i < n; i++) {
-        char msg[300];
-        intake_describe(&R->in, silent[i], msg, sizeof msg);
+        char msg[300] = "(before its first message)";
+        if (R->intake_ready) intake_describe(&R->in, silent[i], msg, sizeof msg);
         fprintf(stderr, "error: learner: actor rank %d does not answer: %s\n", silent[i], msg);
     }
-    checkpoint_from_intake(R);
-    fprintf(stderr, "error: learner: wrote %s/ckpt-%08ld.ckpt (step %ld); stopping all ranks\n",
-            R->run->dir, R->L.step, R->L.step);
-    comm_abort(4);
+    xfree(silent);
+    char path[CFG_STR_MAX + 64];
+    run_checkpoint_path(R->run->dir, R->L.step, path, sizeof path);
+    if (!R->intake_ready) /* setup refused or unfinished: nothing (of ours) to save */
+        fprintf(stderr, "error: learner: stopping all ranks\n");
+    else if (checkpoint_from_intake(R, "an actor stopped answering") == 0)
+        fprintf(stderr, "error: learner: wrote %s (step %ld); stopping all ranks\n", path,
+                R->L.step);
+    else
+        fprintf(stderr, "error: learner: no checkpoint written; stopping all ranks\n");
+    comm_abort(EXIT_SILENT);
 }
 
 static void on_comm_timeout(const char *what, void *ctx) { give_up(ctx, what); }
@@ -179,11 +236,9 @@ static void async_wait(Run *R, const char *what) {
 static void async_publish(Run *R, uint32_t cmd) {
     wchan_post(&R->wch, R->policy.params, R->version, cmd);
     async_wait(R, "the weight publication (async)");
-    if (R->version % (uint64_t)R->plan->checksum_every == 0) {
-        int i = (int)(R->version % 64);
-        R->hash_version[i] = R->version;
-        R->hash_value[i] = hash64(R->policy.params, R->policy.n_params * sizeof(float));
-    }
+    if (R->version % (uint64_t)R->plan->checksum_every == 0)
+        checksum_ring_put(&R->ring, R->version,
+                          hash64(R->policy.params, R->policy.n_params * sizeof(float)));
 }
 
 /* Async, between polls: checks the checksums actors report for the
@@ -193,16 +248,22 @@ static void async_check_reports(void *ctx) {
     int src;
     size_t len;
     while (comm_try_recv(&R->ck_buf, &R->ck_cap, TAG_CHECKSUM, &src, &len)) {
-        uint64_t v, h;
+        uint64_t v, h, want = 0;
         if (wire_checksum_decode(R->ck_buf, len, &v, &h) != 0) continue;
-        int i = (int)(v % 64);
-        if (R->hash_version[i] != v) continue; /* too old to check */
-        if (R->hash_value[i] != h) {
+        int rc = checksum_ring_check(&R->ring, v, h, &want);
+        if (rc == RING_UNKNOWN) {
+            /* checksum_ring.h bounds the lag; say so if that ever fails */
+            R->n_unchecked++;
+            fprintf(stderr, "warning: learner: cannot check the weight checksum actor rank %d "
+                            "reports for version %llu (the learner is at version %llu and keeps "
+                            "the last %d checked versions) [%ld unchecked so far]\n",
+                    src, (unsigned long long)v, (unsigned long long)R->version, R->ring.n,
+                    R->n_unchecked);
+        } else if (rc == RING_MISMATCH) {
             fprintf(stderr, "error: actor rank %d holds weights of version %llu that differ from "
                             "the learner's (checksum %016llx vs %016llx)\n",
-                    src, (unsigned long long)v, (unsigned long long)h,
-                    (unsigned long long)R->hash_value[i]);
-            comm_abort(3);
+                    src, (unsigned long long)v, (unsigned long long)h, (unsigned long long)want);
+            comm_abort(EXIT_WEIGHTS);
         }
     }
 }
@@ -221,20 +282,19 @@ static void publish(Run *R, uint32_t cmd) {
         weights_check_all(R->policy.params, R->policy.n_params, R->version, 0, R->comm->size, err,
                           sizeof err) != 0) {
         fprintf(stderr, "error: %s\n", err);
-        comm_abort(3);
+        comm_abort(EXIT_WEIGHTS);
     }
     if (cmd != WIRE_CMD_WEIGHTS) control_send(cmd);
 }
 
-/* Sums the actors' evaluation reports for the weights just published. A
- * report that does not decode is counted as a bad message and left out (the
- * prompt count says how many were evaluated). */
+/* Sums the actors' evaluation reports for the weights just published,
+ * under the deadline. A report that does not decode is counted as a bad
+ * message and left out (the prompt count says how many were evaluated). */
 static void collect_eval(Run *R, EvalResult *out) {
-    double t0 = now_seconds();
+    double t0 = now_seconds(), deadline = t0 + comm_deadline_seconds();
     EvalTally sum;
     memset(&sum, 0, sizeof sum);
     char err[300];
-    double deadline = now_seconds() + comm_deadline_seconds();
     for (int got = 1; got < R->comm->size; got++) {
         int src;
         size_t len;
@@ -257,6 +317,13 @@ static void collect_eval(Run *R, EvalResult *out) {
     R->n_evals++;
 }
 
+/* Publishes the current weights with cmd and, for an evaluation, waits for
+ * its result. */
+static void publish_and_evaluate(Run *R, uint32_t cmd, EvalResult *out) {
+    publish(R, cmd);
+    collect_eval(R, out);
+}
+
 /* Tells the actors to stop. Async: waits for the channel, posts STOP and
  * drains the groups still in flight until every actor has signed off. */
 static void stop_actors(Run *R) {
@@ -275,13 +342,92 @@ static void stop_actors(Run *R) {
     async_wait(R, "the stop publication");
 }
 
-/* Loads models, task, and either resumes or evaluates the starting model. */
-static void setup(Run *R) {
+/* Moves an earlier run's metrics file aside before a restart truncates it. */
+static int set_aside_metrics(const char *dir, const char *name) {
+    char path[CFG_STR_MAX + 32], aside[CFG_STR_MAX + 96], err[900];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (access(path, F_OK) != 0) return 0;
+    if (run_file_set_aside(path, ".before-restart", aside, sizeof aside, err, sizeof err) != 0) {
+        fprintf(stderr, "error: run directory not writable: %s\n", err);
+        return EXIT_RUN_DIR;
+    }
+    fprintf(stderr, "restart: moved %s aside to %s\n", path, aside);
+    return 0;
+}
+
+/* Resumes from run.dir's newest loadable checkpoint, or prepares a fresh
+ * start (set_aside an earlier run's metrics on a restart; the starting
+ * model is evaluated once the actors are ready: start_eval). Returns 0 or
+ * an exit status (said why). */
+static int resume_or_start(Run *R, int *resumed) {
+    const Config *cfg = R->cfg;
+    const char *dir = R->run->dir;
+    char path[CFG_STR_MAX + 64], err[1600];
+    Config *saved = config_new_like(cfg);
+    ResumeResult res = run_checkpoint_resume(dir, R->gs->restart, &R->policy, &R->L.opt, &R->rs,
+                                             saved, path, sizeof path, err, sizeof err);
+    char defining[2048], harmless[2048];
+    int n_defining = res == RESUME_LOADED ? config_diff(saved, cfg, defining, sizeof defining,
+                                                        harmless, sizeof harmless)
+                                          : 0;
+    config_free(saved);
+    *resumed = res == RESUME_LOADED;
+    if (res == RESUME_REFUSED || res == RESUME_ERROR) {
+        fprintf(stderr, "error: %s%s\n", res == RESUME_ERROR ? "run directory not writable: " : "",
+                err);
+        return res == RESUME_ERROR ? EXIT_RUN_DIR : EXIT_USAGE;
+    }
+    if (res == RESUME_LOADED) {
+        if (R->rs.n_ranks != R->comm->size) {
+            fprintf(stderr, "error: cannot resume %s: it was written by a run with %d ranks, this "
+                            "one has %d (the actors' data streams depend on the rank count)\n",
+                    path, R->rs.n_ranks, R->comm->size);
+            return EXIT_USAGE;
+        }
+        if (n_defining > 0) {
+            fprintf(stderr, "error: refusing to resume %s with a changed config that would alter "
+                            "the run: %s (use a new run.dir to start a different run)\n",
+                    path, defining);
+            return EXIT_USAGE;
+        }
+        if (harmless[0]) printf("resume: harmless config changes recorded: %s\n", harmless);
+        R->L.step = R->rs.step;
+        R->L.opt_steps = R->L.opt.t;
+        R->version = R->rs.version;
+        printf("resume: continuing from %s (step %ld, policy version %llu)\n", path, R->rs.step,
+               (unsigned long long)R->rs.version);
+        const char *inexact = run_state_inexact_reason(&R->rs);
+        if (inexact)
+            fprintf(stderr, "resume: warning: this resume is not bit-exact: %s: %s\n", path,
+                    inexact);
+        if (metrics_open(&R->ml, dir, R->task, 1, err, sizeof err) != 0) goto unwritable;
+        R->metrics_ready = 1;
+        return 0;
+    }
+    if (res == RESUME_RESTART) {
+        fprintf(stderr, "restart: WARNING: no checkpoint in %s loads; starting the run over from "
+                        "step 0 ([grpo] restart = 1)\n",
+                dir);
+        int st = set_aside_metrics(dir, "metrics.jsonl");
+        if (!st) st = set_aside_metrics(dir, "metrics.tsv");
+        if (st) return st;
+    }
+    if (metrics_open(&R->ml, dir, R->task, 0, err, sizeof err) != 0) goto unwritable;
+    R->metrics_ready = 1;
+    return 0;
+unwritable:
+    fprintf(stderr, "error: run directory not writable: %s\n", err);
+    return EXIT_RUN_DIR;
+}
+
+/* Loads models and task, writes config.ini, resumes or starts, and sends
+ * the actors their saved state. Returns 0, or an exit status after telling
+ * the actors that the start is refused. */
+static int setup(Run *R) {
     Config *cfg = R->cfg;
-    const RunSettings *run = R->run;
     const TrainPlan *plan = R->plan;
-    char init[CFG_STR_MAX + 16], refp[CFG_STR_MAX + 16], err[600], path[CFG_STR_MAX + 32];
-    plan_init_path(plan, run->dir, init, sizeof init);
+    char init[CFG_STR_MAX + 16], refp[CFG_STR_MAX + 16], err[900], path[CFG_STR_MAX + 32];
+    plan_init_path(plan, R->run->dir, init, sizeof init);
     grpo_ref_path(R->gs, init, refp, sizeof refp);
     R->tok = xmalloc(sizeof *R->tok);
     R->ref_tok = xmalloc(sizeof *R->ref_tok);
@@ -292,18 +438,18 @@ static void setup(Run *R) {
         die("reference model %s has a different shape from the starting model %s", refp, init);
     /* the model is the starting checkpoint's: record its shape, refuse a
      * [model] override that says otherwise */
-    if (model_config_adopt(cfg, &R->policy.cfg, init, err, sizeof err) != 0) die("%s", err);
+    if (model_config_adopt(cfg, &R->policy.cfg, init, err, sizeof err) != 0) {
+        fprintf(stderr, "error: %s\n", err);
+        return EXIT_USAGE;
+    }
     memory_check_or_die(&R->policy.cfg, ROLE_LEARNER, plan->prompts_per_step * plan->group_size,
                         R->policy.cfg.max_seq_len, 64, memory_local_ranks());
     model_alloc_grads(&R->policy);
     const TaskSettings *ts = task_settings(cfg);
-    R->task = task_create(ts->name, &ts->p, run->seed, err, sizeof err);
+    R->task = task_create(ts->name, &ts->p, R->run->seed, err, sizeof err);
     if (!R->task) die("%s", err);
 
-    snprintf(path, sizeof path, "%s/config.ini", run->dir);
-    FILE *cf = xfopen(path, "w");
-    config_write(cfg, cf);
-    fclose(cf);
+    snprintf(path, sizeof path, "%s/config.ini", R->run->dir);
     printf("grpo train: learner rank 0 + %d actors (%s), %zu parameters, start %s, reference %s\n"
            "effective config (also in %s):\n",
            R->comm->size - 1, plan->async ? "asynchronous" : "synchronous", R->policy.n_params, init,
@@ -311,61 +457,59 @@ static void setup(Run *R) {
     config_write(cfg, stdout);
 
     learner_init(&R->L, &R->policy, &R->ref, cfg);
-    Config *saved = config_new_like(cfg);
-    int resumed =
-        run_checkpoint_resume(run->dir, &R->policy, &R->L.opt, &R->rs, saved, path, sizeof path);
-    if (resumed) {
-        char defining[2048], harmless[2048];
-        if (R->rs.n_ranks != R->comm->size)
-            die("cannot resume %s: it was written by a run with %d ranks, this one has %d "
-                "(the actors' data streams depend on the rank count)",
-                path, R->rs.n_ranks, R->comm->size);
-        if (config_diff(saved, cfg, defining, sizeof defining, harmless, sizeof harmless) > 0)
-            die("refusing to resume %s with a changed config that would alter the run: %s "
-                "(use a new run.dir to start a different run)",
-                path, defining);
-        if (harmless[0]) printf("resume: harmless config changes recorded: %s\n", harmless);
-        R->L.step = R->rs.step;
-        R->L.opt_steps = R->L.opt.t;
-        R->version = R->rs.version;
-        printf("resume: continuing from %s (step %ld, policy version %llu)\n", path, R->rs.step,
-               (unsigned long long)R->rs.version);
-        metrics_open(&R->ml, run->dir, R->task, 1);
+    R->learner_ready = 1;
+    int resumed = 0, status = resume_or_start(R, &resumed);
+    if (status) return status;
+    /* only now: a refused start leaves run.dir as it was */
+    char *text = config_to_string(cfg);
+    int bad = run_file_write(path, text, strlen(text), err, sizeof err);
+    xfree(text);
+    if (bad) {
+        fprintf(stderr, "error: run directory not writable: %s\n", err);
+        return EXIT_RUN_DIR;
     }
-    config_free(saved);
     intake_init(&R->in, plan, sampling_settings(cfg)->max_new_tokens, R->comm,
                 R->tok->vocab_size, R->policy.cfg.max_seq_len, R->task->n_components,
                 plan->async ? plan->max_staleness : 0);
+    R->intake_ready = 1;
 
     /* actors' saved state (resume) or nothing (fresh run) */
     uint64_t state_len = resumed ? (uint64_t)(R->comm->size - 1) * ACTOR_STATE_BYTES : 0;
     comm_bcast_bytes(&state_len, sizeof state_len);
     if (state_len) comm_bcast_bytes(R->rs.actor_state, state_len);
-    if (plan->async) wchan_init(&R->wch, R->policy.n_params, 0);
+    R->actors_started = 1;
+    if (plan->async) {
+        wchan_init(&R->wch, R->policy.n_params, 0);
+        checksum_ring_init(&R->ring, plan->max_staleness, plan->checksum_every);
+    }
     if (!resumed) {
         /* the starting model, evaluated by the actors */
         double t_e = now_seconds();
         EvalResult ev;
-        publish(R, WIRE_CMD_EVAL);
-        collect_eval(R, &ev);
+        publish_and_evaluate(R, WIRE_CMD_EVAL, &ev);
         R->phase[PHASE_EVAL] += now_seconds() - t_e;
         R->rs.demo_acc = ev.demo_acc;
         R->rs.start_acc = ev.greedy_acc;
-        printf("start: held-out greedy accuracy %.3f on %d distinct prompts (%.1f s on %d actors); "
-               "demonstrator %.3f\n",
+        printf("start: held-out greedy accuracy %.3f on %d distinct prompts (%.1f s on %d "
+               "actors); demonstrator %.3f\n",
                ev.greedy_acc, ev.n_prompts, now_seconds() - t_e, R->comm->size - 1, R->rs.demo_acc);
-        metrics_open(&R->ml, run->dir, R->task, 0);
-        metrics_start(&R->ml, &ev);
+        if (metrics_start(&R->ml, &ev, err, sizeof err) != 0) {
+            fprintf(stderr, "error: run directory not writable: %s\n", err);
+            return EXIT_RUN_DIR;
+        }
     } else if (plan->async || R->L.step < plan->steps) {
         publish(R, WIRE_CMD_WEIGHTS);
     }
     R->t_start = now_seconds() - R->rs.train_seconds;
+    return 0;
 }
 
 /* One training step: collect, train, publish, evaluate, log, checkpoint.
- * Returns 1 to continue, 0 when stopped by a signal (checkpoint written). */
+ * Returns 0 to continue, or the exit status to stop with (a checkpoint is
+ * written when it can be; the message says why). */
 static int run_step(Run *R, long step, Group *groups) {
     const TrainPlan *plan = R->plan;
+    const GrpoSettings *gs = R->gs;
     StepLog s;
     memset(&s, 0, sizeof s);
     s.step = step;
@@ -380,6 +524,9 @@ static int run_step(Run *R, long step, Group *groups) {
         intake_describe(&R->in, silent, msg, sizeof msg);
         give_up(R, msg);
     }
+    /* every step, even when the batch was already there: the bound on the
+     * age of a report (checksum_ring.h) relies on it */
+    if (plan->async) async_check_reports(R);
     s.wire_bytes = R->in.wire_bytes;
     s.raw_bytes = R->in.raw_bytes;
     int max_stale = plan->async ? plan->max_staleness : 0;
@@ -393,6 +540,7 @@ static int run_step(Run *R, long step, Group *groups) {
     s.t_comm = fmax(0, s.t_collect - s.t_gen - s.t_verify);
     if (n_good > 0) learner_step(&R->L, groups, n_good, R->version, &s.m);
     else R->L.step++; /* nothing to learn from: same weights, still a step */
+    R->n_empty = n_good > 0 ? 0 : R->n_empty + 1;
     /* one version per step, even an empty one: the actors' schedule (group
      * j belongs to step j/quota + 1, taken at version j/quota) relies on it */
     R->version++;
@@ -408,19 +556,24 @@ static int run_step(Run *R, long step, Group *groups) {
     s.version = (unsigned long long)R->version;
     double t3 = now_seconds();
     int last = step == plan->steps;
-    int stopping = stop_signal != 0 && !last;
-    /* a signal: checkpoint and go, no evaluation (the batch system is
-     * counting down to SIGKILL) */
+    int empty_stop = gs->max_empty_steps > 0 && R->n_empty >= gs->max_empty_steps;
+    int stopping = (stop_signal != 0 && !last) || empty_stop;
+    /* stopping: checkpoint and go, no evaluation (on a signal the batch
+     * system is counting down to SIGKILL) */
     int eval_due = plan_eval_due(plan, step) && !stopping;
     uint32_t cmd = !eval_due ? WIRE_CMD_WEIGHTS : last ? WIRE_CMD_EVAL_PASS_K : WIRE_CMD_EVAL;
     if (plan->async) publish(R, cmd); /* first: the actors go on */
-    if ((R->gs->checkpoint_every > 0 && step % R->gs->checkpoint_every == 0) || stopping || last) {
-        if (plan->async) checkpoint_from_intake(R);
-        else checkpoint_sync(R);
-    }
-    if (!plan->async && !stopping && (!last || eval_due)) publish(R, cmd);
+    int checkpointed = (gs->checkpoint_every > 0 && step % gs->checkpoint_every == 0) ||
+                       stopping || last;
+    int status = 0;
+    if (checkpointed)
+        status = plan->async ? checkpoint_from_intake(R, "asynchronous mode") : checkpoint_sync(R);
+    /* sync: the actors generate only when told to (WIRE_CMD_GENERATE), so
+     * weights sent before a stop leave nothing in flight */
+    if (!status && !plan->async && !stopping && (!last || eval_due)) publish(R, cmd);
     double t4 = now_seconds();
-    if (eval_due) {
+    s.t_bcast = t4 - t3;
+    if (!status && eval_due) {
         collect_eval(R, &s.eval);
         s.has_eval = 1;
         s.t_eval = now_seconds() - t4;
@@ -429,59 +582,90 @@ static int run_step(Run *R, long step, Group *groups) {
             R->have_final = 1;
         }
     }
-    s.t_bcast = t4 - t3;
     s.elapsed = now_seconds() - R->t_start;
     s.step_seconds = now_seconds() - t0;
     R->phase[PHASE_WAIT] += s.t_collect;
     R->phase[PHASE_LEARN] += s.t_learn;
     R->phase[PHASE_BCAST] += s.t_bcast;
     R->phase[PHASE_EVAL] += s.t_eval;
-    metrics_step(&R->ml, &s);
+    char err[900];
+    if (metrics_step(&R->ml, &s, err, sizeof err) != 0) {
+        fprintf(stderr, "error: run directory not writable: %s\n", err);
+        if (!checkpointed) {
+            char path[CFG_STR_MAX + 64];
+            run_checkpoint_path(R->run->dir, R->L.step, path, sizeof path);
+            if (checkpoint_from_intake(R, "an emergency stop") == 0)
+                fprintf(stderr, "error: learner: wrote %s (step %ld)\n", path, R->L.step);
+        }
+        fprintf(stderr, "error: learner: stopping with status %d (run directory not writable)\n",
+                EXIT_RUN_DIR);
+        return EXIT_RUN_DIR;
+    }
+    if (status) {
+        fprintf(stderr, "error: learner: stopping with status %d (run directory not writable)\n",
+                status);
+        return status;
+    }
+    if (empty_stop) {
+        fprintf(stderr, "error: learner: %d consecutive steps with no valid group (%ld bad "
+                        "messages, %ld stale dropped so far): the actors' data is unusable; "
+                        "checkpointed step %ld to %s/ckpt-%08ld.ckpt; stopping with status %d\n",
+                R->n_empty, R->in.n_bad, R->in.n_stale, step, R->run->dir, step, EXIT_EMPTY_STEPS);
+        return EXIT_EMPTY_STEPS;
+    }
     if (stopping) {
         printf("signal %d: checkpointed step %ld to %s/ckpt-%08ld.ckpt; exiting with status %d "
                "so a batch script requeues the job (train resumes automatically)\n",
                (int)stop_signal, step, R->run->dir, step, EXIT_REQUEUE);
-        return 0;
+        return EXIT_REQUEUE;
     }
-    return 1;
+    return 0;
 }
 
-/* Final evaluation, plot, and the table of held-out accuracy. */
-static void report(Run *R, const double *all_phases) {
+/* Final evaluation, plot, and the table of held-out accuracy. Returns 0,
+ * or EXIT_RUN_DIR when final.ckpt or summary.json cannot be written. */
+static int report(Run *R, const double *all_phases) {
+    const Config *cfg = R->cfg;
     const TrainPlan *plan = R->plan;
-    char path[CFG_STR_MAX + 32];
+    char path[CFG_STR_MAX + 32], err[900];
     double wall = now_seconds() - R->t_start;
     snprintf(path, sizeof path, "%s/final.ckpt", R->run->dir);
     R->rs.step = R->L.step;
     R->rs.version = R->version;
     R->rs.train_seconds = wall;
-    run_checkpoint_write(path, &R->policy, R->tok, &R->L.opt, &R->rs, R->cfg);
+    if (run_checkpoint_write(path, &R->policy, R->tok, &R->L.opt, &R->rs, cfg, err, sizeof err)) {
+        fprintf(stderr, "error: run directory not writable: %s\n", err);
+        return EXIT_RUN_DIR;
+    }
     printf("wrote %s (policy version %llu)\n", path, (unsigned long long)R->version);
-    const EvalResult *fin = &R->final_eval;
-    eval_print("grpo", fin, R->task);
+    const EvalResult final = R->final_eval;
+    eval_print("grpo", &final, R->task);
     print_phase_table(all_phases, R->comm->size);
     char png[600] = "";
     int plotted = metrics_plot(&R->ml, png, sizeof png) == 0;
-    printf("\nheld-out greedy accuracy, %d distinct %s prompts never trained on:\n", fin->n_prompts,
-           R->task->name);
+    printf("\nheld-out greedy accuracy, %d distinct %s prompts never trained on:\n",
+           final.n_prompts, R->task->name);
     printf("  %-28s %.3f\n", "demonstrator", R->rs.demo_acc);
     printf("  %-28s %.3f\n", "SFT model (start of GRPO)", R->rs.start_acc);
     printf("  %-28s %.3f   (%ld steps, %.0f s training, %ld bad messages, %ld stale)\n",
-           "GRPO model", fin->greedy_acc, (long)plan->steps, wall, R->in.n_bad, R->in.n_stale);
+           "GRPO model", final.greedy_acc, (long)plan->steps, wall, R->in.n_bad, R->in.n_stale);
     printf("held-out evaluation: %.1f s in all, %d evaluations on %d actors (%.2f s each)\n",
            R->eval_seconds, R->n_evals, R->comm->size - 1,
            R->n_evals ? R->eval_seconds / R->n_evals : 0.0);
     if (plotted) printf("plot: %s\n", png);
     snprintf(path, sizeof path, "%s/summary.json", R->run->dir);
-    FILE *sf = xfopen(path, "w");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *sf = open_memstream(&text, &len);
+    if (!sf) die("open_memstream failed: out of memory");
     fprintf(sf,
             "{\"demonstrator_acc\":%.6g,\"sft_greedy_acc\":%.6g,\"grpo_greedy_acc\":%.6g,"
             "\"grpo_sampled_acc\":%.6g,\"grpo_pass_at_k\":%.6g,\"k\":%d,\"eval_prompts\":%d,"
             "\"steps\":%d,\"async\":%d,\"max_staleness\":%d,\"train_seconds\":%.2f,"
             "\"bad_messages\":%ld,\"stale_dropped\":%ld,\"ranks\":%d,\"eval_seconds\":%.2f,"
             "\"evals\":%d,\"plot\":\"%s\",\"phases\":{",
-            R->rs.demo_acc, R->rs.start_acc, fin->greedy_acc, fin->sampled_acc, fin->pass_at_k,
-            fin->k, fin->n_prompts, plan->steps, plan->async, plan->max_staleness, wall,
+            R->rs.demo_acc, R->rs.start_acc, final.greedy_acc, final.sampled_acc, final.pass_at_k,
+            final.k, final.n_prompts, plan->steps, plan->async, plan->max_staleness, wall,
             R->in.n_bad, R->in.n_stale, R->comm->size, R->eval_seconds, R->n_evals,
             plotted ? png : "");
     /* per-rank phase seconds: what the scaling study divides into busy and
@@ -493,7 +677,34 @@ static void report(Run *R, const double *all_phases) {
         fprintf(sf, "]");
     }
     fprintf(sf, "}}\n");
-    fclose(sf);
+    if (fclose(sf) != 0) die("building %s failed: out of memory", path);
+    int bad = run_file_write(path, text, len, err, sizeof err);
+    free(text);
+    if (bad) {
+        fprintf(stderr, "error: run directory not writable: %s\n", err);
+        return EXIT_RUN_DIR;
+    }
+    return 0;
+}
+
+/* Frees what setup got to. */
+static void run_free(Run *R) {
+    if (R->plan->async && R->intake_ready) {
+        wchan_free(&R->wch);
+        checksum_ring_free(&R->ring);
+    }
+    if (R->intake_ready) intake_free(&R->in);
+    if (R->learner_ready) learner_free(&R->L);
+    run_state_free(&R->rs);
+    if (R->task) R->task->destroy(R->task);
+    model_free(&R->policy);
+    model_free(&R->ref);
+    xfree(R->tok);
+    xfree(R->ref_tok);
+    xfree(R->ck_buf);
+    xfree(R->ev_buf);
+    run_lock_release(&R->lock);
+    xfree(R);
 }
 
 int learner_run(Config *cfg, const Comm *comm) {
@@ -503,40 +714,38 @@ int learner_run(Config *cfg, const Comm *comm) {
     R->plan = train_plan(cfg);
     R->gs = grpo_settings(cfg);
     R->comm = comm;
-    make_dirs_or_die(R->run->dir);
     comm_set_deadline(R->plan->deadline_s, on_comm_timeout, R);
-    setup(R);
+    char err[1000];
+    make_dirs_or_die(R->run->dir);
+    int lk = run_lock_acquire(&R->lock, R->run->dir, err, sizeof err);
+    int status = lk == RUN_LOCK_OK ? setup(R) : lk == RUN_LOCK_BUSY ? EXIT_USAGE : EXIT_RUN_DIR;
+    if (lk != RUN_LOCK_OK) fprintf(stderr, "error: %s\n", err);
+    if (status && !R->actors_started) {
+        /* the actors wait for their state first thing: tell them to leave */
+        uint64_t refused = WIRE_START_REFUSED;
+        comm_bcast_bytes(&refused, sizeof refused);
+        if (R->metrics_ready) metrics_close(&R->ml, NULL, 0);
+        run_free(R);
+        return status;
+    }
     Group *groups = xcalloc((size_t)R->plan->prompts_per_step, sizeof(Group));
-    int exit_code = 0;
-    for (long step = R->L.step + 1; step <= R->plan->steps; step++)
-        if (!run_step(R, step, groups)) {
-            exit_code = EXIT_REQUEUE;
-            break;
-        }
-    /* resumed after the last step (or zero steps): the final evaluation */
-    if (exit_code == 0 && !R->have_final) {
-        publish(R, WIRE_CMD_EVAL_PASS_K);
-        collect_eval(R, &R->final_eval);
+    for (long step = R->L.step + 1; step <= R->plan->steps && !status; step++)
+        status = run_step(R, step, groups);
+    /* resumed after the last step (or no steps): the final evaluation */
+    if (status == 0 && !R->have_final) {
+        publish_and_evaluate(R, WIRE_CMD_EVAL_PASS_K, &R->final_eval);
         R->have_final = 1;
     }
     stop_actors(R);
     double *all = xcalloc((size_t)comm->size * PHASE_COUNT, sizeof(double));
     comm_gather_doubles(R->phase, PHASE_COUNT, all);
-    if (exit_code == 0) report(R, all);
-    metrics_close(&R->ml);
+    if (status == 0) status = report(R, all);
+    if (metrics_close(&R->ml, err, sizeof err) != 0 && status == 0) {
+        fprintf(stderr, "error: run directory not writable: %s\n", err);
+        status = EXIT_RUN_DIR;
+    }
     xfree(all);
     xfree(groups);
-    if (R->plan->async) wchan_free(&R->wch);
-    intake_free(&R->in);
-    run_state_free(&R->rs);
-    learner_free(&R->L);
-    R->task->destroy(R->task);
-    model_free(&R->policy);
-    model_free(&R->ref);
-    xfree(R->tok);
-    xfree(R->ref_tok);
-    xfree(R->ck_buf);
-    xfree(R->ev_buf);
-    xfree(R);
-    return exit_code;
+    run_free(R);
+    return status;
 }

@@ -7,16 +7,39 @@
 #include "comm.h"
 #include "config.h"
 
-/* Exit status of a run stopped by SIGUSR1/SIGTERM after writing its
- * checkpoint: "not finished, requeue me" (EX_TEMPFAIL). */
-enum { EXIT_REQUEUE = 75 };
+/* Exit statuses of grpo (learner and sft; under mpirun the job's status):
+ *    0  finished
+ *    1  setup error stopped by die() (a file, an allocation, a check)
+ *    2  usage or config error, a run.dir in use by another run, a refused
+ *       resume or restart (EXIT_USAGE)
+ *    3  weights differ between ranks (EXIT_WEIGHTS)
+ *    4  a rank went silent past grpo.deadline_s (EXIT_SILENT)
+ *    5  grpo.max_empty_steps consecutive steps without a valid group: the
+ *       actors' data is unusable (EXIT_EMPTY_STEPS)
+ *    6  reserved: non-finite values (EXIT_NONFINITE)
+ *    7  the run directory is not writable: disk full, quota, permissions,
+ *       or its lock cannot be taken (EXIT_RUN_DIR)
+ *   75  stopped by SIGUSR1/SIGTERM after writing its checkpoint: "not
+ *       finished, requeue me" (EX_TEMPFAIL; EXIT_REQUEUE)
+ * Only 75 means "run me again": a batch script must not requeue the others. */
+enum {
+    EXIT_USAGE = 2,
+    EXIT_WEIGHTS = 3,
+    EXIT_SILENT = 4,
+    EXIT_EMPTY_STEPS = 5,
+    EXIT_RUN_DIR = 7,
+    EXIT_REQUEUE = 75,
+};
 
 /* Installs the SIGUSR1/SIGTERM handlers (every rank: actors must survive
- * the signal until the learner has gathered their state and stops them). */
+ * the signal until the learner has gathered their state and stops them)
+ * and ignores SIGXFSZ (a file-size limit becomes a reported write error). */
 void learner_catch_signals(void);
 
-/* Runs the learner (rank 0); returns the process exit status: 0 when
- * finished, EXIT_REQUEUE when stopped by a signal after a checkpoint. */
+/* Runs the learner (rank 0) holding run.dir's lock (run_lock.h); returns
+ * the process exit status (above). A start it refuses (run.dir in use, a
+ * refused restart, an unwritable run.dir) tells the actors, so every rank
+ * leaves cleanly with that status. */
 int learner_run(Config *cfg, const Comm *comm);
 
 #endif

@@ -5,28 +5,66 @@
 
 #include "util.h"
 
-void metrics_open(MetricsLog *ml, const char *dir, const Task *task, int append) {
+/* A line under construction, in memory (so it goes out in one write). */
+typedef struct {
+    char *buf;
+    size_t len;
+    FILE *f;
+} LineBuf;
+
+static FILE *line_begin(LineBuf *b) {
+    b->buf = NULL;
+    b->len = 0;
+    b->f = open_memstream(&b->buf, &b->len);
+    if (!b->f) die("open_memstream failed: out of memory");
+    return b->f;
+}
+
+/* Appends the finished line to lf; frees the buffer. 0 or -1 with err. */
+static int line_end(LineBuf *b, LineFile *lf, char *err, size_t errlen) {
+    if (fclose(b->f) != 0) die("building a metrics line failed: out of memory");
+    int rc = linefile_append(lf, b->buf, b->len, err, errlen);
+    free(b->buf);
+    return rc;
+}
+
+int metrics_open(MetricsLog *ml, const char *dir, const Task *task, int append, char *err,
+                 size_t errlen) {
     memset(ml, 0, sizeof *ml);
+    ml->jsonl.fd = ml->tsv.fd = -1;
     snprintf(ml->dir, sizeof ml->dir, "%s", dir);
     for (int q = 0; q < task->n_components; q++) ml->comp_names[q] = task->component_names[q];
     char path[600];
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
-    ml->jsonl = xfopen(path, append ? "a" : "w");
+    if (linefile_open(&ml->jsonl, path, append, err, errlen) != 0) return -1;
     snprintf(path, sizeof path, "%s/metrics.tsv", dir);
-    ml->tsv = xfopen(path, append ? "a" : "w");
-    if (!append) fprintf(ml->tsv, "# step\treward\taccuracy\teval_greedy_acc\tkl\tentropy\n");
+    if (linefile_open(&ml->tsv, path, append, err, errlen) != 0) {
+        linefile_close(&ml->jsonl, NULL, 0);
+        return -1;
+    }
+    if (append) return 0;
+    static const char header[] = "# step\treward\taccuracy\teval_greedy_acc\tkl\tentropy\n";
+    return linefile_append(&ml->tsv, header, sizeof header - 1, err, errlen);
 }
 
-void metrics_close(MetricsLog *ml) {
-    if (ml->jsonl) fclose(ml->jsonl);
-    if (ml->tsv) fclose(ml->tsv);
-    ml->jsonl = ml->tsv = NULL;
+int metrics_close(MetricsLog *ml, char *err, size_t errlen) {
+    int a = linefile_close(&ml->jsonl, err, errlen);
+    int b = linefile_close(&ml->tsv, a ? NULL : err, a ? 0 : errlen);
+    return a || b ? -1 : 0;
 }
 
-void metrics_start(MetricsLog *ml, const EvalResult *start) {
-    fprintf(ml->jsonl, "{\"step\":0,\"eval_greedy_acc\":%.6g,\"eval_prompts\":%d}\n",
+int metrics_sync(MetricsLog *ml, char *err, size_t errlen) {
+    if (linefile_sync(&ml->jsonl, err, errlen) != 0) return -1;
+    return linefile_sync(&ml->tsv, err, errlen);
+}
+
+int metrics_start(MetricsLog *ml, const EvalResult *start, char *err, size_t errlen) {
+    LineBuf b;
+    fprintf(line_begin(&b), "{\"step\":0,\"eval_greedy_acc\":%.6g,\"eval_prompts\":%d}\n",
             start->greedy_acc, start->n_prompts);
-    fprintf(ml->tsv, "0\tNaN\tNaN\t%.6g\tNaN\tNaN\n", start->greedy_acc);
+    if (line_end(&b, &ml->jsonl, err, errlen) != 0) return -1;
+    fprintf(line_begin(&b), "0\tNaN\tNaN\t%.6g\tNaN\tNaN\n", start->greedy_acc);
+    return line_end(&b, &ml->tsv, err, errlen);
 }
 
 static void fmt_eta(double s, char *out, size_t cap) {
@@ -36,9 +74,10 @@ static void fmt_eta(double s, char *out, size_t cap) {
     else snprintf(out, cap, "%dm%02ds", m, sec);
 }
 
-void metrics_step(MetricsLog *ml, const StepLog *s) {
+int metrics_step(MetricsLog *ml, const StepLog *s, char *err, size_t errlen) {
     const StepMetrics *m = &s->m;
-    FILE *f = ml->jsonl;
+    LineBuf b;
+    FILE *f = line_begin(&b);
     fprintf(f, "{\"step\":%ld,\"version\":%llu,\"elapsed_s\":%.3f,\"step_s\":%.4f", s->step,
             s->version, s->elapsed, s->step_seconds);
     fprintf(f, ",\"groups\":%d,\"completions\":%d,\"reward_mean\":%.6g,\"reward_std\":%.6g",
@@ -82,13 +121,14 @@ void metrics_step(MetricsLog *ml, const StepLog *s) {
             fprintf(f, ",\"eval_%s\":%.6g", ml->comp_names[q], s->eval.greedy_reward[q]);
     }
     fprintf(f, "}\n");
-    fflush(f);
+    if (line_end(&b, &ml->jsonl, err, errlen) != 0) return -1;
 
-    fprintf(ml->tsv, "%ld\t%.6g\t%.6g\t", s->step, m->reward_mean, m->accuracy);
-    if (s->has_eval) fprintf(ml->tsv, "%.6g", s->eval.greedy_acc);
-    else fprintf(ml->tsv, "NaN");
-    fprintf(ml->tsv, "\t%.6g\t%.6g\n", m->kl, m->entropy);
-    fflush(ml->tsv);
+    f = line_begin(&b);
+    fprintf(f, "%ld\t%.6g\t%.6g\t", s->step, m->reward_mean, m->accuracy);
+    if (s->has_eval) fprintf(f, "%.6g", s->eval.greedy_acc);
+    else fprintf(f, "NaN");
+    fprintf(f, "\t%.6g\t%.6g\n", m->kl, m->entropy);
+    if (line_end(&b, &ml->tsv, err, errlen) != 0) return -1;
 
     char eta[32], evs[48] = "";
     fmt_eta(s->elapsed / s->step * (s->total_steps - s->step), eta, sizeof eta);
@@ -99,17 +139,15 @@ void metrics_step(MetricsLog *ml, const StepLog *s) {
            m->clip_low + m->clip_high, m->entropy, m->len_mean, m->logp_diff_max, s->actor_tok_s,
            s->learner_tok_s, s->step_seconds, eta, evs);
     fflush(stdout);
+    return 0;
 }
 
 int metrics_plot(const MetricsLog *ml, char *png, size_t cap) {
-    char gp[600], cmd[1400];
+    char gp[600], cmd[1400], err[1400];
     snprintf(gp, sizeof gp, "%s/plot.gp", ml->dir);
     snprintf(png, cap, "%s/reward.png", ml->dir);
-    FILE *f = fopen(gp, "w");
-    if (!f) {
-        fprintf(stderr, "plot: cannot write %s\n", gp);
-        return -1;
-    }
+    LineBuf b;
+    FILE *f = line_begin(&b);
     fprintf(f,
             "set terminal pngcairo size 900,540 noenhanced\n"
             "set output '%s'\n"
@@ -120,7 +158,13 @@ int metrics_plot(const MetricsLog *ml, char *png, size_t cap) {
             "     '' using 1:3 with lines lw 1 title 'accuracy (train samples)', \\\n"
             "     '' using 1:4 with linespoints lw 2 pt 7 title 'held-out greedy accuracy'\n",
             png, ml->dir);
-    fclose(f);
+    if (fclose(f) != 0) die("building %s failed: out of memory", gp);
+    int wrote = run_file_write(gp, b.buf, b.len, err, sizeof err);
+    free(b.buf);
+    if (wrote != 0) {
+        fprintf(stderr, "plot: %s\n", err);
+        return -1;
+    }
     snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>&1", gp);
     int rc = system(cmd);
     if (rc != 0) {

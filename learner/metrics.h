@@ -8,6 +8,7 @@
 
 #include "eval_report.h"
 #include "grpo_step.h"
+#include "run_files.h"
 
 typedef struct {
     long step, total_steps;
@@ -32,22 +33,32 @@ typedef struct {
     EvalResult eval;
 } StepLog;
 
+/* Every write is checked and whole lines only (run_files.h): a full disk
+ * makes a call return -1 with a message naming the file and the reason,
+ * and leaves both files ending in a complete line. */
 typedef struct {
-    FILE *jsonl, *tsv;
+    LineFile jsonl, tsv;
     char dir[512];
     const char *comp_names[REWARD_MAX_COMPONENTS];
 } MetricsLog;
 
 /* Opens <dir>/metrics.jsonl and <dir>/metrics.tsv, truncating them or, on
- * resume, appending; dies naming the path on failure. */
-void metrics_open(MetricsLog *ml, const char *dir, const Task *task, int append);
-void metrics_close(MetricsLog *ml);
-/* Records the held-out accuracy of the starting model as step 0. */
-void metrics_start(MetricsLog *ml, const EvalResult *start);
-/* Appends s to both files and prints the progress line to stdout. */
-void metrics_step(MetricsLog *ml, const StepLog *s);
+ * resume, appending. Returns 0, or -1 with err naming the path. */
+int metrics_open(MetricsLog *ml, const char *dir, const Task *task, int append, char *err,
+                 size_t errlen);
+/* fsyncs and closes both files; 0 or -1 with err. */
+int metrics_close(MetricsLog *ml, char *err, size_t errlen);
+/* fsyncs both files (at a checkpoint); 0 or -1 with err. */
+int metrics_sync(MetricsLog *ml, char *err, size_t errlen);
+/* Records the held-out accuracy of the starting model as step 0; 0 or -1
+ * with err. */
+int metrics_start(MetricsLog *ml, const EvalResult *start, char *err, size_t errlen);
+/* Appends s to both files and prints the progress line to stdout; 0 or -1
+ * with err (then the progress line is not printed). */
+int metrics_step(MetricsLog *ml, const StepLog *s, char *err, size_t errlen);
 /* Writes <dir>/plot.gp and runs gnuplot to make <dir>/reward.png; returns 0
- * or -1 (gnuplot missing or failed; the message says so). */
+ * or -1 (plot.gp not writable, gnuplot missing or failed; the message on
+ * stderr says which). */
 int metrics_plot(const MetricsLog *ml, char *png, size_t cap);
 
 #endif

@@ -1,12 +1,15 @@
 #include "run_state.h"
 
+#include <ctype.h>
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "run_files.h"
 #include "util.h"
 #include "wire.h"
 
@@ -15,36 +18,53 @@ void run_state_free(RunState *s) {
     s->actor_state = NULL;
 }
 
-/* Step numbers of the ckpt-<step>.ckpt files in dir, newest first. */
-static int list_checkpoints(const char *dir, long *steps, int cap) {
+/* Step of a name "ckpt-<digits>.ckpt" (nothing before or after: temp files
+ * and *.ckpt.corrupt do not count), or -1. */
+static long checkpoint_step(const char *name) {
+    if (strncmp(name, "ckpt-", 5) != 0) return -1;
+    const char *p = name + 5, *q = p;
+    while (isdigit((unsigned char)*q)) q++;
+    if (q == p || q - p > 18 || strcmp(q, ".ckpt") != 0) return -1;
+    return strtol(p, NULL, 10);
+}
+
+/* Step numbers of the training checkpoints in dir, newest first, as a
+ * malloc'd array (*steps; the caller frees); returns their count. */
+static int list_checkpoints(const char *dir, long **steps) {
+    *steps = NULL;
     DIR *d = opendir(dir);
     if (!d) return 0;
-    int n = 0;
+    int n = 0, cap = 0;
     struct dirent *e;
-    while ((e = readdir(d)) && n < cap) {
-        long st;
-        char tail[8];
-        if (sscanf(e->d_name, "ckpt-%ld.%7s", &st, tail) == 2 && strcmp(tail, "ckpt") == 0)
-            steps[n++] = st;
+    while ((e = readdir(d))) {
+        long st = checkpoint_step(e->d_name);
+        if (st < 0) continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            long *grown = xmalloc(sizeof(long) * (size_t)cap);
+            if (n) memcpy(grown, *steps, sizeof(long) * (size_t)n);
+            xfree(*steps);
+            *steps = grown;
+        }
+        (*steps)[n++] = st;
     }
     closedir(d);
     for (int i = 1; i < n; i++) /* insertion sort, descending */
-        for (int j = i; j > 0 && steps[j] > steps[j - 1]; j--) {
-            long t = steps[j];
-            steps[j] = steps[j - 1];
-            steps[j - 1] = t;
+        for (int j = i; j > 0 && (*steps)[j] > (*steps)[j - 1]; j--) {
+            long t = (*steps)[j];
+            (*steps)[j] = (*steps)[j - 1];
+            (*steps)[j - 1] = t;
         }
     return n;
 }
 
-static void ckpt_path(const char *dir, long step, char *out, size_t cap) {
+void run_checkpoint_path(const char *dir, long step, char *out, size_t cap) {
     snprintf(out, cap, "%s/ckpt-%08ld.ckpt", dir, step);
 }
 
-void run_checkpoint_write(const char *path, const Model *m, const Tokenizer *tok, const AdamW *opt,
-                          const RunState *s, const Config *cfg) {
+int run_checkpoint_write(const char *path, const Model *m, const Tokenizer *tok, const AdamW *opt,
+                         const RunState *s, const Config *cfg, char *err, size_t errlen) {
     Checkpoint ck;
-    char err[700];
     ckpt_init(&ck);
     ckpt_put_model(&ck, m, tok);
     size_t n = m->n_params;
@@ -58,7 +78,7 @@ void run_checkpoint_write(const char *path, const Model *m, const Tokenizer *tok
     wire_put_u64(step, (uint64_t)s->step);
     wire_put_u64(step + 8, s->version);
     wire_put_u32(step + 16, (uint32_t)s->n_ranks);
-    wire_put_u32(step + 20, 0);
+    wire_put_u32(step + 20, s->flags);
     ckpt_put(&ck, "STEP", step, sizeof step);
     ckpt_put(&ck, "ACTR", s->actor_state, (size_t)(s->n_ranks - 1) * ACTOR_STATE_BYTES);
     double rsum[3] = {s->demo_acc, s->start_acc, s->train_seconds};
@@ -66,31 +86,44 @@ void run_checkpoint_write(const char *path, const Model *m, const Tokenizer *tok
     char *text = config_to_string(cfg);
     ckpt_put(&ck, "META", text, strlen(text));
     xfree(text);
-    if (ckpt_write(&ck, path, err, sizeof err) != 0) die("%s", err);
+    int rc = ckpt_write(&ck, path, err, errlen);
     ckpt_free(&ck);
+    return rc;
 }
 
-void run_checkpoint_save(const char *dir, int keep, const Model *m, const Tokenizer *tok,
-                         const AdamW *opt, const RunState *s, const Config *cfg) {
+int run_checkpoint_save(const char *dir, int keep, const Model *m, const Tokenizer *tok,
+                        const AdamW *opt, const RunState *s, const Config *cfg, char *err,
+                        size_t errlen) {
     char path[CFG_STR_MAX + 64];
-    ckpt_path(dir, s->step, path, sizeof path);
-    run_checkpoint_write(path, m, tok, opt, s, cfg);
-    long steps[4096];
-    int k = list_checkpoints(dir, steps, 4096);
-    for (int i = keep > 0 ? keep : 1; i < k; i++) {
-        ckpt_path(dir, steps[i], path, sizeof path);
-        unlink(path);
+    run_checkpoint_path(dir, s->step, path, sizeof path);
+    if (run_checkpoint_write(path, m, tok, opt, s, cfg, err, errlen) != 0) return -1;
+    long *steps;
+    int k = list_checkpoints(dir, &steps), kept = 1; /* the one just written */
+    for (int i = 0; i < k; i++) {
+        if (steps[i] >= s->step) continue; /* it, or not this run's */
+        if (kept < keep) {
+            kept++;
+            continue;
+        }
+        run_checkpoint_path(dir, steps[i], path, sizeof path);
+        if (unlink(path) != 0 && errno != ENOENT)
+            fprintf(stderr, "warning: cannot delete the old checkpoint %s: %s\n", path,
+                    strerror(errno));
     }
+    xfree(steps);
+    return 0;
 }
 
-/* Loads one checkpoint file; returns 0 or -1 with err. */
-static int load_one(const char *path, Model *m, AdamW *opt, RunState *s, Config *saved, char *err,
-                    size_t errlen) {
+/* Loads one checkpoint file; returns 0 or -1 with err. With apply = 0 it
+ * is only verified: m, opt, s and saved are left as they were. */
+static int load_one(const char *path, Model *m, AdamW *opt, RunState *s, Config *saved, int apply,
+                    char *err, size_t errlen) {
     Checkpoint ck;
     if (ckpt_read(&ck, path, err, errlen) != 0) return -1;
     int rc = -1;
     Model tmp;
     Tokenizer *tok = xmalloc(sizeof *tok);
+    Config *conf = config_new_like(saved);
     const CkptSection *adam = ckpt_get(&ck, "ADAM"), *step = ckpt_get(&ck, "STEP"),
                       *actr = ckpt_get(&ck, "ACTR"), *rsum = ckpt_get(&ck, "RSUM"),
                       *meta = ckpt_get(&ck, "META");
@@ -106,24 +139,30 @@ static int load_one(const char *path, Model *m, AdamW *opt, RunState *s, Config 
                 path);
         goto out_model;
     }
-    s->step = (long)wire_get_u64(step->data);
-    s->version = wire_get_u64(step->data + 8);
-    s->n_ranks = (int)wire_get_u32(step->data + 16);
-    if (s->n_ranks < 2 || actr->len != (size_t)(s->n_ranks - 1) * ACTOR_STATE_BYTES) {
-        set_err(err, errlen, "%s: ACTR holds %zu bytes for %d ranks", path, actr->len, s->n_ranks);
+    int n_ranks = (int)wire_get_u32(step->data + 16);
+    if (n_ranks < 2 || actr->len != (size_t)(n_ranks - 1) * ACTOR_STATE_BYTES) {
+        set_err(err, errlen, "%s: ACTR holds %zu bytes for %d ranks", path, actr->len, n_ranks);
         goto out_model;
     }
     char *text = xmalloc(meta->len + 1);
     memcpy(text, meta->data, meta->len);
     text[meta->len] = 0;
-    config_reset(saved);
-    int bad = config_load_string(saved, text, path, err, errlen);
+    config_reset(conf);
+    int bad = config_load_string(conf, text, path, err, errlen);
     xfree(text);
     if (bad) goto out_model;
+    rc = 0;
+    if (!apply) goto out_model;
+    config_copy(saved, conf);
+    s->step = (long)wire_get_u64(step->data);
+    s->version = wire_get_u64(step->data + 8);
+    s->n_ranks = n_ranks;
+    s->flags = wire_get_u32(step->data + 20);
     memcpy(m->params, tmp.params, 4 * n);
     opt->t = (long)wire_get_u64(adam->data);
     memcpy(opt->m, adam->data + 8, 4 * n);
     memcpy(opt->v, adam->data + 8 + 4 * n, 4 * n);
+    xfree(s->actor_state);
     s->actor_state = xmalloc(actr->len);
     memcpy(s->actor_state, actr->data, actr->len);
     double r[3];
@@ -131,24 +170,64 @@ static int load_one(const char *path, Model *m, AdamW *opt, RunState *s, Config 
     s->demo_acc = r[0];
     s->start_acc = r[1];
     s->train_seconds = r[2];
-    rc = 0;
 out_model:
     model_free(&tmp);
 out_tok:
+    config_free(conf);
     xfree(tok);
     ckpt_free(&ck);
     return rc;
 }
 
-int run_checkpoint_resume(const char *dir, Model *m, AdamW *opt, RunState *s, Config *saved,
-                          char *path, size_t cap) {
-    long steps[4096];
-    int k = list_checkpoints(dir, steps, 4096);
-    char err[800];
+ResumeResult run_checkpoint_resume(const char *dir, int restart, Model *m, AdamW *opt,
+                                   RunState *s, Config *saved, char *path, size_t cap, char *err,
+                                   size_t errlen) {
+    long *steps;
+    int k = list_checkpoints(dir, &steps), loaded = -1, n_bad = 0;
+    char why[800], first_why[800] = "", p[CFG_STR_MAX + 64];
+    int *bad = xcalloc((size_t)(k > 0 ? k : 1), sizeof(int));
     for (int i = 0; i < k; i++) {
-        ckpt_path(dir, steps[i], path, cap);
-        if (load_one(path, m, opt, s, saved, err, sizeof err) == 0) return 1;
-        fprintf(stderr, "resume: skipping %s\n", err);
+        run_checkpoint_path(dir, steps[i], p, sizeof p);
+        if (load_one(p, m, opt, s, saved, loaded < 0, why, sizeof why) == 0) {
+            if (loaded < 0) {
+                loaded = i;
+                snprintf(path, cap, "%s", p);
+            }
+            continue;
+        }
+        bad[i] = 1;
+        if (!n_bad++) snprintf(first_why, sizeof first_why, "%s", why);
+        fprintf(stderr, "resume: %s %s\n", loaded < 0 ? "skipping" : "older checkpoint does not load:",
+                why);
     }
-    return 0;
+    ResumeResult res = loaded >= 0 ? RESUME_LOADED : n_bad ? RESUME_RESTART : RESUME_NONE;
+    if (res == RESUME_RESTART && !restart) {
+        set_err(err, errlen,
+                "run.dir %s holds %d training checkpoint%s and none loads (newest: %s); refusing "
+                "to start this run over from step 0: set [grpo] restart = 1 (grpo.restart=1) to "
+                "do so anyway, the unloadable files are then kept as *.ckpt.corrupt",
+                dir, n_bad, n_bad == 1 ? "" : "s", first_why);
+        res = RESUME_REFUSED;
+    }
+    for (int i = 0; i < k && res != RESUME_REFUSED; i++) {
+        if (!bad[i]) continue;
+        char aside[CFG_STR_MAX + 96];
+        run_checkpoint_path(dir, steps[i], p, sizeof p);
+        if (run_file_set_aside(p, ".corrupt", aside, sizeof aside, err, errlen) != 0) {
+            res = RESUME_ERROR;
+            break;
+        }
+        fprintf(stderr, "resume: moved %s aside to %s (it does not load)\n", p, aside);
+    }
+    xfree(bad);
+    xfree(steps);
+    return res;
+}
+
+const char *run_state_inexact_reason(const RunState *s) {
+    if (s->flags & RUN_STATE_ACTORS_APPROX)
+        return "it holds the actors' data cursors but not their sampler RNG states (written in "
+               "asynchronous mode, for a silent actor, or on an emergency stop), so the actors "
+               "reseed their samplers from their cursors";
+    return NULL;
 }

@@ -4,16 +4,21 @@
  * holding everything the run needs to continue as if never stopped:
  *   CONF TOKN PARM  the policy
  *   ADAM            optimizer moments and step count
- *   STEP            i64 step, u64 policy version, i32 ranks, i32 reserved
+ *   STEP            i64 step, u64 policy version, i32 ranks, u32 flags
+ *                   (RUN_STATE_ACTORS_APPROX; 0 in files of older builds)
  *   ACTR            every actor's sampler RNG and data cursors (wire.h 4b),
  *                   48 bytes per actor in rank order
  *   RSUM            f64 demonstrator accuracy, f64 starting accuracy, f64
  *                   training seconds so far (for the final report)
  *   META            the effective config (INI text): the resume check
- * The reference model is identified by its path in META and reloaded. The
- * last `keep` checkpoints are kept; resume takes the newest one that loads,
- * so a kill during a write (which leaves only a temp file) or a corrupt
- * newest file falls back to the previous one. */
+ * The reference model is identified by its path in META and reloaded.
+ *
+ * Resume takes the newest checkpoint that loads, so a kill during a write
+ * (which leaves only a temp file) or a corrupt newest file falls back to
+ * the previous one; every other checkpoint is verified too and one that
+ * does not load is moved aside to <name>.corrupt. From then on run.dir
+ * holds only checkpoints that load, and the pruning after each save (the
+ * newest `keep` are kept) never trades a good checkpoint for a bad one. */
 #ifndef LEARNER_RUN_STATE_H
 #define LEARNER_RUN_STATE_H
 
@@ -27,31 +32,59 @@
 
 enum { ACTOR_STATE_BYTES = 48 };
 
+/* STEP flags. ACTORS_APPROX: ACTR holds the data cursors the learner
+ * consumed but no sampler RNG (written where the actors could not take
+ * part: asynchronous mode, a silent actor, an emergency stop); the actors
+ * reseed from their cursors, so a resume from it is not bit-exact. */
+enum { RUN_STATE_ACTORS_APPROX = 1u << 0 };
+
 typedef struct {
     long step;                 /* learner steps completed */
     uint64_t version;          /* policy version of PARM */
     int n_ranks;
+    uint32_t flags;            /* RUN_STATE_* */
     uint8_t *actor_state;      /* (n_ranks - 1) x ACTOR_STATE_BYTES, owned */
     double demo_acc, start_acc, train_seconds;
 } RunState;
 
 void run_state_free(RunState *s);
 
-/* Writes ckpt-<step>.ckpt atomically into dir, then deletes all but the
- * newest keep checkpoints. Dies naming the path on failure. */
-void run_checkpoint_save(const char *dir, int keep, const Model *m, const Tokenizer *tok,
-                         const AdamW *opt, const RunState *s, const Config *cfg);
+/* The path of the training checkpoint of step in dir. */
+void run_checkpoint_path(const char *dir, long step, char *out, size_t cap);
 
-/* Writes one training checkpoint to path (atomic; no rotation). */
-void run_checkpoint_write(const char *path, const Model *m, const Tokenizer *tok, const AdamW *opt,
-                          const RunState *s, const Config *cfg);
+/* Writes ckpt-<step>.ckpt atomically into dir, then deletes older ones so
+ * that the newest keep remain: the one just written always stays, and
+ * files of a later step than it are left alone (they are not this run's).
+ * Returns 0, or -1 with err naming the path and the reason. */
+int run_checkpoint_save(const char *dir, int keep, const Model *m, const Tokenizer *tok,
+                        const AdamW *opt, const RunState *s, const Config *cfg, char *err,
+                        size_t errlen);
+
+/* Writes one training checkpoint to path (atomic; no rotation). Returns 0
+ * or -1 with err. */
+int run_checkpoint_write(const char *path, const Model *m, const Tokenizer *tok, const AdamW *opt,
+                         const RunState *s, const Config *cfg, char *err, size_t errlen);
+
+typedef enum {
+    RESUME_ERROR = -2,   /* a bad checkpoint could not be moved aside (err) */
+    RESUME_REFUSED = -1, /* checkpoints exist, none loads, restart = 0 (err) */
+    RESUME_NONE = 0,     /* no training checkpoint in dir: a fresh start */
+    RESUME_LOADED = 1,   /* one was loaded (path) */
+    RESUME_RESTART = 2,  /* none loads, restart = 1: all moved aside, start over */
+} ResumeResult;
 
 /* Looks for training checkpoints in dir, newest first, and loads the first
  * that reads cleanly: params into m (shape must match), optimizer into opt
  * (initialised to m->n_params), state into s, and the saved config into
- * saved. Unreadable ones are reported on stderr and skipped. Returns 1 if
- * one was loaded (path written), 0 if there is none. */
-int run_checkpoint_resume(const char *dir, Model *m, AdamW *opt, RunState *s, Config *saved,
-                          char *path, size_t cap);
+ * saved; path is set to its name. Every other checkpoint is verified; the
+ * ones that do not load are reported on stderr and moved aside (*.corrupt)
+ * unless none loads and restart is 0: then nothing is touched and the
+ * start is refused (err says why and names [grpo] restart). */
+ResumeResult run_checkpoint_resume(const char *dir, int restart, Model *m, AdamW *opt,
+                                   RunState *s, Config *saved, char *path, size_t cap, char *err,
+                                   size_t errlen);
+
+/* Why a resume from s is not bit-exact, or NULL when it is. */
+const char *run_state_inexact_reason(const RunState *s);
 
 #endif

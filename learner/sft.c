@@ -5,13 +5,16 @@
  * log-likelihood backward with w = 1/N on completion targets. */
 #include "sft.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "batch.h"
 #include "checkpoint.h"
+#include "learner.h"
 #include "memory.h"
 #include "optim.h"
+#include "run_lock.h"
 #include "run_settings.h"
 #include "update.h"
 #include "util.h"
@@ -72,10 +75,17 @@ static int sft_fill_batch(const Task *task, const Tokenizer *tok, Rng *demo_rng,
 }
 
 int sft_run(const Config *cfg, const char *out_path, const Evaluator *eval) {
-    char err[512];
+    char err[1000];
     const SftSettings *ss = config_get(cfg, &sft_section);
     const RunSettings *run = run_settings(cfg);
     const TaskSettings *ts = task_settings(cfg);
+    signal(SIGXFSZ, SIG_IGN); /* a file-size limit: a reported EFBIG, not a silent kill */
+    RunLock lock;
+    int lk = run_lock_acquire(&lock, run->dir, err, sizeof err);
+    if (lk != RUN_LOCK_OK) {
+        fprintf(stderr, "error: %s\n", err);
+        return lk == RUN_LOCK_BUSY ? EXIT_USAGE : EXIT_RUN_DIR;
+    }
     Task *task = task_create(ts->name, &ts->p, run->seed, err, sizeof err);
     if (!task) die("%s", err);
     Tokenizer *tok = xmalloc(sizeof *tok);
@@ -145,13 +155,16 @@ int sft_run(const Config *cfg, const char *out_path, const Evaluator *eval) {
     char *cfg_text = config_to_string(cfg);
     ckpt_put(&ck, "META", cfg_text, strlen(cfg_text));
     xfree(cfg_text);
-    if (ckpt_write(&ck, out_path, err, sizeof err) != 0) die("%s", err);
+    int status = ckpt_write(&ck, out_path, err, sizeof err) == 0 ? 0 : EXIT_RUN_DIR;
     ckpt_free(&ck);
-    printf("sft: wrote %s\n", out_path);
-
-    EvalResult er;
-    eval->run(eval->ctx, &m, tok, task, 0, &er);
-    eval_print("sft", &er, task);
+    if (status) {
+        fprintf(stderr, "error: %s\n", err);
+    } else {
+        printf("sft: wrote %s\n", out_path);
+        EvalResult er;
+        eval->run(eval->ctx, &m, tok, task, 0, &er);
+        eval_print("sft", &er, task);
+    }
 
     xfree(sp);
     xfree(sc);
@@ -162,7 +175,8 @@ int sft_run(const Config *cfg, const char *out_path, const Evaluator *eval) {
     model_free(&m);
     xfree(tok);
     task->destroy(task);
-    return 0;
+    run_lock_release(&lock);
+    return status;
 }
 
 int sft_command(Config *cfg, const CliArgs *a, const Evaluator *eval) {

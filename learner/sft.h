@@ -17,10 +17,12 @@ typedef struct {
 } SftSettings;
 extern const CfgSection sft_section;
 
-/* Trains per cfg ([model], [task], [sft]), writes the checkpoint to
- * out_path, prints progress and the held-out evaluations (by eval: the
- * sampler is the actors', and SFT does not depend on it). Returns 0; setup
- * errors stop the program with a message. */
+/* Trains per cfg ([model], [task], [sft]), holding run.dir's lock
+ * (run_lock.h), writes the checkpoint to out_path, prints progress and the
+ * held-out evaluations (by eval: the sampler is the actors', and SFT does
+ * not depend on it). Returns 0, EXIT_USAGE when run.dir is in use by
+ * another run, or EXIT_RUN_DIR when the lock or the checkpoint cannot be
+ * written (learner.h); other setup errors stop the program with a message. */
 int sft_run(const Config *cfg, const char *out_path, const Evaluator *eval);
 
 /* `grpo sft [--out FILE]`: sft_run into --out or <run.dir>/sft.ckpt. */

@@ -114,6 +114,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The learner's first broadcast in `train` (a u64) is the byte count of
+ * the actors' saved state that follows (0: a fresh run), or
+ * WIRE_START_REFUSED: the learner refused to start (its message says why)
+ * and the actors leave. */
+#define WIRE_START_REFUSED UINT64_MAX
+
 /* MPI message tags, used only by the one MPI file. */
 typedef enum {
     TAG_GROUP = 1,

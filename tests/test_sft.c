@@ -10,6 +10,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "checkpoint.h"
@@ -40,16 +41,23 @@ static void read_ckpt(const char *path, Checkpoint *c) {
 static void test_sft_deterministic(void **state) {
     (void)state;
     blas_set_threads(1);
-    char p1[64], p2[64], p3[64];
-    snprintf(p1, sizeof p1, "/tmp/grpo_sft_%d_1.ckpt", (int)getpid());
-    snprintf(p2, sizeof p2, "/tmp/grpo_sft_%d_2.ckpt", (int)getpid());
-    snprintf(p3, sizeof p3, "/tmp/grpo_sft_%d_3.ckpt", (int)getpid());
+    char dir[64], p1[96], p2[96], p3[96];
+    /* sft_run locks run.dir, which must exist (sft_command creates it) */
+    snprintf(dir, sizeof dir, "/tmp/grpo_sft_%d", (int)getpid());
+    assert_int_equal(mkdir(dir, 0755), 0);
+    snprintf(p1, sizeof p1, "%s/1.ckpt", dir);
+    snprintf(p2, sizeof p2, "%s/2.ckpt", dir);
+    snprintf(p3, sizeof p3, "%s/3.ckpt", dir);
+    char set[200], cerr[300];
+    snprintf(set, sizeof set, "run.dir=%s", dir);
     Config *c = tiny(11);
+    assert_int_equal(config_set(c, set, cerr, sizeof cerr), 0);
     Evaluator ev = local_evaluator(c);
     assert_int_equal(sft_run(c, p1, &ev), 0);
     assert_int_equal(sft_run(c, p2, &ev), 0);
     config_free(c);
     c = tiny(12);
+    assert_int_equal(config_set(c, set, cerr, sizeof cerr), 0);
     ev = local_evaluator(c);
     assert_int_equal(sft_run(c, p3, &ev), 0);
     config_free(c);
@@ -79,6 +87,9 @@ static void test_sft_deterministic(void **state) {
     unlink(p1);
     unlink(p2);
     unlink(p3);
+    snprintf(p1, sizeof p1, "%s/.lock", dir);
+    unlink(p1);
+    rmdir(dir);
 }
 
 int main(void) {
