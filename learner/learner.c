@@ -234,6 +234,7 @@ static void stop_actors(Run *R) {
 static void setup(Run *R) {
     const Config *cfg = R->cfg;
     char init[CFG_STR_MAX + 16], refp[CFG_STR_MAX + 16], err[600], path[CFG_STR_MAX + 32];
+    if (ckpt_remove_stale_temps(cfg->dir, err, sizeof err) < 0) fprintf(stderr, "warning: %s\n", err);
     config_init_path(cfg, init, sizeof init);
     config_ref_path(cfg, refp, sizeof refp);
     R->tok = xmalloc(sizeof *R->tok);
