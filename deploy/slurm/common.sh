@@ -38,12 +38,14 @@
 # checkpoints and exits 75, and mpirun exits with that status. If the ranks
 # hang, SLURM's SIGKILL after KillWait still ends everything. The
 # checkpoint must be on disk before KillWait (scontrol show config): the
-# learner writes it after the step in progress (see learner.c).
+# learner writes it after the step in progress (see learner.c). srun cannot
+# be shielded this way (see grpo_multi_node.sbatch).
 
 GRPO_EX_CHECKPOINTED=75
 
 # The mpirun command for grpo_launch (see "mpirun and SIGTERM" above); GNU env
 # execs mpirun with the signal blocked (coreutils 8.31+).
+# shellcheck disable=SC2034 # used by the sbatch scripts that source this file
 GRPO_MPIRUN=(env --block-signal=TERM mpirun)
 
 # grpo_slurm_init NAME: banner with the incarnation, OMPI root variables,
