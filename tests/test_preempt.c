@@ -203,6 +203,16 @@ static int count_temps(const char *dir) {
     return n;
 }
 
+/* SIGKILLs pid and everything under it and reaps pid: a failed test leaves
+ * no training running. */
+static void kill_job(pid_t pid) {
+    pid_t all[64];
+    int n = process_tree(pid, all, 64);
+    for (int i = 0; i < n; i++) kill(all[i], SIGKILL);
+    int st;
+    waitpid(pid, &st, 0);
+}
+
 /* Waits for the batch shell pid; returns its exit status (128 + signal if
  * killed). Until then, notes when dir's training checkpoint appears
  * (*t_ckpt, seconds after t0; -1 if it never does). */
@@ -220,10 +230,7 @@ static int wait_job(pid_t pid, const char *dir, double t0, double *t_ckpt) {
             return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
         }
         if (now_s() - t0 > DEADLINE_S) {
-            pid_t all[64];
-            int n = process_tree(pid, all, 64);
-            for (int i = 0; i < n; i++) kill(all[i], SIGKILL);
-            waitpid(pid, &st, 0);
+            kill_job(pid);
             run("tail -n 30 %s.out", dir);
             fail_msg("the batch script did not finish within %d s", DEADLINE_S);
         }
@@ -244,7 +251,10 @@ static int term_job(const char *dir, const char *state, int whole_job) {
             run("tail -n 30 %s.out", dir);
             fail_msg("the batch script ended before step %d", SIGNAL_AFTER_STEPS);
         }
-        if (now_s() - t0 > DEADLINE_S) fail_msg("no step %d after %d s", SIGNAL_AFTER_STEPS, DEADLINE_S);
+        if (now_s() - t0 > DEADLINE_S) {
+            kill_job(pid);
+            fail_msg("no step %d after %d s", SIGNAL_AFTER_STEPS, DEADLINE_S);
+        }
         usleep(20 * 1000);
     }
     pid_t all[64];
