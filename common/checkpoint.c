@@ -1,7 +1,10 @@
 #include "checkpoint.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +15,9 @@
 
 enum { HEADER_BYTES = 32, SECTION_HEADER_BYTES = 16, CONF_BYTES = 40 };
 static const char MAGIC[8] = {'G', 'R', 'P', 'O', 'C', 'K', 'P', 'T'};
+/* ckpt_write's temp file is "<path>" TMP_INFIX "<pid>"; the stale-file
+ * sweep parses the same spelling. */
+#define TMP_INFIX ".tmp."
 
 /* ---- little-endian codecs: byte by byte, so they hold on any host ---- */
 
@@ -175,7 +181,7 @@ static int fsync_parent_dir(const char *path) {
 int ckpt_write(const Checkpoint *c, const char *path, char *err, size_t errlen) {
     static const uint8_t zeros[8] = {0};
     char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+    if (snprintf(tmp, sizeof tmp, "%s" TMP_INFIX "%ld", path, (long)getpid()) >= (int)sizeof tmp) {
         set_err(err, errlen, "%s: cannot write checkpoint: path too long", path);
         return -1;
     }
@@ -242,6 +248,57 @@ fail:;
     set_err(err, errlen, "%s: cannot write checkpoint: %s of %s failed: %s", path, step, tmp,
             strerror(e));
     return -1;
+}
+
+/* The writer's pid if name is one of ckpt_write's temp files for a
+ * "*.ckpt" path ("<name>.ckpt.tmp.<pid>"), else 0. Only *.ckpt temps: run
+ * dirs hold nothing else of ours, and a user's "notes.tmp.2" is not ours. */
+static long temp_file_pid(const char *name) {
+    static const char marker[] = ".ckpt" TMP_INFIX;
+    const char *digits = NULL;
+    for (const char *p = name; (p = strstr(p, marker)); p++) digits = p + strlen(marker);
+    if (!digits || !*digits) return 0;
+    long pid = 0;
+    for (const char *q = digits; *q; q++) {
+        if (*q < '0' || *q > '9') return 0;
+        pid = pid * 10 + (*q - '0');
+        if (pid > INT_MAX) return 0; /* no pid_t: not a name ckpt_write makes */
+    }
+    return pid;
+}
+
+/* The caller's own pid counts as dead: it writes nothing before this runs,
+ * and a requeued job may well get its predecessor's pid. */
+int ckpt_remove_stale_temps(const char *dir, char *err, size_t errlen) {
+    DIR *d = opendir(dir);
+    if (!d) {
+        set_err(err, errlen, "%s: cannot look for stale checkpoint temp files: %s", dir,
+                strerror(errno));
+        return -1;
+    }
+    const long self = (long)getpid();
+    int removed = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        long pid = temp_file_pid(e->d_name);
+        struct stat st;
+        if (pid <= 0 || fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(st.st_mode))
+            continue;
+        if (pid != self && (kill((pid_t)pid, 0) == 0 || errno == EPERM)) {
+            printf("%s/%s: kept: its writer, process %ld, is running\n", dir, e->d_name, pid);
+            continue;
+        }
+        if (unlinkat(dirfd(d), e->d_name, 0) != 0) {
+            fprintf(stderr, "warning: %s/%s: cannot remove this stale checkpoint temp file: %s\n",
+                    dir, e->d_name, strerror(errno));
+            continue;
+        }
+        printf("removed %s/%s (%lld bytes): a checkpoint write that process %ld never finished\n",
+               dir, e->d_name, (long long)st.st_size, pid);
+        removed++;
+    }
+    closedir(d);
+    return removed;
 }
 
 /* ---- reading ---- */

@@ -25,7 +25,8 @@
  *   META  UTF-8 text, e.g. the effective config              (optional)
  *
  * A checkpoint is written to "<path>.tmp.<pid>", fsync'd, renamed over
- * <path> and the directory fsync'd, so a kill mid-write leaves the old file.
+ * <path> and the directory fsync'd, so a kill mid-write leaves the old file
+ * (and the temp file, which ckpt_remove_stale_temps deletes later).
  * Anyone can write one: numpy's tofile() of these fields will do.
  *
  * Test hook: with GRPO_CKPT_CRASH_AFTER_BYTES=N in the environment,
@@ -65,6 +66,13 @@ const CkptSection *ckpt_get(const Checkpoint *c, const char *tag);
 /* Atomic write (see above). Returns 0, or -1 with err naming the path and
  * the failing step (open, write, fsync, rename). */
 int ckpt_write(const Checkpoint *c, const char *path, char *err, size_t errlen);
+/* Deletes the temp files that writers killed mid-write left in dir: regular
+ * files named "<name>.ckpt.tmp.<pid>" whose process <pid> is not running on
+ * this host, or is the caller itself (call it before writing anything; a
+ * live pid may be a write in progress). Prints each removal on stdout and
+ * each failure to remove on stderr. Returns the number removed, or -1 with
+ * err naming dir if it cannot be read. */
+int ckpt_remove_stale_temps(const char *dir, char *err, size_t errlen);
 /* Reads and verifies a file. Returns 0, or -1 with err naming the path and
  * what is wrong (missing, truncated, bad magic, version, checksum, section
  * overrun); c is then empty. */

@@ -427,6 +427,8 @@ static int setup(Run *R) {
     Config *cfg = R->cfg;
     const TrainPlan *plan = R->plan;
     char init[CFG_STR_MAX + 16], refp[CFG_STR_MAX + 16], err[900], path[CFG_STR_MAX + 32];
+    /* run.dir is ours (the lock): a temp file in it is a write that died */
+    if (ckpt_remove_stale_temps(R->run->dir, err, sizeof err) < 0) fprintf(stderr, "warning: %s\n", err);
     plan_init_path(plan, R->run->dir, init, sizeof init);
     grpo_ref_path(R->gs, init, refp, sizeof refp);
     R->tok = xmalloc(sizeof *R->tok);

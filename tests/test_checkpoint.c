@@ -535,6 +535,74 @@ static void test_crash_mid_write(void **state) {
     free(old);
 }
 
+/* Writes a sample checkpoint to name in a child that the crash hook kills
+ * after 100 bytes; returns the dead writer's pid (its temp file remains). */
+static pid_t crashed_writer(const char *name) {
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setenv("GRPO_CKPT_CRASH_AFTER_BYTES", "100", 1);
+        Checkpoint c;
+        char err[512];
+        make_sample(&c, 3);
+        ckpt_write(&c, tpath(name), err, sizeof err);
+        _exit(0);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 9);
+    return pid;
+}
+
+static int exists(const char *name) {
+    struct stat sb;
+    return lstat(tpath(name), &sb) == 0;
+}
+
+/* The temp files of writers killed mid-write are removed; the temp of a
+ * live writer, the caller's own leftovers aside, and anything that is not
+ * ckpt_write's temp of a *.ckpt file are left alone. */
+static void test_remove_stale_temps(void **state) {
+    (void)state;
+    char dead[64], mine[64], live[64], subdir[64], link[64], err[512];
+    pid_t gone = crashed_writer("ckpt-00000005.ckpt");
+    snprintf(dead, sizeof dead, "ckpt-00000005.ckpt.tmp.%ld", (long)gone);
+    assert_true(exists(dead)); /* the real leftover of a torn write */
+    snprintf(mine, sizeof mine, "final.ckpt.tmp.%ld", (long)getpid());
+    spit(tpath(mine), "x", 1);
+    snprintf(live, sizeof live, "busy.ckpt.tmp.1"); /* pid 1 always runs */
+    spit(tpath(live), "x", 1);
+    snprintf(subdir, sizeof subdir, "d.ckpt.tmp.%ld", (long)gone);
+    assert_int_equal(mkdir(tpath(subdir), 0755), 0);
+    snprintf(link, sizeof link, "l.ckpt.tmp.%ld", (long)gone);
+    assert_int_equal(symlink("sft.ckpt", tpath(link)), 0);
+    const char *not_ours[] = {"sft.ckpt", "notes.tmp.7", "x.ckpt.tmp.12a", "x.ckpt.tmp.",
+                              "x.ckpt.tmp.99999999999", "x.bin.tmp.42", "ckpt.tmp.5x"};
+    size_t n_not = sizeof not_ours / sizeof not_ours[0];
+    for (size_t i = 0; i < n_not; i++) spit(tpath(not_ours[i]), "x", 1);
+
+    assert_int_equal(ckpt_remove_stale_temps(dir, err, sizeof err), 2);
+    assert_false(exists(dead));
+    assert_false(exists(mine));
+    assert_true(exists(live));
+    assert_true(exists(subdir));
+    assert_true(exists(link));
+    for (size_t i = 0; i < n_not; i++) assert_true(exists(not_ours[i]));
+    assert_int_equal(ckpt_remove_stale_temps(dir, err, sizeof err), 0); /* nothing left */
+
+    rmdir(tpath(subdir));
+    unlink(tpath(link));
+    unlink(tpath(live));
+    for (size_t i = 0; i < n_not; i++) unlink(tpath(not_ours[i]));
+
+    /* An unreadable directory is an error naming it. */
+    const char *missing = tpath("no-such-dir");
+    assert_int_equal(ckpt_remove_stale_temps(missing, err, sizeof err), -1);
+    assert_has(err, missing);
+    assert_has(err, strerror(ENOENT));
+}
+
 static int setup(void **state) {
     (void)state;
     snprintf(dir, sizeof dir, "%s/test_ckpt_XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -566,6 +634,7 @@ int main(void) {
         cmocka_unit_test(test_forged_structure),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_crash_mid_write),
+        cmocka_unit_test(test_remove_stale_temps),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -9,7 +9,11 @@
  *   - grpo_sweep.sbatch: a job array over 1, 2, 3 actors sharing one SFT
  *     model that the first task writes;
  *   - requeue/resume equivalence: scancel --signal=USR1 mid-run, checkpoint,
- *     requeue, automatic resume, same final weights as an uninterrupted job.
+ *     requeue, automatic resume, same final weights as an uninterrupted job;
+ *   - SIGTERM to every process of the job (scancel --full, as at the time
+ *     limit) with a model whose checkpoint takes over a second: written
+ *     whole, exit 75, requeued; SIGTERM to the multi-node script's batch
+ *     shell: the same through srun.
  * Skips (cmocka skip) unless run as root with the SLURM packages installed
  * (WITH_SLURM=1 bash deploy/install-deps.sh); GRPO_REQUIRE_SLURM=1 turns that
  * skip into a failure, for CI that installs them. KEEP_TEST_DIRS=1 keeps the
@@ -459,12 +463,104 @@ static void test_requeue_resume_equivalence(void **state) {
     assert_same_weights(pa, pb);
 }
 
+/* Waits until job id has logged `steps` training steps in dir, runs
+ * `scancel ARGS id`, and waits for the job to be requeued (pending again,
+ * Restarts=1). Then checks that the script saw the learner's exit status 75
+ * and that dir holds exactly one loadable training checkpoint and no temp
+ * file, and cancels the requeued job. */
+static void term_and_expect_requeue(long id, const char *dir, int steps, const char *scancel_args) {
+    assert_true(id > 0);
+    double t0 = now_s();
+    long last = -1;
+    while (count_steps(dir, &last) < steps) {
+        if (now_s() - t0 > JOB_DEADLINE_S) {
+            show_job_output(dir);
+            fail_msg("job %ld never reached step %d", id, steps);
+        }
+        usleep(50 * 1000);
+    }
+    t0 = now_s();
+    assert_int_equal(run("scancel %s %ld", scancel_args, id), 0);
+    char out[8192];
+    double t_ckpt = -1;
+    for (;;) {
+        if (t_ckpt < 0 && run("ls %s/ckpt-*.ckpt > /dev/null 2>&1", dir) == 0) t_ckpt = now_s() - t0;
+        capture(out, sizeof out, "scontrol show job -o %ld", id);
+        if (strstr(out, "JobState=PENDING") && strstr(out, "Restarts=1")) break;
+        if (now_s() - t0 > JOB_DEADLINE_S) {
+            printf("%s", out);
+            show_job_output(dir);
+            fail_msg("job %ld was not requeued after scancel %s", id, scancel_args);
+        }
+        usleep(50 * 1000);
+    }
+    printf("job %ld: checkpoint written %.2f s after scancel %s, requeued after %.2f s\n", id,
+           t_ckpt, scancel_args, now_s() - t0);
+    run("scancel %ld", id);
+    wait_gone(id, JOB_DEADLINE_S);
+    const char *want = "stopped by SIGTERM (exit 75) before the end: scontrol requeue";
+    if (run("grep -q '%s' %s/slurm-%ld.out", want, dir, id) != 0) show_job_output(dir);
+    assert_int_equal(run("grep -q '%s' %s/slurm-%ld.out", want, dir, id), 0);
+    assert_int_equal(run("ls %s/*.tmp.* > /dev/null 2>&1", dir), 2); /* no temp file */
+    assert_int_equal(capture(out, sizeof out, "ls %s/ckpt-*.ckpt", dir), 0);
+    out[strcspn(out, "\n")] = '\0'; /* the first (and only) one */
+    Checkpoint c;
+    char err[700];
+    if (ckpt_read(&c, out, err, sizeof err) != 0) fail_msg("%s", err);
+    assert_non_null(ckpt_get(&c, "ADAM"));
+    ckpt_free(&c);
+}
+
+/* SIGTERM to every process of a RUNNING job, the way slurmd delivers it at
+ * the time limit, on scancel and on preemption (scancel --full
+ * --signal=TERM: the batch shell, mpirun and every rank), with a
+ * ~17M-parameter model whose checkpoint takes the learner more than a
+ * second. mpirun must not kill the ranks before the checkpoint is on disk:
+ * the learner exits 75 (the script says so), the job is requeued, and the
+ * run dir holds a loadable checkpoint and no temp file. The requeued job is
+ * then cancelled (resuming is test_requeue_resume_equivalence's). */
+static void test_term_full_checkpoints(void **state) {
+    (void)state;
+    REQUIRE_CLUSTER();
+    static const char *BIG = "model.dim=512 model.n_layers=6 model.n_heads=8 model.n_kv_heads=4 "
+                             "model.hidden_dim=1376 eval.prompts=4 eval.pass_k=1 run.seed=7";
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/term_full", tmp);
+    assert_int_equal(run("%s sft run.dir=%s sft.steps=1 sft.batch_size=4 sft.eval_every=0 %s > "
+                         "%s.sft.log 2>&1",
+                         bin, dir, BIG, dir),
+                     0);
+    long id = submit("-o %s/slurm-%%j.out -e %s/slurm-%%j.err deploy/slurm/grpo_single_node.sbatch "
+                     "run.dir=%s grpo.steps=50 grpo.prompts_per_step=2 grpo.group_size=2 "
+                     "grpo.eval_every=0 grpo.checkpoint_every=100 %s",
+                     dir, dir, dir, BIG);
+    term_and_expect_requeue(id, dir, 2, "--full --signal=TERM");
+}
+
+/* grpo_multi_node.sbatch, SIGTERM to the batch shell alone: its trap must
+ * reach srun as USR1, since srun answers a TERM by SIGKILLing the ranks at
+ * once ("srun: forcing job termination"). */
+static void test_multi_node_term_to_batch_shell(void **state) {
+    (void)state;
+    REQUIRE_CLUSTER();
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/multi_term", tmp);
+    assert_int_equal(run("mkdir -p %s", dir), 0);
+    long id = submit("--nodes=1 --ntasks-per-node=3 -o %s/slurm-%%j.out -e %s/slurm-%%j.err "
+                     "deploy/slurm/grpo_multi_node.sbatch run.dir=%s grpo.init=%s/a/sft.ckpt "
+                     "grpo.steps=1000 grpo.eval_every=0 grpo.checkpoint_every=2000 %s %s",
+                     dir, dir, dir, tmp, GRPO_SHORT, TINY);
+    term_and_expect_requeue(id, dir, 5, "--batch --signal=TERM");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_single_node_batch_completes),
         cmocka_unit_test(test_multi_node_script_srun_pmix),
         cmocka_unit_test(test_sweep_array),
         cmocka_unit_test(test_requeue_resume_equivalence),
+        cmocka_unit_test(test_term_full_checkpoints),
+        cmocka_unit_test(test_multi_node_term_to_batch_shell),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

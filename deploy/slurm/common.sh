@@ -12,22 +12,41 @@
 #     A second copy of the signal (scancel --full reaches the ranks directly
 #     and through mpirun) must be harmless.
 #   - A new `grpo train` with the same run.dir and arguments resumes from
-#     the newest training checkpoint there by itself.
-# The checkpoint-on-signal and resume live in the learner and are being added
-# separately; until then a signal simply kills the ranks and the requeued job
-# starts the run again from its start checkpoint.
+#     the newest training checkpoint there by itself (and deletes the temp
+#     files of checkpoint writes that a kill cut short).
 #
 # grpo_launch runs the launcher (mpirun or srun) in the background so that the
-# batch shell's traps run at once, forwards USR1/TERM to it, waits for it, and
-# if it was stopped by a signal (or exited 75) without finishing, requeues the
-# job with `scontrol requeue $SLURM_JOB_ID` -- only while slurmctld still has
-# the job RUNNING: a TERM from scancel or the time limit is forwarded (so the
-# learner checkpoints) but does not requeue. SLURM then holds the requeued job
-# for about two minutes before it starts again (credential expiry); the next
-# incarnation sees SLURM_RESTART_COUNT incremented, and --open-mode=append
-# keeps every incarnation's output in one file.
+# batch shell's traps run at once, passes USR1/TERM on to it as USR1, waits for
+# it, and if it was stopped by a signal (or exited 75) without finishing,
+# requeues the job with `scontrol requeue $SLURM_JOB_ID` -- only while
+# slurmctld still has the job RUNNING: a TERM from scancel or the time limit is
+# passed on (so the learner checkpoints) but does not requeue. SLURM then holds
+# the requeued job for about two minutes before it starts again (credential
+# expiry); the next incarnation sees SLURM_RESTART_COUNT incremented, and
+# --open-mode=append keeps every incarnation's output in one file.
+#
+# mpirun and SIGTERM: Open MPI 4.1's mpirun forwards USR1 to every rank as it
+# is, but a TERM of its own makes it kill the job: SIGCONT, then SIGTERM one
+# odls_base_sigkill_timeout (1 s) later, SIGKILL one more later, and exit 1
+# (a second TERM makes that immediate). ess_base_forward_signals cannot
+# include TERM. A training checkpoint of a ~20M-parameter model takes longer
+# than that, so the ranks would die mid-write. Hence (a) the trap sends USR1,
+# never TERM, and (b) GRPO_MPIRUN starts mpirun with SIGTERM blocked: slurmd
+# sends TERM to every process of the job at the time limit, on scancel and on
+# preemption, and mpirun must not act on it; the ranks get the same TERM
+# directly (Open MPI unblocks signals in the ranks it starts), the learner
+# checkpoints and exits 75, and mpirun exits with that status. If the ranks
+# hang, SLURM's SIGKILL after KillWait still ends everything. The
+# checkpoint must be on disk before KillWait (scontrol show config): the
+# learner writes it after the step in progress (see learner.c). srun cannot
+# be shielded this way (see grpo_multi_node.sbatch).
 
 GRPO_EX_CHECKPOINTED=75
+
+# The mpirun command for grpo_launch (see "mpirun and SIGTERM" above); GNU env
+# execs mpirun with the signal blocked (coreutils 8.31+).
+# shellcheck disable=SC2034 # used by the sbatch scripts that source this file
+GRPO_MPIRUN=(env --block-signal=TERM mpirun)
 
 # grpo_slurm_init NAME: banner with the incarnation, OMPI root variables,
 # GRPO_ROOT / GRPO_BIN (defaults: the submit dir and its build/grpo), and the
@@ -40,6 +59,11 @@ grpo_slurm_init() {
   GRPO_ROOT=${GRPO_ROOT:-${SLURM_SUBMIT_DIR:-$PWD}}
   GRPO_BIN=${GRPO_BIN:-$GRPO_ROOT/build/grpo}
   export GRPO_ROOT GRPO_BIN
+  env --block-signal=TERM true 2>/dev/null || {
+    echo "$GRPO_JOB_NAME: 'env --block-signal' is missing (GNU coreutils 8.31 or newer):" \
+         "without it a SIGTERM would make mpirun kill the ranks before they checkpoint" >&2
+    exit 1
+  }
   cd "$GRPO_ROOT" || { echo "$GRPO_JOB_NAME: cannot cd to GRPO_ROOT=$GRPO_ROOT" >&2; exit 1; }
   [ -x "$GRPO_BIN" ] || {
     echo "$GRPO_JOB_NAME: $GRPO_BIN is missing: run 'make -j2 all' in $GRPO_ROOT, or set GRPO_BIN" >&2
@@ -93,8 +117,10 @@ _grpo_on_signal() {
   _grpo_signal=$sig
   _grpo_interrupted=1
   if [ "$_grpo_child" != 0 ]; then
-    echo "$(date '+%F %T') $GRPO_JOB_NAME: SIG$sig received: forwarding to pid $_grpo_child"
-    kill -s "$sig" "$_grpo_child" 2>/dev/null || true
+    # USR1 for either: mpirun would kill the ranks on a TERM (see above), and
+    # the learner treats both alike
+    echo "$(date '+%F %T') $GRPO_JOB_NAME: SIG$sig received: sending SIGUSR1 to pid $_grpo_child"
+    kill -s USR1 "$_grpo_child" 2>/dev/null || true
   else
     echo "$(date '+%F %T') $GRPO_JOB_NAME: SIG$sig received between steps: requeue before the next one"
   fi
