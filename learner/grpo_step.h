@@ -42,6 +42,13 @@ typedef struct {
     double is_mean, is_min, is_max, is_truncated_frac;
 } StepMetrics;
 
+/* A minibatch: groups [g0, g1) of the sorted batch, rows [row0, row0 + rows),
+ * ntok completion tokens from tok0 in the per-token arrays. */
+typedef struct {
+    int g0, g1, row0, rows;
+    long tok0, ntok;
+} Minibatch;
+
 typedef struct {
     Model *policy;
     const Model *ref;          /* frozen reference (may equal the start) */
@@ -58,6 +65,8 @@ typedef struct {
     float *adv;                /* (max_rows) */
     int *len;                  /* (max_rows) */
     Group *sorted;             /* (max groups) */
+    Minibatch *mbs;            /* (max_minibatches) this step's split */
+    int max_minibatches;       /* min(minibatches, prompts_per_step) */
 } Learner;
 
 /* Sets up the learner for at most cfg->prompts_per_step groups of
