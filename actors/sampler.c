@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model_kernels.h"
 #include "util.h"
 
 /* Candidate ids are stored as floats in the scratch buffer (the scratch is a
@@ -13,26 +14,22 @@
  * strict aliasing); floats hold every integer below 2^24 exactly. */
 enum { SAMPLER_MAX_V = 1 << 24 };
 
-/* Max of x[i]/T over i (T > 0) and log sum exp(x[i]/T - max), in double. */
-static void log_sum_exp(const float *logits, int V, double inv_t, double *mx, double *lse) {
-    double m = -INFINITY;
-    for (int i = 0; i < V; i++) {
-        const double x = (double)logits[i] * inv_t;
-        if (x > m) m = x;
-    }
+/* log_sum_exp_row (the model's log-softmax) over logits / T, dying on
+ * non-finite logits; *mx gets the scaled max. */
+static double checked_lse(const float *logits, int V, double inv_t, double *mx) {
+    double m;
+    const double lse = log_sum_exp_row(logits, V, inv_t, &m, NULL);
     if (!isfinite(m)) die("sampler: non-finite logits (max %g): the model produced inf/NaN", m);
-    double s = 0.0;
-    for (int i = 0; i < V; i++) s += exp((double)logits[i] * inv_t - m);
-    if (!isfinite(s)) die("sampler: non-finite logits (NaN in the softmax sum)");
+    if (!isfinite(lse)) die("sampler: non-finite logits (NaN in the softmax sum)");
     *mx = m;
-    *lse = m + log(s);
+    return lse;
 }
 
 double sampler_logprob(const float *logits, int V, float temperature, int id) {
     CHECK(id >= 0 && id < V);
     const double inv_t = temperature > 0 ? 1.0 / (double)temperature : 1.0;
-    double m, lse;
-    log_sum_exp(logits, V, inv_t, &m, &lse);
+    double m;
+    const double lse = checked_lse(logits, V, inv_t, &m);
     return (double)logits[id] * inv_t - lse;
 }
 
@@ -60,8 +57,8 @@ int sampler_pick(const float *logits, int V, const SamplerConfig *sc, Rng *rng, 
     }
 
     const double inv_t = 1.0 / (double)sc->temperature;
-    double m, lse;
-    log_sum_exp(logits, V, inv_t, &m, &lse);
+    double m;
+    const double lse = checked_lse(logits, V, inv_t, &m);
     const int k = sc->top_k > 0 && sc->top_k < V ? sc->top_k : V;
     const int truncate = k < V || sc->top_p < 1.0f;
     int pick = -1;

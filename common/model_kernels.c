@@ -560,23 +560,32 @@ void swiglu_backward(float *dh1, float *dh3, const float *dout, const float *h1,
 
 /* ---- log-probabilities ---------------------------------------------------- */
 
+double log_sum_exp_row(const float *z, int V, double inv_t, double *zmax, double *mean_z) {
+    /* The max is taken on the raw floats: scaling by inv_t > 0 is monotone,
+     * so it is the max of the scaled row, found without V multiplies. */
+    float mx = z[0];
+    for (int j = 1; j < V; j++) mx = z[j] > mx ? z[j] : mx;
+    double m = mx * inv_t, sum = 0.0, sumz = 0.0;
+    for (int j = 0; j < V; j++) {
+        double zj = z[j] * inv_t, e = exp(zj - m);
+        sum += e;
+        sumz += e * zj;
+    }
+    if (zmax) *zmax = m;
+    if (mean_z) *mean_z = sumz / sum;
+    return m + log(sum);
+}
+
 void logp_forward(float *logp, float *entropy, double *lse, const float *logits,
                   const int *targets, int N, int V, float temperature) {
     double invT = 1.0 / temperature;
     for (int i = 0; i < N; i++) {
         const float *z = logits + (size_t)i * V;
-        float mx = z[0];
-        for (int j = 1; j < V; j++) mx = z[j] > mx ? z[j] : mx;
-        double zmax = mx * invT, sum = 0.0, sumz = 0.0;
-        for (int j = 0; j < V; j++) {
-            double zj = z[j] * invT, e = exp(zj - zmax);
-            sum += e;
-            sumz += e * zj;
-        }
-        double l = zmax + log(sum);
+        double mean_z;
+        double l = log_sum_exp_row(z, V, invT, NULL, &mean_z);
         lse[i] = l;
         logp[i] = (float)(z[targets[i]] * invT - l);
-        if (entropy) entropy[i] = (float)(l - sumz / sum);
+        if (entropy) entropy[i] = (float)(l - mean_z);
     }
 }
 

@@ -8,7 +8,9 @@
  *   C  input width, OC output width of a matmul
  * All matrices are row-major; weights are (OC, C) and applied as x W^T.
  *
- * Internal to the model: model.c and tests/test_model.c include it. */
+ * Internal to the model (model.c, tests/test_model.c), except
+ * log_sum_exp_row, which the sampler shares so that its log-probs and the
+ * learner's recompute are the same arithmetic. */
 #ifndef COMMON_MODEL_KERNELS_H
 #define COMMON_MODEL_KERNELS_H
 
@@ -96,6 +98,13 @@ void swiglu_recompute(float *out, const float *h1, const float *h3, const float 
 /* WRITES dh1, dh3 (n). */
 void swiglu_backward(float *dh1, float *dh3, const float *dout, const float *h1,
                      const float *h3, const float *sig, size_t n);
+
+/* THE log-softmax, used by the training forward and the sampler alike:
+ * log sum_j exp(z_j * inv_t) over one row (V >= 1, inv_t > 0), in double
+ * with the max subtracted. *zmax gets max_j z_j * inv_t and *mean_z the
+ * mean of z * inv_t under softmax(z * inv_t) (entropy = lse - mean_z); either
+ * may be NULL. A NaN anywhere makes the result NaN. */
+double log_sum_exp_row(const float *z, int V, double inv_t, double *zmax, double *mean_z);
 
 /* Per row of logits (N, V): z = logits / temperature,
  * lse = log sum exp z, logp = z[target] - lse, entropy = lse - sum p z
