@@ -80,6 +80,7 @@ static const Key keys[] = {
     I("sft", "batch_size", sft_batch, "64", 1, 1 << 20, 1, "sequences per step"),
     OPT("sft", sft_opt, "2e-3", "1e-4", "100", "0.0", "1.0"),
     I("sft", "eval_every", sft_eval_every, "500", 0, 1e9, 0, "held-out greedy accuracy every N steps"),
+    I("sft", "max_nonfinite_steps", sft_max_nonfinite_steps, "3", 1, 1e9, 0, "stop (status 6) after N steps in a row with a NaN/inf gradient"),
 
     I("grpo", "steps", grpo_steps, "200", 0, 1e9, 1, "optimizer steps"),
     I("grpo", "prompts_per_step", prompts_per_step, "16", 1, 1 << 20, 1, "groups B per step"),
@@ -104,6 +105,7 @@ static const Key keys[] = {
     I("grpo", "max_staleness", max_staleness, "1", 0, 1000, 1, "async: max policy lag (versions)"),
     F("grpo", "tis_cap", tis_cap, "0", 0, 1e6, 1, "truncated importance weight cap (0 = off)"),
     F("grpo", "deadline_s", deadline_s, "600", 0.5, 1e7, 0, "give up on a silent rank after (s)"),
+    I("grpo", "max_nonfinite_steps", max_nonfinite_steps, "3", 1, 1e9, 0, "stop (status 6) after N steps in a row with a NaN/inf gradient"),
 
     I("eval", "prompts", eval_prompts, "500", 1, 1 << 24, 0, "held-out prompts"),
     I("eval", "pass_k", pass_k, "8", 1, 4096, 0, "samples per prompt for pass@k"),

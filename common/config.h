@@ -47,6 +47,7 @@ typedef struct {
     int sft_steps, sft_batch;
     OptimSettings sft_opt;
     int sft_eval_every;
+    int sft_max_nonfinite_steps;  /* stop after this many non-finite steps in a row */
     /* [grpo] */
     int grpo_steps;
     int prompts_per_step;         /* B groups per optimizer step */
@@ -70,6 +71,7 @@ typedef struct {
     int max_staleness;            /* async: oldest admissible policy lag, in versions */
     float tis_cap;                /* truncated importance weight cap, 0 = off */
     float deadline_s;             /* every wait gives up (naming who) after this */
+    int max_nonfinite_steps;      /* stop after this many non-finite steps in a row */
     /* [eval] */
     int eval_prompts;             /* held-out prompts */
     int pass_k;                   /* samples per prompt for pass@k */

@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "update.h"
 #include "util.h"
 
 void learner_init(Learner *L, Model *policy, const Model *ref, const Config *cfg) {
@@ -301,15 +300,19 @@ static void minibatch_update(Learner *L, const Minibatch *mb, int fresh, const f
     t0 = now_seconds();
     model_backward(L->policy, L->fs, L->batch.weights);
     double t1 = now_seconds();
-    UpdateStats us = model_update(L->policy, &L->opt, &cfg->grpo_opt, L->opt_steps++, total_updates);
+    UpdateStats us = model_update(L->policy, &L->opt, &cfg->grpo_opt, L->opt_steps, total_updates);
+    /* a skipped update leaves AdamW's step count alone, and so the
+     * schedule: opt_steps must stay equal to opt.t (resume restores it so) */
+    L->opt_steps += !us.skipped;
+    out->nonfinite_skipped += us.skipped;
     out->t_backward += t1 - t0;
     out->t_optim += now_seconds() - t1;
     out->grad_norm = us.grad_norm;
     out->lr = us.lr;
 }
 
-void learner_step(Learner *L, const Group *groups, int n, uint64_t policy_version,
-                  StepMetrics *out) {
+int learner_step(Learner *L, const Group *groups, int n, uint64_t policy_version,
+                 StepMetrics *out) {
     const Config *cfg = L->cfg;
     memset(out, 0, sizeof *out);
     CHECK(n >= 1 && n <= cfg->prompts_per_step);
@@ -339,4 +342,7 @@ void learner_step(Learner *L, const Group *groups, int n, uint64_t policy_versio
     out->clip_high = all.clip_frac_high;
     out->ratio_max_dev = all.ratio_max_dev;
     L->step++;
+    int stop = nonfinite_tally(&L->nonfinite, out->nonfinite_skipped, cfg->max_nonfinite_steps);
+    out->nonfinite_in_a_row = L->nonfinite.in_a_row;
+    return stop;
 }

@@ -11,6 +11,7 @@
 #include "grpo_loss.h"
 #include "model.h"
 #include "optim.h"
+#include "update.h"
 #include "wire.h"
 
 typedef struct {
@@ -30,6 +31,8 @@ typedef struct {
     double logp_diff_max, logp_diff_mean; /* |learner recompute - actor| */
     double objective;          /* J of the first pass */
     double grad_norm;          /* last optimizer step, before clipping */
+    int nonfinite_skipped;     /* optimizer updates skipped: NaN/inf gradient */
+    long nonfinite_in_a_row;   /* steps in a row, this one included, that skipped one */
     float lr;
     long tokens;               /* completion tokens in the batch */
     long learner_tokens;       /* tokens pushed through forward+backward */
@@ -67,6 +70,7 @@ typedef struct {
     Group *sorted;             /* (max groups) */
     Minibatch *mbs;            /* (max_minibatches) this step's split */
     int max_minibatches;       /* min(minibatches, prompts_per_step) */
+    NonfiniteTally nonfinite;  /* steps that skipped an update (update.h) */
 } Learner;
 
 /* Sets up the learner for at most cfg->prompts_per_step groups of
@@ -75,8 +79,11 @@ void learner_init(Learner *L, Model *policy, const Model *ref, const Config *cfg
 void learner_free(Learner *L);
 
 /* Trains on n groups (any arrival order: they are sorted by actor rank and
- * sequence number first, so results never depend on timing). */
-void learner_step(Learner *L, const Group *groups, int n, uint64_t policy_version,
+ * sequence number first, so results never depend on timing). An update
+ * whose gradient is not finite is skipped (update.h) and counted in out.
+ * Returns 1 when cfg->max_nonfinite_steps steps in a row have skipped one
+ * (the caller stops the run with EXIT_NONFINITE), else 0. */
+int learner_step(Learner *L, const Group *groups, int n, uint64_t policy_version,
                   StepMetrics *out);
 
 #endif

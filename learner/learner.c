@@ -309,7 +309,9 @@ static void setup(Run *R) {
 }
 
 /* One training step: collect, train, publish, evaluate, log, checkpoint.
- * Returns 1 to continue, 0 when stopped by a signal (checkpoint written). */
+ * Returns 0 to continue, else the exit status: EXIT_REQUEUE when stopped
+ * by a signal (checkpoint written), EXIT_NONFINITE when too many steps in
+ * a row had a non-finite gradient. */
 static int run_step(Run *R, long step, Group *groups) {
     const Config *cfg = R->cfg;
     StepLog s;
@@ -336,7 +338,8 @@ static int run_step(Run *R, long step, Group *groups) {
         if (R->in.verify_s[r] > s.t_verify) s.t_verify = R->in.verify_s[r];
     }
     s.t_comm = fmax(0, s.t_collect - s.t_gen - s.t_verify);
-    if (n_good > 0) learner_step(&R->L, groups, n_good, R->version, &s.m);
+    int nonfinite = 0;
+    if (n_good > 0) nonfinite = learner_step(&R->L, groups, n_good, R->version, &s.m);
     else R->L.step++; /* nothing to learn from: same weights, still a step */
     /* one version per step, even an empty one: the actors' schedule (group
      * j belongs to step j/quota + 1, taken at version j/quota) relies on it */
@@ -351,6 +354,10 @@ static int run_step(Run *R, long step, Group *groups) {
     s.bad_messages = R->in.n_bad;
     s.stale_dropped = R->in.n_stale;
     s.version = (unsigned long long)R->version;
+    if (s.m.nonfinite_skipped)
+        fprintf(stderr, "warning: learner step %ld: %d optimizer update(s) skipped, gradient norm %g "
+                "is not finite; weights and AdamW state left unchanged\n",
+                step, s.m.nonfinite_skipped, s.m.grad_norm);
     double t3 = now_seconds();
     if (cfg->async) publish(R); /* before evaluating: the actors go on */
     if ((cfg->eval_every > 0 && step % cfg->eval_every == 0) || step == cfg->grpo_steps) {
@@ -365,7 +372,7 @@ static int run_step(Run *R, long step, Group *groups) {
         if (cfg->async) checkpoint_from_intake(R);
         else checkpoint_sync(R);
     }
-    if (!stopping && step < cfg->grpo_steps && !cfg->async) publish(R);
+    if (!stopping && !nonfinite && step < cfg->grpo_steps && !cfg->async) publish(R);
     s.t_bcast = now_seconds() - t3 - s.t_eval;
     s.elapsed = now_seconds() - R->t_start;
     s.step_seconds = now_seconds() - t0;
@@ -374,13 +381,21 @@ static int run_step(Run *R, long step, Group *groups) {
     R->phase[PHASE_BCAST] += s.t_bcast;
     R->phase[PHASE_EVAL] += s.t_eval;
     metrics_step(&R->ml, &s);
+    if (nonfinite) {
+        fprintf(stderr, "error: learner: %ld steps in a row had a non-finite gradient (last: step %ld, "
+                "gradient norm %g); stopping with status %d. The weights are as after the last "
+                "finite update. Look for NaN/inf in the reference model ([grpo] ref) or the "
+                "rewards, or lower [grpo] lr\n",
+                s.m.nonfinite_in_a_row, step, s.m.grad_norm, EXIT_NONFINITE);
+        return EXIT_NONFINITE;
+    }
     if (stopping) {
         printf("signal %d: checkpointed step %ld to %s/ckpt-%08ld.ckpt; exiting with status %d "
                "so a batch script requeues the job (train resumes automatically)\n",
                (int)stop_signal, step, cfg->dir, step, EXIT_REQUEUE);
-        return 0;
+        return EXIT_REQUEUE;
     }
-    return 1;
+    return 0;
 }
 
 /* Final evaluation, plot, and the table of held-out accuracy. */
@@ -437,11 +452,8 @@ int learner_run(const Config *cfg, const Comm *comm) {
     setup(R);
     Group *groups = xcalloc((size_t)cfg->prompts_per_step, sizeof(Group));
     int exit_code = 0;
-    for (long step = R->L.step + 1; step <= cfg->grpo_steps; step++)
-        if (!run_step(R, step, groups)) {
-            exit_code = EXIT_REQUEUE;
-            break;
-        }
+    for (long step = R->L.step + 1; step <= cfg->grpo_steps && exit_code == 0; step++)
+        exit_code = run_step(R, step, groups);
     stop_actors(R);
     double *all = xcalloc((size_t)comm->size * PHASE_COUNT, sizeof(double));
     comm_gather_doubles(R->phase, PHASE_COUNT, all);

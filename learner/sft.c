@@ -48,6 +48,28 @@ static int sft_fill_batch(const Task *task, const Tokenizer *tok, Rng *demo_rng,
     return n_target;
 }
 
+/* Writes the trained model to out_path and reports its held-out accuracy. */
+static int sft_finish(const Config *cfg, const Model *m, const Tokenizer *tok, const Task *task,
+                      const char *out_path, double seconds) {
+    char err[512];
+    printf("sft: trained in %.1f s\n", seconds);
+    Checkpoint ck;
+    ckpt_init(&ck);
+    ckpt_put_model(&ck, m, tok);
+    char *cfg_text = config_to_string(cfg);
+    ckpt_put(&ck, "META", cfg_text, strlen(cfg_text));
+    xfree(cfg_text);
+    if (ckpt_write(&ck, out_path, err, sizeof err) != 0) die("%s", err);
+    ckpt_free(&ck);
+    printf("sft: wrote %s\n", out_path);
+
+    SamplerConfig samp = sampler_config_from(cfg);
+    EvalResult er;
+    evaluate(m, tok, task, &samp, cfg->eval_prompts, cfg->pass_k, cfg->seed, &er);
+    eval_print("sft", &er, task);
+    return 0;
+}
+
 int sft_run(const Config *cfg, const char *out_path) {
     char err[512];
     Task *task = task_create(cfg->task_name, &cfg->task, cfg->seed, err, sizeof err);
@@ -81,14 +103,24 @@ int sft_run(const Config *cfg, const char *out_path) {
            cfg->sft_steps, B, task->name);
     double t0 = now_seconds(), t_last = t0, loss_acc = 0;
     long tok_acc = 0;
-    int n_acc = 0;
-    for (long step = 0; step < cfg->sft_steps; step++) {
+    int n_acc = 0, status = 0;
+    NonfiniteTally nonfinite = {0, 0};
+    for (long step = 0; step < cfg->sft_steps && status == 0; step++) {
         sft_fill_batch(task, tok, &demo_rng, step, &batch, sp, sc);
         model_forward(&m, fs, batch.tokens, batch.targets, batch.B, batch.T, 1.0f, logp, NULL);
         double loss = 0;
         for (int i = 0; i < batch.B * batch.T; i++) loss -= (double)batch.weights[i] * logp[i];
         model_backward(&m, fs, batch.weights);
         UpdateStats us = model_update(&m, &opt, &cfg->sft_opt, step, cfg->sft_steps);
+        if (us.skipped)
+            fprintf(stderr, "warning: sft step %ld: gradient norm %g is not finite; update skipped "
+                    "(weights and AdamW state unchanged)\n", step + 1, us.grad_norm);
+        if (nonfinite_tally(&nonfinite, us.skipped, cfg->sft_max_nonfinite_steps)) {
+            fprintf(stderr, "error: sft: %ld steps in a row had a non-finite gradient (last: step "
+                    "%ld); stopping with status %d without writing %s. Lower [sft] lr or raise "
+                    "[sft] warmup\n", nonfinite.in_a_row, step + 1, EXIT_NONFINITE, out_path);
+            status = EXIT_NONFINITE;
+        }
         loss_acc += loss;
         n_acc++;
         tok_acc += (long)batch.B * batch.T;
@@ -111,22 +143,7 @@ int sft_run(const Config *cfg, const char *out_path) {
                    er.greedy_acc);
         }
     }
-    printf("sft: trained in %.1f s\n", now_seconds() - t0);
-
-    Checkpoint ck;
-    ckpt_init(&ck);
-    ckpt_put_model(&ck, &m, tok);
-    char *cfg_text = config_to_string(cfg);
-    ckpt_put(&ck, "META", cfg_text, strlen(cfg_text));
-    xfree(cfg_text);
-    if (ckpt_write(&ck, out_path, err, sizeof err) != 0) die("%s", err);
-    ckpt_free(&ck);
-    printf("sft: wrote %s\n", out_path);
-
-    EvalResult er;
-    evaluate(&m, tok, task, &samp, cfg->eval_prompts, cfg->pass_k, cfg->seed, &er);
-    eval_print("sft", &er, task);
-
+    if (status == 0) status = sft_finish(cfg, &m, tok, task, out_path, now_seconds() - t0);
     xfree(sp);
     xfree(sc);
     xfree(logp);
@@ -136,5 +153,5 @@ int sft_run(const Config *cfg, const char *out_path) {
     model_free(&m);
     xfree(tok);
     task->destroy(task);
-    return 0;
+    return status;
 }
