@@ -7,12 +7,8 @@
 #include <string.h>
 
 #include "model_kernels.h"
+#include "sample_dist.h"
 #include "util.h"
-
-/* Candidate ids are stored as floats in the scratch buffer (the scratch is a
- * float array, and an int stored through an int pointer into it would break
- * strict aliasing); floats hold every integer below 2^24 exactly. */
-enum { SAMPLER_MAX_V = 1 << 24 };
 
 /* log_sum_exp_row (the model's log-softmax) over logits / T, dying on
  * non-finite logits; *mx gets the scaled max. */
@@ -33,18 +29,9 @@ double sampler_logprob(const float *logits, int V, float temperature, int id) {
     return (double)logits[id] * inv_t - lse;
 }
 
-/* qsort order for (logit, id) pairs: higher logit first, then lower id, so
- * the order is total and the result does not depend on qsort's algorithm.
- * Ordering by raw logit equals ordering by probability since T > 0. */
-static int cmp_candidate(const void *pa, const void *pb) {
-    const float *a = pa, *b = pb;
-    if (a[0] != b[0]) return a[0] > b[0] ? -1 : 1;
-    return (a[1] > b[1]) - (a[1] < b[1]);
-}
-
 int sampler_pick(const float *logits, int V, const SamplerConfig *sc, Rng *rng, float *scratch,
                  float *logp) {
-    CHECK(V > 0 && V < SAMPLER_MAX_V);
+    CHECK(V > 0);
     /* Drawn first and unconditionally: one uniform per token, greedy too. */
     const double u = (double)rng_uniform(rng);
 
@@ -58,9 +45,9 @@ int sampler_pick(const float *logits, int V, const SamplerConfig *sc, Rng *rng, 
 
     const double inv_t = 1.0 / (double)sc->temperature;
     double m;
-    const double lse = checked_lse(logits, V, inv_t, &m);
-    const int k = sc->top_k > 0 && sc->top_k < V ? sc->top_k : V;
-    const int truncate = k < V || sc->top_p < 1.0f;
+    double lse = checked_lse(logits, V, inv_t, &m);
+    const SampleDist dist = sample_dist_scoring(sc->temperature, sc->top_k, sc->top_p, sc->logprob);
+    const int truncate = sample_dist_cuts(&dist, V);
     int pick = -1;
 
     if (!truncate) {
@@ -81,31 +68,9 @@ int sampler_pick(const float *logits, int V, const SamplerConfig *sc, Rng *rng, 
         }
         if (pick < 0) pick = last_pos; /* rounding left target at the very top */
     } else {
-        /* Exact truncation: sort all candidates (V log V per token; fine at
-         * the vocabularies we run, and simpler to trust than a partial
-         * selection). scratch = V pairs (logit, id). */
-        for (int i = 0; i < V; i++) {
-            scratch[2 * i] = logits[i];
-            scratch[2 * i + 1] = (float)i;
-        }
-        qsort(scratch, (size_t)V, 2 * sizeof(float), cmp_candidate);
-        double mass_k = 0.0;
-        for (int r = 0; r < k; r++) mass_k += exp((double)scratch[2 * r] * inv_t - m);
-        int n_keep = k;
-        double mass = mass_k;
-        if (sc->top_p < 1.0f) {
-            /* Smallest prefix whose share of the top-k mass reaches p. */
-            const double want = (double)sc->top_p * mass_k;
-            double cum = 0.0;
-            for (int r = 0; r < k; r++) {
-                cum += exp((double)scratch[2 * r] * inv_t - m);
-                if (cum >= want) {
-                    n_keep = r + 1;
-                    mass = cum;
-                    break;
-                }
-            }
-        }
+        /* scratch: the candidates sorted, the kept ones first */
+        double mass;
+        const int n_keep = sample_dist_keep(logits, V, &dist, m, scratch, &mass);
         const double target = u * mass;
         double cum = 0.0;
         pick = (int)scratch[2 * (n_keep - 1) + 1];
@@ -116,6 +81,9 @@ int sampler_pick(const float *logits, int V, const SamplerConfig *sc, Rng *rng, 
                 break;
             }
         }
+        /* the learner's recompute (logp_forward_truncated) forms the same
+         * sum: zmax + log(kept mass) */
+        if (dist.logprob == LOGPROB_TRUNCATED) lse = m + log(mass);
     }
     if (logp) *logp = (float)((double)logits[pick] * inv_t - lse);
     return pick;

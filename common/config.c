@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "grpo_loss.h"
+#include "sample_dist.h"
 #include "util.h"
 
 typedef enum { T_INT, T_U64, T_FLOAT, T_STR, T_ENUM } KeyType;
@@ -75,6 +76,7 @@ static const Key keys[] = {
     F("sampler", "top_p", top_p, "1.0", 0.001, 1, 1, "1 = off"),
     I("sampler", "max_new_tokens", max_new_tokens, "8", 1, 1 << 20, 1, "completion length limit"),
     S("sampler", "stop", stop, "", 1, "stop string (\"\" = EOS only)"),
+    E("sampler", "logprob", logprob, "full", logprob_kind_names, 1, "log-probs under the full softmax or the top-k/top-p truncated one sampled from"),
 
     I("sft", "steps", sft_steps, "3000", 0, 1e9, 1, "optimizer steps"),
     I("sft", "batch_size", sft_batch, "64", 1, 1 << 20, 1, "sequences per step"),
@@ -428,6 +430,7 @@ SamplerConfig sampler_config_from(const Config *c) {
     sc.temperature = c->temperature;
     sc.top_k = c->top_k;
     sc.top_p = c->top_p;
+    sc.logprob = c->logprob;
     sc.max_new_tokens = c->max_new_tokens;
     snprintf(sc.stop, sizeof sc.stop, "%s", c->stop);
     return sc;

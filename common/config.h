@@ -43,6 +43,7 @@ typedef struct {
     float top_p;
     int max_new_tokens;
     char stop[16];
+    int logprob;                  /* LogprobKind (sample_dist.h): full | truncated */
     /* [sft] */
     int sft_steps, sft_batch;
     OptimSettings sft_opt;

@@ -16,6 +16,8 @@
 
 #include <stddef.h>
 
+#include "sample_dist.h"
+
 /* x[i] = wte[tokens[i]]. x (N, D), wte (V, D). */
 void encoder_forward(float *x, const int *tokens, const float *wte, int N, int D);
 /* dwte[tokens[i]] += dx[i]. */
@@ -111,9 +113,26 @@ double log_sum_exp_row(const float *z, int V, double inv_t, double *zmax, double
  * (entropy may be NULL). Accumulates in double. */
 void logp_forward(float *logp, float *entropy, double *lse, const float *logits,
                   const int *targets, int N, int V, float temperature);
+/* logp_forward under d, a truncated distribution (sample_dist_truncates):
+ * per row the kept set is sample_dist_keep's on the logits at
+ * d->temperature, plus the target whenever that rule drops it (the token
+ * was kept where it was sampled; the learner's logits can rank it out
+ * after an update or at a float-level tie on the boundary, and a -inf
+ * log-prob would turn the ratio and the KL into nonsense). Then
+ * lse = zmax + log(kept mass), logp = z[target] / T - lse, entropy of the
+ * kept-set distribution; keep_z, keep_id (N) get each row's threshold pair
+ * (sample_dist_kept) for logp_backward. Rows with NaN/inf logits get NaN.
+ * scratch holds SAMPLE_DIST_SCRATCH_FLOATS(V) floats. */
+void logp_forward_truncated(float *logp, float *entropy, double *lse, float *keep_z, int *keep_id,
+                            const float *logits, const int *targets, int N, int V,
+                            const SampleDist *d, float *scratch);
 /* WRITES dlogits (N, V), the gradient of -sum w * logp:
- * w / temperature * (softmax(z) - onehot(target)). */
+ * w / temperature * (p - onehot(target)), p = softmax(z) when keep_z is
+ * NULL (logp_forward), else the truncated distribution of
+ * logp_forward_truncated and its keep_z, keep_id, with the kept set held
+ * fixed (p = 0 and no gradient outside it). */
 void logp_backward(float *dlogits, const float *logits, const double *lse, const int *targets,
-                   const float *weights, int N, int V, float temperature);
+                   const float *weights, const float *keep_z, const int *keep_id, int N, int V,
+                   float temperature);
 
 #endif

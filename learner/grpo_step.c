@@ -9,7 +9,9 @@
  *   3. plan_minibatches: contiguous runs of whole groups;
  *   4. fresh_pass, per minibatch: reference log-probs (if beta > 0) and the
  *      policy's recomputed log-probs, compared with what the actors shipped
- *      (the |logp_learner - logp_actor| health metric);
+ *      (the |logp_learner - logp_actor| health metric); log-probs are
+ *      under [sampler] logprob (full, or the top-k / top-p truncated
+ *      distribution: sample_dist.h), as the actors report them;
  *   5. importance_weights: pi_learner / pi_actor statistics and, with
  *      tis_cap, the truncated weights;
  *   6. mu inner epochs x minibatches of minibatch_update: forward, J and
@@ -38,6 +40,7 @@ void learner_init(Learner *L, Model *policy, const Model *ref, const Config *cfg
     /* a step never has more minibatches than groups (learner_step takes the min) */
     L->max_minibatches = cfg->minibatches < cfg->prompts_per_step ? cfg->minibatches
                                                                   : cfg->prompts_per_step;
+    L->dist = sample_dist_scoring(cfg->temperature, cfg->top_k, cfg->top_p, cfg->logprob);
     L->fs = forward_state_new(&policy->cfg, L->max_rows, T);
     batch_init(&L->batch, L->max_rows, T);
     L->logp = xmalloc(sizeof(float) * (size_t)L->max_rows * T);
@@ -108,11 +111,14 @@ static void scatter_tokens(const Learner *L, const Minibatch *mb, const float *s
         for (int j = 0; j < L->len[mb->row0 + r]; j++) dst[batch_index(&L->batch, r, j)] = src[t++];
 }
 
-/* Forward of model over the current batch; logp into L->logp. */
+/* Forward of model over the current batch; logp into L->logp, under the
+ * distribution the actors report theirs under (L->dist). The reference is
+ * scored under the same one, so the KL compares like with like and is 0
+ * when the policy equals the reference; the scored token is always in the
+ * kept set (model_kernels.h), so logp_ref stays finite. */
 static void forward(Learner *L, const Model *m, float *entropy) {
-    float temp = L->cfg->temperature > 0 ? L->cfg->temperature : 1.0f;
-    model_forward(m, L->fs, L->batch.tokens, L->batch.targets, L->batch.B, L->batch.T, temp, L->logp,
-                  entropy);
+    model_forward_dist(m, L->fs, L->batch.tokens, L->batch.targets, L->batch.B, L->batch.T,
+                       &L->dist, L->logp, entropy);
 }
 
 /* Phase 1: sorts the n groups into L->sorted and lays out one row per

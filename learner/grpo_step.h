@@ -11,6 +11,7 @@
 #include "grpo_loss.h"
 #include "model.h"
 #include "optim.h"
+#include "sample_dist.h"
 #include "update.h"
 #include "wire.h"
 
@@ -56,6 +57,7 @@ typedef struct {
     Model *policy;
     const Model *ref;          /* frozen reference (may equal the start) */
     const Config *cfg;
+    SampleDist dist;           /* what log-probs are under ([sampler] settings) */
     AdamW opt;
     long step;                 /* steps taken */
     long opt_steps;            /* optimizer updates taken */

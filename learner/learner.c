@@ -261,6 +261,9 @@ static void setup(Run *R) {
 
     R->sc = sampler_config_from(cfg);
     learner_init(&R->L, &R->policy, &R->ref, cfg);
+    char bias[400];
+    if (sample_dist_bias_warning(&R->L.dist, R->tok->vocab_size, bias, sizeof bias))
+        fprintf(stderr, "warning: %s\n", bias);
     Config saved;
     int resumed =
         run_checkpoint_resume(cfg->dir, &R->policy, &R->L.opt, &R->rs, &saved, path, sizeof path);

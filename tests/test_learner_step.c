@@ -30,6 +30,7 @@
 #include "grpo_step.h"
 #include "model.h"
 #include "rng.h"
+#include "sample_dist.h"
 #include "update.h"
 #include "util.h"
 #include "wire.h"
@@ -88,17 +89,19 @@ typedef struct {
 static const Spec spec_a = {{1, 2, 3}, {{4, 5, 6, 2}, {7, 8, 0, 0}}, {4, 2}, {1.0f, 0.0f}};
 static const Spec spec_b = {{1, 9, 9}, {{3, 3, 0, 0}, {10, 4, 5, 0}}, {2, 3}, {0.0f, 1.0f}};
 
-/* Per-token log-probs of completion (prompt ++ comp) under m, the layout
- * the learner scores it in (sampler.h). */
-static void token_logps(const Model *m, const int *prompt, int plen, const int *comp, int clen,
-                        float *out) {
+static const SampleDist full_t1 = {1.0f, 0, 1.0f, LOGPROB_FULL};
+
+/* Per-token log-probs of completion (prompt ++ comp) under m and dist, in
+ * the layout the learner scores it in (sampler.h). */
+static void token_logps(const Model *m, const SampleDist *dist, const int *prompt, int plen,
+                        const int *comp, int clen, float *out) {
     SeqBatch b;
     batch_init(&b, 1, m->cfg.max_seq_len);
     batch_add(&b, prompt, plen, comp, clen);
     batch_layout(&b);
     ForwardState *fs = forward_state_new(&m->cfg, 1, b.T);
     float logp[16];
-    model_forward(m, fs, b.tokens, b.targets, 1, b.T, 1.0f, logp, NULL);
+    model_forward_dist(m, fs, b.tokens, b.targets, 1, b.T, dist, logp, NULL);
     for (int j = 0; j < clen; j++) out[j] = logp[batch_index(&b, 0, j)];
     forward_state_free(fs);
     batch_free(&b);
@@ -106,17 +109,17 @@ static void token_logps(const Model *m, const int *prompt, int plen, const int *
 
 static double seq_logp(const Model *m, const Spec *s, int k) {
     float lp[MAXC];
-    token_logps(m, s->prompt, 3, s->comp[k], s->len[k], lp);
+    token_logps(m, &full_t1, s->prompt, 3, s->comp[k], s->len[k], lp);
     double sum = 0;
     for (int j = 0; j < s->len[k]; j++) sum += lp[j];
     return sum;
 }
 
 /* Builds group g from spec s (seq_no orders groups), with old log-probs
- * under `behaviour` shifted by shift[k] per completion: old = logp + shift,
- * so the first-step ratio is exp(-shift). */
-static void make_group(Group *g, const Spec *s, int G, uint64_t seq_no, const Model *behaviour,
-                       const double *shift) {
+ * under model `behaviour` and dist, shifted by shift[k] per completion:
+ * old = logp + shift, so the first-step ratio is exp(-shift). */
+static void make_group_under(Group *g, const Spec *s, int G, uint64_t seq_no,
+                             const Model *behaviour, const SampleDist *dist, const double *shift) {
     int64_t n = 0;
     for (int k = 0; k < G; k++) n += s->len[k];
     group_alloc(g, G, 3, 1, n);
@@ -127,13 +130,19 @@ static void make_group(Group *g, const Spec *s, int G, uint64_t seq_no, const Mo
     for (int k = 0; k < G; k++) {
         g->completion_len[k] = s->len[k];
         memcpy(g->tokens + off, s->comp[k], sizeof(int) * (size_t)s->len[k]);
-        token_logps(behaviour, s->prompt, 3, s->comp[k], s->len[k], g->old_logprobs + off);
+        token_logps(behaviour, dist, s->prompt, 3, s->comp[k], s->len[k], g->old_logprobs + off);
         for (int j = 0; j < s->len[k]; j++)
             g->old_logprobs[off + j] += (float)(shift ? shift[k] : 0.0);
         g->reward[k] = g->reward_comp[k] = s->reward[k];
         g->finish[k] = WIRE_FINISH_EOS;
         off += s->len[k];
     }
+}
+
+/* make_group_under the full softmax at temperature 1 (tiny_config's). */
+static void make_group(Group *g, const Spec *s, int G, uint64_t seq_no, const Model *behaviour,
+                       const double *shift) {
+    make_group_under(g, s, G, seq_no, behaviour, &full_t1, shift);
 }
 
 /* A policy (with gradients), a reference, a learner over them. */
@@ -292,6 +301,36 @@ static void test_tis_weights(void **state) {
     assert_true(m2.is_truncated_frac == 1.0);
     /* rho = 1 against the proximal policy: nothing is clipped */
     assert_true(m1.clip_low + m1.clip_high == 0.0);
+}
+
+/* sampler.logprob = truncated: the learner recomputes the log-probs of the
+ * top-k kept set the actors report (here: made by model_forward_dist, the
+ * same code path as the sampler's, test_sampler.c), not the full softmax. */
+static void test_truncated_logprob_recompute(void **state) {
+    (void)state;
+    Config cfg;
+    tiny_config(&cfg);
+    cfg.top_k = 3;
+    cfg.temperature = 0.8f;
+    const SampleDist shipped = {0.8f, 3, 1.0f, LOGPROB_TRUNCATED};
+    double diff[2];
+    for (int kind = 0; kind < 2; kind++) {
+        cfg.logprob = kind ? LOGPROB_TRUNCATED : LOGPROB_FULL;
+        Fx f;
+        fx_init(&f, &cfg);
+        Group g[2];
+        make_group_under(&g[0], &spec_a, 2, 0, &f.policy, &shipped, NULL);
+        make_group_under(&g[1], &spec_b, 2, 1, &f.policy, &shipped, NULL);
+        StepMetrics m;
+        learner_step(&f.L, g, 2, 0, &m);
+        diff[kind] = m.logp_diff_max;
+        for (int i = 0; i < 2; i++) group_free(&g[i]);
+        fx_free(&f);
+    }
+    printf("  truncated old log-probs: learner recompute differs by %.3g (logprob = full), "
+           "%.3g (logprob = truncated)\n", diff[0], diff[1]);
+    assert_true(diff[1] < 1e-5);
+    assert_true(diff[0] > 1e-2);
 }
 
 /* ---- the weight scatter ------------------------------------------------------ */
@@ -529,6 +568,7 @@ int main(void) {
         cmocka_unit_test(test_clip_stops_gradient),
         cmocka_unit_test(test_minibatches_times_epochs),
         cmocka_unit_test(test_tis_weights),
+        cmocka_unit_test(test_truncated_logprob_recompute),
         cmocka_unit_test(test_scatter_matches_pipeline),
         cmocka_unit_test(test_nan_reward_skips_update),
         cmocka_unit_test(test_nan_reference_skips_update),

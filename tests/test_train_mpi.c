@@ -372,6 +372,29 @@ static void test_nonfinite_reference_stops(void **state) {
     assert_int_not_equal(access(path, F_OK), 0);
 }
 
+/* sampler.logprob = truncated with top-k on: the actors ship log-probs of
+ * the kept set and the learner's recompute matches them on every step. */
+static void test_truncated_logprob_end_to_end(void **state) {
+    (void)state;
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/trunc", tmp);
+    assert_int_equal(train(dir, "grpo.steps=2 grpo.eval_every=0 sampler.top_k=3 "
+                                "sampler.top_p=0.95 sampler.logprob=truncated"),
+                     0);
+    int n = 0;
+    json_t *lines = read_metrics(dir), *o;
+    size_t li;
+    json_array_foreach(lines, li, o) {
+        if (jint(o, "step") == 0) continue;
+        n++;
+        double d = json_number_value(json_object_get(o, "logp_diff_max"));
+        printf("truncated step %d: max |logp_learner - logp_actor| = %.3g\n", n, d);
+        assert_true(d <= 1e-4);
+    }
+    json_decref(lines);
+    assert_int_equal(n, 2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_train_metrics_and_logprob_match),
@@ -382,6 +405,7 @@ int main(void) {
         cmocka_unit_test(test_stalled_actor_detected),
         cmocka_unit_test(test_refuses_more_actors_than_prompts),
         cmocka_unit_test(test_nonfinite_reference_stops),
+        cmocka_unit_test(test_truncated_logprob_end_to_end),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
