@@ -343,7 +343,11 @@ static void manual_step(const Config *cfg, Model *policy, const Model *ref, cons
     batch_init(&b, 8, T);
     float adv[8], cur[32], refp[32], w[32];
     int len[8], rows = 0, ntok = 0;
+    long total = 0;
+    for (int i = 0; i < n; i++) total += sorted[i].n_tokens;
+    assert_true(n <= 4 && total <= 32); /* the arrays above */
     for (int i = 0; i < n; i++) {
+        assert_true(rows + sorted[i].G <= 8);
         group_advantages(sorted[i].reward, sorted[i].G, (PgAlgo)cfg->algo, (AdvStd)cfg->adv_std,
                          cfg->adv_eps, adv + rows);
         int64_t off = 0;
