@@ -117,8 +117,8 @@ int sft_run(const Config *cfg, const char *out_path) {
                     "(weights and AdamW state unchanged)\n", step + 1, us.grad_norm);
         if (nonfinite_tally(&nonfinite, us.skipped, cfg->sft_max_nonfinite_steps)) {
             fprintf(stderr, "error: sft: %ld steps in a row had a non-finite gradient (last: step "
-                    "%ld); stopping with status %d without writing %s. Lower [sft] lr or raise "
-                    "[sft] warmup\n", nonfinite.in_a_row, step + 1, EXIT_NONFINITE, out_path);
+                    "%ld); stopping with status %d without writing %s. Lower [sft] lr (or "
+                    "weight_decay), or raise [sft] warmup\n", nonfinite.in_a_row, step + 1, EXIT_NONFINITE, out_path);
             status = EXIT_NONFINITE;
         }
         loss_acc += loss;

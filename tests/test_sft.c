@@ -15,6 +15,7 @@
 #include "checkpoint.h"
 #include "config.h"
 #include "sft.h"
+#include "update.h"
 #include "util.h"
 
 static void tiny(Config *c, uint64_t seed) {
@@ -74,7 +75,29 @@ static void test_sft_deterministic(void **state) {
     unlink(p3);
 }
 
+/* lr 10 with decoupled weight decay 10 multiplies every matrix by about
+ * -99 per step: the weights overflow within a few steps and the gradient
+ * turns NaN. SFT skips those updates and, after max_nonfinite_steps in a
+ * row, stops with EXIT_NONFINITE without writing a checkpoint (before, it
+ * trained on and wrote a NaN model with status 0). */
+static void test_sft_nonfinite_stops(void **state) {
+    (void)state;
+    blas_set_threads(1);
+    char path[64], err[512];
+    snprintf(path, sizeof path, "/tmp/grpo_sft_%d_nan.ckpt", (int)getpid());
+    unlink(path);
+    Config c;
+    tiny(&c, 11);
+    const char *sets[] = {"sft.steps=40", "sft.lr=10", "sft.lr_min=10", "sft.warmup=0",
+                          "sft.weight_decay=10", "sft.max_nonfinite_steps=2"};
+    for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
+        assert_int_equal(config_set(&c, sets[i], err, sizeof err), 0);
+    assert_int_equal(sft_run(&c, path), EXIT_NONFINITE);
+    assert_int_not_equal(access(path, F_OK), 0);
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_sft_deterministic)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_sft_deterministic),
+                                       cmocka_unit_test(test_sft_nonfinite_stops)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
