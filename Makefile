@@ -25,7 +25,7 @@ ifeq ($(SAN),1)
   OPT   ?= -O1 -march=native
 endif
 OPT     ?= -O3 -march=native
-CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) -fno-math-errno -Wall -Wextra -Wshadow \
+CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) -fno-math-errno -Wall -Wextra -Wshadow -Wvla \
            -Wno-unused-parameter -Icommon -Iactors -Ilearner -Iproto -Ideploy \
            $(shell pkg-config --cflags $(PKGS))
 LDLIBS  := $(shell pkg-config --libs $(PKGS)) -lm

@@ -25,6 +25,7 @@ void roller_init(Roller *r, const Model *m, const Tokenizer *tok, const Task *ta
     r->prompt_buf = xmalloc(sizeof(int) * (size_t)max_prompts * L);
     r->prompt_len = xmalloc(sizeof(int) * (size_t)max_prompts);
     r->items = xmalloc(sizeof(TaskItem) * (size_t)max_prompts);
+    r->prompts = xmalloc(sizeof(const int *) * (size_t)max_prompts);
 }
 
 void roller_free(Roller *r) {
@@ -33,6 +34,7 @@ void roller_free(Roller *r) {
     xfree(r->prompt_buf);
     xfree(r->prompt_len);
     xfree(r->items);
+    xfree(r->prompts);
     memset(r, 0, sizeof *r);
 }
 
@@ -74,17 +76,16 @@ static void pack_group(Roller *r, int i, uint64_t policy_version, double gen_s, 
 void roller_run(Roller *r, int n, uint64_t policy_version, Group *groups) {
     CHECK(n >= 1 && n <= r->max_prompts);
     int L = r->m->cfg.max_seq_len;
-    const int *prompts[n];
     for (int i = 0; i < n; i++) {
         if (r->task->sample(r->task, SPLIT_TRAIN, r->rank, r->cursor++, &r->items[i]) != 0)
             die("task %s has no training items", r->task->name);
         int *buf = r->prompt_buf + (size_t)i * L;
         r->prompt_len[i] = encode_prompt(r->tok, r->items[i].prompt, buf, L);
-        prompts[i] = buf;
+        r->prompts[i] = buf;
     }
     double t0 = now_seconds();
     kv_cache_reset(r->cache);
-    generate(r->m, r->cache, prompts, r->prompt_len, n, r->G, &r->sc, r->tok, &r->rng, &r->comp);
+    generate(r->m, r->cache, r->prompts, r->prompt_len, n, r->G, &r->sc, r->tok, &r->rng, &r->comp);
     double gen_s = (now_seconds() - t0) / n;
     for (int i = 0; i < n; i++) pack_group(r, i, policy_version, gen_s, &groups[i]);
 }

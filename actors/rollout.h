@@ -28,6 +28,7 @@ typedef struct {
     Completions comp;
     int *prompt_buf;      /* (max_prompts, max_seq_len) */
     int *prompt_len;      /* (max_prompts) */
+    const int **prompts;  /* (max_prompts) rows of prompt_buf, as generate takes them */
     TaskItem *items;      /* (max_prompts) */
 } Roller;
 

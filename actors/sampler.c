@@ -7,48 +7,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model_kernels.h"
+#include "sample_dist.h"
 #include "util.h"
 
-/* Candidate ids are stored as floats in the scratch buffer (the scratch is a
- * float array, and an int stored through an int pointer into it would break
- * strict aliasing); floats hold every integer below 2^24 exactly. */
-enum { SAMPLER_MAX_V = 1 << 24 };
-
-/* Max of x[i]/T over i (T > 0) and log sum exp(x[i]/T - max), in double. */
-static void log_sum_exp(const float *logits, int V, double inv_t, double *mx, double *lse) {
-    double m = -INFINITY;
-    for (int i = 0; i < V; i++) {
-        const double x = (double)logits[i] * inv_t;
-        if (x > m) m = x;
-    }
+/* log_sum_exp_row (the model's log-softmax) over logits / T, dying on
+ * non-finite logits; *mx gets the scaled max. */
+static double checked_lse(const float *logits, int V, double inv_t, double *mx) {
+    double m;
+    const double lse = log_sum_exp_row(logits, V, inv_t, &m, NULL);
     if (!isfinite(m)) die("sampler: non-finite logits (max %g): the model produced inf/NaN", m);
-    double s = 0.0;
-    for (int i = 0; i < V; i++) s += exp((double)logits[i] * inv_t - m);
-    if (!isfinite(s)) die("sampler: non-finite logits (NaN in the softmax sum)");
+    if (!isfinite(lse)) die("sampler: non-finite logits (NaN in the softmax sum)");
     *mx = m;
-    *lse = m + log(s);
+    return lse;
 }
 
 double sampler_logprob(const float *logits, int V, float temperature, int id) {
     CHECK(id >= 0 && id < V);
     const double inv_t = temperature > 0 ? 1.0 / (double)temperature : 1.0;
-    double m, lse;
-    log_sum_exp(logits, V, inv_t, &m, &lse);
+    double m;
+    const double lse = checked_lse(logits, V, inv_t, &m);
     return (double)logits[id] * inv_t - lse;
-}
-
-/* qsort order for (logit, id) pairs: higher logit first, then lower id, so
- * the order is total and the result does not depend on qsort's algorithm.
- * Ordering by raw logit equals ordering by probability since T > 0. */
-static int cmp_candidate(const void *pa, const void *pb) {
-    const float *a = pa, *b = pb;
-    if (a[0] != b[0]) return a[0] > b[0] ? -1 : 1;
-    return (a[1] > b[1]) - (a[1] < b[1]);
 }
 
 int sampler_pick(const float *logits, int V, const SamplerConfig *sc, Rng *rng, float *scratch,
                  float *logp) {
-    CHECK(V > 0 && V < SAMPLER_MAX_V);
+    CHECK(V > 0);
     /* Drawn first and unconditionally: one uniform per token, greedy too. */
     const double u = (double)rng_uniform(rng);
 
@@ -61,10 +45,10 @@ int sampler_pick(const float *logits, int V, const SamplerConfig *sc, Rng *rng, 
     }
 
     const double inv_t = 1.0 / (double)sc->temperature;
-    double m, lse;
-    log_sum_exp(logits, V, inv_t, &m, &lse);
-    const int k = sc->top_k > 0 && sc->top_k < V ? sc->top_k : V;
-    const int truncate = k < V || sc->top_p < 1.0f;
+    double m;
+    double lse = checked_lse(logits, V, inv_t, &m);
+    const SampleDist dist = sample_dist_scoring(sc->temperature, sc->top_k, sc->top_p, sc->logprob);
+    const int truncate = sample_dist_cuts(&dist, V);
     int pick = -1;
 
     if (!truncate) {
@@ -85,31 +69,9 @@ int sampler_pick(const float *logits, int V, const SamplerConfig *sc, Rng *rng, 
         }
         if (pick < 0) pick = last_pos; /* rounding left target at the very top */
     } else {
-        /* Exact truncation: sort all candidates (V log V per token; fine at
-         * the vocabularies we run, and simpler to trust than a partial
-         * selection). scratch = V pairs (logit, id). */
-        for (int i = 0; i < V; i++) {
-            scratch[2 * i] = logits[i];
-            scratch[2 * i + 1] = (float)i;
-        }
-        qsort(scratch, (size_t)V, 2 * sizeof(float), cmp_candidate);
-        double mass_k = 0.0;
-        for (int r = 0; r < k; r++) mass_k += exp((double)scratch[2 * r] * inv_t - m);
-        int n_keep = k;
-        double mass = mass_k;
-        if (sc->top_p < 1.0f) {
-            /* Smallest prefix whose share of the top-k mass reaches p. */
-            const double want = (double)sc->top_p * mass_k;
-            double cum = 0.0;
-            for (int r = 0; r < k; r++) {
-                cum += exp((double)scratch[2 * r] * inv_t - m);
-                if (cum >= want) {
-                    n_keep = r + 1;
-                    mass = cum;
-                    break;
-                }
-            }
-        }
+        /* scratch: the candidates sorted, the kept ones first */
+        double mass;
+        const int n_keep = sample_dist_keep(logits, V, &dist, m, scratch, &mass);
         const double target = u * mass;
         double cum = 0.0;
         pick = (int)scratch[2 * (n_keep - 1) + 1];
@@ -120,6 +82,9 @@ int sampler_pick(const float *logits, int V, const SamplerConfig *sc, Rng *rng, 
                 break;
             }
         }
+        /* the learner's recompute (logp_forward_truncated) forms the same
+         * sum: zmax + log(kept mass) */
+        if (dist.logprob == LOGPROB_TRUNCATED) lse = m + log(mass);
     }
     if (logp) *logp = (float)((double)logits[pick] * inv_t - lse);
     return pick;
@@ -315,6 +280,7 @@ SamplerConfig sampler_config_from(const SamplingSettings *s) {
     sc.temperature = s->temperature;
     sc.top_k = s->top_k;
     sc.top_p = s->top_p;
+    sc.logprob = s->logprob;
     sc.max_new_tokens = s->max_new_tokens;
     snprintf(sc.stop, sizeof sc.stop, "%s", s->stop);
     return sc;

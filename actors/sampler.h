@@ -4,13 +4,17 @@
  * Two contracts matter to the rest of the trainer:
  *
  *   1. The log-probability reported for each sampled token is under the
- *      FULL temperature-scaled distribution softmax(logits / temperature),
- *      never the top-k / top-p truncated one, because that is what the
- *      learner recomputes with model_forward (model.h) for the importance
- *      ratio. With truncation on, the tokens come from a slightly different
- *      distribution than the reported logp describes; that is the usual
- *      trade-off and is the learner's to correct, not ours to hide.
- *      Greedy decoding (temperature 0) reports logp under temperature 1.
+ *      distribution [sampler] logprob names (common/sample_dist.h), which
+ *      the learner recomputes with model_forward_dist (model.h) for the
+ *      importance ratio and the gradient, through the same kept-set rule
+ *      (sample_dist_keep) and the same log-softmax (log_sum_exp_row):
+ *        full (default): softmax(logits / temperature) over the whole
+ *          vocabulary, even when top-k / top-p cut the sampling
+ *          distribution (the gradient is then biased: see sample_dist.h);
+ *        truncated: the renormalised top-k / top-p distribution at that
+ *          temperature, the one the token was actually drawn from.
+ *      Greedy decoding (temperature 0) reports logp under the full softmax
+ *      at temperature 1.
  *
  *   2. The RNG advances by exactly one rng_uniform draw per generated token,
  *      whatever the settings (greedy too), in sequence-index order; so a
@@ -32,6 +36,7 @@
 
 #include "model.h"
 #include "rng.h"
+#include "sample_dist.h"
 #include "sampling.h"
 #include "tokenizer.h"
 
@@ -39,6 +44,7 @@ typedef struct {
     float temperature;   /* 0 = greedy (argmax, lowest id wins ties) */
     int top_k;           /* keep the k most likely tokens; 0 = off */
     float top_p;         /* keep the smallest most-likely prefix with mass >= p; 1 = off */
+    int logprob;         /* LogprobKind (sample_dist.h): full or truncated */
     int max_new_tokens;  /* completion length limit (EOS included) */
     char stop[16];       /* stop string, NUL-terminated; "" = stop on EOS only */
     /* Called between decode steps when set: the asynchronous actor drives
@@ -52,14 +58,16 @@ typedef struct {
 SamplerConfig sampler_config_from(const SamplingSettings *s);
 
 /* Floats of scratch sampler_pick needs for a vocabulary of V. */
-#define SAMPLER_SCRATCH_FLOATS(V) (2 * (size_t)(V))
+#define SAMPLER_SCRATCH_FLOATS(V) SAMPLE_DIST_SCRATCH_FLOATS(V)
 
 /* Samples one token id from logits (V) under sc, drawing exactly one
  * rng_uniform from rng, and writes to *logp (if not NULL) its
  * log-probability under softmax(logits / temperature) (temperature 1 when
- * greedy), computed with max subtraction and double accumulation.
- * top_k is applied first, then top_p on the renormalised top-k mass;
- * candidates are ordered by probability, ties by lower id. scratch holds
+ * greedy), or with sc->logprob = truncated under the renormalised kept-set
+ * distribution it was drawn from, computed with max subtraction and double
+ * accumulation. The kept set is sample_dist_keep's: top_k first, then
+ * top_p on the renormalised top-k mass; candidates ordered by probability,
+ * ties by lower id. scratch holds
  * SAMPLER_SCRATCH_FLOATS(V) floats owned by the caller. Dies on non-finite
  * logits (a model bug, not a sampling decision). */
 int sampler_pick(const float *logits, int V, const SamplerConfig *sc, Rng *rng, float *scratch,
@@ -77,7 +85,7 @@ typedef enum { FINISH_EOS = 0, FINISH_STOP = 1, FINISH_LENGTH = 2 } FinishReason
 typedef struct {
     int n, max_new;
     int *tokens;      /* (n, max_new) token ids */
-    float *logp;      /* (n, max_new) log-prob of each token under the sampling policy */
+    float *logp;      /* (n, max_new) log-prob of each token, under sc->logprob (contract 1) */
     int *len;         /* (n) completion tokens, EOS included */
     uint8_t *finish;  /* (n) FinishReason */
 } Completions;

@@ -172,7 +172,11 @@ struct ForwardState {
     float *xn_final;     /* (N, D) */
     float *rstd_final;   /* (N) */
     float *logits;       /* (N, V) raw */
-    double *lse;         /* (N) log-sum-exp of logits / temperature */
+    double *lse;         /* (N) log-sum-exp of logits / temperature (over the kept set) */
+    int truncated;       /* 1: log-probs of the last forward are of the kept set */
+    float *keep_z;       /* (N) kept-set threshold pair per row (sample_dist_kept) */
+    int *keep_id;        /* (N) */
+    float *keep_scratch; /* SAMPLE_DIST_SCRATCH_FLOATS(V) */
     /* backward scratch, reused by every layer */
     float *hg;           /* (N, HF) silu(h1) * h3 (forward: W2 input; backward: recomputed) */
     float *d_res;        /* (N, D) gradient of the residual stream */
@@ -221,6 +225,9 @@ ForwardState *forward_state_new(const ModelConfig *cfg, int max_B, int max_T) {
     s->rstd_final = F(N);
     s->logits = F(N * V);
     s->lse = xmalloc(sizeof(double) * N);
+    s->keep_z = F(N);
+    s->keep_id = xmalloc(sizeof(int) * N);
+    s->keep_scratch = F(SAMPLE_DIST_SCRATCH_FLOATS(V));
     s->hg = F(N * HF);
     s->d_res = F(N * D);
     s->d_xn = F(N * D);
@@ -241,7 +248,7 @@ void forward_state_free(ForwardState *s) {
     void *bufs[] = {s->tokens, s->targets, s->rope_cos, s->rope_sin, s->res, s->res_mid,
                     s->xn_att, s->rstd_att, s->q, s->k, s->v, s->att, s->atty, s->xn_ffn,
                     s->rstd_ffn, s->h1, s->h3, s->hsig, s->xn_final, s->rstd_final, s->logits,
-                    s->lse, s->hg, s->d_res, s->d_xn, s->d_atty, s->d_q, s->d_k, s->d_v,
+                    s->lse, s->keep_z, s->keep_id, s->keep_scratch, s->hg, s->d_res, s->d_xn, s->d_atty, s->d_q, s->d_k, s->d_v,
                     s->d_h1, s->d_h3, s->d_logits, s->d_score};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) xfree(bufs[i]);
     xfree(s);
@@ -254,7 +261,14 @@ static const float *head_weights(const Model *m) {
 
 void model_forward(const Model *m, ForwardState *s, const int *tokens, const int *targets,
                    int B, int T, float temperature, float *logp, float *entropy) {
+    const SampleDist full = {temperature, 0, 1.0f, LOGPROB_FULL};
+    model_forward_dist(m, s, tokens, targets, B, T, &full, logp, entropy);
+}
+
+void model_forward_dist(const Model *m, ForwardState *s, const int *tokens, const int *targets,
+                        int B, int T, const SampleDist *dist, float *logp, float *entropy) {
     const ModelConfig *c = &m->cfg;
+    const float temperature = dist->temperature;
     CHECK(B >= 1 && B <= s->max_B && T >= 1 && T <= s->max_T);
     CHECK(temperature > 0.0f);
     int D = c->dim, L = c->n_layers, NH = c->n_heads, NKV = c->n_kv_heads, HF = c->hidden_dim;
@@ -304,7 +318,12 @@ void model_forward(const Model *m, ForwardState *s, const int *tokens, const int
     rmsnorm_forward(s->xn_final, s->rstd_final, s->res + (size_t)L * ND, m->w.rms_final, N, D,
                     c->norm_eps);
     matmul_forward(s->logits, s->xn_final, head_weights(m), N, D, V, 0.0f);
-    logp_forward(logp, entropy, s->lse, s->logits, targets, N, V, temperature);
+    s->truncated = sample_dist_truncates(dist, V);
+    if (s->truncated)
+        logp_forward_truncated(logp, entropy, s->lse, s->keep_z, s->keep_id, s->logits, targets, N,
+                               V, dist, s->keep_scratch);
+    else
+        logp_forward(logp, entropy, s->lse, s->logits, targets, N, V, temperature);
 }
 
 void model_backward(Model *m, ForwardState *s, const float *weights) {
@@ -316,7 +335,9 @@ void model_backward(Model *m, ForwardState *s, const float *weights) {
     size_t NA = (size_t)B * NH * T * T;
     ParamTensors *g = &m->g;
 
-    logp_backward(s->d_logits, s->logits, s->lse, s->targets, weights, N, V, s->temperature);
+    logp_backward(s->d_logits, s->logits, s->lse, s->targets, weights,
+                  s->truncated ? s->keep_z : NULL, s->truncated ? s->keep_id : NULL, N, V,
+                  s->temperature);
     matmul_backward(s->d_xn, c->tied_embeddings ? g->wte : g->wcls, s->d_logits, s->xn_final,
                     head_weights(m), N, D, V, 0.0f);
     memset(s->d_res, 0, sizeof(float) * ND); /* rmsnorm_backward adds into it */

@@ -19,8 +19,9 @@
  * this layout tensor by tensor.
  *
  * Log-probabilities are of the temperature-scaled distribution
- * softmax(logits / temperature): what the actors sample from and what the
- * learner must recompute. */
+ * softmax(logits / temperature), or of its top-k / top-p truncation
+ * (model_forward_dist): what the actors report and what the learner must
+ * recompute. */
 #ifndef COMMON_MODEL_H
 #define COMMON_MODEL_H
 
@@ -28,6 +29,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "sample_dist.h"
 
 typedef struct {
     int vocab_size;       /* V */
@@ -126,6 +128,14 @@ void forward_state_free(ForwardState *s);
  * model_backward needs in s. */
 void model_forward(const Model *m, ForwardState *s, const int *tokens, const int *targets,
                    int B, int T, float temperature, float *logp, float *entropy);
+/* model_forward with log-probs (and entropy) under dist (sample_dist.h):
+ * the full softmax at dist->temperature, or, when sample_dist_truncates,
+ * the renormalised top-k / top-p kept-set distribution the sampler draws
+ * from (model_kernels.h: logp_forward_truncated); model_backward then
+ * differentiates that, the kept set held fixed. model_forward(T) is this
+ * with the full distribution at T. */
+void model_forward_dist(const Model *m, ForwardState *s, const int *tokens, const int *targets,
+                        int B, int T, const SampleDist *dist, float *logp, float *entropy);
 
 /* Accumulates into m->grads the gradient of L = -sum w[b,t] * logp[b,t]
  * for the batch of the last model_forward on s. weights: (B, T). */

@@ -17,6 +17,7 @@
 #include <immintrin.h>
 #endif
 
+#include "sample_dist.h"
 #include "util.h"
 
 /* ---- helpers -------------------------------------------------------------- */
@@ -560,28 +561,79 @@ void swiglu_backward(float *dh1, float *dh3, const float *dout, const float *h1,
 
 /* ---- log-probabilities ---------------------------------------------------- */
 
+double log_sum_exp_row(const float *z, int V, double inv_t, double *zmax, double *mean_z) {
+    /* The max is taken on the raw floats: scaling by inv_t > 0 is monotone,
+     * so it is the max of the scaled row, found without V multiplies. */
+    float mx = z[0];
+    for (int j = 1; j < V; j++) mx = z[j] > mx ? z[j] : mx;
+    double m = mx * inv_t, sum = 0.0, sumz = 0.0;
+    for (int j = 0; j < V; j++) {
+        double zj = z[j] * inv_t, e = exp(zj - m);
+        sum += e;
+        sumz += e * zj;
+    }
+    if (zmax) *zmax = m;
+    if (mean_z) *mean_z = sumz / sum;
+    return m + log(sum);
+}
+
 void logp_forward(float *logp, float *entropy, double *lse, const float *logits,
                   const int *targets, int N, int V, float temperature) {
     double invT = 1.0 / temperature;
     for (int i = 0; i < N; i++) {
         const float *z = logits + (size_t)i * V;
-        float mx = z[0];
-        for (int j = 1; j < V; j++) mx = z[j] > mx ? z[j] : mx;
-        double zmax = mx * invT, sum = 0.0, sumz = 0.0;
-        for (int j = 0; j < V; j++) {
-            double zj = z[j] * invT, e = exp(zj - zmax);
-            sum += e;
-            sumz += e * zj;
-        }
-        double l = zmax + log(sum);
+        double mean_z;
+        double l = log_sum_exp_row(z, V, invT, NULL, &mean_z);
         lse[i] = l;
         logp[i] = (float)(z[targets[i]] * invT - l);
-        if (entropy) entropy[i] = (float)(l - sumz / sum);
+        if (entropy) entropy[i] = (float)(l - mean_z);
+    }
+}
+
+/* Kept set: sample_dist_keep's prefix, plus the target where the rule on
+ * these logits drops it (see model_kernels.h). The sums run over the kept
+ * prefix in sorted order, the order the sampler sums its mass in. */
+void logp_forward_truncated(float *logp, float *entropy, double *lse, float *keep_z, int *keep_id,
+                            const float *logits, const int *targets, int N, int V,
+                            const SampleDist *d, float *scratch) {
+    const double invT = 1.0 / (double)d->temperature;
+    for (int i = 0; i < N; i++) {
+        const float *z = logits + (size_t)i * V;
+        const int t = targets[i];
+        double zmax;
+        if (!isfinite(log_sum_exp_row(z, V, invT, &zmax, NULL))) {
+            /* NaN/inf logits cannot be ranked; keep them visible, keep everything */
+            lse[i] = NAN;
+            logp[i] = NAN;
+            if (entropy) entropy[i] = NAN;
+            keep_z[i] = -INFINITY;
+            keep_id[i] = V;
+            continue;
+        }
+        double mass;
+        const int n_keep = sample_dist_keep(z, V, d, zmax, scratch, &mass);
+        keep_z[i] = scratch[2 * (n_keep - 1)];
+        keep_id[i] = (int)scratch[2 * (n_keep - 1) + 1];
+        double sumz = 0.0;
+        for (int r = 0; r < n_keep; r++) {
+            const double zr = scratch[2 * r] * invT;
+            sumz += exp(zr - zmax) * zr;
+        }
+        if (!sample_dist_kept(z[t], t, keep_z[i], keep_id[i])) {
+            const double zt = z[t] * invT, e = exp(zt - zmax);
+            mass += e;
+            sumz += e * zt;
+        }
+        const double l = zmax + log(mass);
+        lse[i] = l;
+        logp[i] = (float)(z[t] * invT - l);
+        if (entropy) entropy[i] = (float)(l - sumz / mass);
     }
 }
 
 void logp_backward(float *dlogits, const float *logits, const double *lse, const int *targets,
-                   const float *weights, int N, int V, float temperature) {
+                   const float *weights, const float *keep_z, const int *keep_id, int N, int V,
+                   float temperature) {
     double invT = 1.0 / temperature;
     for (int i = 0; i < N; i++) {
         float *d = dlogits + (size_t)i * V;
@@ -591,7 +643,17 @@ void logp_backward(float *dlogits, const float *logits, const double *lse, const
             continue;
         }
         double c = weights[i] * invT;
-        for (int j = 0; j < V; j++) d[j] = (float)(c * exp(z[j] * invT - lse[i]));
+        if (!keep_z) {
+            for (int j = 0; j < V; j++) d[j] = (float)(c * exp(z[j] * invT - lse[i]));
+        } else {
+            /* p_trunc is 0 outside the kept set, whose membership is
+             * piecewise constant in the logits: held fixed, it has no
+             * derivative, so only kept logits get (p_trunc - onehot) */
+            for (int j = 0; j < V; j++)
+                d[j] = j == targets[i] || sample_dist_kept(z[j], j, keep_z[i], keep_id[i])
+                           ? (float)(c * exp(z[j] * invT - lse[i]))
+                           : 0.0f;
+        }
         d[targets[i]] -= (float)c;
     }
 }

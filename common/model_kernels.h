@@ -8,11 +8,15 @@
  *   C  input width, OC output width of a matmul
  * All matrices are row-major; weights are (OC, C) and applied as x W^T.
  *
- * Internal to the model: model.c and tests/test_model.c include it. */
+ * Internal to the model (model.c, tests/test_model.c), except
+ * log_sum_exp_row, which the sampler shares so that its log-probs and the
+ * learner's recompute are the same arithmetic. */
 #ifndef COMMON_MODEL_KERNELS_H
 #define COMMON_MODEL_KERNELS_H
 
 #include <stddef.h>
+
+#include "sample_dist.h"
 
 /* x[i] = wte[tokens[i]]. x (N, D), wte (V, D). */
 void encoder_forward(float *x, const int *tokens, const float *wte, int N, int D);
@@ -97,14 +101,38 @@ void swiglu_recompute(float *out, const float *h1, const float *h3, const float 
 void swiglu_backward(float *dh1, float *dh3, const float *dout, const float *h1,
                      const float *h3, const float *sig, size_t n);
 
+/* THE log-softmax, used by the training forward and the sampler alike:
+ * log sum_j exp(z_j * inv_t) over one row (V >= 1, inv_t > 0), in double
+ * with the max subtracted. *zmax gets max_j z_j * inv_t and *mean_z the
+ * mean of z * inv_t under softmax(z * inv_t) (entropy = lse - mean_z); either
+ * may be NULL. A NaN anywhere makes the result NaN. */
+double log_sum_exp_row(const float *z, int V, double inv_t, double *zmax, double *mean_z);
+
 /* Per row of logits (N, V): z = logits / temperature,
  * lse = log sum exp z, logp = z[target] - lse, entropy = lse - sum p z
  * (entropy may be NULL). Accumulates in double. */
 void logp_forward(float *logp, float *entropy, double *lse, const float *logits,
                   const int *targets, int N, int V, float temperature);
+/* logp_forward under d, a truncated distribution (sample_dist_truncates):
+ * per row the kept set is sample_dist_keep's on the logits at
+ * d->temperature, plus the target whenever that rule drops it (the token
+ * was kept where it was sampled; the learner's logits can rank it out
+ * after an update or at a float-level tie on the boundary, and a -inf
+ * log-prob would turn the ratio and the KL into nonsense). Then
+ * lse = zmax + log(kept mass), logp = z[target] / T - lse, entropy of the
+ * kept-set distribution; keep_z, keep_id (N) get each row's threshold pair
+ * (sample_dist_kept) for logp_backward. Rows with NaN/inf logits get NaN.
+ * scratch holds SAMPLE_DIST_SCRATCH_FLOATS(V) floats. */
+void logp_forward_truncated(float *logp, float *entropy, double *lse, float *keep_z, int *keep_id,
+                            const float *logits, const int *targets, int N, int V,
+                            const SampleDist *d, float *scratch);
 /* WRITES dlogits (N, V), the gradient of -sum w * logp:
- * w / temperature * (softmax(z) - onehot(target)). */
+ * w / temperature * (p - onehot(target)), p = softmax(z) when keep_z is
+ * NULL (logp_forward), else the truncated distribution of
+ * logp_forward_truncated and its keep_z, keep_id, with the kept set held
+ * fixed (p = 0 and no gradient outside it). */
 void logp_backward(float *dlogits, const float *logits, const double *lse, const int *targets,
-                   const float *weights, int N, int V, float temperature);
+                   const float *weights, const float *keep_z, const int *keep_id, int N, int V,
+                   float temperature);
 
 #endif

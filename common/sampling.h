@@ -13,6 +13,7 @@ typedef struct {
     float top_p;         /* 1 = off */
     int max_new_tokens;  /* completion length limit (EOS included) */
     char stop[16];       /* stop string; "" = EOS only */
+    int logprob;         /* LogprobKind (sample_dist.h): full | truncated */
 } SamplingSettings;
 
 extern const CfgSection sampling_section;

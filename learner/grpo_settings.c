@@ -26,6 +26,8 @@ static const CfgKey keys[] = {
           "1: start from step 0 even if run.dir holds training checkpoints that do not load"),
     CFG_I(T, "max_empty_steps", max_empty_steps, "3", 0, 1e9, 0,
           "stop (status 5) after N consecutive steps without a valid group, 0 = never"),
+    CFG_I(T, "max_nonfinite_steps", max_nonfinite_steps, "3", 1, 1e9, 0,
+          "stop (status 6) after N steps in a row with a NaN/inf gradient"),
 };
 #undef T
 

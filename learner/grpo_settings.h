@@ -26,6 +26,7 @@ typedef struct {
     int keep_checkpoints;   /* newest K training checkpoints kept */
     int restart;            /* 1: start over although run.dir's checkpoints do not load */
     int max_empty_steps;    /* stop after N steps in a row without a valid group (0 = never) */
+    int max_nonfinite_steps;/* stop after N steps in a row with a non-finite gradient */
 } GrpoSettings;
 
 extern const CfgSection grpo_section;

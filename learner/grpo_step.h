@@ -15,6 +15,8 @@
 #include "plan.h"
 #include "sampling.h"
 #include "task.h"
+#include "sample_dist.h"
+#include "update.h"
 #include "wire.h"
 
 typedef struct {
@@ -34,6 +36,8 @@ typedef struct {
     double logp_diff_max, logp_diff_mean; /* |learner recompute - actor| */
     double objective;          /* J of the first pass */
     double grad_norm;          /* last optimizer step, before clipping */
+    int nonfinite_skipped;     /* optimizer updates skipped: NaN/inf gradient */
+    long nonfinite_in_a_row;   /* steps in a row, this one included, that skipped one */
     float lr;
     long tokens;               /* completion tokens in the batch */
     long learner_tokens;       /* tokens pushed through forward+backward */
@@ -46,12 +50,20 @@ typedef struct {
     double is_mean, is_min, is_max, is_truncated_frac;
 } StepMetrics;
 
+/* A minibatch: groups [g0, g1) of the sorted batch, rows [row0, row0 + rows),
+ * ntok completion tokens from tok0 in the per-token arrays. */
+typedef struct {
+    int g0, g1, row0, rows;
+    long tok0, ntok;
+} Minibatch;
+
 typedef struct {
     Model *policy;
     const Model *ref;          /* frozen reference (may equal the start) */
     const TrainPlan *plan;       /* [grpo] keys every rank agrees on */
     const GrpoSettings *gs;      /* the learner's [grpo] keys */
     const SamplingSettings *ss;  /* [sampler]: the distribution log-probs are under */
+    SampleDist dist;             /* what log-probs are under ([sampler] settings) */
     AdamW opt;
     long step;                 /* steps taken */
     long opt_steps;            /* optimizer updates taken */
@@ -64,6 +76,9 @@ typedef struct {
     float *adv;                /* (max_rows) */
     int *len;                  /* (max_rows) */
     Group *sorted;             /* (max groups) */
+    Minibatch *mbs;            /* (max_minibatches) this step's split */
+    int max_minibatches;       /* min(minibatches, prompts_per_step) */
+    NonfiniteTally nonfinite;  /* steps that skipped an update (update.h) */
 } Learner;
 
 /* Sets up the learner for at most [grpo] prompts_per_step groups of
@@ -72,8 +87,11 @@ void learner_init(Learner *L, Model *policy, const Model *ref, const Config *cfg
 void learner_free(Learner *L);
 
 /* Trains on n groups (any arrival order: they are sorted by actor rank and
- * sequence number first, so results never depend on timing). */
-void learner_step(Learner *L, const Group *groups, int n, uint64_t policy_version,
+ * sequence number first, so results never depend on timing). An update
+ * whose gradient is not finite is skipped (update.h) and counted in out.
+ * Returns 1 when cfg->max_nonfinite_steps steps in a row have skipped one
+ * (the caller stops the run with EXIT_NONFINITE), else 0. */
+int learner_step(Learner *L, const Group *groups, int n, uint64_t policy_version,
                   StepMetrics *out);
 
 #endif

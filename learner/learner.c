@@ -460,6 +460,9 @@ static int setup(Run *R) {
 
     learner_init(&R->L, &R->policy, &R->ref, cfg);
     R->learner_ready = 1;
+    char bias[400];
+    if (sample_dist_bias_warning(&R->L.dist, R->tok->vocab_size, bias, sizeof bias))
+        fprintf(stderr, "warning: %s\n", bias);
     int resumed = 0, status = resume_or_start(R, &resumed);
     if (status) return status;
     /* only now: a refused start leaves run.dir as it was */
@@ -508,7 +511,8 @@ static int setup(Run *R) {
 
 /* One training step: collect, train, publish, evaluate, log, checkpoint.
  * Returns 0 to continue, or the exit status to stop with (a checkpoint is
- * written when it can be; the message says why). */
+ * written when it can be; the message says why): EXIT_REQUEUE on a signal,
+ * EXIT_NONFINITE when too many steps in a row had a non-finite gradient. */
 static int run_step(Run *R, long step, Group *groups) {
     const TrainPlan *plan = R->plan;
     const GrpoSettings *gs = R->gs;
@@ -540,7 +544,8 @@ static int run_step(Run *R, long step, Group *groups) {
         if (R->in.verify_s[r] > s.t_verify) s.t_verify = R->in.verify_s[r];
     }
     s.t_comm = fmax(0, s.t_collect - s.t_gen - s.t_verify);
-    if (n_good > 0) learner_step(&R->L, groups, n_good, R->version, &s.m);
+    int nonfinite = 0;
+    if (n_good > 0) nonfinite = learner_step(&R->L, groups, n_good, R->version, &s.m);
     else R->L.step++; /* nothing to learn from: same weights, still a step */
     R->n_empty = n_good > 0 ? 0 : R->n_empty + 1;
     /* one version per step, even an empty one: the actors' schedule (group
@@ -556,10 +561,14 @@ static int run_step(Run *R, long step, Group *groups) {
     s.bad_messages = R->in.n_bad;
     s.stale_dropped = R->in.n_stale;
     s.version = (unsigned long long)R->version;
+    if (s.m.nonfinite_skipped)
+        fprintf(stderr, "warning: learner step %ld: %d optimizer update(s) skipped, gradient norm %g "
+                "is not finite; weights and AdamW state left unchanged\n",
+                step, s.m.nonfinite_skipped, s.m.grad_norm);
     double t3 = now_seconds();
     int last = step == plan->steps;
     int empty_stop = gs->max_empty_steps > 0 && R->n_empty >= gs->max_empty_steps;
-    int stopping = (stop_signal != 0 && !last) || empty_stop;
+    int stopping = (stop_signal != 0 && !last) || empty_stop || nonfinite;
     /* stopping: checkpoint and go, no evaluation (on a signal the batch
      * system is counting down to SIGKILL) */
     int eval_due = plan_eval_due(plan, step) && !stopping;
@@ -568,7 +577,7 @@ static int run_step(Run *R, long step, Group *groups) {
     int checkpointed = (gs->checkpoint_every > 0 && step % gs->checkpoint_every == 0) ||
                        stopping || last;
     int status = 0;
-    if (checkpointed)
+    if (checkpointed && !nonfinite)
         status = plan->async ? checkpoint_from_intake(R, "asynchronous mode") : checkpoint_sync(R);
     /* sync: the actors generate only when told to (WIRE_CMD_GENERATE), so
      * weights sent before a stop leave nothing in flight */
@@ -607,6 +616,14 @@ static int run_step(Run *R, long step, Group *groups) {
         fprintf(stderr, "error: learner: stopping with status %d (run directory not writable)\n",
                 status);
         return status;
+    }
+    if (nonfinite) {
+        fprintf(stderr, "error: learner: %ld steps in a row had a non-finite gradient (last: step %ld, "
+                "gradient norm %g); stopping with status %d. The weights are as after the last "
+                "finite update. Look for NaN/inf in the reference model ([grpo] ref) or the "
+                "rewards, or lower [grpo] lr\n",
+                s.m.nonfinite_in_a_row, step, s.m.grad_norm, EXIT_NONFINITE);
+        return EXIT_NONFINITE;
     }
     if (empty_stop) {
         fprintf(stderr, "error: learner: %d consecutive steps with no valid group (%ld bad "

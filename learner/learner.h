@@ -16,7 +16,8 @@
  *    4  a rank went silent past grpo.deadline_s (EXIT_SILENT)
  *    5  grpo.max_empty_steps consecutive steps without a valid group: the
  *       actors' data is unusable (EXIT_EMPTY_STEPS)
- *    6  reserved: non-finite values (EXIT_NONFINITE)
+ *    6  grpo.max_nonfinite_steps (sft.max_nonfinite_steps) steps in a row with a
+ *       NaN/inf gradient (EXIT_NONFINITE, update.h: SFT shares it)
  *    7  the run directory is not writable: disk full, quota, permissions,
  *       or its lock cannot be taken (EXIT_RUN_DIR)
  *   75  stopped by SIGUSR1/SIGTERM after writing its checkpoint: "not

@@ -1,5 +1,6 @@
 #include "metrics.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,36 +75,58 @@ static void fmt_eta(double s, char *out, size_t cap) {
     else snprintf(out, cap, "%dm%02ds", m, sec);
 }
 
+/* ,"key":v with v in fmt, or null: JSON has no NaN or inf, and a step that
+ * skipped a non-finite gradient reports exactly such values. */
+static void put_num(FILE *f, const char *key, const char *fmt, double v) {
+    fprintf(f, ",\"%s\":", key);
+    if (isfinite(v)) fprintf(f, fmt, v);
+    else fprintf(f, "null");
+}
+
 int metrics_step(MetricsLog *ml, const StepLog *s, char *err, size_t errlen) {
     const StepMetrics *m = &s->m;
     LineBuf b;
     FILE *f = line_begin(&b);
     fprintf(f, "{\"step\":%ld,\"version\":%llu,\"elapsed_s\":%.3f,\"step_s\":%.4f", s->step,
             s->version, s->elapsed, s->step_seconds);
-    fprintf(f, ",\"groups\":%d,\"completions\":%d,\"reward_mean\":%.6g,\"reward_std\":%.6g",
-            m->n_groups, m->n_completions, m->reward_mean, m->reward_std);
-    for (int q = 0; q < m->n_components; q++)
-        fprintf(f, ",\"reward_%s_mean\":%.6g,\"reward_%s_std\":%.6g", ml->comp_names[q],
-                m->comp_mean[q], ml->comp_names[q], m->comp_std[q]);
-    fprintf(f,
-            ",\"accuracy\":%.6g,\"zero_var_frac\":%.6g,\"kl\":%.6g,\"clip_low\":%.6g,"
-            "\"clip_high\":%.6g,\"ratio_max_dev\":%.6g,\"entropy\":%.6g,\"objective\":%.6g",
-            m->accuracy, m->zero_var_frac, m->kl, m->clip_low, m->clip_high, m->ratio_max_dev,
-            m->entropy, m->objective);
-    fprintf(f,
-            ",\"len_mean\":%.4g,\"len_max\":%d,\"truncated_frac\":%.6g,"
-            "\"logp_diff_max\":%.3e,\"logp_diff_mean\":%.3e,\"grad_norm\":%.6g,\"lr\":%.6g",
-            m->len_mean, m->len_max, m->truncated_frac, m->logp_diff_max, m->logp_diff_mean,
-            m->grad_norm, (double)m->lr);
+    fprintf(f, ",\"groups\":%d,\"completions\":%d", m->n_groups, m->n_completions);
+    put_num(f, "reward_mean", "%.6g", m->reward_mean);
+    put_num(f, "reward_std", "%.6g", m->reward_std);
+    char key[96];
+    for (int q = 0; q < m->n_components; q++) {
+        snprintf(key, sizeof key, "reward_%s_mean", ml->comp_names[q]);
+        put_num(f, key, "%.6g", m->comp_mean[q]);
+        snprintf(key, sizeof key, "reward_%s_std", ml->comp_names[q]);
+        put_num(f, key, "%.6g", m->comp_std[q]);
+    }
+    put_num(f, "accuracy", "%.6g", m->accuracy);
+    put_num(f, "zero_var_frac", "%.6g", m->zero_var_frac);
+    put_num(f, "kl", "%.6g", m->kl);
+    put_num(f, "clip_low", "%.6g", m->clip_low);
+    put_num(f, "clip_high", "%.6g", m->clip_high);
+    put_num(f, "ratio_max_dev", "%.6g", m->ratio_max_dev);
+    put_num(f, "entropy", "%.6g", m->entropy);
+    put_num(f, "objective", "%.6g", m->objective);
+    put_num(f, "len_mean", "%.4g", m->len_mean);
+    fprintf(f, ",\"len_max\":%d", m->len_max);
+    put_num(f, "truncated_frac", "%.6g", m->truncated_frac);
+    put_num(f, "logp_diff_max", "%.3e", m->logp_diff_max);
+    put_num(f, "logp_diff_mean", "%.3e", m->logp_diff_mean);
+    put_num(f, "grad_norm", "%.6g", m->grad_norm);
+    put_num(f, "lr", "%.6g", (double)m->lr);
+    fprintf(f, ",\"nonfinite_skipped\":%d,\"nonfinite_in_a_row\":%ld", m->nonfinite_skipped,
+            m->nonfinite_in_a_row);
     fprintf(f,
             ",\"staleness_mean\":%.4g,\"staleness_max\":%d,\"actor_tok_s\":%.1f,"
             "\"learner_tok_s\":%.1f",
             m->staleness_mean, m->staleness_max, s->actor_tok_s, s->learner_tok_s);
     fprintf(f, ",\"staleness_hist\":[");
     for (int i = 0; i < 8; i++) fprintf(f, "%s%d", i ? "," : "", m->staleness_hist[i]);
-    fprintf(f, "],\"is_ratio_mean\":%.6g,\"is_ratio_min\":%.6g,\"is_ratio_max\":%.6g,"
-               "\"is_truncated_frac\":%.6g",
-            m->is_mean, m->is_min, m->is_max, m->is_truncated_frac);
+    fprintf(f, "]");
+    put_num(f, "is_ratio_mean", "%.6g", m->is_mean);
+    put_num(f, "is_ratio_min", "%.6g", m->is_min);
+    put_num(f, "is_ratio_max", "%.6g", m->is_max);
+    put_num(f, "is_truncated_frac", "%.6g", m->is_truncated_frac);
     fprintf(f,
             ",\"t_collect\":%.4f,\"t_generate\":%.4f,\"t_verify\":%.4f,\"t_comm\":%.4f,"
             "\"t_learn\":%.4f,\"t_bcast\":%.4f,\"t_eval\":%.4f",

@@ -27,6 +27,8 @@ static const CfgKey keys[] = {
     CFG_I(T, "eval_every", eval_every, "500", 0, 1e9, 0, "held-out greedy accuracy every N steps"),
     CFG_I(T, "eval_prompts", eval_prompts, "200", 1, 1 << 24, 0,
           "held-out prompts of those evaluations"),
+    CFG_I(T, "max_nonfinite_steps", max_nonfinite_steps, "3", 1, 1e9, 0,
+          "stop (status 6) after N steps in a row with a NaN/inf gradient"),
 };
 #undef T
 
@@ -117,14 +119,25 @@ int sft_run(const Config *cfg, const char *out_path, const Evaluator *eval) {
            ss->steps, B, task->name);
     double t0 = now_seconds(), t_last = t0, loss_acc = 0;
     long tok_acc = 0;
-    int n_acc = 0;
-    for (long step = 0; step < ss->steps; step++) {
+    int n_acc = 0, status = 0;
+    NonfiniteTally nonfinite = {0, 0};
+    for (long step = 0; step < ss->steps && status == 0; step++) {
         sft_fill_batch(task, tok, &demo_rng, step, &batch, sp, sc);
         model_forward(&m, fs, batch.tokens, batch.targets, batch.B, batch.T, 1.0f, logp, NULL);
         double loss = 0;
         for (int i = 0; i < batch.B * batch.T; i++) loss -= (double)batch.weights[i] * logp[i];
         model_backward(&m, fs, batch.weights);
         UpdateStats us = model_update(&m, &opt, &ss->opt, step, ss->steps);
+        if (us.skipped)
+            fprintf(stderr, "warning: sft step %ld: gradient norm %g is not finite; update skipped "
+                    "(weights and AdamW state unchanged)\n", step + 1, us.grad_norm);
+        if (nonfinite_tally(&nonfinite, us.skipped, ss->max_nonfinite_steps)) {
+            fprintf(stderr, "error: sft: %ld steps in a row had a non-finite gradient (last: step "
+                    "%ld); stopping with status %d without writing %s. Lower [sft] lr (or "
+                    "weight_decay), or raise [sft] warmup\n", nonfinite.in_a_row, step + 1,
+                    EXIT_NONFINITE, out_path);
+            status = EXIT_NONFINITE;
+        }
         loss_acc += loss;
         n_acc++;
         tok_acc += (long)batch.B * batch.T;
@@ -147,23 +160,24 @@ int sft_run(const Config *cfg, const char *out_path, const Evaluator *eval) {
                    er.greedy_acc, er.n_prompts);
         }
     }
-    printf("sft: trained in %.1f s\n", now_seconds() - t0);
-
-    Checkpoint ck;
-    ckpt_init(&ck);
-    ckpt_put_model(&ck, &m, tok);
-    char *cfg_text = config_to_string(cfg);
-    ckpt_put(&ck, "META", cfg_text, strlen(cfg_text));
-    xfree(cfg_text);
-    int status = ckpt_write(&ck, out_path, err, sizeof err) == 0 ? 0 : EXIT_RUN_DIR;
-    ckpt_free(&ck);
-    if (status) {
-        fprintf(stderr, "error: %s\n", err);
-    } else {
-        printf("sft: wrote %s\n", out_path);
-        EvalResult er;
-        eval->run(eval->ctx, &m, tok, task, 0, &er);
-        eval_print("sft", &er, task);
+    if (status == 0) {
+        printf("sft: trained in %.1f s\n", now_seconds() - t0);
+        Checkpoint ck;
+        ckpt_init(&ck);
+        ckpt_put_model(&ck, &m, tok);
+        char *cfg_text = config_to_string(cfg);
+        ckpt_put(&ck, "META", cfg_text, strlen(cfg_text));
+        xfree(cfg_text);
+        status = ckpt_write(&ck, out_path, err, sizeof err) == 0 ? 0 : EXIT_RUN_DIR;
+        ckpt_free(&ck);
+        if (status) {
+            fprintf(stderr, "error: %s\n", err);
+        } else {
+            printf("sft: wrote %s\n", out_path);
+            EvalResult er;
+            eval->run(eval->ctx, &m, tok, task, 0, &er);
+            eval_print("sft", &er, task);
+        }
     }
 
     xfree(sp);

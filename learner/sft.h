@@ -14,6 +14,7 @@ typedef struct {
     OptimSettings opt;
     int eval_every;   /* held-out greedy accuracy every N steps (0 = end only) */
     int eval_prompts; /* ... on this many prompts */
+    int max_nonfinite_steps; /* stop after this many non-finite steps in a row */
 } SftSettings;
 extern const CfgSection sft_section;
 
@@ -21,8 +22,10 @@ extern const CfgSection sft_section;
  * (run_lock.h), writes the checkpoint to out_path, prints progress and the
  * held-out evaluations (by eval: the sampler is the actors', and SFT does
  * not depend on it). Returns 0, EXIT_USAGE when run.dir is in use by
- * another run, or EXIT_RUN_DIR when the lock or the checkpoint cannot be
- * written (learner.h); other setup errors stop the program with a message. */
+ * another run, EXIT_RUN_DIR when the lock or the checkpoint cannot be
+ * written (learner.h), or EXIT_NONFINITE (update.h) without writing the
+ * checkpoint when [sft] max_nonfinite_steps steps in a row had a
+ * non-finite gradient; other setup errors stop the program with a message. */
 int sft_run(const Config *cfg, const char *out_path, const Evaluator *eval);
 
 /* `grpo sft [--out FILE]`: sft_run into --out or <run.dir>/sft.ckpt. */

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "grpo_loss.h"
+#include "model_kernels.h"
 
 /* Asserts |a - b| <= tol, printing both values on failure. */
 #define assert_near(a, b, tol)                                                              \
@@ -174,54 +175,86 @@ static void test_adv_reinforce_variants(void **state) {
 
 /* ---- REINFORCE baseline: the score has zero mean --------------------------- */
 
-/* log softmax(z)[a]. */
-static double log_softmax(const double *z, int n, int a) {
-    double m = z[0];
-    for (int i = 1; i < n; i++)
-        if (z[i] > m) m = z[i];
-    double s = 0;
-    for (int i = 0; i < n; i++) s += exp(z[i] - m);
-    return z[a] - m - log(s);
+/* Score of action a, d log p_a / d z, from the model's own log-softmax
+ * kernels: logp_backward with weight 1 writes the gradient of -log p_a. */
+static void score_of(const float *z, int n, int a, double *score, double *logp_a) {
+    float lp, d[8];
+    double lse;
+    const float w = 1.0f;
+    logp_forward(&lp, NULL, &lse, z, &a, 1, n, 1.0f);
+    logp_backward(d, z, &lse, &a, &w, NULL, NULL, 1, n, 1.0f);
+    for (int j = 0; j < n; j++) score[j] = -(double)d[j];
+    if (logp_a) *logp_a = lp;
+}
+
+/* Expected gradient (over a ~ p) of the objective whose per-token weights
+ * grpo_loss_compute gives for one single-token completion per action a,
+ * with the advantages group_advantages gives the rewards R under algo:
+ * sum_a p_a w_a score_a, through logp_backward with weight w_a. */
+static void expected_gradient(const float *z, const double *p, const float *R, int n, PgAlgo algo,
+                              double *grad) {
+    float adv[8], w[8], logp[8];
+    double lse[8];
+    int len[8];
+    for (int a = 0; a < n; a++) {
+        logp_forward(&logp[a], NULL, &lse[a], z, &a, 1, n, 1.0f);
+        len[a] = 1;
+    }
+    group_advantages(R, n, algo, ADV_STD_NONE, 0.0f, adv);
+    GrpoLossConfig gl = grpo_loss_config_defaults();
+    gl.algo = algo;
+    gl.beta = 0;
+    grpo_loss_compute(w, NULL, &gl, logp, logp, NULL, adv, len, n); /* on-policy: rho = 1 */
+    for (int j = 0; j < n; j++) grad[j] = 0;
+    for (int a = 0; a < n; a++) {
+        float d[8];
+        logp_backward(d, z, &lse[a], &a, &w[a], NULL, NULL, 1, n, 1.0f); /* of -w_a log p_a */
+        for (int j = 0; j < n; j++) grad[j] -= p[a] * d[j];
+    }
 }
 
 static void test_reinforce_baseline_zero_mean_score(void **state) {
     (void)state;
-    /* Softmax with probabilities [0.5, 0.3, 0.2]; score_a = d log p_a / d z.
-     * sum_a p_a score_a = 0, so a baseline b adds b * 0 to the expected
-     * gradient: it cannot bias it. */
+    /* Softmax with probabilities [0.5, 0.3, 0.2] (GRPO.md); score_a =
+     * d log p_a / d z. sum_a p_a score_a = 0, so a baseline b adds b * 0 to
+     * the expected gradient: it cannot bias it. */
     enum { N = 3 };
     const double p[N] = {0.5, 0.3, 0.2};
-    double z[N];
-    for (int i = 0; i < N; i++) z[i] = log(p[i]);
-    double score[N][N];
-    for (int a = 0; a < N; a++)
+    float z[N];
+    for (int i = 0; i < N; i++) z[i] = (float)log(p[i]);
+    double sum[N] = {0};
+    for (int a = 0; a < N; a++) {
+        double sc[N], lp;
+        score_of(z, N, a, sc, &lp);
+        assert_near(lp, log(p[a]), 1e-6);
         for (int j = 0; j < N; j++) {
-            /* Analytic: delta_aj - p_j; checked against central differences. */
-            score[a][j] = (a == j) - p[j];
-            const double h = 1e-5;
-            double zp[N], zm[N];
+            assert_near(sc[j], (a == j) - p[j], 1e-6); /* delta_aj - p_j */
+            /* and against central differences of the kernel's own logp */
+            float zp[N], zm[N], lpp, lpm;
+            double lse;
             memcpy(zp, z, sizeof z);
             memcpy(zm, z, sizeof z);
-            zp[j] += h;
-            zm[j] -= h;
-            const double fd = (log_softmax(zp, N, a) - log_softmax(zm, N, a)) / (2 * h);
-            assert_near(fd, score[a][j], 1e-8);
+            zp[j] += 1e-2f;
+            zm[j] -= 1e-2f;
+            logp_forward(&lpp, NULL, &lse, zp, &a, 1, N, 1.0f);
+            logp_forward(&lpm, NULL, &lse, zm, &a, 1, N, 1.0f);
+            assert_near((lpp - lpm) / ((double)zp[j] - zm[j]), sc[j], 1e-4);
+            sum[j] += p[a] * sc[j];
         }
-    for (int j = 0; j < N; j++) {
-        double s = 0;
-        for (int a = 0; a < N; a++) s += p[a] * score[a][j];
-        assert_near(s, 0.0, 1e-15);
     }
-    /* Expected gradient with and without a baseline is the same. */
-    const double R[N] = {1.0, 0.0, 2.0}, b = 0.7;
+    for (int j = 0; j < N; j++) assert_near(sum[j], 0.0, 1e-7);
+    /* The expected gradient of REINFORCE (A = R) and of REINFORCE with the
+     * group-mean baseline (A = R - mean R) is the same. */
+    const float R[N] = {1.0f, 0.0f, 2.0f};
+    double g0[N], gb[N];
+    expected_gradient(z, p, R, N, ALGO_REINFORCE, g0);
+    expected_gradient(z, p, R, N, ALGO_REINFORCE_BASELINE, gb);
+    double norm = 0;
     for (int j = 0; j < N; j++) {
-        double g0 = 0, gb = 0;
-        for (int a = 0; a < N; a++) {
-            g0 += p[a] * R[a] * score[a][j];
-            gb += p[a] * (R[a] - b) * score[a][j];
-        }
-        assert_near(g0, gb, 1e-15);
+        assert_near(g0[j], gb[j], 1e-7);
+        norm += g0[j] * g0[j];
     }
+    assert_true(norm > 1e-4); /* a non-trivial gradient */
 }
 
 /* ---- clip, surrogate, gradient rule -------------------------------------- */

@@ -50,9 +50,9 @@ static void init_big(Model *m, uint64_t seed, float scale) {
 enum { GB = 2, GT = 7 };
 
 static double weighted_loss(const Model *m, ForwardState *s, const int *tok, const int *tgt,
-                            const float *w, float temp) {
+                            const float *w, const SampleDist *dist) {
     float logp[GB * GT];
-    model_forward(m, s, tok, tgt, GB, GT, temp, logp, NULL);
+    model_forward_dist(m, s, tok, tgt, GB, GT, dist, logp, NULL);
     double L = 0;
     for (int i = 0; i < GB * GT; i++) L -= (double)w[i] * logp[i];
     return L;
@@ -67,7 +67,7 @@ static double weighted_loss(const Model *m, ForwardState *s, const int *tok, con
 #define RTOL 1e-2
 #define COS_MIN 0.99999
 
-static void gradcheck(int tied) {
+static void gradcheck(int tied, const SampleDist *dist) {
     ModelConfig c = tiny_config(tied);
     Model m;
     model_init(&m, &c);
@@ -79,10 +79,8 @@ static void gradcheck(int tied) {
     int tgt[GB * GT] = {5, 9, 3, 3, 7, 2, 10, 10, 6, 8, 1, 0, 0, 0};
     float w[GB * GT] = {0.5f, 1.0f, -0.7f, 0.3f, 1.5f, -0.2f, 0.9f,
                         -1.1f, 0.4f, 0.8f, 0.6f, 0.0f, 0.0f, 0.0f};
-    float temp = 0.7f;
-
     model_zero_grads(&m);
-    weighted_loss(&m, s, tok, tgt, w, temp);
+    weighted_loss(&m, s, tok, tgt, w, dist);
     model_backward(&m, s, w);
 
     size_t sizes[MODEL_NUM_TENSORS];
@@ -98,10 +96,10 @@ static void gradcheck(int tied) {
             float *p = m.params + off + j, orig = *p;
             *p = orig + FD_EPS;
             float hi = *p;
-            double Lp = weighted_loss(&m, s, tok, tgt, w, temp);
+            double Lp = weighted_loss(&m, s, tok, tgt, w, dist);
             *p = orig - FD_EPS;
             float lo = *p;
-            double Lm = weighted_loss(&m, s, tok, tgt, w, temp);
+            double Lm = weighted_loss(&m, s, tok, tgt, w, dist);
             *p = orig;
             double fd = (Lp - Lm) / ((double)hi - lo);
             double g = m.grads[off + j];
@@ -129,8 +127,20 @@ static void gradcheck(int tied) {
     assert_int_equal(failures, 0);
 }
 
-static void test_gradcheck_untied(void **st) { gradcheck(0); }
-static void test_gradcheck_tied(void **st) { gradcheck(1); }
+static const SampleDist full_07 = {0.7f, 0, 1.0f, LOGPROB_FULL};
+static void test_gradcheck_untied(void **st) { gradcheck(0, &full_07); }
+static void test_gradcheck_tied(void **st) { gradcheck(1, &full_07); }
+/* Log-probs of the top-k / top-p truncated distribution (sampler.logprob =
+ * truncated): the gradient (p_trunc - onehot on the kept set, the set held
+ * fixed) against finite differences. With top_k = 3 of 11 most targets
+ * fall outside the rule's kept set, so the "target always kept" path is
+ * checked as much as the plain one. */
+static void test_gradcheck_truncated(void **st) {
+    const SampleDist k3 = {0.7f, 3, 1.0f, LOGPROB_TRUNCATED};
+    const SampleDist k6p = {1.3f, 6, 0.8f, LOGPROB_TRUNCATED};
+    gradcheck(0, &k3);
+    gradcheck(1, &k6p);
+}
 
 /* ---- decode vs forward ---------------------------------------------------- */
 
@@ -343,6 +353,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradcheck_untied),
         cmocka_unit_test(test_gradcheck_tied),
+        cmocka_unit_test(test_gradcheck_truncated),
         cmocka_unit_test(test_decode_matches_forward),
         cmocka_unit_test(test_deterministic_grads),
         cmocka_unit_test(test_entropy),

@@ -16,6 +16,7 @@
 
 #include "eval.h"
 #include "model.h"
+#include "model_kernels.h"
 #include "rng.h"
 #include "rollout.h"
 #include "sampler.h"
@@ -38,6 +39,39 @@ static double ref_logp(const float *logits, int V, double T, int id) {
         if ((long double)logits[i] / T > m) m = (long double)logits[i] / T;
     for (int i = 0; i < V; i++) s += expl((long double)logits[i] / T - m);
     return (double)((long double)logits[id] / T - m - logl(s));
+}
+
+/* Independent reference for logprob = truncated: log of p_id renormalised
+ * over the kept set, the kept set found by selection (repeatedly the most
+ * likely remaining id, lowest id on ties) in long double; -inf if id is
+ * not kept. */
+static double ref_trunc_logp(const float *logits, int V, double T, int top_k, double top_p, int id) {
+    double p[128];
+    int used[128] = {0}, order[128];
+    ref_softmax(logits, V, T, p);
+    const int k = top_k > 0 && top_k < V ? top_k : V;
+    long double mass_k = 0;
+    for (int r = 0; r < k; r++) {
+        int best = -1;
+        for (int i = 0; i < V; i++)
+            if (!used[i] && (best < 0 || logits[i] > logits[best])) best = i;
+        used[best] = 1;
+        order[r] = best;
+        mass_k += p[best];
+    }
+    long double kept = 0;
+    int n_keep = k;
+    for (int r = 0; r < k; r++) {
+        kept += p[order[r]];
+        if (top_p < 1.0 && kept >= top_p * mass_k) {
+            n_keep = r + 1;
+            break;
+        }
+    }
+    if (top_p >= 1.0) kept = mass_k;
+    for (int r = 0; r < n_keep; r++)
+        if (order[r] == id) return (double)logl((long double)p[id] / kept);
+    return -INFINITY;
 }
 
 static SamplerConfig sampler_cfg(float T, int top_k, float top_p) {
@@ -115,6 +149,74 @@ static void test_logp_matches_reference(void **state) {
     }
     printf("sampler_pick logp vs long-double reference: max rel err %.3g\n", max_err);
     assert_true(max_err < 1e-6);
+
+    /* logprob = truncated: the log-prob of the distribution sampled from */
+    const int tks[3] = {3, 0, 10};
+    const float tps[3] = {1.0f, 0.7f, 0.9f};
+    max_err = 0;
+    for (int trial = 0; trial < 50; trial++) {
+        for (int i = 0; i < V; i++) logits[i] = 3.0f * rng_normal(&init);
+        for (int t = 0; t < 4; t++)
+            for (int c = 0; c < 3; c++) {
+                SamplerConfig sc = sampler_cfg(temps[t], tks[c], tps[c]);
+                sc.logprob = LOGPROB_TRUNCATED;
+                float lp;
+                int id = sampler_pick(logits, V, &sc, &init, scratch, &lp);
+                double ref = ref_trunc_logp(logits, V, temps[t], tks[c], tps[c], id);
+                assert_true(isfinite(ref)); /* the pick is in the kept set */
+                assert_true(ref >= ref_logp(logits, V, temps[t], id) - 1e-12);
+                double err = fabs(lp - ref) / fmax(1.0, fabs(ref));
+                if (err > max_err) max_err = err;
+            }
+    }
+    printf("sampler_pick truncated logp vs long-double reference: max rel err %.3g\n", max_err);
+    assert_true(max_err < 1e-6);
+}
+
+/* The kept-set rule on the worked numbers of test_top_p, called directly. */
+static void test_sample_dist_keep(void **state) {
+    (void)state;
+    enum { N = 5 };
+    const double probs[N] = {0.05, 0.40, 0.10, 0.25, 0.20};
+    float logits[N], scratch[2 * N];
+    for (int i = 0; i < N; i++) logits[i] = (float)log(probs[i]);
+    double zmax;
+    log_sum_exp_row(logits, N, 1.0, &zmax, NULL);
+    double mass;
+    SampleDist d = {1.0f, 0, 0.7f, LOGPROB_TRUNCATED};
+    int n = sample_dist_keep(logits, N, &d, zmax, scratch, &mass);
+    assert_int_equal(n, 3); /* ids 1, 3, 4: 0.85 >= 0.7 where 0.65 was not */
+    assert_true(scratch[1] == 1.0f && scratch[3] == 3.0f && scratch[5] == 4.0f);
+    assert_true(fabs(mass * exp(zmax) - 0.85) < 1e-6);
+    /* every id is kept or not by its rank against the last kept pair */
+    for (int i = 0; i < N; i++)
+        assert_int_equal(sample_dist_kept(logits[i], i, scratch[4], (int)scratch[5]),
+                         i == 1 || i == 3 || i == 4);
+    /* top-k 2, then top_p 0.5 of their mass: 0.40 / 0.65 >= 0.5, only id 1 */
+    d = (SampleDist){1.0f, 2, 0.5f, LOGPROB_TRUNCATED};
+    assert_int_equal(sample_dist_keep(logits, N, &d, zmax, scratch, &mass), 1);
+    assert_true(scratch[1] == 1.0f);
+    /* ties: equal logits keep the lowest ids */
+    const float flat[N] = {0};
+    d = (SampleDist){1.0f, 2, 1.0f, LOGPROB_TRUNCATED};
+    assert_int_equal(sample_dist_keep(flat, N, &d, 0.0, scratch, &mass), 2);
+    assert_true(scratch[1] == 0.0f && scratch[3] == 1.0f && mass == 2.0);
+    assert_true(sample_dist_cuts(&d, N) && sample_dist_truncates(&d, N));
+    d.top_k = N; /* keeps everything: nothing to truncate */
+    assert_false(sample_dist_cuts(&d, N));
+    /* greedy reports the full softmax at temperature 1 */
+    SampleDist g = sample_dist_scoring(0.0f, 3, 0.5f, LOGPROB_TRUNCATED);
+    assert_true(g.temperature == 1.0f && !sample_dist_truncates(&g, N));
+    /* the startup warning: only top-k/top-p with logprob = full */
+    char w[400];
+    d = (SampleDist){1.0f, 3, 1.0f, LOGPROB_FULL};
+    assert_int_equal(sample_dist_bias_warning(&d, N, w, sizeof w), 1);
+    assert_non_null(strstr(w, "biased"));
+    assert_non_null(strstr(w, "sampler.logprob=truncated"));
+    d.logprob = LOGPROB_TRUNCATED;
+    assert_int_equal(sample_dist_bias_warning(&d, N, w, sizeof w), 0);
+    d = (SampleDist){1.0f, 0, 1.0f, LOGPROB_FULL};
+    assert_int_equal(sample_dist_bias_warning(&d, N, w, sizeof w), 0);
 }
 
 static void test_frequencies_full(void **state) {
@@ -303,9 +405,12 @@ static void check_structure(const GenFixture *f, const Completions *c, int G,
     }
 }
 
-/* Re-scores every [prompt + completion] with model_forward (the learner's
- * layout) and returns max |forward logp - generated logp|. */
-static double forward_logp_diff(GenFixture *f, const Completions *c, int G, float temperature) {
+/* Re-scores every [prompt + completion] with model_forward_dist under dist
+ * (the learner's layout and recompute) and returns max |forward logp -
+ * generated logp|; *min_gap (if not NULL) gets min(generated - full
+ * softmax logp), the full one from model_forward at dist's temperature. */
+static double forward_logp_diff_dist(GenFixture *f, const Completions *c, int G,
+                                     const SampleDist *dist, double *min_gap) {
     const int n = c->n;
     int T = 1;
     for (int j = 0; j < n; j++)
@@ -324,22 +429,33 @@ static double forward_logp_diff(GenFixture *f, const Completions *c, int G, floa
         }
     }
     ForwardState *s = forward_state_new(&f->m.cfg, n, T);
-    model_forward(&f->m, s, inputs, targets, n, T, temperature, logp, NULL);
-    double max_diff = 0;
+    float *full = xcalloc((size_t)n * T, sizeof(float));
+    model_forward(&f->m, s, inputs, targets, n, T, dist->temperature, full, NULL);
+    model_forward_dist(&f->m, s, inputs, targets, n, T, dist, logp, NULL);
+    double max_diff = 0, gap = INFINITY;
     for (int j = 0; j < n; j++) {
         const int P = f->lens[j / G];
         for (int i = 0; i < c->len[j]; i++) {
-            double d = fabs((double)logp[(size_t)j * T + P - 1 + i] -
-                            (double)c->logp[(size_t)j * c->max_new + i]);
+            const size_t at = (size_t)j * T + P - 1 + i;
+            const double shipped = c->logp[(size_t)j * c->max_new + i];
+            double d = fabs((double)logp[at] - shipped);
             if (d > max_diff) max_diff = d;
+            if (shipped - full[at] < gap) gap = shipped - full[at];
         }
     }
+    if (min_gap) *min_gap = gap;
+    xfree(full);
     forward_state_free(s);
     xfree(inputs);
     xfree(targets);
     xfree(logp);
     xfree(seq);
     return max_diff;
+}
+
+static double forward_logp_diff(GenFixture *f, const Completions *c, int G, float temperature) {
+    const SampleDist full = {temperature, 0, 1.0f, LOGPROB_FULL};
+    return forward_logp_diff_dist(f, c, G, &full, NULL);
 }
 
 static void test_generate_matches_forward(void **state) {
@@ -357,6 +473,32 @@ static void test_generate_matches_forward(void **state) {
                temps[t], d);
         assert_true(d <= 1e-4);
         completions_free(&c);
+    }
+}
+
+/* sampler.logprob = truncated: the shipped log-probs are of the top-k /
+ * top-p kept set, renormalised, and the learner's recompute
+ * (model_forward_dist through the same kept-set rule) matches them to
+ * float precision, as the full ones match under logprob = full. */
+static void test_generate_truncated_matches_forward(void **state) {
+    GenFixture *f = *state;
+    const float ps[2] = {1.0f, 0.9f};
+    for (int c = 0; c < 2; c++) {
+        SamplerConfig sc = sampler_cfg(0.8f, 3, ps[c]);
+        sc.logprob = LOGPROB_TRUNCATED;
+        sc.max_new_tokens = 20;
+        Completions comp;
+        run_generate(f, 2, 3, &sc, 91 + c, f->m.cfg.max_seq_len, &comp, NULL);
+        const SampleDist dist = {0.8f, 3, ps[c], LOGPROB_TRUNCATED};
+        double gap;
+        double d = forward_logp_diff_dist(f, &comp, 3, &dist, &gap);
+        printf("generate top_k=3 top_p=%.1f logprob=truncated vs model_forward_dist: max |logp "
+               "diff| = %.3g; shipped - full softmax logp >= %.3g\n", ps[c], d, gap);
+        assert_true(d <= 1e-5);
+        /* log p_trunc = log p_full - log(kept mass) > log p_full: it really
+         * is the truncated distribution that was shipped */
+        assert_true(gap > 1e-3);
+        completions_free(&comp);
     }
 }
 
@@ -582,12 +724,15 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_greedy_argmax_and_tie),
         cmocka_unit_test(test_logp_matches_reference),
+        cmocka_unit_test(test_sample_dist_keep),
         cmocka_unit_test(test_frequencies_full),
         cmocka_unit_test(test_top_k),
         cmocka_unit_test(test_top_p),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test_setup_teardown(test_completion_text, gen_setup, gen_teardown),
         cmocka_unit_test_setup_teardown(test_generate_matches_forward, gen_setup, gen_teardown),
+        cmocka_unit_test_setup_teardown(test_generate_truncated_matches_forward, gen_setup,
+                                        gen_teardown),
         cmocka_unit_test_setup_teardown(test_generate_deterministic, gen_setup, gen_teardown),
         cmocka_unit_test_setup_teardown(test_generate_topk1_is_greedy, gen_setup, gen_teardown),
         cmocka_unit_test_setup_teardown(test_generate_finish_reasons, gen_setup, gen_teardown),

@@ -19,6 +19,7 @@
 #include "run_settings.h"
 #include "sections.h"
 #include "sft.h"
+#include "update.h"
 #include "util.h"
 
 static Config *tiny(uint64_t seed) {
@@ -92,7 +93,35 @@ static void test_sft_deterministic(void **state) {
     rmdir(dir);
 }
 
+/* lr 10 with decoupled weight decay 10 multiplies every matrix by about
+ * -99 per step: the weights overflow within a few steps and the gradient
+ * turns NaN. SFT skips those updates and, after max_nonfinite_steps in a
+ * row, stops with EXIT_NONFINITE without writing a checkpoint (before, it
+ * trained on and wrote a NaN model with status 0). */
+static void test_sft_nonfinite_stops(void **state) {
+    (void)state;
+    blas_set_threads(1);
+    char dir[64], path[96], err[512], set[128];
+    /* sft_run locks run.dir, which must exist */
+    snprintf(dir, sizeof dir, "/tmp/grpo_sft_nan_%d", (int)getpid());
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/nan.ckpt", dir);
+    snprintf(set, sizeof set, "run.dir=%s", dir);
+    unlink(path);
+    Config *c = tiny(11);
+    assert_int_equal(config_set(c, set, err, sizeof err), 0);
+    const char *sets[] = {"sft.steps=40", "sft.lr=10", "sft.lr_min=10", "sft.warmup=0",
+                          "sft.weight_decay=10", "sft.max_nonfinite_steps=2"};
+    for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
+        assert_int_equal(config_set(c, sets[i], err, sizeof err), 0);
+    Evaluator ev = local_evaluator(c);
+    assert_int_equal(sft_run(c, path, &ev), EXIT_NONFINITE);
+    assert_int_not_equal(access(path, F_OK), 0);
+    config_free(c);
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_sft_deterministic)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_sft_deterministic),
+                                       cmocka_unit_test(test_sft_nonfinite_stops)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,7 +21,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <math.h>
+
 #include "checkpoint.h"
+#include "model.h"
+#include "tokenizer.h"
 
 static char tmp[256];
 static const char *bin;
@@ -480,6 +484,75 @@ static void test_refuses_more_actors_than_prompts(void **state) {
     assert_int_equal(run("grep -q '5 actors but \\[grpo\\] prompts_per_step = 4' %s", log), 0);
 }
 
+/* A reference model with a NaN weight (a valid checkpoint: its checksum
+ * covers the bytes, not what they mean) makes every KL term NaN: the
+ * learner skips each update (logged as nonfinite_skipped, non-finite
+ * numbers as null), and stops after grpo.max_nonfinite_steps steps in a row
+ * with status 6 instead of writing NaN into the weights. */
+static void test_nonfinite_reference_stops(void **state) {
+    (void)state;
+    char dir[300], src[400], bad[400], path[400], err[512];
+    snprintf(dir, sizeof dir, "%s/nan", tmp);
+    snprintf(src, sizeof src, "%s/a/sft.ckpt", tmp);
+    snprintf(bad, sizeof bad, "%s/nan_ref.ckpt", tmp);
+    Checkpoint c;
+    if (ckpt_read(&c, src, err, sizeof err) != 0) fail_msg("%s", err);
+    Model m;
+    Tokenizer *tok = malloc(sizeof *tok);
+    if (ckpt_get_model(&c, src, &m, tok, err, sizeof err) != 0) fail_msg("%s", err);
+    m.w.rms_final[0] = NAN;
+    ckpt_put_model(&c, &m, tok);
+    if (ckpt_write(&c, bad, err, sizeof err) != 0) fail_msg("%s", err);
+    ckpt_free(&c);
+    model_free(&m);
+    free(tok);
+    int rc = run("mpirun --oversubscribe -np 3 %s train run.dir=%s grpo.init=%s grpo.ref=%s "
+                 "grpo.beta=0.01 grpo.max_nonfinite_steps=2 grpo.steps=6 grpo.prompts_per_step=4 "
+                 "grpo.group_size=4 grpo.eval_every=0 %s > %s.log 2>&1",
+                 bin, dir, src, bad, TINY, dir);
+    assert_int_equal(rc, 6);
+    int n = 0;
+    json_t *lines = read_metrics(dir), *o;
+    size_t li;
+    json_array_foreach(lines, li, o) {
+        if (jint(o, "step") == 0) continue;
+        n++;
+        assert_int_equal(jint(o, "nonfinite_skipped"), 1);
+        assert_int_equal(jint(o, "nonfinite_in_a_row"), n);
+        assert_true(json_is_null(json_object_get(o, "grad_norm")));
+        assert_true(json_is_null(json_object_get(o, "kl")));
+    }
+    json_decref(lines);
+    assert_int_equal(n, 2);
+    snprintf(path, sizeof path, "%s.log", dir);
+    assert_int_equal(run("grep -q '2 steps in a row had a non-finite gradient.*status 6' %s", path), 0);
+    snprintf(path, sizeof path, "%s/final.ckpt", dir);
+    assert_int_not_equal(access(path, F_OK), 0);
+}
+
+/* sampler.logprob = truncated with top-k on: the actors ship log-probs of
+ * the kept set and the learner's recompute matches them on every step. */
+static void test_truncated_logprob_end_to_end(void **state) {
+    (void)state;
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/trunc", tmp);
+    assert_int_equal(train(dir, "grpo.steps=2 grpo.eval_every=0 sampler.top_k=3 "
+                                "sampler.top_p=0.95 sampler.logprob=truncated"),
+                     0);
+    int n = 0;
+    json_t *lines = read_metrics(dir), *o;
+    size_t li;
+    json_array_foreach(lines, li, o) {
+        if (jint(o, "step") == 0) continue;
+        n++;
+        double d = json_number_value(json_object_get(o, "logp_diff_max"));
+        printf("truncated step %d: max |logp_learner - logp_actor| = %.3g\n", n, d);
+        assert_true(d <= 1e-4);
+    }
+    json_decref(lines);
+    assert_int_equal(n, 2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_train_metrics_and_logprob_match),
@@ -494,6 +567,8 @@ int main(void) {
         cmocka_unit_test(test_unloadable_checkpoints_never_restart_silently),
         cmocka_unit_test(test_second_run_into_a_busy_run_dir_is_refused),
         cmocka_unit_test(test_full_disk_stops_the_run_cleanly),
+        cmocka_unit_test(test_nonfinite_reference_stops),
+        cmocka_unit_test(test_truncated_logprob_end_to_end),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

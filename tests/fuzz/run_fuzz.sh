@@ -31,9 +31,9 @@ done
 declare -A SRC=(
   [wire]="proto/wire.c common/util.c"
   [headers]="proto/weights.c proto/wire.c common/util.c"
-  [checkpoint]="common/checkpoint.c common/model.c common/model_kernels.c common/tokenizer.c common/util.c"
+  [checkpoint]="common/checkpoint.c common/model.c common/model_kernels.c common/sample_dist.c common/tokenizer.c common/util.c"
   [tokenizer]="common/tokenizer.c common/util.c"
-  [config]="common/config.c learner/grpo_loss.c common/util.c"
+  [config]="common/config.c common/sample_dist.c learner/grpo_loss.c common/util.c"
   [jsonl]="common/task.c common/task_arith.c common/task_countdown.c common/task_jsonl.c common/util.c"
   [countdown]="common/task.c common/task_arith.c common/task_countdown.c common/task_jsonl.c common/util.c"
 )
@@ -68,7 +68,8 @@ for t in $targets; do
 done
 # the seed writer (plain build): keeps it compiling with the encoders it uses
 nice -n 19 $CC $CFLAGS -o "$out/make_seeds" tests/fuzz/make_seeds.c proto/wire.c proto/weights.c \
-  common/checkpoint.c common/model.c common/model_kernels.c common/tokenizer.c common/util.c \
+  common/checkpoint.c common/model.c common/model_kernels.c common/sample_dist.c common/tokenizer.c \
+  common/util.c \
   $LIBS || build_failed=1
 if [ "$build_failed" != 0 ]; then
   echo "run_fuzz.sh: build failed" >&2
