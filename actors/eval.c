@@ -8,11 +8,6 @@
 
 enum { EVAL_BATCH = 64 };
 
-static const CfgKey keys[] = {
-    CFG_I(EvalSettings, "prompts", prompts, "500", 1, 1 << 24, 0, "held-out prompts"),
-    CFG_I(EvalSettings, "pass_k", pass_k, "8", 1, 4096, 0, "samples per prompt for pass@k"),
-};
-const CfgSection eval_section = CFG_SECTION("eval", EvalSettings, keys, NULL, NULL);
 
 /* Runs G completions for each of n items and scores them; adds per-item
  * correct counts to n_correct and component sums to comp_sum. */

@@ -31,7 +31,7 @@ typedef struct {
     CFG_F(T, "weight_decay", o.weight_decay, d_wd, 0, 10, 1, "AdamW decoupled decay (matrices)"),\
     CFG_F(T, "beta1", o.beta1, "0.9", 0, 0.99999, 1, "AdamW beta1"),                           \
     CFG_F(T, "beta2", o.beta2, "0.99", 0, 0.999999, 1, "AdamW beta2"),                         \
-    CFG_F(T, "adam_eps", o.eps, "1e-8", 0, 1, 1, "AdamW epsilon"),                             \
+    CFG_F(T, "adam_eps", o.eps, "1e-8", 1e-12, 1, 1, "AdamW epsilon (> 0)"),                           \
     CFG_F(T, "grad_clip", o.grad_clip, d_clip, 0, 1e9, 1, "global gradient-norm clip, 0 = off")
 
 /* A contiguous range of the flat parameter buffer and whether it decays. */

@@ -28,20 +28,23 @@ for p in $PKGS; do
 done
 
 # target name -> project sources it needs (no comm.c: nothing here uses MPI)
+# util.c needs memory_limits.c (the BLAS set-up reads RLIMIT_AS)
+UTIL="common/util.c common/memory_limits.c"
+TASKS="common/task.c common/task_eval.c common/task_arith.c common/task_countdown.c common/task_jsonl.c"
 declare -A SRC=(
-  [wire]="proto/wire.c common/util.c"
-  [headers]="proto/weights.c proto/wire.c common/util.c"
-  [checkpoint]="common/checkpoint.c common/model.c common/model_kernels.c common/sample_dist.c common/tokenizer.c common/util.c"
-  [tokenizer]="common/tokenizer.c common/util.c"
-  [config]="common/config.c common/sample_dist.c learner/grpo_loss.c common/util.c"
-  [jsonl]="common/task.c common/task_arith.c common/task_countdown.c common/task_jsonl.c common/util.c"
-  [countdown]="common/task.c common/task_arith.c common/task_countdown.c common/task_jsonl.c common/util.c"
+  [wire]="proto/wire.c $UTIL"
+  [headers]="proto/weights.c proto/wire.c $UTIL"
+  [checkpoint]="common/checkpoint.c common/model.c common/model_kernels.c common/sample_dist.c common/tokenizer.c $UTIL"
+  [tokenizer]="common/tokenizer.c $UTIL"
+  [config]="common/config.c $UTIL deploy/sections.c common/run_settings.c common/model_config.c common/task_config.c common/sampling.c common/sample_dist.c learner/sft_settings.c proto/plan.c learner/grpo_settings.c learner/grpo_loss.c actors/eval_settings.c"
+  [jsonl]="$TASKS common/tokenizer.c $UTIL"
+  [countdown]="$TASKS common/tokenizer.c $UTIL"
 )
 all_targets="wire headers checkpoint tokenizer config jsonl countdown"
 targets=${FUZZ_TARGETS:-$all_targets}
 
 CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Wshadow -Werror \
- -Wno-unused-parameter -fno-sanitize-recover=undefined -Icommon -Iactors -Ilearner -Iproto \
+ -Wno-unused-parameter -fno-sanitize-recover=undefined -Icommon -Iactors -Ilearner -Iproto -Ideploy \
  $(pkg-config --cflags $PKGS)"
 LIBS="$(pkg-config --libs $PKGS) -lm"
 
@@ -56,7 +59,7 @@ for t in $targets; do
   for s in ${SRC[$t]}; do
     o="$out/obj/${s//\//_}.o"
     if [ -z "${built[$s]:-}" ]; then
-      if [ ! -f "$o" ] || [ "$s" -nt "$o" ] || [ -n "$(find common proto learner actors -name '*.h' -newer "$o" 2> /dev/null | head -n1)" ]; then
+      if [ ! -f "$o" ] || [ "$s" -nt "$o" ] || [ -n "$(find common proto learner actors deploy -name '*.h' -newer "$o" 2> /dev/null | head -n1)" ]; then
         nice -n 19 $CC $CFLAGS -fsanitize=fuzzer-no-link,address,undefined -c "$s" -o "$o" || build_failed=1
       fi
       built[$s]=1
@@ -69,7 +72,7 @@ done
 # the seed writer (plain build): keeps it compiling with the encoders it uses
 nice -n 19 $CC $CFLAGS -o "$out/make_seeds" tests/fuzz/make_seeds.c proto/wire.c proto/weights.c \
   common/checkpoint.c common/model.c common/model_kernels.c common/sample_dist.c common/tokenizer.c \
-  common/util.c \
+  $UTIL \
   $LIBS || build_failed=1
 if [ "$build_failed" != 0 ]; then
   echo "run_fuzz.sh: build failed" >&2

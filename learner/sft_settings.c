@@ -1,0 +1,28 @@
+/* sft_settings.c: the [sft] section (sft.h). */
+#include "sft.h"
+#include "util.h"
+
+#define T SftSettings
+static const CfgKey keys[] = {
+    CFG_I(T, "steps", steps, "3000", 0, 1e9, 1, "optimizer steps"),
+    CFG_I(T, "batch_size", batch, "64", 1, 1 << 20, 1, "sequences per step"),
+    CFG_OPTIM_KEYS(T, opt, "2e-3", "1e-4", "100", "0.0", "1.0"),
+    CFG_I(T, "eval_every", eval_every, "500", 0, 1e9, 0, "held-out greedy accuracy every N steps"),
+    CFG_I(T, "eval_prompts", eval_prompts, "200", 1, 1 << 24, 0,
+          "held-out prompts of those evaluations"),
+    CFG_I(T, "max_nonfinite_steps", max_nonfinite_steps, "3", 1, 1e9, 0,
+          "stop (status 6) after N steps in a row with a NaN/inf gradient"),
+};
+#undef T
+
+static int validate(const Config *cfg, const void *settings, char *err, size_t errlen) {
+    (void)cfg;
+    const SftSettings *s = settings;
+    if (s->opt.lr_min > s->opt.lr) {
+        set_err(err, errlen, "[sft] lr_min = %g must not exceed lr = %g", s->opt.lr_min, s->opt.lr);
+        return -1;
+    }
+    return 0;
+}
+
+const CfgSection sft_section = CFG_SECTION("sft", SftSettings, keys, NULL, validate);
