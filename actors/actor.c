@@ -110,7 +110,7 @@ static void reap_sends(Actor *A) {
 
 /* Waits, under the deadline, until every posted send has completed. */
 static void flush_sends(Actor *A, const char *what) {
-    double limit = now_seconds() + comm_deadline_seconds();
+    double limit = now_seconds() + A->comm->deadline_s;
     for (reap_sends(A); A->n_pending > 0; reap_sends(A)) {
         if (now_seconds() > limit) actor_timeout(what, A);
         comm_idle();
@@ -133,24 +133,23 @@ static void evaluate_share(Actor *A, uint32_t cmd) {
     t.version = A->version;
     uint8_t msg[EVAL_REPORT_BYTES];
     eval_report_encode(&t, msg);
-    comm_send(msg, sizeof msg, 0, TAG_EVAL);
+    comm_send(A->comm, msg, sizeof msg, 0, TAG_EVAL);
     A->phase[PHASE_EVAL] += now_seconds() - t0;
 }
 
 static void loop_sync(Actor *A) {
     for (;;) {
         double t0 = now_seconds();
-        uint32_t cmd = control_recv(A->m.params, A->m.n_params, &A->version, A->comm->rank);
+        uint32_t cmd = control_recv(A->comm, A->m.params, A->m.n_params, &A->version);
         A->phase[PHASE_WAIT] += now_seconds() - t0;
         if (cmd == WIRE_CMD_STOP) break;
         if (cmd == WIRE_CMD_SNAPSHOT) {
             uint8_t st[48];
             roller_state_save(&A->r, st);
-            comm_gather_bytes(st, sizeof st, NULL);
+            comm_gather_bytes(A->comm, st, sizeof st, NULL);
         } else if (cmd == WIRE_CMD_WEIGHTS) {
             if (A->version % (uint64_t)A->plan->checksum_every == 0)
-                weights_check_all(A->m.params, A->m.n_params, A->version, A->comm->rank,
-                                  A->comm->size, NULL, 0);
+                weights_check_all(A->comm, A->m.params, A->m.n_params, A->version, NULL, 0);
         } else if (cmd == WIRE_CMD_EVAL || cmd == WIRE_CMD_EVAL_PASS_K) {
             evaluate_share(A, cmd);
         } else if (cmd == WIRE_CMD_GENERATE) {
@@ -172,7 +171,7 @@ static uint32_t poll_weights(Actor *A, WeightChannel *w) {
     if (v % (uint64_t)A->plan->checksum_every == 0) {
         uint8_t msg[WIRE_CHECKSUM_BYTES];
         wire_checksum_encode(v, hash64(A->m.params, A->m.n_params * sizeof(float)), msg);
-        comm_send(msg, sizeof msg, 0, TAG_CHECKSUM);
+        comm_send(A->comm, msg, sizeof msg, 0, TAG_CHECKSUM);
     }
     if (cmd != WIRE_CMD_WEIGHTS) evaluate_share(A, cmd);
     return WIRE_CMD_WEIGHTS;
@@ -188,7 +187,7 @@ static void loop_async(Actor *A) {
     A->r.sc.between_steps = progress_weights;
     A->r.sc.between_ctx = &w;
     int have_weights = 0, stop = 0;
-    double deadline_s = comm_deadline_seconds();
+    double deadline_s = A->comm->deadline_s;
     while (!stop) {
         uint32_t cmd = poll_weights(A, &w);
         if (cmd == WIRE_CMD_STOP) break;
@@ -230,12 +229,12 @@ static void loop_async(Actor *A) {
     }
     /* drain: the learner receives until it has our end-of-stream marker */
     flush_sends(A, "the last group sends to complete");
-    comm_send("", 0, 0, TAG_GROUP);
+    comm_send(A->comm, "", 0, 0, TAG_GROUP);
     /* the STOP publication completed on our side; the channel is idle */
     wchan_free(&w);
 }
 
-int actor_run(const Config *cfg, const Comm *comm) {
+int actor_run(const Config *cfg, Comm *comm) {
     char init[CFG_STR_MAX + 16], err[512];
     Actor *A = xcalloc(1, sizeof *A);
     const TrainPlan *plan = train_plan(cfg);
@@ -247,7 +246,7 @@ int actor_run(const Config *cfg, const Comm *comm) {
     /* Actors give the learner twice the deadline (plus the learner's 2 s
      * liveness probe): when something stalls, the learner, which can write
      * the checkpoint and name the culprit, must notice first. */
-    comm_set_deadline(2.0 * plan->deadline_s + 5.0, actor_timeout, A);
+    comm_set_deadline(comm, 2.0 * plan->deadline_s + 5.0, actor_timeout, A);
     plan_init_path(plan, run->dir, init, sizeof init);
     A->tok = xmalloc(sizeof *A->tok);
     ckpt_load_model_or_die(init, &A->m, A->tok);
@@ -274,11 +273,11 @@ int actor_run(const Config *cfg, const Comm *comm) {
 
     /* resume: the learner sends every actor's saved state (or nothing) */
     uint64_t state_len = 0;
-    comm_bcast_bytes(&state_len, sizeof state_len);
+    comm_bcast_bytes(A->comm, &state_len, sizeof state_len);
     int refused = state_len == WIRE_START_REFUSED;
     if (state_len && !refused) {
         uint8_t *all = xmalloc(state_len);
-        comm_bcast_bytes(all, state_len);
+        comm_bcast_bytes(A->comm, all, state_len);
         CHECK(state_len == (uint64_t)(comm->size - 1) * 48);
         roller_state_load(&A->r, all + (size_t)(comm->rank - 1) * 48);
         xfree(all);
@@ -287,7 +286,7 @@ int actor_run(const Config *cfg, const Comm *comm) {
         if (plan->async) loop_async(A);
         else loop_sync(A);
         A->phase[PHASE_GENERATE] -= A->phase[PHASE_VERIFY];
-        comm_gather_doubles(A->phase, PHASE_COUNT, NULL);
+        comm_gather_doubles(A->comm, A->phase, PHASE_COUNT, NULL);
     }
     xfree(A->pending);
     xfree(A->pending_buf);

@@ -10,6 +10,6 @@
 #include "config.h"
 
 /* Runs the actor loop; returns the process exit status. */
-int actor_run(const Config *cfg, const Comm *comm);
+int actor_run(const Config *cfg, Comm *comm);
 
 #endif

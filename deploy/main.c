@@ -39,6 +39,7 @@ static int train(Config *cfg, const CliArgs *a) {
     Comm comm;
     int argc = a->argc;
     char **argv = a->argv;
+    learner_catch_signals();
     comm_init(&comm, &argc, &argv);
     char why[300];
     if (plan_check_ranks(train_plan(cfg), comm.size, why, sizeof why) != 0) {
@@ -46,7 +47,6 @@ static int train(Config *cfg, const CliArgs *a) {
         comm_finalize();
         return 2;
     }
-    learner_catch_signals();
     int rc = comm.rank == 0 ? learner_run(cfg, &comm) : actor_run(cfg, &comm);
     comm_finalize();
     return rc;

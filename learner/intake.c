@@ -9,6 +9,7 @@
 void intake_init(Intake *in, const TrainPlan *plan, int max_new_tokens, const Comm *comm,
                  int vocab_size, int max_seq_len, int n_components, int max_staleness) {
     memset(in, 0, sizeof *in);
+    in->comm = comm;
     in->size = comm->size;
     in->quota = xcalloc((size_t)comm->size, sizeof(int));
     int max_quota = 0;
@@ -119,7 +120,7 @@ int intake_poll(Intake *in) {
 }
 
 int intake_wait_batch(Intake *in, void (*idle)(void *ctx), void *ctx) {
-    double start = now_seconds(), limit = comm_deadline_seconds();
+    double start = now_seconds(), limit = in->comm->deadline_s;
     for (;;) {
         intake_poll(in);
         int missing = 0;
@@ -167,7 +168,7 @@ void intake_describe(const Intake *in, int rank, char *msg, size_t cap) {
 }
 
 int intake_drain(Intake *in) {
-    double start = now_seconds(), limit = comm_deadline_seconds();
+    double start = now_seconds(), limit = in->comm->deadline_s;
     int src = -1;
     size_t len = 0;
     for (;;) {

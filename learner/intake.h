@@ -17,6 +17,7 @@
 #include "wire.h"
 
 typedef struct {
+    const Comm *comm;   /* its deadline bounds every wait */
     int size;            /* ranks */
     int *quota;          /* (size) groups each actor contributes per step */
     int queue_cap;       /* per actor: backpressure bound */

@@ -51,11 +51,15 @@
 #include "weights_sync.h"
 #include "wire.h"
 
-/* Set by SIGUSR1/SIGTERM; the learner checkpoints and stops at the end of
- * the step in progress. Actors ignore it: the learner tells them to stop. */
-static volatile sig_atomic_t stop_signal;
+/* The one piece of process-wide state, because a signal handler can reach
+ * nothing else. (Blocking the signals and polling sigpending would need no
+ * handler, but OpenBLAS starts its threads when the library loads, before
+ * main could block anything, and a process-directed SIGTERM would then be
+ * delivered to one of them and kill the rank.) The learner reads it once
+ * per step (take_stop_signal) into its Run. */
+static volatile sig_atomic_t pending_stop;
 
-static void on_stop_signal(int sig) { stop_signal = sig; }
+static void on_stop_signal(int sig) { pending_stop = sig; }
 
 void learner_catch_signals(void) {
     struct sigaction sa;
@@ -68,6 +72,9 @@ void learner_catch_signals(void) {
      * is reported naming the file, instead of killing the rank unexplained */
     signal(SIGXFSZ, SIG_IGN);
 }
+
+/* The stop signal received so far, or 0. */
+static int take_stop_signal(void) { return (int)pending_stop; }
 
 /* Prints the CoMD-style phase table: min (rank) / max (rank) / avg. */
 static void print_phase_table(const double *all, int size) {
@@ -107,6 +114,7 @@ typedef struct {
     int n_empty;               /* consecutive steps without a valid group */
     int learner_ready, intake_ready, metrics_ready; /* what setup got to (for cleanup) */
     int actors_started;        /* the actors got their state and are in their loop */
+    int stop_signal;           /* SIGUSR1/SIGTERM received: checkpoint and stop */
     /* async mode */
     WeightChannel wch;
     ChecksumRing ring;         /* recent published checksums */
@@ -176,10 +184,10 @@ static int checkpoint_from_intake(Run *R, const char *why) {
 /* Synchronous checkpoint: every actor sends its exact RNG and cursors. */
 static int checkpoint_sync(Run *R) {
     const Comm *comm = R->comm;
-    control_send(WIRE_CMD_SNAPSHOT);
+    control_send(R->comm, WIRE_CMD_SNAPSHOT);
     uint8_t mine[ACTOR_STATE_BYTES] = {0};
     uint8_t *all = xmalloc((size_t)comm->size * ACTOR_STATE_BYTES);
-    comm_gather_bytes(mine, ACTOR_STATE_BYTES, all);
+    comm_gather_bytes(R->comm, mine, ACTOR_STATE_BYTES, all);
     xfree(R->rs.actor_state);
     R->rs.actor_state = xmalloc((size_t)(comm->size - 1) * ACTOR_STATE_BYTES);
     memcpy(R->rs.actor_state, all + ACTOR_STATE_BYTES, (size_t)(comm->size - 1) * ACTOR_STATE_BYTES);
@@ -223,7 +231,7 @@ static void on_comm_timeout(const char *what, void *ctx) { give_up(ctx, what); }
  * Delivery takes milliseconds: the actors drive their side between decode
  * steps. */
 static void async_wait(Run *R, const char *what) {
-    double deadline = now_seconds() + comm_deadline_seconds();
+    double deadline = now_seconds() + R->comm->deadline_s;
     while (wchan_busy(&R->wch)) {
         if (now_seconds() > deadline) give_up(R, what);
         comm_idle();
@@ -277,21 +285,20 @@ static void publish(Run *R, uint32_t cmd) {
         return;
     }
     char err[600];
-    weights_send(R->policy.params, R->policy.n_params, R->version);
+    weights_send(R->comm, R->policy.params, R->policy.n_params, R->version);
     if (R->version % (uint64_t)R->plan->checksum_every == 0 &&
-        weights_check_all(R->policy.params, R->policy.n_params, R->version, 0, R->comm->size, err,
-                          sizeof err) != 0) {
+        weights_check_all(R->comm, R->policy.params, R->policy.n_params, R->version, err, sizeof err) != 0) {
         fprintf(stderr, "error: %s\n", err);
         comm_abort(EXIT_WEIGHTS);
     }
-    if (cmd != WIRE_CMD_WEIGHTS) control_send(cmd);
+    if (cmd != WIRE_CMD_WEIGHTS) control_send(R->comm, cmd);
 }
 
 /* Sums the actors' evaluation reports for the weights just published,
  * under the deadline. A report that does not decode is counted as a bad
  * message and left out (the prompt count says how many were evaluated). */
 static void collect_eval(Run *R, EvalResult *out) {
-    double t0 = now_seconds(), deadline = t0 + comm_deadline_seconds();
+    double t0 = now_seconds(), deadline = t0 + R->comm->deadline_s;
     EvalTally sum;
     memset(&sum, 0, sizeof sum);
     char err[300];
@@ -328,7 +335,7 @@ static void publish_and_evaluate(Run *R, uint32_t cmd, EvalResult *out) {
  * drains the groups still in flight until every actor has signed off. */
 static void stop_actors(Run *R) {
     if (!R->plan->async) {
-        control_send(WIRE_CMD_STOP);
+        control_send(R->comm, WIRE_CMD_STOP);
         return;
     }
     /* post, then drain: actors finish their sends before they sign off */
@@ -480,8 +487,8 @@ static int setup(Run *R) {
 
     /* actors' saved state (resume) or nothing (fresh run) */
     uint64_t state_len = resumed ? (uint64_t)(R->comm->size - 1) * ACTOR_STATE_BYTES : 0;
-    comm_bcast_bytes(&state_len, sizeof state_len);
-    if (state_len) comm_bcast_bytes(R->rs.actor_state, state_len);
+    comm_bcast_bytes(R->comm, &state_len, sizeof state_len);
+    if (state_len) comm_bcast_bytes(R->comm, R->rs.actor_state, state_len);
     R->actors_started = 1;
     if (plan->async) {
         wchan_init(&R->wch, R->policy.n_params, 0);
@@ -523,7 +530,7 @@ static int run_step(Run *R, long step, Group *groups) {
     double t0 = now_seconds();
     memset(R->in.gen_s, 0, sizeof(double) * (size_t)R->comm->size);
     memset(R->in.verify_s, 0, sizeof(double) * (size_t)R->comm->size);
-    if (!plan->async) control_send(WIRE_CMD_GENERATE);
+    if (!plan->async) control_send(R->comm, WIRE_CMD_GENERATE);
     int silent = intake_wait_batch(&R->in, plan->async ? async_check_reports : NULL, R);
     if (silent) {
         char msg[300];
@@ -568,7 +575,8 @@ static int run_step(Run *R, long step, Group *groups) {
     double t3 = now_seconds();
     int last = step == plan->steps;
     int empty_stop = gs->max_empty_steps > 0 && R->n_empty >= gs->max_empty_steps;
-    int stopping = (stop_signal != 0 && !last) || empty_stop || nonfinite;
+    if (!R->stop_signal) R->stop_signal = take_stop_signal();
+    int stopping = (R->stop_signal != 0 && !last) || empty_stop || nonfinite;
     /* stopping: checkpoint and go, no evaluation (on a signal the batch
      * system is counting down to SIGKILL) */
     int eval_due = plan_eval_due(plan, step) && !stopping;
@@ -635,7 +643,7 @@ static int run_step(Run *R, long step, Group *groups) {
     if (stopping) {
         printf("signal %d: checkpointed step %ld to %s/ckpt-%08ld.ckpt; exiting with status %d "
                "so a batch script requeues the job (train resumes automatically)\n",
-               (int)stop_signal, step, R->run->dir, step, EXIT_REQUEUE);
+               R->stop_signal, step, R->run->dir, step, EXIT_REQUEUE);
         return EXIT_REQUEUE;
     }
     return 0;
@@ -726,14 +734,14 @@ static void run_free(Run *R) {
     xfree(R);
 }
 
-int learner_run(Config *cfg, const Comm *comm) {
+int learner_run(Config *cfg, Comm *comm) {
     Run *R = xcalloc(1, sizeof *R);
     R->cfg = cfg;
     R->run = run_settings(cfg);
     R->plan = train_plan(cfg);
     R->gs = grpo_settings(cfg);
     R->comm = comm;
-    comm_set_deadline(R->plan->deadline_s, on_comm_timeout, R);
+    comm_set_deadline(comm, R->plan->deadline_s, on_comm_timeout, R);
     char err[1000];
     make_dirs_or_die(R->run->dir);
     int lk = run_lock_acquire(&R->lock, R->run->dir, err, sizeof err);
@@ -742,7 +750,7 @@ int learner_run(Config *cfg, const Comm *comm) {
     if (status && !R->actors_started) {
         /* the actors wait for their state first thing: tell them to leave */
         uint64_t refused = WIRE_START_REFUSED;
-        comm_bcast_bytes(&refused, sizeof refused);
+        comm_bcast_bytes(R->comm, &refused, sizeof refused);
         if (R->metrics_ready) metrics_close(&R->ml, NULL, 0);
         run_free(R);
         return status;
@@ -757,7 +765,7 @@ int learner_run(Config *cfg, const Comm *comm) {
     }
     stop_actors(R);
     double *all = xcalloc((size_t)comm->size * PHASE_COUNT, sizeof(double));
-    comm_gather_doubles(R->phase, PHASE_COUNT, all);
+    comm_gather_doubles(R->comm, R->phase, PHASE_COUNT, all);
     if (status == 0) status = report(R, all);
     if (metrics_close(&R->ml, err, sizeof err) != 0 && status == 0) {
         fprintf(stderr, "error: run directory not writable: %s\n", err);

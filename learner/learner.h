@@ -32,15 +32,18 @@ enum {
     EXIT_REQUEUE = 75,
 };
 
-/* Installs the SIGUSR1/SIGTERM handlers (every rank: actors must survive
- * the signal until the learner has gathered their state and stops them)
- * and ignores SIGXFSZ (a file-size limit becomes a reported write error). */
+/* Installs the SIGUSR1/SIGTERM handlers, on every rank before MPI_Init (a
+ * signal that comes earlier kills the rank): the learner checks at the end
+ * of each step, checkpoints and stops; the actors never act on them (they
+ * must survive until the learner has gathered their state and stops
+ * them). Ignores SIGXFSZ (a file-size limit becomes a reported write
+ * error). */
 void learner_catch_signals(void);
 
 /* Runs the learner (rank 0) holding run.dir's lock (run_lock.h); returns
  * the process exit status (above). A start it refuses (run.dir in use, a
  * refused restart, an unwritable run.dir) tells the actors, so every rank
  * leaves cleanly with that status. */
-int learner_run(Config *cfg, const Comm *comm);
+int learner_run(Config *cfg, Comm *comm);
 
 #endif

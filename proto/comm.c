@@ -19,6 +19,9 @@ void comm_init(Comm *c, int *argc, char ***argv) {
     if (MPI_Init(argc, argv) != MPI_SUCCESS) die("MPI_Init failed");
     MPI_Comm_rank(MPI_COMM_WORLD, &c->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &c->size);
+    c->deadline_s = 600;
+    c->on_timeout = NULL;
+    c->timeout_ctx = NULL;
 }
 
 void comm_finalize(void) { MPI_Finalize(); }
@@ -30,33 +33,25 @@ void comm_abort(int code) {
     exit(code); /* not reached */
 }
 
-static double deadline_s = 600;
-static CommTimeoutFn timeout_fn;
-static void *timeout_ctx;
-
-void comm_set_deadline(double seconds, CommTimeoutFn on_timeout, void *ctx) {
-    deadline_s = seconds;
-    timeout_fn = on_timeout;
-    timeout_ctx = ctx;
+void comm_set_deadline(Comm *c, double seconds, CommTimeoutFn on_timeout, void *ctx) {
+    c->deadline_s = seconds;
+    c->on_timeout = on_timeout;
+    c->timeout_ctx = ctx;
 }
 
-double comm_deadline_seconds(void) { return deadline_s; }
-
-/* Waits for r under the deadline; on time-out hands over to the handler. */
-static void wait_or_timeout(CommReq **r, const char *what) {
-    if (comm_wait_until(r, now_seconds() + deadline_s) == 0) return;
+/* Waits for r under c's deadline; on time-out hands over to its handler. */
+static void wait_or_timeout(const Comm *c, CommReq **r, const char *what) {
+    if (comm_wait_until(r, now_seconds() + c->deadline_s) == 0) return;
     char msg[256];
-    snprintf(msg, sizeof msg, "%s (no progress for %.0f s)", what, deadline_s);
-    if (timeout_fn) timeout_fn(msg, timeout_ctx);
-    int rank = -1;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    fprintf(stderr, "error: rank %d timed out: %s\n", rank, msg);
+    snprintf(msg, sizeof msg, "%s (no progress for %.0f s)", what, c->deadline_s);
+    if (c->on_timeout) c->on_timeout(msg, c->timeout_ctx);
+    fprintf(stderr, "error: rank %d timed out: %s\n", c->rank, msg);
     comm_abort(4);
 }
 
-void comm_send(const void *buf, size_t len, int dest, int tag) {
+void comm_send(const Comm *c, const void *buf, size_t len, int dest, int tag) {
     CommReq *r = comm_isend(buf, len, dest, tag);
-    wait_or_timeout(&r, "sending to the learner");
+    wait_or_timeout(c, &r, "sending to the learner");
 }
 
 size_t comm_recv_any(void **buf, size_t *cap, int tag, int *src) {
@@ -75,33 +70,33 @@ size_t comm_recv_any(void **buf, size_t *cap, int tag, int *src) {
     return (size_t)count;
 }
 
-void comm_bcast_bytes(void *buf, size_t len) {
+void comm_bcast_bytes(const Comm *c, void *buf, size_t len) {
     CommReq *r = comm_ibcast_bytes(buf, len);
-    wait_or_timeout(&r, "a broadcast from the learner");
+    wait_or_timeout(c, &r, "a broadcast from the learner");
 }
 
-void comm_bcast_floats(float *buf, size_t n, size_t chunk_elems) {
+void comm_bcast_floats(const Comm *c, float *buf, size_t n, size_t chunk_elems) {
     CommReq *r = comm_ibcast_floats(buf, n, chunk_elems);
-    wait_or_timeout(&r, "the weight broadcast");
+    wait_or_timeout(c, &r, "the weight broadcast");
 }
 
-void comm_gather_u64(uint64_t value, uint64_t *out) {
+void comm_gather_u64(const Comm *c, uint64_t value, uint64_t *out) {
     CommReq *r = req_new(1);
     MPI_Igather(&value, 1, MPI_UINT64_T, out, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD, &r->req[0]);
-    wait_or_timeout(&r, "the weight-checksum gather");
+    wait_or_timeout(c, &r, "the weight-checksum gather");
 }
 
-void comm_gather_doubles(const double *vals, int n, double *out) {
+void comm_gather_doubles(const Comm *c, const double *vals, int n, double *out) {
     CommReq *r = req_new(1);
     MPI_Igather(vals, n, MPI_DOUBLE, out, n, MPI_DOUBLE, 0, MPI_COMM_WORLD, &r->req[0]);
-    wait_or_timeout(&r, "the phase-timer gather");
+    wait_or_timeout(c, &r, "the phase-timer gather");
 }
 
-void comm_gather_bytes(const void *in, size_t len, void *out) {
+void comm_gather_bytes(const Comm *c, const void *in, size_t len, void *out) {
     CHECK(len < (size_t)INT_MAX);
     CommReq *r = req_new(1);
     MPI_Igather(in, (int)len, MPI_BYTE, out, (int)len, MPI_BYTE, 0, MPI_COMM_WORLD, &r->req[0]);
-    wait_or_timeout(&r, "the actor-state gather");
+    wait_or_timeout(c, &r, "the actor-state gather");
 }
 
 void comm_barrier(void) { MPI_Barrier(MPI_COMM_WORLD); }

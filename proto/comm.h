@@ -7,9 +7,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct {
+typedef struct Comm Comm;
+
+/* Called when a wait runs past the deadline (comm_set_deadline). */
+typedef void (*CommTimeoutFn)(const char *what, void *ctx);
+
+/* A rank's view of the job, and how long its waits may last. */
+struct Comm {
     int rank, size;
-} Comm;
+    double deadline_s;        /* every blocking call below gives up after this */
+    CommTimeoutFn on_timeout; /* then calls this (NULL: print and abort) */
+    void *timeout_ctx;
+};
 
 /* MPI_Init; dies if MPI cannot start. */
 void comm_init(Comm *c, int *argc, char ***argv);
@@ -21,12 +30,10 @@ void comm_abort(int code) __attribute__((noreturn));
  * operation polled until `seconds` have passed; then on_timeout(what, ctx)
  * is called (it must not return: print what was waited for, checkpoint if
  * it can, and comm_abort). Default: 600 s, print and abort. */
-typedef void (*CommTimeoutFn)(const char *what, void *ctx);
-void comm_set_deadline(double seconds, CommTimeoutFn on_timeout, void *ctx);
-double comm_deadline_seconds(void);
+void comm_set_deadline(Comm *c, double seconds, CommTimeoutFn on_timeout, void *ctx);
 
 /* Sends len bytes (< 2^31) to dest with tag; blocking. */
-void comm_send(const void *buf, size_t len, int dest, int tag);
+void comm_send(const Comm *c, const void *buf, size_t len, int dest, int tag);
 
 /* Waits for the next message with tag from any rank, growing *buf (malloc'd,
  * capacity *cap) to fit it: a matched probe then receive, so the size is
@@ -35,19 +42,19 @@ void comm_send(const void *buf, size_t len, int dest, int tag);
 size_t comm_recv_any(void **buf, size_t *cap, int tag, int *src);
 
 /* Broadcasts len bytes from rank 0. */
-void comm_bcast_bytes(void *buf, size_t len);
+void comm_bcast_bytes(const Comm *c, void *buf, size_t len);
 /* Broadcasts n floats from rank 0 in chunks of at most chunk_elems floats
  * (each chunk below 2^31 bytes, MPI's int count limit). */
-void comm_bcast_floats(float *buf, size_t n, size_t chunk_elems);
+void comm_bcast_floats(const Comm *c, float *buf, size_t n, size_t chunk_elems);
 
 /* Gathers one u64 from every rank at rank 0 into out (size entries, rank
  * order); out is ignored on other ranks. */
-void comm_gather_u64(uint64_t value, uint64_t *out);
+void comm_gather_u64(const Comm *c, uint64_t value, uint64_t *out);
 /* Gathers n doubles from every rank at rank 0 into out (size * n). */
-void comm_gather_doubles(const double *vals, int n, double *out);
+void comm_gather_doubles(const Comm *c, const double *vals, int n, double *out);
 
 /* Gathers len bytes from every rank at rank 0 into out (size * len). */
-void comm_gather_bytes(const void *in, size_t len, void *out);
+void comm_gather_bytes(const Comm *c, const void *in, size_t len, void *out);
 
 void comm_barrier(void);
 /* Barrier that sleeps poll_seconds between completion checks instead of

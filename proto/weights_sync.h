@@ -8,25 +8,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "comm.h"
+
 /* Learner: sends a command without payload (WIRE_CMD_STOP: actors leave
  * their loop; WIRE_CMD_SNAPSHOT: actors then join a gather of their
  * state). */
-void control_send(uint32_t command);
+void control_send(const Comm *c, uint32_t command);
 
 /* Learner: broadcasts params[n] as policy version. Actors: see
  * weights_recv. Collective over all ranks. */
-void weights_send(const float *params, size_t n, uint64_t version);
+void weights_send(const Comm *c, const float *params, size_t n, uint64_t version);
 
 /* Actor: waits for the next control message and returns its command. For
  * WIRE_CMD_WEIGHTS the weights are received into params[n], verified, and
  * *version set. A bad header or checksum is fatal: an actor must never
  * sample from weights it cannot vouch for; the message names the rank and
  * version. */
-uint32_t control_recv(float *params, size_t n, uint64_t *version, int rank);
+uint32_t control_recv(const Comm *c, float *params, size_t n, uint64_t *version);
 
 /* Every rank: gathers hash64 of each rank's params at rank 0. On rank 0
  * returns 0 if all equal, else -1 with err naming the ranks that differ. */
-int weights_check_all(const float *params, size_t n, uint64_t version, int rank, int size,
+int weights_check_all(const Comm *c, const float *params, size_t n, uint64_t version,
                       char *err, size_t errlen);
 
 #endif

@@ -374,7 +374,7 @@ static IngestRep ingest_once(const Comm *comm, const Shape *s, SendMode mode, do
         while (now_seconds() - t0 < seconds) {
             for (int i = 0; i < window; i++, sent++) {
                 if (mode == SEND_BLOCKING) {
-                    comm_send(msg, len, 0, TAG_GROUP);
+                    comm_send(comm, msg, len, 0, TAG_GROUP);
                     continue;
                 }
                 CommReq **slot = &ring[sent % FLOOD_IN_FLIGHT];
@@ -389,12 +389,12 @@ static IngestRep ingest_once(const Comm *comm, const Shape *s, SendMode mode, do
             if (comm_wait_until(&ring[i], now_seconds() + SEND_WAIT_S) != 0)
                 die("rank %d: a group send not handed over in %.0f s", comm->rank, SEND_WAIT_S);
         my_rate = (double)sent / (now_seconds() - t0);
-        comm_send(msg, 0, 0, TAG_GROUP);
+        comm_send(comm, msg, 0, 0, TAG_GROUP);
         for (; acks < windows; acks++) wait_ack(&abuf, &acap);
         xfree(abuf);
         xfree(msg);
     }
-    comm_gather_doubles(&my_rate, 1, send_rate);
+    comm_gather_doubles(comm, &my_rate, 1, send_rate);
     return out;
 }
 
@@ -595,9 +595,9 @@ static void bench_bcast(const Comm *comm) {
     uint64_t version = 0;
     {   /* warm-up: one small broadcast of each kind */
         size_t n = max_n < 1000000 ? max_n : 1000000;
-        if (comm->rank == 0) weights_send(buf, n, ++version);
-        else control_recv(buf, n, &version, comm->rank);
-        comm_bcast_floats(buf, n, n);
+        if (comm->rank == 0) weights_send(comm, buf, n, ++version);
+        else control_recv(comm, buf, n, &version);
+        comm_bcast_floats(comm, buf, n, n);
     }
     double *per_rank = xcalloc((size_t)comm->size, sizeof(double));
     double *rank_rep = xcalloc((size_t)comm->size * MAX_REPS, sizeof(double));
@@ -611,19 +611,19 @@ static void bench_bcast(const Comm *comm) {
         for (int k = 0; k < reps; k++) {
             comm_barrier();
             double t0 = now_seconds();
-            if (comm->rank == 0) weights_send(buf, n, ++version);
-            else if (control_recv(buf, n, &version, comm->rank) != WIRE_CMD_WEIGHTS)
+            if (comm->rank == 0) weights_send(comm, buf, n, ++version);
+            else if (control_recv(comm, buf, n, &version) != WIRE_CMD_WEIGHTS)
                 die("rank %d: expected a weight broadcast", comm->rank);
             double mine = now_seconds() - t0;
             comm_barrier();
             tw[k] = now_seconds() - t0;
-            comm_gather_doubles(&mine, 1, per_rank);
+            comm_gather_doubles(comm, &mine, 1, per_rank);
             if (comm->rank == 0)
                 for (int r = 0; r < comm->size; r++) rank_rep[r * MAX_REPS + k] = per_rank[r];
 
             comm_barrier();
             t0 = now_seconds();
-            comm_bcast_floats(buf, n, h.chunk_elems);
+            comm_bcast_floats(comm, buf, n, h.chunk_elems);
             comm_barrier();
             tb[k] = now_seconds() - t0;
         }
