@@ -10,7 +10,7 @@
 BUILD   ?= build
 SAN     ?=
 CC      := mpicc
-PKGS    := openblas msgpack libzstd jansson inih libxxhash
+PKGS    := openblas msgpack libzstd jansson inih libxxhash zlib
 TESTPKG := cmocka
 
 define probe

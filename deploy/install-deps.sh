@@ -15,6 +15,7 @@ pkgs=(
   libzstd-dev zstd
   libcmocka-dev
   libxxhash-dev
+  zlib1g-dev
   libjansson-dev
   libinih-dev
   gnuplot-nox
