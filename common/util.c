@@ -15,12 +15,16 @@
 
 #include "memory_limits.h"
 
-void die_at(const char *file, int line, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
+static void print_error(const char *file, int line, const char *fmt, va_list ap) {
     fprintf(stderr, "error (%s:%d): ", file, line);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
+}
+
+void die_at(const char *file, int line, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    print_error(file, line, fmt, ap);
     va_end(ap);
     exit(1);
 }
@@ -28,9 +32,7 @@ void die_at(const char *file, int line, const char *fmt, ...) {
 void die_now_at(const char *file, int line, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "error (%s:%d): ", file, line);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    print_error(file, line, fmt, ap);
     va_end(ap);
     fflush(stdout);
     fflush(stderr);

@@ -41,31 +41,18 @@ void eval_result_from_tally(const EvalTally *t, int n_components, EvalResult *ou
     }
 }
 
-static void put_f64(uint8_t *p, double v) {
-    uint64_t u;
-    memcpy(&u, &v, 8);
-    wire_put_u64(p, u);
-}
-
-static double get_f64(const uint8_t *p) {
-    uint64_t u = wire_get_u64(p);
-    double v;
-    memcpy(&v, &u, 8);
-    return v;
-}
-
 void eval_report_encode(const EvalTally *t, uint8_t out[EVAL_REPORT_BYTES]) {
     memcpy(out, "GEVL", 4);
     wire_put_u32(out + 4, (uint32_t)t->k);
     wire_put_u64(out + 8, t->version);
-    put_f64(out + 16, t->n_prompts);
-    put_f64(out + 24, t->greedy_ok);
-    for (int q = 0; q < 4; q++) put_f64(out + 32 + 8 * q, t->comp[q]);
-    put_f64(out + 64, t->len);
-    put_f64(out + 72, t->sampled_ok);
-    put_f64(out + 80, t->passed);
-    put_f64(out + 88, t->demo_n);
-    put_f64(out + 96, t->demo_ok);
+    wire_put_f64(out + 16, t->n_prompts);
+    wire_put_f64(out + 24, t->greedy_ok);
+    for (int q = 0; q < 4; q++) wire_put_f64(out + 32 + 8 * q, t->comp[q]);
+    wire_put_f64(out + 64, t->len);
+    wire_put_f64(out + 72, t->sampled_ok);
+    wire_put_f64(out + 80, t->passed);
+    wire_put_f64(out + 88, t->demo_n);
+    wire_put_f64(out + 96, t->demo_ok);
     wire_put_u32(out + 104, (uint32_t)t->asked);
     wire_put_u32(out + 108, (uint32_t)t->whole_split);
 }
@@ -79,14 +66,14 @@ int eval_report_decode(const uint8_t *in, size_t len, EvalTally *t, char *err, s
     }
     t->k = (int)wire_get_u32(in + 4);
     t->version = wire_get_u64(in + 8);
-    t->n_prompts = get_f64(in + 16);
-    t->greedy_ok = get_f64(in + 24);
-    for (int q = 0; q < 4; q++) t->comp[q] = get_f64(in + 32 + 8 * q);
-    t->len = get_f64(in + 64);
-    t->sampled_ok = get_f64(in + 72);
-    t->passed = get_f64(in + 80);
-    t->demo_n = get_f64(in + 88);
-    t->demo_ok = get_f64(in + 96);
+    t->n_prompts = wire_get_f64(in + 16);
+    t->greedy_ok = wire_get_f64(in + 24);
+    for (int q = 0; q < 4; q++) t->comp[q] = wire_get_f64(in + 32 + 8 * q);
+    t->len = wire_get_f64(in + 64);
+    t->sampled_ok = wire_get_f64(in + 72);
+    t->passed = wire_get_f64(in + 80);
+    t->demo_n = wire_get_f64(in + 88);
+    t->demo_ok = wire_get_f64(in + 96);
     uint32_t asked = wire_get_u32(in + 104), whole = wire_get_u32(in + 108);
     const double counts[] = {t->n_prompts, t->greedy_ok, t->len,    t->sampled_ok,
                              t->passed,    t->demo_n,    t->demo_ok};

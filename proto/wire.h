@@ -113,6 +113,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* The learner's first broadcast in `train` (a u64) is the byte count of
  * the actors' saved state that follows (0: a fresh run), or
@@ -309,6 +310,18 @@ static inline uint32_t wire_get_u32(const uint8_t *p) {
 static inline uint64_t wire_get_u64(const uint8_t *p) {
     uint64_t v = 0;
     for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+/* IEEE-754 binary64, as its little-endian bit pattern. */
+static inline void wire_put_f64(uint8_t *p, double v) {
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    wire_put_u64(p, u);
+}
+static inline double wire_get_f64(const uint8_t *p) {
+    uint64_t u = wire_get_u64(p);
+    double v;
+    memcpy(&v, &u, 8);
     return v;
 }
 
