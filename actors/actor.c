@@ -129,7 +129,6 @@ static void evaluate_share(Actor *A, uint32_t cmd) {
     EvalTally t;
     eval_tally(&A->m, A->tok, A->task, &A->eval_set, &A->eval_sc, lo, hi, k,
                run_settings(A->cfg)->seed, &t);
-    eval_demonstrator(A->task, &A->eval_set, lo, hi, run_settings(A->cfg)->seed, &t);
     t.version = A->version;
     uint8_t msg[EVAL_REPORT_BYTES];
     eval_report_encode(&t, msg);

@@ -44,25 +44,6 @@ static void run_batch(const Model *m, KVCache *cache, const Tokenizer *tok, cons
     xfree(buf);
 }
 
-void eval_demonstrator(const Task *t, const TaskEvalSet *set, int lo, int hi, uint64_t seed,
-                       EvalTally *out) {
-    char demo[TASK_MAX_TEXT];
-    for (int start = lo; start < hi; start += EVAL_BATCH) {
-        /* one stream per batch of the whole set, as for the model */
-        Rng rng;
-        rng_seed(&rng, seed, 0xDE40u + ((uint64_t)(start / EVAL_BATCH) << 16));
-        for (int i = start; i < hi && i < start + EVAL_BATCH; i++) {
-            TaskItem it;
-            CHECK(task_eval_item(t, set, i, &it) == 0);
-            if (t->demonstrate(t, &it, &rng, demo, sizeof demo) != 0) return;
-            Reward r;
-            t->verify(t, &it, demo, 1, &r);
-            out->demo_n += 1;
-            out->demo_ok += r.correct;
-        }
-    }
-}
-
 int eval_batch_rows(int k) { return k > EVAL_BATCH ? k : EVAL_BATCH; }
 
 void eval_share(int n, int idx, int n_actors, int *lo, int *hi) {

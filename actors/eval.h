@@ -46,12 +46,6 @@ void eval_share(int n, int idx, int n_actors, int *lo, int *hi);
 void eval_tally(const Model *m, const Tokenizer *tok, const Task *t, const TaskEvalSet *set,
                 const SamplerConfig *sc, int lo, int hi, int k, uint64_t seed, EvalTally *out);
 
-/* Adds the task's demonstrator on items [lo, hi) of set to out (demo_n,
- * demo_ok): the imitation ceiling SFT starts from, reported beside the
- * model's accuracy. Nothing for a task without a demonstrator. */
-void eval_demonstrator(const Task *t, const TaskEvalSet *set, int lo, int hi, uint64_t seed,
-                       EvalTally *out);
-
 /* The whole held-out set for n_prompts prompts in this process (the whole
  * split if it is smaller; the number used is out->n_prompts). Dies naming
  * the task if the split is empty, or the file and line of a prompt tok

@@ -500,7 +500,8 @@ static int setup(Run *R) {
         EvalResult ev;
         publish_and_evaluate(R, WIRE_CMD_EVAL, &ev);
         R->phase[PHASE_EVAL] += now_seconds() - t_e;
-        R->rs.demo_acc = ev.demo_acc;
+        /* the demonstrator on the same distinct prompts: no model, cheap */
+        R->rs.demo_acc = task_demo_accuracy(R->task, ev.asked, R->run->seed);
         R->rs.start_acc = ev.greedy_acc;
         printf("start: held-out greedy accuracy %.3f on %d distinct prompts (%.1f s on %d "
                "actors); demonstrator %.3f\n",

@@ -18,8 +18,6 @@ void eval_tally_add(EvalTally *acc, const EvalTally *t) {
     acc->len += t->len;
     acc->sampled_ok += t->sampled_ok;
     acc->passed += t->passed;
-    acc->demo_n += t->demo_n;
-    acc->demo_ok += t->demo_ok;
 }
 
 void eval_result_from_tally(const EvalTally *t, int n_components, EvalResult *out) {
@@ -34,7 +32,6 @@ void eval_result_from_tally(const EvalTally *t, int n_components, EvalResult *ou
         out->greedy_reward[q] = t->comp[q] / n;
     out->greedy_format = n_components > 1 ? out->greedy_reward[1] : 0;
     out->mean_len = t->len / n;
-    out->demo_acc = t->demo_n > 0 ? t->demo_ok / t->demo_n : -1;
     if (t->k >= 1) {
         out->sampled_acc = t->sampled_ok / (n * t->k);
         out->pass_at_k = t->passed / n;
@@ -51,10 +48,8 @@ void eval_report_encode(const EvalTally *t, uint8_t out[EVAL_REPORT_BYTES]) {
     wire_put_f64(out + 64, t->len);
     wire_put_f64(out + 72, t->sampled_ok);
     wire_put_f64(out + 80, t->passed);
-    wire_put_f64(out + 88, t->demo_n);
-    wire_put_f64(out + 96, t->demo_ok);
-    wire_put_u32(out + 104, (uint32_t)t->asked);
-    wire_put_u32(out + 108, (uint32_t)t->whole_split);
+    wire_put_u32(out + 88, (uint32_t)t->asked);
+    wire_put_u32(out + 92, (uint32_t)t->whole_split);
 }
 
 int eval_report_decode(const uint8_t *in, size_t len, EvalTally *t, char *err, size_t errlen) {
@@ -72,11 +67,8 @@ int eval_report_decode(const uint8_t *in, size_t len, EvalTally *t, char *err, s
     t->len = wire_get_f64(in + 64);
     t->sampled_ok = wire_get_f64(in + 72);
     t->passed = wire_get_f64(in + 80);
-    t->demo_n = wire_get_f64(in + 88);
-    t->demo_ok = wire_get_f64(in + 96);
-    uint32_t asked = wire_get_u32(in + 104), whole = wire_get_u32(in + 108);
-    const double counts[] = {t->n_prompts, t->greedy_ok, t->len,    t->sampled_ok,
-                             t->passed,    t->demo_n,    t->demo_ok};
+    uint32_t asked = wire_get_u32(in + 88), whole = wire_get_u32(in + 92);
+    const double counts[] = {t->n_prompts, t->greedy_ok, t->len, t->sampled_ok, t->passed};
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
         if (!isfinite(counts[i]) || counts[i] < 0) {
             set_err(err, errlen, "eval report: count %zu is %g (negative or not finite)", i,
@@ -84,8 +76,8 @@ int eval_report_decode(const uint8_t *in, size_t len, EvalTally *t, char *err, s
             memset(t, 0, sizeof *t);
             return -1;
         }
-    if (t->greedy_ok > t->n_prompts || t->passed > t->n_prompts || t->demo_n > t->n_prompts ||
-        t->demo_ok > t->demo_n || t->k > 1 << 20 || asked > 1u << 30 || whole > 1) {
+    if (t->greedy_ok > t->n_prompts || t->passed > t->n_prompts || t->k > 1 << 20 ||
+        asked > 1u << 30 || whole > 1) {
         set_err(err, errlen, "eval report: counts exceed the %g prompts evaluated", t->n_prompts);
         memset(t, 0, sizeof *t);
         return -1;

@@ -15,10 +15,8 @@
  *   64   8    len        f64 sum of greedy completion lengths (tokens)
  *   72   8    sampled_ok f64 correct samples of the sampled pass
  *   80   8    passed     f64 prompts with >= 1 correct sample
- *   88   8    demo_n     f64 prompts the task's demonstrator answered
- *   96   8    demo_ok    f64 of those, answered correctly
- *  104   4    asked      u32 prompts asked for ([eval] prompts)
- *  108   4    whole      u32 1: the held-out set is the whole split */
+ *   88   4    asked      u32 prompts asked for ([eval] prompts)
+ *   92   4    whole      u32 1: the held-out set is the whole split */
 #ifndef PROTO_EVAL_REPORT_H
 #define PROTO_EVAL_REPORT_H
 
@@ -29,14 +27,13 @@
 #include "task.h"
 #include "tokenizer.h"
 
-enum { EVAL_REPORT_BYTES = 112 };
+enum { EVAL_REPORT_BYTES = 96 };
 
 typedef struct {
     int k;
     int asked, whole_split;   /* of the held-out set (task_eval_set) */
     uint64_t version;
     double n_prompts, greedy_ok, comp[REWARD_MAX_COMPONENTS], len, sampled_ok, passed;
-    double demo_n, demo_ok;
 } EvalTally;
 
 typedef struct {
@@ -50,7 +47,6 @@ typedef struct {
     double sampled_acc;                          /* mean correctness of the k samples */
     double pass_at_k;                            /* fraction with >= 1 correct of k */
     double mean_len;                             /* greedy completion tokens */
-    double demo_acc;                             /* the demonstrator's accuracy, -1 if none */
 } EvalResult;
 
 /* Evaluation as a callback, for trainers that must not depend on the

@@ -11,7 +11,7 @@
  *   learner -> actors   TAG_WEIGHTS_CHUNK  n_chunks raw float chunks
  *   learner -> actors   TAG_CONTROL        16-byte control message
  *   actor   -> learner  TAG_CHECKSUM       16-byte weight checksum reply
- *   actor   -> learner  TAG_EVAL           88-byte held-out evaluation tally
+ *   actor   -> learner  TAG_EVAL           96-byte held-out evaluation tally
  *                       (layout in eval_report.h), after WIRE_CMD_EVAL*
  *   learner -> actor    TAG_PING, actor -> learner TAG_PONG: empty messages;
  *                       after a timeout the learner pings every actor to

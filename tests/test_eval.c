@@ -74,9 +74,7 @@ static void test_shares_sum_to_whole(void **state) {
     assert_int_equal(set.n, n);
     EvalTally whole;
     eval_tally(&f->m, &f->tok, f->task, &set, &f->sc, 0, n, k, 99, &whole);
-    eval_demonstrator(f->task, &set, 0, n, 99, &whole);
     assert_true(whole.n_prompts == n);
-    assert_true(whole.demo_n == n); /* arith has a demonstrator */
     for (int a = 2; a <= 3; a++) {
         EvalTally sum;
         memset(&sum, 0, sizeof sum);
@@ -85,7 +83,6 @@ static void test_shares_sum_to_whole(void **state) {
             eval_share(n, i, a, &lo, &hi);
             EvalTally t;
             eval_tally(&f->m, &f->tok, f->task, &set, &f->sc, lo, hi, k, 99, &t);
-            eval_demonstrator(f->task, &set, lo, hi, 99, &t);
             eval_tally_add(&sum, &t);
         }
         assert_true(sum.n_prompts == whole.n_prompts);
@@ -93,7 +90,6 @@ static void test_shares_sum_to_whole(void **state) {
         assert_true(sum.sampled_ok == whole.sampled_ok);
         assert_true(sum.passed == whole.passed);
         assert_true(sum.len == whole.len);
-        assert_true(sum.demo_ok == whole.demo_ok);
         for (int q = 0; q < REWARD_MAX_COMPONENTS; q++) assert_true(sum.comp[q] == whole.comp[q]);
     }
     task_eval_set_free(&set);
@@ -110,7 +106,7 @@ static void test_report_round_trip_and_hostile(void **state) {
     memset(&t, 0, sizeof t); /* padding too: the round trip is compared bytewise */
     t = (EvalTally){.k = 8, .asked = 500, .whole_split = 1, .version = 41, .n_prompts = 64,
                     .greedy_ok = 30, .comp = {30, 60.5, 0, 0}, .len = 211, .sampled_ok = 250,
-                    .passed = 50, .demo_n = 64, .demo_ok = 47};
+                    .passed = 50};
     uint8_t b[EVAL_REPORT_BYTES];
     eval_report_encode(&t, b);
     EvalTally u;
@@ -120,18 +116,17 @@ static void test_report_round_trip_and_hostile(void **state) {
     assert_int_equal(u.asked, 500);
     assert_int_equal(u.whole_split, 1);
     assert_true(u.version == 41);
-    const double want[] = {64, 30, 30, 60.5, 0, 0, 211, 250, 50, 64, 47};
-    const double got[] = {u.n_prompts, u.greedy_ok, u.comp[0],   u.comp[1], u.comp[2], u.comp[3],
-                          u.len,       u.sampled_ok, u.passed, u.demo_n,  u.demo_ok};
-    for (int i = 0; i < 11; i++) assert_true(got[i] == want[i]);
+    const double want[] = {64, 30, 30, 60.5, 0, 0, 211, 250, 50};
+    const double got[] = {u.n_prompts, u.greedy_ok, u.comp[0],   u.comp[1], u.comp[2],
+                          u.comp[3],   u.len,       u.sampled_ok, u.passed};
+    for (int i = 0; i < 9; i++) assert_true(got[i] == want[i]);
     EvalResult r;
     eval_result_from_tally(&u, 2, &r);
     assert_int_equal(r.n_prompts, 64);
     assert_true(fabs(r.sampled_acc - 250.0 / (64 * 8)) < 1e-12);
-    assert_true(fabs(r.demo_acc - 47.0 / 64) < 1e-12);
     /* wrong length, bad magic, a count above the prompts, a NaN */
     assert_int_equal(eval_report_decode(b, sizeof b - 1, &u, err, sizeof err), -1);
-    assert_non_null(strstr(err, "112-byte"));
+    assert_non_null(strstr(err, "96-byte"));
     uint8_t c[EVAL_REPORT_BYTES];
     memcpy(c, b, sizeof c);
     c[0] = 'X';
