@@ -472,6 +472,35 @@ static void test_full_disk_stops_the_run_cleanly(void **state) {
     json_decref(lines);
 }
 
+/* Issue 13 item 10: a [model] override that the loaded checkpoint (dim 32)
+ * contradicts is refused by train (every rank stops, status 2) and eval,
+ * instead of running the checkpoint's model while recording the override;
+ * without it, config.ini records the shape that ran. */
+static void test_model_override_that_cannot_apply_is_refused(void **state) {
+    (void)state;
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/override", tmp);
+    assert_int_equal(train(dir, "model.dim=64"), 2);
+    assert_int_equal(run("grep -q 'model.dim = 64 was given, but the model comes from %s/a/sft.ckpt, "
+                         "whose dim is 32' %s.log",
+                         tmp, dir),
+                     0);
+    assert_int_equal(run("timeout 60 %s eval --checkpoint %s/a/sft.ckpt model.n_layers=3 eval.prompts=4 "
+                         "> %s.eval.log 2>&1",
+                         bin, tmp, dir),
+                     1);
+    assert_int_equal(run("grep -q 'model.n_layers = 3 was given' %s.eval.log", dir), 0);
+    /* no override: the recorded config is the checkpoint's shape, not [model]'s default */
+    snprintf(dir, sizeof dir, "%s/override_ok", tmp);
+    assert_int_equal(run("mpirun --oversubscribe -np 3 %s train run.dir=%s grpo.init=%s/a/sft.ckpt "
+                         "grpo.steps=1 grpo.prompts_per_step=4 grpo.group_size=4 eval.prompts=4 "
+                         "> %s.log 2>&1",
+                         bin, dir, tmp, dir),
+                     0);
+    assert_int_equal(run("grep -q '^dim  *= 32 ' %s/config.ini", dir), 0);
+    assert_int_equal(run("grep -q '^hidden_dim  *= 64 ' %s/config.ini", dir), 0);
+}
+
 static void test_refuses_more_actors_than_prompts(void **state) {
     (void)state;
     char dir[300], log[400];
@@ -562,6 +591,7 @@ int main(void) {
         cmocka_unit_test(test_async_staleness),
         cmocka_unit_test(test_stalled_actor_detected),
         cmocka_unit_test(test_refuses_more_actors_than_prompts),
+        cmocka_unit_test(test_model_override_that_cannot_apply_is_refused),
         cmocka_unit_test(test_async_resume_says_it_is_not_bit_exact),
         cmocka_unit_test(test_consecutive_empty_steps_stop_the_run),
         cmocka_unit_test(test_unloadable_checkpoints_never_restart_silently),
