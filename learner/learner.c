@@ -23,8 +23,12 @@
  * disk stops the run with EXIT_RUN_DIR, after a checkpoint if one can still
  * be written. A run whose actors deliver nothing usable for
  * grpo.max_empty_steps steps in a row stops with EXIT_EMPTY_STEPS (the
- * count restarts on resume). */
+ * count restarts on resume).
+ *
+ * The loop's state (Run) is in learner_run.h; publishing and the actors'
+ * reports are in learner_publish.c, the final table in learner_report.c. */
 #include "learner.h"
+#include "learner_run.h"
 
 #include <math.h>
 #include <signal.h>
@@ -76,59 +80,6 @@ void learner_catch_signals(void) {
 /* The stop signal received so far, or 0. */
 static int take_stop_signal(void) { return (int)pending_stop; }
 
-/* Prints the CoMD-style phase table: min (rank) / max (rank) / avg. */
-static void print_phase_table(const double *all, int size) {
-    printf("phase timers over %d ranks (seconds): min (rank) / max (rank) / avg\n", size);
-    for (int p = 0; p < PHASE_COUNT; p++) {
-        double mn = INFINITY, mx = -INFINITY, sum = 0;
-        int rmn = 0, rmx = 0;
-        for (int r = 0; r < size; r++) {
-            double v = all[r * PHASE_COUNT + p];
-            if (v < mn) mn = v, rmn = r;
-            if (v > mx) mx = v, rmx = r;
-            sum += v;
-        }
-        printf("  %-9s %9.3f (%d) %9.3f (%d) %9.3f\n", phase_names[p], mn, rmn, mx, rmx, sum / size);
-    }
-}
-
-
-/* Everything the learner loop works with. */
-typedef struct {
-    Config *cfg;
-    const RunSettings *run;    /* [run] */
-    const TrainPlan *plan;     /* the [grpo] keys every rank agrees on */
-    const GrpoSettings *gs;    /* the learner's own [grpo] keys */
-    const Comm *comm;
-    Model policy, ref;
-    Tokenizer *tok, *ref_tok;
-    Task *task;
-    Learner L;
-    RunState rs;
-    Intake in;
-    MetricsLog ml;
-    uint64_t version;          /* policy version = learner steps completed */
-    double t_start;            /* training clock origin (continues across resumes) */
-    double phase[PHASE_COUNT];
-    RunLock lock;              /* run.dir is ours while we run */
-    int n_empty;               /* consecutive steps without a valid group */
-    int learner_ready, intake_ready, metrics_ready; /* what setup got to (for cleanup) */
-    int actors_started;        /* the actors got their state and are in their loop */
-    int stop_signal;           /* SIGUSR1/SIGTERM received: checkpoint and stop */
-    /* async mode */
-    WeightChannel wch;
-    ChecksumRing ring;         /* recent published checksums */
-    long n_unchecked;          /* checksum reports too old for the ring */
-    void *ck_buf;              /* receive buffer for actors' checksum reports */
-    size_t ck_cap;
-    /* held-out evaluation, by the actors */
-    void *ev_buf;              /* receive buffer for their reports */
-    size_t ev_cap;
-    EvalResult final_eval;     /* the last step's evaluation, with pass@k */
-    int have_final;
-    double eval_seconds;       /* wall time of every evaluation */
-    int n_evals;
-} Run;
 
 /* Writes ckpt-<step>.ckpt from the run's state (R->rs.actor_state and
  * flags set by the caller); its name goes to path. Returns 0, or
@@ -199,7 +150,7 @@ static int checkpoint_sync(Run *R) {
 
 /* A wait ran past the deadline: say what, name the actors that no longer
  * answer, save what we can, stop every rank. */
-static void give_up(Run *R, const char *what) {
+void give_up(Run *R, const char *what) {
     fprintf(stderr, "error: learner: %s\n", what);
     int *silent = xcalloc((size_t)R->comm->size, sizeof(int));
     int n = comm_find_silent(silent, R->comm->size, 3.0);
@@ -222,132 +173,6 @@ static void give_up(Run *R, const char *what) {
 }
 
 static void on_comm_timeout(const char *what, void *ctx) { give_up(ctx, what); }
-
-/* Async: waits, under the deadline, until the last publication has reached
- * every actor. MPI moves a nonblocking broadcast only inside MPI calls, and
- * the learner makes none while it trains: a publication left in flight
- * would sit idle for a whole step and the actors would run out of
- * staleness allowance (measured: one step in three waited for generation).
- * Delivery takes milliseconds: the actors drive their side between decode
- * steps. */
-static void async_wait(Run *R, const char *what) {
-    double deadline = now_seconds() + R->comm->deadline_s;
-    while (wchan_busy(&R->wch)) {
-        if (now_seconds() > deadline) give_up(R, what);
-        comm_idle();
-    }
-}
-
-/* Async: publishes the current weights with cmd (WIRE_CMD_WEIGHTS, or
- * EVAL* to have the actors evaluate them) and drives them to delivery,
- * keeping their checksum when actors will report theirs for this version. */
-static void async_publish(Run *R, uint32_t cmd) {
-    wchan_post(&R->wch, R->policy.params, R->version, cmd);
-    async_wait(R, "the weight publication (async)");
-    if (R->version % (uint64_t)R->plan->checksum_every == 0)
-        checksum_ring_put(&R->ring, R->version,
-                          hash64(R->policy.params, R->policy.n_params * sizeof(float)));
-}
-
-/* Async, between polls: checks the checksums actors report for the
- * versions they install against the learner's. */
-static void async_check_reports(void *ctx) {
-    Run *R = ctx;
-    int src;
-    size_t len;
-    while (comm_try_recv(&R->ck_buf, &R->ck_cap, TAG_CHECKSUM, &src, &len)) {
-        uint64_t v, h, want = 0;
-        if (wire_checksum_decode(R->ck_buf, len, &v, &h) != 0) continue;
-        int rc = checksum_ring_check(&R->ring, v, h, &want);
-        if (rc == RING_UNKNOWN) {
-            /* checksum_ring.h bounds the lag; say so if that ever fails */
-            R->n_unchecked++;
-            fprintf(stderr, "warning: learner: cannot check the weight checksum actor rank %d "
-                            "reports for version %llu (the learner is at version %llu and keeps "
-                            "the last %d checked versions) [%ld unchecked so far]\n",
-                    src, (unsigned long long)v, (unsigned long long)R->version, R->ring.n,
-                    R->n_unchecked);
-        } else if (rc == RING_MISMATCH) {
-            fprintf(stderr, "error: actor rank %d holds weights of version %llu that differ from "
-                            "the learner's (checksum %016llx vs %016llx)\n",
-                    src, (unsigned long long)v, (unsigned long long)h, (unsigned long long)want);
-            comm_abort(EXIT_WEIGHTS);
-        }
-    }
-}
-
-/* Publishes the current weights (and checks checksums when due). cmd
- * WIRE_CMD_EVAL or WIRE_CMD_EVAL_PASS_K then has every actor evaluate its
- * share of the held-out set with them (collect_eval gathers the result). */
-static void publish(Run *R, uint32_t cmd) {
-    if (R->plan->async) {
-        async_publish(R, cmd);
-        return;
-    }
-    char err[600];
-    weights_send(R->comm, R->policy.params, R->policy.n_params, R->version);
-    if (R->version % (uint64_t)R->plan->checksum_every == 0 &&
-        weights_check_all(R->comm, R->policy.params, R->policy.n_params, R->version, err, sizeof err) != 0) {
-        fprintf(stderr, "error: %s\n", err);
-        comm_abort(EXIT_WEIGHTS);
-    }
-    if (cmd != WIRE_CMD_WEIGHTS) control_send(R->comm, cmd);
-}
-
-/* Sums the actors' evaluation reports for the weights just published,
- * under the deadline. A report that does not decode is counted as a bad
- * message and left out (the prompt count says how many were evaluated). */
-static void collect_eval(Run *R, EvalResult *out) {
-    double t0 = now_seconds(), deadline = t0 + R->comm->deadline_s;
-    EvalTally sum;
-    memset(&sum, 0, sizeof sum);
-    char err[300];
-    for (int got = 1; got < R->comm->size; got++) {
-        int src;
-        size_t len;
-        while (!comm_try_recv(&R->ev_buf, &R->ev_cap, TAG_EVAL, &src, &len)) {
-            if (now_seconds() > deadline) give_up(R, "the actors' evaluation reports");
-            if (R->plan->async) async_check_reports(R);
-            comm_idle();
-        }
-        EvalTally t;
-        if (eval_report_decode(R->ev_buf, len, &t, err, sizeof err) != 0) {
-            fprintf(stderr, "learner: dropped the evaluation report of actor rank %d: %s\n", src,
-                    err);
-            R->in.n_bad++;
-            continue;
-        }
-        eval_tally_add(&sum, &t);
-    }
-    eval_result_from_tally(&sum, R->task->n_components, out);
-    R->eval_seconds += now_seconds() - t0;
-    R->n_evals++;
-}
-
-/* Publishes the current weights with cmd and, for an evaluation, waits for
- * its result. */
-static void publish_and_evaluate(Run *R, uint32_t cmd, EvalResult *out) {
-    publish(R, cmd);
-    collect_eval(R, out);
-}
-
-/* Tells the actors to stop. Async: waits for the channel, posts STOP and
- * drains the groups still in flight until every actor has signed off. */
-static void stop_actors(Run *R) {
-    if (!R->plan->async) {
-        control_send(R->comm, WIRE_CMD_STOP);
-        return;
-    }
-    /* post, then drain: actors finish their sends before they sign off */
-    wchan_post(&R->wch, R->policy.params, R->version, WIRE_CMD_STOP);
-    int silent = intake_drain(&R->in);
-    if (silent) {
-        char msg[300];
-        intake_describe(&R->in, silent, msg, sizeof msg);
-        give_up(R, msg);
-    }
-    async_wait(R, "the stop publication");
-}
 
 /* Moves an earlier run's metrics file aside before a restart truncates it. */
 static int set_aside_metrics(const char *dir, const char *name) {
@@ -646,71 +471,6 @@ static int run_step(Run *R, long step, Group *groups) {
                "so a batch script requeues the job (train resumes automatically)\n",
                R->stop_signal, step, R->run->dir, step, EXIT_REQUEUE);
         return EXIT_REQUEUE;
-    }
-    return 0;
-}
-
-/* Final evaluation, plot, and the table of held-out accuracy. Returns 0,
- * or EXIT_RUN_DIR when final.ckpt or summary.json cannot be written. */
-static int report(Run *R, const double *all_phases) {
-    const Config *cfg = R->cfg;
-    const TrainPlan *plan = R->plan;
-    char path[CFG_STR_MAX + 32], err[900];
-    double wall = now_seconds() - R->t_start;
-    snprintf(path, sizeof path, "%s/final.ckpt", R->run->dir);
-    R->rs.step = R->L.step;
-    R->rs.version = R->version;
-    R->rs.train_seconds = wall;
-    if (run_checkpoint_write(path, &R->policy, R->tok, &R->L.opt, &R->rs, cfg, err, sizeof err)) {
-        fprintf(stderr, "error: run directory not writable: %s\n", err);
-        return EXIT_RUN_DIR;
-    }
-    printf("wrote %s (policy version %llu)\n", path, (unsigned long long)R->version);
-    const EvalResult final = R->final_eval;
-    eval_print("grpo", &final, R->task);
-    print_phase_table(all_phases, R->comm->size);
-    char png[600] = "";
-    int plotted = metrics_plot(&R->ml, png, sizeof png) == 0;
-    printf("\nheld-out greedy accuracy, %d distinct %s prompts never trained on:\n",
-           final.n_prompts, R->task->name);
-    printf("  %-28s %.3f\n", "demonstrator", R->rs.demo_acc);
-    printf("  %-28s %.3f\n", "SFT model (start of GRPO)", R->rs.start_acc);
-    printf("  %-28s %.3f   (%ld steps, %.0f s training, %ld bad messages, %ld stale)\n",
-           "GRPO model", final.greedy_acc, (long)plan->steps, wall, R->in.n_bad, R->in.n_stale);
-    printf("held-out evaluation: %.1f s in all, %d evaluations on %d actors (%.2f s each)\n",
-           R->eval_seconds, R->n_evals, R->comm->size - 1,
-           R->n_evals ? R->eval_seconds / R->n_evals : 0.0);
-    if (plotted) printf("plot: %s\n", png);
-    snprintf(path, sizeof path, "%s/summary.json", R->run->dir);
-    char *text = NULL;
-    size_t len = 0;
-    FILE *sf = open_memstream(&text, &len);
-    if (!sf) die("open_memstream failed: out of memory");
-    fprintf(sf,
-            "{\"demonstrator_acc\":%.6g,\"sft_greedy_acc\":%.6g,\"grpo_greedy_acc\":%.6g,"
-            "\"grpo_sampled_acc\":%.6g,\"grpo_pass_at_k\":%.6g,\"k\":%d,\"eval_prompts\":%d,"
-            "\"steps\":%d,\"async\":%d,\"max_staleness\":%d,\"train_seconds\":%.2f,"
-            "\"bad_messages\":%ld,\"stale_dropped\":%ld,\"ranks\":%d,\"eval_seconds\":%.2f,"
-            "\"evals\":%d,\"plot\":\"%s\",\"phases\":{",
-            R->rs.demo_acc, R->rs.start_acc, final.greedy_acc, final.sampled_acc, final.pass_at_k,
-            final.k, final.n_prompts, plan->steps, plan->async, plan->max_staleness, wall,
-            R->in.n_bad, R->in.n_stale, R->comm->size, R->eval_seconds, R->n_evals,
-            plotted ? png : "");
-    /* per-rank phase seconds: what the scaling study divides into busy and
-     * idle fractions */
-    for (int p = 0; p < PHASE_COUNT; p++) {
-        fprintf(sf, "%s\"%s\":[", p ? "," : "", phase_names[p]);
-        for (int r = 0; r < R->comm->size; r++)
-            fprintf(sf, "%s%.4f", r ? "," : "", all_phases[r * PHASE_COUNT + p]);
-        fprintf(sf, "]");
-    }
-    fprintf(sf, "}}\n");
-    if (fclose(sf) != 0) die("building %s failed: out of memory", path);
-    int bad = run_file_write(path, text, len, err, sizeof err);
-    free(text);
-    if (bad) {
-        fprintf(stderr, "error: run directory not writable: %s\n", err);
-        return EXIT_RUN_DIR;
     }
     return 0;
 }

@@ -1,0 +1,85 @@
+/* learner_run.h: the learner rank's state, shared by the files of its
+ * loop: learner.c (setup, steps, checkpoints), learner_publish.c (weights
+ * and evaluations out to the actors, their reports back) and
+ * learner_report.c (the final table and summary.json). Private to them. */
+#ifndef LEARNER_LEARNER_RUN_H
+#define LEARNER_LEARNER_RUN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "checksum_ring.h"
+#include "comm.h"
+#include "config.h"
+#include "eval_report.h"
+#include "grpo_settings.h"
+#include "grpo_step.h"
+#include "intake.h"
+#include "metrics.h"
+#include "plan.h"
+#include "run_lock.h"
+#include "run_settings.h"
+#include "run_state.h"
+#include "weights_async.h"
+
+/* Everything the learner loop works with. */
+typedef struct Run {
+    Config *cfg;
+    const RunSettings *run;    /* [run] */
+    const TrainPlan *plan;     /* the [grpo] keys every rank agrees on */
+    const GrpoSettings *gs;    /* the learner's own [grpo] keys */
+    const Comm *comm;
+    Model policy, ref;
+    Tokenizer *tok, *ref_tok;
+    Task *task;
+    Learner L;
+    RunState rs;
+    Intake in;
+    MetricsLog ml;
+    uint64_t version;          /* policy version = learner steps completed */
+    double t_start;            /* training clock origin (continues across resumes) */
+    double phase[PHASE_COUNT];
+    RunLock lock;              /* run.dir is ours while we run */
+    int n_empty;               /* consecutive steps without a valid group */
+    int learner_ready, intake_ready, metrics_ready; /* what setup got to (for cleanup) */
+    int actors_started;        /* the actors got their state and are in their loop */
+    int stop_signal;           /* SIGUSR1/SIGTERM received: checkpoint and stop */
+    /* async mode */
+    WeightChannel wch;
+    ChecksumRing ring;         /* recent published checksums */
+    long n_unchecked;          /* checksum reports too old for the ring */
+    void *ck_buf;              /* receive buffer for actors' checksum reports */
+    size_t ck_cap;
+    /* held-out evaluation, by the actors */
+    void *ev_buf;              /* receive buffer for their reports */
+    size_t ev_cap;
+    EvalResult final_eval;     /* the last step's evaluation, with pass@k */
+    int have_final;
+    double eval_seconds;       /* wall time of every evaluation */
+    int n_evals;
+} Run;
+
+/* A wait ran past the deadline: says what, names the actors that no longer
+ * answer, saves what it can, stops every rank (does not return). */
+void give_up(Run *R, const char *what) __attribute__((noreturn));
+
+/* learner_publish.c */
+/* Publishes the current weights (and checks checksums when due). cmd
+ * WIRE_CMD_EVAL or WIRE_CMD_EVAL_PASS_K then has every actor evaluate its
+ * share of the held-out set with them (collect_eval gathers the result). */
+void publish(Run *R, uint32_t cmd);
+/* Sums the actors' evaluation reports for the weights just published. */
+void collect_eval(Run *R, EvalResult *out);
+void publish_and_evaluate(Run *R, uint32_t cmd, EvalResult *out);
+/* Async, between polls: checks the checksums actors report. */
+void async_check_reports(void *ctx);
+/* Tells the actors to stop (async: drains what is still in flight). */
+void stop_actors(Run *R);
+
+/* learner_report.c */
+/* Writes final.ckpt, prints the final evaluation, the phase table and the
+ * accuracy table, writes summary.json and the plot. Returns 0, or
+ * EXIT_RUN_DIR when final.ckpt or summary.json cannot be written. */
+int report(Run *R, const double *all_phases);
+
+#endif
