@@ -53,15 +53,6 @@ uint32_t crc32_update(uint32_t crc, const void *data, size_t n);
 /* 64-bit content hash (XXH3) of a byte range: the weight checksum. */
 uint64_t hash64(const void *data, size_t n);
 
-/* Sets OpenBLAS's thread count (one per MPI rank by default) and maps its
- * per-thread buffers now, with one small sgemm; when the address space
- * (RLIMIT_AS) cannot hold them, stops with a message naming RLIMIT_AS
- * instead of letting OpenBLAS retry the mmap forever. Call it at start-up,
- * before MPI_Init or any other thread exists, and before any BLAS call. */
-void blas_set_threads(int n);
-/* OpenBLAS kernel set in use, e.g. "Haswell" or "SkylakeX". */
-const char *blas_corename(void);
-
 /* snprintf into a fixed error buffer; safe with err == NULL. */
 void set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

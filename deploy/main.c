@@ -24,6 +24,7 @@
 #include "run_settings.h"
 #include "sections.h"
 #include "sft.h"
+#include "blas_setup.h"
 #include "util.h"
 
 /* SFT evaluates with the actors' sampler, which learner/ does not see. */

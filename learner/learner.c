@@ -150,7 +150,7 @@ static int checkpoint_sync(Run *R) {
 
 /* A wait ran past the deadline: say what, name the actors that no longer
  * answer, save what we can, stop every rank. */
-void give_up(Run *R, const char *what) {
+static void give_up(Run *R, const char *what) {
     fprintf(stderr, "error: learner: %s\n", what);
     int *silent = xcalloc((size_t)R->comm->size, sizeof(int));
     int n = comm_find_silent(silent, R->comm->size, 3.0);

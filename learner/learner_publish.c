@@ -21,7 +21,7 @@
 static void async_wait(Run *R, const char *what) {
     double deadline = now_seconds() + R->comm->deadline_s;
     while (wchan_busy(&R->wch)) {
-        if (now_seconds() > deadline) give_up(R, what);
+        if (now_seconds() > deadline) comm_timed_out(R->comm, what);
         comm_idle();
     }
 }
@@ -94,7 +94,7 @@ void collect_eval(Run *R, EvalResult *out) {
         int src;
         size_t len;
         while (!comm_try_recv(&R->ev_buf, &R->ev_cap, TAG_EVAL, &src, &len)) {
-            if (now_seconds() > deadline) give_up(R, "the actors' evaluation reports");
+            if (now_seconds() > deadline) comm_timed_out(R->comm, "the actors' evaluation reports");
             if (R->plan->async) async_check_reports(R);
             comm_idle();
         }
@@ -132,7 +132,7 @@ void stop_actors(Run *R) {
     if (silent) {
         char msg[300];
         intake_describe(&R->in, silent, msg, sizeof msg);
-        give_up(R, msg);
+        comm_timed_out(R->comm, msg);
     }
     async_wait(R, "the stop publication");
 }

@@ -59,10 +59,6 @@ typedef struct Run {
     int n_evals;
 } Run;
 
-/* A wait ran past the deadline: says what, names the actors that no longer
- * answer, saves what it can, stops every rank (does not return). */
-void give_up(Run *R, const char *what) __attribute__((noreturn));
-
 /* learner_publish.c */
 /* Publishes the current weights (and checks checksums when due). cmd
  * WIRE_CMD_EVAL or WIRE_CMD_EVAL_PASS_K then has every actor evaluate its

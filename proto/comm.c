@@ -39,14 +39,18 @@ void comm_set_deadline(Comm *c, double seconds, CommTimeoutFn on_timeout, void *
     c->timeout_ctx = ctx;
 }
 
+void comm_timed_out(const Comm *c, const char *what) {
+    if (c->on_timeout) c->on_timeout(what, c->timeout_ctx);
+    fprintf(stderr, "error: rank %d timed out: %s\n", c->rank, what);
+    comm_abort(4);
+}
+
 /* Waits for r under c's deadline; on time-out hands over to its handler. */
 static void wait_or_timeout(const Comm *c, CommReq **r, const char *what) {
     if (comm_wait_until(r, now_seconds() + c->deadline_s) == 0) return;
     char msg[256];
     snprintf(msg, sizeof msg, "%s (no progress for %.0f s)", what, c->deadline_s);
-    if (c->on_timeout) c->on_timeout(msg, c->timeout_ctx);
-    fprintf(stderr, "error: rank %d timed out: %s\n", c->rank, msg);
-    comm_abort(4);
+    comm_timed_out(c, msg);
 }
 
 void comm_send(const Comm *c, const void *buf, size_t len, int dest, int tag) {

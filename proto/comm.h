@@ -31,6 +31,9 @@ void comm_abort(int code) __attribute__((noreturn));
  * is called (it must not return: print what was waited for, checkpoint if
  * it can, and comm_abort). Default: 600 s, print and abort. */
 void comm_set_deadline(Comm *c, double seconds, CommTimeoutFn on_timeout, void *ctx);
+/* A wait of the caller's own ran past c's deadline: hands what to c's
+ * handler, else prints it and aborts. Does not return. */
+void comm_timed_out(const Comm *c, const char *what) __attribute__((noreturn));
 
 /* Sends len bytes (< 2^31) to dest with tag; blocking. */
 void comm_send(const Comm *c, const void *buf, size_t len, int dest, int tag);

@@ -48,6 +48,7 @@
 #include "sampler.h"
 #include "task.h"
 #include "tokenizer.h"
+#include "blas_setup.h"
 #include "util.h"
 #include "weights.h"
 #include "weights_sync.h"

@@ -17,6 +17,7 @@
 #include "rng.h"
 #include "sampler.h"
 #include "tokenizer.h"
+#include "blas_setup.h"
 #include "util.h"
 
 static int cmp_double(const void *a, const void *b) {

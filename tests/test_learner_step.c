@@ -33,6 +33,7 @@
 #include "rng.h"
 #include "sample_dist.h"
 #include "update.h"
+#include "blas_setup.h"
 #include "util.h"
 #include "wire.h"
 

@@ -20,6 +20,7 @@
 #include "model.h"
 #include "model_kernels.h"
 #include "rng.h"
+#include "blas_setup.h"
 #include "util.h"
 
 static ModelConfig tiny_config(int tied) {

@@ -33,6 +33,7 @@
 #include "run_files.h"
 #include "run_lock.h"
 #include "run_state.h"
+#include "blas_setup.h"
 #include "util.h"
 
 static char root[256]; /* per-run scratch directory, removed at the end */

@@ -20,6 +20,7 @@
 #include "sections.h"
 #include "sft.h"
 #include "update.h"
+#include "blas_setup.h"
 #include "util.h"
 
 static Config *tiny(uint64_t seed) {

@@ -28,15 +28,14 @@ for p in $PKGS; do
 done
 
 # target name -> project sources it needs (no comm.c: nothing here uses MPI)
-# util.c needs memory_limits.c (the BLAS set-up reads RLIMIT_AS)
-UTIL="common/util.c common/memory_limits.c"
+UTIL="common/util.c"
 TASKS="common/task.c common/task_eval.c common/task_arith.c common/task_countdown.c common/task_jsonl.c"
 declare -A SRC=(
   [wire]="proto/wire.c $UTIL"
   [headers]="proto/weights.c proto/wire.c $UTIL"
   [checkpoint]="common/checkpoint.c common/model.c common/model_kernels.c common/sample_dist.c common/tokenizer.c $UTIL"
   [tokenizer]="common/tokenizer.c $UTIL"
-  [config]="common/config.c $UTIL deploy/sections.c common/run_settings.c common/model_config.c common/task_config.c common/sampling.c common/sample_dist.c learner/sft_settings.c proto/plan.c learner/grpo_settings.c learner/grpo_loss.c actors/eval_settings.c"
+  [config]="common/config.c $UTIL common/memory_limits.c deploy/sections.c common/run_settings.c common/model_config.c common/task_config.c common/sampling.c common/sample_dist.c learner/sft_settings.c proto/plan.c learner/grpo_settings.c learner/grpo_loss.c actors/eval_settings.c"
   [jsonl]="$TASKS common/tokenizer.c $UTIL"
   [countdown]="$TASKS common/tokenizer.c $UTIL"
 )
