@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "cli.h"
 #include "config.h"
 #include "eval.h"
@@ -263,8 +264,21 @@ static void test_sft_on_file_learns(void **state) {
     assert_int_equal(rep.steps, 100);
     assert_true(rep.first_loss > 3.0); /* about ln 98 = 4.6 for a fresh model */
     assert_true(rep.last_loss < rep.first_loss / 2);
-    assert_int_equal(access(out, F_OK), 0);
+    /* the file, not the task's demonstrator, was what it learned from */
+    char base[128];
+    snprintf(base, sizeof base, "%s/task.ckpt", g_dir);
+    assert_int_equal(config_set(c, "sft.data=", err, sizeof err), 0);
+    assert_int_equal(sft_run(c, base, &ev), 0);
+    Checkpoint x, y;
+    assert_int_equal(ckpt_read(&x, out, err, sizeof err), 0);
+    assert_int_equal(ckpt_read(&y, base, err, sizeof err), 0);
+    const CkptSection *px = ckpt_get(&x, "PARM"), *py = ckpt_get(&y, "PARM");
+    assert_true(px && py && px->len == py->len);
+    assert_true(memcmp(px->data, py->data, px->len) != 0);
+    ckpt_free(&x);
+    ckpt_free(&y);
     unlink(out);
+    unlink(base);
     unlink(path);
     config_free(c);
 }
@@ -277,7 +291,9 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     (void)state;
-    const char *names[] = {"x.jsonl", "a.jsonl", "b.jsonl", ".lock"};
+    /* also what a failed end-to-end test leaves behind */
+    const char *names[] = {"x.jsonl", "a.jsonl", "b.jsonl", "arith.jsonl", "sft.ckpt", "task.ckpt",
+                           ".lock"};
     char p[128];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         snprintf(p, sizeof p, "%s/%s", g_dir, names[i]);
