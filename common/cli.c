@@ -24,8 +24,34 @@ int cli_parse_int(const char *name, const char *text, int lo, int hi, int *out, 
     return 0;
 }
 
+/* --data ENTRY: appends ENTRY to the list the earlier --data built and sets
+ * sft.data to it, so the flags form one mixture and a later sft.data=
+ * override still wins (overrides apply in order). */
+static void add_data(Config *cfg, const CliArgs *a, char **list, const char *entry) {
+    char err[2000];
+    if (strcmp(a->command, "sft") != 0) {
+        snprintf(err, sizeof err, "option --data belongs to grpo sft, not grpo %s", a->command);
+        fail(err);
+    }
+    if (strchr(entry, ',')) {
+        snprintf(err, sizeof err, "option --data '%s': one FILE[:WEIGHT] per --data (a ',' "
+                 "cannot be part of a file name here)", entry);
+        fail(err);
+    }
+    size_t old = *list ? strlen(*list) : 0, n = old + strlen(entry) + 2;
+    char *joined = xmalloc(n);
+    snprintf(joined, n, "%s%s%s", old ? *list : "", old ? "," : "", entry);
+    xfree(*list);
+    *list = joined;
+    char *set = xmalloc(n + 16);
+    snprintf(set, n + 16, "sft.data=%s", joined);
+    if (config_set(cfg, set, err, sizeof err) != 0) fail(err);
+    xfree(set);
+}
+
 void cli_parse(int argc, char **argv, Config *cfg, CliArgs *a) {
     char err[2000];
+    char *data = NULL; /* the --data entries so far, comma separated */
     memset(a, 0, sizeof *a);
     a->command = argc > 1 ? argv[1] : "";
     a->n = 4;
@@ -35,7 +61,7 @@ void cli_parse(int argc, char **argv, Config *cfg, CliArgs *a) {
         const char *arg = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(arg, "--config") || !strcmp(arg, "--checkpoint") || !strcmp(arg, "--out") ||
-            !strcmp(arg, "--prompt") || !strcmp(arg, "-n")) {
+            !strcmp(arg, "--prompt") || !strcmp(arg, "-n") || !strcmp(arg, "--data")) {
             if (!next) {
                 snprintf(err, sizeof err, "option %s needs a value", arg);
                 fail(err);
@@ -46,6 +72,7 @@ void cli_parse(int argc, char **argv, Config *cfg, CliArgs *a) {
             } else if (!strcmp(arg, "--checkpoint")) a->checkpoint = next;
             else if (!strcmp(arg, "--out")) a->out = next;
             else if (!strcmp(arg, "--prompt")) a->prompt = next;
+            else if (!strcmp(arg, "--data")) add_data(cfg, a, &data, next);
             else if (cli_parse_int("-n", next, 1, CLI_MAX_SAMPLES, &a->n, err, sizeof err) != 0)
                 fail(err);
         } else if (strchr(arg, '=')) {
@@ -55,6 +82,7 @@ void cli_parse(int argc, char **argv, Config *cfg, CliArgs *a) {
             fail(err);
         }
     }
+    xfree(data);
     if (config_validate(cfg, err, sizeof err) != 0) fail(err);
 }
 

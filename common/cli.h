@@ -18,8 +18,10 @@ typedef struct {
 enum { CLI_MAX_SAMPLES = 4096 };
 
 /* Parses argv[2..] into a and cfg: --config FILE (INI), --checkpoint,
- * --out, --prompt, -n, and section.key=value overrides, applied in order,
- * then validates cfg. Prints the error and exits 2 on bad input. */
+ * --out, --prompt, -n, --data FILE[:WEIGHT] (sft only, repeatable: the
+ * flags together set sft.data to their comma-separated list), and
+ * section.key=value overrides, applied in order, then validates cfg.
+ * Prints the error and exits 2 on bad input. */
 void cli_parse(int argc, char **argv, Config *cfg, CliArgs *a);
 
 /* Parses a whole number in lo..hi for option name; 0, or -1 with err. */

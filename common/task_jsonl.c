@@ -238,35 +238,6 @@ static void jsonl_push(JsonlState *s, int *cap, char *prompt, char *answer, long
     s->n_lines++;
 }
 
-/* Writes character at byte pos of text for a message: "'x' (0x78)", a
- * whole UTF-8 sequence "'é' (0xc3 0xa9)", or an escape "'\t' (0x09)" for
- * a control byte, so what the user sees matches what the editor shows. */
-static void describe_char(const char *text, int pos, char *out, size_t cap) {
-    const unsigned char *p = (const unsigned char *)text + pos;
-    int n = 1;
-    if (p[0] >= 0xC2 && p[0] <= 0xF4) {
-        const int want = p[0] >= 0xF0 ? 4 : p[0] >= 0xE0 ? 3 : 2;
-        int k = 1;
-        while (k < want && (p[k] & 0xC0) == 0x80) k++; /* stops at the NUL */
-        if (k == want) n = want;
-    }
-    char shown[8];
-    if (n > 1) {
-        memcpy(shown, p, (size_t)n);
-        shown[n] = '\0';
-    } else if (p[0] >= 32 && p[0] < 127) {
-        snprintf(shown, sizeof shown, "%c", p[0]);
-    } else if (p[0] == '\t' || p[0] == '\n' || p[0] == '\r') {
-        snprintf(shown, sizeof shown, "\\%c", p[0] == '\t' ? 't' : p[0] == '\n' ? 'n' : 'r');
-    } else {
-        snprintf(shown, sizeof shown, "\\x%02x", p[0]);
-    }
-    char hex[24] = "";
-    for (int i = 0; i < n; i++)
-        snprintf(hex + strlen(hex), sizeof hex - strlen(hex), "%s0x%02x", i ? " " : "", p[i]);
-    snprintf(out, cap, "'%s' (%s)", shown, hex);
-}
-
 /* Task.check_tokenizer: every prompt and answer encodes, or the first that
  * does not is named by file line and character. */
 static int jsonl_check_tokenizer(const Task *t, const Tokenizer *tok, char *err, size_t errlen) {
@@ -283,7 +254,7 @@ static int jsonl_check_tokenizer(const Task *t, const Tokenizer *tok, char *err,
                 return -1;
             }
             char what[48];
-            describe_char(field[k], bad, what, sizeof what);
+            tokenizer_describe_char(field[k], bad, what, sizeof what);
             set_err(err, errlen, "%s line %ld: %s has character %s that the tokenizer does not "
                     "have", s->p.jsonl_path, s->line_no[i], name[k], what);
             return -1;

@@ -12,6 +12,7 @@
  * returns an error instead of trusting it. */
 #include "tokenizer.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "util.h"
@@ -175,4 +176,31 @@ int encode_prompt(const Tokenizer *tok, const char *prompt, int *out, int cap) {
     if (n == -1) die("prompt '%s': character at offset %d is not in the vocabulary", prompt, bad);
     if (n < 0) die("prompt '%s' is longer than %d tokens", prompt, cap - 1);
     return n + 1;
+}
+
+/* (tokenizer.h) */
+void tokenizer_describe_char(const char *text, int pos, char *out, size_t cap) {
+    const unsigned char *p = (const unsigned char *)text + pos;
+    int n = 1;
+    if (p[0] >= 0xC2 && p[0] <= 0xF4) {
+        const int want = p[0] >= 0xF0 ? 4 : p[0] >= 0xE0 ? 3 : 2;
+        int k = 1;
+        while (k < want && (p[k] & 0xC0) == 0x80) k++; /* stops at the NUL */
+        if (k == want) n = want;
+    }
+    char shown[8];
+    if (n > 1) {
+        memcpy(shown, p, (size_t)n);
+        shown[n] = '\0';
+    } else if (p[0] >= 32 && p[0] < 127) {
+        snprintf(shown, sizeof shown, "%c", p[0]);
+    } else if (p[0] == '\t' || p[0] == '\n' || p[0] == '\r') {
+        snprintf(shown, sizeof shown, "\\%c", p[0] == '\t' ? 't' : p[0] == '\n' ? 'n' : 'r');
+    } else {
+        snprintf(shown, sizeof shown, "\\x%02x", p[0]);
+    }
+    char hex[24] = "";
+    for (int i = 0; i < n; i++)
+        snprintf(hex + strlen(hex), sizeof hex - strlen(hex), "%s0x%02x", i ? " " : "", p[i]);
+    snprintf(out, cap, "'%s' (%s)", shown, hex);
 }

@@ -39,6 +39,12 @@ int tokenizer_decode(const Tokenizer *t, const int *ids, int n, char *out, size_
  * vocabulary (tasks are ours, so that is a setup error). */
 int encode_prompt(const Tokenizer *tok, const char *prompt, int *out, int cap);
 
+/* Writes the character at byte pos of text for a message: "'x' (0x78)", a
+ * whole UTF-8 sequence "'é' (0xc3 0xa9)", or an escape "'\t' (0x09)" for
+ * a control byte, so what the user sees matches what the editor shows
+ * (the error for a character tokenizer_encode refuses). */
+void tokenizer_describe_char(const char *text, int pos, char *out, size_t cap);
+
 /* Serialised form for checkpoints: returns bytes written to buf (or the
  * size needed, when buf is NULL). */
 size_t tokenizer_serialize(const Tokenizer *t, uint8_t *buf);

@@ -11,7 +11,8 @@
  *   grpo sample --checkpoint FILE --prompt TEXT     completions for one prompt
  *   grpo config [...]                               print the effective config
  *
- * Options: --config FILE (INI; later overrides win), --out FILE (sft). */
+ * Options: --config FILE (INI; later overrides win), --out FILE (sft),
+ * --data FILE[:WEIGHT] (sft, repeatable; sets [sft] data). */
 #include <stdio.h>
 #include <string.h>
 
@@ -60,7 +61,8 @@ static const struct {
     const char *help;
 } commands[] = {
     {"sft", sft, 1, "supervised warm start on the task's demonstrator (--out FILE,\n"
-                 "          default <run.dir>/sft.ckpt)"},
+                 "          default <run.dir>/sft.ckpt), or on JSON lines {prompt, completion}\n"
+                 "          (--data FILE[:WEIGHT], repeatable: a weighted mixture)"},
     {"train", train, 1, "GRPO actor-learner; run under mpirun -np N (1 learner, N-1 actors)"},
     {"eval", eval_command, 1, "held-out greedy accuracy and pass@k (--checkpoint FILE)"},
     {"sample", sample_command, 1, "print completions (--checkpoint FILE --prompt TEXT [-n N])"},

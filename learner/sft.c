@@ -1,8 +1,10 @@
 /* sft.c: supervised fine-tuning on demonstrations, the cold start of the
- * R1 pipeline. Each step draws B fresh training-split items, asks the task's
- * imperfect demonstrator for a completion, and minimises the mean negative
- * log-likelihood of the completion tokens (EOS included): the weighted
- * log-likelihood backward with w = 1/N on completion targets. */
+ * R1 pipeline. Each step draws B demonstrations, from the task's imperfect
+ * demonstrator on fresh training-split items (the default) or from the
+ * JSON-lines files of [sft] data (sft_data.h), and minimises the mean
+ * negative log-likelihood of the completion tokens (EOS included): the
+ * weighted log-likelihood backward with w = 1/N on completion targets.
+ * Held-out evaluation is on the task either way. */
 #include "sft.h"
 
 #include <signal.h>
@@ -16,30 +18,55 @@
 #include "optim.h"
 #include "run_lock.h"
 #include "run_settings.h"
+#include "sft_data.h"
 #include "update.h"
 #include "util.h"
 
+/* Where demonstrations come from: the task's demonstrator (data == NULL)
+ * or loaded files. */
+typedef struct {
+    const Task *task;
+    Rng *demo_rng;       /* the demonstrator's errors, drawn in batch order */
+    const SftData *data;
+    TaskItem it;         /* the task source's current item */
+    char demo[TASK_MAX_TEXT];
+} SftSource;
+
+/* Sets *prompt and *completion to demonstration number index (valid until
+ * the next call). The task path makes exactly the calls it always made, so
+ * a run without [sft] data is bit-identical to before files existed. */
+static void source_draw(SftSource *s, uint64_t index, const char **prompt,
+                        const char **completion) {
+    if (s->data) {
+        sft_data_draw(s->data, index, prompt, completion, NULL);
+        return;
+    }
+    const Task *task = s->task;
+    if (task->sample(task, SPLIT_TRAIN, 0, index, &s->it) != 0)
+        die("task %s has no training items", task->name);
+    if (task->demonstrate(task, &s->it, s->demo_rng, s->demo, sizeof s->demo) != 0)
+        die("task %s has no demonstrator, so it cannot be used for SFT", task->name);
+    *prompt = s->it.prompt;
+    *completion = s->demo;
+}
 
 /* Fills the batch with step's demonstrations, completion targets weighted
  * 1/N; returns N, the completion tokens. */
-static int sft_fill_batch(const Task *task, const Tokenizer *tok, Rng *demo_rng, long step,
-                          SeqBatch *batch, int *scratch_prompt, int *scratch_comp) {
+static int sft_fill_batch(SftSource *src, const Tokenizer *tok, long step, SeqBatch *batch,
+                          int *scratch_prompt, int *scratch_comp) {
     int L = batch->max_len, n_target = 0;
     batch_clear(batch);
     for (int i = 0; i < batch->max_B; i++) {
-        TaskItem it;
-        char demo[TASK_MAX_TEXT];
-        if (task->sample(task, SPLIT_TRAIN, 0, (uint64_t)step * batch->max_B + i, &it) != 0)
-            die("task %s has no training items", task->name);
-        if (task->demonstrate(task, &it, demo_rng, demo, sizeof demo) != 0)
-            die("task %s has no demonstrator, so it cannot be used for SFT", task->name);
-        int plen = encode_prompt(tok, it.prompt, scratch_prompt, L);
+        const char *prompt, *demo;
+        source_draw(src, (uint64_t)step * batch->max_B + i, &prompt, &demo);
+        int plen = encode_prompt(tok, prompt, scratch_prompt, L);
         int bad = -1;
         int clen = tokenizer_encode(tok, demo, scratch_comp, L, &bad);
+        /* files were checked at load; this guards the task's demonstrator */
         if (clen < 0 || plen + clen + 1 > L)
             die("demonstration '%s%s' does not fit [model] max_seq_len = %d (or has a character "
                 "outside the vocabulary): raise max_seq_len",
-                it.prompt, demo, L);
+                prompt, demo, L);
         scratch_comp[clen++] = TOK_EOS;
         batch_add(batch, scratch_prompt, plen, scratch_comp, clen);
         n_target += clen;
@@ -52,7 +79,19 @@ static int sft_fill_batch(const Task *task, const Tokenizer *tok, Rng *demo_rng,
     return n_target;
 }
 
+/* Prints what the files hold and the share of draws each one gets. */
+static void print_data(const SftData *d) {
+    for (int i = 0; i < d->n_files; i++)
+        printf("sft: data %s: %d examples, %.1f%% of draws\n", d->files[i].path, d->files[i].n,
+               100.0 * (d->cum[i] - (i ? d->cum[i - 1] : 0)));
+}
+
 int sft_run(const Config *cfg, const char *out_path, const Evaluator *eval) {
+    return sft_run_report(cfg, out_path, eval, NULL);
+}
+
+int sft_run_report(const Config *cfg, const char *out_path, const Evaluator *eval,
+                   SftReport *report) {
     char err[1000];
     const SftSettings *ss = config_get(cfg, &sft_section);
     const RunSettings *run = run_settings(cfg);
@@ -88,17 +127,27 @@ int sft_run(const Config *cfg, const char *out_path, const Evaluator *eval) {
     int *sp = xmalloc(sizeof(int) * L), *sc = xmalloc(sizeof(int) * L);
     Rng demo_rng;
     rng_seed(&demo_rng, run->seed, 0x5F7);
+    SftData *data = NULL;
+    if (ss->data[0]) {
+        data = sft_data_load(ss->data, tok, L, run->seed, err, sizeof err);
+        if (!data) die("%s", err);
+    }
+    SftSource src = {.task = task, .demo_rng = &demo_rng, .data = data};
 
     printf("sft: %zu parameters (dim %d, %d layers, %d heads, %d kv heads, hidden %d), "
-           "%d steps x %d sequences, task %s\n",
+           "%d steps x %d sequences, task %s%s\n",
            m.n_params, mc.dim, mc.n_layers, mc.n_heads, mc.n_kv_heads, mc.hidden_dim,
-           ss->steps, B, task->name);
+           ss->steps, B, task->name, data ? " (held-out evaluation only)" : "");
+    if (data) print_data(data);
     double t0 = now_seconds(), t_last = t0, loss_acc = 0;
     long tok_acc = 0;
     int n_acc = 0, status = 0;
+    SftReport rep = {0, 0, 0};
+    double tail_loss = 0;
+    long tail_n = 0;
     NonfiniteTally nonfinite = {0, 0};
     for (long step = 0; step < ss->steps && status == 0; step++) {
-        sft_fill_batch(task, tok, &demo_rng, step, &batch, sp, sc);
+        sft_fill_batch(&src, tok, step, &batch, sp, sc);
         model_forward(&m, fs, batch.tokens, batch.targets, batch.B, batch.T, 1.0f, logp, NULL);
         double loss = 0;
         for (int i = 0; i < batch.B * batch.T; i++) loss -= (double)batch.weights[i] * logp[i];
@@ -116,6 +165,12 @@ int sft_run(const Config *cfg, const char *out_path, const Evaluator *eval) {
         }
         loss_acc += loss;
         n_acc++;
+        if (step == 0) rep.first_loss = loss;
+        if (step >= ss->steps - 10) {
+            tail_loss += loss;
+            tail_n++;
+        }
+        rep.steps = step + 1;
         tok_acc += (long)batch.B * batch.T;
         int last = step + 1 == ss->steps;
         if ((step + 1) % 100 == 0 || last) {
@@ -156,6 +211,9 @@ int sft_run(const Config *cfg, const char *out_path, const Evaluator *eval) {
         }
     }
 
+    rep.last_loss = tail_n ? tail_loss / tail_n : rep.first_loss;
+    if (report) *report = rep;
+    sft_data_free(data);
     xfree(sp);
     xfree(sc);
     xfree(logp);

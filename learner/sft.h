@@ -1,5 +1,6 @@
 /* sft.h: the supervised warm start: fine-tune a fresh model on the task's
- * imperfect demonstrator, then report held-out accuracy. */
+ * imperfect demonstrator, or on JSON-lines demonstration files ([sft] data,
+ * sft_data.h), then report held-out accuracy on the task. */
 #ifndef LEARNER_SFT_H
 #define LEARNER_SFT_H
 
@@ -15,6 +16,7 @@ typedef struct {
     int eval_every;   /* held-out greedy accuracy every N steps (0 = end only) */
     int eval_prompts; /* ... on this many prompts */
     int max_nonfinite_steps; /* stop after this many non-finite steps in a row */
+    char data[CFG_STR_MAX];  /* "" = the task's demonstrator, else sft_data.h's spec */
 } SftSettings;
 extern const CfgSection sft_section;
 
@@ -28,7 +30,19 @@ extern const CfgSection sft_section;
  * non-finite gradient; other setup errors stop the program with a message. */
 int sft_run(const Config *cfg, const char *out_path, const Evaluator *eval);
 
-/* `grpo sft [--out FILE]`: sft_run into --out or <run.dir>/sft.ckpt. */
+/* What a run's loss did, for callers that check training worked. */
+typedef struct {
+    double first_loss; /* of step 1 */
+    double last_loss;  /* mean of the last min(10, steps) steps */
+    long steps;        /* steps taken */
+} SftReport;
+
+/* sft_run, also filling *report (may be NULL). */
+int sft_run_report(const Config *cfg, const char *out_path, const Evaluator *eval,
+                   SftReport *report);
+
+/* `grpo sft [--out FILE] [--data FILE[:W] ...]`: sft_run into --out or
+ * <run.dir>/sft.ckpt (--data is [sft] data, cli.h). */
 int sft_command(Config *cfg, const CliArgs *a, const Evaluator *eval);
 
 #endif

@@ -1,5 +1,6 @@
 /* sft_settings.c: the [sft] section (sft.h). */
 #include "sft.h"
+#include "sft_data.h"
 #include "util.h"
 
 #define T SftSettings
@@ -12,6 +13,9 @@ static const CfgKey keys[] = {
           "held-out prompts of those evaluations"),
     CFG_I(T, "max_nonfinite_steps", max_nonfinite_steps, "3", 1, 1e9, 0,
           "stop (status 6) after N steps in a row with a NaN/inf gradient"),
+    CFG_S(T, "data", data, "", 1,
+          "demonstration files FILE[:WEIGHT],... of {prompt, completion} JSON lines, weights "
+          "relative (default 1); \"\" = the task's demonstrator"),
 };
 #undef T
 
@@ -22,6 +26,8 @@ static int validate(const Config *cfg, const void *settings, char *err, size_t e
         set_err(err, errlen, "[sft] lr_min = %g must not exceed lr = %g", s->opt.lr_min, s->opt.lr);
         return -1;
     }
+    /* the weights are checked here, so a bad --data stops before any work */
+    if (s->data[0] && sft_data_check_spec(s->data, err, errlen) != 0) return -1;
     return 0;
 }
 
