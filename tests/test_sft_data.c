@@ -24,6 +24,7 @@
 #include "sft.h"
 #include "sft_data.h"
 #include "task.h"
+#include "blas_setup.h"
 #include "util.h"
 
 static char g_dir[64]; /* this run's scratch directory under /tmp */
