@@ -9,7 +9,7 @@
  * width so a character model can learn where every digit comes from:
  *   a+b  "2+5+0=07 7+8+0=15 4+3+1=08 =857": digit of a, of b, carry in,
  *        then the two-digit column sum (its first digit is the next carry);
- *   a-b  "13-7-0=6 00-6-1=3 09-2-1=6 =636": borrow out and digit of a as
+ *   a-b  "13-7-0=6 10-6-1=3 09-2-1=6 =636": borrow out and digit of a as
  *        two digits, digit of b, borrow in, result digit;
  *   a*b  one partial product per digit of b ("472*8:2*8+0=16 7*8+1=57
  *        4*8+5=37 =3776"), then the running sum of the shifted partial
