@@ -28,6 +28,9 @@ int eval_command(Config *cfg, const CliArgs *a) {
     const TaskSettings *ts = task_settings(cfg);
     Task *task = task_create(ts->name, &ts->p, run_settings(cfg)->seed, err, sizeof err);
     if (!task) die("%s", err);
+    if (task_check_fits(task, m.cfg.max_seq_len, sampling_settings(cfg)->max_new_tokens, err,
+                        sizeof err) != 0)
+        die("%s", err);
     SamplerConfig sc = sampler_config_from(sampling_settings(cfg));
     EvalResult r;
     double t0 = now_seconds();

@@ -28,6 +28,14 @@ void task_params_default(TaskParams *p) {
     p->eval_permille = 20;
     p->weights[0] = 1.0f;
     p->weights[1] = 0.1f;
+    p->weights[2] = 0.0f;
+    strcpy(p->think_open, "<think>");
+    strcpy(p->think_close, "</think>");
+    strcpy(p->answer_open, "<answer>");
+    strcpy(p->answer_close, "</answer>");
+    p->cot_digits = 3;
+    p->cot_mul_digits = 2;
+    p->cot_demo_error = 0.3f;
 }
 
 void reward_finish(const Task *t, Reward *out) {
@@ -83,10 +91,29 @@ Task *task_create(const char *name, const TaskParams *p, uint64_t seed, char *er
     if (strcmp(name, "arith") == 0) return task_arith_create(p, seed, err, errlen);
     if (strcmp(name, "countdown") == 0) return task_countdown_create(p, seed, err, errlen);
     if (strcmp(name, "jsonl") == 0) return task_jsonl_create(p, seed, err, errlen);
-    set_err(err, errlen, "[task] name = '%s': unknown task (arith | countdown | jsonl)", name);
+    if (strcmp(name, "arith_cot") == 0) return task_arith_cot_create(p, seed, err, errlen);
+    if (strcmp(name, "countdown_cot") == 0) return task_countdown_cot_create(p, seed, err, errlen);
+    set_err(err, errlen,
+            "[task] name = '%s': unknown task (arith | countdown | jsonl | arith_cot | "
+            "countdown_cot)",
+            name);
     return NULL;
 }
 
 int task_check_tokenizer(const Task *t, const Tokenizer *tok, char *err, size_t errlen) {
     return t->check_tokenizer ? t->check_tokenizer(t, tok, err, errlen) : 0;
+}
+
+int task_check_fits(const Task *t, int max_seq_len, int max_new_tokens, char *err, size_t errlen) {
+    if (t->max_prompt_chars <= 0 || t->max_completion_chars <= 0) return 0;
+    const int need_seq = 1 + t->max_prompt_chars + t->max_completion_chars + 1; /* BOS, EOS */
+    const int need_new = t->max_completion_chars + 1;
+    if (max_seq_len >= need_seq && max_new_tokens >= need_new) return 0;
+    set_err(err, errlen,
+            "task %s: its longest prompt (%d tokens) and completion (%d tokens), with BOS and "
+            "EOS, need [model] max_seq_len >= %d (have %d) and [sampler] max_new_tokens >= %d "
+            "(have %d): raise them, or shorten the task ([task] cot_digits, cot_mul_digits)",
+            t->name, t->max_prompt_chars, t->max_completion_chars, need_seq, max_seq_len,
+            need_new, max_new_tokens);
+    return -1;
 }

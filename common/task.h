@@ -15,7 +15,7 @@
 #include "rng.h"
 #include "tokenizer.h"
 
-enum { TASK_MAX_TEXT = 256, REWARD_MAX_COMPONENTS = 4, TASK_MAX_PATH = 256 };
+enum { TASK_MAX_TEXT = 256, REWARD_MAX_COMPONENTS = 4, TASK_MAX_PATH = 256, TASK_MAX_TAG = 32 };
 
 /* Every task setting (the [task] config section). Defaults in brackets. */
 typedef struct {
@@ -32,7 +32,16 @@ typedef struct {
     /* jsonl: the data file, one {"prompt": ..., "answer": ...} per line */
     char jsonl_path[TASK_MAX_PATH];
     int eval_permille;   /* held-out share of item ids, per mille [20] */
-    float weights[REWARD_MAX_COMPONENTS]; /* [1.0 accuracy, 0.1 format] */
+    float weights[REWARD_MAX_COMPONENTS]; /* [1.0 accuracy, 0.1 format, 0 consistency] */
+    /* chain-of-thought tasks (arith_cot, countdown_cot; task_cot.h): the
+     * R1 template's tags ["<think>", "</think>", "<answer>", "</answer>"],
+     * arith_cot operands of exactly cot_digits digits [3] (a*b: a of
+     * cot_digits, b of cot_mul_digits [2]), and the demonstrator's chance
+     * of dropping one carry or borrow of a demonstration [0.3] */
+    char think_open[TASK_MAX_TAG], think_close[TASK_MAX_TAG];
+    char answer_open[TASK_MAX_TAG], answer_close[TASK_MAX_TAG];
+    int cot_digits, cot_mul_digits;
+    float cot_demo_error;
 } TaskParams;
 
 /* The [task] section (task_config.c): which task, and its settings. */
@@ -100,12 +109,18 @@ struct Task {
 
     void (*destroy)(Task *t);
     void *state;
+
+    /* Longest prompt and completion text the task can produce, in
+     * characters (one token each with the character tokenizer), or 0 if
+     * unbounded/unknown: task_check_fits compares them with the model. */
+    int max_prompt_chars, max_completion_chars;
 };
 
 /* Fills p with the defaults listed in TaskParams. */
 void task_params_default(TaskParams *p);
 
-/* Creates the task called name ("arith", "countdown", "jsonl") with
+/* Creates the task called name ("arith", "countdown", "jsonl",
+ * "arith_cot", "countdown_cot") with
  * settings p and item seed. Returns a task the caller frees with
  * t->destroy(t), or NULL with err naming the bad setting (or file:line). */
 Task *task_create(const char *name, const TaskParams *p, uint64_t seed, char *err, size_t errlen);
@@ -116,6 +131,14 @@ Task *task_create(const char *name, const TaskParams *p, uint64_t seed, char *er
  * the tokenizer does not have". Every program that encodes a task's
  * prompts calls it first, so bad data stops the run at startup. */
 int task_check_tokenizer(const Task *t, const Tokenizer *tok, char *err, size_t errlen);
+
+/* 0 if BOS + the longest prompt + the longest completion + EOS fit
+ * max_seq_len and the completion + EOS fits max_new_tokens; else -1 with
+ * err naming [model] max_seq_len / [sampler] max_new_tokens and the
+ * values they need. A task that does not know its lengths passes. Called
+ * at start by sft, train and eval, so a reasoning task whose completions
+ * cannot fit is refused before any step, not cut off silently. */
+int task_check_fits(const Task *t, int max_seq_len, int max_new_tokens, char *err, size_t errlen);
 
 /* ---- the held-out evaluation set ----
  * Evaluation uses distinct prompts of the eval split, never draws with
@@ -181,5 +204,7 @@ void task_item_rng(Rng *r, uint64_t seed, TaskSplit split, uint64_t stream, uint
 Task *task_arith_create(const TaskParams *p, uint64_t seed, char *err, size_t errlen);
 Task *task_countdown_create(const TaskParams *p, uint64_t seed, char *err, size_t errlen);
 Task *task_jsonl_create(const TaskParams *p, uint64_t seed, char *err, size_t errlen);
+Task *task_arith_cot_create(const TaskParams *p, uint64_t seed, char *err, size_t errlen);
+Task *task_countdown_cot_create(const TaskParams *p, uint64_t seed, char *err, size_t errlen);
 
 #endif

@@ -4,7 +4,7 @@
 
 #define T TaskSettings
 static const CfgKey keys[] = {
-    CFG_S(T, "name", name, "arith", 1, "arith | countdown | jsonl"),
+    CFG_S(T, "name", name, "arith", 1, "arith | countdown | jsonl | arith_cot | countdown_cot"),
     CFG_I(T, "max_digits", p.max_digits, "2", 1, 9, 1, "arith: operand digits, 1..N"),
     CFG_F(T, "p_add", p.p_add, "0.6", 0, 1, 1, "arith: share of additions"),
     CFG_F(T, "p_sub", p.p_sub, "0.2", 0, 1, 1, "arith: share of subtractions"),
@@ -19,7 +19,19 @@ static const CfgKey keys[] = {
     CFG_S(T, "data", p.jsonl_path, "", 1, "jsonl: data file, one {prompt, answer} per line"),
     CFG_I(T, "eval_permille", p.eval_permille, "20", 1, 1000, 1, "held-out share of items, per mille"),
     CFG_F(T, "w_accuracy", p.weights[0], "1.0", -100, 100, 1, "reward weight: accuracy"),
-    CFG_F(T, "w_format", p.weights[1], "0.1", -100, 100, 1, "reward weight: format"),
+    CFG_F(T, "w_format", p.weights[1], "0.1", -100, 100, 1,
+          "reward weight: format (not used by *_cot tasks: there format gates accuracy)"),
+    CFG_F(T, "w_consistency", p.weights[2], "0", 0, 1, 1,
+          "*_cot: weight of answer-agrees-with-think, added only when correct"),
+    CFG_S(T, "think_open", p.think_open, "<think>", 1, "*_cot: tag opening the reasoning"),
+    CFG_S(T, "think_close", p.think_close, "</think>", 1, "*_cot: tag closing the reasoning"),
+    CFG_S(T, "answer_open", p.answer_open, "<answer>", 1, "*_cot: tag opening the answer"),
+    CFG_S(T, "answer_close", p.answer_close, "</answer>", 1, "*_cot: tag closing the answer"),
+    CFG_I(T, "cot_digits", p.cot_digits, "3", 1, 9, 1, "arith_cot: digits of every operand"),
+    CFG_I(T, "cot_mul_digits", p.cot_mul_digits, "2", 1, 9, 1,
+          "arith_cot: digits of the second factor of a*b"),
+    CFG_F(T, "cot_demo_error", p.cot_demo_error, "0.3", 0, 1, 1,
+          "*_cot demonstrator: probability of dropping one carry/borrow of a demonstration"),
 };
 #undef T
 

@@ -282,6 +282,9 @@ static int setup(Run *R) {
     const TaskSettings *ts = task_settings(cfg);
     R->task = task_create(ts->name, &ts->p, R->run->seed, err, sizeof err);
     if (!R->task) die("%s", err);
+    if (task_check_fits(R->task, R->policy.cfg.max_seq_len, sampling_settings(cfg)->max_new_tokens,
+                        err, sizeof err) != 0)
+        die("%s", err);
 
     snprintf(path, sizeof path, "%s/config.ini", R->run->dir);
     printf("grpo train: learner rank 0 + %d actors (%s), %zu parameters, start %s, reference %s\n"

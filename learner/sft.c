@@ -18,6 +18,7 @@
 #include "optim.h"
 #include "run_lock.h"
 #include "run_settings.h"
+#include "sampling.h"
 #include "sft_data.h"
 #include "update.h"
 #include "util.h"
@@ -112,6 +113,9 @@ int sft_run_report(const Config *cfg, const char *out_path, const Evaluator *eva
     mc.vocab_size = tok->vocab_size;
     const char *bad = model_config_check(&mc);
     if (bad) die("[model] %s", bad);
+    if (task_check_fits(task, mc.max_seq_len, sampling_settings(cfg)->max_new_tokens, err,
+                        sizeof err) != 0)
+        die("%s", err);
     memory_check_or_die(&mc, ROLE_SFT, ss->batch, mc.max_seq_len, 64, 1);
     Model m;
     model_init(&m, &mc);

@@ -1,0 +1,449 @@
+/* test_tasks_cot.c: the chain-of-thought tasks (arith_cot, countdown_cot):
+ * the scratchpad text, every verifier case, the gated reward under GRPO's
+ * group advantages, the dropped-carry demonstrator, completion length,
+ * determinism and the start-up length check. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "grpo_loss.h"
+#include "task.h"
+#include "tokenizer.h"
+
+static Task *make_task(const char *name, const TaskParams *p, uint64_t seed) {
+    char err[512] = "";
+    Task *t = task_create(name, p, seed, err, sizeof err);
+    if (!t) fail_msg("task_create(%s): %s", name, err);
+    return t;
+}
+
+/* An item with this prompt, its answer and correct solution (the
+ * demonstrator at cot_demo_error = 0). */
+static void item_of(const char *prompt, const char *answer, TaskItem *it) {
+    memset(it, 0, sizeof *it);
+    snprintf(it->prompt, sizeof it->prompt, "%s", prompt);
+    snprintf(it->answer, sizeof it->answer, "%s", answer);
+    it->id = task_item_id(prompt);
+}
+
+static void demo_exact(const char *prompt, const char *answer, const char *want) {
+    TaskParams p;
+    task_params_default(&p);
+    p.cot_demo_error = 0;
+    Task *t = make_task("arith_cot", &p, 1);
+    TaskItem it;
+    item_of(prompt, answer, &it);
+    Rng r;
+    rng_seed(&r, 1, 2);
+    char out[TASK_MAX_TEXT];
+    assert_int_equal(t->demonstrate(t, &it, &r, out, sizeof out), 0);
+    assert_string_equal(out, want);
+    Reward rw;
+    t->verify(t, &it, out, 1, &rw);
+    assert_int_equal(rw.n, 3);
+    assert_true(rw.value[0] == 1 && rw.value[1] == 1 && rw.value[2] == 1 && rw.correct);
+    assert_true(rw.total == 1.0f);
+    t->destroy(t);
+}
+
+static void test_scratchpad_text(void **st) {
+    (void)st;
+    demo_exact("472+385=", "857",
+               "<think>2+5+0=07 7+8+0=15 4+3+1=08 =857</think><answer>857</answer>");
+    demo_exact("903-267=", "636",
+               "<think>13-7-0=6 10-6-1=3 09-2-1=6 =636</think><answer>636</answer>");
+    demo_exact("999+999=", "1998",
+               "<think>9+9+0=18 9+9+1=19 9+9+1=19 =1998</think><answer>1998</answer>");
+    demo_exact("472*38=", "17936",
+               "<think>472*8:2*8+0=16 7*8+1=57 4*8+5=37 =3776 472*3:2*3+0=06 7*3+0=21 "
+               "4*3+2=14 =1416 3776+14160:6+0+0=06 7+6+0=13 7+1+1=09 3+4+0=07 0+1+0=01 "
+               "=17936</think><answer>17936</answer>");
+}
+
+/* Verifies completion against item 472+385=857 of a default arith_cot. */
+static Reward judge(const char *completion, int finished) {
+    TaskParams p;
+    task_params_default(&p);
+    Task *t = make_task("arith_cot", &p, 1);
+    TaskItem it;
+    item_of("472+385=", "857", &it);
+    Reward r;
+    t->verify(t, &it, completion, finished, &r);
+    t->destroy(t);
+    return r;
+}
+
+#define GOOD_THINK "2+5+0=07 7+8+0=15 4+3+1=08 =857"
+
+static void expect(const char *c, int finished, int acc, int fmt, int cons) {
+    Reward r = judge(c, finished);
+    if (r.value[0] != acc || r.value[1] != fmt || r.value[2] != cons)
+        fail_msg("'%s': accuracy %g format %g consistency %g, expected %d %d %d", c, r.value[0],
+                 r.value[1], r.value[2], acc, fmt, cons);
+    /* the gate: only a correct, well-formatted completion earns anything */
+    assert_true(r.total == (acc && fmt ? 1.0f : 0.0f));
+}
+
+static void test_verifier_cases(void **st) {
+    (void)st;
+    expect("<think>" GOOD_THINK "</think><answer>857</answer>", 1, 1, 1, 1);
+    expect("<think>" GOOD_THINK "</think><answer>857</answer>", 0, 1, 0, 1);  /* cut */
+    expect("857", 1, 0, 0, 0);                                                /* no tags */
+    expect("<think>" GOOD_THINK "</think>857", 1, 0, 0, 0);                  /* no answer tags */
+    expect(GOOD_THINK "</think><answer>857</answer>", 1, 1, 0, 0);          /* no think_open */
+    expect("<think>" GOOD_THINK "</think><answer>857</answer><answer>857</answer>", 1, 0, 0, 0);
+    expect("<think>a</think><think>" GOOD_THINK "</think><answer>857</answer>", 1, 1, 0, 0);
+    expect("<answer>857</answer><think>" GOOD_THINK "</think>", 1, 1, 0, 1); /* out of order */
+    expect("<think>" GOOD_THINK "<answer>857</answer></think>", 1, 1, 0, 0); /* answer in think */
+    expect("<think>" GOOD_THINK "</think><answer>857</answer>x", 1, 1, 0, 1); /* junk after */
+    expect("x<think>" GOOD_THINK "</think><answer>857</answer>", 1, 1, 0, 1); /* junk before */
+    expect("<think>" GOOD_THINK "</think> <answer>857</answer>", 1, 1, 0, 1); /* between */
+    /* the right answer in the think part only */
+    expect("<think>" GOOD_THINK "</think><answer>847</answer>", 1, 0, 1, 0);
+    expect("<think>" GOOD_THINK "</think><answer></answer>", 1, 0, 1, 0);
+    expect("<think></think><answer>857</answer>", 1, 1, 0, 0);                 /* empty think */
+    expect("<think>   </think><answer>857</answer>", 1, 1, 0, 0);              /* blank think */
+    /* strict: no leading zero, sign or spaces around the number */
+    expect("<think>" GOOD_THINK "</think><answer>0857</answer>", 1, 0, 1, 0);
+    expect("<think>" GOOD_THINK "</think><answer> 857</answer>", 1, 0, 1, 0);
+    expect("<think>" GOOD_THINK "</think><answer>+857</answer>", 1, 0, 1, 0);
+    /* consistency: the answer agrees with the reasoning's last result */
+    expect("<think>2+5+0=07 =847</think><answer>857</answer>", 1, 1, 1, 0);
+}
+
+/* Totals of a group, then its advantages (GRPO, population std). */
+static float max_abs_adv(const Task *t, const TaskItem *it, const char *const *c, int G,
+                         int additive) {
+    float r[8], adv[8], m = 0;
+    for (int i = 0; i < G; i++) {
+        Reward rw;
+        t->verify(t, it, c[i], 1, &rw);
+        /* additive: what w_accuracy * accuracy + w_format * format would pay */
+        r[i] = additive ? rw.value[0] + 0.1f * rw.value[1] : rw.total;
+    }
+    group_advantages(r, G, ALGO_GRPO, ADV_STD_POPULATION, 1e-6f, adv);
+    for (int i = 0; i < G; i++) m = fabsf(adv[i]) > m ? fabsf(adv[i]) : m;
+    return m;
+}
+
+static void test_gate_keeps_accuracy_dominant(void **st) {
+    (void)st;
+    TaskParams p;
+    task_params_default(&p);
+    Task *t = make_task("arith_cot", &p, 1);
+    TaskItem it;
+    item_of("472+385=", "857", &it);
+    const char *wrong_fmt = "<think>" GOOD_THINK "</think><answer>847</answer>";
+    const char *wrong_bad = "<think>" GOOD_THINK "</think><answer>847</answer>junk";
+    const char *right = "<think>" GOOD_THINK "</think><answer>857</answer>";
+    const char *all_wrong[4] = {wrong_fmt, wrong_bad, wrong_fmt, wrong_bad};
+    const char *mixed[4] = {right, wrong_fmt, right, wrong_fmt};
+    /* an added format term of weight 0.1 would push the all-wrong group as
+     * hard as the group that differs in correctness ... */
+    assert_true(fabsf(max_abs_adv(t, &it, all_wrong, 4, 1) - 1.0f) < 1e-3f);
+    assert_true(fabsf(max_abs_adv(t, &it, mixed, 4, 1) - 1.0f) < 1e-3f);
+    /* ... the gate gives it no push at all, and the correctness group full */
+    assert_true(max_abs_adv(t, &it, all_wrong, 4, 0) == 0.0f);
+    assert_true(fabsf(max_abs_adv(t, &it, mixed, 4, 0) - 1.0f) < 1e-3f);
+    /* a right but unformatted completion never outscores a wrong formatted one */
+    Reward a, b;
+    t->verify(t, &it, "<think>" GOOD_THINK "</think><answer>857</answer>junk", 1, &a);
+    t->verify(t, &it, wrong_fmt, 1, &b);
+    assert_true(a.total <= b.total);
+    t->destroy(t);
+
+    /* w_consistency ranks right answers only: a wrong consistent answer earns 0 */
+    p.weights[2] = 0.5f;
+    t = make_task("arith_cot", &p, 1);
+    t->verify(t, &it, right, 1, &a);
+    assert_true(fabsf(a.total - 1.5f) < 1e-6f);
+    t->verify(t, &it, "<think>2+5+0=07 =847</think><answer>847</answer>", 1, &b);
+    assert_true(b.value[2] == 1 && b.total == 0.0f);
+    t->destroy(t);
+}
+
+/* 1 if 3-digit a + b needs a carry into a later column (what the
+ * demonstrator can drop), computed here independently. */
+static int add_has_inner_carry(int a, int b) {
+    int c = 0;
+    for (int i = 0; i < 2; i++) {
+        c = (a % 10 + b % 10 + c) >= 10;
+        if (c) return 1;
+        a /= 10;
+        b /= 10;
+    }
+    return 0;
+}
+
+/* Checks a demonstrated a+b completion line by line: every line's sum is
+ * right for its own inputs, every carry in is the previous line's carry
+ * out except where one was dropped; returns the number dropped, and checks
+ * the answer is what the lines give. */
+static int check_add_lines(const char *demo, int a, int b) {
+    const char *p = strstr(demo, "<think>");
+    assert_non_null(p);
+    p += 7;
+    int prev_out = 0, dropped = 0, value = 0, place = 1;
+    for (int i = 0; i < 3; i++) {
+        int x, y, c, s1, s0, used = 0;
+        if (sscanf(p, "%1d+%1d+%1d=%1d%1d %n", &x, &y, &c, &s1, &s0, &used) != 5 || !used)
+            fail_msg("line %d of '%s' unreadable", i, demo);
+        assert_int_equal(x, a % 10);
+        assert_int_equal(y, b % 10);
+        assert_int_equal(x + y + c, 10 * s1 + s0);
+        if (c != prev_out) {
+            assert_true(prev_out == 1 && c == 0);
+            dropped++;
+        }
+        prev_out = s1;
+        value += s0 * place;
+        place *= 10;
+        a /= 10;
+        b /= 10;
+        p += used;
+    }
+    value += prev_out * place;
+    char want[64];
+    snprintf(want, sizeof want, "=%d</think><answer>%d</answer>", value, value);
+    assert_string_equal(p, want);
+    return dropped;
+}
+
+static void test_demonstrator_drops_one_carry(void **st) {
+    (void)st;
+    TaskParams p;
+    task_params_default(&p);
+    p.p_add = 1;
+    p.p_sub = p.p_mul = 0;
+    Task *t = make_task("arith_cot", &p, 7);
+    Rng r;
+    rng_seed(&r, 3, 4);
+    int n_carry = 0, wrong = 0;
+    for (int i = 0; i < 4000; i++) {
+        TaskItem it;
+        assert_int_equal(t->sample(t, SPLIT_TRAIN, 0, (uint64_t)i, &it), 0);
+        char demo[TASK_MAX_TEXT];
+        assert_int_equal(t->demonstrate(t, &it, &r, demo, sizeof demo), 0);
+        int a, b;
+        assert_int_equal(sscanf(it.prompt, "%d+%d=", &a, &b), 2);
+        int dropped = check_add_lines(demo, a, b);
+        Reward rw;
+        t->verify(t, &it, demo, 1, &rw);
+        assert_true(rw.value[1] == 1 && rw.value[2] == 1); /* formatted, follows its lines */
+        assert_int_equal(rw.value[0] == 0, dropped == 1);   /* wrong iff a carry dropped */
+        int has = add_has_inner_carry(a, b);
+        if (!has) assert_int_equal(dropped, 0);
+        n_carry += has;
+        wrong += dropped;
+    }
+    /* binomial over the items with a carry to drop: 0.3 within 5 sigma */
+    double rate = (double)wrong / n_carry, sd = sqrt(0.3 * 0.7 / n_carry);
+    printf("arith_cot demonstrator: %d of %d items with a carry demonstrated wrong (%.3f, "
+           "cot_demo_error 0.3)\n",
+           wrong, n_carry, rate);
+    assert_true(n_carry > 1000);
+    assert_true(fabs(rate - 0.3) < 5 * sd);
+    t->destroy(t);
+}
+
+/* Multiplication and subtraction demonstrations: a wrong one is still
+ * formatted and its answer is the reasoning's own result. */
+static void test_demonstrator_mul_sub_consistent(void **st) {
+    (void)st;
+    TaskParams p;
+    task_params_default(&p);
+    p.cot_demo_error = 1;
+    p.p_add = 0;
+    Task *t = make_task("arith_cot", &p, 9);
+    Rng r;
+    rng_seed(&r, 5, 6);
+    int wrong = 0;
+    for (int i = 0; i < 500; i++) {
+        TaskItem it;
+        assert_int_equal(t->sample(t, SPLIT_TRAIN, 0, (uint64_t)i, &it), 0);
+        char demo[TASK_MAX_TEXT];
+        assert_int_equal(t->demonstrate(t, &it, &r, demo, sizeof demo), 0);
+        Reward rw;
+        t->verify(t, &it, demo, 1, &rw);
+        assert_true(rw.value[1] == 1 && rw.value[2] == 1);
+        wrong += rw.value[0] == 0;
+    }
+    assert_true(wrong > 250); /* most items have a carry or borrow to drop */
+    t->destroy(t);
+}
+
+static void test_mean_length_and_tokenizer(void **st) {
+    (void)st;
+    TaskParams p;
+    task_params_default(&p);
+    const char *names[2] = {"arith_cot", "countdown_cot"};
+    Tokenizer tok;
+    tokenizer_init_char(&tok);
+    for (int k = 0; k < 2; k++) {
+        Task *t = make_task(names[k], &p, 11);
+        double sum = 0;
+        int n = 2000, longest = 0, ids[TASK_MAX_TEXT];
+        for (int i = 0; i < n; i++) {
+            TaskItem it;
+            assert_int_equal(t->sample(t, SPLIT_TRAIN, 0, (uint64_t)i, &it), 0);
+            int bad = -1, len = tokenizer_encode(&tok, it.solution, ids, TASK_MAX_TEXT, &bad);
+            if (len < 0) fail_msg("%s: '%s' not encodable at %d", names[k], it.solution, bad);
+            assert_true(len <= t->max_completion_chars);
+            assert_true((int)strlen(it.prompt) <= t->max_prompt_chars);
+            Reward rw;
+            t->verify(t, &it, it.solution, 1, &rw);
+            assert_true(rw.correct && rw.value[2] == 1);
+            sum += len;
+            longest = len > longest ? len : longest;
+        }
+        printf("%s at the defaults: mean completion %.1f tokens, longest %d (bound %d)\n",
+               names[k], sum / n, longest, t->max_completion_chars);
+        if (k == 0) assert_true(sum / n >= 48);
+        t->destroy(t);
+    }
+}
+
+static void test_deterministic_under_seed(void **st) {
+    (void)st;
+    TaskParams p;
+    task_params_default(&p);
+    Task *a = make_task("arith_cot", &p, 42), *b = make_task("arith_cot", &p, 42);
+    Task *c = make_task("arith_cot", &p, 43);
+    Rng ra, rb;
+    rng_seed(&ra, 1, 1);
+    rng_seed(&rb, 1, 1);
+    int differ = 0;
+    for (int i = 0; i < 200; i++) {
+        TaskItem x, y, z;
+        a->sample(a, SPLIT_TRAIN, 3, (uint64_t)i, &x);
+        b->sample(b, SPLIT_TRAIN, 3, (uint64_t)i, &y);
+        c->sample(c, SPLIT_TRAIN, 3, (uint64_t)i, &z);
+        assert_memory_equal(&x, &y, sizeof x);
+        differ += strcmp(x.prompt, z.prompt) != 0;
+        char dx[TASK_MAX_TEXT], dy[TASK_MAX_TEXT];
+        a->demonstrate(a, &x, &ra, dx, sizeof dx);
+        b->demonstrate(b, &y, &rb, dy, sizeof dy);
+        assert_string_equal(dx, dy);
+    }
+    assert_true(differ > 150);
+    a->destroy(a);
+    b->destroy(b);
+    c->destroy(c);
+}
+
+static void test_countdown_cot(void **st) {
+    (void)st;
+    TaskParams p;
+    task_params_default(&p);
+    Task *t = make_task("countdown_cot", &p, 5), *plain = make_task("countdown", &p, 5);
+    for (int i = 0; i < 200; i++) {
+        TaskItem it, ref;
+        assert_int_equal(t->sample(t, SPLIT_TRAIN, 0, (uint64_t)i, &it), 0);
+        assert_int_equal(plain->sample(plain, SPLIT_TRAIN, 0, (uint64_t)i, &ref), 0);
+        assert_string_equal(it.prompt, ref.prompt); /* the same items as countdown */
+        char want[TASK_MAX_TEXT + 32];
+        snprintf(want, sizeof want, "</think><answer>%s</answer>", ref.solution);
+        assert_non_null(strstr(it.solution, want));
+        Reward rw;
+        t->verify(t, &it, it.solution, 1, &rw);
+        assert_true(rw.correct && rw.value[1] == 1 && rw.value[2] == 1);
+    }
+    TaskItem it;
+    item_of("3,7,25,2>46=", "25*2-7+3", &it);
+    Rng r;
+    rng_seed(&r, 1, 1);
+    Reward rw;
+    const char *good = "<think>25*2=50 50-7=43 43+3=46</think><answer>25*2-7+3</answer>";
+    t->verify(t, &it, good, 1, &rw);
+    assert_true(rw.correct && rw.total == 1.0f);
+    /* any correct expression; the answer part alone decides */
+    t->verify(t, &it, "<think>x=46</think><answer>(7-3)*2+25+13-12</answer>", 1, &rw);
+    assert_true(rw.value[0] == 0);
+    t->verify(t, &it, "<think>2*25=50 50+3=53 53-7=46</think><answer>2*25+3-7</answer>", 1, &rw);
+    assert_true(rw.correct);
+    t->verify(t, &it, "<think>25*2-7+3=46</think><answer>46</answer>", 1, &rw);
+    assert_true(rw.value[0] == 0 && rw.value[1] == 1 && rw.total == 0);
+    t->verify(t, &it, "<think>25*2=50 50-7=43 43+3=46</think><answer>25*2-7+3</answer>.", 1,
+              &rw);
+    assert_true(rw.value[0] == 1 && rw.value[1] == 0 && rw.total == 0);
+    t->destroy(t);
+    plain->destroy(plain);
+}
+
+static void expect_create_error(const char *name, const TaskParams *p, const char *needle) {
+    char err[512] = "";
+    Task *t = task_create(name, p, 1, err, sizeof err);
+    if (t) {
+        t->destroy(t);
+        fail_msg("%s was accepted, expected an error with '%s'", name, needle);
+    }
+    if (!strstr(err, needle)) fail_msg("error '%s' does not name '%s'", err, needle);
+}
+
+static void test_bad_settings_and_fit(void **st) {
+    (void)st;
+    TaskParams p;
+    task_params_default(&p);
+    p.cot_digits = 9;
+    p.cot_mul_digits = 9;
+    expect_create_error("arith_cot", &p, "cot_mul_digits = 9");
+    task_params_default(&p);
+    p.think_open[0] = '\0';
+    expect_create_error("arith_cot", &p, "think_open is empty");
+    task_params_default(&p);
+    strcpy(p.answer_open, "think>");
+    expect_create_error("countdown_cot", &p, "answer_open = 'think>' occurs inside think_open");
+    task_params_default(&p);
+    strcpy(p.think_close, "</th\tink>");
+    expect_create_error("arith_cot", &p, "think_close");
+    task_params_default(&p);
+    p.cd_n_max = 6;
+    p.cd_max_number = 1000;
+    strcpy(p.think_open, "<reasoning-goes-here-please...>");
+    strcpy(p.think_close, "</reasoning-goes-here-please..>");
+    strcpy(p.answer_open, "<final-answer-goes-here-please>");
+    strcpy(p.answer_close, "</final-answer-goes-here-pleas>");
+    expect_create_error("countdown_cot", &p, "countdown_max = 6");
+
+    task_params_default(&p);
+    Task *t = make_task("arith_cot", &p, 1);
+    char err[512] = "";
+    /* the [model] and [sampler] defaults (32, 8) cannot hold a worked product */
+    assert_int_equal(task_check_fits(t, 32, 8, err, sizeof err), -1);
+    assert_non_null(strstr(err, "[model] max_seq_len >= "));
+    assert_non_null(strstr(err, "[sampler] max_new_tokens >= "));
+    int need_seq = 1 + t->max_prompt_chars + t->max_completion_chars + 1;
+    int need_new = t->max_completion_chars + 1;
+    assert_int_equal(task_check_fits(t, need_seq, need_new, err, sizeof err), 0);
+    assert_int_equal(task_check_fits(t, need_seq - 1, need_new, err, sizeof err), -1);
+    assert_int_equal(task_check_fits(t, need_seq, need_new - 1, err, sizeof err), -1);
+    printf("arith_cot defaults need max_seq_len >= %d, max_new_tokens >= %d\n", need_seq,
+           need_new);
+    t->destroy(t);
+    /* the existing tasks do not declare lengths: unchanged behaviour */
+    t = make_task("arith", &p, 1);
+    assert_int_equal(task_check_fits(t, 32, 8, err, sizeof err), 0);
+    t->destroy(t);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_scratchpad_text),
+        cmocka_unit_test(test_verifier_cases),
+        cmocka_unit_test(test_gate_keeps_accuracy_dominant),
+        cmocka_unit_test(test_demonstrator_drops_one_carry),
+        cmocka_unit_test(test_demonstrator_mul_sub_consistent),
+        cmocka_unit_test(test_mean_length_and_tokenizer),
+        cmocka_unit_test(test_deterministic_under_seed),
+        cmocka_unit_test(test_countdown_cot),
+        cmocka_unit_test(test_bad_settings_and_fit),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
