@@ -27,18 +27,11 @@ for p in $PKGS; do
   pkg-config --exists "$p" || { echo "run_fuzz.sh: pkg-config cannot find '$p': run 'bash deploy/install-deps.sh' as root" >&2; exit 2; }
 done
 
-# target name -> project sources it needs (no comm.c: nothing here uses MPI)
+# Every project source but the MPI one and main() goes into one archive;
+# each target links it and takes only what it references, so a new
+# dependency of a decoder never breaks the fuzz build.
+LIB_SRCS=$(ls common/*.c actors/*.c learner/*.c proto/*.c deploy/*.c | grep -v -e '^proto/comm.c$' -e '^deploy/main.c$')
 UTIL="common/util.c"
-TASKS="common/task.c common/task_eval.c common/task_arith.c common/task_countdown.c common/task_jsonl.c"
-declare -A SRC=(
-  [wire]="proto/wire.c $UTIL"
-  [headers]="proto/weights.c proto/wire.c $UTIL"
-  [checkpoint]="common/checkpoint.c common/model.c common/model_kernels.c common/sample_dist.c common/tokenizer.c $UTIL"
-  [tokenizer]="common/tokenizer.c $UTIL"
-  [config]="common/config.c $UTIL common/memory_limits.c deploy/sections.c common/run_settings.c common/model_config.c common/task_config.c common/sampling.c common/sample_dist.c learner/sft_settings.c proto/plan.c learner/grpo_settings.c learner/grpo_loss.c actors/eval_settings.c"
-  [jsonl]="$TASKS common/tokenizer.c $UTIL"
-  [countdown]="$TASKS common/tokenizer.c $UTIL"
-)
 all_targets="wire headers checkpoint tokenizer config jsonl countdown"
 targets=${FUZZ_TARGETS:-$all_targets}
 
@@ -51,22 +44,20 @@ LIBS="$(pkg-config --libs $PKGS) -lm"
 echo "run_fuzz.sh: building into $out/ with $($CC --version | head -n1)"
 mkdir -p "$out/obj" "$out/crashes"
 build_failed=0
-declare -A built=()
+objs=()
+for src in $LIB_SRCS; do
+  o="$out/obj/${src//\//_}.o"
+  if [ ! -f "$o" ] || [ "$src" -nt "$o" ] || [ -n "$(find common proto learner actors deploy -name '*.h' -newer "$o" 2> /dev/null | head -n1)" ]; then
+    nice -n 19 $CC $CFLAGS -fsanitize=fuzzer-no-link,address,undefined -c "$src" -o "$o" || build_failed=1
+  fi
+  objs+=("$o")
+done
+rm -f "$out/libproject.a"
+ar rcs "$out/libproject.a" "${objs[@]}" || build_failed=1
 for t in $targets; do
-  [ -n "${SRC[$t]:-}" ] || { echo "run_fuzz.sh: unknown target '$t' (known: $all_targets)" >&2; exit 2; }
-  objs=()
-  for s in ${SRC[$t]}; do
-    o="$out/obj/${s//\//_}.o"
-    if [ -z "${built[$s]:-}" ]; then
-      if [ ! -f "$o" ] || [ "$s" -nt "$o" ] || [ -n "$(find common proto learner actors deploy -name '*.h' -newer "$o" 2> /dev/null | head -n1)" ]; then
-        nice -n 19 $CC $CFLAGS -fsanitize=fuzzer-no-link,address,undefined -c "$s" -o "$o" || build_failed=1
-      fi
-      built[$s]=1
-    fi
-    objs+=("$o")
-  done
+  [ -f "tests/fuzz/fuzz_$t.c" ] || { echo "run_fuzz.sh: unknown target '$t' (known: $all_targets)" >&2; exit 2; }
   nice -n 19 $CC $CFLAGS -Itests/fuzz -fsanitize=fuzzer,address,undefined \
-    -o "$out/fuzz_$t" "tests/fuzz/fuzz_$t.c" "${objs[@]}" $LIBS || build_failed=1
+    -o "$out/fuzz_$t" "tests/fuzz/fuzz_$t.c" "$out/libproject.a" $LIBS || build_failed=1
 done
 # the seed writer (plain build): keeps it compiling with the encoders it uses
 nice -n 19 $CC $CFLAGS -o "$out/make_seeds" tests/fuzz/make_seeds.c proto/wire.c proto/weights.c \

@@ -1,0 +1,37 @@
+/* task_factory.c: task_create, the one place that knows every task kind.
+ * Apart from task.c so that the tasks, which use task.c's shared helpers,
+ * and the factory, which uses the tasks, do not include one another. */
+#include <math.h>
+#include <string.h>
+
+#include "task.h"
+#include "util.h"
+
+/* Checks the settings every task shares; 0 or -1 with err. */
+static int check_common(const TaskParams *p, char *err, size_t errlen) {
+    if (p->eval_permille < 0 || p->eval_permille > 1000) {
+        set_err(err, errlen, "[task] eval_permille = %d: expected 0..1000", p->eval_permille);
+        return -1;
+    }
+    for (int i = 0; i < REWARD_MAX_COMPONENTS; i++)
+        if (!isfinite(p->weights[i])) {
+            set_err(err, errlen, "[task] reward weight %d is not a finite number", i);
+            return -1;
+        }
+    return 0;
+}
+
+Task *task_create(const char *name, const TaskParams *p, uint64_t seed, char *err, size_t errlen) {
+    if (check_common(p, err, errlen) != 0) return NULL;
+    if (strcmp(name, "arith") == 0) return task_arith_create(p, seed, err, errlen);
+    if (strcmp(name, "countdown") == 0) return task_countdown_create(p, seed, err, errlen);
+    if (strcmp(name, "jsonl") == 0) return task_jsonl_create(p, seed, err, errlen);
+    if (strcmp(name, "arith_cot") == 0) return task_arith_cot_create(p, seed, err, errlen);
+    if (strcmp(name, "countdown_cot") == 0) return task_countdown_cot_create(p, seed, err, errlen);
+    set_err(err, errlen,
+            "[task] name = '%s': unknown task (arith | countdown | jsonl | arith_cot | "
+            "countdown_cot)",
+            name);
+    return NULL;
+}
+
