@@ -50,6 +50,7 @@
 #include "run_lock.h"
 #include "run_settings.h"
 #include "run_state.h"
+#include "samples_log.h"
 #include "weights_async.h"
 #include "util.h"
 #include "weights_sync.h"
@@ -242,6 +243,7 @@ static int resume_or_start(Run *R, int *resumed) {
                 dir);
         int st = set_aside_metrics(dir, "metrics.jsonl");
         if (!st) st = set_aside_metrics(dir, "metrics.tsv");
+        if (!st) st = set_aside_metrics(dir, "samples.jsonl");
         if (st) return st;
     }
     if (metrics_open(&R->ml, dir, R->task, 0, err, sizeof err) != 0) goto unwritable;
@@ -334,7 +336,9 @@ static int setup(Run *R) {
         printf("start: held-out greedy accuracy %.3f on %d distinct prompts (%.1f s on %d "
                "actors); demonstrator %.3f\n",
                ev.greedy_acc, ev.n_prompts, now_seconds() - t_e, R->comm->size - 1, R->rs.demo_acc);
-        if (metrics_start(&R->ml, &ev, err, sizeof err) != 0) {
+        if (metrics_start(&R->ml, &ev, err, sizeof err) != 0 ||
+            samples_log_write(&R->ml.samples, R->ml.comp_names, 0, &R->samples, stdout, err,
+                              sizeof err) != 0) {
             fprintf(stderr, "error: run directory not writable: %s\n", err);
             return EXIT_RUN_DIR;
         }
@@ -437,7 +441,9 @@ static int run_step(Run *R, long step, Group *groups) {
     R->phase[PHASE_BCAST] += s.t_bcast;
     R->phase[PHASE_EVAL] += s.t_eval;
     char err[900];
-    if (metrics_step(&R->ml, &s, err, sizeof err) != 0) {
+    if (metrics_step(&R->ml, &s, err, sizeof err) != 0 ||
+        (s.has_eval && samples_log_write(&R->ml.samples, R->ml.comp_names, step, &R->samples,
+                                         stdout, err, sizeof err) != 0)) {
         fprintf(stderr, "error: run directory not writable: %s\n", err);
         if (!checkpointed) {
             char path[CFG_STR_MAX + 64];
@@ -494,6 +500,7 @@ static void run_free(Run *R) {
     xfree(R->ref_tok);
     xfree(R->ck_buf);
     xfree(R->ev_buf);
+    eval_samples_free(&R->samples);
     run_lock_release(&R->lock);
     xfree(R);
 }

@@ -32,7 +32,7 @@ static int line_end(LineBuf *b, LineFile *lf, char *err, size_t errlen) {
 int metrics_open(MetricsLog *ml, const char *dir, const Task *task, int append, char *err,
                  size_t errlen) {
     memset(ml, 0, sizeof *ml);
-    ml->jsonl.fd = ml->tsv.fd = -1;
+    ml->jsonl.fd = ml->tsv.fd = ml->samples.fd = -1;
     snprintf(ml->dir, sizeof ml->dir, "%s", dir);
     for (int q = 0; q < task->n_components; q++) ml->comp_names[q] = task->component_names[q];
     char path[600];
@@ -43,6 +43,12 @@ int metrics_open(MetricsLog *ml, const char *dir, const Task *task, int append, 
         linefile_close(&ml->jsonl, NULL, 0);
         return -1;
     }
+    snprintf(path, sizeof path, "%s/samples.jsonl", dir);
+    if (linefile_open(&ml->samples, path, append, err, errlen) != 0) {
+        linefile_close(&ml->jsonl, NULL, 0);
+        linefile_close(&ml->tsv, NULL, 0);
+        return -1;
+    }
     if (append) return 0;
     static const char header[] = "# step\treward\taccuracy\teval_greedy_acc\tkl\tentropy\n";
     return linefile_append(&ml->tsv, header, sizeof header - 1, err, errlen);
@@ -51,11 +57,13 @@ int metrics_open(MetricsLog *ml, const char *dir, const Task *task, int append, 
 int metrics_close(MetricsLog *ml, char *err, size_t errlen) {
     int a = linefile_close(&ml->jsonl, err, errlen);
     int b = linefile_close(&ml->tsv, a ? NULL : err, a ? 0 : errlen);
-    return a || b ? -1 : 0;
+    int c = linefile_close(&ml->samples, a || b ? NULL : err, a || b ? 0 : errlen);
+    return a || b || c ? -1 : 0;
 }
 
 int metrics_sync(MetricsLog *ml, char *err, size_t errlen) {
     if (linefile_sync(&ml->jsonl, err, errlen) != 0) return -1;
+    if (linefile_sync(&ml->samples, err, errlen) != 0) return -1;
     return linefile_sync(&ml->tsv, err, errlen);
 }
 

@@ -38,17 +38,18 @@ typedef struct {
  * and leaves both files ending in a complete line. */
 typedef struct {
     LineFile jsonl, tsv;
+    LineFile samples; /* samples.jsonl (samples_log.h) */
     char dir[512];
     const char *comp_names[REWARD_MAX_COMPONENTS];
 } MetricsLog;
 
-/* Opens <dir>/metrics.jsonl and <dir>/metrics.tsv, truncating them or, on
- * resume, appending. Returns 0, or -1 with err naming the path. */
+/* Opens <dir>/metrics.jsonl, <dir>/metrics.tsv and <dir>/samples.jsonl,
+ * truncating them or, on resume, appending. Returns 0, or -1 with err naming the path. */
 int metrics_open(MetricsLog *ml, const char *dir, const Task *task, int append, char *err,
                  size_t errlen);
-/* fsyncs and closes both files; 0 or -1 with err. */
+/* fsyncs and closes the three files; 0 or -1 with err. */
 int metrics_close(MetricsLog *ml, char *err, size_t errlen);
-/* fsyncs both files (at a checkpoint); 0 or -1 with err. */
+/* fsyncs the three files (at a checkpoint); 0 or -1 with err. */
 int metrics_sync(MetricsLog *ml, char *err, size_t errlen);
 /* Records the held-out accuracy of the starting model as step 0; 0 or -1
  * with err. */
