@@ -455,6 +455,9 @@ static int run_step(Run *R, long step, Group *groups) {
                 EXIT_RUN_DIR);
         return EXIT_RUN_DIR;
     }
+    /* after the line is in metrics.tsv; gnuplot runs beside training */
+    dashboard_poll(&R->dash);
+    if (s.has_eval) dashboard_redraw(&R->dash);
     if (status) {
         fprintf(stderr, "error: learner: stopping with status %d (run directory not writable)\n",
                 status);
@@ -526,6 +529,7 @@ int learner_run(Config *cfg, Comm *comm) {
         run_free(R);
         return status;
     }
+    dashboard_init(&R->dash, R->run->dir);
     Group *groups = xcalloc((size_t)R->plan->prompts_per_step, sizeof(Group));
     for (long step = R->L.step + 1; step <= R->plan->steps && !status; step++)
         status = run_step(R, step, groups);

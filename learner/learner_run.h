@@ -11,6 +11,7 @@
 #include "checksum_ring.h"
 #include "comm.h"
 #include "config.h"
+#include "dashboard.h"
 #include "eval_report.h"
 #include "eval_samples.h"
 #include "grpo_settings.h"
@@ -37,6 +38,7 @@ typedef struct Run {
     RunState rs;
     Intake in;
     MetricsLog ml;
+    Dashboard dash;            /* dashboard.png, redrawn at every evaluation */
     uint64_t version;          /* policy version = learner steps completed */
     double t_start;            /* training clock origin (continues across resumes) */
     double phase[PHASE_COUNT];
