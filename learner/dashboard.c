@@ -17,18 +17,18 @@ extern char **environ;
 
 /* One panel: a title and up to three metrics.tsv columns (by name). */
 typedef struct {
-    const char *title, *ylabel;
+    const char *title, *ylabel, *yrange; /* yrange: gnuplot's, fixed where the scale is known */
     const char *cols[3];
 } Panel;
 
 static const Panel panels[] = {
-    {"reward and accuracy (train), held-out greedy accuracy", "reward / accuracy",
+    {"reward and accuracy (train), held-out greedy accuracy", "reward / accuracy", "[0:1.05]",
      {"reward_mean", "accuracy", "eval_greedy_acc"}},
-    {"KL to the reference (k3, per token)", "kl", {"kl"}},
-    {"entropy (per completion token)", "nats", {"entropy"}},
-    {"completion length", "tokens", {"len_mean", "len_max"}},
-    {"clipped token fractions", "fraction", {"clip_low", "clip_high"}},
-    {"groups with zero reward variance", "fraction", {"zero_var_frac"}},
+    {"KL to the reference (k3, per token)", "kl", "[0:*]", {"kl"}},
+    {"entropy (per completion token)", "nats", "[0:*]", {"entropy"}},
+    {"completion length", "tokens", "[0:*]", {"len_mean", "len_max"}},
+    {"clipped token fractions", "fraction", "[0:*]", {"clip_low", "clip_high"}},
+    {"groups with zero reward variance", "fraction", "[0:1.05]", {"zero_var_frac"}},
 };
 enum { N_PANELS = sizeof panels / sizeof panels[0] };
 
@@ -54,7 +54,8 @@ int dashboard_script(FILE *f, const char *dir, const char *png, char *err, size_
             png, dir);
     for (int p = 0; p < N_PANELS; p++) {
         const Panel *P = &panels[p];
-        fprintf(f, "set title '%s'\nset ylabel '%s'\nplot", P->title, P->ylabel);
+        fprintf(f, "set title '%s'\nset ylabel '%s'\nset yrange %s\nplot", P->title, P->ylabel,
+                P->yrange);
         for (int c = 0; c < 3 && P->cols[c]; c++) {
             int col = metrics_tsv_column(P->cols[c]);
             CHECK(col > 0); /* a panel names a column metrics.c writes */
