@@ -146,7 +146,7 @@ static int have_gnuplot(void) { return system("command -v gnuplot > /dev/null 2>
 static void test_gnuplot_draws_and_renames(void **state) {
     (void)state;
     if (!have_gnuplot()) skip();
-    char png[600], tmp[600];
+    char png[600], tmp[620];
     Dashboard d;
     dashboard_init(&d, dir);
     dashboard_redraw(&d);
