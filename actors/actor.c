@@ -118,7 +118,8 @@ static void flush_sends(Actor *A, const char *what) {
 }
 
 /* Evaluates this actor's share of the held-out set with the weights held
- * and reports the tally to the learner (WIRE_CMD_EVAL*). Its own sampler
+ * and reports the tally to the learner (WIRE_CMD_EVAL*), then the greedy
+ * completions of its items among the first [eval] samples. Its own sampler
  * stream: evaluation never moves the rollout RNG, so training is the same
  * with or without it. */
 static void evaluate_share(Actor *A, uint32_t cmd) {
@@ -127,12 +128,22 @@ static void evaluate_share(Actor *A, uint32_t cmd) {
     int k = cmd == WIRE_CMD_EVAL_PASS_K ? es->pass_k : 0, lo, hi;
     eval_share(A->eval_set.n, A->comm->rank - 1, A->comm->size - 1, &lo, &hi);
     EvalTally t;
+    EvalSampleSet keep;
+    eval_samples_init(&keep, A->task->n_components);
     eval_tally(&A->m, A->tok, A->task, &A->eval_set, &A->eval_sc, lo, hi, k,
-               run_settings(A->cfg)->seed, &t);
-    t.version = A->version;
+               run_settings(A->cfg)->seed, es->samples, &keep, &t);
+    t.version = keep.version = A->version;
     uint8_t msg[EVAL_REPORT_BYTES];
     eval_report_encode(&t, msg);
     comm_send(A->comm, msg, sizeof msg, 0, TAG_EVAL);
+    /* always sent, often empty: the learner then expects one per actor
+     * without knowing which shares hold the first [eval] samples items */
+    uint8_t *smsg;
+    size_t slen;
+    eval_samples_encode(&keep, &smsg, &slen);
+    comm_send(A->comm, smsg, slen, 0, TAG_EVAL_SAMPLES);
+    xfree(smsg);
+    eval_samples_free(&keep);
     A->phase[PHASE_EVAL] += now_seconds() - t0;
 }
 

@@ -8,12 +8,36 @@
 
 enum { EVAL_BATCH = 64 };
 
+/* Which greedy completions of a batch to keep for samples.jsonl: items
+ * whose held-out index (base + i) is below n. */
+typedef struct {
+    int base, n;
+    EvalSampleSet *set;
+} Keep;
+
+/* Adds completion j of item to keep->set: the whole text the model wrote
+ * (think part and stop string included, EOS dropped), not only what the
+ * verifier read. */
+static void keep_sample(const Keep *keep, int idx, const Tokenizer *tok, const Completions *c,
+                        int j, const TaskItem *item, const Reward *r) {
+    char *full = xmalloc(EVAL_SAMPLE_TEXT_MAX + 1);
+    double value[REWARD_MAX_COMPONENTS] = {0};
+    for (int q = 0; q < r->n; q++) value[q] = r->value[q];
+    if (completion_text(tok, c, j, full, EVAL_SAMPLE_TEXT_MAX + 1) < 0)
+        snprintf(full, EVAL_SAMPLE_TEXT_MAX + 1,
+                 "[completion of %d tokens is longer than %d bytes: not kept]", c->len[j],
+                 EVAL_SAMPLE_TEXT_MAX);
+    eval_samples_add(keep->set, (uint32_t)idx, r->correct, c->len[j], value, item->prompt,
+                     full);
+    xfree(full);
+}
 
 /* Runs G completions for each of n items and scores them; adds per-item
- * correct counts to n_correct and component sums to comp_sum. */
+ * correct counts to n_correct and component sums to comp_sum; keeps the
+ * completions keep asks for (NULL: none). */
 static void run_batch(const Model *m, KVCache *cache, const Tokenizer *tok, const Task *t,
                       const TaskItem *items, int n, int G, const SamplerConfig *sc, Rng *rng,
-                      int *n_correct, double *comp_sum, double *len_sum) {
+                      int *n_correct, double *comp_sum, double *len_sum, const Keep *keep) {
     int cap = m->cfg.max_seq_len;
     int *buf = xmalloc(sizeof(int) * (size_t)n * cap);
     const int *prompts[EVAL_BATCH];
@@ -36,6 +60,8 @@ static void run_batch(const Model *m, KVCache *cache, const Tokenizer *tok, cons
             Reward r;
             t->verify(t, &items[i], text, c.finish[j] != FINISH_LENGTH, &r);
             n_correct[i] += r.correct;
+            if (keep && g == 0 && keep->base + i < keep->n)
+                keep_sample(keep, keep->base + i, tok, &c, j, &items[i], &r);
             for (int q = 0; q < r.n; q++) comp_sum[q] += r.value[q];
             *len_sum += c.len[j];
         }
@@ -54,7 +80,8 @@ void eval_share(int n, int idx, int n_actors, int *lo, int *hi) {
 }
 
 void eval_tally(const Model *m, const Tokenizer *tok, const Task *t, const TaskEvalSet *set,
-                const SamplerConfig *sc, int lo, int hi, int k, uint64_t seed, EvalTally *out) {
+                const SamplerConfig *sc, int lo, int hi, int k, uint64_t seed, int n_keep,
+                EvalSampleSet *keep, EvalTally *out) {
     memset(out, 0, sizeof *out);
     out->k = k;
     out->asked = set->asked;
@@ -75,13 +102,15 @@ void eval_tally(const Model *m, const Tokenizer *tok, const Task *t, const TaskE
         Rng rng;
         rng_seed(&rng, seed, 0xE7A1u + ((uint64_t)(start / EVAL_BATCH) << 16));
         for (int i = 0; i < n; i++) CHECK(task_eval_item(t, set, start + i, &items[i]) == 0);
-        run_batch(m, cache, tok, t, items, n, 1, &greedy, &rng, correct, out->comp, &out->len);
+        Keep kp = {start, keep ? n_keep : 0, keep};
+        run_batch(m, cache, tok, t, items, n, 1, &greedy, &rng, correct, out->comp, &out->len,
+                  &kp);
         for (int i = 0; i < n; i++) out->greedy_ok += correct[i];
         out->n_prompts += n;
         if (k < 1) continue;
         for (int s = 0; s < n; s += per_batch) {
             int nb = n - s < per_batch ? n - s : per_batch;
-            run_batch(m, cache, tok, t, items + s, nb, G, sc, &rng, correct, scomp, &slen);
+            run_batch(m, cache, tok, t, items + s, nb, G, sc, &rng, correct, scomp, &slen, NULL);
             for (int i = 0; i < nb; i++) {
                 out->sampled_ok += correct[i];
                 out->passed += correct[i] > 0;
@@ -98,7 +127,7 @@ void evaluate(const Model *m, const Tokenizer *tok, const Task *t, const Sampler
     TaskEvalSet set;
     if (task_eval_set(t, n_prompts, &set, err, sizeof err) != 0) die("%s", err);
     EvalTally tally;
-    eval_tally(m, tok, t, &set, sc, 0, set.n, k, seed, &tally);
+    eval_tally(m, tok, t, &set, sc, 0, set.n, k, seed, 0, NULL, &tally);
     task_eval_set_free(&set);
     eval_result_from_tally(&tally, t->n_components, out);
 }

@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "config.h"
 #include "eval_report.h"
+#include "eval_samples.h"
 #include "model.h"
 #include "sampler.h"
 #include "task.h"
@@ -22,6 +23,7 @@
 typedef struct {
     int prompts;  /* held-out prompts */
     int pass_k;   /* samples per prompt for pass@k */
+    int samples;  /* held-out prompts whose greedy completions go to samples.jsonl */
 } EvalSettings;
 extern const CfgSection eval_section;
 static inline const EvalSettings *eval_settings(const Config *c) {
@@ -42,9 +44,12 @@ void eval_share(int n, int idx, int n_actors, int *lo, int *hi);
  * eval-split prompts; lo a multiple of the batch, as eval_share gives):
  * greedy, then k samples each (k = 0 skips the sampled pass). sc gives temperature/top-k/
  * top-p for sampling, max_new_tokens for both passes and the stop string
- * (cut before verifying); seed fixes the sampled pass. */
+ * (cut before verifying); seed fixes the sampled pass. With keep not
+ * NULL, the greedy completions of the items with index < n_keep in
+ * [lo, hi) are added to it (eval_samples.h). */
 void eval_tally(const Model *m, const Tokenizer *tok, const Task *t, const TaskEvalSet *set,
-                const SamplerConfig *sc, int lo, int hi, int k, uint64_t seed, EvalTally *out);
+                const SamplerConfig *sc, int lo, int hi, int k, uint64_t seed, int n_keep,
+                EvalSampleSet *keep, EvalTally *out);
 
 /* The whole held-out set for n_prompts prompts in this process (the whole
  * split if it is smaller; the number used is out->n_prompts). Dies naming

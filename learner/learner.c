@@ -50,6 +50,7 @@
 #include "run_lock.h"
 #include "run_settings.h"
 #include "run_state.h"
+#include "samples_log.h"
 #include "weights_async.h"
 #include "util.h"
 #include "weights_sync.h"
@@ -242,6 +243,7 @@ static int resume_or_start(Run *R, int *resumed) {
                 dir);
         int st = set_aside_metrics(dir, "metrics.jsonl");
         if (!st) st = set_aside_metrics(dir, "metrics.tsv");
+        if (!st) st = set_aside_metrics(dir, "samples.jsonl");
         if (st) return st;
     }
     if (metrics_open(&R->ml, dir, R->task, 0, err, sizeof err) != 0) goto unwritable;
@@ -334,7 +336,9 @@ static int setup(Run *R) {
         printf("start: held-out greedy accuracy %.3f on %d distinct prompts (%.1f s on %d "
                "actors); demonstrator %.3f\n",
                ev.greedy_acc, ev.n_prompts, now_seconds() - t_e, R->comm->size - 1, R->rs.demo_acc);
-        if (metrics_start(&R->ml, &ev, err, sizeof err) != 0) {
+        if (metrics_start(&R->ml, &ev, err, sizeof err) != 0 ||
+            samples_log_write(&R->ml.samples, R->ml.comp_names, 0, &R->samples, stdout, err,
+                              sizeof err) != 0) {
             fprintf(stderr, "error: run directory not writable: %s\n", err);
             return EXIT_RUN_DIR;
         }
@@ -437,7 +441,9 @@ static int run_step(Run *R, long step, Group *groups) {
     R->phase[PHASE_BCAST] += s.t_bcast;
     R->phase[PHASE_EVAL] += s.t_eval;
     char err[900];
-    if (metrics_step(&R->ml, &s, err, sizeof err) != 0) {
+    if (metrics_step(&R->ml, &s, err, sizeof err) != 0 ||
+        (s.has_eval && samples_log_write(&R->ml.samples, R->ml.comp_names, step, &R->samples,
+                                         stdout, err, sizeof err) != 0)) {
         fprintf(stderr, "error: run directory not writable: %s\n", err);
         if (!checkpointed) {
             char path[CFG_STR_MAX + 64];
@@ -449,6 +455,9 @@ static int run_step(Run *R, long step, Group *groups) {
                 EXIT_RUN_DIR);
         return EXIT_RUN_DIR;
     }
+    /* after the line is in metrics.tsv; gnuplot runs beside training */
+    dashboard_poll(&R->dash);
+    if (s.has_eval) dashboard_redraw(&R->dash);
     if (status) {
         fprintf(stderr, "error: learner: stopping with status %d (run directory not writable)\n",
                 status);
@@ -494,6 +503,7 @@ static void run_free(Run *R) {
     xfree(R->ref_tok);
     xfree(R->ck_buf);
     xfree(R->ev_buf);
+    eval_samples_free(&R->samples);
     run_lock_release(&R->lock);
     xfree(R);
 }
@@ -519,6 +529,7 @@ int learner_run(Config *cfg, Comm *comm) {
         run_free(R);
         return status;
     }
+    dashboard_init(&R->dash, R->run->dir);
     Group *groups = xcalloc((size_t)R->plan->prompts_per_step, sizeof(Group));
     for (long step = R->L.step + 1; step <= R->plan->steps && !status; step++)
         status = run_step(R, step, groups);

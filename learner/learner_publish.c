@@ -82,9 +82,23 @@ void publish(Run *R, uint32_t cmd) {
     if (cmd != WIRE_CMD_WEIGHTS) control_send(R->comm, cmd);
 }
 
+/* Waits, under the deadline, for the next message with tag from any actor
+ * into R->ev_buf; returns its length and sets *src. */
+static size_t recv_eval_msg(Run *R, int tag, int *src, double deadline, const char *what) {
+    size_t len;
+    while (!comm_try_recv(&R->ev_buf, &R->ev_cap, tag, src, &len)) {
+        if (now_seconds() > deadline) comm_timed_out(R->comm, what);
+        if (R->plan->async) async_check_reports(R);
+        comm_idle();
+    }
+    return len;
+}
+
 /* Sums the actors' evaluation reports for the weights just published,
- * under the deadline. A report that does not decode is counted as a bad
- * message and left out (the prompt count says how many were evaluated). */
+ * under the deadline, and gathers their held-out samples into R->samples
+ * (each actor sends one samples message after its report). A message that
+ * does not decode is counted as a bad message and left out (the prompt
+ * count says how many were evaluated; samples.jsonl lacks those samples). */
 void collect_eval(Run *R, EvalResult *out) {
     double t0 = now_seconds(), deadline = t0 + R->comm->deadline_s;
     EvalTally sum;
@@ -92,12 +106,7 @@ void collect_eval(Run *R, EvalResult *out) {
     char err[300];
     for (int got = 1; got < R->comm->size; got++) {
         int src;
-        size_t len;
-        while (!comm_try_recv(&R->ev_buf, &R->ev_cap, TAG_EVAL, &src, &len)) {
-            if (now_seconds() > deadline) comm_timed_out(R->comm, "the actors' evaluation reports");
-            if (R->plan->async) async_check_reports(R);
-            comm_idle();
-        }
+        size_t len = recv_eval_msg(R, TAG_EVAL, &src, deadline, "the actors' evaluation reports");
         EvalTally t;
         if (eval_report_decode(R->ev_buf, len, &t, err, sizeof err) != 0) {
             fprintf(stderr, "learner: dropped the evaluation report of actor rank %d: %s\n", src,
@@ -107,6 +116,26 @@ void collect_eval(Run *R, EvalResult *out) {
         }
         eval_tally_add(&sum, &t);
     }
+    eval_samples_free(&R->samples);
+    eval_samples_init(&R->samples, R->task->n_components);
+    EvalSampleSet one;
+    eval_samples_init(&one, R->task->n_components);
+    for (int got = 1; got < R->comm->size; got++) {
+        int src;
+        size_t len = recv_eval_msg(R, TAG_EVAL_SAMPLES, &src, deadline,
+                                   "the actors' held-out samples");
+        if (eval_samples_decode(R->ev_buf, len, &one, err, sizeof err) != 0 ||
+            (one.n > 0 && one.n_components != R->task->n_components)) {
+            if (one.n > 0) snprintf(err, sizeof err, "eval samples: %d reward components, the "
+                                    "task has %d", one.n_components, R->task->n_components);
+            fprintf(stderr, "learner: dropped the held-out samples of actor rank %d: %s\n", src,
+                    err);
+            R->in.n_bad++;
+            continue;
+        }
+        eval_samples_merge(&R->samples, &one);
+    }
+    eval_samples_free(&one);
     eval_result_from_tally(&sum, R->task->n_components, out);
     R->eval_seconds += now_seconds() - t0;
     R->n_evals++;

@@ -1,6 +1,6 @@
 /* learner_report.c: the end of a finished run: final.ckpt, the final
  * evaluation's line, the per-rank phase table, the accuracy table, the
- * plot and summary.json. */
+ * last dashboard redraw and summary.json. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +48,7 @@ int report(Run *R, const double *all_phases) {
     eval_print("grpo", &final, R->task);
     print_phase_table(all_phases, R->comm->size);
     char png[600] = "";
-    int plotted = metrics_plot(&R->ml, png, sizeof png) == 0;
+    int plotted = dashboard_finish(&R->dash, png, sizeof png) == 0;
     printf("\nheld-out greedy accuracy, %d distinct %s prompts never trained on:\n",
            final.n_prompts, R->task->name);
     printf("  %-28s %.3f\n", "demonstrator", R->rs.demo_acc);
@@ -58,7 +58,11 @@ int report(Run *R, const double *all_phases) {
     printf("held-out evaluation: %.1f s in all, %d evaluations on %d actors (%.2f s each)\n",
            R->eval_seconds, R->n_evals, R->comm->size - 1,
            R->n_evals ? R->eval_seconds / R->n_evals : 0.0);
-    if (plotted) printf("plot: %s\n", png);
+    if (plotted)
+        printf("dashboard: %s (%ld drawn, %ld skipped while gnuplot was busy, %ld failed; "
+               "%.1f ms of learner time to start them, %.2f s of gnuplot beside training)\n",
+               png, R->dash.drawn, R->dash.skipped, R->dash.failed, 1e3 * R->dash.spawn_seconds,
+               R->dash.child_seconds);
     snprintf(path, sizeof path, "%s/summary.json", R->run->dir);
     char *text = NULL;
     size_t len = 0;

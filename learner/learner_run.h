@@ -11,7 +11,9 @@
 #include "checksum_ring.h"
 #include "comm.h"
 #include "config.h"
+#include "dashboard.h"
 #include "eval_report.h"
+#include "eval_samples.h"
 #include "grpo_settings.h"
 #include "grpo_step.h"
 #include "intake.h"
@@ -36,6 +38,7 @@ typedef struct Run {
     RunState rs;
     Intake in;
     MetricsLog ml;
+    Dashboard dash;            /* dashboard.png, redrawn at every evaluation */
     uint64_t version;          /* policy version = learner steps completed */
     double t_start;            /* training clock origin (continues across resumes) */
     double phase[PHASE_COUNT];
@@ -53,6 +56,7 @@ typedef struct Run {
     /* held-out evaluation, by the actors */
     void *ev_buf;              /* receive buffer for their reports */
     size_t ev_cap;
+    EvalSampleSet samples;     /* the last evaluation's held-out samples */
     EvalResult final_eval;     /* the last step's evaluation, with pass@k */
     int have_final;
     double eval_seconds;       /* wall time of every evaluation */
@@ -64,7 +68,8 @@ typedef struct Run {
  * WIRE_CMD_EVAL or WIRE_CMD_EVAL_PASS_K then has every actor evaluate its
  * share of the held-out set with them (collect_eval gathers the result). */
 void publish(Run *R, uint32_t cmd);
-/* Sums the actors' evaluation reports for the weights just published. */
+/* Sums the actors' evaluation reports for the weights just published;
+ * their held-out samples go to R->samples. */
 void collect_eval(Run *R, EvalResult *out);
 void publish_and_evaluate(Run *R, uint32_t cmd, EvalResult *out);
 /* Async, between polls: checks the checksums actors report. */

@@ -29,10 +29,22 @@ static int line_end(LineBuf *b, LineFile *lf, char *err, size_t errlen) {
     return rc;
 }
 
+/* A resumed run of an older build keeps its shorter rows: gnuplot reads
+ * the missing columns as undefined. */
+const char *const metrics_tsv_columns[METRICS_TSV_COLUMNS] = {
+    "step",     "reward_mean", "accuracy", "eval_greedy_acc", "kl",           "entropy",
+    "len_mean", "len_max",     "clip_low", "clip_high",       "zero_var_frac"};
+
+int metrics_tsv_column(const char *name) {
+    for (int c = 0; c < METRICS_TSV_COLUMNS; c++)
+        if (strcmp(metrics_tsv_columns[c], name) == 0) return c + 1;
+    return 0;
+}
+
 int metrics_open(MetricsLog *ml, const char *dir, const Task *task, int append, char *err,
                  size_t errlen) {
     memset(ml, 0, sizeof *ml);
-    ml->jsonl.fd = ml->tsv.fd = -1;
+    ml->jsonl.fd = ml->tsv.fd = ml->samples.fd = -1;
     snprintf(ml->dir, sizeof ml->dir, "%s", dir);
     for (int q = 0; q < task->n_components; q++) ml->comp_names[q] = task->component_names[q];
     char path[600];
@@ -43,19 +55,32 @@ int metrics_open(MetricsLog *ml, const char *dir, const Task *task, int append, 
         linefile_close(&ml->jsonl, NULL, 0);
         return -1;
     }
+    snprintf(path, sizeof path, "%s/samples.jsonl", dir);
+    if (linefile_open(&ml->samples, path, append, err, errlen) != 0) {
+        linefile_close(&ml->jsonl, NULL, 0);
+        linefile_close(&ml->tsv, NULL, 0);
+        return -1;
+    }
     if (append) return 0;
-    static const char header[] = "# step\treward\taccuracy\teval_greedy_acc\tkl\tentropy\n";
-    return linefile_append(&ml->tsv, header, sizeof header - 1, err, errlen);
+    LineBuf b;
+    FILE *f = line_begin(&b);
+    fprintf(f, "#");
+    for (int c = 0; c < METRICS_TSV_COLUMNS; c++)
+        fprintf(f, "%s%s", c ? "\t" : " ", metrics_tsv_columns[c]);
+    fprintf(f, "\n");
+    return line_end(&b, &ml->tsv, err, errlen);
 }
 
 int metrics_close(MetricsLog *ml, char *err, size_t errlen) {
     int a = linefile_close(&ml->jsonl, err, errlen);
     int b = linefile_close(&ml->tsv, a ? NULL : err, a ? 0 : errlen);
-    return a || b ? -1 : 0;
+    int c = linefile_close(&ml->samples, a || b ? NULL : err, a || b ? 0 : errlen);
+    return a || b || c ? -1 : 0;
 }
 
 int metrics_sync(MetricsLog *ml, char *err, size_t errlen) {
     if (linefile_sync(&ml->jsonl, err, errlen) != 0) return -1;
+    if (linefile_sync(&ml->samples, err, errlen) != 0) return -1;
     return linefile_sync(&ml->tsv, err, errlen);
 }
 
@@ -64,7 +89,10 @@ int metrics_start(MetricsLog *ml, const EvalResult *start, char *err, size_t err
     fprintf(line_begin(&b), "{\"step\":0,\"eval_greedy_acc\":%.6g,\"eval_prompts\":%d}\n",
             start->greedy_acc, start->n_prompts);
     if (line_end(&b, &ml->jsonl, err, errlen) != 0) return -1;
-    fprintf(line_begin(&b), "0\tNaN\tNaN\t%.6g\tNaN\tNaN\n", start->greedy_acc);
+    FILE *f = line_begin(&b);
+    fprintf(f, "0\tNaN\tNaN\t%.6g", start->greedy_acc);
+    for (int c = 4; c < METRICS_TSV_COLUMNS; c++) fprintf(f, "\tNaN");
+    fprintf(f, "\n");
     return line_end(&b, &ml->tsv, err, errlen);
 }
 
@@ -150,7 +178,9 @@ int metrics_step(MetricsLog *ml, const StepLog *s, char *err, size_t errlen) {
     fprintf(f, "%ld\t%.6g\t%.6g\t", s->step, m->reward_mean, m->accuracy);
     if (s->has_eval) fprintf(f, "%.6g", s->eval.greedy_acc);
     else fprintf(f, "NaN");
-    fprintf(f, "\t%.6g\t%.6g\n", m->kl, m->entropy);
+    /* the order of metrics_tsv_columns */
+    fprintf(f, "\t%.6g\t%.6g\t%.4g\t%d\t%.6g\t%.6g\t%.6g\n", m->kl, m->entropy, m->len_mean,
+            m->len_max, m->clip_low, m->clip_high, m->zero_var_frac);
     if (line_end(&b, &ml->tsv, err, errlen) != 0) return -1;
 
     char eta[32], evs[48] = "";
@@ -162,37 +192,5 @@ int metrics_step(MetricsLog *ml, const StepLog *s, char *err, size_t errlen) {
            m->clip_low + m->clip_high, m->entropy, m->len_mean, m->logp_diff_max, s->actor_tok_s,
            s->learner_tok_s, s->step_seconds, eta, evs);
     fflush(stdout);
-    return 0;
-}
-
-int metrics_plot(const MetricsLog *ml, char *png, size_t cap) {
-    char gp[600], cmd[1400], err[1400];
-    snprintf(gp, sizeof gp, "%s/plot.gp", ml->dir);
-    snprintf(png, cap, "%s/reward.png", ml->dir);
-    LineBuf b;
-    FILE *f = line_begin(&b);
-    fprintf(f,
-            "set terminal pngcairo size 900,540 noenhanced\n"
-            "set output '%s'\n"
-            "set title 'GRPO: training reward and held-out greedy accuracy'\n"
-            "set xlabel 'step'\nset ylabel 'reward / accuracy'\nset yrange [0:1.15]\n"
-            "set key bottom right\nset grid\nset datafile missing 'NaN'\n"
-            "plot '%s/metrics.tsv' using 1:2 with lines lw 1 title 'mean reward (train)', \\\n"
-            "     '' using 1:3 with lines lw 1 title 'accuracy (train samples)', \\\n"
-            "     '' using 1:4 with linespoints lw 2 pt 7 title 'held-out greedy accuracy'\n",
-            png, ml->dir);
-    if (fclose(f) != 0) die("building %s failed: out of memory", gp);
-    int wrote = run_file_write(gp, b.buf, b.len, err, sizeof err);
-    free(b.buf);
-    if (wrote != 0) {
-        fprintf(stderr, "plot: %s\n", err);
-        return -1;
-    }
-    snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>&1", gp);
-    int rc = system(cmd);
-    if (rc != 0) {
-        fprintf(stderr, "plot: gnuplot failed (exit %d) on %s; install gnuplot-nox\n", rc, gp);
-        return -1;
-    }
     return 0;
 }

@@ -1,6 +1,6 @@
 /* metrics.h: what the learner reports each step: one dense progress line
- * on the terminal, one JSON object per line in <dir>/metrics.jsonl, a TSV
- * beside it for gnuplot, and the PNG plot at the end. */
+ * on the terminal, one JSON object per line in <dir>/metrics.jsonl, and a
+ * TSV beside it for the dashboard (dashboard.h draws it with gnuplot). */
 #ifndef LEARNER_METRICS_H
 #define LEARNER_METRICS_H
 
@@ -38,17 +38,18 @@ typedef struct {
  * and leaves both files ending in a complete line. */
 typedef struct {
     LineFile jsonl, tsv;
+    LineFile samples; /* samples.jsonl (samples_log.h) */
     char dir[512];
     const char *comp_names[REWARD_MAX_COMPONENTS];
 } MetricsLog;
 
-/* Opens <dir>/metrics.jsonl and <dir>/metrics.tsv, truncating them or, on
- * resume, appending. Returns 0, or -1 with err naming the path. */
+/* Opens <dir>/metrics.jsonl, <dir>/metrics.tsv and <dir>/samples.jsonl,
+ * truncating them or, on resume, appending. Returns 0, or -1 with err naming the path. */
 int metrics_open(MetricsLog *ml, const char *dir, const Task *task, int append, char *err,
                  size_t errlen);
-/* fsyncs and closes both files; 0 or -1 with err. */
+/* fsyncs and closes the three files; 0 or -1 with err. */
 int metrics_close(MetricsLog *ml, char *err, size_t errlen);
-/* fsyncs both files (at a checkpoint); 0 or -1 with err. */
+/* fsyncs the three files (at a checkpoint); 0 or -1 with err. */
 int metrics_sync(MetricsLog *ml, char *err, size_t errlen);
 /* Records the held-out accuracy of the starting model as step 0; 0 or -1
  * with err. */
@@ -56,9 +57,12 @@ int metrics_start(MetricsLog *ml, const EvalResult *start, char *err, size_t err
 /* Appends s to both files and prints the progress line to stdout; 0 or -1
  * with err (then the progress line is not printed). */
 int metrics_step(MetricsLog *ml, const StepLog *s, char *err, size_t errlen);
-/* Writes <dir>/plot.gp and runs gnuplot to make <dir>/reward.png; returns 0
- * or -1 (plot.gp not writable, gnuplot missing or failed; the message on
- * stderr says which). */
-int metrics_plot(const MetricsLog *ml, char *png, size_t cap);
+/* The columns of metrics.tsv, in order (column 1 is the step); each is
+ * named as the metrics.jsonl key it copies. The dashboard's panels find
+ * their columns here. NaN marks a value a row lacks. */
+enum { METRICS_TSV_COLUMNS = 11 };
+extern const char *const metrics_tsv_columns[METRICS_TSV_COLUMNS];
+/* 1-based gnuplot column of name in metrics.tsv, or 0 if it has none. */
+int metrics_tsv_column(const char *name);
 
 #endif

@@ -13,6 +13,10 @@
  *   actor   -> learner  TAG_CHECKSUM       16-byte weight checksum reply
  *   actor   -> learner  TAG_EVAL           96-byte held-out evaluation tally
  *                       (layout in eval_report.h), after WIRE_CMD_EVAL*
+ *   actor   -> learner  TAG_EVAL_SAMPLES   the greedy completions of the first
+ *                       [eval] samples held-out prompts that fall in the
+ *                       actor's share (layout in eval_samples.h; often
+ *                       empty), right after its TAG_EVAL
  *   learner -> actor    TAG_PING, actor -> learner TAG_PONG: empty messages;
  *                       after a timeout the learner pings every actor to
  *                       name the ones that do not answer
@@ -131,6 +135,7 @@ typedef enum {
     TAG_PING = 6, /* learner -> actor, empty: "are you alive?" (after a timeout) */
     TAG_PONG = 7, /* actor -> learner, empty: answered from any wait loop */
     TAG_EVAL = 8, /* actor -> learner, an evaluation tally (eval_report.h) */
+    TAG_EVAL_SAMPLES = 9, /* actor -> learner, greedy held-out samples (eval_samples.h) */
 } WireTag;
 
 enum {

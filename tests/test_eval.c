@@ -73,7 +73,7 @@ static void test_shares_sum_to_whole(void **state) {
     assert_int_equal(task_eval_set(f->task, n, &set, err, sizeof err), 0);
     assert_int_equal(set.n, n);
     EvalTally whole;
-    eval_tally(&f->m, &f->tok, f->task, &set, &f->sc, 0, n, k, 99, &whole);
+    eval_tally(&f->m, &f->tok, f->task, &set, &f->sc, 0, n, k, 99, 0, NULL, &whole);
     assert_true(whole.n_prompts == n);
     for (int a = 2; a <= 3; a++) {
         EvalTally sum;
@@ -82,7 +82,7 @@ static void test_shares_sum_to_whole(void **state) {
             int lo, hi;
             eval_share(n, i, a, &lo, &hi);
             EvalTally t;
-            eval_tally(&f->m, &f->tok, f->task, &set, &f->sc, lo, hi, k, 99, &t);
+            eval_tally(&f->m, &f->tok, f->task, &set, &f->sc, lo, hi, k, 99, 0, NULL, &t);
             eval_tally_add(&sum, &t);
         }
         assert_true(sum.n_prompts == whole.n_prompts);

@@ -82,6 +82,39 @@ static json_int_t jint(const json_t *o, const char *key) {
     return json_integer_value(json_object_get(o, key));
 }
 
+/* dir/samples.jsonl after train(): at each of the 3 evaluations (the
+ * start, steps 2 and 4) the default [eval] samples = 4 held-out prompts in
+ * order, each line a JSON object with the step, the policy version, the
+ * texts and every reward component by name. */
+static void check_samples(const char *dir) {
+    char path[400], line[16384];
+    snprintf(path, sizeof path, "%s/samples.jsonl", dir);
+    FILE *f = fopen(path, "r");
+    if (!f) fail_msg("cannot open %s", path);
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        json_error_t je;
+        json_t *o = json_loads(line, 0, &je);
+        if (!o) fail_msg("%s: line %d is not JSON: %s", path, n + 1, je.text);
+        assert_int_equal(jint(o, "step"), 2 * (n / 4));
+        assert_int_equal(jint(o, "version"), 2 * (n / 4));
+        assert_int_equal(jint(o, "index"), n % 4);
+        assert_true(json_string_length(json_object_get(o, "prompt")) > 0);
+        assert_true(json_is_string(json_object_get(o, "completion")));
+        assert_true(json_is_integer(json_object_get(o, "correct")));
+        assert_true(jint(o, "tokens") >= 1);
+        json_t *r = json_object_get(o, "reward");
+        assert_true(json_is_number(json_object_get(r, "accuracy")));
+        assert_true(json_is_number(json_object_get(r, "format")));
+        json_decref(o);
+        n++;
+    }
+    fclose(f);
+    assert_int_equal(n, 12);
+    /* and the console excerpt, one per evaluation */
+    assert_int_equal(run("test $(grep -c '^sample (step' %s.log) -eq 3", dir), 0);
+}
+
 static void test_train_metrics_and_logprob_match(void **state) {
     (void)state;
     char dir[300], path[400];
@@ -123,8 +156,11 @@ static void test_train_metrics_and_logprob_match(void **state) {
     assert_int_equal(n_eval, 2);
     snprintf(path, sizeof path, "%s/config.ini", dir);
     assert_int_equal(run("grep -q 'group_size *= 4' %s", path), 0);
-    snprintf(path, sizeof path, "%s/reward.png", dir);
+    snprintf(path, sizeof path, "%s/dashboard.png", dir);
     assert_int_equal(run("test -s %s", path), 0);
+    snprintf(path, sizeof path, "%s/dashboard.png.tmp", dir);
+    assert_int_not_equal(run("test -e %s", path), 0);
+    check_samples(dir);
 }
 
 /* PARM and ADAM of a checkpoint; META differs (it names the run dir). */
