@@ -13,6 +13,9 @@
  *   actor   -> learner  TAG_CHECKSUM       16-byte weight checksum reply
  *   actor   -> learner  TAG_EVAL           96-byte held-out evaluation tally
  *                       (layout in eval_report.h), after WIRE_CMD_EVAL*
+ *   any rank -> rank 0  TAG_RS             `grpo rejection-sample`: one rank's
+ *                       accepted completions and tallies (layout in
+ *                       rs_records.h)
  *   learner -> actor    TAG_PING, actor -> learner TAG_PONG: empty messages;
  *                       after a timeout the learner pings every actor to
  *                       name the ones that do not answer
@@ -131,6 +134,7 @@ typedef enum {
     TAG_PING = 6, /* learner -> actor, empty: "are you alive?" (after a timeout) */
     TAG_PONG = 7, /* actor -> learner, empty: answered from any wait loop */
     TAG_EVAL = 8, /* actor -> learner, an evaluation tally (eval_report.h) */
+    TAG_RS = 9,   /* rejection-sample share -> rank 0 (rs_records.h) */
 } WireTag;
 
 enum {
