@@ -137,14 +137,19 @@ char *rs_jsonl(const RsRecords *rs, const char *source, size_t *len) {
     size_t n = 0, cap = 4096;
     char *out = xmalloc(cap);
     for (int i = 0; i < rs->n; i++) {
-        json_t *o = json_object();
-        json_object_set_new(o, "prompt", json_string(rs->r[i].prompt));
-        json_object_set_new(o, "completion", json_string(rs->r[i].completion));
+        json_t *o = json_object(), *p = json_string(rs->r[i].prompt),
+               *c = json_string(rs->r[i].completion), *src = json_string(source);
+        /* jansson refuses text that is not UTF-8: say which record */
+        if (!p || !c) die("rejection-sample: record %d (prompt index %u) is not UTF-8 text", i,
+                          rs->r[i].index);
+        if (!src) die("rejection-sample: the checkpoint path '%s' is not UTF-8", source);
+        json_object_set_new(o, "prompt", p);
+        json_object_set_new(o, "completion", c);
         json_object_set_new(o, "reward", json_real(rs->r[i].reward));
-        json_object_set_new(o, "source", json_string(source));
+        json_object_set_new(o, "source", src);
         char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
         json_decref(o);
-        if (!line) die("rejection-sample: record %d cannot be written as JSON (not UTF-8?)", i);
+        if (!line) die("rejection-sample: record %d cannot be written as JSON", i);
         size_t ln = strlen(line);
         while (n + ln + 2 > cap) {
             char *grown = xmalloc(cap * 2);

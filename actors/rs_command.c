@@ -34,8 +34,10 @@ static void gather(const Comm *comm, RsStats *st, RsRecords *rs) {
 }
 
 int rejection_sample_command(Config *cfg, const CliArgs *a) {
-    if (!a->checkpoint || !a->out)
-        die("rejection-sample needs --checkpoint FILE and --out FILE.jsonl");
+    if (!a->checkpoint || !a->out) { /* a usage error: status 2, before MPI starts */
+        fprintf(stderr, "error: rejection-sample needs --checkpoint FILE and --out FILE.jsonl\n");
+        return 2;
+    }
     Comm comm;
     int argc = a->argc;
     char **argv = a->argv;

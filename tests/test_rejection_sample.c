@@ -345,10 +345,21 @@ static void test_mpi_end_to_end(void **st) {
     int n1 = check_file(out1, ckpt);
     assert_true(n1 > 0 && n1 <= n);
     assert_int_equal(run("sed 's/\"completion.*//' %s | sort | uniq -d | grep -q .", out1), 1);
+    /* an output that cannot be written is named, with status 7 */
+    assert_int_equal(run("%s rejection-sample --checkpoint %s --out %s/no/such/dir.jsonl "
+                         "rs.prompts=4 rs.k=2 %s > %s 2>&1",
+                         bin, ckpt, tmp, TINY, log),
+                     7);
+    assert_int_equal(run("grep -q 'cannot write %s/no/such/dir.jsonl: open of' %s", tmp, log), 0);
+    /* more ranks than batches: the idle rank sends an empty share */
+    assert_int_equal(run("mpirun --oversubscribe -np 3 %s rejection-sample --checkpoint %s --out "
+                         "%s rs.prompts=2 rs.k=2 %s > %s 2>&1",
+                         bin, ckpt, out1, TINY, log),
+                     0);
+    assert_int_equal(run("grep -q 'of 2 prompts' %s", log), 0);
     /* usage: a missing --out is named */
-    assert_int_not_equal(run("%s rejection-sample --checkpoint %s %s > %s 2>&1", bin, ckpt, TINY,
-                             log),
-                         0);
+    assert_int_equal(run("%s rejection-sample --checkpoint %s %s > %s 2>&1", bin, ckpt, TINY, log),
+                     2);
     assert_int_equal(run("grep -q 'needs --checkpoint FILE and --out' %s", log), 0);
 }
 
