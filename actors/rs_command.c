@@ -16,7 +16,7 @@
 
 /* Rank 0: adds every other rank's message to st and rs. A message that
  * does not decode stops the job: the file would silently lack a share. */
-static void gather(const Comm *comm, RsStats *st, RsRecords *rs) {
+static void gather(const Comm *comm, const RsSettings *set, RsStats *st, RsRecords *rs) {
     void *buf = NULL;
     size_t cap = 0;
     for (int i = 1; i < comm->size; i++) {
@@ -24,9 +24,32 @@ static void gather(const Comm *comm, RsStats *st, RsRecords *rs) {
         size_t len = comm_recv_any(&buf, &cap, TAG_RS, &src);
         RsStats s;
         char err[300];
+        int n_before = rs->n;
         if (rs_decode(buf, len, &s, rs, err, sizeof err) != 0) {
             fprintf(stderr, "error: rejection-sample: rank %d sent a bad message: %s\n", src, err);
             comm_abort(1);
+        }
+        /* the sender's share is known here: its counts must match it */
+        int lo, hi;
+        rs_share(set->prompts, set->k, src, comm->size, &lo, &hi);
+        RsCount t = rs_stats_total(&s);
+        if (t.prompts != (uint64_t)(hi - lo) || t.sampled != (uint64_t)(hi - lo) * set->k) {
+            fprintf(stderr,
+                    "error: rejection-sample: rank %d reports %llu prompts and %llu completions, "
+                    "its share is %d prompts x %d\n",
+                    src, (unsigned long long)t.prompts, (unsigned long long)t.sampled, hi - lo,
+                    set->k);
+            comm_abort(1);
+        }
+        for (int q = n_before; q < rs->n; q++) {
+            uint32_t index = rs->r[q].index, seq = rs->r[q].seq;
+            if (index < (uint32_t)lo || index >= (uint32_t)hi || seq >= (uint32_t)set->k) {
+                fprintf(stderr,
+                        "error: rejection-sample: rank %d sent a record of prompt %u, "
+                        "completion %u, outside its share [%d, %d) x %d\n",
+                        src, index, seq, lo, hi, set->k);
+                comm_abort(1);
+            }
         }
         rs_stats_add(st, &s);
     }
@@ -77,7 +100,7 @@ int rejection_sample_command(Config *cfg, const CliArgs *a) {
         comm_send(&comm, msg, len, 0, TAG_RS);
         xfree(msg);
     } else {
-        gather(&comm, &st, &recs);
+        gather(&comm, rs, &st, &recs);
         rs_dedupe(&recs, rs->shortest);
         size_t len;
         char *text = rs_jsonl(&recs, a->checkpoint, &len);

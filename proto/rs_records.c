@@ -181,7 +181,8 @@ int rs_decode(const uint8_t *msg, size_t len, RsStats *st, RsRecords *rs, char *
     const uint8_t *p = msg + 16;
     for (int c = 0; c < RS_N_CATEGORIES; c++, p += 32) {
         s.cat[c] = (RsCount){get64(p), get64(p + 8), get64(p + 16), get64(p + 24)};
-        if (s.cat[c].accepted > s.cat[c].sampled || s.cat[c].prompts_ok > s.cat[c].prompts ||
+        if (s.cat[c].sampled > RS_MAX_COUNT || s.cat[c].prompts > RS_MAX_COUNT ||
+            s.cat[c].accepted > s.cat[c].sampled || s.cat[c].prompts_ok > s.cat[c].prompts ||
             s.cat[c].prompts_ok > s.cat[c].accepted) {
             set_err(err, errlen,
                     "rs message: category '%s' counts are inconsistent (sampled %llu, accepted "

@@ -12,7 +12,8 @@
  *     8    4   u32 n_categories == RS_N_CATEGORIES
  *    12    4   u32 n_records
  *    16  32*C  per category c: u64 sampled, accepted, prompts, prompts_ok
- *              (accepted <= sampled, prompts_ok <= prompts)
+ *              (each <= RS_MAX_COUNT; accepted <= sampled,
+ *              prompts_ok <= prompts, prompts_ok <= accepted)
  *   then n_records records, each:
  *          4   u32 index            prompt index of the run (training split)
  *          4   u32 seq              completion number within its prompt, < k
@@ -34,6 +35,9 @@
  * operation), else "other" (countdown, free-form data). */
 enum { RS_CAT_ADD, RS_CAT_SUB, RS_CAT_MUL, RS_CAT_OTHER, RS_N_CATEGORIES };
 enum { RS_WIRE_VERSION = 1, RS_MAX_TEXT = 1 << 16, RS_HEADER_BYTES = 16 + 32 * RS_N_CATEGORIES };
+/* Bound on every count of a message, far above any run ([rs] prompts x k
+ * <= 2^36), so sums over categories and ranks cannot wrap. */
+#define RS_MAX_COUNT ((uint64_t)1 << 48)
 
 extern const char *const rs_category_names[RS_N_CATEGORIES]; /* "+", "-", "*", "other" */
 int rs_category(const char *prompt);

@@ -222,6 +222,11 @@ static void test_wire_round_trip_and_errors(void **st) {
     big[16 + 8] = 11; /* add: accepted 11 > sampled 10 */
     assert_int_equal(rs_decode(big, len, &got, &back, err, sizeof err), -1);
     assert_non_null(strstr(err, "inconsistent"));
+    /* counts that would wrap when summed (a fuzzer finding) */
+    memcpy(big, msg, len);
+    for (int c = 0; c < 2; c++) big[16 + 32 * c + 7] = 0x80; /* sampled = 2^63 */
+    assert_int_equal(rs_decode(big, len, &got, &back, err, sizeof err), -1);
+    assert_non_null(strstr(err, "inconsistent"));
     assert_int_equal(rs_decode((const uint8_t *)"nope", 4, &got, &back, err, sizeof err), -1);
     assert_non_null(strstr(err, "not a GRSR"));
     xfree(big);

@@ -35,11 +35,12 @@ declare -A SRC=(
   [headers]="proto/weights.c proto/wire.c $UTIL"
   [checkpoint]="common/checkpoint.c common/model.c common/model_kernels.c common/sample_dist.c common/tokenizer.c $UTIL"
   [tokenizer]="common/tokenizer.c $UTIL"
-  [config]="common/config.c $UTIL common/memory_limits.c deploy/sections.c common/run_settings.c common/model_config.c common/task_config.c common/sampling.c common/sample_dist.c learner/sft_settings.c proto/plan.c learner/grpo_settings.c learner/grpo_loss.c actors/eval_settings.c"
+  [config]="common/config.c $UTIL common/memory_limits.c deploy/sections.c common/run_settings.c common/model_config.c common/task_config.c common/sampling.c common/sample_dist.c learner/sft_settings.c proto/plan.c learner/grpo_settings.c learner/grpo_loss.c actors/eval_settings.c actors/rs_settings.c learner/sft_data.c common/tokenizer.c"
   [jsonl]="$TASKS common/tokenizer.c $UTIL"
   [countdown]="$TASKS common/tokenizer.c $UTIL"
+  [rs]="proto/rs_records.c $UTIL"
 )
-all_targets="wire headers checkpoint tokenizer config jsonl countdown"
+all_targets="wire headers checkpoint tokenizer config jsonl countdown rs"
 targets=${FUZZ_TARGETS:-$all_targets}
 
 CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Wshadow -Werror \
@@ -69,7 +70,7 @@ for t in $targets; do
     -o "$out/fuzz_$t" "tests/fuzz/fuzz_$t.c" "${objs[@]}" $LIBS || build_failed=1
 done
 # the seed writer (plain build): keeps it compiling with the encoders it uses
-nice -n 19 $CC $CFLAGS -o "$out/make_seeds" tests/fuzz/make_seeds.c proto/wire.c proto/weights.c \
+nice -n 19 $CC $CFLAGS -o "$out/make_seeds" tests/fuzz/make_seeds.c proto/wire.c proto/weights.c proto/rs_records.c \
   common/checkpoint.c common/model.c common/model_kernels.c common/sample_dist.c common/tokenizer.c \
   $UTIL \
   $LIBS || build_failed=1
