@@ -9,6 +9,10 @@
  *                                                   learns, ranks 1.. act
  *   grpo eval   --checkpoint FILE [...]             held-out accuracy, pass@k
  *   grpo sample --checkpoint FILE --prompt TEXT     completions for one prompt
+ *   grpo rejection-sample --checkpoint FILE --out FILE.jsonl
+ *                                                   k completions per training
+ *                                                   prompt, the verified ones
+ *                                                   as SFT data (mpirun or not)
  *   grpo config [...]                               print the effective config
  *
  * Options: --config FILE (INI; later overrides win), --out FILE (sft),
@@ -22,6 +26,7 @@
 #include "eval.h"
 #include "learner.h"
 #include "plan.h"
+#include "rejection_sample.h"
 #include "run_settings.h"
 #include "sections.h"
 #include "sft.h"
@@ -66,6 +71,9 @@ static const struct {
     {"train", train, 1, "GRPO actor-learner; run under mpirun -np N (1 learner, N-1 actors)"},
     {"eval", eval_command, 1, "held-out greedy accuracy and pass@k (--checkpoint FILE)"},
     {"sample", sample_command, 1, "print completions (--checkpoint FILE --prompt TEXT [-n N])"},
+    {"rejection-sample", rejection_sample_command, 1,
+     "k completions per training prompt, the verified ones as SFT data\n"
+     "          (--checkpoint FILE --out FILE.jsonl; [rs] prompts, k, shortest; mpirun or not)"},
     {"config", cli_print_config, 0, "print the effective config (all keys, defaults and help)"},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };

@@ -4,6 +4,7 @@
 #include "grpo_settings.h"
 #include "model.h"
 #include "plan.h"
+#include "rejection_sample.h"
 #include "run_settings.h"
 #include "sampling.h"
 #include "sft.h"
@@ -20,6 +21,7 @@ Config *grpo_config_new(void) {
         &plan_section,     /* proto/plan.c: [grpo] keys every rank agrees on */
         &grpo_section,     /* learner/grpo_settings.c: the learner's [grpo] keys */
         &eval_section,     /* actors/eval.c */
+        &rs_section,       /* actors/rs_settings.c: rejection-sample */
     };
     return config_new(sections, (int)(sizeof sections / sizeof sections[0]));
 }

@@ -8,54 +8,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "util.h"
 
-/* Writes all n bytes at fd's offset, retrying short writes (a retry after
- * a short write is what reports the errno: ENOSPC, EFBIG, EDQUOT). */
-static int write_all(int fd, const void *buf, size_t n) {
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        if (w == 0) {
-            errno = EIO;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
+/* The whole-file write is shared with the actors' outputs, so it lives on
+ * the ground floor (common/atomic_file.c). */
 int run_file_write(const char *path, const void *data, size_t len, char *err, size_t errlen) {
-    size_t tn = strlen(path) + 32;
-    char *tmp = xmalloc(tn);
-    snprintf(tmp, tn, "%s.tmp.%ld", path, (long)getpid());
-    const char *step = "open";
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) goto fail;
-    step = "write";
-    if (write_all(fd, data, len)) goto fail;
-    step = "fsync";
-    if (fsync(fd)) goto fail;
-    step = "close";
-    int rc = close(fd);
-    fd = -1;
-    if (rc) goto fail;
-    step = "rename";
-    if (rename(tmp, path)) goto fail;
-    xfree(tmp);
-    return 0;
-fail:;
-    int e = errno;
-    if (fd >= 0) close(fd);
-    unlink(tmp);
-    set_err(err, errlen, "cannot write %s: %s of %s failed: %s", path, step, tmp, strerror(e));
-    xfree(tmp);
-    return -1;
+    return atomic_file_write(path, data, len, err, errlen);
 }
 
 int run_file_set_aside(const char *path, const char *suffix, char *out, size_t cap, char *err,
@@ -138,7 +97,7 @@ fail:
 int linefile_append(LineFile *f, const void *line, size_t len, char *err, size_t errlen) {
     /* one write(2) for the whole line: a reader (or a crash) never sees a
      * part of it unless the disk refuses the rest, and then it is cut */
-    if (lseek(f->fd, f->end, SEEK_SET) < 0 || write_all(f->fd, line, len) != 0) {
+    if (lseek(f->fd, f->end, SEEK_SET) < 0 || write_all_fd(f->fd, line, len) != 0) {
         int e = errno;
         if (ftruncate(f->fd, f->end) != 0)
             set_err(err, errlen,

@@ -17,6 +17,9 @@
  *                       [eval] samples held-out prompts that fall in the
  *                       actor's share (layout in eval_samples.h; often
  *                       empty), right after its TAG_EVAL
+ *   any rank -> rank 0  TAG_RS             `grpo rejection-sample`: one rank's
+ *                       accepted completions and tallies (layout in
+ *                       rs_records.h)
  *   learner -> actor    TAG_PING, actor -> learner TAG_PONG: empty messages;
  *                       after a timeout the learner pings every actor to
  *                       name the ones that do not answer
@@ -136,6 +139,7 @@ typedef enum {
     TAG_PONG = 7, /* actor -> learner, empty: answered from any wait loop */
     TAG_EVAL = 8, /* actor -> learner, an evaluation tally (eval_report.h) */
     TAG_EVAL_SAMPLES = 9, /* actor -> learner, greedy held-out samples (eval_samples.h) */
+    TAG_RS = 10,  /* rejection-sample share -> rank 0 (rs_records.h) */
 } WireTag;
 
 enum {

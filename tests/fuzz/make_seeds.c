@@ -19,6 +19,7 @@
 
 #include "checkpoint.h"
 #include "model.h"
+#include "rs_records.h"
 #include "tokenizer.h"
 #include "util.h"
 #include "weights.h"
@@ -275,6 +276,25 @@ static void countdown_seeds(void) {
     seed_str("countdown", "overflow", "\x04" "999999999*999999999*999999999*999999999");
 }
 
+/* ---- rs: rejection-sample share messages */
+static void rs_seeds(void) {
+    RsStats st = {0};
+    RsRecords rs = {0};
+    uint8_t *m;
+    size_t n;
+    char err[300];
+    st.cat[RS_CAT_ADD] = (RsCount){8, 2, 2, 1};
+    if (rs_encode(&st, &rs, &m, &n, err, sizeof err) != 0) die("%s", err);
+    seed("rs", "empty_share", m, n);
+    xfree(m);
+    rs_records_push(&rs, 0, 1, 1.1f, "37+49=", "68");
+    rs_records_push(&rs, 5, 0, 1.0f, "472+385=", "<think>=857</think><answer>857</answer>");
+    if (rs_encode(&st, &rs, &m, &n, err, sizeof err) != 0) die("%s", err);
+    seed("rs", "two_records", m, n);
+    xfree(m);
+    rs_records_free(&rs);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) die("usage: make_seeds DIR (e.g. tests/fuzz/corpus)");
     root = argv[1];
@@ -285,5 +305,6 @@ int main(int argc, char **argv) {
     config_seeds();
     jsonl_seeds();
     countdown_seeds();
+    rs_seeds();
     return 0;
 }
