@@ -115,6 +115,27 @@ int distill_load_teacher(const char *path, const Tokenizer *tok, Model *m, char 
     return same ? 0 : -1;
 }
 
+/* One process holds both models: the student trains (weights, gradients,
+ * AdamW moments, activations of rows sequences) and the teacher runs the
+ * same rows forward (weights, activations: the SFT estimate less its three
+ * optimizer copies) and samples batch of them (its KV cache). Dies naming
+ * the limit that binds, before any step. */
+static void check_memory(const ModelConfig *student, const ModelConfig *teacher, int rows,
+                         int batch) {
+    size_t sizes[MODEL_NUM_TENSORS];
+    double tp = (double)model_tensor_sizes(teacher, sizes) * sizeof(float);
+    double need = memory_needed(student, ROLE_SFT, rows, student->max_seq_len, 0) +
+                  memory_needed(teacher, ROLE_SFT, rows, teacher->max_seq_len, 0) - 3 * tp +
+                  memory_needed(teacher, ROLE_EVAL, 0, 0, batch) - tp;
+    MemoryLimits l;
+    memory_read_limits(&l);
+    char why[MEMORY_PATH_MAX + 512];
+    if (memory_fits(&l, need, 1, why, sizeof why) != 0)
+        die("refusing to start: distilling the teacher (dim %d, %d layers) into the student "
+            "(dim %d, %d layers) %s; use a smaller student, batch or [distill] heldout, or raise "
+            "the limit", teacher->dim, teacher->n_layers, student->dim, student->n_layers, why);
+}
+
 static void write_student(const Config *cfg, const Model *m, const Tokenizer *tok,
                           const char *path, int *status) {
     char err[1000];
@@ -165,7 +186,7 @@ int distill_run(const Config *cfg, const char *out_path, const Completer *comple
     int max_new = sampling_settings(cfg)->max_new_tokens;
     if (task_check_fits(task, mc.max_seq_len, max_new, err, sizeof err) != 0) die("%s", err);
     int rows = ds->batch > ds->heldout ? ds->batch : ds->heldout;
-    memory_check_or_die(&mc, ROLE_SFT, rows, mc.max_seq_len, 64, 1);
+    check_memory(&mc, &teacher.cfg, rows, ds->batch);
     Model m;
     model_init(&m, &mc);
     model_init_weights(&m, run->seed);
