@@ -34,18 +34,19 @@ typedef struct {
     int **prompt;         /* (rows) each L ints */
     int *plen;            /* (rows) */
     int *comp, *clen;     /* (rows, max_new), (rows) */
-    uint8_t *mask;        /* (rows * L) completion positions of the laid-out batch */
+    uint8_t *mask;        /* (rows * L) completion positions of the training batch */
     float *logp;          /* (rows * L) forward's target log-probs (unused) */
     float *dlogits;       /* (rows * L, V) */
     ForwardState *fs_t, *fs_s;
 } Work;
 
 /* Fills batch with n prompts of split (items first .. first+n-1 of stream
- * 0) and one teacher completion each, drawn from rng, and sets w->mask. A
+ * 0) and one teacher completion each, drawn from rng, and mask (B * T) with
+ * its completion positions. A
  * completion the student's shorter max_seq_len cannot hold is cut to fit:
  * the teacher's distribution is defined at every position it keeps. */
 static void fill_batch(Work *w, const Task *task, TaskSplit split, uint64_t first, int n,
-                       Rng *rng, SeqBatch *batch) {
+                       Rng *rng, SeqBatch *batch, uint8_t *mask) {
     TaskItem it;
     for (int i = 0; i < n; i++) {
         if (task->sample(task, split, 0, first + i, &it) != 0)
@@ -61,19 +62,20 @@ static void fill_batch(Work *w, const Task *task, TaskSplit split, uint64_t firs
         batch_add(batch, w->prompt[i], w->plen[i], w->comp + (size_t)i * w->max_new, clen);
     }
     batch_layout(batch);
-    memset(w->mask, 0, (size_t)batch->B * batch->T);
+    memset(mask, 0, (size_t)batch->B * batch->T);
     for (int r = 0; r < batch->B; r++)
         for (int j = 0; j < batch->seq_len[r] - batch->prompt_len[r]; j++)
-            w->mask[batch_index(batch, r, j)] = 1;
+            mask[batch_index(batch, r, j)] = 1;
 }
 
 /* Runs both models on batch; returns the mean KL over its completion
- * tokens (w->mask) and, if grad, leaves its logit gradient in w->dlogits. */
-static double batch_kl(Work *w, const Model *student, const SeqBatch *b, float tau, int grad) {
+ * tokens (mask) and, if grad, leaves its logit gradient in w->dlogits. */
+static double batch_kl(Work *w, const Model *student, const SeqBatch *b, const uint8_t *mask,
+                       float tau, int grad) {
     model_forward(w->teacher, w->fs_t, b->tokens, b->targets, b->B, b->T, 1.0f, w->logp, NULL);
     model_forward(student, w->fs_s, b->tokens, b->targets, b->B, b->T, 1.0f, w->logp, NULL);
     return distill_kl_loss(forward_state_logits(w->fs_t, NULL, NULL),
-                           forward_state_logits(w->fs_s, NULL, NULL), w->mask, b->B * b->T,
+                           forward_state_logits(w->fs_s, NULL, NULL), mask, b->B * b->T,
                            student->cfg.vocab_size, tau, grad ? w->dlogits : NULL, NULL);
 }
 
@@ -101,12 +103,14 @@ int distill_load_teacher(const char *path, const Tokenizer *tok, Model *m, char 
     uint8_t *a = xmalloc(na), *b = xmalloc(nb);
     tokenizer_serialize(ttok, a);
     tokenizer_serialize(tok, b);
-    int same = na == nb && memcmp(a, b, na) == 0;
+    /* the blob holds every piece, so equal blobs are the same vocabulary;
+     * the model's head must be that wide too (a CONF/TOKN disagreement) */
+    int same = na == nb && memcmp(a, b, na) == 0 && m->cfg.vocab_size == tok->vocab_size;
     if (!same) {
-        set_err(err, errlen, "distill: the teacher %s has a different tokenizer (%d tokens) from "
-                "the student's (the character tokenizer, %d tokens): the KL compares next-token "
+        set_err(err, errlen, "distill: the teacher %s has a different tokenizer (%d tokens, model "
+                "vocab_size %d) from the student's (the character tokenizer, %d tokens): the KL compares next-token "
                 "distributions over one vocabulary, so they must be the same",
-                path, ttok->vocab_size, tok->vocab_size);
+                path, ttok->vocab_size, m->cfg.vocab_size, tok->vocab_size);
         model_free(m);
     }
     xfree(a);
@@ -214,24 +218,23 @@ int distill_run(const Config *cfg, const char *out_path, const Completer *comple
     rng_seed(&rng, run->seed, 0xD157);
     rng_seed(&held_rng, run->seed, 0xD158);
     /* the held-out sequences stay fixed, so their KL is comparable over time */
-    fill_batch(&w, task, SPLIT_EVAL, 0, ds->heldout, &held_rng, &held);
-    uint8_t *held_mask = xmalloc((size_t)held.B * held.T);
-    memcpy(held_mask, w.mask, (size_t)held.B * held.T);
+    uint8_t *held_mask = xmalloc((size_t)ds->heldout * L);
+    fill_batch(&w, task, SPLIT_EVAL, 0, ds->heldout, &held_rng, &held, held_mask);
 
     printf("distill: student %zu parameters (dim %d, %d layers), teacher %s %zu parameters "
            "(dim %d, %d layers), %d steps x %d sequences, task %s, teacher temperature %g\n",
            m.n_params, mc.dim, mc.n_layers, ds->teacher, teacher.n_params, teacher.cfg.dim,
            teacher.cfg.n_layers, ds->steps, ds->batch, task->name, ds->temperature);
     DistillReport rep = {0, 0, 0};
-    memcpy(w.mask, held_mask, (size_t)held.B * held.T);
-    rep.heldout_kl_first = batch_kl(&w, &m, &held, ds->temperature, 0);
+    rep.heldout_kl_first = batch_kl(&w, &m, &held, held_mask, ds->temperature, 0);
     printf("distill step %5d  held-out KL %.4f (%d sequences)\n", 0, rep.heldout_kl_first, held.B);
     double t0 = now_seconds();
     int status = 0;
     NonfiniteTally nonfinite = {0, 0};
     for (long step = 0; step < ds->steps && status == 0; step++) {
-        fill_batch(&w, task, SPLIT_TRAIN, (uint64_t)step * ds->batch, ds->batch, &rng, &batch);
-        double kl = batch_kl(&w, &m, &batch, ds->temperature, 1);
+        fill_batch(&w, task, SPLIT_TRAIN, (uint64_t)step * ds->batch, ds->batch, &rng, &batch,
+                   w.mask);
+        double kl = batch_kl(&w, &m, &batch, w.mask, ds->temperature, 1);
         model_backward_logits(&m, w.fs_s, w.dlogits);
         UpdateStats us = model_update(&m, &opt, &ds->opt, step, ds->steps);
         if (us.skipped)
@@ -246,8 +249,7 @@ int distill_run(const Config *cfg, const char *out_path, const Completer *comple
         rep.steps = step + 1;
         int last = step + 1 == ds->steps;
         if ((ds->eval_every > 0 && (step + 1) % ds->eval_every == 0) || last) {
-            memcpy(w.mask, held_mask, (size_t)held.B * held.T);
-            rep.heldout_kl_last = batch_kl(&w, &m, &held, ds->temperature, 0);
+            rep.heldout_kl_last = batch_kl(&w, &m, &held, held_mask, ds->temperature, 0);
             printf("distill step %5ld/%d  train KL %.4f  held-out KL %.4f  lr %.2e  |g| %.3f  "
                    "%.1fs\n", step + 1, ds->steps, kl, rep.heldout_kl_last, us.lr, us.grad_norm,
                    now_seconds() - t0);
