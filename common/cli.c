@@ -49,6 +49,22 @@ static void add_data(Config *cfg, const CliArgs *a, char **list, const char *ent
     xfree(set);
 }
 
+/* --teacher FILE: sets distill.teacher, so config.ini and the student's
+ * META record which teacher it learned from. */
+static void set_teacher(Config *cfg, const CliArgs *a, const char *path) {
+    char err[2000];
+    if (strcmp(a->command, "distill") != 0) {
+        snprintf(err, sizeof err, "option --teacher belongs to grpo distill, not grpo %s",
+                 a->command);
+        fail(err);
+    }
+    size_t n = strlen(path) + 32;
+    char *set = xmalloc(n);
+    snprintf(set, n, "distill.teacher=%s", path);
+    if (config_set(cfg, set, err, sizeof err) != 0) fail(err);
+    xfree(set);
+}
+
 void cli_parse(int argc, char **argv, Config *cfg, CliArgs *a) {
     char err[2000];
     char *data = NULL; /* the --data entries so far, comma separated */
@@ -61,7 +77,8 @@ void cli_parse(int argc, char **argv, Config *cfg, CliArgs *a) {
         const char *arg = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(arg, "--config") || !strcmp(arg, "--checkpoint") || !strcmp(arg, "--out") ||
-            !strcmp(arg, "--prompt") || !strcmp(arg, "-n") || !strcmp(arg, "--data")) {
+            !strcmp(arg, "--prompt") || !strcmp(arg, "-n") || !strcmp(arg, "--data") ||
+            !strcmp(arg, "--teacher")) {
             if (!next) {
                 snprintf(err, sizeof err, "option %s needs a value", arg);
                 fail(err);
@@ -73,6 +90,7 @@ void cli_parse(int argc, char **argv, Config *cfg, CliArgs *a) {
             else if (!strcmp(arg, "--out")) a->out = next;
             else if (!strcmp(arg, "--prompt")) a->prompt = next;
             else if (!strcmp(arg, "--data")) add_data(cfg, a, &data, next);
+            else if (!strcmp(arg, "--teacher")) set_teacher(cfg, a, next);
             else if (cli_parse_int("-n", next, 1, CLI_MAX_SAMPLES, &a->n, err, sizeof err) != 0)
                 fail(err);
         } else if (strchr(arg, '=')) {

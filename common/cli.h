@@ -19,7 +19,8 @@ enum { CLI_MAX_SAMPLES = 4096 };
 
 /* Parses argv[2..] into a and cfg: --config FILE (INI), --checkpoint,
  * --out, --prompt, -n, --data FILE[:WEIGHT] (sft only, repeatable: the
- * flags together set sft.data to their comma-separated list), and
+ * flags together set sft.data to their comma-separated list), --teacher
+ * FILE (distill only: sets distill.teacher), and
  * section.key=value overrides, applied in order, then validates cfg.
  * Prints the error and exits 2 on bad input. */
 void cli_parse(int argc, char **argv, Config *cfg, CliArgs *a);

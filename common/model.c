@@ -326,19 +326,25 @@ void model_forward_dist(const Model *m, ForwardState *s, const int *tokens, cons
         logp_forward(logp, entropy, s->lse, s->logits, targets, N, V, temperature);
 }
 
-void model_backward(Model *m, ForwardState *s, const float *weights) {
+const float *forward_state_logits(const ForwardState *s, int *B, int *T) {
+    CHECK(s->B > 0);
+    if (B) *B = s->B;
+    if (T) *T = s->T;
+    return s->logits;
+}
+
+/* The one backward of the network, from the gradient of the loss with
+ * respect to the raw logits (N, V) down to every weight; both public
+ * backwards start here, so they cannot drift apart. */
+static void backward_from_logits(Model *m, ForwardState *s, const float *d_logits) {
     const ModelConfig *c = &m->cfg;
-    CHECK(m->grads != NULL && s->B > 0);
     int B = s->B, T = s->T, D = c->dim, L = c->n_layers, NH = c->n_heads, NKV = c->n_kv_heads;
     int HF = c->hidden_dim, V = c->vocab_size, HD = D / NH, KVD = NKV * HD, N = B * T;
     size_t ND = (size_t)N * D, NK = (size_t)N * KVD, NF = (size_t)N * HF;
     size_t NA = (size_t)B * NH * T * T;
     ParamTensors *g = &m->g;
 
-    logp_backward(s->d_logits, s->logits, s->lse, s->targets, weights,
-                  s->truncated ? s->keep_z : NULL, s->truncated ? s->keep_id : NULL, N, V,
-                  s->temperature);
-    matmul_backward(s->d_xn, c->tied_embeddings ? g->wte : g->wcls, s->d_logits, s->xn_final,
+    matmul_backward(s->d_xn, c->tied_embeddings ? g->wte : g->wcls, d_logits, s->xn_final,
                     head_weights(m), N, D, V, 0.0f);
     memset(s->d_res, 0, sizeof(float) * ND); /* rmsnorm_backward adds into it */
     rmsnorm_backward(s->d_res, g->rms_final, s->d_xn, s->res + (size_t)L * ND, m->w.rms_final,
@@ -373,6 +379,20 @@ void model_backward(Model *m, ForwardState *s, const float *weights) {
                          m->w.rms_att + (size_t)l * D, s->rstd_att + (size_t)l * N, N, D);
     }
     encoder_backward(g->wte, s->d_res, s->tokens, N, D);
+}
+
+void model_backward(Model *m, ForwardState *s, const float *weights) {
+    CHECK(m->grads != NULL && s->B > 0);
+    int N = s->B * s->T, V = m->cfg.vocab_size;
+    logp_backward(s->d_logits, s->logits, s->lse, s->targets, weights,
+                  s->truncated ? s->keep_z : NULL, s->truncated ? s->keep_id : NULL, N, V,
+                  s->temperature);
+    backward_from_logits(m, s, s->d_logits);
+}
+
+void model_backward_logits(Model *m, ForwardState *s, const float *d_logits) {
+    CHECK(m->grads != NULL && s->B > 0);
+    backward_from_logits(m, s, d_logits);
 }
 
 /* ---- incremental decoding -------------------------------------------------- */

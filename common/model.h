@@ -5,6 +5,8 @@
  *   2. model_backward:  gradient of L = -sum_{b,t} w[b,t] * logp[b,t], the
  *                       per-token weighted log-likelihood (SFT: w = 1/N on
  *                       target tokens; GRPO: w = dJ/dlogp from the learner);
+ *                       model_backward_logits: from any gradient with
+ *                       respect to the logits (distillation);
  *   3. model_prefill / model_decode_step: incremental decoding with a KV
  *                       cache for many sequences in lockstep (the actors).
  *
@@ -140,6 +142,18 @@ void model_forward_dist(const Model *m, ForwardState *s, const int *tokens, cons
 /* Accumulates into m->grads the gradient of L = -sum w[b,t] * logp[b,t]
  * for the batch of the last model_forward on s. weights: (B, T). */
 void model_backward(Model *m, ForwardState *s, const float *weights);
+
+/* The raw logits (B, T, V), before any temperature, of the last
+ * model_forward on s (valid until the next forward on s); *B and *T (if
+ * not NULL) get its batch shape. For losses over the whole next-token
+ * distribution (distillation), which the target log-probs do not give. */
+const float *forward_state_logits(const ForwardState *s, int *B, int *T);
+/* Accumulates into m->grads the gradient of any loss whose gradient with
+ * respect to the raw logits of the last model_forward on s is d_logits
+ * (B, T, V); rows of padding must be 0. model_backward is this with
+ * d_logits from the weighted target log-probs: the same backward below
+ * the head. */
+void model_backward_logits(Model *m, ForwardState *s, const float *d_logits);
 
 /* ---- incremental decoding ------------------------------------------------ */
 

@@ -5,6 +5,7 @@
  * it or one another upward.
  *
  *   grpo sft    [options] [section.key=value ...]   supervised warm start
+ *   grpo distill --teacher FILE [--out FILE] [...]  token-level distillation
  *   grpo train  [options] [section.key=value ...]   GRPO, under mpirun: rank 0
  *                                                   learns, ranks 1.. act
  *   grpo eval   --checkpoint FILE [...]             held-out accuracy, pass@k
@@ -15,15 +16,18 @@
  *                                                   as SFT data (mpirun or not)
  *   grpo config [...]                               print the effective config
  *
- * Options: --config FILE (INI; later overrides win), --out FILE (sft),
- * --data FILE[:WEIGHT] (sft, repeatable; sets [sft] data). */
+ * Options: --config FILE (INI; later overrides win), --out FILE (sft,
+ * distill), --data FILE[:WEIGHT] (sft, repeatable; sets [sft] data),
+ * --teacher FILE (distill; sets [distill] teacher). */
 #include <stdio.h>
 #include <string.h>
 
 #include "actor.h"
 #include "cli.h"
 #include "comm.h"
+#include "distill.h"
 #include "eval.h"
+#include "local_completer.h"
 #include "learner.h"
 #include "plan.h"
 #include "rejection_sample.h"
@@ -37,6 +41,14 @@
 static int sft(Config *cfg, const CliArgs *a) {
     Evaluator ev = local_evaluator(cfg);
     return sft_command(cfg, a, &ev);
+}
+
+/* Distillation samples the teacher and evaluates the student with the
+ * actors' sampler, which learner/ does not see. */
+static int distill(Config *cfg, const CliArgs *a) {
+    Evaluator ev = local_evaluator(cfg);
+    Completer co = local_completer(cfg);
+    return distill_command(cfg, a, &co, &ev);
 }
 
 /* Under mpirun: rank 0 learns, the others act. The rank check runs on
@@ -68,6 +80,8 @@ static const struct {
     {"sft", sft, 1, "supervised warm start on the task's demonstrator (--out FILE,\n"
                  "          default <run.dir>/sft.ckpt), or on JSON lines {prompt, completion}\n"
                  "          (--data FILE[:WEIGHT], repeatable: a weighted mixture)"},
+    {"distill", distill, 1, "token-level distillation of --teacher FILE into a fresh [model]\n"
+                         "          student (--out FILE, default <run.dir>/distill.ckpt)"},
     {"train", train, 1, "GRPO actor-learner; run under mpirun -np N (1 learner, N-1 actors)"},
     {"eval", eval_command, 1, "held-out greedy accuracy and pass@k (--checkpoint FILE)"},
     {"sample", sample_command, 1, "print completions (--checkpoint FILE --prompt TEXT [-n N])"},

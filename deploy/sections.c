@@ -1,5 +1,6 @@
 #include "sections.h"
 
+#include "distill.h"
 #include "eval.h"
 #include "grpo_settings.h"
 #include "model.h"
@@ -18,6 +19,7 @@ Config *grpo_config_new(void) {
         &task_section,     /* common/task_config.c */
         &sampling_section, /* common/sampling.c */
         &sft_section,      /* learner/sft.c */
+        &distill_section,  /* learner/distill_settings.c */
         &plan_section,     /* proto/plan.c: [grpo] keys every rank agrees on */
         &grpo_section,     /* learner/grpo_settings.c: the learner's [grpo] keys */
         &eval_section,     /* actors/eval.c */

@@ -1,6 +1,7 @@
 /* test_model.c: the transformer against independent references.
  *   - every gradient tensor vs central finite differences (GQA, padding,
- *     non-uniform and negative weights, temperature != 1, tied and untied);
+ *     non-uniform and negative weights, temperature != 1, tied and untied),
+ *     from target log-prob weights and from a full logit gradient;
  *   - KV-cache decoding (prefill in chunks, slot copies, lockstep steps over
  *     a subset of slots) vs the training forward's log-probs;
  *   - bit-identical gradients across repeated runs;
@@ -50,11 +51,24 @@ static void init_big(Model *m, uint64_t seed, float scale) {
 
 enum { GB = 2, GT = 7 };
 
+/* L = -sum w * logp, or with coef (GB*GT, V) != NULL the loss the logit
+ * backward is checked on: L = sum coef * logits, whose gradient with
+ * respect to the logits is coef (a loss linear in the logits is enough:
+ * the backward below the head is linear in its input gradient). */
 static double weighted_loss(const Model *m, ForwardState *s, const int *tok, const int *tgt,
-                            const float *w, const SampleDist *dist) {
+                            const float *w, const SampleDist *dist, const float *coef) {
     float logp[GB * GT];
     model_forward_dist(m, s, tok, tgt, GB, GT, dist, logp, NULL);
     double L = 0;
+    if (coef) {
+        int B, T;
+        const float *logits = forward_state_logits(s, &B, &T);
+        assert_int_equal(B, GB);
+        assert_int_equal(T, GT);
+        for (size_t i = 0; i < (size_t)GB * GT * m->cfg.vocab_size; i++)
+            L += (double)coef[i] * logits[i];
+        return L;
+    }
     for (int i = 0; i < GB * GT; i++) L -= (double)w[i] * logp[i];
     return L;
 }
@@ -68,7 +82,7 @@ static double weighted_loss(const Model *m, ForwardState *s, const int *tok, con
 #define RTOL 1e-2
 #define COS_MIN 0.99999
 
-static void gradcheck(int tied, const SampleDist *dist) {
+static void gradcheck(int tied, const SampleDist *dist, const float *coef) {
     ModelConfig c = tiny_config(tied);
     Model m;
     model_init(&m, &c);
@@ -81,8 +95,11 @@ static void gradcheck(int tied, const SampleDist *dist) {
     float w[GB * GT] = {0.5f, 1.0f, -0.7f, 0.3f, 1.5f, -0.2f, 0.9f,
                         -1.1f, 0.4f, 0.8f, 0.6f, 0.0f, 0.0f, 0.0f};
     model_zero_grads(&m);
-    weighted_loss(&m, s, tok, tgt, w, dist);
-    model_backward(&m, s, w);
+    weighted_loss(&m, s, tok, tgt, w, dist, coef);
+    if (coef)
+        model_backward_logits(&m, s, coef);
+    else
+        model_backward(&m, s, w);
 
     size_t sizes[MODEL_NUM_TENSORS];
     model_tensor_sizes(&c, sizes);
@@ -97,10 +114,10 @@ static void gradcheck(int tied, const SampleDist *dist) {
             float *p = m.params + off + j, orig = *p;
             *p = orig + FD_EPS;
             float hi = *p;
-            double Lp = weighted_loss(&m, s, tok, tgt, w, dist);
+            double Lp = weighted_loss(&m, s, tok, tgt, w, dist, coef);
             *p = orig - FD_EPS;
             float lo = *p;
-            double Lm = weighted_loss(&m, s, tok, tgt, w, dist);
+            double Lm = weighted_loss(&m, s, tok, tgt, w, dist, coef);
             *p = orig;
             double fd = (Lp - Lm) / ((double)hi - lo);
             double g = m.grads[off + j];
@@ -129,8 +146,23 @@ static void gradcheck(int tied, const SampleDist *dist) {
 }
 
 static const SampleDist full_07 = {0.7f, 0, 1.0f, LOGPROB_FULL};
-static void test_gradcheck_untied(void **st) { gradcheck(0, &full_07); }
-static void test_gradcheck_tied(void **st) { gradcheck(1, &full_07); }
+static void test_gradcheck_untied(void **st) { gradcheck(0, &full_07, NULL); }
+static void test_gradcheck_tied(void **st) { gradcheck(1, &full_07, NULL); }
+/* model_backward_logits from a full (B, T, V) logit gradient (what
+ * distillation hands it): random coefficients on real rows, zero on row
+ * 1's padding, tied and untied. */
+static void test_gradcheck_logits(void **st) {
+    ModelConfig c = tiny_config(0);
+    size_t n = (size_t)GB * GT * c.vocab_size;
+    float *coef = xmalloc(sizeof(float) * n);
+    Rng r;
+    rng_seed(&r, 5, 9);
+    for (size_t i = 0; i < n; i++) coef[i] = rng_normal(&r);
+    for (size_t i = (size_t)(GT + 4) * c.vocab_size; i < n; i++) coef[i] = 0.0f;
+    gradcheck(0, &full_07, coef);
+    gradcheck(1, &full_07, coef);
+    xfree(coef);
+}
 /* Log-probs of the top-k / top-p truncated distribution (sampler.logprob =
  * truncated): the gradient (p_trunc - onehot on the kept set, the set held
  * fixed) against finite differences. With top_k = 3 of 11 most targets
@@ -139,8 +171,8 @@ static void test_gradcheck_tied(void **st) { gradcheck(1, &full_07); }
 static void test_gradcheck_truncated(void **st) {
     const SampleDist k3 = {0.7f, 3, 1.0f, LOGPROB_TRUNCATED};
     const SampleDist k6p = {1.3f, 6, 0.8f, LOGPROB_TRUNCATED};
-    gradcheck(0, &k3);
-    gradcheck(1, &k6p);
+    gradcheck(0, &k3, NULL);
+    gradcheck(1, &k6p, NULL);
 }
 
 /* ---- decode vs forward ---------------------------------------------------- */
@@ -355,6 +387,7 @@ int main(void) {
         cmocka_unit_test(test_gradcheck_untied),
         cmocka_unit_test(test_gradcheck_tied),
         cmocka_unit_test(test_gradcheck_truncated),
+        cmocka_unit_test(test_gradcheck_logits),
         cmocka_unit_test(test_decode_matches_forward),
         cmocka_unit_test(test_deterministic_grads),
         cmocka_unit_test(test_entropy),

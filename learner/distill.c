@@ -1,0 +1,295 @@
+/* distill.c: `grpo distill`, token-level distillation (distill.h). Each
+ * step takes B training-split prompts, samples one completion of each from
+ * the frozen teacher (through the Completer: the sampler is the actors'),
+ * runs teacher and student forward on the same sequences and minimises the
+ * mean over completion tokens (EOS included) of KL(p_teacher || q_student)
+ * (distill_loss.h), backpropagated from the full logit gradient
+ * (model_backward_logits). The held-out KL is measured on a fixed set of
+ * eval-split prompts with teacher completions drawn once at the start. */
+#include "distill.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "batch.h"
+#include "checkpoint.h"
+#include "distill_loss.h"
+#include "learner.h"
+#include "memory.h"
+#include "run_lock.h"
+#include "run_settings.h"
+#include "sampling.h"
+#include "task.h"
+#include "update.h"
+#include "util.h"
+
+/* Everything one step works on, sized once for the larger of the
+ * training batch and the held-out set. */
+typedef struct {
+    const Model *teacher;
+    const Tokenizer *tok;
+    const Completer *complete;
+    int L, max_new;       /* sequence capacity; completion tokens asked of the teacher */
+    int **prompt;         /* (rows) each L ints */
+    int *plen;            /* (rows) */
+    int *comp, *clen;     /* (rows, max_new), (rows) */
+    uint8_t *mask;        /* (rows * L) completion positions of the training batch */
+    float *logp;          /* (rows * L) forward's target log-probs (unused) */
+    float *dlogits;       /* (rows * L, V) */
+    ForwardState *fs_t, *fs_s;
+} Work;
+
+/* Fills batch with n prompts of split (items first .. first+n-1 of stream
+ * 0) and one teacher completion each, drawn from rng, and mask (B * T) with
+ * its completion positions. A
+ * completion the student's shorter max_seq_len cannot hold is cut to fit:
+ * the teacher's distribution is defined at every position it keeps. */
+static void fill_batch(Work *w, const Task *task, TaskSplit split, uint64_t first, int n,
+                       Rng *rng, SeqBatch *batch, uint8_t *mask) {
+    TaskItem it;
+    for (int i = 0; i < n; i++) {
+        if (task->sample(task, split, 0, first + i, &it) != 0)
+            die("task %s has no %s items", task->name, split == SPLIT_EVAL ? "held-out" : "training");
+        w->plen[i] = encode_prompt(w->tok, it.prompt, w->prompt[i], w->L);
+    }
+    w->complete->run(w->complete->ctx, w->teacher, w->tok, (const int *const *)w->prompt, w->plen,
+                     n, w->max_new, rng, w->comp, w->clen);
+    batch_clear(batch);
+    for (int i = 0; i < n; i++) {
+        int clen = w->clen[i];
+        if (w->plen[i] + clen > w->L) clen = w->L - w->plen[i];
+        batch_add(batch, w->prompt[i], w->plen[i], w->comp + (size_t)i * w->max_new, clen);
+    }
+    batch_layout(batch);
+    memset(mask, 0, (size_t)batch->B * batch->T);
+    for (int r = 0; r < batch->B; r++)
+        for (int j = 0; j < batch->seq_len[r] - batch->prompt_len[r]; j++)
+            mask[batch_index(batch, r, j)] = 1;
+}
+
+/* Runs both models on batch; returns the mean KL over its completion
+ * tokens (mask) and, if grad, leaves its logit gradient in w->dlogits. */
+static double batch_kl(Work *w, const Model *student, const SeqBatch *b, const uint8_t *mask,
+                       float tau, int grad) {
+    model_forward(w->teacher, w->fs_t, b->tokens, b->targets, b->B, b->T, 1.0f, w->logp, NULL);
+    model_forward(student, w->fs_s, b->tokens, b->targets, b->B, b->T, 1.0f, w->logp, NULL);
+    return distill_kl_loss(forward_state_logits(w->fs_t, NULL, NULL),
+                           forward_state_logits(w->fs_s, NULL, NULL), mask, b->B * b->T,
+                           student->cfg.vocab_size, tau, grad ? w->dlogits : NULL, NULL);
+}
+
+int distill_load_teacher(const char *path, const Tokenizer *tok, Model *m, char *err,
+                        size_t errlen) {
+    if (!path[0]) {
+        set_err(err, errlen, "distill: no teacher: give --teacher FILE ([distill] teacher)");
+        return -1;
+    }
+    Checkpoint ck;
+    char why[1000];
+    if (ckpt_read(&ck, path, why, sizeof why) != 0) {
+        set_err(err, errlen, "distill: teacher %s", why);
+        return -1;
+    }
+    Tokenizer *ttok = xmalloc(sizeof *ttok);
+    int rc = ckpt_get_model(&ck, path, m, ttok, why, sizeof why);
+    ckpt_free(&ck);
+    if (rc != 0) {
+        set_err(err, errlen, "distill: teacher %s", why);
+        xfree(ttok);
+        return -1;
+    }
+    size_t na = tokenizer_serialize(ttok, NULL), nb = tokenizer_serialize(tok, NULL);
+    uint8_t *a = xmalloc(na), *b = xmalloc(nb);
+    tokenizer_serialize(ttok, a);
+    tokenizer_serialize(tok, b);
+    /* the blob holds every piece, so equal blobs are the same vocabulary;
+     * the model's head must be that wide too (a CONF/TOKN disagreement) */
+    int same = na == nb && memcmp(a, b, na) == 0 && m->cfg.vocab_size == tok->vocab_size;
+    if (!same) {
+        set_err(err, errlen, "distill: the teacher %s has a different tokenizer (%d tokens, model "
+                "vocab_size %d) from the student's (the character tokenizer, %d tokens): the KL compares next-token "
+                "distributions over one vocabulary, so they must be the same",
+                path, ttok->vocab_size, m->cfg.vocab_size, tok->vocab_size);
+        model_free(m);
+    }
+    xfree(a);
+    xfree(b);
+    xfree(ttok);
+    return same ? 0 : -1;
+}
+
+/* One process holds both models: the student trains (weights, gradients,
+ * AdamW moments, activations of rows sequences) and the teacher runs the
+ * same rows forward (weights, activations: the SFT estimate less its three
+ * optimizer copies) and samples batch of them (its KV cache). Dies naming
+ * the limit that binds, before any step. */
+static void check_memory(const ModelConfig *student, const ModelConfig *teacher, int rows,
+                         int batch) {
+    size_t sizes[MODEL_NUM_TENSORS];
+    double tp = (double)model_tensor_sizes(teacher, sizes) * sizeof(float);
+    double need = memory_needed(student, ROLE_SFT, rows, student->max_seq_len, 0) +
+                  memory_needed(teacher, ROLE_SFT, rows, teacher->max_seq_len, 0) - 3 * tp +
+                  memory_needed(teacher, ROLE_EVAL, 0, 0, batch) - tp;
+    MemoryLimits l;
+    memory_read_limits(&l);
+    char why[MEMORY_PATH_MAX + 512];
+    if (memory_fits(&l, need, 1, why, sizeof why) != 0)
+        die("refusing to start: distilling the teacher (dim %d, %d layers) into the student "
+            "(dim %d, %d layers) %s; use a smaller student, batch or [distill] heldout, or raise "
+            "the limit", teacher->dim, teacher->n_layers, student->dim, student->n_layers, why);
+}
+
+static void write_student(const Config *cfg, const Model *m, const Tokenizer *tok,
+                          const char *path, int *status) {
+    char err[1000];
+    Checkpoint ck;
+    ckpt_init(&ck);
+    ckpt_put_model(&ck, m, tok);
+    char *cfg_text = config_to_string(cfg);
+    ckpt_put(&ck, "META", cfg_text, strlen(cfg_text));
+    xfree(cfg_text);
+    if (ckpt_write(&ck, path, err, sizeof err) != 0) {
+        fprintf(stderr, "error: %s\n", err);
+        *status = EXIT_RUN_DIR;
+    } else {
+        printf("distill: wrote %s\n", path);
+    }
+    ckpt_free(&ck);
+}
+
+int distill_run(const Config *cfg, const char *out_path, const Completer *complete,
+                const Evaluator *eval, DistillReport *report) {
+    char err[2000];
+    const DistillSettings *ds = config_get(cfg, &distill_section);
+    const RunSettings *run = run_settings(cfg);
+    const TaskSettings *ts = task_settings(cfg);
+    signal(SIGXFSZ, SIG_IGN); /* a file-size limit: a reported EFBIG, not a silent kill */
+    RunLock lock;
+    int lk = run_lock_acquire(&lock, run->dir, err, sizeof err);
+    if (lk != RUN_LOCK_OK) {
+        fprintf(stderr, "error: %s\n", err);
+        return lk == RUN_LOCK_BUSY ? EXIT_USAGE : EXIT_RUN_DIR;
+    }
+    Tokenizer *tok = xmalloc(sizeof *tok);
+    tokenizer_init_char(tok);
+    Model teacher;
+    if (distill_load_teacher(ds->teacher, tok, &teacher, err, sizeof err) != 0) {
+        fprintf(stderr, "error: %s\n", err);
+        xfree(tok);
+        run_lock_release(&lock);
+        return EXIT_USAGE;
+    }
+    Task *task = task_create(ts->name, &ts->p, run->seed, err, sizeof err);
+    if (!task) die("%s", err);
+    if (task_check_tokenizer(task, tok, err, sizeof err) != 0) die("%s", err);
+    ModelConfig mc = *model_settings(cfg);
+    mc.vocab_size = tok->vocab_size;
+    const char *bad = model_config_check(&mc);
+    if (bad) die("[model] %s", bad);
+    int max_new = sampling_settings(cfg)->max_new_tokens;
+    if (task_check_fits(task, mc.max_seq_len, max_new, err, sizeof err) != 0) die("%s", err);
+    int rows = ds->batch > ds->heldout ? ds->batch : ds->heldout;
+    check_memory(&mc, &teacher.cfg, rows, ds->batch);
+    Model m;
+    model_init(&m, &mc);
+    model_init_weights(&m, run->seed);
+    model_alloc_grads(&m);
+    AdamW opt;
+    adamw_init(&opt, m.n_params);
+
+    /* both models see the same sequences: the shorter context bounds them */
+    int L = mc.max_seq_len < teacher.cfg.max_seq_len ? mc.max_seq_len : teacher.cfg.max_seq_len;
+    Work w = {.teacher = &teacher, .tok = tok, .complete = complete, .L = L, .max_new = max_new};
+    w.prompt = xmalloc(sizeof(int *) * rows);
+    for (int i = 0; i < rows; i++) w.prompt[i] = xmalloc(sizeof(int) * L);
+    w.plen = xmalloc(sizeof(int) * rows);
+    w.comp = xmalloc(sizeof(int) * (size_t)rows * max_new);
+    w.clen = xmalloc(sizeof(int) * rows);
+    w.mask = xmalloc((size_t)rows * L);
+    w.logp = xmalloc(sizeof(float) * (size_t)rows * L);
+    w.dlogits = xmalloc(sizeof(float) * (size_t)rows * L * mc.vocab_size);
+    w.fs_t = forward_state_new(&teacher.cfg, rows, L);
+    w.fs_s = forward_state_new(&mc, rows, L);
+    SeqBatch batch, held;
+    batch_init(&batch, ds->batch, L);
+    batch_init(&held, ds->heldout, L);
+    Rng rng, held_rng;
+    rng_seed(&rng, run->seed, 0xD157);
+    rng_seed(&held_rng, run->seed, 0xD158);
+    /* the held-out sequences stay fixed, so their KL is comparable over time */
+    uint8_t *held_mask = xmalloc((size_t)ds->heldout * L);
+    fill_batch(&w, task, SPLIT_EVAL, 0, ds->heldout, &held_rng, &held, held_mask);
+
+    printf("distill: student %zu parameters (dim %d, %d layers), teacher %s %zu parameters "
+           "(dim %d, %d layers), %d steps x %d sequences, task %s, teacher temperature %g\n",
+           m.n_params, mc.dim, mc.n_layers, ds->teacher, teacher.n_params, teacher.cfg.dim,
+           teacher.cfg.n_layers, ds->steps, ds->batch, task->name, ds->temperature);
+    DistillReport rep = {0, 0, 0};
+    rep.heldout_kl_first = batch_kl(&w, &m, &held, held_mask, ds->temperature, 0);
+    printf("distill step %5d  held-out KL %.4f (%d sequences)\n", 0, rep.heldout_kl_first, held.B);
+    double t0 = now_seconds();
+    int status = 0;
+    NonfiniteTally nonfinite = {0, 0};
+    for (long step = 0; step < ds->steps && status == 0; step++) {
+        fill_batch(&w, task, SPLIT_TRAIN, (uint64_t)step * ds->batch, ds->batch, &rng, &batch,
+                   w.mask);
+        double kl = batch_kl(&w, &m, &batch, w.mask, ds->temperature, 1);
+        model_backward_logits(&m, w.fs_s, w.dlogits);
+        UpdateStats us = model_update(&m, &opt, &ds->opt, step, ds->steps);
+        if (us.skipped)
+            fprintf(stderr, "warning: distill step %ld: gradient norm %g is not finite; update "
+                    "skipped (weights and AdamW state unchanged)\n", step + 1, us.grad_norm);
+        if (nonfinite_tally(&nonfinite, us.skipped, ds->max_nonfinite_steps)) {
+            fprintf(stderr, "error: distill: %ld steps in a row had a non-finite gradient (last: "
+                    "step %ld); stopping with status %d without writing %s. Lower [distill] lr\n",
+                    nonfinite.in_a_row, step + 1, EXIT_NONFINITE, out_path);
+            status = EXIT_NONFINITE;
+        }
+        rep.steps = step + 1;
+        int last = step + 1 == ds->steps;
+        if ((ds->eval_every > 0 && (step + 1) % ds->eval_every == 0) || last) {
+            rep.heldout_kl_last = batch_kl(&w, &m, &held, held_mask, ds->temperature, 0);
+            printf("distill step %5ld/%d  train KL %.4f  held-out KL %.4f  lr %.2e  |g| %.3f  "
+                   "%.1fs\n", step + 1, ds->steps, kl, rep.heldout_kl_last, us.lr, us.grad_norm,
+                   now_seconds() - t0);
+            fflush(stdout);
+        }
+    }
+    if (ds->steps == 0) rep.heldout_kl_last = rep.heldout_kl_first;
+    if (status == 0) {
+        printf("distill: trained in %.1f s\n", now_seconds() - t0);
+        write_student(cfg, &m, tok, out_path, &status);
+        if (status == 0) {
+            EvalResult er;
+            eval->run(eval->ctx, &m, tok, task, 0, &er);
+            eval_print("distill", &er, task);
+        }
+    }
+    if (report) *report = rep;
+
+    xfree(held_mask);
+    batch_free(&held);
+    batch_free(&batch);
+    forward_state_free(w.fs_s);
+    forward_state_free(w.fs_t);
+    for (int i = 0; i < rows; i++) xfree(w.prompt[i]);
+    void *bufs[] = {w.prompt, w.plen, w.comp, w.clen, w.mask, w.logp, w.dlogits};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) xfree(bufs[i]);
+    adamw_free(&opt);
+    model_free(&m);
+    model_free(&teacher);
+    task->destroy(task);
+    xfree(tok);
+    run_lock_release(&lock);
+    return status;
+}
+
+int distill_command(Config *cfg, const CliArgs *a, const Completer *complete,
+                    const Evaluator *eval) {
+    const char *dir = run_settings(cfg)->dir;
+    make_dirs_or_die(dir);
+    char path[CFG_STR_MAX + 16];
+    snprintf(path, sizeof path, "%s/distill.ckpt", dir);
+    return distill_run(cfg, a->out ? a->out : path, complete, eval, NULL);
+}

@@ -1,0 +1,33 @@
+/* distill_settings.c: the [distill] section (distill.h). */
+#include "distill.h"
+#include "util.h"
+
+#define T DistillSettings
+static const CfgKey keys[] = {
+    CFG_S(T, "teacher", teacher, "", 1, "teacher checkpoint (grpo distill --teacher FILE)"),
+    CFG_I(T, "steps", steps, "1000", 0, 1e9, 1, "optimizer steps"),
+    CFG_I(T, "batch_size", batch, "32", 1, 1 << 20, 1, "teacher-sampled sequences per step"),
+    CFG_OPTIM_KEYS(T, opt, "2e-3", "1e-4", "50", "0.0", "1.0"),
+    CFG_F(T, "temperature", temperature, "1.0", 0.05, 20, 1,
+          "temperature of the teacher's softmax in the KL (the student's is 1)"),
+    CFG_I(T, "heldout", heldout, "64", 1, 1 << 16, 0,
+          "held-out prompts, with teacher completions, the KL is reported on"),
+    CFG_I(T, "eval_every", eval_every, "100", 0, 1e9, 0,
+          "held-out KL every N steps (0: at start and end only)"),
+    CFG_I(T, "max_nonfinite_steps", max_nonfinite_steps, "3", 1, 1e9, 0,
+          "stop (status 6) after N steps in a row with a NaN/inf gradient"),
+};
+#undef T
+
+static int validate(const Config *cfg, const void *settings, char *err, size_t errlen) {
+    (void)cfg;
+    const DistillSettings *s = settings;
+    if (s->opt.lr_min > s->opt.lr) {
+        set_err(err, errlen, "[distill] lr_min = %g must not exceed lr = %g", s->opt.lr_min,
+                s->opt.lr);
+        return -1;
+    }
+    return 0;
+}
+
+const CfgSection distill_section = CFG_SECTION("distill", DistillSettings, keys, NULL, validate);
