@@ -88,3 +88,18 @@ int task_check_fits(const Task *t, int max_seq_len, int max_new_tokens, char *er
             need_new, max_new_tokens);
     return -1;
 }
+
+int task_check_op_shares(const TaskParams *p, char *err, size_t errlen) {
+    const char *pn[3] = {"p_add", "p_sub", "p_mul"};
+    const float pv[3] = {p->p_add, p->p_sub, p->p_mul};
+    for (int i = 0; i < 3; i++)
+        if (!(pv[i] >= 0 && pv[i] <= 1e6f)) {
+            set_err(err, errlen, "[task] %s = %g: expected a share >= 0", pn[i], pv[i]);
+            return -1;
+        }
+    if (!(pv[0] + pv[1] + pv[2] > 0)) {
+        set_err(err, errlen, "[task] p_add + p_sub + p_mul = 0: at least one must be > 0");
+        return -1;
+    }
+    return 0;
+}

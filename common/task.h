@@ -179,6 +179,10 @@ double task_demo_accuracy(const Task *t, int n, uint64_t seed);
 /* Sets out->total from the components and t->weights. */
 void reward_finish(const Task *t, Reward *out);
 
+/* Checks the arithmetic tasks' operation shares p_add, p_sub, p_mul: each
+ * >= 0, not all 0. 0, or -1 with err naming the key. */
+int task_check_op_shares(const TaskParams *p, char *err, size_t errlen);
+
 /* Stable 64-bit id of a prompt text. */
 uint64_t task_item_id(const char *prompt);
 /* 1 if a prompt with this id belongs to the eval split (eval_permille of

@@ -309,17 +309,7 @@ Task *task_arith_create(const TaskParams *p, uint64_t seed, char *err, size_t er
                 ARITH_MAX_DIGITS);
         return NULL;
     }
-    const char *pn[3] = {"p_add", "p_sub", "p_mul"};
-    float pv[3] = {p->p_add, p->p_sub, p->p_mul};
-    for (int i = 0; i < 3; i++)
-        if (!(pv[i] >= 0 && pv[i] <= 1e6f)) {
-            set_err(err, errlen, "[task] %s = %g: expected a share >= 0", pn[i], pv[i]);
-            return NULL;
-        }
-    if (!(pv[0] + pv[1] + pv[2] > 0)) {
-        set_err(err, errlen, "[task] p_add + p_sub + p_mul = 0: at least one must be > 0");
-        return NULL;
-    }
+    if (task_check_op_shares(p, err, errlen) != 0) return NULL;
     if (p->mul_max < 1 || p->mul_max > ARITH_MUL_MAX) {
         set_err(err, errlen, "[task] mul_max = %d: expected 1..%d", p->mul_max, ARITH_MUL_MAX);
         return NULL;

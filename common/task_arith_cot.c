@@ -275,17 +275,7 @@ Task *task_arith_cot_create(const TaskParams *p, uint64_t seed, char *err, size_
                 ACOT_MAX_DIGITS);
         return NULL;
     }
-    const char *pn[3] = {"p_add", "p_sub", "p_mul"};
-    float pv[3] = {p->p_add, p->p_sub, p->p_mul};
-    for (int i = 0; i < 3; i++)
-        if (!(pv[i] >= 0 && pv[i] <= 1e6f)) {
-            set_err(err, errlen, "[task] %s = %g: expected a share >= 0", pn[i], pv[i]);
-            return NULL;
-        }
-    if (!(pv[0] + pv[1] + pv[2] > 0)) {
-        set_err(err, errlen, "[task] p_add + p_sub + p_mul = 0: at least one must be > 0");
-        return NULL;
-    }
+    if (task_check_op_shares(p, err, errlen) != 0) return NULL;
     if (!(p->cot_demo_error >= 0 && p->cot_demo_error <= 1)) {
         set_err(err, errlen, "[task] cot_demo_error = %g: expected a probability in 0..1",
                 p->cot_demo_error);

@@ -518,9 +518,8 @@ int learner_run(Config *cfg, Comm *comm) {
     comm_set_deadline(comm, R->plan->deadline_s, on_comm_timeout, R);
     char err[1000];
     make_dirs_or_die(R->run->dir);
-    int lk = run_lock_acquire(&R->lock, R->run->dir, err, sizeof err);
-    int status = lk == RUN_LOCK_OK ? setup(R) : lk == RUN_LOCK_BUSY ? EXIT_USAGE : EXIT_RUN_DIR;
-    if (lk != RUN_LOCK_OK) fprintf(stderr, "error: %s\n", err);
+    int status = run_lock_take(&R->lock, R->run->dir);
+    if (!status) status = setup(R);
     if (status && !R->actors_started) {
         /* the actors wait for their state first thing: tell them to leave */
         uint64_t refused = WIRE_START_REFUSED;

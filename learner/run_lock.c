@@ -7,6 +7,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "learner.h"
 #include "util.h"
 
 /* Describes the holder recorded in the lock file into out. */
@@ -66,4 +67,12 @@ int run_lock_acquire(RunLock *l, const char *dir, char *err, size_t errlen) {
 void run_lock_release(RunLock *l) {
     if (l->fd >= 0) close(l->fd);
     l->fd = -1;
+}
+
+int run_lock_take(RunLock *l, const char *dir) {
+    char err[1000];
+    int lk = run_lock_acquire(l, dir, err, sizeof err);
+    if (lk == RUN_LOCK_OK) return 0;
+    fprintf(stderr, "error: %s\n", err);
+    return lk == RUN_LOCK_BUSY ? EXIT_USAGE : EXIT_RUN_DIR;
 }

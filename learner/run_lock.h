@@ -23,6 +23,10 @@ enum { RUN_LOCK_OK = 0, RUN_LOCK_BUSY = 1, RUN_LOCK_ERROR = -1 };
  * file; or RUN_LOCK_ERROR with err (the lock file cannot be created,
  * locked or written). */
 int run_lock_acquire(RunLock *l, const char *dir, char *err, size_t errlen);
+/* run_lock_acquire for a command's start: 0, or the exit status to stop
+ * with (EXIT_USAGE when another run holds dir, EXIT_RUN_DIR when the lock
+ * cannot be taken), after printing why. */
+int run_lock_take(RunLock *l, const char *dir);
 /* Releases a held lock (no-op otherwise). */
 void run_lock_release(RunLock *l);
 

@@ -99,11 +99,8 @@ int sft_run_report(const Config *cfg, const char *out_path, const Evaluator *eva
     const TaskSettings *ts = task_settings(cfg);
     signal(SIGXFSZ, SIG_IGN); /* a file-size limit: a reported EFBIG, not a silent kill */
     RunLock lock;
-    int lk = run_lock_acquire(&lock, run->dir, err, sizeof err);
-    if (lk != RUN_LOCK_OK) {
-        fprintf(stderr, "error: %s\n", err);
-        return lk == RUN_LOCK_BUSY ? EXIT_USAGE : EXIT_RUN_DIR;
-    }
+    int locked = run_lock_take(&lock, run->dir);
+    if (locked) return locked;
     Task *task = task_create(ts->name, &ts->p, run->seed, err, sizeof err);
     if (!task) die("%s", err);
     Tokenizer *tok = xmalloc(sizeof *tok);
