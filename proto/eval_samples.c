@@ -72,7 +72,7 @@ void eval_samples_merge(EvalSampleSet *dst, EvalSampleSet *src) {
     for (int i = 0; i < src->n; i++) *push(dst) = src->s[i]; /* texts change owner */
     src->n = 0;
     if (src->version > dst->version) dst->version = src->version;
-    qsort(dst->s, (size_t)dst->n, sizeof *dst->s, by_index);
+    if (dst->n > 1) qsort(dst->s, (size_t)dst->n, sizeof *dst->s, by_index); /* s may be NULL */
 }
 
 void eval_samples_encode(const EvalSampleSet *set, uint8_t **out, size_t *len) {
