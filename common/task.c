@@ -103,3 +103,10 @@ int task_check_op_shares(const TaskParams *p, char *err, size_t errlen) {
     }
     return 0;
 }
+
+char task_draw_op(const TaskParams *p, Rng *r) {
+    float u = rng_uniform(r) * (p->p_add + p->p_sub + p->p_mul);
+    if (u < p->p_add) return '+';
+    if (u < p->p_add + p->p_sub) return '-';
+    return p->p_mul > 0 ? '*' : p->p_sub > 0 ? '-' : '+'; /* float rounding at the top */
+}

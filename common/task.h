@@ -183,6 +183,10 @@ void reward_finish(const Task *t, Reward *out);
  * >= 0, not all 0. 0, or -1 with err naming the key. */
 int task_check_op_shares(const TaskParams *p, char *err, size_t errlen);
 
+/* Draws an operation ('+', '-' or '*') by the shares p_add, p_sub, p_mul,
+ * with one rng_uniform. */
+char task_draw_op(const TaskParams *p, Rng *r);
+
 /* Stable 64-bit id of a prompt text. */
 uint64_t task_item_id(const char *prompt);
 /* 1 if a prompt with this id belongs to the eval split (eval_permille of

@@ -67,11 +67,7 @@ static void arith_make(char op, long long a, long long b, TaskItem *out) {
 /* Draws one candidate item (TaskGenFn). */
 static void arith_gen(const Task *t, Rng *r, TaskItem *out) {
     const TaskParams *p = &((const ArithState *)t->state)->p;
-    float u = rng_uniform(r) * (p->p_add + p->p_sub + p->p_mul);
-    char op;
-    if (u < p->p_add) op = '+';
-    else if (u < p->p_add + p->p_sub) op = '-';
-    else op = p->p_mul > 0 ? '*' : p->p_sub > 0 ? '-' : '+'; /* float rounding at the top */
+    char op = task_draw_op(p, r);
     long long a, b;
     if (op == '*') {
         a = 1 + rng_below(r, (uint32_t)p->mul_max);

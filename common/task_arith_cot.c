@@ -191,11 +191,7 @@ static void acot_make(const TaskParams *p, char op, unsigned long long a, unsign
 /* Draws one candidate item (TaskGenFn). */
 static void acot_gen(const Task *t, Rng *r, TaskItem *out) {
     const TaskParams *p = &((const ACotState *)t->state)->p;
-    float u = rng_uniform(r) * (p->p_add + p->p_sub + p->p_mul);
-    char op;
-    if (u < p->p_add) op = '+';
-    else if (u < p->p_add + p->p_sub) op = '-';
-    else op = p->p_mul > 0 ? '*' : p->p_sub > 0 ? '-' : '+'; /* float rounding at the top */
+    char op = task_draw_op(p, r);
     unsigned long long a = draw(r, p->cot_digits);
     unsigned long long b = draw(r, op == '*' ? p->cot_mul_digits : p->cot_digits);
     if (op == '-' && a < b) {

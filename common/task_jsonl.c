@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "task.h"
+#include "json_line.h"
 #include "util.h"
 
 typedef struct {
@@ -202,25 +203,6 @@ static void jsonl_destroy(Task *t) {
     xfree(t);
 }
 
-/* Reads field key of obj as a string of 1..TASK_MAX_TEXT-1 bytes; returns
- * a malloc'd copy, or NULL with err naming path and line. */
-static char *jsonl_field(json_t *obj, const char *key, const char *path, long line, char *err,
-                         size_t errlen) {
-    json_t *v = json_object_get(obj, key);
-    if (!json_is_string(v)) {
-        set_err(err, errlen, "%s line %ld: \"%s\" is %s (expected a string)", path, line, key,
-                v ? "not a string" : "missing");
-        return NULL;
-    }
-    size_t n = json_string_length(v);
-    const char *s = json_string_value(v);
-    if (n == 0 || n >= TASK_MAX_TEXT || strlen(s) != n) {
-        set_err(err, errlen, "%s line %ld: \"%s\" has %zu bytes (expected 1..%d, no NUL)", path,
-                line, key, n, TASK_MAX_TEXT - 1);
-        return NULL;
-    }
-    return strdup(s);
-}
 
 /* Appends (prompt, answer) of file line line to s, growing its arrays. */
 static void jsonl_push(JsonlState *s, int *cap, char *prompt, char *answer, long line) {
@@ -289,8 +271,9 @@ static int jsonl_load(JsonlState *s, const char *path, char *err, size_t errlen)
             rc = -1;
             break;
         }
-        char *prompt = jsonl_field(root, "prompt", path, line, err, errlen);
-        char *answer = prompt ? jsonl_field(root, "answer", path, line, err, errlen) : NULL;
+        const size_t max = TASK_MAX_TEXT - 1;
+        char *prompt = json_line_string(root, "prompt", max, path, line, err, errlen);
+        char *answer = prompt ? json_line_string(root, "answer", max, path, line, err, errlen) : NULL;
         json_decref(root);
         if (!answer) {
             free(prompt);

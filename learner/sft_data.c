@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "rng.h"
+#include "json_line.h"
 #include "util.h"
 
 /* Draw streams are (seed ^ this, index): distinct from the task's streams. */
@@ -95,26 +96,6 @@ int sft_data_check_spec(const char *spec, char *err, size_t errlen) {
     return 0;
 }
 
-/* Field key of obj as a malloc'd non-empty string, or NULL with err. */
-static char *line_field(json_t *obj, const char *key, const char *path, long line, char *err,
-                        size_t errlen) {
-    json_t *v = json_object_get(obj, key);
-    if (!json_is_string(v)) {
-        set_err(err, errlen, "%s line %ld: \"%s\" is %s (expected a string)", path, line, key,
-                v ? "not a string" : "missing");
-        return NULL;
-    }
-    const char *s = json_string_value(v);
-    size_t n = json_string_length(v);
-    if (n == 0 || strlen(s) != n) {
-        set_err(err, errlen, "%s line %ld: \"%s\" is %s", path, line, key,
-                n == 0 ? "empty" : "a string with a NUL character");
-        return NULL;
-    }
-    char *c = strdup(s);
-    if (!c) die("out of memory reading %s", path);
-    return c;
-}
 
 /* Tokens of text under tok, or -1 with err naming path, line and the
  * character the tokenizer lacks. */
@@ -165,8 +146,9 @@ static int load_file(SftFile *f, const Tokenizer *tok, int max_seq_len, char *er
             rc = -1;
             break;
         }
-        char *prompt = line_field(root, "prompt", f->path, line, err, errlen);
-        char *comp = prompt ? line_field(root, "completion", f->path, line, err, errlen) : NULL;
+        char *prompt = json_line_string(root, "prompt", 0, f->path, line, err, errlen);
+        char *comp =
+            prompt ? json_line_string(root, "completion", 0, f->path, line, err, errlen) : NULL;
         json_decref(root);
         int np = comp ? count_tokens(tok, prompt, "prompt", f->path, line, err, errlen) : -1;
         int nc = np >= 0 ? count_tokens(tok, comp, "completion", f->path, line, err, errlen) : -1;

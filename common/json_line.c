@@ -1,0 +1,33 @@
+#include "json_line.h"
+
+#include <string.h>
+
+#include "util.h"
+
+char *json_line_string(json_t *obj, const char *key, size_t max_len, const char *path, long line,
+                       char *err, size_t errlen) {
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_string(v)) {
+        set_err(err, errlen, "%s line %ld: \"%s\" is %s (expected a string)", path, line, key,
+                v ? "not a string" : "missing");
+        return NULL;
+    }
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+    if (n == 0) {
+        set_err(err, errlen, "%s line %ld: \"%s\" is empty", path, line, key);
+        return NULL;
+    }
+    if (strlen(s) != n) {
+        set_err(err, errlen, "%s line %ld: \"%s\" holds a NUL character", path, line, key);
+        return NULL;
+    }
+    if (max_len > 0 && n > max_len) {
+        set_err(err, errlen, "%s line %ld: \"%s\" has %zu bytes, more than %zu", path, line, key,
+                n, max_len);
+        return NULL;
+    }
+    char *c = strdup(s);
+    if (!c) die("out of memory reading %s", path);
+    return c;
+}
