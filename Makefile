@@ -79,3 +79,6 @@ fuzz:
 
 clean:
 	rm -rf build build-asan build-fuzz
+
+# The pipeline test drives the binary: it must be built first.
+$(BUILD)/tests/test_pipeline: $(BUILD)/grpo

@@ -14,6 +14,8 @@
  *                                                   k completions per training
  *                                                   prompt, the verified ones
  *                                                   as SFT data (mpirun or not)
+ *   grpo pipeline [--config FILE] [...]             the R1 recipe, every stage a
+ *                                                   child of this binary, resumable
  *   grpo config [...]                               print the effective config
  *
  * Options: --config FILE (INI; later overrides win), --out FILE (sft,
@@ -29,6 +31,7 @@
 #include "eval.h"
 #include "local_completer.h"
 #include "learner.h"
+#include "pipeline.h"
 #include "plan.h"
 #include "rejection_sample.h"
 #include "run_settings.h"
@@ -88,6 +91,10 @@ static const struct {
     {"rejection-sample", rejection_sample_command, 1,
      "k completions per training prompt, the verified ones as SFT data\n"
      "          (--checkpoint FILE --out FILE.jsonl; [rs] prompts, k, shortest; mpirun or not)"},
+    /* runs_model: the stages' checkpoints are evaluated in the pipeline */
+    {"pipeline", pipeline_command, 1,
+     "the R1 recipe end to end: cold start, GRPO, rejection sampling, SFT mix,\n"
+     "          final RL, distillation and its baseline ([pipeline] keys; resumable)"},
     {"config", cli_print_config, 0, "print the effective config (all keys, defaults and help)"},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };

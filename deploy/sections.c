@@ -4,6 +4,7 @@
 #include "eval.h"
 #include "grpo_settings.h"
 #include "model.h"
+#include "pipeline.h"
 #include "plan.h"
 #include "rejection_sample.h"
 #include "run_settings.h"
@@ -24,6 +25,7 @@ Config *grpo_config_new(void) {
         &grpo_section,     /* learner/grpo_settings.c: the learner's [grpo] keys */
         &eval_section,     /* actors/eval.c */
         &rs_section,       /* actors/rs_settings.c: rejection-sample */
+        &pipeline_section, /* deploy/pipeline_settings.c: grpo pipeline */
     };
     return config_new(sections, (int)(sizeof sections / sizeof sections[0]));
 }

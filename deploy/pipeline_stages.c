@@ -1,0 +1,162 @@
+/* pipeline_stages.c: the stage table and the stages' command lines
+ * (pipeline_stages.h). */
+#include "pipeline_stages.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "util.h"
+
+const StageDef pipeline_stages[PIPELINE_N_STAGES] = {
+    {"0-data", "data", "demonstrations", 0, "reasoning.jsonl", 0, {-1, -1, -1}},
+    {"1-cold-start", "cold-start", "cold start (sft)", 0, "sft.ckpt", 1, {ST_DATA, -1, -1}},
+    {"2-grpo", "grpo", "grpo", 1, "final.ckpt", 1, {ST_COLD, -1, -1}},
+    {"3-rejection-sample", "rejection-sample", "rejection sampling", 1, "rs.jsonl", 0,
+     {ST_GRPO, -1, -1}},
+    {"4-sft-mix", "sft-mix", "sft on samples + task 2", 0, "sft.ckpt", 1, {ST_RS, ST_GRPO, ST_DATA}},
+    {"5-final-rl", "final-rl", "final rl", 1, "final.ckpt", 1, {ST_MIX, -1, -1}},
+    {"6-distill", "distill", "student distilled", 0, "distill.ckpt", 1, {ST_FINAL, -1, -1}},
+    {"7-student-cold-start", "student-cold-start", "student cold start", 0, "sft.ckpt", 1,
+     {ST_DATA, -1, -1}},
+    {"8-student-rl", "student-rl", "student rl (baseline)", 1, "final.ckpt", 1,
+     {ST_SCOLD, ST_DISTILL, -1}},
+};
+
+int pipeline_parse_stages(const char *list, int selected[PIPELINE_N_STAGES], char *err,
+                          size_t errlen) {
+    int all = strcmp(list, "all") == 0;
+    for (int s = 0; s < PIPELINE_N_STAGES; s++) selected[s] = all;
+    if (all) return 0;
+    int any = 0;
+    const char *p = list;
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        int found = -1;
+        for (int s = 0; s < PIPELINE_N_STAGES; s++) {
+            const StageDef *d = &pipeline_stages[s];
+            if ((strlen(d->name) == n && !strncmp(p, d->name, n)) ||
+                (strlen(d->dir) == n && !strncmp(p, d->dir, n)))
+                found = s;
+        }
+        if (found < 0) {
+            char known[400] = "";
+            for (int s = 0; s < PIPELINE_N_STAGES; s++) {
+                strncat(known, s ? ", " : "", sizeof known - strlen(known) - 1);
+                strncat(known, pipeline_stages[s].name, sizeof known - strlen(known) - 1);
+            }
+            set_err(err, errlen, "[pipeline] stages = '%s': unknown stage '%.*s'; known: all, %s",
+                    list, (int)n, p, known);
+            return -1;
+        }
+        selected[found] = any = 1;
+        p += n;
+        if (*p == ',') p++;
+    }
+    if (!any) {
+        set_err(err, errlen, "[pipeline] stages is empty (all, or a comma list of stages)");
+        return -1;
+    }
+    return 0;
+}
+
+void pipeline_stage_path(const char *root, int s, const char *file, char *out, size_t cap) {
+    int n = snprintf(out, cap, "%s/%s%s%s", root, pipeline_stages[s].dir, file ? "/" : "",
+                     file ? file : "");
+    if (n < 0 || (size_t)n >= cap) die("pipeline: path of %s under %s is too long", file ? file : "", root);
+}
+
+double pipeline_student_rl_budget(const StageContext *c) {
+    double t = c->wall[ST_DISTILL] - c->wall[ST_SCOLD];
+    return t < 1 ? 1 : t;
+}
+
+/* Starts a command: the launcher's words for an MPI stage ({ranks}
+ * replaced), then this binary and the subcommand. */
+static void begin(const StageContext *c, int s, Argv *a, const char *sub) {
+    argv_init(a);
+    if (pipeline_stages[s].mpi) {
+        Argv w;
+        argv_init(&w);
+        argv_push_words(&w, c->ps->launcher);
+        char ranks[16];
+        snprintf(ranks, sizeof ranks, "%d", c->ps->ranks);
+        for (int i = 0; i < w.argc; i++) {
+            const char *hit = strstr(w.argv[i], "{ranks}");
+            if (hit)
+                argv_pushf(a, "%.*s%s%s", (int)(hit - w.argv[i]), w.argv[i], ranks, hit + 7);
+            else
+                argv_push(a, w.argv[i]);
+        }
+        argv_free(&w);
+    }
+    argv_push(a, c->exe);
+    argv_push(a, sub);
+    argv_push_all(a, c->base);
+}
+
+/* run.dir=<root>/<stage dir>, the last word: each stage writes its own. */
+static void end(const StageContext *c, int s, Argv *a) {
+    char dir[1200];
+    pipeline_stage_path(c->root, s, NULL, dir, sizeof dir);
+    argv_pushf(a, "run.dir=%s", dir);
+}
+
+/* "<root>/<stage dir>/<file>" as one word with a prefix (an option's
+ * value or a key=). */
+static void push_path(const StageContext *c, Argv *a, const char *prefix, int s, const char *file) {
+    char p[1200];
+    pipeline_stage_path(c->root, s, file, p, sizeof p);
+    argv_pushf(a, "%s%s", prefix, p);
+}
+
+int pipeline_stage_commands(const StageContext *c, int s, Argv cmds[STAGE_MAX_COMMANDS]) {
+    const PipelineSettings *ps = c->ps;
+    Argv *a = &cmds[0];
+    switch (s) {
+    case ST_DATA:
+        return 0;
+    case ST_COLD:
+    case ST_SCOLD:
+        begin(c, s, a, "sft");
+        if (s == ST_SCOLD) argv_push_words(a, ps->student);
+        argv_push_words(a, ps->cold_start);
+        end(c, s, a);
+        return 1;
+    case ST_GRPO:
+    case ST_FINAL:
+    case ST_SRL:
+        begin(c, s, a, "train");
+        if (s == ST_SRL) argv_push_words(a, ps->student);
+        argv_push_words(a, s == ST_GRPO ? ps->grpo : s == ST_FINAL ? ps->final_rl : ps->student_rl);
+        push_path(c, a, "grpo.init=", s == ST_GRPO ? ST_COLD : s == ST_FINAL ? ST_MIX : ST_SCOLD,
+                  "sft.ckpt");
+        end(c, s, a);
+        return 1;
+    case ST_RS:
+        begin(c, s, a, "rejection-sample");
+        argv_push_words(a, ps->rejection_sample);
+        argv_push(a, "--checkpoint");
+        push_path(c, a, "", ST_GRPO, "final.ckpt");
+        argv_push(a, "--out");
+        push_path(c, a, "", ST_RS, "rs.jsonl");
+        end(c, s, a);
+        return 1;
+    case ST_MIX:
+        begin(c, s, a, "sft");
+        argv_push_words(a, ps->sft_mix);
+        argv_push(a, "--data");
+        push_path(c, a, "", ST_RS, "rs.jsonl");
+        end(c, s, a);
+        return 1;
+    case ST_DISTILL:
+        begin(c, s, a, "distill");
+        argv_push_words(a, ps->student);
+        argv_push_words(a, ps->distill);
+        argv_push(a, "--teacher");
+        push_path(c, a, "", ST_FINAL, "final.ckpt");
+        end(c, s, a);
+        return 1;
+    }
+    die("pipeline: no stage %d", s);
+}
