@@ -160,9 +160,8 @@ static void move_aside(const Pipeline *P, int s) {
     char dir[1300], to[1400];
     pipeline_stage_path(P->ctx.root, s, NULL, dir, sizeof dir);
     snprintf(to, sizeof to, "%s.replaced-%ld", dir, (long)time(NULL));
-    if (rename(dir, to) != 0 && errno != ENOENT)
-        die("pipeline: cannot move %s aside to %s: %s", dir, to, strerror(errno));
-    if (errno != ENOENT) printf("pipeline: %s moved aside to %s\n", dir, to);
+    if (rename(dir, to) == 0) printf("pipeline: %s moved aside to %s\n", dir, to);
+    else if (errno != ENOENT) die("pipeline: cannot move %s aside to %s: %s", dir, to, strerror(errno));
 }
 
 /* The finished stages: read, and checked against what this run would do.
@@ -299,6 +298,10 @@ static int run_stage(Pipeline *P, int s) {
     pipeline_stage_path(P->ctx.root, s, "log.txt", path, sizeof path);
     int status = 0;
     for (int i = 0; i < n && status == 0; i++) {
+        if (i && pipeline_stop_signal()) {
+            status = EXIT_REQUEUE_ME; /* between two commands of one stage */
+            break;
+        }
         char *shown = argv_join(&cmds[i]);
         printf("pipeline: %s: %s\n", d->dir, shown);
         free(shown);
@@ -341,6 +344,11 @@ static int check_configs(Pipeline *P) {
         fprintf(stderr, "error: pipeline: the second task's config: %s\n", err);
         return EXIT_BAD_USAGE;
     }
+    char rd[2000], other[2000];
+    config_diff(P->cfg, P->second, rd, sizeof rd, other, sizeof other);
+    if (!rd[0] && !other[0])
+        fprintf(stderr, "warning: pipeline: [pipeline] second_task = '%s' changes nothing: the "
+                        "second task is the reasoning task\n", P->ctx.ps->second_task);
     Config *c = config_new_like(P->cfg);
     int rc = 0;
     for (int s = 0; s < PIPELINE_N_STAGES && rc == 0; s++)

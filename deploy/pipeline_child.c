@@ -31,6 +31,9 @@ void pipeline_catch_signals(void) {
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
+    /* a closed terminal (a pipe into head, a lost ssh session) must not
+     * kill the driver while a stage runs: the log still gets everything */
+    signal(SIGPIPE, SIG_IGN);
 }
 
 int pipeline_stop_signal(void) { return (int)stop_signal; }
@@ -86,6 +89,7 @@ int pipeline_child_run(char *const argv[], int launcher, const char *log_path,
     sigaddset(&def, SIGTERM);
     sigaddset(&def, SIGINT);
     sigaddset(&def, SIGUSR1);
+    sigaddset(&def, SIGPIPE);
     posix_spawnattr_setsigmask(&at, &mask);
     posix_spawnattr_setsigdefault(&at, &def);
     posix_spawnattr_setpgroup(&at, 0);

@@ -85,6 +85,14 @@ int pipeline_apply_overrides(Config *c, const char *key, const char *items, char
                         key, item, wired[k]);
                 rc = -1;
             }
+        /* the student's RL gets distillation's wall time; that is the point */
+        if (!strcmp(key, "student_rl") && !strncmp(item, "grpo.time_limit_s=", 18)) {
+            set_err(err, errlen,
+                    "[pipeline] student_rl: item '%s': the pipeline sets grpo.time_limit_s of "
+                    "the student's RL to distillation's wall time minus the student's cold start",
+                    item);
+            rc = -1;
+        }
         if (rc) break;
         if (!strncmp(item, "pipeline.", 9)) {
             set_err(err, errlen, "[pipeline] %s: item '%s': a stage has no [pipeline] keys", key,
