@@ -233,7 +233,8 @@ static int resume_or_start(Run *R, int *resumed) {
         if (inexact)
             fprintf(stderr, "resume: warning: this resume is not bit-exact: %s: %s\n", path,
                     inexact);
-        if (metrics_open(&R->ml, dir, R->task, &R->scorers, 1, err, sizeof err) != 0) goto unwritable;
+        if (metrics_open(&R->ml, dir, R->task, &R->scorers, 1, err, sizeof err) != 0)
+            goto unwritable;
         R->metrics_ready = 1;
         return 0;
     }
@@ -246,7 +247,8 @@ static int resume_or_start(Run *R, int *resumed) {
         if (!st) st = set_aside_metrics(dir, "samples.jsonl");
         if (st) return st;
     }
-    if (metrics_open(&R->ml, dir, R->task, &R->scorers, 0, err, sizeof err) != 0) goto unwritable;
+    if (metrics_open(&R->ml, dir, R->task, &R->scorers, 0, err, sizeof err) != 0)
+        goto unwritable;
     R->metrics_ready = 1;
     return 0;
 unwritable:
@@ -289,6 +291,12 @@ static int setup(Run *R) {
         die("%s", err);
     if (scorer_set_parse(reward_settings(cfg)->scorers, &R->scorers, err, sizeof err) != 0)
         die("%s", err);
+    if (R->scorers.n) {
+        printf("reward: the %s verifier's", R->task->name);
+        for (int i = 0; i < R->scorers.n; i++)
+            printf(" + %g x %s", (double)R->scorers.s[i].weight, R->scorers.s[i].name);
+        printf(" (the scorers only for correct completions)\n");
+    }
 
     snprintf(path, sizeof path, "%s/config.ini", R->run->dir);
     printf("grpo train: learner rank 0 + %d actors (%s), %zu parameters, start %s, reference %s\n"
