@@ -21,6 +21,7 @@
 #include "eval.h"
 #include "memory.h"
 #include "plan.h"
+#include "reward_mix.h"
 #include "rollout.h"
 #include "run_settings.h"
 #include "util.h"
@@ -35,6 +36,7 @@ typedef struct {
     Model m;
     Tokenizer *tok;
     Task *task;
+    ScorerSet scorers;         /* [reward] scorers, open: the rollouts' extra rewards */
     Roller r;
     SamplerConfig eval_sc;     /* the [sampler] settings, without callbacks */
     TaskEvalSet eval_set;      /* the held-out prompts, the same on every rank */
@@ -269,8 +271,11 @@ int actor_run(const Config *cfg, Comm *comm) {
                         memory_local_ranks());
     SamplerConfig sc = sampler_config_from(sampling_settings(cfg));
     A->eval_sc = sc;
-    roller_init(&A->r, &A->m, A->tok, A->task, &sc, plan->group_size, A->quota, run->seed,
-                (uint32_t)comm->rank);
+    if (scorer_set_parse(reward_settings(cfg)->scorers, &A->scorers, err, sizeof err) != 0 ||
+        scorer_set_open(&A->scorers, cfg, err, sizeof err) != 0)
+        die("actor rank %d: %s", comm->rank, err);
+    roller_init(&A->r, &A->m, A->tok, A->task, &A->scorers, &sc, plan->group_size, A->quota,
+                run->seed, (uint32_t)comm->rank);
     if (task_eval_set(A->task, eval_settings(cfg)->prompts, &A->eval_set, err, sizeof err) != 0)
         die("%s", err);
     A->codec = wire_codec_new(3);
@@ -303,6 +308,7 @@ int actor_run(const Config *cfg, Comm *comm) {
     xfree(A->groups);
     wire_codec_free(A->codec);
     roller_free(&A->r);
+    scorer_set_close(&A->scorers);
     task_eval_set_free(&A->eval_set);
     A->task->destroy(A->task);
     model_free(&A->m);

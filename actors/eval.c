@@ -21,7 +21,7 @@ typedef struct {
 static void keep_sample(const Keep *keep, int idx, const Tokenizer *tok, const Completions *c,
                         int j, const TaskItem *item, const Reward *r) {
     char *full = xmalloc(EVAL_SAMPLE_TEXT_MAX + 1);
-    double value[REWARD_MAX_COMPONENTS] = {0};
+    double value[TASK_MAX_COMPONENTS] = {0};
     for (int q = 0; q < r->n; q++) value[q] = r->value[q];
     if (completion_text(tok, c, j, full, EVAL_SAMPLE_TEXT_MAX + 1) < 0)
         snprintf(full, EVAL_SAMPLE_TEXT_MAX + 1,
@@ -57,6 +57,9 @@ static void run_batch(const Model *m, KVCache *cache, const Tokenizer *tok, cons
         for (int g = 0; g < G; g++) {
             int j = i * G + g;
             completion_verifier_text(tok, &c, j, sc->stop, text, sizeof text);
+            /* the verifier alone, not the [reward] scorers: held-out
+             * numbers measure the task, and stay comparable between runs
+             * that shape their training reward differently */
             Reward r;
             t->verify(t, &items[i], text, c.finish[j] != FINISH_LENGTH, &r);
             n_correct[i] += r.correct;
@@ -93,7 +96,7 @@ void eval_tally(const Model *m, const Tokenizer *tok, const Task *t, const TaskE
     KVCache *cache = kv_cache_new(&m->cfg, eval_batch_rows(G), m->cfg.max_seq_len);
     TaskItem items[EVAL_BATCH];
     int correct[EVAL_BATCH];
-    double scomp[REWARD_MAX_COMPONENTS] = {0}, slen = 0;
+    double scomp[TASK_MAX_COMPONENTS] = {0}, slen = 0;
     SamplerConfig greedy = *sc;
     greedy.temperature = 0;
     for (int start = lo; start < hi; start += EVAL_BATCH) {

@@ -4,14 +4,19 @@
 
 #include "util.h"
 
+_Static_assert((int)WIRE_MAX_COMPONENTS >= (int)REWARD_MAX_COMPONENTS,
+               "a Group must carry every component of a mixed reward");
+
 void roller_init(Roller *r, const Model *m, const Tokenizer *tok, const Task *task,
-                 const SamplerConfig *sc, int G, int max_prompts, uint64_t seed, uint32_t rank) {
+                 const ScorerSet *scorers, const SamplerConfig *sc, int G, int max_prompts,
+                 uint64_t seed, uint32_t rank) {
     char err[512];
     if (task_check_tokenizer(task, tok, err, sizeof err) != 0) die("%s", err);
     memset(r, 0, sizeof *r);
     r->m = m;
     r->tok = tok;
     r->task = task;
+    r->scorers = scorers;
     r->sc = *sc;
     r->G = G;
     r->max_prompts = max_prompts;
@@ -41,7 +46,7 @@ void roller_free(Roller *r) {
 /* Packs completions [i*G, (i+1)*G) of the last generate into g. */
 static void pack_group(Roller *r, int i, uint64_t policy_version, double gen_s, Group *g) {
     const Completions *c = &r->comp;
-    int G = r->G, nc = r->task->n_components;
+    int G = r->G, nc = r->task->n_components + (r->scorers ? r->scorers->n : 0);
     int64_t n_tokens = 0;
     for (int k = 0; k < G; k++) n_tokens += c->len[i * G + k];
     group_alloc(g, G, r->prompt_len[i], nc, n_tokens);
@@ -66,7 +71,9 @@ static void pack_group(Roller *r, int i, uint64_t policy_version, double gen_s, 
         g->finish[k] = c->finish[j];
         completion_verifier_text(r->tok, c, j, r->sc.stop, text, sizeof text);
         Reward rw;
-        r->task->verify(r->task, &r->items[i], text, c->finish[j] != FINISH_LENGTH, &rw);
+        reward_mix_score(r->task, r->scorers, &r->items[i], text,
+                         c->tokens + (size_t)j * c->max_new, len, c->finish[j] != FINISH_LENGTH,
+                         &rw);
         g->reward[k] = rw.total;
         for (int q = 0; q < nc; q++) g->reward_comp[k * nc + q] = rw.value[q];
     }

@@ -1,6 +1,7 @@
 /* rollout.h: what an actor does between weight updates: draw prompts from
  * its own task stream, sample G completions each with the batched KV-cache
- * decoder, verify every completion, and pack each prompt's group into a
+ * decoder, score every completion (the verifier plus the [reward]
+ * scorers, reward_mix.h), and pack each prompt's group into a
  * wire Group. No MPI here: the actor loop and one-process tests share it. */
 #ifndef ACTORS_ROLLOUT_H
 #define ACTORS_ROLLOUT_H
@@ -8,6 +9,7 @@
 #include <stdint.h>
 
 #include "model.h"
+#include "reward_mix.h"
 #include "sampler.h"
 #include "task.h"
 #include "tokenizer.h"
@@ -17,6 +19,7 @@ typedef struct {
     const Model *m;
     const Tokenizer *tok;
     const Task *task;
+    const ScorerSet *scorers; /* NULL: the verifier alone */
     SamplerConfig sc;
     int G, max_prompts;
     uint32_t rank;        /* actor rank: its task stream and RNG stream */
@@ -33,14 +36,16 @@ typedef struct {
 } Roller;
 
 /* Sets up an actor's rollout state for up to max_prompts prompts per call,
- * G completions each, seeded by (seed, rank). Borrows m, tok, task. Dies
+ * G completions each, seeded by (seed, rank). Borrows m, tok, task and
+ * scorers (an open set, or NULL for the verifier's reward alone). Dies
  * naming the file and line if tok cannot encode a prompt of task
  * (task_check_tokenizer), before any rollout. */
 void roller_init(Roller *r, const Model *m, const Tokenizer *tok, const Task *task,
-                 const SamplerConfig *sc, int G, int max_prompts, uint64_t seed, uint32_t rank);
+                 const ScorerSet *scorers, const SamplerConfig *sc, int G, int max_prompts,
+                 uint64_t seed, uint32_t rank);
 void roller_free(Roller *r);
 
-/* Draws the next n training prompts, samples and verifies G completions of
+/* Draws the next n training prompts, samples and scores G completions of
  * each, and fills groups[0..n) (the caller group_free's them), stamped with
  * policy_version. */
 void roller_run(Roller *r, int n, uint64_t policy_version, Group *groups);

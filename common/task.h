@@ -15,7 +15,17 @@
 #include "rng.h"
 #include "tokenizer.h"
 
-enum { TASK_MAX_TEXT = 256, REWARD_MAX_COMPONENTS = 4, TASK_MAX_PATH = 256, TASK_MAX_TAG = 32 };
+/* TASK_MAX_COMPONENTS bounds what a verifier reports (and what held-out
+ * evaluation carries); REWARD_MAX_COMPONENTS bounds a rollout's reward,
+ * the verifier's components followed by one per extra scorer
+ * (reward_mix.h). */
+enum {
+    TASK_MAX_TEXT = 256,
+    TASK_MAX_COMPONENTS = 4,
+    REWARD_MAX_COMPONENTS = 8,
+    TASK_MAX_PATH = 256,
+    TASK_MAX_TAG = 32
+};
 
 /* Every task setting (the [task] config section). Defaults in brackets. */
 typedef struct {
@@ -32,7 +42,7 @@ typedef struct {
     /* jsonl: the data file, one {"prompt": ..., "answer": ...} per line */
     char jsonl_path[TASK_MAX_PATH];
     int eval_permille;   /* held-out share of item ids, per mille [20] */
-    float weights[REWARD_MAX_COMPONENTS]; /* [1.0 accuracy, 0.1 format, 0 consistency] */
+    float weights[TASK_MAX_COMPONENTS]; /* [1.0 accuracy, 0.1 format, 0 consistency] */
     /* chain-of-thought tasks (arith_cot, countdown_cot; task_cot.h): the
      * R1 template's tags ["<think>", "</think>", "<answer>", "</answer>"],
      * arith_cot operands of exactly cot_digits digits [3] (a*b: a of
@@ -63,6 +73,8 @@ typedef struct {
     char solution[TASK_MAX_TEXT]; /* a correct completion text, for SFT */
 } TaskItem;
 
+/* verify() fills the task's n_components; reward_mix_score may append
+ * the extra scorers' values after them. */
 typedef struct {
     int n;                                  /* components in use */
     float value[REWARD_MAX_COMPONENTS];     /* each in [0, 1] */
@@ -74,8 +86,8 @@ typedef struct Task Task;
 struct Task {
     const char *name;
     int n_components;
-    const char *component_names[REWARD_MAX_COMPONENTS]; /* [0] is "accuracy" */
-    float weights[REWARD_MAX_COMPONENTS];               /* set from config */
+    const char *component_names[TASK_MAX_COMPONENTS]; /* [0] is "accuracy" */
+    float weights[TASK_MAX_COMPONENTS];               /* set from config */
 
     /* Fills item index of (split, stream): deterministic in
      * (task seed, split, stream, index). Returns 0, or -1 if the split is

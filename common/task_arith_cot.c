@@ -21,10 +21,16 @@
  * result; consistency = it equals the reasoning's last "=N").
  *
  * The demonstrator works the same scratchpad and, with probability
- * cot_demo_error, drops one carry (or borrow) that a later column needed,
- * chosen uniformly among them: that column's line shows carry 0, and every
- * later value and the answer follow from the flawed line. An item with no
- * carry to drop is always demonstrated right. */
+ * cot_demo_error, drops the first carry (or borrow) that a later column
+ * needed: that column's line shows carry 0, and every later value and the
+ * answer follow from the flawed line. An item with no carry to drop is
+ * always demonstrated right. The flaw is systematic on purpose, one habit
+ * at one place: above 0.5 it is the demonstrator's most likely line, so
+ * greedy decoding of an imitator reproduces it (imitation has a ceiling),
+ * while sampling still writes the right carry often enough for RL to find
+ * it. A flaw spread uniformly over the carries would instead put a little
+ * doubt at every carry, which greedy decoding ignores and sampling pays
+ * for everywhere. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -216,8 +222,8 @@ static int acot_parse_prompt(const char *prompt, char *op, unsigned long long *a
     return *op == '+' || *op == '-' || *op == '*' ? 0 : -1;
 }
 
-/* Task.demonstrate: the scratchpad, one carry dropped with probability
- * cot_demo_error (see the file comment). */
+/* Task.demonstrate: the scratchpad, its first carry dropped with
+ * probability cot_demo_error (see the file comment). */
 static int acot_demonstrate(const Task *t, const TaskItem *item, Rng *rng, char *out,
                             size_t cap) {
     const TaskParams *p = &((const ACotState *)t->state)->p;
@@ -228,9 +234,8 @@ static int acot_demonstrate(const Task *t, const TaskItem *item, Rng *rng, char 
     if (acot_completion(p, op, a, b, -1, out, cap, &n) < 0) return -1;
     /* Always draw, so the rng advances the same whether or not it errs. */
     float u = rng_uniform(rng);
-    uint32_t which = rng_below(rng, n > 0 ? (uint32_t)n : 1);
     if (n == 0 || u >= p->cot_demo_error) return 0;
-    return acot_completion(p, op, a, b, (int)which, out, cap, NULL) < 0 ? -1 : 0;
+    return acot_completion(p, op, a, b, 0, out, cap, NULL) < 0 ? -1 : 0;
 }
 
 /* Task.verify: the answer part alone is the decimal result (accuracy), the

@@ -13,7 +13,7 @@ static int check_common(const TaskParams *p, char *err, size_t errlen) {
         set_err(err, errlen, "[task] eval_permille = %d: expected 0..1000", p->eval_permille);
         return -1;
     }
-    for (int i = 0; i < REWARD_MAX_COMPONENTS; i++)
+    for (int i = 0; i < TASK_MAX_COMPONENTS; i++)
         if (!isfinite(p->weights[i])) {
             set_err(err, errlen, "[task] reward weight %d is not a finite number", i);
             return -1;

@@ -5,6 +5,8 @@
  * it or one another upward.
  *
  *   grpo sft    [options] [section.key=value ...]   supervised warm start
+ *   grpo demos  --out FILE.jsonl [-n N] [...]       the demonstrator's completions
+ *                                                   as SFT data
  *   grpo distill --teacher FILE [--out FILE] [...]  token-level distillation
  *   grpo train  [options] [section.key=value ...]   GRPO, under mpirun: rank 0
  *                                                   learns, ranks 1.. act
@@ -37,6 +39,7 @@
 #include "run_settings.h"
 #include "sections.h"
 #include "sft.h"
+#include "sft_demos.h"
 #include "blas_setup.h"
 #include "util.h"
 
@@ -83,6 +86,8 @@ static const struct {
     {"sft", sft, 1, "supervised warm start on the task's demonstrator (--out FILE,\n"
                  "          default <run.dir>/sft.ckpt), or on JSON lines {prompt, completion}\n"
                  "          (--data FILE[:WEIGHT], repeatable: a weighted mixture)"},
+    {"demos", demos_command, 0, "the task's demonstrator on N distinct training prompts as SFT\n"
+                             "          data (--out FILE.jsonl, -n N or sft.demos=N, default 1000)"},
     {"distill", distill, 1, "token-level distillation of --teacher FILE into a fresh [model]\n"
                          "          student (--out FILE, default <run.dir>/distill.ckpt)"},
     {"train", train, 1, "GRPO actor-learner; run under mpirun -np N (1 learner, N-1 actors)"},

@@ -7,6 +7,7 @@
 #include "pipeline.h"
 #include "plan.h"
 #include "rejection_sample.h"
+#include "reward_mix.h"
 #include "run_settings.h"
 #include "sampling.h"
 #include "sft.h"
@@ -19,6 +20,7 @@ Config *grpo_config_new(void) {
         &model_section,    /* common/model_config.c */
         &task_section,     /* common/task_config.c */
         &sampling_section, /* common/sampling.c */
+        &reward_section,   /* common/reward_mix.c: extra scorers beside the verifier */
         &sft_section,      /* learner/sft.c */
         &distill_section,  /* learner/distill_settings.c */
         &plan_section,     /* proto/plan.c: [grpo] keys every rank agrees on */

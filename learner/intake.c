@@ -73,9 +73,13 @@ void intake_accept(Intake *in, int src, const void *msg, size_t len) {
         const char *why = NULL;
         if ((int)g.actor_rank != src) why = "actor_rank differs from the sending rank";
         else if (g.G != in->G) why = "G differs from [grpo] group_size";
-        else if (g.n_components != in->n_components) why = "reward component count differs";
+        else if (g.n_components != in->n_components) {
+            snprintf(err, sizeof err, "%d reward components, expected %d (the task's and the "
+                     "[reward] scorers')", g.n_components, in->n_components);
+            why = err;
+        }
         if (why) {
-            snprintf(err, sizeof err, "%s", why);
+            if (why != err) snprintf(err, sizeof err, "%s", why);
             group_free(&g);
             rc = -1;
         }

@@ -233,7 +233,8 @@ static int resume_or_start(Run *R, int *resumed) {
         if (inexact)
             fprintf(stderr, "resume: warning: this resume is not bit-exact: %s: %s\n", path,
                     inexact);
-        if (metrics_open(&R->ml, dir, R->task, 1, err, sizeof err) != 0) goto unwritable;
+        if (metrics_open(&R->ml, dir, R->task, &R->scorers, 1, err, sizeof err) != 0)
+            goto unwritable;
         R->metrics_ready = 1;
         return 0;
     }
@@ -246,7 +247,8 @@ static int resume_or_start(Run *R, int *resumed) {
         if (!st) st = set_aside_metrics(dir, "samples.jsonl");
         if (st) return st;
     }
-    if (metrics_open(&R->ml, dir, R->task, 0, err, sizeof err) != 0) goto unwritable;
+    if (metrics_open(&R->ml, dir, R->task, &R->scorers, 0, err, sizeof err) != 0)
+        goto unwritable;
     R->metrics_ready = 1;
     return 0;
 unwritable:
@@ -287,6 +289,14 @@ static int setup(Run *R) {
     if (task_check_fits(R->task, R->policy.cfg.max_seq_len, sampling_settings(cfg)->max_new_tokens,
                         err, sizeof err) != 0)
         die("%s", err);
+    if (scorer_set_parse(reward_settings(cfg)->scorers, &R->scorers, err, sizeof err) != 0)
+        die("%s", err);
+    if (R->scorers.n) {
+        printf("reward: the %s verifier's", R->task->name);
+        for (int i = 0; i < R->scorers.n; i++)
+            printf(" + %g x %s", (double)R->scorers.s[i].weight, R->scorers.s[i].name);
+        printf(" (the scorers only for correct completions)\n");
+    }
 
     snprintf(path, sizeof path, "%s/config.ini", R->run->dir);
     printf("grpo train: learner rank 0 + %d actors (%s), %zu parameters, start %s, reference %s\n"
@@ -310,8 +320,10 @@ static int setup(Run *R) {
         fprintf(stderr, "error: run directory not writable: %s\n", err);
         return EXIT_RUN_DIR;
     }
+    const char *names[REWARD_MAX_COMPONENTS];
     intake_init(&R->in, plan, sampling_settings(cfg)->max_new_tokens, R->comm,
-                R->tok->vocab_size, R->policy.cfg.max_seq_len, R->task->n_components,
+                R->tok->vocab_size, R->policy.cfg.max_seq_len,
+                reward_mix_names(R->task, &R->scorers, names),
                 plan->async ? plan->max_staleness : 0);
     R->intake_ready = 1;
 

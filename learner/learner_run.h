@@ -19,6 +19,7 @@
 #include "intake.h"
 #include "metrics.h"
 #include "plan.h"
+#include "reward_mix.h"
 #include "run_lock.h"
 #include "run_settings.h"
 #include "run_state.h"
@@ -34,6 +35,7 @@ typedef struct Run {
     Model policy, ref;
     Tokenizer *tok, *ref_tok;
     Task *task;
+    ScorerSet scorers;         /* [reward] scorers, parsed only: their component names */
     Learner L;
     RunState rs;
     Intake in;

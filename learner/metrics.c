@@ -41,12 +41,13 @@ int metrics_tsv_column(const char *name) {
     return 0;
 }
 
-int metrics_open(MetricsLog *ml, const char *dir, const Task *task, int append, char *err,
-                 size_t errlen) {
+int metrics_open(MetricsLog *ml, const char *dir, const Task *task, const ScorerSet *scorers,
+                 int append, char *err, size_t errlen) {
     memset(ml, 0, sizeof *ml);
     ml->jsonl.fd = ml->tsv.fd = ml->samples.fd = -1;
     snprintf(ml->dir, sizeof ml->dir, "%s", dir);
-    for (int q = 0; q < task->n_components; q++) ml->comp_names[q] = task->component_names[q];
+    reward_mix_names(task, scorers, ml->comp_names);
+    ml->n_eval_components = task->n_components;
     char path[600];
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
     if (linefile_open(&ml->jsonl, path, append, err, errlen) != 0) return -1;
@@ -168,7 +169,7 @@ int metrics_step(MetricsLog *ml, const StepLog *s, char *err, size_t errlen) {
     if (s->has_eval) {
         fprintf(f, ",\"eval_greedy_acc\":%.6g,\"eval_prompts\":%d", s->eval.greedy_acc,
                 s->eval.n_prompts);
-        for (int q = 0; q < m->n_components; q++)
+        for (int q = 0; q < ml->n_eval_components; q++)
             fprintf(f, ",\"eval_%s\":%.6g", ml->comp_names[q], s->eval.greedy_reward[q]);
     }
     fprintf(f, "}\n");

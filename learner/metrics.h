@@ -8,6 +8,7 @@
 
 #include "eval_report.h"
 #include "grpo_step.h"
+#include "reward_mix.h"
 #include "run_files.h"
 
 typedef struct {
@@ -40,13 +41,16 @@ typedef struct {
     LineFile jsonl, tsv;
     LineFile samples; /* samples.jsonl (samples_log.h) */
     char dir[512];
-    const char *comp_names[REWARD_MAX_COMPONENTS];
+    const char *comp_names[REWARD_MAX_COMPONENTS]; /* the task's, then the scorers' */
+    int n_eval_components; /* held-out evaluation reports the task's alone */
 } MetricsLog;
 
 /* Opens <dir>/metrics.jsonl, <dir>/metrics.tsv and <dir>/samples.jsonl,
- * truncating them or, on resume, appending. Returns 0, or -1 with err naming the path. */
-int metrics_open(MetricsLog *ml, const char *dir, const Task *task, int append, char *err,
-                 size_t errlen);
+ * truncating them or, on resume, appending. The reward components are
+ * task's and then those of scorers (NULL: none), as the rollouts report
+ * them (reward_mix.h). Returns 0, or -1 with err naming the path. */
+int metrics_open(MetricsLog *ml, const char *dir, const Task *task, const ScorerSet *scorers,
+                 int append, char *err, size_t errlen);
 /* fsyncs and closes the three files; 0 or -1 with err. */
 int metrics_close(MetricsLog *ml, char *err, size_t errlen);
 /* fsyncs the three files (at a checkpoint); 0 or -1 with err. */

@@ -4,12 +4,17 @@
  * JSON-lines files of [sft] data (sft_data.h), and minimises the mean
  * negative log-likelihood of the completion tokens (EOS included): the
  * weighted log-likelihood backward with w = 1/N on completion targets.
- * Held-out evaluation is on the task either way. */
+ * Held-out evaluation is on the task either way. The start is fresh
+ * weights or [sft] init's checkpoint; a resume checkpoint (sft_resume.h)
+ * every [sft] checkpoint_every steps and on SIGTERM/SIGINT/SIGUSR1 lets a
+ * killed run continue bit-exactly when the same command runs again. */
 #include "sft.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "batch.h"
 #include "checkpoint.h"
@@ -20,6 +25,7 @@
 #include "run_settings.h"
 #include "sampling.h"
 #include "sft_data.h"
+#include "sft_resume.h"
 #include "update.h"
 #include "util.h"
 
@@ -87,12 +93,88 @@ static void print_data(const SftData *d) {
                100.0 * (d->cum[i] - (i ? d->cum[i - 1] : 0)));
 }
 
-int sft_run(const Config *cfg, const char *out_path, const Evaluator *eval) {
+int sft_run(Config *cfg, const char *out_path, const Evaluator *eval) {
     return sft_run_report(cfg, out_path, eval, NULL);
 }
 
-int sft_run_report(const Config *cfg, const char *out_path, const Evaluator *eval,
-                   SftReport *report) {
+/* The stop signal received so far, or 0: the one piece of process-wide
+ * state, because a handler can reach nothing else. The loop reads it once
+ * per step, so the step in progress always finishes. */
+static volatile sig_atomic_t pending_stop;
+
+static void on_stop_signal(int sig) { pending_stop = sig; }
+
+static const int stop_signals[] = {SIGTERM, SIGINT, SIGUSR1};
+enum { N_STOP_SIGNALS = sizeof stop_signals / sizeof stop_signals[0] };
+
+/* Installs the handlers, keeping the old ones in old (sft_run is also
+ * called inside other programs, the tests, whose handlers come back). */
+static void catch_stop_signals(struct sigaction *old) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    pending_stop = 0;
+    for (int i = 0; i < N_STOP_SIGNALS; i++) sigaction(stop_signals[i], &sa, &old[i]);
+}
+
+static void restore_signals(const struct sigaction *old) {
+    for (int i = 0; i < N_STOP_SIGNALS; i++) sigaction(stop_signals[i], &old[i], NULL);
+}
+
+/* [sft] init: the checkpoint's model, whose tokenizer must be tok (the
+ * embedding rows are indexed by its ids). 0, or -1 with err. */
+static int load_init(const char *path, const Tokenizer *tok, Model *m, char *err, size_t errlen) {
+    Checkpoint ck;
+    char why[1000];
+    if (ckpt_read(&ck, path, why, sizeof why) != 0) {
+        set_err(err, errlen, "[sft] init: %s", why);
+        return -1;
+    }
+    Tokenizer *itok = xmalloc(sizeof *itok);
+    int rc = ckpt_get_model(&ck, path, m, itok, why, sizeof why);
+    ckpt_free(&ck);
+    if (rc != 0) {
+        set_err(err, errlen, "[sft] init: %s", why);
+    } else if (!sft_same_tokenizer(itok, tok) || m->cfg.vocab_size != tok->vocab_size) {
+        set_err(err, errlen, "[sft] init = %s has a different tokenizer (%d tokens, model "
+                "vocab_size %d) from SFT's (the character tokenizer, %d tokens): its embedding "
+                "rows would name other tokens", path, itok->vocab_size, m->cfg.vocab_size,
+                tok->vocab_size);
+        model_free(m);
+        rc = -1;
+    }
+    xfree(itok);
+    return rc;
+}
+
+/* The model SFT starts from: [sft] init's (its shape recorded in cfg, a
+ * contradicting [model] override refused) or fresh weights of the [model]
+ * shape. 0, or an exit status after saying why. */
+static int start_model(Config *cfg, const SftSettings *ss, const Tokenizer *tok, Model *m) {
+    char err[1200];
+    if (ss->init[0]) {
+        if (load_init(ss->init, tok, m, err, sizeof err) != 0) {
+            fprintf(stderr, "error: %s\n", err);
+            return EXIT_USAGE;
+        }
+        if (model_config_adopt(cfg, &m->cfg, ss->init, err, sizeof err) != 0) {
+            fprintf(stderr, "error: %s\n", err);
+            model_free(m);
+            return EXIT_USAGE;
+        }
+        return 0;
+    }
+    ModelConfig mc = *model_settings(cfg);
+    mc.vocab_size = tok->vocab_size;
+    const char *bad = model_config_check(&mc);
+    if (bad) die("[model] %s", bad);
+    model_init(m, &mc);
+    model_init_weights(m, run_settings(cfg)->seed);
+    return 0;
+}
+
+int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval, SftReport *report) {
     char err[1000];
     const SftSettings *ss = config_get(cfg, &sft_section);
     const RunSettings *run = run_settings(cfg);
@@ -101,22 +183,31 @@ int sft_run_report(const Config *cfg, const char *out_path, const Evaluator *eva
     RunLock lock;
     int locked = run_lock_take(&lock, run->dir);
     if (locked) return locked;
+    /* from here on a stop signal is a resume checkpoint after the first
+     * step at the latest, never a kill with nothing saved */
+    struct sigaction old_sig[N_STOP_SIGNALS];
+    catch_stop_signals(old_sig);
+    /* run.dir is ours (the lock): a temp file in it is a write that died */
+    if (ckpt_remove_stale_temps(run->dir, err, sizeof err) < 0) fprintf(stderr, "warning: %s\n", err);
     Task *task = task_create(ts->name, &ts->p, run->seed, err, sizeof err);
     if (!task) die("%s", err);
     Tokenizer *tok = xmalloc(sizeof *tok);
     tokenizer_init_char(tok);
     if (task_check_tokenizer(task, tok, err, sizeof err) != 0) die("%s", err);
-    ModelConfig mc = *model_settings(cfg);
-    mc.vocab_size = tok->vocab_size;
-    const char *bad = model_config_check(&mc);
-    if (bad) die("[model] %s", bad);
+    Model m;
+    int status = start_model(cfg, ss, tok, &m);
+    if (status) {
+        restore_signals(old_sig);
+        xfree(tok);
+        task->destroy(task);
+        run_lock_release(&lock);
+        return status;
+    }
+    const ModelConfig mc = m.cfg;
     if (task_check_fits(task, mc.max_seq_len, sampling_settings(cfg)->max_new_tokens, err,
                         sizeof err) != 0)
         die("%s", err);
     memory_check_or_die(&mc, ROLE_SFT, ss->batch, mc.max_seq_len, 64, 1);
-    Model m;
-    model_init(&m, &mc);
-    model_init_weights(&m, run->seed);
     model_alloc_grads(&m);
     AdamW opt;
     adamw_init(&opt, m.n_params);
@@ -126,28 +217,38 @@ int sft_run_report(const Config *cfg, const char *out_path, const Evaluator *eva
     ForwardState *fs = forward_state_new(&mc, B, L);
     float *logp = xmalloc(sizeof(float) * (size_t)B * L);
     int *sp = xmalloc(sizeof(int) * L), *sc = xmalloc(sizeof(int) * L);
-    Rng demo_rng;
-    rng_seed(&demo_rng, run->seed, 0x5F7);
+    SftProgress prog;
+    memset(&prog, 0, sizeof prog);
+    rng_seed(&prog.demo_rng, run->seed, 0x5F7);
     SftData *data = NULL;
     if (ss->data[0]) {
         data = sft_data_load(ss->data, tok, L, run->seed, err, sizeof err);
         if (!data) die("%s", err);
     }
-    SftSource src = {.task = task, .demo_rng = &demo_rng, .data = data};
+    SftSource src = {.task = task, .demo_rng = &prog.demo_rng, .data = data};
 
     printf("sft: %zu parameters (dim %d, %d layers, %d heads, %d kv heads, hidden %d), "
-           "%d steps x %d sequences, task %s%s\n",
+           "%d steps x %d sequences, task %s%s, %s\n",
            m.n_params, mc.dim, mc.n_layers, mc.n_heads, mc.n_kv_heads, mc.hidden_dim,
-           ss->steps, B, task->name, data ? " (held-out evaluation only)" : "");
+           ss->steps, B, task->name, data ? " (held-out evaluation only)" : "",
+           ss->init[0] ? ss->init : "fresh weights");
     if (data) print_data(data);
+    char resume_path[CFG_STR_MAX + 32], harmless[2048];
+    sft_resume_path(out_path, resume_path, sizeof resume_path);
+    int resumed = sft_resume_load(resume_path, &m, tok, &opt, &prog, cfg, harmless,
+                                  sizeof harmless, err, sizeof err);
+    if (resumed < 0) {
+        fprintf(stderr, "error: %s\n", err);
+        status = EXIT_USAGE;
+    } else if (resumed) {
+        printf("sft: resuming from %s at step %ld\n", resume_path, prog.step);
+        if (harmless[0]) printf("sft: harmless config changes: %s\n", harmless);
+    }
     double t0 = now_seconds(), t_last = t0, loss_acc = 0;
     long tok_acc = 0;
-    int n_acc = 0, status = 0;
-    SftReport rep = {0, 0, 0};
-    double tail_loss = 0;
-    long tail_n = 0;
-    NonfiniteTally nonfinite = {0, 0};
-    for (long step = 0; step < ss->steps && status == 0; step++) {
+    int n_acc = 0;
+    SftReport rep = {prog.first_loss, 0, prog.step};
+    for (long step = prog.step; step < ss->steps && status == 0; step++) {
         sft_fill_batch(&src, tok, step, &batch, sp, sc);
         model_forward(&m, fs, batch.tokens, batch.targets, batch.B, batch.T, 1.0f, logp, NULL);
         double loss = 0;
@@ -157,28 +258,28 @@ int sft_run_report(const Config *cfg, const char *out_path, const Evaluator *eva
         if (us.skipped)
             fprintf(stderr, "warning: sft step %ld: gradient norm %g is not finite; update skipped "
                     "(weights and AdamW state unchanged)\n", step + 1, us.grad_norm);
-        if (nonfinite_tally(&nonfinite, us.skipped, ss->max_nonfinite_steps)) {
+        if (nonfinite_tally(&prog.nonfinite, us.skipped, ss->max_nonfinite_steps)) {
             fprintf(stderr, "error: sft: %ld steps in a row had a non-finite gradient (last: step "
                     "%ld); stopping with status %d without writing %s. Lower [sft] lr (or "
-                    "weight_decay), or raise [sft] warmup\n", nonfinite.in_a_row, step + 1,
+                    "weight_decay), or raise [sft] warmup\n", prog.nonfinite.in_a_row, step + 1,
                     EXIT_NONFINITE, out_path);
             status = EXIT_NONFINITE;
         }
         loss_acc += loss;
         n_acc++;
-        if (step == 0) rep.first_loss = loss;
+        if (step == 0) rep.first_loss = prog.first_loss = loss;
         if (step >= ss->steps - 10) {
-            tail_loss += loss;
-            tail_n++;
+            prog.tail_loss += loss;
+            prog.tail_n++;
         }
-        rep.steps = step + 1;
+        rep.steps = prog.step = step + 1;
         tok_acc += (long)batch.B * batch.T;
         int last = step + 1 == ss->steps;
         if ((step + 1) % 100 == 0 || last) {
             double now = now_seconds();
             printf("sft step %5ld/%d  loss %.4f  lr %.2e  |g| %.3f  %.0f tok/s  %.1fs\n", step + 1,
                    ss->steps, loss_acc / n_acc, us.lr, us.grad_norm,
-                   tok_acc / (now - t_last), now - t0);
+                   tok_acc / (now - t_last), prog.train_seconds + now - t0);
             fflush(stdout);
             t_last = now;
             loss_acc = 0;
@@ -191,9 +292,26 @@ int sft_run_report(const Config *cfg, const char *out_path, const Evaluator *eva
             printf("sft step %5ld  held-out greedy accuracy %.3f (%d prompts)\n", step + 1,
                    er.greedy_acc, er.n_prompts);
         }
+        /* the last step writes the result instead; a signal during it is
+         * too late to matter */
+        int stop = pending_stop && !last;
+        int due = ss->checkpoint_every > 0 && (step + 1) % ss->checkpoint_every == 0 && !last;
+        if (status == 0 && (stop || due)) {
+            SftProgress at = prog;
+            at.train_seconds += now_seconds() - t0;
+            if (sft_resume_write(resume_path, &m, tok, &opt, &at, cfg, err, sizeof err) != 0) {
+                fprintf(stderr, "error: sft: cannot write the resume checkpoint: %s\n", err);
+                status = EXIT_RUN_DIR;
+            } else if (stop) {
+                printf("sft: signal %d: wrote %s at step %ld; exiting with status %d so a batch "
+                       "script requeues the job (the same command resumes)\n",
+                       (int)pending_stop, resume_path, step + 1, EXIT_REQUEUE);
+                status = EXIT_REQUEUE;
+            }
+        }
     }
     if (status == 0) {
-        printf("sft: trained in %.1f s\n", now_seconds() - t0);
+        printf("sft: trained in %.1f s\n", prog.train_seconds + now_seconds() - t0);
         Checkpoint ck;
         ckpt_init(&ck);
         ckpt_put_model(&ck, &m, tok);
@@ -206,13 +324,18 @@ int sft_run_report(const Config *cfg, const char *out_path, const Evaluator *eva
             fprintf(stderr, "error: %s\n", err);
         } else {
             printf("sft: wrote %s\n", out_path);
+            /* the result is on disk: the resume checkpoint is no longer needed */
+            if (unlink(resume_path) != 0 && errno != ENOENT)
+                fprintf(stderr, "warning: cannot delete the resume checkpoint %s: %s\n",
+                        resume_path, strerror(errno));
             EvalResult er;
             eval->run(eval->ctx, &m, tok, task, 0, &er);
             eval_print("sft", &er, task);
         }
     }
+    restore_signals(old_sig);
 
-    rep.last_loss = tail_n ? tail_loss / tail_n : rep.first_loss;
+    rep.last_loss = prog.tail_n ? prog.tail_loss / prog.tail_n : rep.first_loss;
     if (report) *report = rep;
     sft_data_free(data);
     xfree(sp);

@@ -16,6 +16,13 @@ static const CfgKey keys[] = {
     CFG_S(T, "data", data, "", 1,
           "demonstration files FILE[:WEIGHT],... of {prompt, completion} JSON lines, weights "
           "relative (default 1); \"\" = the task's demonstrator"),
+    CFG_S(T, "init", init, "", 1,
+          "checkpoint whose weights SFT starts from (read-only; its model shape is adopted and "
+          "its tokenizer must match); \"\" = fresh random weights"),
+    CFG_I(T, "checkpoint_every", checkpoint_every, "200", 0, 1e9, 0,
+          "resume checkpoint <out>.resume.ckpt every N steps (0 = only on SIGTERM/SIGINT/SIGUSR1)"),
+    CFG_I(T, "demos", demos, "1000", 1, 100000000, 0,
+          "demonstrations `grpo demos` writes (-n N, at most 4096, overrides)"),
 };
 #undef T
 

@@ -7,6 +7,8 @@
 #include "util.h"
 #include "wire.h"
 
+_Static_assert(TASK_MAX_COMPONENTS == 4, "the GEVL layout holds exactly 4 component sums");
+
 void eval_tally_add(EvalTally *acc, const EvalTally *t) {
     acc->k = t->k;
     acc->version = t->version;
@@ -14,7 +16,7 @@ void eval_tally_add(EvalTally *acc, const EvalTally *t) {
     acc->whole_split = t->whole_split;
     acc->n_prompts += t->n_prompts;
     acc->greedy_ok += t->greedy_ok;
-    for (int q = 0; q < REWARD_MAX_COMPONENTS; q++) acc->comp[q] += t->comp[q];
+    for (int q = 0; q < TASK_MAX_COMPONENTS; q++) acc->comp[q] += t->comp[q];
     acc->len += t->len;
     acc->sampled_ok += t->sampled_ok;
     acc->passed += t->passed;
@@ -28,7 +30,7 @@ void eval_result_from_tally(const EvalTally *t, int n_components, EvalResult *ou
     out->k = t->k;
     double n = t->n_prompts > 0 ? t->n_prompts : 1;
     out->greedy_acc = t->greedy_ok / n;
-    for (int q = 0; q < n_components && q < REWARD_MAX_COMPONENTS; q++)
+    for (int q = 0; q < n_components && q < TASK_MAX_COMPONENTS; q++)
         out->greedy_reward[q] = t->comp[q] / n;
     out->greedy_format = n_components > 1 ? out->greedy_reward[1] : 0;
     out->mean_len = t->len / n;
@@ -44,7 +46,7 @@ void eval_report_encode(const EvalTally *t, uint8_t out[EVAL_REPORT_BYTES]) {
     wire_put_u64(out + 8, t->version);
     wire_put_f64(out + 16, t->n_prompts);
     wire_put_f64(out + 24, t->greedy_ok);
-    for (int q = 0; q < 4; q++) wire_put_f64(out + 32 + 8 * q, t->comp[q]);
+    for (int q = 0; q < TASK_MAX_COMPONENTS; q++) wire_put_f64(out + 32 + 8 * q, t->comp[q]);
     wire_put_f64(out + 64, t->len);
     wire_put_f64(out + 72, t->sampled_ok);
     wire_put_f64(out + 80, t->passed);
@@ -63,7 +65,7 @@ int eval_report_decode(const uint8_t *in, size_t len, EvalTally *t, char *err, s
     t->version = wire_get_u64(in + 8);
     t->n_prompts = wire_get_f64(in + 16);
     t->greedy_ok = wire_get_f64(in + 24);
-    for (int q = 0; q < 4; q++) t->comp[q] = wire_get_f64(in + 32 + 8 * q);
+    for (int q = 0; q < TASK_MAX_COMPONENTS; q++) t->comp[q] = wire_get_f64(in + 32 + 8 * q);
     t->len = wire_get_f64(in + 64);
     t->sampled_ok = wire_get_f64(in + 72);
     t->passed = wire_get_f64(in + 80);

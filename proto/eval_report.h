@@ -12,6 +12,8 @@
  *   16   8    n_prompts  f64 prompts evaluated
  *   24   8    greedy_ok  f64 prompts answered correctly, greedy
  *   32  32    comp       4 x f64 sums of each reward component, greedy
+ *                           (the verifier's: TASK_MAX_COMPONENTS; held-out
+ *                           evaluation does not run the extra scorers)
  *   64   8    len        f64 sum of greedy completion lengths (tokens)
  *   72   8    sampled_ok f64 correct samples of the sampled pass
  *   80   8    passed     f64 prompts with >= 1 correct sample
@@ -33,7 +35,7 @@ typedef struct {
     int k;
     int asked, whole_split;   /* of the held-out set (task_eval_set) */
     uint64_t version;
-    double n_prompts, greedy_ok, comp[REWARD_MAX_COMPONENTS], len, sampled_ok, passed;
+    double n_prompts, greedy_ok, comp[TASK_MAX_COMPONENTS], len, sampled_ok, passed;
 } EvalTally;
 
 typedef struct {
@@ -42,7 +44,7 @@ typedef struct {
     int whole_split;   /* 1: the prompts were the entire held-out split */
     int k;
     double greedy_acc;                           /* fraction correct, greedy */
-    double greedy_reward[REWARD_MAX_COMPONENTS]; /* mean of each component, greedy */
+    double greedy_reward[TASK_MAX_COMPONENTS]; /* mean of each component, greedy */
     double greedy_format;                        /* shorthand for component 1 if any */
     double sampled_acc;                          /* mean correctness of the k samples */
     double pass_at_k;                            /* fraction with >= 1 correct of k */

@@ -8,9 +8,12 @@
 #include "util.h"
 #include "wire.h"
 
+_Static_assert(EVAL_SAMPLE_FIXED == 20 + 8 * TASK_MAX_COMPONENTS,
+               "a sample's fixed part holds exactly the verifier's components");
+
 void eval_samples_init(EvalSampleSet *set, int n_components) {
     memset(set, 0, sizeof *set);
-    CHECK(n_components >= 0 && n_components <= REWARD_MAX_COMPONENTS);
+    CHECK(n_components >= 0 && n_components <= TASK_MAX_COMPONENTS);
     set->n_components = n_components;
 }
 
@@ -95,7 +98,7 @@ void eval_samples_encode(const EvalSampleSet *set, uint8_t **out, size_t *len) {
         wire_put_u32(p + off + 8, (uint32_t)e->tokens);
         wire_put_u32(p + off + 12, (uint32_t)pl);
         wire_put_u32(p + off + 16, (uint32_t)tl);
-        for (int q = 0; q < REWARD_MAX_COMPONENTS; q++)
+        for (int q = 0; q < TASK_MAX_COMPONENTS; q++)
             wire_put_f64(p + off + 20 + 8 * q, q < set->n_components ? e->reward[q] : 0);
         off += EVAL_SAMPLE_FIXED;
         memcpy(p + off, e->prompt, pl);
@@ -121,8 +124,8 @@ int eval_samples_decode(const uint8_t *in, size_t len, EvalSampleSet *set, char 
         return bad(set, err, errlen, "not a GSMP message; its length in bytes", (long)len);
     uint32_t n = wire_get_u32(in + 4), nc = wire_get_u32(in + 16);
     if (n > EVAL_SAMPLES_MAX) return bad(set, err, errlen, "more samples than EVAL_SAMPLES_MAX", n);
-    if (nc > REWARD_MAX_COMPONENTS)
-        return bad(set, err, errlen, "more reward components than REWARD_MAX_COMPONENTS", nc);
+    if (nc > TASK_MAX_COMPONENTS)
+        return bad(set, err, errlen, "more reward components than TASK_MAX_COMPONENTS", nc);
     if (wire_get_u32(in + 20) != 0)
         return bad(set, err, errlen, "reserved word is not 0", (long)wire_get_u32(in + 20));
     set->version = wire_get_u64(in + 8);
@@ -141,8 +144,8 @@ int eval_samples_decode(const uint8_t *in, size_t len, EvalSampleSet *set, char 
             return bad(set, err, errlen, "a text longer than EVAL_SAMPLE_TEXT_MAX in sample", i);
         if (len - off - EVAL_SAMPLE_FIXED < (size_t)pl + tl)
             return bad(set, err, errlen, "texts run past the end of the message in sample", i);
-        double r[REWARD_MAX_COMPONENTS];
-        for (int q = 0; q < REWARD_MAX_COMPONENTS; q++) {
+        double r[TASK_MAX_COMPONENTS];
+        for (int q = 0; q < TASK_MAX_COMPONENTS; q++) {
             r[q] = wire_get_f64(p + 20 + 8 * q);
             if (!isfinite(r[q])) return bad(set, err, errlen, "a non-finite reward in sample", i);
         }

@@ -9,7 +9,7 @@
  *    0   4    magic         "GSMP"
  *    4   4    n             u32 samples that follow, <= EVAL_SAMPLES_MAX
  *    8   8    version       u64 policy version evaluated
- *   16   4    n_components  u32 reward components, <= REWARD_MAX_COMPONENTS
+ *   16   4    n_components  u32 reward components, <= TASK_MAX_COMPONENTS
  *   20   4    reserved      u32, 0
  * then n samples, indices strictly increasing, each:
  *    0   4    index         u32 held-out item (task_eval_item)
@@ -17,7 +17,8 @@
  *    8   4    tokens        u32 completion length in tokens
  *   12   4    prompt_len    u32 bytes, <= EVAL_SAMPLE_TEXT_MAX
  *   16   4    text_len      u32 bytes of the completion, <= EVAL_SAMPLE_TEXT_MAX
- *   20  32    reward        4 x f64 reward components (finite)
+ *   20  32    reward        4 x f64 reward components (finite; the
+ *                               verifier's, TASK_MAX_COMPONENTS)
  *   52   .    prompt bytes, then completion bytes (no NUL; not terminated)
  * The message ends exactly after the last sample. */
 #ifndef PROTO_EVAL_SAMPLES_H
@@ -41,7 +42,7 @@ enum {
 typedef struct {
     uint32_t index;
     int correct, tokens;
-    double reward[REWARD_MAX_COMPONENTS];
+    double reward[TASK_MAX_COMPONENTS];
     char *prompt, *text; /* owned, NUL-terminated */
 } EvalSample;
 

@@ -43,7 +43,8 @@
  *                                        completion_len at most max_seq_len
  *                                        (the learner re-scores the whole
  *                                        sequence in one forward)
- *    7   n_components     uint           C, 0..WIRE_MAX_COMPONENTS (4)
+ *    7   n_components     uint           C, 0..WIRE_MAX_COMPONENTS (8): the
+ *                                        task's, then the extra scorers'
  *    8   gen_seconds      float64        actor time generating this group
  *    9   verify_seconds   float64        actor time verifying (rewards)
  *   10   prompt           bin  P*4       int32[P]   token ids; prompt[0]
@@ -145,7 +146,7 @@ typedef enum {
 enum {
     WIRE_SCHEMA_VERSION = 1,
     WIRE_GROUP_ARITY = 17,   /* elements of the record array */
-    WIRE_MAX_COMPONENTS = 4, /* reward components per completion */
+    WIRE_MAX_COMPONENTS = 8, /* reward components per completion (REWARD_MAX_COMPONENTS) */
     WIRE_CONTROL_BYTES = 16,
     WIRE_CHECKSUM_BYTES = 16,
 };

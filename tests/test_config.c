@@ -62,7 +62,7 @@ static void test_defaults_valid(void **state) {
     assert_float_equal(ts->p.p_add, tp.p_add, 1e-7);
     assert_float_equal(ts->p.p_sub, tp.p_sub, 1e-7);
     assert_float_equal(ts->p.p_mul, tp.p_mul, 1e-7);
-    for (int i = 0; i < REWARD_MAX_COMPONENTS; i++)
+    for (int i = 0; i < TASK_MAX_COMPONENTS; i++)
         assert_float_equal(ts->p.weights[i], tp.weights[i], 1e-7);
     config_free(c);
 }

@@ -38,7 +38,7 @@ static int setup(void **state) {
     EvalResult ev;
     memset(&ev, 0, sizeof ev);
     ev.greedy_acc = 0.25;
-    if (metrics_open(&ml, dir, task, 0, err, sizeof err) != 0 ||
+    if (metrics_open(&ml, dir, task, NULL, 0, err, sizeof err) != 0 ||
         metrics_start(&ml, &ev, err, sizeof err) != 0)
         return -1;
     for (long step = 1; step <= 5; step++) {

@@ -90,7 +90,7 @@ static void test_shares_sum_to_whole(void **state) {
         assert_true(sum.sampled_ok == whole.sampled_ok);
         assert_true(sum.passed == whole.passed);
         assert_true(sum.len == whole.len);
-        for (int q = 0; q < REWARD_MAX_COMPONENTS; q++) assert_true(sum.comp[q] == whole.comp[q]);
+        for (int q = 0; q < TASK_MAX_COMPONENTS; q++) assert_true(sum.comp[q] == whole.comp[q]);
     }
     task_eval_set_free(&set);
     EvalResult r;

@@ -104,7 +104,7 @@ static void test_hostile_messages_rejected(void **state) {
     PATCH(memcpy(m, "GEVL", 4), "not a GSMP message");
     PATCH(wire_put_u32(m + 4, EVAL_SAMPLES_MAX + 1), "more samples than EVAL_SAMPLES_MAX");
     PATCH(wire_put_u32(m + 4, UINT32_MAX), "more samples than EVAL_SAMPLES_MAX");
-    PATCH(wire_put_u32(m + 16, REWARD_MAX_COMPONENTS + 1), "more reward components");
+    PATCH(wire_put_u32(m + 16, TASK_MAX_COMPONENTS + 1), "more reward components");
     PATCH(wire_put_u32(m + 20, 1), "reserved word is not 0");
     PATCH(wire_put_u32(m + 4, 4), "ends inside the fixed part of sample");
     PATCH(wire_put_u32(m + 4, 2), "trailing bytes");

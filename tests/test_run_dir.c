@@ -380,7 +380,7 @@ static void full_disk_child(const char *dir, int fd) {
     memset(&ev, 0, sizeof ev);
     ev.greedy_acc = 0.5;
     ev.n_prompts = 8;
-    if (metrics_open(&ml, dir, task, 0, err, sizeof err) != 0 ||
+    if (metrics_open(&ml, dir, task, NULL, 0, err, sizeof err) != 0 ||
         metrics_start(&ml, &ev, err, sizeof err) != 0)
         _exit(5);
     int logged = 0;

@@ -662,7 +662,7 @@ static void test_stop_string_not_verified(void **state) {
 
     Task *train_task = one_line_task(path, 0);
     Roller ro;
-    roller_init(&ro, &m, &tok, train_task, &sc, 2, 1, 11, 1);
+    roller_init(&ro, &m, &tok, train_task, NULL, &sc, 2, 1, 11, 1);
     Group g;
     roller_run(&ro, 1, 0, &g);
     const char *want = "ab##";

@@ -1,7 +1,8 @@
 /* test_tasks_cot.c: the chain-of-thought tasks (arith_cot, countdown_cot):
  * the scratchpad text, every verifier case, the gated reward under GRPO's
- * group advantages, the dropped-carry demonstrator, completion length,
- * determinism and the start-up length check. */
+ * group advantages, the dropped-carry demonstrator, countdown_cot's
+ * smaller-from-larger demonstrator, completion length, determinism and the
+ * start-up length check. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -377,6 +378,257 @@ static void test_countdown_cot(void **st) {
     plain->destroy(plain);
 }
 
+/* x - y worked smaller-from-larger, computed here independently: the two
+ * numbers as right-aligned digit strings, each column |dx - dy|. */
+static long long smaller_from_larger(long long x, long long y) {
+    char a[32], b[32], r[32];
+    int na = snprintf(a, sizeof a, "%lld", x), nb = snprintf(b, sizeof b, "%lld", y);
+    int n = na > nb ? na : nb;
+    for (int i = 0; i < n; i++) {
+        int da = i < na ? a[na - 1 - i] - '0' : 0, db = i < nb ? b[nb - 1 - i] - '0' : 0;
+        r[n - 1 - i] = (char)('0' + abs(da - db));
+    }
+    r[n] = '\0';
+    return atoll(r);
+}
+
+static int cmp_ll(const void *a, const void *b) {
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return (x > y) - (x < y);
+}
+
+/* Checks a flawed countdown_cot demonstration step by step: every step
+ * takes two values from the pool (the prompt's numbers, then earlier
+ * results) and returns its result to it; exactly one step is a
+ * subtraction worked smaller-from-larger (and so wrong), every other step
+ * is right, the pool ends as the target alone, and the answer uses the
+ * prompt's numbers exactly once. */
+static void check_flawed_countdown(const TaskItem *it, const char *demo) {
+    long long pool[16], nums[8];
+    int np = 0;
+    const char *p = it->prompt;
+    for (;;) {
+        char *end;
+        pool[np++] = strtoll(p, &end, 10);
+        p = end;
+        if (*p++ == '>') break;
+    }
+    const long long target = atoll(p);
+    memcpy(nums, pool, sizeof(long long) * (size_t)np);
+    const int n = np;
+    const char *q = strstr(demo, "<think>"), *close = strstr(demo, "</think>");
+    assert_non_null(q);
+    assert_non_null(close);
+    q += 7;
+    int wrong = 0;
+    while (q < close) {
+        long long x, y, v;
+        char op;
+        int used = 0;
+        if (sscanf(q, "%lld%c%lld=%lld%n", &x, &op, &y, &v, &used) != 4)
+            fail_msg("step '%.20s' of '%s' unreadable", q, demo);
+        for (int k = 0; k < 2; k++) {
+            long long want = k ? y : x;
+            int at = -1;
+            for (int m = 0; m < np && at < 0; m++)
+                if (pool[m] == want) at = m;
+            if (at < 0) fail_msg("'%s': %lld is neither a number left nor a result", demo, want);
+            pool[at] = pool[--np];
+        }
+        pool[np++] = v;
+        long long truth = op == '+' ? x + y : op == '-' ? x - y : op == '*' ? x * y : x / y;
+        if (op == '/') assert_true(y != 0 && x % y == 0);
+        if (v != truth) {
+            if (op != '-' || v != smaller_from_larger(x, y))
+                fail_msg("'%s': step %lld%c%lld=%lld is not smaller-from-larger", demo, x, op, y,
+                         v);
+            wrong++;
+        }
+        q += used;
+        if (*q == ' ') q++;
+    }
+    assert_int_equal(wrong, 1);
+    assert_int_equal(np, 1);
+    assert_true(pool[0] == target);
+    /* the answer's numbers are the prompt's, each once */
+    const char *a = strstr(demo, "<answer>");
+    assert_non_null(a);
+    long long lits[16];
+    int nl = 0;
+    for (a += 8; *a && *a != '<';) {
+        if (*a >= '0' && *a <= '9') {
+            char *end;
+            assert_true(nl < 16);
+            lits[nl++] = strtoll(a, &end, 10);
+            a = end;
+        } else
+            a++;
+    }
+    assert_int_equal(nl, n);
+    qsort(lits, (size_t)nl, sizeof *lits, cmp_ll);
+    qsort(nums, (size_t)n, sizeof *nums, cmp_ll);
+    assert_memory_equal(lits, nums, sizeof(long long) * (size_t)n);
+}
+
+static void test_countdown_cot_smaller_from_larger(void **st) {
+    (void)st;
+    assert_true(smaller_from_larger(50, 7) == 57);
+    assert_true(smaller_from_larger(43, 18) == 35);
+    assert_true(smaller_from_larger(30, 3) == 33);
+    assert_true(smaller_from_larger(46, 13) == 33); /* no borrow: right */
+    TaskParams p;
+    task_params_default(&p);
+    p.cot_demo_error = 1;
+    Task *t = make_task("countdown_cot", &p, 1);
+    TaskItem it;
+    /* 5*6-3 is 27; with 30-3 worked smaller-from-larger it reaches 33, the
+     * only flawed plan that does */
+    item_of("3,5,6>33=", "5*6+3", &it);
+    Rng r;
+    rng_seed(&r, 1, 1);
+    char demo[TASK_MAX_TEXT];
+    assert_int_equal(t->demonstrate(t, &it, &r, demo, sizeof demo), 0);
+    if (strcmp(demo, "<think>5*6=30 30-3=33</think><answer>5*6-3</answer>") != 0)
+        assert_string_equal(demo, "<think>6*5=30 30-3=33</think><answer>6*5-3</answer>");
+    check_flawed_countdown(&it, demo);
+    /* 1,2,3 > 6: no subtraction borrows, so nothing to flaw */
+    item_of("1,2,3>6=", "1+2+3", &it);
+    snprintf(it.solution, sizeof it.solution, "<think>1+2=3 3+3=6</think><answer>1+2+3</answer>");
+    assert_int_equal(t->demonstrate(t, &it, &r, demo, sizeof demo), 0);
+    assert_string_equal(demo, it.solution);
+    t->destroy(t);
+}
+
+/* countdown_cot's demonstrator at cot_demo_error 0.3 against the same
+ * demonstrator at 1 with the same rng: at 1 every item that can be flawed
+ * is, so that run finds the items; at 0.3 a share of them near 0.3 is. */
+static void test_countdown_cot_flawed_demonstrator(void **st) {
+    (void)st;
+    TaskParams p;
+    task_params_default(&p);
+    Task *a = make_task("countdown_cot", &p, 5);
+    p.cot_demo_error = 1;
+    Task *all = make_task("countdown_cot", &p, 5);
+    Rng ra, rall;
+    rng_seed(&ra, 3, 4);
+    rng_seed(&rall, 3, 4);
+    const int n = 2000;
+    int flawable = 0, wrong = 0;
+    for (int i = 0; i < n; i++) {
+        TaskItem it;
+        assert_int_equal(a->sample(a, SPLIT_TRAIN, 0, (uint64_t)i, &it), 0);
+        char da[TASK_MAX_TEXT], dall[TASK_MAX_TEXT];
+        assert_int_equal(a->demonstrate(a, &it, &ra, da, sizeof da), 0);
+        assert_int_equal(all->demonstrate(all, &it, &rall, dall, sizeof dall), 0);
+        /* the rng advances the same whether or not the demonstrator errs */
+        assert_memory_equal(&ra, &rall, sizeof ra);
+        Reward r;
+        all->verify(all, &it, dall, 1, &r);
+        assert_true(r.value[1] == 1 && r.value[2] == 1);
+        assert_int_equal(r.value[0] == 0, strcmp(dall, it.solution) != 0);
+        assert_true((int)strlen(dall) <= all->max_completion_chars);
+        if (r.value[0] == 0) {
+            check_flawed_countdown(&it, dall);
+            flawable++;
+        }
+        a->verify(a, &it, da, 1, &r);
+        assert_true(r.value[1] == 1 && r.value[2] == 1);
+        if (strcmp(da, it.solution) != 0) {
+            assert_string_equal(da, dall); /* the same flawed plan */
+            assert_true(r.value[0] == 0 && r.total == 0);
+            wrong++;
+        } else
+            assert_true(r.value[0] == 1 && r.total == 1);
+    }
+    double rate = (double)wrong / flawable, sd = sqrt(0.3 * 0.7 / flawable);
+    printf("countdown_cot demonstrator: %d of %d items can be flawed (%.3f); %d of them "
+           "demonstrated wrong (%.3f, cot_demo_error 0.3)\n",
+           flawable, n, (double)flawable / n, wrong, rate);
+    assert_true(flawable > 300);
+    assert_true(fabs(rate - 0.3) < 5 * sd);
+    a->destroy(a);
+    all->destroy(all);
+}
+
+/* At cot_demo_error 0 the demonstrator is the reference, always right;
+ * at the most numbers and largest values it still fits its bound. */
+static void test_countdown_cot_demo_bounds(void **st) {
+    (void)st;
+    TaskParams p;
+    task_params_default(&p);
+    p.cot_demo_error = 0;
+    Task *t = make_task("countdown_cot", &p, 8);
+    Rng r;
+    rng_seed(&r, 1, 2);
+    for (int i = 0; i < 2000; i++) {
+        TaskItem it;
+        assert_int_equal(t->sample(t, SPLIT_TRAIN, 0, (uint64_t)i, &it), 0);
+        char demo[TASK_MAX_TEXT];
+        assert_int_equal(t->demonstrate(t, &it, &r, demo, sizeof demo), 0);
+        assert_string_equal(demo, it.solution);
+        Reward rw;
+        t->verify(t, &it, demo, 1, &rw);
+        assert_true(rw.correct && rw.value[1] == 1 && rw.value[2] == 1 && rw.total == 1);
+    }
+    t->destroy(t);
+
+    task_params_default(&p);
+    p.cot_demo_error = 1;
+    p.cd_n_min = 5;
+    p.cd_n_max = 6;
+    p.cd_max_number = 1000;
+    t = make_task("countdown_cot", &p, 8);
+    int flawed = 0;
+    for (int i = 0; i < 100; i++) {
+        TaskItem it;
+        assert_int_equal(t->sample(t, SPLIT_TRAIN, 0, (uint64_t)i, &it), 0);
+        char demo[TASK_MAX_TEXT];
+        assert_int_equal(t->demonstrate(t, &it, &r, demo, sizeof demo), 0);
+        assert_true((int)strlen(demo) <= t->max_completion_chars);
+        Reward rw;
+        t->verify(t, &it, demo, 1, &rw);
+        assert_true(rw.value[1] == 1 && rw.value[2] == 1);
+        if (rw.value[0] == 0) {
+            check_flawed_countdown(&it, demo);
+            flawed++;
+        }
+    }
+    assert_true(flawed > 10);
+    t->destroy(t);
+}
+
+/* The same task seed and demonstrator rng give the same demonstrations; a
+ * different rng flaws other items. */
+static void test_countdown_cot_deterministic(void **st) {
+    (void)st;
+    TaskParams p;
+    task_params_default(&p);
+    p.cot_demo_error = 0.5f;
+    Task *a = make_task("countdown_cot", &p, 42), *b = make_task("countdown_cot", &p, 42);
+    Rng ra, rb, rc;
+    rng_seed(&ra, 1, 1);
+    rng_seed(&rb, 1, 1);
+    rng_seed(&rc, 2, 1);
+    int flawed = 0, differ = 0;
+    for (int i = 0; i < 400; i++) {
+        TaskItem x, y;
+        a->sample(a, SPLIT_TRAIN, 3, (uint64_t)i, &x);
+        b->sample(b, SPLIT_TRAIN, 3, (uint64_t)i, &y);
+        assert_memory_equal(&x, &y, sizeof x);
+        char dx[TASK_MAX_TEXT], dy[TASK_MAX_TEXT], dz[TASK_MAX_TEXT];
+        assert_int_equal(a->demonstrate(a, &x, &ra, dx, sizeof dx), 0);
+        assert_int_equal(b->demonstrate(b, &y, &rb, dy, sizeof dy), 0);
+        assert_int_equal(a->demonstrate(a, &x, &rc, dz, sizeof dz), 0);
+        assert_string_equal(dx, dy);
+        flawed += strcmp(dx, x.solution) != 0;
+        differ += strcmp(dx, dz) != 0;
+    }
+    assert_true(flawed > 20);
+    assert_true(differ > 20);
+    a->destroy(a);
+    b->destroy(b);
+}
+
 static void expect_create_error(const char *name, const TaskParams *p, const char *needle) {
     char err[512] = "";
     Task *t = task_create(name, p, 1, err, sizeof err);
@@ -411,6 +663,9 @@ static void test_bad_settings_and_fit(void **st) {
     strcpy(p.answer_open, "<final-answer-goes-here-please>");
     strcpy(p.answer_close, "</final-answer-goes-here-pleas>");
     expect_create_error("countdown_cot", &p, "countdown_max = 6");
+    task_params_default(&p);
+    p.cot_demo_error = 1.5f;
+    expect_create_error("countdown_cot", &p, "[task] cot_demo_error = 1.5");
 
     task_params_default(&p);
     Task *t = make_task("arith_cot", &p, 1);
@@ -443,6 +698,10 @@ int main(void) {
         cmocka_unit_test(test_mean_length_and_tokenizer),
         cmocka_unit_test(test_deterministic_under_seed),
         cmocka_unit_test(test_countdown_cot),
+        cmocka_unit_test(test_countdown_cot_smaller_from_larger),
+        cmocka_unit_test(test_countdown_cot_flawed_demonstrator),
+        cmocka_unit_test(test_countdown_cot_demo_bounds),
+        cmocka_unit_test(test_countdown_cot_deterministic),
         cmocka_unit_test(test_bad_settings_and_fit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

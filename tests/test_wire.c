@@ -164,7 +164,8 @@ static void test_roundtrip_shapes(void **state) {
         const int G = 1 + (int)(rnd() % MAX_G);
         int lens[MAX_G];
         for (int i = 0; i < G; i++) lens[i] = (int)(rnd() % (MAX_C + 1));
-        Group g = make_group(G, 1 + (int)(rnd() % MAX_P), (int)(rnd() % 5), lens);
+        const int C = (int)(rnd() % (WIRE_MAX_COMPONENTS + 1));
+        Group g = make_group(G, 1 + (int)(rnd() % MAX_P), C, lens);
         roundtrip(c, &g);
         group_free(&g);
     }
@@ -184,7 +185,7 @@ static void test_encode_rejects_bad_group(void **state) {
     assert_int_equal(wire_encode_group(c, &g, &p, &n), WIRE_EARG);
     assert_null(p);
     g.n_tokens = 5;
-    g.n_components = 5;
+    g.n_components = WIRE_MAX_COMPONENTS + 1;
     assert_int_equal(wire_encode_group(c, &g, &p, &n), WIRE_EARG);
     g.n_components = 1;
     g.completion_len[0] = -1;
@@ -480,7 +481,8 @@ static void test_hostile_records(void **state) {
     CASE("G huge", WIRE_ELIMIT, "G = 4294967296", t.G = 1ll << 32);
     CASE("G zero", WIRE_ELIMIT, "G = 0 ", t.G = 0);
     CASE("prompt_len beyond", WIRE_ELIMIT, "max_prompt_len", t.P = MAX_P + 1);
-    CASE("n_components 5", WIRE_ELIMIT, "n_components = 5", t.C = 5);
+    CASE("n_components beyond", WIRE_ELIMIT, "n_components = 9, at most 8",
+         t.C = WIRE_MAX_COMPONENTS + 1);
     CASE("completion too long", WIRE_ELIMIT, "max_completion_len",
          g.completion_len[0] = MAX_C + 1);
     CASE("negative completion length", WIRE_ELIMIT, "completion_len[1] = -1",
