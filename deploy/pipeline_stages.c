@@ -110,17 +110,41 @@ static void push_path(const StageContext *c, Argv *a, const char *prefix, int s,
     argv_pushf(a, "%s%s", prefix, p);
 }
 
+/* --data <0>/reasoning.jsonl --data <0>/second.jsonl:<w>: the cold
+ * start's mixture, which keeps the second task from the beginning. */
+static void push_mixture(const StageContext *c, Argv *a, int first_stage, const char *first) {
+    char p[1200];
+    argv_push(a, "--data");
+    push_path(c, a, "", first_stage, first);
+    pipeline_stage_path(c->root, ST_DATA, "second.jsonl", p, sizeof p);
+    argv_push(a, "--data");
+    argv_pushf(a, "%s:%g", p, (double)c->ps->second_weight);
+}
+
 int pipeline_stage_commands(const StageContext *c, int s, Argv cmds[STAGE_MAX_COMMANDS]) {
     const PipelineSettings *ps = c->ps;
     Argv *a = &cmds[0];
     switch (s) {
     case ST_DATA:
-        return 0;
+        /* sft.demos, not -n: the shared -n stops at 4096 */
+        begin(c, s, a, "demos");
+        argv_push(a, "--out");
+        push_path(c, a, "", ST_DATA, "reasoning.jsonl");
+        argv_pushf(a, "sft.demos=%d", ps->demos);
+        end(c, s, a);
+        begin(c, s, &cmds[1], "demos");
+        argv_push_words(&cmds[1], ps->second_task);
+        argv_push(&cmds[1], "--out");
+        push_path(c, &cmds[1], "", ST_DATA, "second.jsonl");
+        argv_pushf(&cmds[1], "sft.demos=%d", ps->second_demos);
+        end(c, s, &cmds[1]);
+        return 2;
     case ST_COLD:
     case ST_SCOLD:
         begin(c, s, a, "sft");
         if (s == ST_SCOLD) argv_push_words(a, ps->student);
         argv_push_words(a, ps->cold_start);
+        push_mixture(c, a, ST_DATA, "reasoning.jsonl");
         end(c, s, a);
         return 1;
     case ST_GRPO:
@@ -131,6 +155,7 @@ int pipeline_stage_commands(const StageContext *c, int s, Argv cmds[STAGE_MAX_CO
         argv_push_words(a, s == ST_GRPO ? ps->grpo : s == ST_FINAL ? ps->final_rl : ps->student_rl);
         push_path(c, a, "grpo.init=", s == ST_GRPO ? ST_COLD : s == ST_FINAL ? ST_MIX : ST_SCOLD,
                   "sft.ckpt");
+        if (s == ST_SRL) argv_pushf(a, "grpo.time_limit_s=%.1f", pipeline_student_rl_budget(c));
         end(c, s, a);
         return 1;
     case ST_RS:
@@ -145,8 +170,8 @@ int pipeline_stage_commands(const StageContext *c, int s, Argv cmds[STAGE_MAX_CO
     case ST_MIX:
         begin(c, s, a, "sft");
         argv_push_words(a, ps->sft_mix);
-        argv_push(a, "--data");
-        push_path(c, a, "", ST_RS, "rs.jsonl");
+        push_mixture(c, a, ST_RS, "rs.jsonl");
+        push_path(c, a, "sft.init=", ST_GRPO, "final.ckpt");
         end(c, s, a);
         return 1;
     case ST_DISTILL:

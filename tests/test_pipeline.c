@@ -41,10 +41,11 @@ static const char *BASE =
     "model.n_heads=4 model.n_kv_heads=2 model.hidden_dim=64 eval.prompts=16 eval.pass_k=1 "
     "eval.samples=0 sft.batch_size=16 sft.eval_every=0 sft.lr=5e-3 grpo.prompts_per_step=2 "
     "grpo.group_size=4 grpo.eval_every=5 grpo.checkpoint_every=2 distill.batch_size=8 "
-    "distill.eval_every=0 distill.heldout=8 pipeline.ranks=2 "
+    "distill.eval_every=0 distill.heldout=8 pipeline.ranks=2 pipeline.demos=200 "
+    "pipeline.second_demos=200 "
     "pipeline.cold_start=sft.steps=300 pipeline.grpo=grpo.steps=40 "
     "'pipeline.rejection_sample=rs.prompts=64 rs.k=4' pipeline.sft_mix=sft.steps=50 "
-    "pipeline.final_rl=grpo.steps=4 pipeline.distill=distill.steps=40 "
+    "'pipeline.final_rl=grpo.steps=4 reward.scorers=length:0.1' pipeline.distill=distill.steps=40 "
     "'pipeline.student=model.dim=16 model.n_layers=1 model.n_heads=2 model.n_kv_heads=1 "
     "model.hidden_dim=32' pipeline.student_rl=grpo.steps=4 "
     "'pipeline.second_task=task.name=arith task.max_digits=1 sampler.max_new_tokens=4'";
@@ -155,6 +156,15 @@ static void test_full_run_writes_every_record(void **state) {
         }
         json_decref(o);
     }
+    /* both demonstration files, the cold starts on their mixture, the
+     * baseline's RL capped to the wall time distillation took */
+    assert_int_equal(run("test $(grep -c . %s/0-data/second.jsonl) -eq 200", root), 0);
+    assert_int_equal(run("grep -q '\"records\": 200' %s/0-data/stage.json", root), 0);
+    assert_int_equal(run("grep -q -- '--data %s/0-data/second.jsonl:0.3' %s/7-student-cold-start/"
+                         "command.txt", root, root), 0);
+    assert_int_equal(run("grep -q 'sft.init=%s/2-grpo/final.ckpt' %s/4-sft-mix/command.txt", root,
+                         root), 0);
+    assert_int_equal(run("grep -q 'grpo.time_limit_s=[0-9]' %s/8-student-rl/command.txt", root), 0);
     /* one row per stage under the header */
     assert_int_equal(run("test $(grep -vc '^#' %s/pipeline.tsv) -eq %d", root, N_STAGES), 0);
     assert_int_equal(run("grep -q '^8\t8-student-rl\t' %s/pipeline.tsv", root), 0);
@@ -188,12 +198,13 @@ static void test_rerun_skips_every_stage(void **state) {
 /* A finished stage is never re-run with another command silently. */
 static void test_changed_command_refused(void **state) {
     (void)state;
-    assert_int_equal(run("%s pipeline run.dir=%s %s pipeline.final_rl=grpo.steps=5 > %s/run4.log "
-                         "2>&1",
+    assert_int_equal(run("%s pipeline run.dir=%s %s 'pipeline.final_rl=grpo.steps=5 "
+                         "reward.scorers=length:0.1' > %s/run4.log 2>&1",
                          bin, root, BASE, tmp),
                      2);
     assert_int_equal(run("grep -q '5-final-rl is finished, but it ran' %s/run4.log", tmp), 0);
     assert_int_equal(run("grep -q 'then: grpo.steps=4; now: grpo.steps=5' %s/run4.log", tmp), 0);
+    assert_int_equal(run("test -e %s/5-final-rl/stage.json", root), 0);
     assert_int_equal(run("grep -q 'rerun_changed=1' %s/run4.log", tmp), 0);
 }
 
