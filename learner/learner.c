@@ -569,8 +569,10 @@ int learner_run(Config *cfg, Comm *comm) {
     dashboard_init(&R->dash, R->run->dir);
     Group *groups = xcalloc((size_t)R->plan->prompts_per_step, sizeof(Group));
     /* a resume whose saved training time is already past the limit trains
-     * no further: it goes straight to the final evaluation */
-    if (!status && R->L.step < R->plan->steps && time_limit_reached(R)) {
+     * no further: it goes straight to the final evaluation (a fresh run
+     * holds 0 s, so it always takes its first step) */
+    if (!status && R->L.step < R->plan->steps && R->gs->time_limit_s > 0 &&
+        R->rs.train_seconds >= R->gs->time_limit_s) {
         R->time_stop = 1;
         printf("time limit: the checkpoint holds %.1f s of training, [grpo] time_limit_s = %g: "
                "no new step after step %ld of %d\n",
