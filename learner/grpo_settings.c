@@ -26,6 +26,9 @@ static const CfgKey keys[] = {
           "1: start from step 0 even if run.dir holds training checkpoints that do not load"),
     CFG_I(T, "max_empty_steps", max_empty_steps, "3", 0, 1e9, 0,
           "stop (status 5) after N consecutive steps without a valid group, 0 = never"),
+    CFG_F(T, "time_limit_s", time_limit_s, "0", 0, 1e9, 0,
+          "start no new step after this many seconds of training (counted across resumes), "
+          "then finish as after the last step; 0 = off"),
     CFG_I(T, "max_nonfinite_steps", max_nonfinite_steps, "3", 1, 1e9, 0,
           "stop (status 6) after N steps in a row with a NaN/inf gradient"),
 };

@@ -1,6 +1,6 @@
 /* grpo_settings.h: the learner's own [grpo] keys: the objective (grpo_loss.h),
  * the passes over each batch, the optimizer, the reference model, and the
- * checkpoint rotation. The keys every rank agrees on (steps, group size,
+ * checkpoint rotation, when to stop early. The keys every rank agrees on (steps, group size,
  * mode, ...) are in proto/plan.h. */
 #ifndef LEARNER_GRPO_SETTINGS_H
 #define LEARNER_GRPO_SETTINGS_H
@@ -27,6 +27,7 @@ typedef struct {
     int restart;            /* 1: start over although run.dir's checkpoints do not load */
     int max_empty_steps;    /* stop after N steps in a row without a valid group (0 = never) */
     int max_nonfinite_steps;/* stop after N steps in a row with a non-finite gradient */
+    float time_limit_s;     /* training seconds after which no step starts (0 = off) */
 } GrpoSettings;
 
 extern const CfgSection grpo_section;

@@ -133,6 +133,7 @@ static long take_groups(Learner *L, const Group *groups, int n, int *zero_var) {
     const GrpoSettings *gs = L->gs;
     memcpy(L->sorted, groups, sizeof(Group) * (size_t)n);
     qsort(L->sorted, (size_t)n, sizeof(Group), group_order);
+    L->n_sorted = n;
     const int nc = L->sorted[0].n_components;
     int rows = 0;
     long ntok = 0;
@@ -357,4 +358,11 @@ int learner_step(Learner *L, const Group *groups, int n, uint64_t policy_version
     int stop = nonfinite_tally(&L->nonfinite, out->nonfinite_skipped, gs->max_nonfinite_steps);
     out->nonfinite_in_a_row = L->nonfinite.in_a_row;
     return stop;
+}
+
+const float *learner_batch_group(const Learner *L, int i, const Group **g) {
+    CHECK(i >= 0 && i < L->n_sorted);
+    *g = &L->sorted[i];
+    /* every group has group_size rows (take_groups checks) */
+    return L->adv + (size_t)i * (size_t)L->plan->group_size;
 }

@@ -75,7 +75,8 @@ typedef struct {
     float *prox, *isw;         /* (max_tok) truncated importance weighting */
     float *adv;                /* (max_rows) */
     int *len;                  /* (max_rows) */
-    Group *sorted;             /* (max groups) */
+    Group *sorted;             /* (max groups) the last step's, shallow copies */
+    int n_sorted;
     Minibatch *mbs;            /* (max_minibatches) this step's split */
     int max_minibatches;       /* min(minibatches, prompts_per_step) */
     NonfiniteTally nonfinite;  /* steps that skipped an update (update.h) */
@@ -93,5 +94,11 @@ void learner_free(Learner *L);
  * (the caller stops the run with EXIT_NONFINITE), else 0. */
 int learner_step(Learner *L, const Group *groups, int n, uint64_t policy_version,
                   StepMetrics *out);
+
+/* After learner_step: group i of its batch in batch order (sorted by actor
+ * rank, then sequence number) into *g, and returns the G advantages the
+ * loss used for its completions. The group's arrays are the caller's (valid
+ * until it frees the groups it passed); the advantages until the next step. */
+const float *learner_batch_group(const Learner *L, int i, const Group **g);
 
 #endif

@@ -25,6 +25,13 @@
  * grpo.max_empty_steps steps in a row stops with EXIT_EMPTY_STEPS (the
  * count restarts on resume).
  *
+ * [grpo] time_limit_s ends a run early: once that much training time has
+ * passed (the clock of summary.json's train_seconds, saved in every
+ * checkpoint's RSUM, so it continues across a resume), the step that
+ * notices becomes the last one: final evaluation, checkpoint, final.ckpt,
+ * summary.json, the actors stopped, exit 0. Only the learner reads the
+ * clock, so every rank ends at the step it chose.
+ *
  * The loop's state (Run) is in learner_run.h; publishing and the actors'
  * reports are in learner_publish.c, the final table in learner_report.c. */
 #include "learner.h"
@@ -361,6 +368,27 @@ static int setup(Run *R) {
     return 0;
 }
 
+/* Whether [grpo] time_limit_s (0 = none) of training have passed; the
+ * clock continues across resumes (R->t_start). */
+static int time_limit_reached(const Run *R) {
+    return R->gs->time_limit_s > 0 && now_seconds() - R->t_start >= R->gs->time_limit_s;
+}
+
+/* An evaluation step's samples.jsonl lines: the first group of the batch
+ * the learner just trained on (n_good groups; none on an empty step) with
+ * the advantages its loss used, then the held-out samples. 0 or -1 with err. */
+static int write_samples(Run *R, long step, int n_good, char *err, size_t errlen) {
+    if (n_good > 0) {
+        const Group *g;
+        const float *adv = learner_batch_group(&R->L, 0, &g);
+        if (samples_log_write_group(&R->ml.samples, R->ml.comp_names, step, g, adv, R->tok,
+                                    stdout, err, errlen) != 0)
+            return -1;
+    }
+    return samples_log_write(&R->ml.samples, R->ml.comp_names, step, &R->samples, stdout, err,
+                             errlen);
+}
+
 /* One training step: collect, train, publish, evaluate, log, checkpoint.
  * Returns 0 to continue, or the exit status to stop with (a checkpoint is
  * written when it can be; the message says why): EXIT_REQUEUE on a signal,
@@ -409,7 +437,6 @@ static int run_step(Run *R, long step, Group *groups) {
     for (int r = 1; r < R->comm->size; r++) gen_sum += R->in.gen_s[r];
     s.actor_tok_s = gen_sum > 0 ? s.m.tokens / gen_sum : 0;
     s.learner_tok_s = s.t_learn > 0 ? s.m.learner_tokens / s.t_learn : 0;
-    for (int i = 0; i < n_good; i++) group_free(&groups[i]);
     s.bad_messages = R->in.n_bad;
     s.stale_dropped = R->in.n_stale;
     s.version = (unsigned long long)R->version;
@@ -418,13 +445,22 @@ static int run_step(Run *R, long step, Group *groups) {
                 "is not finite; weights and AdamW state left unchanged\n",
                 step, s.m.nonfinite_skipped, s.m.grad_norm);
     double t3 = now_seconds();
-    int last = step == plan->steps;
+    /* decided here alone and carried out by commands, so every rank ends
+     * at the same step */
+    int time_up = step < plan->steps && time_limit_reached(R);
+    int last = step == plan->steps || time_up;
     int empty_stop = gs->max_empty_steps > 0 && R->n_empty >= gs->max_empty_steps;
     if (!R->stop_signal) R->stop_signal = take_stop_signal();
     int stopping = (R->stop_signal != 0 && !last) || empty_stop || nonfinite;
     /* stopping: checkpoint and go, no evaluation (on a signal the batch
      * system is counting down to SIGKILL) */
-    int eval_due = plan_eval_due(plan, step) && !stopping;
+    int eval_due = (plan_eval_due(plan, step) || time_up) && !stopping;
+    if (time_up && !stopping) {
+        R->time_stop = 1;
+        printf("time limit: %.1f s of training reached [grpo] time_limit_s = %g after step %ld of "
+               "%d; starting no new step (final evaluation, checkpoint and summary follow)\n",
+               now_seconds() - R->t_start, (double)gs->time_limit_s, step, plan->steps);
+    }
     uint32_t cmd = !eval_due ? WIRE_CMD_WEIGHTS : last ? WIRE_CMD_EVAL_PASS_K : WIRE_CMD_EVAL;
     if (plan->async) publish(R, cmd); /* first: the actors go on */
     int checkpointed = (gs->checkpoint_every > 0 && step % gs->checkpoint_every == 0) ||
@@ -447,15 +483,17 @@ static int run_step(Run *R, long step, Group *groups) {
         }
     }
     s.elapsed = now_seconds() - R->t_start;
+    s.time_limit_s = gs->time_limit_s;
     s.step_seconds = now_seconds() - t0;
     R->phase[PHASE_WAIT] += s.t_collect;
     R->phase[PHASE_LEARN] += s.t_learn;
     R->phase[PHASE_BCAST] += s.t_bcast;
     R->phase[PHASE_EVAL] += s.t_eval;
     char err[900];
-    if (metrics_step(&R->ml, &s, err, sizeof err) != 0 ||
-        (s.has_eval && samples_log_write(&R->ml.samples, R->ml.comp_names, step, &R->samples,
-                                         stdout, err, sizeof err) != 0)) {
+    int bad = metrics_step(&R->ml, &s, err, sizeof err) != 0 ||
+              (s.has_eval && write_samples(R, step, n_good, err, sizeof err) != 0);
+    for (int i = 0; i < n_good; i++) group_free(&groups[i]);
+    if (bad) {
         fprintf(stderr, "error: run directory not writable: %s\n", err);
         if (!checkpointed) {
             char path[CFG_STR_MAX + 64];
@@ -542,7 +580,17 @@ int learner_run(Config *cfg, Comm *comm) {
     }
     dashboard_init(&R->dash, R->run->dir);
     Group *groups = xcalloc((size_t)R->plan->prompts_per_step, sizeof(Group));
-    for (long step = R->L.step + 1; step <= R->plan->steps && !status; step++)
+    /* a resume whose saved training time is already past the limit trains
+     * no further: it goes straight to the final evaluation (a fresh run
+     * holds 0 s, so it always takes its first step) */
+    if (!status && R->L.step < R->plan->steps && R->gs->time_limit_s > 0 &&
+        R->rs.train_seconds >= R->gs->time_limit_s) {
+        R->time_stop = 1;
+        printf("time limit: the checkpoint holds %.1f s of training, [grpo] time_limit_s = %g: "
+               "no new step after step %ld of %d\n",
+               R->rs.train_seconds, (double)R->gs->time_limit_s, R->L.step, R->plan->steps);
+    }
+    for (long step = R->L.step + 1; step <= R->plan->steps && !status && !R->time_stop; step++)
         status = run_step(R, step, groups);
     /* resumed after the last step (or no steps): the final evaluation */
     if (status == 0 && !R->have_final) {

@@ -1,6 +1,8 @@
 /* learner_report.c: the end of a finished run: final.ckpt, the final
  * evaluation's line, the per-rank phase table, the accuracy table, the
- * last dashboard redraw and summary.json. */
+ * last dashboard redraw and summary.json. "steps" there is grpo.steps as
+ * configured; "steps_done" and "stop" ("steps", or "time_limit" when
+ * [grpo] time_limit_s ended the run) say where it ended. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,7 +56,11 @@ int report(Run *R, const double *all_phases) {
     printf("  %-28s %.3f\n", "demonstrator", R->rs.demo_acc);
     printf("  %-28s %.3f\n", "SFT model (start of GRPO)", R->rs.start_acc);
     printf("  %-28s %.3f   (%ld steps, %.0f s training, %ld bad messages, %ld stale)\n",
-           "GRPO model", final.greedy_acc, (long)plan->steps, wall, R->in.n_bad, R->in.n_stale);
+           "GRPO model", final.greedy_acc, R->L.step, wall, R->in.n_bad, R->in.n_stale);
+    if (R->time_stop)
+        printf("stopped at the time limit: [grpo] time_limit_s = %g reached after %ld of %d steps "
+               "(grpo.steps), %.1f s of training with the final evaluation\n",
+               (double)R->gs->time_limit_s, R->L.step, plan->steps, wall);
     printf("held-out evaluation: %.1f s in all, %d evaluations on %d actors (%.2f s each)\n",
            R->eval_seconds, R->n_evals, R->comm->size - 1,
            R->n_evals ? R->eval_seconds / R->n_evals : 0.0);
@@ -73,11 +79,13 @@ int report(Run *R, const double *all_phases) {
             "\"grpo_sampled_acc\":%.6g,\"grpo_pass_at_k\":%.6g,\"k\":%d,\"eval_prompts\":%d,"
             "\"steps\":%d,\"async\":%d,\"max_staleness\":%d,\"train_seconds\":%.2f,"
             "\"bad_messages\":%ld,\"stale_dropped\":%ld,\"ranks\":%d,\"eval_seconds\":%.2f,"
-            "\"evals\":%d,\"plot\":\"%s\",\"phases\":{",
+            "\"evals\":%d,\"plot\":\"%s\",\"steps_done\":%ld,\"stop\":\"%s\","
+            "\"time_limit_s\":%g,\"phases\":{",
             R->rs.demo_acc, R->rs.start_acc, final.greedy_acc, final.sampled_acc, final.pass_at_k,
             final.k, final.n_prompts, plan->steps, plan->async, plan->max_staleness, wall,
             R->in.n_bad, R->in.n_stale, R->comm->size, R->eval_seconds, R->n_evals,
-            plotted ? png : "");
+            plotted ? png : "", R->L.step, R->time_stop ? "time_limit" : "steps",
+            (double)R->gs->time_limit_s);
     /* per-rank phase seconds: what the scaling study divides into busy and
      * idle fractions */
     for (int p = 0; p < PHASE_COUNT; p++) {

@@ -49,6 +49,7 @@ typedef struct Run {
     int learner_ready, intake_ready, metrics_ready; /* what setup got to (for cleanup) */
     int actors_started;        /* the actors got their state and are in their loop */
     int stop_signal;           /* SIGUSR1/SIGTERM received: checkpoint and stop */
+    int time_stop;             /* [grpo] time_limit_s reached: no new step */
     /* async mode */
     WeightChannel wch;
     ChecksumRing ring;         /* recent published checksums */

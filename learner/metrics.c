@@ -185,7 +185,9 @@ int metrics_step(MetricsLog *ml, const StepLog *s, char *err, size_t errlen) {
     if (line_end(&b, &ml->tsv, err, errlen) != 0) return -1;
 
     char eta[32], evs[48] = "";
-    fmt_eta(s->elapsed / s->step * (s->total_steps - s->step), eta, sizeof eta);
+    double left = s->elapsed / s->step * (s->total_steps - s->step);
+    if (s->time_limit_s > 0) left = fmin(left, fmax(0, s->time_limit_s - s->elapsed));
+    fmt_eta(left, eta, sizeof eta);
     if (s->has_eval) snprintf(evs, sizeof evs, " | held-out %.3f", s->eval.greedy_acc);
     printf("step %4ld/%ld | reward %.3f acc %.3f zero-var %.2f | kl %.4f clip %.3f ent %.3f | "
            "len %.1f | |dlogp| %.1e | %.0f gen tok/s %.0f learn tok/s | %.2f s/step | ETA %s%s\n",

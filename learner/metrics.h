@@ -16,6 +16,7 @@ typedef struct {
     unsigned long long version;
     StepMetrics m;
     double elapsed, step_seconds;
+    double time_limit_s;  /* [grpo] time_limit_s (0 = none): the ETA never exceeds what is left */
     /* time split of the step (seconds) */
     double t_collect;   /* learner waiting for all groups */
     double t_gen;       /* slowest actor's generation time for its groups */

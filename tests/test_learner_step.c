@@ -10,6 +10,8 @@
  *   - the weight scatter: one minibatch, one epoch equals the documented
  *     pipeline (forward, grpo_loss_compute, weights at batch_index,
  *     backward, model_update) bit for bit, in any arrival order;
+ *   - the batch's first group and the advantages the loss used for it
+ *     (learner_batch_group), and its samples.jsonl lines (samples_log.h);
  *   - non-finite gradients (NaN reward, NaN reference weights, inf
  *     gradient) skip the update: weights, AdamW moments and step count
  *     unchanged, counted, and the run is told to stop after
@@ -20,9 +22,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "batch.h"
 #include "config.h"
@@ -31,6 +36,9 @@
 #include "grpo_step.h"
 #include "model.h"
 #include "rng.h"
+#include "run_files.h"
+#include "samples_log.h"
+#include "tokenizer.h"
 #include "sample_dist.h"
 #include "update.h"
 #include "blas_setup.h"
@@ -429,6 +437,93 @@ static void test_scatter_matches_pipeline(void **state) {
     fx_free(&f);
 }
 
+/* ---- the first group of the batch, in samples.jsonl ---------------------------- */
+
+/* Groups arriving out of order: the first in batch order is the lowest
+ * (rank, seq), and its advantages are group_advantages of its rewards.
+ * Its samples.jsonl lines carry those advantages, the decoded texts, the
+ * reward components by name and the truncation; the console gets one line. */
+static void test_first_group_and_its_samples(void **state) {
+    (void)state;
+    Config *cfg = tiny_config();
+    Fx f;
+    fx_init(&f, cfg);
+    Group g[2];
+    make_group(&g[0], &spec_b, 2, 7, &f.policy, NULL);
+    make_group(&g[1], &spec_a, 2, 3, &f.policy, NULL);
+    g[1].finish[1] = WIRE_FINISH_LENGTH;
+    g[1].policy_version = 5;
+    StepMetrics m;
+    assert_int_equal(learner_step(&f.L, g, 2, 5, &m), 0);
+    const Group *first, *second;
+    const float *adv = learner_batch_group(&f.L, 0, &first);
+    const float *adv1 = learner_batch_group(&f.L, 1, &second);
+    assert_true(first->seq_no == 3 && second->seq_no == 7);
+    const GrpoSettings *gs = grpo_settings(cfg);
+    float want[2], want1[2];
+    group_advantages(spec_a.reward, 2, (PgAlgo)gs->algo, (AdvStd)gs->adv_std, gs->adv_eps, want);
+    group_advantages(spec_b.reward, 2, (PgAlgo)gs->algo, (AdvStd)gs->adv_std, gs->adv_eps, want1);
+    assert_memory_equal(adv, want, sizeof want);
+    assert_memory_equal(adv1, want1, sizeof want1);
+    assert_true(adv[0] > 0.99f && adv[1] < -0.99f);
+
+    char dir[] = "/tmp/grpo_test_trainsamples_XXXXXX", path[128], err[600];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/samples.jsonl", dir);
+    LineFile lf;
+    assert_int_equal(linefile_open(&lf, path, 0, err, sizeof err), 0);
+    Tokenizer tok;
+    tokenizer_init_char(&tok);
+    const char *names[] = {"accuracy"};
+    char *out = NULL;
+    size_t outlen = 0;
+    FILE *console = open_memstream(&out, &outlen);
+    assert_int_equal(samples_log_write_group(&lf, names, 9, first, adv, &tok, console, err,
+                                             sizeof err), 0);
+    fclose(console);
+    assert_int_equal(linefile_close(&lf, err, sizeof err), 0);
+    printf("  console: %s", out);
+    assert_non_null(strstr(out, "train group (step 9, actor 1 #3)"));
+    assert_non_null(strstr(out, "reward 1 0 | advantage +1.00 -1.00"));
+    assert_int_equal(strchr(out, '\n') - out + 1, (long)outlen);
+    free(out);
+    /* ids 4.. are ' '+1.. in the character vocabulary; BOS and EOS have no text */
+    const char *texts[2] = {"!\"#", "$%"};
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    char line[2048];
+    int n = 0;
+    while (fgets(line, sizeof line, fp)) {
+        json_error_t je;
+        json_t *o = json_loads(line, 0, &je);
+        if (!o) fail_msg("%s: line %d is not JSON: %s", path, n + 1, je.text);
+        assert_true(n < 2);
+        assert_string_equal(json_string_value(json_object_get(o, "kind")), "train");
+        assert_int_equal(json_integer_value(json_object_get(o, "step")), 9);
+        assert_int_equal(json_integer_value(json_object_get(o, "version")), 5);
+        assert_int_equal(json_integer_value(json_object_get(o, "index")), n);
+        assert_string_equal(json_string_value(json_object_get(o, "prompt")), " ");
+        assert_string_equal(json_string_value(json_object_get(o, "completion")), texts[n]);
+        assert_true((float)json_number_value(json_object_get(o, "advantage")) == adv[n]);
+        assert_true((float)json_number_value(json_object_get(o, "reward_total")) ==
+                    spec_a.reward[n]);
+        json_t *r = json_object_get(o, "reward");
+        assert_true((float)json_number_value(json_object_get(r, "accuracy")) == spec_a.reward[n]);
+        assert_int_equal(json_integer_value(json_object_get(o, "tokens")), spec_a.len[n]);
+        assert_true(json_is_boolean(json_object_get(o, "truncated")));
+        assert_int_equal(json_is_true(json_object_get(o, "truncated")), n == 1);
+        json_decref(o);
+        n++;
+    }
+    fclose(fp);
+    assert_int_equal(n, 2);
+    unlink(path);
+    rmdir(dir);
+    for (int i = 0; i < 2; i++) group_free(&g[i]);
+    fx_free(&f);
+    config_free(cfg);
+}
+
 /* ---- non-finite gradients ---------------------------------------------------- */
 
 typedef struct {
@@ -577,6 +672,7 @@ int main(void) {
         cmocka_unit_test(test_tis_weights),
         cmocka_unit_test(test_truncated_logprob_recompute),
         cmocka_unit_test(test_scatter_matches_pipeline),
+        cmocka_unit_test(test_first_group_and_its_samples),
         cmocka_unit_test(test_nan_reward_skips_update),
         cmocka_unit_test(test_nan_reference_skips_update),
         cmocka_unit_test(test_model_update_inf_gradient),

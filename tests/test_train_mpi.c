@@ -4,7 +4,8 @@
  * checksums (checksum_every = 1: a mismatch aborts the run), determinism of
  * two runs with the same seed, and refusal of impossible rank counts; and
  * what protects run.dir: unloadable checkpoints, a second run, a full
- * disk, unusable actor data, checkpoints that cannot resume exactly. */
+ * disk, unusable actor data, checkpoints that cannot resume exactly; and
+ * [grpo] time_limit_s, which ends a run early and cleanly, across a resume. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,7 +25,10 @@
 #include <math.h>
 
 #include "checkpoint.h"
+#include "grpo_loss.h"
+#include "grpo_settings.h"
 #include "model.h"
+#include "sections.h"
 #include "tokenizer.h"
 
 static char tmp[256];
@@ -82,10 +86,84 @@ static json_int_t jint(const json_t *o, const char *key) {
     return json_integer_value(json_object_get(o, key));
 }
 
+static double jnum(const json_t *o, const char *key) {
+    return json_number_value(json_object_get(o, key));
+}
+
+/* The "train" lines of dir/samples.jsonl, for a run with group_size G and
+ * the default [grpo] advantage settings: consecutive runs of G lines, one
+ * group of one step each (index 0..G-1, one prompt), each with its texts,
+ * reward components, tokens and truncation; per group the advantages sum
+ * to ~0 and equal group_advantages of the group's rewards. The steps of
+ * the groups go to steps[] (at most cap); returns how many groups. */
+static int check_train_samples(const char *dir, int G, long *steps, int cap) {
+    char path[400], line[16384];
+    snprintf(path, sizeof path, "%s/samples.jsonl", dir);
+    FILE *f = fopen(path, "r");
+    if (!f) fail_msg("cannot open %s", path);
+    Config *cfg = grpo_config_new();
+    const GrpoSettings *gs = grpo_settings(cfg);
+    float reward[16], adv[16], want[16];
+    char prompt[512] = "";
+    int n_groups = 0, k = 0, lineno = 0, moved = 0;
+    long step = -1;
+    assert_true(G <= 16);
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        json_error_t je;
+        json_t *o = json_loads(line, 0, &je);
+        if (!o) fail_msg("%s: line %d is not JSON: %s", path, lineno, je.text);
+        if (strcmp(json_string_value(json_object_get(o, "kind")), "train") != 0) {
+            assert_int_equal(k, 0); /* no group is cut short */
+            json_decref(o);
+            continue;
+        }
+        assert_int_equal(jint(o, "index"), k);
+        if (k == 0) {
+            step = (long)jint(o, "step");
+            snprintf(prompt, sizeof prompt, "%s", json_string_value(json_object_get(o, "prompt")));
+            assert_true(prompt[0] != 0);
+        }
+        assert_int_equal(jint(o, "step"), step);
+        assert_int_equal(jint(o, "version"), step - 1); /* synchronous: sampled on-policy */
+        assert_string_equal(json_string_value(json_object_get(o, "prompt")), prompt);
+        assert_true(json_is_string(json_object_get(o, "completion")));
+        assert_true(jint(o, "tokens") >= 1);
+        assert_true(json_is_boolean(json_object_get(o, "truncated")));
+        json_t *r = json_object_get(o, "reward");
+        assert_true(json_is_number(json_object_get(r, "accuracy")));
+        assert_true(json_is_number(json_object_get(r, "format")));
+        reward[k] = (float)jnum(o, "reward_total");
+        adv[k] = (float)jnum(o, "advantage");
+        json_decref(o);
+        if (++k < G) continue;
+        group_advantages(reward, G, (PgAlgo)gs->algo, (AdvStd)gs->adv_std, gs->adv_eps, want);
+        double sum = 0;
+        for (int i = 0; i < G; i++) {
+            sum += adv[i];
+            if (fabsf(adv[i] - want[i]) > 1e-6f)
+                fail_msg("%s: step %ld completion %d: advantage %.9g, group_advantages of the "
+                         "rewards gives %.9g", path, step, i, adv[i], want[i]);
+            moved |= adv[i] != 0;
+        }
+        assert_true(fabs(sum) < 1e-4);
+        if (n_groups < cap) steps[n_groups] = step;
+        n_groups++;
+        k = 0;
+    }
+    fclose(f);
+    config_free(cfg);
+    assert_int_equal(k, 0);
+    /* some group had a signal, or the match above proves little */
+    assert_true(n_groups == 0 || moved);
+    return n_groups;
+}
+
 /* dir/samples.jsonl after train(): at each of the 3 evaluations (the
  * start, steps 2 and 4) the default [eval] samples = 4 held-out prompts in
  * order, each line a JSON object with the step, the policy version, the
- * texts and every reward component by name. */
+ * texts and every reward component by name; at steps 2 and 4 the step's
+ * first training group before them (check_train_samples). */
 static void check_samples(const char *dir) {
     char path[400], line[16384];
     snprintf(path, sizeof path, "%s/samples.jsonl", dir);
@@ -96,6 +174,11 @@ static void check_samples(const char *dir) {
         json_error_t je;
         json_t *o = json_loads(line, 0, &je);
         if (!o) fail_msg("%s: line %d is not JSON: %s", path, n + 1, je.text);
+        if (strcmp(json_string_value(json_object_get(o, "kind")), "train") == 0) {
+            json_decref(o);
+            continue;
+        }
+        assert_string_equal(json_string_value(json_object_get(o, "kind")), "eval");
         assert_int_equal(jint(o, "step"), 2 * (n / 4));
         assert_int_equal(jint(o, "version"), 2 * (n / 4));
         assert_int_equal(jint(o, "index"), n % 4);
@@ -111,8 +194,14 @@ static void check_samples(const char *dir) {
     }
     fclose(f);
     assert_int_equal(n, 12);
-    /* and the console excerpt, one per evaluation */
+    long steps[4];
+    assert_int_equal(check_train_samples(dir, 4, steps, 4), 2);
+    assert_true(steps[0] == 2 && steps[1] == 4);
+    /* and the console excerpts, one per evaluation and one per group */
     assert_int_equal(run("test $(grep -c '^sample (step' %s.log) -eq 3", dir), 0);
+    assert_int_equal(run("test $(grep -c '^train group (step [24], actor 1 #[0-9]*): .* | reward "
+                         "[^|]* | advantage [-+]' %s.log) -eq 2", dir),
+                     0);
 }
 
 static void test_train_metrics_and_logprob_match(void **state) {
@@ -618,6 +707,81 @@ static void test_truncated_logprob_end_to_end(void **state) {
     assert_int_equal(n, 2);
 }
 
+/* summary.json of dir, parsed; the caller json_decref's it. */
+static json_t *read_summary(const char *dir) {
+    char path[400];
+    snprintf(path, sizeof path, "%s/summary.json", dir);
+    json_error_t je;
+    json_t *o = json_load_file(path, 0, &je);
+    if (!o) fail_msg("%s: %s", path, je.text);
+    return o;
+}
+
+/* grpo.steps=1000 with time_limit_s = 2: the run ends well before 1000
+ * steps with status 0, final.ckpt, a summary.json and a final table that
+ * say it stopped at the time limit, and a train group in samples.jsonl at
+ * every evaluation step (the one that stopped included). The training
+ * time is in the checkpoint: a resume with the same limit takes no step,
+ * one with a limit of 3 s continues the clock from where it was. */
+static void test_time_limit_stops_early_and_resumes(void **state) {
+    (void)state;
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/timed", tmp);
+    const char *cmd = "mpirun --oversubscribe -np 3 %s train run.dir=%s grpo.init=%s/a/sft.ckpt "
+                      "grpo.steps=1000 grpo.prompts_per_step=4 grpo.group_size=4 "
+                      "grpo.eval_every=5 grpo.time_limit_s=%d %s >> %s.log 2>&1";
+    assert_int_equal(run(cmd, bin, dir, tmp, 2, TINY, dir), 0);
+    assert_int_equal(run("test -s %s/final.ckpt", dir), 0);
+    json_t *sm = read_summary(dir);
+    long done = (long)jint(sm, "steps_done");
+    printf("time limit 2 s: %ld of 1000 steps, %.2f s of training\n", done,
+           jnum(sm, "train_seconds"));
+    assert_string_equal(json_string_value(json_object_get(sm, "stop")), "time_limit");
+    assert_int_equal(jint(sm, "steps"), 1000);
+    assert_true(done >= 1 && done < 1000);
+    assert_true(jnum(sm, "train_seconds") >= 2.0);
+    assert_true(jnum(sm, "time_limit_s") == 2.0);
+    json_decref(sm);
+    assert_int_equal(run("grep -q 'stopped at the time limit: .*time_limit_s = 2 reached after "
+                         "%ld of 1000 steps' %s.log", done, dir),
+                     0);
+    assert_int_equal(run("test -s %s/ckpt-%08ld.ckpt", dir, done), 0);
+    /* a train group at every evaluation step, the last one included */
+    long steps[256];
+    int n = check_train_samples(dir, 4, steps, 256);
+    assert_int_equal(n, (int)(done / 5) + (done % 5 != 0));
+    assert_true(n <= 256 && steps[n - 1] == done);
+    /* resumed with the same limit: no step, the final evaluation, status 0 */
+    assert_int_equal(run(cmd, bin, dir, tmp, 2, TINY, dir), 0);
+    assert_int_equal(run("grep -q 'time limit: the checkpoint holds .* no new step after step "
+                         "%ld of 1000' %s.log", done, dir),
+                     0);
+    sm = read_summary(dir);
+    assert_int_equal(jint(sm, "steps_done"), done);
+    json_decref(sm);
+    /* a longer limit continues the clock: the first step after the resume
+     * already has the 2 s before it */
+    assert_int_equal(run(cmd, bin, dir, tmp, 3, TINY, dir), 0);
+    sm = read_summary(dir);
+    long done2 = (long)jint(sm, "steps_done");
+    printf("time limit 3 s after resume: %ld steps, %.2f s of training\n", done2,
+           jnum(sm, "train_seconds"));
+    assert_string_equal(json_string_value(json_object_get(sm, "stop")), "time_limit");
+    assert_true(done2 > done && done2 < 1000);
+    assert_true(jnum(sm, "train_seconds") >= 3.0);
+    json_decref(sm);
+    json_t *lines = read_metrics(dir), *o;
+    size_t li;
+    int seen = 0;
+    json_array_foreach(lines, li, o) {
+        if (jint(o, "step") != done + 1) continue;
+        seen = 1;
+        assert_true(jnum(o, "elapsed_s") >= 2.0);
+    }
+    json_decref(lines);
+    assert_true(seen);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_train_metrics_and_logprob_match),
@@ -635,6 +799,7 @@ int main(void) {
         cmocka_unit_test(test_full_disk_stops_the_run_cleanly),
         cmocka_unit_test(test_nonfinite_reference_stops),
         cmocka_unit_test(test_truncated_logprob_end_to_end),
+        cmocka_unit_test(test_time_limit_stops_early_and_resumes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
