@@ -42,7 +42,7 @@ static const char *BASE =
     "eval.samples=0 sft.batch_size=16 sft.eval_every=0 sft.lr=5e-3 grpo.prompts_per_step=2 "
     "grpo.group_size=4 grpo.eval_every=5 grpo.checkpoint_every=2 distill.batch_size=8 "
     "distill.eval_every=0 distill.heldout=8 pipeline.ranks=2 pipeline.demos=200 "
-    "pipeline.second_demos=200 "
+    "pipeline.second_demos=100 "
     "pipeline.cold_start=sft.steps=300 pipeline.grpo=grpo.steps=40 "
     "'pipeline.rejection_sample=rs.prompts=64 rs.k=4' pipeline.sft_mix=sft.steps=50 "
     "'pipeline.final_rl=grpo.steps=4 reward.scorers=length:0.1' pipeline.distill=distill.steps=40 "
@@ -158,7 +158,7 @@ static void test_full_run_writes_every_record(void **state) {
     }
     /* both demonstration files, the cold starts on their mixture, the
      * baseline's RL capped to the wall time distillation took */
-    assert_int_equal(run("test $(grep -c . %s/0-data/second.jsonl) -eq 200", root), 0);
+    assert_int_equal(run("test $(grep -c . %s/0-data/second.jsonl) -eq 100", root), 0);
     assert_int_equal(run("grep -q '\"records\": 200' %s/0-data/stage.json", root), 0);
     assert_int_equal(run("grep -q -- '--data %s/0-data/second.jsonl:0.3' %s/7-student-cold-start/"
                          "command.txt", root, root), 0);
