@@ -37,7 +37,7 @@ static const CfgKey keys[] = {
     CFG_S(T, "launcher", launcher, "mpirun --oversubscribe -np {ranks}", 0,
           "how MPI stages start; {ranks} is replaced (under SLURM: srun -n {ranks})"),
     CFG_I(T, "rerun_changed", rerun_changed, "0", 0, 1, 0,
-          "1: a finished stage whose command changed is re-run with every later one (their "
+          "1: a finished stage whose command changed is re-run with the stages that need it (their "
           "directories are moved aside); 0: refuse"),
 };
 #undef T
