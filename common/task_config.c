@@ -33,6 +33,9 @@ static const CfgKey keys[] = {
     CFG_F(T, "cot_demo_error", p.cot_demo_error, "0.3", 0, 1, 1,
           "*_cot demonstrator: chance of one flawed step (arith_cot: a needed carry/borrow "
           "dropped; countdown_cot: a subtraction worked smaller-from-larger, 50-7=57)"),
+    CFG_I(T, "cot_think", p.cot_think, "1", 0, 1, 1,
+          "*_cot: 1 = <think>reasoning</think><answer>..</answer>; 0 (arith_cot only) = "
+          "<answer>..</answer> alone, the same items and demonstrator without the reasoning"),
 };
 #undef T
 
