@@ -35,6 +35,7 @@ void task_params_default(TaskParams *p) {
     p->cot_digits = 3;
     p->cot_mul_digits = 2;
     p->cot_demo_error = 0.3f;
+    p->cot_think = 1;
 }
 
 void reward_finish(const Task *t, Reward *out) {

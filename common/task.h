@@ -47,11 +47,18 @@ typedef struct {
      * R1 template's tags ["<think>", "</think>", "<answer>", "</answer>"],
      * arith_cot operands of exactly cot_digits digits [3] (a*b: a of
      * cot_digits, b of cot_mul_digits [2]), and the demonstrator's chance
-     * of dropping one carry or borrow of a demonstration [0.3] */
+     * of one flawed step in a demonstration [0.3]: arith_cot drops the
+     * first carry (or borrow) that a later column needed, countdown_cot
+     * works one subtraction smaller-from-larger (50-7=57). */
     char think_open[TASK_MAX_TAG], think_close[TASK_MAX_TAG];
     char answer_open[TASK_MAX_TAG], answer_close[TASK_MAX_TAG];
     int cot_digits, cot_mul_digits;
     float cot_demo_error;
+    /* 1: the completion shows the reasoning [1]; 0 (arith_cot only): the
+     * answer alone, "<answer>857</answer>", for a baseline that trains on
+     * the same items and the same flawed demonstrator without the think
+     * part (task_cot.h) */
+    int cot_think;
 } TaskParams;
 
 /* The [task] section (task_config.c): which task, and its settings. */

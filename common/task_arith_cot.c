@@ -30,7 +30,14 @@
  * while sampling still writes the right carry often enough for RL to find
  * it. A flaw spread uniformly over the carries would instead put a little
  * doubt at every carry, which greedy decoding ignores and sampling pays
- * for everywhere. */
+ * for everywhere.
+ *
+ * [task] cot_think = 0 is the direct baseline: the same prompts, items,
+ * split and demonstrator rng, but the completion is "<answer>857</answer>"
+ * alone. The demonstrator still works the scratchpad (unwritten) and
+ * answers what its flawed line reaches, so both variants imitate the same
+ * habit and differ only in whether the model sees and writes the
+ * reasoning. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -239,7 +246,8 @@ static int acot_demonstrate(const Task *t, const TaskItem *item, Rng *rng, char 
 }
 
 /* Task.verify: the answer part alone is the decimal result (accuracy), the
- * template (format), the answer equals the reasoning's last "=N". */
+ * template (format), the answer equals the reasoning's last "=N" (with
+ * cot_think = 0 there is none: consistency = format, task_cot.h). */
 static void acot_verify(const Task *t, const TaskItem *item, const char *completion,
                         int finished, Reward *out) {
     const TaskParams *p = &((const ACotState *)t->state)->p;
@@ -247,8 +255,8 @@ static void acot_verify(const Task *t, const TaskItem *item, const char *complet
     cot_parse(p, completion, finished, &cp);
     int acc = cp.has_answer && cp.answer_len == strlen(item->answer) &&
               memcmp(cp.answer, item->answer, cp.answer_len) == 0;
-    int cons = 0;
-    if (cp.has_answer && cp.think && cp.answer_len > 0) {
+    int cons = p->cot_think ? 0 : cp.format;
+    if (p->cot_think && cp.has_answer && cp.think && cp.answer_len > 0) {
         const char *eq = NULL;
         for (size_t i = 0; i < cp.think_len; i++)
             if (cp.think[i] == '=') eq = cp.think + i;
@@ -265,6 +273,11 @@ static void acot_destroy(Task *t) {
 }
 
 Task *task_arith_cot_create(const TaskParams *p, uint64_t seed, char *err, size_t errlen) {
+    if (p->cot_think != 0 && p->cot_think != 1) {
+        set_err(err, errlen, "[task] cot_think = %d: expected 1 (worked) or 0 (answer alone)",
+                p->cot_think);
+        return NULL;
+    }
     if (cot_check_tags(p, err, errlen) != 0) return NULL;
     if (p->cot_digits < 1 || p->cot_digits > ACOT_MAX_DIGITS) {
         set_err(err, errlen, "[task] cot_digits = %d: expected 1..%d", p->cot_digits,

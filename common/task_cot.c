@@ -41,6 +41,16 @@ void cot_parse(const TaskParams *p, const char *c, int finished, CotParse *out) 
         out->think = to + lto;
         out->think_len = (size_t)(tc - out->think);
     }
+    if (!p->cot_think) {
+        int blank = 1;
+        for (size_t i = 0; out->has_answer && i < out->answer_len; i++)
+            if (out->answer[i] != ' ') blank = 0;
+        /* a think tag anywhere is a format failure: the baseline must not
+         * earn its format by writing reasoning (inside the answer or not) */
+        out->format = finished && out->has_answer && nto == 0 && ntc == 0 && ao == c &&
+                      ac + lac == c + n && !blank;
+        return;
+    }
     if (!finished || !out->has_answer || !out->think) return;
     int blank = 1;
     for (size_t i = 0; i < out->think_len; i++)
@@ -51,16 +61,20 @@ void cot_parse(const TaskParams *p, const char *c, int finished, CotParse *out) 
 }
 
 int cot_write(const TaskParams *p, const char *think, const char *answer, char *out, size_t cap) {
+    if (!p->cot_think) think = "";
     size_t need = (size_t)cot_tags_len(p) + strlen(think) + strlen(answer);
     if (need + 1 > cap) return -1;
-    snprintf(out, cap, "%s%s%s%s%s%s", p->think_open, think, p->think_close, p->answer_open,
-             answer, p->answer_close);
+    if (p->cot_think)
+        snprintf(out, cap, "%s%s%s%s%s%s", p->think_open, think, p->think_close, p->answer_open,
+                 answer, p->answer_close);
+    else
+        snprintf(out, cap, "%s%s%s", p->answer_open, answer, p->answer_close);
     return (int)need;
 }
 
 int cot_tags_len(const TaskParams *p) {
-    return (int)(strlen(p->think_open) + strlen(p->think_close) + strlen(p->answer_open) +
-                 strlen(p->answer_close));
+    int answer = (int)(strlen(p->answer_open) + strlen(p->answer_close));
+    return p->cot_think ? answer + (int)(strlen(p->think_open) + strlen(p->think_close)) : answer;
 }
 
 int cot_check_tags(const TaskParams *p, char *err, size_t errlen) {

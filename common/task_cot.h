@@ -16,7 +16,14 @@
  * group that differs in correctness. Under the gate a group with no correct
  * answer has equal totals (zero advantage), and a wrong completion never
  * outscores a right one. Consistency only ranks right answers. Reward.correct
- * is accuracy and format: what the total pays for. */
+ * is accuracy and format: what the total pays for.
+ *
+ * With [task] cot_think = 0 (arith_cot's direct baseline) the template is
+ * "<answer>ANSWER</answer>" alone: format is that exactly (no think tag
+ * anywhere, nothing around it, an answer that is not blank, finished), and
+ * consistency, which has no reasoning to agree with, is reported equal to
+ * format, so the gated total pays a right direct answer what it pays a
+ * right consistent worked one and the two models' rewards compare. */
 #ifndef COMMON_TASK_COT_H
 #define COMMON_TASK_COT_H
 
@@ -38,10 +45,12 @@ typedef struct {
 void cot_parse(const TaskParams *p, const char *completion, int finished, CotParse *out);
 
 /* Writes think_open THINK think_close answer_open ANSWER answer_close into
- * out; returns its length, or -1 if it does not fit cap (with the NUL). */
+ * out (with cot_think = 0: answer_open ANSWER answer_close, THINK unused);
+ * returns its length, or -1 if it does not fit cap (with the NUL). */
 int cot_write(const TaskParams *p, const char *think, const char *answer, char *out, size_t cap);
 
-/* Characters the template adds around the think and answer parts. */
+/* Characters the template adds around the think and answer parts (the
+ * answer's alone with cot_think = 0). */
 int cot_tags_len(const TaskParams *p);
 
 /* Checks the four tags: not empty, printable ASCII (the character

@@ -357,6 +357,15 @@ static int decimal_len(int v) {
 }
 
 Task *task_countdown_cot_create(const TaskParams *p, uint64_t seed, char *err, size_t errlen) {
+    /* its flaw lives in the steps and its answer is an expression, so a
+     * direct form would need a demonstrator of its own: not built */
+    if (p->cot_think != 1) {
+        set_err(err, errlen,
+                "[task] cot_think = %d: countdown_cot has only the worked form (cot_think = 1); "
+                "the direct-answer form (cot_think = 0) is arith_cot's",
+                p->cot_think);
+        return NULL;
+    }
     if (cot_check_tags(p, err, errlen) != 0) return NULL;
     if (!(p->cot_demo_error >= 0 && p->cot_demo_error <= 1)) {
         set_err(err, errlen, "[task] cot_demo_error = %g: expected a probability in 0..1",

@@ -246,6 +246,10 @@ int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval, Sft
     }
     double t0 = now_seconds(), t_last = t0, loss_acc = 0;
     long tok_acc = 0;
+    /* the compute spent (this process), for comparing runs whose sequences
+     * differ in length (deploy/think_vs_direct.sh): tokens of the sequences
+     * as written, and positions the forward pass ran including padding */
+    long long seq_tokens = 0, positions = 0, n_seqs = 0;
     int n_acc = 0;
     SftReport rep = {prog.first_loss, 0, prog.step};
     for (long step = prog.step; step < ss->steps && status == 0; step++) {
@@ -274,6 +278,9 @@ int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval, Sft
         }
         rep.steps = prog.step = step + 1;
         tok_acc += (long)batch.B * batch.T;
+        positions += (long long)batch.B * batch.T;
+        for (int r = 0; r < batch.B; r++) seq_tokens += batch.seq_len[r];
+        n_seqs += batch.B;
         int last = step + 1 == ss->steps;
         if ((step + 1) % 100 == 0 || last) {
             double now = now_seconds();
@@ -311,7 +318,10 @@ int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval, Sft
         }
     }
     if (status == 0) {
-        printf("sft: trained in %.1f s\n", prog.train_seconds + now_seconds() - t0);
+        printf("sft: trained in %.1f s; this process: %lld sequences, %lld tokens (mean sequence "
+               "%.2f tokens with BOS and EOS), %lld positions computed (padded)\n",
+               prog.train_seconds + now_seconds() - t0, n_seqs, seq_tokens,
+               n_seqs ? (double)seq_tokens / (double)n_seqs : 0.0, positions);
         Checkpoint ck;
         ckpt_init(&ck);
         ckpt_put_model(&ck, &m, tok);

@@ -1,6 +1,7 @@
 /* test_tasks_cot.c: the chain-of-thought tasks (arith_cot, countdown_cot):
  * the scratchpad text, every verifier case, the gated reward under GRPO's
- * group advantages, the dropped-carry demonstrator, countdown_cot's
+ * group advantages, the dropped-carry demonstrator (the first carry), the
+ * direct-answer variant (cot_think = 0), countdown_cot's
  * smaller-from-larger demonstrator, completion length, determinism and the
  * start-up length check. */
 #include <stdarg.h>
@@ -117,6 +118,60 @@ static void test_verifier_cases(void **st) {
     expect("<think>" GOOD_THINK "</think><answer>+857</answer>", 1, 0, 1, 0);
     /* consistency: the answer agrees with the reasoning's last result */
     expect("<think>2+5+0=07 =847</think><answer>857</answer>", 1, 1, 1, 0);
+}
+
+static void expect_direct(const char *c, int finished, int acc, int fmt) {
+    TaskParams p;
+    task_params_default(&p);
+    p.cot_think = 0;
+    Task *t = make_task("arith_cot", &p, 1);
+    TaskItem it;
+    item_of("472+385=", "857", &it);
+    Reward r;
+    t->verify(t, &it, c, finished, &r);
+    t->destroy(t);
+    /* no reasoning to agree with: consistency is reported as format */
+    if (r.n != 3 || r.value[0] != acc || r.value[1] != fmt || r.value[2] != fmt)
+        fail_msg("cot_think=0 '%s': accuracy %g format %g consistency %g, expected %d %d %d", c,
+                 r.value[0], r.value[1], r.value[2], acc, fmt, fmt);
+    assert_true(r.total == (acc && fmt ? 1.0f : 0.0f));
+    assert_int_equal(r.correct, acc && fmt);
+}
+
+static void test_verifier_direct(void **st) {
+    (void)st;
+    expect_direct("<answer>857</answer>", 1, 1, 1);
+    expect_direct("<answer>857</answer>", 0, 1, 0); /* cut */
+    expect_direct("<answer>847</answer>", 1, 0, 1); /* wrong, formatted */
+    /* a think part, right or not, is not the direct template */
+    expect_direct("<think>" GOOD_THINK "</think><answer>857</answer>", 1, 1, 0);
+    expect_direct("<answer>857</answer><think>" GOOD_THINK "</think>", 1, 1, 0);
+    expect_direct("<answer><think>x</think>857</answer>", 1, 0, 0);
+    expect_direct("<answer>857</answer></think>", 1, 1, 0);
+    expect_direct("<think><answer>857</answer>", 1, 1, 0);
+    expect_direct("857", 1, 0, 0);
+    expect_direct("x<answer>857</answer>", 1, 1, 0);
+    expect_direct("<answer>857</answer> ", 1, 1, 0);
+    expect_direct("<answer>857</answer><answer>857</answer>", 1, 0, 0);
+    expect_direct("<answer></answer>", 1, 0, 0);
+    expect_direct("<answer>  </answer>", 1, 0, 0);
+    expect_direct("<answer>0857</answer>", 1, 0, 1); /* as strict as the worked form */
+    /* and the worked form still refuses the direct one */
+    expect("<answer>857</answer>", 1, 1, 0, 0);
+    /* countdown_cot has no direct form: refused, naming the key */
+    TaskParams p;
+    task_params_default(&p);
+    p.cot_think = 0;
+    char err[512] = "";
+    Task *t = task_create("countdown_cot", &p, 1, err, sizeof err);
+    if (t) t->destroy(t);
+    assert_null(t);
+    assert_non_null(strstr(err, "[task] cot_think = 0"));
+    p.cot_think = 2;
+    t = task_create("arith_cot", &p, 1, err, sizeof err);
+    if (t) t->destroy(t);
+    assert_null(t);
+    assert_non_null(strstr(err, "[task] cot_think = 2"));
 }
 
 /* Totals of a group, then its advantages (GRPO, population std). */
@@ -252,6 +307,172 @@ static void test_demonstrator_drops_one_carry(void **st) {
     assert_true(n_carry > 1000);
     assert_true(fabs(rate - 0.3) < 5 * sd);
     t->destroy(t);
+}
+
+/* Which carry a worked demonstration dropped, read from its lines alone:
+ * every line (a+b "x+y+c=s1s0", a-b "bx-y-c=d", a*d "x*d+c=s1s0", after
+ * an optional "header:") is checked for its own arithmetic; a carry out
+ * that a later line of the same sub-computation (up to its "=N") takes in
+ * is a droppable carry, numbered in text order. Returns the number of the
+ * one dropped (-1: none), fails on two dropped; *n_droppable gets the
+ * count. */
+static int dropped_carry_of(const char *demo, int *n_droppable) {
+    const char *p = strstr(demo, "<think>"), *end = strstr(demo, "</think>");
+    assert_non_null(p);
+    assert_non_null(end);
+    p += 7;
+    int k = 0, dropped = -1, in_sub = 0, prev_out = 0;
+    while (p < end) {
+        const char *sp = memchr(p, ' ', (size_t)(end - p));
+        size_t n = sp ? (size_t)(sp - p) : (size_t)(end - p);
+        char line[64];
+        assert_true(n < sizeof line);
+        memcpy(line, p, n);
+        line[n] = '\0';
+        p += n + (sp != NULL);
+        if (line[0] == '=') { /* a sub-computation's value: its carries end here */
+            in_sub = 0;
+            continue;
+        }
+        const char *l = strchr(line, ':') ? strchr(line, ':') + 1 : line;
+        int x, y, c, hi, lo, out;
+        if (strchr(l, '*')) {
+            assert_int_equal(sscanf(l, "%1d*%1d+%d=%1d%1d", &x, &y, &c, &hi, &lo), 5);
+            assert_int_equal(x * y + c, 10 * hi + lo);
+            out = hi;
+        } else if (strchr(l, '+')) {
+            assert_int_equal(sscanf(l, "%1d+%1d+%1d=%1d%1d", &x, &y, &c, &hi, &lo), 5);
+            assert_int_equal(x + y + c, 10 * hi + lo);
+            out = hi;
+        } else {
+            assert_int_equal(sscanf(l, "%1d%1d-%1d-%1d=%1d", &out, &x, &y, &c, &lo), 5);
+            assert_int_equal(10 * out + x - y - c, lo);
+            assert_true(lo >= 0 && lo <= 9);
+        }
+        if (in_sub && prev_out) {
+            if (c != prev_out) {
+                if (c != 0 || dropped >= 0) fail_msg("'%s': line '%s' takes in %d", demo, l, c);
+                dropped = k;
+            }
+            k++;
+        } else if (in_sub) {
+            assert_int_equal(c, 0);
+        }
+        in_sub = 1;
+        prev_out = out;
+    }
+    *n_droppable = k;
+    return dropped;
+}
+
+/* When the demonstrator errs it drops the FIRST droppable carry of the
+ * scratchpad, in every operation: one habit at one place. */
+static void test_demonstrator_drops_first_carry(void **st) {
+    (void)st;
+    TaskParams p;
+    task_params_default(&p);
+    p.cot_demo_error = 1;
+    p.p_add = p.p_sub = p.p_mul = 1;
+    Task *t = make_task("arith_cot", &p, 13);
+    Rng r;
+    rng_seed(&r, 7, 8);
+    int n_ops[3] = {0, 0, 0}, later_carries = 0;
+    for (int i = 0; i < 1500; i++) {
+        TaskItem it;
+        assert_int_equal(t->sample(t, SPLIT_TRAIN, 0, (uint64_t)i, &it), 0);
+        char demo[TASK_MAX_TEXT];
+        assert_int_equal(t->demonstrate(t, &it, &r, demo, sizeof demo), 0);
+        int n_right = 0, n = 0;
+        assert_int_equal(dropped_carry_of(it.solution, &n_right), -1);
+        int dropped = dropped_carry_of(demo, &n);
+        /* the lines before the first carry are the same in both, so the
+         * flawed one's first carry is the right one's first, and it is the
+         * one dropped; the count after it may differ (a smaller partial
+         * product changes the carries of the sum) */
+        assert_int_equal(dropped, n_right > 0 ? 0 : -1);
+        later_carries += n_right > 1;
+        Reward rw;
+        t->verify(t, &it, demo, 1, &rw);
+        assert_true(rw.value[1] == 1 && rw.value[2] == 1);
+        assert_int_equal(rw.value[0] == 0, dropped == 0);
+        n_ops[strchr(it.prompt, '+') ? 0 : strchr(it.prompt, '-') ? 1 : 2] += dropped == 0;
+    }
+    printf("arith_cot demonstrator at cot_demo_error 1: the first carry dropped in %d sums, %d "
+           "differences, %d products (%d items had more than one to choose from)\n",
+           n_ops[0], n_ops[1], n_ops[2], later_carries);
+    for (int k = 0; k < 3; k++) assert_true(n_ops[k] > 100);
+    assert_true(later_carries > 300);
+    t->destroy(t);
+}
+
+/* The value of a worked completion's last "=N" (the reasoning's result). */
+static void think_result(const char *demo, char *out, size_t cap) {
+    const char *end = strstr(demo, "</think>"), *eq = NULL;
+    assert_non_null(end);
+    for (const char *q = demo; q < end; q++)
+        if (*q == '=') eq = q;
+    assert_non_null(eq);
+    assert_true((size_t)(end - eq) <= cap);
+    memcpy(out, eq + 1, (size_t)(end - eq - 1));
+    out[end - eq - 1] = '\0';
+}
+
+/* cot_think = 0: the same item stream and split, and a demonstration that
+ * is "<answer>N</answer>" with N the worked demonstration's own result for
+ * the same item and rng, flawed or not. */
+static void test_direct_demonstrations(void **st) {
+    (void)st;
+    TaskParams p;
+    task_params_default(&p);
+    Task *worked = make_task("arith_cot", &p, 21);
+    p.cot_think = 0;
+    Task *direct = make_task("arith_cot", &p, 21);
+    Rng rw, rd;
+    rng_seed(&rw, 9, 10);
+    rng_seed(&rd, 9, 10);
+    int flawed = 0, longest = 0;
+    for (int i = 0; i < 3000; i++) {
+        TaskSplit split = i % 10 == 0 ? SPLIT_EVAL : SPLIT_TRAIN;
+        TaskItem a, b;
+        assert_int_equal(worked->sample(worked, split, 0, (uint64_t)i, &a), 0);
+        assert_int_equal(direct->sample(direct, split, 0, (uint64_t)i, &b), 0);
+        assert_string_equal(a.prompt, b.prompt);
+        assert_string_equal(a.answer, b.answer);
+        assert_true(a.id == b.id);
+        char want[TASK_MAX_TEXT + 32], n[TASK_MAX_TEXT];
+        snprintf(want, sizeof want, "<answer>%s</answer>", a.answer);
+        assert_string_equal(b.solution, want);
+        char dw[TASK_MAX_TEXT], dd[TASK_MAX_TEXT];
+        assert_int_equal(worked->demonstrate(worked, &a, &rw, dw, sizeof dw), 0);
+        assert_int_equal(direct->demonstrate(direct, &b, &rd, dd, sizeof dd), 0);
+        assert_memory_equal(&rw, &rd, sizeof rw); /* the same draws */
+        think_result(dw, n, sizeof n);
+        snprintf(want, sizeof want, "<answer>%s</answer>", n);
+        assert_string_equal(dd, want);
+        flawed += strcmp(n, a.answer) != 0;
+        int len = (int)strlen(dd);
+        assert_true(len <= direct->max_completion_chars);
+        longest = len > longest ? len : longest;
+        Reward r;
+        direct->verify(direct, &b, dd, 1, &r);
+        assert_true(r.value[1] == 1 && r.value[2] == 1);
+        assert_int_equal(r.value[0] == 1, strcmp(n, a.answer) == 0);
+    }
+    printf("arith_cot cot_think=0: %d of 3000 demonstrations flawed; longest completion %d "
+           "(bound %d, worked %d)\n",
+           flawed, longest, direct->max_completion_chars, worked->max_completion_chars);
+    assert_true(flawed > 300);
+    /* the bound is the direct form's: "<answer>" + 5 digits + "</answer>" */
+    assert_int_equal(direct->max_completion_chars, 22);
+    assert_int_equal(direct->max_prompt_chars, worked->max_prompt_chars);
+    /* so the [model] default max_seq_len = 32 holds it; the worked form not */
+    char err[512] = "";
+    assert_int_equal(task_check_fits(direct, 32, 23, err, sizeof err), 0);
+    assert_int_equal(task_check_fits(direct, 31, 23, err, sizeof err), -1);
+    assert_non_null(strstr(err, "[model] max_seq_len >= 32"));
+    assert_int_equal(task_check_fits(worked, 32, 23, err, sizeof err), -1);
+    worked->destroy(worked);
+    direct->destroy(direct);
 }
 
 /* Multiplication and subtraction demonstrations: a wrong one is still
@@ -692,9 +913,12 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scratchpad_text),
         cmocka_unit_test(test_verifier_cases),
+        cmocka_unit_test(test_verifier_direct),
         cmocka_unit_test(test_gate_keeps_accuracy_dominant),
         cmocka_unit_test(test_demonstrator_drops_one_carry),
+        cmocka_unit_test(test_demonstrator_drops_first_carry),
         cmocka_unit_test(test_demonstrator_mul_sub_consistent),
+        cmocka_unit_test(test_direct_demonstrations),
         cmocka_unit_test(test_mean_length_and_tokenizer),
         cmocka_unit_test(test_deterministic_under_seed),
         cmocka_unit_test(test_countdown_cot),
