@@ -34,7 +34,7 @@ void task_params_default(TaskParams *p) {
     strcpy(p->answer_close, "</answer>");
     p->cot_digits = 3;
     p->cot_mul_digits = 2;
-    p->cot_demo_error = 0.3f;
+    p->cot_demo_error = 0.6f;
     p->cot_think = 1;
 }
 

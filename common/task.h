@@ -47,7 +47,7 @@ typedef struct {
      * R1 template's tags ["<think>", "</think>", "<answer>", "</answer>"],
      * arith_cot operands of exactly cot_digits digits [3] (a*b: a of
      * cot_digits, b of cot_mul_digits [2]), and the demonstrator's chance
-     * of one flawed step in a demonstration [0.3]: arith_cot drops the
+     * of one flawed step in a demonstration [0.6]: arith_cot drops the
      * first carry (or borrow) that a later column needed, countdown_cot
      * works one subtraction smaller-from-larger (50-7=57). */
     char think_open[TASK_MAX_TAG], think_close[TASK_MAX_TAG];

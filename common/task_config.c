@@ -30,7 +30,7 @@ static const CfgKey keys[] = {
     CFG_I(T, "cot_digits", p.cot_digits, "3", 1, 9, 1, "arith_cot: digits of every operand"),
     CFG_I(T, "cot_mul_digits", p.cot_mul_digits, "2", 1, 9, 1,
           "arith_cot: digits of the second factor of a*b"),
-    CFG_F(T, "cot_demo_error", p.cot_demo_error, "0.3", 0, 1, 1,
+    CFG_F(T, "cot_demo_error", p.cot_demo_error, "0.6", 0, 1, 1,
           "*_cot demonstrator: chance of one flawed step (arith_cot: first carry/borrow "
           "dropped; countdown_cot: a subtraction worked smaller-from-larger, 50-7=57)"),
     CFG_I(T, "cot_think", p.cot_think, "1", 0, 1, 1,

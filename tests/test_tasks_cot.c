@@ -299,13 +299,15 @@ static void test_demonstrator_drops_one_carry(void **st) {
         n_carry += has;
         wrong += dropped;
     }
-    /* binomial over the items with a carry to drop: 0.3 within 5 sigma */
-    double rate = (double)wrong / n_carry, sd = sqrt(0.3 * 0.7 / n_carry);
+    /* binomial over the items with a carry to drop: the default
+     * cot_demo_error within 5 sigma */
+    double q = p.cot_demo_error, rate = (double)wrong / n_carry, sd = sqrt(q * (1 - q) / n_carry);
     printf("arith_cot demonstrator: %d of %d items with a carry demonstrated wrong (%.3f, "
-           "cot_demo_error 0.3)\n",
-           wrong, n_carry, rate);
+           "cot_demo_error %.2f)\n",
+           wrong, n_carry, rate, q);
     assert_true(n_carry > 1000);
-    assert_true(fabs(rate - 0.3) < 5 * sd);
+    assert_true(q > 0 && q < 1);
+    assert_true(fabs(rate - q) < 5 * sd);
     t->destroy(t);
 }
 
@@ -727,6 +729,7 @@ static void test_countdown_cot_flawed_demonstrator(void **st) {
     (void)st;
     TaskParams p;
     task_params_default(&p);
+    p.cot_demo_error = 0.3f;
     Task *a = make_task("countdown_cot", &p, 5);
     p.cot_demo_error = 1;
     Task *all = make_task("countdown_cot", &p, 5);
