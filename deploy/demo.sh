@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
-# The main job, on localhost: install what is missing, build, supervised
-# warm start from the task's imperfect demonstrator, then GRPO with the
-# verifier on 1 learner + 2 actors, then the table of held-out accuracy
-# (demonstrator, SFT model, GRPO model) and the plot's path.
-# Extra arguments are config overrides for both stages, e.g.
-#   bash deploy/demo.sh grpo.steps=50 run.dir=runs/quick
+# The main job, on localhost: install what is missing, build, then the
+# DeepSeek-R1 recipe from nothing on the reasoning version of arithmetic
+# (grpo pipeline --config deploy/pipeline.ini): cold start on 1000 flawed
+# demonstrations, GRPO on 1 learner + 2 actors, rejection sampling, SFT on
+# the samples mixed with a second task, a final RL stage with a hybrid
+# reward, distillation into a quarter-size student against the same student
+# trained by its own GRPO; then the table and runs/demo/pipeline.png.
+# The pipeline resumes: run it again after an interruption and finished
+# stages are skipped. --fresh starts over. Extra arguments are config
+# overrides, e.g.  bash deploy/demo.sh pipeline.grpo=grpo.steps=50
 set -euo pipefail
 cd "$(dirname "$0")/.."
+fresh=0
+args=()
+for a in "$@"; do if [ "$a" = --fresh ]; then fresh=1; else args+=("$a"); fi; done
 if [ "$(id -u)" = 0 ]; then WITH_SLURM=0 bash deploy/install-deps.sh >/dev/null; fi
 make -s -j2 build/grpo
 dir=runs/demo
-for a in "$@"; do case "$a" in run.dir=*) dir=${a#run.dir=} ;; esac; done
+for a in "${args[@]}"; do case "$a" in run.dir=*) dir=${a#run.dir=} ;; esac; done
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-rm -rf "$dir"
+if [ "$fresh" = 1 ]; then rm -rf "$dir"; fi
 start=$(date +%s)
-echo "== 1/2 supervised warm start (imperfect demonstrator) -> $dir/sft.ckpt"
-build/grpo sft run.dir="$dir" "$@"
-echo "== 2/2 GRPO: 1 learner + 2 actors (mpirun -np 3)"
-mpirun --oversubscribe -np 3 build/grpo train run.dir="$dir" "$@"
-echo "== main job wall time: $(( $(date +%s) - start )) s"
+build/grpo pipeline --config deploy/pipeline.ini "${args[@]}"
+echo "== main job wall time: $(( $(date +%s) - start )) s (the table's stage times exclude the build)"
