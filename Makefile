@@ -80,5 +80,5 @@ fuzz:
 clean:
 	rm -rf build build-asan build-fuzz
 
-# The pipeline test drives the binary: it must be built first.
-$(BUILD)/tests/test_pipeline: $(BUILD)/grpo
+# The pipeline and distill tests drive the binary: it must be built first.
+$(BUILD)/tests/test_pipeline $(BUILD)/tests/test_distill: $(BUILD)/grpo
