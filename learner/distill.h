@@ -19,7 +19,12 @@
 #include "task.h"
 
 /* Who samples a step's completions ([distill] samples). */
-typedef enum { DISTILL_TEACHER = 0, DISTILL_STUDENT, DISTILL_MIXED, DISTILL_SAMPLES_COUNT } DistillSamples;
+typedef enum {
+    DISTILL_TEACHER = 0,
+    DISTILL_STUDENT,
+    DISTILL_MIXED,
+    DISTILL_SAMPLES_COUNT
+} DistillSamples;
 extern const char *const distill_samples_names[];
 
 /* The [distill] section (distill_settings.c). */

@@ -380,7 +380,8 @@ static void sample_directly(Pair *p, int ns, uint64_t seed, int *comp, int *clen
     }
     Rng r;
     rng_seed(&r, seed, 1);
-    if (ns > 0) p->co.run(p->co.ctx, &p->student, p->tok, prompts, plen, ns, PMAX_NEW, &r, comp, clen);
+    if (ns > 0)
+        p->co.run(p->co.ctx, &p->student, p->tok, prompts, plen, ns, PMAX_NEW, &r, comp, clen);
     if (ns < PN)
         p->co.run(p->co.ctx, &p->teacher, p->tok, prompts + ns, plen + ns, PN - ns, PMAX_NEW, &r,
                   comp + (size_t)ns * PMAX_NEW, clen + ns);
