@@ -44,14 +44,14 @@ static void rl_panel(FILE *f, const char *root) {
     const int acc = metrics_tsv_column("eval_greedy_acc"), len = metrics_tsv_column("len_mean");
     CHECK(acc > 0 && len > 0);
     fprintf(f, "set title 'GRPO stages: held-out greedy accuracy and completion length'\n"
-               "set xlabel 'GRPO step (final RL continues after stage 2)'\nset xtics auto norotate font ''\n"
+               "set xlabel 'GRPO step (final RL continues after stage 3)'\nset xtics auto norotate font ''\n"
                "set ylabel 'held-out greedy accuracy'\nset y2label 'mean completion length "
                "(tokens, training samples)'\n");
     int n = 0;
     const char *sep = "plot";
     long off = last_step(grpo);
-    const struct { const char *path, *name; long off; } src[] = {{grpo, "2-grpo", 0},
-                                                                 {final, "5-final-rl", off}};
+    const struct { const char *path, *name; long off; } src[] = {
+        {grpo, pipeline_stages[ST_GRPO].dir, 0}, {final, pipeline_stages[ST_FINAL].dir, off}};
     for (int i = 0; i < 2; i++) {
         if (!exists(src[i].path)) continue;
         fprintf(f, "%s '%s' using ($1+%ld):%d with linespoints pt 7 lw 2 title '%s accuracy', \\\n"

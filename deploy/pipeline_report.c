@@ -95,10 +95,10 @@ int pipeline_report(const char *root, const int done[PIPELINE_N_STAGES],
     if (done[ST_DISTILL] && done[ST_SCOLD] && done[ST_SRL]) {
         const StageEval *a = &rec[ST_DISTILL].ev, *b = &rec[ST_SRL].ev;
         double wb = rec[ST_SCOLD].wall + rec[ST_SRL].wall;
-        printf("distillation: student distilled (6) reasoning %.3f, task 2 %.3f in %.1f s; "
-               "student baseline (7+8) reasoning %.3f, task 2 %.3f in %.1f s (%.1f + %.1f)\n",
-               a->acc, a->second_acc, rec[ST_DISTILL].wall, b->acc, b->second_acc, wb,
-               rec[ST_SCOLD].wall, rec[ST_SRL].wall);
+        printf("distillation: student distilled (%d) reasoning %.3f, task 2 %.3f in %.1f s; "
+               "student baseline (%d+%d) reasoning %.3f, task 2 %.3f in %.1f s (%.1f + %.1f)\n",
+               ST_DISTILL, a->acc, a->second_acc, rec[ST_DISTILL].wall, ST_SCOLD, ST_SRL, b->acc,
+               b->second_acc, wb, rec[ST_SCOLD].wall, rec[ST_SRL].wall);
         json_object_set_new(
             sum, "distillation",
             json_pack("{s:{s:f,s:f,s:f},s:{s:f,s:f,s:f,s:f,s:f}}", "distilled",

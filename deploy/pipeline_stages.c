@@ -9,16 +9,21 @@
 
 const StageDef pipeline_stages[PIPELINE_N_STAGES] = {
     {"0-data", "data", "demonstrations", 0, "reasoning.jsonl", 0, {-1, -1, -1}},
-    {"1-cold-start", "cold-start", "cold start (sft)", 0, "sft.ckpt", 1, {ST_DATA, -1, -1}},
-    {"2-grpo", "grpo", "grpo", 1, "final.ckpt", 1, {ST_COLD, -1, -1}},
-    {"3-rejection-sample", "rejection-sample", "rejection sampling", 1, "rs.jsonl", 0,
+    /* R1 starts from a pretrained model that already has general skills;
+     * from nothing, the base model is SFT on the second task alone, so
+     * the reasoning stages have a second skill to lose and the mixture SFT
+     * one to restore */
+    {"1-base", "base", "base (sft on task 2)", 0, "sft.ckpt", 1, {ST_DATA, -1, -1}},
+    {"2-cold-start", "cold-start", "cold start (sft)", 0, "sft.ckpt", 1, {ST_BASE, ST_DATA, -1}},
+    {"3-grpo", "grpo", "grpo", 1, "final.ckpt", 1, {ST_COLD, -1, -1}},
+    {"4-rejection-sample", "rejection-sample", "rejection sampling", 1, "rs.jsonl", 0,
      {ST_GRPO, -1, -1}},
-    {"4-sft-mix", "sft-mix", "sft on samples + task 2", 0, "sft.ckpt", 1, {ST_RS, ST_GRPO, ST_DATA}},
-    {"5-final-rl", "final-rl", "final rl", 1, "final.ckpt", 1, {ST_MIX, -1, -1}},
-    {"6-distill", "distill", "student distilled", 0, "distill.ckpt", 1, {ST_FINAL, -1, -1}},
-    {"7-student-cold-start", "student-cold-start", "student cold start", 0, "sft.ckpt", 1,
+    {"5-sft-mix", "sft-mix", "sft on samples + task 2", 0, "sft.ckpt", 1, {ST_RS, ST_GRPO, ST_DATA}},
+    {"6-final-rl", "final-rl", "final rl", 1, "final.ckpt", 1, {ST_MIX, -1, -1}},
+    {"7-distill", "distill", "student distilled", 0, "distill.ckpt", 1, {ST_FINAL, -1, -1}},
+    {"8-student-cold-start", "student-cold-start", "student cold start", 0, "sft.ckpt", 1,
      {ST_DATA, -1, -1}},
-    {"8-student-rl", "student-rl", "student rl (baseline)", 1, "final.ckpt", 1,
+    {"9-student-rl", "student-rl", "student rl (baseline)", 1, "final.ckpt", 1,
      {ST_SCOLD, ST_DISTILL, -1}},
 };
 
@@ -139,12 +144,22 @@ int pipeline_stage_commands(const StageContext *c, int s, Argv cmds[STAGE_MAX_CO
         argv_pushf(&cmds[1], "sft.demos=%d", ps->second_demos);
         end(c, s, &cmds[1]);
         return 2;
+    case ST_BASE:
+        begin(c, s, a, "sft");
+        argv_push_words(a, ps->base);
+        argv_push(a, "--data");
+        push_path(c, a, "", ST_DATA, "second.jsonl");
+        end(c, s, a);
+        return 1;
     case ST_COLD:
     case ST_SCOLD:
+        /* the student starts fresh: the baseline is reasoning from its own
+         * cold start, as the distilled student starts from nothing */
         begin(c, s, a, "sft");
         if (s == ST_SCOLD) argv_push_words(a, ps->student);
         argv_push_words(a, ps->cold_start);
         push_mixture(c, a, ST_DATA, "reasoning.jsonl");
+        if (s == ST_COLD) push_path(c, a, "sft.init=", ST_BASE, "sft.ckpt");
         end(c, s, a);
         return 1;
     case ST_GRPO:

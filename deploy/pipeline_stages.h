@@ -11,13 +11,13 @@
 #include "pipeline_argv.h"
 
 enum {
-    ST_DATA, ST_COLD, ST_GRPO, ST_RS, ST_MIX, ST_FINAL, ST_DISTILL, ST_SCOLD, ST_SRL,
+    ST_DATA, ST_BASE, ST_COLD, ST_GRPO, ST_RS, ST_MIX, ST_FINAL, ST_DISTILL, ST_SCOLD, ST_SRL,
     PIPELINE_N_STAGES
 };
 enum { STAGE_MAX_NEEDS = 3, STAGE_MAX_COMMANDS = 2 };
 
 typedef struct {
-    const char *dir;    /* "2-grpo": its directory under the root */
+    const char *dir;    /* "3-grpo": its directory under the root */
     const char *name;   /* "grpo": how [pipeline] stages names it */
     const char *label;  /* for the table */
     int mpi;            /* 1: started through [pipeline] launcher */
@@ -29,7 +29,7 @@ typedef struct {
 extern const StageDef pipeline_stages[PIPELINE_N_STAGES];
 
 /* [pipeline] stages ("all", or a comma list of names, each with or
- * without its number: "grpo" or "2-grpo") into selected[]. 0, or -1 with
+ * without its number: "grpo" or "3-grpo") into selected[]. 0, or -1 with
  * err naming the bad entry and the known names. */
 int pipeline_parse_stages(const char *list, int selected[PIPELINE_N_STAGES], char *err,
                           size_t errlen);
