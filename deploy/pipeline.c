@@ -66,7 +66,8 @@ static int stage_config(const Pipeline *P, int s, Config *c, char *err, size_t e
     const char *key = NULL, *items = NULL;
     switch (s) {
     case ST_BASE: key = "base"; items = ps->base; break;
-    case ST_COLD: case ST_SCOLD: key = "cold_start"; items = ps->cold_start; break;
+    case ST_COLD: key = "cold_start"; items = ps->cold_start; break;
+    case ST_SCOLD: key = "student_cold_start"; items = ps->student_cold_start; break;
     case ST_GRPO: key = "grpo"; items = ps->grpo; break;
     case ST_RS: key = "rejection_sample"; items = ps->rejection_sample; break;
     case ST_MIX: key = "sft_mix"; items = ps->sft_mix; break;

@@ -157,7 +157,7 @@ int pipeline_stage_commands(const StageContext *c, int s, Argv cmds[STAGE_MAX_CO
          * cold start, as the distilled student starts from nothing */
         begin(c, s, a, "sft");
         if (s == ST_SCOLD) argv_push_words(a, ps->student);
-        argv_push_words(a, ps->cold_start);
+        argv_push_words(a, s == ST_SCOLD ? ps->student_cold_start : ps->cold_start);
         push_mixture(c, a, ST_DATA, "reasoning.jsonl");
         if (s == ST_COLD) push_path(c, a, "sft.init=", ST_BASE, "sft.ckpt");
         end(c, s, a);

@@ -43,7 +43,7 @@ static const char *BASE =
     "grpo.group_size=4 grpo.eval_every=5 grpo.checkpoint_every=2 distill.batch_size=8 "
     "distill.eval_every=0 distill.heldout=8 pipeline.ranks=2 pipeline.demos=200 "
     "pipeline.second_demos=100 "
-    "pipeline.base=sft.steps=30 pipeline.cold_start=sft.steps=300 pipeline.grpo=grpo.steps=40 "
+    "pipeline.base=sft.steps=30 pipeline.cold_start=sft.steps=300 pipeline.student_cold_start=sft.steps=30 pipeline.grpo=grpo.steps=40 "
     "'pipeline.rejection_sample=rs.prompts=64 rs.k=4' pipeline.sft_mix=sft.steps=50 "
     "'pipeline.final_rl=grpo.steps=4 reward.scorers=length:0.1' pipeline.distill=distill.steps=40 "
     "'pipeline.student=model.dim=16 model.n_layers=1 model.n_heads=2 model.n_kv_heads=1 "
