@@ -461,6 +461,27 @@ out:
 /* ---- typed helpers for the model ---- */
 
 /* c gains copies of CONF, TOKN and PARM; m and tok are only read. */
+void ckpt_put_adamw(Checkpoint *c, const AdamW *opt, size_t n) {
+    uint8_t *adam = xmalloc(8 + 8 * n);
+    put_u64(adam, (uint64_t)opt->t);
+    memcpy(adam + 8, opt->m, 4 * n); /* little-endian hosts (checked at write) */
+    memcpy(adam + 8 + 4 * n, opt->v, 4 * n);
+    ckpt_put(c, "ADAM", adam, 8 + 8 * n);
+    xfree(adam);
+}
+
+int ckpt_has_adamw(const Checkpoint *c, size_t n) {
+    const CkptSection *s = ckpt_get(c, "ADAM");
+    return s && s->len == 8 + 8 * n;
+}
+
+void ckpt_get_adamw(const Checkpoint *c, AdamW *opt, size_t n) {
+    const CkptSection *s = ckpt_get(c, "ADAM");
+    opt->t = (long)get_u64(s->data);
+    memcpy(opt->m, s->data + 8, 4 * n);
+    memcpy(opt->v, s->data + 8 + 4 * n, 4 * n);
+}
+
 void ckpt_put_model(Checkpoint *c, const Model *m, const Tokenizer *tok) {
     const ModelConfig *k = &m->cfg;
     uint8_t conf[CONF_BYTES];

@@ -40,6 +40,7 @@
 #include <stdint.h>
 
 #include "model.h"
+#include "optim.h"
 #include "tokenizer.h"
 
 enum { CKPT_VERSION = 1, CKPT_MAX_SECTIONS = 64 };
@@ -92,6 +93,15 @@ void ckpt_put_model(Checkpoint *c, const Model *m, const Tokenizer *tok);
  * mismatch). path is only used in the message. */
 int ckpt_get_model(const Checkpoint *c, const char *path, Model *m, Tokenizer *tok, char *err,
                    size_t errlen);
+
+/* Adds ADAM: AdamW's step count and both moments of its n parameters
+ * (every resumable trainer stores its optimizer the same way). */
+void ckpt_put_adamw(Checkpoint *c, const AdamW *opt, size_t n);
+/* 1 if c has an ADAM record of n parameters. */
+int ckpt_has_adamw(const Checkpoint *c, size_t n);
+/* Restores opt (allocated for n parameters) from ADAM, which
+ * ckpt_has_adamw(c, n) has checked. */
+void ckpt_get_adamw(const Checkpoint *c, AdamW *opt, size_t n);
 
 /* Convenience: load a model checkpoint from path; dies with the message on
  * failure (a setup error). */

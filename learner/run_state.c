@@ -67,13 +67,7 @@ int run_checkpoint_write(const char *path, const Model *m, const Tokenizer *tok,
     Checkpoint ck;
     ckpt_init(&ck);
     ckpt_put_model(&ck, m, tok);
-    size_t n = m->n_params;
-    uint8_t *adam = xmalloc(8 + 8 * n);
-    wire_put_u64(adam, (uint64_t)opt->t);
-    memcpy(adam + 8, opt->m, 4 * n); /* little-endian hosts (checked in ckpt) */
-    memcpy(adam + 8 + 4 * n, opt->v, 4 * n);
-    ckpt_put(&ck, "ADAM", adam, 8 + 8 * n);
-    xfree(adam);
+    ckpt_put_adamw(&ck, opt, m->n_params);
     uint8_t step[24];
     wire_put_u64(step, (uint64_t)s->step);
     wire_put_u64(step + 8, s->version);
@@ -124,7 +118,7 @@ static int load_one(const char *path, Model *m, AdamW *opt, RunState *s, Config 
     Model tmp;
     Tokenizer *tok = xmalloc(sizeof *tok);
     Config *conf = config_new_like(saved);
-    const CkptSection *adam = ckpt_get(&ck, "ADAM"), *step = ckpt_get(&ck, "STEP"),
+    const CkptSection *step = ckpt_get(&ck, "STEP"),
                       *actr = ckpt_get(&ck, "ACTR"), *rsum = ckpt_get(&ck, "RSUM"),
                       *meta = ckpt_get(&ck, "META");
     if (ckpt_get_model(&ck, path, &tmp, tok, err, errlen) != 0) goto out_tok;
@@ -133,7 +127,7 @@ static int load_one(const char *path, Model *m, AdamW *opt, RunState *s, Config 
         goto out_model;
     }
     size_t n = m->n_params;
-    if (!adam || adam->len != 8 + 8 * n || !step || step->len != 24 || !actr || !rsum ||
+    if (!ckpt_has_adamw(&ck, n) || !step || step->len != 24 || !actr || !rsum ||
         rsum->len != 3 * sizeof(double) || !meta) {
         set_err(err, errlen, "%s: not a training checkpoint (needs ADAM, STEP, ACTR, RSUM, META)",
                 path);
@@ -159,9 +153,7 @@ static int load_one(const char *path, Model *m, AdamW *opt, RunState *s, Config 
     s->n_ranks = n_ranks;
     s->flags = wire_get_u32(step->data + 20);
     memcpy(m->params, tmp.params, 4 * n);
-    opt->t = (long)wire_get_u64(adam->data);
-    memcpy(opt->m, adam->data + 8, 4 * n);
-    memcpy(opt->v, adam->data + 8 + 4 * n, 4 * n);
+    ckpt_get_adamw(&ck, opt, n);
     xfree(s->actor_state);
     s->actor_state = xmalloc(actr->len);
     memcpy(s->actor_state, actr->data, actr->len);

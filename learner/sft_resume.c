@@ -36,13 +36,7 @@ int sft_resume_write(const char *path, const Model *m, const Tokenizer *tok, con
     Checkpoint ck;
     ckpt_init(&ck);
     ckpt_put_model(&ck, m, tok);
-    size_t n = m->n_params;
-    uint8_t *adam = xmalloc(8 + 8 * n);
-    wire_put_u64(adam, (uint64_t)opt->t);
-    memcpy(adam + 8, opt->m, 4 * n); /* little-endian hosts (checked in ckpt) */
-    memcpy(adam + 8 + 4 * n, opt->v, 4 * n);
-    ckpt_put(&ck, "ADAM", adam, 8 + 8 * n);
-    xfree(adam);
+    ckpt_put_adamw(&ck, opt, m->n_params);
     uint8_t step[8], rng[32], prog[SFTP_BYTES];
     wire_put_u64(step, (uint64_t)p->step);
     ckpt_put(&ck, "STEP", step, sizeof step);
@@ -104,7 +98,7 @@ int sft_resume_load(const char *path, Model *m, const Tokenizer *tok, AdamW *opt
     int rc = -1;
     Model saved;
     Tokenizer *stok = xmalloc(sizeof *stok);
-    const CkptSection *adam = ckpt_get(&ck, "ADAM"), *step = ckpt_get(&ck, "STEP"),
+    const CkptSection *step = ckpt_get(&ck, "STEP"),
                       *rng = ckpt_get(&ck, "RNG_"), *prog = ckpt_get(&ck, "SFTP"),
                       *meta = ckpt_get(&ck, "META");
     if (ckpt_get_model(&ck, path, &saved, stok, why, sizeof why) != 0) {
@@ -112,7 +106,7 @@ int sft_resume_load(const char *path, Model *m, const Tokenizer *tok, AdamW *opt
         goto out_tok;
     }
     size_t n = m->n_params;
-    if (!adam || adam->len != 8 + 8 * n || !step || step->len != 8 || !rng || rng->len != 32 ||
+    if (!ckpt_has_adamw(&ck, n) || !step || step->len != 8 || !rng || rng->len != 32 ||
         !prog || prog->len != SFTP_BYTES || !meta) {
         set_err(err, errlen, "%s: not an sft resume checkpoint of this model (needs ADAM, STEP, "
                 "RNG_, SFTP, META); delete it to start this SFT over", path);
@@ -127,9 +121,7 @@ int sft_resume_load(const char *path, Model *m, const Tokenizer *tok, AdamW *opt
         goto out_model;
     }
     memcpy(m->params, saved.params, 4 * n);
-    opt->t = (long)wire_get_u64(adam->data);
-    memcpy(opt->m, adam->data + 8, 4 * n);
-    memcpy(opt->v, adam->data + 8 + 4 * n, 4 * n);
+    ckpt_get_adamw(&ck, opt, n);
     p->step = (long)wire_get_u64(step->data);
     for (int i = 0; i < 4; i++) p->demo_rng.s[i] = wire_get_u64(rng->data + 8 * i);
     const uint8_t *q = prog->data;
