@@ -12,9 +12,9 @@
 #define T PipelineSettings
 static const CfgKey keys[] = {
     CFG_S(T, "base", base, "sft.steps=3000", 0,
-          "overrides of stage 1 (sft on the second task alone: the base model)"),
+          "overrides of stage 1 (sft on the second task alone: its reference accuracy)"),
     CFG_S(T, "cold_start", cold_start, "sft.steps=1000", 0,
-          "overrides of stage 2 (sft from the base on the demonstrations)"),
+          "overrides of stage 2 (sft on the demonstrations and the second task)"),
     CFG_S(T, "grpo", grpo, "grpo.steps=100", 0, "overrides of stage 3 (train)"),
     CFG_S(T, "rejection_sample", rejection_sample, "rs.prompts=1024 rs.k=4", 0,
           "overrides of stage 4 (rejection-sample)"),
