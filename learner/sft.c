@@ -4,6 +4,9 @@
  * JSON-lines files of [sft] data (sft_data.h), and minimises the mean
  * negative log-likelihood of the completion tokens (EOS included): the
  * weighted log-likelihood backward with w = 1/N on completion targets.
+ * A step's rows run in [sft] micro_batches length-sorted chunks, each
+ * padded only to its own longest row, whose gradients accumulate into one
+ * optimizer step (sft_step_grad): the same gradient, less padding.
  * Held-out evaluation is on the task either way. The start is fresh
  * weights or [sft] init's checkpoint; a resume checkpoint (sft_resume.h)
  * every [sft] checkpoint_every steps and on SIGTERM/SIGINT/SIGUSR1 lets a
@@ -13,6 +16,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -57,15 +61,15 @@ static void source_draw(SftSource *s, uint64_t index, const char **prompt,
     *completion = s->demo;
 }
 
-/* Fills the batch with step's demonstrations, completion targets weighted
- * 1/N; returns N, the completion tokens. */
-static int sft_fill_batch(SftSource *src, const Tokenizer *tok, long step, SeqBatch *batch,
+/* Fills rows with step's demonstrations, in drawing order (sft_step_grad
+ * lays them out). */
+static void sft_fill_rows(SftSource *src, const Tokenizer *tok, long step, SeqBatch *rows,
                           int *scratch_prompt, int *scratch_comp) {
-    int L = batch->max_len, n_target = 0;
-    batch_clear(batch);
-    for (int i = 0; i < batch->max_B; i++) {
+    int L = rows->max_len;
+    batch_clear(rows);
+    for (int i = 0; i < rows->max_B; i++) {
         const char *prompt, *demo;
-        source_draw(src, (uint64_t)step * batch->max_B + i, &prompt, &demo);
+        source_draw(src, (uint64_t)step * rows->max_B + i, &prompt, &demo);
         int plen = encode_prompt(tok, prompt, scratch_prompt, L);
         int bad = -1;
         int clen = tokenizer_encode(tok, demo, scratch_comp, L, &bad);
@@ -75,15 +79,57 @@ static int sft_fill_batch(SftSource *src, const Tokenizer *tok, long step, SeqBa
                 "outside the vocabulary): raise max_seq_len",
                 prompt, demo, L);
         scratch_comp[clen++] = TOK_EOS;
-        batch_add(batch, scratch_prompt, plen, scratch_comp, clen);
-        n_target += clen;
+        batch_add(rows, scratch_prompt, plen, scratch_comp, clen);
     }
-    batch_layout(batch);
-    for (int r = 0; r < batch->B; r++) {
-        int clen = batch->seq_len[r] - batch->prompt_len[r];
-        for (int j = 0; j < clen; j++) batch->weights[batch_index(batch, r, j)] = 1.0f / n_target;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Lays out rows[order[lo..hi)] in chunk, padded to their longest, with
+ * completion targets weighted w. */
+static void sft_chunk(const SeqBatch *rows, const int *order, int lo, int hi, float w,
+                      SeqBatch *chunk) {
+    batch_clear(chunk);
+    for (int i = lo; i < hi; i++) {
+        int r = order[i], plen = rows->prompt_len[r];
+        const int *s = rows->seq + (size_t)r * rows->max_len;
+        batch_add(chunk, s, plen, s + plen, rows->seq_len[r] - plen);
     }
-    return n_target;
+    batch_layout(chunk);
+    for (int r = 0; r < chunk->B; r++)
+        for (int j = 0; j < chunk->seq_len[r] - chunk->prompt_len[r]; j++)
+            chunk->weights[batch_index(chunk, r, j)] = w;
+}
+
+double sft_step_grad(Model *m, ForwardState *fs, const SeqBatch *rows, int k, SeqBatch *chunk,
+                     float *logp, long long *positions) {
+    int B = rows->B, n_target = 0;
+    if (k > B) k = B;
+    /* keys length * B + row: sorted by length, ties in drawing order;
+     * one chunk keeps the drawing order (the single batch, bit for bit) */
+    int64_t *key = xmalloc(sizeof *key * (size_t)B);
+    for (int r = 0; r < B; r++) {
+        key[r] = (int64_t)rows->seq_len[r] * B + r;
+        n_target += rows->seq_len[r] - rows->prompt_len[r];
+    }
+    if (k > 1) qsort(key, (size_t)B, sizeof *key, cmp_i64);
+    int *order = xmalloc(sizeof *order * (size_t)B);
+    for (int i = 0; i < B; i++) order[i] = (int)(key[i] % B);
+    double loss = 0;
+    for (int c = 0; c < k; c++) {
+        sft_chunk(rows, order, (int)((int64_t)c * B / k), (int)((int64_t)(c + 1) * B / k),
+                  1.0f / n_target, chunk);
+        model_forward(m, fs, chunk->tokens, chunk->targets, chunk->B, chunk->T, 1.0f, logp, NULL);
+        for (int i = 0; i < chunk->B * chunk->T; i++) loss -= (double)chunk->weights[i] * logp[i];
+        model_backward(m, fs, chunk->weights);
+        *positions += (long long)chunk->B * chunk->T;
+    }
+    xfree(order);
+    xfree(key);
+    return loss;
 }
 
 /* Prints what the files hold and the share of draws each one gets. */
@@ -207,15 +253,17 @@ int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval, Sft
     if (task_check_fits(task, mc.max_seq_len, sampling_settings(cfg)->max_new_tokens, err,
                         sizeof err) != 0)
         die("%s", err);
-    memory_check_or_die(&mc, ROLE_SFT, ss->batch, mc.max_seq_len, 64, 1);
+    /* the activations are one chunk's (sft_step_grad) */
+    int B = ss->batch, L = mc.max_seq_len, CB = sft_chunk_rows(B, ss->micro_batches);
+    memory_check_or_die(&mc, ROLE_SFT, CB, L, 64, 1);
     model_alloc_grads(&m);
     AdamW opt;
     adamw_init(&opt, m.n_params);
-    int B = ss->batch, L = mc.max_seq_len;
-    SeqBatch batch;
-    batch_init(&batch, B, L);
-    ForwardState *fs = forward_state_new(&mc, B, L);
-    float *logp = xmalloc(sizeof(float) * (size_t)B * L);
+    SeqBatch rows, chunk;
+    batch_init(&rows, B, L);
+    batch_init(&chunk, CB, L);
+    ForwardState *fs = forward_state_new(&mc, CB, L);
+    float *logp = xmalloc(sizeof(float) * (size_t)CB * L);
     int *sp = xmalloc(sizeof(int) * L), *sc = xmalloc(sizeof(int) * L);
     SftProgress prog;
     memset(&prog, 0, sizeof prog);
@@ -251,13 +299,12 @@ int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval, Sft
      * as written, and positions the forward pass ran including padding */
     long long seq_tokens = 0, positions = 0, n_seqs = 0;
     int n_acc = 0;
-    SftReport rep = {prog.first_loss, 0, prog.step};
+    SftReport rep = {.first_loss = prog.first_loss, .steps = prog.step};
     for (long step = prog.step; step < ss->steps && status == 0; step++) {
-        sft_fill_batch(&src, tok, step, &batch, sp, sc);
-        model_forward(&m, fs, batch.tokens, batch.targets, batch.B, batch.T, 1.0f, logp, NULL);
-        double loss = 0;
-        for (int i = 0; i < batch.B * batch.T; i++) loss -= (double)batch.weights[i] * logp[i];
-        model_backward(&m, fs, batch.weights);
+        sft_fill_rows(&src, tok, step, &rows, sp, sc);
+        long long step_positions = 0;
+        double loss = sft_step_grad(&m, fs, &rows, ss->micro_batches, &chunk, logp,
+                                    &step_positions);
         UpdateStats us = model_update(&m, &opt, &ss->opt, step, ss->steps);
         if (us.skipped)
             fprintf(stderr, "warning: sft step %ld: gradient norm %g is not finite; update skipped "
@@ -277,10 +324,10 @@ int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval, Sft
             prog.tail_n++;
         }
         rep.steps = prog.step = step + 1;
-        tok_acc += (long)batch.B * batch.T;
-        positions += (long long)batch.B * batch.T;
-        for (int r = 0; r < batch.B; r++) seq_tokens += batch.seq_len[r];
-        n_seqs += batch.B;
+        tok_acc += step_positions;
+        positions += step_positions;
+        for (int r = 0; r < rows.B; r++) seq_tokens += rows.seq_len[r];
+        n_seqs += rows.B;
         int last = step + 1 == ss->steps;
         if ((step + 1) % 100 == 0 || last) {
             double now = now_seconds();
@@ -346,13 +393,16 @@ int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval, Sft
     restore_signals(old_sig);
 
     rep.last_loss = prog.tail_n ? prog.tail_loss / prog.tail_n : rep.first_loss;
+    rep.tokens = seq_tokens;
+    rep.positions = positions;
     if (report) *report = rep;
     sft_data_free(data);
     xfree(sp);
     xfree(sc);
     xfree(logp);
     forward_state_free(fs);
-    batch_free(&batch);
+    batch_free(&chunk);
+    batch_free(&rows);
     adamw_free(&opt);
     model_free(&m);
     xfree(tok);

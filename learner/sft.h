@@ -4,9 +4,11 @@
 #ifndef LEARNER_SFT_H
 #define LEARNER_SFT_H
 
+#include "batch.h"
 #include "cli.h"
 #include "config.h"
 #include "eval_report.h"
+#include "model.h"
 #include "optim.h"
 
 /* The [sft] section (sft_settings.c). */
@@ -20,6 +22,7 @@ typedef struct {
     char init[CFG_STR_MAX];  /* "" = fresh random weights, else a checkpoint to start from */
     int checkpoint_every;    /* resume checkpoint every N steps (0 = only on a signal) */
     int demos;               /* demonstrations `grpo demos` writes (sft_demos.h) */
+    int micro_batches;       /* a step's rows in this many length-sorted forward passes */
 } SftSettings;
 extern const CfgSection sft_section;
 
@@ -46,11 +49,33 @@ typedef struct {
     double first_loss; /* of step 1 */
     double last_loss;  /* mean of the last min(10, steps) steps */
     long steps;        /* steps taken */
+    long long tokens;    /* this process: tokens of the sequences as written */
+    long long positions; /* ... positions the forward passes ran, padding included */
 } SftReport;
 
 /* sft_run, also filling *report (may be NULL). */
 int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval,
                    SftReport *report);
+
+/* One step's gradient. rows holds the step's B sequences as drawn
+ * (batch_add; no layout needed); they are sorted by length (k = 1 keeps
+ * the drawing order) and cut into min(k, B) chunks of consecutive rows,
+ * each laid out in chunk padded only to its own longest row and run
+ * forward and backward on fs, every completion target (EOS included)
+ * weighted 1/N, N the completion tokens of all B rows. model_backward
+ * accumulates, so m->grads gains the gradient of the mean completion NLL
+ * of the whole step, the same for every k up to float summation order.
+ * chunk and fs must hold sft_chunk_rows(B, k) rows of rows->max_len
+ * tokens, logp that many rows x max_len floats. Returns the loss (that
+ * mean NLL); adds the positions computed (rows x padded length, summed
+ * over chunks) to *positions. */
+double sft_step_grad(Model *m, ForwardState *fs, const SeqBatch *rows, int k, SeqBatch *chunk,
+                     float *logp, long long *positions);
+/* Rows of the largest of sft_step_grad's chunks: ceil(B / min(k, B)). */
+static inline int sft_chunk_rows(int B, int k) {
+    if (k > B) k = B;
+    return (B + k - 1) / k;
+}
 
 /* `grpo sft [--out FILE] [--data FILE[:W] ...]`: sft_run into --out or
  * <run.dir>/sft.ckpt (--data is [sft] data, cli.h). */

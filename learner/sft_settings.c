@@ -23,6 +23,9 @@ static const CfgKey keys[] = {
           "resume checkpoint <out>.resume.ckpt every N steps (0 = only on SIGTERM/SIGINT/SIGUSR1)"),
     CFG_I(T, "demos", demos, "1000", 1, 100000000, 0,
           "demonstrations `grpo demos` writes (-n N, at most 4096, overrides)"),
+    CFG_I(T, "micro_batches", micro_batches, "4", 1, 1 << 20, 0,
+          "length-sorted chunks of a step's rows, each padded to its own longest; same "
+          "gradient, less padding (1 = one batch)"),
 };
 #undef T
 

@@ -1,13 +1,16 @@
 /* SFT: the same seed gives bit-identical weights after N training steps
  * (single-threaded BLAS is deterministic), a different seed does not, and
  * the checkpoint it writes is self-describing (config, tokenizer, params,
- * effective config in META). */
+ * effective config in META). A step's rows cut into length-sorted
+ * micro-batches give the single batch's gradient and loss with fewer
+ * positions computed. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,6 +18,7 @@
 
 #include "checkpoint.h"
 #include "config.h"
+#include "rng.h"
 #include "eval.h"
 #include "run_settings.h"
 #include "sections.h"
@@ -121,8 +125,139 @@ static void test_sft_nonfinite_stops(void **state) {
     config_free(c);
 }
 
+/* Rows of very different lengths (prompts 2-9 tokens, completions 1-55):
+ * the gradient accumulated over k = 2, 4, 7, 8 (and 50: clamped to one row
+ * each) length-sorted chunks is the single batch's (k = 1) to float
+ * summation order, the loss the same, and chunking computes fewer
+ * positions. */
+static void test_sft_chunks_same_gradient(void **state) {
+    (void)state;
+    blas_set_threads(1);
+    enum { B = 8, L = 64 };
+    ModelConfig c = {.vocab_size = 40, .dim = 32, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2,
+                     .hidden_dim = 48, .max_seq_len = L, .tied_embeddings = 1,
+                     .rope_theta = 10000.0f, .norm_eps = 1e-5f};
+    Model m;
+    model_init(&m, &c);
+    model_init_weights(&m, 7);
+    model_alloc_grads(&m);
+    SeqBatch rows, chunk;
+    batch_init(&rows, B, L);
+    batch_init(&chunk, B, L);
+    ForwardState *fs = forward_state_new(&c, B, L);
+    float *logp = xmalloc(sizeof(float) * B * L);
+    Rng rng;
+    rng_seed(&rng, 3, 0);
+    const int clens[B] = {55, 1, 30, 4, 48, 12, 2, 21};
+    for (int r = 0; r < B; r++) {
+        int p[L], q[L], plen = 2 + (int)rng_below(&rng, 8);
+        p[0] = 1;
+        for (int i = 1; i < plen; i++) p[i] = 3 + (int)rng_below(&rng, 37);
+        for (int i = 0; i < clens[r]; i++) q[i] = 3 + (int)rng_below(&rng, 37);
+        batch_add(&rows, p, plen, q, clens[r]);
+    }
+    long long pos1 = 0;
+    double loss1 = sft_step_grad(&m, fs, &rows, 1, &chunk, logp, &pos1);
+    float *g1 = xmalloc(sizeof(float) * m.n_params);
+    memcpy(g1, m.grads, sizeof(float) * m.n_params);
+    double n1 = 0;
+    for (size_t i = 0; i < m.n_params; i++) n1 += (double)g1[i] * g1[i];
+    assert_true(n1 > 0 && loss1 > 1.0); /* a real gradient, a real loss (~ln 40) */
+    int longest = 0;
+    for (int r = 0; r < B; r++) longest = rows.seq_len[r] > longest ? rows.seq_len[r] : longest;
+    assert_int_equal(pos1, (long long)B * (longest - 1)); /* one batch, padded to its longest */
+    int sorted[B];
+    for (int r = 0; r < B; r++) {
+        int i = r;
+        for (; i > 0 && sorted[i - 1] > rows.seq_len[r]; i--) sorted[i] = sorted[i - 1];
+        sorted[i] = rows.seq_len[r];
+    }
+    const int ks[] = {2, 4, 7, 8, 50};
+    long long last_pos = pos1;
+    for (size_t t = 0; t < sizeof ks / sizeof ks[0]; t++) {
+        model_zero_grads(&m);
+        long long pos = 0;
+        double loss = sft_step_grad(&m, fs, &rows, ks[t], &chunk, logp, &pos);
+        double d = 0;
+        for (size_t i = 0; i < m.n_params; i++) d += pow((double)m.grads[i] - g1[i], 2);
+        if (sqrt(d / n1) > 1e-5 || fabs(loss - loss1) > 1e-6 * loss1)
+            fail_msg("k = %d: gradient off by %g relative, loss %.9f vs %.9f", ks[t],
+                     sqrt(d / n1), loss, loss1);
+        assert_true(pos < last_pos || (ks[t] == 50 && pos == last_pos));
+        if (ks[t] == 2) /* sorted halves: the 4 shortest rows padded to the 4th shortest */
+            assert_int_equal(pos, 4LL * (sorted[3] - 1) + 4LL * (sorted[7] - 1));
+        last_pos = pos;
+    }
+    /* one row a chunk: every row padded to itself */
+    long long own = 0;
+    for (int r = 0; r < B; r++) own += rows.seq_len[r] - 1;
+    assert_int_equal(last_pos, own);
+    xfree(g1);
+    xfree(logp);
+    forward_state_free(fs);
+    batch_free(&chunk);
+    batch_free(&rows);
+    model_free(&m);
+}
+
+/* A tiny `grpo sft` on arith_cot (rows 60-180 tokens) with micro_batches =
+ * 1 and 4: the same steps and first loss, final weights equal up to
+ * summation order, and fewer positions computed with 4. */
+static void test_sft_micro_batches_run(void **state) {
+    (void)state;
+    blas_set_threads(1);
+    char dir[64], path[2][96], set[128], err[512];
+    snprintf(dir, sizeof dir, "/tmp/grpo_sft_mb_%d", (int)getpid());
+    assert_int_equal(mkdir(dir, 0755), 0);
+    SftReport rep[2];
+    for (int i = 0; i < 2; i++) {
+        Config *c = tiny(11);
+        snprintf(path[i], sizeof path[i], "%s/%d.ckpt", dir, i);
+        const char *sets[] = {"task.name=arith_cot", "model.max_seq_len=192",
+                              "sampler.max_new_tokens=180", "sft.steps=6", "eval.prompts=2",
+                              "eval.pass_k=1", i ? "sft.micro_batches=4" : "sft.micro_batches=1"};
+        for (size_t j = 0; j < sizeof sets / sizeof sets[0]; j++)
+            assert_int_equal(config_set(c, sets[j], err, sizeof err), 0);
+        snprintf(set, sizeof set, "run.dir=%s", dir);
+        assert_int_equal(config_set(c, set, err, sizeof err), 0);
+        Evaluator ev = local_evaluator(c);
+        assert_int_equal(sft_run_report(c, path[i], &ev, &rep[i]), 0);
+        config_free(c);
+    }
+    assert_int_equal(rep[0].steps, 6);
+    assert_int_equal(rep[1].steps, 6);
+    assert_true(fabs(rep[0].first_loss - rep[1].first_loss) < 1e-6 * rep[0].first_loss);
+    assert_true(rep[0].tokens == rep[1].tokens);
+    printf("positions: micro_batches=1 %lld, 4 %lld (tokens %lld)\n", rep[0].positions,
+           rep[1].positions, rep[0].tokens);
+    assert_true(rep[1].positions < rep[0].positions);
+    assert_true(rep[1].positions >= rep[1].tokens - 8 * 6); /* T = row - 1 */
+    Checkpoint a, b;
+    read_ckpt(path[0], &a);
+    read_ckpt(path[1], &b);
+    const CkptSection *x = ckpt_get(&a, "PARM"), *y = ckpt_get(&b, "PARM");
+    assert_int_equal(x->len, y->len);
+    const float *wa = (const float *)x->data, *wb = (const float *)y->data;
+    double d = 0, n = 0;
+    for (size_t i = 0; i < x->len / sizeof(float); i++) {
+        d += pow((double)wa[i] - wb[i], 2);
+        n += (double)wa[i] * wa[i];
+    }
+    printf("final weights: relative difference %.3g\n", sqrt(d / n));
+    assert_true(sqrt(d / n) < 1e-5);
+    ckpt_free(&a);
+    ckpt_free(&b);
+    unlink(path[0]);
+    unlink(path[1]);
+    snprintf(set, sizeof set, "%s/.lock", dir);
+    unlink(set);
+    rmdir(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_sft_deterministic),
-                                       cmocka_unit_test(test_sft_nonfinite_stops)};
+                                       cmocka_unit_test(test_sft_nonfinite_stops),
+                                       cmocka_unit_test(test_sft_chunks_same_gradient),
+                                       cmocka_unit_test(test_sft_micro_batches_run)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
