@@ -63,7 +63,11 @@ static int walk_up(const char *base, const char *cg, const char *name, int versi
     for (;;) {
         size_t len = strlen(dir);
         while (len > blen && dir[len - 1] == '/') dir[--len] = 0;
-        snprintf(path, sizeof path, "%s/%s", dir, name);
+        int m = snprintf(path, sizeof path, "%s/%s", dir, name);
+        if (m < 0 || (size_t)m >= sizeof path) { /* cannot happen (checked above); says so to gcc */
+            set_err(err, errlen, "cgroup path '%.80s...' is longer than %d bytes", cg, MEMORY_PATH_MAX);
+            return -1;
+        }
         int too_long = 0;
         if (read_value_file(path, text, sizeof text, &too_long) == 0) {
             double v;
