@@ -23,7 +23,7 @@ typedef struct {
         sft_mix[CFG_STR_MAX], final_rl[CFG_STR_MAX], distill[CFG_STR_MAX], student[CFG_STR_MAX],
         student_cold_start[CFG_STR_MAX], student_rl[CFG_STR_MAX], second_task[CFG_STR_MAX];
     int demos, second_demos;
-    float second_weight;
+    float second_weight, mix_second_weight;
     char stages[CFG_STR_MAX];
     int ranks;
     char launcher[CFG_STR_MAX];

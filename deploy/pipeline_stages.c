@@ -116,15 +116,16 @@ static void push_path(const StageContext *c, Argv *a, const char *prefix, int s,
     argv_pushf(a, "%s%s", prefix, p);
 }
 
-/* --data <0>/reasoning.jsonl --data <0>/second.jsonl:<w>: the cold
- * start's mixture, which keeps the second task from the beginning. */
-static void push_mixture(const StageContext *c, Argv *a, int first_stage, const char *first) {
+/* --data <first> --data <0>/second.jsonl:<w>: a mixture with the second
+ * task (the cold starts', and stage 5's, which restores it). */
+static void push_mixture(const StageContext *c, Argv *a, int first_stage, const char *first,
+                         float second_weight) {
     char p[1200];
     argv_push(a, "--data");
     push_path(c, a, "", first_stage, first);
     pipeline_stage_path(c->root, ST_DATA, "second.jsonl", p, sizeof p);
     argv_push(a, "--data");
-    argv_pushf(a, "%s:%g", p, (double)c->ps->second_weight);
+    argv_pushf(a, "%s:%g", p, (double)second_weight);
 }
 
 int pipeline_stage_commands(const StageContext *c, int s, Argv cmds[STAGE_MAX_COMMANDS]) {
@@ -157,7 +158,7 @@ int pipeline_stage_commands(const StageContext *c, int s, Argv cmds[STAGE_MAX_CO
         begin(c, s, a, "sft");
         if (s == ST_SCOLD) argv_push_words(a, ps->student);
         argv_push_words(a, s == ST_SCOLD ? ps->student_cold_start : ps->cold_start);
-        push_mixture(c, a, ST_DATA, "reasoning.jsonl");
+        push_mixture(c, a, ST_DATA, "reasoning.jsonl", ps->second_weight);
         end(c, s, a);
         return 1;
     case ST_GRPO:
@@ -183,7 +184,7 @@ int pipeline_stage_commands(const StageContext *c, int s, Argv cmds[STAGE_MAX_CO
     case ST_MIX:
         begin(c, s, a, "sft");
         argv_push_words(a, ps->sft_mix);
-        push_mixture(c, a, ST_RS, "rs.jsonl");
+        push_mixture(c, a, ST_RS, "rs.jsonl", ps->mix_second_weight);
         push_path(c, a, "sft.init=", ST_GRPO, "final.ckpt");
         end(c, s, a);
         return 1;
