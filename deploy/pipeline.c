@@ -144,6 +144,9 @@ static int stage_changed(const Pipeline *P, int s, char *why, size_t cap) {
         set_err(why, cap, "its recorded config does not load: %s", err);
         changed = 1;
     } else {
+        /* [pipeline] reaches a stage only through its command, compared
+         * above: a changed [pipeline] default is not a changed config */
+        pipeline_settings_neutral(then);
         char rd[4000], other[4000];
         config_diff(then, P->neutral, rd, sizeof rd, other, sizeof other);
         if (rd[0] || other[0]) {
