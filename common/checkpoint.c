@@ -598,12 +598,16 @@ int ckpt_get_model(const Checkpoint *c, const char *path, Model *m, Tokenizer *t
 }
 
 /* m and tok are filled (m owns its buffers) or the program exits. */
+int ckpt_read_model(const char *path, Model *m, Tokenizer *tok, char *err, size_t errlen) {
+    Checkpoint c;
+    if (ckpt_read(&c, path, err, errlen) != 0) return -1;
+    int rc = ckpt_get_model(&c, path, m, tok, err, errlen);
+    ckpt_free(&c);
+    return rc;
+}
+
 void ckpt_load_model_or_die(const char *path, Model *m, Tokenizer *tok) {
     char err[512];
-    Checkpoint c;
-    if (ckpt_read(&c, path, err, sizeof err) || ckpt_get_model(&c, path, m, tok, err, sizeof err)) {
-        ckpt_free(&c);
+    if (ckpt_read_model(path, m, tok, err, sizeof err) != 0)
         die("%s\n  (check the path, or write a fresh checkpoint with 'grpo sft')", err);
-    }
-    ckpt_free(&c);
 }

@@ -103,6 +103,10 @@ int ckpt_has_adamw(const Checkpoint *c, size_t n);
  * ckpt_has_adamw(c, n) has checked. */
 void ckpt_get_adamw(const Checkpoint *c, AdamW *opt, size_t n);
 
+/* Reads path and builds m and tok from it (ckpt_read + ckpt_get_model).
+ * 0, or -1 with err; nothing to free on failure. */
+int ckpt_read_model(const char *path, Model *m, Tokenizer *tok, char *err, size_t errlen);
+
 /* Convenience: load a model checkpoint from path; dies with the message on
  * failure (a setup error). */
 void ckpt_load_model_or_die(const char *path, Model *m, Tokenizer *tok);

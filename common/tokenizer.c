@@ -204,3 +204,16 @@ void tokenizer_describe_char(const char *text, int pos, char *out, size_t cap) {
         snprintf(hex + strlen(hex), sizeof hex - strlen(hex), "%s0x%02x", i ? " " : "", p[i]);
     snprintf(out, cap, "'%s' (%s)", shown, hex);
 }
+
+int tokenizer_same(const Tokenizer *a, const Tokenizer *b) {
+    size_t na = tokenizer_serialize(a, NULL), nb = tokenizer_serialize(b, NULL);
+    if (na != nb) return 0;
+    uint8_t *x = xmalloc(na), *y = xmalloc(nb);
+    tokenizer_serialize(a, x);
+    tokenizer_serialize(b, y);
+    /* the blob holds every piece, so equal blobs are the same vocabulary */
+    int same = memcmp(x, y, na) == 0;
+    xfree(x);
+    xfree(y);
+    return same;
+}

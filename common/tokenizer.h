@@ -51,4 +51,7 @@ size_t tokenizer_serialize(const Tokenizer *t, uint8_t *buf);
 /* Returns 0, or -1 with a message in err for a malformed blob. */
 int tokenizer_deserialize(Tokenizer *t, const uint8_t *buf, size_t n, char *err, size_t errlen);
 
+/* 1 if a and b are the same vocabulary (equal serialized blobs). */
+int tokenizer_same(const Tokenizer *a, const Tokenizer *b);
+
 #endif

@@ -104,27 +104,15 @@ int distill_load_teacher(const char *path, const Tokenizer *tok, Model *m, char 
         set_err(err, errlen, "distill: no teacher: give --teacher FILE ([distill] teacher)");
         return -1;
     }
-    Checkpoint ck;
     char why[1000];
-    if (ckpt_read(&ck, path, why, sizeof why) != 0) {
-        set_err(err, errlen, "distill: teacher %s", why);
-        return -1;
-    }
     Tokenizer *ttok = xmalloc(sizeof *ttok);
-    int rc = ckpt_get_model(&ck, path, m, ttok, why, sizeof why);
-    ckpt_free(&ck);
-    if (rc != 0) {
+    if (ckpt_read_model(path, m, ttok, why, sizeof why) != 0) {
         set_err(err, errlen, "distill: teacher %s", why);
         xfree(ttok);
         return -1;
     }
-    size_t na = tokenizer_serialize(ttok, NULL), nb = tokenizer_serialize(tok, NULL);
-    uint8_t *a = xmalloc(na), *b = xmalloc(nb);
-    tokenizer_serialize(ttok, a);
-    tokenizer_serialize(tok, b);
-    /* the blob holds every piece, so equal blobs are the same vocabulary;
-     * the model's head must be that wide too (a CONF/TOKN disagreement) */
-    int same = na == nb && memcmp(a, b, na) == 0 && m->cfg.vocab_size == tok->vocab_size;
+    /* the model's head must be that wide too (a CONF/TOKN disagreement) */
+    int same = tokenizer_same(ttok, tok) && m->cfg.vocab_size == tok->vocab_size;
     if (!same) {
         set_err(err, errlen, "distill: the teacher %s has a different tokenizer (%d tokens, model "
                 "vocab_size %d) from the student's (the character tokenizer, %d tokens): the KL compares next-token "
@@ -132,8 +120,6 @@ int distill_load_teacher(const char *path, const Tokenizer *tok, Model *m, char 
                 path, ttok->vocab_size, m->cfg.vocab_size, tok->vocab_size);
         model_free(m);
     }
-    xfree(a);
-    xfree(b);
     xfree(ttok);
     return same ? 0 : -1;
 }

@@ -171,18 +171,12 @@ static void restore_signals(const struct sigaction *old) {
 /* [sft] init: the checkpoint's model, whose tokenizer must be tok (the
  * embedding rows are indexed by its ids). 0, or -1 with err. */
 static int load_init(const char *path, const Tokenizer *tok, Model *m, char *err, size_t errlen) {
-    Checkpoint ck;
     char why[1000];
-    if (ckpt_read(&ck, path, why, sizeof why) != 0) {
-        set_err(err, errlen, "[sft] init: %s", why);
-        return -1;
-    }
     Tokenizer *itok = xmalloc(sizeof *itok);
-    int rc = ckpt_get_model(&ck, path, m, itok, why, sizeof why);
-    ckpt_free(&ck);
+    int rc = ckpt_read_model(path, m, itok, why, sizeof why);
     if (rc != 0) {
         set_err(err, errlen, "[sft] init: %s", why);
-    } else if (!sft_same_tokenizer(itok, tok) || m->cfg.vocab_size != tok->vocab_size) {
+    } else if (!tokenizer_same(itok, tok) || m->cfg.vocab_size != tok->vocab_size) {
         set_err(err, errlen, "[sft] init = %s has a different tokenizer (%d tokens, model "
                 "vocab_size %d) from SFT's (the character tokenizer, %d tokens): its embedding "
                 "rows would name other tokens", path, itok->vocab_size, m->cfg.vocab_size,

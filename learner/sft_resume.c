@@ -18,18 +18,6 @@ void sft_resume_path(const char *out_path, char *buf, size_t cap) {
     snprintf(buf, cap, "%.*s.resume.ckpt", (int)(strip ? n - 5 : n), out_path);
 }
 
-int sft_same_tokenizer(const Tokenizer *a, const Tokenizer *b) {
-    size_t na = tokenizer_serialize(a, NULL), nb = tokenizer_serialize(b, NULL);
-    if (na != nb) return 0;
-    uint8_t *x = xmalloc(na), *y = xmalloc(nb);
-    tokenizer_serialize(a, x);
-    tokenizer_serialize(b, y);
-    /* the blob holds every piece, so equal blobs are the same vocabulary */
-    int same = memcmp(x, y, na) == 0;
-    xfree(x);
-    xfree(y);
-    return same;
-}
 
 int sft_resume_write(const char *path, const Model *m, const Tokenizer *tok, const AdamW *opt,
                      const SftProgress *p, const Config *cfg, char *err, size_t errlen) {
@@ -115,7 +103,7 @@ int sft_resume_load(const char *path, Model *m, const Tokenizer *tok, AdamW *opt
     if (same_training(path, meta, cfg, harmless, harmless_len, err, errlen) != 0) goto out_model;
     /* the config compared equal, so only a file edited by hand gets here */
     if (saved.n_params != n || memcmp(&saved.cfg, &m->cfg, sizeof saved.cfg) != 0 ||
-        !sft_same_tokenizer(stok, tok)) {
+        !tokenizer_same(stok, tok)) {
         set_err(err, errlen, "%s: its model shape or tokenizer differs from this run's; delete "
                 "it to start this SFT over", path);
         goto out_model;

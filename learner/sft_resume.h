@@ -55,8 +55,5 @@ int sft_resume_load(const char *path, Model *m, const Tokenizer *tok, AdamW *opt
                     const Config *cfg, char *harmless, size_t harmless_len, char *err,
                     size_t errlen);
 
-/* 1 if a and b are the same vocabulary (equal serialized blobs); also the
- * check on an [sft] init checkpoint. */
-int sft_same_tokenizer(const Tokenizer *a, const Tokenizer *b);
 
 #endif
