@@ -606,6 +606,23 @@ int ckpt_read_model(const char *path, Model *m, Tokenizer *tok, char *err, size_
     return rc;
 }
 
+int ckpt_read_model_with(const char *path, const Tokenizer *tok, Model *m, char *err,
+                         size_t errlen) {
+    Tokenizer *own = xmalloc(sizeof *own);
+    int rc = ckpt_read_model(path, m, own, err, errlen);
+    /* the model's head must be that wide too (a CONF/TOKN disagreement) */
+    if (rc == 0 && (!tokenizer_same(own, tok) || m->cfg.vocab_size != tok->vocab_size)) {
+        set_err(err, errlen, "%s has a different tokenizer (%d tokens, model vocab_size %d) "
+                "from this run's (the character tokenizer, %d tokens): its embedding rows "
+                "would name other tokens", path, own->vocab_size, m->cfg.vocab_size,
+                tok->vocab_size);
+        model_free(m);
+        rc = -1;
+    }
+    xfree(own);
+    return rc;
+}
+
 void ckpt_load_model_or_die(const char *path, Model *m, Tokenizer *tok) {
     char err[512];
     if (ckpt_read_model(path, m, tok, err, sizeof err) != 0)

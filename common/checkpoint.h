@@ -107,6 +107,12 @@ void ckpt_get_adamw(const Checkpoint *c, AdamW *opt, size_t n);
  * 0, or -1 with err; nothing to free on failure. */
 int ckpt_read_model(const char *path, Model *m, Tokenizer *tok, char *err, size_t errlen);
 
+/* ckpt_read_model of a checkpoint that must use tok (a model to start
+ * from, or a teacher): -1 with err when it does not load or has another
+ * tokenizer (its embedding rows would name other tokens). */
+int ckpt_read_model_with(const char *path, const Tokenizer *tok, Model *m, char *err,
+                         size_t errlen);
+
 /* Convenience: load a model checkpoint from path; dies with the message on
  * failure (a setup error). */
 void ckpt_load_model_or_die(const char *path, Model *m, Tokenizer *tok);

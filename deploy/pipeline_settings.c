@@ -69,7 +69,7 @@ static const struct {
 /* Keys the pipeline sets itself to wire one stage to the next: an
  * override of them would cut the wire silently. */
 static const char *const wired[] = {"run.dir", "grpo.init", "sft.init", "sft.data",
-                                    "distill.teacher"};
+                                    "distill.teacher", "distill.init"};
 
 int pipeline_apply_overrides(Config *c, const char *key, const char *items, char *err,
                              size_t errlen) {

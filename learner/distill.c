@@ -104,24 +104,13 @@ int distill_load_teacher(const char *path, const Tokenizer *tok, Model *m, char 
         set_err(err, errlen, "distill: no teacher: give --teacher FILE ([distill] teacher)");
         return -1;
     }
-    char why[1000];
-    Tokenizer *ttok = xmalloc(sizeof *ttok);
-    if (ckpt_read_model(path, m, ttok, why, sizeof why) != 0) {
+    char why[1500];
+    if (ckpt_read_model_with(path, tok, m, why, sizeof why) != 0) {
+        /* the KL compares next-token distributions over one vocabulary */
         set_err(err, errlen, "distill: teacher %s", why);
-        xfree(ttok);
         return -1;
     }
-    /* the model's head must be that wide too (a CONF/TOKN disagreement) */
-    int same = tokenizer_same(ttok, tok) && m->cfg.vocab_size == tok->vocab_size;
-    if (!same) {
-        set_err(err, errlen, "distill: the teacher %s has a different tokenizer (%d tokens, model "
-                "vocab_size %d) from the student's (the character tokenizer, %d tokens): the KL compares next-token "
-                "distributions over one vocabulary, so they must be the same",
-                path, ttok->vocab_size, m->cfg.vocab_size, tok->vocab_size);
-        model_free(m);
-    }
-    xfree(ttok);
-    return same ? 0 : -1;
+    return 0;
 }
 
 /* One process holds both models: the student trains (weights, gradients,
@@ -176,7 +165,32 @@ static double own_heldout_kl(DistillWork *w, const Task *task, const Model *stud
     return distill_batch_kl(w, student, b, w->mask, ds->temperature, 0);
 }
 
-int distill_run(const Config *cfg, const char *out_path, const Completer *complete,
+/* The student: [distill] init's model (its shape recorded in cfg) or
+ * fresh weights of the [model] shape. 0, or -1 after saying why. */
+static int start_student(Config *cfg, const DistillSettings *ds, const Tokenizer *tok, Model *m) {
+    char err[1600];
+    if (ds->init[0]) {
+        if (ckpt_read_model_with(ds->init, tok, m, err, sizeof err) != 0) {
+            fprintf(stderr, "error: [distill] init: %s\n", err);
+            return -1;
+        }
+        if (model_config_adopt(cfg, &m->cfg, ds->init, err, sizeof err) != 0) {
+            fprintf(stderr, "error: %s\n", err);
+            model_free(m);
+            return -1;
+        }
+        return 0;
+    }
+    ModelConfig mc = *model_settings(cfg);
+    mc.vocab_size = tok->vocab_size;
+    const char *bad = model_config_check(&mc);
+    if (bad) die("[model] %s", bad);
+    model_init(m, &mc);
+    model_init_weights(m, run_settings(cfg)->seed);
+    return 0;
+}
+
+int distill_run(Config *cfg, const char *out_path, const Completer *complete,
                 const Evaluator *eval, DistillReport *report) {
     char err[2000];
     const DistillSettings *ds = config_get(cfg, &distill_section);
@@ -198,17 +212,19 @@ int distill_run(const Config *cfg, const char *out_path, const Completer *comple
     Task *task = task_create(ts->name, &ts->p, run->seed, err, sizeof err);
     if (!task) die("%s", err);
     if (task_check_tokenizer(task, tok, err, sizeof err) != 0) die("%s", err);
-    ModelConfig mc = *model_settings(cfg);
-    mc.vocab_size = tok->vocab_size;
-    const char *bad = model_config_check(&mc);
-    if (bad) die("[model] %s", bad);
+    Model m;
+    if (start_student(cfg, ds, tok, &m) != 0) {
+        task->destroy(task);
+        model_free(&teacher);
+        xfree(tok);
+        run_lock_release(&lock);
+        return EXIT_USAGE;
+    }
+    ModelConfig mc = m.cfg;
     int max_new = sampling_settings(cfg)->max_new_tokens;
     if (task_check_fits(task, mc.max_seq_len, max_new, err, sizeof err) != 0) die("%s", err);
     int rows = ds->batch > ds->heldout ? ds->batch : ds->heldout;
     check_memory(&mc, &teacher.cfg, rows, ds->batch);
-    Model m;
-    model_init(&m, &mc);
-    model_init_weights(&m, run->seed);
     model_alloc_grads(&m);
     AdamW opt;
     adamw_init(&opt, m.n_params);
@@ -233,9 +249,10 @@ int distill_run(const Config *cfg, const char *out_path, const Completer *comple
     uint8_t *held_mask = xmalloc((size_t)ds->heldout * L);
     distill_fill_batch(&w, task, SPLIT_EVAL, 0, ds->heldout, &m, 0, &held_rng, &held, held_mask);
 
-    printf("distill: student %zu parameters (dim %d, %d layers), teacher %s %zu parameters "
-           "(dim %d, %d layers), %d steps x %d sequences (samples: %s), task %s, teacher "
-           "temperature %g\n", m.n_params, mc.dim, mc.n_layers, ds->teacher, teacher.n_params,
+    printf("distill: student %zu parameters (dim %d, %d layers) from %s, teacher %s %zu "
+           "parameters (dim %d, %d layers), %d steps x %d sequences (samples: %s), task %s, "
+           "teacher temperature %g\n", m.n_params, mc.dim, mc.n_layers,
+           ds->init[0] ? ds->init : "fresh weights", ds->teacher, teacher.n_params,
            teacher.cfg.dim, teacher.cfg.n_layers, ds->steps, ds->batch, mode, task->name,
            ds->temperature);
     DistillReport rep = {0};

@@ -30,6 +30,7 @@ extern const char *const distill_samples_names[];
 /* The [distill] section (distill_settings.c). */
 typedef struct {
     char teacher[CFG_STR_MAX]; /* teacher checkpoint (--teacher sets it) */
+    char init[CFG_STR_MAX];    /* "" = a fresh student, else the checkpoint it starts from */
     int steps, batch;
     OptimSettings opt;
     float temperature;         /* of the teacher's softmax in the KL */
@@ -53,15 +54,17 @@ typedef struct {
 } DistillReport;
 
 /* Trains per cfg ([model], [task], [sampler] for the teacher's samples,
- * [distill]) holding run.dir's lock, writes the student to out_path
+ * [distill]) holding run.dir's lock, the student fresh or from [distill]
+ * init (its shape recorded in cfg, model_config_adopt), writes the student to out_path
  * (atomically, ckpt_write), prints progress and the held-out evaluation (by
  * eval). Samples the teacher through complete (the sampler is the actors').
  * Returns 0; EXIT_USAGE when run.dir is in use, [distill] teacher is unset
- * or does not load, or its tokenizer is not the student's; EXIT_RUN_DIR
+ * or does not load, or its tokenizer is not the student's (the same for
+ * [distill] init, or its shape contradicts a [model] override); EXIT_RUN_DIR
  * when the lock or the checkpoint cannot be written; EXIT_NONFINITE
  * without writing when [distill] max_nonfinite_steps steps in a row had a
  * non-finite gradient. report may be NULL. */
-int distill_run(const Config *cfg, const char *out_path, const Completer *complete,
+int distill_run(Config *cfg, const char *out_path, const Completer *complete,
                 const Evaluator *eval, DistillReport *report);
 
 /* How many of a step's batch rows the student samples: 0 (teacher), batch

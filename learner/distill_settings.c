@@ -13,6 +13,9 @@ _Static_assert(sizeof distill_samples_names / sizeof *distill_samples_names ==
 #define T DistillSettings
 static const CfgKey keys[] = {
     CFG_S(T, "teacher", teacher, "", 1, "teacher checkpoint (grpo distill --teacher FILE)"),
+    CFG_S(T, "init", init, "", 1,
+          "checkpoint the student starts from (read-only; its shape is adopted and its tokenizer "
+          "must match); \"\" = fresh random weights of the [model] shape"),
     CFG_I(T, "steps", steps, "1000", 0, 1e9, 1, "optimizer steps"),
     CFG_I(T, "batch_size", batch, "32", 1, 1 << 20, 1, "teacher-sampled sequences per step"),
     CFG_OPTIM_KEYS(T, opt, "2e-3", "1e-4", "50", "0.0", "1.0"),

@@ -89,9 +89,9 @@ static int cmp_i64(const void *a, const void *b) {
 }
 
 /* Lays out rows[order[lo..hi)] in chunk, padded to their longest, with
- * completion targets weighted w. */
-static void sft_chunk(const SeqBatch *rows, const int *order, int lo, int hi, float w,
-                      SeqBatch *chunk) {
+ * completion targets weighted per norm (sft_step_grad). */
+static void sft_chunk(const SeqBatch *rows, const int *order, int lo, int hi, SftLossNorm norm,
+                      int n_target, SeqBatch *chunk) {
     batch_clear(chunk);
     for (int i = lo; i < hi; i++) {
         int r = order[i], plen = rows->prompt_len[r];
@@ -99,13 +99,16 @@ static void sft_chunk(const SeqBatch *rows, const int *order, int lo, int hi, fl
         batch_add(chunk, s, plen, s + plen, rows->seq_len[r] - plen);
     }
     batch_layout(chunk);
-    for (int r = 0; r < chunk->B; r++)
-        for (int j = 0; j < chunk->seq_len[r] - chunk->prompt_len[r]; j++)
-            chunk->weights[batch_index(chunk, r, j)] = w;
+    for (int r = 0; r < chunk->B; r++) {
+        int len = chunk->seq_len[r] - chunk->prompt_len[r];
+        float w = norm == SFT_NORM_SEQUENCE ? 1.0f / ((float)rows->B * (float)len)
+                                            : 1.0f / (float)n_target;
+        for (int j = 0; j < len; j++) chunk->weights[batch_index(chunk, r, j)] = w;
+    }
 }
 
-double sft_step_grad(Model *m, ForwardState *fs, const SeqBatch *rows, int k, SeqBatch *chunk,
-                     float *logp, long long *positions) {
+double sft_step_grad(Model *m, ForwardState *fs, const SeqBatch *rows, int k, SftLossNorm norm,
+                     SeqBatch *chunk, float *logp, long long *positions) {
     int B = rows->B, n_target = 0;
     if (k > B) k = B;
     /* keys length * B + row: sorted by length, ties in drawing order;
@@ -120,8 +123,8 @@ double sft_step_grad(Model *m, ForwardState *fs, const SeqBatch *rows, int k, Se
     for (int i = 0; i < B; i++) order[i] = (int)(key[i] % B);
     double loss = 0;
     for (int c = 0; c < k; c++) {
-        sft_chunk(rows, order, (int)((int64_t)c * B / k), (int)((int64_t)(c + 1) * B / k),
-                  1.0f / n_target, chunk);
+        sft_chunk(rows, order, (int)((int64_t)c * B / k), (int)((int64_t)(c + 1) * B / k), norm,
+                  n_target, chunk);
         model_forward(m, fs, chunk->tokens, chunk->targets, chunk->B, chunk->T, 1.0f, logp, NULL);
         for (int i = 0; i < chunk->B * chunk->T; i++) loss -= (double)chunk->weights[i] * logp[i];
         model_backward(m, fs, chunk->weights);
@@ -170,32 +173,14 @@ static void restore_signals(const struct sigaction *old) {
 
 /* [sft] init: the checkpoint's model, whose tokenizer must be tok (the
  * embedding rows are indexed by its ids). 0, or -1 with err. */
-static int load_init(const char *path, const Tokenizer *tok, Model *m, char *err, size_t errlen) {
-    char why[1000];
-    Tokenizer *itok = xmalloc(sizeof *itok);
-    int rc = ckpt_read_model(path, m, itok, why, sizeof why);
-    if (rc != 0) {
-        set_err(err, errlen, "[sft] init: %s", why);
-    } else if (!tokenizer_same(itok, tok) || m->cfg.vocab_size != tok->vocab_size) {
-        set_err(err, errlen, "[sft] init = %s has a different tokenizer (%d tokens, model "
-                "vocab_size %d) from SFT's (the character tokenizer, %d tokens): its embedding "
-                "rows would name other tokens", path, itok->vocab_size, m->cfg.vocab_size,
-                tok->vocab_size);
-        model_free(m);
-        rc = -1;
-    }
-    xfree(itok);
-    return rc;
-}
-
 /* The model SFT starts from: [sft] init's (its shape recorded in cfg, a
  * contradicting [model] override refused) or fresh weights of the [model]
  * shape. 0, or an exit status after saying why. */
 static int start_model(Config *cfg, const SftSettings *ss, const Tokenizer *tok, Model *m) {
     char err[1200];
     if (ss->init[0]) {
-        if (load_init(ss->init, tok, m, err, sizeof err) != 0) {
-            fprintf(stderr, "error: %s\n", err);
+        if (ckpt_read_model_with(ss->init, tok, m, err, sizeof err) != 0) {
+            fprintf(stderr, "error: [sft] init: %s\n", err);
             return EXIT_USAGE;
         }
         if (model_config_adopt(cfg, &m->cfg, ss->init, err, sizeof err) != 0) {
@@ -297,7 +282,7 @@ int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval, Sft
     for (long step = prog.step; step < ss->steps && status == 0; step++) {
         sft_fill_rows(&src, tok, step, &rows, sp, sc);
         long long step_positions = 0;
-        double loss = sft_step_grad(&m, fs, &rows, ss->micro_batches, &chunk, logp,
+        double loss = sft_step_grad(&m, fs, &rows, ss->micro_batches, (SftLossNorm)ss->loss_norm, &chunk, logp,
                                     &step_positions);
         UpdateStats us = model_update(&m, &opt, &ss->opt, step, ss->steps);
         if (us.skipped)

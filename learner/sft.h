@@ -11,6 +11,15 @@
 #include "model.h"
 #include "optim.h"
 
+/* How a step's completion tokens are weighted. TOKEN: each 1/N, N the
+ * completion tokens of the step (a file's mixture weight is its share of
+ * the examples, so a file of 3-token answers beside 90-token traces gets
+ * ~1% of the gradient). SEQUENCE: each 1/(B len_r), every example the
+ * same share of the loss whatever its length (the weight is the file's
+ * share of the loss). */
+typedef enum { SFT_NORM_TOKEN, SFT_NORM_SEQUENCE } SftLossNorm;
+extern const char *const sft_loss_norm_names[]; /* token, sequence */
+
 /* The [sft] section (sft_settings.c). */
 typedef struct {
     int steps, batch;
@@ -23,6 +32,7 @@ typedef struct {
     int checkpoint_every;    /* resume checkpoint every N steps (0 = only on a signal) */
     int demos;               /* demonstrations `grpo demos` writes (sft_demos.h) */
     int micro_batches;       /* a step's rows in this many length-sorted forward passes */
+    int loss_norm;           /* SftLossNorm */
 } SftSettings;
 extern const CfgSection sft_section;
 
@@ -62,15 +72,17 @@ int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval,
  * the drawing order) and cut into min(k, B) chunks of consecutive rows,
  * each laid out in chunk padded only to its own longest row and run
  * forward and backward on fs, every completion target (EOS included)
- * weighted 1/N, N the completion tokens of all B rows. model_backward
- * accumulates, so m->grads gains the gradient of the mean completion NLL
- * of the whole step, the same for every k up to float summation order.
+ * weighted by norm: 1/N, N the completion tokens of all B rows, or
+ * 1/(B len_r), len_r its own row's. model_backward accumulates, so
+ * m->grads gains the gradient of the step's mean completion NLL (over
+ * tokens, or the mean over rows of each row's mean), the same for every
+ * k up to float summation order.
  * chunk and fs must hold sft_chunk_rows(B, k) rows of rows->max_len
  * tokens, logp that many rows x max_len floats. Returns the loss (that
  * mean NLL); adds the positions computed (rows x padded length, summed
  * over chunks) to *positions. */
-double sft_step_grad(Model *m, ForwardState *fs, const SeqBatch *rows, int k, SeqBatch *chunk,
-                     float *logp, long long *positions);
+double sft_step_grad(Model *m, ForwardState *fs, const SeqBatch *rows, int k, SftLossNorm norm,
+                     SeqBatch *chunk, float *logp, long long *positions);
 /* Rows of the largest of sft_step_grad's chunks: ceil(B / min(k, B)). */
 static inline int sft_chunk_rows(int B, int k) {
     if (k > B) k = B;

@@ -3,6 +3,8 @@
 #include "sft_data.h"
 #include "util.h"
 
+const char *const sft_loss_norm_names[] = {"token", "sequence", NULL};
+
 #define T SftSettings
 static const CfgKey keys[] = {
     CFG_I(T, "steps", steps, "3000", 0, 1e9, 1, "optimizer steps"),
@@ -26,6 +28,9 @@ static const CfgKey keys[] = {
     CFG_I(T, "micro_batches", micro_batches, "4", 1, 1 << 20, 0,
           "length-sorted chunks of a step's rows, each padded to its own longest; same "
           "gradient, less padding (1 = one batch)"),
+    CFG_E(T, "loss_norm", loss_norm, "token", sft_loss_norm_names, 1,
+          "token: every completion token weighs the same (a file's mixture weight is its share "
+          "of examples); sequence: every example does (its share of the loss)"),
 };
 #undef T
 

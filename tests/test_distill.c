@@ -253,6 +253,32 @@ static void test_distill_end_to_end(void **st) {
     assert_int_equal(m.cfg.n_layers, 1);
     model_free(&m);
     xfree(tok);
+
+    /* [distill] init: a student that starts from that checkpoint starts
+     * where it ended (the same held-out teacher samples, the same KL) */
+    char init[200], again[96];
+    snprintf(init, sizeof init, "distill.init=%s", student);
+    snprintf(again, sizeof again, "%s/again.ckpt", dir);
+    const char *from[] = {set, init, "distill.steps=0", "distill.batch_size=16",
+                          "distill.heldout=32", "model.dim=16", "model.n_layers=1",
+                          "model.n_heads=2", "model.n_kv_heads=1", "model.hidden_dim=32"};
+    c = tiny(dir, from, sizeof from / sizeof from[0]);
+    ev = local_evaluator(c);
+    co = local_completer(c);
+    DistillReport rep2;
+    assert_int_equal(distill_run(c, again, &co, &ev, &rep2), 0);
+    if (fabs(rep2.heldout_kl_first - rep.heldout_kl_last) > 1e-6 * rep.heldout_kl_last)
+        fail_msg("from init: held-out KL %.9f, the student ended at %.9f",
+                 rep2.heldout_kl_first, rep.heldout_kl_last);
+    config_free(c);
+    /* a [model] override the init checkpoint contradicts is refused
+     * (tiny's dim 32 and 2 layers) */
+    c = tiny(dir, from, 5);
+    ev = local_evaluator(c);
+    co = local_completer(c);
+    assert_int_equal(distill_run(c, again, &co, &ev, NULL), EXIT_USAGE);
+    config_free(c);
+    unlink(again);
     unlink(teacher);
     unlink(student);
     snprintf(lockf, sizeof lockf, "%s/.lock", dir);

@@ -157,7 +157,7 @@ static void test_sft_chunks_same_gradient(void **state) {
         batch_add(&rows, p, plen, q, clens[r]);
     }
     long long pos1 = 0;
-    double loss1 = sft_step_grad(&m, fs, &rows, 1, &chunk, logp, &pos1);
+    double loss1 = sft_step_grad(&m, fs, &rows, 1, SFT_NORM_TOKEN, &chunk, logp, &pos1);
     float *g1 = xmalloc(sizeof(float) * m.n_params);
     memcpy(g1, m.grads, sizeof(float) * m.n_params);
     double n1 = 0;
@@ -177,7 +177,7 @@ static void test_sft_chunks_same_gradient(void **state) {
     for (size_t t = 0; t < sizeof ks / sizeof ks[0]; t++) {
         model_zero_grads(&m);
         long long pos = 0;
-        double loss = sft_step_grad(&m, fs, &rows, ks[t], &chunk, logp, &pos);
+        double loss = sft_step_grad(&m, fs, &rows, ks[t], SFT_NORM_TOKEN, &chunk, logp, &pos);
         double d = 0;
         for (size_t i = 0; i < m.n_params; i++) d += pow((double)m.grads[i] - g1[i], 2);
         if (sqrt(d / n1) > 1e-5 || fabs(loss - loss1) > 1e-6 * loss1)
@@ -196,6 +196,74 @@ static void test_sft_chunks_same_gradient(void **state) {
     xfree(logp);
     forward_state_free(fs);
     batch_free(&chunk);
+    batch_free(&rows);
+    model_free(&m);
+}
+
+/* loss_norm = sequence: every row the same share whatever its length. The
+ * gradient of B rows is the mean of the B one-row gradients (where both
+ * norms agree), for k = 1 and 4 chunks; token norm is not (the 55-token row
+ * outweighs the 1-token one), so the test can tell them apart. */
+static void test_sft_sequence_norm(void **state) {
+    (void)state;
+    blas_set_threads(1);
+    enum { B = 6, L = 64 };
+    ModelConfig c = {.vocab_size = 40, .dim = 32, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2,
+                     .hidden_dim = 48, .max_seq_len = L, .tied_embeddings = 1,
+                     .rope_theta = 10000.0f, .norm_eps = 1e-5f};
+    Model m;
+    model_init(&m, &c);
+    model_init_weights(&m, 9);
+    model_alloc_grads(&m);
+    SeqBatch rows, one, chunk;
+    batch_init(&rows, B, L);
+    batch_init(&one, 1, L);
+    batch_init(&chunk, B, L);
+    ForwardState *fs = forward_state_new(&c, B, L);
+    float *logp = xmalloc(sizeof(float) * B * L);
+    float *mean = xcalloc(m.n_params, sizeof(float));
+    Rng rng;
+    rng_seed(&rng, 5, 0);
+    const int clens[B] = {55, 1, 3, 40, 2, 20};
+    double mean_loss = 0;
+    for (int r = 0; r < B; r++) {
+        int p[L], q[L], plen = 2 + (int)rng_below(&rng, 6);
+        p[0] = 1;
+        for (int i = 1; i < plen; i++) p[i] = 3 + (int)rng_below(&rng, 37);
+        for (int i = 0; i < clens[r]; i++) q[i] = 3 + (int)rng_below(&rng, 37);
+        batch_add(&rows, p, plen, q, clens[r]);
+        batch_clear(&one);
+        batch_add(&one, p, plen, q, clens[r]);
+        model_zero_grads(&m);
+        long long pos = 0;
+        mean_loss += sft_step_grad(&m, fs, &one, 1, SFT_NORM_TOKEN, &chunk, logp, &pos) / B;
+        for (size_t i = 0; i < m.n_params; i++) mean[i] += m.grads[i] / B;
+    }
+    double n = 0;
+    for (size_t i = 0; i < m.n_params; i++) n += (double)mean[i] * mean[i];
+    assert_true(n > 0);
+    const int ks[] = {1, 4};
+    for (int t = 0; t < 2; t++) {
+        model_zero_grads(&m);
+        long long pos = 0;
+        double loss = sft_step_grad(&m, fs, &rows, ks[t], SFT_NORM_SEQUENCE, &chunk, logp, &pos);
+        double d = 0;
+        for (size_t i = 0; i < m.n_params; i++) d += pow((double)m.grads[i] - mean[i], 2);
+        if (sqrt(d / n) > 1e-5 || fabs(loss - mean_loss) > 1e-6 * mean_loss)
+            fail_msg("k = %d: sequence norm off by %g relative, loss %.9f vs %.9f", ks[t],
+                     sqrt(d / n), loss, mean_loss);
+    }
+    model_zero_grads(&m);
+    long long pos = 0;
+    sft_step_grad(&m, fs, &rows, 1, SFT_NORM_TOKEN, &chunk, logp, &pos);
+    double d = 0;
+    for (size_t i = 0; i < m.n_params; i++) d += pow((double)m.grads[i] - mean[i], 2);
+    assert_true(sqrt(d / n) > 0.05);
+    xfree(mean);
+    xfree(logp);
+    forward_state_free(fs);
+    batch_free(&chunk);
+    batch_free(&one);
     batch_free(&rows);
     model_free(&m);
 }
@@ -258,6 +326,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_sft_deterministic),
                                        cmocka_unit_test(test_sft_nonfinite_stops),
                                        cmocka_unit_test(test_sft_chunks_same_gradient),
+                                       cmocka_unit_test(test_sft_sequence_norm),
                                        cmocka_unit_test(test_sft_micro_batches_run)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
