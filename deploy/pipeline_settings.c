@@ -16,18 +16,19 @@ static const CfgKey keys[] = {
     CFG_S(T, "cold_start", cold_start, "sft.steps=1000", 0,
           "overrides of stage 2 (sft on the demonstrations and the second task)"),
     CFG_S(T, "grpo", grpo, "grpo.steps=100", 0, "overrides of stage 3 (train)"),
-    CFG_S(T, "rejection_sample", rejection_sample, "rs.prompts=1024 rs.k=4", 0,
+    CFG_S(T, "rejection_sample", rejection_sample, "rs.prompts=4096 rs.k=4", 0,
           "overrides of stage 4 (rejection-sample)"),
-    CFG_S(T, "sft_mix", sft_mix, "sft.steps=200 sft.lr=2e-4 sft.lr_min=2e-5 sft.warmup=10", 0,
+    CFG_S(T, "sft_mix", sft_mix, "sft.steps=1500 sft.lr=1e-3 sft.lr_min=1e-4 sft.warmup=20", 0,
           "overrides of stage 5 (sft on the sampled data and the second task)"),
     CFG_S(T, "final_rl", final_rl, "grpo.steps=60 grpo.lr=3e-5 grpo.lr_min=3e-6 reward.scorers=length:0.1", 0,
           "overrides of stage 6 (train; the hybrid reward: the verifier plus [reward] scorers)"),
-    CFG_S(T, "distill", distill, "distill.steps=400", 0, "overrides of stage 7 (distill)"),
+    CFG_S(T, "distill", distill, "distill.steps=300 distill.lr=5e-4 distill.lr_min=5e-5 distill.warmup=20", 0, "overrides of stage 8 (distill, from the student's cold start)"),
     CFG_S(T, "student", student, "model.dim=32 model.n_layers=2 model.hidden_dim=88", 0,
           "the student's model shape, for stages 7, 8 and 9"),
-    CFG_S(T, "student_cold_start", student_cold_start, "sft.steps=300", 0,
-          "overrides of stage 8 (the student's own cold start; stage 9 gets the rest of stage 7's time)"),
-    CFG_S(T, "student_rl", student_rl, "grpo.steps=200", 0,
+    CFG_S(T, "student_cold_start", student_cold_start, "sft.steps=600", 0,
+          "overrides of stage 7 (the student's own cold start, on the cold start's mixture: "
+          "where distillation and the baseline's GRPO both start)"),
+    CFG_S(T, "student_rl", student_rl, "grpo.steps=1000", 0,
           "overrides of stage 9 (train; its wall time is capped to distillation's)"),
     CFG_S(T, "second_task", second_task, "task.name=arith task.max_digits=2 task.demo_error=0 sampler.max_new_tokens=8",
           0, "overrides that turn the config into the second task (its data and evaluation)"),
@@ -36,8 +37,10 @@ static const CfgKey keys[] = {
           "demonstrations of the second task"),
     CFG_F(T, "second_weight", second_weight, "0.3", 0.001, 1000, 0,
           "mixture weight of the second task's file in stages 2 and 8 (the other file: 1)"),
-    CFG_F(T, "mix_second_weight", mix_second_weight, "0.3", 0.001, 1000, 0,
-          "mixture weight of the second task's file in stage 5, which restores it (rs.jsonl: 1)"),
+    CFG_F(T, "mix_second_weight", mix_second_weight, "7", 0.001, 1000, 0,
+          "mixture weight of the second task's file in stage 5, which restores it (rs.jsonl: 1; "
+          "7: 56 of 64 rows are short task-2 rows, about a quarter of the loss, at about a "
+          "quarter of the cost of a step of traces)"),
     CFG_S(T, "stages", stages, "all", 0, "comma list of stages to run (e.g. cold-start,grpo), or all"),
     CFG_I(T, "ranks", ranks, "3", 2, 1 << 20, 0, "MPI ranks of the train and rejection-sample stages"),
     CFG_S(T, "launcher", launcher, "mpirun --oversubscribe -np {ranks}", 0,
@@ -98,7 +101,7 @@ int pipeline_apply_overrides(Config *c, const char *key, const char *items, char
         if (!strcmp(key, "student_rl") && !strncmp(item, "grpo.time_limit_s=", 18)) {
             set_err(err, errlen,
                     "[pipeline] student_rl: item '%s': the pipeline sets grpo.time_limit_s of "
-                    "the student's RL to distillation's wall time minus the student's cold start",
+                    "the student's RL to distillation's wall time (both start from the student's cold start)",
                     item);
             rc = -1;
         }

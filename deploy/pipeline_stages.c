@@ -21,9 +21,12 @@ const StageDef pipeline_stages[PIPELINE_N_STAGES] = {
      {ST_GRPO, -1, -1}},
     {"5-sft-mix", "sft-mix", "sft on samples + task 2", 0, "sft.ckpt", 1, {ST_RS, ST_GRPO, ST_DATA}},
     {"6-final-rl", "final-rl", "final rl", 1, "final.ckpt", 1, {ST_MIX, -1, -1}},
-    {"7-distill", "distill", "student distilled", 0, "distill.ckpt", 1, {ST_FINAL, -1, -1}},
-    {"8-student-cold-start", "student-cold-start", "student cold start", 0, "sft.ckpt", 1,
+    /* the student's own cold start, the start of both of its paths: the
+     * teacher's distillation and, as the baseline, its own GRPO in the
+     * same wall time (the R1-Distill comparison) */
+    {"7-student-cold-start", "student-cold-start", "student cold start", 0, "sft.ckpt", 1,
      {ST_DATA, -1, -1}},
+    {"8-distill", "distill", "student distilled", 0, "distill.ckpt", 1, {ST_FINAL, ST_SCOLD, -1}},
     {"9-student-rl", "student-rl", "student rl (baseline)", 1, "final.ckpt", 1,
      {ST_SCOLD, ST_DISTILL, -1}},
 };
@@ -73,7 +76,7 @@ void pipeline_stage_path(const char *root, int s, const char *file, char *out, s
 }
 
 double pipeline_student_rl_budget(const StageContext *c) {
-    double t = c->wall[ST_DISTILL] - c->wall[ST_SCOLD];
+    double t = c->wall[ST_DISTILL];
     return t < 1 ? 1 : t;
 }
 
@@ -194,6 +197,7 @@ int pipeline_stage_commands(const StageContext *c, int s, Argv cmds[STAGE_MAX_CO
         argv_push_words(a, ps->distill);
         argv_push(a, "--teacher");
         push_path(c, a, "", ST_FINAL, "final.ckpt");
+        push_path(c, a, "distill.init=", ST_SCOLD, "sft.ckpt");
         end(c, s, a);
         return 1;
     }

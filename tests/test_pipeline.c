@@ -52,7 +52,7 @@ static const char *BASE =
 
 static const char *const STAGES[] = {"0-data",    "1-base", "2-cold-start", "3-grpo",
                                      "4-rejection-sample", "5-sft-mix", "6-final-rl",
-                                     "7-distill", "8-student-cold-start", "9-student-rl"};
+                                     "7-student-cold-start", "8-distill", "9-student-rl"};
 enum { N_STAGES = 10, DEADLINE_S = 120 };
 
 static int setup(void **state) {
@@ -160,8 +160,13 @@ static void test_full_run_writes_every_record(void **state) {
      * baseline's RL capped to the wall time distillation took */
     assert_int_equal(run("test $(grep -c . %s/0-data/second.jsonl) -eq 100", root), 0);
     assert_int_equal(run("grep -q '\"records\": 200' %s/0-data/stage.json", root), 0);
-    assert_int_equal(run("grep -q -- '--data %s/0-data/second.jsonl:0.3' %s/8-student-cold-start/"
+    assert_int_equal(run("grep -q -- '--data %s/0-data/second.jsonl:0.3' %s/7-student-cold-start/"
                          "command.txt", root, root), 0);
+    /* distillation and the baseline's GRPO both start from the student's cold start */
+    assert_int_equal(run("grep -q 'distill.init=%s/7-student-cold-start/sft.ckpt' "
+                         "%s/8-distill/command.txt", root, root), 0);
+    assert_int_equal(run("grep -q 'grpo.init=%s/7-student-cold-start/sft.ckpt' "
+                         "%s/9-student-rl/command.txt", root, root), 0);
     assert_int_equal(run("grep -q 'sft.init=%s/3-grpo/final.ckpt' %s/5-sft-mix/command.txt", root,
                          root), 0);
     assert_int_equal(run("grep -q 'grpo.time_limit_s=[0-9]' %s/9-student-rl/command.txt", root), 0);
@@ -175,10 +180,12 @@ static void test_full_run_writes_every_record(void **state) {
     assert_int_equal(json_array_size(json_object_get(sum, "stages")), N_STAGES);
     json_t *dist = json_object_get(sum, "distillation");
     assert_non_null(json_object_get(dist, "distilled"));
-    assert_non_null(json_object_get(dist, "baseline"));
+    assert_non_null(json_object_get(dist, "own_grpo"));
+    assert_non_null(json_object_get(dist, "student_cold_start"));
     assert_true(json_number_value(json_object_get(sum, "total_wall_seconds")) > 0);
     json_decref(sum);
-    assert_int_equal(run("grep -q '^distillation: student distilled (7)' %s/run2.log", tmp), 0);
+    assert_int_equal(run("grep -q '^distillation: from the student.s cold start (7: .*distilled "
+                         "(8)' %s/run2.log", tmp), 0);
     assert_int_equal(run("test -s %s/pipeline.png", root), 0);
 }
 
