@@ -72,6 +72,7 @@ static int stage_config(const Pipeline *P, int s, Config *c, char *err, size_t e
     case ST_RS: key = "rejection_sample"; items = ps->rejection_sample; break;
     case ST_MIX: key = "sft_mix"; items = ps->sft_mix; break;
     case ST_FINAL: key = "final_rl"; items = ps->final_rl; break;
+    case ST_TSAMP: key = "teacher_samples"; items = ps->teacher_samples; break;
     case ST_DISTILL: key = "distill"; items = ps->distill; break;
     case ST_SRL: key = "student_rl"; items = ps->student_rl; break;
     }

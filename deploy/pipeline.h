@@ -20,7 +20,8 @@
  * config, and how the stages are launched. */
 typedef struct {
     char base[CFG_STR_MAX], cold_start[CFG_STR_MAX], grpo[CFG_STR_MAX], rejection_sample[CFG_STR_MAX],
-        sft_mix[CFG_STR_MAX], final_rl[CFG_STR_MAX], distill[CFG_STR_MAX], student[CFG_STR_MAX],
+        sft_mix[CFG_STR_MAX], final_rl[CFG_STR_MAX], teacher_samples[CFG_STR_MAX],
+        distill[CFG_STR_MAX], student[CFG_STR_MAX],
         student_cold_start[CFG_STR_MAX], student_rl[CFG_STR_MAX], second_task[CFG_STR_MAX];
     int demos, second_demos;
     float second_weight, mix_second_weight;

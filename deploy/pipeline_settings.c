@@ -11,7 +11,7 @@
 
 #define T PipelineSettings
 static const CfgKey keys[] = {
-    CFG_S(T, "base", base, "sft.steps=3000", 0,
+    CFG_S(T, "base", base, "sft.steps=2000", 0,
           "overrides of stage 1 (sft on the second task alone: its reference accuracy)"),
     CFG_S(T, "cold_start", cold_start, "sft.steps=1000", 0,
           "overrides of stage 2 (sft on the demonstrations and the second task)"),
@@ -20,16 +20,21 @@ static const CfgKey keys[] = {
           "overrides of stage 4 (rejection-sample)"),
     CFG_S(T, "sft_mix", sft_mix, "sft.steps=1500 sft.lr=1e-3 sft.lr_min=1e-4 sft.warmup=20", 0,
           "overrides of stage 5 (sft on the sampled data and the second task)"),
-    CFG_S(T, "final_rl", final_rl, "grpo.steps=60 grpo.lr=3e-5 grpo.lr_min=3e-6 reward.scorers=length:0.1", 0,
+    CFG_S(T, "final_rl", final_rl, "grpo.steps=50 grpo.lr=3e-5 grpo.lr_min=3e-6 reward.scorers=length:0.1", 0,
           "overrides of stage 6 (train; the hybrid reward: the verifier plus [reward] scorers)"),
-    CFG_S(T, "distill", distill, "distill.steps=300 distill.lr=5e-4 distill.lr_min=5e-5 distill.warmup=20", 0, "overrides of stage 8 (distill, from the student's cold start)"),
+    CFG_S(T, "teacher_samples", teacher_samples, "rs.prompts=4096 rs.k=4", 0,
+          "overrides of stage 7 (rejection-sample from the final teacher: the distillation data)"),
+    CFG_S(T, "distill", distill, "sft.steps=1000", 0,
+          "overrides of stage 8 (sequence-level distillation: a fresh student's sft on stage 7's "
+          "samples)"),
     CFG_S(T, "student", student, "model.dim=32 model.n_layers=2 model.hidden_dim=88", 0,
-          "the student's model shape, for stages 7, 8 and 9"),
-    CFG_S(T, "student_cold_start", student_cold_start, "sft.steps=600", 0,
-          "overrides of stage 7 (the student's own cold start, on the cold start's mixture: "
-          "where distillation and the baseline's GRPO both start)"),
+          "the student's model shape, for stages 8, 9 and 10"),
+    CFG_S(T, "student_cold_start", student_cold_start, "sft.steps=300", 0,
+          "overrides of stage 9 (the student's own cold start from fresh weights, on the cold "
+          "start's mixture; stage 10 gets the rest of stages 7 and 8's time)"),
     CFG_S(T, "student_rl", student_rl, "grpo.steps=1000", 0,
-          "overrides of stage 9 (train; its wall time is capped to distillation's)"),
+          "overrides of stage 10 (train; its wall time is capped so that 9 and 10 take what "
+          "7 and 8 took)"),
     CFG_S(T, "second_task", second_task, "task.name=arith task.max_digits=2 task.demo_error=0 sampler.max_new_tokens=8",
           0, "overrides that turn the config into the second task (its data and evaluation)"),
     CFG_I(T, "demos", demos, "20000", 1, 1 << 24, 0, "reasoning demonstrations of the cold start"),
@@ -62,6 +67,7 @@ static const struct {
     {"rejection_sample", offsetof(PipelineSettings, rejection_sample)},
     {"sft_mix", offsetof(PipelineSettings, sft_mix)},
     {"final_rl", offsetof(PipelineSettings, final_rl)},
+    {"teacher_samples", offsetof(PipelineSettings, teacher_samples)},
     {"distill", offsetof(PipelineSettings, distill)},
     {"student", offsetof(PipelineSettings, student)},
     {"student_cold_start", offsetof(PipelineSettings, student_cold_start)},
@@ -101,7 +107,7 @@ int pipeline_apply_overrides(Config *c, const char *key, const char *items, char
         if (!strcmp(key, "student_rl") && !strncmp(item, "grpo.time_limit_s=", 18)) {
             set_err(err, errlen,
                     "[pipeline] student_rl: item '%s': the pipeline sets grpo.time_limit_s of "
-                    "the student's RL to distillation's wall time (both start from the student's cold start)",
+                    "the student's RL to distillation's wall time (stages 7 and 8) minus its cold start's",
                     item);
             rc = -1;
         }

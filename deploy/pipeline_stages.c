@@ -21,14 +21,17 @@ const StageDef pipeline_stages[PIPELINE_N_STAGES] = {
      {ST_GRPO, -1, -1}},
     {"5-sft-mix", "sft-mix", "sft on samples + task 2", 0, "sft.ckpt", 1, {ST_RS, ST_GRPO, ST_DATA}},
     {"6-final-rl", "final-rl", "final rl", 1, "final.ckpt", 1, {ST_MIX, -1, -1}},
-    /* the student's own cold start, the start of both of its paths: the
-     * teacher's distillation and, as the baseline, its own GRPO in the
-     * same wall time (the R1-Distill comparison) */
-    {"7-student-cold-start", "student-cold-start", "student cold start", 0, "sft.ckpt", 1,
+    /* distillation as R1-Distill does it: the final teacher's verified
+     * samples (as stage 4), and a fresh quarter-size student's SFT on them;
+     * the baseline is the same student from nothing by its own cold start
+     * and GRPO, in the same wall time */
+    {"7-teacher-samples", "teacher-samples", "teacher's samples", 1, "rs.jsonl", 0,
+     {ST_FINAL, -1, -1}},
+    {"8-distill", "distill", "student distilled", 0, "sft.ckpt", 1, {ST_TSAMP, -1, -1}},
+    {"9-student-cold-start", "student-cold-start", "student cold start", 0, "sft.ckpt", 1,
      {ST_DATA, -1, -1}},
-    {"8-distill", "distill", "student distilled", 0, "distill.ckpt", 1, {ST_FINAL, ST_SCOLD, -1}},
-    {"9-student-rl", "student-rl", "student rl (baseline)", 1, "final.ckpt", 1,
-     {ST_SCOLD, ST_DISTILL, -1}},
+    {"10-student-rl", "student-rl", "student rl (baseline)", 1, "final.ckpt", 1,
+     {ST_SCOLD, ST_TSAMP, ST_DISTILL}},
 };
 
 int pipeline_parse_stages(const char *list, int selected[PIPELINE_N_STAGES], char *err,
@@ -76,7 +79,7 @@ void pipeline_stage_path(const char *root, int s, const char *file, char *out, s
 }
 
 double pipeline_student_rl_budget(const StageContext *c) {
-    double t = c->wall[ST_DISTILL];
+    double t = c->wall[ST_TSAMP] + c->wall[ST_DISTILL] - c->wall[ST_SCOLD];
     return t < 1 ? 1 : t;
 }
 
@@ -176,12 +179,13 @@ int pipeline_stage_commands(const StageContext *c, int s, Argv cmds[STAGE_MAX_CO
         end(c, s, a);
         return 1;
     case ST_RS:
+    case ST_TSAMP:
         begin(c, s, a, "rejection-sample");
-        argv_push_words(a, ps->rejection_sample);
+        argv_push_words(a, s == ST_RS ? ps->rejection_sample : ps->teacher_samples);
         argv_push(a, "--checkpoint");
-        push_path(c, a, "", ST_GRPO, "final.ckpt");
+        push_path(c, a, "", s == ST_RS ? ST_GRPO : ST_FINAL, "final.ckpt");
         argv_push(a, "--out");
-        push_path(c, a, "", ST_RS, "rs.jsonl");
+        push_path(c, a, "", s, "rs.jsonl");
         end(c, s, a);
         return 1;
     case ST_MIX:
@@ -192,12 +196,11 @@ int pipeline_stage_commands(const StageContext *c, int s, Argv cmds[STAGE_MAX_CO
         end(c, s, a);
         return 1;
     case ST_DISTILL:
-        begin(c, s, a, "distill");
+        begin(c, s, a, "sft");
         argv_push_words(a, ps->student);
         argv_push_words(a, ps->distill);
-        argv_push(a, "--teacher");
-        push_path(c, a, "", ST_FINAL, "final.ckpt");
-        push_path(c, a, "distill.init=", ST_SCOLD, "sft.ckpt");
+        argv_push(a, "--data");
+        push_path(c, a, "", ST_TSAMP, "rs.jsonl");
         end(c, s, a);
         return 1;
     }

@@ -11,7 +11,8 @@
 #include "pipeline_argv.h"
 
 enum {
-    ST_DATA, ST_BASE, ST_COLD, ST_GRPO, ST_RS, ST_MIX, ST_FINAL, ST_SCOLD, ST_DISTILL, ST_SRL,
+    ST_DATA, ST_BASE, ST_COLD, ST_GRPO, ST_RS, ST_MIX, ST_FINAL, ST_TSAMP, ST_DISTILL, ST_SCOLD,
+    ST_SRL,
     PIPELINE_N_STAGES
 };
 enum { STAGE_MAX_NEEDS = 3, STAGE_MAX_COMMANDS = 2 };
@@ -49,9 +50,9 @@ void pipeline_stage_path(const char *root, int s, const char *file, char *out, s
  * the caller frees them). Returns how many. */
 int pipeline_stage_commands(const StageContext *c, int s, Argv cmds[STAGE_MAX_COMMANDS]);
 
-/* The whole wall time of the student's RL stage: distillation's (both
- * start from the student's cold start), at least 1 s (c->wall of the
- * distillation stage must be known). */
+/* The whole wall time of the student's RL stage: distillation's (the
+ * teacher's samples and the student's SFT on them) minus the student's own
+ * cold start, at least 1 s (c->wall of the three must be known). */
 double pipeline_student_rl_budget(const StageContext *c);
 
 #endif

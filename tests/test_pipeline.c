@@ -45,15 +45,16 @@ static const char *BASE =
     "pipeline.second_demos=100 "
     "pipeline.base=sft.steps=30 pipeline.cold_start=sft.steps=300 pipeline.student_cold_start=sft.steps=30 pipeline.grpo=grpo.steps=40 "
     "'pipeline.rejection_sample=rs.prompts=64 rs.k=4' pipeline.sft_mix=sft.steps=50 "
-    "'pipeline.final_rl=grpo.steps=4 reward.scorers=length:0.1' pipeline.distill=distill.steps=40 "
+    "'pipeline.final_rl=grpo.steps=4 reward.scorers=length:0.1' 'pipeline.teacher_samples=rs.prompts=64 rs.k=4' pipeline.distill=sft.steps=40 "
     "'pipeline.student=model.dim=16 model.n_layers=1 model.n_heads=2 model.n_kv_heads=1 "
     "model.hidden_dim=32' pipeline.student_rl=grpo.steps=4 "
     "'pipeline.second_task=task.name=arith task.max_digits=1 sampler.max_new_tokens=4'";
 
 static const char *const STAGES[] = {"0-data",    "1-base", "2-cold-start", "3-grpo",
                                      "4-rejection-sample", "5-sft-mix", "6-final-rl",
-                                     "7-student-cold-start", "8-distill", "9-student-rl"};
-enum { N_STAGES = 10, DEADLINE_S = 120 };
+                                     "7-teacher-samples", "8-distill", "9-student-cold-start",
+                                     "10-student-rl"};
+enum { N_STAGES = 11, DEADLINE_S = 120 };
 
 static int setup(void **state) {
     (void)state;
@@ -146,7 +147,8 @@ static void test_full_run_writes_every_record(void **state) {
         assert_int_equal(json_integer_value(json_object_get(o, "exit_status")), 0);
         assert_true(json_is_string(json_object_get(o, "command")));
         json_t *ev = json_object_get(o, "eval");
-        if (s != 0 && strcmp(STAGES[s], "4-rejection-sample") != 0) { /* data files: no eval */
+        if (s != 0 && strcmp(STAGES[s], "4-rejection-sample") != 0 &&
+            strcmp(STAGES[s], "7-teacher-samples") != 0) { /* data files: no eval */
             double acc = json_number_value(json_object_get(json_object_get(ev, "reasoning"),
                                                            "greedy_accuracy"));
             assert_true(acc >= 0 && acc <= 1);
@@ -160,19 +162,21 @@ static void test_full_run_writes_every_record(void **state) {
      * baseline's RL capped to the wall time distillation took */
     assert_int_equal(run("test $(grep -c . %s/0-data/second.jsonl) -eq 100", root), 0);
     assert_int_equal(run("grep -q '\"records\": 200' %s/0-data/stage.json", root), 0);
-    assert_int_equal(run("grep -q -- '--data %s/0-data/second.jsonl:0.3' %s/7-student-cold-start/"
+    assert_int_equal(run("grep -q -- '--data %s/0-data/second.jsonl:0.3' %s/9-student-cold-start/"
                          "command.txt", root, root), 0);
-    /* distillation and the baseline's GRPO both start from the student's cold start */
-    assert_int_equal(run("grep -q 'distill.init=%s/7-student-cold-start/sft.ckpt' "
+    /* distillation: the final teacher's samples, a fresh student's SFT on them */
+    assert_int_equal(run("grep -q -- '--checkpoint %s/6-final-rl/final.ckpt' "
+                         "%s/7-teacher-samples/command.txt", root, root), 0);
+    assert_int_equal(run("grep -q -- '--data %s/7-teacher-samples/rs.jsonl' "
                          "%s/8-distill/command.txt", root, root), 0);
-    assert_int_equal(run("grep -q 'grpo.init=%s/7-student-cold-start/sft.ckpt' "
-                         "%s/9-student-rl/command.txt", root, root), 0);
+    assert_int_equal(run("grep -q 'grpo.init=%s/9-student-cold-start/sft.ckpt' "
+                         "%s/10-student-rl/command.txt", root, root), 0);
     assert_int_equal(run("grep -q 'sft.init=%s/3-grpo/final.ckpt' %s/5-sft-mix/command.txt", root,
                          root), 0);
-    assert_int_equal(run("grep -q 'grpo.time_limit_s=[0-9]' %s/9-student-rl/command.txt", root), 0);
+    assert_int_equal(run("grep -q 'grpo.time_limit_s=[0-9]' %s/10-student-rl/command.txt", root), 0);
     /* one row per stage under the header */
     assert_int_equal(run("test $(grep -vc '^#' %s/pipeline.tsv) -eq %d", root, N_STAGES), 0);
-    assert_int_equal(run("grep -q '^9\t9-student-rl\t' %s/pipeline.tsv", root), 0);
+    assert_int_equal(run("grep -q '^10\t10-student-rl\t' %s/pipeline.tsv", root), 0);
     char path[600];
     snprintf(path, sizeof path, "%s/summary.json", root);
     json_t *sum = json_load_file(path, 0, NULL);
@@ -180,12 +184,10 @@ static void test_full_run_writes_every_record(void **state) {
     assert_int_equal(json_array_size(json_object_get(sum, "stages")), N_STAGES);
     json_t *dist = json_object_get(sum, "distillation");
     assert_non_null(json_object_get(dist, "distilled"));
-    assert_non_null(json_object_get(dist, "own_grpo"));
-    assert_non_null(json_object_get(dist, "student_cold_start"));
+    assert_non_null(json_object_get(dist, "baseline"));
     assert_true(json_number_value(json_object_get(sum, "total_wall_seconds")) > 0);
     json_decref(sum);
-    assert_int_equal(run("grep -q '^distillation: from the student.s cold start (7: .*distilled "
-                         "(8)' %s/run2.log", tmp), 0);
+    assert_int_equal(run("grep -q '^distillation: student distilled (7+8)' %s/run2.log", tmp), 0);
     assert_int_equal(run("test -s %s/pipeline.png", root), 0);
 }
 
