@@ -5,8 +5,8 @@
 # (the reference), a cold start on 20,000 flawed demonstrations, GRPO on 1
 # learner + 2 actors, rejection sampling, SFT on the samples mixed with the
 # second task, a final RL stage with a hybrid reward, distillation into a
-# quarter-size student; then the table and runs/demo/pipeline.png (about 9
-# minutes on 2 cores).
+# quarter-size student (SFT on the final teacher's verified samples); then
+# the table and runs/demo/pipeline.png (about 7 minutes on 2 cores).
 # The pipeline resumes: run it again after an interruption and finished
 # stages are skipped. --fresh starts over. Extra arguments are config
 # overrides, e.g.  bash deploy/demo.sh pipeline.grpo=grpo.steps=50
