@@ -628,7 +628,7 @@ static void test_pipeline_batch_completes(void **state) {
 }
 
 /* grpo_pipeline.sbatch, SIGUSR1 to the batch shell while the grpo stage
- * trains (400 steps, a checkpoint every 2): the trap passes USR1 to the
+ * trains (200 steps, a checkpoint every 2): the trap passes USR1 to the
  * pipeline, the pipeline to mpirun, mpirun to the ranks; the learner
  * checkpoints and exits 75, the pipeline exits 75, and the script requeues
  * the job. The next incarnation (SLURM_RESTART_COUNT=1) skips stages 0-2,
@@ -637,7 +637,7 @@ static void test_pipeline_batch_completes(void **state) {
 static void test_pipeline_requeue_resumes(void **state) {
     (void)state;
     REQUIRE_CLUSTER();
-    enum { GRPO_STEPS = 400 };
+    enum { GRPO_STEPS = 200 };
     double t_start = now_s();
     char dir[300], grpo[400];
     snprintf(dir, sizeof dir, "%s/pipeline_requeue", tmp);
