@@ -14,6 +14,10 @@
  *     limit) with a model whose checkpoint takes over a second: written
  *     whole, exit 75, requeued; SIGTERM to the multi-node script's batch
  *     shell: the same through srun.
+ *   - grpo_pipeline.sbatch: the whole R1 pipeline (tiny) in one job; and
+ *     scancel --signal=USR1 during its grpo stage: requeued, the next
+ *     incarnation skips the finished stages and the grpo stage resumes
+ *     from its checkpoint.
  * Skips (cmocka skip) unless run as root with the SLURM packages installed
  * (WITH_SLURM=1 bash deploy/install-deps.sh); GRPO_REQUIRE_SLURM=1 turns that
  * skip into a failure, for CI that installs them. KEEP_TEST_DIRS=1 keeps the
@@ -49,6 +53,31 @@ static const char *TINY =
 static const char *GRPO_SHORT = "grpo.prompts_per_step=4 grpo.group_size=4";
 
 enum { JOB_DEADLINE_S = 90 };
+
+/* The pipeline's tiny reasoning task and models: tests/test_pipeline.c's
+ * BASE (all 11 stages in about 8 s outside SLURM) without pipeline.ranks,
+ * which grpo_pipeline.sbatch sets from SLURM_NTASKS. */
+static const char *PIPE_BASE =
+    "task.name=arith_cot task.cot_digits=1 task.cot_mul_digits=1 task.eval_permille=200 "
+    "model.max_seq_len=56 sampler.max_new_tokens=51 model.dim=32 model.n_layers=2 "
+    "model.n_heads=4 model.n_kv_heads=2 model.hidden_dim=64 eval.prompts=16 eval.pass_k=1 "
+    "eval.samples=0 sft.batch_size=16 sft.eval_every=0 sft.lr=5e-3 grpo.prompts_per_step=2 "
+    "grpo.group_size=4 grpo.eval_every=5 grpo.checkpoint_every=2 distill.batch_size=8 "
+    "distill.eval_every=0 distill.heldout=8 pipeline.demos=200 pipeline.second_demos=100 "
+    "pipeline.base=sft.steps=30 pipeline.cold_start=sft.steps=300 "
+    "pipeline.student_cold_start=sft.steps=30 "
+    "'pipeline.rejection_sample=rs.prompts=64 rs.k=4' pipeline.sft_mix=sft.steps=50 "
+    "'pipeline.final_rl=grpo.steps=4 reward.scorers=length:0.1' "
+    "'pipeline.teacher_samples=rs.prompts=64 rs.k=4' pipeline.distill=sft.steps=40 "
+    "'pipeline.student=model.dim=16 model.n_layers=1 model.n_heads=2 model.n_kv_heads=1 "
+    "model.hidden_dim=32' pipeline.student_rl=grpo.steps=4 "
+    "'pipeline.second_task=task.name=arith task.max_digits=1 sampler.max_new_tokens=4'";
+
+static const char *const PIPE_STAGES[] = {
+    "0-data",          "1-base",           "2-cold-start", "3-grpo",
+    "4-rejection-sample", "5-sft-mix",     "6-final-rl",   "7-teacher-samples",
+    "8-distill",       "9-student-cold-start", "10-student-rl"};
+enum { PIPE_N_STAGES = 11 };
 
 
 /* Runs a shell command and returns its standard output (at most n-1 bytes)
@@ -379,6 +408,36 @@ static void assert_same_weights(const char *p1, const char *p2) {
     ckpt_free(&b);
 }
 
+/* Waits for job id, just sent SIGUSR1, to be requeued (pending again, one
+ * restart) and lets it start again at once. */
+static void release_requeued(long id, const char *dir) {
+    char out[8192];
+    double t0 = now_s();
+    for (;;) {
+        capture(out, sizeof out, "scontrol show job -o %ld", id);
+        if (strstr(out, "JobState=PENDING") && strstr(out, "Restarts=1")) break;
+        if (now_s() - t0 > JOB_DEADLINE_S) {
+            printf("%s", out);
+            show_job_output(dir);
+            fail_msg("job %ld was not requeued after SIGUSR1", id);
+        }
+        usleep(250 * 1000);
+    }
+    /* Skip the two-minute requeue hold, but not at once: slurmd refuses to
+     * launch a job id it killed within the same second ("Job N already
+     * killed, do not launch batch job": the job ends FAILED). Wait for the
+     * old incarnation to finish completing, then two seconds more. */
+    t0 = now_s();
+    for (;;) {
+        capture(out, sizeof out, "squeue -h -j %ld -o %%T", id);
+        if (strncmp(out, "PENDING", 7) == 0) break;
+        if (now_s() - t0 > JOB_DEADLINE_S) fail_msg("job %ld stuck in %s", id, out);
+        usleep(250 * 1000);
+    }
+    sleep(2);
+    assert_int_equal(run("scontrol update JobId=%ld StartTime=now", id), 0);
+}
+
 /* Requeue on signal, end to end on the real cluster:
  *   1. job A: grpo_single_node.sbatch, N = 100 steps, uninterrupted.
  *   2. job B: the same arguments in another run dir. Once B's metrics.jsonl
@@ -424,33 +483,8 @@ static void test_requeue_resume_equivalence(void **state) {
     assert_true(last < N); /* still running: the signal lands mid-run */
     assert_int_equal(run("scancel --batch --signal=USR1 %ld", b), 0);
 
-    /* requeued: pending again, one restart */
-    char out[8192];
-    t0 = now_s();
-    for (;;) {
-        capture(out, sizeof out, "scontrol show job -o %ld", b);
-        if (strstr(out, "JobState=PENDING") && strstr(out, "Restarts=1")) break;
-        if (now_s() - t0 > JOB_DEADLINE_S) {
-            printf("%s", out);
-            show_job_output(db);
-            fail_msg("job %ld was not requeued after SIGUSR1", b);
-        }
-        usleep(250 * 1000);
-    }
+    release_requeued(b, db);
     assert_int_equal(run("test -s %s/latest.ckpt || ls %s/ckpt-*.ckpt > /dev/null 2>&1", db, db), 0);
-    /* Skip the two-minute requeue hold, but not at once: slurmd refuses to
-     * launch a job id it killed within the same second ("Job N already
-     * killed, do not launch batch job": the job ends FAILED). Wait for the
-     * old incarnation to finish completing, then two seconds more. */
-    t0 = now_s();
-    for (;;) {
-        capture(out, sizeof out, "squeue -h -j %ld -o %%T", b);
-        if (strncmp(out, "PENDING", 7) == 0) break;
-        if (now_s() - t0 > JOB_DEADLINE_S) fail_msg("job %ld stuck in %s", b, out);
-        usleep(250 * 1000);
-    }
-    sleep(2);
-    assert_int_equal(run("scontrol update JobId=%ld StartTime=now", b), 0);
     assert_job_completed(b, db);
 
     assert_int_equal(run("grep -q 'SLURM_RESTART_COUNT=0' %s/slurm-%ld.out", db, b), 0);
@@ -553,6 +587,111 @@ static void test_multi_node_term_to_batch_shell(void **state) {
     term_and_expect_requeue(id, dir, 5, "--batch --signal=TERM");
 }
 
+/* What a finished pipeline leaves in dir: stage.json in every stage,
+ * summary.json listing all 11. */
+static void assert_pipeline_finished(const char *dir) {
+    for (int s = 0; s < PIPE_N_STAGES; s++)
+        if (run("test -s %s/%s/stage.json", dir, PIPE_STAGES[s]) != 0)
+            fail_msg("no %s/%s/stage.json", dir, PIPE_STAGES[s]);
+    char path[400];
+    snprintf(path, sizeof path, "%s/summary.json", dir);
+    json_error_t je;
+    json_t *sum = json_load_file(path, 0, &je);
+    if (!sum) fail_msg("%s: %s", path, je.text);
+    assert_int_equal(json_array_size(json_object_get(sum, "stages")), PIPE_N_STAGES);
+    json_decref(sum);
+}
+
+/* grpo_pipeline.sbatch with 2 tasks: all 11 stages in one job; the MPI
+ * stages start with the script's launcher, one argv word split by the
+ * pipeline, and -np from SLURM_NTASKS. */
+static void test_pipeline_batch_completes(void **state) {
+    (void)state;
+    REQUIRE_CLUSTER();
+    double t0 = now_s();
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/pipeline", tmp);
+    assert_int_equal(run("mkdir -p %s", dir), 0);
+    long id = submit("--ntasks=2 -o %s/slurm-%%j.out -e %s/slurm-%%j.err "
+                     "deploy/slurm/grpo_pipeline.sbatch run.dir=%s pipeline.grpo=grpo.steps=40 %s",
+                     dir, dir, dir, PIPE_BASE);
+    assert_job_completed(id, dir);
+    assert_pipeline_finished(dir);
+    assert_int_equal(run("grep -q 'SLURM_RESTART_COUNT=0' %s/slurm-%ld.out", dir, id), 0);
+    assert_int_equal(run("grep -q -- '^env --block-signal=TERM mpirun --oversubscribe -np 2 ' "
+                         "%s/3-grpo/command.txt",
+                         dir),
+                     0);
+    assert_int_equal(run("grep -q 'learner rank 0 + 1 actor' %s/3-grpo/log.txt", dir), 0);
+    assert_int_equal(run("sacct -c -n -P -o JobID,State,ExitCode | grep -qx '%ld|COMPLETED|0:0'", id), 0);
+    printf("test_pipeline_batch_completes: %.1f s\n", now_s() - t0);
+}
+
+/* grpo_pipeline.sbatch, SIGUSR1 to the batch shell while the grpo stage
+ * trains (200 steps, a checkpoint every 2): the trap passes USR1 to the
+ * pipeline, the pipeline to mpirun, mpirun to the ranks; the learner
+ * checkpoints and exits 75, the pipeline exits 75, and the script requeues
+ * the job. The next incarnation (SLURM_RESTART_COUNT=1) skips stages 0-2,
+ * 3-grpo resumes from its checkpoint and logs every step once, and the job
+ * ends COMPLETED with the whole pipeline done. */
+static void test_pipeline_requeue_resumes(void **state) {
+    (void)state;
+    REQUIRE_CLUSTER();
+    enum { GRPO_STEPS = 200 };
+    double t_start = now_s();
+    char dir[300], grpo[400];
+    snprintf(dir, sizeof dir, "%s/pipeline_requeue", tmp);
+    snprintf(grpo, sizeof grpo, "%s/3-grpo", dir);
+    assert_int_equal(run("mkdir -p %s", dir), 0);
+    long id = submit("--ntasks=2 -o %s/slurm-%%j.out -e %s/slurm-%%j.err "
+                     "deploy/slurm/grpo_pipeline.sbatch run.dir=%s "
+                     "'pipeline.grpo=grpo.steps=%d grpo.eval_every=0' %s",
+                     dir, dir, dir, GRPO_STEPS, PIPE_BASE);
+    assert_true(id > 0);
+    double t0 = now_s();
+    while (run("ls %s/ckpt-*.ckpt > /dev/null 2>&1", grpo) != 0) {
+        if (now_s() - t0 > JOB_DEADLINE_S) {
+            show_job_output(dir);
+            fail_msg("job %ld: no checkpoint in %s within %d s", id, grpo, JOB_DEADLINE_S);
+        }
+        usleep(100 * 1000);
+    }
+    long last = -1;
+    count_steps(grpo, &last);
+    printf("job %ld: first 3-grpo checkpoint %.1f s after submission (step %ld logged)\n", id,
+           now_s() - t0, last);
+    assert_int_equal(run("test -e %s/stage.json", grpo), 1); /* still running */
+    assert_int_equal(run("scancel --batch --signal=USR1 %ld", id), 0);
+    release_requeued(id, dir);
+    assert_job_completed(id, dir);
+
+    char out[400];
+    snprintf(out, sizeof out, "%s/slurm-%ld.out", dir, id);
+    if (run("grep -q 'stopped by SIGUSR1 (exit 75) before the end: scontrol requeue' %s", out) != 0)
+        show_job_output(dir);
+    assert_int_equal(run("grep -q 'stopped by SIGUSR1 (exit 75) before the end: scontrol requeue' %s",
+                         out),
+                     0);
+    assert_int_equal(run("grep -q '3-grpo stopped with status 75' %s/slurm-%ld.err", dir, id), 0);
+    assert_int_equal(run("grep -q 'SLURM_RESTART_COUNT=0' %s", out), 0);
+    assert_int_equal(run("grep -q 'SLURM_RESTART_COUNT=1' %s", out), 0);
+    /* the second incarnation: stages 0-2 skipped, 3-grpo continued */
+    assert_int_equal(run("sed -n '/SLURM_RESTART_COUNT=1/,$p' %s | grep -c "
+                         "'^pipeline: [0-2]-[a-z-]* done (.*s), skipped$' | grep -qx 3",
+                         out),
+                     0);
+    assert_int_equal(run("sed -n '/SLURM_RESTART_COUNT=1/,$p' %s | "
+                         "grep -q '^pipeline: 3-grpo (continuing an interrupted attempt)$'",
+                         out),
+                     0);
+    assert_int_equal(run("grep -q 'resume: continuing from %s/ckpt-' %s/log.txt", grpo, grpo), 0);
+    assert_int_equal(run("grep -q '\"attempts\": 2' %s/stage.json", grpo), 0);
+    assert_int_equal(count_steps(grpo, &last), GRPO_STEPS);
+    assert_int_equal(last, GRPO_STEPS);
+    assert_pipeline_finished(dir);
+    printf("test_pipeline_requeue_resumes: %.1f s\n", now_s() - t_start);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_single_node_batch_completes),
@@ -561,6 +700,8 @@ int main(void) {
         cmocka_unit_test(test_requeue_resume_equivalence),
         cmocka_unit_test(test_term_full_checkpoints),
         cmocka_unit_test(test_multi_node_term_to_batch_shell),
+        cmocka_unit_test(test_pipeline_batch_completes),
+        cmocka_unit_test(test_pipeline_requeue_resumes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
