@@ -17,6 +17,9 @@ static const CfgKey keys[] = {
     CFG_E(T, "loss_norm", loss_norm, "sequence", loss_norm_names, 1, "loss normalisation"),
     CFG_I(T, "inner_epochs", inner_epochs, "1", 1, 64, 1, "mu: passes over each rollout batch"),
     CFG_I(T, "minibatches", minibatches, "1", 1, 4096, 1, "optimizer steps per inner epoch"),
+    CFG_I(T, "micro_batches", micro_batches, "4", 1, 1 << 20, 0,
+          "length-sorted chunks of a minibatch's rows, each padded to its own longest; same "
+          "gradient, less padding (1 = one batch)"),
     CFG_F(T, "tis_cap", tis_cap, "0", 0, 1e6, 1, "truncated importance weight cap (0 = off)"),
     CFG_OPTIM_KEYS(T, opt, "2e-4", "2e-5", "0", "0.0", "1.0"),
     CFG_S(T, "ref", ref, "", 1, "reference model (\"\" = starting checkpoint)"),

@@ -19,6 +19,7 @@ typedef struct {
     int loss_norm;          /* LossNorm */
     int inner_epochs;       /* mu */
     int minibatches;        /* per inner epoch */
+    int micro_batches;      /* length-sorted forward/backward chunks per minibatch */
     float tis_cap;          /* truncated importance weight cap, 0 = off */
     OptimSettings opt;
     char ref[CFG_STR_MAX];  /* frozen reference ("" = the starting checkpoint) */

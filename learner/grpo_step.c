@@ -6,7 +6,13 @@
  *      rows (lengths, shipped log-probs) and group advantages
  *      (grpo_loss.c: group_advantages);
  *   2. batch_statistics: rewards, lengths, staleness (metrics only);
- *   3. plan_minibatches: contiguous runs of whole groups;
+ *   3. plan_minibatches: contiguous runs of whole groups, each with its rows
+ *      ordered by completion length for [grpo] micro_batches chunks (as
+ *      [sft] micro_batches: every forward and backward runs per chunk,
+ *      padded to the chunk's own longest row, and model_backward adds the
+ *      chunks' gradients up; the loss's normalisers stay the minibatch's,
+ *      so J, w and the gradient are the one-batch ones up to float
+ *      summation order; micro_batches = 1 is the one batch, bit for bit);
  *   4. fresh_pass, per minibatch: reference log-probs (if beta > 0) and the
  *      policy's recomputed log-probs, compared with what the actors shipped
  *      (the |logp_learner - logp_actor| health metric); log-probs are
@@ -17,7 +23,10 @@
  *   6. mu inner epochs x minibatches of minibatch_update: forward, J and
  *      w = dJ/dlogp per token (grpo_loss_compute), model_backward(w),
  *      AdamW. The ratio is against the actors' shipped log-probs (the
- *      behaviour policy), or with tis_cap against the learner's recompute. */
+ *      behaviour policy), or with tis_cap against the learner's recompute.
+ *      With one minibatch the first epoch's J, w and backward run inside the
+ *      fresh pass, per chunk, on that chunk's fresh forward (fused), so no
+ *      forward is repeated; the update then only applies the gradient. */
 #include "grpo_step.h"
 
 #include <math.h>
@@ -58,6 +67,10 @@ void learner_init(Learner *L, Model *policy, const Model *ref, const Config *cfg
     L->isw = xmalloc(sizeof(float) * (size_t)L->max_tok);
     L->adv = xmalloc(sizeof(float) * (size_t)L->max_rows);
     L->len = xmalloc(sizeof(int) * (size_t)L->max_rows);
+    L->tok_of = xmalloc(sizeof(long) * (size_t)L->max_rows);
+    L->row_group = xmalloc(sizeof(int) * (size_t)L->max_rows);
+    L->row_off = xmalloc(sizeof(int64_t) * (size_t)L->max_rows);
+    L->order = xmalloc(sizeof(int) * (size_t)L->max_rows);
     L->sorted = xmalloc(sizeof(Group) * (size_t)plan->prompts_per_step);
     L->mbs = xmalloc(sizeof(Minibatch) * (size_t)L->max_minibatches);
 }
@@ -76,6 +89,10 @@ void learner_free(Learner *L) {
     xfree(L->isw);
     xfree(L->adv);
     xfree(L->len);
+    xfree(L->tok_of);
+    xfree(L->row_group);
+    xfree(L->row_off);
+    xfree(L->order);
     xfree(L->sorted);
     xfree(L->mbs);
     memset(L, 0, sizeof *L);
@@ -88,32 +105,41 @@ static int group_order(const void *a, const void *b) {
     return 0;
 }
 
-/* Lays the minibatch's sequences into L->batch. */
-static void build_batch(Learner *L, const Minibatch *mb) {
+/* Rows [*lo, *hi) of L->order: chunk c of the minibatch. */
+static void chunk_rows(const Minibatch *mb, int c, int *lo, int *hi) {
+    *lo = mb->row0 + (int)((int64_t)c * mb->rows / mb->chunks);
+    *hi = mb->row0 + (int)((int64_t)(c + 1) * mb->rows / mb->chunks);
+}
+
+/* Lays the sequences of rows L->order[lo, hi) into L->batch, padded to
+ * their longest. */
+static void build_batch(Learner *L, int lo, int hi) {
     batch_clear(&L->batch);
-    for (int i = mb->g0; i < mb->g1; i++) {
-        const Group *g = &L->sorted[i];
-        int64_t off = 0;
-        for (int k = 0; k < g->G; k++) {
-            batch_add(&L->batch, g->prompt, g->prompt_len, g->tokens + off, g->completion_len[k]);
-            off += g->completion_len[k];
-        }
+    for (int i = lo; i < hi; i++) {
+        const int r = L->order[i];
+        const Group *g = &L->sorted[L->row_group[r]];
+        batch_add(&L->batch, g->prompt, g->prompt_len, g->tokens + L->row_off[r], L->len[r]);
     }
     batch_layout(&L->batch);
 }
 
-/* Copies per-position values (B, T) of the batch to per-token dst. */
-static void gather_tokens(const Learner *L, const Minibatch *mb, const float *src, float *dst) {
-    long t = mb->tok0;
-    for (int r = 0; r < mb->rows; r++)
-        for (int j = 0; j < L->len[mb->row0 + r]; j++) dst[t++] = src[batch_index(&L->batch, r, j)];
+/* Copies per-position values (B, T) of the batch of rows L->order[lo, hi)
+ * to per-token dst (each row at its own place, L->tok_of). */
+static void gather_tokens(const Learner *L, int lo, int hi, const float *src, float *dst) {
+    for (int i = lo; i < hi; i++) {
+        const int r = L->order[i];
+        float *d = dst + L->tok_of[r];
+        for (int j = 0; j < L->len[r]; j++) d[j] = src[batch_index(&L->batch, i - lo, j)];
+    }
 }
 
 /* The inverse of gather_tokens: per-token src into the batch's (B, T) dst. */
-static void scatter_tokens(const Learner *L, const Minibatch *mb, const float *src, float *dst) {
-    long t = mb->tok0;
-    for (int r = 0; r < mb->rows; r++)
-        for (int j = 0; j < L->len[mb->row0 + r]; j++) dst[batch_index(&L->batch, r, j)] = src[t++];
+static void scatter_tokens(const Learner *L, int lo, int hi, const float *src, float *dst) {
+    for (int i = lo; i < hi; i++) {
+        const int r = L->order[i];
+        const float *sp = src + L->tok_of[r];
+        for (int j = 0; j < L->len[r]; j++) dst[batch_index(&L->batch, i - lo, j)] = sp[j];
+    }
 }
 
 /* Forward of model over the current batch; logp into L->logp, under the
@@ -148,6 +174,9 @@ static long take_groups(Learner *L, const Group *groups, int n, int *zero_var) {
         for (int k = 0; k < g->G; k++) {
             int len = g->completion_len[k];
             CHECK(ntok + len <= L->max_tok);
+            L->tok_of[rows] = ntok;
+            L->row_group[rows] = i;
+            L->row_off[rows] = off;
             L->len[rows++] = len;
             memcpy(L->old + ntok, g->old_logprobs + off, sizeof(float) * (size_t)len);
             off += len;
@@ -199,11 +228,20 @@ static void batch_statistics(const Learner *L, int n, uint64_t policy_version, S
     out->tokens = ntok;
 }
 
+static int cmp_i64(const void *a, const void *b) {
+    const int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 /* Phase 3: splits the n sorted groups into contiguous runs of whole groups
- * (L->mbs); returns how many. */
+ * (L->mbs) and orders each one's rows for its chunks (Minibatch); returns
+ * how many. */
 static int plan_minibatches(Learner *L, int n) {
     int M = L->gs->minibatches < n ? L->gs->minibatches : n;
     CHECK(M >= 1 && M <= L->max_minibatches);
+    const int chunks = L->gs->micro_batches;
+    CHECK(chunks >= 1);
+    int64_t *key = NULL;
     for (int k = 0, row = 0; k < M; k++) {
         Minibatch *mb = &L->mbs[k];
         mb->g0 = k * n / M;
@@ -216,33 +254,131 @@ static int plan_minibatches(Learner *L, int n) {
         for (int r = 0; r < mb->row0; r++) mb->tok0 += L->len[r];
         mb->ntok = 0;
         for (int r = mb->row0; r < mb->row0 + mb->rows; r++) mb->ntok += L->len[r];
+        mb->chunks = chunks < mb->rows ? chunks : mb->rows;
+        for (int r = mb->row0; r < mb->row0 + mb->rows; r++) L->order[r] = r;
+        if (mb->chunks > 1) {
+            /* key length * max_rows + row: by length, ties in batch order */
+            if (!key) key = xmalloc(sizeof *key * (size_t)L->max_rows);
+            for (int i = 0; i < mb->rows; i++) {
+                const int r = mb->row0 + i;
+                key[i] = (int64_t)L->len[r] * L->max_rows + r;
+            }
+            qsort(key, (size_t)mb->rows, sizeof *key, cmp_i64);
+            for (int i = 0; i < mb->rows; i++) L->order[mb->row0 + i] = (int)(key[i] % L->max_rows);
+        }
     }
+    xfree(key);
     return M;
+}
+
+/* The objective's options from the config; is_weight is set per call. */
+static GrpoLossConfig loss_config(const Learner *L) {
+    const GrpoSettings *gs = L->gs;
+    GrpoLossConfig gl = grpo_loss_config_defaults();
+    gl.algo = (PgAlgo)gs->algo;
+    gl.eps_low = gs->eps_low;
+    gl.eps_high = gs->eps_high;
+    gl.beta = gs->beta;
+    gl.norm = (LossNorm)gs->loss_norm;
+    gl.max_new_tokens = L->ss->max_new_tokens;
+    return gl;
+}
+
+/* Token t's ratio pi_learner / pi_actor; with tis_cap also its proximal
+ * log-prob and truncated weight (importance_weights). */
+static double is_token(Learner *L, long t) {
+    const float cap = L->gs->tis_cap;
+    const double r = exp((double)L->cur[t] - L->old[t]);
+    if (cap > 0) {
+        L->prox[t] = L->cur[t];
+        L->isw[t] = (float)(r < cap ? r : cap);
+    }
+    return r;
+}
+
+/* The log-probs the clipped ratio is taken against (importance_weights). */
+static const float *ratio_base(const Learner *L) {
+    return L->gs->tis_cap > 0 ? L->prox : L->old;
+}
+
+/* J and w = dJ/dlogp of the rows L->order[lo, hi) of minibatch mb, from
+ * L->cur; *st gets their stats. The normalisers are the whole minibatch's
+ * (its rows and tokens), so the chunks' J and w add up to the minibatch's.
+ * One grpo_loss_compute per run of consecutive rows (the per-token arrays
+ * hold rows in batch order): with one chunk, one call over the minibatch. */
+static void chunk_loss(Learner *L, const Minibatch *mb, int lo, int hi, const float *logp_old,
+                       GrpoLossStats *st) {
+    const GrpoSettings *gs = L->gs;
+    GrpoLossConfig gl = loss_config(L);
+    gl.norm_seqs = mb->rows;
+    gl.norm_tokens = mb->ntok;
+    memset(st, 0, sizeof *st);
+    for (int i = lo; i < hi;) {
+        const int r0 = L->order[i];
+        int n = 1;
+        while (i + n < hi && L->order[i + n] == r0 + n) n++;
+        const long t0 = L->tok_of[r0];
+        if (gs->tis_cap > 0) gl.is_weight = L->isw + t0;
+        GrpoLossStats s;
+        grpo_loss_compute(L->w + t0, &s, &gl, L->cur + t0, logp_old + t0,
+                          gs->beta > 0 ? L->refp + t0 : NULL, L->adv + r0, L->len + r0, n);
+        grpo_stats_merge(st, &s);
+        i += n;
+    }
+}
+
+/* Backward of the chunk in L->batch / L->fs with its tokens' weights L->w. */
+static void chunk_backward(Learner *L, int lo, int hi, StepMetrics *out) {
+    scatter_tokens(L, lo, hi, L->w, L->batch.weights);
+    const double t0 = now_seconds();
+    model_backward(L->policy, L->fs, L->batch.weights);
+    out->t_backward += now_seconds() - t0;
 }
 
 /* Phase 4: reference and recomputed log-probs (L->refp, L->cur) of every
  * token at the step's starting weights, with the entropy and the
- * learner-vs-actor log-prob difference. */
-static void fresh_pass(Learner *L, int M, long ntok, StepMetrics *out) {
+ * learner-vs-actor log-prob difference. fused (one minibatch): each chunk's
+ * J, w and backward of the first epoch run here on its fresh forward, the
+ * stats into *fst (minibatch_update then only applies the gradient). */
+static void fresh_pass(Learner *L, int M, long ntok, int fused, GrpoLossStats *fst,
+                       StepMetrics *out) {
     const int use_ref = L->gs->beta > 0;
     double ent_sum = 0, diff_sum = 0, diff_max = 0;
+    memset(fst, 0, sizeof *fst);
     for (int k = 0; k < M; k++) {
         const Minibatch *mb = &L->mbs[k];
-        build_batch(L, mb);
-        if (use_ref) {
-            forward(L, L->ref, NULL);
-            gather_tokens(L, mb, L->logp, L->refp);
+        for (int c = 0; c < mb->chunks; c++) {
+            int lo, hi;
+            chunk_rows(mb, c, &lo, &hi);
+            build_batch(L, lo, hi);
+            if (use_ref) {
+                forward(L, L->ref, NULL);
+                gather_tokens(L, lo, hi, L->logp, L->refp);
+            }
+            forward(L, L->policy, L->entropy);
+            gather_tokens(L, lo, hi, L->logp, L->cur);
+            gather_tokens(L, lo, hi, L->entropy, L->w); /* w as scratch */
+            for (int i = lo; i < hi; i++) {
+                const int r = L->order[i];
+                for (long t = L->tok_of[r]; t < L->tok_of[r] + L->len[r]; t++) {
+                    double d = fabs((double)L->cur[t] - L->old[t]);
+                    diff_sum += d;
+                    if (d > diff_max) diff_max = d;
+                    ent_sum += L->w[t];
+                }
+            }
+            out->learner_tokens += (long)L->batch.B * L->batch.T * (use_ref ? 2 : 1);
+            if (fused) {
+                for (int i = lo; i < hi; i++) {
+                    const int r = L->order[i];
+                    for (long t = L->tok_of[r]; t < L->tok_of[r] + L->len[r]; t++) is_token(L, t);
+                }
+                GrpoLossStats cs;
+                chunk_loss(L, mb, lo, hi, ratio_base(L), &cs);
+                grpo_stats_merge(fst, &cs);
+                chunk_backward(L, lo, hi, out);
+            }
         }
-        forward(L, L->policy, L->entropy);
-        gather_tokens(L, mb, L->logp, L->cur);
-        gather_tokens(L, mb, L->entropy, L->w); /* w as scratch */
-        for (long t = mb->tok0; t < mb->tok0 + mb->ntok; t++) {
-            double d = fabs((double)L->cur[t] - L->old[t]);
-            diff_sum += d;
-            if (d > diff_max) diff_max = d;
-            ent_sum += L->w[t];
-        }
-        out->learner_tokens += (long)L->batch.B * L->batch.T * (use_ref ? 2 : 1);
     }
     out->logp_diff_max = diff_max;
     out->logp_diff_mean = ntok ? diff_sum / ntok : 0;
@@ -258,67 +394,49 @@ static const float *importance_weights(Learner *L, long ntok, StepMetrics *out) 
     double is_sum = 0, is_min = INFINITY, is_max = 0;
     long n_trunc = 0;
     for (long t = 0; t < ntok; t++) {
-        double r = exp((double)L->cur[t] - L->old[t]);
+        double r = is_token(L, t);
         is_sum += r;
         if (r < is_min) is_min = r;
         if (r > is_max) is_max = r;
-        if (cap > 0) {
-            L->prox[t] = L->cur[t];
-            L->isw[t] = (float)(r < cap ? r : cap);
-            n_trunc += r > cap;
-        }
+        if (cap > 0) n_trunc += r > cap;
     }
     out->is_mean = ntok ? is_sum / ntok : 1;
     out->is_min = ntok ? is_min : 1;
     out->is_max = ntok ? is_max : 1;
     out->is_truncated_frac = ntok ? (double)n_trunc / ntok : 0;
-    return cap > 0 ? L->prox : L->old;
+    return ratio_base(L);
 }
 
-/* The objective's options from the config; is_weight is set per minibatch. */
-static GrpoLossConfig loss_config(const Learner *L) {
-    const GrpoSettings *gs = L->gs;
-    GrpoLossConfig gl = grpo_loss_config_defaults();
-    gl.algo = (PgAlgo)gs->algo;
-    gl.eps_low = gs->eps_low;
-    gl.eps_high = gs->eps_high;
-    gl.beta = gs->beta;
-    gl.norm = (LossNorm)gs->loss_norm;
-    gl.max_new_tokens = L->ss->max_new_tokens;
-    return gl;
-}
-
-/* Phase 6, one minibatch: J and w = dJ/dlogp from its current log-probs,
- * backward, one optimizer update. fresh = 1 when L->batch and L->cur still
- * hold this minibatch's forward from the fresh pass (one minibatch, first
- * epoch), which is then not repeated. */
+/* Phase 6, one minibatch: per chunk, forward, J and w = dJ/dlogp from its
+ * current log-probs, backward; then one optimizer update. fresh = 1 when
+ * the fresh pass has already run this minibatch's chunks (fused: one
+ * minibatch, first epoch; *st holds their stats): only the update is left. */
 static void minibatch_update(Learner *L, const Minibatch *mb, int fresh, const float *logp_old,
                              long total_updates, GrpoLossStats *st, StepMetrics *out) {
     const GrpoSettings *gs = L->gs;
-    double t0;
     if (!fresh) {
-        t0 = now_seconds();
-        build_batch(L, mb);
-        forward(L, L->policy, NULL);
-        gather_tokens(L, mb, L->logp, L->cur);
-        out->t_forward += now_seconds() - t0;
-        out->learner_tokens += (long)L->batch.B * L->batch.T;
+        memset(st, 0, sizeof *st);
+        for (int c = 0; c < mb->chunks; c++) {
+            int lo, hi;
+            chunk_rows(mb, c, &lo, &hi);
+            const double t0 = now_seconds();
+            build_batch(L, lo, hi);
+            forward(L, L->policy, NULL);
+            gather_tokens(L, lo, hi, L->logp, L->cur);
+            out->t_forward += now_seconds() - t0;
+            out->learner_tokens += (long)L->batch.B * L->batch.T;
+            GrpoLossStats cs;
+            chunk_loss(L, mb, lo, hi, logp_old, &cs);
+            grpo_stats_merge(st, &cs);
+            chunk_backward(L, lo, hi, out);
+        }
     }
-    GrpoLossConfig gl = loss_config(L);
-    if (gs->tis_cap > 0) gl.is_weight = L->isw + mb->tok0;
-    grpo_loss_compute(L->w + mb->tok0, st, &gl, L->cur + mb->tok0, logp_old + mb->tok0,
-                      gs->beta > 0 ? L->refp + mb->tok0 : NULL, L->adv + mb->row0,
-                      L->len + mb->row0, mb->rows);
-    scatter_tokens(L, mb, L->w, L->batch.weights);
-    t0 = now_seconds();
-    model_backward(L->policy, L->fs, L->batch.weights);
-    double t1 = now_seconds();
+    const double t1 = now_seconds();
     UpdateStats us = model_update(L->policy, &L->opt, &gs->opt, L->opt_steps, total_updates);
     /* a skipped update leaves AdamW's step count alone, and so the
      * schedule: opt_steps must stay equal to opt.t (resume restores it so) */
     L->opt_steps += !us.skipped;
     out->nonfinite_skipped += us.skipped;
-    out->t_backward += t1 - t0;
     out->t_optim += now_seconds() - t1;
     out->grad_norm = us.grad_norm;
     out->lr = us.lr;
@@ -335,17 +453,20 @@ int learner_step(Learner *L, const Group *groups, int n, uint64_t policy_version
     out->zero_var_frac = (double)zero_var / n;
     const int M = plan_minibatches(L, n);
 
+    const int fused = M == 1;
+    GrpoLossStats fused_st;
     double t0 = now_seconds();
-    fresh_pass(L, M, ntok, out);
+    fresh_pass(L, M, ntok, fused, &fused_st, out);
     const float *logp_old = importance_weights(L, ntok, out);
-    out->t_forward += now_seconds() - t0;
+    out->t_forward += now_seconds() - t0 - out->t_backward; /* the fused backward is not */
 
     const long total_updates = (long)L->plan->steps * gs->inner_epochs * M;
     GrpoLossStats all = {0}, first = {0};
     for (int e = 0; e < gs->inner_epochs; e++)
         for (int k = 0; k < M; k++) {
-            GrpoLossStats st;
-            minibatch_update(L, &L->mbs[k], e == 0 && M == 1, logp_old, total_updates, &st, out);
+            const int fresh = e == 0 && fused;
+            GrpoLossStats st = fused_st;
+            minibatch_update(L, &L->mbs[k], fresh, logp_old, total_updates, &st, out);
             grpo_stats_merge(&all, &st);
             if (e == 0) grpo_stats_merge(&first, &st);
         }

@@ -40,7 +40,7 @@ typedef struct {
     long nonfinite_in_a_row;   /* steps in a row, this one included, that skipped one */
     float lr;
     long tokens;               /* completion tokens in the batch */
-    long learner_tokens;       /* tokens pushed through forward+backward */
+    long learner_tokens;       /* positions (rows x padded length) the forwards ran */
     double t_forward, t_backward, t_optim;
     double staleness_mean;     /* learner version - group version */
     int staleness_max;
@@ -51,10 +51,16 @@ typedef struct {
 } StepMetrics;
 
 /* A minibatch: groups [g0, g1) of the sorted batch, rows [row0, row0 + rows),
- * ntok completion tokens from tok0 in the per-token arrays. */
+ * ntok completion tokens from tok0 in the per-token arrays. Its forwards and
+ * backwards run in `chunks` pieces ([grpo] micro_batches, at most rows):
+ * L->order[row0 .. row0 + rows) lists its rows by completion length (ties in
+ * batch order; batch order itself when chunks = 1), and chunk c is the
+ * consecutive run [row0 + c rows / chunks, row0 + (c + 1) rows / chunks) of
+ * that list, laid out padded to its own longest row. */
 typedef struct {
     int g0, g1, row0, rows;
     long tok0, ntok;
+    int chunks;
 } Minibatch;
 
 typedef struct {
@@ -75,6 +81,10 @@ typedef struct {
     float *prox, *isw;         /* (max_tok) truncated importance weighting */
     float *adv;                /* (max_rows) */
     int *len;                  /* (max_rows) */
+    long *tok_of;              /* (max_rows) row's first entry in the per-token arrays */
+    int *row_group;            /* (max_rows) row's group in sorted */
+    int64_t *row_off;          /* (max_rows) row's offset in its group's tokens */
+    int *order;                /* (max_rows) rows in chunk order (Minibatch) */
     Group *sorted;             /* (max groups) the last step's, shallow copies */
     int n_sorted;
     Minibatch *mbs;            /* (max_minibatches) this step's split */

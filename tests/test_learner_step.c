@@ -7,9 +7,10 @@
  *   - minibatches x inner epochs = optimizer updates;
  *   - truncated importance weighting scales each token's gradient by
  *     min(pi_learner / pi_actor, tis_cap);
- *   - the weight scatter: one minibatch, one epoch equals the documented
- *     pipeline (forward, grpo_loss_compute, weights at batch_index,
- *     backward, model_update) bit for bit, in any arrival order;
+ *   - the weight scatter: one minibatch, one epoch, micro_batches = 1
+ *     equals the documented pipeline (forward, grpo_loss_compute, weights
+ *     at batch_index, backward, model_update) bit for bit, in any arrival
+ *     order (micro_batches > 1: test_grpo_micro_batches.c);
  *   - the batch's first group and the advantages the loss used for it
  *     (learner_batch_group), and its samples.jsonl lines (samples_log.h);
  *   - non-finite gradients (NaN reward, NaN reference weights, inf
@@ -403,6 +404,7 @@ static void test_scatter_matches_pipeline(void **state) {
     (void)state;
     Config *cfg = tiny_config();
     GRPO(cfg)->beta = 0.04f;
+    GRPO(cfg)->micro_batches = 1; /* the one padded batch, bit for bit */
     Fx f;
     fx_init(&f, cfg);
     for (size_t i = 0; i < f.ref.n_params; i++) f.ref.params[i] *= 0.9f; /* KL > 0 */
