@@ -80,8 +80,9 @@ void rs_dedupe(RsRecords *rs, int shortest) {
     qsort(rs->r, (size_t)rs->n, sizeof *rs->r, cmp_order);
 }
 
-void rs_sample_share(const Model *m, const Tokenizer *tok, const Task *t, const SamplerConfig *sc,
-                     int lo, int hi, int k, uint64_t seed, RsRecords *out, RsStats *st) {
+int rs_sample_share(const Model *m, const Tokenizer *tok, const Task *t, const SamplerConfig *sc,
+                    int lo, int hi, int k, uint64_t seed, RsRecords *out, RsStats *st,
+                    RsBatchDone done, void *ctx) {
     int per = rs_batch_prompts(k), cap = m->cfg.max_seq_len;
     CHECK(lo % per == 0 || lo == hi);
     KVCache *cache = kv_cache_new(&m->cfg, per * k, cap);
@@ -95,6 +96,7 @@ void rs_sample_share(const Model *m, const Tokenizer *tok, const Task *t, const 
     const char **texts = xmalloc(sizeof *texts * (size_t)k);
     Completions c;
     completions_alloc(&c, per * k, sc->max_new_tokens);
+    int stopped = 0;
     for (int start = lo; start < hi; start += per) {
         int n = hi - start < per ? hi - start : per;
         Rng rng;
@@ -121,6 +123,10 @@ void rs_sample_share(const Model *m, const Tokenizer *tok, const Task *t, const 
             }
             rs_filter(t, &items[i], (uint32_t)(start + i), texts, finished, k, out, st);
         }
+        if (done && done(ctx)) {
+            stopped = 1;
+            break;
+        }
     }
     completions_free(&c);
     xfree(texts);
@@ -131,6 +137,7 @@ void rs_sample_share(const Model *m, const Tokenizer *tok, const Task *t, const 
     xfree(prompts);
     xfree(buf);
     kv_cache_free(cache);
+    return stopped;
 }
 
 char *rs_jsonl(const RsRecords *rs, const char *source, size_t *len) {

@@ -58,11 +58,18 @@ void rs_filter(const Task *t, const TaskItem *item, uint32_t index, const char *
  * left in (index, seq) order. */
 void rs_dedupe(RsRecords *rs, int shortest);
 
+/* Called after each batch of rs_sample_share: nonzero stops the share
+ * there (a stop signal the ranks agreed on). */
+typedef int (*RsBatchDone)(void *ctx);
+
 /* Samples prompts [lo, hi) (lo a multiple of rs_batch_prompts(k)) k times
- * each with sc, filters them with rs_filter into out and st. Dies naming
- * the task if its training split is empty. */
-void rs_sample_share(const Model *m, const Tokenizer *tok, const Task *t, const SamplerConfig *sc,
-                     int lo, int hi, int k, uint64_t seed, RsRecords *out, RsStats *st);
+ * each with sc, filters them with rs_filter into out and st. After each
+ * batch calls done(ctx) (done may be NULL); returns 1 if it said stop (out
+ * and st then hold only the batches done), else 0. Dies naming the task
+ * if its training split is empty. */
+int rs_sample_share(const Model *m, const Tokenizer *tok, const Task *t, const SamplerConfig *sc,
+                    int lo, int hi, int k, uint64_t seed, RsRecords *out, RsStats *st,
+                    RsBatchDone done, void *ctx);
 
 /* The records as JSON lines, source = the checkpoint path: malloc'd text
  * of *len bytes. */

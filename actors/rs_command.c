@@ -11,8 +11,32 @@
 #include "memory.h"
 #include "rejection_sample.h"
 #include "run_settings.h"
+#include "stop_signals.h"
 #include "util.h"
 #include "wire.h"
+
+/* "not finished, run me again" (learner.h's EXIT_REQUEUE, which this
+ * layer cannot include) */
+enum { RS_EXIT_REQUEUE = 75 };
+
+/* The ranks' agreement on a stop signal. Every rank votes after each
+ * round of batches but the last (a rank whose share is a batch shorter, or
+ * empty, still votes), so all leave the sampling at the same batch
+ * boundary and none waits in the record exchange for a rank that stopped.
+ * A signal during the last round is too late to matter: the file is then
+ * written. */
+typedef struct {
+    const Comm *comm;
+    int rounds, done; /* batches of the longest share; rounds finished */
+    int sig;          /* the agreed stop signal (the largest number sent), or 0 */
+} StopVote;
+
+static int vote(void *ctx) {
+    StopVote *v = ctx;
+    if (++v->done >= v->rounds) return 0;
+    v->sig = comm_max_int(v->comm, stop_signal_pending());
+    return v->sig != 0;
+}
 
 /* Rank 0: adds every other rank's message to st and rs. A message that
  * does not decode stops the job: the file would silently lack a share. */
@@ -61,6 +85,10 @@ int rejection_sample_command(Config *cfg, const CliArgs *a) {
         fprintf(stderr, "error: rejection-sample needs --checkpoint FILE and --out FILE.jsonl\n");
         return 2;
     }
+    /* before MPI starts: a stop signal is from now on a clean stop at a
+     * batch boundary, never a kill */
+    StopSignals saved;
+    stop_signals_catch(&saved);
     Comm comm;
     int argc = a->argc;
     char **argv = a->argv;
@@ -88,9 +116,21 @@ int rejection_sample_command(Config *cfg, const CliArgs *a) {
     rs_share(rs->prompts, rs->k, comm.rank, comm.size, &lo, &hi);
     RsStats st = {0};
     RsRecords recs = {0};
-    rs_sample_share(&m, tok, task, &sc, lo, hi, rs->k, run_settings(cfg)->seed, &recs, &st);
+    int per = rs_batch_prompts(rs->k), batches = (rs->prompts + per - 1) / per;
+    StopVote v = {&comm, (batches + comm.size - 1) / comm.size, 0, 0};
+    rs_sample_share(&m, tok, task, &sc, lo, hi, rs->k, run_settings(cfg)->seed, &recs, &st, vote,
+                    &v);
+    while (!v.sig && v.done < v.rounds) vote(&v);
     int rc = 0;
-    if (comm.rank != 0) {
+    if (v.sig) {
+        /* what was sampled is dropped: the file is whole or absent */
+        if (comm.rank == 0)
+            printf("rejection-sample: stopped by signal %d (%s) after %d of %d batch rounds: "
+                   "nothing written, %s is as it was; exiting with status %d so a batch script "
+                   "requeues the job (the next run starts over)\n",
+                   v.sig, strsignal(v.sig), v.done, v.rounds, a->out, RS_EXIT_REQUEUE);
+        rc = RS_EXIT_REQUEUE;
+    } else if (comm.rank != 0) {
         uint8_t *msg;
         size_t len;
         if (rs_encode(&st, &recs, &msg, &len, err, sizeof err) != 0) {
@@ -119,5 +159,6 @@ int rejection_sample_command(Config *cfg, const CliArgs *a) {
     model_free(&m);
     xfree(tok);
     comm_finalize();
+    stop_signals_restore(&saved);
     return rc;
 }

@@ -103,6 +103,14 @@ void comm_gather_bytes(const Comm *c, const void *in, size_t len, void *out) {
     wait_or_timeout(c, &r, "the actor-state gather");
 }
 
+int comm_max_int(const Comm *c, int value) {
+    int out = 0;
+    CommReq *r = req_new(1);
+    MPI_Iallreduce(&value, &out, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD, &r->req[0]);
+    wait_or_timeout(c, &r, "the other ranks' stop vote");
+    return out;
+}
+
 void comm_barrier(void) { MPI_Barrier(MPI_COMM_WORLD); }
 
 static CommReq *req_new(int n) {

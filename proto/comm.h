@@ -59,6 +59,10 @@ void comm_gather_doubles(const Comm *c, const double *vals, int n, double *out);
 /* Gathers len bytes from every rank at rank 0 into out (size * len). */
 void comm_gather_bytes(const Comm *c, const void *in, size_t len, void *out);
 
+/* The largest of every rank's value, on every rank (an allreduce): how
+ * ranks that poll a local flag agree to act on it at the same point. */
+int comm_max_int(const Comm *c, int value);
+
 void comm_barrier(void);
 /* Barrier that sleeps poll_seconds between completion checks instead of
  * spinning, so ranks waiting on it leave the cores to the ranks still
