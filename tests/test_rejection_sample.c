@@ -1,8 +1,9 @@
 /* test_rejection_sample.c: `grpo rejection-sample`: the filter (only what
  * the verifier accepts), deduplication (per prompt text, across indices),
  * `shortest`, the acceptance tallies, the RS record's wire format, the
- * JSON lines read back by `grpo sft --data`'s loader, and an end-to-end
- * run under mpirun -np 2 on a tiny SFT checkpoint. */
+ * JSON lines read back by `grpo sft --data`'s loader, an end-to-end
+ * run under mpirun -np 2 on a tiny SFT checkpoint, and a clean stop on
+ * SIGUSR1 to mpirun or SIGTERM to one rank (status 75, nothing written). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,7 +16,11 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "atomic_file.h"
@@ -368,6 +373,95 @@ static void test_mpi_end_to_end(void **st) {
     assert_int_equal(run("grep -q 'needs --checkpoint FILE and --out' %s", log), 0);
 }
 
+static void sleep_s(double s) {
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
+/* Starts `mpirun -np 2 grpo rejection-sample` on enough prompts for ~10 s,
+ * output to out, log to log; returns mpirun's pid. */
+static pid_t start_long_rs(const char *ckpt, const char *out, const char *log) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "exec mpirun --oversubscribe -np 2 %s rejection-sample --checkpoint %s --out %s "
+             "rs.prompts=200000 rs.k=4 %s > %s 2>&1",
+             bin, ckpt, out, TINY, log);
+    pid_t pid = fork();
+    if (pid < 0) fail_msg("fork failed");
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int wait_status(pid_t pid) {
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    if (!WIFEXITED(st)) fail_msg("mpirun did not exit normally (signal %d)", WTERMSIG(st));
+    return WEXITSTATUS(st);
+}
+
+/* One rank of mpirun's (its first child), once both ranks are started and
+ * have had time to install their handlers (a loaded machine: the start
+ * can take longer than a fixed sleep). */
+static pid_t a_rank_of(pid_t mpirun) {
+    for (int tries = 0; tries < 100; tries++) {
+        char cmd[64];
+        snprintf(cmd, sizeof cmd, "pgrep -P %d", (int)mpirun);
+        FILE *p = popen(cmd, "r");
+        int child = 0, other = 0, n = 0;
+        if (p) n = fscanf(p, "%d %d", &child, &other);
+        if (p) pclose(p);
+        if (n == 2) {
+            sleep_s(0.8);
+            return (pid_t)child;
+        }
+        sleep_s(0.1);
+    }
+    fail_msg("mpirun %d has not started its 2 ranks", (int)mpirun);
+    return 0;
+}
+
+/* a stop signal: every rank finishes its batch, they agree to stop,
+ * nothing is written (an absent file stays absent, an old one as it was),
+ * status 75, one line saying so; a second signal is harmless */
+static void test_mpi_stop_signal(void **st) {
+    (void)st;
+    char ckpt[300], out[300], log[300];
+    snprintf(ckpt, sizeof ckpt, "%s/a/sft.ckpt", tmp);
+    snprintf(out, sizeof out, "%s/stopped.jsonl", tmp);
+    snprintf(log, sizeof log, "%s/stop.log", tmp);
+    double t0 = now_seconds();
+    pid_t pid = start_long_rs(ckpt, out, log);
+    a_rank_of(pid);
+    kill(pid, SIGUSR1);
+    sleep_s(0.2);
+    kill(pid, SIGUSR1);
+    assert_int_equal(wait_status(pid), 75);
+    printf("rejection-sample SIGUSR1 to mpirun: status 75 after %.1f s\n", now_seconds() - t0);
+    assert_int_equal(access(out, F_OK), -1);
+    assert_int_equal(run("grep -q 'rejection-sample: stopped by signal %d .*nothing written, "
+                         "%s is as it was; exiting with status 75 .*the next run starts over' %s",
+                         SIGUSR1, out, log),
+                     0);
+    assert_int_equal(run("grep -c 'stopped by signal' %s | grep -qx 1", log), 0);
+    /* SIGTERM to one rank only (twice): the other rank stops with it */
+    assert_int_equal(run("echo old > %s", out), 0);
+    t0 = now_seconds();
+    pid = start_long_rs(ckpt, out, log);
+    pid_t rank = a_rank_of(pid);
+    kill(rank, SIGTERM);
+    sleep_s(0.2);
+    kill(rank, SIGTERM);
+    assert_int_equal(wait_status(pid), 75);
+    printf("rejection-sample SIGTERM to one rank: status 75 after %.1f s\n", now_seconds() - t0);
+    assert_int_equal(run("grep -qx old %s && test $(wc -l < %s) -eq 1", out, out), 0);
+    assert_int_equal(run("grep -q 'stopped by signal %d .*the next run starts over' %s", SIGTERM,
+                         log),
+                     0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_filter_keeps_only_correct),
@@ -378,6 +472,7 @@ int main(void) {
         cmocka_unit_test(test_wire_round_trip_and_errors),
         cmocka_unit_test(test_jsonl_loads_as_sft_data),
         cmocka_unit_test(test_mpi_end_to_end),
+        cmocka_unit_test(test_mpi_stop_signal),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
