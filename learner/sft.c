@@ -30,6 +30,7 @@
 #include "sampling.h"
 #include "sft_data.h"
 #include "sft_resume.h"
+#include "stop_signals.h"
 #include "update.h"
 #include "util.h"
 
@@ -146,31 +147,6 @@ int sft_run(Config *cfg, const char *out_path, const Evaluator *eval) {
     return sft_run_report(cfg, out_path, eval, NULL);
 }
 
-/* The stop signal received so far, or 0: the one piece of process-wide
- * state, because a handler can reach nothing else. The loop reads it once
- * per step, so the step in progress always finishes. */
-static volatile sig_atomic_t pending_stop;
-
-static void on_stop_signal(int sig) { pending_stop = sig; }
-
-static const int stop_signals[] = {SIGTERM, SIGINT, SIGUSR1};
-enum { N_STOP_SIGNALS = sizeof stop_signals / sizeof stop_signals[0] };
-
-/* Installs the handlers, keeping the old ones in old (sft_run is also
- * called inside other programs, the tests, whose handlers come back). */
-static void catch_stop_signals(struct sigaction *old) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    pending_stop = 0;
-    for (int i = 0; i < N_STOP_SIGNALS; i++) sigaction(stop_signals[i], &sa, &old[i]);
-}
-
-static void restore_signals(const struct sigaction *old) {
-    for (int i = 0; i < N_STOP_SIGNALS; i++) sigaction(stop_signals[i], &old[i], NULL);
-}
-
 /* [sft] init: the checkpoint's model, whose tokenizer must be tok (the
  * embedding rows are indexed by its ids). 0, or -1 with err. */
 /* The model SFT starts from: [sft] init's (its shape recorded in cfg, a
@@ -210,8 +186,11 @@ int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval, Sft
     if (locked) return locked;
     /* from here on a stop signal is a resume checkpoint after the first
      * step at the latest, never a kill with nothing saved */
-    struct sigaction old_sig[N_STOP_SIGNALS];
-    catch_stop_signals(old_sig);
+    /* (sft_run is also called inside other programs, the tests, whose
+     * handlers come back on return); the loop reads the flag once per
+     * step, so the step in progress always finishes */
+    StopSignals old_sig;
+    stop_signals_catch(&old_sig);
     /* run.dir is ours (the lock): a temp file in it is a write that died */
     if (ckpt_remove_stale_temps(run->dir, err, sizeof err) < 0) fprintf(stderr, "warning: %s\n", err);
     Task *task = task_create(ts->name, &ts->p, run->seed, err, sizeof err);
@@ -222,7 +201,7 @@ int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval, Sft
     Model m;
     int status = start_model(cfg, ss, tok, &m);
     if (status) {
-        restore_signals(old_sig);
+        stop_signals_restore(&old_sig);
         xfree(tok);
         task->destroy(task);
         run_lock_release(&lock);
@@ -327,7 +306,7 @@ int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval, Sft
         }
         /* the last step writes the result instead; a signal during it is
          * too late to matter */
-        int stop = pending_stop && !last;
+        int stop = stop_signal_pending() && !last;
         int due = ss->checkpoint_every > 0 && (step + 1) % ss->checkpoint_every == 0 && !last;
         if (status == 0 && (stop || due)) {
             SftProgress at = prog;
@@ -338,7 +317,7 @@ int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval, Sft
             } else if (stop) {
                 printf("sft: signal %d: wrote %s at step %ld; exiting with status %d so a batch "
                        "script requeues the job (the same command resumes)\n",
-                       (int)pending_stop, resume_path, step + 1, EXIT_REQUEUE);
+                       stop_signal_pending(), resume_path, step + 1, EXIT_REQUEUE);
                 status = EXIT_REQUEUE;
             }
         }
@@ -369,7 +348,7 @@ int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval, Sft
             eval_print("sft", &er, task);
         }
     }
-    restore_signals(old_sig);
+    stop_signals_restore(&old_sig);
 
     rep.last_loss = prog.tail_n ? prog.tail_loss / prog.tail_n : rep.first_loss;
     rep.tokens = seq_tokens;
