@@ -322,8 +322,9 @@ static int run_stage(Pipeline *P, int s) {
         fprintf(stderr, "warning: pipeline: %s\n", err);
     free(text);
     if (status == EXIT_REQUEUE_ME)
-        fprintf(stderr, "pipeline: %s stopped with status 75 after its checkpoint; run the same "
-                        "command again to continue\n", d->dir);
+        fprintf(stderr, "pipeline: %s stopped with status 75 %s; run the same command again to "
+                        "continue\n", d->dir, d->is_checkpoint ? "after its checkpoint"
+                                                                : "without writing (it starts over)");
     else if (status != 0)
         fprintf(stderr, "error: pipeline: %s failed with status %d; its log: %s\n", d->dir, status,
                 path);
