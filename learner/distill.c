@@ -165,31 +165,6 @@ static double own_heldout_kl(DistillWork *w, const Task *task, const Model *stud
     return distill_batch_kl(w, student, b, w->mask, ds->temperature, 0);
 }
 
-/* The student: [distill] init's model (its shape recorded in cfg) or
- * fresh weights of the [model] shape. 0, or -1 after saying why. */
-static int start_student(Config *cfg, const DistillSettings *ds, const Tokenizer *tok, Model *m) {
-    char err[1600];
-    if (ds->init[0]) {
-        if (ckpt_read_model_with(ds->init, tok, m, err, sizeof err) != 0) {
-            fprintf(stderr, "error: [distill] init: %s\n", err);
-            return -1;
-        }
-        if (model_config_adopt(cfg, &m->cfg, ds->init, err, sizeof err) != 0) {
-            fprintf(stderr, "error: %s\n", err);
-            model_free(m);
-            return -1;
-        }
-        return 0;
-    }
-    ModelConfig mc = *model_settings(cfg);
-    mc.vocab_size = tok->vocab_size;
-    const char *bad = model_config_check(&mc);
-    if (bad) die("[model] %s", bad);
-    model_init(m, &mc);
-    model_init_weights(m, run_settings(cfg)->seed);
-    return 0;
-}
-
 int distill_run(Config *cfg, const char *out_path, const Completer *complete,
                 const Evaluator *eval, DistillReport *report) {
     char err[2000];
@@ -213,7 +188,8 @@ int distill_run(Config *cfg, const char *out_path, const Completer *complete,
     if (!task) die("%s", err);
     if (task_check_tokenizer(task, tok, err, sizeof err) != 0) die("%s", err);
     Model m;
-    if (start_student(cfg, ds, tok, &m) != 0) {
+    if (model_start(cfg, ds->init, "[distill] init", tok, &m, err, sizeof err) != 0) {
+        fprintf(stderr, "error: %s\n", err);
         task->destroy(task);
         model_free(&teacher);
         xfree(tok);

@@ -147,34 +147,6 @@ int sft_run(Config *cfg, const char *out_path, const Evaluator *eval) {
     return sft_run_report(cfg, out_path, eval, NULL);
 }
 
-/* [sft] init: the checkpoint's model, whose tokenizer must be tok (the
- * embedding rows are indexed by its ids). 0, or -1 with err. */
-/* The model SFT starts from: [sft] init's (its shape recorded in cfg, a
- * contradicting [model] override refused) or fresh weights of the [model]
- * shape. 0, or an exit status after saying why. */
-static int start_model(Config *cfg, const SftSettings *ss, const Tokenizer *tok, Model *m) {
-    char err[1200];
-    if (ss->init[0]) {
-        if (ckpt_read_model_with(ss->init, tok, m, err, sizeof err) != 0) {
-            fprintf(stderr, "error: [sft] init: %s\n", err);
-            return EXIT_USAGE;
-        }
-        if (model_config_adopt(cfg, &m->cfg, ss->init, err, sizeof err) != 0) {
-            fprintf(stderr, "error: %s\n", err);
-            model_free(m);
-            return EXIT_USAGE;
-        }
-        return 0;
-    }
-    ModelConfig mc = *model_settings(cfg);
-    mc.vocab_size = tok->vocab_size;
-    const char *bad = model_config_check(&mc);
-    if (bad) die("[model] %s", bad);
-    model_init(m, &mc);
-    model_init_weights(m, run_settings(cfg)->seed);
-    return 0;
-}
-
 int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval, SftReport *report) {
     char err[1000];
     const SftSettings *ss = config_get(cfg, &sft_section);
@@ -199,14 +171,16 @@ int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval, Sft
     tokenizer_init_char(tok);
     if (task_check_tokenizer(task, tok, err, sizeof err) != 0) die("%s", err);
     Model m;
-    int status = start_model(cfg, ss, tok, &m);
-    if (status) {
+    char why[1600];
+    if (model_start(cfg, ss->init, "[sft] init", tok, &m, why, sizeof why) != 0) {
+        fprintf(stderr, "error: %s\n", why);
         stop_signals_restore(&old_sig);
         xfree(tok);
         task->destroy(task);
         run_lock_release(&lock);
-        return status;
+        return EXIT_USAGE;
     }
+    int status = 0;
     const ModelConfig mc = m.cfg;
     if (task_check_fits(task, mc.max_seq_len, sampling_settings(cfg)->max_new_tokens, err,
                         sizeof err) != 0)
