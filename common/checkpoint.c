@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "run_settings.h"
 #include "util.h"
 
 enum { HEADER_BYTES = 32, SECTION_HEADER_BYTES = 16, CONF_BYTES = 40 };
@@ -622,29 +621,6 @@ int ckpt_read_model_with(const char *path, const Tokenizer *tok, Model *m, char 
     }
     xfree(own);
     return rc;
-}
-
-int model_start(Config *cfg, const char *init, const char *key, const Tokenizer *tok, Model *m,
-                char *err, size_t errlen) {
-    if (init[0]) {
-        char why[1500];
-        if (ckpt_read_model_with(init, tok, m, why, sizeof why) != 0) {
-            set_err(err, errlen, "%s: %s", key, why);
-            return -1;
-        }
-        if (model_config_adopt(cfg, &m->cfg, init, err, errlen) != 0) {
-            model_free(m);
-            return -1;
-        }
-        return 0;
-    }
-    ModelConfig mc = *model_settings(cfg);
-    mc.vocab_size = tok->vocab_size;
-    const char *bad = model_config_check(&mc);
-    if (bad) die("[model] %s", bad);
-    model_init(m, &mc);
-    model_init_weights(m, run_settings(cfg)->seed);
-    return 0;
 }
 
 void ckpt_load_model_or_die(const char *path, Model *m, Tokenizer *tok) {

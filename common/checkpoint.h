@@ -113,13 +113,6 @@ int ckpt_read_model(const char *path, Model *m, Tokenizer *tok, char *err, size_
 int ckpt_read_model_with(const char *path, const Tokenizer *tok, Model *m, char *err,
                          size_t errlen);
 
-/* The model a training command starts from: the checkpoint at init
- * (ckpt_read_model_with; its shape recorded in cfg by model_config_adopt,
- * which refuses a contradicting [model] override), or, when init is "",
- * fresh weights of cfg's [model] shape seeded by run.seed. key names the
- * setting in errors ("[sft] init"). 0, or -1 with err (m not built). */
-int model_start(Config *cfg, const char *init, const char *key, const Tokenizer *tok, Model *m,
-                char *err, size_t errlen);
 
 /* Convenience: load a model checkpoint from path; dies with the message on
  * failure (a setup error). */

@@ -18,6 +18,7 @@
 
 #include "batch.h"
 #include "checkpoint.h"
+#include "model_start.h"
 #include "distill_loss.h"
 #include "learner.h"
 #include "memory.h"

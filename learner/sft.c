@@ -22,6 +22,7 @@
 
 #include "batch.h"
 #include "checkpoint.h"
+#include "model_start.h"
 #include "learner.h"
 #include "memory.h"
 #include "optim.h"
