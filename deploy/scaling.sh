@@ -39,7 +39,8 @@
 # Writes OUT/scaling.csv, OUT/model.txt, OUT/model.dat, OUT/scaling.png,
 # OUT/skipped.txt, and per grid point OUT/<point>/ (metrics.jsonl,
 # summary.json, ...), OUT/<point>.log, OUT/<point>.cpu (CPU seconds per rank
-# and of the whole launch) and OUT/<point>.row (its CSV row); <point> is
+# and of the whole launch, and the machine's busy and steal seconds meanwhile)
+# and OUT/<point>.row (its CSV row); <point> is
 # k<K>-a<n>-<mode> or c<N>-sync. Rows accumulate in OUT: a point run again
 # replaces its own row, the others stay. Exits non-zero, with the log's
 # tail, if a run fails.
@@ -120,6 +121,8 @@ run_point() {
   rm -rf "$run" "$out/$name.cpu" "$out/$name.cpu.d" "$out/$name.row"
   echo "== $name: $k learner(s), $n actor(s), $layout, $mode, np=$np"
   start=$(date +%s)
+  local stat0="" stat1=""
+  [ -r /proc/stat ] && stat0=$(head -n 1 /proc/stat)
   local TIMEFORMAT="total %R %U %S"
   # shellcheck disable=SC2086
   if ! { time $mpirun -np "$np" bash "$here/scaling_rank.sh" "$out/$name.cpu.d" \
@@ -129,7 +132,15 @@ run_point() {
     echo "scaling.sh: run failed: $name (log $run.log)" >&2
     exit 1
   fi
+  [ -r /proc/stat ] && stat1=$(head -n 1 /proc/stat)
   cat "$out/$name.cpu.d"/rank-* "$out/$name.cpu.total" > "$out/$name.cpu" 2>/dev/null || true
+  # the whole machine's busy and steal CPU seconds during the run (Linux
+  # /proc/stat): busy minus the run's own is other work that shared the cores
+  if [ -n "$stat0" ] && [ -n "$stat1" ]; then
+    printf '%s\n%s\n' "$stat0" "$stat1" | awk -v hz="$(getconf CLK_TCK 2>/dev/null || echo 100)" '
+      { b[NR] = $2 + $3 + $4 + $7 + $8; st[NR] = $9 }
+      END { printf "machine %.2f %.2f\n", (b[2] - b[1]) / hz, (st[2] - st[1]) / hz }' >> "$out/$name.cpu"
+  fi
   rm -rf "$out/$name.cpu.d" "$out/$name.cpu.total"
   params=$(sed -n 's/.* \([0-9][0-9]*\) parameters.*/\1/p' "$run.log" | head -n 1)
   awk -v actors="$n" -v mode="$mode" -v target="$target" -v learners="$k" -v layout="$layout" \

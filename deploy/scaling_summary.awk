@@ -11,7 +11,9 @@
 # RUN.cpu (optional; deploy/scaling.sh writes it) holds the CPU times: one
 # line "RANK USER_S SYS_S WALL_S" per rank (deploy/scaling_rank.sh) and one
 # line "total WALL_S USER_S SYS_S" for the launcher and all its children
-# (bash `time` of mpirun). Without it the CPU columns are empty.
+# (bash `time` of mpirun), and optionally "machine BUSY_S STEAL_S": the
+# whole machine's busy and hypervisor-steal CPU seconds during the run
+# (/proc/stat). Without it the CPU columns are empty.
 #
 # Columns (SCALING.md explains each one):
 #   actors,mode,completions_per_s,gen_tok_per_s,learner_tok_per_s,
@@ -21,7 +23,7 @@
 #   t_learn_step_s,t_bcast_step_s,
 #   learners,layout,ranks,params,wall_s,cpu_s_total,cpu_s_ranks,
 #   cpu_s_learner,cpu_s_actor,busy_s_learner,busy_s_actor,busy_s_ranks,
-#   cpu_util,completions_per_cpu_s
+#   cpu_util,completions_per_cpu_s,steal_s,other_cpu_s
 # Columns 13-19 (and learners, layout, params) are the inputs of the knee
 # model (deploy/scaling_model.sh). Learner ranks are 0..learners-1 and actor
 # ranks the rest (layout=separate); with layout=colocated every rank does
@@ -94,7 +96,7 @@ BEGIN {
               "t_learn_step_s,t_bcast_step_s," \
               "learners,layout,ranks,params,wall_s,cpu_s_total,cpu_s_ranks," \
               "cpu_s_learner,cpu_s_actor,busy_s_learner,busy_s_actor,busy_s_ranks," \
-              "cpu_util,completions_per_cpu_s"
+              "cpu_util,completions_per_cpu_s,steal_s,other_cpu_s"
         exit 0
     }
 }
@@ -128,6 +130,7 @@ file == 2 { summary = summary $0; next }
 
 # RUN.cpu: per-rank "RANK USER SYS WALL" and the launcher's "total WALL USER SYS"
 file == 3 && $1 == "total" { cpu_wall = $2; cpu_total = $3 + $4; next }
+file == 3 && $1 == "machine" { m_busy = $2; m_steal = $3; next }
 file == 3 && $1 ~ /^[0-9]+$/ { rcpu[$1 + 1] = $2 + $3; have_rcpu = 1; next }
 
 END {
@@ -188,7 +191,9 @@ END {
     per_cpu = ""; if (cpu_total != "" && cpu_total > 0) per_cpu = fmt(comp / cpu_total)
     b_l = nl > 0 ? bl / nl : 0
     b_a = na > 0 ? ba / na : 0
-    printf ",%d,%s,%d,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n",
+    steal = m_steal == "" ? "" : fmt(m_steal)
+    other = ""; if (m_busy != "" && cpu_total != "") other = fmt(m_busy - cpu_total)
+    printf ",%d,%s,%d,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n",
         learners, layout, ranks, params, c_wall, c_tot, c_ranks, c_l, c_a,
-        fmt(b_l), fmt(b_a), fmt(bt), util, per_cpu
+        fmt(b_l), fmt(b_a), fmt(bt), util, per_cpu, steal, other
 }

@@ -41,8 +41,9 @@ static const char *COLUMNS =
     "actor_idle_frac,staleness_mean,time_to_target_s,wire_bytes,wire_bytes_per_gen_tok,final_acc,"
     "steps,groups_per_step,group_size,train_s,gen_groups_per_actor_s,t_learn_step_s,"
     "t_bcast_step_s,learners,layout,ranks,params,wall_s,cpu_s_total,cpu_s_ranks,cpu_s_learner,"
-    "cpu_s_actor,busy_s_learner,busy_s_actor,busy_s_ranks,cpu_util,completions_per_cpu_s";
-enum { NCOL = 33 };
+    "cpu_s_actor,busy_s_learner,busy_s_actor,busy_s_ranks,cpu_util,completions_per_cpu_s,steal_s,"
+    "other_cpu_s";
+enum { NCOL = 35 };
 
 
 static int setup(void **state) {
@@ -177,6 +178,7 @@ static void test_scaling_script_end_to_end(void **state) {
         assert_true(strtod(fld[26], NULL) > 0 && strtod(fld[27], NULL) > 0);
         assert_true(strtod(fld[28], NULL) > 0 && strtod(fld[29], NULL) > 0); /* busy s */
         assert_true(strtod(fld[31], NULL) > 0 && strtod(fld[32], NULL) > 0); /* util, compl/CPU-s */
+        assert_true(strtod(fld[33], NULL) >= 0);                /* steal (Linux /proc/stat) */
         rows++;
     }
     fclose(f);
@@ -297,7 +299,7 @@ static void test_scaling_summary_learners(void **state) {
         "> m.jsonl && printf '%%s\\n' '{\"grpo_greedy_acc\":0.5,\"train_seconds\":4,\"ranks\":4,"
         "\"phases\":{\"generate\":[0,0,1.5,2.5],\"verify\":[0,0,0.5,0.5],\"send\":[0,0,0.1,0.1],"
         "\"wait\":[1,1,1,1],\"learn\":[2,2,0,0],\"bcast\":[0.2,0,0,0],\"eval\":[0.3,0.3,0.3,0.3]}}' "
-        "> s.json && printf '0 2 0.5 4\\n1 1.5 0.5 4\\n2 1 0 4\\n3 2 1 4\\ntotal 5 8 1\\n' > r.cpu && "
+        "> s.json && printf '0 2 0.5 4\\n1 1.5 0.5 4\\n2 1 0 4\\n3 2 1 4\\ntotal 5 8 1\\nmachine 9.5 0.25\\n' > r.cpu && "
         "awk -v actors=2 -v mode=sync -v learners=2 -v layout=separate -v params=100 -v cores=2 "
         "-f %s/../deploy/scaling_summary.awk m.jsonl s.json r.cpu > row.csv",
         tmp, tests_dir), 0);
@@ -325,6 +327,8 @@ static void test_scaling_summary_learners(void **state) {
     assert_near(f[30], 2.5 + 2.3 + 2.4 + 3.4);
     assert_near(f[31], 9 / (5.0 * 2));           /* CPU / (wall x cores) */
     assert_near(f[32], 128 / 9.0);
+    assert_near(f[33], 0.25);                    /* steal */
+    assert_near(f[34], 0.5);                     /* the machine's busy seconds not the run's */
 }
 
 int main(void) {
