@@ -10,6 +10,7 @@
 #                   "1 2 4 8", "1 2 4", "sync async")
 #   -S "..."        extra sbatch options for every job (partition, account,
 #                   --time, --nodes ...)
+#   -d              dry run: print the sbatch commands, submit nothing
 #   -e              do not ask for --exclusive nodes (by default every grid
 #                   point runs on nodes of its own, so no two timing runs share
 #                   a node)
@@ -20,16 +21,18 @@
 # per point, each after (1) succeeded; K > 1 with async, and colocated async,
 # are not submitted (scaling.sh would skip them: grpo refuses them for now;
 # ASYNC_MULTI=1 submits them); (3) the report (scaling.sh -R: OUT/scaling.csv,
-# model.txt, scaling.png) after every point has ended. Prints the job ids.
+# model.txt, scaling.png) after every point has ended, with CORES (the
+# model's CPU cap) = the largest point's ranks, since every point had a core
+# per rank (export CORES to change it). Prints the job ids.
 # SBATCH (default sbatch) is the submit command.
 set -euo pipefail
 learners="1 2"; actors="1 2 4 8"; colocated="1 2 4"; modes="sync async"
-sbatch_opts=""; exclusive="--exclusive"
-while getopts "L:a:P:m:S:eh" opt; do
+sbatch_opts=""; exclusive="--exclusive"; dry=0
+while getopts "L:a:P:m:S:deh" opt; do
   case "$opt" in
     L) learners=$OPTARG ;; a) actors=$OPTARG ;; P) colocated=$OPTARG ;; m) modes=$OPTARG ;;
-    S) sbatch_opts=$OPTARG ;; e) exclusive="" ;;
-    h) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    S) sbatch_opts=$OPTARG ;; d) dry=1 ;; e) exclusive="" ;;
+    h) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) exit 2 ;;
   esac
 done
@@ -43,6 +46,14 @@ script=deploy/slurm/grpo_scaling.sbatch
 # submit NAME NTASKS DEPENDENCY ARGS...: prints the job id
 submit() {
   local name=$1 ntasks=$2 dep=$3; shift 3
+  if [ "$dry" = 1 ]; then
+    local a shown=()
+    for a in "$@"; do shown+=("${a:-''}"); done
+    # shellcheck disable=SC2086
+    echo "  $sbatch --parsable --job-name=scal-$name --ntasks=$ntasks ${dep:+--dependency=$dep}" \
+         $sbatch_opts "${shown[@]}" >&2
+    echo "<$name>"; return 0
+  fi
   # shellcheck disable=SC2086
   $sbatch --parsable --job-name="scal-$name" --ntasks="$ntasks" ${dep:+--dependency=$dep} \
     $sbatch_opts "$@" | cut -d';' -f1
@@ -80,5 +91,9 @@ for np in $colocated; do
   done
 done
 all=$(IFS=:; echo "${ids[*]}")
-id=$(submit report 1 "${all:+afterany:$all}" "$script" "${opts[@]}" -R)
+# every point had a core per rank: the model's CPU cap is the largest point's ranks
+maxnp=1
+for k in $learners; do for n in $actors; do [ $((k + n)) -gt "$maxnp" ] && maxnp=$((k + n)); done; done
+for np in $colocated; do [ "$np" -gt "$maxnp" ] && maxnp=$np; done
+id=$(submit report 1 "${all:+afterany:$all}" --export=ALL,CORES="${CORES:-$maxnp}" "$script" "${opts[@]}" -R)
 echo "report: job $id (after ${#ids[@]} grid jobs)"
