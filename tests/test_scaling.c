@@ -12,7 +12,9 @@
  *     stated cluster's;
  *   - the per-rank accounting of deploy/scaling_summary.awk on a synthetic
  *     2-learner run (busy seconds per rank from summary.json's phases, CPU
- *     seconds from the .cpu file). */
+ *     seconds from the .cpu file);
+ *   - deploy/slurm/scaling_submit.sh -d (dry run, no SLURM): one job per
+ *     grid point with its ranks as tasks, the skipped points, the report. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -331,10 +333,45 @@ static void test_scaling_summary_learners(void **state) {
     assert_near(f[34], 0.5);                     /* the machine's busy seconds not the run's */
 }
 
+static void test_scaling_submit_dry_run(void **state) {
+    (void)state;
+    char path[512];
+    static char out[16384];
+    assert_int_equal(run("cd %s/.. && bash deploy/slurm/scaling_submit.sh -d -L '1 2' -a '1 4' -P 2 "
+                         "-m 'sync async' -- -w gen -s 30 -o OUTDIR > %s/submit.txt 2>&1",
+                         tests_dir, tmp), 0);
+    snprintf(path, sizeof path, "%s/submit.txt", tmp);
+    assert_true(slurp(path, out, sizeof out) > 0);
+    const char *want[] = {
+        "--job-name=scal-sft --ntasks=1 ",
+        "--job-name=scal-k1-a1-sync --ntasks=2 --dependency=afterok:<sft> --exclusive "
+        "deploy/slurm/grpo_scaling.sbatch -w gen -s 30 -o OUTDIR -X -L 1 -a 1 -m sync -P ''",
+        "--job-name=scal-k1-a4-async --ntasks=5 ",
+        "--job-name=scal-k2-a4-sync --ntasks=6 ",
+        "k2-a1-async: not submitted",
+        "--job-name=scal-c2-sync --ntasks=2 ",
+        "c2-async: not submitted",
+        "--dependency=afterany:<k1-a1-sync>:<k1-a1-async>:<k1-a4-sync>:<k1-a4-async>:<k2-a1-sync>:"
+        "<k2-a4-sync>:<c2-sync> --export=ALL,CORES=6 deploy/slurm/grpo_scaling.sbatch -w gen -s 30 -o OUTDIR -R",
+        "report: job <report> (after 7 grid jobs)",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (!strstr(out, want[i])) fail_msg("scaling_submit.sh -d: no '%s' in:\n%s", want[i], out);
+    assert_null(strstr(out, "scal-k2-a1-async"));
+    /* -c FILE: no SFT job, no dependency on it */
+    assert_int_equal(run("cd %s/.. && bash deploy/slurm/scaling_submit.sh -d -L 1 -a 1 -P '' -m sync -- "
+                         "-c x.ckpt -o O > %s/submit2.txt 2>&1", tests_dir, tmp), 0);
+    snprintf(path, sizeof path, "%s/submit2.txt", tmp);
+    assert_true(slurp(path, out, sizeof out) > 0);
+    assert_null(strstr(out, "scal-sft"));
+    assert_null(strstr(out, "afterok"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scaling_model_learners),
         cmocka_unit_test(test_scaling_summary_learners),
+        cmocka_unit_test(test_scaling_submit_dry_run),
         cmocka_unit_test(test_scaling_script_end_to_end),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
