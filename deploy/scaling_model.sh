@@ -43,6 +43,7 @@
 #   CLUSTER_B (256): the larger batch (groups per step) the cluster is also
 #     predicted for, the learner's compute scaled linearly with it
 #   PARAMS: parameter count if the CSV has none
+#   GPU_SPEEDUP (20): the stated GPU-learner hypothetical (K = 1)
 set -euo pipefail
 csv=${1:?usage: scaling_model.sh CSV OUTDIR [CORES]}
 out=${2:?usage: scaling_model.sh CSV OUTDIR [CORES]}
@@ -54,7 +55,7 @@ awk -F, -v C="$cores" -v dat="$out/model.dat" -v pts="$out/model_points.csv" -v 
     -v LBW="${LOCAL_GBPS:-40}" -v LLAT="${LOCAL_LAT_US:-1}" \
     -v NODES="${NODES:-64}" -v NC="${NODE_CORES:-64}" \
     -v NBW="${NET_GBPS:-100}" -v NLAT="${NET_LAT_US:-2}" \
-    -v BIGB="${CLUSTER_B:-256}" -v PENV="${PARAMS:-}" '
+    -v BIGB="${CLUSTER_B:-256}" -v PENV="${PARAMS:-}" -v GPU="${GPU_SPEEDUP:-20}" '
 function min(a, b) { return a < b ? a : b }
 function max(a, b) { return a > b ? a : b }
 # ring allreduce of `bytes` over k ranks at bw bytes/s and lat seconds
@@ -122,6 +123,9 @@ END {
         printf "  below one actor with K = 1: the learner is the bottleneck already with 1 actor\n"
     printf "  with %d cores, CPU caps throughput at C / (1/g + tau_c/B) = %.4g completions/s\n",
            C, G * C / (1 / g + tl / B)
+    printf "  hypothetical, not measured: a GPU learner %gx faster at the same B and an\n" \
+           "  unchanged broadcast would give n* = B / (g (t_learn/%g + t_bcast)) = %.3g\n", GPU, GPU,
+           B / (g * (tl / GPU + tb))
 
     printf "prediction vs measurement (completions/s; model capped at %d cores; tau in s/step):\n", C
     printf "  %-2s %-9s %-6s %-5s %10s %10s %10s %7s %9s %9s %9s\n", "K", "layout", "actors", "mode",
