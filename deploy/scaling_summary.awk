@@ -23,7 +23,7 @@
 #   t_learn_step_s,t_bcast_step_s,
 #   learners,layout,ranks,params,wall_s,cpu_s_total,cpu_s_ranks,
 #   cpu_s_learner,cpu_s_actor,busy_s_learner,busy_s_actor,busy_s_ranks,
-#   cpu_util,completions_per_cpu_s,steal_s,other_cpu_s
+#   cpu_util,completions_per_cpu_s,steal_s,other_cpu_s,t_allreduce_step_s
 # Columns 13-19 (and learners, layout, params) are the inputs of the knee
 # model (deploy/scaling_model.sh). Learner ranks are 0..learners-1 and actor
 # ranks the rest (layout=separate); with layout=colocated every rank does
@@ -96,7 +96,7 @@ BEGIN {
               "t_learn_step_s,t_bcast_step_s," \
               "learners,layout,ranks,params,wall_s,cpu_s_total,cpu_s_ranks," \
               "cpu_s_learner,cpu_s_actor,busy_s_learner,busy_s_actor,busy_s_ranks," \
-              "cpu_util,completions_per_cpu_s,steal_s,other_cpu_s"
+              "cpu_util,completions_per_cpu_s,steal_s,other_cpu_s,t_allreduce_step_s"
         exit 0
     }
 }
@@ -117,6 +117,7 @@ file == 1 {
     ltok += num($0, "learner_tok_s") * num($0, "t_learn")
     tl[n] = num($0, "t_learn"); tlsum += tl[n]
     tb[n] = num($0, "t_bcast")
+    ta[n] = num($0, "t_allreduce"); if (ta[n] != "") n_ta++
     teval += num($0, "t_eval")
     stale += num($0, "staleness_mean") * c
     wire += num($0, "wire_bytes")
@@ -193,7 +194,8 @@ END {
     b_a = na > 0 ? ba / na : 0
     steal = m_steal == "" ? "" : fmt(m_steal)
     other = ""; if (m_busy != "" && cpu_total != "") other = fmt(m_busy - cpu_total)
-    printf ",%d,%s,%d,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n",
+    t_ar = n_ta == n ? fmt(median(ta, n)) : ""   # only when every step has it
+    printf ",%d,%s,%d,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n",
         learners, layout, ranks, params, c_wall, c_tot, c_ranks, c_l, c_a,
-        fmt(b_l), fmt(b_a), fmt(bt), util, per_cpu, steal, other
+        fmt(b_l), fmt(b_a), fmt(bt), util, per_cpu, steal, other, t_ar
 }

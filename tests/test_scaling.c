@@ -44,8 +44,8 @@ static const char *COLUMNS =
     "steps,groups_per_step,group_size,train_s,gen_groups_per_actor_s,t_learn_step_s,"
     "t_bcast_step_s,learners,layout,ranks,params,wall_s,cpu_s_total,cpu_s_ranks,cpu_s_learner,"
     "cpu_s_actor,busy_s_learner,busy_s_actor,busy_s_ranks,cpu_util,completions_per_cpu_s,steal_s,"
-    "other_cpu_s";
-enum { NCOL = 35 };
+    "other_cpu_s,t_allreduce_step_s";
+enum { NCOL = 36 };
 
 
 static int setup(void **state) {
@@ -157,6 +157,7 @@ static void test_scaling_script_end_to_end(void **state) {
         for (int i = 2; i < n; i++) {
             if (i == 8 && fld[i][0] == '\0') continue; /* target never reached: empty */
             if (i == 20) continue;                     /* layout */
+            if (i == 35 && fld[i][0] == '\0') continue; /* no t_allreduce in the metrics */
             if (!is_number(fld[i])) fail_msg("row %d column %d is not a number: '%s'", rows + 1, i + 1, fld[i]);
         }
         assert_true(strtod(fld[2], NULL) > 0);                  /* completions/s */
@@ -296,8 +297,8 @@ static void test_scaling_summary_learners(void **state) {
     char line[4096], *f[40];
     assert_int_equal(run("cd %s && printf '%%s\\n' "
         "'{\"step\":0,\"eval_greedy_acc\":0.1}' "
-        "'{\"step\":1,\"completions\":64,\"groups\":8,\"len_mean\":10,\"t_learn\":0.5,\"t_bcast\":0.1,\"elapsed_s\":2}' "
-        "'{\"step\":2,\"completions\":64,\"groups\":8,\"len_mean\":10,\"t_learn\":0.7,\"t_bcast\":0.1,\"elapsed_s\":4}' "
+        "'{\"step\":1,\"completions\":64,\"groups\":8,\"len_mean\":10,\"t_learn\":0.5,\"t_bcast\":0.1,\"elapsed_s\":2,\"t_allreduce\":0.01}' "
+        "'{\"step\":2,\"completions\":64,\"groups\":8,\"len_mean\":10,\"t_learn\":0.7,\"t_bcast\":0.1,\"elapsed_s\":4,\"t_allreduce\":0.03}' "
         "> m.jsonl && printf '%%s\\n' '{\"grpo_greedy_acc\":0.5,\"train_seconds\":4,\"ranks\":4,"
         "\"phases\":{\"generate\":[0,0,1.5,2.5],\"verify\":[0,0,0.5,0.5],\"send\":[0,0,0.1,0.1],"
         "\"wait\":[1,1,1,1],\"learn\":[2,2,0,0],\"bcast\":[0.2,0,0,0],\"eval\":[0.3,0.3,0.3,0.3]}}' "
@@ -331,6 +332,7 @@ static void test_scaling_summary_learners(void **state) {
     assert_near(f[32], 128 / 9.0);
     assert_near(f[33], 0.25);                    /* steal */
     assert_near(f[34], 0.5);                     /* the machine's busy seconds not the run's */
+    assert_near(f[35], 0.02);                    /* median t_allreduce, when the metrics have it */
 }
 
 static void test_scaling_submit_dry_run(void **state) {
