@@ -84,12 +84,14 @@ eval "plot " . "s1 using 1:3 with points ls 1 title 'K=1 sync (measured)', " . \
 
 set title 'work per CPU-second (all ranks, launcher included)'
 set ylabel 'completions per CPU-second'
+set key bottom left box opaque font ',8'
 eval "plot " . "s1 using 1:33 with linespoints ls 1 title 'K=1 sync', " . \
      "a1 using 1:33 with linespoints ls 2 title 'K=1 async'" . extra(33) . \
      ", cpu_model with lines lc rgb 'black' lw 1 dt 2 title 'model: G / (1/g + tau_c/B)'"
 
 set title sprintf('wall time to held-out greedy accuracy >= %s', target)
 set ylabel 'seconds (incl. in-loop evals)'
+set key top left box opaque font ',8'
 if (n_tta > 0) {
     eval "plot " . "s1 using 1:9 with linespoints ls 1 title 'K=1 sync', " . \
          "a1 using 1:9 with linespoints ls 2 title 'K=1 async'" . extra(9)

@@ -29,7 +29,7 @@
 #   -r             resume: skip grid points whose row (OUT/<point>.row) exists
 #   -X             run the points only: no CSV, model or plot (SLURM array tasks)
 #   -R             report only: no runs; CSV, model and plot from every
-#                  OUT/<point>.row there is
+#                  OUT/<point>.row there is (give the runs' -t for the plot)
 # Trailing section.key=value arguments are extra overrides too; they also go
 # to the SFT run (the model shape must match). GRPO_BIN (default
 # build/grpo) and MPIRUN (default "mpirun --oversubscribe") are taken from

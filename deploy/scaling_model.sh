@@ -44,18 +44,23 @@
 #     predicted for, the learner's compute scaled linearly with it
 #   PARAMS: parameter count if the CSV has none
 #   GPU_SPEEDUP (20): the stated GPU-learner hypothetical (K = 1)
+#   MODEL_INPUTS: another scaling.csv to take the inputs from (its
+#     1-learner 1-actor sync row), e.g. when this grid's such row was slowed
+#     by other work on the machine (its other_cpu_s column says so)
 set -euo pipefail
 csv=${1:?usage: scaling_model.sh CSV OUTDIR [CORES]}
 out=${2:?usage: scaling_model.sh CSV OUTDIR [CORES]}
 cores=${3:-$(nproc)}
 [ -s "$csv" ] || { echo "scaling_model.sh: no CSV at $csv" >&2; exit 1; }
+[ -z "${MODEL_INPUTS:-}" ] || [ -s "$MODEL_INPUTS" ] || { echo "scaling_model.sh: no CSV at MODEL_INPUTS=$MODEL_INPUTS" >&2; exit 1; }
 mkdir -p "$out"
 
 awk -F, -v C="$cores" -v dat="$out/model.dat" -v pts="$out/model_points.csv" -v clu="$out/model_cluster.csv" \
     -v LBW="${LOCAL_GBPS:-40}" -v LLAT="${LOCAL_LAT_US:-1}" \
     -v NODES="${NODES:-64}" -v NC="${NODE_CORES:-64}" \
     -v NBW="${NET_GBPS:-100}" -v NLAT="${NET_LAT_US:-2}" \
-    -v BIGB="${CLUSTER_B:-256}" -v PENV="${PARAMS:-}" -v GPU="${GPU_SPEEDUP:-20}" '
+    -v BIGB="${CLUSTER_B:-256}" -v PENV="${PARAMS:-}" -v GPU="${GPU_SPEEDUP:-20}" \
+    -v REF="${MODEL_INPUTS:-}" -v have_ref="$([ -n "${MODEL_INPUTS:-}" ] && echo 1 || echo 0)" '
 function min(a, b) { return a < b ? a : b }
 function max(a, b) { return a > b ? a : b }
 # ring allreduce of `bytes` over k ranks at bw bytes/s and lat seconds
@@ -69,7 +74,23 @@ function predict(i, c) {
     if (L[i] == "colocated") return xcolo(A[i], c)
     return M[i] == "sync" ? xsync(A[i], K[i], c) : xasync(A[i], K[i], c)
 }
-NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+FNR == 1 { delete col; for (i = 1; i <= NF; i++) col[$i] = i; file++; next }
+# the inputs: the 1-learner separate 1-actor sync row, else the smallest
+# such sync row, else any; of the MODEL_INPUTS CSV when one is given
+function consider(    k, l, rank) {
+    k = col["learners"] ? $col["learners"] : 1
+    l = col["layout"] ? $col["layout"] : "separate"
+    rank = (l == "separate" ? 0 : 100000) + (k == 1 ? 0 : 10000) + \
+           ($col["mode"] == "sync" ? 0 : 1000) + $col["actors"]
+    if (best == "" || rank < best) {
+        best = rank; src = k " learner(s), " $col["actors"] " actor(s), " l ", " $col["mode"] " run"
+        if (have_ref) src = src " of " REF
+        g = $col["gen_groups_per_actor_s"]; tl = $col["t_learn_step_s"]
+        tb = $col["t_bcast_step_s"]; B = $col["groups_per_step"]; G = $col["group_size"]
+        P = col["params"] ? $col["params"] : ""
+    }
+}
+have_ref && file == 1 { consider(); next }
 {
     row++
     A[row] = $col["actors"]; M[row] = $col["mode"]; X[row] = $col["completions_per_s"]
@@ -78,16 +99,7 @@ NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
     TM[row] = $col["t_learn_step_s"] + $col["t_bcast_step_s"]
     CP[row] = col["completions_per_cpu_s"] ? $col["completions_per_cpu_s"] : ""
     if (A[row] > nmax) nmax = A[row]
-    # model inputs: the 1-learner separate 1-actor sync row, else the
-    # smallest such sync row, else any
-    rank = (L[row] == "separate" ? 0 : 100000) + (K[row] == 1 ? 0 : 10000) + \
-           ($col["mode"] == "sync" ? 0 : 1000) + $col["actors"]
-    if (best == "" || rank < best) {
-        best = rank; src = K[row] " learner(s), " $col["actors"] " actor(s), " L[row] ", " $col["mode"]
-        g = $col["gen_groups_per_actor_s"]; tl = $col["t_learn_step_s"]
-        tb = $col["t_bcast_step_s"]; B = $col["groups_per_step"]; G = $col["group_size"]
-        P = col["params"] ? $col["params"] : ""
-    }
+    if (!have_ref) consider()
 }
 END {
     if (row == 0 || g <= 0) { print "scaling_model.sh: no usable row (g = 0)" > "/dev/stderr"; exit 1 }
@@ -103,7 +115,7 @@ END {
         printf "%g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g\n", n,
                G * xsync(n, 1, C), G * xasync(n, 1, C), G * xsync(n, 1, 1e9), G * xasync(n, 1, 1e9),
                G * xsync(n, 2, C), G * xsync(n, 2, 1e9), G * xcolo(n, C), G * xcolo(n, 1e9) > dat
-    printf "model inputs (from the %s run):\n", src
+    printf "model inputs (from the %s):\n", src
     printf "  B   = %g groups per step, G = %g completions per group, %d parameters (%d gradient bytes)\n",
            B, G, P, bytes
     printf "  g   = %.4g groups/s per actor while generating (%.4g completions/s)\n", g, g * G
@@ -166,4 +178,4 @@ END {
     printf "  (beyond K ~ sqrt(tau_c / (2 latency)) the allreduce latency term 2 (K-1) x latency exceeds\n"
     printf "  the compute tau_c/K; and a learner with few groups uses its core less well, which the\n"
     printf "  model ignores)\n"
-}' "$csv" | tee "$out/model.txt"
+}' ${MODEL_INPUTS:+"$MODEL_INPUTS"} "$csv" | tee "$out/model.txt"

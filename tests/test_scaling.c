@@ -286,6 +286,25 @@ static void test_scaling_model_learners(void **state) {
     /* B = 32: tau_c scaled to 1.6 s */
     find_line(path, "32,4,", line, sizeof line, f);
     assert_near(f[4], 32 / (10 * 0.4035));
+
+    /* MODEL_INPUTS: the inputs from another CSV's 1-actor sync row (g = 20,
+     * tau_c = 0.4), the points still those of the first: K=2, 2 actors,
+     * sync: tau(2) = 0.2 + 0.001, X = 16 / (16/40 + 0.201) */
+    snprintf(path, sizeof path, "%s/ref.csv", tmp);
+    c = fopen(path, "w");
+    assert_non_null(c);
+    fprintf(c, "%s\n1,sync,1,,,,,,,,,,20,16,8,,20,0.4,0,1,separate,,250000,,,,,,,,,,\n", COLUMNS);
+    fclose(c);
+    assert_int_equal(run("MODEL_INPUTS=%s LOCAL_GBPS=8 LOCAL_LAT_US=0 bash %s/../deploy/scaling_model.sh "
+                         "%s/syn.csv %s/model2 2 > %s/model2.log 2>&1", path, tests_dir, tmp, tmp, tmp), 0);
+    snprintf(path, sizeof path, "%s/model2/model_points.csv", tmp);
+    find_line(path, "2,separate,2,sync,", line, sizeof line, f);
+    assert_near(f[5], 8 * 16 / 0.601);
+    assert_near(f[7], 16 / (20 * 0.201));
+    assert_int_equal(run("grep -q 'sync run of .*ref.csv' %s/model2/model.txt", tmp), 0);
+    /* the 1-actor row of the grid itself is a point, not the inputs, now */
+    find_line(path, "1,separate,1,sync,", line, sizeof line, f);
+    assert_near(f[5], 8 * 16 / (16 / 20.0 + 0.4));
 }
 
 /* scaling_summary.awk on a synthetic run of 2 learners (ranks 0, 1) and 2
