@@ -40,8 +40,9 @@
 #     Gbit/s and microseconds (shared memory between ranks of one node)
 #   NODES (64), NODE_CORES (64): the cluster, one rank per core
 #   NET_GBPS (100), NET_LAT_US (2): its network, Gbit/s and microseconds
-#   CLUSTER_B (256): the larger batch (groups per step) the cluster is also
-#     predicted for, the learner's compute scaled linearly with it
+#   CLUSTER_B (256): a larger batch (groups per step) the cluster is also
+#     predicted for, and B = its ranks (one group per rank and step), the
+#     learner's compute scaled linearly with B
 #   PARAMS: parameter count if the CSV has none
 #   GPU_SPEEDUP (20): the stated GPU-learner hypothetical (K = 1)
 #   MODEL_INPUTS: another scaling.csv to take the inputs from (its
@@ -160,22 +161,30 @@ END {
     printf "  ring allreduce of %d gradient bytes; weight broadcast 2 x bytes / bw + log2(ranks) x latency\n", bytes
     printf "  = %.3g ms; a learner step split evenly over K learners, B/K groups each):\n", 1e3 * tbn
     print "groups_per_step,learners,t_allreduce_s,tau_s,nstar,ranks,completions_per_s_at_nstar" > clu
-    nb = split(B " " BIGB, bs, " ")
+    blist = B " " BIGB
+    if (R > BIGB) blist = blist " " R
+    nb = split(blist, bs, " ")
     for (j = 1; j <= nb; j++) {
-        b = bs[j]; if (j == 2 && b == B) break
+        b = bs[j]; if (j == 2 && b == B) continue
         tlb = tl * b / B
-        printf "  B = %d groups per step (learner compute tau_c = %.4g s%s):\n", b, tlb,
-               j == 2 ? ", scaled linearly from the measured B" : ""
+        scaled = ""; if (j > 1) scaled = ", scaled linearly from the measured B"
+        printf "  B = %d groups per step (learner compute tau_c = %.4g s%s):\n", b, tlb, scaled
         printf "    %5s %10s %10s %8s %8s %14s\n", "K", "t_ar (ms)", "tau(K) (s)", "n*(K)", "ranks", "compl/s at n*"
         for (k = 1; k <= b && k <= R; k *= 2) {
             tk = tlb / k + tar(k, nbw, nlat) + tbn
             ns = b / (g * tk)
-            printf "    %5d %10.4g %10.4g %8.4g %8d %14.4g\n", k, 1e3 * tar(k, nbw, nlat), tk, ns,
-                   k + int(ns + 0.999), G * b / tk
+            fits = ""; if (k + int(ns + 0.999) > R) fits = "  (more ranks than the cluster has)"
+            printf "    %5d %10.4g %10.4g %8.4g %8d %14.4g%s\n", k, 1e3 * tar(k, nbw, nlat), tk, ns,
+                   k + int(ns + 0.999), G * b / tk, fits
             printf "%d,%d,%.6g,%.6g,%.6g,%d,%.6g\n", b, k, tar(k, nbw, nlat), tk, ns, k + int(ns + 0.999), G * b / tk > clu
         }
+        # colocated on as many ranks as there are groups (at least one each), no broadcast
+        nc = min(b, R)
+        tc = b / (nc * g) + tlb / nc + tar(nc, nbw, nlat)
+        printf "    colocated on N = %d ranks: step %.4g s (t_ar %.4g ms), %.4g completions/s\n",
+               nc, tc, 1e3 * tar(nc, nbw, nlat), G * b / tc
     }
     printf "  (beyond K ~ sqrt(tau_c / (2 latency)) the allreduce latency term 2 (K-1) x latency exceeds\n"
-    printf "  the compute tau_c/K; and a learner with few groups uses its core less well, which the\n"
-    printf "  model ignores)\n"
+    printf "  the compute tau_c/K; not modelled: how a learner'"'"'s cost per group changes with its\n"
+    printf "  share B/K, stragglers, a broadcast that grows with the actors)\n"
 }' ${MODEL_INPUTS:+"$MODEL_INPUTS"} "$csv" | tee "$out/model.txt"
