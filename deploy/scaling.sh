@@ -14,7 +14,7 @@
 #                  sync only)                            (env COLOCATED)
 #   -m "sync async" modes                                (env MODES)
 #   -w NAME        workload preset: "" (the config as given) or "gen" (the
-#                  generation-bound one: arith_cot, ~85-token completions)
+#                  long-completion one: arith_cot, ~86-token completions)
 #                                                        (env WORKLOAD)
 #   -s 60          GRPO steps per run                    (env STEPS)
 #   -c FILE        SFT checkpoint to start from; if not given, OUT/sft/sft.ckpt
@@ -78,7 +78,8 @@ while getopts "a:L:P:m:w:s:c:n:t:k:o:x:C:rXRh" opt; do
 done
 shift $((OPTIND - 1))
 
-# the generation-bound workload: the reasoning task (worked column-by-column
+# the long-completion workload, as generation-heavy as this code gets (still
+# learner-bound per rank, SCALING.md): the reasoning task (worked column-by-column
 # scratchpads, ~85 tokens per completion, up to 180), the demo's model shape
 # and sampling temperature, no KL term (grpo.beta=0: no reference forward in
 # the learner, as in Dr. GRPO and DAPO), small held-out evals
