@@ -32,8 +32,8 @@
 #                  OUT/<point>.row there is (give the runs' -t for the plot)
 # Trailing section.key=value arguments are extra overrides too; they also go
 # to the SFT run (the model shape must match). GRPO_BIN (default
-# build/grpo) and MPIRUN (default "mpirun --oversubscribe") are taken from
-# the environment. K > 1 with async, and colocated with async, are skipped
+# build/grpo), MPIRUN (default "mpirun --oversubscribe") and NP_FLAG (the
+# launcher's rank-count flag: -np; srun: -n) are taken from the environment. K > 1 with async, and colocated with async, are skipped
 # (grpo refuses them for now) unless ASYNC_MULTI=1.
 #
 # Writes OUT/scaling.csv, OUT/model.txt, OUT/model.dat, OUT/scaling.png,
@@ -63,6 +63,7 @@ extra=${EXTRA:-}
 cores=${CORES:-$(nproc)}
 bin=${GRPO_BIN:-$root/build/grpo}
 mpirun=${MPIRUN:-mpirun --oversubscribe}
+np_flag=${NP_FLAG:--np}
 resume=0; run_points=1; report=1
 
 usage() { sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
@@ -126,7 +127,7 @@ run_point() {
   [ -r /proc/stat ] && stat0=$(head -n 1 /proc/stat)
   local TIMEFORMAT="total %R %U %S"
   # shellcheck disable=SC2086
-  if ! { time $mpirun -np "$np" bash "$here/scaling_rank.sh" "$out/$name.cpu.d" \
+  if ! { time $mpirun "$np_flag" "$np" bash "$here/scaling_rank.sh" "$out/$name.cpu.d" \
         "$bin" train run.dir="$run" grpo.init="$sft_ckpt" grpo.steps="$steps" "${extra_args[@]}" \
         grpo.async=$async grpo.max_staleness="$staleness" "$@" > "$run.log" 2>&1; } 2> "$out/$name.cpu.total"; then
     tail -n 20 "$run.log" >&2
