@@ -390,6 +390,8 @@ static int run_step(Run *R, long step, Group *groups) {
                now_seconds() - R->t_start, (double)gs->time_limit_s, step, plan->steps);
     }
     uint32_t cmd = !eval_due ? WIRE_CMD_WEIGHTS : last ? WIRE_CMD_EVAL_PASS_K : WIRE_CMD_EVAL;
+    R->step_log = &s; /* an interrupted wait from here on writes its line (learner_stop.c) */
+    R->step_t0 = t0;
     if (plan->async) publish(R, cmd); /* first: the actors go on */
     int checkpointed = (gs->checkpoint_every > 0 && step % gs->checkpoint_every == 0) ||
                        stopping || last;
@@ -418,6 +420,7 @@ static int run_step(Run *R, long step, Group *groups) {
     R->phase[PHASE_BCAST] += s.t_bcast;
     R->phase[PHASE_EVAL] += s.t_eval;
     char err[900];
+    R->step_log = NULL;
     int bad = metrics_step(&R->ml, &s, err, sizeof err) != 0 ||
               (s.has_eval && write_samples(R, step, n_good, err, sizeof err) != 0);
     for (int i = 0; i < n_good; i++) group_free(&groups[i]);

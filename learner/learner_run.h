@@ -55,6 +55,8 @@ typedef struct Run {
     int learner_ready, intake_ready, metrics_ready; /* what setup got to (for cleanup) */
     int actors_started;        /* the actors got their state and are in their loop */
     int stop_signal;           /* SIGUSR1/SIGTERM received: checkpoint and stop */
+    StepLog *step_log;         /* the step trained whose metrics line is not yet written */
+    double step_t0;            /* its start */
     float *grad_dump;          /* GRPO_TEST_GRAD_OUT: the first update's gradient */
     long last_saved_step;      /* of the last checkpoint written (-1: none) */
     int time_stop;             /* [grpo] time_limit_s reached: no new step */

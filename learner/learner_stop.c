@@ -123,9 +123,24 @@ static void on_comm_interrupt(const char *what, void *ctx) {
         fprintf(stderr, "error: learner: no consistent state to save (%s); the newest checkpoint "
                 "in %s is what the run has\n", R->L.busy ? "in the middle of a step" : "at setup",
                 R->run->dir);
-    else if (R->L.step == R->last_saved_step || run_save_checkpoint(R) == 0)
-        fprintf(stderr, "error: learner: %s holds step %ld, the last one completed\n", path,
-                R->L.step);
+    else {
+        /* the step is trained but its metrics line not yet written (that
+         * comes after the publication and the evaluation): write it now,
+         * so the resumed run's log has every step */
+        char err[900];
+        if (R->step_log) {
+            StepLog *s = R->step_log;
+            s->elapsed = now_seconds() - R->t_start;
+            s->step_seconds = now_seconds() - R->step_t0;
+            R->step_log = NULL;
+            if (metrics_step(&R->ml, s, err, sizeof err) != 0 ||
+                metrics_sync(&R->ml, err, sizeof err) != 0)
+                fprintf(stderr, "error: run directory not writable: %s\n", err);
+        }
+        if (R->L.step == R->last_saved_step || run_save_checkpoint(R) == 0)
+            fprintf(stderr, "error: learner: %s holds step %ld, the last one completed\n", path,
+                    R->L.step);
+    }
     fprintf(stderr, "error: learner: stopping all ranks with status %d\n", EXIT_REQUEUE);
     comm_abort(EXIT_REQUEUE);
 }
