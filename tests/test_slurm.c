@@ -10,6 +10,11 @@
  *     model that the first task writes;
  *   - requeue/resume equivalence: scancel --signal=USR1 mid-run, checkpoint,
  *     requeue, automatic resume, same final weights as an uninterrupted job;
+ *   - elastic resume: kill -9 of an actor rank mid-run; the script relaunches
+ *     with one rank fewer inside the allocation, the run resumes from the
+ *     learner's last completed step and ends with the uninterrupted job's
+ *     weights (the kill-to-training time is printed); GRPO_MAX_RELAUNCH=0
+ *     fails the job as before;
  *   - SIGTERM to every process of the job (scancel --full, as at the time
  *     limit) with a model whose checkpoint takes over a second: written
  *     whole, exit 75, requeued; SIGTERM to the multi-node script's batch
@@ -21,7 +26,8 @@
  * Skips (cmocka skip) unless run as root with the SLURM packages installed
  * (WITH_SLURM=1 bash deploy/install-deps.sh); GRPO_REQUIRE_SLURM=1 turns that
  * skip into a failure, for CI that installs them. KEEP_TEST_DIRS=1 keeps the
- * job folders (the cluster is always torn down). */
+ * job folders (the cluster is always torn down). GRPO_SLURM_TESTS=PATTERN
+ * runs only the tests whose names match (cmocka wildcards). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -497,6 +503,165 @@ static void test_requeue_resume_equivalence(void **state) {
     assert_same_weights(pa, pb);
 }
 
+/* The same arguments as test_requeue_resume_equivalence's jobs (N steps, a
+ * checkpoint every 5), for the elastic-resume tests. */
+static const char *ELASTIC_FMT =
+    "%s-o %s/slurm-%%j.out -e %s/slurm-%%j.err deploy/slurm/grpo_single_node.sbatch "
+    "run.dir=%s grpo.init=%s/a/sft.ckpt grpo.steps=%d grpo.checkpoint_every=5 "
+    "grpo.eval_every=0 %s %s";
+
+/* Waits until dir's metrics.jsonl has `steps` training steps (job id still
+ * running), then SIGKILLs the `grpo train` rank `rank` of the run in dir
+ * (an actor: /proc/PID/environ holds OMPI_COMM_WORLD_RANK, its command line
+ * names dir). Returns the last step logged before the kill; *t_kill gets
+ * the time of the kill. */
+static long kill_rank_mid_run(long id, const char *dir, int steps, int rank, double *t_kill) {
+    double t0 = now_s();
+    long last = -1;
+    while (count_steps(dir, &last) < steps) {
+        if (now_s() - t0 > JOB_DEADLINE_S) {
+            show_job_output(dir);
+            fail_msg("job %ld never reached step %d", id, steps);
+        }
+        usleep(20 * 1000);
+    }
+    char out[256];
+    capture(out, sizeof out,
+            "for p in $(pgrep -x grpo); do "
+            "tr '\\0' '\\n' < /proc/$p/environ 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=%d && "
+            "tr '\\0' ' ' < /proc/$p/cmdline 2>/dev/null | grep -q -- 'run.dir=%s ' && echo $p; "
+            "done",
+            rank, dir);
+    long pid = strtol(out, NULL, 10);
+    if (pid <= 0 || strchr(out, '\n') != out + strlen(out) - 1) {
+        show_job_output(dir);
+        fail_msg("job %ld: not exactly one rank-%d process of %s: '%s'", id, rank, dir, out);
+    }
+    count_steps(dir, &last);
+    assert_int_equal(run("kill -9 %ld", pid), 0);
+    *t_kill = now_s();
+    assert_true(last < 100); /* mid-run */
+    printf("job %ld: kill -9 of rank %d (pid %ld) after step %ld\n", id, rank, pid, last);
+    return last;
+}
+
+/* Elastic resume, end to end (common.sh: grpo_launch_elastic):
+ *   1. job A: the uninterrupted run (test_requeue_resume_equivalence's job
+ *      A when it ran, with the same arguments; else submitted here).
+ *   2. job B: grpo_single_node.sbatch, 3 tasks, N = 100 synchronous steps.
+ *      Once 20 steps are logged, kill -9 of rank 2 (an actor). mpirun stops
+ *      the other ranks (SIGTERM, then SIGKILL 1 s later; the learner
+ *      checkpoints its last completed step on the TERM) and exits 137; the
+ *      script prints "rank lost: relaunching with 2 ranks" and runs
+ *      `mpirun -np 2 grpo train` in the same allocation, which resumes.
+ *   3. Checks: B ends COMPLETED 0:0 without a requeue; its output has the
+ *      relaunch line and a learner with 1 actor; the resume starts from a
+ *      step no earlier than the last one logged before the kill (no trained
+ *      step lost); metrics.jsonl has steps 1..N, each once; A's and B's
+ *      final.ckpt have byte-identical PARM, ADAM and STEP (sampling is keyed
+ *      by seed, step, prompt and completion, not by rank).
+ * Prints the time from the kill to the relaunch line and to the first
+ * training step of the relaunched run (its first metrics.jsonl line). */
+static void test_elastic_resume_after_actor_kill(void **state) {
+    (void)state;
+    REQUIRE_CLUSTER();
+    enum { N = 100, KILL_AFTER = 20 };
+    char da[300], db[300], out[400];
+    snprintf(da, sizeof da, "%s/requeue_a", tmp);
+    snprintf(db, sizeof db, "%s/elastic_b", tmp);
+    if (run("test -s %s/final.ckpt", da) != 0) {
+        snprintf(da, sizeof da, "%s/elastic_a", tmp);
+        assert_int_equal(run("mkdir -p %s", da), 0);
+        long a = submit(ELASTIC_FMT, "", da, da, da, tmp, N, GRPO_SHORT, TINY);
+        assert_job_completed(a, da);
+        assert_run_finished(da, N);
+    }
+    assert_int_equal(run("mkdir -p %s", db), 0);
+    long b = submit(ELASTIC_FMT, "", db, db, db, tmp, N, GRPO_SHORT, TINY);
+    assert_true(b > 0);
+    snprintf(out, sizeof out, "%s/slurm-%ld.out", db, b);
+
+    double t_kill;
+    long at_kill = kill_rank_mid_run(b, db, KILL_AFTER, 2, &t_kill);
+
+    /* the relaunch line, then the relaunched run's first training step */
+    double t_relaunch = -1, t_train = -1;
+    int before = -1;
+    long last = -1;
+    char q[16];
+    while (t_train < 0) {
+        if (t_relaunch < 0 &&
+            run("grep -q 'rank lost: relaunching with 2 ranks' %s 2>/dev/null", out) == 0) {
+            t_relaunch = now_s() - t_kill;
+            before = count_steps(db, &last); /* every rank of the first launch is gone */
+        }
+        if (t_relaunch >= 0 && count_steps(db, &last) > before) t_train = now_s() - t_kill;
+        int rc = capture(q, sizeof q, "squeue -h -j %ld -o %%T 2>/dev/null", b);
+        if (t_train < 0 && (rc != 0 || q[0] == '\0' || now_s() - t_kill > JOB_DEADLINE_S)) {
+            show_job_output(db);
+            fail_msg("job %ld: no training step after the kill (relaunch line %s)", b,
+                     t_relaunch < 0 ? "missing" : "seen");
+        }
+        usleep(20 * 1000);
+    }
+    printf("job %ld: kill -9 -> 'rank lost: relaunching' %.2f s, -> first training step of the "
+           "relaunched run %.2f s\n",
+           b, t_relaunch, t_train);
+
+    assert_job_completed(b, db);
+    assert_int_equal(run("grep -q 'learner rank 0 + 2 actors' %s", out), 0);
+    assert_int_equal(run("grep -q 'learner rank 0 + 1 actor' %s", out), 0);
+    assert_int_equal(run("grep -q 'SLURM_RESTART_COUNT=1' %s", out), 1); /* no requeue */
+    assert_int_equal(run("grep -q 'mpirun --oversubscribe -np 2 ' %s", out), 0);
+    /* the resume starts at or after the last step logged before the kill */
+    char line[512];
+    assert_int_equal(capture(line, sizeof line,
+                             "grep -o 'resume: continuing from .* (step [0-9]*' %s | tail -n 1", out),
+                     0);
+    const char *s = strstr(line, "(step ");
+    if (!s) fail_msg("job %ld: no resume line in %s", b, out);
+    long resumed = strtol(s + 6, NULL, 10);
+    printf("job %ld: resumed from step %ld (last step logged at the kill: %ld)\n", b, resumed,
+           at_kill);
+    assert_true(resumed >= at_kill);
+    assert_int_equal(count_steps(db, &last), N);
+    assert_int_equal(last, N);
+    char pa[400], pb[400];
+    snprintf(pa, sizeof pa, "%s/final.ckpt", da);
+    snprintf(pb, sizeof pb, "%s/final.ckpt", db);
+    assert_same_weights(pa, pb);
+}
+
+/* GRPO_MAX_RELAUNCH=0: a lost rank fails the job as before elastic resume
+ * (FAILED, exit code 137, no relaunch, no requeue), naming why. */
+static void test_elastic_relaunch_limit(void **state) {
+    (void)state;
+    REQUIRE_CLUSTER();
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/elastic_limit", tmp);
+    assert_int_equal(run("mkdir -p %s", dir), 0);
+    long id = submit(ELASTIC_FMT, "--export=ALL,GRPO_MAX_RELAUNCH=0 ", dir, dir, dir, tmp, 1000,
+                     GRPO_SHORT, TINY);
+    assert_true(id > 0);
+    double t_kill;
+    kill_rank_mid_run(id, dir, 10, 1, &t_kill);
+    if (wait_gone(id, JOB_DEADLINE_S) != 0) {
+        show_job_output(dir);
+        fail_msg("job %ld did not end after the kill", id);
+    }
+    char st[64], ec[16];
+    assert_int_equal(job_result(id, st, sizeof st, ec, sizeof ec), 0);
+    printf("job %ld: %s, exit code %s, %.1f s after the kill\n", id, st, ec, now_s() - t_kill);
+    if (strcmp(st, "FAILED") != 0) show_job_output(dir);
+    assert_string_equal(st, "FAILED");
+    assert_string_equal(ec, "137:0");
+    assert_int_equal(run("grep -q 'after 0 relaunches (GRPO_MAX_RELAUNCH=0): giving up' "
+                         "%s/slurm-%ld.err",
+                         dir, id),
+                     0);
+    assert_int_equal(run("grep -q 'relaunching' %s/slurm-%ld.out", dir, id), 1);
+}
+
 /* Waits until job id has logged `steps` training steps in dir, runs
  * `scancel ARGS id`, and waits for the job to be requeued (pending again,
  * Restarts=1). Then checks that the script saw the learner's exit status 75
@@ -698,10 +863,16 @@ int main(void) {
         cmocka_unit_test(test_multi_node_script_srun_pmix),
         cmocka_unit_test(test_sweep_array),
         cmocka_unit_test(test_requeue_resume_equivalence),
+        cmocka_unit_test(test_elastic_resume_after_actor_kill),
+        cmocka_unit_test(test_elastic_relaunch_limit),
         cmocka_unit_test(test_term_full_checkpoints),
         cmocka_unit_test(test_multi_node_term_to_batch_shell),
         cmocka_unit_test(test_pipeline_batch_completes),
         cmocka_unit_test(test_pipeline_requeue_resumes),
     };
+    /* GRPO_SLURM_TESTS=PATTERN (cmocka wildcards * and ?) runs only the
+     * matching tests, e.g. GRPO_SLURM_TESTS='test_elastic*' */
+    const char *only = getenv("GRPO_SLURM_TESTS");
+    if (only && *only) cmocka_set_test_filter(only);
     return cmocka_run_group_tests(tests, setup, teardown);
 }
