@@ -13,8 +13,9 @@
  *   - elastic resume: kill -9 of an actor rank mid-run; the script relaunches
  *     with one rank fewer inside the allocation, the run resumes from the
  *     learner's last completed step and ends with the uninterrupted job's
- *     weights (the kill-to-training time is printed); GRPO_MAX_RELAUNCH=0
- *     fails the job as before;
+ *     weights (the kill-to-training time is printed), with mpirun
+ *     (single-node script) and with srun (multi-node script on one node);
+ *     GRPO_MAX_RELAUNCH=0 fails the job as before;
  *   - SIGTERM to every process of the job (scancel --full, as at the time
  *     limit) with a model whose checkpoint takes over a second: written
  *     whole, exit 75, requeued; SIGTERM to the multi-node script's batch
@@ -504,18 +505,21 @@ static void test_requeue_resume_equivalence(void **state) {
 }
 
 /* The same arguments as test_requeue_resume_equivalence's jobs (N steps, a
- * checkpoint every 5), for the elastic-resume tests. */
+ * checkpoint every 5), for the elastic-resume tests: sbatch options, then
+ * the script, then its run dir. */
 static const char *ELASTIC_FMT =
-    "%s-o %s/slurm-%%j.out -e %s/slurm-%%j.err deploy/slurm/grpo_single_node.sbatch "
+    "%s -o %s/slurm-%%j.out -e %s/slurm-%%j.err deploy/slurm/%s "
     "run.dir=%s grpo.init=%s/a/sft.ckpt grpo.steps=%d grpo.checkpoint_every=5 "
     "grpo.eval_every=0 %s %s";
+enum { ELASTIC_N = 100 };
 
 /* Waits until dir's metrics.jsonl has `steps` training steps (job id still
- * running), then SIGKILLs the `grpo train` rank `rank` of the run in dir
- * (an actor: /proc/PID/environ holds OMPI_COMM_WORLD_RANK, its command line
- * names dir). Returns the last step logged before the kill; *t_kill gets
- * the time of the kill. */
-static long kill_rank_mid_run(long id, const char *dir, int steps, int rank, double *t_kill) {
+ * running), then SIGKILLs the `grpo train` process whose initial
+ * environment has RANK_VAR=rank (OMPI_COMM_WORLD_RANK under mpirun,
+ * SLURM_PROCID under srun) and whose command line names dir. Returns the
+ * last step logged before the kill; *t_kill gets the time of the kill. */
+static long kill_rank_mid_run(long id, const char *dir, int steps, const char *rank_var, int rank,
+                              double *t_kill) {
     double t0 = now_s();
     long last = -1;
     while (count_steps(dir, &last) < steps) {
@@ -528,10 +532,10 @@ static long kill_rank_mid_run(long id, const char *dir, int steps, int rank, dou
     char out[256];
     capture(out, sizeof out,
             "for p in $(pgrep -x grpo); do "
-            "tr '\\0' '\\n' < /proc/$p/environ 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=%d && "
+            "tr '\\0' '\\n' < /proc/$p/environ 2>/dev/null | grep -qx %s=%d && "
             "tr '\\0' ' ' < /proc/$p/cmdline 2>/dev/null | grep -q -- 'run.dir=%s ' && echo $p; "
             "done",
-            rank, dir);
+            rank_var, rank, dir);
     long pid = strtol(out, NULL, 10);
     if (pid <= 0 || strchr(out, '\n') != out + strlen(out) - 1) {
         show_job_output(dir);
@@ -540,55 +544,56 @@ static long kill_rank_mid_run(long id, const char *dir, int steps, int rank, dou
     count_steps(dir, &last);
     assert_int_equal(run("kill -9 %ld", pid), 0);
     *t_kill = now_s();
-    assert_true(last < 100); /* mid-run */
     printf("job %ld: kill -9 of rank %d (pid %ld) after step %ld\n", id, rank, pid, last);
     return last;
 }
 
-/* Elastic resume, end to end (common.sh: grpo_launch_elastic):
- *   1. job A: the uninterrupted run (test_requeue_resume_equivalence's job
- *      A when it ran, with the same arguments; else submitted here).
- *   2. job B: grpo_single_node.sbatch, 3 tasks, N = 100 synchronous steps.
- *      Once 20 steps are logged, kill -9 of rank 2 (an actor). mpirun stops
- *      the other ranks (SIGTERM, then SIGKILL 1 s later; the learner
- *      checkpoints its last completed step on the TERM) and exits 137; the
- *      script prints "rank lost: relaunching with 2 ranks" and runs
- *      `mpirun -np 2 grpo train` in the same allocation, which resumes.
- *   3. Checks: B ends COMPLETED 0:0 without a requeue; its output has the
- *      relaunch line and a learner with 1 actor; the resume starts from a
- *      step no earlier than the last one logged before the kill (no trained
- *      step lost); metrics.jsonl has steps 1..N, each once; A's and B's
- *      final.ckpt have byte-identical PARM, ADAM and STEP (sampling is keyed
- *      by seed, step, prompt and completion, not by rank).
- * Prints the time from the kill to the relaunch line and to the first
- * training step of the relaunched run (its first metrics.jsonl line). */
-static void test_elastic_resume_after_actor_kill(void **state) {
-    (void)state;
-    REQUIRE_CLUSTER();
-    enum { N = 100, KILL_AFTER = 20 };
+/* Elastic resume, end to end (common.sh: grpo_launch_elastic), with the
+ * script given (sbatch options opts): job id runs ELASTIC_N synchronous
+ * steps with 3 ranks; once 20 are logged, kill -9 of rank 2 (an actor).
+ * The launcher stops the other ranks (the learner checkpoints its last
+ * completed step on their SIGTERM) and exits 137; the script prints "rank
+ * lost: relaunching with 2 ranks" and starts `grpo train` again in the same
+ * allocation (the line launcher_2 shows), which resumes. Checks: the job
+ * ends COMPLETED 0:0 without a requeue; its output has the relaunch and a
+ * learner with 1 actor; the resume starts from a step no earlier than the
+ * last one logged before the kill (no trained step lost); metrics.jsonl
+ * has steps 1..N, each once; and the final weights (PARM, ADAM, STEP) equal
+ * the uninterrupted 3-rank run's (test_requeue_resume_equivalence's job A
+ * when it ran, with the same arguments; else one submitted here): sampling
+ * is keyed by seed, step, prompt and completion, not by rank. Prints the
+ * time from the kill to the relaunch line and to the relaunched run's
+ * first training step (its first new metrics.jsonl line). */
+static void elastic_kill_and_resume(const char *name, const char *opts, const char *script,
+                                    const char *rank_var, const char *launcher_2) {
+    enum { KILL_AFTER = 20 };
     char da[300], db[300], out[400];
     snprintf(da, sizeof da, "%s/requeue_a", tmp);
-    snprintf(db, sizeof db, "%s/elastic_b", tmp);
+    snprintf(db, sizeof db, "%s/%s", tmp, name);
     if (run("test -s %s/final.ckpt", da) != 0) {
         snprintf(da, sizeof da, "%s/elastic_a", tmp);
-        assert_int_equal(run("mkdir -p %s", da), 0);
-        long a = submit(ELASTIC_FMT, "", da, da, da, tmp, N, GRPO_SHORT, TINY);
-        assert_job_completed(a, da);
-        assert_run_finished(da, N);
+        if (run("test -s %s/final.ckpt", da) != 0) {
+            assert_int_equal(run("mkdir -p %s", da), 0);
+            long a = submit(ELASTIC_FMT, "", da, da, "grpo_single_node.sbatch", da, tmp, ELASTIC_N,
+                            GRPO_SHORT, TINY);
+            assert_job_completed(a, da);
+            assert_run_finished(da, ELASTIC_N);
+        }
     }
     assert_int_equal(run("mkdir -p %s", db), 0);
-    long b = submit(ELASTIC_FMT, "", db, db, db, tmp, N, GRPO_SHORT, TINY);
+    long b = submit(ELASTIC_FMT, opts, db, db, script, db, tmp, ELASTIC_N, GRPO_SHORT, TINY);
     assert_true(b > 0);
     snprintf(out, sizeof out, "%s/slurm-%ld.out", db, b);
 
     double t_kill;
-    long at_kill = kill_rank_mid_run(b, db, KILL_AFTER, 2, &t_kill);
+    long at_kill = kill_rank_mid_run(b, db, KILL_AFTER, rank_var, 2, &t_kill);
+    assert_true(at_kill < ELASTIC_N); /* mid-run */
 
     /* the relaunch line, then the relaunched run's first training step */
     double t_relaunch = -1, t_train = -1;
     int before = -1;
     long last = -1;
-    char q[16];
+    char q[64];
     while (t_train < 0) {
         if (t_relaunch < 0 &&
             run("grep -q 'rank lost: relaunching with 2 ranks' %s 2>/dev/null", out) == 0) {
@@ -604,15 +609,15 @@ static void test_elastic_resume_after_actor_kill(void **state) {
         }
         usleep(20 * 1000);
     }
-    printf("job %ld: kill -9 -> 'rank lost: relaunching' %.2f s, -> first training step of the "
-           "relaunched run %.2f s\n",
-           b, t_relaunch, t_train);
+    printf("job %ld (%s): kill -9 -> 'rank lost: relaunching' %.2f s, -> first training step of "
+           "the relaunched run %.2f s\n",
+           b, script, t_relaunch, t_train);
 
     assert_job_completed(b, db);
     assert_int_equal(run("grep -q 'learner rank 0 + 2 actors' %s", out), 0);
     assert_int_equal(run("grep -q 'learner rank 0 + 1 actor' %s", out), 0);
     assert_int_equal(run("grep -q 'SLURM_RESTART_COUNT=1' %s", out), 1); /* no requeue */
-    assert_int_equal(run("grep -q 'mpirun --oversubscribe -np 2 ' %s", out), 0);
+    assert_int_equal(run("grep -q -- '%s' %s", launcher_2, out), 0);
     /* the resume starts at or after the last step logged before the kill */
     char line[512];
     assert_int_equal(capture(line, sizeof line,
@@ -624,12 +629,31 @@ static void test_elastic_resume_after_actor_kill(void **state) {
     printf("job %ld: resumed from step %ld (last step logged at the kill: %ld)\n", b, resumed,
            at_kill);
     assert_true(resumed >= at_kill);
-    assert_int_equal(count_steps(db, &last), N);
-    assert_int_equal(last, N);
+    assert_int_equal(count_steps(db, &last), ELASTIC_N);
+    assert_int_equal(last, ELASTIC_N);
     char pa[400], pb[400];
     snprintf(pa, sizeof pa, "%s/final.ckpt", da);
     snprintf(pb, sizeof pb, "%s/final.ckpt", db);
     assert_same_weights(pa, pb);
+}
+
+/* grpo_single_node.sbatch: mpirun -np 3, then -np 2. */
+static void test_elastic_resume_after_actor_kill(void **state) {
+    (void)state;
+    REQUIRE_CLUSTER();
+    elastic_kill_and_resume("elastic_b", "", "grpo_single_node.sbatch", "OMPI_COMM_WORLD_RANK",
+                            "mpirun --oversubscribe -np 2 ");
+}
+
+/* grpo_multi_node.sbatch on our one node: srun --ntasks=3, then 2 (srun's
+ * --kill-on-bad-exit gives the other ranks SIGTERM, SIGKILL after
+ * KillWait). */
+static void test_elastic_multi_node_srun(void **state) {
+    (void)state;
+    REQUIRE_CLUSTER();
+    elastic_kill_and_resume("elastic_srun", "--nodes=1 --ntasks-per-node=3",
+                            "grpo_multi_node.sbatch", "SLURM_PROCID",
+                            "srun --mpi=pmix --kill-on-bad-exit=1 --nodes=1 --ntasks=2 ");
 }
 
 /* GRPO_MAX_RELAUNCH=0: a lost rank fails the job as before elastic resume
@@ -640,11 +664,12 @@ static void test_elastic_relaunch_limit(void **state) {
     char dir[300];
     snprintf(dir, sizeof dir, "%s/elastic_limit", tmp);
     assert_int_equal(run("mkdir -p %s", dir), 0);
-    long id = submit(ELASTIC_FMT, "--export=ALL,GRPO_MAX_RELAUNCH=0 ", dir, dir, dir, tmp, 1000,
-                     GRPO_SHORT, TINY);
+    long id = submit(ELASTIC_FMT, "--export=ALL,GRPO_MAX_RELAUNCH=0", dir, dir,
+                     "grpo_single_node.sbatch", dir, tmp, 1000, GRPO_SHORT, TINY);
     assert_true(id > 0);
     double t_kill;
-    kill_rank_mid_run(id, dir, 10, 1, &t_kill);
+    long at_kill = kill_rank_mid_run(id, dir, 10, "OMPI_COMM_WORLD_RANK", 1, &t_kill);
+    assert_true(at_kill < 1000);
     if (wait_gone(id, JOB_DEADLINE_S) != 0) {
         show_job_output(dir);
         fail_msg("job %ld did not end after the kill", id);
@@ -864,6 +889,7 @@ int main(void) {
         cmocka_unit_test(test_sweep_array),
         cmocka_unit_test(test_requeue_resume_equivalence),
         cmocka_unit_test(test_elastic_resume_after_actor_kill),
+        cmocka_unit_test(test_elastic_multi_node_srun),
         cmocka_unit_test(test_elastic_relaunch_limit),
         cmocka_unit_test(test_term_full_checkpoints),
         cmocka_unit_test(test_multi_node_term_to_batch_shell),
