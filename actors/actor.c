@@ -1,14 +1,18 @@
 /* actor.c: an actor rank. It holds a copy of the policy and a policy
- * version, rolls out groups (rollout.c) and ships each one to the learner.
+ * version, rolls out its slots of every step's prompts (plan.h; rollout.c)
+ * and ships each group to the learner.
  *
  * Synchronous mode: wait for the weights of version v, produce this actor's
- * quota of groups for step v+1, send them, repeat.
+ * groups for step v+1, send them, repeat. Colocated layout: the weights are
+ * the rank's own, learned in place (CoLearner); after sending its groups
+ * the rank learns the step with the other learners, and the learner only
+ * announces the new version.
  *
- * Asynchronous mode: keep generating while the learner trains. Group j of
- * this actor (its sequence number) belongs to learner step s = j/quota + 1,
- * which the learner takes at version s-1; the actor generates it only if
- * the weights it holds are at most max_staleness versions older than that,
- * and otherwise waits for newer weights instead of generating waste. New
+ * Asynchronous mode: keep generating while the learner trains. The groups
+ * of step s are taken by the learner at version s-1; the actor generates
+ * them only if the weights it holds are at most max_staleness versions
+ * older than that, and otherwise waits for newer weights instead of
+ * generating waste. New
  * weights arrive on a nonblocking broadcast (weights_async.h) polled
  * between batches and while waiting. With max_staleness = 0 this is exactly
  * the synchronous schedule. */
@@ -29,11 +33,13 @@
 #include "weights_sync.h"
 #include "wire.h"
 
-typedef struct {
+struct Actor {
     const Config *cfg;
     const TrainPlan *plan;
     const Comm *comm;
-    Model m;
+    const CoLearner *co;       /* colocated: the rank's learner half, else NULL */
+    Model own;                 /* the copy of the policy (separate layout) */
+    Model *m;                  /* what it samples with: &own or co->model */
     Tokenizer *tok;
     Task *task;
     ScorerSet scorers;         /* [reward] scorers, open: the rollouts' extra rewards */
@@ -42,7 +48,9 @@ typedef struct {
     TaskEvalSet eval_set;      /* the held-out prompts, the same on every rank */
     WireCodec *codec;
     Group *groups;
-    int quota;
+    Roles roles;
+    int lo, hi, quota;         /* its slots [lo, hi) of every step (plan.h) */
+    long next_step;            /* async: the step it generates next */
     uint64_t version;
     double phase[PHASE_COUNT];
     /* test hook: GRPO_TEST_CORRUPT_EVERY=N flips one byte in every Nth
@@ -53,7 +61,7 @@ typedef struct {
     CommReq **pending;
     uint8_t **pending_buf;
     int n_pending, max_pending;
-} Actor;
+};
 
 static void actor_timeout(const char *what, void *ctx) {
     Actor *A = ctx;
@@ -76,11 +84,13 @@ static void encode(Actor *A, const Group *g, size_t *len, uint8_t **copy) {
     A->n_sent++;
 }
 
-/* Rolls out n groups with the current weights and posts their sends (each
- * message keeps its own copy of the bytes until the send completes). */
-static void produce(Actor *A, int n) {
+/* Rolls out its slots of step with the current weights and posts their
+ * sends (each message keeps its own copy of the bytes until the send
+ * completes). */
+static void produce(Actor *A, long step) {
+    const int n = A->quota;
     double t1 = now_seconds();
-    roller_run(&A->r, n, A->version, A->groups);
+    roller_run(&A->r, step, A->lo, A->hi, A->version, A->groups);
     double t2 = now_seconds();
     for (int i = 0; i < n; i++) {
         A->phase[PHASE_VERIFY] += A->groups[i].verify_seconds;
@@ -124,17 +134,24 @@ static void flush_sends(Actor *A, const char *what) {
  * completions of its items among the first [eval] samples. Its own sampler
  * stream: evaluation never moves the rollout RNG, so training is the same
  * with or without it. */
-static void evaluate_share(Actor *A, uint32_t cmd) {
+void actor_evaluate(Actor *A, uint32_t cmd, uint64_t version, EvalTally *t,
+                    EvalSampleSet *keep) {
     double t0 = now_seconds();
     const EvalSettings *es = eval_settings(A->cfg);
     int k = cmd == WIRE_CMD_EVAL_PASS_K ? es->pass_k : 0, lo, hi;
-    eval_share(A->eval_set.n, A->comm->rank - 1, A->comm->size - 1, &lo, &hi);
+    eval_share(A->eval_set.n, A->roles.actor, A->roles.n_actors, &lo, &hi);
+    eval_samples_init(keep, A->task->n_components);
+    eval_tally(A->m, A->tok, A->task, &A->eval_set, &A->eval_sc, lo, hi, k,
+               run_settings(A->cfg)->seed, es->samples, keep, t);
+    t->version = keep->version = version;
+    A->phase[PHASE_EVAL] += now_seconds() - t0;
+}
+
+static void evaluate_share(Actor *A, uint32_t cmd) {
+    double t0 = now_seconds();
     EvalTally t;
     EvalSampleSet keep;
-    eval_samples_init(&keep, A->task->n_components);
-    eval_tally(&A->m, A->tok, A->task, &A->eval_set, &A->eval_sc, lo, hi, k,
-               run_settings(A->cfg)->seed, es->samples, &keep, &t);
-    t.version = keep.version = A->version;
+    actor_evaluate(A, cmd, A->version, &t, &keep);
     uint8_t msg[EVAL_REPORT_BYTES];
     eval_report_encode(&t, msg);
     comm_send(A->comm, msg, sizeof msg, 0, TAG_EVAL);
@@ -152,23 +169,25 @@ static void evaluate_share(Actor *A, uint32_t cmd) {
 static void loop_sync(Actor *A) {
     for (;;) {
         double t0 = now_seconds();
-        uint32_t cmd = control_recv(A->comm, A->m.params, A->m.n_params, &A->version);
+        uint32_t cmd = control_recv(A->comm, A->m->params, A->m->n_params, &A->version);
         A->phase[PHASE_WAIT] += now_seconds() - t0;
         if (cmd == WIRE_CMD_STOP) break;
-        if (cmd == WIRE_CMD_SNAPSHOT) {
-            uint8_t st[48];
-            roller_state_save(&A->r, st);
-            comm_gather_bytes(A->comm, st, sizeof st, NULL);
-        } else if (cmd == WIRE_CMD_WEIGHTS) {
+        if (cmd == WIRE_CMD_WEIGHTS || cmd == WIRE_CMD_VERSION) {
             if (A->version % (uint64_t)A->plan->checksum_every == 0)
-                weights_check_all(A->comm, A->m.params, A->m.n_params, A->version, NULL, 0);
+                weights_check_all(A->comm, A->m->params, A->m->n_params, A->version, NULL, 0);
         } else if (cmd == WIRE_CMD_EVAL || cmd == WIRE_CMD_EVAL_PASS_K) {
             evaluate_share(A, cmd);
         } else if (cmd == WIRE_CMD_GENERATE) {
-            produce(A, A->quota);
+            /* synchronous: step v + 1 is sampled with the weights of version v */
+            produce(A, (long)A->version + 1);
             double t1 = now_seconds();
             flush_sends(A, "the group sends");
             A->phase[PHASE_SEND] += now_seconds() - t1;
+            if (A->co) {
+                double t2 = now_seconds();
+                A->co->learn(A->co->ctx);
+                A->phase[PHASE_LEARN] += now_seconds() - t2;
+            }
         }
     }
 }
@@ -177,12 +196,12 @@ static void loop_sync(Actor *A) {
  * command seen (0 if none). */
 static uint32_t poll_weights(Actor *A, WeightChannel *w) {
     uint64_t v;
-    uint32_t cmd = wchan_poll(w, A->m.params, &v);
+    uint32_t cmd = wchan_poll(w, A->m->params, &v);
     if (cmd == 0 || cmd == WIRE_CMD_STOP) return cmd;
     A->version = v;
     if (v % (uint64_t)A->plan->checksum_every == 0) {
         uint8_t msg[WIRE_CHECKSUM_BYTES];
-        wire_checksum_encode(v, hash64(A->m.params, A->m.n_params * sizeof(float)), msg);
+        wire_checksum_encode(v, hash64(A->m->params, A->m->n_params * sizeof(float)), msg);
         comm_send(A->comm, msg, sizeof msg, 0, TAG_CHECKSUM);
     }
     if (cmd != WIRE_CMD_WEIGHTS) evaluate_share(A, cmd);
@@ -194,7 +213,7 @@ static void progress_weights(void *ctx) { wchan_progress(ctx); }
 static void loop_async(Actor *A) {
     const TrainPlan *plan = A->plan;
     WeightChannel w;
-    wchan_init(&w, A->m.n_params, A->comm->rank);
+    wchan_init(&w, A->m->n_params, A->comm->rank);
     wchan_listen(&w);
     A->r.sc.between_steps = progress_weights;
     A->r.sc.between_ctx = &w;
@@ -205,14 +224,12 @@ static void loop_async(Actor *A) {
         if (cmd == WIRE_CMD_STOP) break;
         have_weights |= cmd == WIRE_CMD_WEIGHTS;
         reap_sends(A);
-        /* groups j < allowed may be generated with the weights held now */
-        uint64_t allowed = have_weights ? (A->version + (uint64_t)plan->max_staleness + 1) *
-                                              (uint64_t)A->quota
-                                        : 0;
-        int n = A->r.seq_no < allowed ? (int)(allowed - A->r.seq_no) : 0;
-        if (n > A->quota) n = A->quota;
+        /* steps up to version + max_staleness + 1 may be generated with
+         * the weights held now, and at most the plan's steps */
+        const long allowed = have_weights ? (long)A->version + plan->max_staleness + 1 : 0;
+        const int n = A->next_step <= allowed && A->next_step <= plan->steps ? A->quota : 0;
         if (n > 0 && A->n_pending + n <= A->max_pending) {
-            produce(A, n);
+            produce(A, A->next_step++);
             continue;
         }
         /* too far ahead of the learner (or sends backed up): wait for news */
@@ -246,7 +263,22 @@ static void loop_async(Actor *A) {
     wchan_free(&w);
 }
 
-int actor_run(const Config *cfg, Comm *comm) {
+void actor_rollout(Actor *A, long step, uint64_t version, Group *out) {
+    double t0 = now_seconds();
+    roller_run(&A->r, step, A->lo, A->hi, version, out);
+    A->phase[PHASE_GENERATE] += now_seconds() - t0;
+    for (int i = 0; i < A->quota; i++) A->phase[PHASE_VERIFY] += out[i].verify_seconds;
+}
+
+int actor_quota(const Actor *A) { return A->quota; }
+
+const double *actor_phases(Actor *A) {
+    /* generate includes verify until here */
+    A->phase[PHASE_GENERATE] -= A->phase[PHASE_VERIFY];
+    return A->phase;
+}
+
+Actor *actor_open(const Config *cfg, Comm *comm, const CoLearner *co) {
     char init[CFG_STR_MAX + 16], err[512];
     Actor *A = xcalloc(1, sizeof *A);
     const TrainPlan *plan = train_plan(cfg);
@@ -255,18 +287,23 @@ int actor_run(const Config *cfg, Comm *comm) {
     A->cfg = cfg;
     A->plan = plan;
     A->comm = comm;
-    /* Actors give the learner twice the deadline (plus the learner's 2 s
-     * liveness probe): when something stalls, the learner, which can write
-     * the checkpoint and name the culprit, must notice first. */
-    comm_set_deadline(comm, 2.0 * plan->deadline_s + 5.0, actor_timeout, A);
+    A->co = co;
     plan_init_path(plan, run->dir, init, sizeof init);
     A->tok = xmalloc(sizeof *A->tok);
-    ckpt_load_model_or_die(init, &A->m, A->tok);
+    ckpt_load_model_or_die(init, &A->own, A->tok);
+    A->m = &A->own;
+    if (co) { /* the tokenizer is the checkpoint's; the weights, the learner's */
+        model_free(&A->own);
+        A->m = co->model;
+    }
     A->task = task_create(ts->name, &ts->p, run->seed, err, sizeof err);
     if (!A->task) die("%s", err);
-    A->quota = plan_quota(plan, comm->rank, comm->size);
+    A->roles = plan_roles(plan, comm->rank, comm->size);
+    CHECK(A->roles.actor >= 0);
+    plan_actor_slots(plan, A->roles.actor, A->roles.n_actors, &A->lo, &A->hi);
+    A->quota = A->hi - A->lo;
     /* the rollouts' KV cache and the held-out evaluation's */
-    memory_check_or_die(&A->m.cfg, ROLE_ACTOR, 0, 0,
+    memory_check_or_die(&A->m->cfg, ROLE_ACTOR, 0, 0,
                         A->quota * (plan->group_size + 1) + eval_batch_rows(eval_settings(cfg)->pass_k),
                         memory_local_ranks());
     SamplerConfig sc = sampler_config_from(sampling_settings(cfg));
@@ -274,8 +311,8 @@ int actor_run(const Config *cfg, Comm *comm) {
     if (scorer_set_parse(reward_settings(cfg)->scorers, &A->scorers, err, sizeof err) != 0 ||
         scorer_set_open(&A->scorers, cfg, err, sizeof err) != 0)
         die("actor rank %d: %s", comm->rank, err);
-    roller_init(&A->r, &A->m, A->tok, A->task, &A->scorers, &sc, plan->group_size, A->quota,
-                run->seed, (uint32_t)comm->rank);
+    roller_init(&A->r, A->m, A->tok, A->task, &A->scorers, &sc, plan->group_size, A->quota,
+                plan->prompts_per_step, run->seed, (uint32_t)comm->rank);
     if (task_eval_set(A->task, eval_settings(cfg)->prompts, &A->eval_set, err, sizeof err) != 0)
         die("%s", err);
     A->codec = wire_codec_new(3);
@@ -285,24 +322,10 @@ int actor_run(const Config *cfg, Comm *comm) {
     A->pending_buf = xcalloc((size_t)A->max_pending, sizeof(uint8_t *));
     const char *corrupt_env = getenv("GRPO_TEST_CORRUPT_EVERY");
     A->corrupt_every = corrupt_env ? atol(corrupt_env) : 0;
+    return A;
+}
 
-    /* resume: the learner sends every actor's saved state (or nothing) */
-    uint64_t state_len = 0;
-    comm_bcast_bytes(A->comm, &state_len, sizeof state_len);
-    int refused = state_len == WIRE_START_REFUSED;
-    if (state_len && !refused) {
-        uint8_t *all = xmalloc(state_len);
-        comm_bcast_bytes(A->comm, all, state_len);
-        CHECK(state_len == (uint64_t)(comm->size - 1) * 48);
-        roller_state_load(&A->r, all + (size_t)(comm->rank - 1) * 48);
-        xfree(all);
-    }
-    if (!refused) { /* refused: the learner reports why and sets the status */
-        if (plan->async) loop_async(A);
-        else loop_sync(A);
-        A->phase[PHASE_GENERATE] -= A->phase[PHASE_VERIFY];
-        comm_gather_doubles(A->comm, A->phase, PHASE_COUNT, NULL);
-    }
+void actor_close(Actor *A) {
     xfree(A->pending);
     xfree(A->pending_buf);
     xfree(A->groups);
@@ -311,8 +334,31 @@ int actor_run(const Config *cfg, Comm *comm) {
     scorer_set_close(&A->scorers);
     task_eval_set_free(&A->eval_set);
     A->task->destroy(A->task);
-    model_free(&A->m);
+    model_free(&A->own);
     xfree(A->tok);
     xfree(A);
+}
+
+int actor_run(const Config *cfg, Comm *comm, const CoLearner *co) {
+    Actor *A = actor_open(cfg, comm, co);
+    const TrainPlan *plan = A->plan;
+    /* Actors give the learner twice the deadline (plus the learner's 2 s
+     * liveness probe): when something stalls, the learner, which can write
+     * the checkpoint and name the culprit, must notice first. (Rank 0's
+     * actor half in the colocated layout keeps the learner's.) */
+    comm_set_deadline(comm, 2.0 * plan->deadline_s + 5.0, actor_timeout, A);
+    /* the step the run starts after (a resume's), or a refusal; nothing
+     * else: the rollouts are keyed by step, not by the actor's history */
+    uint64_t start = 0;
+    comm_bcast_bytes(A->comm, &start, sizeof start);
+    int refused = start == WIRE_START_REFUSED;
+    A->next_step = refused ? 0 : (long)start + 1;
+    if (!refused && co) co->start(co->ctx);
+    if (!refused) { /* refused: the learner reports why and sets the status */
+        if (plan->async) loop_async(A);
+        else loop_sync(A);
+        comm_gather_doubles(A->comm, actor_phases(A), PHASE_COUNT, NULL);
+    }
+    actor_close(A);
     return 0;
 }

@@ -7,9 +7,17 @@
 _Static_assert((int)WIRE_MAX_COMPONENTS >= (int)REWARD_MAX_COMPONENTS,
                "a Group must carry every component of a mixed reward");
 
+/* Rollout streams live in their own part of the stream space (other
+ * consumers key theirs by rank, split or item index): bit 63 set, then
+ * prompt index and completion index packed below it. */
+void roller_stream_seed(Rng *rng, uint64_t seed, uint64_t q, int k) {
+    CHECK(k >= 0 && k < 4096 && q < (1ull << 50));
+    rng_seed(rng, seed, (1ull << 63) | (q << 12) | (uint64_t)k);
+}
+
 void roller_init(Roller *r, const Model *m, const Tokenizer *tok, const Task *task,
                  const ScorerSet *scorers, const SamplerConfig *sc, int G, int max_prompts,
-                 uint64_t seed, uint32_t rank) {
+                 int prompts_per_step, uint64_t seed, uint32_t rank) {
     char err[512];
     if (task_check_tokenizer(task, tok, err, sizeof err) != 0) die("%s", err);
     memset(r, 0, sizeof *r);
@@ -22,7 +30,8 @@ void roller_init(Roller *r, const Model *m, const Tokenizer *tok, const Task *ta
     r->max_prompts = max_prompts;
     r->rank = rank;
     r->seed = seed;
-    rng_seed(&r->rng, seed, 0xAC7000 + rank);
+    r->prompts_per_step = prompts_per_step;
+    r->rngs = xmalloc(sizeof(Rng) * (size_t)max_prompts * G);
     int L = m->cfg.max_seq_len;
     /* one slot per completion plus one per prompt for the shared prefill */
     r->cache = kv_cache_new(&m->cfg, max_prompts * (G + 1), L);
@@ -40,18 +49,20 @@ void roller_free(Roller *r) {
     xfree(r->prompt_len);
     xfree(r->items);
     xfree(r->prompts);
+    xfree(r->rngs);
     memset(r, 0, sizeof *r);
 }
 
 /* Packs completions [i*G, (i+1)*G) of the last generate into g. */
-static void pack_group(Roller *r, int i, uint64_t policy_version, double gen_s, Group *g) {
+static void pack_group(Roller *r, int i, uint64_t prompt_q, uint64_t policy_version, double gen_s,
+                       Group *g) {
     const Completions *c = &r->comp;
     int G = r->G, nc = r->task->n_components + (r->scorers ? r->scorers->n : 0);
     int64_t n_tokens = 0;
     for (int k = 0; k < G; k++) n_tokens += c->len[i * G + k];
     group_alloc(g, G, r->prompt_len[i], nc, n_tokens);
     g->actor_rank = r->rank;
-    g->seq_no = r->seq_no++;
+    g->seq_no = prompt_q;
     g->prompt_id = r->items[i].id;
     g->policy_version = policy_version;
     g->gen_seconds = gen_s;
@@ -80,33 +91,30 @@ static void pack_group(Roller *r, int i, uint64_t policy_version, double gen_s, 
     g->verify_seconds = now_seconds() - t0;
 }
 
-void roller_run(Roller *r, int n, uint64_t policy_version, Group *groups) {
-    CHECK(n >= 1 && n <= r->max_prompts);
+/* The run's training prompt q, as slot i of this call. */
+static uint64_t prompt_index(const Roller *r, long step, int slot) {
+    return (uint64_t)(step - 1) * (uint64_t)r->prompts_per_step + (uint64_t)slot;
+}
+
+void roller_run(Roller *r, long step, int lo, int hi, uint64_t policy_version, Group *groups) {
+    const int n = hi - lo;
+    CHECK(step >= 1 && lo >= 0 && n >= 1 && n <= r->max_prompts && hi <= r->prompts_per_step);
     int L = r->m->cfg.max_seq_len;
     for (int i = 0; i < n; i++) {
-        if (r->task->sample(r->task, SPLIT_TRAIN, r->rank, r->cursor++, &r->items[i]) != 0)
+        const uint64_t q = prompt_index(r, step, lo + i);
+        /* one stream of training items for the whole run, indexed by q */
+        if (r->task->sample(r->task, SPLIT_TRAIN, 0, q, &r->items[i]) != 0)
             die("task %s has no training items", r->task->name);
         int *buf = r->prompt_buf + (size_t)i * L;
         r->prompt_len[i] = encode_prompt(r->tok, r->items[i].prompt, buf, L);
         r->prompts[i] = buf;
+        for (int k = 0; k < r->G; k++) roller_stream_seed(&r->rngs[i * r->G + k], r->seed, q, k);
     }
     double t0 = now_seconds();
     kv_cache_reset(r->cache);
-    generate(r->m, r->cache, r->prompts, r->prompt_len, n, r->G, &r->sc, r->tok, &r->rng, &r->comp);
+    generate_streams(r->m, r->cache, r->prompts, r->prompt_len, n, r->G, &r->sc, r->tok, r->rngs,
+                     &r->comp);
     double gen_s = (now_seconds() - t0) / n;
-    for (int i = 0; i < n; i++) pack_group(r, i, policy_version, gen_s, &groups[i]);
-}
-
-void roller_state_save(const Roller *r, uint8_t out[48]) {
-    for (int i = 0; i < 4; i++) wire_put_u64(out + 8 * i, r->rng.s[i]);
-    wire_put_u64(out + 32, r->cursor);
-    wire_put_u64(out + 40, r->seq_no);
-}
-
-void roller_state_load(Roller *r, const uint8_t in[48]) {
-    for (int i = 0; i < 4; i++) r->rng.s[i] = wire_get_u64(in + 8 * i);
-    r->cursor = wire_get_u64(in + 32);
-    r->seq_no = wire_get_u64(in + 40);
-    if ((r->rng.s[0] | r->rng.s[1] | r->rng.s[2] | r->rng.s[3]) == 0)
-        rng_seed(&r->rng, r->seed ^ (r->cursor * 0x9E3779B97F4A7C15ull), 0xAC7000 + r->rank);
+    for (int i = 0; i < n; i++)
+        pack_group(r, i, prompt_index(r, step, lo + i), policy_version, gen_s, &groups[i]);
 }

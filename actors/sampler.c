@@ -170,9 +170,10 @@ static int tail_push(Generator *g, int j, const Tokenizer *tok, int id, const ch
     return hit;
 }
 
-void generate(const Model *m, KVCache *cache, const int *const *prompts, const int *prompt_lens,
-              int n_prompts, int G, const SamplerConfig *sc, const Tokenizer *tok, Rng *rng,
-              Completions *out) {
+/* generate() and generate_streams(): sequence j draws from rngs[per_seq ? j : 0]. */
+static void generate_with(const Model *m, KVCache *cache, const int *const *prompts,
+                          const int *prompt_lens, int n_prompts, int G, const SamplerConfig *sc,
+                          const Tokenizer *tok, Rng *rngs, int per_seq, Completions *out) {
     const int V = m->cfg.vocab_size;
     if (n_prompts < 1 || G < 1)
         die("generate: need n_prompts >= 1 and G >= 1 (got %d, %d)", n_prompts, G);
@@ -238,6 +239,7 @@ void generate(const Model *m, KVCache *cache, const int *const *prompts, const i
         for (int r = 0; r < n_active; r++) {
             const int j = g.active[r];
             float lp;
+            Rng *rng = per_seq ? &rngs[j] : rngs;
             const int id = sampler_pick(g.logits + (size_t)r * V, V, sc, rng, g.scratch, &lp);
             const size_t at = (size_t)j * out->max_new + out->len[j];
             out->tokens[at] = id;
@@ -264,6 +266,18 @@ void generate(const Model *m, KVCache *cache, const int *const *prompts, const i
         if (sc->between_steps) sc->between_steps(sc->between_ctx);
     }
     generator_free(&g);
+}
+
+void generate(const Model *m, KVCache *cache, const int *const *prompts, const int *prompt_lens,
+              int n_prompts, int G, const SamplerConfig *sc, const Tokenizer *tok, Rng *rng,
+              Completions *out) {
+    generate_with(m, cache, prompts, prompt_lens, n_prompts, G, sc, tok, rng, 0, out);
+}
+
+void generate_streams(const Model *m, KVCache *cache, const int *const *prompts,
+                      const int *prompt_lens, int n_prompts, int G, const SamplerConfig *sc,
+                      const Tokenizer *tok, Rng *rngs, Completions *out) {
+    generate_with(m, cache, prompts, prompt_lens, n_prompts, G, sc, tok, rngs, 1, out);
 }
 
 int completion_text(const Tokenizer *tok, const Completions *c, int i, char *out, size_t cap) {

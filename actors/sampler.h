@@ -108,6 +108,18 @@ void generate(const Model *m, KVCache *cache, const int *const *prompts, const i
               int n_prompts, int G, const SamplerConfig *sc, const Tokenizer *tok, Rng *rng,
               Completions *out);
 
+/* generate() with one random stream per sequence: sequence j (prompt j / G,
+ * completion j % G) draws only from rngs[j] (n_prompts * G of them). Every
+ * decode kernel computes a row independently of the others in its batch
+ * (model.h), so a sequence's tokens and log-probs depend on its prompt, the
+ * weights and its own stream alone, not on which other prompts share the
+ * call or where it sits in the batch: the rollout keys each stream by
+ * (seed, step, prompt, completion) and any split of a step's prompts over
+ * the actors gives the same completions, bit for bit. */
+void generate_streams(const Model *m, KVCache *cache, const int *const *prompts,
+                      const int *prompt_lens, int n_prompts, int G, const SamplerConfig *sc,
+                      const Tokenizer *tok, Rng *rngs, Completions *out);
+
 /* Decodes completion i into out (capacity cap, NUL-terminated) without the
  * EOS token; a stop string, when that is how it ended, is kept in the text
  * (exactly what the policy wrote). Returns the length, or -1 on overflow or

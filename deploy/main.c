@@ -8,8 +8,9 @@
  *   grpo demos  --out FILE.jsonl [-n N] [...]       the demonstrator's completions
  *                                                   as SFT data
  *   grpo distill --teacher FILE [--out FILE] [...]  token-level distillation
- *   grpo train  [options] [section.key=value ...]   GRPO, under mpirun: rank 0
- *                                                   learns, ranks 1.. act
+ *   grpo train  [options] [section.key=value ...]   GRPO, under mpirun: ranks
+ *                                                   0..K-1 learn, the others act
+ *                                                   ([grpo] learners, layout)
  *   grpo eval   --checkpoint FILE [...]             held-out accuracy, pass@k
  *   grpo sample --checkpoint FILE --prompt TEXT     completions for one prompt
  *   grpo rejection-sample --checkpoint FILE --out FILE.jsonl
@@ -40,6 +41,7 @@
 #include "sections.h"
 #include "sft.h"
 #include "sft_demos.h"
+#include "train_ranks.h"
 #include "blas_setup.h"
 #include "util.h"
 
@@ -57,7 +59,8 @@ static int distill(Config *cfg, const CliArgs *a) {
     return distill_command(cfg, a, &co, &ev);
 }
 
-/* Under mpirun: rank 0 learns, the others act. The rank check runs on
+/* Under mpirun: rank 0 learns, the others act or learn (plan.h: the
+ * layout; train_ranks.c). The rank check runs on
  * every rank before any work, so an impossible request fails fast and the
  * same way everywhere. */
 static int train(Config *cfg, const CliArgs *a) {
@@ -72,7 +75,7 @@ static int train(Config *cfg, const CliArgs *a) {
         comm_finalize();
         return 2;
     }
-    int rc = comm.rank == 0 ? learner_run(cfg, &comm) : actor_run(cfg, &comm);
+    int rc = train_rank(cfg, &comm);
     comm_finalize();
     return rc;
 }
@@ -90,7 +93,8 @@ static const struct {
                              "          data (--out FILE.jsonl, -n N or sft.demos=N, default 1000)"},
     {"distill", distill, 1, "token-level distillation of --teacher FILE into a fresh [model]\n"
                          "          student (--out FILE, default <run.dir>/distill.ckpt)"},
-    {"train", train, 1, "GRPO actor-learner; run under mpirun -np N (1 learner, N-1 actors)"},
+    {"train", train, 1, "GRPO actor-learner; run under mpirun -np N (grpo.learners=K learners,\n"
+                     "          N-K actors; or grpo.layout=colocated: every rank acts and learns)"},
     {"eval", eval_command, 1, "held-out greedy accuracy and pass@k (--checkpoint FILE)"},
     {"sample", sample_command, 1, "print completions (--checkpoint FILE --prompt TEXT [-n N])"},
     {"rejection-sample", rejection_sample_command, 1,

@@ -1,8 +1,9 @@
 /* grpo_step.c: the learner's update on one rollout batch (see grpo_step.h).
  *
  * Order of work, per step, one static function per phase:
- *   1. take_groups: sort groups by (actor rank, sequence number), so arrival
- *      order never changes the result and runs are bit-reproducible; lay out
+ *   1. take_groups: sort groups by prompt (the run's prompt index, seq_no),
+ *      so neither arrival order nor which actor sampled a prompt changes
+ *      the result and runs are bit-reproducible; lay out
  *      rows (lengths, shipped log-probs) and group advantages
  *      (grpo_loss.c: group_advantages);
  *   2. batch_statistics: rewards, lengths, staleness (metrics only);
@@ -73,6 +74,14 @@ void learner_init(Learner *L, Model *policy, const Model *ref, const Config *cfg
     L->order = xmalloc(sizeof(int) * (size_t)L->max_rows);
     L->sorted = xmalloc(sizeof(Group) * (size_t)plan->prompts_per_step);
     L->mbs = xmalloc(sizeof(Minibatch) * (size_t)L->max_minibatches);
+    L->peers.index = 0;
+    L->peers.count = 1;
+}
+
+void learner_set_peers(Learner *L, const LearnerPeers *p) {
+    CHECK(p->count >= 1 && p->index >= 0 && p->index < p->count);
+    CHECK(p->count == 1 || (p->sum_floats && p->sum_doubles && p->max_doubles));
+    L->peers = *p;
 }
 
 void learner_free(Learner *L) {
@@ -98,17 +107,18 @@ void learner_free(Learner *L) {
     memset(L, 0, sizeof *L);
 }
 
+/* By the run's prompt index (seq_no), the same whichever actor sent a
+ * group: batch order, and so the result, depend on the prompts alone. */
 static int group_order(const void *a, const void *b) {
     const Group *x = a, *y = b;
-    if (x->actor_rank != y->actor_rank) return x->actor_rank < y->actor_rank ? -1 : 1;
     if (x->seq_no != y->seq_no) return x->seq_no < y->seq_no ? -1 : 1;
     return 0;
 }
 
 /* Rows [*lo, *hi) of L->order: chunk c of the minibatch. */
 static void chunk_rows(const Minibatch *mb, int c, int *lo, int *hi) {
-    *lo = mb->row0 + (int)((int64_t)c * mb->rows / mb->chunks);
-    *hi = mb->row0 + (int)((int64_t)(c + 1) * mb->rows / mb->chunks);
+    *lo = mb->lrow0 + (int)((int64_t)c * mb->lrows / mb->chunks);
+    *hi = mb->lrow0 + (int)((int64_t)(c + 1) * mb->lrows / mb->chunks);
 }
 
 /* Lays the sequences of rows L->order[lo, hi) into L->batch, padded to
@@ -254,17 +264,26 @@ static int plan_minibatches(Learner *L, int n) {
         for (int r = 0; r < mb->row0; r++) mb->tok0 += L->len[r];
         mb->ntok = 0;
         for (int r = mb->row0; r < mb->row0 + mb->rows; r++) mb->ntok += L->len[r];
-        mb->chunks = chunks < mb->rows ? chunks : mb->rows;
+        /* this learner's share: whole groups, contiguous in batch order */
+        const int K = L->peers.count, j = L->peers.index, ng = mb->g1 - mb->g0;
+        const int lg0 = mb->g0 + (int)((int64_t)j * ng / K);
+        const int lg1 = mb->g0 + (int)((int64_t)(j + 1) * ng / K);
+        mb->lrow0 = mb->row0;
+        for (int i = mb->g0; i < lg0; i++) mb->lrow0 += L->sorted[i].G;
+        mb->lrows = 0;
+        for (int i = lg0; i < lg1; i++) mb->lrows += L->sorted[i].G;
+        mb->chunks = chunks < mb->lrows ? chunks : mb->lrows;
         for (int r = mb->row0; r < mb->row0 + mb->rows; r++) L->order[r] = r;
         if (mb->chunks > 1) {
             /* key length * max_rows + row: by length, ties in batch order */
             if (!key) key = xmalloc(sizeof *key * (size_t)L->max_rows);
-            for (int i = 0; i < mb->rows; i++) {
-                const int r = mb->row0 + i;
+            for (int i = 0; i < mb->lrows; i++) {
+                const int r = mb->lrow0 + i;
                 key[i] = (int64_t)L->len[r] * L->max_rows + r;
             }
-            qsort(key, (size_t)mb->rows, sizeof *key, cmp_i64);
-            for (int i = 0; i < mb->rows; i++) L->order[mb->row0 + i] = (int)(key[i] % L->max_rows);
+            qsort(key, (size_t)mb->lrows, sizeof *key, cmp_i64);
+            for (int i = 0; i < mb->lrows; i++)
+                L->order[mb->lrow0 + i] = (int)(key[i] % L->max_rows);
         }
     }
     xfree(key);
@@ -335,15 +354,22 @@ static void chunk_backward(Learner *L, int lo, int hi, StepMetrics *out) {
     out->t_backward += now_seconds() - t0;
 }
 
+/* Per-token sums of this learner's share (summed over the learners once
+ * per step: reduce_step). */
+typedef struct {
+    double ent, diff, is, n_trunc;   /* sums */
+    double diff_max, is_min, is_max; /* extremes */
+} TokenTally;
+
 /* Phase 4: reference and recomputed log-probs (L->refp, L->cur) of every
- * token at the step's starting weights, with the entropy and the
- * learner-vs-actor log-prob difference. fused (one minibatch): each chunk's
- * J, w and backward of the first epoch run here on its fresh forward, the
- * stats into *fst (minibatch_update then only applies the gradient). */
-static void fresh_pass(Learner *L, int M, long ntok, int fused, GrpoLossStats *fst,
+ * token of this learner's share at the step's starting weights, with the
+ * entropy and the learner-vs-actor log-prob difference. fused (one
+ * minibatch): each chunk's J, w and backward of the first epoch run here
+ * on its fresh forward, the stats into *fst (minibatch_update then only
+ * applies the gradient). */
+static void fresh_pass(Learner *L, int M, int fused, GrpoLossStats *fst, TokenTally *tt,
                        StepMetrics *out) {
     const int use_ref = L->gs->beta > 0;
-    double ent_sum = 0, diff_sum = 0, diff_max = 0;
     memset(fst, 0, sizeof *fst);
     for (int k = 0; k < M; k++) {
         const Minibatch *mb = &L->mbs[k];
@@ -362,9 +388,9 @@ static void fresh_pass(Learner *L, int M, long ntok, int fused, GrpoLossStats *f
                 const int r = L->order[i];
                 for (long t = L->tok_of[r]; t < L->tok_of[r] + L->len[r]; t++) {
                     double d = fabs((double)L->cur[t] - L->old[t]);
-                    diff_sum += d;
-                    if (d > diff_max) diff_max = d;
-                    ent_sum += L->w[t];
+                    tt->diff += d;
+                    if (d > tt->diff_max) tt->diff_max = d;
+                    tt->ent += L->w[t];
                 }
             }
             out->learner_tokens += (long)L->batch.B * L->batch.T * (use_ref ? 2 : 1);
@@ -380,31 +406,84 @@ static void fresh_pass(Learner *L, int M, long ntok, int fused, GrpoLossStats *f
             }
         }
     }
-    out->logp_diff_max = diff_max;
-    out->logp_diff_mean = ntok ? diff_sum / ntok : 0;
-    out->entropy = ntok ? ent_sum / ntok : 0;
 }
 
-/* Phase 5: importance ratios pi_learner / pi_actor of the shipped tokens.
- * With tis_cap the learner's recompute becomes the proximal policy and the
- * ratio, truncated at the cap, weights each token (grpo_loss.h: is_weight).
- * Returns the log-probs the clipped ratio is taken against. */
-static const float *importance_weights(Learner *L, long ntok, StepMetrics *out) {
+/* Phase 5: importance ratios pi_learner / pi_actor of the shipped tokens
+ * of this learner's share. With tis_cap the learner's recompute becomes
+ * the proximal policy and the ratio, truncated at the cap, weights each
+ * token (grpo_loss.h: is_weight). Returns the log-probs the clipped ratio
+ * is taken against. */
+static const float *importance_weights(Learner *L, int M, TokenTally *tt) {
     const float cap = L->gs->tis_cap;
-    double is_sum = 0, is_min = INFINITY, is_max = 0;
-    long n_trunc = 0;
-    for (long t = 0; t < ntok; t++) {
-        double r = is_token(L, t);
-        is_sum += r;
-        if (r < is_min) is_min = r;
-        if (r > is_max) is_max = r;
-        if (cap > 0) n_trunc += r > cap;
+    tt->is_min = INFINITY;
+    for (int k = 0; k < M; k++) {
+        const Minibatch *mb = &L->mbs[k];
+        for (int r = mb->lrow0; r < mb->lrow0 + mb->lrows; r++)
+            for (long t = L->tok_of[r]; t < L->tok_of[r] + L->len[r]; t++) {
+                double q = is_token(L, t);
+                tt->is += q;
+                if (q < tt->is_min) tt->is_min = q;
+                if (q > tt->is_max) tt->is_max = q;
+                if (cap > 0) tt->n_trunc += q > cap;
+            }
     }
-    out->is_mean = ntok ? is_sum / ntok : 1;
-    out->is_min = ntok ? is_min : 1;
-    out->is_max = ntok ? is_max : 1;
-    out->is_truncated_frac = ntok ? (double)n_trunc / ntok : 0;
     return ratio_base(L);
+}
+
+/* The step's statistics over every learner's share: sums and extremes
+ * across the learners (one sum_doubles and one max_doubles call), then the
+ * means over the batch's ntok tokens into out. */
+enum { STATS_SUMS = 6 };
+static void stats_to_sums(const GrpoLossStats *s, double *v) {
+    const double n = (double)s->n_tokens;
+    v[0] = s->objective;
+    v[1] = s->kl_mean * n;
+    v[2] = s->clip_frac_low * n;
+    v[3] = s->clip_frac_high * n;
+    v[4] = s->ratio_mean * n;
+    v[5] = n;
+}
+static void stats_from_sums(const double *v, double max_dev, GrpoLossStats *s) {
+    const double n = v[5];
+    s->objective = v[0];
+    s->kl_mean = n > 0 ? v[1] / n : 0;
+    s->clip_frac_low = n > 0 ? v[2] / n : 0;
+    s->clip_frac_high = n > 0 ? v[3] / n : 0;
+    s->ratio_mean = n > 0 ? v[4] / n : 0;
+    s->n_tokens = (long)n;
+    s->ratio_max_dev = max_dev;
+}
+
+static void reduce_step(Learner *L, long ntok, TokenTally *tt, GrpoLossStats *first,
+                        GrpoLossStats *all, StepMetrics *out) {
+    const LearnerPeers *p = &L->peers;
+    if (p->count > 1) {
+        double sums[5 + 2 * STATS_SUMS] = {tt->ent, tt->diff, tt->is, tt->n_trunc,
+                                           (double)out->learner_tokens};
+        stats_to_sums(first, sums + 5);
+        stats_to_sums(all, sums + 5 + STATS_SUMS);
+        double maxes[5] = {tt->diff_max, -tt->is_min, tt->is_max, first->ratio_max_dev,
+                           all->ratio_max_dev};
+        p->sum_doubles(p->ctx, sums, (int)(sizeof sums / sizeof *sums));
+        p->max_doubles(p->ctx, maxes, 5);
+        tt->ent = sums[0];
+        tt->diff = sums[1];
+        tt->is = sums[2];
+        tt->n_trunc = sums[3];
+        out->learner_tokens = (long)sums[4];
+        stats_from_sums(sums + 5, maxes[3], first);
+        stats_from_sums(sums + 5 + STATS_SUMS, maxes[4], all);
+        tt->diff_max = maxes[0];
+        tt->is_min = -maxes[1];
+        tt->is_max = maxes[2];
+    }
+    out->logp_diff_max = tt->diff_max;
+    out->logp_diff_mean = ntok ? tt->diff / ntok : 0;
+    out->entropy = ntok ? tt->ent / ntok : 0;
+    out->is_mean = ntok ? tt->is / ntok : 1;
+    out->is_min = ntok ? tt->is_min : 1;
+    out->is_max = ntok ? tt->is_max : 1;
+    out->is_truncated_frac = ntok ? tt->n_trunc / ntok : 0;
 }
 
 /* Phase 6, one minibatch: per chunk, forward, J and w = dJ/dlogp from its
@@ -432,6 +511,15 @@ static void minibatch_update(Learner *L, const Minibatch *mb, int fresh, const f
         }
     }
     const double t1 = now_seconds();
+    const LearnerPeers *p = &L->peers;
+    if (p->count > 1) {
+        p->sum_floats(p->ctx, L->policy->grads, L->policy->n_params);
+        out->t_allreduce += now_seconds() - t1;
+    }
+    if (L->grad_out) {
+        memcpy(L->grad_out, L->policy->grads, sizeof(float) * L->policy->n_params);
+        L->grad_out = NULL;
+    }
     UpdateStats us = model_update(L->policy, &L->opt, &gs->opt, L->opt_steps, total_updates);
     /* a skipped update leaves AdamW's step count alone, and so the
      * schedule: opt_steps must stay equal to opt.t (resume restores it so) */
@@ -447,6 +535,7 @@ int learner_step(Learner *L, const Group *groups, int n, uint64_t policy_version
     const GrpoSettings *gs = L->gs;
     memset(out, 0, sizeof *out);
     CHECK(n >= 1 && n <= L->plan->prompts_per_step);
+    L->busy = 1;
     int zero_var;
     const long ntok = take_groups(L, groups, n, &zero_var);
     batch_statistics(L, n, policy_version, out);
@@ -455,9 +544,10 @@ int learner_step(Learner *L, const Group *groups, int n, uint64_t policy_version
 
     const int fused = M == 1;
     GrpoLossStats fused_st;
+    TokenTally tt = {0};
     double t0 = now_seconds();
-    fresh_pass(L, M, ntok, fused, &fused_st, out);
-    const float *logp_old = importance_weights(L, ntok, out);
+    fresh_pass(L, M, fused, &fused_st, &tt, out);
+    const float *logp_old = importance_weights(L, M, &tt);
     out->t_forward += now_seconds() - t0 - out->t_backward; /* the fused backward is not */
 
     const long total_updates = (long)L->plan->steps * gs->inner_epochs * M;
@@ -470,12 +560,14 @@ int learner_step(Learner *L, const Group *groups, int n, uint64_t policy_version
             grpo_stats_merge(&all, &st);
             if (e == 0) grpo_stats_merge(&first, &st);
         }
+    reduce_step(L, ntok, &tt, &first, &all, out);
     out->kl = first.kl_mean;
     out->objective = first.objective;
     out->clip_low = all.clip_frac_low;
     out->clip_high = all.clip_frac_high;
     out->ratio_max_dev = all.ratio_max_dev;
     L->step++;
+    L->busy = 0;
     int stop = nonfinite_tally(&L->nonfinite, out->nonfinite_skipped, gs->max_nonfinite_steps);
     out->nonfinite_in_a_row = L->nonfinite.in_a_row;
     return stop;

@@ -42,6 +42,7 @@ typedef struct {
     long tokens;               /* completion tokens in the batch */
     long learner_tokens;       /* positions (rows x padded length) the forwards ran */
     double t_forward, t_backward, t_optim;
+    double t_allreduce;        /* summing the gradients over the learners (in t_optim) */
     double staleness_mean;     /* learner version - group version */
     int staleness_max;
     int staleness_hist[8];     /* groups by staleness 0..6, 7+ */
@@ -61,7 +62,26 @@ typedef struct {
     int g0, g1, row0, rows;
     long tok0, ntok;
     int chunks;
+    int lrow0, lrows;  /* this learner's share of the rows (all of them when K = 1) */
 } Minibatch;
+
+/* Data-parallel learners (learner.c sets this up over MPI; K = 1 makes no
+ * call). Every learner holds the whole batch and computes its advantages,
+ * statistics and the loss's normalisers from all of it, but runs the
+ * forwards and backwards of its share only: of each minibatch's groups
+ * [g0, g1), learner j of K takes [g0 + j (g1-g0)/K, g0 + (j+1) (g1-g0)/K).
+ * Before every optimizer update the K gradients are summed (sum_floats,
+ * one call over the flat gradient buffer), so every learner applies the
+ * same AdamW update to the same weights; the per-token statistics are
+ * summed (sum_doubles) and maximised (max_doubles) once per step. The
+ * calls are collective: every learner makes them in the same order. */
+typedef struct {
+    int index, count;
+    void (*sum_floats)(void *ctx, float *buf, size_t n);
+    void (*sum_doubles)(void *ctx, double *buf, int n);
+    void (*max_doubles)(void *ctx, double *buf, int n);
+    void *ctx;
+} LearnerPeers;
 
 typedef struct {
     Model *policy;
@@ -90,23 +110,31 @@ typedef struct {
     Minibatch *mbs;            /* (max_minibatches) this step's split */
     int max_minibatches;       /* min(minibatches, prompts_per_step) */
     NonfiniteTally nonfinite;  /* steps that skipped an update (update.h) */
+    LearnerPeers peers;        /* alone by default: {0, 1} */
+    int busy;                  /* inside learner_step: weights and AdamW state half updated */
+    /* tests and diagnostics: when set, the first update of the next
+     * learner_step copies its gradient (summed over the learners, before
+     * clipping) here (n_params floats), and the pointer is cleared */
+    float *grad_out;
 } Learner;
 
 /* Sets up the learner for at most [grpo] prompts_per_step groups of
  * group_size. Borrows policy (which must have grads) and ref. */
 void learner_init(Learner *L, Model *policy, const Model *ref, const Config *cfg);
 void learner_free(Learner *L);
+/* Makes L learner p->index of p->count data-parallel learners (copied). */
+void learner_set_peers(Learner *L, const LearnerPeers *p);
 
-/* Trains on n groups (any arrival order: they are sorted by actor rank and
- * sequence number first, so results never depend on timing). An update
+/* Trains on n groups (any arrival order: they are sorted by prompt index,
+ * seq_no, first, so results never depend on timing or on the actors). An update
  * whose gradient is not finite is skipped (update.h) and counted in out.
  * Returns 1 when cfg->max_nonfinite_steps steps in a row have skipped one
  * (the caller stops the run with EXIT_NONFINITE), else 0. */
 int learner_step(Learner *L, const Group *groups, int n, uint64_t policy_version,
                   StepMetrics *out);
 
-/* After learner_step: group i of its batch in batch order (sorted by actor
- * rank, then sequence number) into *g, and returns the G advantages the
+/* After learner_step: group i of its batch in batch order (by prompt
+ * index) into *g, and returns the G advantages the
  * loss used for its completions. The group's arrays are the caller's (valid
  * until it frees the groups it passed); the advantages until the next step. */
 const float *learner_batch_group(const Learner *L, int i, const Group **g);

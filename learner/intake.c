@@ -11,16 +11,17 @@ void intake_init(Intake *in, const TrainPlan *plan, int max_new_tokens, const Co
     memset(in, 0, sizeof *in);
     in->comm = comm;
     in->size = comm->size;
+    in->first = plan_roles(plan, 0, comm->size).first_actor;
     in->quota = xcalloc((size_t)comm->size, sizeof(int));
     int max_quota = 0;
-    for (int r = 1; r < comm->size; r++) {
+    for (int r = in->first; r < comm->size; r++) {
         in->quota[r] = plan_quota(plan, r, comm->size);
         if (in->quota[r] > max_quota) max_quota = in->quota[r];
     }
     /* an actor may run max_staleness steps ahead of the batch being taken */
     in->queue_cap = (max_staleness + 2) * max_quota;
     in->q = xcalloc((size_t)comm->size, sizeof(Group *));
-    for (int r = 1; r < comm->size; r++) in->q[r] = xcalloc((size_t)in->queue_cap, sizeof(Group));
+    for (int r = in->first; r < comm->size; r++) in->q[r] = xcalloc((size_t)in->queue_cap, sizeof(Group));
     in->q_head = xcalloc((size_t)comm->size, sizeof(int));
     in->q_len = xcalloc((size_t)comm->size, sizeof(int));
     in->last_heard = xcalloc((size_t)comm->size, sizeof(double));
@@ -39,7 +40,7 @@ void intake_init(Intake *in, const TrainPlan *plan, int max_new_tokens, const Co
 }
 
 void intake_free(Intake *in) {
-    for (int r = 1; r < in->size; r++) {
+    for (int r = in->first; r < in->size; r++) {
         for (int i = 0; i < in->q_len[r]; i++)
             group_free(&in->q[r][(in->q_head[r] + i) % in->queue_cap]);
         xfree(in->q[r]);
@@ -66,7 +67,7 @@ void intake_accept(Intake *in, int src, const void *msg, size_t len) {
         in->done[src] = 1;
         return;
     }
-    if (src < 1 || src >= in->size) return;
+    if (src < in->first || src >= in->size) return;
     Group g;
     int rc = wire_decode_group(in->codec, msg, len, &in->lim, &g, err, sizeof err);
     if (rc == 0) {
@@ -105,6 +106,17 @@ void intake_accept(Intake *in, int src, const void *msg, size_t len) {
     in->q_len[src]++;
 }
 
+void intake_push(Intake *in, int src, const Group *g) {
+    CHECK(src >= in->first && src < in->size && in->q_len[src] < in->queue_cap);
+    in->last_heard[src] = now_seconds();
+    in->gen_s[src] += g->gen_seconds;
+    in->verify_s[src] += g->verify_seconds;
+    in->last_seq[src] = g->seq_no;
+    in->last_version[src] = g->policy_version;
+    in->q[src][(in->q_head[src] + in->q_len[src]) % in->queue_cap] = *g;
+    in->q_len[src]++;
+}
+
 int intake_poll(Intake *in) {
     int n = 0, src = -1;
     size_t len = 0;
@@ -112,9 +124,9 @@ int intake_poll(Intake *in) {
      * the backpressure; other actors keep being served */
     for (;;) {
         int room = 0;
-        for (int r = 1; r < in->size; r++) room |= in->q_len[r] < in->queue_cap;
+        for (int r = in->first; r < in->size; r++) room |= in->q_len[r] < in->queue_cap;
         if (!room || !comm_try_recv(&in->buf, &in->cap, TAG_GROUP, &src, &len)) break;
-        if (src >= 1 && src < in->size && in->q_len[src] >= in->queue_cap)
+        if (src >= in->first && src < in->size && in->q_len[src] >= in->queue_cap)
             die("learner: actor rank %d overran its queue of %d groups (protocol bug)", src,
                 in->queue_cap);
         intake_accept(in, src, in->buf, len);
@@ -123,26 +135,26 @@ int intake_poll(Intake *in) {
     return n;
 }
 
-int intake_wait_batch(Intake *in, void (*idle)(void *ctx), void *ctx) {
+int intake_wait_batch(Intake *in, int (*idle)(void *ctx), void *ctx) {
     double start = now_seconds(), limit = in->comm->deadline_s;
     for (;;) {
         intake_poll(in);
         int missing = 0;
-        for (int r = 1; r < in->size; r++) {
+        for (int r = in->first; r < in->size; r++) {
             if (in->q_len[r] >= in->quota[r]) continue;
             missing = 1;
             double since = in->last_heard[r] > start ? in->last_heard[r] : start;
             if (now_seconds() - since > limit) return r;
         }
         if (!missing) return 0;
-        if (idle) idle(ctx);
+        if (idle && idle(ctx)) return -1;
         comm_idle();
     }
 }
 
 int intake_take(Intake *in, Group *out, uint64_t version, int max_staleness) {
     int n = 0;
-    for (int r = 1; r < in->size; r++) {
+    for (int r = in->first; r < in->size; r++) {
         for (int k = 0; k < in->quota[r] && in->q_len[r] > 0; k++) {
             Group g = in->q[r][in->q_head[r]];
             in->q_head[r] = (in->q_head[r] + 1) % in->queue_cap;
@@ -181,7 +193,7 @@ int intake_drain(Intake *in) {
             if (len == 0) in->done[src] = 1;
         }
         int all = 1;
-        for (int r = 1; r < in->size; r++) {
+        for (int r = in->first; r < in->size; r++) {
             if (in->done[r]) continue;
             all = 0;
             if (now_seconds() - start > limit) return r;

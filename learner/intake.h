@@ -19,6 +19,7 @@
 typedef struct {
     const Comm *comm;   /* its deadline bounds every wait */
     int size;            /* ranks */
+    int first;           /* the first actor rank (plan.h: Roles); queues for [first, size) */
     int *quota;          /* (size) groups each actor contributes per step */
     int queue_cap;       /* per actor: backpressure bound */
     Group **q;           /* (size) per-actor ring of decoded groups */
@@ -48,15 +49,21 @@ void intake_free(Intake *in);
  * checks that src's queue has room. */
 void intake_accept(Intake *in, int src, const void *msg, size_t len);
 
+/* Queues a group of rank src's own making without the wire (the lead's
+ * share in the colocated layout); the intake takes ownership of g's
+ * arrays. */
+void intake_push(Intake *in, int src, const Group *g);
+
 /* Receives every message waiting, from actors whose queues have room.
  * Returns how many were received. */
 int intake_poll(Intake *in);
 
 /* Polls until every actor has its quota queued. Calls idle(ctx) between
- * polls (the async loop publishes weights there; may be NULL). If an actor
+ * polls (the async loop publishes weights there; may be NULL); when it
+ * returns nonzero the wait is abandoned and -1 returned. If an actor
  * lacking groups has been silent for the comm deadline since max(its last
  * message, the start of this wait), returns that rank; else 0. */
-int intake_wait_batch(Intake *in, void (*idle)(void *ctx), void *ctx);
+int intake_wait_batch(Intake *in, int (*idle)(void *ctx), void *ctx);
 
 /* Pops each actor's quota (rank order) into out, dropping and counting
  * groups more than max_staleness versions behind version. Returns the

@@ -52,7 +52,9 @@
 #include "metrics.h"
 #include "intake.h"
 #include "memory.h"
+#include "learner_peer.h"
 #include "plan.h"
+#include "relay.h"
 #include "run_files.h"
 #include "run_lock.h"
 #include "run_settings.h"
@@ -99,6 +101,7 @@ static int save_run(Run *R, char *path, size_t cap) {
     R->rs.version = R->version;
     R->rs.train_seconds = now_seconds() - R->t_start;
     run_checkpoint_path(R->run->dir, R->L.step, path, cap);
+    R->last_saved_step = R->L.step;
     /* the metrics first: on disk, they never lag behind a checkpoint */
     int status = 0;
     if (R->metrics_ready && metrics_sync(&R->ml, err, sizeof err) != 0) {
@@ -115,45 +118,19 @@ static int save_run(Run *R, char *path, size_t cap) {
     return status;
 }
 
-/* Writes a training checkpoint whose actor state comes from what the
- * learner consumed (cursor = seq_no = groups taken; RNG zero = reseed),
- * flagged as such. Used where the actors cannot take part (why): the
- * asynchronous mode, a stalled actor, an emergency stop. Synchronous
- * checkpoints gather the exact state instead. Returns save_run's status. */
-static int checkpoint_from_intake(Run *R, const char *why) {
-    int n_act = R->comm->size - 1;
-    xfree(R->rs.actor_state);
-    R->rs.actor_state = xcalloc((size_t)n_act, ACTOR_STATE_BYTES);
-    for (int r = 1; r <= n_act; r++) {
-        uint64_t consumed = (uint64_t)R->L.step * (uint64_t)R->in.quota[r];
-        uint8_t *st = R->rs.actor_state + (size_t)(r - 1) * ACTOR_STATE_BYTES;
-        wire_put_u64(st + 32, consumed);
-        wire_put_u64(st + 40, consumed);
-    }
-    R->rs.flags = RUN_STATE_ACTORS_APPROX;
+/* Writes the checkpoint of the step just completed. The actors hold no
+ * state a resume needs (their rollouts are keyed by step and prompt,
+ * rollout.h), so it is exact in synchronous mode; asynchronous checkpoints
+ * are flagged (run_state.h: the groups in flight are lost). Returns
+ * save_run's status. */
+static int checkpoint(Run *R) {
+    R->rs.flags = R->plan->async ? RUN_STATE_ASYNC : 0;
     char path[CFG_STR_MAX + 64];
     int status = save_run(R, path, sizeof path);
-    if (status == 0)
-        printf("note: %s (%s) holds no sampler RNG state of the actors: a resume from it is not "
-               "bit-exact\n",
-               path, why);
+    if (status == 0 && R->plan->async)
+        printf("note: %s (asynchronous mode) resumes not bit-exact: the groups in flight are "
+               "resampled with its weights\n", path);
     return status;
-}
-
-/* Synchronous checkpoint: every actor sends its exact RNG and cursors. */
-static int checkpoint_sync(Run *R) {
-    const Comm *comm = R->comm;
-    control_send(R->comm, WIRE_CMD_SNAPSHOT);
-    uint8_t mine[ACTOR_STATE_BYTES] = {0};
-    uint8_t *all = xmalloc((size_t)comm->size * ACTOR_STATE_BYTES);
-    comm_gather_bytes(R->comm, mine, ACTOR_STATE_BYTES, all);
-    xfree(R->rs.actor_state);
-    R->rs.actor_state = xmalloc((size_t)(comm->size - 1) * ACTOR_STATE_BYTES);
-    memcpy(R->rs.actor_state, all + ACTOR_STATE_BYTES, (size_t)(comm->size - 1) * ACTOR_STATE_BYTES);
-    xfree(all);
-    R->rs.flags = 0;
-    char path[CFG_STR_MAX + 64];
-    return save_run(R, path, sizeof path);
 }
 
 /* A wait ran past the deadline: say what, name the actors that no longer
@@ -172,7 +149,7 @@ static void give_up(Run *R, const char *what) {
     run_checkpoint_path(R->run->dir, R->L.step, path, sizeof path);
     if (!R->intake_ready) /* setup refused or unfinished: nothing (of ours) to save */
         fprintf(stderr, "error: learner: stopping all ranks\n");
-    else if (checkpoint_from_intake(R, "an actor stopped answering") == 0)
+    else if (checkpoint(R) == 0)
         fprintf(stderr, "error: learner: wrote %s (step %ld); stopping all ranks\n", path,
                 R->L.step);
     else
@@ -181,6 +158,27 @@ static void give_up(Run *R, const char *what) {
 }
 
 static void on_comm_timeout(const char *what, void *ctx) { give_up(ctx, what); }
+
+/* A stop signal came and a wait did not end within the grace: a rank has
+ * died (under mpirun the others get SIGTERM, then SIGKILL a second later)
+ * or cannot be reached. Save what the run has, if its state is whole (not
+ * in the middle of a data-parallel update), and stop every rank. */
+static void on_comm_interrupt(const char *what, void *ctx) {
+    Run *R = ctx;
+    fprintf(stderr, "error: learner: signal %d while waiting for %s, which does not come: a rank "
+                    "is gone or stuck\n", (int)pending_stop, what);
+    char path[CFG_STR_MAX + 64];
+    run_checkpoint_path(R->run->dir, R->L.step, path, sizeof path);
+    if (!R->intake_ready || R->L.busy)
+        fprintf(stderr, "error: learner: no consistent state to save (%s); the newest checkpoint "
+                "in %s is what the run has\n", R->L.busy ? "in the middle of a step" : "at setup",
+                R->run->dir);
+    else if (R->L.step == R->last_saved_step || checkpoint(R) == 0)
+        fprintf(stderr, "error: learner: %s holds step %ld, the last one completed\n", path,
+                R->L.step);
+    fprintf(stderr, "error: learner: stopping all ranks with status %d\n", EXIT_REQUEUE);
+    comm_abort(EXIT_REQUEUE);
+}
 
 /* Moves an earlier run's metrics file aside before a restart truncates it. */
 static int set_aside_metrics(const char *dir, const char *name) {
@@ -218,12 +216,10 @@ static int resume_or_start(Run *R, int *resumed) {
         return res == RESUME_ERROR ? EXIT_RUN_DIR : EXIT_USAGE;
     }
     if (res == RESUME_LOADED) {
-        if (R->rs.n_ranks != R->comm->size) {
-            fprintf(stderr, "error: cannot resume %s: it was written by a run with %d ranks, this "
-                            "one has %d (the actors' data streams depend on the rank count)\n",
-                    path, R->rs.n_ranks, R->comm->size);
-            return EXIT_USAGE;
-        }
+        if (R->rs.n_ranks != R->comm->size)
+            printf("resume: %s was written by a run with %d ranks, this one has %d: the same "
+                   "run continues (rollouts are keyed by step and prompt, not by rank)\n",
+                   path, R->rs.n_ranks, R->comm->size);
         if (n_defining > 0) {
             fprintf(stderr, "error: refusing to resume %s with a changed config that would alter "
                             "the run: %s (use a new run.dir to start a different run)\n",
@@ -290,6 +286,10 @@ static int setup(Run *R) {
     memory_check_or_die(&R->policy.cfg, ROLE_LEARNER, plan->prompts_per_step * plan->group_size,
                         R->policy.cfg.max_seq_len, 64, memory_local_ranks());
     model_alloc_grads(&R->policy);
+    if (R->local) {
+        R->local->open(R->local->ctx, &R->policy);
+        R->local_groups = xcalloc((size_t)R->local->quota(R->local->ctx), sizeof(Group));
+    }
     const TaskSettings *ts = task_settings(cfg);
     R->task = task_create(ts->name, &ts->p, R->run->seed, err, sizeof err);
     if (!R->task) die("%s", err);
@@ -306,13 +306,21 @@ static int setup(Run *R) {
     }
 
     snprintf(path, sizeof path, "%s/config.ini", R->run->dir);
-    printf("grpo train: learner rank 0 + %d actors (%s), %zu parameters, start %s, reference %s\n"
-           "effective config (also in %s):\n",
-           R->comm->size - 1, plan->async ? "asynchronous" : "synchronous", R->policy.n_params, init,
-           refp, path);
+    if (plan->layout == LAYOUT_COLOCATED)
+        printf("grpo train: %d rank%s, each acts and learns (colocated, synchronous)",
+               R->comm->size, R->comm->size > 1 ? "s" : "");
+    else if (R->roles.n_learners > 1)
+        printf("grpo train: %d data-parallel learners (ranks 0-%d) + %d actors (synchronous)",
+               R->roles.n_learners, R->roles.n_learners - 1, R->roles.n_actors);
+    else
+        printf("grpo train: learner rank 0 + %d actors (%s)", R->roles.n_actors,
+               plan->async ? "asynchronous" : "synchronous");
+    printf(", %zu parameters, start %s, reference %s\neffective config (also in %s):\n",
+           R->policy.n_params, init, refp, path);
     config_write(cfg, stdout);
 
     learner_init(&R->L, &R->policy, &R->ref, cfg);
+    learner_join(&R->L, R->lg);
     R->learner_ready = 1;
     char bias[400];
     if (sample_dist_bias_warning(&R->L.dist, R->tok->vocab_size, bias, sizeof bias))
@@ -334,11 +342,13 @@ static int setup(Run *R) {
                 plan->async ? plan->max_staleness : 0);
     R->intake_ready = 1;
 
-    /* actors' saved state (resume) or nothing (fresh run) */
-    uint64_t state_len = resumed ? (uint64_t)(R->comm->size - 1) * ACTOR_STATE_BYTES : 0;
-    comm_bcast_bytes(R->comm, &state_len, sizeof state_len);
-    if (state_len) comm_bcast_bytes(R->comm, R->rs.actor_state, state_len);
+    /* the step the run starts after; then the other learners take the
+     * lead's state */
+    uint64_t start = resumed ? (uint64_t)R->L.step : 0;
+    comm_bcast_bytes(R->comm, &start, sizeof start);
     R->actors_started = 1;
+    learners_share_state(R->lg, &R->L, &R->version);
+    if (R->lg) R->relay_codec = wire_codec_new(3);
     if (plan->async) {
         wchan_init(&R->wch, R->policy.n_params, 0);
         checksum_ring_init(&R->ring, plan->max_staleness, plan->checksum_every);
@@ -354,7 +364,7 @@ static int setup(Run *R) {
         R->rs.start_acc = ev.greedy_acc;
         printf("start: held-out greedy accuracy %.3f on %d distinct prompts (%.1f s on %d "
                "actors); demonstrator %.3f\n",
-               ev.greedy_acc, ev.n_prompts, now_seconds() - t_e, R->comm->size - 1, R->rs.demo_acc);
+               ev.greedy_acc, ev.n_prompts, now_seconds() - t_e, R->roles.n_actors, R->rs.demo_acc);
         if (metrics_start(&R->ml, &ev, err, sizeof err) != 0 ||
             samples_log_write(&R->ml.samples, R->ml.comp_names, 0, &R->samples, stdout, err,
                               sizeof err) != 0) {
@@ -365,6 +375,11 @@ static int setup(Run *R) {
         publish(R, WIRE_CMD_WEIGHTS);
     }
     R->t_start = now_seconds() - R->rs.train_seconds;
+    R->last_saved_step = R->L.step; /* resumed from it, or step 0: nothing new */
+    if (getenv("GRPO_TEST_GRAD_OUT")) {
+        R->grad_dump = xmalloc(sizeof(float) * R->policy.n_params);
+        R->L.grad_out = R->grad_dump;
+    }
     return 0;
 }
 
@@ -389,6 +404,50 @@ static int write_samples(Run *R, long step, int n_good, char *err, size_t errlen
                              errlen);
 }
 
+/* Test hook: GRPO_TEST_GRAD_OUT=FILE writes the gradient of the run's
+ * first optimizer update (summed over the learners, before clipping) to
+ * FILE as raw floats, so a test can compare the data-parallel sum with one
+ * learner's gradient. */
+static void dump_gradient(Run *R) {
+    const char *path = getenv("GRPO_TEST_GRAD_OUT");
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(R->grad_dump, sizeof(float), R->policy.n_params, f) != R->policy.n_params ||
+        fclose(f) != 0)
+        die("cannot write the gradient to %s (GRPO_TEST_GRAD_OUT)", path);
+    xfree(R->grad_dump);
+    R->grad_dump = NULL;
+}
+
+/* Between the polls of the wait for a step's groups: the asynchronous
+ * loop's reports, and a stop signal, which ends the wait (1). */
+static int wait_idle(void *ctx) {
+    Run *R = ctx;
+    if (R->plan->async) async_check_reports(R);
+    if (!R->stop_signal) R->stop_signal = take_stop_signal();
+    return R->stop_signal != 0;
+}
+
+/* A signal came while the actors were still rolling out step: the step
+ * has not started, so the checkpoint of the last completed one is what
+ * the run has; write it unless it is on disk, and stop with EXIT_REQUEUE.
+ * This is also what saves a run when a rank dies: mpirun then sends every
+ * other rank SIGTERM, and SIGKILL a second later, while the learner waits
+ * for the dead actor's groups. */
+static int stop_while_waiting(Run *R, long step) {
+    char path[CFG_STR_MAX + 64];
+    run_checkpoint_path(R->run->dir, R->L.step, path, sizeof path);
+    int status = 0;
+    if (R->L.step > R->last_saved_step || access(path, F_OK) != 0) status = checkpoint(R);
+    if (status) return status;
+    printf("signal %d came while the actors rolled out step %ld (that step is not taken)\n",
+           R->stop_signal, step);
+    printf("signal %d: checkpointed step %ld to %s; exiting with status %d so a batch script "
+           "requeues the job (train resumes automatically)\n",
+           R->stop_signal, R->L.step, path, EXIT_REQUEUE);
+    fflush(stdout);
+    return EXIT_REQUEUE;
+}
+
 /* One training step: collect, train, publish, evaluate, log, checkpoint.
  * Returns 0 to continue, or the exit status to stop with (a checkpoint is
  * written when it can be; the message says why): EXIT_REQUEUE on a signal,
@@ -404,7 +463,15 @@ static int run_step(Run *R, long step, Group *groups) {
     memset(R->in.gen_s, 0, sizeof(double) * (size_t)R->comm->size);
     memset(R->in.verify_s, 0, sizeof(double) * (size_t)R->comm->size);
     if (!plan->async) control_send(R->comm, WIRE_CMD_GENERATE);
-    int silent = intake_wait_batch(&R->in, plan->async ? async_check_reports : NULL, R);
+    double t_local = 0; /* colocated: rank 0's own slots, while the others roll out theirs */
+    if (R->local) {
+        const int q = R->local->quota(R->local->ctx);
+        R->local->rollout(R->local->ctx, step, R->version, R->local_groups);
+        for (int i = 0; i < q; i++) intake_push(&R->in, 0, &R->local_groups[i]);
+        t_local = now_seconds() - t0;
+    }
+    int silent = intake_wait_batch(&R->in, wait_idle, R);
+    if (silent < 0) return stop_while_waiting(R, step);
     if (silent) {
         char msg[300];
         intake_describe(&R->in, silent, msg, sizeof msg);
@@ -418,8 +485,10 @@ static int run_step(Run *R, long step, Group *groups) {
     int max_stale = plan->async ? plan->max_staleness : 0;
     int n_good = intake_take(&R->in, groups, R->version, max_stale);
     double t1 = now_seconds();
+    /* the other learners learn from exactly this batch */
+    if (R->lg) relay_send(R->lg, R->relay_codec, groups, n_good);
     s.t_collect = t1 - t0;
-    for (int r = 1; r < R->comm->size; r++) {
+    for (int r = R->in.first; r < R->comm->size; r++) {
         if (R->in.gen_s[r] > s.t_gen) s.t_gen = R->in.gen_s[r];
         if (R->in.verify_s[r] > s.t_verify) s.t_verify = R->in.verify_s[r];
     }
@@ -427,14 +496,15 @@ static int run_step(Run *R, long step, Group *groups) {
     int nonfinite = 0;
     if (n_good > 0) nonfinite = learner_step(&R->L, groups, n_good, R->version, &s.m);
     else R->L.step++; /* nothing to learn from: same weights, still a step */
+    if (R->grad_dump && !R->L.grad_out) dump_gradient(R);
     R->n_empty = n_good > 0 ? 0 : R->n_empty + 1;
-    /* one version per step, even an empty one: the actors' schedule (group
-     * j belongs to step j/quota + 1, taken at version j/quota) relies on it */
+    /* one version per step, even an empty one: the actors sample step s
+     * with the weights of version s - 1 */
     R->version++;
     double t2 = now_seconds();
     s.t_learn = t2 - t1;
     double gen_sum = 0;
-    for (int r = 1; r < R->comm->size; r++) gen_sum += R->in.gen_s[r];
+    for (int r = R->in.first; r < R->comm->size; r++) gen_sum += R->in.gen_s[r];
     s.actor_tok_s = gen_sum > 0 ? s.m.tokens / gen_sum : 0;
     s.learner_tok_s = s.t_learn > 0 ? s.m.learner_tokens / s.t_learn : 0;
     s.bad_messages = R->in.n_bad;
@@ -467,7 +537,7 @@ static int run_step(Run *R, long step, Group *groups) {
                        stopping || last;
     int status = 0;
     if (checkpointed && !nonfinite)
-        status = plan->async ? checkpoint_from_intake(R, "asynchronous mode") : checkpoint_sync(R);
+        status = checkpoint(R);
     /* sync: the actors generate only when told to (WIRE_CMD_GENERATE), so
      * weights sent before a stop leave nothing in flight */
     if (!status && !plan->async && !stopping && (!last || eval_due)) publish(R, cmd);
@@ -485,7 +555,7 @@ static int run_step(Run *R, long step, Group *groups) {
     s.elapsed = now_seconds() - R->t_start;
     s.time_limit_s = gs->time_limit_s;
     s.step_seconds = now_seconds() - t0;
-    R->phase[PHASE_WAIT] += s.t_collect;
+    R->phase[PHASE_WAIT] += s.t_collect - t_local; /* its rollout is the actor half's */
     R->phase[PHASE_LEARN] += s.t_learn;
     R->phase[PHASE_BCAST] += s.t_bcast;
     R->phase[PHASE_EVAL] += s.t_eval;
@@ -498,7 +568,7 @@ static int run_step(Run *R, long step, Group *groups) {
         if (!checkpointed) {
             char path[CFG_STR_MAX + 64];
             run_checkpoint_path(R->run->dir, R->L.step, path, sizeof path);
-            if (checkpoint_from_intake(R, "an emergency stop") == 0)
+            if (checkpoint(R) == 0)
                 fprintf(stderr, "error: learner: wrote %s (step %ld)\n", path, R->L.step);
         }
         fprintf(stderr, "error: learner: stopping with status %d (run directory not writable)\n",
@@ -553,19 +623,28 @@ static void run_free(Run *R) {
     xfree(R->ref_tok);
     xfree(R->ck_buf);
     xfree(R->ev_buf);
+    xfree(R->grad_dump);
+    if (R->local_groups) R->local->close(R->local->ctx);
+    xfree(R->local_groups);
+    if (R->relay_codec) wire_codec_free(R->relay_codec);
     eval_samples_free(&R->samples);
     run_lock_release(&R->lock);
     xfree(R);
 }
 
-int learner_run(Config *cfg, Comm *comm) {
+int learner_run(Config *cfg, Comm *comm, CommGroup *learners, const LocalActor *local) {
     Run *R = xcalloc(1, sizeof *R);
     R->cfg = cfg;
     R->run = run_settings(cfg);
+    R->last_saved_step = -1;
     R->plan = train_plan(cfg);
     R->gs = grpo_settings(cfg);
     R->comm = comm;
+    R->roles = plan_roles(R->plan, 0, comm->size);
+    R->lg = learners && comm_group_size(learners) > 1 ? learners : NULL;
+    R->local = local;
     comm_set_deadline(comm, R->plan->deadline_s, on_comm_timeout, R);
+    comm_set_interrupt(comm, take_stop_signal, 0.2, on_comm_interrupt, R);
     char err[1000];
     make_dirs_or_die(R->run->dir);
     int status = run_lock_take(&R->lock, R->run->dir);
@@ -598,6 +677,11 @@ int learner_run(Config *cfg, Comm *comm) {
         R->have_final = 1;
     }
     stop_actors(R);
+    if (R->local && R->intake_ready) { /* rank 0's actor half times its own phases */
+        const double *ap = R->local->phases(R->local->ctx);
+        for (int i = 0; i < PHASE_COUNT; i++)
+            if (i != PHASE_WAIT && i != PHASE_LEARN) R->phase[i] += ap[i];
+    }
     double *all = xcalloc((size_t)comm->size * PHASE_COUNT, sizeof(double));
     comm_gather_doubles(R->comm, R->phase, PHASE_COUNT, all);
     if (status == 0) status = report(R, all);

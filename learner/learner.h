@@ -4,8 +4,14 @@
 #ifndef LEARNER_LEARNER_H
 #define LEARNER_LEARNER_H
 
+#include <stdint.h>
+
 #include "comm.h"
 #include "config.h"
+#include "eval_report.h"
+#include "eval_samples.h"
+#include "model.h"
+#include "wire.h"
 
 /* Exit statuses of grpo (learner and sft; under mpirun the job's status):
  *    0  finished
@@ -40,10 +46,26 @@ enum {
  * error). */
 void learner_catch_signals(void);
 
-/* Runs the learner (rank 0) holding run.dir's lock (run_lock.h); returns
- * the process exit status (above). A start it refuses (run.dir in use, a
- * refused restart, an unwritable run.dir) tells the actors, so every rank
+/* Colocated layout: rank 0 acts too. Its actor half, wired in by deploy/
+ * (learner/ does not see actors/): it samples with the policy the lead
+ * learns, in place. */
+typedef struct {
+    void (*open)(void *ctx, Model *policy); /* once the policy is loaded */
+    int (*quota)(void *ctx);                /* its groups per step */
+    void (*rollout)(void *ctx, long step, uint64_t version, Group *out);
+    void (*evaluate)(void *ctx, uint32_t cmd, uint64_t version, EvalTally *t,
+                     EvalSampleSet *keep);
+    const double *(*phases)(void *ctx);     /* PHASE_COUNT timers, at the end */
+    void (*close)(void *ctx);
+    void *ctx;
+} LocalActor;
+
+/* Runs the learner (rank 0, learner 0 of the learners' group `learners`,
+ * NULL when it learns alone) holding run.dir's lock (run_lock.h); local is
+ * its actor half in the colocated layout, else NULL. Returns the process
+ * exit status (above). A start it refuses (run.dir in use, a refused
+ * restart, an unwritable run.dir) tells the other ranks, so every rank
  * leaves cleanly with that status. */
-int learner_run(Config *cfg, Comm *comm);
+int learner_run(Config *cfg, Comm *comm, CommGroup *learners, const LocalActor *local);
 
 #endif

@@ -19,9 +19,10 @@
  * Delivery takes milliseconds: the actors drive their side between decode
  * steps. */
 static void async_wait(Run *R, const char *what) {
-    double deadline = now_seconds() + R->comm->deadline_s;
+    double deadline = now_seconds() + R->comm->deadline_s, seen = 0;
     while (wchan_busy(&R->wch)) {
         if (now_seconds() > deadline) comm_timed_out(R->comm, what);
+        comm_check_interrupt(R->comm, &seen, what);
         comm_idle();
     }
 }
@@ -73,21 +74,26 @@ void publish(Run *R, uint32_t cmd) {
         return;
     }
     char err[600];
-    weights_send(R->comm, R->policy.params, R->policy.n_params, R->version);
+    /* colocated: every rank learned these weights in place */
+    if (R->plan->layout == LAYOUT_COLOCATED) control_send_arg(R->comm, WIRE_CMD_VERSION, R->version);
+    else weights_send(R->comm, R->policy.params, R->policy.n_params, R->version);
     if (R->version % (uint64_t)R->plan->checksum_every == 0 &&
         weights_check_all(R->comm, R->policy.params, R->policy.n_params, R->version, err, sizeof err) != 0) {
         fprintf(stderr, "error: %s\n", err);
         comm_abort(EXIT_WEIGHTS);
     }
     if (cmd != WIRE_CMD_WEIGHTS) control_send(R->comm, cmd);
+    R->pending_eval = cmd;
 }
 
 /* Waits, under the deadline, for the next message with tag from any actor
  * into R->ev_buf; returns its length and sets *src. */
 static size_t recv_eval_msg(Run *R, int tag, int *src, double deadline, const char *what) {
     size_t len;
+    double seen = 0;
     while (!comm_try_recv(&R->ev_buf, &R->ev_cap, tag, src, &len)) {
         if (now_seconds() > deadline) comm_timed_out(R->comm, what);
+        comm_check_interrupt(R->comm, &seen, what);
         if (R->plan->async) async_check_reports(R);
         comm_idle();
     }
@@ -104,7 +110,17 @@ void collect_eval(Run *R, EvalResult *out) {
     EvalTally sum;
     memset(&sum, 0, sizeof sum);
     char err[300];
-    for (int got = 1; got < R->comm->size; got++) {
+    /* the actor ranks other than this one report (colocated: rank 0 is
+     * actor 0 and evaluates its own share first, while they work) */
+    const int remote = R->roles.n_actors - (R->roles.first_actor == 0);
+    EvalSampleSet mine;
+    int have_mine = 0;
+    if (R->local) {
+        uint32_t cmd = R->pending_eval;
+        R->local->evaluate(R->local->ctx, cmd, R->version, &sum, &mine);
+        have_mine = 1;
+    }
+    for (int got = 0; got < remote; got++) {
         int src;
         size_t len = recv_eval_msg(R, TAG_EVAL, &src, deadline, "the actors' evaluation reports");
         EvalTally t;
@@ -118,9 +134,13 @@ void collect_eval(Run *R, EvalResult *out) {
     }
     eval_samples_free(&R->samples);
     eval_samples_init(&R->samples, R->task->n_components);
+    if (have_mine) {
+        eval_samples_merge(&R->samples, &mine);
+        eval_samples_free(&mine);
+    }
     EvalSampleSet one;
     eval_samples_init(&one, R->task->n_components);
-    for (int got = 1; got < R->comm->size; got++) {
+    for (int got = 0; got < remote; got++) {
         int src;
         size_t len = recv_eval_msg(R, TAG_EVAL_SAMPLES, &src, deadline,
                                    "the actors' held-out samples");

@@ -62,7 +62,7 @@ int report(Run *R, const double *all_phases) {
                "(grpo.steps), %.1f s of training with the final evaluation\n",
                (double)R->gs->time_limit_s, R->L.step, plan->steps, wall);
     printf("held-out evaluation: %.1f s in all, %d evaluations on %d actors (%.2f s each)\n",
-           R->eval_seconds, R->n_evals, R->comm->size - 1,
+           R->eval_seconds, R->n_evals, R->roles.n_actors,
            R->n_evals ? R->eval_seconds / R->n_evals : 0.0);
     if (plotted)
         printf("dashboard: %s (%ld drawn, %ld skipped while gnuplot was busy, %ld failed; "

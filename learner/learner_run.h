@@ -17,6 +17,7 @@
 #include "grpo_settings.h"
 #include "grpo_step.h"
 #include "intake.h"
+#include "learner.h"
 #include "metrics.h"
 #include "plan.h"
 #include "reward_mix.h"
@@ -32,6 +33,11 @@ typedef struct Run {
     const TrainPlan *plan;     /* the [grpo] keys every rank agrees on */
     const GrpoSettings *gs;    /* the learner's own [grpo] keys */
     const Comm *comm;
+    Roles roles;               /* rank 0's: learners and actors (plan.h) */
+    CommGroup *lg;             /* the learners' group; NULL when it learns alone */
+    const LocalActor *local;   /* colocated: rank 0's actor half, else NULL */
+    WireCodec *relay_codec;    /* the batch relay to the other learners */
+    Group *local_groups;       /* (its quota) colocated: its own groups of a step */
     Model policy, ref;
     Tokenizer *tok, *ref_tok;
     Task *task;
@@ -49,6 +55,8 @@ typedef struct Run {
     int learner_ready, intake_ready, metrics_ready; /* what setup got to (for cleanup) */
     int actors_started;        /* the actors got their state and are in their loop */
     int stop_signal;           /* SIGUSR1/SIGTERM received: checkpoint and stop */
+    float *grad_dump;          /* GRPO_TEST_GRAD_OUT: the first update's gradient */
+    long last_saved_step;      /* of the last checkpoint written (-1: none) */
     int time_stop;             /* [grpo] time_limit_s reached: no new step */
     /* async mode */
     WeightChannel wch;
@@ -59,6 +67,7 @@ typedef struct Run {
     /* held-out evaluation, by the actors */
     void *ev_buf;              /* receive buffer for their reports */
     size_t ev_cap;
+    uint32_t pending_eval;     /* the command of the last publication (what collect_eval collects) */
     EvalSampleSet samples;     /* the last evaluation's held-out samples */
     EvalResult final_eval;     /* the last step's evaluation, with pass@k */
     int have_final;

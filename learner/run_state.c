@@ -13,10 +13,7 @@
 #include "util.h"
 #include "wire.h"
 
-void run_state_free(RunState *s) {
-    xfree(s->actor_state);
-    s->actor_state = NULL;
-}
+void run_state_free(RunState *s) { memset(s, 0, sizeof *s); }
 
 /* Step of a name "ckpt-<digits>.ckpt" (nothing before or after: temp files
  * and *.ckpt.corrupt do not count), or -1. */
@@ -72,9 +69,9 @@ int run_checkpoint_write(const char *path, const Model *m, const Tokenizer *tok,
     wire_put_u64(step, (uint64_t)s->step);
     wire_put_u64(step + 8, s->version);
     wire_put_u32(step + 16, (uint32_t)s->n_ranks);
-    wire_put_u32(step + 20, s->flags);
+    wire_put_u32(step + 20, s->flags | RUN_STATE_KEYED);
     ckpt_put(&ck, "STEP", step, sizeof step);
-    ckpt_put(&ck, "ACTR", s->actor_state, (size_t)(s->n_ranks - 1) * ACTOR_STATE_BYTES);
+    ckpt_put(&ck, "ACTR", "", 0);
     double rsum[3] = {s->demo_acc, s->start_acc, s->train_seconds};
     ckpt_put(&ck, "RSUM", rsum, sizeof rsum);
     char *text = config_to_string(cfg);
@@ -134,8 +131,12 @@ static int load_one(const char *path, Model *m, AdamW *opt, RunState *s, Config 
         goto out_model;
     }
     int n_ranks = (int)wire_get_u32(step->data + 16);
-    if (n_ranks < 2 || actr->len != (size_t)(n_ranks - 1) * ACTOR_STATE_BYTES) {
-        set_err(err, errlen, "%s: ACTR holds %zu bytes for %d ranks", path, actr->len, n_ranks);
+    const uint32_t flags = wire_get_u32(step->data + 20);
+    const size_t actr_want =
+        flags & RUN_STATE_KEYED ? 0 : (size_t)(n_ranks > 1 ? n_ranks - 1 : 0) * ACTOR_STATE_BYTES;
+    if (n_ranks < 1 || actr->len != actr_want) {
+        set_err(err, errlen, "%s: ACTR holds %zu bytes for %d ranks (expected %zu)", path,
+                actr->len, n_ranks, actr_want);
         goto out_model;
     }
     char *text = xmalloc(meta->len + 1);
@@ -151,12 +152,9 @@ static int load_one(const char *path, Model *m, AdamW *opt, RunState *s, Config 
     s->step = (long)wire_get_u64(step->data);
     s->version = wire_get_u64(step->data + 8);
     s->n_ranks = n_ranks;
-    s->flags = wire_get_u32(step->data + 20);
+    s->flags = flags;
     memcpy(m->params, tmp.params, 4 * n);
     ckpt_get_adamw(&ck, opt, n);
-    xfree(s->actor_state);
-    s->actor_state = xmalloc(actr->len);
-    memcpy(s->actor_state, actr->data, actr->len);
     double r[3];
     memcpy(r, rsum->data, sizeof r);
     s->demo_acc = r[0];
@@ -217,9 +215,12 @@ ResumeResult run_checkpoint_resume(const char *dir, int restart, Model *m, AdamW
 }
 
 const char *run_state_inexact_reason(const RunState *s) {
-    if (s->flags & RUN_STATE_ACTORS_APPROX)
-        return "it holds the actors' data cursors but not their sampler RNG states (written in "
-               "asynchronous mode, for a silent actor, or on an emergency stop), so the actors "
-               "reseed their samplers from their cursors";
+    if (!(s->flags & RUN_STATE_KEYED))
+        return "it was written by an older build whose actors sampled from per-rank streams; "
+               "this build keys every completion's stream by (seed, step, prompt, completion), "
+               "so the resumed run samples other completions than the old one would have";
+    if (s->flags & RUN_STATE_ASYNC)
+        return "it was written in asynchronous mode: the groups in flight are resampled with "
+               "the checkpoint's weights instead of the older ones they were sampled with";
     return NULL;
 }

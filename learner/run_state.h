@@ -4,10 +4,13 @@
  * holding everything the run needs to continue as if never stopped:
  *   CONF TOKN PARM  the policy
  *   ADAM            optimizer moments and step count
- *   STEP            i64 step, u64 policy version, i32 ranks, u32 flags
- *                   (RUN_STATE_ACTORS_APPROX; 0 in files of older builds)
- *   ACTR            every actor's sampler RNG and data cursors (wire.h 4b),
- *                   48 bytes per actor in rank order
+ *   STEP            i64 step, u64 policy version, i32 ranks of the run that
+ *                   wrote it (information only: it resumes with any), u32
+ *                   flags (RUN_STATE_*)
+ *   ACTR            empty (RUN_STATE_KEYED). Files of older builds, whose
+ *                   actors sampled from per-rank streams, held each actor's
+ *                   RNG and data cursors here, 48 bytes per actor; they
+ *                   still load, and the resume says it is not bit-exact
  *   RSUM            f64 demonstrator accuracy, f64 starting accuracy, f64
  *                   training seconds so far (for the final report)
  *   META            the effective config (INI text): the resume check
@@ -30,20 +33,22 @@
 #include "optim.h"
 #include "tokenizer.h"
 
+/* Bytes per actor in the ACTR of older builds' checkpoints. */
 enum { ACTOR_STATE_BYTES = 48 };
 
-/* STEP flags. ACTORS_APPROX: ACTR holds the data cursors the learner
- * consumed but no sampler RNG (written where the actors could not take
- * part: asynchronous mode, a silent actor, an emergency stop); the actors
- * reseed from their cursors, so a resume from it is not bit-exact. */
-enum { RUN_STATE_ACTORS_APPROX = 1u << 0 };
+/* STEP flags. KEYED: every rollout's randomness is keyed by (seed, step,
+ * prompt, completion) (rollout.h), so the step alone says where the actors
+ * resume, with any number of them. ASYNC: written in asynchronous mode,
+ * where the groups in flight (sampled with older weights) are lost and
+ * resampled after the resume with the checkpoint's weights, so a resume
+ * from it is not bit-exact. */
+enum { RUN_STATE_ASYNC = 1u << 0, RUN_STATE_KEYED = 1u << 1 };
 
 typedef struct {
     long step;                 /* learner steps completed */
     uint64_t version;          /* policy version of PARM */
-    int n_ranks;
+    int n_ranks;               /* of the run that wrote it */
     uint32_t flags;            /* RUN_STATE_* */
-    uint8_t *actor_state;      /* (n_ranks - 1) x ACTOR_STATE_BYTES, owned */
     double demo_acc, start_acc, train_seconds;
 } RunState;
 

@@ -22,6 +22,10 @@ void comm_init(Comm *c, int *argc, char ***argv) {
     c->deadline_s = 600;
     c->on_timeout = NULL;
     c->timeout_ctx = NULL;
+    c->stop_requested = NULL;
+    c->on_interrupt = NULL;
+    c->interrupt_ctx = NULL;
+    c->grace_s = 0;
 }
 
 void comm_finalize(void) { MPI_Finalize(); }
@@ -45,12 +49,37 @@ void comm_timed_out(const Comm *c, const char *what) {
     comm_abort(4);
 }
 
-/* Waits for r under c's deadline; on time-out hands over to its handler. */
+void comm_set_interrupt(Comm *c, int (*stop_requested)(void), double grace_s,
+                        CommTimeoutFn on_interrupt, void *ctx) {
+    c->stop_requested = stop_requested;
+    c->grace_s = grace_s;
+    c->on_interrupt = on_interrupt;
+    c->interrupt_ctx = ctx;
+}
+
+void comm_check_interrupt(const Comm *c, double *first_seen, const char *what) {
+    if (!c->stop_requested || !c->on_interrupt || !c->stop_requested()) return;
+    const double now = now_seconds();
+    if (*first_seen == 0) *first_seen = now;
+    if (now - *first_seen >= c->grace_s) c->on_interrupt(what, c->interrupt_ctx);
+}
+
+/* Waits for r under c's deadline; on time-out hands over to its handler,
+ * on an interrupt to that one. */
 static void wait_or_timeout(const Comm *c, CommReq **r, const char *what) {
-    if (comm_wait_until(r, now_seconds() + c->deadline_s) == 0) return;
-    char msg[256];
-    snprintf(msg, sizeof msg, "%s (no progress for %.0f s)", what, c->deadline_s);
-    comm_timed_out(c, msg);
+    for (int i = 0; i < 2000; i++)
+        if (comm_test(r)) return;
+    const double deadline = now_seconds() + c->deadline_s;
+    double first_seen = 0;
+    while (!comm_test(r)) {
+        if (now_seconds() > deadline) {
+            char msg[256];
+            snprintf(msg, sizeof msg, "%s (no progress for %.0f s)", what, c->deadline_s);
+            comm_timed_out(c, msg);
+        }
+        comm_check_interrupt(c, &first_seen, what);
+        comm_idle();
+    }
 }
 
 void comm_send(const Comm *c, const void *buf, size_t len, int dest, int tag) {
@@ -247,5 +276,81 @@ void comm_barrier_idle(double poll_seconds) {
         MPI_Test(&req, &done, MPI_STATUS_IGNORE);
         if (done) return;
         nanosleep(&ts, NULL);
+    }
+}
+
+/* ---- the learners' communicator ---------------------------------------- */
+
+struct CommGroup {
+    MPI_Comm comm;
+    int rank, size;
+    const Comm *world; /* its deadline and time-out handler */
+};
+
+CommGroup *comm_group_first(const Comm *c, int k) {
+    MPI_Comm sub;
+    MPI_Comm_split(MPI_COMM_WORLD, c->rank < k ? 0 : MPI_UNDEFINED, c->rank, &sub);
+    if (sub == MPI_COMM_NULL) return NULL;
+    CommGroup *g = xcalloc(1, sizeof *g);
+    g->comm = sub;
+    g->world = c;
+    MPI_Comm_rank(sub, &g->rank);
+    MPI_Comm_size(sub, &g->size);
+    return g;
+}
+
+void comm_group_free(CommGroup *g) {
+    if (!g) return;
+    MPI_Comm_free(&g->comm);
+    xfree(g);
+}
+
+int comm_group_rank(const CommGroup *g) { return g->rank; }
+int comm_group_size(const CommGroup *g) { return g->size; }
+
+/* Largest MPI count per call: 2^28 elements of at most 8 bytes. */
+enum { GROUP_CHUNK = 1 << 28 };
+
+static void group_allreduce(const CommGroup *g, void *buf, size_t n, MPI_Datatype type,
+                            size_t elem, MPI_Op op, const char *what) {
+    char *p = buf;
+    for (size_t off = 0; off < n; off += GROUP_CHUNK) {
+        const size_t cnt = n - off < GROUP_CHUNK ? n - off : GROUP_CHUNK;
+        CommReq *r = req_new(1);
+        MPI_Iallreduce(MPI_IN_PLACE, p + off * elem, (int)cnt, type, op, g->comm, &r->req[0]);
+        wait_or_timeout(g->world, &r, what);
+    }
+}
+
+void comm_group_sum_floats(const CommGroup *g, float *buf, size_t n) {
+    group_allreduce(g, buf, n, MPI_FLOAT, sizeof(float), MPI_SUM, "the learners' gradient sum");
+}
+
+void comm_group_sum_doubles(const CommGroup *g, double *buf, int n) {
+    group_allreduce(g, buf, (size_t)n, MPI_DOUBLE, sizeof(double), MPI_SUM,
+                    "the learners' statistics sum");
+}
+
+void comm_group_max_doubles(const CommGroup *g, double *buf, int n) {
+    group_allreduce(g, buf, (size_t)n, MPI_DOUBLE, sizeof(double), MPI_MAX,
+                    "the learners' statistics maximum");
+}
+
+void comm_group_bcast_bytes(const CommGroup *g, void *buf, size_t len) {
+    char *p = buf;
+    for (size_t off = 0; off < len; off += GROUP_CHUNK) {
+        const size_t cnt = len - off < GROUP_CHUNK ? len - off : GROUP_CHUNK;
+        CommReq *r = req_new(1);
+        MPI_Ibcast(p + off, (int)cnt, MPI_BYTE, 0, g->comm, &r->req[0]);
+        wait_or_timeout(g->world, &r, "a broadcast from learner 0 to the learners");
+    }
+}
+
+void comm_group_bcast_floats(const CommGroup *g, float *buf, size_t n) {
+    for (size_t off = 0; off < n; off += GROUP_CHUNK) {
+        const size_t cnt = n - off < GROUP_CHUNK ? n - off : GROUP_CHUNK;
+        CommReq *r = req_new(1);
+        MPI_Ibcast(buf + off, (int)cnt, MPI_FLOAT, 0, g->comm, &r->req[0]);
+        wait_or_timeout(g->world, &r, "the learners' state broadcast");
     }
 }

@@ -9,7 +9,8 @@
 
 typedef struct Comm Comm;
 
-/* Called when a wait runs past the deadline (comm_set_deadline). */
+/* Called when a wait runs past the deadline (comm_set_deadline), or is
+ * interrupted (comm_set_interrupt). */
 typedef void (*CommTimeoutFn)(const char *what, void *ctx);
 
 /* A rank's view of the job, and how long its waits may last. */
@@ -18,6 +19,10 @@ struct Comm {
     double deadline_s;        /* every blocking call below gives up after this */
     CommTimeoutFn on_timeout; /* then calls this (NULL: print and abort) */
     void *timeout_ctx;
+    int (*stop_requested)(void); /* comm_set_interrupt; NULL: never */
+    double grace_s;
+    CommTimeoutFn on_interrupt;
+    void *interrupt_ctx;
 };
 
 /* MPI_Init; dies if MPI cannot start. */
@@ -34,6 +39,19 @@ void comm_set_deadline(Comm *c, double seconds, CommTimeoutFn on_timeout, void *
 /* A wait of the caller's own ran past c's deadline: hands what to c's
  * handler, else prints it and aborts. Does not return. */
 void comm_timed_out(const Comm *c, const char *what) __attribute__((noreturn));
+
+/* Interruptible waits: when stop_requested() has been true for grace_s
+ * seconds while a blocking call below (or a caller's own loop, through
+ * comm_check_interrupt) is still waiting, on_interrupt(what, ctx) is
+ * called; it must not return. A wait that completes within the grace
+ * returns as usual, so a signal is normally acted on by the caller at its
+ * next safe point; the grace covers the case where the wait cannot end: a
+ * rank died, and the launcher is about to kill the others. */
+void comm_set_interrupt(Comm *c, int (*stop_requested)(void), double grace_s,
+                        CommTimeoutFn on_interrupt, void *ctx);
+/* For a caller's own wait loop: calls on_interrupt as above (first_seen:
+ * the caller's variable, 0 before the first call of the wait). */
+void comm_check_interrupt(const Comm *c, double *first_seen, const char *what);
 
 /* Sends len bytes (< 2^31) to dest with tag; blocking. */
 void comm_send(const Comm *c, const void *buf, size_t len, int dest, int tag);
@@ -62,6 +80,32 @@ void comm_gather_bytes(const Comm *c, const void *in, size_t len, void *out);
 /* The largest of every rank's value, on every rank (an allreduce): how
  * ranks that poll a local flag agree to act on it at the same point. */
 int comm_max_int(const Comm *c, int value);
+
+/* ---- the learners' communicator ----------------------------------------
+
+ * Ranks 0..k-1 of the world, the data-parallel learners: the gradient sum
+ * and the batch relay run among them only, while the actors wait. Every
+ * call below is collective over the group, polled under the deadline of
+ * the Comm it was made from. */
+typedef struct CommGroup CommGroup;
+
+/* Collective over every rank of c: ranks below k get the group of ranks
+ * 0..k-1 (rank order kept), the others NULL. */
+CommGroup *comm_group_first(const Comm *c, int k);
+void comm_group_free(CommGroup *g);
+int comm_group_rank(const CommGroup *g);
+int comm_group_size(const CommGroup *g);
+/* In place: buf becomes the element-wise sum over the group (one
+ * allreduce per chunk of at most 2^28 floats, below MPI's 2^31-byte int
+ * count limit). With two learners each rank adds the same two numbers, so
+ * every rank gets the same bits; for more, MPI's reduction order is fixed
+ * for a given group size and message size (run to run reproducible). */
+void comm_group_sum_floats(const CommGroup *g, float *buf, size_t n);
+void comm_group_sum_doubles(const CommGroup *g, double *buf, int n);
+void comm_group_max_doubles(const CommGroup *g, double *buf, int n);
+/* From the group's rank 0 (the world's rank 0) to the others. */
+void comm_group_bcast_bytes(const CommGroup *g, void *buf, size_t len);
+void comm_group_bcast_floats(const CommGroup *g, float *buf, size_t n);
 
 void comm_barrier(void);
 /* Barrier that sleeps poll_seconds between completion checks instead of

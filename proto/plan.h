@@ -1,6 +1,7 @@
 /* plan.h: what every rank of `grpo train` must agree on, learner and
- * actors alike: how many steps, how a step's prompts split across the
- * actors, the group size, the mode (synchronous or asynchronous, and the
+ * actors alike: which ranks learn and which act (the layout), how many
+ * steps, how a step's prompts split across the actors and its groups
+ * across the learners, the group size, the mode (synchronous or asynchronous, and the
  * staleness bound), when weights are checksummed and the model evaluated,
  * the deadlines, the starting checkpoint, and the names of the phase
  * timers every rank reports. Its keys sit in [grpo]; the learner's own
@@ -12,7 +13,19 @@
 
 #include "config.h"
 
+/* Who does what. separate: ranks 0..K-1 learn ([grpo] learners = K,
+ * data-parallel: each takes a share of every step's groups and the K
+ * gradients are summed), ranks K..N-1 act, and learner 0 broadcasts the
+ * weights. colocated: every rank acts and then learns, in phases, with the
+ * weights already in place (K = N, no weight broadcast). Rank 0 is always
+ * learner 0, the lead: it collects the groups, writes the checkpoints and
+ * the logs, and decides when to stop. */
+typedef enum { LAYOUT_SEPARATE = 0, LAYOUT_COLOCATED = 1, LAYOUT_COUNT } Layout;
+extern const char *const layout_names[];
+
 typedef struct {
+    int learners;          /* K, separate layout (colocated: every rank) */
+    int layout;            /* Layout */
     int steps;             /* learner steps */
     int prompts_per_step;  /* B groups per step, split across the actors */
     int group_size;        /* G completions per prompt */
@@ -27,12 +40,34 @@ typedef struct {
 extern const CfgSection plan_section;
 static inline const TrainPlan *train_plan(const Config *c) { return config_get(c, &plan_section); }
 
-/* Groups actor rank `rank` (1..size-1) produces per step: the step's
- * prompts_per_step split as evenly as possible, lower ranks first. */
-int plan_quota(const TrainPlan *p, int rank, int size);
+/* A rank's roles in a job of size ranks: its learner index (0..K-1, or -1)
+ * and actor index (0..n_actors-1, or -1). */
+typedef struct {
+    int learner, n_learners;
+    int actor, n_actors;
+    int first_actor;       /* world rank of actor 0 */
+} Roles;
+Roles plan_roles(const TrainPlan *p, int rank, int size);
 
-/* Whether size ranks can run the plan (1 learner + at least one actor,
- * every actor at least one prompt per step): 0, or -1 with why. */
+/* The prompts of every step are numbered 0..prompts_per_step-1 (the slot);
+ * slot i of step s is training prompt (s - 1) * prompts_per_step + i of
+ * the run, whoever samples it. Actor a of n takes slots [*lo, *hi): the
+ * step split as evenly as possible, lower actors first. */
+void plan_actor_slots(const TrainPlan *p, int a, int n_actors, int *lo, int *hi);
+/* Groups actor rank `rank` produces per step (hi - lo of its slots); 0
+ * for a rank that does not act. */
+int plan_quota(const TrainPlan *p, int rank, int size);
+/* The run-wide index of slot `slot` of step `step` (1-based): the key of
+ * its prompt and of its completions' random streams. */
+static inline unsigned long long plan_prompt_index(const TrainPlan *p, long step, int slot) {
+    return (unsigned long long)(step - 1) * (unsigned long long)p->prompts_per_step +
+           (unsigned long long)slot;
+}
+
+/* Whether size ranks can run the plan (at least one learner and one actor,
+ * every actor at least one prompt per step, every learner at least one
+ * group; learners > 1 and colocated are synchronous only): 0, or -1 with
+ * why. */
 int plan_check_ranks(const TrainPlan *p, int size, char *why, size_t cap);
 
 /* Path of the starting checkpoint: init, or <run_dir>/sft.ckpt. */

@@ -8,11 +8,13 @@
 #include "weights.h"
 #include "wire.h"
 
-void control_send(const Comm *c, uint32_t command) {
+void control_send_arg(const Comm *c, uint32_t command, uint64_t arg) {
     uint8_t ctl[WIRE_CONTROL_BYTES];
-    wire_control_encode(command, 0, ctl);
+    wire_control_encode(command, arg, ctl);
     comm_bcast_bytes(c, ctl, sizeof ctl);
 }
+
+void control_send(const Comm *c, uint32_t command) { control_send_arg(c, command, 0); }
 
 void weights_send(const Comm *c, const float *params, size_t n, uint64_t version) {
     uint8_t ctl[WIRE_CONTROL_BYTES], hdr[WEIGHTS_HEADER_BYTES];
@@ -33,6 +35,7 @@ uint32_t control_recv(const Comm *c, float *params, size_t n, uint64_t *version)
     uint64_t arg;
     if (wire_control_decode(ctl, sizeof ctl, &cmd, &arg, err, sizeof err) != 0)
         die("actor rank %d: bad control message from the learner: %s", rank, err);
+    if (cmd == WIRE_CMD_VERSION) *version = arg;
     if (cmd != WIRE_CMD_WEIGHTS) return cmd;
     comm_bcast_bytes(c, hdr, sizeof hdr);
     WeightsHeader h;

@@ -11,9 +11,11 @@
 #include "comm.h"
 
 /* Learner: sends a command without payload (WIRE_CMD_STOP: actors leave
- * their loop; WIRE_CMD_SNAPSHOT: actors then join a gather of their
- * state). */
+ * their loop; WIRE_CMD_GENERATE: sample this step's groups). */
 void control_send(const Comm *c, uint32_t command);
+/* The same with its argument (WIRE_CMD_VERSION: the version the weights
+ * every rank holds now are). */
+void control_send_arg(const Comm *c, uint32_t command, uint64_t arg);
 
 /* Learner: broadcasts params[n] as policy version. Actors: see
  * weights_recv. Collective over all ranks. */
@@ -21,7 +23,7 @@ void weights_send(const Comm *c, const float *params, size_t n, uint64_t version
 
 /* Actor: waits for the next control message and returns its command. For
  * WIRE_CMD_WEIGHTS the weights are received into params[n], verified, and
- * *version set. A bad header or checksum is fatal: an actor must never
+ * *version set; for WIRE_CMD_VERSION only *version is set. A bad header or checksum is fatal: an actor must never
  * sample from weights it cannot vouch for; the message names the rank and
  * version. */
 uint32_t control_recv(const Comm *c, float *params, size_t n, uint64_t *version);

@@ -672,7 +672,7 @@ int wire_control_decode(const uint8_t *in, size_t len, uint32_t *command, uint64
         return WIRE_EHEADER;
     }
     const uint32_t cmd = wire_get_u32(in + 4);
-    if (cmd < WIRE_CMD_STOP || cmd > WIRE_CMD_EVAL_PASS_K) {
+    if (cmd < WIRE_CMD_STOP || cmd > WIRE_CMD_VERSION || cmd == 3) {
         set_err(err, errlen, "control: unknown command %u", cmd);
         return WIRE_EHEADER;
     }

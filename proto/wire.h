@@ -35,7 +35,8 @@
  *    0   schema_version   uint           == WIRE_SCHEMA_VERSION (first, so a
  *                                        reader can refuse a future layout)
  *    1   actor_rank       uint (u32)     sending rank
- *    2   seq_no           uint (u64)     per-actor group sequence number
+ *    2   seq_no           uint (u64)     the run's prompt index of the group:
+ *                                        (step - 1) * prompts_per_step + slot
  *    3   prompt_id        uint (u64)     task prompt identifier
  *    4   policy_version   uint (u64)     weights version that sampled it
  *    5   G                uint           completions, 1..max_G
@@ -96,16 +97,13 @@
  *    4   4    command  u32 WireCommand
  *    8   8    arg      u64 (WIRE_CMD_WEIGHTS: the policy_version that follows)
  * Synchronous steps: WEIGHTS (install, then the checksum gather when due),
- * GENERATE (produce the quota), EVAL / EVAL_PASS_K (evaluate the weights
- * held, send TAG_EVAL), SNAPSHOT, STOP. In the asynchronous weight channel
+ * or in the colocated layout VERSION (no weights: the checksum gather when
+ * due), GENERATE (produce the quota), EVAL / EVAL_PASS_K (evaluate the
+ * weights held, send TAG_EVAL), STOP. In the asynchronous weight channel
  * the command of a publication is WEIGHTS, EVAL, EVAL_PASS_K (install these
  * weights, evaluate, go on generating) or STOP.
  *
- * 4b. Actor state (WIRE_CMD_SNAPSHOT; gathered at the learner), 48 bytes
- *   off size  field
- *    0  32    rng       4 x u64 xoshiro256** state of the actor's sampler
- *   32   8    cursor    u64 training items drawn so far
- *   40   8    seq_no    u64 groups produced so far
+ * 4b. (retired: the actor state of WIRE_CMD_SNAPSHOT)
  *
  * 5. Checksum reply (TAG_CHECKSUM), exactly 16 bytes
  * --------------------------------------------------
@@ -123,10 +121,10 @@
 #include <stdint.h>
 #include <string.h>
 
-/* The learner's first broadcast in `train` (a u64) is the byte count of
- * the actors' saved state that follows (0: a fresh run), or
+/* The learner's first broadcast in `train` (a u64) is the step the run
+ * starts after (0: a fresh run; the resumed checkpoint's step), or
  * WIRE_START_REFUSED: the learner refused to start (its message says why)
- * and the actors leave. */
+ * and the other ranks leave. */
 #define WIRE_START_REFUSED UINT64_MAX
 
 /* MPI message tags, used only by the one MPI file. */
@@ -185,7 +183,7 @@ typedef enum { WIRE_FINISH_EOS = 0, WIRE_FINISH_STOP = 1, WIRE_FINISH_LENGTH = 2
 typedef struct {
     uint32_t schema_version;  /* WIRE_SCHEMA_VERSION */
     uint32_t actor_rank;
-    uint64_t seq_no;          /* per-actor sequence number of the group */
+    uint64_t seq_no;          /* the run's prompt index (rollout.h), whichever actor */
     uint64_t prompt_id;
     uint64_t policy_version;  /* weights version that sampled the group */
     int32_t G, prompt_len, n_components;
@@ -285,10 +283,14 @@ int wire_decode_group(WireCodec *c, const uint8_t *msg, size_t len, const WireLi
 typedef enum {
     WIRE_CMD_STOP = 1,    /* actor: finish the current group, then exit */
     WIRE_CMD_WEIGHTS = 2, /* a weight header and its chunks follow */
-    WIRE_CMD_SNAPSHOT = 3, /* every actor sends its resumable state (gather), then waits on */
+    /* 3 was SNAPSHOT (the actors' RNG state, gathered for a checkpoint):
+     * retired, since a rollout's randomness is keyed by (seed, step,
+     * prompt, completion) and an actor holds no state to save */
     WIRE_CMD_GENERATE = 4, /* sync: produce this step's quota with the weights held */
     WIRE_CMD_EVAL = 5,     /* evaluate a share of the held-out set, greedy only, and report */
     WIRE_CMD_EVAL_PASS_K = 6, /* the same with [eval] pass_k samples per prompt */
+    WIRE_CMD_VERSION = 7,  /* colocated: the weights every rank holds are now version arg
+                            * (each rank learned them in place; no weights follow) */
 } WireCommand;
 
 /* Writes a control message into out[16]. */

@@ -143,12 +143,13 @@ static ActorRate bench_rollouts(const Comm *comm) {
     int n_groups = (int)env_double("BENCH_ROLLOUT_GROUPS", 320);
     n_groups = (n_groups + per_call - 1) / per_call * per_call;
     Roller r;
-    roller_init(&r, &m, tok, task, NULL, &sc, G, per_call, 1234, 1);
+    roller_init(&r, &m, tok, task, NULL, &sc, G, per_call, per_call, 1234, 1);
     Group *groups = xcalloc((size_t)n_groups, sizeof(Group));
-    roller_run(&r, per_call, 0, groups); /* warm-up, discarded */
+    roller_run(&r, 1, 0, per_call, 0, groups); /* warm-up, discarded */
     for (int i = 0; i < per_call; i++) group_free(&groups[i]);
     double t0 = now_seconds();
-    for (int i = 0; i < n_groups; i += per_call) roller_run(&r, per_call, 0, groups + i);
+    for (int i = 0; i < n_groups; i += per_call)
+        roller_run(&r, 2 + i / per_call, 0, per_call, 0, groups + i);
     double sec = now_seconds() - t0;
     int64_t tokens = 0;
     for (int i = 0; i < n_groups; i++) tokens += groups[i].n_tokens;

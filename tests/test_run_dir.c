@@ -61,8 +61,6 @@ static void fixture_init(Fixture *f, const char *dir) {
     f->opt.t = 3;
     for (size_t i = 0; i < f->m.n_params; i++) f->opt.m[i] = (float)i * 1e-3f;
     f->rs.n_ranks = 3;
-    f->rs.actor_state = xcalloc(2, ACTOR_STATE_BYTES);
-    for (int i = 0; i < 2 * ACTOR_STATE_BYTES; i++) f->rs.actor_state[i] = (uint8_t)(i + 1);
     f->cfg = grpo_config_new();
     char set[400], err[300];
     snprintf(set, sizeof set, "run.dir=%s", dir);
@@ -224,7 +222,6 @@ static void test_resume_loads_newest_good_and_sets_bad_ones_aside(void **state) 
     assert_int_equal(s.n_ranks, 3);
     assert_memory_equal(m.params, f.m.params, 4 * m.n_params);
     assert_memory_equal(opt.m, f.opt.m, 4 * m.n_params);
-    assert_memory_equal(s.actor_state, f.rs.actor_state, 2 * ACTOR_STATE_BYTES);
     /* the newer and the older bad one are both out of the way */
     assert_false(exists(ckpt(dir, 6)));
     assert_false(exists(ckpt(dir, 2)));
@@ -265,14 +262,14 @@ static void test_step_flags_say_when_a_resume_is_not_exact(void **state) {
     Fixture f;
     fixture_init(&f, dir);
     const char *reason = NULL;
-    save(&f, 2, 3); /* exact actor state */
-    assert_int_equal(resumed_flags(dir, &reason), 0);
+    save(&f, 2, 3); /* synchronous: keyed streams, exact */
+    assert_int_equal(resumed_flags(dir, &reason), RUN_STATE_KEYED);
     assert_null(reason);
-    f.rs.flags = RUN_STATE_ACTORS_APPROX; /* cursors only, no RNG */
+    f.rs.flags = RUN_STATE_ASYNC;
     save(&f, 4, 3);
-    assert_int_equal(resumed_flags(dir, &reason), RUN_STATE_ACTORS_APPROX);
+    assert_int_equal(resumed_flags(dir, &reason), RUN_STATE_ASYNC | RUN_STATE_KEYED);
     assert_non_null(reason);
-    assert_non_null(strstr(reason, "RNG"));
+    assert_non_null(strstr(reason, "asynchronous"));
     fixture_free(&f);
 }
 

@@ -528,6 +528,60 @@ static void test_generate_deterministic(void **state) {
     completions_free(&other);
 }
 
+/* generate_streams with one stream per sequence: the four prompts in one
+ * call, then in a different order and split over two calls (as two actors
+ * would take a step's prompts), give every sequence the same tokens,
+ * log-probs, length and finish reason, bit for bit. */
+static void gen_streams(GenFixture *f, const int *which, int n, int G, const SamplerConfig *sc,
+                        Completions *c) {
+    KVCache *cache = kv_cache_new(&f->m.cfg, n * G, f->m.cfg.max_seq_len);
+    const int *prompts[4];
+    int lens[4];
+    Rng rngs[4 * 4];
+    for (int i = 0; i < n; i++) {
+        prompts[i] = f->prompts[which[i]];
+        lens[i] = f->lens[which[i]];
+        for (int k = 0; k < G; k++) rng_seed(&rngs[i * G + k], 42, (uint64_t)(which[i] * G + k));
+    }
+    completions_alloc(c, n * G, sc->max_new_tokens);
+    generate_streams(&f->m, cache, prompts, lens, n, G, sc, &f->tok, rngs, c);
+    kv_cache_free(cache);
+}
+
+static void assert_same_sequence(const Completions *a, int ja, const Completions *b, int jb) {
+    assert_int_equal(a->len[ja], b->len[jb]);
+    assert_int_equal(a->finish[ja], b->finish[jb]);
+    assert_memory_equal(a->tokens + (size_t)ja * a->max_new, b->tokens + (size_t)jb * b->max_new,
+                        sizeof(int) * (size_t)a->max_new);
+    assert_memory_equal(a->logp + (size_t)ja * a->max_new, b->logp + (size_t)jb * b->max_new,
+                        sizeof(float) * (size_t)a->max_new);
+}
+
+static void test_generate_streams_batch_invariant(void **state) {
+    GenFixture *f = *state;
+    SamplerConfig sc = sampler_cfg(1.0f, 0, 1.0f);
+    sc.max_new_tokens = 16;
+    const int G = 3, all[4] = {0, 1, 2, 3}, back[2] = {3, 1}, front[2] = {2, 0};
+    Completions one, b1, b2;
+    gen_streams(f, all, 4, G, &sc, &one);
+    gen_streams(f, back, 2, G, &sc, &b1);
+    gen_streams(f, front, 2, G, &sc, &b2);
+    int differ = 0;
+    for (int i = 0; i < 2; i++)
+        for (int k = 0; k < G; k++) {
+            assert_same_sequence(&one, back[i] * G + k, &b1, i * G + k);
+            assert_same_sequence(&one, front[i] * G + k, &b2, i * G + k);
+        }
+    /* the G siblings of a prompt differ (their own streams): it samples */
+    for (int k = 1; k < G; k++)
+        differ |= memcmp(one.tokens, one.tokens + (size_t)k * one.max_new,
+                         sizeof(int) * (size_t)one.max_new) != 0;
+    assert_true(differ);
+    completions_free(&one);
+    completions_free(&b1);
+    completions_free(&b2);
+}
+
 static void test_generate_topk1_is_greedy(void **state) {
     GenFixture *f = *state;
     SamplerConfig greedy = sampler_cfg(0.0f, 0, 1.0f), k1 = sampler_cfg(1.0f, 1, 1.0f);
@@ -662,9 +716,9 @@ static void test_stop_string_not_verified(void **state) {
 
     Task *train_task = one_line_task(path, 0);
     Roller ro;
-    roller_init(&ro, &m, &tok, train_task, NULL, &sc, 2, 1, 11, 1);
+    roller_init(&ro, &m, &tok, train_task, NULL, &sc, 2, 1, 1, 11, 1);
     Group g;
-    roller_run(&ro, 1, 0, &g);
+    roller_run(&ro, 1, 0, 1, 0, &g);
     const char *want = "ab##";
     int64_t off = 0;
     for (int k = 0; k < g.G; k++) {
@@ -734,6 +788,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_generate_truncated_matches_forward, gen_setup,
                                         gen_teardown),
         cmocka_unit_test_setup_teardown(test_generate_deterministic, gen_setup, gen_teardown),
+        cmocka_unit_test_setup_teardown(test_generate_streams_batch_invariant, gen_setup,
+                                        gen_teardown),
         cmocka_unit_test_setup_teardown(test_generate_topk1_is_greedy, gen_setup, gen_teardown),
         cmocka_unit_test_setup_teardown(test_generate_finish_reasons, gen_setup, gen_teardown),
         cmocka_unit_test_setup_teardown(test_verifier_text_strips_stop, gen_setup, gen_teardown),

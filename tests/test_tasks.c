@@ -679,9 +679,9 @@ static void actor_on_bad_data(void *arg) {
     model_init_weights(&m, 1);
     SamplerConfig sc = {.temperature = 1.0f, .top_p = 1.0f, .max_new_tokens = 4};
     Roller r;
-    roller_init(&r, &m, &tok, t, NULL, &sc, 2, 1, 1, 1);
+    roller_init(&r, &m, &tok, t, NULL, &sc, 2, 1, 1, 1, 1);
     Group g;
-    roller_run(&r, 1, 0, &g);
+    roller_run(&r, 1, 0, 1, 0, &g);
     _exit(0); /* not reached: the data is bad */
 }
 
