@@ -15,7 +15,8 @@
  *     learner's last completed step and ends with the uninterrupted job's
  *     weights (the kill-to-training time is printed), with mpirun
  *     (single-node script) and with srun (multi-node script on one node);
- *     GRPO_MAX_RELAUNCH=0 fails the job as before;
+ *     GRPO_MAX_RELAUNCH=0 fails the job as before, and so does losing the
+ *     last actor (no relaunch below 2 ranks);
  *   - SIGTERM to every process of the job (scancel --full, as at the time
  *     limit) with a model whose checkpoint takes over a second: written
  *     whole, exit 75, requeued; SIGTERM to the multi-node script's batch
@@ -700,6 +701,52 @@ static void test_elastic_multi_node_srun(void **state) {
                             "srun --mpi=pmix --kill-on-bad-exit=1 --nodes=1 --ntasks=2 ");
 }
 
+/* Two lost actors: 3 ranks, kill -9 of rank 2 -> relaunched with 2; kill -9
+ * of the last actor -> 1 rank would be left, fewer than a learner and an
+ * actor: the job fails (FAILED 137:0) saying so, after one relaunch. */
+static void test_elastic_floor_of_two_ranks(void **state) {
+    (void)state;
+    REQUIRE_CLUSTER();
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/elastic_floor", tmp);
+    assert_int_equal(run("mkdir -p %s", dir), 0);
+    long id = submit(ELASTIC_FMT, "", dir, dir, "grpo_single_node.sbatch", dir, tmp, 1000,
+                     GRPO_SHORT, TINY);
+    assert_true(id > 0);
+    double t_kill;
+    kill_rank_mid_run(id, dir, 10, "OMPI_COMM_WORLD_RANK", 2, &t_kill);
+    /* the 2-rank run: its learner says so, then it trains on */
+    double t0 = now_s();
+    while (run("grep -q 'learner rank 0 + 1 actor' %s/slurm-%ld.out 2>/dev/null", dir, id) != 0) {
+        if (now_s() - t0 > JOB_DEADLINE_S) {
+            show_job_output(dir);
+            fail_msg("job %ld: no 2-rank relaunch", id);
+        }
+        usleep(50 * 1000);
+    }
+    long last = -1;
+    count_steps(dir, &last);
+    kill_rank_mid_run(id, dir, (int)last + 10, "OMPI_COMM_WORLD_RANK", 1, &t_kill);
+    if (wait_gone(id, JOB_DEADLINE_S) != 0) {
+        show_job_output(dir);
+        fail_msg("job %ld did not end after the second kill", id);
+    }
+    char st[64], ec[16];
+    assert_int_equal(job_result(id, st, sizeof st, ec, sizeof ec), 0);
+    printf("job %ld: %s, exit code %s, %.1f s after the second kill\n", id, st, ec,
+           now_s() - t_kill);
+    if (strcmp(st, "FAILED") != 0) show_job_output(dir);
+    assert_string_equal(st, "FAILED");
+    assert_string_equal(ec, "137:0");
+    assert_int_equal(run("grep -c 'rank lost: relaunching with 2 ranks' %s/slurm-%ld.out | grep -qx 1",
+                         dir, id),
+                     0);
+    assert_int_equal(run("grep -q 'with 2 ranks: fewer than 2 (the learners and an actor) would be "
+                         "left: not relaunched' %s/slurm-%ld.err",
+                         dir, id),
+                     0);
+}
+
 /* GRPO_MAX_RELAUNCH=0: a lost rank fails the job as before elastic resume
  * (FAILED, exit code 137, no relaunch, no requeue), naming why. */
 static void test_elastic_relaunch_limit(void **state) {
@@ -935,6 +982,7 @@ int main(void) {
         cmocka_unit_test(test_elastic_resume_after_actor_kill),
         cmocka_unit_test(test_elastic_multi_node_srun),
         cmocka_unit_test(test_elastic_relaunch_limit),
+        cmocka_unit_test(test_elastic_floor_of_two_ranks),
         cmocka_unit_test(test_term_full_checkpoints),
         cmocka_unit_test(test_multi_node_term_to_batch_shell),
         cmocka_unit_test(test_pipeline_batch_completes),

@@ -222,9 +222,10 @@ grpo_launch() {
 # Elastic resume: when an actor rank dies (kill -9, the OOM killer, a lost
 # node), mpirun (srun --kill-on-bad-exit) stops the other ranks and exits
 # 128+signal (mpirun: 137 for a SIGKILL, "process rank 2 ... exited on signal
-# 9"). The learner, stopped while it waits for that actor's groups, writes
-# the checkpoint of its last completed step first (it gets SIGTERM from
-# mpirun before the SIGKILL). grpo_launch_elastic then relaunches the run
+# 9"; srun sometimes 75, see below). The learner, stuck waiting for that
+# actor (its groups, the weight broadcast), writes the checkpoint of its
+# last completed step on the SIGTERM that comes first (mpirun: 1 s before
+# the SIGKILL; srun: KillWait before). grpo_launch_elastic then relaunches the run
 # inside the same allocation with the ranks that are left, and `grpo train`
 # resumes from that checkpoint (sampling is keyed by seed, step, prompt and
 # completion, not by rank, so any actor count resumes it; in sync mode bit
@@ -267,7 +268,7 @@ grpo_launch_elastic() {
     [ -z "$_grpo_signal" ] || return "$rc"
     { [ "$rc" -gt 128 ] && [ "$rc" -lt 192 ]; } || [ "$_grpo_lost" = 1 ] || return "$rc"
     if [ "$relaunches" -ge "$max" ]; then
-      echo "$(date '+%F %T') $GRPO_JOB_NAME: rank lost again (exit $rc) after $relaunches" \
+      echo "$(date '+%F %T') $GRPO_JOB_NAME: rank lost (exit $rc) after $relaunches" \
            "relaunches (GRPO_MAX_RELAUNCH=$max): giving up" >&2
       return "$rc"
     fi
