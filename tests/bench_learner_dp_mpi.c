@@ -111,6 +111,7 @@ static void group_sync(const CommGroup *g) {
 /* Per K, rank 0's medians. */
 typedef struct {
     double wall, cpu, cpu_max, allreduce, bare, sgemm, norm; /* norm: wall x sgemm GFLOP/s */
+    long positions; /* the forwards' rows x padded length, summed over the learners */
 } Row;
 
 /* Runs the K learners (g != NULL on ranks < K) and fills *row on rank 0;
@@ -165,6 +166,7 @@ static uint64_t run_k(CommGroup *g, const ModelConfig *mc, const Group *batch, R
     row->bare = median(bare, REPS);
     row->sgemm = median(sg, REPS);
     row->norm = median(norm, REPS);
+    row->positions = m.learner_tokens;
     const uint64_t h = hash64(policy.params, sizeof(float) * policy.n_params);
     if (comm_group_rank(g) == 0) {
         if (save_w1) memcpy(w1, policy.params, sizeof(float) * policy.n_params);
@@ -234,10 +236,10 @@ int main(int argc, char **argv) {
                NP, G, mc.dim, mc.n_layers, n_params, n_params * sizeof(float));
         printf("medians of %d steps after 1 warm-up; wall/cpu: rank 0, cpu max: largest learner; "
                "allreduce: t_allreduce (incl. waiting for the slowest learner), share of wall; "
-               "bare: the same allreduce after a barrier; speedup vs K=1 by wall, by cpu (K=1 cpu / cpu max), "
+               "bare: the same allreduce after a barrier; positions: the forwards' padded rows x length, all learners; speedup vs K=1 by wall, by cpu (K=1 cpu / cpu max), "
                "by wall x sgemm GFLOP/s (at equal per-core sgemm speed: corrects drift and the cores slowing each other; K <= cores only)\n", REPS);
         printf("   K   wall s   cpu s  cpu max  allreduce s (share)  bare ms  sgemm GF/s  "
-               "speedup wall  cpu  x sgemm  weights\n");
+               "speedup wall  cpu  x sgemm  positions  weights\n");
     }
     Row row1 = {0};
     int ks[16], nk = 0;
@@ -258,12 +260,12 @@ int main(int argc, char **argv) {
         for (int r = 1; r < K; r++) same &= hashes[r] == hashes[0];
         char norm[16] = "      -"; /* sharing cores, the sgemm measures contention too */
         if (K <= cores) snprintf(norm, sizeof norm, "%7.2f", row1.norm / row.norm);
-        printf("  %2d  %7.3f  %6.3f  %7.3f  %7.3f  (%5.1f%%)  %7.2f  %10.1f  %12.2f  %4.2f  %s  "
+        printf("  %2d  %7.3f  %6.3f  %7.3f  %7.3f  (%5.1f%%)  %7.2f  %10.1f  %12.2f  %4.2f  %s  %9ld  "
                "%s, max |w - w(K=1)| %.1e%s%s\n",
                K, row.wall, row.cpu, row.cpu_max, row.allreduce, 100.0 * row.allreduce / row.wall,
                1e3 * row.bare, row.sgemm, row1.wall / row.wall, row1.cpu / row.cpu_max, norm,
-               K == 1 ? "1 learner" : same ? "bit-identical" : "DIFFER",
-               diff, K == N && K > 1 ? "; colocated shape (every rank learns)" : "",
+               row.positions, K == 1 ? "1 learner" : same ? "bit-identical" : "DIFFER", diff,
+               K == N && K > 1 ? "; colocated shape (every rank learns)" : "",
                K > cores ? "; OVERSUBSCRIBED: K > cores, wall measures contention, cpu is the "
                            "fair figure" : "");
         fflush(stdout);
