@@ -114,7 +114,7 @@ typedef struct {
     long positions; /* the forwards' rows x padded length, summed over the learners */
 } Row;
 
-/* Runs the K learners (g != NULL on ranks < K) and fills *row on rank 0;
+/* Runs this rank's learner, one of group g's K (ranks < K), and fills *row;
  * returns this rank's weight hash. On rank 0, w1 holds the K = 1 weights
  * (saved there when save_w1) and *diff gets the largest difference. */
 static uint64_t run_k(CommGroup *g, const ModelConfig *mc, const Group *batch, Row *row,
