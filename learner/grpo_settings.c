@@ -20,6 +20,9 @@ static const CfgKey keys[] = {
     CFG_I(T, "micro_batches", micro_batches, "4", 1, 1 << 20, 0,
           "length-sorted chunks of a minibatch's rows, each padded to its own longest; same "
           "gradient, less padding (1 = one batch)"),
+    CFG_I(T, "grad_shards", grad_shards, "1", 1, 4096, 0,
+          "S: each minibatch's gradient is summed from S shards of its groups in a fixed order "
+          "(S = 2: 1 or 2 learners give bit-identical weights; 1 = one sum)"),
     CFG_F(T, "tis_cap", tis_cap, "0", 0, 1e6, 1, "truncated importance weight cap (0 = off)"),
     CFG_OPTIM_KEYS(T, opt, "2e-4", "2e-5", "0", "0.0", "1.0"),
     CFG_S(T, "ref", ref, "", 1, "reference model (\"\" = starting checkpoint)"),

@@ -20,6 +20,7 @@ typedef struct {
     int inner_epochs;       /* mu */
     int minibatches;        /* per inner epoch */
     int micro_batches;      /* length-sorted forward/backward chunks per minibatch */
+    int grad_shards;        /* S: a minibatch's gradient is a fixed tree sum of S shards */
     float tis_cap;          /* truncated importance weight cap, 0 = off */
     OptimSettings opt;
     char ref[CFG_STR_MAX];  /* frozen reference ("" = the starting checkpoint) */

@@ -74,14 +74,19 @@ void learner_init(Learner *L, Model *policy, const Model *ref, const Config *cfg
     L->order = xmalloc(sizeof(int) * (size_t)L->max_rows);
     L->sorted = xmalloc(sizeof(Group) * (size_t)plan->prompts_per_step);
     L->mbs = xmalloc(sizeof(Minibatch) * (size_t)L->max_minibatches);
-    L->peers.index = 0;
-    L->peers.count = 1;
+    LearnerPeers alone = {0, 1, NULL, NULL, NULL, NULL};
+    learner_set_peers(L, &alone);
 }
 
 void learner_set_peers(Learner *L, const LearnerPeers *p) {
     CHECK(p->count >= 1 && p->index >= 0 && p->index < p->count);
     CHECK(p->count == 1 || (p->sum_floats && p->sum_doubles && p->max_doubles));
     L->peers = *p;
+    /* S' = S rounded up to a multiple of K: every learner the same number */
+    const int S = L->gs->grad_shards, K = p->count;
+    L->n_shards = K * ((S + K - 1) / K);
+    xfree(L->shards);
+    L->shards = xmalloc(sizeof(Shard) * (size_t)L->max_minibatches * (size_t)(L->n_shards / K));
 }
 
 void learner_free(Learner *L) {
@@ -104,6 +109,10 @@ void learner_free(Learner *L) {
     xfree(L->order);
     xfree(L->sorted);
     xfree(L->mbs);
+    xfree(L->shards);
+    for (int i = 0; i < L->gcap; i++) xfree(L->gsum[i]);
+    xfree(L->gsum);
+    xfree(L->glevel);
     memset(L, 0, sizeof *L);
 }
 
@@ -115,10 +124,61 @@ static int group_order(const void *a, const void *b) {
     return 0;
 }
 
-/* Rows [*lo, *hi) of L->order: chunk c of the minibatch. */
-static void chunk_rows(const Minibatch *mb, int c, int *lo, int *hi) {
-    *lo = mb->lrow0 + (int)((int64_t)c * mb->lrows / mb->chunks);
-    *hi = mb->lrow0 + (int)((int64_t)(c + 1) * mb->lrows / mb->chunks);
+/* Rows [*lo, *hi) of L->order: chunk c of the shard. */
+static void chunk_rows(const Shard *sh, int c, int *lo, int *hi) {
+    *lo = sh->row0 + (int)((int64_t)c * sh->rows / sh->chunks);
+    *hi = sh->row0 + (int)((int64_t)(c + 1) * sh->rows / sh->chunks);
+}
+
+/* ---- the shard tree -------------------------------------------------------
+ * With one local shard per minibatch the policy's gradient buffer holds its
+ * gradient directly. With more, each shard's gradient (computed from zero
+ * in the policy's buffer) is moved onto a stack and equal levels are added
+ * pairwise as they appear (a binary counter), so n shards are summed as
+ * the fixed tree ((s0 + s1) + (s2 + s3)) ...; learner j of K = 2 computes
+ * exactly the j-th subtree, and the allreduce adds the two halves: the
+ * same bits as one learner with the same S. */
+static void shard_done(Learner *L, const Minibatch *mb) {
+    if (mb->nsh == 1) return;
+    const size_t n = L->policy->n_params;
+    if (L->gtop == L->gcap) {
+        L->gcap = L->gcap ? 2 * L->gcap : 4;
+        float **g = xcalloc((size_t)L->gcap, sizeof *g);
+        int *lv = xcalloc((size_t)L->gcap, sizeof *lv);
+        for (int i = 0; i < L->gtop; i++) {
+            g[i] = L->gsum[i];
+            lv[i] = L->glevel[i];
+        }
+        xfree(L->gsum);
+        xfree(L->glevel);
+        L->gsum = g;
+        L->glevel = lv;
+    }
+    if (!L->gsum[L->gtop]) L->gsum[L->gtop] = xmalloc(sizeof(float) * n);
+    memcpy(L->gsum[L->gtop], L->policy->grads, sizeof(float) * n);
+    L->glevel[L->gtop++] = 0;
+    model_zero_grads(L->policy);
+    while (L->gtop >= 2 && L->glevel[L->gtop - 1] == L->glevel[L->gtop - 2]) {
+        float *a = L->gsum[L->gtop - 2], *b = L->gsum[L->gtop - 1];
+        for (size_t i = 0; i < n; i++) a[i] += b[i];
+        L->glevel[L->gtop - 2]++;
+        L->gtop--;
+    }
+}
+
+/* The minibatch's gradient (this learner's shards) into the policy's
+ * buffer: what remains on the stack, added from the top down. */
+static void shards_finish(Learner *L, const Minibatch *mb) {
+    if (mb->nsh == 1) return;
+    const size_t n = L->policy->n_params;
+    CHECK(L->gtop >= 1);
+    while (L->gtop >= 2) {
+        float *a = L->gsum[L->gtop - 2], *b = L->gsum[L->gtop - 1];
+        for (size_t i = 0; i < n; i++) a[i] += b[i];
+        L->gtop--;
+    }
+    memcpy(L->policy->grads, L->gsum[0], sizeof(float) * n);
+    L->gtop = 0;
 }
 
 /* Lays the sequences of rows L->order[lo, hi) into L->batch, padded to
@@ -249,8 +309,7 @@ static int cmp_i64(const void *a, const void *b) {
 static int plan_minibatches(Learner *L, int n) {
     int M = L->gs->minibatches < n ? L->gs->minibatches : n;
     CHECK(M >= 1 && M <= L->max_minibatches);
-    const int chunks = L->gs->micro_batches;
-    CHECK(chunks >= 1);
+    CHECK(L->gs->micro_batches >= 1);
     int64_t *key = NULL;
     for (int k = 0, row = 0; k < M; k++) {
         Minibatch *mb = &L->mbs[k];
@@ -264,26 +323,38 @@ static int plan_minibatches(Learner *L, int n) {
         for (int r = 0; r < mb->row0; r++) mb->tok0 += L->len[r];
         mb->ntok = 0;
         for (int r = mb->row0; r < mb->row0 + mb->rows; r++) mb->ntok += L->len[r];
-        /* this learner's share: whole groups, contiguous in batch order */
+        /* this learner's shards: whole groups, contiguous in batch order */
         const int K = L->peers.count, j = L->peers.index, ng = mb->g1 - mb->g0;
-        const int lg0 = mb->g0 + (int)((int64_t)j * ng / K);
-        const int lg1 = mb->g0 + (int)((int64_t)(j + 1) * ng / K);
-        mb->lrow0 = mb->row0;
-        for (int i = mb->g0; i < lg0; i++) mb->lrow0 += L->sorted[i].G;
+        const int S = L->n_shards, per = S / K;
+        const int chunks = (L->gs->micro_batches + L->gs->grad_shards - 1) / L->gs->grad_shards;
+        mb->sh0 = k * per;
+        mb->nsh = per;
+        mb->lrow0 = -1;
         mb->lrows = 0;
-        for (int i = lg0; i < lg1; i++) mb->lrows += L->sorted[i].G;
-        mb->chunks = chunks < mb->lrows ? chunks : mb->lrows;
         for (int r = mb->row0; r < mb->row0 + mb->rows; r++) L->order[r] = r;
-        if (mb->chunks > 1) {
-            /* key length * max_rows + row: by length, ties in batch order */
-            if (!key) key = xmalloc(sizeof *key * (size_t)L->max_rows);
-            for (int i = 0; i < mb->lrows; i++) {
-                const int r = mb->lrow0 + i;
-                key[i] = (int64_t)L->len[r] * L->max_rows + r;
+        for (int q = 0; q < per; q++) {
+            const int s_ = j * per + q;
+            const int sg0 = mb->g0 + (int)((int64_t)s_ * ng / S);
+            const int sg1 = mb->g0 + (int)((int64_t)(s_ + 1) * ng / S);
+            Shard *sh = &L->shards[mb->sh0 + q];
+            sh->row0 = mb->row0;
+            for (int i = mb->g0; i < sg0; i++) sh->row0 += L->sorted[i].G;
+            sh->rows = 0;
+            for (int i = sg0; i < sg1; i++) sh->rows += L->sorted[i].G;
+            sh->chunks = chunks < sh->rows ? chunks : sh->rows;
+            if (mb->lrow0 < 0) mb->lrow0 = sh->row0;
+            mb->lrows += sh->rows;
+            if (sh->chunks > 1) {
+                /* key length * max_rows + row: by length, ties in batch order */
+                if (!key) key = xmalloc(sizeof *key * (size_t)L->max_rows);
+                for (int i = 0; i < sh->rows; i++) {
+                    const int r = sh->row0 + i;
+                    key[i] = (int64_t)L->len[r] * L->max_rows + r;
+                }
+                qsort(key, (size_t)sh->rows, sizeof *key, cmp_i64);
+                for (int i = 0; i < sh->rows; i++)
+                    L->order[sh->row0 + i] = (int)(key[i] % L->max_rows);
             }
-            qsort(key, (size_t)mb->lrows, sizeof *key, cmp_i64);
-            for (int i = 0; i < mb->lrows; i++)
-                L->order[mb->lrow0 + i] = (int)(key[i] % L->max_rows);
         }
     }
     xfree(key);
@@ -373,37 +444,42 @@ static void fresh_pass(Learner *L, int M, int fused, GrpoLossStats *fst, TokenTa
     memset(fst, 0, sizeof *fst);
     for (int k = 0; k < M; k++) {
         const Minibatch *mb = &L->mbs[k];
-        for (int c = 0; c < mb->chunks; c++) {
-            int lo, hi;
-            chunk_rows(mb, c, &lo, &hi);
-            build_batch(L, lo, hi);
-            if (use_ref) {
-                forward(L, L->ref, NULL);
-                gather_tokens(L, lo, hi, L->logp, L->refp);
-            }
-            forward(L, L->policy, L->entropy);
-            gather_tokens(L, lo, hi, L->logp, L->cur);
-            gather_tokens(L, lo, hi, L->entropy, L->w); /* w as scratch */
-            for (int i = lo; i < hi; i++) {
-                const int r = L->order[i];
-                for (long t = L->tok_of[r]; t < L->tok_of[r] + L->len[r]; t++) {
-                    double d = fabs((double)L->cur[t] - L->old[t]);
-                    tt->diff += d;
-                    if (d > tt->diff_max) tt->diff_max = d;
-                    tt->ent += L->w[t];
+        for (int q = 0; q < mb->nsh; q++) {
+            const Shard *sh = &L->shards[mb->sh0 + q];
+            for (int c = 0; c < sh->chunks; c++) {
+                int lo, hi;
+                chunk_rows(sh, c, &lo, &hi);
+                build_batch(L, lo, hi);
+                if (use_ref) {
+                    forward(L, L->ref, NULL);
+                    gather_tokens(L, lo, hi, L->logp, L->refp);
                 }
-            }
-            out->learner_tokens += (long)L->batch.B * L->batch.T * (use_ref ? 2 : 1);
-            if (fused) {
+                forward(L, L->policy, L->entropy);
+                gather_tokens(L, lo, hi, L->logp, L->cur);
+                gather_tokens(L, lo, hi, L->entropy, L->w); /* w as scratch */
                 for (int i = lo; i < hi; i++) {
                     const int r = L->order[i];
-                    for (long t = L->tok_of[r]; t < L->tok_of[r] + L->len[r]; t++) is_token(L, t);
+                    for (long t = L->tok_of[r]; t < L->tok_of[r] + L->len[r]; t++) {
+                        double d = fabs((double)L->cur[t] - L->old[t]);
+                        tt->diff += d;
+                        if (d > tt->diff_max) tt->diff_max = d;
+                        tt->ent += L->w[t];
+                    }
                 }
-                GrpoLossStats cs;
-                chunk_loss(L, mb, lo, hi, ratio_base(L), &cs);
-                grpo_stats_merge(fst, &cs);
-                chunk_backward(L, lo, hi, out);
+                out->learner_tokens += (long)L->batch.B * L->batch.T * (use_ref ? 2 : 1);
+                if (fused) {
+                    for (int i = lo; i < hi; i++) {
+                        const int r = L->order[i];
+                        for (long t = L->tok_of[r]; t < L->tok_of[r] + L->len[r]; t++)
+                            is_token(L, t);
+                    }
+                    GrpoLossStats cs;
+                    chunk_loss(L, mb, lo, hi, ratio_base(L), &cs);
+                    grpo_stats_merge(fst, &cs);
+                    chunk_backward(L, lo, hi, out);
+                }
             }
+            if (fused) shard_done(L, mb);
         }
     }
 }
@@ -495,21 +571,26 @@ static void minibatch_update(Learner *L, const Minibatch *mb, int fresh, const f
     const GrpoSettings *gs = L->gs;
     if (!fresh) {
         memset(st, 0, sizeof *st);
-        for (int c = 0; c < mb->chunks; c++) {
-            int lo, hi;
-            chunk_rows(mb, c, &lo, &hi);
-            const double t0 = now_seconds();
-            build_batch(L, lo, hi);
-            forward(L, L->policy, NULL);
-            gather_tokens(L, lo, hi, L->logp, L->cur);
-            out->t_forward += now_seconds() - t0;
-            out->learner_tokens += (long)L->batch.B * L->batch.T;
-            GrpoLossStats cs;
-            chunk_loss(L, mb, lo, hi, logp_old, &cs);
-            grpo_stats_merge(st, &cs);
-            chunk_backward(L, lo, hi, out);
+        for (int q = 0; q < mb->nsh; q++) {
+            const Shard *sh = &L->shards[mb->sh0 + q];
+            for (int c = 0; c < sh->chunks; c++) {
+                int lo, hi;
+                chunk_rows(sh, c, &lo, &hi);
+                const double t0 = now_seconds();
+                build_batch(L, lo, hi);
+                forward(L, L->policy, NULL);
+                gather_tokens(L, lo, hi, L->logp, L->cur);
+                out->t_forward += now_seconds() - t0;
+                out->learner_tokens += (long)L->batch.B * L->batch.T;
+                GrpoLossStats cs;
+                chunk_loss(L, mb, lo, hi, logp_old, &cs);
+                grpo_stats_merge(st, &cs);
+                chunk_backward(L, lo, hi, out);
+            }
+            shard_done(L, mb);
         }
     }
+    shards_finish(L, mb);
     const double t1 = now_seconds();
     const LearnerPeers *p = &L->peers;
     if (p->count > 1) {

@@ -52,18 +52,30 @@ typedef struct {
 } StepMetrics;
 
 /* A minibatch: groups [g0, g1) of the sorted batch, rows [row0, row0 + rows),
- * ntok completion tokens from tok0 in the per-token arrays. Its forwards and
- * backwards run in `chunks` pieces ([grpo] micro_batches, at most rows):
- * L->order[row0 .. row0 + rows) lists its rows by completion length (ties in
- * batch order; batch order itself when chunks = 1), and chunk c is the
- * consecutive run [row0 + c rows / chunks, row0 + (c + 1) rows / chunks) of
- * that list, laid out padded to its own longest row. */
+ * ntok completion tokens from tok0 in the per-token arrays. Its groups are
+ * split into S' gradient shards (S' = [grpo] grad_shards rounded up to a
+ * multiple of the learners K; learner j of K takes the j-th K-th of them),
+ * and each shard's forwards and backwards run in ceil(micro_batches / S)
+ * chunks (at most its rows): chunk c of a shard is the consecutive run
+ * [row0 + c rows / chunks, row0 + (c + 1) rows / chunks) of the shard's
+ * rows listed by completion length (ties in batch order; batch order itself
+ * when chunks = 1), laid out padded to its own longest row. */
 typedef struct {
     int g0, g1, row0, rows;
     long tok0, ntok;
-    int chunks;
     int lrow0, lrows;  /* this learner's share of the rows (all of them when K = 1) */
+    int sh0, nsh;      /* its shards: L->shards[sh0 .. sh0 + nsh) */
 } Minibatch;
+
+/* A gradient shard: a contiguous run of whole groups of a minibatch, rows
+ * [row0, row0 + rows) of the batch, run in `chunks` length-sorted pieces
+ * (L->order[row0 .. row0 + rows) lists them by completion length). Its
+ * gradient is computed from zero and the shards' gradients are added in
+ * a fixed binary tree (grpo_step.c: shard_done), so the gradient's bits
+ * depend on the shards, not on which learner computed which. */
+typedef struct {
+    int row0, rows, chunks;
+} Shard;
 
 /* Data-parallel learners (learner.c sets this up over MPI; K = 1 makes no
  * call). Every learner holds the whole batch and computes its advantages,
@@ -109,6 +121,10 @@ typedef struct {
     int n_sorted;
     Minibatch *mbs;            /* (max_minibatches) this step's split */
     int max_minibatches;       /* min(minibatches, prompts_per_step) */
+    Shard *shards;             /* (max_minibatches * local shards) this learner's */
+    int n_shards;              /* S' per minibatch over all learners */
+    float **gsum;              /* the shard tree: partial sums, by level (lazily allocated) */
+    int *glevel, gtop, gcap;
     NonfiniteTally nonfinite;  /* steps that skipped an update (update.h) */
     LearnerPeers peers;        /* alone by default: {0, 1} */
     int busy;                  /* inside learner_step: weights and AdamW state half updated */

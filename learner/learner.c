@@ -1,8 +1,11 @@
-/* learner.c: rank 0 of `grpo train`. Each step: take every actor's quota
- * of groups from the intake (intake.c: polled, validated, in sequence
- * order), train on them (grpo_step.c), bump the policy version and publish
- * the new weights, and every checksum_every versions check that the actors
- * hold bit-identical weights.
+/* learner.c: rank 0 of `grpo train`, the lead learner. Each step: take
+ * every actor's quota of groups from the intake (intake.c: polled,
+ * validated, in sequence order; in the colocated layout its own share
+ * first), relay the batch to the other data-parallel learners
+ * (learner_peer.h), train on it (grpo_step.c), bump the policy version and
+ * publish the new weights (colocated: only the version), and every
+ * checksum_every versions check that every rank holds bit-identical
+ * weights.
  *
  * Synchronous mode (default): a blocking broadcast of the weights after
  * each step; actors wait for it, so every group is on-policy and runs are
@@ -33,12 +36,12 @@
  * clock, so every rank ends at the step it chose.
  *
  * The loop's state (Run) is in learner_run.h; publishing and the actors'
- * reports are in learner_publish.c, the final table in learner_report.c. */
+ * reports are in learner_publish.c, checkpoints, signals and stops in
+ * learner_stop.c, the final table in learner_report.c. */
 #include "learner.h"
 #include "learner_run.h"
 
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,121 +67,6 @@
 #include "util.h"
 #include "weights_sync.h"
 #include "wire.h"
-
-/* The one piece of process-wide state, because a signal handler can reach
- * nothing else. (Blocking the signals and polling sigpending would need no
- * handler, but OpenBLAS starts its threads when the library loads, before
- * main could block anything, and a process-directed SIGTERM would then be
- * delivered to one of them and kill the rank.) The learner reads it once
- * per step (take_stop_signal) into its Run. */
-static volatile sig_atomic_t pending_stop;
-
-static void on_stop_signal(int sig) { pending_stop = sig; }
-
-void learner_catch_signals(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGUSR1, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    /* a file-size limit (ulimit -f) then fails the write with EFBIG, which
-     * is reported naming the file, instead of killing the rank unexplained */
-    signal(SIGXFSZ, SIG_IGN);
-}
-
-/* The stop signal received so far, or 0. */
-static int take_stop_signal(void) { return (int)pending_stop; }
-
-
-/* Writes ckpt-<step>.ckpt from the run's state (R->rs.actor_state and
- * flags set by the caller); its name goes to path. Returns 0, or
- * EXIT_RUN_DIR after saying why. */
-static int save_run(Run *R, char *path, size_t cap) {
-    char err[900];
-    R->rs.n_ranks = R->comm->size;
-    R->rs.step = R->L.step;
-    R->rs.version = R->version;
-    R->rs.train_seconds = now_seconds() - R->t_start;
-    run_checkpoint_path(R->run->dir, R->L.step, path, cap);
-    R->last_saved_step = R->L.step;
-    /* the metrics first: on disk, they never lag behind a checkpoint */
-    int status = 0;
-    if (R->metrics_ready && metrics_sync(&R->ml, err, sizeof err) != 0) {
-        fprintf(stderr, "error: run directory not writable: %s\n", err);
-        status = EXIT_RUN_DIR;
-    }
-    if (run_checkpoint_save(R->run->dir, R->gs->keep_checkpoints, &R->policy, R->tok, &R->L.opt,
-                            &R->rs, R->cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "error: run directory not writable: %s\n", err);
-        return EXIT_RUN_DIR;
-    }
-    if (status) fprintf(stderr, "error: learner: wrote %s (step %ld) before stopping\n", path,
-                        R->L.step);
-    return status;
-}
-
-/* Writes the checkpoint of the step just completed. The actors hold no
- * state a resume needs (their rollouts are keyed by step and prompt,
- * rollout.h), so it is exact in synchronous mode; asynchronous checkpoints
- * are flagged (run_state.h: the groups in flight are lost). Returns
- * save_run's status. */
-static int checkpoint(Run *R) {
-    R->rs.flags = R->plan->async ? RUN_STATE_ASYNC : 0;
-    char path[CFG_STR_MAX + 64];
-    int status = save_run(R, path, sizeof path);
-    if (status == 0 && R->plan->async)
-        printf("note: %s (asynchronous mode) resumes not bit-exact: the groups in flight are "
-               "resampled with its weights\n", path);
-    return status;
-}
-
-/* A wait ran past the deadline: say what, name the actors that no longer
- * answer, save what we can, stop every rank. */
-static void give_up(Run *R, const char *what) {
-    fprintf(stderr, "error: learner: %s\n", what);
-    int *silent = xcalloc((size_t)R->comm->size, sizeof(int));
-    int n = comm_find_silent(silent, R->comm->size, 3.0);
-    for (int i = 0; i < n; i++) {
-        char msg[300] = "(before its first message)";
-        if (R->intake_ready) intake_describe(&R->in, silent[i], msg, sizeof msg);
-        fprintf(stderr, "error: learner: actor rank %d does not answer: %s\n", silent[i], msg);
-    }
-    xfree(silent);
-    char path[CFG_STR_MAX + 64];
-    run_checkpoint_path(R->run->dir, R->L.step, path, sizeof path);
-    if (!R->intake_ready) /* setup refused or unfinished: nothing (of ours) to save */
-        fprintf(stderr, "error: learner: stopping all ranks\n");
-    else if (checkpoint(R) == 0)
-        fprintf(stderr, "error: learner: wrote %s (step %ld); stopping all ranks\n", path,
-                R->L.step);
-    else
-        fprintf(stderr, "error: learner: no checkpoint written; stopping all ranks\n");
-    comm_abort(EXIT_SILENT);
-}
-
-static void on_comm_timeout(const char *what, void *ctx) { give_up(ctx, what); }
-
-/* A stop signal came and a wait did not end within the grace: a rank has
- * died (under mpirun the others get SIGTERM, then SIGKILL a second later)
- * or cannot be reached. Save what the run has, if its state is whole (not
- * in the middle of a data-parallel update), and stop every rank. */
-static void on_comm_interrupt(const char *what, void *ctx) {
-    Run *R = ctx;
-    fprintf(stderr, "error: learner: signal %d while waiting for %s, which does not come: a rank "
-                    "is gone or stuck\n", (int)pending_stop, what);
-    char path[CFG_STR_MAX + 64];
-    run_checkpoint_path(R->run->dir, R->L.step, path, sizeof path);
-    if (!R->intake_ready || R->L.busy)
-        fprintf(stderr, "error: learner: no consistent state to save (%s); the newest checkpoint "
-                "in %s is what the run has\n", R->L.busy ? "in the middle of a step" : "at setup",
-                R->run->dir);
-    else if (R->L.step == R->last_saved_step || checkpoint(R) == 0)
-        fprintf(stderr, "error: learner: %s holds step %ld, the last one completed\n", path,
-                R->L.step);
-    fprintf(stderr, "error: learner: stopping all ranks with status %d\n", EXIT_REQUEUE);
-    comm_abort(EXIT_REQUEUE);
-}
 
 /* Moves an earlier run's metrics file aside before a restart truncates it. */
 static int set_aside_metrics(const char *dir, const char *name) {
@@ -418,36 +306,6 @@ static void dump_gradient(Run *R) {
     R->grad_dump = NULL;
 }
 
-/* Between the polls of the wait for a step's groups: the asynchronous
- * loop's reports, and a stop signal, which ends the wait (1). */
-static int wait_idle(void *ctx) {
-    Run *R = ctx;
-    if (R->plan->async) async_check_reports(R);
-    if (!R->stop_signal) R->stop_signal = take_stop_signal();
-    return R->stop_signal != 0;
-}
-
-/* A signal came while the actors were still rolling out step: the step
- * has not started, so the checkpoint of the last completed one is what
- * the run has; write it unless it is on disk, and stop with EXIT_REQUEUE.
- * This is also what saves a run when a rank dies: mpirun then sends every
- * other rank SIGTERM, and SIGKILL a second later, while the learner waits
- * for the dead actor's groups. */
-static int stop_while_waiting(Run *R, long step) {
-    char path[CFG_STR_MAX + 64];
-    run_checkpoint_path(R->run->dir, R->L.step, path, sizeof path);
-    int status = 0;
-    if (R->L.step > R->last_saved_step || access(path, F_OK) != 0) status = checkpoint(R);
-    if (status) return status;
-    printf("signal %d came while the actors rolled out step %ld (that step is not taken)\n",
-           R->stop_signal, step);
-    printf("signal %d: checkpointed step %ld to %s; exiting with status %d so a batch script "
-           "requeues the job (train resumes automatically)\n",
-           R->stop_signal, R->L.step, path, EXIT_REQUEUE);
-    fflush(stdout);
-    return EXIT_REQUEUE;
-}
-
 /* One training step: collect, train, publish, evaluate, log, checkpoint.
  * Returns 0 to continue, or the exit status to stop with (a checkpoint is
  * written when it can be; the message says why): EXIT_REQUEUE on a signal,
@@ -470,12 +328,12 @@ static int run_step(Run *R, long step, Group *groups) {
         for (int i = 0; i < q; i++) intake_push(&R->in, 0, &R->local_groups[i]);
         t_local = now_seconds() - t0;
     }
-    int silent = intake_wait_batch(&R->in, wait_idle, R);
-    if (silent < 0) return stop_while_waiting(R, step);
+    int silent = intake_wait_batch(&R->in, run_wait_idle, R);
+    if (silent < 0) return run_stop_while_waiting(R, step);
     if (silent) {
         char msg[300];
         intake_describe(&R->in, silent, msg, sizeof msg);
-        give_up(R, msg);
+        run_give_up(R, msg);
     }
     /* every step, even when the batch was already there: the bound on the
      * age of a report (checksum_ring.h) relies on it */
@@ -520,7 +378,7 @@ static int run_step(Run *R, long step, Group *groups) {
     int time_up = step < plan->steps && time_limit_reached(R);
     int last = step == plan->steps || time_up;
     int empty_stop = gs->max_empty_steps > 0 && R->n_empty >= gs->max_empty_steps;
-    if (!R->stop_signal) R->stop_signal = take_stop_signal();
+    if (!R->stop_signal) R->stop_signal = learner_stop_signal();
     int stopping = (R->stop_signal != 0 && !last) || empty_stop || nonfinite;
     /* stopping: checkpoint and go, no evaluation (on a signal the batch
      * system is counting down to SIGKILL) */
@@ -532,12 +390,14 @@ static int run_step(Run *R, long step, Group *groups) {
                now_seconds() - R->t_start, (double)gs->time_limit_s, step, plan->steps);
     }
     uint32_t cmd = !eval_due ? WIRE_CMD_WEIGHTS : last ? WIRE_CMD_EVAL_PASS_K : WIRE_CMD_EVAL;
+    R->step_log = &s; /* an interrupted wait from here on writes its line (learner_stop.c) */
+    R->step_t0 = t0;
     if (plan->async) publish(R, cmd); /* first: the actors go on */
     int checkpointed = (gs->checkpoint_every > 0 && step % gs->checkpoint_every == 0) ||
                        stopping || last;
     int status = 0;
     if (checkpointed && !nonfinite)
-        status = checkpoint(R);
+        status = run_save_checkpoint(R);
     /* sync: the actors generate only when told to (WIRE_CMD_GENERATE), so
      * weights sent before a stop leave nothing in flight */
     if (!status && !plan->async && !stopping && (!last || eval_due)) publish(R, cmd);
@@ -560,6 +420,7 @@ static int run_step(Run *R, long step, Group *groups) {
     R->phase[PHASE_BCAST] += s.t_bcast;
     R->phase[PHASE_EVAL] += s.t_eval;
     char err[900];
+    R->step_log = NULL;
     int bad = metrics_step(&R->ml, &s, err, sizeof err) != 0 ||
               (s.has_eval && write_samples(R, step, n_good, err, sizeof err) != 0);
     for (int i = 0; i < n_good; i++) group_free(&groups[i]);
@@ -568,7 +429,7 @@ static int run_step(Run *R, long step, Group *groups) {
         if (!checkpointed) {
             char path[CFG_STR_MAX + 64];
             run_checkpoint_path(R->run->dir, R->L.step, path, sizeof path);
-            if (checkpoint(R) == 0)
+            if (run_save_checkpoint(R) == 0)
                 fprintf(stderr, "error: learner: wrote %s (step %ld)\n", path, R->L.step);
         }
         fprintf(stderr, "error: learner: stopping with status %d (run directory not writable)\n",
@@ -643,8 +504,7 @@ int learner_run(Config *cfg, Comm *comm, CommGroup *learners, const LocalActor *
     R->roles = plan_roles(R->plan, 0, comm->size);
     R->lg = learners && comm_group_size(learners) > 1 ? learners : NULL;
     R->local = local;
-    comm_set_deadline(comm, R->plan->deadline_s, on_comm_timeout, R);
-    comm_set_interrupt(comm, take_stop_signal, 0.2, on_comm_interrupt, R);
+    learner_watch_waits(R, comm);
     char err[1000];
     make_dirs_or_die(R->run->dir);
     int status = run_lock_take(&R->lock, R->run->dir);

@@ -55,6 +55,8 @@ typedef struct Run {
     int learner_ready, intake_ready, metrics_ready; /* what setup got to (for cleanup) */
     int actors_started;        /* the actors got their state and are in their loop */
     int stop_signal;           /* SIGUSR1/SIGTERM received: checkpoint and stop */
+    StepLog *step_log;         /* the step trained whose metrics line is not yet written */
+    double step_t0;            /* its start */
     float *grad_dump;          /* GRPO_TEST_GRAD_OUT: the first update's gradient */
     long last_saved_step;      /* of the last checkpoint written (-1: none) */
     int time_stop;             /* [grpo] time_limit_s reached: no new step */
@@ -88,6 +90,24 @@ void publish_and_evaluate(Run *R, uint32_t cmd, EvalResult *out);
 void async_check_reports(void *ctx);
 /* Tells the actors to stop (async: drains what is still in flight). */
 void stop_actors(Run *R);
+
+/* learner_stop.c */
+/* The stop signal received so far (SIGUSR1 / SIGTERM), or 0. */
+int learner_stop_signal(void);
+/* Sets R's comm deadline (a silent rank: run_give_up) and interrupt (a
+ * stop signal during a wait that does not end within 0.2 s: the last
+ * completed step saved, every rank stopped). */
+void learner_watch_waits(Run *R, Comm *comm);
+/* Writes the checkpoint of the step just completed; 0 or EXIT_RUN_DIR. */
+int run_save_checkpoint(Run *R);
+/* A wait ran past the deadline: names the silent ranks, saves what it can,
+ * stops every rank with EXIT_SILENT. Does not return. */
+void run_give_up(Run *R, const char *what) __attribute__((noreturn));
+/* intake_wait_batch's idle step: the async reports, and 1 on a stop signal. */
+int run_wait_idle(void *ctx);
+/* A stop signal came while the actors rolled out step: saves the last
+ * completed step (unless on disk); returns EXIT_REQUEUE (or EXIT_RUN_DIR). */
+int run_stop_while_waiting(Run *R, long step);
 
 /* learner_report.c */
 /* Writes final.ckpt, prints the final evaluation, the phase table and the

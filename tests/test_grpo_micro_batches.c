@@ -10,7 +10,9 @@
  *     k = 2, 3, 4, 7 and more chunks than rows, with beta > 0, each loss
  *     normalisation, tis_cap, minibatches = 2 and inner_epochs = 2;
  *   - fewer positions are computed (StepMetrics.learner_tokens);
- *   - with lr > 0 the weights after the step agree too. */
+ *   - with lr > 0 the weights after the step agree too;
+ *   - [grpo] grad_shards = S (the gradient a fixed tree sum of S shards)
+ *     gives the same gradient to 1e-5. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -296,6 +298,37 @@ static void test_same_gradient_minibatches_epochs(void **state) {
     config_free(cfg);
 }
 
+/* [grpo] grad_shards: a minibatch's gradient summed from S shards of its
+ * groups (each from zero, added in a fixed tree) is the one batch's up to
+ * summation order, for S = 2, 3, 4 and more shards than groups, with
+ * minibatches and epochs. */
+static void test_grad_shards_same_gradient(void **state) {
+    (void)state;
+    Config *cfg = base_config();
+    GRPO(cfg)->minibatches = 2;
+    GRPO(cfg)->inner_epochs = 2;
+    Run one = run_step(cfg, 4);
+    const int shards[] = {2, 3, 4, 8};
+    for (size_t q = 0; q < sizeof shards / sizeof *shards; q++) {
+        GRPO(cfg)->grad_shards = shards[q];
+        Run r = run_step(cfg, 4);
+        const int k = shards[q]; /* for CLOSE's message */
+        const double eg = rel_norm(r.mom, one.mom, r.n), ev = rel_norm(r.var, one.var, r.n);
+        printf("  grad_shards %d: grad rel diff %.2e (second moment %.2e), objective %.9g vs "
+               "%.9g\n", k, eg, ev, r.m.objective, one.m.objective);
+        assert_true(eg < 1e-5);
+        assert_true(ev < 1e-5);
+        assert_true(obj_err(&r, &one) < 1e-6);
+        CLOSE(kl, 1e-5);
+        CLOSE(grad_norm, 1e-5);
+        CLOSE(entropy, 1e-5);
+        assert_int_equal(r.m.tokens, one.m.tokens);
+        run_free(&r);
+    }
+    run_free(&one);
+    config_free(cfg);
+}
+
 /* lr > 0: the updates move the weights between minibatches and epochs;
  * the weights after the step still agree. */
 static void test_same_weights_after_updates(void **state) {
@@ -342,6 +375,7 @@ int main(void) {
         cmocka_unit_test(test_same_gradient_one_minibatch),
         cmocka_unit_test(test_same_gradient_minibatches_epochs),
         cmocka_unit_test(test_same_weights_after_updates),
+        cmocka_unit_test(test_grad_shards_same_gradient),
         cmocka_unit_test(test_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

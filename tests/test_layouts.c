@@ -5,7 +5,8 @@
  * any number of actors (the rollouts are keyed by seed, step, prompt and
  * completion; the learner orders groups by prompt); with 2 learners, the
  * same bits run to run and across layouts and actor counts, and a first
- * gradient equal to one learner's to 1e-5 in relative norm. An actor
+ * gradient equal to one learner's to 1e-5 in relative norm, and with
+ * [grpo] grad_shards = 2 the bits of one learner. An actor
  * killed with SIGKILL mid-run: the learner saves the last completed step
  * before mpirun takes the job down, and a resume with one actor fewer
  * ends with the weights of the uninterrupted run. */
@@ -211,6 +212,18 @@ static void test_killed_actor_resumes_with_fewer(void **state) {
     assert_same_state("straight", "killed");
 }
 
+/* [grpo] grad_shards = 2: each minibatch's gradient is the fixed tree sum
+ * of two shards, which two learners compute one each: one learner and two
+ * (separate or colocated) give the same bits. */
+static void test_grad_shards_make_one_and_two_learners_identical(void **state) {
+    (void)state;
+    assert_int_equal(train("sh1", 2, 4, "grpo.grad_shards=2"), 0);
+    assert_int_equal(train("sh2", 3, 4, "grpo.grad_shards=2 grpo.learners=2"), 0);
+    assert_int_equal(train("shc", 2, 4, "grpo.grad_shards=2 grpo.layout=colocated"), 0);
+    assert_same_state("sh1", "sh2");
+    assert_same_state("sh1", "shc");
+}
+
 static void test_impossible_layouts_refused(void **state) {
     (void)state;
     /* K learners need at least one actor beside them */
@@ -229,6 +242,7 @@ int main(void) {
         cmocka_unit_test(test_two_learners_reproducible),
         cmocka_unit_test(test_first_gradient_one_vs_two_learners),
         cmocka_unit_test(test_killed_actor_resumes_with_fewer),
+        cmocka_unit_test(test_grad_shards_make_one_and_two_learners_identical),
         cmocka_unit_test(test_impossible_layouts_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

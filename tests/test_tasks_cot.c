@@ -177,7 +177,8 @@ static void test_verifier_direct(void **st) {
 /* Totals of a group, then its advantages (GRPO, population std). */
 static float max_abs_adv(const Task *t, const TaskItem *it, const char *const *c, int G,
                          int additive) {
-    float r[8], adv[8], m = 0;
+    float r[8] = {0}, adv[8], m = 0;
+    assert_true(G >= 1 && G <= 8);
     for (int i = 0; i < G; i++) {
         Reward rw;
         t->verify(t, it, c[i], 1, &rw);
