@@ -158,8 +158,9 @@ int metrics_step(MetricsLog *ml, const StepLog *s, char *err, size_t errlen) {
     put_num(f, "is_truncated_frac", "%.6g", m->is_truncated_frac);
     fprintf(f,
             ",\"t_collect\":%.4f,\"t_generate\":%.4f,\"t_verify\":%.4f,\"t_comm\":%.4f,"
-            "\"t_learn\":%.4f,\"t_bcast\":%.4f,\"t_eval\":%.4f",
-            s->t_collect, s->t_gen, s->t_verify, s->t_comm, s->t_learn, s->t_bcast, s->t_eval);
+            "\"t_learn\":%.4f,\"t_allreduce\":%.4f,\"t_bcast\":%.4f,\"t_eval\":%.4f",
+            s->t_collect, s->t_gen, s->t_verify, s->t_comm, s->t_learn, m->t_allreduce, s->t_bcast,
+            s->t_eval);
     double per_tok = m->tokens ? s->wire_bytes / m->tokens : 0;
     fprintf(f,
             ",\"wire_bytes\":%.0f,\"raw_bytes\":%.0f,\"wire_bytes_per_token\":%.4g,"
