@@ -2,11 +2,11 @@
 # The main job, on localhost: install what is missing, build, then the
 # DeepSeek-R1 recipe from nothing on the reasoning version of arithmetic
 # (grpo pipeline --config deploy/pipeline.ini): the second task's own SFT
-# (the reference), a cold start on 20,000 flawed demonstrations, GRPO on 1
-# learner + 2 actors, rejection sampling, SFT on the samples mixed with the
+# (the reference), a cold start on 20,000 flawed demonstrations, GRPO on 4
+# colocated ranks (each acts, then learns), rejection sampling, SFT on the samples mixed with the
 # second task, a final RL stage with a hybrid reward, distillation into a
 # quarter-size student (SFT on the final teacher's verified samples); then
-# the table and runs/demo/pipeline.png (about 7 minutes on 2 cores).
+# the table and runs/demo/pipeline.png (about 5 minutes on 2 cores).
 # The pipeline resumes: run it again after an interruption and finished
 # stages are skipped. --fresh starts over. Extra arguments are config
 # overrides, e.g.  bash deploy/demo.sh pipeline.grpo=grpo.steps=50
