@@ -329,8 +329,6 @@ static int plan_minibatches(Learner *L, int n) {
         const int chunks = (L->gs->micro_batches + L->gs->grad_shards - 1) / L->gs->grad_shards;
         mb->sh0 = k * per;
         mb->nsh = per;
-        mb->lrow0 = -1;
-        mb->lrows = 0;
         for (int r = mb->row0; r < mb->row0 + mb->rows; r++) L->order[r] = r;
         for (int q = 0; q < per; q++) {
             const int s_ = j * per + q;
@@ -342,8 +340,6 @@ static int plan_minibatches(Learner *L, int n) {
             sh->rows = 0;
             for (int i = sg0; i < sg1; i++) sh->rows += L->sorted[i].G;
             sh->chunks = chunks < sh->rows ? chunks : sh->rows;
-            if (mb->lrow0 < 0) mb->lrow0 = sh->row0;
-            mb->lrows += sh->rows;
             if (sh->chunks > 1) {
                 /* key length * max_rows + row: by length, ties in batch order */
                 if (!key) key = xmalloc(sizeof *key * (size_t)L->max_rows);
@@ -494,7 +490,10 @@ static const float *importance_weights(Learner *L, int M, TokenTally *tt) {
     tt->is_min = INFINITY;
     for (int k = 0; k < M; k++) {
         const Minibatch *mb = &L->mbs[k];
-        for (int r = mb->lrow0; r < mb->lrow0 + mb->lrows; r++)
+        const Shard *sh = &L->shards[mb->sh0];
+        /* its shards are contiguous: rows from the first's to the last's end */
+        const int r0 = sh[0].row0, r1 = sh[mb->nsh - 1].row0 + sh[mb->nsh - 1].rows;
+        for (int r = r0; r < r1; r++)
             for (long t = L->tok_of[r]; t < L->tok_of[r] + L->len[r]; t++) {
                 double q = is_token(L, t);
                 tt->is += q;

@@ -63,8 +63,7 @@ typedef struct {
 typedef struct {
     int g0, g1, row0, rows;
     long tok0, ntok;
-    int lrow0, lrows;  /* this learner's share of the rows (all of them when K = 1) */
-    int sh0, nsh;      /* its shards: L->shards[sh0 .. sh0 + nsh) */
+    int sh0, nsh;      /* this learner's shards: L->shards[sh0 .. sh0 + nsh) */
 } Minibatch;
 
 /* A gradient shard: a contiguous run of whole groups of a minibatch, rows

@@ -404,7 +404,7 @@ static int run_step(Run *R, long step, Group *groups) {
     double t4 = now_seconds();
     s.t_bcast = t4 - t3;
     if (!status && eval_due) {
-        collect_eval(R, &s.eval);
+        collect_eval(R, cmd, &s.eval);
         s.has_eval = 1;
         s.t_eval = now_seconds() - t4;
         if (last) {

@@ -83,7 +83,6 @@ void publish(Run *R, uint32_t cmd) {
         comm_abort(EXIT_WEIGHTS);
     }
     if (cmd != WIRE_CMD_WEIGHTS) control_send(R->comm, cmd);
-    R->pending_eval = cmd;
 }
 
 /* Waits, under the deadline, for the next message with tag from any actor
@@ -105,7 +104,7 @@ static size_t recv_eval_msg(Run *R, int tag, int *src, double deadline, const ch
  * (each actor sends one samples message after its report). A message that
  * does not decode is counted as a bad message and left out (the prompt
  * count says how many were evaluated; samples.jsonl lacks those samples). */
-void collect_eval(Run *R, EvalResult *out) {
+void collect_eval(Run *R, uint32_t cmd, EvalResult *out) {
     double t0 = now_seconds(), deadline = t0 + R->comm->deadline_s;
     EvalTally sum;
     memset(&sum, 0, sizeof sum);
@@ -116,7 +115,6 @@ void collect_eval(Run *R, EvalResult *out) {
     EvalSampleSet mine;
     int have_mine = 0;
     if (R->local) {
-        uint32_t cmd = R->pending_eval;
         R->local->evaluate(R->local->ctx, cmd, R->version, &sum, &mine);
         have_mine = 1;
     }
@@ -165,7 +163,7 @@ void collect_eval(Run *R, EvalResult *out) {
  * its result. */
 void publish_and_evaluate(Run *R, uint32_t cmd, EvalResult *out) {
     publish(R, cmd);
-    collect_eval(R, out);
+    collect_eval(R, cmd, out);
 }
 
 /* Tells the actors to stop. Async: waits for the channel, posts STOP and

@@ -69,7 +69,6 @@ typedef struct Run {
     /* held-out evaluation, by the actors */
     void *ev_buf;              /* receive buffer for their reports */
     size_t ev_cap;
-    uint32_t pending_eval;     /* the command of the last publication (what collect_eval collects) */
     EvalSampleSet samples;     /* the last evaluation's held-out samples */
     EvalResult final_eval;     /* the last step's evaluation, with pass@k */
     int have_final;
@@ -82,9 +81,10 @@ typedef struct Run {
  * WIRE_CMD_EVAL or WIRE_CMD_EVAL_PASS_K then has every actor evaluate its
  * share of the held-out set with them (collect_eval gathers the result). */
 void publish(Run *R, uint32_t cmd);
-/* Sums the actors' evaluation reports for the weights just published;
+/* Sums the actors' evaluation reports for the weights just published with
+ * cmd (colocated: rank 0 evaluates its own share first, the same way);
  * their held-out samples go to R->samples. */
-void collect_eval(Run *R, EvalResult *out);
+void collect_eval(Run *R, uint32_t cmd, EvalResult *out);
 void publish_and_evaluate(Run *R, uint32_t cmd, EvalResult *out);
 /* Async, between polls: checks the checksums actors report. */
 void async_check_reports(void *ctx);

@@ -64,22 +64,28 @@ void comm_check_interrupt(const Comm *c, double *first_seen, const char *what) {
     if (now - *first_seen >= c->grace_s) c->on_interrupt(what, c->interrupt_ctx);
 }
 
+/* Polls r until it completes (0) or the absolute deadline passes (-1): a
+ * tight loop of tests first (most operations finish within microseconds),
+ * then polite sleeping polls; with c, each poll also checks c's interrupt. */
+static int poll_until(CommReq **r, double deadline, const Comm *c, const char *what) {
+    for (int i = 0; i < 2000; i++)
+        if (comm_test(r)) return 0;
+    double first_seen = 0;
+    while (!comm_test(r)) {
+        if (now_seconds() > deadline) return -1;
+        if (c) comm_check_interrupt(c, &first_seen, what);
+        comm_idle();
+    }
+    return 0;
+}
+
 /* Waits for r under c's deadline; on time-out hands over to its handler,
  * on an interrupt to that one. */
 static void wait_or_timeout(const Comm *c, CommReq **r, const char *what) {
-    for (int i = 0; i < 2000; i++)
-        if (comm_test(r)) return;
-    const double deadline = now_seconds() + c->deadline_s;
-    double first_seen = 0;
-    while (!comm_test(r)) {
-        if (now_seconds() > deadline) {
-            char msg[256];
-            snprintf(msg, sizeof msg, "%s (no progress for %.0f s)", what, c->deadline_s);
-            comm_timed_out(c, msg);
-        }
-        comm_check_interrupt(c, &first_seen, what);
-        comm_idle();
-    }
+    if (poll_until(r, now_seconds() + c->deadline_s, c, what) == 0) return;
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s (no progress for %.0f s)", what, c->deadline_s);
+    comm_timed_out(c, msg);
 }
 
 void comm_send(const Comm *c, const void *buf, size_t len, int dest, int tag) {
@@ -255,17 +261,7 @@ int comm_find_silent(int *silent, int max, double wait_s) {
     return n;
 }
 
-int comm_wait_until(CommReq **r, double deadline) {
-    /* Most operations finish within microseconds: test in a tight loop
-     * first, and only then fall back to polite sleeping polls. */
-    for (int i = 0; i < 2000; i++)
-        if (comm_test(r)) return 0;
-    while (!comm_test(r)) {
-        if (now_seconds() > deadline) return -1;
-        comm_idle();
-    }
-    return 0;
-}
+int comm_wait_until(CommReq **r, double deadline) { return poll_until(r, deadline, NULL, NULL); }
 
 void comm_barrier_idle(double poll_seconds) {
     MPI_Request req;

@@ -57,12 +57,6 @@ void plan_actor_slots(const TrainPlan *p, int a, int n_actors, int *lo, int *hi)
 /* Groups actor rank `rank` produces per step (hi - lo of its slots); 0
  * for a rank that does not act. */
 int plan_quota(const TrainPlan *p, int rank, int size);
-/* The run-wide index of slot `slot` of step `step` (1-based): the key of
- * its prompt and of its completions' random streams. */
-static inline unsigned long long plan_prompt_index(const TrainPlan *p, long step, int slot) {
-    return (unsigned long long)(step - 1) * (unsigned long long)p->prompts_per_step +
-           (unsigned long long)slot;
-}
 
 /* Whether size ranks can run the plan (at least one learner and one actor,
  * every actor at least one prompt per step, every learner at least one

@@ -3,8 +3,8 @@
  * learners K on the same batch. Launch with
  *   mpirun --oversubscribe -np N build/tests/bench_learner_dp_mpi
  * For K = 1, 2, 4, ... up to N, and K = N (the colocated layout's learner
- * step: every rank learns; its sampling is not run here), every rank builds bench_learner_step.c's batch and model (16
- * prompts x G = 8, completions 60-180 tokens, the 107k model, beta 0.04,
+ * step: every rank learns; its sampling is not run here), every rank builds
+ * the learner benchmarks' batch and model (bench_common.h: 16 prompts x G = 8, completions 60-180 tokens, the 107k model, beta 0.04,
  * default [grpo]: 1 minibatch, 1 inner epoch, micro_batches 4), ranks < K
  * form the learners' group and run learner_step on the whole batch (each
  * runs its share and joins the gradient allreduce), the other ranks wait in
@@ -39,59 +39,17 @@
 #include "rng.h"
 #include "sections.h"
 #include "util.h"
+
+#include "bench_common.h"
 #include "wire.h"
 
-enum { NP = 16, G = 8, PLEN = 10, MAXC = 180, REPS = 5, SGEMM_N = 1024 };
+enum { REPS = 5, SGEMM_N = 1024 };
 #define IDLE_POLL_S 1e-3 /* how often a waiting rank checks its barrier */
 
 #define PLAN(c) ((TrainPlan *)config_get_mut((c), &plan_section))
 #define GRPO(c) ((GrpoSettings *)config_get_mut((c), &grpo_section))
 #define SAMP(c) ((SamplingSettings *)config_get_mut((c), &sampling_section))
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static double cpu_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
-/* bench_learner_step.c's batch: the same seed on every rank, so the same
- * batch. */
-static void make_batch(Group *g) {
-    Rng r;
-    rng_seed(&r, 11, 0);
-    for (int i = 0; i < NP; i++) {
-        int len[G];
-        int64_t n = 0;
-        for (int k = 0; k < G; k++) {
-            len[k] = i % 2 ? 150 + (int)rng_below(&r, MAXC - 150 + 1) : 60 + (int)rng_below(&r, 31);
-            n += len[k];
-        }
-        group_alloc(&g[i], G, PLEN, 1, n);
-        g[i].actor_rank = 1;
-        g[i].seq_no = (uint64_t)i;
-        g[i].prompt[0] = 1;
-        for (int j = 1; j < PLEN; j++) g[i].prompt[j] = 3 + (int)rng_below(&r, 95);
-        for (int64_t j = 0; j < n; j++) {
-            g[i].tokens[j] = 3 + (int)rng_below(&r, 95);
-            g[i].old_logprobs[j] = -4.585f + 0.1f * (rng_uniform(&r) - 0.5f); /* ~ log(1/98) */
-        }
-        for (int k = 0; k < G; k++) {
-            g[i].completion_len[k] = len[k];
-            g[i].reward[k] = g[i].reward_comp[k] = (float)((i + k) % 3 == 0);
-            g[i].finish[k] = WIRE_FINISH_EOS;
-        }
-    }
-}
 
 /* The machine's reference: one SGEMM_N^3 product, GFLOP/s by wall clock. */
 static float *sg_a, *sg_c;
@@ -120,10 +78,10 @@ typedef struct {
 static uint64_t run_k(CommGroup *g, const ModelConfig *mc, const Group *batch, Row *row,
                       float *w1, int save_w1, double *diff) {
     Config *cfg = grpo_config_new();
-    PLAN(cfg)->prompts_per_step = NP;
-    PLAN(cfg)->group_size = G;
+    PLAN(cfg)->prompts_per_step = BENCH_NP;
+    PLAN(cfg)->group_size = BENCH_G;
     PLAN(cfg)->steps = 100;
-    SAMP(cfg)->max_new_tokens = MAXC;
+    SAMP(cfg)->max_new_tokens = BENCH_MAXC;
     GRPO(cfg)->beta = 0.04f;
     Model policy, ref;
     model_init(&policy, mc);
@@ -137,13 +95,13 @@ static uint64_t run_k(CommGroup *g, const ModelConfig *mc, const Group *batch, R
     StepMetrics m;
     double wall[REPS], cpu[REPS], ar[REPS], bare[REPS], sg[REPS], norm[REPS];
     group_sync(g);
-    learner_step(&L, batch, NP, 0, &m); /* warm-up */
+    learner_step(&L, batch, BENCH_NP, 0, &m); /* warm-up */
     for (int rep = 0; rep < REPS; rep++) {
         group_sync(g);
         sg[rep] = sgemm_rate();
         group_sync(g);
         const double w0 = now_seconds(), c0 = cpu_seconds();
-        learner_step(&L, batch, NP, 0, &m);
+        learner_step(&L, batch, BENCH_NP, 0, &m);
         wall[rep] = now_seconds() - w0;
         cpu[rep] = cpu_seconds() - c0;
         ar[rep] = m.t_allreduce;
@@ -213,11 +171,9 @@ int main(int argc, char **argv) {
     comm_init(&comm, &argc, &argv);
     const int N = comm.size, me = comm.rank;
     const long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    ModelConfig mc = {.vocab_size = 98, .dim = 64, .n_layers = 2, .n_heads = 4, .n_kv_heads = 4,
-                      .hidden_dim = 176, .max_seq_len = 192, .tied_embeddings = 1,
-                      .rope_theta = 10000.0f, .norm_eps = 1e-5f};
-    Group batch[NP];
-    make_batch(batch);
+    const ModelConfig mc = bench_reasoning_model();
+    Group batch[BENCH_NP];
+    bench_reasoning_batch(batch);
     sg_a = xcalloc((size_t)SGEMM_N * SGEMM_N, sizeof(float));
     sg_c = xcalloc((size_t)SGEMM_N * SGEMM_N, sizeof(float));
     for (long i = 0; i < (long)SGEMM_N * SGEMM_N; i++) sg_a[i] = (float)(i % 7) - 3.0f;
@@ -233,7 +189,7 @@ int main(int argc, char **argv) {
         printf("learner_step: %d prompts x G=%d, completions 60-180 tokens, dim %d, %d layers, "
                "%zu params, beta 0.04, [grpo] defaults (1 minibatch, 1 inner epoch, "
                "micro_batches 4): 1 gradient allreduce of %zu bytes per step\n",
-               NP, G, mc.dim, mc.n_layers, n_params, n_params * sizeof(float));
+               BENCH_NP, BENCH_G, mc.dim, mc.n_layers, n_params, n_params * sizeof(float));
         printf("medians of %d steps after 1 warm-up; wall/cpu: rank 0, cpu max: largest learner; "
                "allreduce: t_allreduce (incl. waiting for the slowest learner), share of wall; "
                "bare: the same allreduce after a barrier; positions: the forwards' padded rows x length, all learners; speedup vs K=1 by wall, by cpu (K=1 cpu / cpu max), "
@@ -270,7 +226,7 @@ int main(int argc, char **argv) {
                            "fair figure" : "");
         fflush(stdout);
     }
-    for (int i = 0; i < NP; i++) group_free(&batch[i]);
+    for (int i = 0; i < BENCH_NP; i++) group_free(&batch[i]);
     xfree(w1);
     xfree(hashes);
     xfree(sg_a);

@@ -1,8 +1,7 @@
-/* bench_learner_step.c: learner_step (grpo_step.c) on a reasoning-sized
- * batch, one BLAS thread, by [grpo] micro_batches: 16 prompts x G = 8,
- * completions 60-180 tokens (half the groups short like the sums, half
- * long like the products), the 107k model (dim 64, 2 layers, 4 heads,
- * hidden 176, vocab 98, max_seq_len 192), beta > 0 (reference forward).
+/* bench_learner_step.c: learner_step (grpo_step.c) on the reasoning-sized
+ * batch of bench_common.h (16 prompts x G = 8, completions 60-180 tokens,
+ * the 107k model), one BLAS thread, by [grpo] micro_batches, beta > 0
+ * (reference forward).
  * Prints per setting the positions the forwards ran (padding included) and
  * the median wall and thread-CPU seconds of 5 steps. */
 #include <stdio.h>
@@ -17,63 +16,23 @@
 #include "rng.h"
 #include "sections.h"
 #include "util.h"
+
+#include "bench_common.h"
 #include "wire.h"
 
-enum { NP = 16, G = 8, PLEN = 10, MAXC = 180, REPS = 5 };
+enum { REPS = 5 };
 
 #define PLAN(c) ((TrainPlan *)config_get_mut((c), &plan_section))
 #define GRPO(c) ((GrpoSettings *)config_get_mut((c), &grpo_section))
 #define SAMP(c) ((SamplingSettings *)config_get_mut((c), &sampling_section))
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static double cpu_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
-static void make_batch(Group *g) {
-    Rng r;
-    rng_seed(&r, 11, 0);
-    for (int i = 0; i < NP; i++) {
-        int len[G];
-        int64_t n = 0;
-        for (int k = 0; k < G; k++) {
-            len[k] = i % 2 ? 150 + (int)rng_below(&r, MAXC - 150 + 1) : 60 + (int)rng_below(&r, 31);
-            n += len[k];
-        }
-        group_alloc(&g[i], G, PLEN, 1, n);
-        g[i].actor_rank = 1;
-        g[i].seq_no = (uint64_t)i;
-        g[i].prompt[0] = 1;
-        for (int j = 1; j < PLEN; j++) g[i].prompt[j] = 3 + (int)rng_below(&r, 95);
-        for (int64_t j = 0; j < n; j++) {
-            g[i].tokens[j] = 3 + (int)rng_below(&r, 95);
-            g[i].old_logprobs[j] = -4.585f + 0.1f * (rng_uniform(&r) - 0.5f); /* ~ log(1/98) */
-        }
-        for (int k = 0; k < G; k++) {
-            g[i].completion_len[k] = len[k];
-            g[i].reward[k] = g[i].reward_comp[k] = (float)((i + k) % 3 == 0);
-            g[i].finish[k] = WIRE_FINISH_EOS;
-        }
-    }
-}
 
 static void bench(const ModelConfig *mc, Group *g, int minibatches, int epochs, int k) {
     Config *cfg = grpo_config_new();
-    PLAN(cfg)->prompts_per_step = NP;
-    PLAN(cfg)->group_size = G;
+    PLAN(cfg)->prompts_per_step = BENCH_NP;
+    PLAN(cfg)->group_size = BENCH_G;
     PLAN(cfg)->steps = 100;
-    SAMP(cfg)->max_new_tokens = MAXC;
+    SAMP(cfg)->max_new_tokens = BENCH_MAXC;
     GRPO(cfg)->beta = 0.04f;
     GRPO(cfg)->minibatches = minibatches;
     GRPO(cfg)->inner_epochs = epochs;
@@ -90,7 +49,7 @@ static void bench(const ModelConfig *mc, Group *g, int minibatches, int epochs, 
     StepMetrics m;
     for (int rep = 0; rep < REPS; rep++) {
         const double w0 = now_seconds(), c0 = cpu_seconds();
-        learner_step(&L, g, NP, 0, &m);
+        learner_step(&L, g, BENCH_NP, 0, &m);
         wall[rep] = now_seconds() - w0;
         cpu[rep] = cpu_seconds() - c0;
     }
@@ -106,16 +65,14 @@ static void bench(const ModelConfig *mc, Group *g, int minibatches, int epochs, 
 
 int main(void) {
     blas_set_threads(1);
-    ModelConfig mc = {.vocab_size = 98, .dim = 64, .n_layers = 2, .n_heads = 4, .n_kv_heads = 4,
-                      .hidden_dim = 176, .max_seq_len = 192, .tied_embeddings = 1,
-                      .rope_theta = 10000.0f, .norm_eps = 1e-5f};
-    Group g[NP];
-    make_batch(g);
+    const ModelConfig mc = bench_reasoning_model();
+    Group g[BENCH_NP];
+    bench_reasoning_batch(g);
     printf("learner_step: %d prompts x G=%d, completions 60-180 tokens, dim %d, %d layers, "
-           "beta 0.04, 1 thread\n", NP, G, mc.dim, mc.n_layers);
+           "beta 0.04, 1 thread\n", BENCH_NP, BENCH_G, mc.dim, mc.n_layers);
     const int ks[] = {1, 2, 4, 8};
     for (size_t q = 0; q < sizeof ks / sizeof *ks; q++) bench(&mc, g, 1, 1, ks[q]);
     for (size_t q = 0; q < sizeof ks / sizeof *ks; q += 2) bench(&mc, g, 2, 2, ks[q]);
-    for (int i = 0; i < NP; i++) group_free(&g[i]);
+    for (int i = 0; i < BENCH_NP; i++) group_free(&g[i]);
     return 0;
 }

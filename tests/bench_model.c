@@ -20,15 +20,7 @@
 #include "blas_setup.h"
 #include "util.h"
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+#include "bench_common.h"
 
 /* A square n x n sgemm, set up once: the machine's reference speed. */
 typedef struct {
@@ -50,14 +42,6 @@ static void sgemm_init(Sgemm *g, int n) {
 }
 
 static void sgemm_free(Sgemm *g) { xfree(g->a); xfree(g->b); xfree(g->c); }
-
-/* CPU seconds of this thread: unlike wall time, it stops while another
- * job holds the core (cache and memory sharing still show). */
-static double cpu_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 
 /* A rate by wall clock and by CPU time. */
 typedef struct {

@@ -517,7 +517,9 @@ static const char *ELASTIC_FMT =
     "%s -o %s/slurm-%%j.out -e %s/slurm-%%j.err deploy/slurm/%s "
     "run.dir=%s grpo.init=%s/a/sft.ckpt grpo.steps=%d grpo.checkpoint_every=5 "
     "grpo.eval_every=0 %s %s";
-enum { ELASTIC_N = 100 };
+/* a tiny step takes about 3 ms: enough steps that the kill after step 20
+ * always lands mid-run */
+enum { ELASTIC_N = 300 };
 
 /* Waits until dir's metrics.jsonl has `steps` training steps (job id still
  * running), then SIGKILLs the `grpo train` process whose initial
