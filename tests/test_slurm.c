@@ -517,9 +517,10 @@ static const char *ELASTIC_FMT =
     "%s -o %s/slurm-%%j.out -e %s/slurm-%%j.err deploy/slurm/%s "
     "run.dir=%s grpo.init=%s/a/sft.ckpt grpo.steps=%d grpo.checkpoint_every=5 "
     "grpo.eval_every=0 %s %s";
-/* a tiny step takes about 3 ms: enough steps that the kill after step 20
- * always lands mid-run */
-enum { ELASTIC_N = 300 };
+/* the uninterrupted run is test_requeue_resume_equivalence's (its N): a
+ * tiny step takes about 3 ms, so 80 steps (~0.3 s) are left after the kill
+ * at step 20 */
+enum { ELASTIC_N = 100 };
 
 /* Waits until dir's metrics.jsonl has `steps` training steps (job id still
  * running), then SIGKILLs the `grpo train` process whose initial
