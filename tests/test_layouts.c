@@ -194,8 +194,12 @@ static void test_killed_actor_resumes_with_fewer(void **state) {
     assert_int_not_equal(rc, 0);
     assert_int_not_equal(rc, 99);
     /* a checkpoint of a step past the five logged before the kill: no step
-     * the run trained before the kill is lost (checkpoint_every = 1000) */
-    assert_int_equal(run("grep -q 'holds step [0-9]*, the last one completed' %s.log", dir), 0);
+     * the run trained before the kill is lost (checkpoint_every = 1000).
+     * The SIGTERM finds the learner either in a wait that cannot end (the
+     * weight broadcast) or waiting for the dead actor's groups */
+    assert_int_equal(run("grep -Eq 'holds step [0-9]*, the last one completed|signal 15: "
+                         "checkpointed step' %s.log", dir),
+                     0);
     assert_int_equal(run("ls %s/ckpt-*.ckpt > /dev/null 2>&1", dir), 0);
     assert_int_equal(run("test \"$(ls %s/ckpt-*.ckpt | sed 's/.*ckpt-0*//; s/[.]ckpt//')\" -ge 5",
                          dir),
