@@ -44,6 +44,34 @@ void reward_finish(const Task *t, Reward *out) {
     out->total = total;
 }
 
+const char *reward_status_name(int status) {
+    static const char *const names[REWARD_STATUS_COUNT] = {
+        "ok",
+        "verifier_crash",
+        "verifier_timeout",
+        "verifier_malformed",
+        "verifier_wrong_id",
+        "sandbox_cpu",
+        "sandbox_timeout",
+        "sandbox_memory",
+        "sandbox_output",
+        "sandbox_file_size",
+        "sandbox_signal",
+        "sandbox_error",
+        "sandbox_setup",
+    };
+    return status >= 0 && status < REWARD_STATUS_COUNT ? names[status] : "unknown";
+}
+
+void task_verify_batch(const Task *t, const VerifyJob *jobs, int n, Reward *out) {
+    memset(out, 0, sizeof *out * (size_t)(n > 0 ? n : 0));
+    if (t->verify_batch) {
+        t->verify_batch(t, jobs, n, out);
+        return;
+    }
+    for (int i = 0; i < n; i++) t->verify(t, jobs[i].item, jobs[i].completion, jobs[i].finished, &out[i]);
+}
+
 uint64_t task_item_id(const char *prompt) { return hash64(prompt, strlen(prompt)); }
 
 int task_id_is_eval(uint64_t id, int eval_permille) {

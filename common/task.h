@@ -80,6 +80,35 @@ typedef struct {
     char solution[TASK_MAX_TEXT]; /* a correct completion text, for SFT */
 } TaskItem;
 
+/* Why a completion's reward is what it is, when the verifier could not
+ * score it normally: an external verifier program that failed on it, or
+ * untrusted code the sandbox had to stop. Every status but REWARD_OK
+ * comes with reward 0 (all components 0); the learner counts them per
+ * step by name (metrics.jsonl "reward_status"). Travels on the wire as
+ * one byte per completion: append new values, never renumber. */
+typedef enum {
+    REWARD_OK = 0,
+    /* external verifier (task_external.c): the program ... */
+    REWARD_VERIFIER_CRASH = 1,     /* exited or closed its stdout before replying */
+    REWARD_VERIFIER_TIMEOUT = 2,   /* did not reply within [task] verifier_timeout */
+    REWARD_VERIFIER_MALFORMED = 3, /* replied with a line that is not a valid reply */
+    REWARD_VERIFIER_WRONG_ID = 4,  /* replied for another id than the one asked */
+    /* sandboxed code (sandbox.h): the program was stopped by ... */
+    REWARD_SANDBOX_CPU = 5,        /* its CPU-time limit */
+    REWARD_SANDBOX_TIMEOUT = 6,    /* its wall-time limit */
+    REWARD_SANDBOX_MEMORY = 7,     /* its address-space limit (allocation failed) */
+    REWARD_SANDBOX_OUTPUT = 8,     /* printing more than its output limit */
+    REWARD_SANDBOX_FILE_SIZE = 9,  /* writing a file over its file-size limit */
+    REWARD_SANDBOX_SIGNAL = 10,    /* a signal (it crashed, or killed itself) */
+    REWARD_SANDBOX_ERROR = 11,     /* raising an error on a test (it ran, but failed) */
+    REWARD_SANDBOX_SETUP = 12,     /* the sandbox could not be built for it */
+    REWARD_STATUS_COUNT = 13
+} RewardStatus;
+
+/* "verifier_timeout", "sandbox_cpu", ...: the metrics key of a status;
+ * "unknown" out of range. */
+const char *reward_status_name(int status);
+
 /* verify() fills the task's n_components; reward_mix_score may append
  * the extra scorers' values after them. */
 typedef struct {
@@ -87,7 +116,15 @@ typedef struct {
     float value[REWARD_MAX_COMPONENTS];     /* each in [0, 1] */
     float total;                            /* sum weight[i] * value[i] */
     int correct;                            /* the accuracy component passed */
+    int status;                             /* RewardStatus */
 } Reward;
+
+/* One completion to verify, for verify_batch. */
+typedef struct {
+    const TaskItem *item;
+    const char *completion; /* without EOS, cut at the stop string */
+    int finished;           /* as verify() */
+} VerifyJob;
 
 typedef struct Task Task;
 struct Task {
@@ -109,6 +146,11 @@ struct Task {
      * its own (EOS or stop string), 0 if cut at the length limit. */
     void (*verify)(const Task *t, const TaskItem *item, const char *completion, int finished,
                    Reward *out);
+    /* Optional: scores jobs[0..n) into out[0..n), as n verify() calls
+     * would, but free to work on several at once (an external verifier's
+     * processes, parallel sandboxes). NULL: verify() one by one. Callers
+     * go through task_verify_batch. */
+    void (*verify_batch)(const Task *t, const VerifyJob *jobs, int n, Reward *out);
 
     /* Optional: lists the eval split exactly. Sets *keys to a malloc'd
      * array of one key (for eval_item) per distinct prompt of the split,
@@ -134,6 +176,9 @@ struct Task {
      * unbounded/unknown: task_check_fits compares them with the model. */
     int max_prompt_chars, max_completion_chars;
 };
+
+/* Scores n completions: t->verify_batch, or verify() one by one. */
+void task_verify_batch(const Task *t, const VerifyJob *jobs, int n, Reward *out);
 
 /* Fills p with the defaults listed in TaskParams. */
 void task_params_default(TaskParams *p);
