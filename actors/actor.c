@@ -283,7 +283,6 @@ Actor *actor_open(const Config *cfg, Comm *comm, const CoLearner *co) {
     Actor *A = xcalloc(1, sizeof *A);
     const TrainPlan *plan = train_plan(cfg);
     const RunSettings *run = run_settings(cfg);
-    const TaskSettings *ts = task_settings(cfg);
     A->cfg = cfg;
     A->plan = plan;
     A->comm = comm;
@@ -296,7 +295,7 @@ Actor *actor_open(const Config *cfg, Comm *comm, const CoLearner *co) {
         model_free(&A->own);
         A->m = co->model;
     }
-    A->task = task_create(ts->name, &ts->p, run->seed, err, sizeof err);
+    A->task = task_from_config(cfg, run->seed, err, sizeof err);
     if (!A->task) die("%s", err);
     A->roles = plan_roles(plan, comm->rank, comm->size);
     CHECK(A->roles.actor >= 0);

@@ -25,8 +25,7 @@ int eval_command(Config *cfg, const CliArgs *a) {
     const EvalSettings *es = eval_settings(cfg);
     memory_check_or_die(&m.cfg, ROLE_EVAL, 0, 0, eval_batch_rows(es->pass_k), 1);
     char err[512];
-    const TaskSettings *ts = task_settings(cfg);
-    Task *task = task_create(ts->name, &ts->p, run_settings(cfg)->seed, err, sizeof err);
+    Task *task = task_from_config(cfg, run_settings(cfg)->seed, err, sizeof err);
     if (!task) die("%s", err);
     if (task_check_fits(task, m.cfg.max_seq_len, sampling_settings(cfg)->max_new_tokens, err,
                         sizeof err) != 0)

@@ -102,8 +102,7 @@ int rejection_sample_command(Config *cfg, const CliArgs *a) {
     const RsSettings *rs = rs_settings(cfg);
     memory_check_or_die(&m.cfg, ROLE_EVAL, 0, 0, rs_batch_prompts(rs->k) * rs->k,
                         memory_local_ranks());
-    const TaskSettings *ts = task_settings(cfg);
-    Task *task = task_create(ts->name, &ts->p, run_settings(cfg)->seed, err, sizeof err);
+    Task *task = task_from_config(cfg, run_settings(cfg)->seed, err, sizeof err);
     if (!task) die("%s", err);
     if (task_check_tokenizer(task, tok, err, sizeof err) != 0) die("%s", err);
     SamplerConfig sc = sampler_config_from(sampling_settings(cfg));

@@ -24,14 +24,14 @@
 
 /* Limits of one program run. Defaults in brackets (the [sandbox] section). */
 typedef struct {
-    double cpu_seconds;  /* RLIMIT_CPU of each process [2]; 0: none (a long-lived verifier) */
-    double wall_seconds; /* the whole run, then every process of it is killed [5]; 0: none */
-    long memory_mb;      /* RLIMIT_AS of each process [512] */
-    long file_kb;        /* RLIMIT_FSIZE: largest file it may write [1024] */
-    long output_kb;      /* stdout kept; printing more kills the run [64] */
+    float cpu_seconds;   /* RLIMIT_CPU of each process [2]; 0: none (a long-lived verifier) */
+    float wall_seconds;  /* the whole run, then every process of it is killed [5]; 0: none */
+    int memory_mb;       /* RLIMIT_AS of each process [512] */
+    int file_kb;         /* RLIMIT_FSIZE: largest file it may write [1024] */
+    int output_kb;       /* stdout kept; printing more kills the run [64] */
     int max_procs;       /* RLIMIT_NPROC of its uid: processes and threads [32] */
     int max_files;       /* RLIMIT_NOFILE [64] */
-    long dir_mb;         /* size of its tmpfs working directory [16] */
+    int dir_mb;          /* size of its tmpfs working directory [16] */
     int jobs;            /* programs sandbox_run_many runs at once [1] */
 } SandboxLimits;
 

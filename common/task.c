@@ -36,6 +36,7 @@ void task_params_default(TaskParams *p) {
     p->cot_mul_digits = 2;
     p->cot_demo_error = 0.6f;
     p->cot_think = 1;
+    sandbox_limits_default(&p->sandbox);
 }
 
 void reward_finish(const Task *t, Reward *out) {

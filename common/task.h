@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "rng.h"
+#include "sandbox.h"
 #include "tokenizer.h"
 
 /* TASK_MAX_COMPONENTS bounds what a verifier reports (and what held-out
@@ -59,6 +60,9 @@ typedef struct {
      * the same items and the same flawed demonstrator without the think
      * part (task_cot.h) */
     int cot_think;
+    /* the limits of every program a task runs in the sandbox (the code
+     * task's tests): the [sandbox] section, set by task_from_config */
+    SandboxLimits sandbox;
 } TaskParams;
 
 /* The [task] section (task_config.c): which task, and its settings. */
@@ -188,6 +192,10 @@ void task_params_default(TaskParams *p);
  * settings p and item seed. Returns a task the caller frees with
  * t->destroy(t), or NULL with err naming the bad setting (or file:line). */
 Task *task_create(const char *name, const TaskParams *p, uint64_t seed, char *err, size_t errlen);
+
+/* The task a config names: [task] name and settings, with the [sandbox]
+ * limits; as task_create. */
+Task *task_from_config(const Config *cfg, uint64_t seed, char *err, size_t errlen);
 
 /* Checks, before any prompt is encoded, that tok has every character of
  * the task's prompts and answers (t->check_tokenizer): 0, or -1 with err

@@ -35,3 +35,10 @@ Task *task_create(const char *name, const TaskParams *p, uint64_t seed, char *er
     return NULL;
 }
 
+
+Task *task_from_config(const Config *cfg, uint64_t seed, char *err, size_t errlen) {
+    const TaskSettings *ts = task_settings(cfg);
+    TaskParams p = ts->p;
+    p.sandbox = sandbox_settings(cfg)->limits;
+    return task_create(ts->name, &p, seed, err, errlen);
+}

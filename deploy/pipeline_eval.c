@@ -16,8 +16,7 @@
 static void greedy(const Config *cfg, const Model *m, const Tokenizer *tok, const char *path,
                    EvalResult *r) {
     char err[600];
-    const TaskSettings *ts = task_settings(cfg);
-    Task *t = task_create(ts->name, &ts->p, run_settings(cfg)->seed, err, sizeof err);
+    Task *t = task_from_config(cfg, run_settings(cfg)->seed, err, sizeof err);
     if (!t) die("pipeline: evaluating %s: %s", path, err);
     SamplerConfig sc = sampler_config_from(sampling_settings(cfg));
     if (task_check_fits(t, m->cfg.max_seq_len, sc.max_new_tokens, err, sizeof err) != 0)

@@ -9,6 +9,7 @@
 #include "rejection_sample.h"
 #include "reward_mix.h"
 #include "run_settings.h"
+#include "sandbox.h"
 #include "sampling.h"
 #include "sft.h"
 #include "task.h"
@@ -21,6 +22,7 @@ Config *grpo_config_new(void) {
         &task_section,     /* common/task_config.c */
         &sampling_section, /* common/sampling.c */
         &reward_section,   /* common/reward_mix.c: extra scorers beside the verifier */
+        &sandbox_section,  /* common/sandbox_settings.c: limits of sandboxed programs */
         &sft_section,      /* learner/sft.c */
         &distill_section,  /* learner/distill_settings.c */
         &plan_section,     /* proto/plan.c: [grpo] keys every rank agrees on */

@@ -171,7 +171,6 @@ int distill_run(Config *cfg, const char *out_path, const Completer *complete,
     char err[2000];
     const DistillSettings *ds = config_get(cfg, &distill_section);
     const RunSettings *run = run_settings(cfg);
-    const TaskSettings *ts = task_settings(cfg);
     signal(SIGXFSZ, SIG_IGN); /* a file-size limit: a reported EFBIG, not a silent kill */
     RunLock lock;
     int locked = run_lock_take(&lock, run->dir);
@@ -185,7 +184,7 @@ int distill_run(Config *cfg, const char *out_path, const Completer *complete,
         run_lock_release(&lock);
         return EXIT_USAGE;
     }
-    Task *task = task_create(ts->name, &ts->p, run->seed, err, sizeof err);
+    Task *task = task_from_config(cfg, run->seed, err, sizeof err);
     if (!task) die("%s", err);
     if (task_check_tokenizer(task, tok, err, sizeof err) != 0) die("%s", err);
     Model m;

@@ -178,8 +178,7 @@ static int setup(Run *R) {
         R->local->open(R->local->ctx, &R->policy);
         R->local_groups = xcalloc((size_t)R->local->quota(R->local->ctx), sizeof(Group));
     }
-    const TaskSettings *ts = task_settings(cfg);
-    R->task = task_create(ts->name, &ts->p, R->run->seed, err, sizeof err);
+    R->task = task_from_config(cfg, R->run->seed, err, sizeof err);
     if (!R->task) die("%s", err);
     if (task_check_fits(R->task, R->policy.cfg.max_seq_len, sampling_settings(cfg)->max_new_tokens,
                         err, sizeof err) != 0)

@@ -152,7 +152,6 @@ int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval, Sft
     char err[1000];
     const SftSettings *ss = config_get(cfg, &sft_section);
     const RunSettings *run = run_settings(cfg);
-    const TaskSettings *ts = task_settings(cfg);
     signal(SIGXFSZ, SIG_IGN); /* a file-size limit: a reported EFBIG, not a silent kill */
     RunLock lock;
     int locked = run_lock_take(&lock, run->dir);
@@ -166,7 +165,7 @@ int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval, Sft
     stop_signals_catch(&old_sig);
     /* run.dir is ours (the lock): a temp file in it is a write that died */
     if (ckpt_remove_stale_temps(run->dir, err, sizeof err) < 0) fprintf(stderr, "warning: %s\n", err);
-    Task *task = task_create(ts->name, &ts->p, run->seed, err, sizeof err);
+    Task *task = task_from_config(cfg, run->seed, err, sizeof err);
     if (!task) die("%s", err);
     Tokenizer *tok = xmalloc(sizeof *tok);
     tokenizer_init_char(tok);

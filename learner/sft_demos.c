@@ -124,9 +124,8 @@ int demos_command(Config *cfg, const CliArgs *a) {
     const SftSettings *ss = config_get(cfg, &sft_section);
     int n = has_n_option(a) ? a->n : ss->demos;
     uint64_t seed = run_settings(cfg)->seed;
-    const TaskSettings *ts = task_settings(cfg);
     char err[1000];
-    Task *task = task_create(ts->name, &ts->p, seed, err, sizeof err);
+    Task *task = task_from_config(cfg, seed, err, sizeof err);
     if (!task) die("%s", err);
     double t0 = now_seconds();
     SftDemosStats st;

@@ -64,6 +64,10 @@ static void test_defaults_valid(void **state) {
     assert_float_equal(ts->p.p_mul, tp.p_mul, 1e-7);
     for (int i = 0; i < TASK_MAX_COMPONENTS; i++)
         assert_float_equal(ts->p.weights[i], tp.weights[i], 1e-7);
+    /* and the [sandbox] section with sandbox_limits_default() */
+    SandboxLimits sl;
+    sandbox_limits_default(&sl);
+    assert_memory_equal(&sandbox_settings(c)->limits, &sl, sizeof sl);
     config_free(c);
 }
 
