@@ -215,6 +215,19 @@ static void worker_read_err(VerifierPool *p, Worker *w) {
     w->errlen = 0;
 }
 
+/* After the process was reaped: kills what it left in its group, closes
+ * the pipes, keeping what it wrote on stderr before its death (a
+ * traceback is complete by then). */
+static void worker_release(VerifierPool *p, Worker *w) {
+    if (w->own_group) kill(-w->cp.pid, SIGKILL);
+    close(w->cp.in_fd);
+    close(w->cp.out_fd);
+    worker_read_err(p, w);
+    if (w->cp.err_fd >= 0) close(w->cp.err_fd);
+    w->cp.err_fd = -1;
+    w->alive = 0;
+}
+
 /* Kills (unless it already exited) and reaps the process, keeping what
  * it wrote on stderr. *exited gets 1 and *status its wait status if it had
  * ended on its own within grace seconds. */
@@ -235,17 +248,13 @@ static void worker_stop(VerifierPool *p, Worker *w, double grace, int *exited, i
         if (now_seconds() >= until) break;
         nanosleep(&(struct timespec){0, 2000000}, NULL);
     }
-    /* the group too: a shell script's sleep, a program's own children */
-    kill(w->own_group ? -pid : pid, SIGKILL);
-    if (!*exited)
+    if (!*exited) {
+        /* the group too: a shell script's sleep, a program's own children */
+        kill(w->own_group ? -pid : pid, SIGKILL);
         while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
         }
-    close(w->cp.in_fd);
-    close(w->cp.out_fd);
-    worker_read_err(p, w); /* after its death: the traceback it printed is complete */
-    if (w->cp.err_fd >= 0) close(w->cp.err_fd);
-    w->cp.err_fd = -1;
-    w->alive = 0;
+    }
+    worker_release(p, w);
 }
 
 /* ---- failures ---- */
@@ -265,8 +274,24 @@ static void die_streak(const VerifierPool *p) {
     if (!p->err_count) snprintf(tail, sizeof tail, " (none: it wrote nothing on stderr)");
     die("%s = '%s' failed on %d requests in a row ([task] verifier_max_failures = %d: %s; "
         "last: %s), so the run stops: fix the program, or run it by hand with a request "
-        "line on its stdin (the protocol: common/task_external.c). Its last stderr lines:%s",
+        "line on its stdin (the protocol: README, \"External verifiers\"). Its last stderr lines:%s",
         p->setting, p->command, p->streak, p->cfg.max_failures, kinds, p->last_failure, tail);
+}
+
+/* Counts a restart of w's process and says why: one line each for the
+ * first WARN_RESTARTS, then only at 10, 100, 1000 ... restarts, so that a
+ * flaky program does not flood the log. */
+static void note_restart(VerifierPool *p, const Worker *w, const char *why) {
+    p->restarts++;
+    if (p->restarts <= WARN_RESTARTS)
+        fprintf(stderr, "warning: %s '%s' (process %d): %s; restarting it%s\n", p->setting,
+                p->command, w->index, why,
+                p->restarts == WARN_RESTARTS ? " (further restarts are only counted)" : "");
+    else
+        for (long k = 10; k <= p->restarts; k *= 10)
+            if (k == p->restarts)
+                fprintf(stderr, "warning: %s '%s': %ld restarts so far (last: %s)\n", p->setting,
+                        p->command, p->restarts, why);
 }
 
 /* Request `head` of w ended as why: record it, stop the process (the next
@@ -296,16 +321,7 @@ static void worker_fail(VerifierPool *p, Worker *w, VerifierOutcome why, const c
     w->len = 0;
     p->streak++;
     p->streak_by[why]++;
-    p->restarts++;
-    if (p->restarts <= WARN_RESTARTS)
-        fprintf(stderr, "warning: %s '%s' (process %d): %s; restarting it%s\n", p->setting,
-                p->command, w->index, p->last_failure,
-                p->restarts == WARN_RESTARTS ? " (further restarts are only counted)" : "");
-    else
-        for (long k = 10; k <= p->restarts; k *= 10)
-            if (k == p->restarts)
-                fprintf(stderr, "warning: %s '%s': %ld restarts so far (last: %s)\n", p->setting,
-                        p->command, p->restarts, p->last_failure);
+    note_restart(p, w, p->last_failure);
     if (p->streak >= p->cfg.max_failures) die_streak(p);
 }
 
@@ -407,6 +423,17 @@ void verifier_pool_run(VerifierPool *p, const char *const *requests, int n, Veri
     for (int i = 0; i < n; i++) len[i] = strlen(requests[i]);
     struct pollfd *pfd = xmalloc(sizeof *pfd * (size_t)(3 * procs));
     int next = 0, remaining = n;
+    /* A process that ended while it owed nothing (between batches) has
+     * failed no request: reap it and start a fresh one, rather than blame
+     * the first request of this batch. */
+    for (int k = 0; k < procs; k++) {
+        Worker *w = &p->w[k];
+        int st;
+        if (w->alive && w->count == 0 && waitpid(w->cp.pid, &st, WNOHANG) == w->cp.pid) {
+            worker_release(p, w);
+            note_restart(p, w, "ended between requests (no request failed)");
+        }
+    }
     while (remaining > 0) {
         /* one request to each process in turn, so a small batch uses them all */
         for (int more = 1; more && next < n;) {

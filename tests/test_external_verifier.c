@@ -153,6 +153,10 @@ static void test_garbage(void **state) {
     (void)state;
     run_mode("garbage 3", 5, 12, every_third, REWARD_VERIFIER_MALFORMED);
 }
+static void test_line_too_long(void **state) {
+    (void)state;
+    run_mode("long 3", 5, 9, every_third, REWARD_VERIFIER_MALFORMED);
+}
 static void test_component_out_of_range(void **state) {
     (void)state;
     run_mode("badcomp 3", 5, 9, every_third, REWARD_VERIFIER_MALFORMED);
@@ -168,6 +172,26 @@ static void test_twice(void **state) {
 static void test_wrong_id(void **state) {
     (void)state;
     run_mode("wrongid 3", 5, 12, every_third, REWARD_VERIFIER_WRONG_ID);
+}
+
+/* A process that exits between batches, owing nothing, fails no request:
+ * the next batch starts a fresh one. */
+static void test_exit_between_batches(void **state) {
+    (void)state;
+    Batch b;
+    make_batch(&b, 6);
+    char cmd[700];
+    faulty(cmd, sizeof cmd, "exit_after 2");
+    TaskParams p = params_for(cmd);
+    Task *t = make_external(&p);
+    Reward out[MAX_JOBS];
+    for (int i = 0; i < 6; i += 2) {
+        task_verify_batch(t, b.job + i, 2, out + i);
+        usleep(300000); /* it has exited by the next batch */
+    }
+    for (int i = 0; i < 6; i++) assert_same_reward(&out[i], &b.want[i], i);
+    t->destroy(t);
+    assert_no_children();
 }
 
 static void test_exit_first_launch(void **state) {
@@ -368,10 +392,12 @@ int main(void) {
         cmocka_unit_test(test_crash),
         cmocka_unit_test(test_hang),
         cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_line_too_long),
         cmocka_unit_test(test_component_out_of_range),
         cmocka_unit_test(test_nan_reward),
         cmocka_unit_test(test_twice),
         cmocka_unit_test(test_wrong_id),
+        cmocka_unit_test(test_exit_between_batches),
         cmocka_unit_test(test_exit_first_launch),
         cmocka_unit_test(test_always_exit_stops_run),
         cmocka_unit_test(test_pipelined_processes),

@@ -8,10 +8,12 @@ reads (counting from 1), for test_external_verifier.c:
   crash K         exits (status 3) without replying
   hang K          sleeps a minute without replying
   garbage K       replies with a line that is not JSON
+  long K          replies with a line of 70000 bytes (over the 64 KiB cap)
   badcomp K       replies with accuracy 1.5 (outside [0, 1])
   nan K           replies with reward NaN (not a finite number)
   twice K         replies twice
   wrongid K       replies with another id
+  exit_after K    exits (status 0) right after replying
   exit_first DIR  exits at start on its first launch only (marker DIR/started)
   always_exit     exits at start every time, after a line on stderr
   echo            reward = the number after 'c' in the completion ("c17": 17),
@@ -77,6 +79,8 @@ def main():
                 sys.stdout.write("this is not json\n")
                 sys.stdout.flush()
                 continue
+            if mode == "long":
+                reply["pad"] = "x" * 70000
             if mode == "badcomp":
                 reply["components"]["accuracy"] = 1.5
             if mode == "nan":
@@ -86,6 +90,8 @@ def main():
             if mode == "wrongid":
                 reply["id"] = req["id"] + 1000
         send(reply)
+        if n == k and mode == "exit_after":
+            sys.exit(0)
 
 
 if __name__ == "__main__":
