@@ -26,7 +26,7 @@
  * "reward" as given (the w_* weights do not apply); it counts as correct
  * when accuracy >= 1. Anything the program writes on stderr is kept (its
  * last lines are shown if the run stops) and otherwise ignored. EOF on
- * stdin means the run is over.
+ * stdin means the run is over: 0.1 s later the program is killed.
  *
  * Failures: each gives that completion reward 0 (all components 0, not
  * correct), a Reward.status, and a fresh process (the requests queued

@@ -220,7 +220,7 @@ static void worker_read_err(VerifierPool *p, Worker *w) {
  * traceback is complete by then). */
 static void worker_release(VerifierPool *p, Worker *w) {
     if (w->own_group) kill(-w->cp.pid, SIGKILL);
-    close(w->cp.in_fd);
+    if (w->cp.in_fd >= 0) close(w->cp.in_fd);
     close(w->cp.out_fd);
     worker_read_err(p, w);
     if (w->cp.err_fd >= 0) close(w->cp.err_fd);
@@ -403,11 +403,15 @@ static void worker_read(VerifierPool *p, Worker *w, VerifierReplyFn judge, void 
         if (k < 0 && errno == EINTR) continue;
         if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
         if (k <= 0) {
-            if (judge_lines(p, w, judge, ctx, outcome, remaining) == 0)
-                worker_fail(p, w, VERIFIER_CRASH,
-                            w->count ? "exited or closed its stdout before replying"
-                                     : "exited or closed its stdout",
+            if (judge_lines(p, w, judge, ctx, outcome, remaining) != 0) return;
+            if (w->count > 0) {
+                worker_fail(p, w, VERIFIER_CRASH, "exited or closed its stdout before replying",
                             outcome, remaining);
+            } else { /* it answered all it owed, then left: no request failed */
+                int exited, status;
+                worker_stop(p, w, 0.2, &exited, &status);
+                note_restart(p, w, "ended after its last reply (no request failed)");
+            }
             return;
         }
         w->len += (size_t)k;
@@ -510,7 +514,11 @@ void verifier_pool_destroy(VerifierPool *p) {
     if (!p) return;
     for (int k = 0; k < p->cfg.procs; k++) {
         int exited, status;
-        worker_stop(p, &p->w[k], 0, &exited, &status);
+        if (p->w[k].alive) { /* EOF on its stdin: the run is over, a moment to leave */
+            close(p->w[k].cp.in_fd);
+            p->w[k].cp.in_fd = -1;
+        }
+        worker_stop(p, &p->w[k], 0.1, &exited, &status);
         xfree(p->w[k].queue);
         xfree(p->w[k].line);
     }

@@ -74,7 +74,8 @@ void verifier_pool_run(VerifierPool *p, const char *const *requests, int n, Veri
 /* Restarts so far (for tests and the closing summary). */
 long verifier_pool_restarts(const VerifierPool *p);
 
-/* Kills and reaps every process, frees the pool. NULL is fine. */
+/* Closes each process's stdin, gives it 0.1 s to exit, then kills (its
+ * process group too) and reaps it; frees the pool. NULL is fine. */
 void verifier_pool_destroy(VerifierPool *p);
 
 /* "crash", "timeout", ...: the name of an outcome. */

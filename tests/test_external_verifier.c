@@ -205,6 +205,50 @@ static void test_exit_first_launch(void **state) {
     rmdir(dir);
 }
 
+/* A program that closed its stdin: the next request is written to a
+ * pipe nobody reads, which gives EPIPE (SIGPIPE is blocked for the
+ * write, then consumed) and never kills us; the request is a crash once
+ * the program exits. With pipeline 1 request 1 is written only after the
+ * reply to request 0, so after the close. */
+static int odd(int i) { return i % 2 == 1; }
+static void test_write_to_closed_stdin(void **state) {
+    (void)state;
+    Batch b;
+    make_batch(&b, 4);
+    char cmd[700];
+    faulty(cmd, sizeof cmd, "closein 1");
+    TaskParams p = params_for(cmd);
+    p.verifier_pipeline = 1;
+    Task *t = make_external(&p);
+    Reward out[MAX_JOBS];
+    task_verify_batch(t, b.job, 4, out);
+    for (int i = 0; i < 4; i++) {
+        if (odd(i))
+            assert_failed(&out[i], REWARD_VERIFIER_CRASH, i);
+        else
+            assert_same_reward(&out[i], &b.want[i], i);
+    }
+    t->destroy(t);
+    assert_no_children();
+}
+
+/* A program that exits at once, over and over: every request is a crash,
+ * and the run goes on while the failures stay under the limit. */
+static void test_exits_at_once(void **state) {
+    (void)state;
+    Batch b;
+    make_batch(&b, 40);
+    TaskParams p = params_for("true");
+    p.verifier_max_failures = 1000;
+    p.verifier_procs = 2;
+    Task *t = make_external(&p);
+    Reward out[MAX_JOBS];
+    task_verify_batch(t, b.job, 40, out);
+    for (int i = 0; i < 40; i++) assert_failed(&out[i], REWARD_VERIFIER_CRASH, i);
+    t->destroy(t);
+    assert_no_children();
+}
+
 /* Always exits at start: the run stops after verifier_max_failures in a
  * row, naming the program and what it wrote on stderr. */
 static void test_always_exit_stops_run(void **state) {
@@ -399,6 +443,8 @@ int main(void) {
         cmocka_unit_test(test_wrong_id),
         cmocka_unit_test(test_exit_between_batches),
         cmocka_unit_test(test_exit_first_launch),
+        cmocka_unit_test(test_write_to_closed_stdin),
+        cmocka_unit_test(test_exits_at_once),
         cmocka_unit_test(test_always_exit_stops_run),
         cmocka_unit_test(test_pipelined_processes),
         cmocka_unit_test(test_no_inherited_fds),

@@ -14,6 +14,8 @@ reads (counting from 1), for test_external_verifier.c:
   twice K         replies twice
   wrongid K       replies with another id
   exit_after K    exits (status 0) right after replying
+  closein K       replies, closes its stdin, exits 0.3 s later (the next
+                  request, with pipeline 1, is written to a closed pipe)
   exit_first DIR  exits at start on its first launch only (marker DIR/started)
   always_exit     exits at start every time, after a line on stderr
   echo            reward = the number after 'c' in the completion ("c17": 17),
@@ -91,6 +93,10 @@ def main():
                 reply["id"] = req["id"] + 1000
         send(reply)
         if n == k and mode == "exit_after":
+            sys.exit(0)
+        if n == k and mode == "closein":
+            os.close(0)
+            time.sleep(0.3)
             sys.exit(0)
 
 
