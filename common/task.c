@@ -39,6 +39,7 @@ void task_params_default(TaskParams *p) {
     sandbox_limits_default(&p->sandbox);
     p->verifier[0] = '\0';
     p->verifier_timeout = 10;
+    p->verifier_start_timeout = 30;
     p->verifier_procs = 2;
     p->verifier_pipeline = 8;
     p->verifier_max_failures = 20;

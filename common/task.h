@@ -73,6 +73,10 @@ typedef struct {
      * colon-separated paths bound read-only inside [""] */
     char verifier[CFG_STR_MAX];
     float verifier_timeout;
+    /* seconds a freshly started process may take for its first reply,
+     * its start included (loading a model) [30], if more than
+     * verifier_timeout */
+    float verifier_start_timeout;
     int verifier_procs, verifier_pipeline, verifier_max_failures;
     char verifier_components[CFG_STR_MAX];
     int verifier_sandbox;
@@ -260,7 +264,8 @@ void task_eval_set_free(TaskEvalSet *s);
 /* Runs the demonstrator on the held-out set for n prompts (task_eval_set:
  * the same distinct prompts the model is evaluated on) and verifies each
  * (finished = 1); returns the fraction verified correct, or -1 if the task
- * has no eval items or no demonstrator. */
+ * has no eval items or no demonstrator, or its verifier is an external
+ * program (the learner calls this, and starts no verifier processes). */
 double task_demo_accuracy(const Task *t, int n, uint64_t seed);
 
 /* Sets out->total from the components and t->weights. */
@@ -305,5 +310,7 @@ Task *task_countdown_cot_create(const TaskParams *p, uint64_t seed, char *err, s
  * its completions (task_external.c); the program starts at the first
  * verify. NULL with err naming the bad [task] verifier_* setting. */
 Task *task_external_create(Task *inner, const TaskParams *p, char *err, size_t errlen);
+/* 1 if t's completions are scored by an external program. */
+int task_verifier_is_external(const Task *t);
 
 #endif

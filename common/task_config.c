@@ -41,6 +41,9 @@ static const CfgKey keys[] = {
           "/bin/sh -c 'exec COMMAND' (protocol: README); empty = the task's own verifier"),
     CFG_F(T, "verifier_timeout", p.verifier_timeout, "10", 0.001, 3600, 0,
           "external verifier: seconds a reply may take, then the program is restarted"),
+    CFG_F(T, "verifier_start_timeout", p.verifier_start_timeout, "30", 0, 3600, 0,
+          "external verifier: seconds a fresh process may take for its first reply (its "
+          "start included), if more than verifier_timeout"),
     CFG_I(T, "verifier_procs", p.verifier_procs, "2", 1, 64, 0,
           "external verifier: processes per actor"),
     CFG_I(T, "verifier_pipeline", p.verifier_pipeline, "8", 1, 1024, 0,

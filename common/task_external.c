@@ -33,7 +33,9 @@
  * behind it are re-sent to the new one):
  *   exits or closes stdout before replying      REWARD_VERIFIER_CRASH
  *   no reply within verifier_timeout seconds of the request becoming the
- *   oldest in flight (the process is killed)    REWARD_VERIFIER_TIMEOUT
+ *   oldest in flight (the process is killed; a fresh process's first
+ *   reply may take verifier_start_timeout, its start included)
+ *                                                REWARD_VERIFIER_TIMEOUT
  *   a line that is not JSON, not an object, lacks id or reward, has a
  *   reward that is not a finite number, a listed component not a number
  *   in [0, 1], or is longer than 64 KiB          REWARD_VERIFIER_MALFORMED
@@ -233,6 +235,8 @@ static void ext_verify(const Task *t, const TaskItem *item, const char *completi
     ext_verify_batch(t, &job, 1, out);
 }
 
+int task_verifier_is_external(const Task *t) { return t->verify == ext_verify; }
+
 static void ext_destroy(Task *t) {
     if (!t) return;
     ExternalState *s = t->state;
@@ -301,6 +305,11 @@ static int check_settings(const TaskParams *p, char *err, size_t errlen) {
                 p->verifier_timeout);
         return -1;
     }
+    if (!(p->verifier_start_timeout >= 0 && p->verifier_start_timeout <= 3600)) {
+        set_err(err, errlen, "[task] verifier_start_timeout = %g: expected seconds in [0, 3600]",
+                p->verifier_start_timeout);
+        return -1;
+    }
     const struct {
         const char *key;
         int v, hi;
@@ -335,6 +344,7 @@ Task *task_external_create(Task *inner, const TaskParams *p, char *err, size_t e
         .procs = p->verifier_procs,
         .pipeline = p->verifier_pipeline,
         .timeout = p->verifier_timeout,
+        .start_timeout = p->verifier_start_timeout,
         .max_failures = p->verifier_max_failures,
         .sandbox = p->verifier_sandbox,
         .limits = p->sandbox,

@@ -37,6 +37,7 @@ typedef struct {
     int alive;      /* cp is a child we started and have not reaped */
     int own_group;  /* plain spawn: the child leads a process group, kill all of it */
     int in_open;    /* its stdin still takes writes (no EPIPE yet) */
+    int replied;    /* it has replied since it started: its start is over */
     int *queue;     /* request indices in flight, oldest first: a ring of `pipeline` */
     int head, count;
     int sent;       /* queue entries written in full */
@@ -106,6 +107,12 @@ VerifierPool *verifier_pool_create(const VerifierPoolConfig *cfg) {
 
 long verifier_pool_restarts(const VerifierPool *p) { return p->restarts; }
 
+/* Seconds w's oldest request may wait for its reply. */
+static double reply_timeout(const VerifierPool *p, const Worker *w) {
+    return !w->replied && p->cfg.start_timeout > p->cfg.timeout ? p->cfg.start_timeout
+                                                                : p->cfg.timeout;
+}
+
 /* ---- starting and stopping one process ---- */
 
 /* fork + exec /bin/sh -c 'exec COMMAND' with three O_CLOEXEC pipes. The
@@ -174,6 +181,7 @@ static int worker_start(VerifierPool *p, Worker *w, char *err, size_t errlen) {
     set_nonblocking(w->cp.err_fd);
     w->alive = 1;
     w->in_open = 1;
+    w->replied = 0;
     w->sent = 0;
     w->woff = 0;
     w->len = 0;
@@ -376,6 +384,7 @@ static int judge_lines(VerifierPool *p, Worker *w, VerifierReplyFn judge, void *
             return -1;
         }
         outcome[i] = VERIFIER_OK;
+        w->replied = 1;
         w->head = (w->head + 1) % p->cfg.pipeline;
         w->count--;
         w->sent--;
@@ -476,7 +485,7 @@ void verifier_pool_run(VerifierPool *p, const char *const *requests, int n, Veri
                 pfd[np++] = (struct pollfd){.fd = w->cp.out_fd, .events = POLLIN};
                 if (w->in_open && w->sent < w->count)
                     pfd[np++] = (struct pollfd){.fd = w->cp.in_fd, .events = POLLOUT};
-                double left = w->since + p->cfg.timeout - now;
+                double left = w->since + reply_timeout(p, w) - now;
                 if (wait < 0 || left < wait) wait = left < 0 ? 0 : left;
             }
             if (w->cp.err_fd >= 0) pfd[np++] = (struct pollfd){.fd = w->cp.err_fd, .events = POLLIN};
@@ -498,10 +507,12 @@ void verifier_pool_run(VerifierPool *p, const char *const *requests, int n, Veri
             if (w->alive && w->rev_err) worker_read_err(p, w);
             if (w->alive && w->rev_out) worker_read(p, w, judge, ctx, outcome, &remaining);
             if (w->alive && w->rev_in) worker_write(p, w, requests, len);
-            if (w->alive && w->count > 0 && now_seconds() - w->since >= p->cfg.timeout) {
-                char why[96];
-                snprintf(why, sizeof why, "no reply within %g s ([task] verifier_timeout)",
-                         p->cfg.timeout);
+            if (w->alive && w->count > 0 && now_seconds() - w->since >= reply_timeout(p, w)) {
+                char why[128];
+                snprintf(why, sizeof why, "no reply within %g s ([task] %s)", reply_timeout(p, w),
+                         w->replied || p->cfg.start_timeout <= p->cfg.timeout
+                             ? "verifier_timeout"
+                             : "verifier_start_timeout: its first reply");
                 worker_fail(p, w, VERIFIER_TIMEOUT, why, outcome, &remaining);
             }
         }

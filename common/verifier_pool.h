@@ -4,6 +4,11 @@
  * tasks or JSON: it moves lines, times them, and restarts a process that
  * fails; its caller judges each reply line.
  *
+ * A reply is due `timeout` seconds after its request became the oldest
+ * in flight on its process; the first reply of a freshly started process
+ * may take start_timeout instead, if longer (a program that loads a
+ * model before it reads its first request).
+ *
  * Requests are spread over the processes, up to `pipeline` in flight on
  * each, with one poll() loop over every pipe. A process that exits, hangs
  * or answers wrongly fails the request it owed (the oldest in flight on
@@ -49,6 +54,7 @@ typedef struct {
     int procs;            /* processes */
     int pipeline;         /* requests in flight per process */
     double timeout;       /* seconds a reply may take once its request is the oldest */
+    double start_timeout; /* ... the first reply of a fresh process, if longer */
     int max_failures;     /* failures in a row before die() */
     int sandbox;          /* 1: start each process with sandbox_spawn */
     SandboxLimits limits; /* sandbox: its limits */

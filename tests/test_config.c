@@ -66,6 +66,7 @@ static void test_defaults_valid(void **state) {
         assert_float_equal(ts->p.weights[i], tp.weights[i], 1e-7);
     assert_string_equal(ts->p.verifier, tp.verifier);
     assert_float_equal(ts->p.verifier_timeout, tp.verifier_timeout, 1e-7);
+    assert_float_equal(ts->p.verifier_start_timeout, tp.verifier_start_timeout, 1e-7);
     assert_int_equal(ts->p.verifier_procs, tp.verifier_procs);
     assert_int_equal(ts->p.verifier_pipeline, tp.verifier_pipeline);
     assert_int_equal(ts->p.verifier_max_failures, tp.verifier_max_failures);

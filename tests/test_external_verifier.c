@@ -26,6 +26,18 @@
 enum { MAX_JOBS = 64 };
 
 static char tests_dir[400], repo_dir[512];
+/* The python3 in PATH, resolved once: a pyenv shim costs 0.4 s a start. */
+static char python[256] = "python3";
+
+static void resolve_python(void) {
+    FILE *f = popen("python3 -c 'import sys; print(sys.executable)'", "r");
+    char line[256];
+    if (f && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (line[0] == '/') snprintf(python, sizeof python, "%s", line);
+    }
+    if (f) pclose(f);
+}
 
 /* n arith items with demonstrator completions (every 7th cut at the
  * length limit), and what the built-in arith verifier says of each. */
@@ -80,7 +92,7 @@ static Task *make_external(const TaskParams *p) {
 }
 
 static void faulty(char *out, size_t cap, const char *mode_and_arg) {
-    snprintf(out, cap, "python3 %s/verifiers/faulty.py %s", tests_dir, mode_and_arg);
+    snprintf(out, cap, "%s %s/verifiers/faulty.py %s", python, tests_dir, mode_and_arg);
 }
 
 static void assert_same_reward(const Reward *got, const Reward *want, int i) {
@@ -191,6 +203,33 @@ static void test_exit_between_batches(void **state) {
     }
     for (int i = 0; i < 6; i++) assert_same_reward(&out[i], &b.want[i], i);
     t->destroy(t);
+    assert_no_children();
+}
+
+/* A program slow to start (0.8 s) against verifier_timeout 0.3 s: the
+ * first reply of each process may take verifier_start_timeout; without
+ * that allowance every start times out. */
+static void test_slow_start(void **state) {
+    (void)state;
+    Batch b;
+    make_batch(&b, 3);
+    char cmd[700];
+    faulty(cmd, sizeof cmd, "slowstart 0.8");
+    for (int allowance = 1; allowance >= 0; allowance--) {
+        TaskParams p = params_for(cmd);
+        p.verifier_timeout = 0.3f;
+        p.verifier_start_timeout = allowance ? 10 : 0;
+        Task *t = make_external(&p);
+        Reward out[MAX_JOBS];
+        task_verify_batch(t, b.job, 3, out);
+        for (int i = 0; i < 3; i++) {
+            if (allowance)
+                assert_same_reward(&out[i], &b.want[i], i);
+            else
+                assert_failed(&out[i], REWARD_VERIFIER_TIMEOUT, i);
+        }
+        t->destroy(t);
+    }
     assert_no_children();
 }
 
@@ -358,6 +397,8 @@ static void test_lazy_start(void **state) {
     assert_string_equal(t->component_names[2], "style");
     TaskItem it;
     assert_int_equal(t->sample(t, SPLIT_TRAIN, 0, 0, &it), 0); /* the inner task's items */
+    assert_true(task_verifier_is_external(t));
+    assert_true(task_demo_accuracy(t, 10, 1) < 0); /* the learner's report: not verified */
     t->destroy(t);
     usleep(50000);
     assert_int_equal(access(marker, F_OK), -1);
@@ -394,7 +435,7 @@ static void test_example_python(void **state) {
     Batch b;
     make_batch(&b, 30);
     char cmd[700];
-    snprintf(cmd, sizeof cmd, "python3 %s/deploy/verifiers/exact_match.py --reverse", repo_dir);
+    snprintf(cmd, sizeof cmd, "%s %.400s/deploy/verifiers/exact_match.py --reverse", python, repo_dir);
     TaskParams p = params_for(cmd);
     p.verifier_procs = 2;
     Task *t = make_external(&p);
@@ -431,6 +472,7 @@ int main(void) {
     const char *d = getenv("GRPO_TESTS_DIR");
     snprintf(tests_dir, sizeof tests_dir, "%s", d ? d : "tests");
     snprintf(repo_dir, sizeof repo_dir, "%s/..", tests_dir);
+    resolve_python();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_matches_builtin),
         cmocka_unit_test(test_crash),
@@ -442,6 +484,7 @@ int main(void) {
         cmocka_unit_test(test_twice),
         cmocka_unit_test(test_wrong_id),
         cmocka_unit_test(test_exit_between_batches),
+        cmocka_unit_test(test_slow_start),
         cmocka_unit_test(test_exit_first_launch),
         cmocka_unit_test(test_write_to_closed_stdin),
         cmocka_unit_test(test_exits_at_once),

@@ -18,6 +18,7 @@ reads (counting from 1), for test_external_verifier.c:
                   request, with pipeline 1, is written to a closed pipe)
   exit_first DIR  exits at start on its first launch only (marker DIR/started)
   always_exit     exits at start every time, after a line on stderr
+  slowstart S     sleeps S seconds at start (loading a model), then good
   echo            reward = the number after 'c' in the completion ("c17": 17),
                   after a random pause of up to 2 ms (replies race across processes)
   fds             reward = how many fds above 2 it inherited
@@ -60,6 +61,8 @@ def main():
             sys.exit(1)
         except FileExistsError:
             pass
+    if mode == "slowstart":
+        time.sleep(float(arg))
     inherited = len([f for f in os.listdir("/proc/self/fd") if int(f) > 2]) - 1
     k = int(arg) if arg.isdigit() else 0
     n = 0
