@@ -335,13 +335,10 @@ static void worker_fail(VerifierPool *p, Worker *w, VerifierOutcome why, const c
 
 /* ---- the poll loop's steps ---- */
 
+/* Writes what w owes its process. SIGPIPE is blocked for this thread
+ * (verifier_pool_run): a dead child gives EPIPE here (then EOF on its
+ * stdout: a crash), never kills us. */
 static void worker_write(VerifierPool *p, Worker *w, const char *const *req, const size_t *len) {
-    /* SIGPIPE blocked for this thread during the write: a dead child gives
-     * EPIPE here (then EOF on its stdout: a crash), never kills us */
-    sigset_t pipe_set, old;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
     while (w->in_open && w->sent < w->count) {
         int i = w->queue[(w->head + w->sent) % p->cfg.pipeline];
         ssize_t k = write(w->cp.in_fd, req[i] + w->woff, len[i] - w->woff);
@@ -349,9 +346,6 @@ static void worker_write(VerifierPool *p, Worker *w, const char *const *req, con
         if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
         if (k < 0) {
             w->in_open = 0;
-            sigset_t pend;
-            if (sigpending(&pend) == 0 && sigismember(&pend, SIGPIPE))
-                sigtimedwait(&pipe_set, NULL, &(struct timespec){0, 0});
             break;
         }
         w->woff += (size_t)k;
@@ -360,7 +354,6 @@ static void worker_write(VerifierPool *p, Worker *w, const char *const *req, con
             w->woff = 0;
         }
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 /* Judges the complete lines read so far; 0, or -1 if the worker failed. */
@@ -425,6 +418,7 @@ static void worker_read(VerifierPool *p, Worker *w, VerifierReplyFn judge, void 
         }
         w->len += (size_t)k;
         if (judge_lines(p, w, judge, ctx, outcome, remaining) != 0) return;
+        if ((size_t)k < cap - w->len) return; /* a short read: drained (poll says if more) */
     }
 }
 
@@ -435,6 +429,12 @@ void verifier_pool_run(VerifierPool *p, const char *const *requests, int n, Veri
     size_t *len = xmalloc(sizeof *len * (size_t)n);
     for (int i = 0; i < n; i++) len[i] = strlen(requests[i]);
     struct pollfd *pfd = xmalloc(sizeof *pfd * (size_t)(3 * procs));
+    /* SIGPIPE blocked while we write to children (once per call, not per
+     * write); one raised by a dead child is consumed before unblocking */
+    sigset_t pipe_set, old_mask;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask);
     int next = 0, remaining = n;
     /* A process that ended while it owed nothing (between batches) has
      * failed no request: reap it and start a fresh one, rather than blame
@@ -517,6 +517,11 @@ void verifier_pool_run(VerifierPool *p, const char *const *requests, int n, Veri
             }
         }
     }
+    sigset_t pend;
+    while (sigpending(&pend) == 0 && sigismember(&pend, SIGPIPE) &&
+           sigtimedwait(&pipe_set, NULL, &(struct timespec){0, 0}) == SIGPIPE) {
+    }
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     xfree(pfd);
     xfree(len);
 }

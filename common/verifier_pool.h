@@ -23,9 +23,10 @@
  * starts nothing. Each child gets only its three pipes (every pipe is
  * O_CLOEXEC, and the child closes every other inherited fd before exec);
  * a plain child leads its own process group, so that killing it also
- * kills what it started. SIGPIPE is blocked around each write to a child
- * (and a pending one consumed), so a dead child gives EPIPE, never kills
- * the caller; the process-wide disposition is left alone.
+ * kills what it started. SIGPIPE is blocked for the calling thread while
+ * verifier_pool_run runs (and one a dead child raised is consumed before
+ * it returns), so writing to a dead child gives EPIPE, never kills the
+ * caller; the process-wide disposition is left alone.
  *
  * Not thread-safe: one pool is used by one thread at a time. */
 #ifndef COMMON_VERIFIER_POOL_H
