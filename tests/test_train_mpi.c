@@ -786,6 +786,52 @@ static void test_time_limit_stops_early_and_resumes(void **state) {
     assert_true(seen);
 }
 
+/* An external verifier ([task] verifier) that crashes on every 5th request
+ * each of its processes reads: the run finishes; every step's completions
+ * it failed on are counted by reason in metrics.jsonl (reward_failed, the
+ * reward_status object) and the progress line, the rest are scored; no
+ * verifier process outlives the run. */
+static void test_external_verifier_failures_are_counted(void **state) {
+    (void)state;
+    char dir[300], log[400];
+    snprintf(dir, sizeof dir, "%s/xv", tmp);
+    snprintf(log, sizeof log, "%s.log", dir);
+    const char *tests = getenv("GRPO_TESTS_DIR");
+    if (!tests) tests = "tests";
+    assert_int_equal(run("mpirun --oversubscribe -np 3 %s train run.dir=%s grpo.init=%s/a/sft.ckpt "
+                         "grpo.steps=3 grpo.prompts_per_step=4 grpo.group_size=4 grpo.eval_every=0 "
+                         "'task.verifier=/usr/bin/python3 %s/verifiers/faulty.py crash 5' "
+                         "task.verifier_procs=2 %s > %s 2>&1",
+                         bin, dir, tmp, tests, TINY, log),
+                     0);
+    json_t *lines = read_metrics(dir), *o;
+    size_t li;
+    long failed = 0, scored = 0;
+    int steps = 0;
+    json_array_foreach(lines, li, o) {
+        if (jint(o, "step") < 1) continue;
+        steps++;
+        const json_t *st = json_object_get(o, "reward_status");
+        assert_true(json_is_object(st));
+        /* crashes are the only failure this verifier has */
+        assert_int_equal(jint(o, "reward_failed"), json_integer_value(json_object_get(st, "verifier_crash")));
+        assert_int_equal(json_object_size(st), jint(o, "reward_failed") ? 1 : 0);
+        failed += (long)jint(o, "reward_failed");
+        scored += (long)jint(o, "completions") - (long)jint(o, "reward_failed");
+    }
+    json_decref(lines);
+    assert_int_equal(steps, 3);
+    /* 48 completions over two actors of two processes each: every process
+     * meets its 5th request at least once, and most requests are answered */
+    printf("external verifier: %ld of 48 completions failed (crash), %ld scored\n", failed, scored);
+    assert_true(failed >= 2);
+    assert_true(scored > failed);
+    assert_int_equal(run("grep -q 'unscored' %s", log), 0);
+    assert_int_equal(run("grep -q 'exited or closed its stdout before replying' %s", log), 0);
+    /* [.]: the pattern must not match the shell that runs pgrep */
+    assert_int_not_equal(run("pgrep -f 'faulty[.]py crash 5' > /dev/null"), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_train_metrics_and_logprob_match),
@@ -804,6 +850,7 @@ int main(void) {
         cmocka_unit_test(test_nonfinite_reference_stops),
         cmocka_unit_test(test_truncated_logprob_end_to_end),
         cmocka_unit_test(test_time_limit_stops_early_and_resumes),
+        cmocka_unit_test(test_external_verifier_failures_are_counted),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
