@@ -312,5 +312,12 @@ Task *task_countdown_cot_create(const TaskParams *p, uint64_t seed, char *err, s
 Task *task_external_create(Task *inner, const TaskParams *p, char *err, size_t errlen);
 /* 1 if t's completions are scored by an external program. */
 int task_verifier_is_external(const Task *t);
+/* The external verifier's judgement of one reply line (len bytes, no
+ * newline) to the request with this id, on an external task t: 0 (a valid
+ * reply: *out filled, status REWARD_OK), else the failure
+ * (VerifierOutcome, verifier_pool.h: malformed or wrong id) with *out
+ * untouched. Exposed for the fuzzer. */
+int task_external_parse_reply(const Task *t, uint64_t id, const char *line, size_t len,
+                              Reward *out);
 
 #endif

@@ -150,28 +150,28 @@ typedef struct {
     Reward *out;
 } Judging;
 
-/* Judges the reply line to request i (verifier_pool.h): fills out[i] when
- * it is a valid reply to that request. */
-static VerifierOutcome judge_reply(void *ctx, int i, const char *line, size_t len) {
-    const Judging *jg = ctx;
-    const ExternalState *s = jg->t->state;
+int task_external_parse_reply(const Task *t, uint64_t id, const char *line, size_t len,
+                              Reward *out) {
+    const ExternalState *s = t->state;
     json_error_t e;
     json_t *o = json_loadb(line, len, JSON_DECODE_ANY, &e);
     VerifierOutcome res = VERIFIER_MALFORMED;
     Reward r;
     memset(&r, 0, sizeof r);
     if (!o || !json_is_object(o)) goto done;
-    json_t *id = json_object_get(o, "id"), *reward = json_object_get(o, "reward");
-    if (!json_is_integer(id) || json_integer_value(id) < 0) goto done;
-    if ((uint64_t)json_integer_value(id) != jg->ids[i]) {
+    json_t *jid = json_object_get(o, "id"), *reward = json_object_get(o, "reward");
+    if (!json_is_integer(jid) || json_integer_value(jid) < 0) goto done;
+    if ((uint64_t)json_integer_value(jid) != id) {
         res = VERIFIER_WRONG_ID;
         goto done;
     }
-    if (!json_is_number(reward) || !isfinite(json_number_value(reward))) goto done;
+    /* finite as the float the wire carries, too: 1e300 would become inf,
+     * and the learner would drop the whole group */
+    if (!json_is_number(reward) || !isfinite((float)json_number_value(reward))) goto done;
     json_t *comp = json_object_get(o, "components");
     if (comp && !json_is_object(comp)) goto done;
     const double total = json_number_value(reward);
-    r.n = jg->t->n_components;
+    r.n = t->n_components;
     for (int k = 0; k < r.n; k++) {
         json_t *v = comp ? json_object_get(comp, s->names[k]) : NULL;
         double x = k == 0 ? fmin(fmax(total, 0), 1) : 0;
@@ -185,11 +185,18 @@ static VerifierOutcome judge_reply(void *ctx, int i, const char *line, size_t le
     r.total = (float)total;
     r.correct = r.value[0] >= 1 - 1e-6f;
     r.status = REWARD_OK;
-    jg->out[i] = r;
+    *out = r;
     res = VERIFIER_OK;
 done:
     json_decref(o);
     return res;
+}
+
+/* Judges the reply line to request i (verifier_pool.h): fills out[i] when
+ * it is a valid reply to that request. */
+static VerifierOutcome judge_reply(void *ctx, int i, const char *line, size_t len) {
+    const Judging *jg = ctx;
+    return (VerifierOutcome)task_external_parse_reply(jg->t, jg->ids[i], line, len, &jg->out[i]);
 }
 
 static int reward_status_of(VerifierOutcome o) {
