@@ -106,7 +106,9 @@ static size_t per_layer(const ModelConfig *c, int t, const size_t *sizes) {
     return (t == 0 || t == 11) ? sizes[t] : sizes[t] / (size_t)c->n_layers;
 }
 
-static int parse_v2(const unsigned char *buf, size_t len, const char *name, Model *m,
+static void release(const unsigned char *p, size_t n, int mapped);
+
+static int parse_v2(const unsigned char *buf, size_t len, const char *name, Model *m, int mapped,
                     char *err, size_t errlen) {
     ModelConfig cfg;
     int shared = buf[36] != 0;
@@ -148,6 +150,7 @@ static int parse_v2(const unsigned char *buf, size_t len, const char *name, Mode
             const unsigned char *q = p, *sc = p + each;
             for (size_t j = 0; j < each; j++)
                 dst[t][off + j] = (float)(int8_t)q[j] * get_f32(sc + 4 * (j / (size_t)gs));
+            release(p, each + 4 * (each / (size_t)gs), mapped);
             p += each + 4 * (each / (size_t)gs);
         }
     }
@@ -157,8 +160,27 @@ static int parse_v2(const unsigned char *buf, size_t len, const char *name, Mode
 _Static_assert(sizeof(ParamTensors) == MODEL_NUM_TENSORS * sizeof(float *),
                "ParamTensors is an array of tensor pointers in order");
 
+/* Drops the pages of [p, p + n) of a read-only file mapping from memory
+ * once converted (they reload from the file if touched again), so reading
+ * a model peaks at the model plus one tensor, not model plus file. Only
+ * for mappings: on heap memory MADV_DONTNEED would zero it. */
+static void release(const unsigned char *p, size_t n, int mapped) {
+    if (!mapped) return;
+    const uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)p + pg - 1) / pg * pg, b = ((uintptr_t)p + n) / pg * pg;
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+static int parse(const unsigned char *buf, size_t len, const char *name, Model *m, int *version,
+                 int mapped, char *err, size_t errlen);
+
 int llama2c_parse(const unsigned char *buf, size_t len, const char *name, Model *m, int *version,
                   char *err, size_t errlen) {
+    return parse(buf, len, name, m, version, 0, err, errlen);
+}
+
+static int parse(const unsigned char *buf, size_t len, const char *name, Model *m, int *version,
+                 int mapped, char *err, size_t errlen) {
     ModelConfig cfg;
     int shared = 0;
     const unsigned char *data;
@@ -177,7 +199,7 @@ int llama2c_parse(const unsigned char *buf, size_t len, const char *name, Model 
             return -1;
         }
         if (version) *version = ver;
-        if (ver == 2) return parse_v2(buf, len, name, m, err, errlen);
+        if (ver == 2) return parse_v2(buf, len, name, m, mapped, err, errlen);
         shared = buf[36] != 0;
         if (header_config(buf + 8, name, 0, &cfg, &shared, err, errlen) != 0) return -1;
         data = buf + LLAMA2C_HEADER_V1;
@@ -211,6 +233,7 @@ int llama2c_parse(const unsigned char *buf, size_t len, const char *name, Model 
         int t = order[i];
         if (t == 11) p += 4 * rope; /* freq_cis_real/imag: recomputed, not read */
         read_floats(dst[t], p, s[t]);
+        release(p, 4 * s[t], mapped);
         p += 4 * s[t];
     }
     return 0;
@@ -237,9 +260,22 @@ int llama2c_read(const char *path, Model *m, int *version, char *err, size_t err
     }
     close(fd);
     static const unsigned char none[1];
-    int rc = llama2c_parse(map ? map : none, len, path, m, version, err, errlen);
+    int rc = parse(map ? map : none, len, path, m, version, map != NULL, err, errlen);
     if (map) munmap(map, len);
     return rc;
+}
+
+/* Appends n floats little-endian through a small buffer, so a model is
+ * never copied whole. */
+static int put_floats(AtomicStream *st, const float *x, size_t n, char *err, size_t errlen) {
+    unsigned char buf[4 * 4096];
+    for (size_t i = 0; i < n;) {
+        size_t k = n - i < 4096 ? n - i : 4096;
+        for (size_t j = 0; j < k; j++) put_f32(buf + 4 * j, x[i + j]);
+        if (atomic_stream_write(st, buf, 4 * k, err, errlen) != 0) return -1;
+        i += k;
+    }
+    return 0;
 }
 
 int llama2c_write(const Model *m, int version, const char *path, char *err, size_t errlen) {
@@ -253,12 +289,9 @@ int llama2c_write(const Model *m, int version, const char *path, char *err, size
         return -1;
     }
     size_t s[MODEL_NUM_TENSORS];
-    size_t n = model_tensor_sizes(c, s);
+    model_tensor_sizes(c, s);
     int hd = c->dim / c->n_heads;
-    size_t rope = version == LLAMA2C_LEGACY ? (size_t)c->max_seq_len * (size_t)hd : 0;
-    size_t head = version == LLAMA2C_LEGACY ? 28 : LLAMA2C_HEADER_V1;
-    size_t total = head + 4 * (n + rope);
-    unsigned char *buf = xcalloc(total, 1), *p = buf;
+    unsigned char head[LLAMA2C_HEADER_V1] = {0}, *p = head;
     if (version == LLAMA2C_V1) {
         put_i32(p, (int32_t)LLAMA2C_MAGIC);
         put_i32(p + 4, 1);
@@ -269,30 +302,29 @@ int llama2c_write(const Model *m, int version, const char *path, char *err, size
                                                                                : c->vocab_size,
                              c->max_seq_len};
     for (int i = 0; i < 7; i++) put_i32(p + 4 * i, ints[i]);
-    if (version == LLAMA2C_V1) buf[36] = (unsigned char)(c->tied_embeddings ? 1 : 0);
-    p = buf + head;
+    if (version == LLAMA2C_V1) head[36] = (unsigned char)(c->tied_embeddings ? 1 : 0);
+    AtomicStream st;
+    if (atomic_stream_open(&st, path, err, errlen) != 0) return -1;
+    if (atomic_stream_write(&st, head, version == LLAMA2C_LEGACY ? 28 : LLAMA2C_HEADER_V1, err,
+                            errlen) != 0)
+        return -1;
     float *src[MODEL_NUM_TENSORS];
     memcpy(src, &m->w, sizeof src);
     const int *order = version == LLAMA2C_LEGACY ? legacy_order : v1_order;
     for (int i = 0; i < MODEL_NUM_TENSORS; i++) {
         int t = order[i];
-        if (t == 11 && rope) {
+        if (t == 11 && version == LLAMA2C_LEGACY) {
             /* export.py writes freqs_cos[:seq_len] then freqs_sin; run.c
              * skips them, older readers used them */
-            float *cosb = xmalloc(sizeof(float) * rope / 2), *sinb = xmalloc(sizeof(float) * rope / 2);
+            size_t half = (size_t)c->max_seq_len * (size_t)hd / 2;
+            float *cosb = xmalloc(sizeof(float) * half), *sinb = xmalloc(sizeof(float) * half);
             rope_tables(cosb, sinb, c->max_seq_len, hd, c->rope_theta);
-            for (size_t j = 0; j < rope / 2; j++) put_f32(p + 4 * j, cosb[j]);
-            p += 2 * rope;
-            for (size_t j = 0; j < rope / 2; j++) put_f32(p + 4 * j, sinb[j]);
-            p += 2 * rope;
+            int rc = put_floats(&st, cosb, half, err, errlen) || put_floats(&st, sinb, half, err, errlen);
             xfree(cosb);
             xfree(sinb);
+            if (rc) return -1;
         }
-        for (size_t j = 0; j < s[t]; j++) put_f32(p + 4 * j, src[t][j]);
-        p += 4 * s[t];
+        if (put_floats(&st, src[t], s[t], err, errlen) != 0) return -1;
     }
-    CHECK((size_t)(p - buf) == total);
-    int rc = atomic_file_write(path, buf, total, err, errlen);
-    xfree(buf);
-    return rc;
+    return atomic_stream_commit(&st, err, errlen);
 }

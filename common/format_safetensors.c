@@ -269,6 +269,8 @@ float st_bf16_to_f32(uint16_t b) {
     return x;
 }
 
+static int convert(const StTensor *t, const uint8_t *p, float *out, size_t n);
+
 int st_read_f32(const StFile *f, const StTensor *t, float *out, size_t n, char *err,
                 size_t errlen) {
     size_t have = (size_t)((t->end - t->begin) / (uint64_t)dtypes[t->dtype].size);
@@ -278,6 +280,23 @@ int st_read_f32(const StFile *f, const StTensor *t, float *out, size_t n, char *
         return -1;
     }
     const uint8_t *p = f->data + t->begin;
+    int rc = convert(t, p, out, n);
+    if (rc != 0) {
+        set_err(err, errlen, "%s: tensor '%s' is %s; only F32, F16 and BF16 convert to float32",
+                f->name, t->name, dtypes[t->dtype].name);
+        return -1;
+    }
+    /* A file mapping's converted pages are dropped (they reload if read
+     * again), so loading peaks at the model plus one tensor. */
+    if (f->map) {
+        const uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+        uintptr_t a = ((uintptr_t)p + pg - 1) / pg * pg, b = ((uintptr_t)p + (t->end - t->begin)) / pg * pg;
+        if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+    }
+    return 0;
+}
+
+static int convert(const StTensor *t, const uint8_t *p, float *out, size_t n) {
     switch (t->dtype) {
     case ST_F32:
         for (size_t i = 0; i < n; i++) {
@@ -293,14 +312,17 @@ int st_read_f32(const StFile *f, const StTensor *t, float *out, size_t n, char *
         for (size_t i = 0; i < n; i++) out[i] = st_bf16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
         return 0;
     default:
-        set_err(err, errlen, "%s: tensor '%s' is %s; only F32, F16 and BF16 convert to float32",
-                f->name, t->name, dtypes[t->dtype].name);
         return -1;
     }
 }
 
 int st_write(const char *path, const StWriteTensor *t, int n, const char *metadata_format,
              char *err, size_t errlen) {
+    const uint16_t one = 1;
+    if (*(const uint8_t *)&one != 1) {
+        set_err(err, errlen, "%s: writing safetensors needs a little-endian host", path);
+        return -1;
+    }
     json_t *root = json_object();
     if (metadata_format)
         json_object_set_new(root, "__metadata__", json_pack("{ss}", "format", metadata_format));
@@ -322,20 +344,21 @@ int st_write(const char *path, const StWriteTensor *t, int n, const char *metada
     char *hdr = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(root);
     CHECK(hdr != NULL);
-    size_t hl = strlen(hdr), padded = (hl + 7) / 8 * 8, total = 8 + padded + (size_t)off;
-    uint8_t *buf = xmalloc(total);
-    for (int i = 0; i < 8; i++) buf[i] = (uint8_t)((uint64_t)padded >> (8 * i));
-    memcpy(buf + 8, hdr, hl);
-    memset(buf + 8 + hl, ' ', padded - hl); /* trailing blanks are valid JSON */
+    size_t hl = strlen(hdr), padded = (hl + 7) / 8 * 8;
+    uint8_t *head = xmalloc(8 + padded);
+    for (int i = 0; i < 8; i++) head[i] = (uint8_t)((uint64_t)padded >> (8 * i));
+    memcpy(head + 8, hdr, hl);
+    memset(head + 8 + hl, ' ', padded - hl); /* trailing blanks are valid JSON */
     free(hdr);
-    uint8_t *p = buf + 8 + padded;
-    for (int i = 0; i < n; i++) {
+    AtomicStream st;
+    int rc = atomic_stream_open(&st, path, err, errlen);
+    if (rc == 0) rc = atomic_stream_write(&st, head, 8 + padded, err, errlen);
+    xfree(head);
+    /* the tensors straight from the caller's memory: no second copy */
+    for (int i = 0; i < n && rc == 0; i++) {
         size_t bytes = (size_t)dtypes[t[i].dtype].size;
         for (int d = 0; d < t[i].ndim; d++) bytes *= (size_t)t[i].shape[d];
-        memcpy(p, t[i].data, bytes); /* little-endian hosts: the file's order */
-        p += bytes;
+        rc = atomic_stream_write(&st, t[i].data, bytes, err, errlen);
     }
-    int rc = atomic_file_write(path, buf, total, err, errlen);
-    xfree(buf);
-    return rc;
+    return rc == 0 ? atomic_stream_commit(&st, err, errlen) : -1;
 }
