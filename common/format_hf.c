@@ -358,16 +358,18 @@ int hf_read_dir(const char *dir, Model *m, HfExtra *extra, char *err, size_t err
 
     Shards *sh = xcalloc(1, sizeof *sh);
     struct stat st;
-    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+    /* transformers' order: one model.safetensors wins over an index */
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
     if (stat(path, &st) == 0) {
-        rc = open_index(dir, path, sh, err, errlen);
-    } else {
-        snprintf(path, sizeof path, "%s/model.safetensors", dir);
         rc = st_open(path, &sh->f[0], err, errlen);
         if (rc == 0) sh->n = 1;
-        else if (stat(path, &st) != 0)
+    } else {
+        snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+        if (stat(path, &st) == 0)
+            rc = open_index(dir, path, sh, err, errlen);
+        else
             set_err(err, errlen, "%s: neither model.safetensors nor model.safetensors.index.json "
-                    "(only safetensors weights are read, not pytorch_model.bin)", dir);
+                    "(only safetensors weights are read, not pytorch_model.bin)", dir), rc = -1;
     }
     if (rc != 0) {
         shards_close(sh);

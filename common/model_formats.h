@@ -61,8 +61,9 @@ typedef struct {
 int hf_config_parse(const char *text, size_t len, const char *name, ModelConfig *cfg,
                     HfExtra *extra, char *err, size_t errlen);
 
-/* Reads a Hugging Face directory: config.json, then model.safetensors.index.json
- * (sharded) if present, else model.safetensors. F32, F16, BF16 tensors are
+/* Reads a Hugging Face directory: config.json, then model.safetensors, or
+ * when there is none the shards model.safetensors.index.json names (the
+ * order transformers looks in). F32, F16, BF16 tensors are
  * converted to float32; every tensor must be there with the shape the
  * config implies. 0 with m built, or -1 with err. */
 int hf_read_dir(const char *dir, Model *m, HfExtra *extra, char *err, size_t errlen);

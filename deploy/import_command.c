@@ -30,7 +30,15 @@ int import_command(Config *cfg, const CliArgs *a) {
     if (!strcmp(a->from, "llama2c")) {
         rc = llama2c_read(a->source, &m, &version, err, sizeof err);
     } else if (!strcmp(a->from, "hf")) {
-        rc = hf_read_dir(a->source, &m, NULL, err, sizeof err);
+        HfExtra x;
+        rc = hf_read_dir(a->source, &m, &x, err, sizeof err);
+        /* the character tokenizer's specials are fixed; a model trained
+         * with others would be fed ids it never saw in those roles */
+        if (rc == 0 && ((x.bos_token_id >= 0 && x.bos_token_id != TOK_BOS) ||
+                        (x.eos_token_id >= 0 && x.eos_token_id != TOK_EOS)))
+            fprintf(stderr, "warning: %s/config.json: bos_token_id %d / eos_token_id %d, this "
+                    "project's tokenizer uses %d / %d\n", a->source, x.bos_token_id,
+                    x.eos_token_id, TOK_BOS, TOK_EOS);
     } else {
         die("import --from '%s': the formats are llama2c (a .bin file) and hf (a directory with "
             "config.json and safetensors)", a->from);

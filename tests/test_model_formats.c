@@ -725,6 +725,15 @@ static void test_hf_sharded(void **st) {
     assert_int_equal(hf_read_dir(d, &m, NULL, err, sizeof err), -1);
     assert_contains(err, "same directory");
     free(idx);
+    /* a model.safetensors beside the (now broken) index wins, as in transformers */
+    ModelConfig c = small_cfg(0);
+    HfTensors h;
+    hf_random(&h, &c, 23);
+    write_hf_dir(d, &h, 0);
+    if (hf_read_dir(d, &m, NULL, err, sizeof err) != 0) fail_msg("%s", err);
+    assert_memory_equal(m.w.wte, hf_get(&h, "model.embed_tokens.weight", 0), 4 * 98 * 32);
+    model_free(&m);
+    hf_free(&h);
 }
 
 /* project -> HF -> project, bit-identical; the exported tensors also match
