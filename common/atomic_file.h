@@ -18,4 +18,19 @@ int write_all_fd(int fd, const void *buf, size_t n);
  * temp file is removed). */
 int atomic_file_write(const char *path, const void *data, size_t len, char *err, size_t errlen);
 
+/* The same guarantee for a file written piece by piece (a model too large
+ * to copy into one buffer first): atomic_stream_open creates
+ * <path>.tmp.<pid>, atomic_stream_write appends, atomic_stream_commit
+ * fsyncs, closes and renames it over path; atomic_stream_abort (also done
+ * by a failing write or commit) removes the temp file. Errors name the
+ * path, the step and strerror. */
+typedef struct {
+    int fd;
+    char *path, *tmp;  /* owned */
+} AtomicStream;
+int atomic_stream_open(AtomicStream *s, const char *path, char *err, size_t errlen);
+int atomic_stream_write(AtomicStream *s, const void *data, size_t len, char *err, size_t errlen);
+int atomic_stream_commit(AtomicStream *s, char *err, size_t errlen);
+void atomic_stream_abort(AtomicStream *s);
+
 #endif

@@ -65,6 +65,17 @@ static void set_teacher(Config *cfg, const CliArgs *a, const char *path) {
     xfree(set);
 }
 
+/* Options that belong to one command, refused elsewhere so a typo does not
+ * pass silently. */
+static void only_for(const CliArgs *a, const char *opt, const char *command) {
+    if (strcmp(a->command, command) != 0) {
+        char err[300];
+        snprintf(err, sizeof err, "option %s belongs to grpo %s, not grpo %s", opt, command,
+                 a->command);
+        fail(err);
+    }
+}
+
 void cli_parse(int argc, char **argv, Config *cfg, CliArgs *a) {
     char err[2000];
     char *data = NULL; /* the --data entries so far, comma separated */
@@ -76,7 +87,16 @@ void cli_parse(int argc, char **argv, Config *cfg, CliArgs *a) {
     for (int i = 2; i < argc; i++) {
         const char *arg = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(arg, "--config") || !strcmp(arg, "--checkpoint") || !strcmp(arg, "--out") ||
+        if (!strcmp(arg, "--from")) {
+            only_for(a, arg, "import");
+            if (i + 2 >= argc) fail("option --from needs two values: --from llama2c|hf PATH");
+            a->from = argv[++i];
+            a->source = argv[++i];
+        } else if (!strcmp(arg, "--format")) {
+            only_for(a, arg, "export");
+            if (!next) fail("option --format needs a value: --format llama2c|llama2c-v1|hf");
+            a->format = argv[++i];
+        } else if (!strcmp(arg, "--config") || !strcmp(arg, "--checkpoint") || !strcmp(arg, "--out") ||
             !strcmp(arg, "--prompt") || !strcmp(arg, "-n") || !strcmp(arg, "--data") ||
             !strcmp(arg, "--teacher")) {
             if (!next) {

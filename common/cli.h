@@ -11,6 +11,9 @@ typedef struct {
     const char *out;         /* --out FILE */
     const char *prompt;      /* --prompt TEXT */
     int n;                   /* -n N, completions to sample (1..CLI_MAX_SAMPLES) */
+    const char *from;        /* --from KIND PATH (import): the format ... */
+    const char *source;      /* ... and the file or directory */
+    const char *format;      /* --format KIND (export) */
     int argc;                /* for MPI_Init */
     char **argv;
 } CliArgs;
@@ -20,7 +23,8 @@ enum { CLI_MAX_SAMPLES = 4096 };
 /* Parses argv[2..] into a and cfg: --config FILE (INI), --checkpoint,
  * --out, --prompt, -n, --data FILE[:WEIGHT] (sft only, repeatable: the
  * flags together set sft.data to their comma-separated list), --teacher
- * FILE (distill only: sets distill.teacher), and
+ * FILE (distill only: sets distill.teacher), --from KIND PATH (import
+ * only: two values), --format KIND (export only), and
  * section.key=value overrides, applied in order, then validates cfg.
  * Prints the error and exits 2 on bad input. */
 void cli_parse(int argc, char **argv, Config *cfg, CliArgs *a);

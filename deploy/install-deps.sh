@@ -19,6 +19,7 @@ pkgs=(
   libjansson-dev
   libinih-dev
   gnuplot-nox
+  python3-numpy
 )
 if [ "${WITH_SLURM:-1}" = 1 ]; then
   pkgs+=(slurmctld slurmd slurm-client munge)

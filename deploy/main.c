@@ -19,6 +19,11 @@
  *                                                   as SFT data (mpirun or not)
  *   grpo pipeline [--config FILE] [...]             the R1 recipe, every stage a
  *                                                   child of this binary, resumable
+ *   grpo import --from llama2c FILE|hf DIR --out X.ckpt
+ *                                                   a llama2.c or Hugging Face model
+ *                                                   as a checkpoint
+ *   grpo export --format llama2c|llama2c-v1|hf --checkpoint X.ckpt --out PATH
+ *                                                   a checkpoint as those formats
  *   grpo config [...]                               print the effective config
  *
  * Options: --config FILE (INI; later overrides win), --out FILE (sft,
@@ -32,6 +37,7 @@
 #include "comm.h"
 #include "distill.h"
 #include "eval.h"
+#include "import_command.h"
 #include "local_completer.h"
 #include "learner.h"
 #include "pipeline.h"
@@ -104,6 +110,12 @@ static const struct {
     {"pipeline", pipeline_command, 1,
      "the R1 recipe end to end: cold start, GRPO, rejection sampling, SFT mix,\n"
      "          final RL, distillation and its baseline ([pipeline] keys; resumable)"},
+    {"import", import_command, 0,
+     "a llama2.c model (--from llama2c FILE) or a Hugging Face Llama directory\n"
+     "          (--from hf DIR: config.json + safetensors) as a checkpoint (--out FILE)"},
+    {"export", export_command, 0,
+     "a checkpoint (--checkpoint FILE) as llama2.c (--format llama2c: legacy, or\n"
+     "          llama2c-v1) or a Hugging Face directory (--format hf) at --out PATH"},
     {"config", cli_print_config, 0, "print the effective config (all keys, defaults and help)"},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };

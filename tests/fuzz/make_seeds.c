@@ -5,6 +5,8 @@
  *     $(pkg-config --cflags openblas msgpack libzstd jansson inih libxxhash) \
  *     -o /tmp/make_seeds tests/fuzz/make_seeds.c proto/wire.c proto/weights.c \
  *     common/checkpoint.c common/model.c common/model_kernels.c common/tokenizer.c \
+ *     common/format_safetensors.c common/format_llama2c.c common/format_hf.c \
+ *     common/atomic_file.c \
  *     common/util.c $(pkg-config --libs openblas msgpack libzstd jansson inih libxxhash) -lm
  *   /tmp/make_seeds tests/fuzz/corpus
  * Output: <dir>/<target>/<name> for every target; existing files are
@@ -18,7 +20,9 @@
 #include <zstd.h>
 
 #include "checkpoint.h"
+#include "format_safetensors.h"
 #include "model.h"
+#include "model_formats.h"
 #include "rs_records.h"
 #include "task.h"
 #include "tokenizer.h"
@@ -297,6 +301,74 @@ static void rs_seeds(void) {
     rs_records_free(&rs);
 }
 
+/* ---- model files of other programs (safetensors + config.json, llama2.c) */
+static void copy_seed(const char *target, const char *name, const char *tmp) {
+    size_t n;
+    uint8_t *b = slurp(tmp, &n);
+    seed(target, name, b, n);
+    xfree(b);
+    unlink(tmp);
+}
+
+static void model_file_seeds(void) {
+    char tmp[256], err[512];
+    snprintf(tmp, sizeof tmp, "/tmp/grpo_make_seeds.%ld.bin", (long)getpid());
+    const float f[6] = {1.0f, -2.0f, 0.5f, 3.0f, 0.25f, -1.0f};
+    const uint16_t h[4] = {0x3c00, 0xc000, 0x3800, 0x7bff}, b[2] = {0x3f80, 0xc040};
+    StWriteTensor t[3] = {{"model.norm.weight", ST_F32, 2, {2, 3}, f},
+                          {"a", ST_F16, 1, {4}, h},
+                          {"lm_head.weight", ST_BF16, 2, {1, 2}, b}};
+    if (st_write(tmp, t, 3, "pt", err, sizeof err)) die("%s", err);
+    copy_seed("safetensors", "three_dtypes", tmp);
+    if (st_write(tmp, t, 0, NULL, err, sizeof err)) die("%s", err);
+    copy_seed("safetensors", "empty", tmp);
+    seed_str("safetensors", "config_json",
+             "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", "
+             "\"hidden_size\": 8, \"intermediate_size\": 12, \"num_hidden_layers\": 1, "
+             "\"num_attention_heads\": 2, \"num_key_value_heads\": 1, \"rms_norm_eps\": 1e-05, "
+             "\"rope_theta\": 10000.0, \"vocab_size\": 4, \"tie_word_embeddings\": true, "
+             "\"max_position_embeddings\": 8, \"hidden_act\": \"silu\", "
+             "\"bos_token_id\": 1, \"eos_token_id\": [2, 3], \"rope_scaling\": null}");
+
+    ModelConfig c = {.vocab_size = 4, .dim = 4, .n_layers = 1, .n_heads = 2, .n_kv_heads = 1,
+                     .hidden_dim = 4, .max_seq_len = 2, .tied_embeddings = 0,
+                     .rope_theta = 10000.0f, .norm_eps = 1e-5f};
+    Model m;
+    model_init(&m, &c);
+    model_init_weights(&m, 1);
+    if (llama2c_write(&m, LLAMA2C_LEGACY, tmp, err, sizeof err)) die("%s", err);
+    copy_seed("llama2c", "legacy_untied", tmp);
+    if (llama2c_write(&m, LLAMA2C_V1, tmp, err, sizeof err)) die("%s", err);
+    copy_seed("llama2c", "v1_untied", tmp);
+    model_free(&m);
+    c.tied_embeddings = 1;
+    model_init(&m, &c);
+    model_init_weights(&m, 2);
+    if (llama2c_write(&m, LLAMA2C_LEGACY, tmp, err, sizeof err)) die("%s", err);
+    copy_seed("llama2c", "legacy_tied", tmp);
+    model_free(&m);
+    /* version 2 (Q8_0), group size 2, tied: 256-byte header, norms
+     * (2 x 4 + 4 floats), then wte and each layer matrix as int8 + scales */
+    uint8_t v2[1024] = {0};
+    const int32_t hdr[9] = {0x616b3432, 2, 4, 4, 1, 2, 1, 4, 2};
+    memcpy(v2, hdr, sizeof hdr);
+    v2[36] = 1;
+    const int32_t gs = 2;
+    memcpy(v2 + 37, &gs, 4);
+    size_t off = 256 + 4 * 12;
+    const int numel[8] = {16, 16, 8, 8, 16, 16, 16, 16}; /* wte wq wk wv wo w1 w2 w3 */
+    for (int i = 0; i < 8; i++) {
+        for (int j = 0; j < numel[i]; j++) v2[off + j] = (uint8_t)(j * 7 - 20);
+        off += (size_t)numel[i];
+        for (int g = 0; g < numel[i] / gs; g++) {
+            const float s = 0.01f * (float)(g + 1);
+            memcpy(v2 + off, &s, 4);
+            off += 4;
+        }
+    }
+    seed("llama2c", "v2_q80_tied", v2, off);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) die("usage: make_seeds DIR (e.g. tests/fuzz/corpus)");
     root = argv[1];
@@ -308,5 +380,6 @@ int main(int argc, char **argv) {
     jsonl_seeds();
     countdown_seeds();
     rs_seeds();
+    model_file_seeds();
     return 0;
 }
