@@ -254,6 +254,38 @@ __attribute__((noreturn)) static void run_program(const SandboxPlan *p, int exec
     exec_program(p);
 }
 
+/* Python ignores SIGXFSZ, so a program over RLIMIT_FSIZE usually ends with
+ * an OSError instead: after it ends, init looks for a file that reached
+ * the limit in the working directory (and 3 levels below). */
+static int dir_has_full_file(int dirfd, off_t limit, int depth) {
+    char buf[4096];
+    for (;;) {
+        long n = syscall(SYS_getdents64, dirfd, buf, sizeof buf);
+        if (n <= 0) return 0;
+        for (long off = 0; off < n;) {
+            struct {
+                unsigned long long ino;
+                long long off;
+                unsigned short reclen;
+                unsigned char type;
+                char name[];
+            } *d = (void *)(buf + off);
+            off += d->reclen;
+            if (d->name[0] == '.' && (!d->name[1] || (d->name[1] == '.' && !d->name[2]))) continue;
+            struct stat st;
+            if (fstatat(dirfd, d->name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
+            if (S_ISREG(st.st_mode) && st.st_size >= limit) return 1;
+            if (S_ISDIR(st.st_mode) && depth < 3) {
+                int sub = openat(dirfd, d->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (sub < 0) continue;
+                int full = dir_has_full_file(sub, limit, depth + 1);
+                close(sub);
+                if (full) return 1;
+            }
+        }
+    }
+}
+
 __attribute__((noreturn)) static void run_init(const SandboxPlan *p, int alive_r) {
     /* the keeper's death (the caller's SIGKILL) kills init, hence all */
     must(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "PR_SET_PDEATHSIG (init)");
@@ -294,7 +326,12 @@ __attribute__((noreturn)) static void run_init(const SandboxPlan *p, int alive_r
         if (w == prog) {
             long cpu = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000L + ru.ru_utime.tv_usec +
                        ru.ru_stime.tv_usec;
-            report(REPORT_STATUS, NULL, 0, st, cpu);
+            int dirfd = open(SANDBOX_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            int full = dirfd >= 0 && dir_has_full_file(dirfd, (off_t)p->rl_fsize.rlim_cur, 0);
+            SandboxReport rec = {.kind = REPORT_STATUS, .wstatus = st, .cpu_usec = cpu, .file_full = full};
+            ssize_t wr;
+            do wr = write(report_fd, &rec, sizeof rec);
+            while (wr < 0 && errno == EINTR);
             _exit(0); /* the kernel kills what is left in the namespace */
         }
     }

@@ -32,6 +32,7 @@ typedef struct {
     int wstatus;      /* REPORT_STATUS: the program's wait status */
     int err;          /* REPORT_SETUP: errno of the failed step */
     long cpu_usec;    /* REPORT_STATUS: the program's user+system CPU time */
+    int file_full;    /* REPORT_STATUS: a file in its directory reached RLIMIT_FSIZE */
     const char *step; /* REPORT_SETUP: a string literal; the child is a fork
                        * of this very image, so the parent can read it */
 } SandboxReport;
@@ -56,6 +57,20 @@ typedef struct {
 /* Runs in the child of fork(): builds the sandbox and execs the program;
  * never returns. Only async-signal-safe calls. */
 void sandbox_child(const SandboxPlan *p) __attribute__((noreturn));
+
+/* Shared by sandbox_run_many and sandbox_spawn (sandbox.c). */
+int sandbox_slot_claim(void); /* a free slot of this process, or -1 */
+void sandbox_slot_release(int slot);
+double sandbox_now(void);     /* CLOCK_MONOTONIC, s */
+/* r->end = SANDBOX_SETUP_FAILED, r->setup_error = fmt with what and
+ * strerror(err) ("" if err is 0) */
+void sandbox_set_error(SandboxResult *r, const char *fmt, const char *what, int err);
+/* The plan of a run in slot under lim (argv, files, ro_paths: the caller's). */
+void sandbox_plan_init(SandboxPlan *p, const SandboxLimits *lim, int slot, const struct sock_fprog *filter);
+/* Forks the keeper with child_in as its stdin and new pipes for stdout,
+ * stderr and the report; fds[1..3] get the parent's read ends. The pid,
+ * or -1 with r's setup_error set. */
+pid_t sandbox_start(SandboxPlan *p, int child_in, int fds[4], SandboxResult *r);
 
 /* The seccomp filter, built once (thread-safe); NULL with why if libseccomp
  * failed. */
