@@ -107,6 +107,8 @@ typedef struct {
     int in_fd;  /* write end of its stdin */
     int out_fd; /* read end of its stdout */
     int err_fd; /* read end of its stderr */
+    int ctl_fd; /* closing it also ends it (and so does this process's exit):
+                 * close it after waitpid(pid) */
 } ChildProc;
 
 /* Starts argv (argv[0] found through PATH=/usr/bin:/bin inside) in a

@@ -46,6 +46,7 @@ static int stdin_fd(const SandboxJob *j) {
 typedef struct {
     pid_t pid; /* the keeper; 0: not running */
     int fd[3]; /* stdout, stderr, report; -1 once at EOF */
+    int kill_fd; /* closing it makes the keeper kill the run; -1 once closed */
     int slot;
     double t0;
     size_t out_cap, err_total;
@@ -60,7 +61,8 @@ typedef struct {
 
 static void kill_run(Run *run, SandboxEnd why) {
     if (run->killed == SANDBOX_EXITED) run->killed = why;
-    kill(run->pid, SIGKILL);
+    if (run->kill_fd >= 0) close(run->kill_fd); /* closing, not writing: no SIGPIPE if it is gone */
+    run->kill_fd = -1;
 }
 
 static void on_report(Run *run) {
@@ -140,6 +142,7 @@ static void map_end(const SandboxLimits *lim, Run *run, SandboxResult *r) {
 static void launch(const SandboxLimits *lim, const SandboxJob *j, const struct sock_fprog *filter, int slot,
                    Run *run, SandboxResult *r) {
     memset(run, 0, sizeof *run);
+    run->kill_fd = -1;
     run->slot = slot;
     run->out_cap = (size_t)lim->output_kb << 10;
     run->t0 = sandbox_now();
@@ -158,6 +161,7 @@ static void launch(const SandboxLimits *lim, const SandboxJob *j, const struct s
     close(in);
     if (pid < 0) return;
     run->pid = pid;
+    run->kill_fd = fds[0];
     r->uid = (unsigned)plan.uid;
     for (int k = 0; k < 3; k++) {
         run->fd[k] = fds[k + 1];
@@ -169,6 +173,8 @@ static void finish(const SandboxLimits *lim, Run *run, SandboxResult *r) {
     int st;
     while (waitpid(run->pid, &st, 0) < 0 && errno == EINTR) {
     }
+    if (run->kill_fd >= 0) close(run->kill_fd);
+    run->kill_fd = -1;
     map_end(lim, run, r);
     r->wall_seconds = sandbox_now() - run->t0;
     run->pid = 0;
