@@ -15,6 +15,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+enum { OUT_START = 4096 }; /* stdout buffer before it grows (output_kb may be large) */
+
 static int check_job(const SandboxJob *j, SandboxResult *r) {
     if (!j->argv || !j->argv[0] || !j->argv[0][0])
         return sandbox_set_error(r, "%s%s", "SandboxJob.argv is empty", 0), -1;
@@ -49,7 +51,7 @@ typedef struct {
     int kill_fd; /* closing it makes the keeper kill the run; -1 once closed */
     int slot;
     double t0;
-    size_t out_cap, err_total;
+    size_t out_cap, out_alloc, err_total; /* out_alloc: r->out holds out_alloc + 1 bytes */
     SandboxEnd killed; /* SANDBOX_KILLED_WALL / _OUTPUT, or SANDBOX_EXITED */
     int have_setup, have_status;
     SandboxReport setup, status;
@@ -86,6 +88,17 @@ static void drain(Run *run, int k, SandboxResult *r) {
         }
         if (k == 0) {
             size_t keep = r->out_len + (size_t)n > run->out_cap ? run->out_cap - r->out_len : (size_t)n;
+            if (r->out_len + keep > run->out_alloc) { /* grow by doubling up to the cap */
+                size_t a = run->out_alloc * 2 > r->out_len + keep ? run->out_alloc * 2 : r->out_len + keep;
+                if (a > run->out_cap) a = run->out_cap;
+                char *grown = realloc(r->out, a + 1);
+                if (!grown) {
+                    kill_run(run, SANDBOX_KILLED_OUTPUT); /* what it printed cannot be kept */
+                    continue;
+                }
+                r->out = grown;
+                run->out_alloc = a;
+            }
             memcpy(r->out + r->out_len, buf, keep);
             r->out_len += keep;
             if (keep < (size_t)n) kill_run(run, SANDBOX_KILLED_OUTPUT);
@@ -145,6 +158,7 @@ static void launch(const SandboxLimits *lim, const SandboxJob *j, const struct s
     run->kill_fd = -1;
     run->slot = slot;
     run->out_cap = (size_t)lim->output_kb << 10;
+    run->out_alloc = OUT_START;
     run->t0 = sandbox_now();
     SandboxPlan plan;
     sandbox_plan_init(&plan, lim, slot, filter);
@@ -189,7 +203,7 @@ void sandbox_run_many(const SandboxLimits *lim, const SandboxJob *jobs, int n, S
     struct pollfd *pfd = calloc((size_t)conc * 3, sizeof *pfd);
     for (int i = 0; i < n; i++) {
         memset(&out[i], 0, sizeof out[i]);
-        out[i].out = malloc(((size_t)lim->output_kb << 10) + 1);
+        out[i].out = malloc(OUT_START + 1);
         if (out[i].out) out[i].out[0] = 0;
     }
     int next = 0, running = 0;

@@ -16,6 +16,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -304,6 +306,8 @@ static void test_flood_killed_by_output_cap(void **state) {
         run_py(&lim, src, &r);
         assert_int_equal(r.end, SANDBOX_KILLED_OUTPUT);
         assert_int_equal(r.out_len, i == 0 ? (size_t)lim.output_kb << 10 : 0);
+        assert_int_equal(strspn(r.out, "x"), r.out_len); /* what was kept is what it printed */
+        assert_int_equal(r.out[r.out_len], 0);
         assert_true(r.wall_seconds < 10);
         sandbox_result_free(&r);
     }
@@ -366,6 +370,48 @@ static void test_many_jobs_in_order(void **state) {
     }
     /* the three started together ran as three different uids */
     assert_true(r[0].uid != r[1].uid && r[1].uid != r[2].uid && r[0].uid != r[2].uid);
+}
+
+static atomic_int stop_churn;
+
+/* malloc/free in a loop: a fork that lands while this thread holds the
+ * allocator's lock deadlocks a child that allocates before exec */
+static void *churn(void *arg) {
+    unsigned x = (unsigned)(size_t)arg;
+    while (!atomic_load(&stop_churn)) {
+        x = x * 1103515245u + 12345u;
+        free(malloc(16 + (x >> 16) % 100000));
+    }
+    return NULL;
+}
+
+static void test_runs_while_other_threads_allocate(void **state) {
+    NEED_SANDBOX();
+    pthread_t th[2];
+    atomic_store(&stop_churn, 0);
+    for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&th[i], NULL, churn, (void *)(size_t)(i + 1)), 0);
+    SandboxLimits lim = fast_limits();
+    lim.jobs = 2;
+    enum { N = 8 };
+    char src[N][64];
+    const char *argv[N][4];
+    SandboxJob jobs[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(src[i], sizeof src[i], "print(%d * %d)", i, i);
+        argv[i][0] = "/usr/bin/python3", argv[i][1] = "-c", argv[i][2] = src[i], argv[i][3] = NULL;
+        jobs[i] = (SandboxJob){.argv = argv[i]};
+    }
+    SandboxResult r[N];
+    sandbox_run_many(&lim, jobs, N, r);
+    atomic_store(&stop_churn, 1);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < N; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "%d\n", i * i);
+        assert_int_equal(r[i].end, SANDBOX_EXITED);
+        assert_string_equal(r[i].out, want);
+        sandbox_result_free(&r[i]);
+    }
 }
 
 static void test_setup_failures_are_reported(void **state) {
@@ -465,6 +511,7 @@ int main(void) {
         cmocka_unit_test(test_huge_file_killed_by_file_size),
         cmocka_unit_test(test_seccomp_denies_kernel_calls),
         cmocka_unit_test(test_many_jobs_in_order),
+        cmocka_unit_test(test_runs_while_other_threads_allocate),
         cmocka_unit_test(test_setup_failures_are_reported),
         cmocka_unit_test(test_spawn_verifier_with_read_only_script),
     };
