@@ -293,11 +293,7 @@ __attribute__((noreturn)) static void run_init(const SandboxPlan *p, int alive_r
     must(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "PR_SET_PDEATHSIG (init)");
     struct pollfd pf = {.fd = alive_r, .events = POLLIN};
     if (poll(&pf, 1, 0) > 0) _exit(0); /* hung up: the keeper died before the prctl */
-    close(alive_r);
-    struct sigaction ign;
-    memset(&ign, 0, sizeof ign);
-    ign.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &ign, NULL); /* sandbox_spawn's caller closes the report pipe */
+    close(alive_r); /* SIGPIPE stays ignored, as the keeper set it */
 
     build_root(p);
 
@@ -382,6 +378,10 @@ void sandbox_child(const SandboxPlan *p) {
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
     sigaction(SIGCHLD, &dfl, NULL); /* the caller's SIG_IGN would make wait4 fail */
+    struct sigaction ign;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &ign, NULL); /* sandbox_spawn's caller closes the report pipe */
 
     must(unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS),
          "unshare the namespaces");

@@ -29,12 +29,12 @@ static int check_job(const SandboxJob *j, SandboxResult *r) {
     return 0;
 }
 
-/* stdin as a sealed-size memfd: the program reads it like a file, and the
- * parent never blocks writing a pipe. */
+/* stdin as a memfd: the program reads it like a file (EOF at its end),
+ * and the parent never blocks writing a pipe. */
 static int stdin_fd(const SandboxJob *j) {
     int fd = memfd_create("sandbox-stdin", MFD_CLOEXEC);
     if (fd < 0) return -1;
-    for (size_t off = 0; off < j->stdin_len;) {
+    for (size_t off = 0; j->stdin_data && off < j->stdin_len;) {
         ssize_t w = write(fd, j->stdin_data + off, j->stdin_len - off);
         if (w < 0 && errno == EINTR) continue;
         if (w < 0) return close(fd), -1;
@@ -205,7 +205,9 @@ void sandbox_run_many(const SandboxLimits *lim, const SandboxJob *jobs, int n, S
         memset(&out[i], 0, sizeof out[i]);
         out[i].out = malloc(OUT_START + 1);
         if (out[i].out) out[i].out[0] = 0;
+        if (!runs || !job_of || !pfd || !out[i].out) sandbox_set_error(&out[i], "%s%s", "out of memory", 0);
     }
+    if (!runs || !job_of || !pfd) n = 0; /* every job failed above */
     int next = 0, running = 0;
     while (next < n || running > 0) {
         /* start jobs into free run slots while uids are available */
@@ -213,8 +215,8 @@ void sandbox_run_many(const SandboxLimits *lim, const SandboxJob *jobs, int n, S
             if (runs[s].pid) continue;
             SandboxResult *r = &out[next];
             int slot = -1;
-            if (!runs || !job_of || !pfd || !r->out) {
-                sandbox_set_error(r, "%s%s", "out of memory", 0);
+            if (!r->out) {
+                /* out of memory: said above */
             } else if (!filter) {
                 sandbox_set_error(r, "%s%s", why, 0);
             } else if (check_job(&jobs[next], r) == 0 && (slot = sandbox_slot_claim()) < 0) {
