@@ -58,6 +58,15 @@ typedef struct {
  * never returns. Only async-signal-safe calls. */
 void sandbox_child(const SandboxPlan *p) __attribute__((noreturn));
 
+/* The child side's error path (sandbox_child.c): a record to the report
+ * pipe; sandbox_fail also exits, naming step and errno; sandbox_must
+ * fails if rc < 0. */
+void sandbox_report(int kind, const char *step, int err, int wstatus, long cpu_usec);
+void sandbox_fail(const char *step) __attribute__((noreturn));
+void sandbox_must(long rc, const char *step);
+/* Builds the new root in init and pivots into it (sandbox_root.c). */
+void sandbox_build_root(const SandboxPlan *p);
+
 /* Shared by sandbox_run_many and sandbox_spawn (sandbox.c). */
 int sandbox_slot_claim(void); /* a free slot of this process, or -1 */
 void sandbox_slot_release(int slot);

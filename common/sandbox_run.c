@@ -221,7 +221,11 @@ void sandbox_run_many(const SandboxLimits *lim, const SandboxJob *jobs, int n, S
                 sandbox_set_error(r, "%s%s", why, 0);
             } else if (check_job(&jobs[next], r) == 0 && (slot = sandbox_slot_claim()) < 0) {
                 if (running) break; /* wait for one of ours to end */
-                sandbox_set_error(r, "all %s sandbox uids of this process are in use%s", "64", 0);
+                r->end = SANDBOX_SETUP_FAILED;
+                snprintf(r->setup_error, sizeof r->setup_error,
+                         "all %d sandbox uids of this process are in use (by sandbox_spawn children or other "
+                         "threads' runs)",
+                         SANDBOX_SLOTS);
             } else if (slot >= 0) {
                 launch(lim, &jobs[next], filter, slot, &runs[s], r);
                 if (runs[s].pid) {
@@ -240,7 +244,7 @@ void sandbox_run_many(const SandboxLimits *lim, const SandboxJob *jobs, int n, S
             if (!runs[s].pid) continue;
             for (int k = 0; k < 3; k++)
                 if (runs[s].fd[k] >= 0) pfd[np++] = (struct pollfd){.fd = runs[s].fd[k], .events = POLLIN};
-            if (lim->wall_seconds > 0 && runs[s].killed == SANDBOX_EXITED) {
+            if (lim->wall_seconds > 0 && runs[s].killed == SANDBOX_EXITED && !runs[s].have_status) {
                 int ms = (int)ceil((runs[s].t0 + lim->wall_seconds - t) * 1000);
                 if (ms < 0) ms = 0;
                 if (timeout < 0 || ms < timeout) timeout = ms;
