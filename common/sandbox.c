@@ -63,11 +63,25 @@ void sandbox_set_error(SandboxResult *r, const char *fmt, const char *what, int 
     snprintf(r->setup_error, sizeof r->setup_error, fmt, what, err ? strerror(err) : "");
 }
 
+static void clamp_hard(int res, struct rlimit *want) {
+    struct rlimit cur;
+    if (getrlimit(res, &cur) < 0 || cur.rlim_max == RLIM_INFINITY) return;
+    if (want->rlim_max > cur.rlim_max) want->rlim_max = cur.rlim_max;
+    if (want->rlim_cur > want->rlim_max) want->rlim_cur = want->rlim_max;
+}
+
 /* Everything the child needs, formatted here where allocating is fine. */
 void sandbox_plan_init(SandboxPlan *p, const SandboxLimits *lim, int slot, const struct sock_fprog *filter) {
     memset(p, 0, sizeof *p);
-    p->uid = SANDBOX_UID_BASE + (uid_t)getpid() * SANDBOX_SLOTS + (uid_t)slot;
-    p->gid = p->uid;
+    p->userns = geteuid() != 0;
+    if (p->userns) {
+        p->uid = p->gid = SANDBOX_USERNS_ID;
+        snprintf(p->uid_map, sizeof p->uid_map, "%u %u 1\n", SANDBOX_USERNS_ID, (unsigned)geteuid());
+        snprintf(p->gid_map, sizeof p->gid_map, "%u %u 1\n", SANDBOX_USERNS_ID, (unsigned)getegid());
+    } else {
+        p->uid = SANDBOX_UID_BASE + (uid_t)getpid() * SANDBOX_SLOTS + (uid_t)slot;
+        p->gid = p->uid;
+    }
     snprintf(p->dir_opts, sizeof p->dir_opts, "size=%dm,nr_inodes=4096,mode=0700,uid=%u,gid=%u", lim->dir_mb,
              (unsigned)p->uid, (unsigned)p->gid);
     /* RLIMIT_CPU counts whole seconds: a fraction rounds up */
@@ -78,6 +92,13 @@ void sandbox_plan_init(SandboxPlan *p, const SandboxLimits *lim, int slot, const
     p->rl_fsize = (struct rlimit){(rlim_t)lim->file_kb << 10, (rlim_t)lim->file_kb << 10};
     p->rl_nproc = (struct rlimit){(rlim_t)lim->max_procs, (rlim_t)lim->max_procs};
     p->rl_nofile = (struct rlimit){(rlim_t)lim->max_files, (rlim_t)lim->max_files};
+    if (p->userns) { /* without CAP_SYS_RESOURCE no hard limit can be raised */
+        clamp_hard(RLIMIT_CPU, &p->rl_cpu);
+        clamp_hard(RLIMIT_AS, &p->rl_as);
+        clamp_hard(RLIMIT_FSIZE, &p->rl_fsize);
+        clamp_hard(RLIMIT_NPROC, &p->rl_nproc);
+        clamp_hard(RLIMIT_NOFILE, &p->rl_nofile);
+    }
     p->filter = filter;
     p->caller = getpid();
 }

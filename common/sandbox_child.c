@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/seccomp.h>
 #include <poll.h>
 #include <sched.h>
@@ -117,9 +118,18 @@ __attribute__((noreturn)) static void run_program(const SandboxPlan *p, int exec
     /* the bounding set too, so that no exec can regain a capability */
     for (int c = 0; c < 64; c++)
         if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno == EINVAL) break;
-    sandbox_must(syscall(SYS_setgroups, 0, NULL), "setgroups(0)");
-    sandbox_must(syscall(SYS_setresgid, p->gid, p->gid, p->gid), "setresgid");
-    sandbox_must(syscall(SYS_setresuid, p->uid, p->uid, p->uid), "setresuid"); /* clears all capabilities */
+    if (p->userns) {
+        /* already its uid; the capabilities its namespace gave go */
+        struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+        struct __user_cap_data_struct d[2];
+        memset(d, 0, sizeof d);
+        sandbox_must(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clear ambient capabilities");
+        sandbox_must(syscall(SYS_capset, &h, d), "capset (drop all)");
+    } else {
+        sandbox_must(syscall(SYS_setgroups, 0, NULL), "setgroups(0)");
+        sandbox_must(syscall(SYS_setresgid, p->gid, p->gid, p->gid), "setresgid");
+        sandbox_must(syscall(SYS_setresuid, p->uid, p->uid, p->uid), "setresuid"); /* clears all capabilities */
+    }
     sandbox_must(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS");
     sandbox_must(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, p->filter, 0, 0), "install the seccomp filter");
     exec_program(p);
@@ -233,6 +243,14 @@ __attribute__((noreturn)) static void keep(pid_t init) {
     _exit(0);
 }
 
+static void write_file(const char *path, const char *text, const char *step) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    sandbox_must(fd, step);
+    size_t n = strlen(text);
+    sandbox_must(write(fd, text, n) == (ssize_t)n ? 0 : -1, step);
+    close(fd);
+}
+
 void sandbox_child(const SandboxPlan *p) {
     report_fd = p->rep_fd;
     /* Move the five ends to 0..4 through fds >= 10 (any of them may
@@ -252,8 +270,14 @@ void sandbox_child(const SandboxPlan *p) {
     ign.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &ign, NULL); /* sandbox_spawn's caller closes the report pipe */
 
-    sandbox_must(unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS),
-         "unshare the namespaces");
+    sandbox_must(unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS |
+                         (p->userns ? CLONE_NEWUSER : 0)),
+                 "unshare the namespaces");
+    if (p->userns) {
+        write_file("/proc/self/setgroups", "deny\n", "write /proc/self/setgroups");
+        write_file("/proc/self/uid_map", p->uid_map, "write /proc/self/uid_map");
+        write_file("/proc/self/gid_map", p->gid_map, "write /proc/self/gid_map");
+    }
     int alive[2];
     sandbox_must(pipe2(alive, O_CLOEXEC), "pipe2 (keeper)");
     pid_t init = fork();

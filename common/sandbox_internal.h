@@ -22,6 +22,8 @@
  * the highest uid is 2^30 + 2^28, below 2^31. */
 #define SANDBOX_UID_BASE 0x40000000u
 #define SANDBOX_SLOTS 64
+/* The program's uid and gid inside its user namespace when not root. */
+#define SANDBOX_USERNS_ID 1000
 
 /* Records the child side writes to the report pipe, each one write()
  * smaller than PIPE_BUF, so records from init and the program never
@@ -45,8 +47,13 @@ typedef struct {
     const SandboxFile *files;
     int n_files;
     const char *const *ro_paths; /* NULL-terminated absolute paths, or NULL */
-    uid_t uid;
+    uid_t uid; /* the program's uid and gid inside */
     gid_t gid;
+    /* Not root: a user namespace maps SANDBOX_USERNS_ID inside to the
+     * caller's uid and gid (the only ids it may map); the program keeps
+     * that id and drops the capabilities the namespace gave. */
+    int userns;
+    char uid_map[32], gid_map[32];
     char dir_opts[160]; /* tmpfs options of the working directory */
     struct rlimit rl_cpu, rl_as, rl_fsize, rl_nproc, rl_nofile;
     int limit_cpu;      /* 0: no RLIMIT_CPU (sandbox_spawn, cpu_seconds 0) */

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -31,6 +33,13 @@ static void bind_ro(int fd, const char *target, unsigned long flags, const char 
     char src[32];
     fd_path(src, fd);
     sandbox_must(mount(src, target, NULL, MS_BIND, NULL), step);
+    /* in a user namespace the source's nosuid/nodev/noexec are locked:
+     * the remount must repeat them */
+    struct statfs sf;
+    sandbox_must(statfs(target, &sf), step);
+    if (sf.f_flags & ST_NOSUID) flags |= MS_NOSUID;
+    if (sf.f_flags & ST_NODEV) flags |= MS_NODEV;
+    if (sf.f_flags & ST_NOEXEC) flags |= MS_NOEXEC;
     sandbox_must(mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | flags, NULL), step);
 }
 

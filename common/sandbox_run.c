@@ -176,7 +176,7 @@ static void launch(const SandboxLimits *lim, const SandboxJob *j, const struct s
     if (pid < 0) return;
     run->pid = pid;
     run->kill_fd = fds[0];
-    r->uid = (unsigned)plan.uid;
+    r->uid = plan.userns ? (unsigned)geteuid() : (unsigned)plan.uid; /* as /proc shows it */
     for (int k = 0; k < 3; k++) {
         run->fd[k] = fds[k + 1];
         fcntl(run->fd[k], F_SETFL, O_NONBLOCK);
