@@ -19,8 +19,9 @@
  *                                   AF_UNIX sockets)
  *   signalling or tracing us        PID namespace (our pids do not exist there), its own
  *                                   uid, setsid, seccomp (ptrace, process_vm_*)
- *   privilege (setuid binaries,     setresuid to an unprivileged uid, no capabilities
- *   capabilities, kernel calls)     (bounding set dropped too), NO_NEW_PRIVS, nosuid
+ *   privilege (setuid binaries,     setresuid to an unprivileged uid (not root: a user
+ *   capabilities, kernel calls)     namespace's uid 1000), no capabilities (bounding
+ *                                   set dropped too), NO_NEW_PRIVS, nosuid
  *                                   mounts, seccomp (mount, unshare, bpf, modules, ...)
  *   inherited descriptors, env      close_range, execve with a fixed environment
  * kill/tkill/tgkill are left to the PID namespace and the distinct uid. */
@@ -146,8 +147,8 @@ static void probe(void) {
         snprintf(probe_why, sizeof probe_why, "ok");
     } else {
         const char *who = geteuid() == 0 ? ""
-                                         : "not root (the sandbox's unprivileged user-namespace path is not "
-                                           "implemented); ";
+                                         : "not root, so it needs unprivileged user namespaces "
+                                           "(user.max_user_namespaces, kernel.unprivileged_userns_clone); ";
         if (r.end == SANDBOX_SETUP_FAILED)
             snprintf(probe_why, sizeof probe_why, "%s/bin/true in a sandbox: %s", who, r.setup_error);
         else

@@ -3,7 +3,7 @@
  * they cannot harm the run, the machine or each other.
  *
  * Each program runs in a fresh set of Linux namespaces (mount, PID,
- * network, IPC, UTS), as an unprivileged uid of its own, with only /usr
+ * network, IPC, UTS), as an unprivileged uid, with only /usr
  * read-only, a private empty tmpfs as its working directory (the only
  * place it can write), no network, a clean environment, resource limits
  * and a seccomp filter. Which layer stops what is listed in sandbox.c and
@@ -18,12 +18,15 @@
  * place it can write. Its environment is PATH=/usr/bin:/bin,
  * HOME=/sandbox, LANG=C.UTF-8, PYTHONDONTWRITEBYTECODE=1 and
  * PYTHONHASHSEED=0 (so that a program's output does not depend on the
- * run). It runs as uid = gid = 2^30 + getpid() * 64 + slot, a uid of its
- * own per concurrent sandbox of this process (SandboxResult.uid).
+ * run). As root it runs as uid = gid = 2^30 + getpid() * 64 + slot, a uid
+ * of its own per concurrent sandbox of this process (SandboxResult.uid).
  *
- * Needs root (CI runs as root: the sandbox still drops to an unprivileged
- * uid); a path through an unprivileged user namespace is not implemented
- * yet. sandbox_available says whether it works here, and why not. */
+ * As another user it needs unprivileged user namespaces: the program runs
+ * as uid 1000 of a user namespace that maps it to the caller's uid, with
+ * every capability dropped; concurrent sandboxes then share that uid on
+ * the host, but each counts its processes (RLIMIT_NPROC) in its own
+ * namespace. CI runs as root. sandbox_available says whether it works
+ * here, and why not. */
 #ifndef COMMON_SANDBOX_H
 #define COMMON_SANDBOX_H
 
@@ -98,7 +101,7 @@ typedef struct {
     char err_tail[1024];   /* the last bytes of stderr, NUL-terminated */
     double wall_seconds;
     char setup_error[256]; /* SANDBOX_SETUP_FAILED */
-    unsigned uid;          /* the uid it ran as (its processes', in /proc) */
+    unsigned uid;          /* the uid it ran as, as the host's /proc shows it */
 } SandboxResult;
 
 /* 1 if this process can build sandboxes; else 0 with why ("not root and
