@@ -18,6 +18,8 @@ pkgs=(
   zlib1g-dev
   libjansson-dev
   libinih-dev
+  libseccomp-dev
+  python3
   gnuplot-nox
   python3-numpy
 )
