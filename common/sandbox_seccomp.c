@@ -54,8 +54,8 @@ static int add_rules(scmp_filter_ctx ctx) {
     }
     /* sockets: AF_UNIX only, so no network even if the network namespace
      * were missing */
-    if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_NE, AF_UNIX)) < 0 ||
-        seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socketpair), 1, SCMP_A0(SCMP_CMP_NE, AF_UNIX)) < 0)
+    if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_NE, AF_UNIX, 0)) < 0 ||
+        seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socketpair), 1, SCMP_A0(SCMP_CMP_NE, AF_UNIX, 0)) < 0)
         return snprintf(build_error, sizeof build_error, "seccomp rule for socket"), -1;
     for (size_t i = 0; i < sizeof new_ns_flags / sizeof *new_ns_flags; i++)
         if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,

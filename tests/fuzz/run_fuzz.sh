@@ -17,7 +17,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root" || exit 2
 out=build-fuzz
 CC=${FUZZ_CC:-clang}
-PKGS="openblas msgpack libzstd jansson inih libxxhash zlib"
+PKGS="openblas msgpack libzstd jansson inih libxxhash zlib libseccomp"
 
 if ! command -v "$CC" > /dev/null; then
   echo "run_fuzz.sh: $CC not found: run 'bash deploy/install-deps.sh' as root (packages clang, libclang-rt-14-dev)" >&2
