@@ -15,11 +15,13 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "sandbox.h"
 #include "task.h"
 #include "util.h"
 
@@ -446,6 +448,36 @@ static void test_example_python(void **state) {
     assert_no_children();
 }
 
+/* [task] verifier_sandbox = 1: the program runs in the sandbox (only /usr
+ * and verifier_sandbox_paths visible, its own uid, no network) and scores
+ * exactly as outside it. */
+static void test_sandboxed_verifier(void **state) {
+    (void)state;
+    char why[256];
+    if (!sandbox_available(why, sizeof why)) {
+        printf("no sandbox on this machine: %s\n", why);
+        skip();
+    }
+    Batch b;
+    make_batch(&b, 24);
+    char dir[PATH_MAX], cmd[700];
+    snprintf(cmd, sizeof cmd, "%s/verifiers", tests_dir);
+    assert_non_null(realpath(cmd, dir));
+    assert_true(strlen(dir) < 200);
+    /* Debian's python: the sandbox shows /usr only */
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %.200s/faulty.py good", dir);
+    TaskParams p = params_for(cmd);
+    p.verifier_sandbox = 1;
+    snprintf(p.verifier_sandbox_paths, sizeof p.verifier_sandbox_paths, "%.200s", dir);
+    p.verifier_procs = 2;
+    Task *t = make_external(&p);
+    Reward out[MAX_JOBS];
+    task_verify_batch(t, b.job, b.n, out);
+    for (int i = 0; i < b.n; i++) assert_same_reward(&out[i], &b.want[i], i);
+    t->destroy(t);
+    assert_no_children();
+}
+
 /* deploy/verifiers/exact_match.sh --reverse: accuracy only, the reward. */
 static void test_example_shell(void **state) {
     (void)state;
@@ -475,6 +507,7 @@ int main(void) {
     resolve_python();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_matches_builtin),
+        cmocka_unit_test(test_sandboxed_verifier),
         cmocka_unit_test(test_crash),
         cmocka_unit_test(test_hang),
         cmocka_unit_test(test_garbage),
