@@ -10,7 +10,7 @@
 BUILD   ?= build
 SAN     ?=
 CC      := mpicc
-PKGS    := openblas msgpack libzstd jansson inih libxxhash zlib
+PKGS    := openblas msgpack libzstd jansson inih libxxhash zlib libseccomp
 TESTPKG := cmocka
 
 define probe

@@ -84,6 +84,7 @@ typedef struct {
     char err_tail[1024];   /* the last bytes of stderr, NUL-terminated */
     double wall_seconds;
     char setup_error[256]; /* SANDBOX_SETUP_FAILED */
+    unsigned uid;          /* the uid it ran as (its processes', in /proc) */
 } SandboxResult;
 
 /* 1 if this process can build sandboxes; else 0 with why ("not root and

@@ -18,6 +18,8 @@ pkgs=(
   zlib1g-dev
   libjansson-dev
   libinih-dev
+  libseccomp-dev
+  python3-minimal
   gnuplot-nox
 )
 if [ "${WITH_SLURM:-1}" = 1 ]; then
