@@ -51,24 +51,35 @@ static void run_batch(const Model *m, KVCache *cache, const Tokenizer *tok, cons
     completions_alloc(&c, n * G, sc->max_new_tokens);
     kv_cache_reset(cache);
     generate(m, cache, prompts, lens, n, G, sc, tok, rng, &c);
-    char text[TASK_MAX_TEXT * 2];
+    /* the verifier alone, not the [reward] scorers: held-out numbers
+     * measure the task, and stay comparable between runs that shape their
+     * training reward differently; the whole batch at once, as a rollout */
+    enum { TEXT_MAX = TASK_MAX_TEXT * 2 };
+    const int N = n * G;
+    char *texts = xmalloc((size_t)N * TEXT_MAX);
+    VerifyJob *jobs = xmalloc(sizeof *jobs * (size_t)N);
+    Reward *rewards = xmalloc(sizeof *rewards * (size_t)N);
+    for (int j = 0; j < N; j++) {
+        completion_verifier_text(tok, &c, j, sc->stop, texts + (size_t)j * TEXT_MAX, TEXT_MAX);
+        jobs[j] = (VerifyJob){&items[j / G], texts + (size_t)j * TEXT_MAX,
+                              c.finish[j] != FINISH_LENGTH};
+    }
+    task_verify_batch(t, jobs, N, rewards);
     for (int i = 0; i < n; i++) {
         n_correct[i] = 0;
         for (int g = 0; g < G; g++) {
             int j = i * G + g;
-            completion_verifier_text(tok, &c, j, sc->stop, text, sizeof text);
-            /* the verifier alone, not the [reward] scorers: held-out
-             * numbers measure the task, and stay comparable between runs
-             * that shape their training reward differently */
-            Reward r;
-            t->verify(t, &items[i], text, c.finish[j] != FINISH_LENGTH, &r);
-            n_correct[i] += r.correct;
+            const Reward *r = &rewards[j];
+            n_correct[i] += r->correct;
             if (keep && g == 0 && keep->base + i < keep->n)
-                keep_sample(keep, keep->base + i, tok, &c, j, &items[i], &r);
-            for (int q = 0; q < r.n; q++) comp_sum[q] += r.value[q];
+                keep_sample(keep, keep->base + i, tok, &c, j, &items[i], r);
+            for (int q = 0; q < r->n; q++) comp_sum[q] += r->value[q];
             *len_sum += c.len[j];
         }
     }
+    xfree(texts);
+    xfree(jobs);
+    xfree(rewards);
     completions_free(&c);
     xfree(buf);
 }

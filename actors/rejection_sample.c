@@ -22,9 +22,12 @@ void rs_filter(const Task *t, const TaskItem *item, uint32_t index, const char *
                const int *finished, int k, RsRecords *out, RsStats *st) {
     RsCount *c = &st->cat[rs_category(item->prompt)];
     int first = out->n, ok = 0;
+    VerifyJob *jobs = xmalloc(sizeof *jobs * (size_t)k);
+    Reward *rewards = xmalloc(sizeof *rewards * (size_t)k);
+    for (int j = 0; j < k; j++) jobs[j] = (VerifyJob){item, texts[j], finished[j]};
+    task_verify_batch(t, jobs, k, rewards);
     for (int j = 0; j < k; j++) {
-        Reward r;
-        t->verify(t, item, texts[j], finished[j], &r);
+        const Reward r = rewards[j];
         c->sampled++;
         if (!r.correct || !texts[j][0]) continue; /* SFT refuses an empty completion */
         c->accepted++;
@@ -35,6 +38,8 @@ void rs_filter(const Task *t, const TaskItem *item, uint32_t index, const char *
     }
     c->prompts++;
     c->prompts_ok += ok;
+    xfree(jobs);
+    xfree(rewards);
 }
 
 static int by_order(const RsRecord *a, const RsRecord *b) {

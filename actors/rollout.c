@@ -40,6 +40,9 @@ void roller_init(Roller *r, const Model *m, const Tokenizer *tok, const Task *ta
     r->prompt_len = xmalloc(sizeof(int) * (size_t)max_prompts);
     r->items = xmalloc(sizeof(TaskItem) * (size_t)max_prompts);
     r->prompts = xmalloc(sizeof(const int *) * (size_t)max_prompts);
+    r->texts = xmalloc((size_t)max_prompts * G * ROLLER_TEXT_MAX);
+    r->jobs = xmalloc(sizeof(VerifyJob) * (size_t)max_prompts * G);
+    r->rewards = xmalloc(sizeof(Reward) * (size_t)max_prompts * G);
 }
 
 void roller_free(Roller *r) {
@@ -50,12 +53,36 @@ void roller_free(Roller *r) {
     xfree(r->items);
     xfree(r->prompts);
     xfree(r->rngs);
+    xfree(r->texts);
+    xfree(r->jobs);
+    xfree(r->rewards);
     memset(r, 0, sizeof *r);
 }
 
-/* Packs completions [i*G, (i+1)*G) of the last generate into g. */
+/* Scores every completion of the last generate into r->rewards: the
+ * task's verifier on the whole batch at once (an external verifier or
+ * the sandbox works on several together), then the [reward] scorers.
+ * Returns the wall time it took. */
+static double score_all(Roller *r, int n) {
+    const Completions *c = &r->comp;
+    const int N = n * r->G;
+    double t0 = now_seconds();
+    for (int j = 0; j < N; j++) {
+        char *text = r->texts + (size_t)j * ROLLER_TEXT_MAX;
+        completion_verifier_text(r->tok, c, j, r->sc.stop, text, ROLLER_TEXT_MAX);
+        r->jobs[j] = (VerifyJob){&r->items[j / r->G], text, c->finish[j] != FINISH_LENGTH};
+    }
+    task_verify_batch(r->task, r->jobs, N, r->rewards);
+    for (int j = 0; j < N; j++)
+        reward_mix_apply(r->task, r->scorers, r->jobs[j].item, r->jobs[j].completion,
+                         c->tokens + (size_t)j * c->max_new, c->len[j], r->jobs[j].finished,
+                         &r->rewards[j]);
+    return now_seconds() - t0;
+}
+
+/* Packs completions [i*G, (i+1)*G) of the last generate, scored, into g. */
 static void pack_group(Roller *r, int i, uint64_t prompt_q, uint64_t policy_version, double gen_s,
-                       Group *g) {
+                       double verify_s, Group *g) {
     const Completions *c = &r->comp;
     int G = r->G, nc = r->task->n_components + (r->scorers ? r->scorers->n : 0);
     int64_t n_tokens = 0;
@@ -66,10 +93,9 @@ static void pack_group(Roller *r, int i, uint64_t prompt_q, uint64_t policy_vers
     g->prompt_id = r->items[i].id;
     g->policy_version = policy_version;
     g->gen_seconds = gen_s;
+    g->verify_seconds = verify_s;
     for (int p = 0; p < r->prompt_len[i]; p++)
         g->prompt[p] = r->prompt_buf[(size_t)i * r->m->cfg.max_seq_len + p];
-    double t0 = now_seconds();
-    char text[TASK_MAX_TEXT * 2];
     int64_t off = 0;
     for (int k = 0; k < G; k++) {
         int j = i * G + k, len = c->len[j];
@@ -80,15 +106,12 @@ static void pack_group(Roller *r, int i, uint64_t prompt_q, uint64_t policy_vers
         }
         off += len;
         g->finish[k] = c->finish[j];
-        completion_verifier_text(r->tok, c, j, r->sc.stop, text, sizeof text);
-        Reward rw;
-        reward_mix_score(r->task, r->scorers, &r->items[i], text,
-                         c->tokens + (size_t)j * c->max_new, len, c->finish[j] != FINISH_LENGTH,
-                         &rw);
-        g->reward[k] = rw.total;
-        for (int q = 0; q < nc; q++) g->reward_comp[k * nc + q] = rw.value[q];
+        const Reward *rw = &r->rewards[j];
+        CHECK(rw->n == nc && rw->status >= 0 && rw->status < REWARD_STATUS_COUNT);
+        g->reward[k] = rw->total;
+        g->status[k] = (uint8_t)rw->status;
+        for (int q = 0; q < nc; q++) g->reward_comp[k * nc + q] = rw->value[q];
     }
-    g->verify_seconds = now_seconds() - t0;
 }
 
 /* The run's training prompt q, as slot i of this call. */
@@ -115,6 +138,8 @@ void roller_run(Roller *r, long step, int lo, int hi, uint64_t policy_version, G
     generate_streams(r->m, r->cache, r->prompts, r->prompt_len, n, r->G, &r->sc, r->tok, r->rngs,
                      &r->comp);
     double gen_s = (now_seconds() - t0) / n;
+    double verify_s = score_all(r, n) / n;
     for (int i = 0; i < n; i++)
-        pack_group(r, i, prompt_index(r, step, lo + i), policy_version, gen_s, &groups[i]);
+        pack_group(r, i, prompt_index(r, step, lo + i), policy_version, gen_s, verify_s,
+                   &groups[i]);
 }

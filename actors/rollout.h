@@ -15,6 +15,8 @@
 #include "tokenizer.h"
 #include "wire.h"
 
+enum { ROLLER_TEXT_MAX = TASK_MAX_TEXT * 2 };
+
 typedef struct {
     const Model *m;
     const Tokenizer *tok;
@@ -32,6 +34,11 @@ typedef struct {
     int *prompt_len;      /* (max_prompts) */
     const int **prompts;  /* (max_prompts) rows of prompt_buf, as generate takes them */
     TaskItem *items;      /* (max_prompts) */
+    /* the last rollout's completions as the verifier reads them, and their
+     * rewards: (max_prompts * G) each */
+    char *texts;          /* ROLLER_TEXT_MAX bytes per completion */
+    VerifyJob *jobs;
+    Reward *rewards;
 } Roller;
 
 /* Sets up an actor's rollout state for up to max_prompts prompts per call,

@@ -19,20 +19,27 @@ static const CfgKey keys[] = {
 
 const CfgSection reward_section = CFG_SECTION("reward", RewardSettings, keys, NULL, validate);
 
-void reward_mix_score(const Task *t, const ScorerSet *scorers, const TaskItem *item,
+void reward_mix_apply(const Task *t, const ScorerSet *scorers, const TaskItem *item,
                       const char *completion, const int *tokens, int n_tokens, int finished,
-                      Reward *out) {
-    t->verify(t, item, completion, finished, out);
-    CHECK(out->n == t->n_components);
+                      Reward *r) {
+    CHECK(r->n == t->n_components);
     if (!scorers) return;
-    CHECK(out->n + scorers->n <= REWARD_MAX_COMPONENTS);
+    CHECK(r->n + scorers->n <= REWARD_MAX_COMPONENTS);
     float bonus = 0;
     for (int i = 0; i < scorers->n; i++) {
         float v = scorer_value(scorers, i, item->prompt, completion, tokens, n_tokens, finished);
-        out->value[out->n++] = v;
+        r->value[r->n++] = v;
         bonus += scorers->s[i].weight * v;
     }
-    if (out->correct) out->total += bonus;
+    if (r->correct) r->total += bonus;
+}
+
+void reward_mix_score(const Task *t, const ScorerSet *scorers, const TaskItem *item,
+                      const char *completion, const int *tokens, int n_tokens, int finished,
+                      Reward *out) {
+    const VerifyJob job = {item, completion, finished};
+    task_verify_batch(t, &job, 1, out);
+    reward_mix_apply(t, scorers, item, completion, tokens, n_tokens, finished, out);
 }
 
 int reward_mix_names(const Task *t, const ScorerSet *scorers,

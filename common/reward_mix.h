@@ -27,6 +27,14 @@ static inline const RewardSettings *reward_settings(const Config *c) {
     return config_get(c, &reward_section);
 }
 
+/* Appends each scorer's value to r, the task's verdict on completion of
+ * item (task_verify_batch), as component t->n_components + i, and adds the
+ * gated sum to r->total (see above). scorers may be NULL or empty; an open
+ * set otherwise. */
+void reward_mix_apply(const Task *t, const ScorerSet *scorers, const TaskItem *item,
+                      const char *completion, const int *tokens, int n_tokens, int finished,
+                      Reward *r);
+
 /* Verifies completion of item with t, then appends each scorer's value as
  * component t->n_components + i and adds the gated sum to the total (see
  * above). tokens[0..n_tokens) is the completion as sampled; scorers may be

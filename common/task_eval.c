@@ -149,18 +149,27 @@ double task_demo_accuracy(const Task *t, int n, uint64_t seed) {
     Rng rng;
     rng_seed(&rng, seed, 0xDE40);
     int ok = 0;
-    char demo[TASK_MAX_TEXT];
     double acc = -1;
+    /* every demonstration first, then one batch: a verifier that works on
+     * several at once (the code task's sandboxes) does so here too */
+    TaskItem *items = xmalloc(sizeof *items * (size_t)set.n);
+    char *demos = xmalloc((size_t)set.n * TASK_MAX_TEXT);
+    VerifyJob *jobs = xmalloc(sizeof *jobs * (size_t)set.n);
+    Reward *rewards = xmalloc(sizeof *rewards * (size_t)set.n);
     for (int i = 0; i < set.n; i++) {
-        TaskItem it;
-        if (task_eval_item(t, &set, i, &it) != 0) goto out;
-        if (t->demonstrate(t, &it, &rng, demo, sizeof demo) != 0) goto out;
-        Reward r;
-        t->verify(t, &it, demo, 1, &r);
-        ok += r.correct;
+        char *demo = demos + (size_t)i * TASK_MAX_TEXT;
+        if (task_eval_item(t, &set, i, &items[i]) != 0) goto out;
+        if (t->demonstrate(t, &items[i], &rng, demo, TASK_MAX_TEXT) != 0) goto out;
+        jobs[i] = (VerifyJob){&items[i], demo, 1};
     }
+    task_verify_batch(t, jobs, set.n, rewards);
+    for (int i = 0; i < set.n; i++) ok += rewards[i].correct;
     acc = (double)ok / set.n;
 out:
+    xfree(items);
+    xfree(demos);
+    xfree(jobs);
+    xfree(rewards);
     task_eval_set_free(&set);
     return acc;
 }

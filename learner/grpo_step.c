@@ -277,6 +277,10 @@ static void batch_statistics(const Learner *L, int n, uint64_t policy_version, S
             }
             if (len > out->len_max) out->len_max = len;
             truncated += g->finish[k] == WIRE_FINISH_LENGTH;
+            if (g->status[k] != REWARD_OK) {
+                out->status_count[g->status[k]]++;
+                out->status_failed++;
+            }
         }
         double stale = (double)(policy_version - g->policy_version);
         out->staleness_mean += stale / n;

@@ -33,6 +33,10 @@ typedef struct {
     double len_mean;
     int len_max;
     double truncated_frac;
+    /* completions whose reward is 0 because a verifier program or the
+     * sandbox failed on them, by RewardStatus (task.h); [0] unused */
+    int status_count[REWARD_STATUS_COUNT];
+    int status_failed;         /* their sum */
     double logp_diff_max, logp_diff_mean; /* |learner recompute - actor| */
     double objective;          /* J of the first pass */
     double grad_norm;          /* last optimizer step, before clipping */

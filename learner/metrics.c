@@ -139,6 +139,15 @@ int metrics_step(MetricsLog *ml, const StepLog *s, char *err, size_t errlen) {
     put_num(f, "len_mean", "%.4g", m->len_mean);
     fprintf(f, ",\"len_max\":%d", m->len_max);
     put_num(f, "truncated_frac", "%.6g", m->truncated_frac);
+    /* why completions got reward 0 without being judged: a verifier
+     * program that failed, code the sandbox stopped (only those seen) */
+    fprintf(f, ",\"reward_failed\":%d,\"reward_status\":{", m->status_failed);
+    for (int st = 1, first = 1; st < REWARD_STATUS_COUNT; st++)
+        if (m->status_count[st]) {
+            fprintf(f, "%s\"%s\":%d", first ? "" : ",", reward_status_name(st), m->status_count[st]);
+            first = 0;
+        }
+    fprintf(f, "}");
     put_num(f, "logp_diff_max", "%.3e", m->logp_diff_max);
     put_num(f, "logp_diff_mean", "%.3e", m->logp_diff_mean);
     put_num(f, "grad_norm", "%.6g", m->grad_norm);
@@ -190,9 +199,11 @@ int metrics_step(MetricsLog *ml, const StepLog *s, char *err, size_t errlen) {
     if (s->time_limit_s > 0) left = fmin(left, fmax(0, s->time_limit_s - s->elapsed));
     fmt_eta(left, eta, sizeof eta);
     if (s->has_eval) snprintf(evs, sizeof evs, " | held-out %.3f", s->eval.greedy_acc);
-    printf("step %4ld/%ld | reward %.3f acc %.3f zero-var %.2f | kl %.4f clip %.3f ent %.3f | "
+    char fails[48] = "";
+    if (m->status_failed) snprintf(fails, sizeof fails, " unscored %d", m->status_failed);
+    printf("step %4ld/%ld | reward %.3f acc %.3f zero-var %.2f%s | kl %.4f clip %.3f ent %.3f | "
            "len %.1f | |dlogp| %.1e | %.0f gen tok/s %.0f learn tok/s | %.2f s/step | ETA %s%s\n",
-           s->step, s->total_steps, m->reward_mean, m->accuracy, m->zero_var_frac, m->kl,
+           s->step, s->total_steps, m->reward_mean, m->accuracy, m->zero_var_frac, fails, m->kl,
            m->clip_low + m->clip_high, m->entropy, m->len_mean, m->logp_diff_max, s->actor_tok_s,
            s->learner_tok_s, s->step_seconds, eta, evs);
     fflush(stdout);

@@ -122,6 +122,7 @@ static char *train_line(const char *const *comp_names, long step, const Group *g
     json_object_set_new(o, "advantage", json_real(adv));
     json_object_set_new(o, "tokens", json_integer(g->completion_len[k]));
     json_object_set_new(o, "truncated", json_boolean(g->finish[k] == WIRE_FINISH_LENGTH));
+    json_object_set_new(o, "status", json_string(reward_status_name(g->status[k])));
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
     json_decref(o);
     if (!s) die("building a samples.jsonl line failed: out of memory");

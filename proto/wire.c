@@ -8,6 +8,7 @@
 #include <string.h>
 #include <zstd.h>
 
+#include "task.h"
 #include "util.h"
 
 #if !defined(__BYTE_ORDER__) || !defined(__ORDER_LITTLE_ENDIAN__)
@@ -56,10 +57,10 @@ void group_alloc(Group *g, int G, int prompt_len, int n_components, int64_t n_to
     g->n_components = n_components;
     g->n_tokens = n_tokens;
     /* One block, 4-byte columns first so each stays 4-byte aligned; the
-     * uint8 finish column goes last. */
+     * uint8 finish and status columns go last. */
     const size_t nP = (size_t)prompt_len, nG = (size_t)G, nN = (size_t)n_tokens;
     const size_t n4 = nP + nG + 2 * nN + nG + nG * (size_t)n_components;
-    uint8_t *b = xcalloc(n4 * 4 + nG, 1);
+    uint8_t *b = xcalloc(n4 * 4 + 2 * nG, 1);
     g->block = b;
     size_t o = 0;
     g->prompt = (int32_t *)(b + o), o += nP * 4;
@@ -68,7 +69,8 @@ void group_alloc(Group *g, int G, int prompt_len, int n_components, int64_t n_to
     g->old_logprobs = (float *)(b + o), o += nN * 4;
     g->reward = (float *)(b + o), o += nG * 4;
     g->reward_comp = (float *)(b + o), o += nG * (size_t)n_components * 4;
-    g->finish = b + o;
+    g->finish = b + o, o += nG;
+    g->status = b + o;
 }
 
 void group_free(Group *g) {
@@ -95,10 +97,10 @@ WireLimits wire_limits_make(int vocab_size, int max_G, int max_prompt_len,
     l.max_seq_len = seq > INT32_MAX ? INT32_MAX : (int32_t)seq;
     l.bos_id = -1;
     /* Worst record: 3-byte array header, 8 uints of at most 9 bytes, two
-     * 9-byte float64s, 7 bin headers of at most 5 bytes, then the columns. */
+     * 9-byte float64s, 8 bin headers of at most 5 bytes, then the columns. */
     const size_t G = (size_t)max_G, P = (size_t)max_prompt_len, C = (size_t)max_completion_len;
-    const size_t raw = 3 + 8 * 9 + 2 * 9 + 7 * 5 + 4 * P + 4 * G + 8 * G * C + 4 * G +
-                       4 * G * WIRE_MAX_COMPONENTS + G;
+    const size_t raw = 3 + 8 * 9 + 2 * 9 + 8 * 5 + 4 * P + 4 * G + 8 * G * C + 4 * G +
+                       4 * G * WIRE_MAX_COMPONENTS + 2 * G;
     l.max_message_bytes = ZSTD_compressBound(raw);
     return l;
 }
@@ -191,7 +193,7 @@ static int group_shape_ok(const Group *g) {
         (int64_t)g->G * WIRE_MAX_COMPONENTS > (int64_t)(UINT32_MAX / 4) ||
         g->prompt_len > (int32_t)(UINT32_MAX / 8))
         return 0;
-    if ((g->G > 0 && (!g->completion_len || !g->reward || !g->finish)) ||
+    if ((g->G > 0 && (!g->completion_len || !g->reward || !g->finish || !g->status)) ||
         (g->G > 0 && g->n_components > 0 && !g->reward_comp) ||
         (g->prompt_len > 0 && !g->prompt) ||
         (g->n_tokens > 0 && (!g->tokens || !g->old_logprobs)))
@@ -232,6 +234,8 @@ int wire_encode_group(WireCodec *c, const Group *g, const uint8_t **out, size_t 
     bad |= pack_bin4(&pk, g->reward_comp, nG * (size_t)g->n_components);
     bad |= msgpack_pack_bin(&pk, nG);
     if (nG) bad |= msgpack_pack_bin_body(&pk, g->finish, nG);
+    bad |= msgpack_pack_bin(&pk, nG);
+    if (nG) bad |= msgpack_pack_bin_body(&pk, g->status, nG);
     if (bad) return WIRE_ENOMEM;
 
     const size_t raw = c->sbuf.size;
@@ -331,9 +335,10 @@ static int msgpack_prescan(const uint8_t *p, size_t n, char *err, size_t errlen)
 static const char *const FIELD[WIRE_GROUP_ARITY] = {
     "schema_version", "actor_rank", "seq_no", "prompt_id", "policy_version", "G",
     "prompt_len", "n_components", "gen_seconds", "verify_seconds", "prompt",
-    "completion_len", "tokens", "old_logprobs", "reward", "reward_comp", "finish"};
+    "completion_len", "tokens", "old_logprobs", "reward", "reward_comp", "finish", "status"};
 enum { F_VERSION, F_RANK, F_SEQ, F_PROMPT_ID, F_POLICY, F_G, F_PLEN, F_NCOMP, F_GEN_S,
-       F_VER_S, F_PROMPT, F_CLEN, F_TOKENS, F_LOGP, F_REWARD, F_RCOMP, F_FINISH };
+       F_VER_S, F_PROMPT, F_CLEN, F_TOKENS, F_LOGP, F_REWARD, F_RCOMP, F_FINISH,
+       F_STATUS };
 /* Element types of the record, by index (ggml habit: the table's length is
  * checked against the arity at compile time). */
 static const msgpack_object_type KIND[] = {
@@ -343,7 +348,7 @@ static const msgpack_object_type KIND[] = {
     MSGPACK_OBJECT_POSITIVE_INTEGER, MSGPACK_OBJECT_POSITIVE_INTEGER,
     MSGPACK_OBJECT_FLOAT64,          MSGPACK_OBJECT_FLOAT64,
     MSGPACK_OBJECT_BIN, MSGPACK_OBJECT_BIN, MSGPACK_OBJECT_BIN, MSGPACK_OBJECT_BIN,
-    MSGPACK_OBJECT_BIN, MSGPACK_OBJECT_BIN, MSGPACK_OBJECT_BIN};
+    MSGPACK_OBJECT_BIN, MSGPACK_OBJECT_BIN, MSGPACK_OBJECT_BIN, MSGPACK_OBJECT_BIN};
 _Static_assert(sizeof KIND / sizeof KIND[0] == WIRE_GROUP_ARITY, "KIND vs arity");
 _Static_assert(sizeof FIELD / sizeof FIELD[0] == WIRE_GROUP_ARITY, "FIELD vs arity");
 
@@ -427,6 +432,12 @@ static int group_values_ok(const Group *g, const WireLimits *lim, char *err, siz
                     g->finish[i]);
             return WIRE_EVALUE;
         }
+    for (int i = 0; i < g->G; i++)
+        if (g->status[i] >= REWARD_STATUS_COUNT) {
+            set_err(err, errlen, "status[%d] = %u: not a reward status (0..%d)", i, g->status[i],
+                    REWARD_STATUS_COUNT - 1);
+            return WIRE_EVALUE;
+        }
     return WIRE_OK;
 }
 
@@ -496,7 +507,7 @@ static int decode_object(const msgpack_object *o, const WireLimits *lim, Group *
      * below can overflow. */
     const struct { int f; uint64_t bytes; } want[] = {
         {F_PROMPT, 4 * P}, {F_CLEN, 4 * G}, {F_REWARD, 4 * G}, {F_RCOMP, 4 * G * C},
-        {F_FINISH, G}};
+        {F_FINISH, G}, {F_STATUS, G}};
     for (size_t k = 0; k < sizeof want / sizeof want[0]; k++)
         if (e[want[k].f].via.bin.size != want[k].bytes) {
             set_err(err, errlen, "%s is %u bytes, expected %llu", FIELD[want[k].f],
@@ -552,6 +563,7 @@ static int decode_object(const msgpack_object *o, const WireLimits *lim, Group *
     copy_le4(out->reward, e[F_REWARD].via.bin.ptr, G);
     copy_le4(out->reward_comp, e[F_RCOMP].via.bin.ptr, G * C);
     memcpy(out->finish, e[F_FINISH].via.bin.ptr, G);
+    memcpy(out->status, e[F_STATUS].via.bin.ptr, G);
     const int rc = group_values_ok(out, lim, err, errlen);
     if (rc != WIRE_OK) group_free(out);
     return rc;

@@ -29,7 +29,7 @@
  * 1. Trajectory group record (TAG_GROUP), variable length
  * --------------------------------------------------------
  * The message is ONE zstd frame (content size present, content checksum
- * on) whose content is ONE msgpack array of WIRE_GROUP_ARITY = 17 elements:
+ * on) whose content is ONE msgpack array of WIRE_GROUP_ARITY = 18 elements:
  *
  *   idx  name             msgpack type   meaning
  *    0   schema_version   uint           == WIRE_SCHEMA_VERSION (first, so a
@@ -60,6 +60,11 @@
  *   15   reward_comp      bin  G*C*4     float32[G][C] row-major, finite
  *   16   finish           bin  G         uint8[G]   WireFinish (0 eos,
  *                                        1 stop string, 2 length)
+ *   17   status           bin  G         uint8[G]   RewardStatus (task.h):
+ *                                        0 scored, else why the reward is 0
+ *                                        (a verifier program or the sandbox
+ *                                        failed on it), < REWARD_STATUS_COUNT
+ * (Schema 1 had no status column.)
  *
  * Integers are packed in msgpack's shortest form; bins are raw
  * little-endian arrays with no padding (a reader must memcpy: they are not
@@ -142,8 +147,8 @@ typedef enum {
 } WireTag;
 
 enum {
-    WIRE_SCHEMA_VERSION = 1,
-    WIRE_GROUP_ARITY = 17,   /* elements of the record array */
+    WIRE_SCHEMA_VERSION = 2,
+    WIRE_GROUP_ARITY = 18,   /* elements of the record array */
     WIRE_MAX_COMPONENTS = 8, /* reward components per completion (REWARD_MAX_COMPONENTS) */
     WIRE_CONTROL_BYTES = 16,
     WIRE_CHECKSUM_BYTES = 16,
@@ -196,6 +201,7 @@ typedef struct {
     float *reward;            /* (G) total reward */
     float *reward_comp;       /* (G, C) row-major */
     uint8_t *finish;          /* (G) WireFinish */
+    uint8_t *status;          /* (G) RewardStatus */
     void *block;              /* owns every array above */
 } Group;
 

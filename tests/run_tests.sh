@@ -35,15 +35,18 @@ if [ -f "$allow_file" ]; then
   done < "$allow_file"
 fi
 
-passed=0; failed=0; skipped=0; crashed=(); skips=(); unexpected=()
+passed=0; failed=0; skipped=0; crashed=(); skips=(); unexpected=(); times=()
+suite_start=$SECONDS
 for bin in "$build"/tests/test_*; do
   [ -x "$bin" ] || continue
   name=$(basename "$bin")
   [ -n "${TEST_FILTER:-}" ] && [[ "$name" != *"$TEST_FILTER"* ]] && continue
   echo "=== $name"
   out=$(mktemp)
+  t0=$(date +%s.%N)
   "$bin" 2>&1 | tee "$out"
   rc=${PIPESTATUS[0]}
+  times+=("$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') $name")
   # cmocka's summary per group: "[  PASSED  ] N test(s).", "[  FAILED  ] N
   # test(s), listed below:", "[  SKIPPED ] N test(s), listed below:" and then
   # one "[  SKIPPED ] name" line per skipped test
@@ -74,5 +77,9 @@ if [ "${CI:-}" = true ] && [ ${#unexpected[@]} -gt 0 ]; then
        "(fix the cause, or list 'binary:test reason' in $allow_file)"
   status=1
 fi
+# wall time per binary, slowest first: where the suite's minutes go
+echo "wall time per test binary (s), slowest first:"
+printf '%s\n' "${times[@]}" | sort -rn | head -n 8 | sed 's/^/  /'
+echo "suite wall time: $((SECONDS - suite_start)) s"
 echo "$passed passed, $failed failed, $skipped skipped"
 exit $status

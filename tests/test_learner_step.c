@@ -201,6 +201,8 @@ static void test_update_direction(void **state) {
     Group g[2];
     make_group(&g[0], &spec_a, 2, 0, &f.policy, NULL);
     make_group(&g[1], &spec_b, 2, 1, &f.policy, NULL);
+    /* a completion an actor could not score is counted by its reason */
+    g[1].status[0] = REWARD_SANDBOX_CPU;
     double before[4], after[4];
     const Spec *sp[2] = {&spec_a, &spec_b};
     for (int i = 0; i < 4; i++) before[i] = seq_logp(&f.policy, sp[i / 2], i % 2);
@@ -213,6 +215,9 @@ static void test_update_direction(void **state) {
         if (r > 0) assert_true(after[i] > before[i]);
         else assert_true(after[i] < before[i]);
     }
+    assert_int_equal(m.status_failed, 1);
+    assert_int_equal(m.status_count[REWARD_SANDBOX_CPU], 1);
+    assert_int_equal(m.status_count[REWARD_OK], 0);
     assert_true(m.logp_diff_max < 1e-5); /* on-policy: the recompute matches */
     assert_true(m.objective == 0.0 || fabs(m.objective) < 1e-6); /* rho = 1, advantages sum to 0 */
     for (int i = 0; i < 2; i++) group_free(&g[i]);

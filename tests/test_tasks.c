@@ -948,6 +948,53 @@ static void test_evaluate_uses_distinct_prompts(void **state) {
     unlink(path);
 }
 
+/* task_verify_batch is verify() one by one for a task without a batch
+ * verifier, with every status REWARD_OK; each status has its own name. */
+static void test_verify_batch_and_status_names(void **state) {
+    (void)state;
+    TaskParams p;
+    task_params_default(&p);
+    char err[256];
+    Task *t = task_create("arith", &p, 7, err, sizeof err);
+    assert_non_null(t);
+    enum { N = 40 };
+    TaskItem items[N];
+    char texts[N][TASK_MAX_TEXT];
+    VerifyJob jobs[N];
+    Rng rng;
+    rng_seed(&rng, 3, 0);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(t->sample(t, SPLIT_TRAIN, 0, (uint64_t)i, &items[i]), 0);
+        assert_int_equal(t->demonstrate(t, &items[i], &rng, texts[i], TASK_MAX_TEXT), 0);
+        jobs[i] = (VerifyJob){&items[i], texts[i], i % 3 != 0};
+    }
+    Reward batch[N];
+    memset(batch, 0x5a, sizeof batch); /* garbage: the batch must set every field */
+    task_verify_batch(t, jobs, N, batch);
+    int right = 0;
+    for (int i = 0; i < N; i++) {
+        Reward one;
+        memset(&one, 0, sizeof one);
+        t->verify(t, &items[i], texts[i], jobs[i].finished, &one);
+        assert_int_equal(batch[i].status, REWARD_OK);
+        assert_int_equal(batch[i].n, one.n);
+        assert_int_equal(batch[i].correct, one.correct);
+        assert_memory_equal(&batch[i].total, &one.total, sizeof one.total);
+        assert_memory_equal(batch[i].value, one.value, sizeof(float) * (size_t)one.n);
+        right += one.correct;
+    }
+    assert_true(right > 0 && right < N); /* both kinds were compared */
+    t->destroy(t);
+    for (int a = 0; a < REWARD_STATUS_COUNT; a++) {
+        assert_string_not_equal(reward_status_name(a), "unknown");
+        for (int b = 0; b < a; b++)
+            assert_string_not_equal(reward_status_name(a), reward_status_name(b));
+    }
+    assert_string_equal(reward_status_name(REWARD_OK), "ok");
+    assert_string_equal(reward_status_name(REWARD_SANDBOX_CPU), "sandbox_cpu");
+    assert_string_equal(reward_status_name(REWARD_STATUS_COUNT), "unknown");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_arith_reference_answers),
@@ -970,6 +1017,7 @@ int main(void) {
         cmocka_unit_test(test_eval_set_subset),
         cmocka_unit_test(test_eval_set_jsonl_distinct),
         cmocka_unit_test(test_evaluate_uses_distinct_prompts),
+        cmocka_unit_test(test_verify_batch_and_status_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

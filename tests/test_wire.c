@@ -67,6 +67,7 @@ static Group make_group(int G, int P, int C, const int *lens) {
     for (int g = 0; g < G; g++) {
         grp.reward[g] = (g % 3 == 0) ? -1.5f : (float)g * 0.1f - 7.0f;
         grp.finish[g] = (uint8_t)(g % 3);
+        grp.status[g] = (uint8_t)((g * 5) % REWARD_STATUS_COUNT);
         for (int k = 0; k < C; k++) grp.reward_comp[g * C + k] = (float)(k - 2) * 0.25f - (float)g;
     }
     if (G > 1) grp.reward[1] = -0.0f;
@@ -95,6 +96,7 @@ static void assert_groups_equal(const Group *a, const Group *b) {
     if (a->n_components)
         assert_memory_equal(a->reward_comp, b->reward_comp, G * (size_t)a->n_components * 4);
     assert_memory_equal(a->finish, b->finish, G);
+    assert_memory_equal(a->status, b->status, G);
 }
 
 /* Encodes g and copies the message into a malloc'd buffer the caller
@@ -404,6 +406,7 @@ static uint8_t *pack_hostile(msgpack_sbuffer *sb, const Group *g, const Tweak *t
             case 14: pack_col(&pk, g->reward, (G - (size_t)t->reward_drop) * 4); break;
             case 15: pack_col(&pk, g->reward_comp, G * (size_t)g->n_components * 4); break;
             case 16: pack_col(&pk, g->finish, G); break;
+            case 17: pack_col(&pk, g->status, G); break;
             }
         }
         if (t->arity_delta > 0) msgpack_pack_nil(&pk);
@@ -507,12 +510,16 @@ static void test_hostile_records(void **state) {
     CASE("reward component inf", WIRE_EVALUE, "reward_comp[1][1] = inf",
          g.reward_comp[3] = INFINITY);
     CASE("finish reason 3", WIRE_EVALUE, "finish[1] = 3", g.finish[1] = 3);
+    CASE("reward status out of range", WIRE_EVALUE, "status[2] = 13",
+         g.status[2] = REWARD_STATUS_COUNT);
     CASE("gen_seconds NaN", WIRE_EVALUE, "gen_seconds nan", t.gen_seconds = NAN);
     CASE("gen_seconds negative", WIRE_EVALUE, "gen_seconds -1", t.gen_seconds = -1);
-    CASE("schema version 2", WIRE_ESCHEMA, "schema version 2", t.version = 2);
+    CASE("schema version 3 (a future one)", WIRE_ESCHEMA, "schema version 3", t.version = 3);
+    CASE("schema version 1 (before the status column)", WIRE_ESCHEMA, "schema version 1",
+         t.version = 1);
     CASE("schema version 0", WIRE_ESCHEMA, "schema version 0", t.version = 0);
-    CASE("extra element", WIRE_ESCHEMA, "18 elements", t.arity_delta = 1);
-    CASE("missing element", WIRE_ESCHEMA, "16 elements", t.arity_delta = -1);
+    CASE("extra element", WIRE_ESCHEMA, "19 elements", t.arity_delta = 1);
+    CASE("missing element", WIRE_ESCHEMA, "17 elements", t.arity_delta = -1);
     CASE("G as str", WIRE_ESCHEMA, "element 5 (G) is a msgpack str", t.str_at = 5);
     CASE("prompt as str", WIRE_ESCHEMA, "element 10 (prompt) is a msgpack str", t.str_at = 10);
     CASE("gen_seconds as int", WIRE_ESCHEMA, "element 8 (gen_seconds) is a msgpack negative",

@@ -13,6 +13,7 @@
 #include <zstd.h>
 
 #include "fuzz_common.h"
+#include "task.h"
 #include "wire.h"
 
 /* Limits of a small run: vocabulary 98, G <= 8, P <= 64, completions <= 64. */
@@ -37,6 +38,7 @@ static void check_group(const Group *g, const WireLimits *lim) {
         sum += g->completion_len[i];
         FUZZ_REQUIRE(isfinite(g->reward[i]));
         FUZZ_REQUIRE(g->finish[i] <= WIRE_FINISH_LENGTH);
+        FUZZ_REQUIRE(g->status[i] < REWARD_STATUS_COUNT);
     }
     FUZZ_REQUIRE(sum == g->n_tokens);
     FUZZ_REQUIRE(group_completion_offset(g, g->G - 1) + g->completion_len[g->G - 1] == sum);
@@ -68,7 +70,7 @@ static int group_equal(const Group *a, const Group *b) {
            memcmp(a->reward, b->reward, 4 * G) == 0 &&
            (a->n_components == 0 ||
             memcmp(a->reward_comp, b->reward_comp, 4 * G * (size_t)a->n_components) == 0) &&
-           memcmp(a->finish, b->finish, G) == 0;
+           memcmp(a->finish, b->finish, G) == 0 && memcmp(a->status, b->status, G) == 0;
 }
 
 /* Decodes msg and checks the properties above; frees everything. */

@@ -20,6 +20,7 @@
 #include "checkpoint.h"
 #include "model.h"
 #include "rs_records.h"
+#include "task.h"
 #include "tokenizer.h"
 #include "util.h"
 #include "weights.h"
@@ -63,6 +64,7 @@ static void wire_seeds(void) {
             grp.completion_len[g] = shapes[s].lens[g];
             grp.reward[g] = (float)(g % 2);
             grp.finish[g] = (uint8_t)(g % 3);
+            grp.status[g] = (uint8_t)(g % 2 ? REWARD_SANDBOX_CPU : REWARD_OK);
             for (int k = 0; k < grp.n_components; k++) grp.reward_comp[g * grp.n_components + k] = 0.5f * (float)k;
         }
         for (int64_t i = 0; i < n; i++) {
