@@ -85,25 +85,26 @@ void sandbox_plan_init(SandboxPlan *p, const SandboxLimits *lim, int slot, const
 /* Forks the keeper with the child ends of the pipes; *fds gets the
  * parent's ends (stdin write or -1, stdout, stderr, report). */
 pid_t sandbox_start(SandboxPlan *p, int child_in, int fds[4], SandboxResult *r) {
-    int po[2] = {-1, -1}, pe[2] = {-1, -1}, pr[2] = {-1, -1};
-    if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0 || pipe2(pr, O_CLOEXEC) < 0) {
+    int pp[4][2]; /* stdout, stderr, report: the child writes; kill: the child reads */
+    int made = 0;
+    for (; made < 4; made++)
+        if (pipe2(pp[made], O_CLOEXEC) < 0) break;
+    if (made < 4) {
         sandbox_set_error(r, "%s: %s", "pipe2", errno);
-        int all[6] = {po[0], po[1], pe[0], pe[1], pr[0], pr[1]};
-        for (int i = 0; i < 6; i++)
-            if (all[i] >= 0) close(all[i]);
+        for (int i = 0; i < made; i++) close(pp[i][0]), close(pp[i][1]);
         return -1;
     }
-    p->in_fd = child_in, p->out_fd = po[1], p->err_fd = pe[1], p->rep_fd = pr[1];
+    p->in_fd = child_in, p->out_fd = pp[0][1], p->err_fd = pp[1][1], p->rep_fd = pp[2][1];
+    p->kill_fd = pp[3][0];
     pid_t pid = fork();
     if (pid == 0) sandbox_child(p);
     int err = errno;
-    close(po[1]);
-    close(pe[1]);
-    close(pr[1]);
-    fds[1] = po[0], fds[2] = pe[0], fds[3] = pr[0];
+    for (int i = 0; i < 3; i++) close(pp[i][1]);
+    close(pp[3][0]);
+    fds[0] = pp[3][1], fds[1] = pp[0][0], fds[2] = pp[1][0], fds[3] = pp[2][0];
     if (pid < 0) {
         sandbox_set_error(r, "%s: %s", "fork", err);
-        for (int i = 1; i < 4; i++) close(fds[i]);
+        for (int i = 0; i < 4; i++) close(fds[i]);
     }
     return pid;
 }

@@ -7,13 +7,23 @@
  * read-only, a private empty tmpfs as its working directory (the only
  * place it can write), no network, a clean environment, resource limits
  * and a seccomp filter. Which layer stops what is listed in sandbox.c and
- * in the README's sandbox table. When the last process of a run ends, or
- * the run is killed, every process it started dies with it (its PID
- * namespace goes away).
+ * in the README's sandbox table. When the program ends, or the run is
+ * killed, every process it started dies with it (its PID namespace goes
+ * away), and by the time sandbox_run_many returns none is left.
+ *
+ * Inside: / is a read-only tmpfs with /usr bound read-only (and the
+ * /bin /sbin /lib /lib64 symlinks into it), /dev with null, zero and
+ * urandom, /proc of its own PID namespace, and /sandbox: its working
+ * directory, cwd and HOME, a tmpfs of dir_mb owned by its uid, the only
+ * place it can write. Its environment is PATH=/usr/bin:/bin,
+ * HOME=/sandbox, LANG=C.UTF-8, PYTHONDONTWRITEBYTECODE=1 and
+ * PYTHONHASHSEED=0 (so that a program's output does not depend on the
+ * run). It runs as uid = gid = 2^30 + getpid() * 64 + slot, a uid of its
+ * own per concurrent sandbox of this process (SandboxResult.uid).
  *
  * Needs root (CI runs as root: the sandbox still drops to an unprivileged
- * uid) or unprivileged user namespaces; sandbox_available says which and
- * why not. */
+ * uid); a path through an unprivileged user namespace is not implemented
+ * yet. sandbox_available says whether it works here, and why not. */
 #ifndef COMMON_SANDBOX_H
 #define COMMON_SANDBOX_H
 
@@ -24,11 +34,14 @@
 
 /* Limits of one program run. Defaults in brackets (the [sandbox] section). */
 typedef struct {
-    float cpu_seconds;   /* RLIMIT_CPU of each process [2]; 0: none (a long-lived verifier) */
+    float cpu_seconds;   /* RLIMIT_CPU of each process [2], rounded up to whole
+                          * seconds (SIGXCPU, SIGKILL a second later); 0: none */
     float wall_seconds;  /* the whole run, then every process of it is killed [5]; 0: none */
     int memory_mb;       /* RLIMIT_AS of each process [512] */
     int file_kb;         /* RLIMIT_FSIZE: largest file it may write [1024] */
-    int output_kb;       /* stdout kept; printing more kills the run [64] */
+    int output_kb;       /* stdout kept; printing more kills the run [64]; more
+                          * than this much on stderr kills it too (the last
+                          * bytes of stderr are kept: err_tail) */
     int max_procs;       /* RLIMIT_NPROC of its uid: processes and threads [32] */
     int max_files;       /* RLIMIT_NOFILE [64] */
     int dir_mb;          /* size of its tmpfs working directory [16] */
@@ -70,7 +83,8 @@ typedef enum {
     SANDBOX_KILLED_CPU,      /* over cpu_seconds (SIGXCPU / SIGKILL at the hard limit) */
     SANDBOX_KILLED_WALL,     /* over wall_seconds: killed by us */
     SANDBOX_KILLED_OUTPUT,   /* printed more than output_kb: killed by us */
-    SANDBOX_KILLED_FILE_SIZE,/* wrote a file over file_kb (SIGXFSZ) */
+    SANDBOX_KILLED_FILE_SIZE,/* wrote a file over file_kb: SIGXFSZ, or (Python ignores
+                              * SIGXFSZ) failed after a file of its reached file_kb */
     SANDBOX_SIGNALED,        /* ended by another signal (signal holds it) */
     SANDBOX_SETUP_FAILED,    /* the sandbox could not be built: setup_error says why */
 } SandboxEnd;
@@ -92,11 +106,13 @@ typedef struct {
  * clone = 0)", ...). Probes once by running /bin/true inside one. */
 int sandbox_available(char *why, size_t whylen);
 
-/* Runs jobs[0..n), at most lim->jobs at a time, each in its own sandbox,
- * and fills out[0..n). Never fails as a whole: a job whose sandbox cannot
- * be built ends SANDBOX_SETUP_FAILED. Safe to call from a multithreaded
- * (MPI, OpenBLAS) process: the child does only async-signal-safe work
- * between fork and exec. */
+/* Runs jobs[0..n), at most lim->jobs at a time (at most 64), each in its
+ * own sandbox, and fills out[0..n) in job order. Never fails as a whole: a
+ * job whose sandbox cannot be built ends SANDBOX_SETUP_FAILED. Safe to
+ * call from a multithreaded (MPI, OpenBLAS) process, and from several
+ * threads at once: the child does only async-signal-safe work between
+ * fork and exec. It reaps its own children by pid: a thread of the caller
+ * calling waitpid(-1) could steal them. */
 void sandbox_run_many(const SandboxLimits *lim, const SandboxJob *jobs, int n, SandboxResult *out);
 /* Frees out->out. */
 void sandbox_result_free(SandboxResult *r);
@@ -107,14 +123,20 @@ typedef struct {
     int in_fd;  /* write end of its stdin */
     int out_fd; /* read end of its stdout */
     int err_fd; /* read end of its stderr */
+    int ctl_fd; /* closing it also ends it (and so does this process's exit):
+                 * close it after waitpid(pid) */
 } ChildProc;
 
 /* Starts argv (argv[0] found through PATH=/usr/bin:/bin inside) in a
  * sandbox with lim (cpu_seconds and wall_seconds not applied: a verifier
  * lives for the whole run; its caller times each request), with the
  * paths of ro_paths (NULL-terminated, may be NULL) bound read-only at the
- * same place inside, so that it can read its own script. 0, or -1 with
- * err. Reap with waitpid(out->pid). */
+ * same place inside, so that it can read its own script (they must be
+ * readable by others: it runs as an unprivileged uid; paths under /usr
+ * are there already; /proc, /dev and /sandbox are refused; at most 16).
+ * 0, or -1 with err. Reap with waitpid(out->pid), then close the fds.
+ * Its uid stays reserved for the life of this process (64 per process,
+ * shared with sandbox_run_many's concurrent jobs). */
 int sandbox_spawn(const SandboxLimits *lim, const char *const argv[], const char *const ro_paths[],
                   ChildProc *out, char *err, size_t errlen);
 

@@ -5,9 +5,11 @@
  * was prepared by the parent (SandboxPlan). Three processes:
  *
  *   keeper  the fork of the caller, in the caller's PID namespace: unshares
- *           the namespaces, forks init, waits for it. It is what the caller
- *           tracks: SIGKILL to it kills init (PR_SET_PDEATHSIG), and init's
- *           death kills everything in the PID namespace (fork bombs too).
+ *           the namespaces, forks init, waits for it, and kills it when the
+ *           caller writes to (or closes) the kill pipe. It is what the
+ *           caller tracks and reaps; SIGKILL to it kills init too
+ *           (PR_SET_PDEATHSIG), and init's death kills everything in the
+ *           PID namespace (fork bombs too).
  *   init    pid 1 of the new PID namespace: builds the root filesystem,
  *           forks the program, reaps every orphan, reports the program's
  *           wait status and exits with it (which ends the namespace).
@@ -291,11 +293,7 @@ __attribute__((noreturn)) static void run_init(const SandboxPlan *p, int alive_r
     must(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "PR_SET_PDEATHSIG (init)");
     struct pollfd pf = {.fd = alive_r, .events = POLLIN};
     if (poll(&pf, 1, 0) > 0) _exit(0); /* hung up: the keeper died before the prctl */
-    close(alive_r);
-    struct sigaction ign;
-    memset(&ign, 0, sizeof ign);
-    ign.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &ign, NULL); /* sandbox_spawn's caller closes the report pipe */
+    close(alive_r); /* SIGPIPE stays ignored, as the keeper set it */
 
     build_root(p);
 
@@ -337,22 +335,53 @@ __attribute__((noreturn)) static void run_init(const SandboxPlan *p, int alive_r
     }
 }
 
+/* Waits for init while watching the kill pipe (fd 4): a byte on it, or
+ * its hang-up (the caller exited), makes the keeper SIGKILL init. The
+ * keeper outlives init, and init's exit completes only once every process
+ * of its namespace is gone, so the caller reaping the keeper knows the run
+ * left nothing behind. */
+__attribute__((noreturn)) static void keep(pid_t init) {
+    int pidfd = (int)syscall(SYS_pidfd_open, init, 0); /* init is our unreaped child: no pid reuse */
+    if (pidfd < 0) {
+        kill(init, SIGKILL);
+        fail("pidfd_open (keeper)");
+    }
+    struct pollfd pf[2] = {{.fd = 4, .events = POLLIN}, {.fd = pidfd, .events = POLLIN}};
+    int killed = 0;
+    while (!killed) {
+        if (poll(pf, 2, -1) < 0) continue; /* EINTR */
+        if (pf[1].revents) break;
+        if (pf[0].revents) kill(init, SIGKILL), killed = 1;
+    }
+    int st;
+    pid_t w;
+    do w = waitpid(init, &st, 0);
+    while (w < 0 && errno == EINTR);
+    if (w == init && WIFSIGNALED(st) && !killed) {
+        errno = 0;
+        report(REPORT_SETUP, "sandbox init was killed", 0, st, 0);
+    }
+    _exit(0);
+}
+
 void sandbox_child(const SandboxPlan *p) {
     report_fd = p->rep_fd;
-    /* Move the four ends to 0..3 through fds >= 10 (any of them may
-     * already sit at 0..3), then close everything else the caller had. */
-    int src[4] = {p->in_fd, p->out_fd, p->err_fd, p->rep_fd}, tmp[4];
-    for (int i = 0; i < 4; i++) must(tmp[i] = fcntl(src[i], F_DUPFD, 10), "dup the pipes");
-    for (int i = 0; i < 4; i++) must(dup2(tmp[i], i), "dup2 the pipes");
+    /* Move the five ends to 0..4 through fds >= 10 (any of them may
+     * already sit at 0..4), then close everything else the caller had. */
+    int src[5] = {p->in_fd, p->out_fd, p->err_fd, p->rep_fd, p->kill_fd}, tmp[5];
+    for (int i = 0; i < 5; i++) must(tmp[i] = fcntl(src[i], F_DUPFD, 10), "dup the pipes");
+    for (int i = 0; i < 5; i++) must(dup2(tmp[i], i), "dup2 the pipes");
     report_fd = 3;
-    must(close_range(4, ~0U, 0), "close_range");
+    must(close_range(5, ~0U, 0), "close_range");
 
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
     sigaction(SIGCHLD, &dfl, NULL); /* the caller's SIG_IGN would make wait4 fail */
-    must(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "PR_SET_PDEATHSIG (keeper)");
-    if (getppid() != p->caller) _exit(0); /* the caller died before the prctl */
+    struct sigaction ign;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &ign, NULL); /* sandbox_spawn's caller closes the report pipe */
 
     must(unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS),
          "unshare the namespaces");
@@ -362,19 +391,12 @@ void sandbox_child(const SandboxPlan *p) {
     must(init, "fork init");
     if (init == 0) {
         close(alive[1]);
+        close(4); /* the kill pipe is the keeper's */
         run_init(p, alive[0]);
     }
     close(alive[0]);
     close(0);
     close(1);
     close(2);
-    int st;
-    pid_t w;
-    do w = waitpid(init, &st, 0);
-    while (w < 0 && errno == EINTR);
-    if (w == init && WIFSIGNALED(st)) {
-        errno = 0;
-        report(REPORT_SETUP, "sandbox init was killed", 0, st, 0);
-    }
-    _exit(0);
+    keep(init);
 }

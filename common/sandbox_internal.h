@@ -40,7 +40,7 @@ typedef struct {
 /* Everything the child needs, prepared by the parent before fork so that
  * the child allocates nothing and formats nothing. */
 typedef struct {
-    int in_fd, out_fd, err_fd, rep_fd; /* the child's ends; dup'd to 0,1,2,3 */
+    int in_fd, out_fd, err_fd, rep_fd, kill_fd; /* the child's ends; dup'd to 0..4 */
     const char *const *argv;
     const SandboxFile *files;
     int n_files;
@@ -68,8 +68,9 @@ void sandbox_set_error(SandboxResult *r, const char *fmt, const char *what, int 
 /* The plan of a run in slot under lim (argv, files, ro_paths: the caller's). */
 void sandbox_plan_init(SandboxPlan *p, const SandboxLimits *lim, int slot, const struct sock_fprog *filter);
 /* Forks the keeper with child_in as its stdin and new pipes for stdout,
- * stderr and the report; fds[1..3] get the parent's read ends. The pid,
- * or -1 with r's setup_error set. */
+ * stderr, the report and the kill pipe; fds[0] gets the kill pipe's write
+ * end (a byte on it, or closing it, ends the run), fds[1..3] the read ends
+ * of the others. The pid, or -1 with r's setup_error set. */
 pid_t sandbox_start(SandboxPlan *p, int child_in, int fds[4], SandboxResult *r);
 
 /* The seccomp filter, built once (thread-safe); NULL with why if libseccomp

@@ -15,6 +15,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+enum { OUT_START = 4096 }; /* stdout buffer before it grows (output_kb may be large) */
+
 static int check_job(const SandboxJob *j, SandboxResult *r) {
     if (!j->argv || !j->argv[0] || !j->argv[0][0])
         return sandbox_set_error(r, "%s%s", "SandboxJob.argv is empty", 0), -1;
@@ -27,12 +29,12 @@ static int check_job(const SandboxJob *j, SandboxResult *r) {
     return 0;
 }
 
-/* stdin as a sealed-size memfd: the program reads it like a file, and the
- * parent never blocks writing a pipe. */
+/* stdin as a memfd: the program reads it like a file (EOF at its end),
+ * and the parent never blocks writing a pipe. */
 static int stdin_fd(const SandboxJob *j) {
     int fd = memfd_create("sandbox-stdin", MFD_CLOEXEC);
     if (fd < 0) return -1;
-    for (size_t off = 0; off < j->stdin_len;) {
+    for (size_t off = 0; j->stdin_data && off < j->stdin_len;) {
         ssize_t w = write(fd, j->stdin_data + off, j->stdin_len - off);
         if (w < 0 && errno == EINTR) continue;
         if (w < 0) return close(fd), -1;
@@ -46,9 +48,10 @@ static int stdin_fd(const SandboxJob *j) {
 typedef struct {
     pid_t pid; /* the keeper; 0: not running */
     int fd[3]; /* stdout, stderr, report; -1 once at EOF */
+    int kill_fd; /* closing it makes the keeper kill the run; -1 once closed */
     int slot;
     double t0;
-    size_t out_cap, err_total;
+    size_t out_cap, out_alloc, err_total; /* out_alloc: r->out holds out_alloc + 1 bytes */
     SandboxEnd killed; /* SANDBOX_KILLED_WALL / _OUTPUT, or SANDBOX_EXITED */
     int have_setup, have_status;
     SandboxReport setup, status;
@@ -60,7 +63,8 @@ typedef struct {
 
 static void kill_run(Run *run, SandboxEnd why) {
     if (run->killed == SANDBOX_EXITED) run->killed = why;
-    kill(run->pid, SIGKILL);
+    if (run->kill_fd >= 0) close(run->kill_fd); /* closing, not writing: no SIGPIPE if it is gone */
+    run->kill_fd = -1;
 }
 
 static void on_report(Run *run) {
@@ -84,6 +88,17 @@ static void drain(Run *run, int k, SandboxResult *r) {
         }
         if (k == 0) {
             size_t keep = r->out_len + (size_t)n > run->out_cap ? run->out_cap - r->out_len : (size_t)n;
+            if (r->out_len + keep > run->out_alloc) { /* grow by doubling up to the cap */
+                size_t a = run->out_alloc * 2 > r->out_len + keep ? run->out_alloc * 2 : r->out_len + keep;
+                if (a > run->out_cap) a = run->out_cap;
+                char *grown = realloc(r->out, a + 1);
+                if (!grown) {
+                    kill_run(run, SANDBOX_KILLED_OUTPUT); /* what it printed cannot be kept */
+                    continue;
+                }
+                r->out = grown;
+                run->out_alloc = a;
+            }
             memcpy(r->out + r->out_len, buf, keep);
             r->out_len += keep;
             if (keep < (size_t)n) kill_run(run, SANDBOX_KILLED_OUTPUT);
@@ -140,8 +155,10 @@ static void map_end(const SandboxLimits *lim, Run *run, SandboxResult *r) {
 static void launch(const SandboxLimits *lim, const SandboxJob *j, const struct sock_fprog *filter, int slot,
                    Run *run, SandboxResult *r) {
     memset(run, 0, sizeof *run);
+    run->kill_fd = -1;
     run->slot = slot;
     run->out_cap = (size_t)lim->output_kb << 10;
+    run->out_alloc = OUT_START;
     run->t0 = sandbox_now();
     SandboxPlan plan;
     sandbox_plan_init(&plan, lim, slot, filter);
@@ -158,6 +175,7 @@ static void launch(const SandboxLimits *lim, const SandboxJob *j, const struct s
     close(in);
     if (pid < 0) return;
     run->pid = pid;
+    run->kill_fd = fds[0];
     r->uid = (unsigned)plan.uid;
     for (int k = 0; k < 3; k++) {
         run->fd[k] = fds[k + 1];
@@ -169,6 +187,8 @@ static void finish(const SandboxLimits *lim, Run *run, SandboxResult *r) {
     int st;
     while (waitpid(run->pid, &st, 0) < 0 && errno == EINTR) {
     }
+    if (run->kill_fd >= 0) close(run->kill_fd);
+    run->kill_fd = -1;
     map_end(lim, run, r);
     r->wall_seconds = sandbox_now() - run->t0;
     run->pid = 0;
@@ -183,9 +203,11 @@ void sandbox_run_many(const SandboxLimits *lim, const SandboxJob *jobs, int n, S
     struct pollfd *pfd = calloc((size_t)conc * 3, sizeof *pfd);
     for (int i = 0; i < n; i++) {
         memset(&out[i], 0, sizeof out[i]);
-        out[i].out = malloc(((size_t)lim->output_kb << 10) + 1);
+        out[i].out = malloc(OUT_START + 1);
         if (out[i].out) out[i].out[0] = 0;
+        if (!runs || !job_of || !pfd || !out[i].out) sandbox_set_error(&out[i], "%s%s", "out of memory", 0);
     }
+    if (!runs || !job_of || !pfd) n = 0; /* every job failed above */
     int next = 0, running = 0;
     while (next < n || running > 0) {
         /* start jobs into free run slots while uids are available */
@@ -193,8 +215,8 @@ void sandbox_run_many(const SandboxLimits *lim, const SandboxJob *jobs, int n, S
             if (runs[s].pid) continue;
             SandboxResult *r = &out[next];
             int slot = -1;
-            if (!runs || !job_of || !pfd || !r->out) {
-                sandbox_set_error(r, "%s%s", "out of memory", 0);
+            if (!r->out) {
+                /* out of memory: said above */
             } else if (!filter) {
                 sandbox_set_error(r, "%s%s", why, 0);
             } else if (check_job(&jobs[next], r) == 0 && (slot = sandbox_slot_claim()) < 0) {

@@ -99,7 +99,7 @@ int sandbox_spawn(const SandboxLimits *lim, const char *const argv[], const char
     int rc = wait_exec(fds[3], err, errlen);
     close(fds[3]);
     if (rc < 0) {
-        kill(pid, SIGKILL);
+        close(fds[0]); /* the keeper kills init and ends */
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
         }
         close(in[1]);
@@ -108,6 +108,6 @@ int sandbox_spawn(const SandboxLimits *lim, const char *const argv[], const char
         sandbox_slot_release(slot);
         return -1;
     }
-    *out = (ChildProc){.pid = pid, .in_fd = in[1], .out_fd = fds[1], .err_fd = fds[2]};
+    *out = (ChildProc){.pid = pid, .in_fd = in[1], .out_fd = fds[1], .err_fd = fds[2], .ctl_fd = fds[0]};
     return 0;
 }

@@ -19,7 +19,7 @@ pkgs=(
   libjansson-dev
   libinih-dev
   libseccomp-dev
-  python3-minimal
+  python3
   gnuplot-nox
 )
 if [ "${WITH_SLURM:-1}" = 1 ]; then
