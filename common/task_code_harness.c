@@ -23,8 +23,9 @@
  * included); a sandbox kill maps to its REWARD_SANDBOX_*; a run that
  * exited without END, or reported one test twice differently (a program
  * that forked the harness), is REWARD_SANDBOX_ERROR; a test that raised
- * MemoryError makes REWARD_SANDBOX_MEMORY, any other exception
- * REWARD_SANDBOX_ERROR. As task.h requires, every status but OK has all
+ * MemoryError makes REWARD_SANDBOX_MEMORY, one that failed writing a
+ * file over [sandbox] file_kb (EFBIG) REWARD_SANDBOX_FILE_SIZE, any other
+ * exception REWARD_SANDBOX_ERROR. As task.h requires, every status but OK has all
  * components 0 and reward 0: the status counts say why. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,9 @@ static const char HARNESS[] =
     "            r = repr(f(t))\n"
     "        except MemoryError:\n"
     "            say(str(i), 'ERR', 'MemoryError')\n"
+    "            continue\n"
+    "        except OSError as e:\n"
+    "            say(str(i), 'ERR', 'EFBIG' if e.errno == 27 else type(e).__name__)\n"
     "            continue\n"
     "        except BaseException as e:\n"
     "            say(str(i), 'ERR', type(e).__name__)\n"
@@ -147,7 +151,9 @@ static void score(const Task *t, const Run *r, const SandboxResult *res, int for
         out->status = map_end(res->end);
         return;
     }
-    /* state of test i: 0 not seen, 1 passed, 2 failed, 3 raised MemoryError, 4 raised */
+    /* state of test i: 0 not seen, 1 passed, 2 failed, 3 raised MemoryError, 4 raised,
+     * 5 a write over file_kb (EFBIG: python ignores SIGXFSZ, and the harness
+     * catches the error, so the sandbox sees a normal exit) */
     int state[CODE_MAX_TESTS] = {0}, end = 0, syntax_err = 0, conflict = 0;
     const size_t nl = strlen(r->nonce);
     const char *line = res->out ? res->out : "";
@@ -167,7 +173,9 @@ static void score(const Task *t, const Run *r, const SandboxResult *res, int for
                     const char *e = r->expect[i];
                     st = rl - 3 == strlen(e) && strncmp(rest + 3, e, rl - 3) == 0 ? 1 : 2;
                 } else if (rl >= 4 && strncmp(rest, "ERR ", 4) == 0) {
-                    st = rl - 4 == 11 && strncmp(rest + 4, "MemoryError", 11) == 0 ? 3 : 4;
+                    st = rl - 4 == 11 && strncmp(rest + 4, "MemoryError", 11) == 0 ? 3
+                         : rl - 4 == 5 && strncmp(rest + 4, "EFBIG", 5) == 0       ? 5
+                                                                                 : 4;
                 }
                 if (st) {
                     if (state[i] && state[i] != st) conflict = 1;
@@ -186,14 +194,16 @@ static void score(const Task *t, const Run *r, const SandboxResult *res, int for
         reward_finish(t, out);
         return;
     }
-    int passed = 0, mem = 0, raised = 0;
+    int passed = 0, mem = 0, raised = 0, fsize = 0;
     for (int i = 0; i < r->k; i++) {
         passed += state[i] == 1;
         mem |= state[i] == 3;
         raised |= state[i] == 4;
+        fsize |= state[i] == 5;
     }
-    if (mem || raised) {
-        out->status = mem ? REWARD_SANDBOX_MEMORY : REWARD_SANDBOX_ERROR;
+    if (mem || raised || fsize) {
+        out->status = mem ? REWARD_SANDBOX_MEMORY : fsize ? REWARD_SANDBOX_FILE_SIZE
+                                                          : REWARD_SANDBOX_ERROR;
         return;
     }
     out->value[0] = (float)passed / (float)r->k;

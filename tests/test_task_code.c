@@ -289,6 +289,9 @@ static void test_hostile_programs(void **state) {
     assert_int_equal(access(path, F_OK), -1);
     expect_status(t, "sort:", "__import__('os').kill(__import__('os').getpid(), 9)",
                   REWARD_SANDBOX_SIGNAL, REWARD_SANDBOX_SIGNAL);
+    /* a file over [sandbox] file_kb in its own directory */
+    expect_status(t, "sort:", "open('big', 'w').write('z' * 4 * 2**20) and sorted(x)",
+                  REWARD_SANDBOX_FILE_SIZE, REWARD_SANDBOX_FILE_SIZE);
     /* the harness killed from inside: no END line */
     expect_status(t, "sort:", "__import__('os')._exit(0)", REWARD_SANDBOX_ERROR,
                   REWARD_SANDBOX_ERROR);
