@@ -213,20 +213,38 @@ static void score(const Task *t, const Run *r, const SandboxResult *res, int for
     reward_finish(t, out);
 }
 
+/* j < i whose (prompt, completion) job i repeats, else -1. */
+static int earlier_copy(const VerifyJob *jobs, const int *slot, int i) {
+    for (int j = 0; j < i; j++)
+        if (slot[j] >= 0 && jobs[j].item->id == jobs[i].item->id &&
+            strcmp(jobs[j].item->prompt, jobs[i].item->prompt) == 0 &&
+            strcmp(jobs[j].completion, jobs[i].completion) == 0)
+            return j;
+    return -1;
+}
+
+/* One sandbox_run_many call for the batch. A completion that repeats an
+ * earlier one of the same prompt (a GRPO group that agrees: most groups,
+ * late in training) is run once and its reward copied: the program and
+ * its tests are the same. */
 void code_verify_batch(const Task *t, const VerifyJob *jobs, int n, Reward *out) {
     const CodeState *s = t->state;
-    Run *runs = xcalloc((size_t)(n > 0 ? n : 1), sizeof *runs);
-    SandboxJob *sj = xcalloc((size_t)(n > 0 ? n : 1), sizeof *sj);
-    SandboxResult *res = xcalloc((size_t)(n > 0 ? n : 1), sizeof *res);
-    int *slot = xcalloc((size_t)(n > 0 ? n : 1), sizeof *slot), m = 0;
+    const size_t cap = (size_t)(n > 0 ? n : 1);
+    Run *runs = xcalloc(cap, sizeof *runs);
+    SandboxJob *sj = xcalloc(cap, sizeof *sj);
+    SandboxResult *res = xcalloc(cap, sizeof *res);
+    int *slot = xcalloc(cap, sizeof *slot), *copy_of = xcalloc(cap, sizeof *copy_of), m = 0;
     for (int i = 0; i < n; i++) {
         memset(&out[i], 0, sizeof out[i]);
         out[i].n = 3;
         slot[i] = -1;
+        copy_of[i] = -1;
         /* cut at the length limit: not a program the model finished */
         if (!jobs[i].finished) continue;
-        if (run_init(s, jobs[i].item, &runs[m]) != 0) die("task code: '%s' is not a code prompt", jobs[i].item->prompt);
+        if ((copy_of[i] = earlier_copy(jobs, slot, i)) >= 0) continue;
         Run *r = &runs[m];
+        if (run_init(s, jobs[i].item, r) != 0)
+            die("task code: '%s' is not a code prompt", jobs[i].item->prompt);
         r->files[0] = (SandboxFile){"harness.py", HARNESS, sizeof HARNESS - 1};
         r->files[1] = (SandboxFile){"prog.txt", jobs[i].completion, strlen(jobs[i].completion)};
         r->files[2] = (SandboxFile){"tests.txt", r->tests, strlen(r->tests)};
@@ -240,15 +258,18 @@ void code_verify_batch(const Task *t, const VerifyJob *jobs, int n, Reward *out)
     }
     if (m) sandbox_run_many(&s->p.sandbox, sj, m, res);
     for (int i = 0; i < n; i++) {
-        if (slot[i] < 0) {
+        if (copy_of[i] >= 0) {
+            out[i] = out[copy_of[i]];
+        } else if (slot[i] < 0) {
             reward_finish(t, &out[i]);
-            continue;
+        } else {
+            Run *r = &runs[slot[i]];
+            r->nonce[strlen(r->nonce) - 1] = '\0'; /* the newline sent on stdin */
+            score(t, r, &res[slot[i]], well_formed(jobs[i].completion), &out[i]);
         }
-        Run *r = &runs[slot[i]];
-        r->nonce[strlen(r->nonce) - 1] = '\0'; /* the newline sent on stdin */
-        score(t, r, &res[slot[i]], well_formed(jobs[i].completion), &out[i]);
     }
     for (int j = 0; j < m; j++) sandbox_result_free(&res[j]);
+    xfree(copy_of);
     xfree(slot);
     xfree(res);
     xfree(sj);

@@ -315,6 +315,13 @@ static void test_batch_equals_one_by_one(void **state) {
         assert_int_equal(t3->demonstrate(t3, &items[i], &rng, demo[i], sizeof demo[i]), 0);
         codes[i] = i % 4 == 1 ? "sorted(x" : i % 4 == 2 ? "x[0]" : demo[i];
         if (i == 7) codes[i] = "len(x) / 0";
+        /* repeats of an earlier job (run once, reward copied), of an
+         * error and of a plain one */
+        if (i == 10 || i == 11) {
+            items[i] = items[i - 7];
+            codes[i] = codes[i - 7];
+        }
+        if (i == 11) items[i] = items[7], codes[i] = codes[7];
         jobs[i] = (VerifyJob){&items[i], codes[i], i != 9};
     }
     task_verify_batch(t3, jobs, N, rb);
