@@ -163,12 +163,14 @@ static void score(const Task *t, const Run *r, const SandboxResult *res, int for
         if (len > nl && strncmp(line, r->nonce, nl) == 0 && line[nl] == ' ') {
             const char *w = line + nl + 1;
             size_t wl = len - nl - 1;
-            int i = -1, st = 0, off = 0;
+            size_t d = 0;
+            int i = 0, st = 0;
+            while (d < wl && d < 3 && w[d] >= '0' && w[d] <= '9') i = 10 * i + (w[d++] - '0');
             if (wl == 3 && strncmp(w, "END", 3) == 0) end = 1;
             else if (wl > 6 && strncmp(w, "SYNTAX", 6) == 0) syntax_err = 1;
-            else if (sscanf(w, "%d %n", &i, &off) == 1 && i >= 0 && i < r->k && off > 0) {
-                const char *rest = w + off;
-                size_t rl = wl - (size_t)off;
+            else if (d > 0 && d < wl && w[d] == ' ' && i < r->k) {
+                const char *rest = w + d + 1;
+                size_t rl = wl - d - 1;
                 if (rl >= 3 && strncmp(rest, "OK ", 3) == 0) {
                     const char *e = r->expect[i];
                     st = rl - 3 == strlen(e) && strncmp(rest + 3, e, rl - 3) == 0 ? 1 : 2;
