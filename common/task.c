@@ -41,6 +41,15 @@ void task_params_default(TaskParams *p) {
     p->code_demo_error = 0.6f;
     p->code_w_syntax = 0.1f;
     sandbox_limits_default(&p->sandbox);
+    p->verifier[0] = '\0';
+    p->verifier_timeout = 10;
+    p->verifier_start_timeout = 30;
+    p->verifier_procs = 2;
+    p->verifier_pipeline = 8;
+    p->verifier_max_failures = 20;
+    strcpy(p->verifier_components, "accuracy");
+    p->verifier_sandbox = 0;
+    p->verifier_sandbox_paths[0] = '\0';
 }
 
 void reward_finish(const Task *t, Reward *out) {

@@ -70,6 +70,24 @@ typedef struct {
     /* the limits of every program a task runs in the sandbox (the code
      * task's tests): the [sandbox] section, set by task_from_config */
     SandboxLimits sandbox;
+    /* external verifier (task_external.c, where the protocol is): the
+     * program that scores completions instead of the task's own verifier,
+     * run as /bin/sh -c 'exec COMMAND' [""]: empty = the built-in one;
+     * seconds a reply may take [10], processes per actor [2], requests in
+     * flight per process [8], failures in a row that stop the run [20],
+     * the components it reports, comma-separated ["accuracy"; accuracy is
+     * always first], 1: run it in the sandbox [0] with these
+     * colon-separated paths bound read-only inside [""] */
+    char verifier[CFG_STR_MAX];
+    float verifier_timeout;
+    /* seconds a freshly started process may take for its first reply,
+     * its start included (loading a model) [30], if more than
+     * verifier_timeout */
+    float verifier_start_timeout;
+    int verifier_procs, verifier_pipeline, verifier_max_failures;
+    char verifier_components[CFG_STR_MAX];
+    int verifier_sandbox;
+    char verifier_sandbox_paths[CFG_STR_MAX];
 } TaskParams;
 
 /* The [task] section (task_config.c): which task, and its settings. */
@@ -196,7 +214,8 @@ void task_params_default(TaskParams *p);
 
 /* Creates the task called name ("arith", "countdown", "jsonl",
  * "arith_cot", "countdown_cot", "code") with
- * settings p and item seed. Returns a task the caller frees with
+ * settings p and item seed; with p->verifier set, its completions are
+ * scored by that program instead (task_external_create). Returns a task the caller frees with
  * t->destroy(t), or NULL with err naming the bad setting (or file:line). */
 Task *task_create(const char *name, const TaskParams *p, uint64_t seed, char *err, size_t errlen);
 
@@ -252,7 +271,8 @@ void task_eval_set_free(TaskEvalSet *s);
 /* Runs the demonstrator on the held-out set for n prompts (task_eval_set:
  * the same distinct prompts the model is evaluated on) and verifies each
  * (finished = 1); returns the fraction verified correct, or -1 if the task
- * has no eval items or no demonstrator. */
+ * has no eval items or no demonstrator, or its verifier is an external
+ * program (the learner calls this, and starts no verifier processes). */
 double task_demo_accuracy(const Task *t, int n, uint64_t seed);
 
 /* Sets out->total from the components and t->weights. */
@@ -294,5 +314,11 @@ Task *task_jsonl_create(const TaskParams *p, uint64_t seed, char *err, size_t er
 Task *task_arith_cot_create(const TaskParams *p, uint64_t seed, char *err, size_t errlen);
 Task *task_countdown_cot_create(const TaskParams *p, uint64_t seed, char *err, size_t errlen);
 Task *task_code_create(const TaskParams *p, uint64_t seed, char *err, size_t errlen);
+/* Wraps inner (owned: destroyed on error too) so that p->verifier scores
+ * its completions (task_external.c); the program starts at the first
+ * verify. NULL with err naming the bad [task] verifier_* setting. */
+Task *task_external_create(Task *inner, const TaskParams *p, char *err, size_t errlen);
+/* 1 if t's completions are scored by an external program. */
+int task_verifier_is_external(const Task *t);
 
 #endif

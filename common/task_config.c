@@ -43,6 +43,27 @@ static const CfgKey keys[] = {
           "code demonstrator: probability of writing \"last N\" as x[N:] (drop's slice)"),
     CFG_F(T, "w_syntax", p.code_w_syntax, "0.1", -100, 100, 1,
           "code: reward weight of the syntax component (the program compiles)"),
+    CFG_S(T, "verifier", p.verifier, "", 1,
+          "external verifier: a program scoring completions over JSON lines, run as "
+          "/bin/sh -c 'exec COMMAND' (protocol: README); empty = the task's own verifier"),
+    CFG_F(T, "verifier_timeout", p.verifier_timeout, "10", 0.001, 3600, 0,
+          "external verifier: seconds a reply may take, then the program is restarted"),
+    CFG_F(T, "verifier_start_timeout", p.verifier_start_timeout, "30", 0, 3600, 0,
+          "external verifier: seconds a fresh process may take for its first reply (its "
+          "start included), if more than verifier_timeout"),
+    CFG_I(T, "verifier_procs", p.verifier_procs, "2", 1, 64, 0,
+          "external verifier: processes per actor"),
+    CFG_I(T, "verifier_pipeline", p.verifier_pipeline, "8", 1, 1024, 0,
+          "external verifier: requests in flight per process"),
+    CFG_I(T, "verifier_max_failures", p.verifier_max_failures, "20", 1, 1000000, 0,
+          "external verifier: failures in a row that stop the run"),
+    CFG_S(T, "verifier_components", p.verifier_components, "accuracy", 1,
+          "external verifier: comma-separated components it reports (accuracy always first)"),
+    CFG_I(T, "verifier_sandbox", p.verifier_sandbox, "0", 0, 1, 0,
+          "external verifier: 1 = run it in the sandbox ([sandbox] limits)"),
+    CFG_S(T, "verifier_sandbox_paths", p.verifier_sandbox_paths, "", 0,
+          "external verifier in the sandbox: colon-separated paths bound read-only inside "
+          "(its script)"),
 };
 #undef T
 

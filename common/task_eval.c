@@ -143,6 +143,7 @@ void task_eval_set_free(TaskEvalSet *s) {
 }
 
 double task_demo_accuracy(const Task *t, int n, uint64_t seed) {
+    if (task_verifier_is_external(t)) return -1;
     TaskEvalSet set;
     char err[256];
     if (task_eval_set(t, n, &set, err, sizeof err) != 0) return -1;

@@ -21,8 +21,9 @@ static int check_common(const TaskParams *p, char *err, size_t errlen) {
     return 0;
 }
 
-Task *task_create(const char *name, const TaskParams *p, uint64_t seed, char *err, size_t errlen) {
-    if (check_common(p, err, errlen) != 0) return NULL;
+/* The task called name, with its own verifier. */
+static Task *create_builtin(const char *name, const TaskParams *p, uint64_t seed, char *err,
+                            size_t errlen) {
     if (strcmp(name, "arith") == 0) return task_arith_create(p, seed, err, errlen);
     if (strcmp(name, "countdown") == 0) return task_countdown_create(p, seed, err, errlen);
     if (strcmp(name, "jsonl") == 0) return task_jsonl_create(p, seed, err, errlen);
@@ -34,6 +35,13 @@ Task *task_create(const char *name, const TaskParams *p, uint64_t seed, char *er
             "countdown_cot | code)",
             name);
     return NULL;
+}
+
+Task *task_create(const char *name, const TaskParams *p, uint64_t seed, char *err, size_t errlen) {
+    if (check_common(p, err, errlen) != 0) return NULL;
+    Task *t = create_builtin(name, p, seed, err, errlen);
+    if (t && p->verifier[0]) return task_external_create(t, p, err, errlen);
+    return t;
 }
 
 

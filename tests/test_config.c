@@ -68,6 +68,15 @@ static void test_defaults_valid(void **state) {
     assert_float_equal(ts->p.code_w_syntax, tp.code_w_syntax, 1e-7);
     for (int i = 0; i < TASK_MAX_COMPONENTS; i++)
         assert_float_equal(ts->p.weights[i], tp.weights[i], 1e-7);
+    assert_string_equal(ts->p.verifier, tp.verifier);
+    assert_float_equal(ts->p.verifier_timeout, tp.verifier_timeout, 1e-7);
+    assert_float_equal(ts->p.verifier_start_timeout, tp.verifier_start_timeout, 1e-7);
+    assert_int_equal(ts->p.verifier_procs, tp.verifier_procs);
+    assert_int_equal(ts->p.verifier_pipeline, tp.verifier_pipeline);
+    assert_int_equal(ts->p.verifier_max_failures, tp.verifier_max_failures);
+    assert_string_equal(ts->p.verifier_components, tp.verifier_components);
+    assert_int_equal(ts->p.verifier_sandbox, tp.verifier_sandbox);
+    assert_string_equal(ts->p.verifier_sandbox_paths, tp.verifier_sandbox_paths);
     /* and the [sandbox] section with sandbox_limits_default() */
     SandboxLimits sl;
     sandbox_limits_default(&sl);
