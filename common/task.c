@@ -36,6 +36,10 @@ void task_params_default(TaskParams *p) {
     p->cot_mul_digits = 2;
     p->cot_demo_error = 0.6f;
     p->cot_think = 1;
+    p->code_max_steps = 3;
+    p->code_tests = 5;
+    p->code_demo_error = 0.6f;
+    p->code_w_syntax = 0.1f;
     sandbox_limits_default(&p->sandbox);
     p->verifier[0] = '\0';
     p->verifier_timeout = 10;

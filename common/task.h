@@ -60,6 +60,13 @@ typedef struct {
      * the same items and the same flawed demonstrator without the think
      * part (task_cot.h) */
     int cot_think;
+    /* code (task_code.c): programs of 1..code_max_steps list operations
+     * [3], each checked on code_tests hidden inputs [5]; the
+     * demonstrator writes "last N" as x[N:] with probability
+     * code_demo_error [0.6]; the "syntax" component weighs code_w_syntax
+     * [0.1] */
+    int code_max_steps, code_tests;
+    float code_demo_error, code_w_syntax;
     /* the limits of every program a task runs in the sandbox (the code
      * task's tests): the [sandbox] section, set by task_from_config */
     SandboxLimits sandbox;
@@ -206,7 +213,7 @@ void task_verify_batch(const Task *t, const VerifyJob *jobs, int n, Reward *out)
 void task_params_default(TaskParams *p);
 
 /* Creates the task called name ("arith", "countdown", "jsonl",
- * "arith_cot", "countdown_cot") with
+ * "arith_cot", "countdown_cot", "code") with
  * settings p and item seed; with p->verifier set, its completions are
  * scored by that program instead (task_external_create). Returns a task the caller frees with
  * t->destroy(t), or NULL with err naming the bad setting (or file:line). */
@@ -306,6 +313,7 @@ Task *task_countdown_create(const TaskParams *p, uint64_t seed, char *err, size_
 Task *task_jsonl_create(const TaskParams *p, uint64_t seed, char *err, size_t errlen);
 Task *task_arith_cot_create(const TaskParams *p, uint64_t seed, char *err, size_t errlen);
 Task *task_countdown_cot_create(const TaskParams *p, uint64_t seed, char *err, size_t errlen);
+Task *task_code_create(const TaskParams *p, uint64_t seed, char *err, size_t errlen);
 /* Wraps inner (owned: destroyed on error too) so that p->verifier scores
  * its completions (task_external.c); the program starts at the first
  * verify. NULL with err naming the bad [task] verifier_* setting. */

@@ -4,7 +4,7 @@
 
 #define T TaskSettings
 static const CfgKey keys[] = {
-    CFG_S(T, "name", name, "arith", 1, "arith | countdown | jsonl | arith_cot | countdown_cot"),
+    CFG_S(T, "name", name, "arith", 1, "arith | countdown | jsonl | arith_cot | countdown_cot | code"),
     CFG_I(T, "max_digits", p.max_digits, "2", 1, 9, 1, "arith: operand digits, 1..N"),
     CFG_F(T, "p_add", p.p_add, "0.6", 0, 1, 1, "arith: share of additions"),
     CFG_F(T, "p_sub", p.p_sub, "0.2", 0, 1, 1, "arith: share of subtractions"),
@@ -36,6 +36,13 @@ static const CfgKey keys[] = {
     CFG_I(T, "cot_think", p.cot_think, "1", 0, 1, 1,
           "*_cot: 1 = <think>reasoning</think><answer>..</answer>; 0 (arith_cot only) = "
           "<answer>..</answer> alone, the same items and demonstrator without the reasoning"),
+    CFG_I(T, "code_max_steps", p.code_max_steps, "3", 1, 3, 1,
+          "code: list operations per program, 1..N"),
+    CFG_I(T, "code_tests", p.code_tests, "5", 1, 8, 1, "code: hidden test inputs per program"),
+    CFG_F(T, "code_demo_error", p.code_demo_error, "0.6", 0, 1, 1,
+          "code demonstrator: probability of writing \"last N\" as x[N:] (drop's slice)"),
+    CFG_F(T, "w_syntax", p.code_w_syntax, "0.1", -100, 100, 1,
+          "code: reward weight of the syntax component (the program compiles)"),
     CFG_S(T, "verifier", p.verifier, "", 1,
           "external verifier: a program scoring completions over JSON lines, run as "
           "/bin/sh -c 'exec COMMAND' (protocol: README); empty = the task's own verifier"),

@@ -62,6 +62,10 @@ static void test_defaults_valid(void **state) {
     assert_float_equal(ts->p.p_add, tp.p_add, 1e-7);
     assert_float_equal(ts->p.p_sub, tp.p_sub, 1e-7);
     assert_float_equal(ts->p.p_mul, tp.p_mul, 1e-7);
+    assert_int_equal(ts->p.code_max_steps, tp.code_max_steps);
+    assert_int_equal(ts->p.code_tests, tp.code_tests);
+    assert_float_equal(ts->p.code_demo_error, tp.code_demo_error, 1e-7);
+    assert_float_equal(ts->p.code_w_syntax, tp.code_w_syntax, 1e-7);
     for (int i = 0; i < TASK_MAX_COMPONENTS; i++)
         assert_float_equal(ts->p.weights[i], tp.weights[i], 1e-7);
     assert_string_equal(ts->p.verifier, tp.verifier);
