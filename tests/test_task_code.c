@@ -12,11 +12,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include "task.h"
 #include "task_code.h"
 #include "util.h"
+
+/* system() of a printf-formatted command; its exit status. */
+static int __attribute__((format(printf, 1, 2))) run_cmd(const char *fmt, ...) {
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
 
 static int have_sandbox(void) {
     static int known = -1;
@@ -298,6 +314,84 @@ static void test_hostile_programs(void **state) {
     t->destroy(t);
 }
 
+/* The README's escape table, through the code task as the trainer runs
+ * it: each program would pass every hidden test of "sort:" if its escape
+ * worked (it ends in sorted(x)), so reward 0 with the listed status
+ * proves it was contained; and the host is checked afterwards. */
+static void test_escapes_contained(void **state) {
+    if (!have_sandbox()) skip();
+    Task *t = make_code(1);
+    char dir[256], ckpt[300], outside[300], code[1200];
+    snprintf(dir, sizeof dir, "/tmp/code_escape_%d", (int)getpid());
+    snprintf(ckpt, sizeof ckpt, "%s/ckpt-00000001.ckpt", dir);
+    snprintf(outside, sizeof outside, "%s/written", dir);
+    assert_int_equal(run_cmd("mkdir -p %s && chmod 755 %s && printf GRPOCKPT > %s && chmod 644 %s",
+                             dir, dir, ckpt, ckpt),
+                     0);
+    /* a listener the program would reach if it had a network */
+    int srv = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(srv, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(srv, 4), 0);
+    socklen_t al = sizeof a;
+    assert_int_equal(getsockname(srv, (struct sockaddr *)&a, &al), 0);
+
+    /* infinite loop: RLIMIT_CPU, or the wall-time kill */
+    expect_status(t, "sort:", "[v for v in iter(int, 1)] or sorted(x)", REWARD_SANDBOX_CPU,
+                  REWARD_SANDBOX_TIMEOUT);
+    /* fork bomb: RLIMIT_NPROC of the run's own uid (the fork raises), or time */
+    expect_status(t, "sort:",
+                  "[__import__('os').fork() for _ in iter(int, 1)] and sorted(x)",
+                  REWARD_SANDBOX_ERROR, REWARD_SANDBOX_TIMEOUT);
+    /* memory bomb: RLIMIT_AS */
+    expect_status(t, "sort:", "len(' ' * 2**40) and sorted(x)", REWARD_SANDBOX_MEMORY,
+                  REWARD_SANDBOX_MEMORY);
+    /* writing outside its directory: the root is read-only, the host's
+     * directories are not there */
+    snprintf(code, sizeof code, "open('%s', 'w').write('x') and sorted(x)", outside);
+    expect_status(t, "sort:", code, REWARD_SANDBOX_ERROR, REWARD_SANDBOX_ERROR);
+    assert_int_equal(access(outside, F_OK), -1);
+    expect_status(t, "sort:", "open('/usr/escape', 'w').write('x') and sorted(x)",
+                  REWARD_SANDBOX_ERROR, REWARD_SANDBOX_ERROR);
+    assert_int_equal(access("/usr/escape", F_OK), -1);
+    /* reading outside: a world-readable checkpoint of "the run", and
+     * /etc/shadow: neither exists in its mount namespace */
+    snprintf(code, sizeof code, "open('%s', 'rb').read() and sorted(x)", ckpt);
+    expect_status(t, "sort:", code, REWARD_SANDBOX_ERROR, REWARD_SANDBOX_ERROR);
+    expect_status(t, "sort:", "open('/etc/shadow').read() and sorted(x)", REWARD_SANDBOX_ERROR,
+                  REWARD_SANDBOX_ERROR);
+    /* a network socket: seccomp refuses every family but AF_UNIX, and the
+     * network namespace has no route to the host's loopback */
+    snprintf(code, sizeof code,
+             "__import__('socket').create_connection(('127.0.0.1', %d), 1) and sorted(x)",
+             (int)ntohs(a.sin_port));
+    expect_status(t, "sort:", code, REWARD_SANDBOX_ERROR, REWARD_SANDBOX_ERROR);
+    /* a signal to the actor (this process): its pid does not exist in the
+     * sandbox's PID namespace, and the uid differs */
+    snprintf(code, sizeof code, "__import__('os').kill(%d, 9) or sorted(x)", (int)getpid());
+    expect_status(t, "sort:", code, REWARD_SANDBOX_ERROR, REWARD_SANDBOX_ERROR);
+    expect_status(t, "sort:", "__import__('os').kill(-1, 9) or sorted(x)", REWARD_SANDBOX_SIGNAL,
+                  REWARD_SANDBOX_ERROR);
+    /* sleeping past the timeout: the wall-time kill */
+    expect_status(t, "sort:", "__import__('time').sleep(60) or sorted(x)", REWARD_SANDBOX_TIMEOUT,
+                  REWARD_SANDBOX_TIMEOUT);
+    /* printing gigabytes: the output limit */
+    expect_status(t, "sort:", "[print('y' * 2**20) for _ in range(4096)] and sorted(x)",
+                  REWARD_SANDBOX_OUTPUT, REWARD_SANDBOX_OUTPUT);
+    /* and an honest program still passes, after all that */
+    TaskItem it = item_of("sort:");
+    Reward r = verify(t, &it, "sorted(x)");
+    assert_int_equal(r.status, REWARD_OK);
+    assert_true(r.correct);
+    /* nobody connected to the listener */
+    int fl = 1;
+    assert_int_equal(ioctl(srv, FIONBIO, &fl), 0);
+    assert_int_equal(accept(srv, NULL, NULL), -1);
+    close(srv);
+    run_cmd("rm -rf %s", dir);
+    t->destroy(t);
+}
+
 /* verify_batch with 3 sandboxes at once equals verify one by one. */
 static void test_batch_equals_one_by_one(void **state) {
     if (!have_sandbox()) skip();
@@ -380,6 +474,7 @@ int main(void) {
         cmocka_unit_test(test_trap_fails_right_tests),
         cmocka_unit_test(test_syntax_and_format),
         cmocka_unit_test(test_hostile_programs),
+        cmocka_unit_test(test_escapes_contained),
         cmocka_unit_test(test_batch_equals_one_by_one),
         cmocka_unit_test(test_demonstrator_ceiling),
         cmocka_unit_test(test_bad_settings),
