@@ -378,6 +378,16 @@ static void test_escapes_contained(void **state) {
     /* printing gigabytes: the output limit */
     expect_status(t, "sort:", "[print('y' * 2**20) for _ in range(4096)] and sorted(x)",
                   REWARD_SANDBOX_OUTPUT, REWARD_SANDBOX_OUTPUT);
+    /* system calls that would widen its powers, through ctypes: a new
+     * user namespace (which this kernel grants any user) and ptrace of
+     * itself both succeed (0) outside; seccomp refuses them (-1), and the
+     * program then raises */
+    expect_status(t, "sort:",
+                  "(__import__('ctypes').CDLL(None).unshare(0x10000000) != 0 and 1 / 0) or sorted(x)",
+                  REWARD_SANDBOX_ERROR, REWARD_SANDBOX_ERROR);
+    expect_status(t, "sort:",
+                  "(__import__('ctypes').CDLL(None).ptrace(0, 0, 0, 0) != 0 and 1 / 0) or sorted(x)",
+                  REWARD_SANDBOX_ERROR, REWARD_SANDBOX_ERROR);
     /* and an honest program still passes, after all that */
     TaskItem it = item_of("sort:");
     Reward r = verify(t, &it, "sorted(x)");
