@@ -240,28 +240,12 @@ static int parse(const unsigned char *buf, size_t len, const char *name, Model *
 }
 
 int llama2c_read(const char *path, Model *m, int *version, char *err, size_t errlen) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) {
-        set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        set_err(err, errlen, "%s: not a regular file", path);
-        close(fd);
-        return -1;
-    }
-    size_t len = (size_t)st.st_size;
-    void *map = NULL;
-    if (len > 0 && (map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED) {
-        set_err(err, errlen, "%s: cannot mmap %zu bytes: %s", path, len, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    close(fd);
+    void *map;
+    size_t len;
+    if (file_map(path, &map, &len, err, errlen) != 0) return -1;
     static const unsigned char none[1];
     int rc = parse(map ? map : none, len, path, m, version, map != NULL, err, errlen);
-    if (map) munmap(map, len);
+    file_unmap(map, len);
     return rc;
 }
 

@@ -196,32 +196,12 @@ out:
 
 int st_open(const char *path, StFile *f, char *err, size_t errlen) {
     memset(f, 0, sizeof *f);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) {
-        set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        set_err(err, errlen, "%s: not a regular file", path);
-        close(fd);
-        return -1;
-    }
-    size_t len = (size_t)st.st_size;
-    void *map = NULL;
-    if (len > 0) {
-        /* mapped, not read: a multi-GB model is not copied twice */
-        map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED) {
-            set_err(err, errlen, "%s: cannot mmap %zu bytes: %s", path, len, strerror(errno));
-            close(fd);
-            return -1;
-        }
-    }
-    close(fd);
+    void *map;
+    size_t len;
+    if (file_map(path, &map, &len, err, errlen) != 0) return -1;
     static const uint8_t none[1];
     if (st_parse(map ? map : none, len, path, f, err, errlen) != 0) {
-        if (map) munmap(map, len);
+        file_unmap(map, len);
         return -1;
     }
     f->map = map;
@@ -231,7 +211,7 @@ int st_open(const char *path, StFile *f, char *err, size_t errlen) {
 
 void st_close(StFile *f) {
     free_tensors(f);
-    if (f->map) munmap(f->map, f->map_len);
+    file_unmap(f->map, f->map_len);
     memset(f, 0, sizeof *f);
 }
 

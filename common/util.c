@@ -4,8 +4,11 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <xxhash.h>
 #include <zlib.h>
 
@@ -107,4 +110,35 @@ void make_dirs_or_die(const char *dir) {
             if (!c) break;
         }
     }
+}
+
+int file_map(const char *path, void **map, size_t *len, char *err, size_t errlen) {
+    *map = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        set_err(err, errlen, "%s: not a regular file", path);
+        close(fd);
+        return -1;
+    }
+    size_t n = (size_t)st.st_size;
+    void *m = NULL;
+    if (n > 0 && (m = mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED) {
+        set_err(err, errlen, "%s: cannot mmap %zu bytes: %s", path, n, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    *map = m;
+    *len = n;
+    return 0;
+}
+
+void file_unmap(void *map, size_t len) {
+    if (map) munmap(map, len);
 }

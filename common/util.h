@@ -54,6 +54,13 @@ uint32_t crc32_update(uint32_t crc, const void *data, size_t n);
 uint64_t hash64(const void *data, size_t n);
 
 /* snprintf into a fixed error buffer; safe with err == NULL. */
+/* Maps the regular file path read-only (model files are read in place, a
+ * multi-GB one is not copied): 0 with *map (NULL for an empty file) and
+ * *len, or -1 with err naming the path ("cannot open: ...", "not a
+ * regular file", "cannot mmap N bytes: ..."). Release with file_unmap. */
+int file_map(const char *path, void **map, size_t *len, char *err, size_t errlen);
+void file_unmap(void *map, size_t len);
+
 void set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -20,19 +20,9 @@
 #include <sys/socket.h>
 
 #include "task.h"
+#include "test_shell.h"
 #include "task_code.h"
 #include "util.h"
-
-/* system() of a printf-formatted command; its exit status. */
-static int __attribute__((format(printf, 1, 2))) run_cmd(const char *fmt, ...) {
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
 
 static int have_sandbox(void) {
     static int known = -1;
@@ -325,7 +315,7 @@ static void test_escapes_contained(void **state) {
     snprintf(dir, sizeof dir, "/tmp/code_escape_%d", (int)getpid());
     snprintf(ckpt, sizeof ckpt, "%s/ckpt-00000001.ckpt", dir);
     snprintf(outside, sizeof outside, "%s/written", dir);
-    assert_int_equal(run_cmd("mkdir -p %s && chmod 755 %s && printf GRPOCKPT > %s && chmod 644 %s",
+    assert_int_equal(run("mkdir -p %s && chmod 755 %s && printf GRPOCKPT > %s && chmod 644 %s",
                              dir, dir, ckpt, ckpt),
                      0);
     /* a listener the program would reach if it had a network */
@@ -398,7 +388,7 @@ static void test_escapes_contained(void **state) {
     assert_int_equal(ioctl(srv, FIONBIO, &fl), 0);
     assert_int_equal(accept(srv, NULL, NULL), -1);
     close(srv);
-    run_cmd("rm -rf %s", dir);
+    run("rm -rf %s", dir);
     t->destroy(t);
 }
 
