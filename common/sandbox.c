@@ -30,7 +30,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -131,35 +130,3 @@ pid_t sandbox_start(SandboxPlan *p, int child_in, int fds[4], SandboxResult *r) 
     return pid;
 }
 
-static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
-static int probe_ok;
-static char probe_why[400];
-
-static void probe(void) {
-    SandboxLimits lim;
-    sandbox_limits_default(&lim);
-    static const char *const argv[] = {"/bin/true", NULL};
-    SandboxJob job = {.argv = argv};
-    SandboxResult r;
-    sandbox_run_many(&lim, &job, 1, &r);
-    probe_ok = r.end == SANDBOX_EXITED && r.exit_code == 0;
-    if (probe_ok) {
-        snprintf(probe_why, sizeof probe_why, "ok");
-    } else {
-        const char *who = geteuid() == 0 ? ""
-                                         : "not root, so it needs unprivileged user namespaces "
-                                           "(user.max_user_namespaces, kernel.unprivileged_userns_clone); ";
-        if (r.end == SANDBOX_SETUP_FAILED)
-            snprintf(probe_why, sizeof probe_why, "%s/bin/true in a sandbox: %s", who, r.setup_error);
-        else
-            snprintf(probe_why, sizeof probe_why, "%s/bin/true in a sandbox ended %d (exit code %d, signal %d)",
-                     who, (int)r.end, r.exit_code, r.signal);
-    }
-    sandbox_result_free(&r);
-}
-
-int sandbox_available(char *why, size_t whylen) {
-    pthread_once(&probe_once, probe);
-    if (why && whylen) snprintf(why, whylen, "%s", probe_why);
-    return probe_ok;
-}

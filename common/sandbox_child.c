@@ -37,24 +37,6 @@
 
 enum { PATH_CAP = 1100 };
 
-static int report_fd = -1; /* this process's copy of the report pipe */
-
-void sandbox_report(int kind, const char *step, int err, int wstatus, long cpu_usec) {
-    SandboxReport r = {.kind = kind, .step = step, .err = err, .wstatus = wstatus, .cpu_usec = cpu_usec};
-    ssize_t w;
-    do w = write(report_fd, &r, sizeof r);
-    while (w < 0 && errno == EINTR);
-}
-
-void sandbox_fail(const char *step) {
-    sandbox_report(REPORT_SETUP, step, errno, 0, 0);
-    _exit(127);
-}
-
-void sandbox_must(long rc, const char *step) {
-    if (rc < 0) sandbox_fail(step);
-}
-
 static void set_limit(int res, const struct rlimit *rl, const char *step) {
     sandbox_must(setrlimit(res, rl), step);
 }
@@ -206,9 +188,7 @@ __attribute__((noreturn)) static void run_init(const SandboxPlan *p, int alive_r
             int dirfd = open(SANDBOX_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
             int full = dirfd >= 0 && dir_has_full_file(dirfd, (off_t)p->rl_fsize.rlim_cur, 0);
             SandboxReport rec = {.kind = REPORT_STATUS, .wstatus = st, .cpu_usec = cpu, .file_full = full};
-            ssize_t wr;
-            do wr = write(report_fd, &rec, sizeof rec);
-            while (wr < 0 && errno == EINTR);
+            sandbox_report_record(&rec);
             _exit(0); /* the kernel kills what is left in the namespace */
         }
     }
@@ -252,13 +232,13 @@ static void write_file(const char *path, const char *text, const char *step) {
 }
 
 void sandbox_child(const SandboxPlan *p) {
-    report_fd = p->rep_fd;
+    sandbox_report_to(p->rep_fd);
     /* Move the five ends to 0..4 through fds >= 10 (any of them may
      * already sit at 0..4), then close everything else the caller had. */
     int src[5] = {p->in_fd, p->out_fd, p->err_fd, p->rep_fd, p->kill_fd}, tmp[5];
     for (int i = 0; i < 5; i++) sandbox_must(tmp[i] = fcntl(src[i], F_DUPFD, 10), "dup the pipes");
     for (int i = 0; i < 5; i++) sandbox_must(dup2(tmp[i], i), "dup2 the pipes");
-    report_fd = 3;
+    sandbox_report_to(3);
     sandbox_must(close_range(5, ~0U, 0), "close_range");
 
     struct sigaction dfl;

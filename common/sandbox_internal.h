@@ -65,9 +65,11 @@ typedef struct {
  * never returns. Only async-signal-safe calls. */
 void sandbox_child(const SandboxPlan *p) __attribute__((noreturn));
 
-/* The child side's error path (sandbox_child.c): a record to the report
- * pipe; sandbox_fail also exits, naming step and errno; sandbox_must
- * fails if rc < 0. */
+/* The child side's reports (sandbox_report.c): sandbox_report_to sets
+ * the pipe's fd in this process; a record to it; sandbox_fail also
+ * exits, naming step and errno; sandbox_must fails if rc < 0. */
+void sandbox_report_to(int fd);
+void sandbox_report_record(const SandboxReport *r);
 void sandbox_report(int kind, const char *step, int err, int wstatus, long cpu_usec);
 void sandbox_fail(const char *step) __attribute__((noreturn));
 void sandbox_must(long rc, const char *step);

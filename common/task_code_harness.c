@@ -34,7 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "task_code.h"
+#include "task_code_harness.h"
+#include "task_code_prog.h"
 #include "util.h"
 
 static const char HARNESS[] =

@@ -21,7 +21,7 @@
 
 #include "task.h"
 #include "test_shell.h"
-#include "task_code.h"
+#include "task_code_prog.h"
 #include "util.h"
 
 static int have_sandbox(void) {

@@ -1,13 +1,14 @@
-/* task_code.h: the pieces of the code task (task_code.c) that its
- * verifier (task_code_harness.c) and the tests share: the program of an
- * item as a list of steps, its reference semantics in C, and its hidden
- * test inputs. Not for callers outside the task: they use task.h.
+/* task_code_prog.h: the programs of the code task (task_code_prog.c),
+ * which the task (task_code.c), its verifier (task_code_harness.c) and the
+ * tests share: the program of an item as a list of steps, its reference
+ * semantics in C, and its hidden test inputs. Not for callers outside the
+ * task: they use task.h.
  *
  * A prompt names 1..3 list operations, comma separated, ending in ':'
  * ("sort,last 2,double:"); the completion is the body of lambda x: ...,
  * one Python expression ("[v*2 for v in sorted(x)[-2:]]"). */
-#ifndef COMMON_TASK_CODE_H
-#define COMMON_TASK_CODE_H
+#ifndef COMMON_TASK_CODE_PROG_H
+#define COMMON_TASK_CODE_PROG_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -47,6 +48,8 @@ typedef struct {
     int v[CODE_MAX_LIST];
 } CodeInput;
 
+/* The largest N of op's argument (first/last/drop 3, add 9), 0 if it has none. */
+int code_op_n_max(int op);
 /* 1 if prog is in the item space (every rule in task_code.c's comment). */
 int code_prog_valid(const CodeProg *prog);
 /* Writes the prompt of prog ("sort,last 2,double:"). */
@@ -66,15 +69,5 @@ void code_test_inputs(uint64_t id, int k, CodeInput *in);
  * the result ("[4, 6]", "7"): what the harness prints for a correct
  * program. */
 void code_reference_repr(const CodeProg *prog, const CodeInput *in, char *out, size_t cap);
-
-/* The verifier (task_code_harness.c): Task.verify and Task.verify_batch.
- * The task's state starts with these settings. */
-typedef struct {
-    TaskParams p;
-    uint64_t seed;
-} CodeState;
-void code_verify(const Task *t, const TaskItem *item, const char *completion, int finished,
-                 Reward *out);
-void code_verify_batch(const Task *t, const VerifyJob *jobs, int n, Reward *out);
 
 #endif
