@@ -224,7 +224,7 @@ static int setup(Run *R) {
     }
     const char *names[REWARD_MAX_COMPONENTS];
     intake_init(&R->in, plan, sampling_settings(cfg)->max_new_tokens, R->comm,
-                R->tok->vocab_size, R->policy.cfg.max_seq_len,
+                R->tok->vocab_size, R->tok->bos_id, R->policy.cfg.max_seq_len,
                 reward_mix_names(R->task, &R->scorers, names),
                 plan->async ? plan->max_staleness : 0);
     R->intake_ready = 1;

@@ -74,13 +74,14 @@ static void sft_fill_rows(SftSource *src, const Tokenizer *tok, long step, SeqBa
         source_draw(src, (uint64_t)step * rows->max_B + i, &prompt, &demo);
         int plen = encode_prompt(tok, prompt, scratch_prompt, L);
         int bad = -1;
-        int clen = tokenizer_encode(tok, demo, scratch_comp, L, &bad);
+        /* the demonstration continues the prompt: no SentencePiece dummy prefix */
+        int clen = tokenizer_encode_cont(tok, demo, scratch_comp, L, &bad);
         /* files were checked at load; this guards the task's demonstrator */
         if (clen < 0 || plen + clen + 1 > L)
             die("demonstration '%s%s' does not fit [model] max_seq_len = %d (or has a character "
                 "outside the vocabulary): raise max_seq_len",
                 prompt, demo, L);
-        scratch_comp[clen++] = TOK_EOS;
+        scratch_comp[clen++] = tok->eos_id;
         batch_add(rows, scratch_prompt, plen, scratch_comp, clen);
     }
 }

@@ -154,9 +154,8 @@ static void ckpt_seeds(void) {
     for (int b = 0; b < 256; b++) small.byte_to_id[b] = -1;
     const char *chars = "0123456789+-=";
     for (const char *p = chars; *p; p++) {
-        small.pieces[small.vocab_size][0] = *p;
-        small.pieces[small.vocab_size][1] = '\0';
-        small.byte_to_id[(unsigned char)*p] = (int16_t)small.vocab_size++;
+        small.char_of[small.vocab_size] = (uint8_t)*p;
+        small.byte_to_id[(unsigned char)*p] = small.vocab_size++;
     }
     size_t sn = tokenizer_serialize(&small, NULL);
     uint8_t *sb = xmalloc(sn);
