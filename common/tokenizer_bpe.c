@@ -71,11 +71,12 @@ void *tok_realloc(void *p, size_t n) {
 }
 
 void tokbuf_add(TokBuf *b, const void *p, size_t n) {
-    if (b->n + n > b->cap) {
+    /* always allocated, so an all-empty arena is still a valid pointer */
+    if (!b->p || b->n + n > b->cap) {
         b->cap = (b->n + n) * 2 + 64;
         b->p = tok_realloc(b->p, b->cap);
     }
-    memcpy(b->p + b->n, p, n);
+    if (n) memcpy(b->p + b->n, p, n); /* p may be NULL when n is 0 */
     b->n += n;
 }
 
@@ -356,6 +357,14 @@ int tokenizer_bpe_finish(Tokenizer *t, const char *path, char *err, size_t errle
         set_err(err, errlen, "%s: UNK id %d is outside the vocabulary [0, %d)", path, t->unk_id, V);
         return -1;
     }
+    /* they have no text: encode never makes them, decode skips them */
+    const int sp[4] = {t->bos_id, t->eos_id, t->pad_id, t->unk_id};
+    for (int i = 0; i < 4; i++)
+        if (sp[i] >= 0 && !(t->flags[sp[i]] & TOKF_SPECIAL)) {
+            set_err(err, errlen, "%s: %s token %d is not marked special", path,
+                    i < 3 ? names[i] : "UNK", sp[i]);
+            return -1;
+        }
     TokenizerTables *tb = t->tab = xcalloc(1, sizeof *tb);
     tb->piece_mask = pow2_above((size_t)V) - 1;
     tb->piece = xmalloc(sizeof(int32_t) * ((size_t)tb->piece_mask + 1));
@@ -437,6 +446,17 @@ int tokenizer_bpe_finish(Tokenizer *t, const char *path, char *err, size_t errle
             }
             xfree(cat);
             if (m[2] < 0) return -1;
+        }
+        /* what a merge makes must decode to its two halves, or encode and
+         * decode would disagree */
+        int la, lb, lr;
+        const char *pa = tokenizer_piece(t, m[0], &la), *pb = tokenizer_piece(t, m[1], &lb);
+        const char *pr = tokenizer_piece(t, m[2], &lr);
+        if (la == 0 || lb == 0 || lr != la + lb || memcmp(pr, pa, (size_t)la) != 0 ||
+            memcmp(pr + la, pb, (size_t)lb) != 0) {
+            set_err(err, errlen, "%s: merge %d (%d + %d -> %d): the merged token is not the two "
+                    "pieces' text joined", path, k, m[0], m[1], m[2]);
+            return -1;
         }
         pair_insert(tb, m[0], m[1], m[2], (float)k);
     }

@@ -254,11 +254,21 @@ static int parse(Tokenizer *t, json_t *root, json_t *config, Src *s) {
                 TOK_MAX_VOCAB);
         return -1;
     }
-    const char **names = xcalloc(TOK_MAX_VOCAB, sizeof *names);
-    uint8_t *added_flag = xcalloc(TOK_MAX_VOCAB, 1);
-    int V = 0, rc = -1;
+    /* the largest id first, so the tables are only as large as the vocabulary */
+    json_int_t max_id = -1;
     const char *key;
     json_t *v;
+    size_t i;
+    json_object_foreach(s->vocab, key, v)
+        if (json_is_integer(v) && json_integer_value(v) > max_id) max_id = json_integer_value(v);
+    json_array_foreach(s->added, i, v) {
+        json_t *id = json_object_get(v, "id");
+        if (json_is_integer(id) && json_integer_value(id) > max_id) max_id = json_integer_value(id);
+    }
+    if (max_id >= TOK_MAX_VOCAB) max_id = TOK_MAX_VOCAB - 1; /* place() reports it */
+    const char **names = xcalloc((size_t)max_id + 2, sizeof *names);
+    uint8_t *added_flag = xcalloc((size_t)max_id + 2, 1);
+    int V = 0, rc = -1;
     json_object_foreach(s->vocab, key, v) {
         if (!json_is_integer(v)) {
             set_err(s->err, s->errlen, "%s: model.vocab: the id of \"%.80s\" is not an integer",
@@ -267,7 +277,6 @@ static int parse(Tokenizer *t, json_t *root, json_t *config, Src *s) {
         }
         if (place(s, names, &V, json_integer_value(v), key, "model.vocab")) goto out;
     }
-    size_t i;
     json_array_foreach(s->added, i, v) {
         json_t *id = json_object_get(v, "id"), *c = json_object_get(v, "content");
         if (!json_is_integer(id) || !json_is_string(c)) {

@@ -4,7 +4,7 @@
  *   clang -std=c11 -D_GNU_SOURCE -Icommon -Iactors -Ilearner -Iproto \
  *     $(pkg-config --cflags openblas msgpack libzstd jansson inih libxxhash) \
  *     -o /tmp/make_seeds tests/fuzz/make_seeds.c proto/wire.c proto/weights.c \
- *     common/checkpoint.c common/model.c common/model_kernels.c common/tokenizer.c \
+ *     common/checkpoint.c common/model.c common/model_kernels.c common/tokenizer*.c \
  *     common/util.c $(pkg-config --libs openblas msgpack libzstd jansson inih libxxhash) -lm
  *   /tmp/make_seeds tests/fuzz/corpus
  * Output: <dir>/<target>/<name> for every target; existing files are
@@ -146,7 +146,9 @@ static void ckpt_seeds(void) {
     size_t tn = tokenizer_serialize(&tok, NULL);
     uint8_t *tb = xmalloc(tn);
     tokenizer_serialize(&tok, tb);
-    seed("tokenizer", "char98", tb, tn);
+    /* "char98" and "digits16" (no suffix) are version-1 blobs written by
+     * the old encoder: kept in the corpus as they are, for old checkpoints */
+    seed("tokenizer", "char98_v2", tb, tn);
     /* a small vocabulary: the specials and "0123456789+-=" */
     static Tokenizer small;
     tokenizer_init_char(&small);
@@ -160,7 +162,7 @@ static void ckpt_seeds(void) {
     size_t sn = tokenizer_serialize(&small, NULL);
     uint8_t *sb = xmalloc(sn);
     tokenizer_serialize(&small, sb);
-    seed("tokenizer", "digits16", sb, sn);
+    seed("tokenizer", "digits16_v2", sb, sn);
     xfree(sb);
 
     const ModelConfig cfgs[] = {
@@ -296,6 +298,88 @@ static void rs_seeds(void) {
     rs_records_free(&rs);
 }
 
+/* ---- tokenizer files (fuzz_tokenizer_json) and their blobs (fuzz_tokenizer) */
+
+/* A byte-level tokenizer.json: the 256 byte pieces through GPT-2's
+ * byte-to-unicode map (id = byte), three merges and two added tokens. */
+static char *byte_level_json(void) {
+    char *buf = xmalloc(1 << 14), *w = buf;
+    w += sprintf(w, "{\"added_tokens\": [{\"id\": 259, \"content\": \"<|endoftext|>\", "
+                    "\"special\": true}, {\"id\": 260, \"content\": \"[x]\", \"special\": "
+                    "false}], \"pre_tokenizer\": {\"type\": \"ByteLevel\"}, \"model\": "
+                    "{\"type\": \"BPE\", \"vocab\": {");
+    int n = 0;
+    for (int b = 0; b < 256; b++) {
+        int printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
+        unsigned cp = printable ? (unsigned)b : 256u + (unsigned)n++;
+        char u[4];
+        int k = cp < 0x80 ? (u[0] = (char)cp, 1)
+                          : (u[0] = (char)(0xC0 | cp >> 6), u[1] = (char)(0x80 | (cp & 0x3F)), 2);
+        const char *esc = cp == '"' || cp == '\\' ? "\\" : "";
+        w += sprintf(w, "\"%s%.*s\": %d, ", esc, k, u, b);
+    }
+    w += sprintf(w, "\"he\": 256, \"\xc4\xa0t\": 257, \"\xc4\xa0the\": 258}, \"merges\": "
+                    "[\"h e\", \"\xc4\xa0 t\", [\"\xc4\xa0t\", \"he\"]]}}");
+    return buf;
+}
+
+static void tokenizer_file_seeds(void) {
+    char *bl = byte_level_json();
+    seed_str("tokenizer_json", "byte_level.json", bl);
+    const char *sp = "{\"added_tokens\": [{\"id\": 0, \"content\": \"<unk>\", \"special\": true}, "
+                     "{\"id\": 1, \"content\": \"<s>\", \"special\": true}, {\"id\": 2, "
+                     "\"content\": \"</s>\", \"special\": true}], \"normalizer\": {\"type\": "
+                     "\"Prepend\", \"prepend\": \"\xe2\x96\x81\"}, \"model\": {\"type\": \"BPE\", "
+                     "\"byte_fallback\": true, \"vocab\": {\"<unk>\": 0, \"<s>\": 1, \"</s>\": 2, "
+                     "\"<0x41>\": 3, \"<0x20>\": 4, \"a\": 5, \"b\": 6, \"\xe2\x96\x81\": 7, \"ab\": 8, "
+                     "\"\xe2\x96\x81" "ab\": 9}, \"merges\": [\"a b\", \"\xe2\x96\x81 ab\"]}}";
+    seed_str("tokenizer_json", "sentencepiece.json", sp);
+    /* tokenizer.bin: <unk>, BOS, EOS, the 256 byte tokens, " ", "a", "b", " a", "ab" */
+    uint8_t *bin = xmalloc(1 << 14), *w = bin + 4;
+    const char *extra[] = {" ", "a", "b", " a", "ab"};
+    const float score[] = {-5, -5, -5, -2, -1};
+    for (int id = 0; id < 259 + 5; id++) {
+        char tmp[8];
+        const char *p = tmp;
+        float sc = 0;
+        if (id == 0) p = "<unk>";
+        else if (id == 1) p = "\n<s>\n";
+        else if (id == 2) p = "\n</s>\n";
+        else if (id < 259) snprintf(tmp, sizeof tmp, "<0x%02X>", id - 3);
+        else {
+            p = extra[id - 259];
+            sc = score[id - 259];
+        }
+        uint32_t len = (uint32_t)strlen(p);
+        memcpy(w, &sc, 4);
+        memcpy(w + 4, &len, 4);
+        memcpy(w + 8, p, len);
+        w += 8 + len;
+    }
+    const uint32_t maxlen = 6;
+    memcpy(bin, &maxlen, 4);
+    seed("tokenizer_json", "llama2c.bin", bin, (size_t)(w - bin));
+    /* and the checkpoint blobs of all three */
+    Tokenizer t;
+    char err[256];
+    const char *names[3] = {"byte_level_v2", "sentencepiece_v2", "llama2c_v2"};
+    for (int k = 0; k < 3; k++) {
+        int rc = k == 0   ? tokenizer_parse_json(&t, bl, strlen(bl), "seed", NULL, err, sizeof err)
+                 : k == 1 ? tokenizer_parse_json(&t, sp, strlen(sp), "seed", NULL, err, sizeof err)
+                          : tokenizer_parse_llama2c(&t, bin, (size_t)(w - bin), "seed", err,
+                                                    sizeof err);
+        if (rc) die("tokenizer seed: %s", err);
+        size_t n = tokenizer_serialize(&t, NULL);
+        uint8_t *b = xmalloc(n);
+        tokenizer_serialize(&t, b);
+        seed("tokenizer", names[k], b, n);
+        xfree(b);
+        tokenizer_free(&t);
+    }
+    xfree(bin);
+    xfree(bl);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) die("usage: make_seeds DIR (e.g. tests/fuzz/corpus)");
     root = argv[1];
@@ -303,6 +387,7 @@ int main(int argc, char **argv) {
     wire_seeds();
     header_seeds();
     ckpt_seeds();
+    tokenizer_file_seeds();
     config_seeds();
     jsonl_seeds();
     countdown_seeds();
