@@ -16,7 +16,8 @@
  *         12  u32      vocab_size V (1..TOK_MAX_VOCAB)
  *         16  u32 x 4  bos_id, eos_id, pad_id, unk_id (0xffffffff = none)
  *         32  u32      options: bit 0 ignore_merges, bit 1 sp_prefix,
- *                      bit 2 a score per token follows the pieces
+ *                      bit 2 a score per token follows the pieces,
+ *                      bit 3 llama3_split
  *         36  u32      n_merges M
  *         40  V pieces, each u16 length (0..TOK_MAX_PIECE), u8 TOKF_*
  *             flags, then the bytes
@@ -35,7 +36,7 @@
 
 enum { TOK_HEADER_V1 = 16, TOK_HEADER_V2 = 40, TOK_N_SPECIAL = 3, TOK_V1_MAX_VOCAB = 4096,
        TOK_V1_MAX_PIECE = 16 };
-enum { OPT_IGNORE_MERGES = 1, OPT_SP_PREFIX = 2, OPT_SCORES = 4 };
+enum { OPT_IGNORE_MERGES = 1, OPT_SP_PREFIX = 2, OPT_SCORES = 4, OPT_LLAMA3 = 8, OPT_ALL = 15 };
 static const char tok_magic[4] = {'T', 'O', 'K', '1'};
 static const char *const tok_special[TOK_N_SPECIAL] = {"<pad>", "<bos>", "<eos>"};
 /* every byte value, so a one-byte piece can point into it */
@@ -184,7 +185,8 @@ size_t tokenizer_serialize(const Tokenizer *t, uint8_t *buf) {
     if (!buf) return n;
     memcpy(buf, tok_magic, 4);
     const uint32_t opts = (t->ignore_merges ? OPT_IGNORE_MERGES : 0) |
-                          (t->sp_prefix ? OPT_SP_PREFIX : 0) | (t->scores ? OPT_SCORES : 0);
+                          (t->sp_prefix ? OPT_SP_PREFIX : 0) | (t->scores ? OPT_SCORES : 0) |
+                          (t->llama3_split ? OPT_LLAMA3 : 0);
     const uint32_t head[9] = {2, (uint32_t)t->kind, (uint32_t)V, (uint32_t)t->bos_id,
                               (uint32_t)t->eos_id, (uint32_t)t->pad_id, (uint32_t)t->unk_id,
                               opts, (uint32_t)t->n_merges};
@@ -288,7 +290,7 @@ static int read_v2(Tokenizer *t, const uint8_t *buf, size_t n, uint32_t kind, ui
     const uint32_t opts = get_u32(buf + 32), nm = get_u32(buf + 36);
     const int bos = (int)get_u32(buf + 16), eos = (int)get_u32(buf + 20),
               pad = (int)get_u32(buf + 24), unk = (int)get_u32(buf + 28);
-    if (opts > 7 || nm > (uint32_t)(n / 12)) {
+    if (opts > OPT_ALL || nm > (uint32_t)(n / 12)) {
         set_err(err, errlen, "tokenizer blob: bad options %u or merge count %u", opts, nm);
         return -1;
     }
@@ -325,6 +327,7 @@ static int read_v2(Tokenizer *t, const uint8_t *buf, size_t n, uint32_t kind, ui
         t->unk_id = unk;
         t->ignore_merges = (opts & OPT_IGNORE_MERGES) != 0;
         t->sp_prefix = (opts & OPT_SP_PREFIX) != 0;
+        t->llama3_split = (opts & OPT_LLAMA3) != 0;
         t->offs = xmalloc(sizeof(uint32_t) * ((size_t)vs + 1));
         t->flags = xmalloc(vs);
         TokBuf a = {0};
@@ -468,6 +471,11 @@ void tokenizer_describe(const Tokenizer *t, char *out, size_t cap) {
 }
 
 int tokenizer_load_file(Tokenizer *t, const char *path, char *err, size_t errlen) {
+    /* the name first: a tokenizer.bin whose max_token_length is 123 starts
+     * with '{' too */
+    const size_t n = strlen(path);
+    if (n >= 5 && strcmp(path + n - 5, ".json") == 0) return tokenizer_load_json(t, path, err, errlen);
+    if (n >= 4 && strcmp(path + n - 4, ".bin") == 0) return tokenizer_load_llama2c(t, path, err, errlen);
     FILE *f = fopen(path, "rb");
     if (!f) {
         set_err(err, errlen, "%s: cannot open the tokenizer file", path);

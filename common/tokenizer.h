@@ -49,6 +49,7 @@ typedef struct {
     int max_piece;  /* longest text one token decodes to, bytes (capacity planning) */
     int ignore_merges; /* byte BPE: a pre-token that is a whole vocab entry is one token */
     int sp_prefix;     /* SP: encode prepends a space (the dummy prefix), decode drops it */
+    int llama3_split;  /* byte BPE: Llama 3's pre-tokenizer regex instead of GPT-2's */
     int32_t byte_to_id[256]; /* char: each byte's id; SP: byte fallback token; byte BPE:
                               * the one-byte token; -1 if none */
     /* char kind: the byte of each ordinary id (no heap, so the many stack
@@ -114,8 +115,9 @@ int tokenizer_same(const Tokenizer *a, const Tokenizer *b);
 void tokenizer_describe(const Tokenizer *t, char *out, size_t cap);
 
 /* Readers (0, or -1 with err naming the file and what is wrong; t is
- * untouched then). tokenizer_load_file picks the reader by content: a
- * file starting with '{' is tokenizer.json, else tokenizer.bin. */
+ * untouched then). tokenizer_load_file picks the reader by the name
+ * (.json, .bin), else by content: a file starting with '{' is
+ * tokenizer.json, anything else tokenizer.bin. */
 int tokenizer_load_json(Tokenizer *t, const char *path, char *err, size_t errlen);
 int tokenizer_load_llama2c(Tokenizer *t, const char *path, char *err, size_t errlen);
 int tokenizer_load_file(Tokenizer *t, const char *path, char *err, size_t errlen);

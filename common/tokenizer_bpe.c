@@ -4,7 +4,8 @@
  *   1. Added tokens (tokenizer.json added_tokens, special or not) are cut
  *      out of the text first, longest match first, as Hugging Face does.
  *   2. Each stretch between them is split into pre-tokens by a hand-written
- *      version of GPT-2's regex
+ *      version of GPT-2's regex (or of Llama 3's, pretoken_end_llama3, when
+ *      the tokenizer.json's Split step carries exactly that pattern)
  *        's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
  *      (alternatives tried in that order at each position, each greedy;
  *      \s+(?!\S) is a whitespace run minus its last character when a
@@ -240,9 +241,59 @@ static size_t pretoken_end(const uint8_t *s, size_t n, size_t i) {
     return e;                  /* \s+ */
 }
 
-int tokenizer_pretokenize(const char *text, size_t n, size_t *ends, int cap) {
+static int is_crlf(uint8_t c) { return c == '\r' || c == '\n'; }
+
+/* End of the pre-token at s[i] under Llama 3's regex
+ *   (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
+ *    ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+ * with the same classes as GPT-2's. */
+static size_t pretoken_end_llama3(const uint8_t *s, size_t n, size_t i) {
+    if (s[i] == '\'' && i + 1 < n) {
+        const uint8_t a = (uint8_t)(s[i + 1] | 0x20), b = i + 2 < n ? (uint8_t)(s[i + 2] | 0x20) : 0;
+        if (a == 's' || a == 't' || a == 'm' || a == 'd') return i + 2;
+        if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l'))
+            return i + 3;
+    }
+    int k, k2;
+    const int cls = class_at(s, n, i, &k);
+    size_t j;
+    /* [^\r\n\p{L}\p{N}]?\p{L}+ */
+    if (cls == C_L || (cls != C_N && !is_crlf(s[i]) && i + (size_t)k < n &&
+                       class_at(s, n, i + (size_t)k, &k2) == C_L)) {
+        j = cls == C_L ? i : i + (size_t)k;
+        while (j < n && class_at(s, n, j, &k2) == C_L) j += (size_t)k2;
+        return j;
+    }
+    if (cls == C_N) { /* \p{N}{1,3} */
+        j = i;
+        for (int d = 0; d < 3 && j < n && class_at(s, n, j, &k2) == C_N; d++) j += (size_t)k2;
+        return j;
+    }
+    /*  ?[^\s\p{L}\p{N}]+[\r\n]* */
+    j = s[i] == ' ' ? i + 1 : i;
+    if (j < n && class_at(s, n, j, &k2) == C_O) {
+        while (j < n && class_at(s, n, j, &k2) == C_O) j += (size_t)k2;
+        while (j < n && is_crlf(s[j])) j++;
+        return j;
+    }
+    /* whitespace: \s*[\r\n]+ ends after the run's last \r or \n */
+    size_t e = i, last = i, nl_end = 0;
+    while (e < n && class_at(s, n, e, &k2) == C_S) {
+        last = e;
+        e += (size_t)k2;
+        if (is_crlf(s[last])) nl_end = e;
+    }
+    if (nl_end) return nl_end;
+    if (e == n) return e;
+    if (last > i) return last;
+    return e;
+}
+
+int tokenizer_pretokenize(const char *text, size_t n, int llama3, size_t *ends, int cap) {
     int k = 0;
-    for (size_t i = 0; i < n && k < cap; k++) i = ends[k] = pretoken_end((const uint8_t *)text, n, i);
+    for (size_t i = 0; i < n && k < cap; k++)
+        i = ends[k] = llama3 ? pretoken_end_llama3((const uint8_t *)text, n, i)
+                             : pretoken_end((const uint8_t *)text, n, i);
     return k;
 }
 
@@ -529,7 +580,7 @@ static int emit(int *out, int cap, int *n, const int *ids, int k) {
 static int encode_bytes(const Tokenizer *t, Scratch *w, const uint8_t *s, size_t n, int *out,
                         int cap, int *nout) {
     for (size_t i = 0; i < n;) {
-        size_t e = pretoken_end(s, n, i);
+        size_t e = t->llama3_split ? pretoken_end_llama3(s, n, i) : pretoken_end(s, n, i);
         int id = t->ignore_merges ? tokenizer_bpe_lookup(t, (const char *)s + i, e - i) : -1;
         if (id >= 0) {
             if (emit(out, cap, nout, &id, 1)) return -2;

@@ -23,9 +23,10 @@ int tokenizer_bpe_encode(const Tokenizer *t, const char *text, int cont, int *ou
                          int *bad_pos);
 int tokenizer_bpe_decode(const Tokenizer *t, const int *ids, int n, char *out, size_t cap);
 
-/* The GPT-2 pre-tokenizer alone (for tests): the end offsets of the first
- * cap pre-tokens of text[0..n); returns how many. */
-int tokenizer_pretokenize(const char *text, size_t n, size_t *ends, int cap);
+/* The pre-tokenizer alone (for tests; GPT-2's, or Llama 3's if llama3):
+ * the end offsets of the first cap pre-tokens of text[0..n); returns how
+ * many. */
+int tokenizer_pretokenize(const char *text, size_t n, int llama3, size_t *ends, int cap);
 
 /* id of piece bytes p[0..n) (ordinary tokens only), or -1. */
 int tokenizer_bpe_lookup(const Tokenizer *t, const char *p, size_t n);

@@ -9,9 +9,10 @@
  *     a ByteLevel pre-tokenizer or decoder     -> TOKENIZER_BYTE_BPE; its
  *       pieces are mapped back through GPT-2's byte-to-unicode table
  *       (a piece that does not map, such as an added token, is kept as is);
- *       the pre-tokenizer is always the GPT-2 split (tokenizer_bpe.c), also
- *       when a Split step carries another regex (Llama 3's groups digits in
- *       threes: ids then differ from HF's, text still round-trips);
+ *       the pre-tokenizer is the GPT-2 split (tokenizer_bpe.c), or Llama 3's
+ *       when a Split step carries exactly its regex; any other Split regex
+ *       falls back to GPT-2's (ids may then differ from HF's, text still
+ *       round-trips);
  *     byte_fallback, Metaspace or a Prepend normalizer -> TOKENIZER_SP_BPE;
  *       "▁" becomes a space; the dummy prefix is on with a Prepend
  *       normalizer or a Metaspace with add_prefix_space / prepend_scheme
@@ -34,6 +35,10 @@ static const char *const bos_names[] = {"<s>", "<|begin_of_text|>", "<|startofte
                                         "<|bos|>", "<|endoftext|>", NULL};
 static const char *const eos_names[] = {"</s>", "<|end_of_text|>", "<|endoftext|>", "<eos>",
                                         "<|eos|>", "<|eot_id|>", "<|im_end|>", NULL};
+/* Llama 3's pre-tokenizer pattern, as its tokenizer.json spells it */
+static const char llama3_regex[] =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 static const char *const pad_names[] = {"<pad>", "<|pad|>", "[PAD]", "<|padding|>", NULL};
 
 /* The first node under j (itself included) whose "type" is name. */
@@ -246,6 +251,9 @@ static int parse(Tokenizer *t, json_t *root, json_t *config, Src *s) {
                        (json_is_string(scheme) && strcmp(json_string_value(scheme), "never") != 0);
     }
     t->ignore_merges = json_is_true(json_object_get(model, "ignore_merges"));
+    json_t *split = find_type(json_object_get(root, "pre_tokenizer"), "Split");
+    json_t *rx = json_object_get(json_object_get(split, "pattern"), "Regex");
+    t->llama3_split = byte_level && json_is_string(rx) && strcmp(json_string_value(rx), llama3_regex) == 0;
 
     /* ids: vocab, then added_tokens (which may repeat a vocab entry) */
     const size_t nv = json_object_size(s->vocab), na = json_array_size(s->added);
@@ -264,6 +272,12 @@ static int parse(Tokenizer *t, json_t *root, json_t *config, Src *s) {
     json_array_foreach(s->added, i, v) {
         json_t *id = json_object_get(v, "id");
         if (json_is_integer(id) && json_integer_value(id) > max_id) max_id = json_integer_value(id);
+    }
+    /* more ids than tokens: a gap, found before the tables are allocated */
+    if (max_id < TOK_MAX_VOCAB && (size_t)max_id + 1 > nv + na) {
+        set_err(s->err, s->errlen, "%s: ids run up to %lld but there are only %zu tokens "
+                "(model.vocab and added_tokens leave a gap)", s->path, (long long)max_id, nv + na);
+        return -1;
     }
     if (max_id >= TOK_MAX_VOCAB) max_id = TOK_MAX_VOCAB - 1; /* place() reports it */
     const char **names = xcalloc((size_t)max_id + 2, sizeof *names);

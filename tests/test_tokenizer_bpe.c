@@ -140,7 +140,7 @@ static void test_pretokenizer_split(void **state) {
                           " \xc3\xa9t\xc3\xa9", " \xef\xbc\x92\xef\xbc\x93", " hi",
                           "\xf0\x9f\x98\x80!", " end", "  "};
     size_t ends[32];
-    const int n = tokenizer_pretokenize(text, strlen(text), ends, 32);
+    const int n = tokenizer_pretokenize(text, strlen(text), 0, ends, 32);
     assert_int_equal(n, (int)(sizeof want / sizeof want[0]));
     size_t at = 0;
     for (int i = 0; i < n; i++) {
@@ -152,7 +152,7 @@ static void test_pretokenizer_split(void **state) {
     /* contractions; an invalid byte is "other" on its own class */
     const char *t2 = "don't we'll \xff\xfe" "a";
     const char *want2[] = {"don", "'t", " we", "'ll", " \xff\xfe", "a"};
-    const int n2 = tokenizer_pretokenize(t2, strlen(t2), ends, 32);
+    const int n2 = tokenizer_pretokenize(t2, strlen(t2), 0, ends, 32);
     assert_int_equal(n2, 6);
     at = 0;
     for (int i = 0; i < n2; i++) {
@@ -160,6 +160,32 @@ static void test_pretokenizer_split(void **state) {
         assert_memory_equal(t2 + at, want2[i], ends[i] - at);
         at = ends[i];
     }
+}
+
+static void expect_split(int llama3, const char *text, const char *const *want, int n_want) {
+    size_t ends[64];
+    const int n = tokenizer_pretokenize(text, strlen(text), llama3, ends, 64);
+    size_t at = 0;
+    for (int i = 0; i < n && i < n_want; i++) {
+        if (ends[i] - at != strlen(want[i]) || memcmp(text + at, want[i], ends[i] - at) != 0)
+            fail_msg("pre-token %d is '%.*s', expected '%s'", i, (int)(ends[i] - at), text + at,
+                     want[i]);
+        at = ends[i];
+    }
+    assert_int_equal(n, n_want);
+}
+
+static void test_llama3_split(void **state) {
+    /* Llama 3's regex by hand: digits in groups of up to three and never
+     * after a space; one non-letter may lead a word ("!x"); a whitespace run
+     * holding newlines ends after the last one; contractions ignore case */
+    const char *want[] = {"Hello", ",", " world", "!", " ", " It", "'S", " ", "123", "45",
+                          "\n\n", " ok", "!x", "\tgo"};
+    expect_split(1, "Hello, world!  It'S 12345\n\n ok!x\tgo", want, 14);
+    /* the same text under GPT-2's for contrast */
+    const char *gpt2[] = {"Hello", ",", " world", "!", " ", " It", "'", "S", " 12345", "\n\n",
+                          " ok", "!", "x", "\t", "go"};
+    expect_split(0, "Hello, world!  It'S 12345\n\n ok!x\tgo", gpt2, 15);
 }
 
 static void test_byte_level_hand_worked_merges(void **state) {
@@ -490,6 +516,33 @@ static void test_blob_round_trip_every_kind(void **state) {
     blob_round_trip(&t);
 }
 
+/* A tokenizer.json whose pre_tokenizer is Llama 3's: a Split with its
+ * regex, then ByteLevel without a regex of its own. */
+static void test_llama3_json_split(void **state) {
+    char *json = byte_level_json(0);
+    const char *from = "\"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false}";
+    const char *to =
+        "\"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", "
+        "\"pattern\": {\"Regex\": \"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?"
+        "\\\\p{L}+|\\\\p{N}{1,3}| ?[^\\\\s\\\\p{L}\\\\p{N}]+[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|"
+        "\\\\s+(?!\\\\S)|\\\\s+\"}, \"behavior\": \"Isolated\", \"invert\": false}, "
+        "{\"type\": \"ByteLevel\", \"use_regex\": false}]}";
+    char *at = strstr(json, from), *l3 = malloc(strlen(json) + strlen(to) + 1);
+    assert_non_null(at);
+    sprintf(l3, "%.*s%s%s", (int)(at - json), json, to, at + strlen(from));
+    Tokenizer t;
+    load_json_text(&t, "l3.json", l3);
+    assert_int_equal(t.llama3_split, 1);
+    /* " 12345": " ", "123", "45" (digits never take the space) */
+    const int w[] = {' ', '1', '2', '3', '4', '5'};
+    expect_ids(&t, " 12345", w, 6);
+    round_trips(&t);
+    blob_round_trip(&t);
+    tokenizer_free(&t);
+    free(l3);
+    free(json);
+}
+
 /* The TOKN section carries a BPE tokenizer through a checkpoint. */
 static void test_checkpoint_carries_bpe(void **state) {
     Tokenizer t, u;
@@ -558,7 +611,7 @@ static void test_bad_files(void **state) {
     expect_error(tokenizer_load_json, "d.json", bad, strlen(bad), "given to both");
     /* a gap in the ids */
     snprintf(bad, strlen(json) + 64, "%.*s\"hello\": 270%s", (int)(at - json), json, at + 12);
-    expect_error(tokenizer_load_json, "g.json", bad, strlen(bad), "has no token");
+    expect_error(tokenizer_load_json, "g.json", bad, strlen(bad), "leave a gap");
     free(bad);
     free(json);
     expect_error(tokenizer_load_json, "n.json", "{\"model\": [1, 2", 15, "not valid JSON");
@@ -588,6 +641,7 @@ static int teardown(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pretokenizer_split),
+        cmocka_unit_test(test_llama3_split),
         cmocka_unit_test(test_byte_level_hand_worked_merges),
         cmocka_unit_test(test_byte_level_specials),
         cmocka_unit_test(test_byte_level_round_trip),
@@ -595,6 +649,7 @@ int main(void) {
         cmocka_unit_test(test_sp_json_hand_worked),
         cmocka_unit_test(test_llama2c_write_round_trip),
         cmocka_unit_test(test_blob_round_trip_every_kind),
+        cmocka_unit_test(test_llama3_json_split),
         cmocka_unit_test(test_checkpoint_carries_bpe),
         cmocka_unit_test(test_bad_files),
     };

@@ -326,6 +326,18 @@ static char *byte_level_json(void) {
 static void tokenizer_file_seeds(void) {
     char *bl = byte_level_json();
     seed_str("tokenizer_json", "byte_level.json", bl);
+    /* the same with Llama 3's pre-tokenizer (a Split with its regex) */
+    const char *from = "\"pre_tokenizer\": {\"type\": \"ByteLevel\"}";
+    const char *to =
+        "\"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", "
+        "\"pattern\": {\"Regex\": \"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?"
+        "\\\\p{L}+|\\\\p{N}{1,3}| ?[^\\\\s\\\\p{L}\\\\p{N}]+[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|"
+        "\\\\s+(?!\\\\S)|\\\\s+\"}}, {\"type\": \"ByteLevel\", \"use_regex\": false}]}";
+    char *at = strstr(bl, from), *l3 = xmalloc(strlen(bl) + strlen(to) + 1);
+    if (!at) die("tokenizer seed: no pre_tokenizer to replace");
+    sprintf(l3, "%.*s%s%s", (int)(at - bl), bl, to, at + strlen(from));
+    seed_str("tokenizer_json", "byte_level_llama3.json", l3);
+    xfree(l3);
     const char *sp = "{\"added_tokens\": [{\"id\": 0, \"content\": \"<unk>\", \"special\": true}, "
                      "{\"id\": 1, \"content\": \"<s>\", \"special\": true}, {\"id\": 2, "
                      "\"content\": \"</s>\", \"special\": true}], \"normalizer\": {\"type\": "
