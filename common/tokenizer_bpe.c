@@ -534,8 +534,9 @@ int tokenizer_bpe_finish(Tokenizer *t, const char *path, char *err, size_t errle
 /* ---- encode ---- */
 
 /* Merges sym[0..n) in place by pair priority; returns the new length.
- * prio[k] caches the pair (k, k+1). */
-static int bpe_merge(const TokenizerTables *tb, int *sym, float *prio, int *res, int n) {
+ * prio[k] caches the pair (k, k+1). A scan per merge: fastest for the
+ * short pre-tokens of byte-level BPE. */
+static int bpe_merge_scan(const TokenizerTables *tb, int *sym, float *prio, int *res, int n) {
     for (int k = 0; k + 1 < n; k++) {
         res[k] = pair_find(tb, sym[k], sym[k + 1], &prio[k]);
         if (res[k] < 0) prio[k] = INFINITY;
@@ -561,6 +562,85 @@ static int bpe_merge(const TokenizerTables *tb, int *sym, float *prio, int *res,
         }
     }
     return n;
+}
+
+/* The same merges for long sequences (a SentencePiece text is one): a
+ * linked list of symbols and a binary heap of candidate pairs ordered by
+ * (priority, position), so each merge costs O(log n) instead of a scan.
+ * Stale candidates (a side merged since) are skipped when popped. The
+ * order of merges is the same as bpe_merge_scan's: the best pair, leftmost
+ * first. */
+typedef struct {
+    float prio;
+    int pos, right; /* left and right node */
+    int a, b;       /* their ids when pushed */
+} Cand;
+
+static int cand_before(const Cand *x, const Cand *y) {
+    return x->prio < y->prio || (x->prio == y->prio && x->pos < y->pos);
+}
+
+static void heap_push(Cand *h, int *n, Cand c) {
+    int i = (*n)++;
+    while (i > 0 && cand_before(&c, &h[(i - 1) / 2])) {
+        h[i] = h[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h[i] = c;
+}
+
+static Cand heap_pop(Cand *h, int *n) {
+    Cand top = h[0], last = h[--*n];
+    int i = 0;
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= *n) break;
+        if (c + 1 < *n && cand_before(&h[c + 1], &h[c])) c++;
+        if (!cand_before(&h[c], &last)) break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (*n > 0) h[i] = last;
+    return top;
+}
+
+static void push_pair(const TokenizerTables *tb, Cand *h, int *nh, const int *sym, int l, int r) {
+    Cand c = {0, l, r, sym[l], sym[r]};
+    if (pair_find(tb, sym[l], sym[r], &c.prio) >= 0) heap_push(h, nh, c);
+}
+
+static int bpe_merge_heap(const TokenizerTables *tb, int *sym, int n) {
+    int *nxt = xmalloc(sizeof(int) * (size_t)n), *prv = xmalloc(sizeof(int) * (size_t)n);
+    Cand *h = xmalloc(sizeof(Cand) * (3 * (size_t)n + 1));
+    int nh = 0;
+    for (int k = 0; k < n; k++) {
+        nxt[k] = k + 1 < n ? k + 1 : -1;
+        prv[k] = k - 1;
+    }
+    for (int k = 0; k + 1 < n; k++) push_pair(tb, h, &nh, sym, k, k + 1);
+    while (nh > 0) {
+        const Cand c = heap_pop(h, &nh);
+        if (sym[c.pos] != c.a || nxt[c.pos] != c.right || sym[c.right] != c.b) continue;
+        float prio;
+        sym[c.pos] = pair_find(tb, c.a, c.b, &prio);
+        sym[c.right] = -1; /* gone */
+        nxt[c.pos] = nxt[c.right];
+        if (nxt[c.pos] >= 0) prv[nxt[c.pos]] = c.pos;
+        if (prv[c.pos] >= 0) push_pair(tb, h, &nh, sym, prv[c.pos], c.pos);
+        if (nxt[c.pos] >= 0) push_pair(tb, h, &nh, sym, c.pos, nxt[c.pos]);
+    }
+    int m = 0;
+    for (int k = 0; k >= 0 && k < n; k = nxt[k]) sym[m++] = sym[k];
+    xfree(nxt);
+    xfree(prv);
+    xfree(h);
+    return m;
+}
+
+int tok_scan_limit = 32;
+
+static int bpe_merge(const TokenizerTables *tb, int *sym, float *prio, int *res, int n) {
+    return n > tok_scan_limit ? bpe_merge_heap(tb, sym, n) : bpe_merge_scan(tb, sym, prio, res, n);
 }
 
 typedef struct {

@@ -28,6 +28,10 @@ int tokenizer_bpe_decode(const Tokenizer *t, const int *ids, int n, char *out, s
  * many. */
 int tokenizer_pretokenize(const char *text, size_t n, int llama3, size_t *ends, int cap);
 
+/* Sequences longer than this merge through a heap, shorter ones by a scan
+ * (same result; tests set it to compare the two). */
+extern int tok_scan_limit;
+
 /* id of piece bytes p[0..n) (ordinary tokens only), or -1. */
 int tokenizer_bpe_lookup(const Tokenizer *t, const char *p, size_t n);
 

@@ -83,6 +83,8 @@ void learner_peer_free(LearnerPeer *p) {
     xfree(p->groups);
     model_free(&p->policy);
     model_free(&p->ref);
+    tokenizer_free(&p->tok);
+    tokenizer_free(&p->ref_tok);
     xfree(p);
 }
 

@@ -434,6 +434,54 @@ static void test_sp_json_hand_worked(void **state) {
     tokenizer_free(&t);
 }
 
+/* The heap merge (long sequences) and the scan (short ones) agree: every
+ * random text encoded both ways, for each kind. */
+static void heap_and_scan_agree(const Tokenizer *t) {
+    Rng r;
+    rng_seed(&r, 11, 0);
+    char text[600];
+    int a[700], b[700];
+    for (int i = 0; i < 200; i++) {
+        random_text(&r, text, 1 + (int)rng_below(&r, sizeof text - 1));
+        tok_scan_limit = 1 << 30;
+        const int na = tokenizer_encode(t, text, a, 700, NULL);
+        tok_scan_limit = 0;
+        const int nb = tokenizer_encode(t, text, b, 700, NULL);
+        tok_scan_limit = 32;
+        assert_int_equal(na, nb);
+        assert_memory_equal(a, b, sizeof(int) * (size_t)na);
+    }
+}
+
+static void test_heap_merge_agrees_with_scan(void **state) {
+    Tokenizer t;
+    write_bin(tpath("tok.bin"), 0, NULL);
+    load_bin(&t, tpath("tok.bin"));
+    heap_and_scan_agree(&t);
+    /* "abc" x 50 (151 symbols with the prefix: the heap): every "ab" merges
+     * first (-1), then " ab" (-0.5) at the start, then "ab c" (-4) for the
+     * rest: 266 262 and 49 x 267 */
+    char text[160] = "";
+    for (int i = 0; i < 50; i++) strcat(text, "abc");
+    int want[51];
+    want[0] = 266;
+    want[1] = 262;
+    for (int i = 2; i < 51; i++) want[i] = 267;
+    expect_ids(&t, text, want, 51);
+    tokenizer_free(&t);
+    char *json = sp_json();
+    load_json_text(&t, "sp.json", json);
+    free(json);
+    heap_and_scan_agree(&t);
+    expect_ids(&t, text, want, 51);
+    tokenizer_free(&t);
+    json = byte_level_json(0);
+    load_json_text(&t, "bl.json", json);
+    free(json);
+    heap_and_scan_agree(&t);
+    tokenizer_free(&t);
+}
+
 static void test_llama2c_write_round_trip(void **state) {
     Tokenizer t, u;
     uint8_t *orig = malloc(1 << 16), *again = malloc(1 << 16);
@@ -647,6 +695,7 @@ int main(void) {
         cmocka_unit_test(test_byte_level_round_trip),
         cmocka_unit_test(test_sp_bin_hand_worked),
         cmocka_unit_test(test_sp_json_hand_worked),
+        cmocka_unit_test(test_heap_merge_agrees_with_scan),
         cmocka_unit_test(test_llama2c_write_round_trip),
         cmocka_unit_test(test_blob_round_trip_every_kind),
         cmocka_unit_test(test_llama3_json_split),
