@@ -629,6 +629,20 @@ int ckpt_read_model_with(const char *path, const Tokenizer *tok, Model *m, char 
     return rc;
 }
 
+int ckpt_read_tokenizer(const char *path, Tokenizer *tok, char *err, size_t errlen) {
+    Checkpoint c;
+    if (ckpt_read(&c, path, err, errlen) != 0) return -1;
+    const CkptSection *s = ckpt_get(&c, "TOKN");
+    char terr[256] = "";
+    int rc = -1;
+    if (!s) set_err(err, errlen, "%s: no TOKN section (tokenizer)", path);
+    else if (tokenizer_deserialize(tok, s->data, s->len, terr, sizeof terr) != 0)
+        set_err(err, errlen, "%s: TOKN: %s", path, terr);
+    else rc = 0;
+    ckpt_free(&c);
+    return rc;
+}
+
 void ckpt_load_model_or_die(const char *path, Model *m, Tokenizer *tok) {
     char err[512];
     if (ckpt_read_model(path, m, tok, err, sizeof err) != 0)

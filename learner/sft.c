@@ -168,14 +168,19 @@ int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval, Sft
     if (ckpt_remove_stale_temps(run->dir, err, sizeof err) < 0) fprintf(stderr, "warning: %s\n", err);
     Task *task = task_from_config(cfg, run->seed, err, sizeof err);
     if (!task) die("%s", err);
-    Tokenizer *tok = xmalloc(sizeof *tok);
-    tokenizer_init_char(tok);
+    /* an init checkpoint brings its tokenizer (an imported BPE one too);
+     * from scratch, the character tokenizer. If the checkpoint cannot be
+     * read, model_start below says why. */
+    Tokenizer *tok = xcalloc(1, sizeof *tok);
+    if (!ss->init[0] || ckpt_read_tokenizer(ss->init, tok, err, sizeof err) != 0)
+        tokenizer_init_char(tok);
     if (task_check_tokenizer(task, tok, err, sizeof err) != 0) die("%s", err);
     Model m;
     char why[1600];
     if (model_start(cfg, ss->init, "[sft] init", tok, &m, why, sizeof why) != 0) {
         fprintf(stderr, "error: %s\n", why);
         stop_signals_restore(&old_sig);
+        tokenizer_free(tok);
         xfree(tok);
         task->destroy(task);
         run_lock_release(&lock);
@@ -338,6 +343,7 @@ int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval, Sft
     batch_free(&rows);
     adamw_free(&opt);
     model_free(&m);
+    tokenizer_free(tok);
     xfree(tok);
     task->destroy(task);
     run_lock_release(&lock);

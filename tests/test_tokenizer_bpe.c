@@ -613,6 +613,13 @@ static void test_checkpoint_carries_bpe(void **state) {
     assert_true(tokenizer_same(&t, &u));
     assert_int_equal(u.kind, TOKENIZER_BYTE_BPE);
     model_free(&m2);
+    /* the tokenizer alone (what grpo sft takes from its init checkpoint) */
+    Tokenizer v;
+    if (ckpt_read_tokenizer(tpath("bpe.ckpt"), &v, err, sizeof err)) fail_msg("%s", err);
+    assert_true(tokenizer_same(&t, &v));
+    tokenizer_free(&v);
+    assert_int_equal(ckpt_read_tokenizer(tpath("none.ckpt"), &v, err, sizeof err), -1);
+    assert_non_null(strstr(err, "none.ckpt"));
     /* a run with another tokenizer refuses it, naming both */
     Tokenizer ch;
     tokenizer_init_char(&ch);
