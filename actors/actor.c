@@ -288,7 +288,7 @@ Actor *actor_open(const Config *cfg, Comm *comm, const CoLearner *co) {
     A->comm = comm;
     A->co = co;
     plan_init_path(plan, run->dir, init, sizeof init);
-    A->tok = xmalloc(sizeof *A->tok);
+    A->tok = xcalloc(1, sizeof *A->tok);
     ckpt_load_model_or_die(init, &A->own, A->tok);
     A->m = &A->own;
     if (co) { /* the tokenizer is the checkpoint's; the weights, the learner's */
@@ -334,6 +334,7 @@ void actor_close(Actor *A) {
     task_eval_set_free(&A->eval_set);
     A->task->destroy(A->task);
     model_free(&A->own);
+    tokenizer_free(A->tok);
     xfree(A->tok);
     xfree(A);
 }

@@ -54,14 +54,16 @@ static void run_batch(const Model *m, KVCache *cache, const Tokenizer *tok, cons
     /* the verifier alone, not the [reward] scorers: held-out numbers
      * measure the task, and stay comparable between runs that shape their
      * training reward differently; the whole batch at once, as a rollout */
-    enum { TEXT_MAX = TASK_MAX_TEXT * 2 };
+    /* room for the whole completion (a BPE token decodes to several bytes) */
+    size_t text_cap = (size_t)sc->max_new_tokens * (size_t)tok->max_piece + 1;
+    if (text_cap < TASK_MAX_TEXT * 2) text_cap = TASK_MAX_TEXT * 2;
     const int N = n * G;
-    char *texts = xmalloc((size_t)N * TEXT_MAX);
+    char *texts = xmalloc((size_t)N * text_cap);
     VerifyJob *jobs = xmalloc(sizeof *jobs * (size_t)N);
     Reward *rewards = xmalloc(sizeof *rewards * (size_t)N);
     for (int j = 0; j < N; j++) {
-        completion_verifier_text(tok, &c, j, sc->stop, texts + (size_t)j * TEXT_MAX, TEXT_MAX);
-        jobs[j] = (VerifyJob){&items[j / G], texts + (size_t)j * TEXT_MAX,
+        completion_verifier_text(tok, &c, j, sc->stop, texts + (size_t)j * text_cap, text_cap);
+        jobs[j] = (VerifyJob){&items[j / G], texts + (size_t)j * text_cap,
                               c.finish[j] != FINISH_LENGTH};
     }
     task_verify_batch(t, jobs, N, rewards);

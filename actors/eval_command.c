@@ -20,7 +20,7 @@ static void load_model(Config *cfg, const char *path, Model *m, Tokenizer *tok) 
 int eval_command(Config *cfg, const CliArgs *a) {
     if (!a->checkpoint) die("eval needs --checkpoint FILE");
     Model m;
-    Tokenizer *tok = xmalloc(sizeof *tok);
+    Tokenizer *tok = xcalloc(1, sizeof *tok);
     load_model(cfg, a->checkpoint, &m, tok);
     const EvalSettings *es = eval_settings(cfg);
     memory_check_or_die(&m.cfg, ROLE_EVAL, 0, 0, eval_batch_rows(es->pass_k), 1);
@@ -38,6 +38,7 @@ int eval_command(Config *cfg, const CliArgs *a) {
     printf("eval: %.1f s\n", now_seconds() - t0);
     task->destroy(task);
     model_free(&m);
+    tokenizer_free(tok);
     xfree(tok);
     return 0;
 }
@@ -45,7 +46,7 @@ int eval_command(Config *cfg, const CliArgs *a) {
 int sample_command(Config *cfg, const CliArgs *a) {
     if (!a->checkpoint || !a->prompt) die("sample needs --checkpoint FILE and --prompt TEXT");
     Model m;
-    Tokenizer *tok = xmalloc(sizeof *tok);
+    Tokenizer *tok = xcalloc(1, sizeof *tok);
     load_model(cfg, a->checkpoint, &m, tok);
     int n = a->n;
     memory_check_or_die(&m.cfg, ROLE_EVAL, 0, 0, n + 1, 1);
@@ -71,6 +72,7 @@ int sample_command(Config *cfg, const CliArgs *a) {
     kv_cache_free(cache);
     xfree(prompt);
     model_free(&m);
+    tokenizer_free(tok);
     xfree(tok);
     return 0;
 }

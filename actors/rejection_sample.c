@@ -95,8 +95,8 @@ int rs_sample_share(const Model *m, const Tokenizer *tok, const Task *t, const S
     const int **prompts = xmalloc(sizeof *prompts * (size_t)per);
     int *lens = xmalloc(sizeof(int) * (size_t)per), *finished = xmalloc(sizeof(int) * (size_t)k);
     TaskItem *items = xmalloc(sizeof *items * (size_t)per);
-    /* a character token decodes to at most TOK_MAX_PIECE bytes */
-    size_t text_cap = (size_t)sc->max_new_tokens * TOK_MAX_PIECE + 1;
+    /* a token decodes to at most tok->max_piece bytes */
+    size_t text_cap = (size_t)sc->max_new_tokens * (size_t)tok->max_piece + 1;
     char *text = xmalloc(text_cap * (size_t)k);
     const char **texts = xmalloc(sizeof *texts * (size_t)k);
     Completions c;

@@ -40,7 +40,10 @@ void roller_init(Roller *r, const Model *m, const Tokenizer *tok, const Task *ta
     r->prompt_len = xmalloc(sizeof(int) * (size_t)max_prompts);
     r->items = xmalloc(sizeof(TaskItem) * (size_t)max_prompts);
     r->prompts = xmalloc(sizeof(const int *) * (size_t)max_prompts);
-    r->texts = xmalloc((size_t)max_prompts * G * ROLLER_TEXT_MAX);
+    /* a BPE token decodes to several bytes: room for the whole completion */
+    r->text_cap = (size_t)sc->max_new_tokens * (size_t)tok->max_piece + 1;
+    if (r->text_cap < ROLLER_TEXT_MAX) r->text_cap = ROLLER_TEXT_MAX;
+    r->texts = xmalloc((size_t)max_prompts * G * r->text_cap);
     r->jobs = xmalloc(sizeof(VerifyJob) * (size_t)max_prompts * G);
     r->rewards = xmalloc(sizeof(Reward) * (size_t)max_prompts * G);
 }
@@ -68,8 +71,8 @@ static double score_all(Roller *r, int n) {
     const int N = n * r->G;
     double t0 = now_seconds();
     for (int j = 0; j < N; j++) {
-        char *text = r->texts + (size_t)j * ROLLER_TEXT_MAX;
-        completion_verifier_text(r->tok, c, j, r->sc.stop, text, ROLLER_TEXT_MAX);
+        char *text = r->texts + (size_t)j * r->text_cap;
+        completion_verifier_text(r->tok, c, j, r->sc.stop, text, r->text_cap);
         r->jobs[j] = (VerifyJob){&r->items[j / r->G], text, c->finish[j] != FINISH_LENGTH};
     }
     task_verify_batch(r->task, r->jobs, N, r->rewards);

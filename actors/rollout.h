@@ -36,7 +36,9 @@ typedef struct {
     TaskItem *items;      /* (max_prompts) */
     /* the last rollout's completions as the verifier reads them, and their
      * rewards: (max_prompts * G) each */
-    char *texts;          /* ROLLER_TEXT_MAX bytes per completion */
+    size_t text_cap;      /* ROLLER_TEXT_MAX, or what max_new_tokens of the
+                           * tokenizer's longest piece need if that is more */
+    char *texts;          /* text_cap bytes per completion */
     VerifyJob *jobs;
     Reward *rewards;
 } Roller;

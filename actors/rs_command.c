@@ -95,7 +95,7 @@ int rejection_sample_command(Config *cfg, const CliArgs *a) {
     comm_init(&comm, &argc, &argv);
     double t0 = now_seconds();
     Model m;
-    Tokenizer *tok = xmalloc(sizeof *tok);
+    Tokenizer *tok = xcalloc(1, sizeof *tok);
     char err[600];
     ckpt_load_model_or_die(a->checkpoint, &m, tok);
     if (model_config_adopt(cfg, &m.cfg, a->checkpoint, err, sizeof err) != 0) die("%s", err);
@@ -156,6 +156,7 @@ int rejection_sample_command(Config *cfg, const CliArgs *a) {
     rs_records_free(&recs);
     task->destroy(task);
     model_free(&m);
+    tokenizer_free(tok);
     xfree(tok);
     comm_finalize();
     stop_signals_restore(&saved);

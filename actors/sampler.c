@@ -109,11 +109,6 @@ void completions_free(Completions *c) {
     memset(c, 0, sizeof *c);
 }
 
-/* Window for the stop-string check: the last (stop_len - 1) characters of
- * a sequence's text plus the newest piece, so any match found in it ends in
- * the newest token. */
-enum { TAIL_CAP = 2 * TOK_MAX_PIECE };
-
 /* Per-call workspace of generate(), allocated once per call. */
 typedef struct {
     int N, V;
@@ -122,19 +117,24 @@ typedef struct {
     int *active;     /* (N) sequence indices still decoding, ascending */
     int *slots;      /* (N) their cache slots, for model_decode_step */
     int *feed;       /* (N) their last sampled tokens */
-    char *tail;      /* (N, TAIL_CAP) recent text for the stop check */
+    /* Window for the stop-string check: the last (stop_len - 1) bytes of
+     * a sequence's text plus the newest piece, so any match found in it
+     * ends in the newest token. */
+    int tail_cap;    /* stop_len + the tokenizer's longest piece + 1 */
+    char *tail;      /* (N, tail_cap) recent text for the stop check */
     int *tail_len;   /* (N) */
 } Generator;
 
-static void generator_init(Generator *g, int N, int V) {
+static void generator_init(Generator *g, int N, int V, int tail_cap) {
     g->N = N;
+    g->tail_cap = tail_cap;
     g->V = V;
     g->logits = xmalloc(sizeof(float) * (size_t)N * V);
     g->scratch = xmalloc(sizeof(float) * SAMPLER_SCRATCH_FLOATS(V));
     g->active = xmalloc(sizeof(int) * (size_t)N);
     g->slots = xmalloc(sizeof(int) * (size_t)N);
     g->feed = xmalloc(sizeof(int) * (size_t)N);
-    g->tail = xcalloc((size_t)N * TAIL_CAP, 1);
+    g->tail = xcalloc((size_t)N * (size_t)tail_cap, 1);
     g->tail_len = xcalloc((size_t)N, sizeof(int));
 }
 
@@ -150,18 +150,20 @@ static void generator_free(Generator *g) {
 
 /* Appends token id's text to sequence j's tail; returns 1 if the stop
  * string (length stop_len > 0) now occurs in it. Specials (PAD, BOS, EOS)
- * have no text, as in tokenizer_decode. */
+ * have no text, as in tokenizer_decode. A piece may hold any byte (a
+ * byte-level token for NUL too), hence memmem. */
 static int tail_push(Generator *g, int j, const Tokenizer *tok, int id, const char *stop,
                      int stop_len) {
-    if (id <= TOK_EOS) return 0;
-    char *t = g->tail + (size_t)j * TAIL_CAP;
-    const char *piece = tok->pieces[id];
-    const int pl = (int)strnlen(piece, TOK_MAX_PIECE - 1);
+    int pl;
+    const char *piece = tokenizer_piece(tok, id, &pl);
+    if (pl == 0) return 0;
+    char *t = g->tail + (size_t)j * (size_t)g->tail_cap;
     int n = g->tail_len[j];
+    CHECK(n + pl < g->tail_cap);
     memcpy(t + n, piece, (size_t)pl);
     n += pl;
     t[n] = '\0';
-    const int hit = strstr(t, stop) != NULL;
+    const int hit = memmem(t, (size_t)n, stop, (size_t)stop_len) != NULL;
     /* Keep only what a later match could still use. */
     const int keep = stop_len - 1 < n ? stop_len - 1 : n;
     memmove(t, t + n - keep, (size_t)keep);
@@ -197,14 +199,14 @@ static void generate_with(const Model *m, KVCache *cache, const int *const *prom
     const int max_len = cache->max_len < m->cfg.max_seq_len ? cache->max_len : m->cfg.max_seq_len;
 
     Generator g;
-    generator_init(&g, N, V);
+    generator_init(&g, N, V, stop_len + tok->max_piece + 1);
     kv_cache_reset(cache);
 
     /* Prefill each prompt once into its first slot and share the cache
      * with its siblings; its last-token logits seed all G completions. */
     for (int p = 0; p < n_prompts; p++) {
         const int P = prompt_lens[p];
-        if (P < 1 || prompts[p][0] != TOK_BOS)
+        if (P < 1 || prompts[p][0] != tok->bos_id)
             die("generate: prompt %d must be non-empty and start with BOS (len %d)", p, P);
         if (P >= max_len)
             die("generate: prompt %d has %d tokens, leaving no room for a completion in a cache "
@@ -226,7 +228,7 @@ static void generate_with(const Model *m, KVCache *cache, const int *const *prom
         out->len[j] = 0;
         out->finish[j] = FINISH_LENGTH;
         for (int t = 0; t < out->max_new; t++) {
-            out->tokens[(size_t)j * out->max_new + t] = TOK_PAD;
+            out->tokens[(size_t)j * out->max_new + t] = tok->pad_id;
             out->logp[(size_t)j * out->max_new + t] = 0.0f;
         }
     }
@@ -246,7 +248,7 @@ static void generate_with(const Model *m, KVCache *cache, const int *const *prom
             out->logp[at] = lp;
             const int len = ++out->len[j];
             int done = 1;
-            if (id == TOK_EOS)
+            if (id == tok->eos_id)
                 out->finish[j] = FINISH_EOS;
             else if (stop_len > 0 && tail_push(&g, j, tok, id, sc->stop, stop_len))
                 out->finish[j] = FINISH_STOP;
@@ -284,7 +286,7 @@ int completion_text(const Tokenizer *tok, const Completions *c, int i, char *out
     CHECK(i >= 0 && i < c->n);
     const int *ids = c->tokens + (size_t)i * c->max_new;
     int n = c->len[i];
-    if (n > 0 && ids[n - 1] == TOK_EOS) n--;
+    if (n > 0 && ids[n - 1] == tok->eos_id) n--;
     return tokenizer_decode(tok, ids, n, out, cap);
 }
 

@@ -81,7 +81,7 @@ typedef enum { FINISH_EOS = 0, FINISH_STOP = 1, FINISH_LENGTH = 2 } FinishReason
 
 /* n completions of up to max_new tokens. Row i of tokens / logp holds len[i]
  * valid entries (EOS included when emitted: it is an action the policy took
- * and is trained on); the rest is TOK_PAD / 0. */
+ * and is trained on); the rest is the tokenizer's pad_id / 0. */
 typedef struct {
     int n, max_new;
     int *tokens;      /* (n, max_new) token ids */

@@ -51,6 +51,10 @@ void batch_layout(SeqBatch *b) {
     for (int r = 0; r < b->B; r++) {
         const int *s = b->seq + (size_t)r * b->max_len;
         int n = b->seq_len[r] - 1;
+        /* Positions past a row's end have weight 0 and sit after every real
+         * token (causal attention never looks at them), so the filler only
+         * has to be a valid id: 0 (the char PAD) is one in every vocabulary,
+         * and a SeqBatch has no tokenizer at hand. */
         for (int t = 0; t < T; t++) {
             b->tokens[r * T + t] = t < n ? s[t] : TOK_PAD;
             b->targets[r * T + t] = t < n ? s[t + 1] : TOK_PAD;

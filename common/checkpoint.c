@@ -568,6 +568,7 @@ int ckpt_get_model(const Checkpoint *c, const char *path, Model *m, Tokenizer *t
     if (tok->vocab_size > cfg.vocab_size) {
         set_err(err, errlen, "%s: tokenizer has %d tokens but the model's vocab_size is %d",
                 path, tok->vocab_size, cfg.vocab_size);
+        tokenizer_free(tok);
         return -1;
     }
     /* model_tensor_sizes wraps silently: a CONF from disk could make the
@@ -578,6 +579,7 @@ int ckpt_get_model(const Checkpoint *c, const char *path, Model *m, Tokenizer *t
                 "%s: CONF: invalid model config: the shape (V %d, D %d, L %d, hidden %d) has "
                 "more parameters than fit in memory",
                 path, cfg.vocab_size, cfg.dim, cfg.n_layers, cfg.hidden_dim);
+        tokenizer_free(tok);
         return -1;
     }
     size_t sizes[MODEL_NUM_TENSORS];
@@ -585,6 +587,7 @@ int ckpt_get_model(const Checkpoint *c, const char *path, Model *m, Tokenizer *t
     if (parm->len / sizeof(float) != n_params || parm->len % sizeof(float) != 0) {
         set_err(err, errlen, "%s: PARM has %zu bytes, the config needs %zu (%zu params x 4)",
                 path, parm->len, n_params * sizeof(float), n_params);
+        tokenizer_free(tok);
         return -1;
     }
     model_init(m, &cfg);
@@ -608,18 +611,35 @@ int ckpt_read_model(const char *path, Model *m, Tokenizer *tok, char *err, size_
 
 int ckpt_read_model_with(const char *path, const Tokenizer *tok, Model *m, char *err,
                          size_t errlen) {
-    Tokenizer *own = xmalloc(sizeof *own);
+    Tokenizer *own = xcalloc(1, sizeof *own);
     int rc = ckpt_read_model(path, m, own, err, errlen);
     /* the model's head must be that wide too (a CONF/TOKN disagreement) */
     if (rc == 0 && (!tokenizer_same(own, tok) || m->cfg.vocab_size != tok->vocab_size)) {
-        set_err(err, errlen, "%s has a different tokenizer (%d tokens, model vocab_size %d) "
-                "from this run's (the character tokenizer, %d tokens): its embedding rows "
-                "would name other tokens", path, own->vocab_size, m->cfg.vocab_size,
-                tok->vocab_size);
+        char theirs[96], ours[96];
+        tokenizer_describe(own, theirs, sizeof theirs);
+        tokenizer_describe(tok, ours, sizeof ours);
+        set_err(err, errlen, "%s has a different tokenizer (%s, model vocab_size %d) "
+                "from this run's (%s): its embedding rows would name other tokens",
+                path, theirs, m->cfg.vocab_size, ours);
         model_free(m);
         rc = -1;
     }
+    tokenizer_free(own);
     xfree(own);
+    return rc;
+}
+
+int ckpt_read_tokenizer(const char *path, Tokenizer *tok, char *err, size_t errlen) {
+    Checkpoint c;
+    if (ckpt_read(&c, path, err, errlen) != 0) return -1;
+    const CkptSection *s = ckpt_get(&c, "TOKN");
+    char terr[256] = "";
+    int rc = -1;
+    if (!s) set_err(err, errlen, "%s: no TOKN section (tokenizer)", path);
+    else if (tokenizer_deserialize(tok, s->data, s->len, terr, sizeof terr) != 0)
+        set_err(err, errlen, "%s: TOKN: %s", path, terr);
+    else rc = 0;
+    ckpt_free(&c);
     return rc;
 }
 

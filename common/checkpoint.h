@@ -118,4 +118,8 @@ int ckpt_read_model_with(const char *path, const Tokenizer *tok, Model *m, char 
  * failure (a setup error). */
 void ckpt_load_model_or_die(const char *path, Model *m, Tokenizer *tok);
 
+/* The tokenizer alone (the TOKN section) of the checkpoint at path: 0, or
+ * -1 with err naming the file (tok untouched). */
+int ckpt_read_tokenizer(const char *path, Tokenizer *tok, char *err, size_t errlen);
+
 #endif

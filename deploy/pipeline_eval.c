@@ -28,7 +28,7 @@ static void greedy(const Config *cfg, const Model *m, const Tokenizer *tok, cons
 void pipeline_evaluate(const Config *base, const Config *second, const char *path, StageEval *out) {
     double t0 = now_seconds();
     Model m;
-    Tokenizer *tok = xmalloc(sizeof *tok);
+    Tokenizer *tok = xcalloc(1, sizeof *tok);
     ckpt_load_model_or_die(path, &m, tok);
     EvalResult r;
     memset(out, 0, sizeof *out);
@@ -43,6 +43,7 @@ void pipeline_evaluate(const Config *base, const Config *second, const char *pat
     out->second_prompts = r.n_prompts;
     out->records = -1;
     model_free(&m);
+    tokenizer_free(tok);
     xfree(tok);
     out->seconds = now_seconds() - t0;
 }

@@ -7,7 +7,7 @@
 #include "util.h"
 
 void intake_init(Intake *in, const TrainPlan *plan, int max_new_tokens, const Comm *comm,
-                 int vocab_size, int max_seq_len, int n_components, int max_staleness) {
+                 int vocab_size, int bos_id, int max_seq_len, int n_components, int max_staleness) {
     memset(in, 0, sizeof *in);
     in->comm = comm;
     in->size = comm->size;
@@ -36,7 +36,7 @@ void intake_init(Intake *in, const TrainPlan *plan, int max_new_tokens, const Co
     in->n_components = n_components;
     in->codec = wire_codec_new(3);
     in->lim = wire_limits_for_run(vocab_size, plan->group_size, max_seq_len, max_new_tokens,
-                                  TOK_BOS);
+                                  bos_id);
 }
 
 void intake_free(Intake *in) {

@@ -38,7 +38,7 @@ typedef struct {
 } Intake;
 
 void intake_init(Intake *in, const TrainPlan *plan, int max_new_tokens, const Comm *comm,
-                 int vocab_size, int max_seq_len,
+                 int vocab_size, int bos_id, int max_seq_len,
                  int n_components, int max_staleness);
 void intake_free(Intake *in);
 

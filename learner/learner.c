@@ -158,8 +158,8 @@ static int setup(Run *R) {
     if (ckpt_remove_stale_temps(R->run->dir, err, sizeof err) < 0) fprintf(stderr, "warning: %s\n", err);
     plan_init_path(plan, R->run->dir, init, sizeof init);
     grpo_ref_path(R->gs, init, refp, sizeof refp);
-    R->tok = xmalloc(sizeof *R->tok);
-    R->ref_tok = xmalloc(sizeof *R->ref_tok);
+    R->tok = xcalloc(1, sizeof *R->tok);
+    R->ref_tok = xcalloc(1, sizeof *R->ref_tok);
     ckpt_load_model_or_die(init, &R->policy, R->tok);
     ckpt_load_model_or_die(refp, &R->ref, R->ref_tok);
     if (R->ref.n_params != R->policy.n_params ||
@@ -224,7 +224,7 @@ static int setup(Run *R) {
     }
     const char *names[REWARD_MAX_COMPONENTS];
     intake_init(&R->in, plan, sampling_settings(cfg)->max_new_tokens, R->comm,
-                R->tok->vocab_size, R->policy.cfg.max_seq_len,
+                R->tok->vocab_size, R->tok->bos_id, R->policy.cfg.max_seq_len,
                 reward_mix_names(R->task, &R->scorers, names),
                 plan->async ? plan->max_staleness : 0);
     R->intake_ready = 1;
@@ -479,6 +479,8 @@ static void run_free(Run *R) {
     if (R->task) R->task->destroy(R->task);
     model_free(&R->policy);
     model_free(&R->ref);
+    tokenizer_free(R->tok);
+    tokenizer_free(R->ref_tok);
     xfree(R->tok);
     xfree(R->ref_tok);
     xfree(R->ck_buf);

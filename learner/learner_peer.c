@@ -71,7 +71,7 @@ LearnerPeer *learner_peer_new(const Config *cfg, const Comm *comm, CommGroup *g)
     learner_join(&p->L, g);
     p->codec = wire_codec_new(3);
     p->lim = wire_limits_for_run(p->tok.vocab_size, plan->group_size, p->policy.cfg.max_seq_len,
-                                 sampling_settings(cfg)->max_new_tokens, TOK_BOS);
+                                 sampling_settings(cfg)->max_new_tokens, p->tok.bos_id);
     p->groups = xcalloc((size_t)plan->prompts_per_step, sizeof(Group));
     return p;
 }
@@ -83,6 +83,8 @@ void learner_peer_free(LearnerPeer *p) {
     xfree(p->groups);
     model_free(&p->policy);
     model_free(&p->ref);
+    tokenizer_free(&p->tok);
+    tokenizer_free(&p->ref_tok);
     xfree(p);
 }
 

@@ -113,7 +113,7 @@ static int load_one(const char *path, Model *m, AdamW *opt, RunState *s, Config 
     if (ckpt_read(&ck, path, err, errlen) != 0) return -1;
     int rc = -1;
     Model tmp;
-    Tokenizer *tok = xmalloc(sizeof *tok);
+    Tokenizer *tok = xcalloc(1, sizeof *tok);
     Config *conf = config_new_like(saved);
     const CkptSection *step = ckpt_get(&ck, "STEP"),
                       *actr = ckpt_get(&ck, "ACTR"), *rsum = ckpt_get(&ck, "RSUM"),
@@ -164,6 +164,7 @@ out_model:
     model_free(&tmp);
 out_tok:
     config_free(conf);
+    tokenizer_free(tok);
     xfree(tok);
     ckpt_free(&ck);
     return rc;

@@ -47,7 +47,7 @@ static char *sample_line(const char *const *comp_names, long step, const EvalSam
 /* The text of n token ids (specials skipped), malloc'd. The intake has
  * checked every id against the vocabulary, so a failure is a bug. */
 static char *decode_text(const Tokenizer *tok, const int32_t *ids, int n) {
-    size_t cap = (size_t)n * TOK_MAX_PIECE + 1;
+    size_t cap = (size_t)n * (size_t)tok->max_piece + 1;
     char *out = xmalloc(cap);
     CHECK(tokenizer_decode(tok, ids, n, out, cap) >= 0);
     return out;

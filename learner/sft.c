@@ -74,13 +74,14 @@ static void sft_fill_rows(SftSource *src, const Tokenizer *tok, long step, SeqBa
         source_draw(src, (uint64_t)step * rows->max_B + i, &prompt, &demo);
         int plen = encode_prompt(tok, prompt, scratch_prompt, L);
         int bad = -1;
-        int clen = tokenizer_encode(tok, demo, scratch_comp, L, &bad);
+        /* the demonstration continues the prompt: no SentencePiece dummy prefix */
+        int clen = tokenizer_encode_cont(tok, demo, scratch_comp, L, &bad);
         /* files were checked at load; this guards the task's demonstrator */
         if (clen < 0 || plen + clen + 1 > L)
             die("demonstration '%s%s' does not fit [model] max_seq_len = %d (or has a character "
                 "outside the vocabulary): raise max_seq_len",
                 prompt, demo, L);
-        scratch_comp[clen++] = TOK_EOS;
+        scratch_comp[clen++] = tok->eos_id;
         batch_add(rows, scratch_prompt, plen, scratch_comp, clen);
     }
 }
@@ -167,14 +168,19 @@ int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval, Sft
     if (ckpt_remove_stale_temps(run->dir, err, sizeof err) < 0) fprintf(stderr, "warning: %s\n", err);
     Task *task = task_from_config(cfg, run->seed, err, sizeof err);
     if (!task) die("%s", err);
-    Tokenizer *tok = xmalloc(sizeof *tok);
-    tokenizer_init_char(tok);
+    /* an init checkpoint brings its tokenizer (an imported BPE one too);
+     * from scratch, the character tokenizer. If the checkpoint cannot be
+     * read, model_start below says why. */
+    Tokenizer *tok = xcalloc(1, sizeof *tok);
+    if (!ss->init[0] || ckpt_read_tokenizer(ss->init, tok, err, sizeof err) != 0)
+        tokenizer_init_char(tok);
     if (task_check_tokenizer(task, tok, err, sizeof err) != 0) die("%s", err);
     Model m;
     char why[1600];
     if (model_start(cfg, ss->init, "[sft] init", tok, &m, why, sizeof why) != 0) {
         fprintf(stderr, "error: %s\n", why);
         stop_signals_restore(&old_sig);
+        tokenizer_free(tok);
         xfree(tok);
         task->destroy(task);
         run_lock_release(&lock);
@@ -337,6 +343,7 @@ int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval, Sft
     batch_free(&rows);
     adamw_free(&opt);
     model_free(&m);
+    tokenizer_free(tok);
     xfree(tok);
     task->destroy(task);
     run_lock_release(&lock);

@@ -108,7 +108,10 @@ static int count_tokens(const Tokenizer *tok, const char *text, const char *fiel
         return -1;
     }
     int *ids = xmalloc(sizeof(int) * (n + 1));
-    int bad = -1, k = tokenizer_encode(tok, text, ids, (int)n + 1, &bad);
+    /* a completion continues its prompt: no SentencePiece dummy prefix */
+    int bad = -1, k = strcmp(field, "completion") == 0
+                          ? tokenizer_encode_cont(tok, text, ids, (int)n + 1, &bad)
+                          : tokenizer_encode(tok, text, ids, (int)n + 1, &bad);
     xfree(ids);
     if (k < 0) {
         char what[48] = "?";

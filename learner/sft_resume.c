@@ -85,7 +85,7 @@ int sft_resume_load(const char *path, Model *m, const Tokenizer *tok, AdamW *opt
     }
     int rc = -1;
     Model saved;
-    Tokenizer *stok = xmalloc(sizeof *stok);
+    Tokenizer *stok = xcalloc(1, sizeof *stok);
     const CkptSection *step = ckpt_get(&ck, "STEP"),
                       *rng = ckpt_get(&ck, "RNG_"), *prog = ckpt_get(&ck, "SFTP"),
                       *meta = ckpt_get(&ck, "META");
@@ -123,6 +123,7 @@ int sft_resume_load(const char *path, Model *m, const Tokenizer *tok, AdamW *opt
 out_model:
     model_free(&saved);
 out_tok:
+    tokenizer_free(stok);
     xfree(stok);
     ckpt_free(&ck);
     return rc;

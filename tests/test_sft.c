@@ -12,6 +12,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@
 #include "run_settings.h"
 #include "sections.h"
 #include "sft.h"
+#include "tokenizer.h"
 #include "update.h"
 #include "blas_setup.h"
 #include "util.h"
@@ -96,6 +98,71 @@ static void test_sft_deterministic(void **state) {
     snprintf(p1, sizeof p1, "%s/.lock", dir);
     unlink(p1);
     rmdir(dir);
+}
+
+/* A byte-level BPE tokenizer.json (ids 0..255 the bytes through GPT-2's
+ * map, then "<|endoftext|>" 256 as BOS and EOS), written to path. */
+static void write_bpe_json(const char *path) {
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fprintf(f, "{\"added_tokens\": [{\"id\": 256, \"content\": \"<|endoftext|>\", \"special\": "
+               "true}], \"pre_tokenizer\": {\"type\": \"ByteLevel\"}, \"model\": {\"type\": \"BPE\", "
+               "\"vocab\": {");
+    int n = 0;
+    for (int b = 0; b < 256; b++) {
+        int printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
+        unsigned cp = printable ? (unsigned)b : 256u + (unsigned)n++;
+        if (cp == '"' || cp == '\\') fprintf(f, "\"\\%c\": %d, ", (char)cp, b);
+        else if (cp < 0x80) fprintf(f, "\"%c\": %d, ", (char)cp, b);
+        else fprintf(f, "\"%c%c\": %d, ", 0xC0 | cp >> 6, 0x80 | (cp & 0x3F), b);
+    }
+    fprintf(f, "\"<|endoftext|>\": 256}, \"merges\": []}}");
+    fclose(f);
+}
+
+/* SFT from an init checkpoint that carries a BPE tokenizer (as an imported
+ * model would) trains with that tokenizer, evaluates with it, and writes it
+ * into its own checkpoint. */
+static void test_sft_from_bpe_checkpoint(void **state) {
+    (void)state;
+    blas_set_threads(1);
+    char dir[64], tj[96], init[96], out[96], set[200], err[512];
+    snprintf(dir, sizeof dir, "/tmp/grpo_sft_bpe_%d", (int)getpid());
+    assert_int_equal(mkdir(dir, 0755), 0);
+    snprintf(tj, sizeof tj, "%s/tokenizer.json", dir);
+    snprintf(init, sizeof init, "%s/init.ckpt", dir);
+    snprintf(out, sizeof out, "%s/out.ckpt", dir);
+    write_bpe_json(tj);
+    Tokenizer bpe, got;
+    if (tokenizer_load_json(&bpe, tj, err, sizeof err)) fail_msg("%s", err);
+    ModelConfig mc = {.vocab_size = bpe.vocab_size, .dim = 32, .n_layers = 2, .n_heads = 4,
+                      .n_kv_heads = 2, .hidden_dim = 48, .max_seq_len = 128,
+                      .tied_embeddings = 1, .rope_theta = 10000.0f, .norm_eps = 1e-5f};
+    Model m;
+    model_init(&m, &mc);
+    model_init_weights(&m, 3);
+    Checkpoint ck;
+    ckpt_init(&ck);
+    ckpt_put_model(&ck, &m, &bpe);
+    assert_int_equal(ckpt_write(&ck, init, err, sizeof err), 0);
+    ckpt_free(&ck);
+    model_free(&m);
+    Config *c = tiny(11);
+    snprintf(set, sizeof set, "run.dir=%s", dir);
+    assert_int_equal(config_set(c, set, err, sizeof err), 0);
+    snprintf(set, sizeof set, "sft.init=%s", init);
+    assert_int_equal(config_set(c, set, err, sizeof err), 0);
+    assert_int_equal(config_set(c, "sft.steps=3", err, sizeof err), 0);
+    Evaluator ev = local_evaluator(c);
+    assert_int_equal(sft_run(c, out, &ev), 0);
+    config_free(c);
+    if (ckpt_read_tokenizer(out, &got, err, sizeof err)) fail_msg("%s", err);
+    assert_true(tokenizer_same(&got, &bpe));
+    tokenizer_free(&got);
+    tokenizer_free(&bpe);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
 }
 
 /* lr 10 with decoupled weight decay 10 multiplies every matrix by about
@@ -324,6 +391,7 @@ static void test_sft_micro_batches_run(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_sft_deterministic),
+                                       cmocka_unit_test(test_sft_from_bpe_checkpoint),
                                        cmocka_unit_test(test_sft_nonfinite_stops),
                                        cmocka_unit_test(test_sft_chunks_same_gradient),
                                        cmocka_unit_test(test_sft_sequence_norm),

@@ -1,4 +1,6 @@
-/* test_tokenizer.c: the character vocabulary and its checkpoint blob. */
+/* test_tokenizer.c: the character vocabulary and its checkpoint blob
+ * (version 2 written, version 1 of old checkpoints read). The BPE kinds
+ * are in test_tokenizer_bpe.c. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,9 +22,15 @@ static Tokenizer *new_char_tokenizer(void) {
 static void test_vocab_layout(void **state) {
     Tokenizer *t = new_char_tokenizer();
     assert_int_equal(t->vocab_size, 98);
-    assert_string_equal(t->pieces[TOK_PAD], "<pad>");
-    assert_string_equal(t->pieces[TOK_BOS], "<bos>");
-    assert_string_equal(t->pieces[TOK_EOS], "<eos>");
+    assert_int_equal(t->pad_id, TOK_PAD);
+    assert_int_equal(t->bos_id, TOK_BOS);
+    assert_int_equal(t->eos_id, TOK_EOS);
+    assert_int_equal(t->max_piece, 1);
+    int len = -1;
+    tokenizer_piece(t, TOK_BOS, &len);
+    assert_int_equal(len, 0);
+    assert_memory_equal(tokenizer_piece(t, 3, &len), " ", 1);
+    assert_int_equal(len, 1);
     assert_int_equal(t->byte_to_id[' '], 3);
     assert_int_equal(t->byte_to_id['~'], 97);
     assert_int_equal(t->byte_to_id['\n'], -1);
@@ -79,7 +87,10 @@ static void test_serialize_round_trip(void **state) {
     assert_int_equal(tokenizer_deserialize(u, buf, n, err, sizeof err), 0);
     assert_int_equal(u->kind, t->kind);
     assert_int_equal(u->vocab_size, t->vocab_size);
-    assert_memory_equal(u->pieces, t->pieces, sizeof t->pieces);
+    assert_true(tokenizer_same(u, t));
+    assert_memory_equal(u->char_of, t->char_of, sizeof t->char_of);
+    assert_int_equal(u->bos_id, TOK_BOS);
+    assert_int_equal(buf[4], 2); /* written as version 2 */
     assert_memory_equal(u->byte_to_id, t->byte_to_id, sizeof t->byte_to_id);
     free(buf);
     xfree(t);
@@ -121,11 +132,50 @@ static void fix_crc(uint8_t *buf, size_t n) {
     for (int i = 0; i < 4; i++) buf[n - 4 + i] = (uint8_t)(c >> (8 * i));
 }
 
+/* The version-1 blob old checkpoints hold for the character tokenizer,
+ * written byte by byte as the old tokenizer_serialize did: "TOK1", u32 1,
+ * u32 kind 1, u32 V, then u8 length + bytes per piece, then the CRC.
+ * malloc'd, *n bytes. */
+static uint8_t *v1_blob(size_t *n) {
+    uint8_t *b = malloc(16 + 3 * 6 + 95 * 2 + 4);
+    size_t off = 0;
+    memcpy(b, "TOK1", 4);
+    const uint32_t head[3] = {1, 1, 98};
+    for (int i = 0; i < 3; i++)
+        for (int k = 0; k < 4; k++) b[4 + 4 * i + k] = (uint8_t)(head[i] >> (8 * k));
+    off = 16;
+    const char *sp[3] = {"<pad>", "<bos>", "<eos>"};
+    for (int i = 0; i < 3; i++) {
+        b[off++] = 5;
+        memcpy(b + off, sp[i], 5);
+        off += 5;
+    }
+    for (int c = 32; c <= 126; c++) {
+        b[off++] = 1;
+        b[off++] = (uint8_t)c;
+    }
+    *n = off + 4;
+    fix_crc(b, *n);
+    return b;
+}
+
+static void test_old_v1_blob_loads(void **state) {
+    size_t n;
+    uint8_t *b = v1_blob(&n);
+    Tokenizer *t = new_char_tokenizer(), *u = xcalloc(1, sizeof *u);
+    char err[256] = "";
+    assert_int_equal(tokenizer_deserialize(u, b, n, err, sizeof err), 0);
+    assert_true(tokenizer_same(u, t));
+    assert_memory_equal(u->byte_to_id, t->byte_to_id, sizeof t->byte_to_id);
+    free(b);
+    xfree(t);
+    xfree(u);
+}
+
 static void test_malformed_blob_with_valid_crc_rejected(void **state) {
     Tokenizer *t = new_char_tokenizer();
-    size_t n = tokenizer_serialize(t, NULL);
-    uint8_t *buf = malloc(n), *bad = malloc(n);
-    tokenizer_serialize(t, buf);
+    size_t n;
+    uint8_t *buf = v1_blob(&n), *bad = malloc(n);
     Tokenizer *u = xcalloc(1, sizeof *u);
     char err[256];
     /* Header is 16 bytes; pieces are (len, bytes): the specials take 3 x 6,
@@ -167,6 +217,7 @@ int main(void) {
         cmocka_unit_test(test_unknown_char_rejected_with_position),
         cmocka_unit_test(test_serialize_round_trip),
         cmocka_unit_test(test_corrupted_blob_rejected),
+        cmocka_unit_test(test_old_v1_blob_loads),
         cmocka_unit_test(test_malformed_blob_with_valid_crc_rejected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -633,7 +633,8 @@ static void test_intake_drops_unfit_groups_and_learner_trains(void **state) {
                             .rope_theta = 10000.0f, .norm_eps = 1e-5f};
     const Comm comm = {.rank = 0, .size = 2};
     Intake in;
-    intake_init(&in, train_plan(cfg), RUN_NEW, &comm, tok->vocab_size, mc.max_seq_len, 2, 0);
+    intake_init(&in, train_plan(cfg), RUN_NEW, &comm, tok->vocab_size, tok->bos_id, mc.max_seq_len,
+                2, 0);
     WireCodec *c = wire_codec_new(3);
     const int good_lens[2] = {4, 6}, long_lens[2] = {RUN_NEW, 2};
     Group sent[3] = {fit_group(2, 5, good_lens), fit_group(2, 5, long_lens),

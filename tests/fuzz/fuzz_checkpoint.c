@@ -83,6 +83,7 @@ static void parse_case(uint8_t *buf, size_t len) {
         volatile float last = m.params[m.n_params - 1]; /* ASan: in bounds */
         (void)last;
         model_free(&m);
+        tokenizer_free(&tok); /* a BPE tokenizer owns heap */
     } else {
         FUZZ_REQUIRE(fuzz_err_ok(err, sizeof err) && strstr(err, "fuzz.ckpt") != NULL);
     }

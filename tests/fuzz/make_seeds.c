@@ -4,7 +4,7 @@
  *   clang -std=c11 -D_GNU_SOURCE -Icommon -Iactors -Ilearner -Iproto \
  *     $(pkg-config --cflags openblas msgpack libzstd jansson inih libxxhash) \
  *     -o /tmp/make_seeds tests/fuzz/make_seeds.c proto/wire.c proto/weights.c \
- *     common/checkpoint.c common/model.c common/model_kernels.c common/tokenizer.c \
+ *     common/checkpoint.c common/model.c common/model_kernels.c common/tokenizer*.c \
  *     common/format_safetensors.c common/format_llama2c.c common/format_hf.c \
  *     common/atomic_file.c \
  *     common/util.c $(pkg-config --libs openblas msgpack libzstd jansson inih libxxhash) -lm
@@ -150,7 +150,9 @@ static void ckpt_seeds(void) {
     size_t tn = tokenizer_serialize(&tok, NULL);
     uint8_t *tb = xmalloc(tn);
     tokenizer_serialize(&tok, tb);
-    seed("tokenizer", "char98", tb, tn);
+    /* "char98" and "digits16" (no suffix) are version-1 blobs written by
+     * the old encoder: kept in the corpus as they are, for old checkpoints */
+    seed("tokenizer", "char98_v2", tb, tn);
     /* a small vocabulary: the specials and "0123456789+-=" */
     static Tokenizer small;
     tokenizer_init_char(&small);
@@ -158,14 +160,13 @@ static void ckpt_seeds(void) {
     for (int b = 0; b < 256; b++) small.byte_to_id[b] = -1;
     const char *chars = "0123456789+-=";
     for (const char *p = chars; *p; p++) {
-        small.pieces[small.vocab_size][0] = *p;
-        small.pieces[small.vocab_size][1] = '\0';
-        small.byte_to_id[(unsigned char)*p] = (int16_t)small.vocab_size++;
+        small.char_of[small.vocab_size] = (uint8_t)*p;
+        small.byte_to_id[(unsigned char)*p] = small.vocab_size++;
     }
     size_t sn = tokenizer_serialize(&small, NULL);
     uint8_t *sb = xmalloc(sn);
     tokenizer_serialize(&small, sb);
-    seed("tokenizer", "digits16", sb, sn);
+    seed("tokenizer", "digits16_v2", sb, sn);
     xfree(sb);
 
     const ModelConfig cfgs[] = {
@@ -369,6 +370,100 @@ static void model_file_seeds(void) {
     seed("llama2c", "v2_q80_tied", v2, off);
 }
 
+/* ---- tokenizer files (fuzz_tokenizer_json) and their blobs (fuzz_tokenizer) */
+
+/* A byte-level tokenizer.json: the 256 byte pieces through GPT-2's
+ * byte-to-unicode map (id = byte), three merges and two added tokens. */
+static char *byte_level_json(void) {
+    char *buf = xmalloc(1 << 14), *w = buf;
+    w += sprintf(w, "{\"added_tokens\": [{\"id\": 259, \"content\": \"<|endoftext|>\", "
+                    "\"special\": true}, {\"id\": 260, \"content\": \"[x]\", \"special\": "
+                    "false}], \"pre_tokenizer\": {\"type\": \"ByteLevel\"}, \"model\": "
+                    "{\"type\": \"BPE\", \"vocab\": {");
+    int n = 0;
+    for (int b = 0; b < 256; b++) {
+        int printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
+        unsigned cp = printable ? (unsigned)b : 256u + (unsigned)n++;
+        char u[4];
+        int k = cp < 0x80 ? (u[0] = (char)cp, 1)
+                          : (u[0] = (char)(0xC0 | cp >> 6), u[1] = (char)(0x80 | (cp & 0x3F)), 2);
+        const char *esc = cp == '"' || cp == '\\' ? "\\" : "";
+        w += sprintf(w, "\"%s%.*s\": %d, ", esc, k, u, b);
+    }
+    w += sprintf(w, "\"he\": 256, \"\xc4\xa0t\": 257, \"\xc4\xa0the\": 258}, \"merges\": "
+                    "[\"h e\", \"\xc4\xa0 t\", [\"\xc4\xa0t\", \"he\"]]}}");
+    return buf;
+}
+
+static void tokenizer_file_seeds(void) {
+    char *bl = byte_level_json();
+    seed_str("tokenizer_json", "byte_level.json", bl);
+    /* the same with Llama 3's pre-tokenizer (a Split with its regex) */
+    const char *from = "\"pre_tokenizer\": {\"type\": \"ByteLevel\"}";
+    const char *to =
+        "\"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", "
+        "\"pattern\": {\"Regex\": \"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?"
+        "\\\\p{L}+|\\\\p{N}{1,3}| ?[^\\\\s\\\\p{L}\\\\p{N}]+[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|"
+        "\\\\s+(?!\\\\S)|\\\\s+\"}}, {\"type\": \"ByteLevel\", \"use_regex\": false}]}";
+    char *at = strstr(bl, from), *l3 = xmalloc(strlen(bl) + strlen(to) + 1);
+    if (!at) die("tokenizer seed: no pre_tokenizer to replace");
+    sprintf(l3, "%.*s%s%s", (int)(at - bl), bl, to, at + strlen(from));
+    seed_str("tokenizer_json", "byte_level_llama3.json", l3);
+    xfree(l3);
+    const char *sp = "{\"added_tokens\": [{\"id\": 0, \"content\": \"<unk>\", \"special\": true}, "
+                     "{\"id\": 1, \"content\": \"<s>\", \"special\": true}, {\"id\": 2, "
+                     "\"content\": \"</s>\", \"special\": true}], \"normalizer\": {\"type\": "
+                     "\"Prepend\", \"prepend\": \"\xe2\x96\x81\"}, \"model\": {\"type\": \"BPE\", "
+                     "\"byte_fallback\": true, \"vocab\": {\"<unk>\": 0, \"<s>\": 1, \"</s>\": 2, "
+                     "\"<0x41>\": 3, \"<0x20>\": 4, \"a\": 5, \"b\": 6, \"\xe2\x96\x81\": 7, \"ab\": 8, "
+                     "\"\xe2\x96\x81" "ab\": 9}, \"merges\": [\"a b\", \"\xe2\x96\x81 ab\"]}}";
+    seed_str("tokenizer_json", "sentencepiece.json", sp);
+    /* tokenizer.bin: <unk>, BOS, EOS, the 256 byte tokens, " ", "a", "b", " a", "ab" */
+    uint8_t *bin = xmalloc(1 << 14), *w = bin + 4;
+    const char *extra[] = {" ", "a", "b", " a", "ab"};
+    const float score[] = {-5, -5, -5, -2, -1};
+    for (int id = 0; id < 259 + 5; id++) {
+        char tmp[8];
+        const char *p = tmp;
+        float sc = 0;
+        if (id == 0) p = "<unk>";
+        else if (id == 1) p = "\n<s>\n";
+        else if (id == 2) p = "\n</s>\n";
+        else if (id < 259) snprintf(tmp, sizeof tmp, "<0x%02X>", id - 3);
+        else {
+            p = extra[id - 259];
+            sc = score[id - 259];
+        }
+        uint32_t len = (uint32_t)strlen(p);
+        memcpy(w, &sc, 4);
+        memcpy(w + 4, &len, 4);
+        memcpy(w + 8, p, len);
+        w += 8 + len;
+    }
+    const uint32_t maxlen = 6;
+    memcpy(bin, &maxlen, 4);
+    seed("tokenizer_json", "llama2c.bin", bin, (size_t)(w - bin));
+    /* and the checkpoint blobs of all three */
+    Tokenizer t;
+    char err[256];
+    const char *names[3] = {"byte_level_v2", "sentencepiece_v2", "llama2c_v2"};
+    for (int k = 0; k < 3; k++) {
+        int rc = k == 0   ? tokenizer_parse_json(&t, bl, strlen(bl), "seed", NULL, err, sizeof err)
+                 : k == 1 ? tokenizer_parse_json(&t, sp, strlen(sp), "seed", NULL, err, sizeof err)
+                          : tokenizer_parse_llama2c(&t, bin, (size_t)(w - bin), "seed", err,
+                                                    sizeof err);
+        if (rc) die("tokenizer seed: %s", err);
+        size_t n = tokenizer_serialize(&t, NULL);
+        uint8_t *b = xmalloc(n);
+        tokenizer_serialize(&t, b);
+        seed("tokenizer", names[k], b, n);
+        xfree(b);
+        tokenizer_free(&t);
+    }
+    xfree(bin);
+    xfree(bl);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) die("usage: make_seeds DIR (e.g. tests/fuzz/corpus)");
     root = argv[1];
@@ -376,6 +471,7 @@ int main(int argc, char **argv) {
     wire_seeds();
     header_seeds();
     ckpt_seeds();
+    tokenizer_file_seeds();
     config_seeds();
     jsonl_seeds();
     countdown_seeds();

@@ -32,7 +32,7 @@ done
 # dependency of a decoder never breaks the fuzz build.
 LIB_SRCS=$(ls common/*.c actors/*.c learner/*.c proto/*.c deploy/*.c | grep -v -e '^proto/comm.c$' -e '^deploy/main.c$')
 UTIL="common/util.c"
-all_targets="wire headers checkpoint tokenizer config jsonl countdown rs verifier_reply safetensors llama2c"
+all_targets="wire headers checkpoint tokenizer tokenizer_json config jsonl countdown rs verifier_reply safetensors llama2c"
 targets=${FUZZ_TARGETS:-$all_targets}
 
 CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Wshadow -Werror \
@@ -62,6 +62,7 @@ done
 # the seed writer (plain build): keeps it compiling with the encoders it uses
 nice -n 19 $CC $CFLAGS -o "$out/make_seeds" tests/fuzz/make_seeds.c proto/wire.c proto/weights.c proto/rs_records.c \
   common/checkpoint.c common/model.c common/model_kernels.c common/sample_dist.c common/tokenizer.c \
+  common/tokenizer_bpe.c common/tokenizer_json.c common/tokenizer_llama2c.c \
   common/format_safetensors.c common/format_llama2c.c common/format_hf.c common/atomic_file.c \
   $UTIL \
   $LIBS || build_failed=1
