@@ -92,6 +92,10 @@ void cli_parse(int argc, char **argv, Config *cfg, CliArgs *a) {
             if (i + 2 >= argc) fail("option --from needs two values: --from llama2c|hf PATH");
             a->from = argv[++i];
             a->source = argv[++i];
+        } else if (!strcmp(arg, "--tokenizer")) {
+            only_for(a, arg, "import");
+            if (!next) fail("option --tokenizer needs a value: --tokenizer tokenizer.bin|tokenizer.json");
+            a->tokenizer = argv[++i];
         } else if (!strcmp(arg, "--format")) {
             only_for(a, arg, "export");
             if (!next) fail("option --format needs a value: --format llama2c|llama2c-v1|hf");

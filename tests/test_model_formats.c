@@ -769,6 +769,53 @@ static void test_hf_roundtrip_export(void **st) {
     }
 }
 
+/* grpo import --from hf DIR takes the directory's tokenizer.json (a
+ * byte-level BPE: the fuzz corpus's, which the project's own generator
+ * wrote): the checkpoint holds the model bit for bit and that tokenizer,
+ * and grpo sample runs on it. */
+static void test_hf_import_with_tokenizer_json(void **st) {
+    (void)st;
+    const char *bin = getenv("GRPO_BIN"), *tests = getenv("GRPO_TESTS_DIR");
+    if (!bin) bin = "build/grpo";
+    if (!tests) tests = "tests";
+    char json[600], err[800];
+    snprintf(json, sizeof json, "%s/fuzz/corpus/tokenizer_json/byte_level.json", tests);
+    Tokenizer tok;
+    if (tokenizer_load_file(&tok, json, err, sizeof err) != 0) fail_msg("%s", err);
+    assert_int_equal(tok.vocab_size, 261);
+    ModelConfig c = small_cfg(1);
+    c.vocab_size = tok.vocab_size;
+    Model m, back;
+    random_model(&m, &c, 77);
+    const char *d = tpath("hf_bpe");
+    if (hf_write_dir(&m, d, tok.bos_id, tok.eos_id, err, sizeof err) != 0) fail_msg("%s", err);
+    size_t n;
+    uint8_t *b = slurp(json, &n);
+    char dst[700];
+    snprintf(dst, sizeof dst, "%s/tokenizer.json", d);
+    spit(dst, b, n);
+    free(b);
+    const char *ck = tpath("hf_bpe.ckpt");
+    assert_int_equal(run("%s import --from hf %s --out %s > %s.log 2>&1", bin, d, ck, ck), 0);
+    Tokenizer got;
+    if (ckpt_read_model(ck, &back, &got, err, sizeof err) != 0) fail_msg("%s", err);
+    assert_true(tokenizer_same(&tok, &got));
+    assert_same_model(&m, &back);
+    assert_true(logits_diff(&m, &back) == 0.0);
+    assert_int_equal(run("%s sample --checkpoint %s --prompt ' the' -n 2 > %s.sample 2>&1", bin,
+                         ck, ck),
+                     0);
+    /* and a tokenizer whose size is not the model's is refused, naming both */
+    const char *d2 = tpath("hf_char");
+    if (hf_write_dir(&m, d2, tok.bos_id, tok.eos_id, err, sizeof err) != 0) fail_msg("%s", err);
+    assert_int_not_equal(run("%s import --from hf %s --out %s.x > %s.log2 2>&1", bin, d2, ck, ck), 0);
+    assert_int_equal(run("grep -q 'not the character tokenizer' %s.log2", ck), 0);
+    tokenizer_free(&tok);
+    tokenizer_free(&got);
+    model_free(&m);
+    model_free(&back);
+}
+
 /* F16 and BF16 tensors load to the floats they encode. */
 static void test_f16_bf16(void **st) {
     (void)st;
@@ -1105,6 +1152,7 @@ int main(void) {
         cmocka_unit_test(test_hf_import_reference),
         cmocka_unit_test(test_hf_sharded),
         cmocka_unit_test(test_hf_roundtrip_export),
+        cmocka_unit_test(test_hf_import_with_tokenizer_json),
         cmocka_unit_test(test_f16_bf16),
         cmocka_unit_test(test_safetensors_bad_headers),
         cmocka_unit_test(test_hf_bad_dirs),
