@@ -772,7 +772,7 @@ static void test_hf_roundtrip_export(void **st) {
 /* grpo import --from hf DIR takes the directory's tokenizer.json (a
  * byte-level BPE: the fuzz corpus's, which the project's own generator
  * wrote): the checkpoint holds the model bit for bit and that tokenizer,
- * and grpo sample runs on it. */
+ * grpo sample runs on it, and so does a GRPO run. */
 static void test_hf_import_with_tokenizer_json(void **st) {
     (void)st;
     const char *bin = getenv("GRPO_BIN"), *tests = getenv("GRPO_TESTS_DIR");
@@ -805,6 +805,17 @@ static void test_hf_import_with_tokenizer_json(void **st) {
     assert_int_equal(run("%s sample --checkpoint %s --prompt ' the' -n 2 > %s.sample 2>&1", bin,
                          ck, ck),
                      0);
+    /* GRPO on the imported model: the arith task's prompts in BPE tokens,
+     * its verifier on the decoded text; the run finishes and reports its
+     * held-out accuracy */
+    const char *run_dir = tpath("grpo_bpe");
+    assert_int_equal(run("mpirun --oversubscribe -np 2 %s train run.dir=%s grpo.init=%s "
+                         "grpo.layout=colocated grpo.steps=2 grpo.prompts_per_step=4 "
+                         "grpo.group_size=4 eval.prompts=16 eval.pass_k=2 > %s.log 2>&1",
+                         bin, run_dir, ck, run_dir),
+                     0);
+    assert_int_equal(run("grep -q '\"grpo_greedy_acc\":' %s/summary.json", run_dir), 0);
+    assert_int_equal(run("grep -q 'held-out on 16 distinct prompts' %s.log", run_dir), 0);
     /* and a tokenizer whose size is not the model's is refused, naming both */
     const char *d2 = tpath("hf_char");
     if (hf_write_dir(&m, d2, tok.bos_id, tok.eos_id, err, sizeof err) != 0) fail_msg("%s", err);
