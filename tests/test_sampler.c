@@ -633,6 +633,80 @@ static void test_generate_finish_reasons(void **state) {
     completions_free(&c);
 }
 
+/* The stop string with multi-byte pieces (a byte-level BPE tokenizer, the
+ * fuzz corpus's: pieces such as "he" and " the" besides single bytes): a
+ * completion ends STOP on the first token whose piece completes the stop
+ * string (which may then end inside that piece), never later, and one that
+ * ends otherwise never contains it. */
+static void test_stop_string_bpe_pieces(void **state) {
+    (void)state;
+    const char *tests = getenv("GRPO_TESTS_DIR");
+    char path[600], err[600];
+    snprintf(path, sizeof path, "%s/fuzz/corpus/tokenizer_json/byte_level.json",
+             tests ? tests : "tests");
+    Tokenizer tok;
+    if (tokenizer_load_file(&tok, path, err, sizeof err) != 0) fail_msg("%s", err);
+    ModelConfig cfg = {.vocab_size = tok.vocab_size, .dim = 32, .n_layers = 2, .n_heads = 4,
+                       .n_kv_heads = 2, .hidden_dim = 64, .max_seq_len = 48,
+                       .tied_embeddings = 1, .rope_theta = 10000.0f, .norm_eps = 1e-5f};
+    Model m;
+    model_init(&m, &cfg);
+    model_init_weights(&m, 99);
+    int pbuf[4][8];
+    const int *prompts[4];
+    int lens[4];
+    for (int p = 0; p < 4; p++) {
+        pbuf[p][0] = tok.bos_id;
+        int n = tokenizer_encode(&tok, " the", pbuf[p] + 1, 7, NULL);
+        assert_true(n > 0);
+        lens[p] = n + 1;
+        prompts[p] = pbuf[p];
+    }
+    int stops = 0, inside = 0;
+    for (int seed = 0; seed < 12; seed++) {
+        SamplerConfig sc = sampler_cfg(1.0f, 0, 1.0f);
+        sc.max_new_tokens = 24;
+        /* "t" is also completed inside " the", whose "he" then follows it */
+        snprintf(sc.stop, sizeof sc.stop, "%s", seed % 2 ? "he" : "t");
+        KVCache *cache = kv_cache_new(&m.cfg, 16, 48);
+        Rng rng;
+        rng_seed(&rng, 500 + seed, 0);
+        Completions c;
+        completions_alloc(&c, 16, sc.max_new_tokens);
+        generate(&m, cache, prompts, lens, 4, 4, &sc, &tok, &rng, &c);
+        for (int j = 0; j < c.n; j++) {
+            /* lengths, not strlen: a byte-level piece may be the byte 0 */
+            char text[1024], before[1024];
+            const int tl = completion_text(&tok, &c, j, text, sizeof text);
+            assert_true(tl >= 0);
+            /* the text without the last token */
+            Completions cut = c;
+            int len = c.len[j];
+            cut.len = (int[16]){0};
+            memcpy(cut.len, c.len, sizeof(int) * 16);
+            cut.len[j] = len - 1;
+            const int bl = completion_text(&tok, &cut, j, before, sizeof before);
+            assert_true(bl >= 0);
+            const size_t sl = strlen(sc.stop);
+            if (c.finish[j] == FINISH_STOP) {
+                stops++;
+                assert_non_null(memmem(text, (size_t)tl, sc.stop, sl));
+                assert_null(memmem(before, (size_t)bl, sc.stop, sl));
+                inside += !((size_t)tl >= sl && !memcmp(text + tl - sl, sc.stop, sl));
+            } else {
+                assert_null(memmem(text, (size_t)tl, sc.stop, sl));
+            }
+        }
+        completions_free(&c);
+        kv_cache_free(cache);
+    }
+    printf("bpe stop strings: %d completions stopped, %d with the stop string ending inside the "
+           "last piece\n", stops, inside);
+    assert_true(stops > 0 && inside > 0); /* both cases were seen */
+    model_free(&m);
+    tokenizer_free(&tok);
+}
+
 static void test_completion_text(void **state) {
     GenFixture *f = *state;
     Completions c;
@@ -794,6 +868,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_generate_finish_reasons, gen_setup, gen_teardown),
         cmocka_unit_test_setup_teardown(test_verifier_text_strips_stop, gen_setup, gen_teardown),
         cmocka_unit_test(test_stop_string_not_verified),
+        cmocka_unit_test(test_stop_string_bpe_pieces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
