@@ -816,6 +816,26 @@ static void test_hf_import_with_tokenizer_json(void **st) {
                      0);
     assert_int_equal(run("grep -q '\"grpo_greedy_acc\":' %s/summary.json", run_dir), 0);
     assert_int_equal(run("grep -q 'held-out on 16 distinct prompts' %s.log", run_dir), 0);
+    /* eval, and SFT from JSON lines into it, on the jsonl task: text in,
+     * BPE tokens inside */
+    char data[700];
+    snprintf(data, sizeof data, "%s", tpath("bpe.jsonl"));
+    FILE *f = fopen(data, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 40; i++)
+        fprintf(f, "{\"prompt\": \"what is %d plus %d? \", \"answer\": \"%d\", \"completion\": \"%d\"}\n", i,
+                i + 1, 2 * i + 1, 2 * i + 1);
+    fclose(f);
+    assert_int_equal(run("%s eval --checkpoint %s task.name=jsonl task.data=%s task.eval_permille=500 "
+                         "eval.prompts=8 eval.pass_k=2 > %s.eval 2>&1",
+                         bin, ck, data, ck),
+                     0);
+    assert_int_equal(run("grep -q 'greedy accuracy' %s.eval", ck), 0);
+    assert_int_equal(run("%s sft run.dir=%s.sft sft.init=%s --data %s sft.steps=3 sft.batch_size=8 "
+                         "task.name=jsonl task.data=%s task.eval_permille=500 sft.eval_prompts=8 "
+                         "> %s.sftlog 2>&1",
+                         bin, ck, ck, data, data, ck),
+                     0);
     /* and a tokenizer whose size is not the model's is refused, naming both */
     const char *d2 = tpath("hf_char");
     if (hf_write_dir(&m, d2, tok.bos_id, tok.eos_id, err, sizeof err) != 0) fail_msg("%s", err);
