@@ -122,7 +122,9 @@ static int parse_entry(const StFile *f, const char *key, json_t *v, StTensor *t,
 
 static int by_begin(const void *a, const void *b) {
     const StTensor *x = *(const StTensor *const *)a, *y = *(const StTensor *const *)b;
-    return x->begin < y->begin ? -1 : x->begin > y->begin ? 1 : (x->end > y->end) - (x->end < y->end);
+    return x->begin < y->begin   ? -1
+           : x->begin > y->begin ? 1
+                                 : (x->end > y->end) - (x->end < y->end);
 }
 
 int st_parse(const uint8_t *buf, size_t len, const char *name, StFile *f, char *err,
@@ -270,7 +272,8 @@ int st_read_f32(const StFile *f, const StTensor *t, float *out, size_t n, char *
      * again), so loading peaks at the model plus one tensor. */
     if (f->map) {
         const uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
-        uintptr_t a = ((uintptr_t)p + pg - 1) / pg * pg, b = ((uintptr_t)p + (t->end - t->begin)) / pg * pg;
+        uintptr_t a = ((uintptr_t)p + pg - 1) / pg * pg,
+                  b = ((uintptr_t)p + (t->end - t->begin)) / pg * pg;
         if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
     }
     return 0;
@@ -286,10 +289,12 @@ static int convert(const StTensor *t, const uint8_t *p, float *out, size_t n) {
         }
         return 0;
     case ST_F16:
-        for (size_t i = 0; i < n; i++) out[i] = st_f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+        for (size_t i = 0; i < n; i++)
+            out[i] = st_f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
         return 0;
     case ST_BF16:
-        for (size_t i = 0; i < n; i++) out[i] = st_bf16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+        for (size_t i = 0; i < n; i++)
+            out[i] = st_bf16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
         return 0;
     default:
         return -1;

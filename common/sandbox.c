@@ -71,19 +71,22 @@ static void clamp_hard(int res, struct rlimit *want) {
 }
 
 /* Everything the child needs, formatted here where allocating is fine. */
-void sandbox_plan_init(SandboxPlan *p, const SandboxLimits *lim, int slot, const struct sock_fprog *filter) {
+void sandbox_plan_init(SandboxPlan *p, const SandboxLimits *lim, int slot,
+                       const struct sock_fprog *filter) {
     memset(p, 0, sizeof *p);
     p->userns = geteuid() != 0;
     if (p->userns) {
         p->uid = p->gid = SANDBOX_USERNS_ID;
-        snprintf(p->uid_map, sizeof p->uid_map, "%u %u 1\n", SANDBOX_USERNS_ID, (unsigned)geteuid());
-        snprintf(p->gid_map, sizeof p->gid_map, "%u %u 1\n", SANDBOX_USERNS_ID, (unsigned)getegid());
+        snprintf(p->uid_map, sizeof p->uid_map, "%u %u 1\n", SANDBOX_USERNS_ID,
+                 (unsigned)geteuid());
+        snprintf(p->gid_map, sizeof p->gid_map, "%u %u 1\n", SANDBOX_USERNS_ID,
+                 (unsigned)getegid());
     } else {
         p->uid = SANDBOX_UID_BASE + (uid_t)getpid() * SANDBOX_SLOTS + (uid_t)slot;
         p->gid = p->uid;
     }
-    snprintf(p->dir_opts, sizeof p->dir_opts, "size=%dm,nr_inodes=4096,mode=0700,uid=%u,gid=%u", lim->dir_mb,
-             (unsigned)p->uid, (unsigned)p->gid);
+    snprintf(p->dir_opts, sizeof p->dir_opts, "size=%dm,nr_inodes=4096,mode=0700,uid=%u,gid=%u",
+             lim->dir_mb, (unsigned)p->uid, (unsigned)p->gid);
     /* RLIMIT_CPU counts whole seconds: a fraction rounds up */
     rlim_t cpu = (rlim_t)ceil(lim->cpu_seconds);
     p->limit_cpu = lim->cpu_seconds > 0;

@@ -81,7 +81,8 @@ __attribute__((noreturn)) static void run_program(const SandboxPlan *p, int exec
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
-    for (int s = 1; s < NSIG; s++) sigaction(s, &dfl, NULL); /* EINVAL for KILL, STOP, glibc's own */
+    for (int s = 1; s < NSIG; s++)
+        sigaction(s, &dfl, NULL); /* EINVAL for KILL, STOP, glibc's own */
     sigset_t none;
     sigemptyset(&none);
     sandbox_must(sigprocmask(SIG_SETMASK, &none, NULL), "unblock signals");
@@ -105,15 +106,18 @@ __attribute__((noreturn)) static void run_program(const SandboxPlan *p, int exec
         struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
         struct __user_cap_data_struct d[2];
         memset(d, 0, sizeof d);
-        sandbox_must(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clear ambient capabilities");
+        sandbox_must(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0),
+                     "clear ambient capabilities");
         sandbox_must(syscall(SYS_capset, &h, d), "capset (drop all)");
     } else {
         sandbox_must(syscall(SYS_setgroups, 0, NULL), "setgroups(0)");
         sandbox_must(syscall(SYS_setresgid, p->gid, p->gid, p->gid), "setresgid");
-        sandbox_must(syscall(SYS_setresuid, p->uid, p->uid, p->uid), "setresuid"); /* clears all capabilities */
+        sandbox_must(syscall(SYS_setresuid, p->uid, p->uid, p->uid),
+                     "setresuid"); /* clears all capabilities */
     }
     sandbox_must(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS");
-    sandbox_must(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, p->filter, 0, 0), "install the seccomp filter");
+    sandbox_must(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, p->filter, 0, 0),
+                 "install the seccomp filter");
     exec_program(p);
 }
 
@@ -187,7 +191,8 @@ __attribute__((noreturn)) static void run_init(const SandboxPlan *p, int alive_r
                        ru.ru_stime.tv_usec;
             int dirfd = open(SANDBOX_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
             int full = dirfd >= 0 && dir_has_full_file(dirfd, (off_t)p->rl_fsize.rlim_cur, 0);
-            SandboxReport rec = {.kind = REPORT_STATUS, .wstatus = st, .cpu_usec = cpu, .file_full = full};
+            SandboxReport rec = {
+                .kind = REPORT_STATUS, .wstatus = st, .cpu_usec = cpu, .file_full = full};
             sandbox_report_record(&rec);
             _exit(0); /* the kernel kills what is left in the namespace */
         }
@@ -200,7 +205,8 @@ __attribute__((noreturn)) static void run_init(const SandboxPlan *p, int alive_r
  * of its namespace is gone, so the caller reaping the keeper knows the run
  * left nothing behind. */
 __attribute__((noreturn)) static void keep(pid_t init) {
-    int pidfd = (int)syscall(SYS_pidfd_open, init, 0); /* init is our unreaped child: no pid reuse */
+    int pidfd =
+        (int)syscall(SYS_pidfd_open, init, 0); /* init is our unreaped child: no pid reuse */
     if (pidfd < 0) {
         kill(init, SIGKILL);
         sandbox_fail("pidfd_open (keeper)");

@@ -91,14 +91,17 @@ void sandbox_build_root(const SandboxPlan *p) {
     int usr = open("/usr", O_PATH | O_DIRECTORY | O_CLOEXEC);
     sandbox_must(usr, "open /usr");
     int devs[3], ro[MAX_RO], n_ro = 0;
-    for (int i = 0; i < 3; i++) sandbox_must(devs[i] = open(dev_src[i], O_PATH | O_CLOEXEC), "open a /dev node");
+    for (int i = 0; i < 3; i++)
+        sandbox_must(devs[i] = open(dev_src[i], O_PATH | O_CLOEXEC), "open a /dev node");
     for (; p->ro_paths && p->ro_paths[n_ro]; n_ro++)
-        sandbox_must(ro[n_ro] = open(p->ro_paths[n_ro], O_PATH | O_CLOEXEC), "open a read-only path");
+        sandbox_must(ro[n_ro] = open(p->ro_paths[n_ro], O_PATH | O_CLOEXEC),
+                     "open a read-only path");
 
     /* nothing mounted below propagates back to the host */
     sandbox_must(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "make / private");
-    sandbox_must(mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=1024,mode=0755"),
-         "mount the staging root tmpfs on /tmp");
+    sandbox_must(
+        mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=1024,mode=0755"),
+        "mount the staging root tmpfs on /tmp");
     sandbox_must(chdir("/tmp"), "chdir into the staging root");
 
     sandbox_must(mkdir("usr", 0755), "mkdir /usr");
@@ -109,8 +112,9 @@ void sandbox_build_root(const SandboxPlan *p) {
     sandbox_must(symlink("usr/lib64", "lib64"), "symlink /lib64");
 
     sandbox_must(mkdir("dev", 0755), "mkdir /dev");
-    sandbox_must(mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,nr_inodes=64,mode=0755"),
-         "mount tmpfs on /dev");
+    sandbox_must(
+        mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,nr_inodes=64,mode=0755"),
+        "mount tmpfs on /dev");
     for (int i = 0; i < 3; i++) {
         int f = open(dev_dst[i], O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
         sandbox_must(f, "create a /dev mount point");
@@ -121,11 +125,13 @@ void sandbox_build_root(const SandboxPlan *p) {
     sandbox_must(symlink("/proc/self/fd/0", "dev/stdin"), "symlink /dev/stdin");
     sandbox_must(symlink("/proc/self/fd/1", "dev/stdout"), "symlink /dev/stdout");
     sandbox_must(symlink("/proc/self/fd/2", "dev/stderr"), "symlink /dev/stderr");
-    sandbox_must(mount(NULL, "dev", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL),
-         "remount /dev read-only");
+    sandbox_must(
+        mount(NULL, "dev", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL),
+        "remount /dev read-only");
 
     sandbox_must(mkdir("proc", 0555), "mkdir /proc");
-    sandbox_must(mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), "mount /proc");
+    sandbox_must(mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL),
+                 "mount /proc");
 
     for (int i = 0; i < n_ro; i++) {
         char rel[PATH_CAP];
@@ -147,7 +153,8 @@ void sandbox_build_root(const SandboxPlan *p) {
     sandbox_must(syscall(SYS_pivot_root, ".", "."), "pivot_root");
     sandbox_must(umount2(".", MNT_DETACH), "detach the old root");
     sandbox_must(chdir("/"), "chdir /");
-    sandbox_must(mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL),
-         "remount / read-only");
+    sandbox_must(
+        mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL),
+        "remount / read-only");
     sandbox_must(sethostname("sandbox", 7), "sethostname");
 }

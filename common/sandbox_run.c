@@ -24,8 +24,10 @@ static int check_job(const SandboxJob *j, SandboxResult *r) {
         return sandbox_set_error(r, "%s%s", "SandboxJob.argv is empty", 0), -1;
     for (int i = 0; i < j->n_files; i++) {
         const char *nm = j->files[i].name;
-        if (!nm || !nm[0] || strchr(nm, '/') || !strcmp(nm, ".") || !strcmp(nm, "..") || strlen(nm) > 255)
-            return sandbox_set_error(r, "SandboxFile name '%s' is not a plain file name%s", nm ? nm : "(null)", 0),
+        if (!nm || !nm[0] || strchr(nm, '/') || !strcmp(nm, ".") || !strcmp(nm, "..") ||
+            strlen(nm) > 255)
+            return sandbox_set_error(r, "SandboxFile name '%s' is not a plain file name%s",
+                                     nm ? nm : "(null)", 0),
                    -1;
     }
     return 0;
@@ -89,9 +91,11 @@ static void drain(Run *run, int k, SandboxResult *r) {
             return;
         }
         if (k == 0) {
-            size_t keep = r->out_len + (size_t)n > run->out_cap ? run->out_cap - r->out_len : (size_t)n;
+            size_t keep =
+                r->out_len + (size_t)n > run->out_cap ? run->out_cap - r->out_len : (size_t)n;
             if (r->out_len + keep > run->out_alloc) { /* grow by doubling up to the cap */
-                size_t a = run->out_alloc * 2 > r->out_len + keep ? run->out_alloc * 2 : r->out_len + keep;
+                size_t a =
+                    run->out_alloc * 2 > r->out_len + keep ? run->out_alloc * 2 : r->out_len + keep;
                 if (a > run->out_cap) a = run->out_cap;
                 char *grown = realloc(r->out, a + 1);
                 if (!grown) {
@@ -106,7 +110,8 @@ static void drain(Run *run, int k, SandboxResult *r) {
             if (keep < (size_t)n) kill_run(run, SANDBOX_KILLED_OUTPUT);
         } else if (k == 1) {
             run->err_total += (size_t)n;
-            for (ssize_t i = 0; i < n; i++) run->tail[run->tail_pos++ % (sizeof run->tail - 1)] = buf[i];
+            for (ssize_t i = 0; i < n; i++)
+                run->tail[run->tail_pos++ % (sizeof run->tail - 1)] = buf[i];
             if (run->err_total > run->out_cap) kill_run(run, SANDBOX_KILLED_OUTPUT);
         } else {
             for (ssize_t i = 0; i < n; i++) {
@@ -124,12 +129,14 @@ static void map_end(const SandboxLimits *lim, Run *run, SandboxResult *r) {
     } else if (run->have_setup) {
         r->end = SANDBOX_SETUP_FAILED;
         if (run->setup.err)
-            snprintf(r->setup_error, sizeof r->setup_error, "%s: %s", run->setup.step, strerror(run->setup.err));
+            snprintf(r->setup_error, sizeof r->setup_error, "%s: %s", run->setup.step,
+                     strerror(run->setup.err));
         else
             snprintf(r->setup_error, sizeof r->setup_error, "%s (wait status %d)", run->setup.step,
                      run->setup.wstatus);
     } else if (!run->have_status) {
-        sandbox_set_error(r, "%s%s", "the sandbox ended without reporting how its program ended", 0);
+        sandbox_set_error(r, "%s%s", "the sandbox ended without reporting how its program ended",
+                          0);
     } else if (WIFEXITED(run->status.wstatus)) {
         r->end = SANDBOX_EXITED;
         r->exit_code = WEXITSTATUS(run->status.wstatus);
@@ -137,7 +144,8 @@ static void map_end(const SandboxLimits *lim, Run *run, SandboxResult *r) {
         int sig = WTERMSIG(run->status.wstatus);
         double cpu = run->status.cpu_usec * 1e-6;
         r->signal = sig;
-        if (sig == SIGXCPU || (sig == SIGKILL && lim->cpu_seconds > 0 && cpu >= ceil(lim->cpu_seconds) - 0.01))
+        if (sig == SIGXCPU ||
+            (sig == SIGKILL && lim->cpu_seconds > 0 && cpu >= ceil(lim->cpu_seconds) - 0.01))
             r->end = SANDBOX_KILLED_CPU;
         else if (sig == SIGXFSZ || run->status.file_full)
             r->end = SANDBOX_KILLED_FILE_SIZE;
@@ -146,7 +154,8 @@ static void map_end(const SandboxLimits *lim, Run *run, SandboxResult *r) {
     }
     /* Python ignores SIGXFSZ: a failed program that filled a file to the
      * limit was stopped by it all the same */
-    if (r->end == SANDBOX_EXITED && r->exit_code != 0 && run->status.file_full) r->end = SANDBOX_KILLED_FILE_SIZE;
+    if (r->end == SANDBOX_EXITED && r->exit_code != 0 && run->status.file_full)
+        r->end = SANDBOX_KILLED_FILE_SIZE;
     /* the ring, oldest byte first */
     size_t cap = sizeof run->tail - 1, len = run->tail_pos < cap ? run->tail_pos : cap;
     for (size_t i = 0; i < len; i++) r->err_tail[i] = run->tail[(run->tail_pos - len + i) % cap];
@@ -154,8 +163,8 @@ static void map_end(const SandboxLimits *lim, Run *run, SandboxResult *r) {
     r->out[r->out_len] = 0;
 }
 
-static void launch(const SandboxLimits *lim, const SandboxJob *j, const struct sock_fprog *filter, int slot,
-                   Run *run, SandboxResult *r) {
+static void launch(const SandboxLimits *lim, const SandboxJob *j, const struct sock_fprog *filter,
+                   int slot, Run *run, SandboxResult *r) {
     memset(run, 0, sizeof *run);
     run->kill_fd = -1;
     run->slot = slot;
@@ -207,7 +216,8 @@ void sandbox_run_many(const SandboxLimits *lim, const SandboxJob *jobs, int n, S
         memset(&out[i], 0, sizeof out[i]);
         out[i].out = malloc(OUT_START + 1);
         if (out[i].out) out[i].out[0] = 0;
-        if (!runs || !job_of || !pfd || !out[i].out) sandbox_set_error(&out[i], "%s%s", "out of memory", 0);
+        if (!runs || !job_of || !pfd || !out[i].out)
+            sandbox_set_error(&out[i], "%s%s", "out of memory", 0);
     }
     if (!runs || !job_of || !pfd) n = 0; /* every job failed above */
     int next = 0, running = 0;
@@ -225,7 +235,8 @@ void sandbox_run_many(const SandboxLimits *lim, const SandboxJob *jobs, int n, S
                 if (running) break; /* wait for one of ours to end */
                 r->end = SANDBOX_SETUP_FAILED;
                 snprintf(r->setup_error, sizeof r->setup_error,
-                         "all %d sandbox uids of this process are in use (by sandbox_spawn children or other "
+                         "all %d sandbox uids of this process are in use (by sandbox_spawn "
+                         "children or other "
                          "threads' runs)",
                          SANDBOX_SLOTS);
             } else if (slot >= 0) {
@@ -245,7 +256,8 @@ void sandbox_run_many(const SandboxLimits *lim, const SandboxJob *jobs, int n, S
         for (int s = 0; s < conc; s++) {
             if (!runs[s].pid) continue;
             for (int k = 0; k < 3; k++)
-                if (runs[s].fd[k] >= 0) pfd[np++] = (struct pollfd){.fd = runs[s].fd[k], .events = POLLIN};
+                if (runs[s].fd[k] >= 0)
+                    pfd[np++] = (struct pollfd){.fd = runs[s].fd[k], .events = POLLIN};
             if (lim->wall_seconds > 0 && runs[s].killed == SANDBOX_EXITED && !runs[s].have_status) {
                 int ms = (int)ceil((runs[s].t0 + lim->wall_seconds - t) * 1000);
                 if (ms < 0) ms = 0;
@@ -297,14 +309,17 @@ static void probe(void) {
     if (probe_ok) {
         snprintf(probe_why, sizeof probe_why, "ok");
     } else {
-        const char *who = geteuid() == 0 ? ""
-                                         : "not root, so it needs unprivileged user namespaces "
-                                           "(user.max_user_namespaces, kernel.unprivileged_userns_clone); ";
+        const char *who = geteuid() == 0
+                              ? ""
+                              : "not root, so it needs unprivileged user namespaces "
+                                "(user.max_user_namespaces, kernel.unprivileged_userns_clone); ";
         if (r.end == SANDBOX_SETUP_FAILED)
-            snprintf(probe_why, sizeof probe_why, "%s/bin/true in a sandbox: %s", who, r.setup_error);
+            snprintf(probe_why, sizeof probe_why, "%s/bin/true in a sandbox: %s", who,
+                     r.setup_error);
         else
-            snprintf(probe_why, sizeof probe_why, "%s/bin/true in a sandbox ended %d (exit code %d, signal %d)",
-                     who, (int)r.end, r.exit_code, r.signal);
+            snprintf(probe_why, sizeof probe_why,
+                     "%s/bin/true in a sandbox ended %d (exit code %d, signal %d)", who, (int)r.end,
+                     r.exit_code, r.signal);
     }
     sandbox_result_free(&r);
 }

@@ -39,8 +39,9 @@ static const char *const denied[] = {
  * give the program capabilities over it). clone3 passes its flags in
  * memory seccomp cannot read: it fails with ENOSYS, and glibc falls back
  * to clone. */
-static const unsigned long new_ns_flags[] = {CLONE_NEWNS,  CLONE_NEWUSER, CLONE_NEWPID,   CLONE_NEWNET,
-                                             CLONE_NEWIPC, CLONE_NEWUTS,  CLONE_NEWCGROUP};
+static const unsigned long new_ns_flags[] = {CLONE_NEWNS,    CLONE_NEWUSER, CLONE_NEWPID,
+                                             CLONE_NEWNET,   CLONE_NEWIPC,  CLONE_NEWUTS,
+                                             CLONE_NEWCGROUP};
 
 static struct sock_fprog prog;
 static char build_error[160];
@@ -50,12 +51,15 @@ static int add_rules(scmp_filter_ctx ctx) {
     for (size_t i = 0; i < sizeof denied / sizeof *denied; i++) {
         int nr = seccomp_syscall_resolve_name(denied[i]);
         if (nr == __NR_SCMP_ERROR) continue; /* not on this architecture */
-        if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0) < 0) return snprintf(build_error, sizeof build_error, "seccomp rule for %s", denied[i]), -1;
+        if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0) < 0)
+            return snprintf(build_error, sizeof build_error, "seccomp rule for %s", denied[i]), -1;
     }
     /* sockets: AF_UNIX only, so no network even if the network namespace
      * were missing */
-    if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_NE, AF_UNIX, 0)) < 0 ||
-        seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socketpair), 1, SCMP_A0(SCMP_CMP_NE, AF_UNIX, 0)) < 0)
+    if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 1,
+                         SCMP_A0(SCMP_CMP_NE, AF_UNIX, 0)) < 0 ||
+        seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socketpair), 1,
+                         SCMP_A0(SCMP_CMP_NE, AF_UNIX, 0)) < 0)
         return snprintf(build_error, sizeof build_error, "seccomp rule for socket"), -1;
     for (size_t i = 0; i < sizeof new_ns_flags / sizeof *new_ns_flags; i++)
         if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
@@ -69,13 +73,15 @@ static int add_rules(scmp_filter_ctx ctx) {
 /* Exports ctx as BPF through a memfd and reads it back into prog. */
 static int export_bpf(scmp_filter_ctx ctx) {
     int fd = memfd_create("sandbox-seccomp", MFD_CLOEXEC);
-    if (fd < 0) return snprintf(build_error, sizeof build_error, "memfd_create: %s", strerror(errno)), -1;
+    if (fd < 0)
+        return snprintf(build_error, sizeof build_error, "memfd_create: %s", strerror(errno)), -1;
     struct stat st;
     int rc = -1;
     if (seccomp_export_bpf(ctx, fd) < 0) {
         snprintf(build_error, sizeof build_error, "seccomp_export_bpf failed");
     } else if (fstat(fd, &st) < 0 || st.st_size <= 0 || st.st_size % sizeof(struct sock_filter)) {
-        snprintf(build_error, sizeof build_error, "seccomp_export_bpf wrote %lld bytes", (long long)st.st_size);
+        snprintf(build_error, sizeof build_error, "seccomp_export_bpf wrote %lld bytes",
+                 (long long)st.st_size);
     } else {
         struct sock_filter *f = malloc((size_t)st.st_size);
         if (f && pread(fd, f, (size_t)st.st_size, 0) == st.st_size) {
@@ -84,7 +90,8 @@ static int export_bpf(scmp_filter_ctx ctx) {
             rc = 0;
         } else {
             free(f);
-            snprintf(build_error, sizeof build_error, "reading back the exported seccomp filter failed");
+            snprintf(build_error, sizeof build_error,
+                     "reading back the exported seccomp filter failed");
         }
     }
     close(fd);

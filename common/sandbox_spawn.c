@@ -24,7 +24,8 @@ static int under(const char *p, const char *dir) {
  * /usr and below (already there, read-only). -1 with err naming the path
  * if one is not absolute, has a ".." component, or would hide the
  * sandbox's own /proc, /dev or working directory. */
-static int pick_ro_paths(const char *const ro[], const char *keep[MAX_RO_PATHS + 1], char *err, size_t errlen) {
+static int pick_ro_paths(const char *const ro[], const char *keep[MAX_RO_PATHS + 1], char *err,
+                         size_t errlen) {
     int n = 0;
     for (int i = 0; ro && ro[i]; i++) {
         const char *p = ro[i];
@@ -52,14 +53,19 @@ static int wait_exec(int rep, char *err, size_t errlen) {
         int left = SPAWN_SETUP_MS - (int)((sandbox_now() - t0) * 1000);
         struct pollfd pf = {.fd = rep, .events = POLLIN};
         if (left <= 0 || poll(&pf, 1, left) == 0)
-            return snprintf(err, errlen, "sandbox_spawn: the sandbox was not built within %d s", SPAWN_SETUP_MS / 1000), -1;
+            return snprintf(err, errlen, "sandbox_spawn: the sandbox was not built within %d s",
+                            SPAWN_SETUP_MS / 1000),
+                   -1;
         ssize_t n = read(rep, (char *)&rec + have, sizeof rec - have);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return snprintf(err, errlen, "sandbox_spawn: the sandbox ended while being built"), -1;
+        if (n <= 0)
+            return snprintf(err, errlen, "sandbox_spawn: the sandbox ended while being built"), -1;
         if ((have += (size_t)n) < sizeof rec) continue;
         have = 0;
         if (rec.kind == REPORT_SETUP)
-            return snprintf(err, errlen, "sandbox_spawn: %s: %s", rec.step, rec.err ? strerror(rec.err) : "failed"), -1;
+            return snprintf(err, errlen, "sandbox_spawn: %s: %s", rec.step,
+                            rec.err ? strerror(rec.err) : "failed"),
+                   -1;
         if (rec.kind == REPORT_EXECED) return 0;
     }
 }
@@ -67,7 +73,8 @@ static int wait_exec(int rep, char *err, size_t errlen) {
 int sandbox_spawn(const SandboxLimits *lim, const char *const argv[], const char *const ro_paths[],
                   ChildProc *out, char *err, size_t errlen) {
     const char *keep[MAX_RO_PATHS + 1];
-    if (!argv || !argv[0] || !argv[0][0]) return snprintf(err, errlen, "sandbox_spawn: argv is empty"), -1;
+    if (!argv || !argv[0] || !argv[0][0])
+        return snprintf(err, errlen, "sandbox_spawn: argv is empty"), -1;
     if (pick_ro_paths(ro_paths, keep, err, errlen) < 0) return -1;
     char why[200];
     const struct sock_fprog *filter = sandbox_filter(why, sizeof why);
@@ -75,7 +82,11 @@ int sandbox_spawn(const SandboxLimits *lim, const char *const argv[], const char
     /* The slot (its uid) stays taken for the life of the process: we do
      * not learn when the caller reaps the child. */
     int slot = sandbox_slot_claim();
-    if (slot < 0) return snprintf(err, errlen, "sandbox_spawn: all %d sandbox uids of this process are in use", SANDBOX_SLOTS), -1;
+    if (slot < 0)
+        return snprintf(err, errlen,
+                        "sandbox_spawn: all %d sandbox uids of this process are in use",
+                        SANDBOX_SLOTS),
+               -1;
     SandboxPlan plan;
     sandbox_plan_init(&plan, lim, slot, filter);
     plan.limit_cpu = 0; /* a verifier lives for the whole run */
@@ -108,6 +119,7 @@ int sandbox_spawn(const SandboxLimits *lim, const char *const argv[], const char
         sandbox_slot_release(slot);
         return -1;
     }
-    *out = (ChildProc){.pid = pid, .in_fd = in[1], .out_fd = fds[1], .err_fd = fds[2], .ctl_fd = fds[0]};
+    *out = (ChildProc){
+        .pid = pid, .in_fd = in[1], .out_fd = fds[1], .err_fd = fds[2], .ctl_fd = fds[0]};
     return 0;
 }

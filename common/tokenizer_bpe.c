@@ -249,7 +249,8 @@ static int is_crlf(uint8_t c) { return c == '\r' || c == '\n'; }
  * with the same classes as GPT-2's. */
 static size_t pretoken_end_llama3(const uint8_t *s, size_t n, size_t i) {
     if (s[i] == '\'' && i + 1 < n) {
-        const uint8_t a = (uint8_t)(s[i + 1] | 0x20), b = i + 2 < n ? (uint8_t)(s[i + 2] | 0x20) : 0;
+        const uint8_t a = (uint8_t)(s[i + 1] | 0x20),
+                      b = i + 2 < n ? (uint8_t)(s[i + 2] | 0x20) : 0;
         if (a == 's' || a == 't' || a == 'm' || a == 'd') return i + 2;
         if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l'))
             return i + 3;
@@ -456,7 +457,8 @@ int tokenizer_bpe_finish(Tokenizer *t, const char *path, char *err, size_t errle
             }
         }
         int na = 0;
-        for (int id = 0; id < V; id++) na += (t->flags[id] & TOKF_ADDED) && t->offs[id + 1] > t->offs[id];
+        for (int id = 0; id < V; id++)
+            na += (t->flags[id] & TOKF_ADDED) && t->offs[id + 1] > t->offs[id];
         tb->added = xmalloc(sizeof(int32_t) * (size_t)(na + 1));
         for (int id = 0; id < V; id++)
             if ((t->flags[id] & TOKF_ADDED) && t->offs[id + 1] > t->offs[id]) {
@@ -552,8 +554,10 @@ static int bpe_merge_scan(const TokenizerTables *tb, int *sym, float *prio, int 
         if (best < 0) break;
         sym[best] = res[best];
         memmove(sym + best + 1, sym + best + 2, sizeof(int) * (size_t)(n - best - 2));
-        memmove(prio + best + 1, prio + best + 2, sizeof(float) * (size_t)(n > best + 2 ? n - best - 3 : 0));
-        memmove(res + best + 1, res + best + 2, sizeof(int) * (size_t)(n > best + 2 ? n - best - 3 : 0));
+        memmove(prio + best + 1, prio + best + 2,
+                sizeof(float) * (size_t)(n > best + 2 ? n - best - 3 : 0));
+        memmove(res + best + 1, res + best + 2,
+                sizeof(int) * (size_t)(n > best + 2 ? n - best - 3 : 0));
         n--;
         for (int k = best - 1; k <= best; k++) {
             if (k < 0 || k + 1 >= n) continue;
