@@ -126,6 +126,12 @@ int tokenizer_parse_json(Tokenizer *t, const char *text, size_t n, const char *p
                          const char *config_text, char *err, size_t errlen);
 int tokenizer_parse_llama2c(Tokenizer *t, const uint8_t *buf, size_t n, const char *path,
                             char *err, size_t errlen);
+/* Writes a BPE tokenizer as dir/tokenizer.json and dir/tokenizer_config.json
+ * (its special tokens), which tokenizer_load_file reads back to the same
+ * tokenizer (tokenizer_json_write.c). 0, or -1 with err: the character
+ * tokenizer, or a SentencePiece one with scores instead of merges (from a
+ * tokenizer.bin), has no tokenizer.json form. */
+int tokenizer_write_json(const Tokenizer *t, const char *dir, char *err, size_t errlen);
 /* Writes t (SentencePiece kind) as a llama2.c tokenizer.bin. */
 int tokenizer_write_llama2c(const Tokenizer *t, const char *path, char *err, size_t errlen);
 

@@ -114,9 +114,13 @@ int export_command(Config *cfg, const CliArgs *a) {
     int rc = version >= 0 ? llama2c_write(&m, version, a->out, err, sizeof err)
                           : hf_write_dir(&m, a->out, tok->bos_id, tok->eos_id, err, sizeof err);
     if (rc != 0) die("%s", err);
-    /* the weights only: the tokenizer stays in the checkpoint for now */
-    printf("export: %s -> %s (%s, %zu parameters; no tokenizer file written)\n", a->checkpoint,
-           a->out, a->format, m.n_params);
+    /* the tokenizer beside an hf directory's weights, when it has a
+     * tokenizer.json form; else say why there is none */
+    char why[600] = "llama2.c's tokenizer.bin is not written by export";
+    int wrote = version < 0 && tokenizer_write_json(tok, a->out, why, sizeof why) == 0;
+    printf("export: %s -> %s (%s, %zu parameters; %s%s)\n", a->checkpoint, a->out, a->format,
+           m.n_params, wrote ? "tokenizer.json and tokenizer_config.json written" : "no tokenizer file: ",
+           wrote ? "" : why);
     model_free(&m);
     tokenizer_free(tok);
     xfree(tok);

@@ -805,6 +805,22 @@ static void test_hf_import_with_tokenizer_json(void **st) {
     assert_int_equal(run("%s sample --checkpoint %s --prompt ' the' -n 2 > %s.sample 2>&1", bin,
                          ck, ck),
                      0);
+    /* export --format hf writes the tokenizer too: importing that
+     * directory gives the same weights and tokenizer again */
+    const char *d3 = tpath("hf_bpe_again");
+    assert_int_equal(run("%s export --format hf --checkpoint %s --out %s > %s.exp 2>&1 && "
+                         "%s import --from hf %s --out %s.again > %s.imp2 2>&1",
+                         bin, ck, d3, ck, bin, d3, ck, ck),
+                     0);
+    char again[800];
+    snprintf(again, sizeof again, "%s.again", ck);
+    Model m2;
+    Tokenizer t2;
+    if (ckpt_read_model(again, &m2, &t2, err, sizeof err) != 0) fail_msg("%s", err);
+    assert_true(tokenizer_same(&tok, &t2));
+    assert_same_model(&m, &m2);
+    tokenizer_free(&t2);
+    model_free(&m2);
     /* GRPO on the imported model: the arith task's prompts in BPE tokens,
      * its verifier on the decoded text; the run finishes and reports its
      * held-out accuracy */

@@ -544,6 +544,63 @@ static void blob_round_trip(const Tokenizer *t) {
     free(b);
 }
 
+/* tokenizer_write_json (what export --format hf writes) reads back to the
+ * same tokenizer, byte for byte of the checkpoint blob, for the byte-level
+ * (GPT-2 and Llama 3 splits) and SentencePiece kinds; the kinds without a
+ * tokenizer.json form are refused with a reason. */
+static void json_write_round_trip(const Tokenizer *t, const char *sub) {
+    char dir[256], err[512] = "";
+    snprintf(dir, sizeof dir, "%s", tpath(sub));
+    assert_int_equal(mkdir(dir, 0755), 0);
+    if (tokenizer_write_json(t, dir, err, sizeof err) != 0) fail_msg("%s", err);
+    char path[300];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    Tokenizer back;
+    if (tokenizer_load_file(&back, path, err, sizeof err) != 0) fail_msg("%s", err);
+    if (!tokenizer_same(t, &back)) {
+        printf("kind %d/%d V %d/%d bos %d/%d eos %d/%d pad %d/%d unk %d/%d merges %d/%d im %d/%d mp %d/%d pre %d/%d l3 %d/%d\n",
+               t->kind, back.kind, t->vocab_size, back.vocab_size, t->bos_id, back.bos_id, t->eos_id,
+               back.eos_id, t->pad_id, back.pad_id, t->unk_id, back.unk_id, t->n_merges, back.n_merges,
+               t->ignore_merges, back.ignore_merges, t->max_piece, back.max_piece, t->sp_prefix, back.sp_prefix, t->llama3_split, back.llama3_split);
+        for (int id = 0; id < t->vocab_size && id < back.vocab_size; id++) {
+            int a, b;
+            const char *pa = tokenizer_piece(t, id, &a), *pb = tokenizer_piece(&back, id, &b);
+            if (t->flags[id] != back.flags[id] || a != b || memcmp(pa, pb, (size_t)a))
+                printf("id %d flags %d/%d piece '%.*s'/'%.*s'\n", id, t->flags[id], back.flags[id], a, pa, b, pb);
+        }
+        for (int m = 0; m < 3 * t->n_merges && m < 3 * back.n_merges; m++)
+            if (t->merges[m] != back.merges[m]) printf("merge %d: %d/%d\n", m, t->merges[m], back.merges[m]);
+        fail_msg("%s: the tokenizer read back differs", sub);
+    }
+    expect_round_trip(&back, "the cat, 12 hats\n and caffe\xc3\xa9");
+    tokenizer_free(&back);
+}
+
+static void test_json_write_round_trip(void **state) {
+    Tokenizer t;
+    char *json = byte_level_json(1);
+    load_json_text(&t, "w_bl.json", json);
+    free(json);
+    json_write_round_trip(&t, "w_bl");
+    t.llama3_split = 1; /* the Llama 3 pre-tokenizer is written, and recognised */
+    json_write_round_trip(&t, "w_l3");
+    tokenizer_free(&t);
+    json = sp_json();
+    load_json_text(&t, "w_sp.json", json);
+    free(json);
+    json_write_round_trip(&t, "w_sp");
+    tokenizer_free(&t);
+    char err[512] = "";
+    write_bin(tpath("w_tok.bin"), 0, NULL);
+    load_bin(&t, tpath("w_tok.bin"));
+    assert_int_equal(tokenizer_write_json(&t, tmpdir, err, sizeof err), -1);
+    assert_non_null(strstr(err, "scores"));
+    tokenizer_free(&t);
+    tokenizer_init_char(&t);
+    assert_int_equal(tokenizer_write_json(&t, tmpdir, err, sizeof err), -1);
+    assert_non_null(strstr(err, "character tokenizer"));
+}
+
 static void test_blob_round_trip_every_kind(void **state) {
     Tokenizer t;
     char *json = byte_level_json(0);
@@ -689,7 +746,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    snprintf(cmd, sizeof cmd, "%s%s", getenv("KEEP_TOK") ? "true " : "rm -rf ", tmpdir);
     return system(cmd) == 0 ? 0 : -1;
 }
 
@@ -705,6 +762,7 @@ int main(void) {
         cmocka_unit_test(test_heap_merge_agrees_with_scan),
         cmocka_unit_test(test_llama2c_write_round_trip),
         cmocka_unit_test(test_blob_round_trip_every_kind),
+        cmocka_unit_test(test_json_write_round_trip),
         cmocka_unit_test(test_llama3_json_split),
         cmocka_unit_test(test_checkpoint_carries_bpe),
         cmocka_unit_test(test_bad_files),
