@@ -44,7 +44,17 @@ typedef struct {
     int tied_embeddings;  /* 1: the output head is wte */
     float rope_theta;     /* RoPE base, 10000 */
     float norm_eps;       /* RMSNorm epsilon, 1e-5 */
+    int head;             /* ModelHead: what the last layer outputs */
 } ModelConfig;
+
+/* What a model's head outputs. MODEL_HEAD_LM: next-token logits over V
+ * (wcls (V, D), or wte when tied): the policy, the reference, a teacher.
+ * MODEL_HEAD_SCALAR: one number per position, value = rmsnorm(x) . w + b
+ * with wcls holding (D + 1) floats, w then the bias b, never tied: a
+ * reward model (read at the last token) or a PPO value model (read at
+ * every completion position). Both share everything below the head, so
+ * one is made from the other by swapping the head (model_swap_head). */
+typedef enum { MODEL_HEAD_LM = 0, MODEL_HEAD_SCALAR = 1 } ModelHead;
 
 /* The [model] section (model_config.c): the shape of a model trained from
  * scratch. */
@@ -154,6 +164,24 @@ const float *forward_state_logits(const ForwardState *s, int *B, int *T);
  * d_logits from the weighted target log-probs: the same backward below
  * the head. */
 void model_backward_logits(Model *m, ForwardState *s, const float *d_logits);
+
+/* ---- scalar head (MODEL_HEAD_SCALAR) ------------------------------------- */
+
+/* The scalar model's forward over B right-padded sequences of T tokens:
+ * values (B, T), the head's output at every position (position t has seen
+ * tokens 0..t). Keeps what model_backward_values needs in s. */
+void model_forward_values(const Model *m, ForwardState *s, const int *tokens, int B, int T,
+                          float *values);
+/* Accumulates into m->grads the gradient of any loss whose gradient with
+ * respect to the values of the last model_forward_values on s is d_values
+ * (B, T); 0 at padding. */
+void model_backward_values(Model *m, ForwardState *s, const float *d_values);
+
+/* Builds dst with src's trunk (every tensor but the head, copied) and a
+ * fresh head of kind head: a scalar head starts at w = 0, b = 0 (a value
+ * model or reward model from a policy); an LM head starts N(0, 0.02),
+ * untied. dst is model_init'd here. */
+void model_swap_head(Model *dst, const Model *src, int head);
 
 /* ---- incremental decoding ------------------------------------------------ */
 
