@@ -3,6 +3,7 @@
 #include "distill.h"
 #include "eval.h"
 #include "grpo_settings.h"
+#include "overopt_alarm.h"
 #include "model.h"
 #include "pipeline.h"
 #include "plan.h"
@@ -27,6 +28,7 @@ Config *grpo_config_new(void) {
         &distill_section,  /* learner/distill_settings.c */
         &plan_section,     /* proto/plan.c: [grpo] keys every rank agrees on */
         &grpo_section,     /* learner/grpo_settings.c: the learner's [grpo] keys */
+        &alarm_section,    /* learner/overopt_alarm.c: learned reward vs true score */
         &eval_section,     /* actors/eval.c */
         &rs_section,       /* actors/rs_settings.c: rejection-sample */
         &pipeline_section, /* deploy/pipeline_settings.c: grpo pipeline */
