@@ -54,13 +54,15 @@ static void test_kl_mode_names(void **state) {
     assert_int_equal(ppo_kl_mode_parse("loss"), PPO_KL_LOSS);
     assert_int_equal(ppo_kl_mode_parse("Reward"), -1); /* names are exact */
     assert_int_equal(ppo_kl_mode_parse(NULL), -1);
-    for (int v = 0; v < PPO_KL_COUNT; v++) assert_int_equal(ppo_kl_mode_parse(ppo_kl_mode_name(v)), v);
+    for (int v = 0; v < PPO_KL_COUNT; v++)
+        assert_int_equal(ppo_kl_mode_parse(ppo_kl_mode_name(v)), v);
     assert_null(ppo_kl_mode_names[PPO_KL_COUNT]);
     assert_string_equal(ppo_kl_mode_name(7), "?");
     assert_int_equal(kl_ctl_mode_parse("fixed"), KL_CTL_FIXED);
     assert_int_equal(kl_ctl_mode_parse("adaptive"), KL_CTL_ADAPTIVE);
     assert_int_equal(kl_ctl_mode_parse(""), -1);
-    for (int v = 0; v < KL_CTL_COUNT; v++) assert_int_equal(kl_ctl_mode_parse(kl_ctl_mode_name(v)), v);
+    for (int v = 0; v < KL_CTL_COUNT; v++)
+        assert_int_equal(kl_ctl_mode_parse(kl_ctl_mode_name(v)), v);
     assert_null(kl_ctl_mode_names[KL_CTL_COUNT]);
     assert_string_equal(kl_ctl_mode_name(-1), "?");
 }
@@ -224,7 +226,8 @@ static void test_whiten_pieces(void **state) {
     for (int i = 0; i < 10; i++) whole[i] = parts[i] = (float)uniform(&rng, -2, 3);
     const WhitenStats s = adv_whiten(whole, 10, 1e-8);
     const double mean = (whiten_sum(parts, 6) + whiten_sum(parts + 6, 4)) / 10;
-    const double sd = sqrt((whiten_sum_sq_dev(parts, 6, mean) + whiten_sum_sq_dev(parts + 6, 4, mean)) / 10);
+    const double sd =
+        sqrt((whiten_sum_sq_dev(parts, 6, mean) + whiten_sum_sq_dev(parts + 6, 4, mean)) / 10);
     assert_near(mean, s.mean, 1e-12);
     assert_near(sd, s.std, 1e-12);
     whiten_apply(parts, 6, mean, sd, 1e-8);
@@ -331,8 +334,10 @@ static void test_value_loss_grad_fd(void **state) {
         for (int t = 0; t < N; t++) {
             /* the float perturbations actually applied */
             const float vp = (float)(v[t] + h), vm = (float)(v[t] - h);
-            const double Lp = loss_at(v, t, vp, vold, ret, N, cases[c].norm, eps_v, cases[c].scale, scratch);
-            const double Lm = loss_at(v, t, vm, vold, ret, N, cases[c].norm, eps_v, cases[c].scale, scratch);
+            const long nt = cases[c].norm;
+            const double sc = cases[c].scale;
+            const double Lp = loss_at(v, t, vp, vold, ret, N, nt, eps_v, sc, scratch);
+            const double Lm = loss_at(v, t, vm, vold, ret, N, nt, eps_v, sc, scratch);
             const double fd = (Lp - Lm) / ((double)vp - vm);
             if (!(fabs(fd - d[t]) <= 1e-5 + 1e-4 * fabs(fd)))
                 fail_msg("case %d token %d: dL/dV %.9g, finite difference %.9g", c, t, d[t], fd);
