@@ -510,6 +510,12 @@ static void test_rm_data_end_to_end(void **st) {
                      1);
     assert_int_equal(run("grep -q 'every pair ties' %s && grep -q 'nothing written' %s", log, log),
                      0);
+    /* the shipped config loads */
+    const char *tests_dir = getenv("GRPO_TESTS_DIR");
+    assert_int_equal(run("%s config --config %s/../deploy/review.ini > %s 2>&1", bin,
+                         tests_dir ? tests_dir : "tests", log),
+                     0);
+    assert_int_equal(run("grep -q '^name *= review' %s", log), 0);
 }
 
 static int setup(void **state) {
