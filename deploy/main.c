@@ -17,6 +17,9 @@
  *                                                   k completions per training
  *                                                   prompt, the verified ones
  *                                                   as SFT data (mpirun or not)
+ *   grpo rm-data --out FILE.jsonl [--checkpoint FILE]
+ *                                                   comparison pairs labelled by the
+ *                                                   hidden preference, for a reward model
  *   grpo pipeline [--config FILE] [...]             the R1 recipe, every stage a
  *                                                   child of this binary, resumable
  *   grpo import --from llama2c FILE|hf DIR --out X.ckpt
@@ -43,6 +46,7 @@
 #include "pipeline.h"
 #include "plan.h"
 #include "rejection_sample.h"
+#include "rm_data.h"
 #include "run_settings.h"
 #include "sections.h"
 #include "sft.h"
@@ -106,6 +110,11 @@ static const struct {
     {"rejection-sample", rejection_sample_command, 1,
      "k completions per training prompt, the verified ones as SFT data\n"
      "          (--checkpoint FILE --out FILE.jsonl; [rs] prompts, k, shortest; mpirun or not)"},
+    {"rm-data", rm_data_command, 1,
+     "comparison pairs {prompt, chosen, rejected} labelled by the task's hidden\n"
+     "          preference (task.name=review): two completions per prompt from --checkpoint\n"
+     "          FILE, or rm_data.source=demos; --out FILE.jsonl and a held-out FILE.eval.jsonl\n"
+     "          ([rm_data] pairs, eval_pairs, label_noise; one process)"},
     /* runs_model: the stages' checkpoints are evaluated in the pipeline */
     {"pipeline", pipeline_command, 1,
      "the R1 recipe end to end: cold start, GRPO, rejection sampling, SFT mix,\n"

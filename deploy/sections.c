@@ -9,6 +9,7 @@
 #include "plan.h"
 #include "rejection_sample.h"
 #include "reward_mix.h"
+#include "rm_data.h"
 #include "run_settings.h"
 #include "sandbox.h"
 #include "sampling.h"
@@ -31,6 +32,7 @@ Config *grpo_config_new(void) {
         &alarm_section,    /* learner/overopt_alarm.c: learned reward vs true score */
         &eval_section,     /* actors/eval.c */
         &rs_section,       /* actors/rs_settings.c: rejection-sample */
+        &rm_data_section,  /* actors/rm_data_settings.c: rm-data */
         &pipeline_section, /* deploy/pipeline_settings.c: grpo pipeline */
     };
     return config_new(sections, (int)(sizeof sections / sizeof sections[0]));
