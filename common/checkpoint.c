@@ -482,6 +482,17 @@ void ckpt_get_adamw(const Checkpoint *c, AdamW *opt, size_t n) {
     memcpy(opt->v, s->data + 8 + 4 * n, 4 * n);
 }
 
+/* Removes the section tag from c, if there is one. */
+static void drop_section(Checkpoint *c, const char *tag) {
+    for (int i = 0; i < c->n_sections; i++)
+        if (strncmp(c->sec[i].tag, tag, 5) == 0) {
+            xfree(c->sec[i].data);
+            memmove(&c->sec[i], &c->sec[i + 1], sizeof c->sec[0] * (size_t)(c->n_sections - i - 1));
+            c->n_sections--;
+            return;
+        }
+}
+
 void ckpt_put_model(Checkpoint *c, const Model *m, const Tokenizer *tok) {
     const ModelConfig *k = &m->cfg;
     uint8_t conf[CONF_BYTES];
@@ -496,6 +507,8 @@ void ckpt_put_model(Checkpoint *c, const Model *m, const Tokenizer *tok) {
         put_u32(head, (uint32_t)k->head);
         put_u32(head + 4, 0);
         ckpt_put(c, "HEAD", head, sizeof head);
+    } else {
+        drop_section(c, "HEAD"); /* an LM over a scalar model put in c before */
     }
 
     size_t tn = tokenizer_serialize(tok, NULL);
