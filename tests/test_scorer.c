@@ -3,7 +3,8 @@
  * advantages (an all-wrong group gets no push whatever its lengths; among
  * correct completions the shorter wins; correct always beats wrong), and
  * one `mpirun -np 2 grpo train reward.scorers=length:0.1` whose
- * metrics.jsonl carries the length component; rm:PATH on a small scalar
+ * metrics.jsonl carries the length component, then with rm:PATH (every
+ * value sigmoid(3) from a head w = 0, b = 3); rm:PATH on a small scalar
  * checkpoint the test writes (sigmoid of the raw reward, a worked value,
  * and the refusals of a missing file and a policy checkpoint). */
 #include <stdarg.h>
@@ -464,6 +465,39 @@ static void test_train_reports_length(void **st) {
     assert_int_equal(steps, 3);
     snprintf(path, sizeof path, "grep -q 'scorers *= *\"\\?length:0.1' %s/rl/config.ini", dir);
     assert_int_equal(run("%s", path), 0);
+
+    /* the same run with a reward model whose head is w = 0, b = 3: every
+     * completion's rm value is sigmoid(3), loaded by the actor rank */
+    char rm[400];
+    snprintf(rm, sizeof rm, "%s/flat_rm.ckpt", dir);
+    write_rm(rm, MODEL_HEAD_SCALAR, 1, 3.0f);
+    rc = run("mpirun --oversubscribe -np 2 %s train run.dir=%s/rl_rm grpo.init=%s/sft/sft.ckpt "
+             "grpo.steps=2 grpo.prompts_per_step=2 grpo.group_size=4 grpo.eval_every=2 "
+             "reward.scorers=rm:%s:0.2 %s > %s/train_rm.log 2>&1",
+             bin, dir, dir, rm, tiny, dir);
+    if (rc != 0) {
+        run("tail -n 20 %s/train_rm.log", dir);
+        fail_msg("train with rm exited with %d (log: %s/train_rm.log)", rc, dir);
+    }
+    snprintf(path, sizeof path, "%s/rl_rm/metrics.jsonl", dir);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    steps = 0;
+    while (fgets(line, sizeof line, f)) {
+        json_error_t je;
+        json_t *o = json_loads(line, 0, &je);
+        if (!o) fail_msg("%s: not JSON: %s", path, je.text);
+        if (json_integer_value(json_object_get(o, "step")) >= 1) {
+            steps++;
+            json_t *m = json_object_get(o, "reward_rm_mean");
+            if (!json_is_number(m)) fail_msg("%s: step line without reward_rm_mean", path);
+            if (fabs(json_number_value(m) - 0.95257413) > 1e-5)
+                fail_msg("%s: reward_rm_mean %g, expected sigmoid(3)", path, json_number_value(m));
+        }
+        json_decref(o);
+    }
+    fclose(f);
+    assert_int_equal(steps, 2);
     if (!getenv("KEEP_TEST_DIRS")) run("rm -rf %s", dir);
 }
 
