@@ -234,8 +234,9 @@ int tokenizer_llama2c_bytes(const Tokenizer *t, uint8_t **out, size_t *n, char *
     put_u32(&b, maxlen);
     for (int id = 0; id < V; id++) {
         const char *p = piece_text(t, id);
-        uint32_t bits, len = (uint32_t)strlen(p);
-        if (p == t->arena + t->offs[id]) len = t->offs[id + 1] - t->offs[id];
+        /* the arena's pieces are not NUL-terminated; the two substitutes are */
+        uint32_t bits, len = p == t->arena + t->offs[id] ? t->offs[id + 1] - t->offs[id]
+                                                         : (uint32_t)strlen(p);
         memcpy(&bits, &score[id], 4);
         put_u32(&b, bits);
         put_u32(&b, len);
