@@ -187,7 +187,7 @@ int export_command(Config *cfg, const CliArgs *a) {
     int rc = version >= 0 ? llama2c_write(&m, version, a->out, err, sizeof err)
                           : hf_write_dir(&m, a->out, tok->bos_id, tok->eos_id, err, sizeof err);
     if (rc != 0) die("%s", err);
-    char wrote[1400];
+    char wrote[2600];
     if (version < 0) {
         /* the tokenizer beside an hf directory's weights, when it has a
          * tokenizer.json form; else say why there is none */
