@@ -96,6 +96,11 @@ void cli_parse(int argc, char **argv, Config *cfg, CliArgs *a) {
             only_for(a, arg, "import");
             if (!next) fail("option --tokenizer needs a value: --tokenizer tokenizer.bin|tokenizer.json");
             a->tokenizer = argv[++i];
+        } else if (!strcmp(arg, "--tokenizer-out")) {
+            only_for(a, arg, "export");
+            if (!next) fail("option --tokenizer-out needs a value: --tokenizer-out FILE (the "
+                            "tokenizer.bin export --format llama2c writes)");
+            a->tokenizer_out = argv[++i];
         } else if (!strcmp(arg, "--format")) {
             only_for(a, arg, "export");
             if (!next) fail("option --format needs a value: --format llama2c|llama2c-v1|hf");

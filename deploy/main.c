@@ -22,11 +22,12 @@
  *                                                   hidden preference, for a reward model
  *   grpo pipeline [--config FILE] [...]             the R1 recipe, every stage a
  *                                                   child of this binary, resumable
- *   grpo import --from llama2c FILE|hf DIR --out X.ckpt
+ *   grpo import --from llama2c FILE|hf DIR --out X.ckpt [--tokenizer FILE]
  *                                                   a llama2.c or Hugging Face model
  *                                                   as a checkpoint
  *   grpo export --format llama2c|llama2c-v1|hf --checkpoint X.ckpt --out PATH
- *                                                   a checkpoint as those formats
+ *               [--tokenizer-out FILE]              a checkpoint as those formats,
+ *                                                   with its tokenizer
  *   grpo config [...]                               print the effective config
  *
  * Options: --config FILE (INI; later overrides win), --out FILE (sft,
@@ -121,10 +122,12 @@ static const struct {
      "          final RL, distillation and its baseline ([pipeline] keys; resumable)"},
     {"import", import_command, 0,
      "a llama2.c model (--from llama2c FILE) or a Hugging Face Llama directory\n"
-     "          (--from hf DIR: config.json + safetensors) as a checkpoint (--out FILE)"},
+     "          (--from hf DIR: config.json + safetensors) as a checkpoint (--out FILE);\n"
+     "          --tokenizer FILE: its tokenizer.bin or tokenizer.json"},
     {"export", export_command, 0,
      "a checkpoint (--checkpoint FILE) as llama2.c (--format llama2c: legacy, or\n"
-     "          llama2c-v1) or a Hugging Face directory (--format hf) at --out PATH"},
+     "          llama2c-v1; tokenizer.bin beside it or at --tokenizer-out FILE) or a\n"
+     "          Hugging Face directory (--format hf, with tokenizer.json) at --out PATH"},
     {"config", cli_print_config, 0, "print the effective config (all keys, defaults and help)"},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };

@@ -170,8 +170,8 @@ static void ckpt_seeds(void) {
     xfree(sb);
 
     const ModelConfig cfgs[] = {
-        {98, 8, 1, 2, 1, 8, 16, 1, 10000.0f, 1e-5f},
-        {98, 4, 2, 1, 1, 4, 8, 0, 500.0f, 1e-6f},
+        {98, 8, 1, 2, 1, 8, 16, 1, 10000.0f, 1e-5f, MODEL_HEAD_LM},
+        {98, 4, 2, 1, 1, 4, 8, 0, 500.0f, 1e-6f, MODEL_HEAD_LM},
     };
     for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
         Model m;
