@@ -8,6 +8,9 @@
  *   grpo demos  --out FILE.jsonl [-n N] [...]       the demonstrator's completions
  *                                                   as SFT data
  *   grpo distill --teacher FILE [--out FILE] [...]  token-level distillation
+ *   grpo rm-train --data PAIRS.jsonl [--eval PAIRS.jsonl] [--out FILE]
+ *                                                   a reward model from comparison
+ *                                                   pairs (Bradley-Terry)
  *   grpo train  [options] [section.key=value ...]   GRPO, under mpirun: ranks
  *                                                   0..K-1 learn, the others act
  *                                                   ([grpo] learners, layout)
@@ -27,7 +30,8 @@
  *   grpo config [...]                               print the effective config
  *
  * Options: --config FILE (INI; later overrides win), --out FILE (sft,
- * distill), --data FILE[:WEIGHT] (sft, repeatable; sets [sft] data),
+ * distill, rm-train), --data FILE[:WEIGHT] (sft, repeatable; sets [sft]
+ * data; rm-train: the pairs, [rm] data), --eval FILE (rm-train: [rm] eval),
  * --teacher FILE (distill; sets [distill] teacher). */
 #include <stdio.h>
 #include <string.h>
@@ -43,6 +47,7 @@
 #include "pipeline.h"
 #include "plan.h"
 #include "rejection_sample.h"
+#include "rm_train.h"
 #include "run_settings.h"
 #include "sections.h"
 #include "sft.h"
@@ -99,6 +104,10 @@ static const struct {
                              "          data (--out FILE.jsonl, -n N or sft.demos=N, default 1000)"},
     {"distill", distill, 1, "token-level distillation of --teacher FILE into a fresh [model]\n"
                          "          student (--out FILE, default <run.dir>/distill.ckpt)"},
+    {"rm-train", rm_train_command, 1,
+     "a reward model (scalar head, Bradley-Terry) from JSON lines {prompt, chosen,\n"
+     "          rejected} (--data FILE, --eval FILE or [rm] holdout; --out FILE, default\n"
+     "          <run.dir>/rm.ckpt; [rm] init: a policy to start from; resumable)"},
     {"train", train, 1, "GRPO actor-learner; run under mpirun -np N (grpo.learners=K learners,\n"
                      "          N-K actors; or grpo.layout=colocated: every rank acts and learns)"},
     {"eval", eval_command, 1, "held-out greedy accuracy and pass@k (--checkpoint FILE)"},
