@@ -46,7 +46,10 @@ static int check_chars(const Tokenizer *tok, const char *text, const char *key, 
         return -1;
     }
     int *ids = xmalloc(sizeof(int) * (n + 1));
-    int bad = -1, k = tokenizer_encode_cont(tok, text, ids, (int)n + 1, &bad);
+    /* as reward_model_tokens encodes: the completion continues the prompt */
+    int bad = -1, k = strcmp(key, "prompt") == 0
+                          ? tokenizer_encode(tok, text, ids, (int)n + 1, &bad)
+                          : tokenizer_encode_cont(tok, text, ids, (int)n + 1, &bad);
     xfree(ids);
     if (k >= 0) return 0;
     char what[48] = "?";
@@ -57,11 +60,13 @@ static int check_chars(const Tokenizer *tok, const char *text, const char *key, 
 }
 
 /* Tokens of (prompt, completion) as a malloc'd array, its length in *len;
- * NULL when it does not fit max_seq_len (*len then -1). */
+ * NULL when it does not fit max_seq_len (*len then -1; check_chars has
+ * ruled out reward_model_tokens' -2, an unencodable text). */
 static int *pair_tokens(const Tokenizer *tok, const char *prompt, const char *completion,
                         int max_seq_len, int *len) {
     int *ids = xmalloc(sizeof(int) * (size_t)max_seq_len);
     *len = reward_model_tokens(tok, prompt, completion, ids, max_seq_len);
+    CHECK(*len != -2);
     if (*len < 0) {
         xfree(ids);
         return NULL;

@@ -11,12 +11,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bt_loss.h"
 #include "checkpoint.h"
 #include "comparisons.h"
 #include "learner.h"
 #include "memory.h"
 #include "model_start.h"
+#include "rm_batch.h"
 #include "rm_resume.h"
 #include "rng.h"
 #include "run_files.h"
@@ -30,91 +30,6 @@
 
 /* A step's draws are (seed ^ this, step * batch + row). */
 #define RM_DRAW_STREAM 0x5EA7D0A1ULL
-
-/* One forward of n pairs as 2n right-padded rows. */
-typedef struct {
-    int max_pairs, L;
-    int *tokens;      /* (2 max_pairs, L) */
-    float *values;    /* (2 max_pairs, L) */
-    float *d_values;  /* (2 max_pairs, L) */
-    int *last;        /* (2 max_pairs) index in tokens/values of each row's last token */
-    float *rc, *rr;   /* (max_pairs) rewards of chosen and rejected */
-    float *gc, *gr;   /* (max_pairs) dL/dR of each */
-    ForwardState *fs;
-} RmBatch;
-
-static void rm_batch_init(RmBatch *b, const ModelConfig *mc, int max_pairs, int L) {
-    b->max_pairs = max_pairs;
-    b->L = L;
-    size_t cells = (size_t)2 * max_pairs * L;
-    b->tokens = xmalloc(sizeof(int) * cells);
-    b->values = xmalloc(sizeof(float) * cells);
-    b->d_values = xcalloc(cells, sizeof(float));
-    b->last = xmalloc(sizeof(int) * 2 * (size_t)max_pairs);
-    b->rc = xmalloc(sizeof(float) * (size_t)max_pairs);
-    b->rr = xmalloc(sizeof(float) * (size_t)max_pairs);
-    b->gc = xmalloc(sizeof(float) * (size_t)max_pairs);
-    b->gr = xmalloc(sizeof(float) * (size_t)max_pairs);
-    b->fs = forward_state_new(mc, 2 * max_pairs, L);
-}
-
-static void rm_batch_free(RmBatch *b) {
-    xfree(b->tokens);
-    xfree(b->values);
-    xfree(b->d_values);
-    xfree(b->last);
-    xfree(b->rc);
-    xfree(b->rr);
-    xfree(b->gc);
-    xfree(b->gr);
-    forward_state_free(b->fs);
-}
-
-/* Runs pairs[idx[0..n)] forward (chosen at row 2i, rejected at 2i + 1,
- * padded with pad to the longest) and reads the rewards into b->rc, b->rr.
- * Returns T, the padded length; adds the real tokens to *tokens. */
-static int rm_batch_forward(const Model *m, RmBatch *b, const Comparison *pairs, const int *idx,
-                            int n, int pad, long long *tokens) {
-    CHECK(n <= b->max_pairs);
-    int T = 1;
-    for (int i = 0; i < n; i++) {
-        const Comparison *q = &pairs[idx[i]];
-        if (q->len_c > T) T = q->len_c;
-        if (q->len_r > T) T = q->len_r;
-    }
-    CHECK(T <= b->L);
-    for (int i = 0; i < n; i++) {
-        const Comparison *q = &pairs[idx[i]];
-        for (int s = 0; s < 2; s++) {
-            const int *ids = s ? q->rejected : q->chosen;
-            int len = s ? q->len_r : q->len_c, row = 2 * i + s;
-            int *dst = b->tokens + (size_t)row * T;
-            memcpy(dst, ids, sizeof(int) * (size_t)len);
-            for (int t = len; t < T; t++) dst[t] = pad;
-            b->last[row] = row * T + len - 1;
-            *tokens += len;
-        }
-    }
-    model_forward_values(m, b->fs, b->tokens, 2 * n, T, b->values);
-    for (int i = 0; i < n; i++) {
-        b->rc[i] = b->values[b->last[2 * i]];
-        b->rr[i] = b->values[b->last[2 * i + 1]];
-    }
-    return T;
-}
-
-/* Pairwise accuracy of m on pairs[idx[0..n)] (ties count 1/2). */
-static double rm_accuracy(const Model *m, RmBatch *b, const Comparison *pairs, const int *idx,
-                          int n, int pad) {
-    double right = 0;
-    long long ignored = 0;
-    for (int lo = 0; lo < n; lo += b->max_pairs) {
-        int k = n - lo < b->max_pairs ? n - lo : b->max_pairs;
-        rm_batch_forward(m, b, pairs, idx + lo, k, pad, &ignored);
-        for (int i = 0; i < k; i++) right += bt_pair_correct(b->rc[i], b->rr[i]);
-    }
-    return n ? right / n : 0.0;
-}
 
 /* The training and held-out pairs: index lists into one or two files. */
 typedef struct {
@@ -203,12 +118,32 @@ static int metrics_cut(const char *path, long step, char *err, size_t errlen) {
  * scalar head. 0 or -1 with err. */
 static int rm_start(Config *cfg, const RmSettings *rs, const Tokenizer *tok, Model *m,
                     char *err, size_t errlen) {
+    if (rs->init[0]) {
+        /* a reward model continues as it is (its HEAD section says so) */
+        Checkpoint ck;
+        char why[1500];
+        if (ckpt_read(&ck, rs->init, why, sizeof why) != 0) {
+            set_err(err, errlen, "[rm] init: %s", why);
+            return -1;
+        }
+        const CkptSection *head = ckpt_get(&ck, "HEAD");
+        int scalar = head && head->len >= 4 && head->data[0] == MODEL_HEAD_SCALAR;
+        ckpt_free(&ck);
+        if (scalar) {
+            if (ckpt_read_scalar_model_with(rs->init, tok, m, why, sizeof why) != 0) {
+                set_err(err, errlen, "[rm] init: %s", why);
+                return -1;
+            }
+            if (model_config_adopt(cfg, &m->cfg, rs->init, err, errlen) != 0) {
+                model_free(m);
+                return -1;
+            }
+            return 0;
+        }
+    }
+    /* a policy, or fresh [model] weights: the trunk kept, a scalar head at 0 */
     Model start;
     if (model_start(cfg, rs->init, "[rm] init", tok, &start, err, errlen) != 0) return -1;
-    if (start.cfg.head == MODEL_HEAD_SCALAR) {
-        *m = start;
-        return 0;
-    }
     model_swap_head(m, &start, MODEL_HEAD_SCALAR);
     model_free(&start);
     return 0;
@@ -274,12 +209,16 @@ int rm_train_run(Config *cfg, const char *out_path, RmReport *report) {
     rm_batch_init(&bt, &mc, B, L);
     int n_eval = rs->eval_pairs > 0 && rs->eval_pairs < split.n_eval ? rs->eval_pairs
                                                                        : split.n_eval;
+    char held[CFG_STR_MAX + 64];
+    if (split.eval_file)
+        snprintf(held, sizeof held, "%s", rs->eval);
+    else
+        snprintf(held, sizeof held, "[rm] holdout = %g of the prompts", rs->holdout);
     printf("rm-train: %zu parameters (dim %d, %d layers, %d heads, hidden %d), %d steps x %d "
-           "pairs, %s; %d training pairs (%s), %d held out (%s%s)\n",
+           "pairs, %s; %d training pairs (%s), %d held out (%s), %d of them evaluated\n",
            m.n_params, mc.dim, mc.n_layers, mc.n_heads, mc.hidden_dim, rs->steps, B,
-           rs->init[0] ? rs->init : "fresh weights", split.n_train, rs->data, split.n_eval,
-           split.eval_file ? rs->eval : "by prompt hash, [rm] holdout of ",
-           split.eval_file ? "" : rs->data);
+           rs->init[0] ? rs->init : "fresh weights", split.n_train, rs->data, split.n_eval, held,
+           n_eval);
 
     RmProgress prog;
     memset(&prog, 0, sizeof prog);
@@ -295,6 +234,9 @@ int rm_train_run(Config *cfg, const char *out_path, RmReport *report) {
         printf("rm-train: resuming from %s at step %ld\n", resume_path, prog.step);
         if (harmless[0]) printf("rm-train: harmless config changes: %s\n", harmless);
     }
+    if (status == 0 && !resumed)
+        printf("rm-train: held-out pairwise accuracy at the start %.4f\n",
+               rm_accuracy(&m, &bt, split.eval_pairs, split.eval, n_eval, tok->pad_id));
     LineFile lf = {.fd = -1};
     if (status == 0 && ((resumed && metrics_cut(metrics_path, prog.step, err, sizeof err) != 0) ||
                         linefile_open(&lf, metrics_path, resumed, err, sizeof err) != 0)) {
@@ -312,15 +254,9 @@ int rm_train_run(Config *cfg, const char *out_path, RmReport *report) {
             idx[i] = split.train[rng_below(&r, (uint32_t)split.n_train)];
         }
         long long step_tokens = 0;
-        int T = rm_batch_forward(&m, &bt, split.data->pairs, idx, B, tok->pad_id, &step_tokens);
         double right;
-        double loss = bt_loss_batch(bt.rc, bt.rr, B, bt.gc, bt.gr, &right);
-        memset(bt.d_values, 0, sizeof(float) * (size_t)2 * B * T);
-        for (int i = 0; i < B; i++) {
-            bt.d_values[bt.last[2 * i]] = bt.gc[i];
-            bt.d_values[bt.last[2 * i + 1]] = bt.gr[i];
-        }
-        model_backward_values(&m, bt.fs, bt.d_values);
+        double loss = rm_step_grad(&m, &bt, split.data->pairs, idx, B, tok->pad_id, &right,
+                                   &step_tokens);
         UpdateStats us = model_update(&m, &opt, &rs->opt, step, rs->steps);
         if (us.skipped)
             fprintf(stderr, "warning: rm-train step %ld: gradient norm %g is not finite; update "
