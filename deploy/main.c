@@ -105,9 +105,9 @@ static const struct {
     {"distill", distill, 1, "token-level distillation of --teacher FILE into a fresh [model]\n"
                          "          student (--out FILE, default <run.dir>/distill.ckpt)"},
     {"rm-train", rm_train_command, 1,
-     "a reward model (scalar head, Bradley-Terry) from JSON lines {prompt, chosen,\n"
-     "          rejected} (--data FILE, --eval FILE or [rm] holdout; --out FILE, default\n"
-     "          <run.dir>/rm.ckpt; [rm] init: a policy to start from; resumable)"},
+     "a reward model (scalar head, Bradley-Terry) from JSON lines\n"
+     "          {prompt, chosen, rejected} (--data FILE; --eval FILE or [rm] holdout;\n"
+     "          --out FILE, default <run.dir>/rm.ckpt; [rm] init; resumable)"},
     {"train", train, 1, "GRPO actor-learner; run under mpirun -np N (grpo.learners=K learners,\n"
                      "          N-K actors; or grpo.layout=colocated: every rank acts and learns)"},
     {"eval", eval_command, 1, "held-out greedy accuracy and pass@k (--checkpoint FILE)"},
