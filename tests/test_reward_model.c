@@ -176,10 +176,14 @@ static void test_score_deterministic(void **st) {
         if (!rm) fail_msg("%s", err);
         float got[NPAIRS], rev[NPAIRS];
         if (b == 1)
-            for (int i = 0; i < NPAIRS; i++) reward_model_score(rm, &prompts[i], &comps[i], 1, &alone[i]);
+            for (int i = 0; i < NPAIRS; i++)
+                reward_model_score(rm, &prompts[i], &comps[i], 1, &alone[i]);
         reward_model_score(rm, prompts, comps, NPAIRS, got);
         const char *rp[NPAIRS], *rc[NPAIRS];
-        for (int i = 0; i < NPAIRS; i++) rp[i] = prompts[NPAIRS - 1 - i], rc[i] = comps[NPAIRS - 1 - i];
+        for (int i = 0; i < NPAIRS; i++) {
+            rp[i] = prompts[NPAIRS - 1 - i];
+            rc[i] = comps[NPAIRS - 1 - i];
+        }
         reward_model_score(rm, rp, rc, NPAIRS, rev);
         for (int i = 0; i < NPAIRS; i++) {
             if (got[i] != alone[i] || rev[NPAIRS - 1 - i] != alone[i])
