@@ -35,9 +35,10 @@ static void set_path(Config *cfg, const char *key, const char *path) {
     xfree(set);
 }
 
-/* --data ENTRY: for rm-train, sets rm.data; for sft, appends ENTRY to the list the earlier --data built and sets
- * sft.data to it, so the flags form one mixture and a later sft.data=
- * override still wins (overrides apply in order). */
+/* --data ENTRY: for rm-train, sets rm.data (one file); for sft, appends
+ * ENTRY to the list the earlier --data built and sets sft.data to it, so
+ * the flags form one mixture and a later sft.data= override still wins
+ * (overrides apply in order). */
 static void add_data(Config *cfg, const CliArgs *a, char **list, const char *entry) {
     char err[2000];
     if (strcmp(a->command, "rm-train") == 0) {

@@ -171,7 +171,8 @@ int rm_train_run(Config *cfg, const char *out_path, RmReport *report) {
     if (locked) return locked;
     StopSignals old_sig;
     stop_signals_catch(&old_sig);
-    if (ckpt_remove_stale_temps(run->dir, err, sizeof err) < 0) fprintf(stderr, "warning: %s\n", err);
+    if (ckpt_remove_stale_temps(run->dir, err, sizeof err) < 0)
+        fprintf(stderr, "warning: %s\n", err);
     int status = 0;
     /* an init checkpoint brings its tokenizer; from scratch, the character one */
     Tokenizer *tok = xcalloc(1, sizeof *tok);

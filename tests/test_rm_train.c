@@ -257,7 +257,7 @@ static void test_degenerate_pairs_are_skipped(void **state) {
              "{\"prompt\":\"p\",\"chosen\":\"\",\"rejected\":\"b\"}\n"        /* 2 empty */
              "\n"                                                            /* 3 blank */
              "{\"prompt\":\"p\",\"chosen\":\"same\",\"rejected\":\"same\"}\n" /* 4 identical */
-             "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"bbbbbbbbbbbbbb\"}\n" /* 5 too long */
+             "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"bbbbbbbbbbbbbb\"}\n" /* 5 long */
              "{\"prompt\":\"\",\"chosen\":\"a\",\"rejected\":\"b\",\"extra\":1}\n" /* 6 fine */
              "{\"prompt\":\"p\",\"chosen\":\"x\",\"rejected\":\"\"}\n",       /* 7 empty */
              GOOD);
@@ -286,7 +286,8 @@ static void test_degenerate_pairs_are_skipped(void **state) {
 
     /* past COMPARISONS_WARN_LINES lines per reason: the count alone */
     t[0] = 0;
-    for (int i = 0; i < 9; i++) strcat(t, "{\"prompt\":\"p\",\"chosen\":\"s\",\"rejected\":\"s\"}\n");
+    for (int i = 0; i < 9; i++)
+        strcat(t, "{\"prompt\":\"p\",\"chosen\":\"s\",\"rejected\":\"s\"}\n");
     strcat(t, GOOD);
     c = load_text(t, err, sizeof err, &warn);
     assert_non_null(c);
