@@ -235,14 +235,22 @@ int rm_train_run(Config *cfg, const char *out_path, RmReport *report) {
         printf("rm-train: resuming from %s at step %ld\n", resume_path, prog.step);
         if (harmless[0]) printf("rm-train: harmless config changes: %s\n", harmless);
     }
-    if (status == 0 && !resumed)
-        printf("rm-train: held-out pairwise accuracy at the start %.4f\n",
-               rm_accuracy(&m, &bt, split.eval_pairs, split.eval, n_eval, tok->pad_id));
     LineFile lf = {.fd = -1};
     if (status == 0 && ((resumed && metrics_cut(metrics_path, prog.step, err, sizeof err) != 0) ||
                         linefile_open(&lf, metrics_path, resumed, err, sizeof err) != 0)) {
         fprintf(stderr, "error: %s\n", err);
         status = EXIT_RUN_DIR;
+    }
+    if (status == 0 && !resumed) {
+        /* the start as step 0: chance (0.5) for a fresh scalar head */
+        double acc0 = rm_accuracy(&m, &bt, split.eval_pairs, split.eval, n_eval, tok->pad_id);
+        printf("rm-train: held-out pairwise accuracy at the start %.4f\n", acc0);
+        char line[80];
+        int n = snprintf(line, sizeof line, "{\"step\":0,\"eval_acc\":%.6f}\n", acc0);
+        if (linefile_append(&lf, line, (size_t)n, err, sizeof err) != 0) {
+            fprintf(stderr, "error: rm-train: %s\n", err);
+            status = EXIT_RUN_DIR;
+        }
     }
     int *idx = xmalloc(sizeof(int) * (size_t)B);
     double t0 = now_seconds(), t_last = t0, win_loss = 0, win_acc = 0, last_eval = NAN;

@@ -26,7 +26,8 @@
  * SIGTERM/SIGINT/SIGUSR1; removed once <out> is written; the same command
  * continues bit-exactly), and rm_metrics.jsonl: one JSON object per step
  * (step, loss, train_acc, lr, grad_norm, tokens, elapsed_s; eval_acc on
- * evaluation steps), cut back to the resumed step on resume. */
+ * evaluation steps), after {"step":0,"eval_acc":...} for the start, cut
+ * back to the resumed step on resume. */
 #ifndef LEARNER_RM_TRAIN_H
 #define LEARNER_RM_TRAIN_H
 

@@ -137,8 +137,10 @@ static void test_learns_hidden_preference(void **state) {
     assert_true(rep.eval_acc >= 0.9);
     assert_true(rep.n_eval > 100 && rep.n_train > 1500 && rep.n_train + rep.n_eval == 2000);
     /* one line per step, the held-out accuracy on evaluation steps */
-    assert_int_equal(run("test $(wc -l < %s) -eq 200", tpath("learn/rm_metrics.jsonl")), 0);
-    assert_int_equal(run("grep -c eval_acc %s | grep -qx 2", tpath("learn/rm_metrics.jsonl")), 0);
+    assert_int_equal(run("test $(wc -l < %s) -eq 201", tpath("learn/rm_metrics.jsonl")), 0);
+    assert_int_equal(run("head -n1 %s | grep -qx '{\"step\":0,\"eval_acc\":0.500000}'",
+                         tpath("learn/rm_metrics.jsonl")), 0);
+    assert_int_equal(run("grep -c eval_acc %s | grep -qx 3", tpath("learn/rm_metrics.jsonl")), 0);
     config_free(cfg);
 
     /* the scorer's reader takes it, and ranks fresh pairs by the preference */
@@ -453,7 +455,7 @@ static long interrupt_and_resume(const char *name, int sig) {
     assert_int_not_equal(access(resume, F_OK), 0);
     snprintf(refm, sizeof refm, "%s/rm_metrics.jsonl", ref);
     snprintf(outm, sizeof outm, "%s/rm_metrics.jsonl", dir);
-    assert_int_equal(run("test $(wc -l < %s) -eq %d", outm, RESUME_STEPS), 0);
+    assert_int_equal(run("test $(wc -l < %s) -eq %d", outm, RESUME_STEPS + 1), 0);
     assert_int_equal(run("sed 's/,\"elapsed_s\":[^,}]*//' %s > %s.a && "
                          "sed 's/,\"elapsed_s\":[^,}]*//' %s > %s.b && cmp %s.a %s.b",
                          refm, dir, outm, dir, dir, dir), 0);
