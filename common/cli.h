@@ -24,8 +24,9 @@ typedef struct {
 enum { CLI_MAX_SAMPLES = 4096 };
 
 /* Parses argv[2..] into a and cfg: --config FILE (INI), --checkpoint,
- * --out, --prompt, -n, --data FILE[:WEIGHT] (sft only, repeatable: the
- * flags together set sft.data to their comma-separated list), --teacher
+ * --out, --prompt, -n, --data FILE[:WEIGHT] (sft, repeatable: the
+ * flags together set sft.data to their comma-separated list; rm-train:
+ * one file, sets rm.data), --eval FILE (rm-train only: sets rm.eval), --teacher
  * FILE (distill only: sets distill.teacher), --from KIND PATH (import
  * only: two values), --tokenizer FILE (import only), --format KIND and
  * --tokenizer-out FILE (export only), and

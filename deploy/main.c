@@ -8,6 +8,9 @@
  *   grpo demos  --out FILE.jsonl [-n N] [...]       the demonstrator's completions
  *                                                   as SFT data
  *   grpo distill --teacher FILE [--out FILE] [...]  token-level distillation
+ *   grpo rm-train --data PAIRS.jsonl [--eval PAIRS.jsonl] [--out FILE]
+ *                                                   a reward model from comparison
+ *                                                   pairs (Bradley-Terry)
  *   grpo train  [options] [section.key=value ...]   GRPO, under mpirun: ranks
  *                                                   0..K-1 learn, the others act
  *                                                   ([grpo] learners, layout)
@@ -31,7 +34,8 @@
  *   grpo config [...]                               print the effective config
  *
  * Options: --config FILE (INI; later overrides win), --out FILE (sft,
- * distill), --data FILE[:WEIGHT] (sft, repeatable; sets [sft] data),
+ * distill, rm-train), --data FILE[:WEIGHT] (sft, repeatable; sets [sft]
+ * data; rm-train: the pairs, [rm] data), --eval FILE (rm-train: [rm] eval),
  * --teacher FILE (distill; sets [distill] teacher). */
 #include <stdio.h>
 #include <string.h>
@@ -48,6 +52,7 @@
 #include "plan.h"
 #include "rejection_sample.h"
 #include "rm_data.h"
+#include "rm_train.h"
 #include "run_settings.h"
 #include "sections.h"
 #include "sft.h"
@@ -104,6 +109,10 @@ static const struct {
                              "          data (--out FILE.jsonl, -n N or sft.demos=N, default 1000)"},
     {"distill", distill, 1, "token-level distillation of --teacher FILE into a fresh [model]\n"
                          "          student (--out FILE, default <run.dir>/distill.ckpt)"},
+    {"rm-train", rm_train_command, 1,
+     "a reward model (scalar head, Bradley-Terry) from JSON lines\n"
+     "          {prompt, chosen, rejected} (--data FILE; --eval FILE or [rm] holdout;\n"
+     "          --out FILE, default <run.dir>/rm.ckpt; [rm] init; resumable)"},
     {"train", train, 1, "GRPO actor-learner; run under mpirun -np N (grpo.learners=K learners,\n"
                      "          N-K actors; or grpo.layout=colocated: every rank acts and learns)"},
     {"eval", eval_command, 1, "held-out greedy accuracy and pass@k (--checkpoint FILE)"},

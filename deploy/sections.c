@@ -10,6 +10,7 @@
 #include "rejection_sample.h"
 #include "reward_mix.h"
 #include "rm_data.h"
+#include "rm_train.h"
 #include "run_settings.h"
 #include "sandbox.h"
 #include "sampling.h"
@@ -27,6 +28,7 @@ Config *grpo_config_new(void) {
         &sandbox_section,  /* common/sandbox_settings.c: limits of sandboxed programs */
         &sft_section,      /* learner/sft.c */
         &distill_section,  /* learner/distill_settings.c */
+        &rm_section,       /* learner/rm_settings.c: grpo rm-train */
         &plan_section,     /* proto/plan.c: [grpo] keys every rank agrees on */
         &grpo_section,     /* learner/grpo_settings.c: the learner's [grpo] keys */
         &alarm_section,    /* learner/overopt_alarm.c: learned reward vs true score */

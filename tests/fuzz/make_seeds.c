@@ -273,6 +273,20 @@ static void jsonl_seeds(void) {
     seed_str("jsonl", "one", "{\"prompt\":\"p\",\"answer\":\"+007\"}");
 }
 
+/* ---- comparison pairs for the reward model */
+static void comparisons_seeds(void) {
+    seed_str("comparisons", "pairs",
+             "{\"prompt\": \"abcd:\", \"chosen\": \"aabh\", \"rejected\": \"bcdh\"}\n"
+             "\n"
+             "{\"prompt\": \"\", \"chosen\": \"x\", \"rejected\": \"y\", \"note\": 1}\n");
+    seed_str("comparisons", "degenerate",
+             "{\"prompt\": \"p\", \"chosen\": \"\", \"rejected\": \"b\"}\n"
+             "{\"prompt\": \"p\", \"chosen\": \"s\", \"rejected\": \"s\"}\n"
+             "{\"prompt\": \"p\", \"chosen\": \"a\", \"rejected\": \"bbbbbbbbbbbbbbbbbbbbbbbbb\"}\n"
+             "{\"prompt\": \"p\", \"chosen\": \"a\", \"rejected\": \"b\"}\n");
+    seed_str("comparisons", "bad", "{\"prompt\": \"p\", \"chosen\": 5, \"rejected\": \"b\"}\n");
+}
+
 /* ---- countdown completions: byte 0 picks the item (top bit: own prompt) */
 static void countdown_seeds(void) {
     seed_str("countdown", "simple", "\x01" "25*2-7+3");
@@ -474,6 +488,7 @@ int main(int argc, char **argv) {
     tokenizer_file_seeds();
     config_seeds();
     jsonl_seeds();
+    comparisons_seeds();
     countdown_seeds();
     rs_seeds();
     model_file_seeds();
