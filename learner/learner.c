@@ -103,17 +103,18 @@ static void watch_alarm(Run *R, long step, StepLog *s) {
     int ev = s->m.n_groups > 0 ? overopt_alarm_feed(&R->alarm, s->m.comp_mean) : 0;
     s->alarm_live = 1;
     s->alarm_on = R->alarm.on;
-    s->proxy_trend = R->alarm.proxy_trend;
-    s->truth_trend = R->alarm.truth_trend;
+    s->truth_drop = R->alarm.truth_drop;
+    s->proxy_change = R->alarm.proxy_change;
     const AlarmSettings *a = alarm_settings(R->cfg);
     if (ev > 0)
-        fprintf(stderr, "warning: step %ld: over-optimisation: \"%s\" rose by %.3f over the last %d "
-                "steps while the true score \"%s\" fell by %.3f; the policy is exploiting the "
-                "learned reward (raise [grpo] beta, or stop here)\n", step, a->proxy,
-                s->proxy_trend, a->window, a->truth, -s->truth_trend);
+        fprintf(stderr, "warning: step %ld: over-optimisation: the true score \"%s\" is %.3f below "
+                "its best (mean of %d steps) while the learned reward \"%s\" moved %+.3f since "
+                "then; the policy is exploiting the reward model (raise [grpo] beta, or keep an "
+                "earlier checkpoint)\n", step, a->truth, s->truth_drop, a->window, a->proxy,
+                s->proxy_change);
     else if (ev < 0)
-        fprintf(stderr, "over-optimisation alarm cleared at step %ld (\"%s\" trend %+.3f, \"%s\" "
-                "trend %+.3f)\n", step, a->proxy, s->proxy_trend, a->truth, s->truth_trend);
+        fprintf(stderr, "over-optimisation alarm cleared at step %ld (\"%s\" %.3f below its best, "
+                "\"%s\" %+.3f)\n", step, a->truth, s->truth_drop, a->proxy, s->proxy_change);
 }
 
 static int resume_or_start(Run *R, int *resumed) {

@@ -178,8 +178,8 @@ int metrics_step(MetricsLog *ml, const StepLog *s, char *err, size_t errlen) {
             s->bad_messages, s->stale_dropped);
     if (s->alarm_live) {
         fprintf(f, ",\"overopt_alarm\":%d", s->alarm_on);
-        put_num(f, "overopt_proxy_trend", "%.6g", s->proxy_trend);
-        put_num(f, "overopt_truth_trend", "%.6g", s->truth_trend);
+        put_num(f, "overopt_truth_drop", "%.6g", s->truth_drop);
+        put_num(f, "overopt_proxy_change", "%.6g", s->proxy_change);
     }
     if (s->has_eval) {
         fprintf(f, ",\"eval_greedy_acc\":%.6g,\"eval_prompts\":%d", s->eval.greedy_acc,

@@ -35,7 +35,7 @@ typedef struct {
     EvalResult eval;
     /* the over-optimisation alarm (overopt_alarm.h), when live */
     int alarm_live, alarm_on;
-    double proxy_trend, truth_trend;
+    double truth_drop, proxy_change; /* overopt_alarm.h */
 } StepLog;
 
 /* Every write is checked and whole lines only (run_files.h): a full disk

@@ -1,7 +1,6 @@
 /* overopt_alarm.c: see overopt_alarm.h. */
 #include "overopt_alarm.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
@@ -13,12 +12,11 @@ static const CfgKey keys[] = {
     CFG_S(T, "truth", truth, "preference", 0,
           "component holding the true score (reported, not trained on): the alarm is off "
           "unless both components are in the run"),
-    CFG_I(T, "window", window, "10", 2, OVEROPT_MAX_WINDOW, 0,
-          "steps the two trends are fitted over"),
-    CFG_F(T, "min_rise", min_rise, "0.02", 0, 1, 0,
-          "the proxy's rise over the window (trend, component units) that counts"),
-    CFG_F(T, "min_fall", min_fall, "0.02", 0, 1, 0,
-          "the truth's fall over the window that, with the proxy's rise, raises the alarm"),
+    CFG_I(T, "window", window, "10", 1, OVEROPT_MAX_WINDOW, 0,
+          "steps each smoothed value averages"),
+    CFG_F(T, "min_fall", min_fall, "0.03", 1e-3, 1, 0,
+          "raise when the smoothed truth is this far below its best while the smoothed proxy "
+          "is no lower than this below its value there"),
 };
 #undef T
 
@@ -33,7 +31,6 @@ static int find(const char *const *names, int n, const char *want) {
 int overopt_alarm_init(OveroptAlarm *a, const AlarmSettings *s, const char *const *names, int n) {
     memset(a, 0, sizeof *a);
     a->window = s->window;
-    a->min_rise = s->min_rise;
     a->min_fall = s->min_fall;
     a->proxy_i = find(names, n, s->proxy);
     a->truth_i = find(names, n, s->truth);
@@ -41,42 +38,39 @@ int overopt_alarm_init(OveroptAlarm *a, const AlarmSettings *s, const char *cons
     return a->proxy_i >= 0;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Theil-Sen: the median of the slopes of all pairs of points, which one
- * wild step cannot move (least squares would: a single bad batch at the
- * window's end tilts the fit by a window's worth). */
-double overopt_trend_slope(const double *y, int n) {
-    if (n < 2) return 0;
-    double s[OVEROPT_MAX_WINDOW * (OVEROPT_MAX_WINDOW - 1) / 2];
-    int k = 0;
-    for (int i = 0; i < n; i++)
-        for (int j = i + 1; j < n; j++) s[k++] = (y[j] - y[i]) / (j - i);
-    qsort(s, k, sizeof *s, cmp_double);
-    return k % 2 ? s[k / 2] : 0.5 * (s[k / 2 - 1] + s[k / 2]);
-}
-
-/* The last `window` values of ring r in step order. */
-static void unroll(const OveroptAlarm *a, const double *r, double *out) {
-    for (int i = 0; i < a->window; i++) out[i] = r[(a->n - a->window + i) % a->window];
-}
-
 int overopt_alarm_feed(OveroptAlarm *a, const double *comp_mean) {
     if (a->proxy_i < 0) return 0;
-    a->proxy[a->n % a->window] = comp_mean[a->proxy_i];
-    a->truth[a->n % a->window] = comp_mean[a->truth_i];
+    int slot = (int)(a->n % a->window);
+    if (a->n >= a->window) {
+        a->proxy_sum -= a->proxy[slot];
+        a->truth_sum -= a->truth[slot];
+    }
+    a->proxy[slot] = comp_mean[a->proxy_i];
+    a->truth[slot] = comp_mean[a->truth_i];
+    a->proxy_sum += a->proxy[slot];
+    a->truth_sum += a->truth[slot];
     a->n++;
     if (a->n < a->window) return 0;
-    double y[OVEROPT_MAX_WINDOW];
-    unroll(a, a->proxy, y);
-    a->proxy_trend = overopt_trend_slope(y, a->window) * (a->window - 1);
-    unroll(a, a->truth, y);
-    a->truth_trend = overopt_trend_slope(y, a->window) * (a->window - 1);
+    /* the sums drift by rounding over a long run: recompute them now and then */
+    if (a->n % (16 * a->window) == 0) {
+        a->proxy_sum = a->truth_sum = 0;
+        for (int i = 0; i < a->window; i++) {
+            a->proxy_sum += a->proxy[i];
+            a->truth_sum += a->truth[i];
+        }
+    }
+    double proxy = a->proxy_sum / a->window, truth = a->truth_sum / a->window;
+    if (a->n == a->window || truth > a->best_truth) {
+        a->best_truth = truth;
+        a->proxy_at_best = proxy;
+    }
+    a->truth_drop = a->best_truth - truth;
+    a->proxy_change = proxy - a->proxy_at_best;
     int was = a->on;
-    a->on = a->proxy_trend >= a->min_rise && -a->truth_trend >= a->min_fall;
+    if (!was)
+        a->on = a->truth_drop >= a->min_fall && a->proxy_change > -a->min_fall;
+    else /* hysteresis: one step at the threshold must not flap it on and off */
+        a->on = a->truth_drop > a->min_fall / 2 && a->proxy_change > -a->min_fall;
     a->raised += a->on;
     return a->on == was ? 0 : a->on ? 1 : -1;
 }
