@@ -13,7 +13,7 @@
 
 #include "util.h"
 
-enum { HEADER_BYTES = 32, SECTION_HEADER_BYTES = 16, CONF_BYTES = 40 };
+enum { HEADER_BYTES = 32, SECTION_HEADER_BYTES = 16, CONF_BYTES = 40, HEAD_BYTES = 8 };
 static const char MAGIC[8] = {'G', 'R', 'P', 'O', 'C', 'K', 'P', 'T'};
 /* ckpt_write's temp file is "<path>" TMP_INFIX "<pid>"; the stale-file
  * sweep parses the same spelling. */
@@ -482,6 +482,17 @@ void ckpt_get_adamw(const Checkpoint *c, AdamW *opt, size_t n) {
     memcpy(opt->v, s->data + 8 + 4 * n, 4 * n);
 }
 
+/* Removes the section tag from c, if there is one. */
+static void drop_section(Checkpoint *c, const char *tag) {
+    for (int i = 0; i < c->n_sections; i++)
+        if (strncmp(c->sec[i].tag, tag, 5) == 0) {
+            xfree(c->sec[i].data);
+            memmove(&c->sec[i], &c->sec[i + 1], sizeof c->sec[0] * (size_t)(c->n_sections - i - 1));
+            c->n_sections--;
+            return;
+        }
+}
+
 void ckpt_put_model(Checkpoint *c, const Model *m, const Tokenizer *tok) {
     const ModelConfig *k = &m->cfg;
     uint8_t conf[CONF_BYTES];
@@ -491,6 +502,14 @@ void ckpt_put_model(Checkpoint *c, const Model *m, const Tokenizer *tok) {
     put_f32(conf + 32, k->rope_theta);
     put_f32(conf + 36, k->norm_eps);
     ckpt_put(c, "CONF", conf, sizeof conf);
+    if (k->head != MODEL_HEAD_LM) {
+        uint8_t head[HEAD_BYTES];
+        put_u32(head, (uint32_t)k->head);
+        put_u32(head + 4, 0);
+        ckpt_put(c, "HEAD", head, sizeof head);
+    } else {
+        drop_section(c, "HEAD"); /* an LM over a scalar model put in c before */
+    }
 
     size_t tn = tokenizer_serialize(tok, NULL);
     uint8_t *tb = xmalloc(tn);
@@ -516,10 +535,13 @@ static int conf_params_fit(const ModelConfig *c) {
     const size_t V = (size_t)c->vocab_size, D = (size_t)c->dim, L = (size_t)c->n_layers,
                  HF = (size_t)c->hidden_dim;
     const size_t KVD = (size_t)c->n_kv_heads * (D / (size_t)c->n_heads);
+    /* wcls: a scalar head's D + 1 floats, or (V, D) unless tied */
+    const int scalar = c->head == MODEL_HEAD_SCALAR;
+    const size_t cls_a = scalar ? D + 1 : c->tied_embeddings ? 0 : V, cls_b = scalar ? 1 : D;
     /* model_tensor_sizes' products, in its order: (a * b) * c each */
     const size_t terms[MODEL_NUM_TENSORS][3] = {
         {V, D, 1}, {L, D, 1},  {L, D, D},  {L, KVD, D}, {L, KVD, D}, {L, D, D},
-        {L, D, 1}, {L, HF, D}, {L, D, HF}, {L, HF, D},  {D, 1, 1},   {c->tied_embeddings ? 0 : V, D, 1}};
+        {L, D, 1}, {L, HF, D}, {L, D, HF}, {L, HF, D},  {D, 1, 1},   {cls_a, cls_b, 1}};
     size_t total = 0, t;
     for (int i = 0; i < MODEL_NUM_TENSORS; i++)
         if (__builtin_mul_overflow(terms[i][0], terms[i][1], &t) ||
@@ -553,6 +575,19 @@ int ckpt_get_model(const Checkpoint *c, const char *path, Model *m, Tokenizer *t
     for (int i = 0; i < 8; i++) *fields[i] = (int32_t)get_u32(conf->data + 4 * i);
     cfg.rope_theta = get_f32(conf->data + 32);
     cfg.norm_eps = get_f32(conf->data + 36);
+    const CkptSection *head = ckpt_get(c, "HEAD");
+    if (head) { /* absent: an LM, as every checkpoint before the scalar head */
+        uint32_t kind = head->len == HEAD_BYTES ? get_u32(head->data) : 0;
+        if (head->len != HEAD_BYTES || get_u32(head->data + 4) != 0 ||
+            (kind != MODEL_HEAD_LM && kind != MODEL_HEAD_SCALAR)) {
+            set_err(err, errlen,
+                    "%s: HEAD section (%zu bytes) is not u32 kind (0 LM, 1 scalar), u32 0: "
+                    "written by a newer build, or corrupt",
+                    path, head->len);
+            return -1;
+        }
+        cfg.head = (int)kind;
+    }
     const char *why = model_config_check(&cfg);
     if (why) {
         set_err(err, errlen, "%s: CONF: invalid model config: %s", path, why);
@@ -600,19 +635,44 @@ int ckpt_get_model(const Checkpoint *c, const char *path, Model *m, Tokenizer *t
     return 0;
 }
 
-/* m and tok are filled (m owns its buffers) or the program exits. */
-int ckpt_read_model(const char *path, Model *m, Tokenizer *tok, char *err, size_t errlen) {
+int ckpt_check_head(const Model *m, int head, const char *path, char *err, size_t errlen) {
+    if (m->cfg.head == head) return 0;
+    if (m->cfg.head == MODEL_HEAD_SCALAR)
+        set_err(err, errlen, "%s is a reward/value model (scalar head), not a policy", path);
+    else
+        set_err(err, errlen, "%s is a policy (LM head), not a reward/value model", path);
+    return -1;
+}
+
+/* On success m and tok are filled (m owns its buffers); on failure
+ * nothing is left to free. */
+static int read_model_head(const char *path, int head, Model *m, Tokenizer *tok, char *err,
+                           size_t errlen) {
     Checkpoint c;
     if (ckpt_read(&c, path, err, errlen) != 0) return -1;
     int rc = ckpt_get_model(&c, path, m, tok, err, errlen);
     ckpt_free(&c);
+    if (rc == 0 && ckpt_check_head(m, head, path, err, errlen) != 0) {
+        model_free(m);
+        tokenizer_free(tok);
+        rc = -1;
+    }
     return rc;
 }
 
-int ckpt_read_model_with(const char *path, const Tokenizer *tok, Model *m, char *err,
-                         size_t errlen) {
+int ckpt_read_model(const char *path, Model *m, Tokenizer *tok, char *err, size_t errlen) {
+    return read_model_head(path, MODEL_HEAD_LM, m, tok, err, errlen);
+}
+
+int ckpt_read_scalar_model(const char *path, Model *m, Tokenizer *tok, char *err,
+                           size_t errlen) {
+    return read_model_head(path, MODEL_HEAD_SCALAR, m, tok, err, errlen);
+}
+
+static int read_model_with(const char *path, int head, const Tokenizer *tok, Model *m, char *err,
+                           size_t errlen) {
     Tokenizer *own = xcalloc(1, sizeof *own);
-    int rc = ckpt_read_model(path, m, own, err, errlen);
+    int rc = read_model_head(path, head, m, own, err, errlen);
     /* the model's head must be that wide too (a CONF/TOKN disagreement) */
     if (rc == 0 && (!tokenizer_same(own, tok) || m->cfg.vocab_size != tok->vocab_size)) {
         char theirs[96], ours[96];
@@ -627,6 +687,16 @@ int ckpt_read_model_with(const char *path, const Tokenizer *tok, Model *m, char 
     tokenizer_free(own);
     xfree(own);
     return rc;
+}
+
+int ckpt_read_model_with(const char *path, const Tokenizer *tok, Model *m, char *err,
+                         size_t errlen) {
+    return read_model_with(path, MODEL_HEAD_LM, tok, m, err, errlen);
+}
+
+int ckpt_read_scalar_model_with(const char *path, const Tokenizer *tok, Model *m, char *err,
+                                size_t errlen) {
+    return read_model_with(path, MODEL_HEAD_SCALAR, tok, m, err, errlen);
 }
 
 int ckpt_read_tokenizer(const char *path, Tokenizer *tok, char *err, size_t errlen) {

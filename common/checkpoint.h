@@ -17,6 +17,11 @@
  * so later issues add sections without a version bump):
  *   CONF  model config: 8 x i32 (V, D, L, NH, NKV, HF, max_seq_len, tied),
  *         2 x f32 (rope_theta, norm_eps)
+ *   HEAD  u32 head kind (model.h ModelHead: 1 = scalar), u32 reserved (0);
+ *         written only when the head is not the LM's, so a file without
+ *         it is an LM (every checkpoint older than the scalar head loads
+ *         unchanged). A scalar model's PARM ends with its D + 1 head
+ *         floats (w, then the bias) where an LM's has wcls. (optional)
  *   TOKN  tokenizer_serialize() blob
  *   PARM  n_params x f32: the flat parameter buffer
  *   ADAM  i64 t, then n_params x f32 m, n_params x f32 v   (optional)
@@ -86,13 +91,20 @@ int ckpt_parse(Checkpoint *c, const uint8_t *buf, size_t len, const char *name, 
                size_t errlen);
 
 /* ---- typed helpers for the model ---- */
-/* Adds CONF, TOKN and PARM for m and tok. */
+/* Adds CONF, TOKN and PARM for m and tok, and HEAD when m's head is not
+ * the LM's. */
 void ckpt_put_model(Checkpoint *c, const Model *m, const Tokenizer *tok);
-/* Builds m (model_init + copy of PARM) and tok from CONF/TOKN/PARM.
- * Returns 0, or -1 with err (missing section, config invalid, size
- * mismatch). path is only used in the message. */
+/* Builds m (model_init + copy of PARM) and tok from CONF/HEAD/TOKN/PARM,
+ * whatever the head (m->cfg.head says which; resumes compare the whole
+ * config with their model's). Returns 0, or -1 with err (missing section,
+ * config or head invalid, size mismatch). path is only used in the
+ * message. */
 int ckpt_get_model(const Checkpoint *c, const char *path, Model *m, Tokenizer *tok, char *err,
                    size_t errlen);
+/* 0 if m (loaded from path) has head kind head, else -1 with err saying
+ * what path is instead: "PATH is a reward/value model (scalar head), not
+ * a policy" or "PATH is a policy (LM head), not a reward/value model". */
+int ckpt_check_head(const Model *m, int head, const char *path, char *err, size_t errlen);
 
 /* Adds ADAM: AdamW's step count and both moments of its n parameters
  * (every resumable trainer stores its optimizer the same way). */
@@ -103,19 +115,30 @@ int ckpt_has_adamw(const Checkpoint *c, size_t n);
  * ckpt_has_adamw(c, n) has checked. */
 void ckpt_get_adamw(const Checkpoint *c, AdamW *opt, size_t n);
 
-/* Reads path and builds m and tok from it (ckpt_read + ckpt_get_model).
- * 0, or -1 with err; nothing to free on failure. */
+/* Readers by head kind. The plain names read a policy (an LM head: the
+ * policy, the reference, a teacher, a model to start from or evaluate)
+ * and refuse a scalar checkpoint (ckpt_check_head's message); the
+ * _scalar_ ones read a reward or value model and refuse an LM
+ * checkpoint the same way. */
+
+/* Reads path and builds m and tok from it (ckpt_read + ckpt_get_model +
+ * ckpt_check_head(LM)). 0, or -1 with err; nothing to free on failure. */
 int ckpt_read_model(const char *path, Model *m, Tokenizer *tok, char *err, size_t errlen);
+/* The same for a MODEL_HEAD_SCALAR checkpoint. */
+int ckpt_read_scalar_model(const char *path, Model *m, Tokenizer *tok, char *err, size_t errlen);
 
 /* ckpt_read_model of a checkpoint that must use tok (a model to start
  * from, or a teacher): -1 with err when it does not load or has another
  * tokenizer (its embedding rows would name other tokens). */
 int ckpt_read_model_with(const char *path, const Tokenizer *tok, Model *m, char *err,
                          size_t errlen);
+/* The same for a MODEL_HEAD_SCALAR checkpoint (a value model from a
+ * reward model: it must read the policy's tokens). */
+int ckpt_read_scalar_model_with(const char *path, const Tokenizer *tok, Model *m, char *err,
+                                size_t errlen);
 
-
-/* Convenience: load a model checkpoint from path; dies with the message on
- * failure (a setup error). */
+/* Convenience: load a policy (LM) checkpoint from path; dies with the
+ * message on failure (a setup error), a scalar checkpoint included. */
 void ckpt_load_model_or_die(const char *path, Model *m, Tokenizer *tok);
 
 /* The tokenizer alone (the TOKN section) of the checkpoint at path: 0, or

@@ -12,14 +12,18 @@ double memory_needed(const ModelConfig *c, MemoryRole role, int rows, int T, int
     double kvd = (double)c->dim / c->n_heads * c->n_kv_heads;
     /* per token and layer the forward keeps ~12 D + 4 HF floats (norms,
      * q k v, attention out, residuals, SwiGLU), plus T attention weights
-     * per head, plus two V-wide rows at the head */
-    double act = (double)rows * T * (L * (12 * D + 4 * HF + (double)c->n_heads * T) + 2 * V) * 4;
+     * per head, plus at the head two V-wide rows (logits and their
+     * gradient) for an LM, or a value and its gradient for a scalar head
+     * (forward_state_new allocates no V-wide rows for one) */
+    double head = c->head == MODEL_HEAD_SCALAR ? 2 : 2 * V;
+    double act = (double)rows * T * (L * (12 * D + 4 * HF + (double)c->n_heads * T) + head) * 4;
     double kv = (double)kv_slots * c->max_seq_len * L * kvd * 2 * 4 + (double)kv_slots * V * 8;
     switch (role) {
     case ROLE_SFT: return 4 * p + act;       /* params, grads, m, v */
     case ROLE_LEARNER: return 5 * p + act;   /* + the frozen reference */
     case ROLE_ACTOR: return 2 * p + kv;      /* weights + the broadcast back buffer */
     case ROLE_EVAL: return p + kv;           /* weights, no optimizer state */
+    case ROLE_SCORE: return p + act;         /* frozen weights run forward (reward model) */
     }
     return p;
 }
@@ -80,7 +84,7 @@ int memory_fits(const MemoryLimits *l, double need, int ranks_on_node, char *why
 
 void memory_check_or_die(const ModelConfig *c, MemoryRole role, int rows, int T, int kv_slots,
                          int ranks_on_node) {
-    static const char *names[] = {"sft", "learner", "actor", "eval"};
+    static const char *names[] = {"sft", "learner", "actor", "eval", "score"};
     MemoryLimits l;
     memory_read_limits(&l);
     char why[MEMORY_PATH_MAX + 512];

@@ -11,12 +11,16 @@
 #include "memory_limits.h"
 #include "model.h"
 
-typedef enum { ROLE_SFT, ROLE_LEARNER, ROLE_ACTOR, ROLE_EVAL } MemoryRole;
+/* ROLE_SCORE: a frozen model run forward only (training-shaped
+ * activations, no gradients or optimizer): the reward model an actor's
+ * rm: scorer holds, to add to the actor's own need. */
+typedef enum { ROLE_SFT, ROLE_LEARNER, ROLE_ACTOR, ROLE_EVAL, ROLE_SCORE } MemoryRole;
 
 /* Bytes one rank of this role needs, roughly: parameter copies (policy,
  * gradients, AdamW m and v, reference) plus activations for batch rows of
  * T tokens, or the KV cache and logits for kv_slots sequences. Counts what
- * the rank has allocated already too (a loaded model). */
+ * the rank has allocated already too (a loaded model). The head kind
+ * (c->head) counts: a scalar model has no V-wide logit rows. */
 double memory_needed(const ModelConfig *c, MemoryRole role, int rows, int T, int kv_slots);
 
 typedef struct {

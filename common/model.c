@@ -9,7 +9,10 @@
  *   xn = rmsnorm(x) ; q,k,v = xn Wq^T, xn Wk^T, xn Wv^T ; rope(q, k)
  *   x += attention(q, k, v) Wo^T
  *   xn = rmsnorm(x) ; x += (silu(xn W1^T) * xn W3^T) W2^T
- * then logits = rmsnorm(x) Wcls^T (Wcls = wte when tied). */
+ * then the head on xf = rmsnorm(x): logits = xf Wcls^T (Wcls = wte when
+ * tied) for MODEL_HEAD_LM, or value = xf . w + b for MODEL_HEAD_SCALAR.
+ * Both heads sit on one trunk (trunk_forward / trunk_backward): a second
+ * copy of the layers could drift from the first. */
 #include "model.h"
 
 #include <math.h>
@@ -32,6 +35,10 @@ const char *model_config_check(const ModelConfig *c) {
     if (c->hidden_dim < 1) return "hidden_dim must be >= 1";
     if (c->max_seq_len < 1) return "max_seq_len must be >= 1";
     if (c->tied_embeddings != 0 && c->tied_embeddings != 1) return "tied_embeddings must be 0 or 1";
+    if (c->head != MODEL_HEAD_LM && c->head != MODEL_HEAD_SCALAR)
+        return "head must be 0 (LM: next-token logits) or 1 (scalar: one value per position)";
+    if (c->head == MODEL_HEAD_SCALAR && c->tied_embeddings)
+        return "a scalar head (reward/value model) cannot be tied to the embedding";
     if (!(c->rope_theta > 0.0f)) return "rope_theta must be > 0";
     if (!(c->norm_eps > 0.0f)) return "norm_eps must be > 0";
     return NULL;
@@ -51,7 +58,8 @@ size_t model_tensor_sizes(const ModelConfig *c, size_t s[MODEL_NUM_TENSORS]) {
     s[8] = L * D * HF;                     /* w2 */
     s[9] = L * HF * D;                     /* w3 */
     s[10] = D;                             /* rms_final */
-    s[11] = c->tied_embeddings ? 0 : V * D; /* wcls */
+    /* wcls: (V, D) logits, none when tied, or a scalar head's w (D) and b */
+    s[11] = c->head == MODEL_HEAD_SCALAR ? D + 1 : c->tied_embeddings ? 0 : V * D;
     size_t total = 0;
     for (int i = 0; i < MODEL_NUM_TENSORS; i++) total += s[i];
     return total;
@@ -112,6 +120,8 @@ void model_init_weights(Model *m, uint64_t seed) {
         }
         p += s[i];
     }
+    /* a scalar head's bias starts at 0: the value of nothing learned yet */
+    if (m->cfg.head == MODEL_HEAD_SCALAR) m->w.wcls[m->cfg.dim] = 0.0f;
 }
 
 void model_alloc_grads(Model *m) {
@@ -223,11 +233,16 @@ ForwardState *forward_state_new(const ModelConfig *cfg, int max_B, int max_T) {
     s->hsig = F(L * N * HF);
     s->xn_final = F(N * D);
     s->rstd_final = F(N);
-    s->logits = F(N * V);
-    s->lse = xmalloc(sizeof(double) * N);
-    s->keep_z = F(N);
-    s->keep_id = xmalloc(sizeof(int) * N);
-    s->keep_scratch = F(SAMPLE_DIST_SCRATCH_FLOATS(V));
+    /* the V-wide buffers exist for the LM head only: a scalar model's
+     * values go straight to the caller's (B, T) array */
+    if (cfg->head == MODEL_HEAD_LM) {
+        s->logits = F(N * V);
+        s->lse = xmalloc(sizeof(double) * N);
+        s->keep_z = F(N);
+        s->keep_id = xmalloc(sizeof(int) * N);
+        s->keep_scratch = F(SAMPLE_DIST_SCRATCH_FLOATS(V));
+        s->d_logits = F(N * V);
+    }
     s->hg = F(N * HF);
     s->d_res = F(N * D);
     s->d_xn = F(N * D);
@@ -237,7 +252,6 @@ ForwardState *forward_state_new(const ModelConfig *cfg, int max_B, int max_T) {
     s->d_v = F(N * KVD);
     s->d_h1 = F(N * HF);
     s->d_h3 = F(N * HF);
-    s->d_logits = F(N * V);
     s->d_score = F((size_t)max_T * max_T);
 #undef F
     return s;
@@ -265,21 +279,29 @@ void model_forward(const Model *m, ForwardState *s, const int *tokens, const int
     model_forward_dist(m, s, tokens, targets, B, T, &full, logp, entropy);
 }
 
-void model_forward_dist(const Model *m, ForwardState *s, const int *tokens, const int *targets,
-                        int B, int T, const SampleDist *dist, float *logp, float *entropy) {
+/* Dies unless m and s are both of head kind `head` (what= the caller, for
+ * the message): the wrong head is a programming error, never data. */
+static void check_head(const Model *m, const ForwardState *s, int head, const char *what) {
+    static const char *const kind[] = {"an LM (next-token logits)", "a scalar (value/reward)"};
+    if (m->cfg.head != head)
+        die("%s needs %s model, got %s model", what, kind[head], kind[m->cfg.head]);
+    if (s && s->cfg.head != head)
+        die("%s: the ForwardState was made for %s model, not %s one", what, kind[s->cfg.head],
+            kind[head]);
+}
+
+/* The trunk, shared by both heads: embeds tokens (B, T), runs every layer
+ * and the final RMSNorm into s->xn_final (N, D), keeping what
+ * trunk_backward needs. */
+static void trunk_forward(const Model *m, ForwardState *s, const int *tokens, int B, int T) {
     const ModelConfig *c = &m->cfg;
-    const float temperature = dist->temperature;
     CHECK(B >= 1 && B <= s->max_B && T >= 1 && T <= s->max_T);
-    CHECK(temperature > 0.0f);
     int D = c->dim, L = c->n_layers, NH = c->n_heads, NKV = c->n_kv_heads, HF = c->hidden_dim;
     int V = c->vocab_size, HD = D / NH, KVD = NKV * HD, N = B * T;
-    for (int i = 0; i < N; i++)
-        CHECK(tokens[i] >= 0 && tokens[i] < V && targets[i] >= 0 && targets[i] < V);
+    for (int i = 0; i < N; i++) CHECK(tokens[i] >= 0 && tokens[i] < V);
     s->B = B;
     s->T = T;
-    s->temperature = temperature;
     memcpy(s->tokens, tokens, sizeof(int) * N);
-    memcpy(s->targets, targets, sizeof(int) * N);
     size_t ND = (size_t)N * D, NK = (size_t)N * KVD, NF = (size_t)N * HF;
     size_t NA = (size_t)B * NH * T * T;
 
@@ -317,6 +339,19 @@ void model_forward_dist(const Model *m, ForwardState *s, const int *tokens, cons
     }
     rmsnorm_forward(s->xn_final, s->rstd_final, s->res + (size_t)L * ND, m->w.rms_final, N, D,
                     c->norm_eps);
+}
+
+void model_forward_dist(const Model *m, ForwardState *s, const int *tokens, const int *targets,
+                        int B, int T, const SampleDist *dist, float *logp, float *entropy) {
+    check_head(m, s, MODEL_HEAD_LM, "model_forward");
+    const float temperature = dist->temperature;
+    CHECK(B >= 1 && B <= s->max_B && T >= 1 && T <= s->max_T);
+    CHECK(temperature > 0.0f);
+    int D = m->cfg.dim, V = m->cfg.vocab_size, N = B * T;
+    for (int i = 0; i < N; i++) CHECK(targets[i] >= 0 && targets[i] < V);
+    trunk_forward(m, s, tokens, B, T);
+    s->temperature = temperature;
+    memcpy(s->targets, targets, sizeof(int) * N);
     matmul_forward(s->logits, s->xn_final, head_weights(m), N, D, V, 0.0f);
     s->truncated = sample_dist_truncates(dist, V);
     if (s->truncated)
@@ -328,24 +363,23 @@ void model_forward_dist(const Model *m, ForwardState *s, const int *tokens, cons
 
 const float *forward_state_logits(const ForwardState *s, int *B, int *T) {
     CHECK(s->B > 0);
+    if (s->cfg.head != MODEL_HEAD_LM) die("forward_state_logits: a scalar model has no logits");
     if (B) *B = s->B;
     if (T) *T = s->T;
     return s->logits;
 }
 
-/* The one backward of the network, from the gradient of the loss with
- * respect to the raw logits (N, V) down to every weight; both public
- * backwards start here, so they cannot drift apart. */
-static void backward_from_logits(Model *m, ForwardState *s, const float *d_logits) {
+/* The one backward of the trunk, from s->d_xn, the gradient of the loss
+ * with respect to xn_final (N, D), down to every weight below the head;
+ * every public backward ends here, so they cannot drift apart. */
+static void trunk_backward(Model *m, ForwardState *s) {
     const ModelConfig *c = &m->cfg;
     int B = s->B, T = s->T, D = c->dim, L = c->n_layers, NH = c->n_heads, NKV = c->n_kv_heads;
-    int HF = c->hidden_dim, V = c->vocab_size, HD = D / NH, KVD = NKV * HD, N = B * T;
+    int HF = c->hidden_dim, HD = D / NH, KVD = NKV * HD, N = B * T;
     size_t ND = (size_t)N * D, NK = (size_t)N * KVD, NF = (size_t)N * HF;
     size_t NA = (size_t)B * NH * T * T;
     ParamTensors *g = &m->g;
 
-    matmul_backward(s->d_xn, c->tied_embeddings ? g->wte : g->wcls, d_logits, s->xn_final,
-                    head_weights(m), N, D, V, 0.0f);
     memset(s->d_res, 0, sizeof(float) * ND); /* rmsnorm_backward adds into it */
     rmsnorm_backward(s->d_res, g->rms_final, s->d_xn, s->res + (size_t)L * ND, m->w.rms_final,
                      s->rstd_final, N, D);
@@ -381,7 +415,18 @@ static void backward_from_logits(Model *m, ForwardState *s, const float *d_logit
     encoder_backward(g->wte, s->d_res, s->tokens, N, D);
 }
 
+/* The LM head's backward, from the gradient with respect to the raw
+ * logits (N, V), then the trunk's. */
+static void backward_from_logits(Model *m, ForwardState *s, const float *d_logits) {
+    const ModelConfig *c = &m->cfg;
+    int N = s->B * s->T;
+    matmul_backward(s->d_xn, c->tied_embeddings ? m->g.wte : m->g.wcls, d_logits, s->xn_final,
+                    head_weights(m), N, c->dim, c->vocab_size, 0.0f);
+    trunk_backward(m, s);
+}
+
 void model_backward(Model *m, ForwardState *s, const float *weights) {
+    check_head(m, s, MODEL_HEAD_LM, "model_backward");
     CHECK(m->grads != NULL && s->B > 0);
     int N = s->B * s->T, V = m->cfg.vocab_size;
     logp_backward(s->d_logits, s->logits, s->lse, s->targets, weights,
@@ -391,8 +436,76 @@ void model_backward(Model *m, ForwardState *s, const float *weights) {
 }
 
 void model_backward_logits(Model *m, ForwardState *s, const float *d_logits) {
+    check_head(m, s, MODEL_HEAD_LM, "model_backward_logits");
     CHECK(m->grads != NULL && s->B > 0);
     backward_from_logits(m, s, d_logits);
+}
+
+/* ---- scalar head ------------------------------------------------------------ */
+
+/* value[i] = xf[i] . w + b, one double-accumulated dot product per row in
+ * index order: a row's value depends on that row alone, never on what else
+ * is in the batch (the reward model's scores must not). */
+void model_forward_values(const Model *m, ForwardState *s, const int *tokens, int B, int T,
+                          float *values) {
+    check_head(m, s, MODEL_HEAD_SCALAR, "model_forward_values");
+    trunk_forward(m, s, tokens, B, T);
+    const int D = m->cfg.dim, N = B * T;
+    const float *w = m->w.wcls, b = m->w.wcls[D];
+    for (int i = 0; i < N; i++) {
+        const float *x = s->xn_final + (size_t)i * D;
+        double acc = b;
+        for (int j = 0; j < D; j++) acc += (double)x[j] * w[j];
+        values[i] = (float)acc;
+    }
+}
+
+/* d_xf[i] = d_values[i] w; dw += sum_i d_values[i] xf[i]; db += sum_i
+ * d_values[i]; then the trunk. */
+void model_backward_values(Model *m, ForwardState *s, const float *d_values) {
+    check_head(m, s, MODEL_HEAD_SCALAR, "model_backward_values");
+    CHECK(m->grads != NULL && s->B > 0);
+    const int D = m->cfg.dim, N = s->B * s->T;
+    const float *w = m->w.wcls;
+    float *gw = m->g.wcls;
+    double gb = 0;
+    for (int i = 0; i < N; i++) {
+        const float dv = d_values[i], *x = s->xn_final + (size_t)i * D;
+        float *dx = s->d_xn + (size_t)i * D;
+        for (int j = 0; j < D; j++) dx[j] = dv * w[j];
+        if (dv == 0.0f) continue;
+        for (int j = 0; j < D; j++) gw[j] += dv * x[j];
+        gb += dv;
+    }
+    gw[D] += (float)gb;
+    trunk_backward(m, s);
+}
+
+void model_swap_head(Model *dst, const Model *src, int head) {
+    ModelConfig c = src->cfg;
+    c.head = head;
+    c.tied_embeddings = 0; /* a scalar head is never tied; a new LM head is its own */
+    const char *err = model_config_check(&c);
+    if (err) die("model_swap_head: %s", err);
+    model_init(dst, &c);
+    size_t ss[MODEL_NUM_TENSORS], ds[MODEL_NUM_TENSORS];
+    model_tensor_sizes(&src->cfg, ss);
+    model_tensor_sizes(&c, ds);
+    size_t trunk = 0;
+    for (int i = 0; i < MODEL_NUM_TENSORS - 1; i++) {
+        CHECK(ss[i] == ds[i]);
+        trunk += ss[i];
+    }
+    CHECK(dst->w.wcls == dst->params + trunk);
+    memcpy(dst->params, src->params, sizeof(float) * trunk);
+    if (head == MODEL_HEAD_SCALAR) {
+        memset(dst->w.wcls, 0, sizeof(float) * ds[11]); /* w = 0, b = 0 */
+    } else {
+        /* fixed seed: the same source gives the same new head */
+        Rng rng;
+        rng_seed(&rng, 0x5A4B, 0x30DE2);
+        for (size_t j = 0; j < ds[11]; j++) dst->w.wcls[j] = 0.02f * rng_normal(&rng);
+    }
 }
 
 /* ---- incremental decoding -------------------------------------------------- */
@@ -426,6 +539,8 @@ typedef struct {
 KVCache *kv_cache_new(const ModelConfig *cfg, int n_slots, int max_len) {
     const char *err = model_config_check(cfg);
     if (err) die("bad model config: %s", err);
+    if (cfg->head != MODEL_HEAD_LM)
+        die("kv_cache_new: a scalar-head (reward/value) model does not decode");
     if (n_slots < 1 || max_len < 1) die("kv_cache_new: need n_slots, max_len >= 1");
     int D = cfg->dim, HD = D / cfg->n_heads, HF = cfg->hidden_dim;
     KVCache *c = xcalloc(1, sizeof *c);
@@ -565,6 +680,7 @@ static void decode_rows(const Model *m, KVCache *c, const int *tokens, int n, in
 
 void model_prefill(const Model *m, KVCache *c, int slot, const int *tokens, int n,
                    float *logits) {
+    check_head(m, NULL, MODEL_HEAD_LM, "model_prefill");
     DecodeScratch *d = c->scratch;
     CHECK(slot >= 0 && slot < c->n_slots && n >= 1);
     if (c->len[slot] + n > c->max_len)
@@ -586,6 +702,7 @@ void model_prefill(const Model *m, KVCache *c, int slot, const int *tokens, int 
 
 void model_decode_step(const Model *m, KVCache *c, const int *slots, const int *tokens, int n,
                        float *logits) {
+    check_head(m, NULL, MODEL_HEAD_LM, "model_decode_step");
     DecodeScratch *d = c->scratch;
     CHECK(n >= 1 && n <= c->n_slots);
     for (int i = 0; i < n; i++) {

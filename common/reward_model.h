@@ -20,7 +20,11 @@
 
 /* Writes the sequence the reward of (prompt, completion) is read at into
  * out[0..cap) and returns its length; -1 if it does not fit in cap
- * (out then holds the first cap tokens). */
+ * (out then holds the first cap tokens); -2 if the prompt or completion
+ * has a character tok cannot encode (out then unspecified). The prompt is
+ * encoded as the sampler's prompts are (encode_prompt: BOS, then
+ * tokenizer_encode), the completion as text that continues it
+ * (tokenizer_encode_cont), then EOS. */
 int reward_model_tokens(const Tokenizer *tok, const char *prompt, const char *completion, int *out,
                         int cap);
 
@@ -36,9 +40,14 @@ const Model *reward_model_model(const RewardModel *rm);
 const Tokenizer *reward_model_tokenizer(const RewardModel *rm);
 
 /* Scores n (prompt, completion) pairs into out[0..n): the raw reward
- * (unbounded; the scorer maps it into [0, 1]). Sequences longer than the
- * model are scored on their first max_seq_len tokens. Deterministic:
- * the same pair gets the same score whatever else is in the batch. */
+ * (unbounded; the scorer maps it into [0, 1]), the value at each
+ * sequence's last real token, up to max_batch right-padded sequences per
+ * model_forward_values. Sequences longer than the model are scored on
+ * their first max_seq_len tokens. Deterministic: the same pair gets the
+ * same score whatever else is in the batch (causal attention, and each
+ * row's arithmetic does not depend on the others). Dies naming the
+ * checkpoint and the text if a character is outside the reward model's
+ * vocabulary (its tokenizer is not the one it is asked to score). */
 void reward_model_score(RewardModel *rm, const char *const *prompts,
                         const char *const *completions, int n, float *out);
 

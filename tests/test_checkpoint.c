@@ -1,6 +1,8 @@
 /* test_checkpoint.c: the sectioned checkpoint format. Round trips must be
  * bit-identical; every kind of damage must be refused with a message that
- * names the file; a writer killed mid-write must leave the old file intact. */
+ * names the file; a writer killed mid-write must leave the old file intact.
+ * A scalar-head model round-trips through its HEAD section, and each
+ * reader refuses the other head's checkpoints by name. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -289,6 +291,182 @@ static void test_get_model_errors(void **state) {
     model_free(&m);
     free(tok);
     free(tok2);
+}
+
+/* A scalar-head model (reward / value) round-trips through a HEAD section
+ * (u32 kind 1, u32 0) that an LM checkpoint never has; putting an LM over
+ * it in the same Checkpoint drops the HEAD again. */
+static void test_scalar_roundtrip(void **state) {
+    (void)state;
+    const char *p = tpath("scalar.ckpt");
+    ModelConfig sc = SMALL;
+    sc.head = MODEL_HEAD_SCALAR;
+    Model m, m2, lm;
+    Tokenizer *tok = malloc(sizeof *tok), *tok2 = malloc(sizeof *tok2);
+    model_init(&m, &sc);
+    fill_params(&m);
+    tokenizer_init_char(tok);
+    Checkpoint c, r;
+    char err[512];
+    ckpt_init(&c);
+    ckpt_put_model(&c, &m, tok);
+    const CkptSection *h = ckpt_get(&c, "HEAD");
+    assert_non_null(h);
+    assert_int_equal(h->len, 8);
+    assert_memory_equal(h->data, "\x01\0\0\0\0\0\0\0", 8);
+    assert_int_equal(ckpt_write(&c, p, err, sizeof err), 0);
+    if (ckpt_read(&r, p, err, sizeof err)) fail_msg("%s", err);
+    if (ckpt_get_model(&r, p, &m2, tok2, err, sizeof err)) fail_msg("%s", err);
+    assert_int_equal(m2.cfg.head, MODEL_HEAD_SCALAR);
+    assert_memory_equal(&m2.cfg, &m.cfg, sizeof m.cfg);
+    assert_int_equal(m2.n_params, m.n_params);
+    assert_memory_equal(m2.params, m.params, m.n_params * sizeof(float));
+    model_free(&m2);
+    if (ckpt_read_scalar_model(p, &m2, tok2, err, sizeof err)) fail_msg("%s", err);
+    assert_memory_equal(m2.params, m.params, m.n_params * sizeof(float));
+    model_free(&m2);
+    tokenizer_free(tok2);
+    if (ckpt_read_scalar_model_with(p, tok, &m2, err, sizeof err)) fail_msg("%s", err);
+    assert_int_equal(m2.cfg.head, MODEL_HEAD_SCALAR);
+    model_free(&m2);
+
+    model_init(&lm, &SMALL);
+    fill_params(&lm);
+    ckpt_put_model(&c, &lm, tok);
+    assert_null(ckpt_get(&c, "HEAD"));
+    assert_int_equal(ckpt_get_model(&c, p, &m2, tok2, err, sizeof err), 0);
+    assert_int_equal(m2.cfg.head, MODEL_HEAD_LM);
+    model_free(&m2);
+
+    ckpt_free(&c);
+    ckpt_free(&r);
+    model_free(&m);
+    model_free(&lm);
+    free(tok);
+    free(tok2);
+}
+
+static void load_or_die_child(const char *path) {
+    Model m;
+    Tokenizer tok;
+    ckpt_load_model_or_die(path, &m, &tok);
+}
+
+/* Policy readers refuse a scalar checkpoint and the scalar readers an LM
+ * one, each naming the file and what it is. */
+static void test_head_refusals(void **state) {
+    (void)state;
+    const char *sp = tpath("rm.ckpt"), *lp = tpath("policy.ckpt");
+    ModelConfig sc = SMALL;
+    sc.head = MODEL_HEAD_SCALAR;
+    Model s, l, got;
+    Tokenizer tok, got_tok;
+    tokenizer_init_char(&tok);
+    model_init(&s, &sc);
+    model_init(&l, &SMALL);
+    model_init_weights(&s, 1);
+    model_init_weights(&l, 2);
+    Checkpoint c;
+    char err[512];
+    ckpt_init(&c);
+    ckpt_put_model(&c, &s, &tok);
+    assert_int_equal(ckpt_write(&c, sp, err, sizeof err), 0);
+    ckpt_free(&c);
+    ckpt_put_model(&c, &l, &tok);
+    assert_int_equal(ckpt_write(&c, lp, err, sizeof err), 0);
+    ckpt_free(&c);
+
+    assert_int_equal(ckpt_read_model(sp, &got, &got_tok, err, sizeof err), -1);
+    assert_has(err, sp);
+    assert_has(err, "is a reward/value model (scalar head), not a policy");
+    assert_int_equal(ckpt_read_model_with(sp, &tok, &got, err, sizeof err), -1);
+    assert_has(err, "is a reward/value model (scalar head), not a policy");
+    assert_int_equal(ckpt_read_scalar_model(lp, &got, &got_tok, err, sizeof err), -1);
+    assert_has(err, lp);
+    assert_has(err, "is a policy (LM head), not a reward/value model");
+    assert_int_equal(ckpt_read_scalar_model_with(lp, &tok, &got, err, sizeof err), -1);
+    assert_has(err, "is a policy (LM head), not a reward/value model");
+    assert_int_equal(ckpt_check_head(&l, MODEL_HEAD_LM, lp, err, sizeof err), 0);
+    /* a policy still loads through the policy reader */
+    if (ckpt_read_model(lp, &got, &got_tok, err, sizeof err)) fail_msg("%s", err);
+    model_free(&got);
+
+    /* ckpt_load_model_or_die (the learner's and actors' policy loads) dies */
+    int fd[2];
+    assert_int_equal(pipe(fd), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fd[1], 2);
+        load_or_die_child(sp);
+        _exit(0);
+    }
+    close(fd[1]);
+    char buf[2048];
+    ssize_t n = read(fd[0], buf, sizeof buf - 1);
+    buf[n > 0 ? n : 0] = 0;
+    close(fd[0]);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 1);
+    assert_has(buf, "is a reward/value model (scalar head), not a policy");
+    model_free(&s);
+    model_free(&l);
+}
+
+/* A HEAD that is not (0 or 1, 0) of 8 bytes, or a scalar head with tied
+ * embeddings in CONF, is refused naming the file; HEAD kind 0 is an LM. */
+static void test_head_errors(void **state) {
+    (void)state;
+    const char *p = "some/run/rm.ckpt";
+    ModelConfig sc = SMALL;
+    sc.head = MODEL_HEAD_SCALAR;
+    Model m, m2;
+    Tokenizer tok, tok2;
+    tokenizer_init_char(&tok);
+    model_init(&m, &sc);
+    fill_params(&m);
+    Checkpoint c;
+    char err[512];
+    ckpt_init(&c);
+    ckpt_put_model(&c, &m, &tok);
+    ckpt_put(&c, "HEAD", "\x01\0\0\0", 4);
+    assert_int_equal(ckpt_get_model(&c, p, &m2, &tok2, err, sizeof err), -1);
+    assert_has(err, p);
+    assert_has(err, "HEAD");
+    ckpt_put(&c, "HEAD", "\x07\0\0\0\0\0\0\0", 8);
+    assert_int_equal(ckpt_get_model(&c, p, &m2, &tok2, err, sizeof err), -1);
+    assert_has(err, "HEAD");
+    ckpt_put(&c, "HEAD", "\x01\0\0\0\x01\0\0\0", 8);
+    assert_int_equal(ckpt_get_model(&c, p, &m2, &tok2, err, sizeof err), -1);
+    assert_has(err, "HEAD");
+    /* kind 0 with a scalar PARM: the LM's size is expected, and refused */
+    ckpt_put(&c, "HEAD", "\0\0\0\0\0\0\0\0", 8);
+    assert_int_equal(ckpt_get_model(&c, p, &m2, &tok2, err, sizeof err), -1);
+    assert_has(err, "PARM");
+    /* scalar and tied */
+    ckpt_put(&c, "HEAD", "\x01\0\0\0\0\0\0\0", 8);
+    uint8_t conf[40];
+    memcpy(conf, ckpt_get(&c, "CONF")->data, 40);
+    put_le32(conf + 28, 1);
+    ckpt_put(&c, "CONF", conf, 40);
+    assert_int_equal(ckpt_get_model(&c, p, &m2, &tok2, err, sizeof err), -1);
+    assert_has(err, p);
+    assert_has(err, "tied");
+    /* an explicit kind 0 over an LM's sections loads as an LM */
+    Model l;
+    model_init(&l, &SMALL);
+    fill_params(&l);
+    ckpt_put_model(&c, &l, &tok);
+    ckpt_put(&c, "HEAD", "\0\0\0\0\0\0\0\0", 8);
+    assert_int_equal(ckpt_get_model(&c, p, &m2, &tok2, err, sizeof err), 0);
+    assert_int_equal(m2.cfg.head, MODEL_HEAD_LM);
+    model_free(&m2);
+    model_free(&l);
+    ckpt_free(&c);
+    model_free(&m);
 }
 
 /* Every truncation is refused with the path and "truncated"; c comes back
@@ -643,6 +821,9 @@ int main(void) {
         cmocka_unit_test(test_roundtrip_bit_identical),
         cmocka_unit_test(test_model_roundtrip),
         cmocka_unit_test(test_get_model_errors),
+        cmocka_unit_test(test_scalar_roundtrip),
+        cmocka_unit_test(test_head_refusals),
+        cmocka_unit_test(test_head_errors),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_bit_flips),
         cmocka_unit_test(test_wrong_version),

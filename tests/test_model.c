@@ -7,7 +7,11 @@
  *   - bit-identical gradients across repeated runs;
  *   - entropy vs -sum p log p from V separate log-prob evaluations;
  *   - causality: padding never changes the log-probs of real tokens;
- *   - the sgemm matmul vs its naive loop. */
+ *   - the sgemm matmul vs its naive loop;
+ *   - the scalar head (MODEL_HEAD_SCALAR): every gradient tensor vs finite
+ *     differences of sum_t c_t value_t (padding rows with c = 0), values
+ *     against the LM's logits on the same trunk (model_swap_head), the
+ *     config checks, and the loud refusals of the wrong head's paths. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +21,8 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "model.h"
 #include "model_kernels.h"
@@ -82,27 +88,12 @@ static double weighted_loss(const Model *m, ForwardState *s, const int *tok, con
 #define RTOL 1e-2
 #define COS_MIN 0.99999
 
-static void gradcheck(int tied, const SampleDist *dist, const float *coef) {
-    ModelConfig c = tiny_config(tied);
-    Model m;
-    model_init(&m, &c);
-    init_big(&m, 42 + tied, 0.3f);
-    model_alloc_grads(&m);
-    ForwardState *s = forward_state_new(&c, GB, GT);
-    /* row 0 full; row 1 has 4 real targets, then padding (token 0, weight 0) */
-    int tok[GB * GT] = {1, 5, 9, 3, 3, 7, 2, 4, 10, 6, 8, 0, 0, 0};
-    int tgt[GB * GT] = {5, 9, 3, 3, 7, 2, 10, 10, 6, 8, 1, 0, 0, 0};
-    float w[GB * GT] = {0.5f, 1.0f, -0.7f, 0.3f, 1.5f, -0.2f, 0.9f,
-                        -1.1f, 0.4f, 0.8f, 0.6f, 0.0f, 0.0f, 0.0f};
-    model_zero_grads(&m);
-    weighted_loss(&m, s, tok, tgt, w, dist, coef);
-    if (coef)
-        model_backward_logits(&m, s, coef);
-    else
-        model_backward(&m, s, w);
-
+/* Compares m->grads (already accumulated for loss) with central finite
+ * differences of loss(ctx) over every element of every tensor; prints one
+ * line per tensor and returns the number of tensors that fail. */
+static int check_all_tensors(Model *m, double (*loss)(void *ctx), void *ctx, const char *label) {
     size_t sizes[MODEL_NUM_TENSORS];
-    model_tensor_sizes(&c, sizes);
+    model_tensor_sizes(&m->cfg, sizes);
     size_t off = 0;
     int failures = 0;
     for (int ti = 0; ti < MODEL_NUM_TENSORS; ti++) {
@@ -111,16 +102,16 @@ static void gradcheck(int tied, const SampleDist *dist, const float *coef) {
         size_t worst_j = 0;
         float worst_g = 0, worst_fd = 0;
         for (size_t j = 0; j < sizes[ti]; j++) {
-            float *p = m.params + off + j, orig = *p;
+            float *p = m->params + off + j, orig = *p;
             *p = orig + FD_EPS;
             float hi = *p;
-            double Lp = weighted_loss(&m, s, tok, tgt, w, dist, coef);
+            double Lp = loss(ctx);
             *p = orig - FD_EPS;
             float lo = *p;
-            double Lm = weighted_loss(&m, s, tok, tgt, w, dist, coef);
+            double Lm = loss(ctx);
             *p = orig;
             double fd = (Lp - Lm) / ((double)hi - lo);
-            double g = m.grads[off + j];
+            double g = m->grads[off + j];
             dot += g * fd;
             ng += g * g;
             nf += fd * fd;
@@ -134,12 +125,50 @@ static void gradcheck(int tied, const SampleDist *dist, const float *coef) {
         }
         double cosine = dot / (sqrt(ng * nf) + 1e-30);
         int ok = worst <= 1.0 && cosine >= COS_MIN;
-        printf("  %-5s %-9s n=%-4zu 1-cos %.1e  worst |g-fd|/tol %.3f (elem %zu: g %.6g fd %.6g)%s\n",
-               tied ? "tied" : "untie", model_tensor_name(ti), sizes[ti], 1.0 - cosine, worst, worst_j,
-               worst_g, worst_fd, ok ? "" : "  FAIL");
+        printf("  %-6s %-9s n=%-4zu 1-cos %.1e  worst |g-fd|/tol %.3f (elem %zu: g %.6g fd %.6g)%s\n",
+               label, model_tensor_name(ti), sizes[ti], 1.0 - cosine, worst, worst_j, worst_g,
+               worst_fd, ok ? "" : "  FAIL");
         failures += !ok;
         off += sizes[ti];
     }
+    return failures;
+}
+
+/* row 0 full; row 1 has 4 real targets, then padding (token 0, weight 0) */
+static const int grad_tok[GB * GT] = {1, 5, 9, 3, 3, 7, 2, 4, 10, 6, 8, 0, 0, 0};
+
+typedef struct {
+    const Model *m;
+    ForwardState *s;
+    const int *tok, *tgt;
+    const float *w, *coef;
+    const SampleDist *dist;
+} LmLoss;
+
+static double lm_loss(void *ctx) {
+    const LmLoss *a = ctx;
+    return weighted_loss(a->m, a->s, a->tok, a->tgt, a->w, a->dist, a->coef);
+}
+
+static void gradcheck(int tied, const SampleDist *dist, const float *coef) {
+    ModelConfig c = tiny_config(tied);
+    Model m;
+    model_init(&m, &c);
+    init_big(&m, 42 + tied, 0.3f);
+    model_alloc_grads(&m);
+    ForwardState *s = forward_state_new(&c, GB, GT);
+    const int *tok = grad_tok;
+    int tgt[GB * GT] = {5, 9, 3, 3, 7, 2, 10, 10, 6, 8, 1, 0, 0, 0};
+    float w[GB * GT] = {0.5f, 1.0f, -0.7f, 0.3f, 1.5f, -0.2f, 0.9f,
+                        -1.1f, 0.4f, 0.8f, 0.6f, 0.0f, 0.0f, 0.0f};
+    model_zero_grads(&m);
+    weighted_loss(&m, s, tok, tgt, w, dist, coef);
+    if (coef)
+        model_backward_logits(&m, s, coef);
+    else
+        model_backward(&m, s, w);
+    LmLoss a = {&m, s, tok, tgt, w, coef, dist};
+    int failures = check_all_tensors(&m, lm_loss, &a, tied ? "tied" : "untie");
     forward_state_free(s);
     model_free(&m);
     assert_int_equal(failures, 0);
@@ -173,6 +202,201 @@ static void test_gradcheck_truncated(void **st) {
     const SampleDist k6p = {1.3f, 6, 0.8f, LOGPROB_TRUNCATED};
     gradcheck(0, &k3, NULL);
     gradcheck(1, &k6p, NULL);
+}
+
+/* ---- scalar head ------------------------------------------------------------ */
+
+static ModelConfig scalar_config(void) {
+    ModelConfig c = tiny_config(0);
+    c.head = MODEL_HEAD_SCALAR;
+    return c;
+}
+
+typedef struct {
+    const Model *m;
+    ForwardState *s;
+    const float *coef; /* (GB, GT) */
+} ValueLoss;
+
+/* L = sum_t coef_t * value_t */
+static double value_loss(void *ctx) {
+    const ValueLoss *a = ctx;
+    float v[GB * GT];
+    model_forward_values(a->m, a->s, grad_tok, GB, GT, v);
+    double L = 0;
+    for (int i = 0; i < GB * GT; i++) L += (double)a->coef[i] * v[i];
+    return L;
+}
+
+/* Every tensor of a scalar model, the head's w and b included, against
+ * finite differences; row 1's padding (positions 4..6) has c = 0. */
+static void test_gradcheck_values(void **st) {
+    ModelConfig c = scalar_config();
+    Model m;
+    model_init(&m, &c);
+    init_big(&m, 77, 0.3f);
+    model_alloc_grads(&m);
+    ForwardState *s = forward_state_new(&c, GB, GT);
+    float coef[GB * GT];
+    Rng r;
+    rng_seed(&r, 11, 3);
+    for (int i = 0; i < GB * GT; i++) coef[i] = i >= GT + 4 ? 0.0f : rng_normal(&r);
+    ValueLoss a = {&m, s, coef};
+    model_zero_grads(&m);
+    value_loss(&a);
+    model_backward_values(&m, s, coef);
+    /* the bias's gradient is exactly sum c: a check that needs no FD */
+    double csum = 0;
+    for (int i = 0; i < GB * GT; i++) csum += coef[i];
+    assert_float_equal(m.g.wcls[c.dim], csum, 1e-5);
+    int failures = check_all_tensors(&m, value_loss, &a, "scalar");
+    forward_state_free(s);
+    model_free(&m);
+    assert_int_equal(failures, 0);
+}
+
+/* One trunk under both heads: a scalar head whose w is row k of an
+ * untied LM's wcls and whose b is 0.25 outputs logits[., k] + 0.25 on the
+ * same tokens. model_swap_head copies the trunk bit for bit and starts a
+ * scalar head at 0; swapping back gives an LM head of (V, D). */
+static void test_values_match_lm_trunk(void **st) {
+    ModelConfig c = tiny_config(0);
+    Model lm, sc, back;
+    model_init(&lm, &c);
+    init_big(&lm, 5, 0.3f);
+    model_swap_head(&sc, &lm, MODEL_HEAD_SCALAR);
+    assert_int_equal(sc.cfg.head, MODEL_HEAD_SCALAR);
+    size_t trunk = (size_t)(lm.w.wcls - lm.params);
+    assert_int_equal(sc.n_params, trunk + c.dim + 1);
+    assert_memory_equal(sc.params, lm.params, sizeof(float) * trunk);
+    for (int j = 0; j <= c.dim; j++) assert_true(sc.w.wcls[j] == 0.0f);
+
+    const int k = 7;
+    memcpy(sc.w.wcls, lm.w.wcls + (size_t)k * c.dim, sizeof(float) * c.dim);
+    sc.w.wcls[c.dim] = 0.25f;
+    ForwardState *fl = forward_state_new(&lm.cfg, GB, GT), *fs = forward_state_new(&sc.cfg, GB, GT);
+    float logp[GB * GT], v[GB * GT];
+    model_forward(&lm, fl, grad_tok, grad_tok, GB, GT, 1.0f, logp, NULL);
+    model_forward_values(&sc, fs, grad_tok, GB, GT, v);
+    const float *logits = forward_state_logits(fl, NULL, NULL);
+    for (int i = 0; i < GB * GT; i++)
+        assert_float_equal(v[i], logits[(size_t)i * c.vocab_size + k] + 0.25f, 1e-4);
+
+    model_swap_head(&back, &sc, MODEL_HEAD_LM);
+    assert_int_equal(back.cfg.head, MODEL_HEAD_LM);
+    assert_int_equal(back.n_params, trunk + (size_t)c.vocab_size * c.dim);
+    assert_memory_equal(back.params, lm.params, sizeof(float) * trunk);
+    forward_state_free(fl);
+    forward_state_free(fs);
+    model_free(&lm);
+    model_free(&sc);
+    model_free(&back);
+}
+
+static void test_scalar_config(void **st) {
+    ModelConfig c = scalar_config();
+    assert_null(model_config_check(&c));
+    size_t s[MODEL_NUM_TENSORS];
+    model_tensor_sizes(&c, s);
+    assert_int_equal(s[11], c.dim + 1);
+    c.tied_embeddings = 1;
+    const char *why = model_config_check(&c);
+    assert_non_null(why);
+    assert_non_null(strstr(why, "tied"));
+    c = tiny_config(1);
+    c.head = 2;
+    why = model_config_check(&c);
+    assert_non_null(why);
+    assert_non_null(strstr(why, "head"));
+    /* model_init_weights starts the bias at 0 */
+    c = scalar_config();
+    Model m;
+    model_init(&m, &c);
+    model_init_weights(&m, 3);
+    assert_true(m.w.wcls[c.dim] == 0.0f);
+    assert_true(m.w.wcls[0] != 0.0f);
+    model_free(&m);
+}
+
+/* Runs fn(ctx) in a child: it must exit 1 (die) with needle in its stderr. */
+static void expect_death(void (*fn)(void *), void *ctx, const char *needle) {
+    int fd[2];
+    assert_int_equal(pipe(fd), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fd[1], 2);
+        close(fd[0]);
+        fn(ctx);
+        _exit(0);
+    }
+    close(fd[1]);
+    char buf[4096];
+    size_t n = 0;
+    ssize_t got;
+    while (n + 1 < sizeof buf && (got = read(fd[0], buf + n, sizeof buf - 1 - n)) > 0)
+        n += (size_t)got;
+    buf[n] = 0;
+    close(fd[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 1 || !strstr(buf, needle))
+        fail_msg("expected death with '%s'; status %d, stderr: %s", needle, status, buf);
+}
+
+typedef struct {
+    Model lm, sc;
+} TwoHeads;
+
+static void forward_on_scalar(void *ctx) {
+    TwoHeads *h = ctx;
+    ForwardState *s = forward_state_new(&h->sc.cfg, GB, GT);
+    float logp[GB * GT];
+    model_forward(&h->sc, s, grad_tok, grad_tok, GB, GT, 1.0f, logp, NULL);
+}
+static void values_on_lm(void *ctx) {
+    TwoHeads *h = ctx;
+    ForwardState *s = forward_state_new(&h->lm.cfg, GB, GT);
+    float v[GB * GT];
+    model_forward_values(&h->lm, s, grad_tok, GB, GT, v);
+}
+static void values_on_lm_state(void *ctx) { /* a scalar model, an LM's state */
+    TwoHeads *h = ctx;
+    ForwardState *s = forward_state_new(&h->lm.cfg, GB, GT);
+    float v[GB * GT];
+    model_forward_values(&h->sc, s, grad_tok, GB, GT, v);
+}
+static void cache_for_scalar(void *ctx) { kv_cache_new(&((TwoHeads *)ctx)->sc.cfg, 2, 8); }
+static void prefill_scalar(void *ctx) {
+    TwoHeads *h = ctx;
+    KVCache *c = kv_cache_new(&h->lm.cfg, 2, 8);
+    float logits[11];
+    model_prefill(&h->sc, c, 0, grad_tok, 3, logits);
+}
+static void decode_scalar(void *ctx) {
+    TwoHeads *h = ctx;
+    KVCache *c = kv_cache_new(&h->lm.cfg, 2, 8);
+    float logits[11];
+    int slot = 0;
+    model_decode_step(&h->sc, c, &slot, grad_tok, 1, logits);
+}
+
+/* The wrong head's path dies naming what it needed, never runs. */
+static void test_scalar_refusals(void **st) {
+    TwoHeads h;
+    ModelConfig c = tiny_config(0);
+    model_init(&h.lm, &c);
+    init_big(&h.lm, 1, 0.3f);
+    model_swap_head(&h.sc, &h.lm, MODEL_HEAD_SCALAR);
+    expect_death(forward_on_scalar, &h, "model_forward needs an LM");
+    expect_death(values_on_lm, &h, "model_forward_values needs a scalar");
+    expect_death(values_on_lm_state, &h, "ForwardState was made for an LM");
+    expect_death(cache_for_scalar, &h, "does not decode");
+    expect_death(prefill_scalar, &h, "model_prefill needs an LM");
+    expect_death(decode_scalar, &h, "model_decode_step needs an LM");
+    model_free(&h.lm);
+    model_free(&h.sc);
 }
 
 /* ---- decode vs forward ---------------------------------------------------- */
@@ -393,6 +617,10 @@ int main(void) {
         cmocka_unit_test(test_entropy),
         cmocka_unit_test(test_padding_is_causal),
         cmocka_unit_test(test_matmul_vs_naive),
+        cmocka_unit_test(test_gradcheck_values),
+        cmocka_unit_test(test_values_match_lm_trunk),
+        cmocka_unit_test(test_scalar_config),
+        cmocka_unit_test(test_scalar_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
