@@ -6,6 +6,7 @@
 #include "model.h"
 #include "pipeline.h"
 #include "plan.h"
+#include "ppo_settings.h"
 #include "rejection_sample.h"
 #include "reward_mix.h"
 #include "run_settings.h"
@@ -27,6 +28,7 @@ Config *grpo_config_new(void) {
         &distill_section,  /* learner/distill_settings.c */
         &plan_section,     /* proto/plan.c: [grpo] keys every rank agrees on */
         &grpo_section,     /* learner/grpo_settings.c: the learner's [grpo] keys */
+        &ppo_section,      /* learner/ppo_settings.c: [grpo] algo = ppo's value model, GAE */
         &eval_section,     /* actors/eval.c */
         &rs_section,       /* actors/rs_settings.c: rejection-sample */
         &pipeline_section, /* deploy/pipeline_settings.c: grpo pipeline */
