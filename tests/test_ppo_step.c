@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "checkpoint.h"
 #include "blas_setup.h"
 #include "config.h"
 #include "gae.h"
@@ -50,6 +51,8 @@
 #include "wire.h"
 
 enum { V = 98, MAXG = 2, MAXC = 4 }; /* V: the character tokenizer's */
+
+static char root[256]; /* this run's scratch directory (setup) */
 
 static ModelConfig tiny_model(void) {
     ModelConfig c = {.vocab_size = V, .dim = 16, .n_layers = 1, .n_heads = 2, .n_kv_heads = 1,
@@ -131,15 +134,17 @@ static void token_values(const Model *value, const int *prompt, const int *comp,
     batch_free(&b);
 }
 
-static void make_group(Group *g, const Spec *s, uint64_t seq_no, const Model *behaviour) {
+/* Group of the first G completions of s. */
+static void make_group_of(Group *g, const Spec *s, int G, uint64_t seq_no,
+                          const Model *behaviour) {
     int64_t n = 0;
-    for (int k = 0; k < MAXG; k++) n += s->len[k];
-    group_alloc(g, MAXG, 3, 1, n);
+    for (int k = 0; k < G; k++) n += s->len[k];
+    group_alloc(g, G, 3, 1, n);
     g->actor_rank = 1;
     g->seq_no = seq_no;
     memcpy(g->prompt, s->prompt, sizeof s->prompt);
     int64_t off = 0;
-    for (int k = 0; k < MAXG; k++) {
+    for (int k = 0; k < G; k++) {
         g->completion_len[k] = s->len[k];
         memcpy(g->tokens + off, s->comp[k], sizeof(int) * (size_t)s->len[k]);
         token_logps(behaviour, s->prompt, s->comp[k], s->len[k], g->old_logprobs + off);
@@ -147,6 +152,10 @@ static void make_group(Group *g, const Spec *s, uint64_t seq_no, const Model *be
         g->finish[k] = WIRE_FINISH_EOS;
         off += s->len[k];
     }
+}
+
+static void make_group(Group *g, const Spec *s, uint64_t seq_no, const Model *behaviour) {
+    make_group_of(g, s, MAXG, seq_no, behaviour);
 }
 
 /* A PPO learner: policy, reference, value model from the policy. */
@@ -274,6 +283,98 @@ static void test_monte_carlo_advantages_are_r_minus_v_old(void **state) {
     config_free(cfg);
 }
 
+/* Groups of one completion (ordinary PPO): the advantages are still
+ * R - V_old per token; the group plays no part. */
+static void test_groups_of_one(void **state) {
+    (void)state;
+    Config *cfg = ppo_config();
+    const char *kvs[] = {"grpo.group_size=1", "ppo.gamma=1", "ppo.lam=1", "ppo.whiten=0"};
+    for (size_t i = 0; i < sizeof kvs / sizeof *kvs; i++) set(cfg, kvs[i]);
+    Fx f;
+    fx_init(&f, cfg, 0.5f, 1.0f);
+    Group g[2];
+    make_group_of(&g[0], &spec_a, 1, 0, &f.policy); /* reward 1 */
+    make_group_of(&g[1], &spec_b, 1, 1, &f.policy); /* reward 0 */
+    StepMetrics m;
+    assert_int_equal(learner_step(&f.L, g, 2, 0, &m), 0);
+    const struct PpoState *p = f.L.ppo;
+    long t = 0;
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < specs[i]->len[0]; j++, t++)
+            assert_true(fabsf(p->adv[t] - (specs[i]->reward[0] - p->v_old[t])) < 1e-6f);
+    printf("  G = 1: %ld tokens, zero-variance groups %.2f, advantage mean %.4f\n", t,
+           m.zero_var_frac, m.adv_mean);
+    assert_true(m.zero_var_frac == 1.0); /* no GRPO signal, but PPO's advantages move */
+    assert_true(m.adv_std > 0);
+    for (int i = 0; i < 2; i++) group_free(&g[i]);
+    fx_free(&f);
+    config_free(cfg);
+}
+
+/* ppo_value_load: from a policy checkpoint the trunk and a zero head;
+ * from a scalar checkpoint (a reward model) its head as it is. */
+static void test_value_model_from_policy_or_reward_model(void **state) {
+    (void)state;
+    Config *cfg = ppo_config();
+    Tokenizer tok;
+    tokenizer_init_char(&tok);
+    Model pol, rm, v;
+    init_model(&pol, 42);
+    model_swap_head(&rm, &pol, MODEL_HEAD_SCALAR);
+    for (int i = 0; i <= rm.cfg.dim; i++) rm.w.wcls[i] = 0.01f * (float)(i + 1);
+    char pp[300], rp[300], used[300], err[600];
+    snprintf(pp, sizeof pp, "%s/policy.ckpt", root);
+    snprintf(rp, sizeof rp, "%s/rm.ckpt", root);
+    const Model *ms[2] = {&pol, &rm};
+    const char *ps[2] = {pp, rp};
+    for (int i = 0; i < 2; i++) {
+        Checkpoint ck;
+        ckpt_init(&ck);
+        ckpt_put_model(&ck, ms[i], &tok);
+        if (ckpt_write(&ck, ps[i], err, sizeof err) != 0) fail_msg("%s", err);
+        ckpt_free(&ck);
+    }
+    /* "" = the policy's start */
+    assert_int_equal(ppo_value_load(cfg, pp, &tok, &pol.cfg, &v, used, sizeof used, err,
+                                    sizeof err), 0);
+    assert_string_equal(used, pp);
+    assert_int_equal(v.cfg.head, MODEL_HEAD_SCALAR);
+    assert_non_null(v.grads);
+    for (int i = 0; i <= v.cfg.dim; i++) assert_true(v.w.wcls[i] == 0.0f);
+    assert_memory_equal(v.params, pol.params, sizeof(float) * (size_t)(pol.w.wcls - pol.params));
+    model_free(&v);
+    char kv[400];
+    snprintf(kv, sizeof kv, "ppo.value_init=%s", rp);
+    set(cfg, kv);
+    assert_int_equal(ppo_value_load(cfg, pp, &tok, &pol.cfg, &v, used, sizeof used, err,
+                                    sizeof err), 0);
+    assert_string_equal(used, rp);
+    assert_memory_equal(v.params, rm.params, sizeof(float) * rm.n_params);
+    model_free(&v);
+    /* a value model that cannot see the policy's whole sequences is refused */
+    ModelConfig shortc = tiny_model();
+    shortc.max_seq_len = 6;
+    Model sh, shv;
+    model_init(&sh, &shortc);
+    model_init_weights(&sh, 1);
+    model_swap_head(&shv, &sh, MODEL_HEAD_SCALAR);
+    Checkpoint ck;
+    ckpt_init(&ck);
+    ckpt_put_model(&ck, &shv, &tok);
+    if (ckpt_write(&ck, rp, err, sizeof err) != 0) fail_msg("%s", err);
+    ckpt_free(&ck);
+    assert_int_equal(ppo_value_load(cfg, pp, &tok, &pol.cfg, &v, used, sizeof used, err,
+                                    sizeof err), -1);
+    printf("  %s\n", err);
+    assert_non_null(strstr(err, "max_seq_len 6 is shorter than the policy's 12"));
+    model_free(&sh);
+    model_free(&shv);
+    model_free(&pol);
+    model_free(&rm);
+    tokenizer_free(&tok);
+    config_free(cfg);
+}
+
 /* beta > 0, kl_mode = reward: the KL goes into the per-token rewards. */
 static void test_kl_in_the_reward(void **state) {
     (void)state;
@@ -339,7 +440,6 @@ static void test_broadcast_token_advantages_equal_grpo(void **state) {
 
 /* ---- resume ---------------------------------------------------------------- */
 
-static char root[256];
 
 static void save_at(Fx *f, Tokenizer *tok, RunState *rs) {
     char err[900];
@@ -442,6 +542,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_value_loss_falls_explained_variance_rises),
         cmocka_unit_test(test_monte_carlo_advantages_are_r_minus_v_old),
+        cmocka_unit_test(test_groups_of_one),
+        cmocka_unit_test(test_value_model_from_policy_or_reward_model),
         cmocka_unit_test(test_kl_in_the_reward),
         cmocka_unit_test(test_broadcast_token_advantages_equal_grpo),
         cmocka_unit_test(test_resume_is_bit_exact),
