@@ -161,14 +161,11 @@ static void learner_memory_check(const Run *R, int rows) {
     }
     const double need = memory_needed(c, ROLE_LEARNER, rows, T, 64) +
                         memory_needed(&R->value.cfg, ROLE_SFT, rows, T, 0);
-    MemoryLimits l;
-    memory_read_limits(&l);
-    char why[MEMORY_PATH_MAX + 512];
-    if (memory_fits(&l, need, memory_local_ranks(), why, sizeof why) == 0) return;
-    die("refusing to start: the learner rank of this PPO run (policy dim %d, %d layers; value "
-        "model dim %d, %d layers: [ppo] value_init) %s; use a smaller model, value model or "
-        "batch, fewer ranks per node, or raise the limit",
-        c->dim, c->n_layers, R->value.cfg.dim, R->value.cfg.n_layers, why);
+    char what[300];
+    snprintf(what, sizeof what, "the learner rank of this PPO run (policy dim %d, %d layers; value "
+             "model dim %d, %d layers: [ppo] value_init)", c->dim, c->n_layers,
+             R->value.cfg.dim, R->value.cfg.n_layers);
+    memory_check_need_or_die(need, what, memory_local_ranks());
 }
 
 /* Loads models and task, writes config.ini, resumes or starts, and sends
