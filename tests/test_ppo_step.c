@@ -10,6 +10,10 @@
  *     per-completion advantage is their mean;
  *   - KL in the reward: with beta > 0 and kl_mode = reward the advantages
  *     are GAE of -beta k1 plus R at the last token (ppo_token_rewards);
+ *     with kl_mode = loss the rewards are R alone and the KL is k3 in the
+ *     loss;
+ *   - groups of one completion (plain PPO); the value model from a policy
+ *     (zero head) or a reward model (its head), a too-short one refused;
  *   - the GRPO path is unchanged: a per-token advantage array holding each
  *     sequence's advantage gives grpo_loss_compute's weights bit for bit;
  *   - resume: a run checkpointed after step 2 (run_state.c: the value
@@ -408,6 +412,17 @@ static void test_kl_in_the_reward(void **state) {
            m.beta);
     assert_true(kl > 1e-3); /* the reference differs: the test means something */
     assert_true(m.beta == (double)0.1f);
+    fx_free(&f);
+    /* kl_mode = loss: the rewards are R alone at the last token; the KL is
+     * GRPO's k3 in the loss (measured: kl > 0) */
+    set(cfg, "ppo.kl_mode=loss");
+    fx_init(&f, cfg, 0.5f, 0.9f);
+    learner_step(&f.L, f.g, 2, 0, &m);
+    for (int r = 0, t = 0; r < 4; r++)
+        for (int j = 0; j < len[r]; j++, t++)
+            assert_true(f.L.ppo->rew[t] == (j == len[r] - 1 ? score[r] : 0.0f));
+    printf("  kl_mode = loss: k3 per token %.4f in the loss\n", m.kl);
+    assert_true(m.kl > 1e-4);
     fx_free(&f);
     config_free(cfg);
 }
