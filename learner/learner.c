@@ -176,14 +176,6 @@ static int setup(Run *R) {
     const TrainPlan *plan = R->plan;
     char init[CFG_STR_MAX + 16], refp[CFG_STR_MAX + 16], err[900], path[CFG_STR_MAX + 32];
     char valuep[CFG_STR_MAX + 16] = "";
-    if (R->gs->algo == ALGO_PPO && R->lg) {
-        fprintf(stderr, "error: [grpo] algo = ppo runs with one learner: this run has %d "
-                "data-parallel learners ([grpo] learners = %d, layout = %s); the value model's "
-                "gradient is not summed across learners. Use grpo.learners=1 and "
-                "grpo.layout=separate\n",
-                comm_group_size(R->lg), plan->learners, layout_names[plan->layout]);
-        return EXIT_USAGE;
-    }
     /* run.dir is ours (the lock): a temp file in it is a write that died */
     if (ckpt_remove_stale_temps(R->run->dir, err, sizeof err) < 0) fprintf(stderr, "warning: %s\n", err);
     plan_init_path(plan, R->run->dir, init, sizeof init);

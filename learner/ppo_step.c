@@ -124,42 +124,96 @@ static float row_reward(const Learner *L, int r) {
     return L->sorted[g].reward[r - g * L->plan->group_size];
 }
 
+/* Rows [*r0, *r1) of minibatch k that this learner computes (its shards
+ * are contiguous; with one learner, the whole minibatch; possibly none
+ * when the minibatch has fewer groups than there are learners), and
+ * their tokens [*t0, *t0 + *nt) in the per-token arrays. */
+static void share_rows(const Learner *L, int k, int *r0, int *r1, long *t0, long *nt) {
+    const Minibatch *mb = &L->mbs[k];
+    const Shard *sh = &L->shards[mb->sh0];
+    *r0 = sh[0].row0;
+    *r1 = sh[mb->nsh - 1].row0 + sh[mb->nsh - 1].rows;
+    *t0 = *r1 > *r0 ? L->tok_of[*r0] : 0;
+    *nt = *r1 > *r0 ? L->tok_of[*r1 - 1] + L->len[*r1 - 1] - *t0 : 0;
+}
+
+/* Sums over the learners (no call with one). */
+static void peer_sum(const Learner *L, double *v, int n) {
+    if (L->peers.count > 1) L->peers.sum_doubles(L->peers.ctx, v, n);
+}
+
 void ppo_advantages(Learner *L, int M, StepMetrics *out) {
     struct PpoState *p = L->ppo;
     const PpoSettings *ps = p->ps;
-    CHECK(L->peers.count == 1); /* learner.c refuses data-parallel PPO */
-    const int rows = L->n_sorted * L->plan->group_size;
-    const long ntok = rows ? L->tok_of[rows - 1] + L->len[rows - 1] : 0;
-    p->n_rows = rows;
+    p->n_rows = L->n_sorted * L->plan->group_size;
     p->n_minibatches = M;
     memset(&p->first, 0, sizeof p->first);
     memset(&p->all, 0, sizeof p->all);
-    float *score = xmalloc(sizeof(float) * (size_t)(rows > 0 ? rows : 1));
-    for (int r = 0; r < rows; r++) score[r] = row_reward(L, r);
     /* the reference is scored when a KL weight is in force (uses_ref) */
     const int have_ref = p->beta > 0;
     const double beta_r = ps->kl_mode == PPO_KL_REWARD ? p->beta : 0.0;
-    PpoRewardStats rst;
-    ppo_token_rewards(p->rew, &rst, L->cur, have_ref ? L->refp : NULL, score, beta_r, L->len,
-                      rows);
+    float *score = xmalloc(sizeof(float) * (size_t)(p->n_rows > 0 ? p->n_rows : 1));
+    for (int r = 0; r < p->n_rows; r++) score[r] = row_reward(L, r);
+    /* per minibatch, this learner's rows: rewards, GAE, first sums
+     * (advantage, return, return - V_old, tokens, KL per sequence, rows) */
+    double s1[6] = {0};
+    for (int k = 0; k < M; k++) {
+        int r0, r1;
+        long t0, nt;
+        share_rows(L, k, &r0, &r1, &t0, &nt);
+        if (r1 <= r0) continue;
+        PpoRewardStats rst;
+        ppo_token_rewards(p->rew + t0, &rst, L->cur + t0, have_ref ? L->refp + t0 : NULL,
+                          score + r0, beta_r, L->len + r0, r1 - r0);
+        gae_compute(p->adv + t0, p->ret + t0, p->rew + t0, p->v_old + t0, L->len + r0, r1 - r0,
+                    ps->gamma, ps->lam);
+        s1[0] += whiten_sum(p->adv + t0, nt);
+        s1[1] += whiten_sum(p->ret + t0, nt);
+        for (long t = t0; t < t0 + nt; t++) s1[2] += (double)p->ret[t] - p->v_old[t];
+        s1[3] += (double)nt;
+        s1[4] += rst.kl_seq_mean * rst.n_seqs;
+        s1[5] += rst.n_seqs;
+    }
     xfree(score);
-    gae_compute(p->adv, p->ret, p->rew, p->v_old, L->len, rows, ps->gamma, ps->lam);
-    const double n = ntok > 0 ? (double)ntok : 1.0;
-    const double mean = whiten_sum(p->adv, ntok) / n;
+    peer_sum(L, s1, 6);
+    const double n = s1[3] > 0 ? s1[3] : 1.0;
+    const double m_adv = s1[0] / n, m_ret = s1[1] / n, m_err = s1[2] / n;
+    /* second sums: squared deviations (two passes: no cancellation) */
+    double s2[3] = {0};
+    for (int k = 0; k < M; k++) {
+        int r0, r1;
+        long t0, nt;
+        share_rows(L, k, &r0, &r1, &t0, &nt);
+        s2[0] += whiten_sum_sq_dev(p->adv + t0, nt, m_adv);
+        s2[1] += whiten_sum_sq_dev(p->ret + t0, nt, m_ret);
+        for (long t = t0; t < t0 + nt; t++) {
+            const double d = ((double)p->ret[t] - p->v_old[t]) - m_err;
+            s2[2] += d * d;
+        }
+    }
+    peer_sum(L, s2, 3);
+    const double sd_adv = sqrt(s2[0] / n);
     out->ppo = 1;
-    out->adv_mean = mean;
-    out->adv_std = sqrt(whiten_sum_sq_dev(p->adv, ntok, mean) / n);
-    out->return_mean = whiten_sum(p->ret, ntok) / n;
-    out->explained_variance = explained_variance(p->v_old, p->ret, ntok);
-    out->kl_seq = have_ref ? rst.kl_seq_mean : 0;
+    out->adv_mean = m_adv;
+    out->adv_std = sd_adv;
+    out->return_mean = m_ret;
+    /* 1 - Var(R - V_old) / Var(R) (value_loss.h: explained_variance, summed
+     * over the learners' shares); undefined when every return is equal */
+    out->explained_variance = s2[1] > 0 ? 1.0 - s2[2] / s2[1] : NAN;
+    out->kl_seq = have_ref && s1[5] > 0 ? s1[4] / s1[5] : 0;
     out->beta = p->beta;
     p->kl_seq = out->kl_seq;
-    if (ps->whiten) adv_whiten(p->adv, ntok, WHITEN_EPS);
-    /* each row's mean advantage: what samples.jsonl shows for a completion */
-    for (int r = 0; r < rows; r++) {
-        double s = 0;
-        for (long t = L->tok_of[r]; t < L->tok_of[r] + L->len[r]; t++) s += p->adv[t];
-        L->adv[r] = L->len[r] ? (float)(s / L->len[r]) : 0.0f;
+    for (int k = 0; k < M; k++) {
+        int r0, r1;
+        long t0, nt;
+        share_rows(L, k, &r0, &r1, &t0, &nt);
+        if (ps->whiten) whiten_apply(p->adv + t0, nt, m_adv, sd_adv, WHITEN_EPS);
+        /* each row's mean advantage: what samples.jsonl shows for it */
+        for (int r = r0; r < r1; r++) {
+            double a = 0;
+            for (long t = L->tok_of[r]; t < L->tok_of[r] + L->len[r]; t++) a += p->adv[t];
+            L->adv[r] = L->len[r] ? (float)(a / L->len[r]) : 0.0f;
+        }
     }
 }
 
@@ -188,6 +242,12 @@ void ppo_chunk_value_loss(Learner *L, const Minibatch *mb, int lo, int hi, Value
 
 void ppo_value_update(Learner *L, long total_updates, StepMetrics *out) {
     struct PpoState *p = L->ppo;
+    const LearnerPeers *q = &L->peers;
+    if (q->count > 1) { /* the value model's gradient over every learner's share */
+        const double t0 = now_seconds();
+        q->sum_floats(q->ctx, p->value->grads, p->value->n_params);
+        out->t_allreduce += now_seconds() - t0;
+    }
     UpdateStats us = model_update(p->value, &p->opt, &p->ps->opt, p->opt_steps, total_updates);
     p->opt_steps += !us.skipped; /* = opt.t, as the policy's */
     out->nonfinite_skipped += us.skipped;
@@ -196,8 +256,12 @@ void ppo_value_update(Learner *L, long total_updates, StepMetrics *out) {
 void ppo_step_end(Learner *L, StepMetrics *out) {
     struct PpoState *p = L->ppo;
     const int M = p->n_minibatches > 0 ? p->n_minibatches : 1;
-    out->value_loss = p->first.loss / M; /* each minibatch's loss is its token mean */
-    out->value_clip_frac = p->all.clip_frac;
+    /* over every learner's share: first epoch's loss, all updates' clip */
+    double v[3] = {p->first.loss, p->all.clip_frac * (double)p->all.n_tokens,
+                   (double)p->all.n_tokens};
+    peer_sum(L, v, 3);
+    out->value_loss = v[0] / M; /* each minibatch's loss is its token mean */
+    out->value_clip_frac = v[2] > 0 ? v[1] / v[2] : 0;
     if (p->adaptive) p->beta = kl_controller_update(&p->kc, p->kl_seq, p->n_rows);
 }
 

@@ -23,10 +23,14 @@
  * token is 0 (the episode ends). Groups of any size G >= 1 work: the
  * group plays no part in the advantage (G = 1 is ordinary PPO).
  *
- * One learner only: a data-parallel run (K > 1, or the colocated layout
- * with more than one rank) with algo = ppo is refused at startup
- * (learner.c), since the value model's gradient and the whitening and
- * metric sums are not reduced across learners. */
+ * Data-parallel learners (grpo_step.h: LearnerPeers) each compute their
+ * share's values, rewards and GAE; the whitening mean and std, the
+ * metrics and the value model's gradient are summed over the learners
+ * (sum_doubles, sum_floats over the value model's gradient buffer before
+ * its update), so every learner applies the same updates. Unlike the
+ * policy's (grad_shards), the value gradient and the whitening are not
+ * summed in a fixed tree: K = 1 and K = 2 agree to float rounding, not bit
+ * for bit (the learners of one run always agree bit for bit). */
 #ifndef LEARNER_PPO_STEP_H
 #define LEARNER_PPO_STEP_H
 

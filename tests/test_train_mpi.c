@@ -391,7 +391,8 @@ static void test_signal_resume_and_atomicity(void **state) {
 /* [grpo] algo = ppo end to end: the run finishes and logs the value
  * model's metrics every step; a copy of its step-2 checkpoint resumed in
  * another run.dir finishes bit-identical to it: the policy, its AdamW,
- * the value model (VPRM), its AdamW (VADM) and the KL state (PPOS). */
+ * the value model (VPRM), its AdamW (VADM) and the KL state (PPOS); and
+ * with two data-parallel learners it runs, the learners in step. */
 static void test_ppo_train_and_resume_bit_exact(void **state) {
     (void)state;
     char straight[300], cut[300], p1[400], p2[400];
@@ -441,12 +442,16 @@ static void test_ppo_train_and_resume_bit_exact(void **state) {
     }
     ckpt_free(&a);
     ckpt_free(&b);
-    /* data-parallel PPO is refused at startup, naming the keys */
-    assert_int_not_equal(run("mpirun --oversubscribe -np 3 %s train run.dir=%s/ppo3 "
-                             "grpo.init=%s/a/sft.ckpt grpo.algo=ppo grpo.learners=2 %s > "
-                             "%s/ppo3.log 2>&1", bin, tmp, tmp, TINY, tmp),
-                         0);
-    assert_int_equal(run("grep -q 'algo = ppo runs with one learner' %s/ppo3.log", tmp), 0);
+    /* two data-parallel learners + 2 actors: every step the other learner
+     * checks that its policy equals the lead's bit for bit (it dies
+     * otherwise), and the run finishes */
+    assert_int_equal(run("mpirun --oversubscribe -np 4 %s train run.dir=%s/ppo3 "
+                         "grpo.init=%s/a/sft.ckpt grpo.steps=3 grpo.prompts_per_step=4 "
+                         "grpo.group_size=4 grpo.minibatches=2 grpo.learners=2 grpo.algo=ppo "
+                         "grpo.beta=0.02 %s > %s/ppo3.log 2>&1", bin, tmp, tmp, TINY, tmp),
+                     0);
+    assert_int_equal(run("grep -q '2 data-parallel learners' %s/ppo3.log", tmp), 0);
+    assert_int_equal(run("test $(grep -c '\"value_loss\"' %s/ppo3/metrics.jsonl) -eq 3", tmp), 0);
 }
 
 /* Async with max_staleness = 0 reproduces the synchronous run bit for bit;
