@@ -84,7 +84,8 @@ typedef struct {
     float *w2;        /* (L, D, HF) down projection */
     float *w3;        /* (L, HF, D) SwiGLU up */
     float *rms_final; /* (D) */
-    float *wcls;      /* (V, D) output head; size 0 (points at end) if tied */
+    float *wcls;      /* (V, D) output head; size 0 (points at end) if tied;
+                       * a scalar head's (D + 1): w, then the bias b */
 } ParamTensors;
 
 typedef struct {
@@ -113,7 +114,8 @@ void model_point_tensors(const ModelConfig *cfg, float *buf, ParamTensors *t);
 /* Allocates params (uninitialised); dies on a bad config. */
 void model_init(Model *m, const ModelConfig *cfg);
 /* Fills params: norms to 1, matrices N(0, 0.02), output projections (wo, w2)
- * scaled by 1/sqrt(2L) as GPT-2 does. Deterministic in seed. */
+ * scaled by 1/sqrt(2L) as GPT-2 does; a scalar head's w N(0, 0.02) and its
+ * bias 0. Deterministic in seed. */
 void model_init_weights(Model *m, uint64_t seed);
 /* Allocates (zeroed) gradients. */
 void model_alloc_grads(Model *m);
@@ -127,12 +129,16 @@ double model_train_flops_per_token(const ModelConfig *cfg, int T);
 
 /* ---- training forward / backward ---------------------------------------- */
 
-/* Activations for up to B x T tokens; opaque, sized at creation. */
+/* Activations for up to B x T tokens; opaque, sized at creation for
+ * cfg's head (a scalar model's has no V-wide logit buffers). A state is
+ * for models of its cfg's head kind only. */
 typedef struct ForwardState ForwardState;
 ForwardState *forward_state_new(const ModelConfig *cfg, int max_B, int max_T);
 void forward_state_free(ForwardState *s);
 
-/* tokens (B, T): inputs; targets (B, T): the token to score at each
+/* LM head only (dies on a scalar model, as do model_backward*,
+ * forward_state_logits, kv_cache_new, model_prefill and model_decode_step).
+ * tokens (B, T): inputs; targets (B, T): the token to score at each
  * position (any valid id at padding, whose weight will be 0). Sequences are
  * right-padded; causal attention means padding never affects real tokens.
  * Writes logp (B, T) = log softmax(logits / temperature)[target] and, if
@@ -169,7 +175,12 @@ void model_backward_logits(Model *m, ForwardState *s, const float *d_logits);
 
 /* The scalar model's forward over B right-padded sequences of T tokens:
  * values (B, T), the head's output at every position (position t has seen
- * tokens 0..t). Keeps what model_backward_values needs in s. */
+ * tokens 0..t). Keeps what model_backward_values needs in s. The trunk is
+ * model_forward's own (one implementation, the head factored out); no
+ * (B, T, V) logits are computed. Dies on an LM model or state. A value is
+ * a function of its sequence's tokens alone, but its float rounding can
+ * move by an ulp with the batch's shape (sgemm blocking), which is why
+ * reward_model_score runs one sequence per forward. */
 void model_forward_values(const Model *m, ForwardState *s, const int *tokens, int B, int T,
                           float *values);
 /* Accumulates into m->grads the gradient of any loss whose gradient with
@@ -177,10 +188,11 @@ void model_forward_values(const Model *m, ForwardState *s, const int *tokens, in
  * (B, T); 0 at padding. */
 void model_backward_values(Model *m, ForwardState *s, const float *d_values);
 
-/* Builds dst with src's trunk (every tensor but the head, copied) and a
- * fresh head of kind head: a scalar head starts at w = 0, b = 0 (a value
- * model or reward model from a policy); an LM head starts N(0, 0.02),
- * untied. dst is model_init'd here. */
+/* Builds dst with src's trunk (every tensor but the head, copied bit for
+ * bit) and a fresh head of kind head: a scalar head starts at w = 0, b = 0
+ * (a value model or reward model from a policy); an LM head starts
+ * N(0, 0.02) from a fixed seed, untied. dst is model_init'd here (free it
+ * with model_free); src is only read. */
 void model_swap_head(Model *dst, const Model *src, int head);
 
 /* ---- incremental decoding ------------------------------------------------ */

@@ -12,7 +12,8 @@ static int validate(const Config *cfg, const void *settings, char *err, size_t e
 #define T RewardSettings
 static const CfgKey keys[] = {
     CFG_S(T, "scorers", scorers, "", 1,
-          "extra scorers NAME:WEIGHT, comma separated (length = brevity), added to the "
+          "extra scorers NAME:WEIGHT, comma separated (length = brevity, rm:PATH:WEIGHT = a "
+          "reward model checkpoint, sigmoid of its reward), added to the "
           "verifier's reward of correct completions only"),
 };
 #undef T

@@ -38,11 +38,9 @@ struct RewardModel {
     Model m;
     Tokenizer tok;
     int max_batch, max_len;
-    ForwardState *fs;
-    int *tokens;   /* (max_batch, max_len) the padded batch */
-    int *len;      /* (max_batch) real tokens per row */
-    float *values; /* (max_batch, max_len) */
-    int *seq;      /* (max_len) one pair's tokens */
+    ForwardState *fs; /* (1, max_len): one pair per forward (reward_model.h) */
+    float *values;    /* (max_len) */
+    int *seq;         /* (max_len) one pair's tokens */
 };
 
 RewardModel *reward_model_open(const char *path, int max_batch, char *err, size_t errlen) {
@@ -60,11 +58,8 @@ RewardModel *reward_model_open(const char *path, int max_batch, char *err, size_
     snprintf(rm->path, sizeof rm->path, "%s", path);
     rm->max_batch = max_batch;
     rm->max_len = rm->m.cfg.max_seq_len;
-    size_t cells = (size_t)max_batch * rm->max_len;
-    rm->fs = forward_state_new(&rm->m.cfg, max_batch, rm->max_len);
-    rm->tokens = xmalloc(sizeof(int) * cells);
-    rm->len = xmalloc(sizeof(int) * (size_t)max_batch);
-    rm->values = xmalloc(sizeof(float) * cells);
+    rm->fs = forward_state_new(&rm->m.cfg, 1, rm->max_len);
+    rm->values = xmalloc(sizeof(float) * (size_t)rm->max_len);
     rm->seq = xmalloc(sizeof(int) * (size_t)rm->max_len);
     return rm;
 }
@@ -74,8 +69,6 @@ void reward_model_close(RewardModel *rm) {
     forward_state_free(rm->fs);
     model_free(&rm->m);
     tokenizer_free(&rm->tok);
-    xfree(rm->tokens);
-    xfree(rm->len);
     xfree(rm->values);
     xfree(rm->seq);
     xfree(rm);
@@ -84,38 +77,17 @@ void reward_model_close(RewardModel *rm) {
 const Model *reward_model_model(const RewardModel *rm) { return &rm->m; }
 const Tokenizer *reward_model_tokenizer(const RewardModel *rm) { return &rm->tok; }
 
-/* Scores pairs [0, n) with n <= max_batch in one forward. */
-static void score_chunk(RewardModel *rm, const char *const *prompts,
+void reward_model_score(RewardModel *rm, const char *const *prompts,
                         const char *const *completions, int n, float *out) {
-    const int cap = rm->max_len;
-    int T = 1;
     for (int i = 0; i < n; i++) {
-        int len = reward_model_tokens(&rm->tok, prompts[i], completions[i], rm->seq, cap);
+        int len = reward_model_tokens(&rm->tok, prompts[i], completions[i], rm->seq, rm->max_len);
         if (len == -2)
             die("reward model %s: prompt '%s' or its completion '%s' has a character outside "
                 "this reward model's vocabulary (it was trained with another tokenizer than "
                 "the one it scores)",
                 rm->path, prompts[i], completions[i]);
-        if (len == -1) len = cap; /* scored on its first max_seq_len tokens */
-        rm->len[i] = len;
-        if (len > T) T = len;
-        memcpy(rm->tokens + (size_t)i * cap, rm->seq, sizeof(int) * (size_t)len);
-    }
-    /* repack at stride T, right-padded (causal: padding never reaches a real token) */
-    int *packed = rm->tokens;
-    for (int i = 0; i < n; i++) {
-        int *row = packed + (size_t)i * T;
-        memmove(row, rm->tokens + (size_t)i * cap, sizeof(int) * (size_t)rm->len[i]);
-        for (int t = rm->len[i]; t < T; t++) row[t] = rm->tok.pad_id;
-    }
-    model_forward_values(&rm->m, rm->fs, packed, n, T, rm->values);
-    for (int i = 0; i < n; i++) out[i] = rm->values[(size_t)i * T + rm->len[i] - 1];
-}
-
-void reward_model_score(RewardModel *rm, const char *const *prompts,
-                        const char *const *completions, int n, float *out) {
-    for (int at = 0; at < n; at += rm->max_batch) {
-        int k = n - at < rm->max_batch ? n - at : rm->max_batch;
-        score_chunk(rm, prompts + at, completions + at, k, out + at);
+        if (len == -1) len = rm->max_len; /* scored on its first max_seq_len tokens */
+        model_forward_values(&rm->m, rm->fs, rm->seq, 1, len, rm->values);
+        out[i] = rm->values[len - 1];
     }
 }

@@ -31,9 +31,10 @@ int reward_model_tokens(const Tokenizer *tok, const char *prompt, const char *co
 typedef struct RewardModel RewardModel;
 
 /* Loads the reward model checkpoint at path (a MODEL_HEAD_SCALAR model and
- * its tokenizer) for scoring up to max_batch sequences per forward. NULL
- * with err naming the file and what is wrong (missing, not a reward
- * model: a policy checkpoint is refused). */
+ * its tokenizer, ckpt_read_scalar_model) for scoring batches of up to
+ * max_batch pairs (>= 1; sizes the scratch: see reward_model_score for
+ * how a batch runs). NULL with err naming the file and what is wrong
+ * (missing, not a reward model: a policy checkpoint is refused). */
 RewardModel *reward_model_open(const char *path, int max_batch, char *err, size_t errlen);
 void reward_model_close(RewardModel *rm);
 const Model *reward_model_model(const RewardModel *rm);
@@ -41,13 +42,18 @@ const Tokenizer *reward_model_tokenizer(const RewardModel *rm);
 
 /* Scores n (prompt, completion) pairs into out[0..n): the raw reward
  * (unbounded; the scorer maps it into [0, 1]), the value at each
- * sequence's last real token, up to max_batch right-padded sequences per
- * model_forward_values. Sequences longer than the model are scored on
+ * sequence's last token (its EOS) by model_forward_values, the forward
+ * rm-train trains through. Sequences longer than the model are scored on
  * their first max_seq_len tokens. Deterministic: the same pair gets the
- * same score whatever else is in the batch (causal attention, and each
- * row's arithmetic does not depend on the others). Dies naming the
- * checkpoint and the text if a character is outside the reward model's
- * vocabulary (its tokenizer is not the one it is asked to score). */
+ * same score, bit for bit, whatever else is in the batch. That is why
+ * each pair runs as its own forward of its own length (B = 1, no
+ * padding) rather than right-padded beside the others: sgemm's rounding
+ * depends on the matrix shape (OpenBLAS 0.3.21: a pair padded to a
+ * longer neighbour's length, or stacked with it, moves by an ulp), and a
+ * reward must not depend on which completions were sampled with it.
+ * Rows within a pair are still one sgemm. Dies naming the checkpoint and
+ * the text if a character is outside the reward model's vocabulary (its
+ * tokenizer is not the one it is asked to score). */
 void reward_model_score(RewardModel *rm, const char *const *prompts,
                         const char *const *completions, int n, float *out);
 

@@ -6,14 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "reward_model.h"
 #include "sampling.h"
 #include "util.h"
 
 struct ScorerKind {
     const char *name;
     int takes_arg;
-    /* Set when the kind cannot be used (yet): why, for the refusal. */
-    const char *refused;
     int (*open)(const Scorer *s, const Config *cfg, void **ctx, char *err, size_t errlen);
     ScoreFn score;
     void (*close)(void *ctx);
@@ -36,16 +35,41 @@ static float length_score(void *ctx, const char *prompt, const char *completion,
     return v < 0 ? 0 : v > 1 ? 1 : v;
 }
 
+/* ---- rm:PATH: a reward model trained from comparisons ---- */
+
+/* Loads the checkpoint once per scoring rank (never broadcast: it is
+ * frozen). One pair per call: reward_model_score runs one forward per
+ * pair anyway (its determinism), so a batch would save only the calls. */
+static int rm_open(const Scorer *s, const Config *cfg, void **ctx, char *err, size_t errlen) {
+    char why[2048];
+    RewardModel *rm = reward_model_open(s->arg, 1, why, sizeof why);
+    if (!rm) {
+        set_err(err, errlen, "[reward] scorers entry rm:%s: %s", s->arg, why);
+        return -1;
+    }
+    *ctx = rm;
+    return 0;
+}
+
+/* sigmoid(raw reward): the scorer contract is [0, 1] (scorer_value dies
+ * outside it), and a Bradley-Terry reward model's raw value is a logit,
+ * so sigmoid(r) is the probability of a win against a completion whose
+ * raw reward is 0; a difference of raw rewards keeps its sign and order.
+ * The reward model reads the text (prompt and completion, re-encoded with
+ * its own tokenizer, reward_model_tokens), not the sampled ids, so it
+ * scores exactly what it was trained on. */
+static float rm_score(void *ctx, const char *prompt, const char *completion, const int *tokens,
+                      int n_tokens, int finished) {
+    float raw;
+    reward_model_score(ctx, &prompt, &completion, 1, &raw);
+    return (float)(1.0 / (1.0 + exp(-(double)raw))); /* NaN stays NaN: scorer_value dies */
+}
+
+static void rm_close(void *ctx) { reward_model_close(ctx); }
+
 static const ScorerKind kinds[] = {
-    {"length", 0, NULL, length_open, length_score, xfree},
-    /* The reward model's slot: its open will load PATH (a checkpoint
-     * trained from comparisons), score run it on prompt + completion,
-     * close free it. Until that model exists an rm entry is refused:
-     * scoring with anything else under its name would be a fake. */
-    {"rm", 1,
-     "the reward model does not exist yet (it will be trained from comparisons in a later "
-     "stage); remove the rm entry",
-     NULL, NULL, NULL},
+    {"length", 0, length_open, length_score, xfree},
+    {"rm", 1, rm_open, rm_score, rm_close},
 };
 enum { N_KINDS = (int)(sizeof kinds / sizeof kinds[0]) };
 
@@ -68,13 +92,9 @@ static int parse_entry(const char *e, size_t n, Scorer *s, char *err, size_t err
             s->kind = &kinds[k];
     if (!s->kind) {
         set_err(err, errlen,
-                "[reward] scorers entry '%s': unknown scorer '%.*s' (known: length; rm:PATH is "
-                "reserved for the reward model)",
+                "[reward] scorers entry '%s': unknown scorer '%.*s' (known: length, rm:PATH "
+                "for a reward model checkpoint)",
                 entry, (int)name_len, entry);
-        return -1;
-    }
-    if (s->kind->refused) {
-        set_err(err, errlen, "[reward] scorers entry '%s': %s", entry, s->kind->refused);
         return -1;
     }
     if (first != last && !s->kind->takes_arg) {

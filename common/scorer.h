@@ -13,11 +13,18 @@
  * a kind that takes an argument (the weight is after the last ':', so ARG
  * may hold ':'). Kinds (scorer.c):
  *   length          brevity, 1 - completion tokens / [sampler] max_new_tokens
- *   rm:PATH         reserved for the reward model trained from comparisons;
- *                   refused until it exists. It plugs in as one more entry
- *                   of scorer.c's kind table (open loads PATH, score runs
- *                   it, close frees it): the rollout, the wire and the
- *                   metrics already take any scorer. */
+ *   rm:PATH         a reward model (reward_model.h: a scalar-head checkpoint
+ *                   trained from comparisons) loaded once from PATH by each
+ *                   rank that scores; the value is sigmoid(raw reward) of
+ *                   BOS + prompt + completion + EOS: the contract is [0, 1],
+ *                   and a Bradley-Terry model's raw reward is a logit
+ *                   (sigmoid(r) = P(win against a raw reward of 0)). A
+ *                   policy checkpoint at PATH is refused at open.
+ *
+ * ScoreFn is called once per completion (reward_mix_apply, from the
+ * rollout's loop); there is no batch hook: the reward model runs one
+ * forward per pair for its determinism (reward_model_score), so a batch
+ * would save only the calls. */
 #ifndef COMMON_SCORER_H
 #define COMMON_SCORER_H
 
@@ -61,14 +68,15 @@ typedef struct {
 /* Parses list (the value of [reward] scorers; "" is the empty set) into
  * out, without opening anything. 0, or -1 with err naming the key and the
  * entry at fault: an unknown name, a missing or non-numeric, infinite or
- * negative weight, an argument a kind does not take, a name listed twice,
- * more than SCORER_MAX entries, or rm (the reward model does not exist
- * yet). */
+ * negative weight, an argument a kind does not take or lacks, a name
+ * listed twice, more than SCORER_MAX entries. PATH of rm:PATH is not read
+ * here (the learner parses the list but never loads the model). */
 int scorer_set_parse(const char *list, ScorerSet *out, char *err, size_t errlen);
 
 /* Gives every scorer of set its state, reading what it needs from cfg
- * (length: [sampler] max_new_tokens). 0, or -1 with err naming the scorer;
- * then nothing is left open. */
+ * (length: [sampler] max_new_tokens; rm: the checkpoint at PATH). 0, or -1
+ * with err naming the scorer (rm: the file and what is wrong); then
+ * nothing is left open. */
 int scorer_set_open(ScorerSet *set, const Config *cfg, char *err, size_t errlen);
 /* Frees what scorer_set_open made; the set keeps its names and weights. */
 void scorer_set_close(ScorerSet *set);

@@ -1,6 +1,7 @@
 /* The memory pre-flight: the limit readers (cgroup v2 and v1 files on a
  * fixture directory, RLIMIT_AS), the verdict that names the limit that
- * binds, and end to end: `grpo sft`, `grpo eval`, `grpo sample` and
+ * binds, the activation estimate by head kind against what
+ * forward_state_new allocates, and end to end: `grpo sft`, `grpo eval`, `grpo sample` and
  * `grpo train` under `ulimit -v` exit non-zero within seconds with a message
  * naming RLIMIT_AS, where OpenBLAS used to retry its buffer mmap forever
  * (`timeout` turns such a spin into a failure instead of a hung test). */
@@ -296,6 +297,51 @@ static void test_train_refused_under_rlimit_as(void **state) {
     assert_int_equal(run("grep -q 'RLIMIT_AS (ulimit -v) allows' %s", log), 0);
 }
 
+/* Bytes the allocator gained while forward_state_new(c, B, T) ran (its
+ * buffers are large enough to be mmapped chunks), or 0 where the heap is
+ * not glibc's (ASan). */
+static double forward_state_bytes(const ModelConfig *c, int B, int T) {
+    double h0 = memory_heap_held();
+    ForwardState *s = forward_state_new(c, B, T);
+    double got = memory_heap_held() - h0;
+    forward_state_free(s);
+    return got;
+}
+
+/* The estimate follows the head kind: a scalar model's activations have
+ * no V-wide rows (forward_state_new allocates none: measured), and
+ * memory_needed's activation term is within 1.5x of what forward_state_new
+ * allocates for either head at a vocabulary large enough that the logits
+ * would dominate. */
+static void test_estimate_by_head(void **state) {
+    (void)state;
+    /* buffers of >= 256 KiB each: mmapped, so the heap count sees them */
+    ModelConfig lm = {.vocab_size = 8192, .dim = 128, .n_layers = 1, .n_heads = 4,
+                      .n_kv_heads = 2, .hidden_dim = 256, .max_seq_len = 64,
+                      .tied_embeddings = 0, .rope_theta = 10000.0f, .norm_eps = 1e-5f};
+    ModelConfig sc = lm;
+    sc.head = MODEL_HEAD_SCALAR;
+    const int B = 8, T = 64;
+    size_t sz[MODEL_NUM_TENSORS];
+    double p_lm = 4.0 * model_tensor_sizes(&lm, sz), p_sc = 4.0 * model_tensor_sizes(&sc, sz);
+    double est_lm = memory_needed(&lm, ROLE_SCORE, B, T, 0) - p_lm;
+    double est_sc = memory_needed(&sc, ROLE_SCORE, B, T, 0) - p_sc;
+    double logit_rows = 2.0 * B * T * lm.vocab_size * 4;
+    assert_true(est_lm - est_sc >= 0.99 * logit_rows);
+    /* the training roles count the scalar head's parameters, not V x D */
+    assert_true(memory_needed(&sc, ROLE_SFT, B, T, 0) <
+                memory_needed(&lm, ROLE_SFT, B, T, 0) - 4 * (p_lm - p_sc) - 0.99 * logit_rows);
+    double got_sc = forward_state_bytes(&sc, B, T), got_lm = forward_state_bytes(&lm, B, T);
+    printf("  activations B=%d T=%d V=%d: LM %.2f MiB allocated, %.2f estimated; scalar %.2f "
+           "allocated, %.2f estimated\n",
+           B, T, lm.vocab_size, got_lm / (1 << 20), est_lm / (1 << 20), got_sc / (1 << 20),
+           est_sc / (1 << 20));
+    if (got_lm <= 0 || got_sc <= 0) skip(); /* no glibc heap accounting (ASan) */
+    assert_true(got_lm - got_sc >= 0.99 * logit_rows);
+    assert_true(est_lm <= 1.5 * got_lm && got_lm <= 1.5 * est_lm);
+    assert_true(est_sc <= 1.5 * got_sc && got_sc <= 1.5 * est_sc);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cgroup_v2_tightest_ancestor),
@@ -307,6 +353,7 @@ int main(void) {
         cmocka_unit_test(test_cgroup_path_too_long),
         cmocka_unit_test(test_rlimit_as_read),
         cmocka_unit_test(test_fits_names_the_binding_limit),
+        cmocka_unit_test(test_estimate_by_head),
         cmocka_unit_test(test_sft_refused_under_rlimit_as),
         cmocka_unit_test(test_eval_and_sample_refused_under_rlimit_as),
         cmocka_unit_test(test_train_refused_under_rlimit_as),

@@ -125,7 +125,8 @@ static int check_all_tensors(Model *m, double (*loss)(void *ctx), void *ctx, con
         }
         double cosine = dot / (sqrt(ng * nf) + 1e-30);
         int ok = worst <= 1.0 && cosine >= COS_MIN;
-        printf("  %-6s %-9s n=%-4zu 1-cos %.1e  worst |g-fd|/tol %.3f (elem %zu: g %.6g fd %.6g)%s\n",
+        printf("  %-6s %-9s n=%-4zu 1-cos %.1e  worst |g-fd|/tol %.3f "
+               "(elem %zu: g %.6g fd %.6g)%s\n",
                label, model_tensor_name(ti), sizes[ti], 1.0 - cosine, worst, worst_j, worst_g,
                worst_fd, ok ? "" : "  FAIL");
         failures += !ok;

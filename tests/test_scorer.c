@@ -3,7 +3,10 @@
  * advantages (an all-wrong group gets no push whatever its lengths; among
  * correct completions the shorter wins; correct always beats wrong), and
  * one `mpirun -np 2 grpo train reward.scorers=length:0.1` whose
- * metrics.jsonl carries the length component. */
+ * metrics.jsonl carries the length component, then with rm:PATH (every
+ * value sigmoid(3) from a head w = 0, b = 3); rm:PATH on a small scalar
+ * checkpoint the test writes (sigmoid of the raw reward, a worked value,
+ * and the refusals of a missing file and a policy checkpoint). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,8 +22,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "grpo_loss.h"
 #include "reward_mix.h"
+#include "reward_model.h"
 #include "rng.h"
 #include "scorer.h"
 #include "sections.h"
@@ -64,6 +69,12 @@ static void test_parse_good(void **st) {
     assert_true(s.s[0].weight == 0.0f);
     s = parse_ok("length:1e-1");
     assert_float_equal(s.s[0].weight, 0.1f, 1e-7);
+    /* the path may hold ':'; parsing never reads it (the learner only needs names) */
+    s = parse_ok("length:0.1, rm:/no/such/dir:x/rm.ckpt:0.5");
+    assert_int_equal(s.n, 2);
+    assert_string_equal(s.s[1].name, "rm");
+    assert_string_equal(s.s[1].arg, "/no/such/dir:x/rm.ckpt");
+    assert_float_equal(s.s[1].weight, 0.5f, 1e-7);
 }
 
 static void test_parse_bad(void **st) {
@@ -82,10 +93,9 @@ static void test_parse_bad(void **st) {
     parse_bad("length:x:0.1", "takes no argument", NULL);
     parse_bad("length:0.1,", "an empty entry", NULL);
     parse_bad(",length:0.1", "an empty entry", NULL);
-    /* the reward model's slot is there and says why it cannot be used */
-    parse_bad("rm:runs/rm.ckpt:0.5", "'rm:runs/rm.ckpt:0.5'", "reward model does not exist yet",
-              NULL);
-    parse_bad("rm:0.5", "reward model does not exist yet", NULL);
+    /* rm takes its checkpoint's path */
+    parse_bad("rm:0.5", "'rm:0.5'", "scorer 'rm' needs an argument", NULL);
+    parse_bad("rm:a.ckpt:0.1,rm:b.ckpt:0.2", "listed twice", NULL);
 }
 
 /* The key is checked when the config is, naming section, key and entry. */
@@ -185,6 +195,119 @@ static void test_components_and_names(void **st) {
     t->destroy(t);
     scorer_set_close(&s);
     config_free(c);
+}
+
+/* ---- rm:PATH ---- */
+
+/* Writes a small reward model (scalar head, character tokenizer) to path;
+ * bias >= 0 with zero_w makes every value exactly that bias. */
+static void write_rm(const char *path, int head, int zero_w, float bias) {
+    ModelConfig c = {.vocab_size = 98, .dim = 16, .n_layers = 1, .n_heads = 2, .n_kv_heads = 1,
+                     .hidden_dim = 32, .max_seq_len = 32, .tied_embeddings = 0,
+                     .rope_theta = 10000.0f, .norm_eps = 1e-5f, .head = head};
+    Model m;
+    Tokenizer tok;
+    tokenizer_init_char(&tok);
+    model_init(&m, &c);
+    model_init_weights(&m, 21);
+    if (head == MODEL_HEAD_SCALAR) {
+        Rng r;
+        rng_seed(&r, 4, 4);
+        for (int j = 0; j < c.dim; j++) m.w.wcls[j] = zero_w ? 0.0f : rng_normal(&r);
+        m.w.wcls[c.dim] = bias;
+    }
+    Checkpoint ck;
+    char err[512];
+    ckpt_init(&ck);
+    ckpt_put_model(&ck, &m, &tok);
+    if (ckpt_write(&ck, path, err, sizeof err)) fail_msg("%s", err);
+    ckpt_free(&ck);
+    model_free(&m);
+}
+
+static void rm_paths(char *rm, char *flat, char *policy, size_t cap) {
+    snprintf(rm, cap, "/tmp/grpo_test_scorer_rm_%d.ckpt", (int)getpid());
+    snprintf(flat, cap, "/tmp/grpo_test_scorer_flat_%d.ckpt", (int)getpid());
+    snprintf(policy, cap, "/tmp/grpo_test_scorer_policy_%d.ckpt", (int)getpid());
+}
+
+/* rm:PATH scores sigmoid(raw reward): w = 0, b = 3 gives sigmoid(3) =
+ * 0.95257413 for any completion; a trained-looking head gives
+ * sigmoid(reward_model_score) exactly, differing between completions; the
+ * component rides in the mixed reward like length's. */
+static void test_rm_values(void **st) {
+    (void)st;
+    char rm[128], flat[128], policy[128], list[400];
+    rm_paths(rm, flat, policy, sizeof rm);
+    write_rm(rm, MODEL_HEAD_SCALAR, 0, 0.0f);
+    write_rm(flat, MODEL_HEAD_SCALAR, 1, 3.0f);
+    int tok[8] = {0};
+
+    ScorerSet s;
+    snprintf(list, sizeof list, "rm:%s:1", flat);
+    Config *c = cfg_with(20, list, &s);
+    assert_float_equal(scorer_value(&s, 0, "1+2=", "3", tok, 2, 1), 0.95257413f, 1e-6);
+    assert_float_equal(scorer_value(&s, 0, "7*8=", "a longer one", tok, 8, 0), 0.95257413f, 1e-6);
+    scorer_set_close(&s);
+    config_free(c);
+
+    snprintf(list, sizeof list, "length:0.1,rm:%s:0.5", rm);
+    c = cfg_with(20, list, &s);
+    char err[512];
+    RewardModel *direct = reward_model_open(rm, 1, err, sizeof err);
+    if (!direct) fail_msg("%s", err);
+    const char *prompts[3] = {"12+34=", "12+34=", "12+34="}, *comps[3] = {"64", "65", "no idea"};
+    float raw[3], v[3];
+    reward_model_score(direct, prompts, comps, 3, raw);
+    for (int i = 0; i < 3; i++) {
+        v[i] = scorer_value(&s, 1, prompts[i], comps[i], tok, 3, 1);
+        assert_float_equal(v[i], 1.0 / (1.0 + exp(-(double)raw[i])), 1e-7);
+        assert_true(v[i] > 0 && v[i] < 1);
+    }
+    assert_true(v[0] != v[1] && v[1] != v[2]);
+    reward_model_close(direct);
+
+    Task *t = make_task("arith");
+    TaskItem it;
+    item_of("12+34=", "46", &it);
+    Reward plain, mixed;
+    t->verify(t, &it, "64", 1, &plain);
+    reward_mix_score(t, &s, &it, "64", tok, 3, 1, &mixed);
+    assert_int_equal(mixed.n, t->n_components + 2);
+    assert_float_equal(mixed.value[t->n_components + 1], v[0], 1e-7);
+    assert_float_equal(mixed.total, plain.total + 0.1f * 0.85f + 0.5f * v[0], 1e-6);
+    const char *names[REWARD_MAX_COMPONENTS];
+    assert_int_equal(reward_mix_names(t, &s, names), 4);
+    assert_string_equal(names[3], "rm");
+    t->destroy(t);
+    scorer_set_close(&s);
+    config_free(c);
+    unlink(rm);
+    unlink(flat);
+}
+
+/* Opening rm: refuses a missing file and a policy checkpoint, naming the
+ * entry and the file, and leaves nothing open. */
+static void test_rm_open_refusals(void **st) {
+    (void)st;
+    char rm[128], flat[128], policy[128], list[400], err[2048] = "";
+    rm_paths(rm, flat, policy, sizeof rm);
+    write_rm(policy, MODEL_HEAD_LM, 0, 0.0f);
+    Config *c = grpo_config_new();
+    ScorerSet s;
+    snprintf(list, sizeof list, "length:0.1,rm:%s:0.5", policy);
+    s = parse_ok(list);
+    assert_int_equal(scorer_set_open(&s, c, err, sizeof err), -1);
+    assert_non_null(strstr(err, "[reward] scorers entry rm:"));
+    assert_non_null(strstr(err, policy));
+    assert_non_null(strstr(err, "is a policy (LM head), not a reward/value model"));
+    assert_int_equal(s.opened, 0);
+    assert_null(s.s[0].ctx);
+    s = parse_ok("rm:/no/such/rm.ckpt:0.5");
+    assert_int_equal(scorer_set_open(&s, c, err, sizeof err), -1);
+    assert_non_null(strstr(err, "/no/such/rm.ckpt"));
+    config_free(c);
+    unlink(policy);
 }
 
 /* Mixed totals of G completions texts[i] of n_tok[i] tokens, then their
@@ -342,6 +465,39 @@ static void test_train_reports_length(void **st) {
     assert_int_equal(steps, 3);
     snprintf(path, sizeof path, "grep -q 'scorers *= *\"\\?length:0.1' %s/rl/config.ini", dir);
     assert_int_equal(run("%s", path), 0);
+
+    /* the same run with a reward model whose head is w = 0, b = 3: every
+     * completion's rm value is sigmoid(3), loaded by the actor rank */
+    char rm[400];
+    snprintf(rm, sizeof rm, "%s/flat_rm.ckpt", dir);
+    write_rm(rm, MODEL_HEAD_SCALAR, 1, 3.0f);
+    rc = run("mpirun --oversubscribe -np 2 %s train run.dir=%s/rl_rm grpo.init=%s/sft/sft.ckpt "
+             "grpo.steps=2 grpo.prompts_per_step=2 grpo.group_size=4 grpo.eval_every=2 "
+             "reward.scorers=rm:%s:0.2 %s > %s/train_rm.log 2>&1",
+             bin, dir, dir, rm, tiny, dir);
+    if (rc != 0) {
+        run("tail -n 20 %s/train_rm.log", dir);
+        fail_msg("train with rm exited with %d (log: %s/train_rm.log)", rc, dir);
+    }
+    snprintf(path, sizeof path, "%s/rl_rm/metrics.jsonl", dir);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    steps = 0;
+    while (fgets(line, sizeof line, f)) {
+        json_error_t je;
+        json_t *o = json_loads(line, 0, &je);
+        if (!o) fail_msg("%s: not JSON: %s", path, je.text);
+        if (json_integer_value(json_object_get(o, "step")) >= 1) {
+            steps++;
+            json_t *m = json_object_get(o, "reward_rm_mean");
+            if (!json_is_number(m)) fail_msg("%s: step line without reward_rm_mean", path);
+            if (fabs(json_number_value(m) - 0.95257413) > 1e-5)
+                fail_msg("%s: reward_rm_mean %g, expected sigmoid(3)", path, json_number_value(m));
+        }
+        json_decref(o);
+    }
+    fclose(f);
+    assert_int_equal(steps, 2);
     if (!getenv("KEEP_TEST_DIRS")) run("rm -rf %s", dir);
 }
 
@@ -352,6 +508,8 @@ int main(void) {
         cmocka_unit_test(test_key_in_config),
         cmocka_unit_test(test_length_values),
         cmocka_unit_test(test_components_and_names),
+        cmocka_unit_test(test_rm_values),
+        cmocka_unit_test(test_rm_open_refusals),
         cmocka_unit_test(test_gate_all_wrong_no_push),
         cmocka_unit_test(test_gate_shorter_correct_wins),
         cmocka_unit_test(test_correct_beats_wrong),
