@@ -129,8 +129,8 @@ typedef struct {
  * (c_i from cfg->norm) and writes w_t = dJ/dlogp_t to w (caller-owned, one
  * float per token). logp_ref may be NULL when beta == 0; if given with
  * beta == 0, KL is still measured for stats. adv holds one value per
- * sequence (or cfg->adv_tok one per token). Zero-length sequences add nothing to J but still count in
- * n_seqs. stats may be NULL. */
+ * sequence (or cfg->adv_tok one per token). Zero-length sequences add
+ * nothing to J but still count in n_seqs. stats may be NULL. */
 void grpo_loss_compute(float *w, GrpoLossStats *stats, const GrpoLossConfig *cfg,
                        const float *logp, const float *logp_old, const float *logp_ref,
                        const float *adv, const int *seq_len, int n_seqs);

@@ -146,7 +146,7 @@ typedef struct {
      * learner_step copies its gradient (summed over the learners, before
      * clipping) here (n_params floats), and the pointer is cleared */
     float *grad_out;
-    struct PpoState *ppo;      /* algo = ppo: the value model and its state (ppo_attach), else NULL */
+    struct PpoState *ppo;      /* algo = ppo: the value model, its state (ppo_attach); else NULL */
 } Learner;
 
 /* Sets up the learner for at most [grpo] prompts_per_step groups of

@@ -212,7 +212,8 @@ int metrics_step(MetricsLog *ml, const StepLog *s, char *err, size_t errlen) {
     char fails[48] = "", ppo[128] = "";
     if (m->status_failed) snprintf(fails, sizeof fails, " unscored %d", m->status_failed);
     if (m->ppo)
-        snprintf(ppo, sizeof ppo, " | vloss %.4f ev %.2f vclip %.2f ret %.3f adv %+.3f/%.3f beta %.3g",
+        snprintf(ppo, sizeof ppo,
+                 " | vloss %.4f ev %.2f vclip %.2f ret %.3f adv %+.3f/%.3f beta %.3g",
                  m->value_loss, m->explained_variance, m->value_clip_frac, m->return_mean,
                  m->adv_mean, m->adv_std, m->beta);
     printf("step %4ld/%ld | reward %.3f acc %.3f zero-var %.2f%s | kl %.4f clip %.3f ent %.3f | "

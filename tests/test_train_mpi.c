@@ -438,7 +438,8 @@ static void test_ppo_train_and_resume_bit_exact(void **state) {
         const CkptSection *x = ckpt_get(&a, tags[i]), *y = ckpt_get(&b, tags[i]);
         if (!x || !y) fail_msg("final.ckpt lacks %s", tags[i]);
         assert_int_equal(x->len, y->len);
-        if (memcmp(x->data, y->data, x->len) != 0) fail_msg("%s differs: %s vs %s", tags[i], p1, p2);
+        if (memcmp(x->data, y->data, x->len) != 0)
+            fail_msg("%s differs: %s vs %s", tags[i], p1, p2);
     }
     ckpt_free(&a);
     ckpt_free(&b);
