@@ -2,7 +2,8 @@
  * every actor's quota of groups from the intake (intake.c: polled,
  * validated, in sequence order; in the colocated layout its own share
  * first), relay the batch to the other data-parallel learners
- * (learner_peer.h), train on it (grpo_step.c), bump the policy version and
+ * (learner_peer.h), train on it (grpo_step.c; with [grpo] algo = ppo also
+ * the value model, ppo_step.c), bump the policy version and
  * publish the new weights (colocated: only the version), and every
  * checksum_every versions check that every rank holds bit-identical
  * weights.
