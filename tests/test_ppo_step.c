@@ -14,6 +14,7 @@
  *     loss;
  *   - groups of one completion (plain PPO); the value model from a policy
  *     (zero head) or a reward model (its head), a too-short one refused;
+ *     [ppo] keys that cannot work together refused by name;
  *   - the GRPO path is unchanged: a per-token advantage array holding each
  *     sequence's advantage gives grpo_loss_compute's weights bit for bit;
  *   - resume: a run checkpointed after step 2 (run_state.c: the value
@@ -379,6 +380,32 @@ static void test_value_model_from_policy_or_reward_model(void **state) {
     config_free(cfg);
 }
 
+/* [ppo] keys that cannot work together are refused, naming them; the
+ * same keys with algo = grpo are not read at all. */
+static void test_settings_refused(void **state) {
+    (void)state;
+    const char *bad[][4] = {
+        {"ppo.kl_target=0.5", "grpo.beta=0", "grpo.beta=0",
+         "[ppo] kl_target = 0.5 needs a starting [grpo] beta"},
+        {"ppo.kl_target=0.5", "ppo.kl_horizon=2", "grpo.group_size=8",
+         "[ppo] kl_horizon = 2 is too short for 16 completions per step"},
+        {"ppo.value_lr=1e-4", "ppo.value_lr_min=1e-3", "ppo.value_lr_min=1e-3",
+         "[ppo] value_lr_min = 0.001 must not exceed value_lr = 0.0001"},
+    };
+    char err[600];
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        Config *cfg = ppo_config();
+        set(cfg, "grpo.beta=0.1");
+        for (int k = 0; k < 3; k++) set(cfg, bad[i][k]);
+        assert_int_equal(config_validate(cfg, err, sizeof err), -1);
+        printf("  %s %s %s: %s\n", bad[i][0], bad[i][1], bad[i][2], err);
+        if (!strstr(err, bad[i][3])) fail_msg("%s", err);
+        set(cfg, "grpo.algo=grpo");
+        if (config_validate(cfg, err, sizeof err) != 0) fail_msg("algo = grpo: %s", err);
+        config_free(cfg);
+    }
+}
+
 /* beta > 0, kl_mode = reward: the KL goes into the per-token rewards. */
 static void test_kl_in_the_reward(void **state) {
     (void)state;
@@ -559,6 +586,7 @@ int main(void) {
         cmocka_unit_test(test_monte_carlo_advantages_are_r_minus_v_old),
         cmocka_unit_test(test_groups_of_one),
         cmocka_unit_test(test_value_model_from_policy_or_reward_model),
+        cmocka_unit_test(test_settings_refused),
         cmocka_unit_test(test_kl_in_the_reward),
         cmocka_unit_test(test_broadcast_token_advantages_equal_grpo),
         cmocka_unit_test(test_resume_is_bit_exact),
