@@ -80,5 +80,5 @@ fuzz:
 clean:
 	rm -rf build build-asan build-fuzz
 
-# The pipeline and distill tests drive the binary: it must be built first.
-$(BUILD)/tests/test_pipeline $(BUILD)/tests/test_distill: $(BUILD)/grpo
+# The pipeline, distill and import-vocabulary tests drive the binary: it must be built first.
+$(BUILD)/tests/test_pipeline $(BUILD)/tests/test_distill $(BUILD)/tests/test_import_vocab: $(BUILD)/grpo

@@ -24,13 +24,34 @@ int cli_parse_int(const char *name, const char *text, int lo, int hi, int *out, 
     return 0;
 }
 
-/* --data ENTRY: appends ENTRY to the list the earlier --data built and sets
- * sft.data to it, so the flags form one mixture and a later sft.data=
- * override still wins (overrides apply in order). */
+/* Sets key (section.key) to path through the config, so config.ini and
+ * the checkpoint's META record it. */
+static void set_path(Config *cfg, const char *key, const char *path) {
+    char err[2000];
+    size_t n = strlen(key) + strlen(path) + 2;
+    char *set = xmalloc(n);
+    snprintf(set, n, "%s=%s", key, path);
+    if (config_set(cfg, set, err, sizeof err) != 0) fail(err);
+    xfree(set);
+}
+
+/* --data ENTRY: for rm-train, sets rm.data (one file); for sft, appends
+ * ENTRY to the list the earlier --data built and sets sft.data to it, so
+ * the flags form one mixture and a later sft.data= override still wins
+ * (overrides apply in order). */
 static void add_data(Config *cfg, const CliArgs *a, char **list, const char *entry) {
     char err[2000];
+    if (strcmp(a->command, "rm-train") == 0) {
+        /* one file of comparison pairs */
+        if (*list) fail("option --data: grpo rm-train reads one file of comparison pairs");
+        *list = xmalloc(strlen(entry) + 1);
+        strcpy(*list, entry);
+        set_path(cfg, "rm.data", entry);
+        return;
+    }
     if (strcmp(a->command, "sft") != 0) {
-        snprintf(err, sizeof err, "option --data belongs to grpo sft, not grpo %s", a->command);
+        snprintf(err, sizeof err, "option --data belongs to grpo sft and grpo rm-train, not "
+                 "grpo %s", a->command);
         fail(err);
     }
     if (strchr(entry, ',')) {
@@ -96,13 +117,18 @@ void cli_parse(int argc, char **argv, Config *cfg, CliArgs *a) {
             only_for(a, arg, "import");
             if (!next) fail("option --tokenizer needs a value: --tokenizer tokenizer.bin|tokenizer.json");
             a->tokenizer = argv[++i];
+        } else if (!strcmp(arg, "--tokenizer-out")) {
+            only_for(a, arg, "export");
+            if (!next) fail("option --tokenizer-out needs a value: --tokenizer-out FILE (the "
+                            "tokenizer.bin export --format llama2c writes)");
+            a->tokenizer_out = argv[++i];
         } else if (!strcmp(arg, "--format")) {
             only_for(a, arg, "export");
             if (!next) fail("option --format needs a value: --format llama2c|llama2c-v1|hf");
             a->format = argv[++i];
         } else if (!strcmp(arg, "--config") || !strcmp(arg, "--checkpoint") || !strcmp(arg, "--out") ||
             !strcmp(arg, "--prompt") || !strcmp(arg, "-n") || !strcmp(arg, "--data") ||
-            !strcmp(arg, "--teacher")) {
+            !strcmp(arg, "--teacher") || !strcmp(arg, "--eval")) {
             if (!next) {
                 snprintf(err, sizeof err, "option %s needs a value", arg);
                 fail(err);
@@ -115,6 +141,10 @@ void cli_parse(int argc, char **argv, Config *cfg, CliArgs *a) {
             else if (!strcmp(arg, "--prompt")) a->prompt = next;
             else if (!strcmp(arg, "--data")) add_data(cfg, a, &data, next);
             else if (!strcmp(arg, "--teacher")) set_teacher(cfg, a, next);
+            else if (!strcmp(arg, "--eval")) {
+                only_for(a, arg, "rm-train");
+                set_path(cfg, "rm.eval", next);
+            }
             else if (cli_parse_int("-n", next, 1, CLI_MAX_SAMPLES, &a->n, err, sizeof err) != 0)
                 fail(err);
         } else if (strchr(arg, '=')) {

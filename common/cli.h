@@ -15,6 +15,8 @@ typedef struct {
     const char *source;      /* ... and the file or directory */
     const char *format;      /* --format KIND (export) */
     const char *tokenizer;   /* --tokenizer FILE (import): tokenizer.bin or tokenizer.json */
+    const char *tokenizer_out; /* --tokenizer-out FILE (export --format llama2c*): where
+                                * tokenizer.bin goes */
     int argc;                /* for MPI_Init */
     char **argv;
 } CliArgs;
@@ -22,11 +24,12 @@ typedef struct {
 enum { CLI_MAX_SAMPLES = 4096 };
 
 /* Parses argv[2..] into a and cfg: --config FILE (INI), --checkpoint,
- * --out, --prompt, -n, --data FILE[:WEIGHT] (sft only, repeatable: the
- * flags together set sft.data to their comma-separated list), --teacher
+ * --out, --prompt, -n, --data FILE[:WEIGHT] (sft, repeatable: the
+ * flags together set sft.data to their comma-separated list; rm-train:
+ * one file, sets rm.data), --eval FILE (rm-train only: sets rm.eval), --teacher
  * FILE (distill only: sets distill.teacher), --from KIND PATH (import
- * only: two values), --tokenizer FILE (import only), --format KIND (export
- * only), and
+ * only: two values), --tokenizer FILE (import only), --format KIND and
+ * --tokenizer-out FILE (export only), and
  * section.key=value overrides, applied in order, then validates cfg.
  * Prints the error and exits 2 on bad input. */
 void cli_parse(int argc, char **argv, Config *cfg, CliArgs *a);

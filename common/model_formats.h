@@ -72,6 +72,12 @@ int hf_read_dir(const char *dir, Model *m, HfExtra *extra, char *err, size_t err
 int hf_write_dir(const Model *m, const char *dir, int bos_token_id, int eos_token_id, char *err,
                  size_t errlen);
 
+/* Keeps the first vocab_size rows of wte and of an untied wcls (a padded
+ * vocabulary cut to its tokenizer; model_vocab_trim.c says why that is
+ * exact for the real tokens). m is rebuilt in place. 0, or -1 with err for
+ * a size above the model's or a scalar head. */
+int model_trim_vocab(Model *m, int vocab_size, char *err, size_t errlen);
+
 /* Row permutation between the two RoPE conventions for one (n_heads * hd,
  * in) matrix: to_hf = 1 maps this project's interleaved rows to Hugging
  * Face's halves (row h*hd + 2i + j -> h*hd + j*hd/2 + i, the permute() of

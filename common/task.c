@@ -40,6 +40,8 @@ void task_params_default(TaskParams *p) {
     p->code_tests = 5;
     p->code_demo_error = 0.6f;
     p->code_w_syntax = 0.1f;
+    p->review_demo_words = 6;
+    p->review_w_preference = 0.0f;
     sandbox_limits_default(&p->sandbox);
     p->verifier[0] = '\0';
     p->verifier_timeout = 10;

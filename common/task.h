@@ -67,6 +67,11 @@ typedef struct {
      * [0.1] */
     int code_max_steps, code_tests;
     float code_demo_error, code_w_syntax;
+    /* review (task_review.c): the demonstrator writes 1..review_demo_words
+     * words [6]; the hidden "preference" component weighs
+     * review_w_preference [0]: reported, not trained on */
+    int review_demo_words;
+    float review_w_preference;
     /* the limits of every program a task runs in the sandbox (the code
      * task's tests): the [sandbox] section, set by task_from_config */
     SandboxLimits sandbox;
@@ -213,7 +218,7 @@ void task_verify_batch(const Task *t, const VerifyJob *jobs, int n, Reward *out)
 void task_params_default(TaskParams *p);
 
 /* Creates the task called name ("arith", "countdown", "jsonl",
- * "arith_cot", "countdown_cot", "code") with
+ * "arith_cot", "countdown_cot", "code", "review") with
  * settings p and item seed; with p->verifier set, its completions are
  * scored by that program instead (task_external_create). Returns a task the caller frees with
  * t->destroy(t), or NULL with err naming the bad setting (or file:line). */
@@ -314,6 +319,7 @@ Task *task_jsonl_create(const TaskParams *p, uint64_t seed, char *err, size_t er
 Task *task_arith_cot_create(const TaskParams *p, uint64_t seed, char *err, size_t errlen);
 Task *task_countdown_cot_create(const TaskParams *p, uint64_t seed, char *err, size_t errlen);
 Task *task_code_create(const TaskParams *p, uint64_t seed, char *err, size_t errlen);
+Task *task_review_create(const TaskParams *p, uint64_t seed, char *err, size_t errlen);
 /* Wraps inner (owned: destroyed on error too) so that p->verifier scores
  * its completions (task_external.c); the program starts at the first
  * verify. NULL with err naming the bad [task] verifier_* setting. */

@@ -4,7 +4,7 @@
 
 #define T TaskSettings
 static const CfgKey keys[] = {
-    CFG_S(T, "name", name, "arith", 1, "arith | countdown | jsonl | arith_cot | countdown_cot | code"),
+    CFG_S(T, "name", name, "arith", 1, "arith | countdown | jsonl | arith_cot | countdown_cot | code | review"),
     CFG_I(T, "max_digits", p.max_digits, "2", 1, 9, 1, "arith: operand digits, 1..N"),
     CFG_F(T, "p_add", p.p_add, "0.6", 0, 1, 1, "arith: share of additions"),
     CFG_F(T, "p_sub", p.p_sub, "0.2", 0, 1, 1, "arith: share of subtractions"),
@@ -43,6 +43,11 @@ static const CfgKey keys[] = {
           "code demonstrator: probability of writing \"last N\" as x[N:] (drop's slice)"),
     CFG_F(T, "w_syntax", p.code_w_syntax, "0.1", -100, 100, 1,
           "code: reward weight of the syntax component (the program compiles)"),
+    CFG_I(T, "review_demo_words", p.review_demo_words, "6", 1, 8, 1,
+          "review demonstrator: writes 1..N words, each uniform over the vocabulary"),
+    CFG_F(T, "w_preference", p.review_w_preference, "0", -100, 100, 1,
+          "review: reward weight of the hidden preference (0 = reported, never trained on; "
+          "a learned reward model is what should stand in for it)"),
     CFG_S(T, "verifier", p.verifier, "", 1,
           "external verifier: a program scoring completions over JSON lines, run as "
           "/bin/sh -c 'exec COMMAND' (protocol: README); empty = the task's own verifier"),

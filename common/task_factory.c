@@ -30,9 +30,10 @@ static Task *create_builtin(const char *name, const TaskParams *p, uint64_t seed
     if (strcmp(name, "arith_cot") == 0) return task_arith_cot_create(p, seed, err, errlen);
     if (strcmp(name, "countdown_cot") == 0) return task_countdown_cot_create(p, seed, err, errlen);
     if (strcmp(name, "code") == 0) return task_code_create(p, seed, err, errlen);
+    if (strcmp(name, "review") == 0) return task_review_create(p, seed, err, errlen);
     set_err(err, errlen,
             "[task] name = '%s': unknown task (arith | countdown | jsonl | arith_cot | "
-            "countdown_cot | code)",
+            "countdown_cot | code | review)",
             name);
     return NULL;
 }

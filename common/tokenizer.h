@@ -132,7 +132,20 @@ int tokenizer_parse_llama2c(Tokenizer *t, const uint8_t *buf, size_t n, const ch
  * tokenizer, or a SentencePiece one with scores instead of merges (from a
  * tokenizer.bin), has no tokenizer.json form. */
 int tokenizer_write_json(const Tokenizer *t, const char *dir, char *err, size_t errlen);
-/* Writes t (SentencePiece kind) as a llama2.c tokenizer.bin. */
+/* 1 if t can be written as a llama2.c tokenizer.bin: SentencePiece kind,
+ * <unk> 0, BOS 1, EOS 2; one read from a tokenizer.bin always (it is
+ * written back as it was); one from a tokenizer.json (ranked merges) only
+ * if run.c would encode it as t does: the dummy prefix on and the byte
+ * fallback token of every byte at 3 + byte. Else 0 with why (no file name
+ * in it) saying what does not fit. */
+int tokenizer_llama2c_fits(const Tokenizer *t, char *why, size_t whylen);
+/* The bytes of t's tokenizer.bin (layout below) in *out (n of them; xfree
+ * it): 0, or -1 with why when it does not fit. */
+int tokenizer_llama2c_bytes(const Tokenizer *t, uint8_t **out, size_t *n, char *why,
+                           size_t whylen);
+/* Writes t atomically as a llama2.c tokenizer.bin (tokenizer.py export()'s layout;
+ * BOS and EOS as "\n<s>\n" and "\n</s>\n"; ranked merges become scores in
+ * rank order). 0, or -1 with err naming path (why it does not fit, I/O). */
 int tokenizer_write_llama2c(const Tokenizer *t, const char *path, char *err, size_t errlen);
 
 #endif

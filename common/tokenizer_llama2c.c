@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "atomic_file.h"
 #include "tokenizer_impl.h"
 #include "util.h"
 
@@ -158,47 +159,104 @@ int tokenizer_load_llama2c(Tokenizer *t, const char *path, char *err, size_t err
     return rc;
 }
 
-static void wr_u32(FILE *f, uint32_t v) {
-    uint8_t p[4];
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-    fwrite(p, 1, 4, f);
+/* What record id holds: the arena's bytes, except BOS and EOS from a
+ * tokenizer.json ("<s>", "</s>"), which tokenizer.py writes as "\n<s>\n"
+ * and "\n</s>\n" (run.c prints them so). */
+static const char *piece_text(const Tokenizer *t, int id) {
+    const char *p = t->arena + t->offs[id];
+    const size_t n = t->offs[id + 1] - t->offs[id];
+    if (id == 1 && n == 3 && !memcmp(p, "<s>", 3)) return "\n<s>\n";
+    if (id == 2 && n == 4 && !memcmp(p, "</s>", 4)) return "\n</s>\n";
+    return p;
 }
 
-int tokenizer_write_llama2c(const Tokenizer *t, const char *path, char *err, size_t errlen) {
-    if (t->kind != TOKENIZER_SP_BPE || t->bos_id != 1 || t->eos_id != 2 || t->unk_id != 0) {
-        set_err(err, errlen, "%s: only a SentencePiece tokenizer with <unk> 0, BOS 1 and EOS 2 "
-                "fits a tokenizer.bin (it stores no special ids)", path);
-        return -1;
+static void put_u32(TokBuf *b, uint32_t v) {
+    uint8_t p[4];
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+    tokbuf_add(b, p, 4);
+}
+
+int tokenizer_llama2c_fits(const Tokenizer *t, char *why, size_t whylen) {
+    if (t->kind == TOKENIZER_CHAR) {
+        set_err(why, whylen, "the character tokenizer has no tokenizer.bin form (llama2.c's run.c "
+                "encodes SentencePiece BPE: a dummy-prefix space, byte fallback at 3 + byte)");
+        return 0;
     }
+    if (t->kind != TOKENIZER_SP_BPE) {
+        set_err(why, whylen, "a byte-level BPE tokenizer (GPT-2 / Llama 3 style) has no "
+                "tokenizer.bin form (run.c has no byte-level pre-tokenizer); --format hf writes "
+                "it as tokenizer.json");
+        return 0;
+    }
+    if (t->unk_id != 0 || t->bos_id != 1 || t->eos_id != 2) {
+        set_err(why, whylen, "tokenizer.bin stores no special ids and run.c takes <unk> 0, BOS "
+                "1, EOS 2; this tokenizer has %d, %d, %d", t->unk_id, t->bos_id, t->eos_id);
+        return 0;
+    }
+    /* one read from a tokenizer.bin is written back as it was; one from
+     * a tokenizer.json must also be encoded by run.c as this project does */
+    if (t->scores) return 1;
+    if (!t->sp_prefix) {
+        set_err(why, whylen, "run.c always prepends the dummy-prefix space; this SentencePiece "
+                "tokenizer does not");
+        return 0;
+    }
+    for (int b = 0; b < 256; b++) {
+        if (t->byte_to_id[b] == 3 + b) continue;
+        if (t->byte_to_id[b] < 0)
+            set_err(why, whylen, "run.c's byte fallback is token 3 + byte; this tokenizer has no "
+                    "byte token for 0x%02x", b);
+        else
+            set_err(why, whylen, "run.c's byte fallback is token 3 + byte; this tokenizer's "
+                    "token for byte 0x%02x is %d, not %d", b, t->byte_to_id[b], 3 + b);
+        return 0;
+    }
+    return 1;
+}
+
+int tokenizer_llama2c_bytes(const Tokenizer *t, uint8_t **out, size_t *n, char *why,
+                           size_t whylen) {
+    if (!tokenizer_llama2c_fits(t, why, whylen)) return -1;
     /* a tokenizer.json one has ranked merges instead: the token a merge
      * makes scores minus its rank, the others lower, so run.c's
-     * best-score-first order is the rank order */
+     * best-score-first order is the rank order (a multi-byte token no
+     * merge makes, unreachable in ranked BPE, becomes run.c's last
+     * resort: such vocabularies may encode differently) */
     const int V = t->vocab_size;
     float *score = xmalloc(sizeof(float) * (size_t)V);
     for (int id = 0; id < V; id++) score[id] = t->scores ? t->scores[id] : -1e9f;
     if (!t->scores)
         for (int k = t->n_merges - 1; k >= 0; k--) score[t->merges[3 * k + 2]] = -(float)k;
-    uint32_t maxlen = 1;
+    uint32_t maxlen = 6; /* "\n</s>\n" */
     for (int id = 0; id < V; id++)
         if (t->offs[id + 1] - t->offs[id] > maxlen) maxlen = t->offs[id + 1] - t->offs[id];
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        set_err(err, errlen, "%s: cannot create the file", path);
-        xfree(score);
-        return -1;
-    }
-    wr_u32(f, maxlen);
+    TokBuf b = {0};
+    put_u32(&b, maxlen);
     for (int id = 0; id < V; id++) {
-        uint32_t bits, len = t->offs[id + 1] - t->offs[id];
+        const char *p = piece_text(t, id);
+        /* the arena's pieces are not NUL-terminated; the two substitutes are */
+        uint32_t bits, len = p == t->arena + t->offs[id] ? t->offs[id + 1] - t->offs[id]
+                                                         : (uint32_t)strlen(p);
         memcpy(&bits, &score[id], 4);
-        wr_u32(f, bits);
-        wr_u32(f, len);
-        fwrite(t->arena + t->offs[id], 1, len, f);
+        put_u32(&b, bits);
+        put_u32(&b, len);
+        tokbuf_add(&b, p, len);
     }
     xfree(score);
-    if (fclose(f) != 0) {
-        set_err(err, errlen, "%s: write failed", path);
+    *out = (uint8_t *)b.p;
+    *n = b.n;
+    return 0;
+}
+
+int tokenizer_write_llama2c(const Tokenizer *t, const char *path, char *err, size_t errlen) {
+    char why[300];
+    uint8_t *buf;
+    size_t n;
+    if (tokenizer_llama2c_bytes(t, &buf, &n, why, sizeof why) != 0) {
+        set_err(err, errlen, "%s: not written: %s", path, why);
         return -1;
     }
-    return 0;
+    int rc = atomic_file_write(path, buf, n, err, errlen);
+    xfree(buf);
+    return rc;
 }

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -64,6 +65,12 @@ FILE *xfopen(const char *path, const char *mode) {
         exit(1);
     }
     return f;
+}
+
+double peak_rss_mib(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+    return ru.ru_maxrss / 1024.0; /* kB on Linux */
 }
 
 double now_seconds(void) {

@@ -46,6 +46,8 @@ void make_dirs_or_die(const char *dir);
 
 /* Monotonic wall-clock seconds. */
 double now_seconds(void);
+/* This process's peak resident set so far (getrusage ru_maxrss), MiB. */
+double peak_rss_mib(void);
 
 /* CRC-32 (IEEE, reflected, as zlib) continued from crc (start with 0). */
 uint32_t crc32_update(uint32_t crc, const void *data, size_t n);

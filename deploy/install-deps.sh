@@ -22,6 +22,7 @@ pkgs=(
   python3
   gnuplot-nox
   python3-numpy
+  python3-sentencepiece
 )
 if [ "${WITH_SLURM:-1}" = 1 ]; then
   pkgs+=(slurmctld slurmd slurm-client munge)

@@ -8,6 +8,9 @@
  *   grpo demos  --out FILE.jsonl [-n N] [...]       the demonstrator's completions
  *                                                   as SFT data
  *   grpo distill --teacher FILE [--out FILE] [...]  token-level distillation
+ *   grpo rm-train --data PAIRS.jsonl [--eval PAIRS.jsonl] [--out FILE]
+ *                                                   a reward model from comparison
+ *                                                   pairs (Bradley-Terry)
  *   grpo train  [options] [section.key=value ...]   GRPO, under mpirun: ranks
  *                                                   0..K-1 learn, the others act
  *                                                   ([grpo] learners, layout)
@@ -17,17 +20,22 @@
  *                                                   k completions per training
  *                                                   prompt, the verified ones
  *                                                   as SFT data (mpirun or not)
+ *   grpo rm-data --out FILE.jsonl [--checkpoint FILE]
+ *                                                   comparison pairs labelled by the
+ *                                                   hidden preference, for a reward model
  *   grpo pipeline [--config FILE] [...]             the R1 recipe, every stage a
  *                                                   child of this binary, resumable
- *   grpo import --from llama2c FILE|hf DIR --out X.ckpt
+ *   grpo import --from llama2c FILE|hf DIR --out X.ckpt [--tokenizer FILE]
  *                                                   a llama2.c or Hugging Face model
  *                                                   as a checkpoint
  *   grpo export --format llama2c|llama2c-v1|hf --checkpoint X.ckpt --out PATH
- *                                                   a checkpoint as those formats
+ *               [--tokenizer-out FILE]              a checkpoint as those formats,
+ *                                                   with its tokenizer
  *   grpo config [...]                               print the effective config
  *
  * Options: --config FILE (INI; later overrides win), --out FILE (sft,
- * distill), --data FILE[:WEIGHT] (sft, repeatable; sets [sft] data),
+ * distill, rm-train), --data FILE[:WEIGHT] (sft, repeatable; sets [sft]
+ * data; rm-train: the pairs, [rm] data), --eval FILE (rm-train: [rm] eval),
  * --teacher FILE (distill; sets [distill] teacher). */
 #include <stdio.h>
 #include <string.h>
@@ -43,6 +51,8 @@
 #include "pipeline.h"
 #include "plan.h"
 #include "rejection_sample.h"
+#include "rm_data.h"
+#include "rm_train.h"
 #include "run_settings.h"
 #include "sections.h"
 #include "sft.h"
@@ -99,6 +109,10 @@ static const struct {
                              "          data (--out FILE.jsonl, -n N or sft.demos=N, default 1000)"},
     {"distill", distill, 1, "token-level distillation of --teacher FILE into a fresh [model]\n"
                          "          student (--out FILE, default <run.dir>/distill.ckpt)"},
+    {"rm-train", rm_train_command, 1,
+     "a reward model (scalar head, Bradley-Terry) from JSON lines\n"
+     "          {prompt, chosen, rejected} (--data FILE; --eval FILE or [rm] holdout;\n"
+     "          --out FILE, default <run.dir>/rm.ckpt; [rm] init; resumable)"},
     {"train", train, 1, "GRPO actor-learner; run under mpirun -np N (grpo.learners=K learners,\n"
                      "          N-K actors; or grpo.layout=colocated: every rank acts and learns)"},
     {"eval", eval_command, 1, "held-out greedy accuracy and pass@k (--checkpoint FILE)"},
@@ -106,16 +120,23 @@ static const struct {
     {"rejection-sample", rejection_sample_command, 1,
      "k completions per training prompt, the verified ones as SFT data\n"
      "          (--checkpoint FILE --out FILE.jsonl; [rs] prompts, k, shortest; mpirun or not)"},
+    {"rm-data", rm_data_command, 1,
+     "comparison pairs {prompt, chosen, rejected} labelled by the task's hidden\n"
+     "          preference (task.name=review): two completions per prompt from --checkpoint\n"
+     "          FILE, or rm_data.source=demos; --out FILE.jsonl and a held-out FILE.eval.jsonl\n"
+     "          ([rm_data] pairs, eval_pairs, label_noise; one process)"},
     /* runs_model: the stages' checkpoints are evaluated in the pipeline */
     {"pipeline", pipeline_command, 1,
      "the R1 recipe end to end: cold start, GRPO, rejection sampling, SFT mix,\n"
      "          final RL, distillation and its baseline ([pipeline] keys; resumable)"},
     {"import", import_command, 0,
      "a llama2.c model (--from llama2c FILE) or a Hugging Face Llama directory\n"
-     "          (--from hf DIR: config.json + safetensors) as a checkpoint (--out FILE)"},
+     "          (--from hf DIR: config.json + safetensors) as a checkpoint (--out FILE);\n"
+     "          --tokenizer FILE: its tokenizer.bin or tokenizer.json"},
     {"export", export_command, 0,
      "a checkpoint (--checkpoint FILE) as llama2.c (--format llama2c: legacy, or\n"
-     "          llama2c-v1) or a Hugging Face directory (--format hf) at --out PATH"},
+     "          llama2c-v1; tokenizer.bin beside it or at --tokenizer-out FILE) or a\n"
+     "          Hugging Face directory (--format hf, with tokenizer.json) at --out PATH"},
     {"config", cli_print_config, 0, "print the effective config (all keys, defaults and help)"},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };

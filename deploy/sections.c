@@ -3,12 +3,15 @@
 #include "distill.h"
 #include "eval.h"
 #include "grpo_settings.h"
+#include "overopt_alarm.h"
 #include "model.h"
 #include "pipeline.h"
 #include "plan.h"
 #include "ppo_settings.h"
 #include "rejection_sample.h"
 #include "reward_mix.h"
+#include "rm_data.h"
+#include "rm_train.h"
 #include "run_settings.h"
 #include "sandbox.h"
 #include "sampling.h"
@@ -26,11 +29,14 @@ Config *grpo_config_new(void) {
         &sandbox_section,  /* common/sandbox_settings.c: limits of sandboxed programs */
         &sft_section,      /* learner/sft.c */
         &distill_section,  /* learner/distill_settings.c */
+        &rm_section,       /* learner/rm_settings.c: grpo rm-train */
         &plan_section,     /* proto/plan.c: [grpo] keys every rank agrees on */
         &grpo_section,     /* learner/grpo_settings.c: the learner's [grpo] keys */
         &ppo_section,      /* learner/ppo_settings.c: [grpo] algo = ppo's value model, GAE */
+        &alarm_section,    /* learner/overopt_alarm.c: learned reward vs true score */
         &eval_section,     /* actors/eval.c */
         &rs_section,       /* actors/rs_settings.c: rejection-sample */
+        &rm_data_section,  /* actors/rm_data_settings.c: rm-data */
         &pipeline_section, /* deploy/pipeline_settings.c: grpo pipeline */
     };
     return config_new(sections, (int)(sizeof sections / sizeof sections[0]));

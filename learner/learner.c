@@ -87,6 +87,37 @@ static int set_aside_metrics(const char *dir, const char *name) {
  * start (set_aside an earlier run's metrics on a restart; the starting
  * model is evaluated once the actors are ready: start_eval). Returns 0 or
  * an exit status (said why). */
+/* Arms the over-optimisation alarm when the run has both of its
+ * components (a reward-model scorer and a reported true score). */
+static void start_alarm(Run *R) {
+    const char *names[REWARD_MAX_COMPONENTS];
+    int n = reward_mix_names(R->task, &R->scorers, names);
+    const AlarmSettings *a = alarm_settings(R->cfg);
+    if (overopt_alarm_init(&R->alarm, a, names, n))
+        printf("over-optimisation alarm: watching \"%s\" (trained on) against \"%s\" (true score) "
+               "over %d steps\n", a->proxy, a->truth, a->window);
+}
+
+/* Feeds one step's component means to the alarm; warns when it turns on
+ * or clears. */
+static void watch_alarm(Run *R, long step, StepLog *s) {
+    if (R->alarm.proxy_i < 0) return;
+    int ev = s->m.n_groups > 0 ? overopt_alarm_feed(&R->alarm, s->m.comp_mean) : 0;
+    s->alarm_live = 1;
+    s->alarm_on = R->alarm.on;
+    s->proxy_trend = R->alarm.proxy_trend;
+    s->truth_trend = R->alarm.truth_trend;
+    const AlarmSettings *a = alarm_settings(R->cfg);
+    if (ev > 0)
+        fprintf(stderr, "warning: step %ld: over-optimisation: \"%s\" rose by %.3f over the last %d "
+                "steps while the true score \"%s\" fell by %.3f; the policy is exploiting the "
+                "learned reward (raise [grpo] beta, or stop here)\n", step, a->proxy,
+                s->proxy_trend, a->window, a->truth, -s->truth_trend);
+    else if (ev < 0)
+        fprintf(stderr, "over-optimisation alarm cleared at step %ld (\"%s\" trend %+.3f, \"%s\" "
+                "trend %+.3f)\n", step, a->proxy, s->proxy_trend, a->truth, s->truth_trend);
+}
+
 static int resume_or_start(Run *R, int *resumed) {
     const Config *cfg = R->cfg;
     const char *dir = R->run->dir;
@@ -129,6 +160,7 @@ static int resume_or_start(Run *R, int *resumed) {
         if (metrics_open(&R->ml, dir, R->task, &R->scorers, 1, err, sizeof err) != 0)
             goto unwritable;
         R->metrics_ready = 1;
+        start_alarm(R);
         return 0;
     }
     if (res == RESUME_RESTART) {
@@ -143,6 +175,7 @@ static int resume_or_start(Run *R, int *resumed) {
     if (metrics_open(&R->ml, dir, R->task, &R->scorers, 0, err, sizeof err) != 0)
         goto unwritable;
     R->metrics_ready = 1;
+    start_alarm(R);
     return 0;
 unwritable:
     fprintf(stderr, "error: run directory not writable: %s\n", err);
@@ -399,6 +432,7 @@ static int run_step(Run *R, long step, Group *groups) {
     s.bad_messages = R->in.n_bad;
     s.stale_dropped = R->in.n_stale;
     s.version = (unsigned long long)R->version;
+    watch_alarm(R, step, &s);
     if (s.m.nonfinite_skipped)
         fprintf(stderr, "warning: learner step %ld: %d optimizer update(s) skipped, gradient norm %g "
                 "is not finite; weights and AdamW state left unchanged\n",

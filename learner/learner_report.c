@@ -69,6 +69,7 @@ int report(Run *R, const double *all_phases) {
                "%.1f ms of learner time to start them, %.2f s of gnuplot beside training)\n",
                png, R->dash.drawn, R->dash.skipped, R->dash.failed, 1e3 * R->dash.spawn_seconds,
                R->dash.child_seconds);
+    printf("learner rank: peak resident memory %.1f MiB\n", peak_rss_mib());
     snprintf(path, sizeof path, "%s/summary.json", R->run->dir);
     char *text = NULL;
     size_t len = 0;
@@ -80,12 +81,12 @@ int report(Run *R, const double *all_phases) {
             "\"steps\":%d,\"async\":%d,\"max_staleness\":%d,\"train_seconds\":%.2f,"
             "\"bad_messages\":%ld,\"stale_dropped\":%ld,\"ranks\":%d,\"eval_seconds\":%.2f,"
             "\"evals\":%d,\"plot\":\"%s\",\"steps_done\":%ld,\"stop\":\"%s\","
-            "\"time_limit_s\":%g,\"phases\":{",
+            "\"time_limit_s\":%g,\"learner_peak_rss_mib\":%.1f,\"phases\":{",
             R->rs.demo_acc, R->rs.start_acc, final.greedy_acc, final.sampled_acc, final.pass_at_k,
             final.k, final.n_prompts, plan->steps, plan->async, plan->max_staleness, wall,
             R->in.n_bad, R->in.n_stale, R->comm->size, R->eval_seconds, R->n_evals,
             plotted ? png : "", R->L.step, R->time_stop ? "time_limit" : "steps",
-            (double)R->gs->time_limit_s);
+            (double)R->gs->time_limit_s, peak_rss_mib());
     /* per-rank phase seconds: what the scaling study divides into busy and
      * idle fractions */
     for (int p = 0; p < PHASE_COUNT; p++) {

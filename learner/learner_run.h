@@ -19,6 +19,7 @@
 #include "intake.h"
 #include "learner.h"
 #include "metrics.h"
+#include "overopt_alarm.h"
 #include "plan.h"
 #include "reward_mix.h"
 #include "run_lock.h"
@@ -43,6 +44,7 @@ typedef struct Run {
     Tokenizer *tok, *ref_tok;
     Task *task;
     ScorerSet scorers;         /* [reward] scorers, parsed only: their component names */
+    OveroptAlarm alarm;        /* learned reward vs true score (restarts its window on resume) */
     Learner L;
     RunState rs;
     Intake in;

@@ -186,6 +186,11 @@ int metrics_step(MetricsLog *ml, const StepLog *s, char *err, size_t errlen) {
             "\"compression_ratio\":%.4g,\"bad_messages\":%ld,\"stale_dropped\":%ld",
             s->wire_bytes, s->raw_bytes, per_tok, s->wire_bytes > 0 ? s->raw_bytes / s->wire_bytes : 0,
             s->bad_messages, s->stale_dropped);
+    if (s->alarm_live) {
+        fprintf(f, ",\"overopt_alarm\":%d", s->alarm_on);
+        put_num(f, "overopt_proxy_trend", "%.6g", s->proxy_trend);
+        put_num(f, "overopt_truth_trend", "%.6g", s->truth_trend);
+    }
     if (s->has_eval) {
         fprintf(f, ",\"eval_greedy_acc\":%.6g,\"eval_prompts\":%d", s->eval.greedy_acc,
                 s->eval.n_prompts);
@@ -216,6 +221,7 @@ int metrics_step(MetricsLog *ml, const StepLog *s, char *err, size_t errlen) {
                  " | vloss %.4f ev %.2f vclip %.2f ret %.3f adv %+.3f/%.3f beta %.3g",
                  m->value_loss, m->explained_variance, m->value_clip_frac, m->return_mean,
                  m->adv_mean, m->adv_std, m->beta);
+    if (s->alarm_on) snprintf(evs + strlen(evs), sizeof evs - strlen(evs), " | OVER-OPTIMISING");
     printf("step %4ld/%ld | reward %.3f acc %.3f zero-var %.2f%s | kl %.4f clip %.3f ent %.3f | "
            "len %.1f%s | |dlogp| %.1e | %.0f gen tok/s %.0f learn tok/s | %.2f s/step | ETA %s%s\n",
            s->step, s->total_steps, m->reward_mean, m->accuracy, m->zero_var_frac, fails, m->kl,

@@ -33,6 +33,9 @@ typedef struct {
     double learner_tok_s;         /* tokens through forward/backward per learner second */
     int has_eval;
     EvalResult eval;
+    /* the over-optimisation alarm (overopt_alarm.h), when live */
+    int alarm_live, alarm_on;
+    double proxy_trend, truth_trend;
 } StepLog;
 
 /* Every write is checked and whole lines only (run_files.h): a full disk

@@ -71,12 +71,6 @@ static void bench_sp_tokenizer(Tokenizer *t, int V) {
     xfree(buf);
 }
 
-static double peak_rss_mib(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_maxrss / 1024.0; /* kB on Linux */
-}
-
 enum { TRAIN_B = 4, TRAIN_T = 256 };
 
 int main(void) {

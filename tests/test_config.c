@@ -66,6 +66,8 @@ static void test_defaults_valid(void **state) {
     assert_int_equal(ts->p.code_tests, tp.code_tests);
     assert_float_equal(ts->p.code_demo_error, tp.code_demo_error, 1e-7);
     assert_float_equal(ts->p.code_w_syntax, tp.code_w_syntax, 1e-7);
+    assert_int_equal(ts->p.review_demo_words, tp.review_demo_words);
+    assert_float_equal(ts->p.review_w_preference, tp.review_w_preference, 1e-7);
     for (int i = 0; i < TASK_MAX_COMPONENTS; i++)
         assert_float_equal(ts->p.weights[i], tp.weights[i], 1e-7);
     assert_string_equal(ts->p.verifier, tp.verifier);

@@ -290,7 +290,13 @@ static void assert_job_completed(long id, const char *outdir) {
 }
 
 /* Training-step lines (those with a "version") of dir/metrics.jsonl; the last
- * one's step goes to *last. The step-0 evaluation line is not counted. */
+ * one's step goes to *last. The step-0 evaluation line is not counted.
+ * Polled while the learner appends: a line goes out in one write(2), but a
+ * concurrent read can still see only its start (the file's size grows page
+ * by page during the write, and a ~1.1 KB line crosses a 4 KiB boundary
+ * about one time in four), so a last line without its '\n' is one still
+ * being written and is not counted yet; its newline is the event waited
+ * for. assert_run_finished checks that a finished run's file ends whole. */
 static int count_steps(const char *dir, long *last) {
     char path[512], line[16384];
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
@@ -299,6 +305,11 @@ static int count_steps(const char *dir, long *last) {
     int n = 0;
     *last = -1;
     while (fgets(line, sizeof line, f)) {
+        size_t len = strlen(line);
+        if (len == 0 || line[len - 1] != '\n') {
+            if (feof(f)) break; /* the line being appended */
+            fail_msg("%s: a line longer than %zu bytes", path, sizeof line - 1);
+        }
         json_error_t je;
         json_t *o = json_loads(line, 0, &je);
         assert_non_null(o);
@@ -316,6 +327,8 @@ static void assert_run_finished(const char *dir, int steps) {
     long last;
     int n = count_steps(dir, &last);
     printf("%s: %d training steps in metrics.jsonl, last step %ld\n", dir, n, last);
+    /* finished: no incomplete last line (count_steps would skip one) */
+    assert_int_equal(run("tail -c 1 %s/metrics.jsonl | od -An -tx1 | grep -qx ' 0a'", dir), 0);
     assert_int_equal(n, steps);
     assert_int_equal(last, steps);
     assert_int_equal(run("test -s %s/final.ckpt", dir), 0);

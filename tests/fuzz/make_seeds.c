@@ -170,8 +170,8 @@ static void ckpt_seeds(void) {
     xfree(sb);
 
     const ModelConfig cfgs[] = {
-        {98, 8, 1, 2, 1, 8, 16, 1, 10000.0f, 1e-5f},
-        {98, 4, 2, 1, 1, 4, 8, 0, 500.0f, 1e-6f},
+        {98, 8, 1, 2, 1, 8, 16, 1, 10000.0f, 1e-5f, MODEL_HEAD_LM},
+        {98, 4, 2, 1, 1, 4, 8, 0, 500.0f, 1e-6f, MODEL_HEAD_LM},
     };
     for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
         Model m;
@@ -271,6 +271,20 @@ static void jsonl_seeds(void) {
              "{\"answer\": \"\\u00e9t\\u00e9\", \"prompt\": \"summer (fr)\"}\n"
              "{\"prompt\": \"tab\\tand\\nnewline\", \"answer\": \" spaced \"}\n");
     seed_str("jsonl", "one", "{\"prompt\":\"p\",\"answer\":\"+007\"}");
+}
+
+/* ---- comparison pairs for the reward model */
+static void comparisons_seeds(void) {
+    seed_str("comparisons", "pairs",
+             "{\"prompt\": \"abcd:\", \"chosen\": \"aabh\", \"rejected\": \"bcdh\"}\n"
+             "\n"
+             "{\"prompt\": \"\", \"chosen\": \"x\", \"rejected\": \"y\", \"note\": 1}\n");
+    seed_str("comparisons", "degenerate",
+             "{\"prompt\": \"p\", \"chosen\": \"\", \"rejected\": \"b\"}\n"
+             "{\"prompt\": \"p\", \"chosen\": \"s\", \"rejected\": \"s\"}\n"
+             "{\"prompt\": \"p\", \"chosen\": \"a\", \"rejected\": \"bbbbbbbbbbbbbbbbbbbbbbbbb\"}\n"
+             "{\"prompt\": \"p\", \"chosen\": \"a\", \"rejected\": \"b\"}\n");
+    seed_str("comparisons", "bad", "{\"prompt\": \"p\", \"chosen\": 5, \"rejected\": \"b\"}\n");
 }
 
 /* ---- countdown completions: byte 0 picks the item (top bit: own prompt) */
@@ -474,6 +488,7 @@ int main(int argc, char **argv) {
     tokenizer_file_seeds();
     config_seeds();
     jsonl_seeds();
+    comparisons_seeds();
     countdown_seeds();
     rs_seeds();
     model_file_seeds();

@@ -32,7 +32,7 @@ done
 # dependency of a decoder never breaks the fuzz build.
 LIB_SRCS=$(ls common/*.c actors/*.c learner/*.c proto/*.c deploy/*.c | grep -v -e '^proto/comm.c$' -e '^deploy/main.c$')
 UTIL="common/util.c"
-all_targets="wire headers checkpoint tokenizer tokenizer_json config jsonl countdown rs verifier_reply safetensors llama2c"
+all_targets="wire headers checkpoint tokenizer tokenizer_json config jsonl comparisons countdown rs verifier_reply safetensors llama2c"
 targets=${FUZZ_TARGETS:-$all_targets}
 
 CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Wshadow -Werror \

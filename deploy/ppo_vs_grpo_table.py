@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""ppo_vs_grpo_table.py OUT TASK...: the results of deploy/ppo_vs_grpo.sh.
+
+Reads every run's metrics.jsonl and summary.json under OUT/TASK/ and writes
+OUT/curves.tsv (one row per step: task, run, step, elapsed_s, the score
+the task is judged by, the learned reward, the alarm), OUT/results.tsv (one
+row per run) and prints the table. The score: held-out greedy accuracy for
+arith (the steps with an evaluation); for review the hidden true preference
+of the step's sampled completions (reward_preference_mean), which the
+policy never trains on."""
+import json
+import os
+import sys
+
+
+def read_jsonl(path):
+    rows = []
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            if not line.endswith("\n"):
+                break  # a line still being written
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                sys.exit(f"{path}:{n}: not JSON: {e}")
+    return rows
+
+
+def score_of(task, row):
+    if task == "arith":
+        return row.get("eval_greedy_acc")
+    return row.get("reward_preference_mean")
+
+
+def main():
+    if len(sys.argv) < 3:
+        sys.exit("usage: ppo_vs_grpo_table.py OUT TASK...")
+    out, tasks = sys.argv[1], sys.argv[2:]
+    curves, results = [], []
+    for task in tasks:
+        tdir = os.path.join(out, task)
+        for run in ("grpo", "ppo", "ppo_beta0"):
+            rdir = os.path.join(tdir, run)
+            mpath = os.path.join(rdir, "metrics.jsonl")
+            if not os.path.exists(mpath):
+                continue
+            rows = read_jsonl(mpath)
+            with open(os.path.join(rdir, "summary.json")) as f:
+                summ = json.load(f)
+            completions = sum(r.get("completions", 0) for r in rows)
+            tokens = sum(r.get("completions", 0) * (r.get("len_mean") or 0) for r in rows)
+            scores = []
+            for r in rows:
+                s = score_of(task, r)
+                if r.get("step", 0) == 0 and task == "review":
+                    continue  # step 0 is the starting model's evaluation only
+                curves.append((task, run, r.get("step"), r.get("elapsed_s"), s,
+                               r.get("reward_rm_mean"), r.get("overopt_alarm", 0)))
+                if s is not None:
+                    scores.append((r.get("elapsed_s"), s))
+            alarm_steps = sum(1 for r in rows if r.get("overopt_alarm"))
+            first = scores[0][1] if scores else float("nan")
+            last = scores[-1][1] if scores else float("nan")
+            if task == "review" and len(scores) >= 5:  # sampled: average the last 5 steps
+                last = sum(s for _, s in scores[-5:]) / 5
+                first = sum(s for _, s in scores[:5]) / 5
+            results.append({
+                "task": task, "run": run, "steps": summ.get("steps_done"),
+                "start": first, "end": last,
+                "train_s": summ.get("train_seconds"),
+                "completions": completions, "tokens": round(tokens),
+                "peak_rss_mib": summ.get("learner_peak_rss_mib"),
+                "alarm_steps": alarm_steps,
+            })
+    with open(os.path.join(out, "curves.tsv"), "w") as f:
+        f.write("task\trun\tstep\telapsed_s\tscore\trm\talarm\n")
+        for c in curves:
+            f.write("\t".join("" if v is None else str(v) for v in c) + "\n")
+    cols = ["task", "run", "steps", "start", "end", "train_s", "completions", "tokens",
+            "peak_rss_mib", "alarm_steps"]
+    with open(os.path.join(out, "results.tsv"), "w") as f:
+        f.write("\t".join(cols) + "\n")
+        for r in results:
+            f.write("\t".join(str(r[c]) for c in cols) + "\n")
+    print("score: arith = held-out greedy accuracy; review = hidden true preference of the sampled")
+    print("completions (mean of the first / last 5 steps); peak RSS of the learner rank")
+    print(f"{'task':7} {'run':10} {'steps':>5} {'start':>7} {'end':>7} {'train_s':>8} "
+          f"{'completions':>11} {'tokens':>9} {'peak_MiB':>9} {'alarm':>5}")
+    for r in results:
+        print(f"{r['task']:7} {r['run']:10} {r['steps']:>5} {r['start']:7.3f} {r['end']:7.3f} "
+              f"{r['train_s']:8.1f} {r['completions']:11d} {r['tokens']:9d} "
+              f"{r['peak_rss_mib']:9.1f} {r['alarm_steps']:5d}")
+
+
+if __name__ == "__main__":
+    main()
