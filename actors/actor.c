@@ -278,6 +278,37 @@ const double *actor_phases(Actor *A) {
     return A->phase;
 }
 
+/* The memory pre-flight of an actor rank: its policy's weights and KV
+ * cache for kv_slots sequences (memory.h: ROLE_ACTOR), plus every reward
+ * model its [reward] scorers run (rm:PATH, parsed into A->scorers, not
+ * yet opened): weights and one pair's activations (ROLE_SCORE). A
+ * checkpoint that does not read is left to scorer_set_open, which names
+ * what is wrong with it. */
+static void actor_memory_check(const Actor *A, int kv_slots) {
+    const ModelConfig *c = &A->m->cfg;
+    double need = memory_needed(c, ROLE_ACTOR, 0, 0, kv_slots);
+    char what[600];
+    int n = snprintf(what, sizeof what, "one actor rank of this model (dim %d, %d layers, hidden "
+                     "%d, vocab %d)", c->dim, c->n_layers, c->hidden_dim, c->vocab_size);
+    int n_rm = 0;
+    for (int i = 0; i < A->scorers.n; i++) {
+        const Scorer *s = &A->scorers.s[i];
+        if (strcmp(s->name, "rm") != 0 || !s->arg[0]) continue;
+        Model rm;
+        Tokenizer tok;
+        char err[600];
+        if (ckpt_read_scalar_model(s->arg, &rm, &tok, err, sizeof err) != 0) continue;
+        need += memory_needed(&rm.cfg, ROLE_SCORE, 1, rm.cfg.max_seq_len, 0);
+        if (n > 0 && (size_t)n < sizeof what)
+            n += snprintf(what + n, sizeof what - (size_t)n, "%s reward model %s (dim %d, %d "
+                          "layers)", n_rm++ ? "," : " with its", s->arg, rm.cfg.dim,
+                          rm.cfg.n_layers);
+        model_free(&rm);
+        tokenizer_free(&tok);
+    }
+    memory_check_need_or_die(need, what, memory_local_ranks());
+}
+
 Actor *actor_open(const Config *cfg, Comm *comm, const CoLearner *co) {
     char init[CFG_STR_MAX + 16], err[512];
     Actor *A = xcalloc(1, sizeof *A);
@@ -301,14 +332,15 @@ Actor *actor_open(const Config *cfg, Comm *comm, const CoLearner *co) {
     CHECK(A->roles.actor >= 0);
     plan_actor_slots(plan, A->roles.actor, A->roles.n_actors, &A->lo, &A->hi);
     A->quota = A->hi - A->lo;
-    /* the rollouts' KV cache and the held-out evaluation's */
-    memory_check_or_die(&A->m->cfg, ROLE_ACTOR, 0, 0,
-                        A->quota * (plan->group_size + 1) + eval_batch_rows(eval_settings(cfg)->pass_k),
-                        memory_local_ranks());
+    if (scorer_set_parse(reward_settings(cfg)->scorers, &A->scorers, err, sizeof err) != 0)
+        die("actor rank %d: %s", comm->rank, err);
+    /* the rollouts' KV cache and the held-out evaluation's, and a reward
+     * model the scorers run */
+    actor_memory_check(A, A->quota * (plan->group_size + 1) +
+                                   eval_batch_rows(eval_settings(cfg)->pass_k));
     SamplerConfig sc = sampler_config_from(sampling_settings(cfg));
     A->eval_sc = sc;
-    if (scorer_set_parse(reward_settings(cfg)->scorers, &A->scorers, err, sizeof err) != 0 ||
-        scorer_set_open(&A->scorers, cfg, err, sizeof err) != 0)
+    if (scorer_set_open(&A->scorers, cfg, err, sizeof err) != 0)
         die("actor rank %d: %s", comm->rank, err);
     roller_init(&A->r, A->m, A->tok, A->task, &A->scorers, &sc, plan->group_size, A->quota,
                 plan->prompts_per_step, run->seed, (uint32_t)comm->rank);

@@ -94,3 +94,12 @@ void memory_check_or_die(const ModelConfig *c, MemoryRole role, int rows, int T,
         "use a smaller model or batch, fewer ranks per node, or raise the limit",
         names[role], c->dim, c->n_layers, c->hidden_dim, c->vocab_size, why);
 }
+
+void memory_check_need_or_die(double need, const char *what, int ranks_on_node) {
+    MemoryLimits l;
+    memory_read_limits(&l);
+    char why[MEMORY_PATH_MAX + 512];
+    if (memory_fits(&l, need, ranks_on_node, why, sizeof why) == 0) return;
+    die("refusing to start: %s %s; use smaller models or batches, fewer ranks per node, or raise "
+        "the limit", what, why);
+}

@@ -46,6 +46,12 @@ int memory_fits(const MemoryLimits *l, double need, int ranks_on_node, char *why
 void memory_check_or_die(const ModelConfig *c, MemoryRole role, int rows, int T, int kv_slots,
                          int ranks_on_node);
 
+/* The same for a rank that holds several models (a PPO learner's policy
+ * and value model, an actor's policy and reward model): need is the sum
+ * of their memory_needed; what names the rank and its models for the
+ * message ("the learner rank of this PPO run (policy dim 64 ...)"). */
+void memory_check_need_or_die(double need, const char *what, int ranks_on_node);
+
 /* Ranks of this job on this node (Open MPI's local size; 1 outside MPI). */
 int memory_local_ranks(void);
 

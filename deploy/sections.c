@@ -7,6 +7,7 @@
 #include "model.h"
 #include "pipeline.h"
 #include "plan.h"
+#include "ppo_settings.h"
 #include "rejection_sample.h"
 #include "reward_mix.h"
 #include "rm_data.h"
@@ -31,6 +32,7 @@ Config *grpo_config_new(void) {
         &rm_section,       /* learner/rm_settings.c: grpo rm-train */
         &plan_section,     /* proto/plan.c: [grpo] keys every rank agrees on */
         &grpo_section,     /* learner/grpo_settings.c: the learner's [grpo] keys */
+        &ppo_section,      /* learner/ppo_settings.c: [grpo] algo = ppo's value model, GAE */
         &alarm_section,    /* learner/overopt_alarm.c: learned reward vs true score */
         &eval_section,     /* actors/eval.c */
         &rs_section,       /* actors/rs_settings.c: rejection-sample */

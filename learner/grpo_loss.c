@@ -5,6 +5,7 @@
  *
  *     A_i = (r_i - mean(r)) / (std(r) + eps)     std: population | sample | none
  *     REINFORCE: A_i = r_i;  REINFORCE_BASELINE: A_i = r_i - mean(r)
+ *     PPO: a per-token A_t from GAE (ppo_step.c, GrpoLossConfig.adv_tok)
  *
  * Per completion token t (grpo_token_surrogate, grpo_kl_k3):
  *
@@ -42,7 +43,7 @@
 
 #include "util.h"
 
-const char *const pg_algo_names[] = {"grpo", "reinforce", "reinforce_baseline", NULL};
+const char *const pg_algo_names[] = {"grpo", "reinforce", "reinforce_baseline", "ppo", NULL};
 const char *const adv_std_names[] = {"population", "sample", "none", NULL};
 const char *const loss_norm_names[] = {"sequence", "token", "constant", NULL};
 
@@ -73,6 +74,7 @@ const char *loss_norm_name(int v) {
 int group_advantages(const float *rewards, int G, PgAlgo algo, AdvStd std, float eps, float *adv) {
     CHECK(G >= 1);
     CHECK(algo >= 0 && algo < ALGO_COUNT && std >= 0 && std < ADV_STD_COUNT);
+    CHECK(algo != ALGO_PPO); /* per-token advantages: ppo_step.c */
     int all_equal = 1;
     for (int i = 1; i < G; i++)
         if (rewards[i] != rewards[0]) all_equal = 0;
@@ -175,7 +177,7 @@ void grpo_loss_compute(float *w, GrpoLossStats *stats, const GrpoLossConfig *cfg
     }
     const double ns = cfg->norm_seqs > 0 ? cfg->norm_seqs : n_seqs;
     const double nt = cfg->norm_tokens > 0 ? (double)cfg->norm_tokens : (double)total;
-    const int clip = cfg->algo == ALGO_GRPO;
+    const int clip = cfg->algo == ALGO_GRPO || cfg->algo == ALGO_PPO;
     const double beta = cfg->beta;
 
     double J = 0, kl_sum = 0, rho_sum = 0, dev_max = 0;
@@ -191,7 +193,8 @@ void grpo_loss_compute(float *w, GrpoLossStats *stats, const GrpoLossConfig *cfg
         }
         double seq_sum = 0;
         for (int k = 0; k < len; k++, t++) {
-            const PgToken pt = grpo_token_surrogate(logp[t], logp_old[t], adv[i], cfg->eps_low,
+            const double a = cfg->adv_tok ? cfg->adv_tok[t] : adv[i];
+            const PgToken pt = grpo_token_surrogate(logp[t], logp_old[t], a, cfg->eps_low,
                                                     cfg->eps_high, clip);
             const double isw = cfg->is_weight ? cfg->is_weight[t] : 1.0;
             double term = isw * pt.obj, dterm = isw * pt.dobj;

@@ -25,6 +25,9 @@ typedef enum {
     ALGO_GRPO,               /* group-normalised advantage, clipped ratio */
     ALGO_REINFORCE,          /* A = r (no baseline), unclipped ratio */
     ALGO_REINFORCE_BASELINE, /* A = r - group mean, unclipped ratio */
+    ALGO_PPO,                /* per-token GAE advantages from a value model
+                              * (ppo_step.h), clipped ratio; group_advantages
+                              * is not used for it */
     ALGO_COUNT
 } PgAlgo;
 
@@ -38,7 +41,7 @@ typedef enum {
 
 /* Allowed config names, indexed by the enum value, NULL-terminated (for
  * parsing and for "allowed values" in error messages). */
-extern const char *const pg_algo_names[];   /* grpo, reinforce, reinforce_baseline */
+extern const char *const pg_algo_names[];   /* grpo, reinforce, reinforce_baseline, ppo */
 extern const char *const adv_std_names[];   /* population, sample, none */
 extern const char *const loss_norm_names[]; /* sequence, token, constant */
 
@@ -53,7 +56,8 @@ const char *loss_norm_name(int v);
 
 /* Writes the G advantages of one group's rewards to adv (caller-owned, G
  * floats). Returns 1 if all rewards are equal (no learning signal: GRPO
- * and baseline advantages are then exactly 0), else 0. G >= 1. */
+ * and baseline advantages are then exactly 0), else 0. G >= 1. Not for
+ * ALGO_PPO, whose advantages are per token (a CHECK). */
 int group_advantages(const float *rewards, int G, PgAlgo algo, AdvStd std, float eps, float *adv);
 
 /* clip(rho, 1 - eps_low, 1 + eps_high). */
@@ -99,6 +103,11 @@ typedef struct {
      * and computes these weights from them and the actors' shipped
      * log-probs. NULL = no weighting. */
     const float *is_weight;
+    /* Per-token advantages (PPO's GAE, one float per token in the layout
+     * of logp): the surrogate of token t uses adv_tok[t] and the
+     * per-sequence adv argument is ignored (it may be NULL). NULL = each
+     * sequence's adv[i] broadcast to its tokens (GRPO, REINFORCE). */
+    const float *adv_tok;
 } GrpoLossConfig;
 
 /* Typical GRPO settings: eps 0.2/0.2, beta 0.04, sequence normalisation,
@@ -120,8 +129,8 @@ typedef struct {
  * (c_i from cfg->norm) and writes w_t = dJ/dlogp_t to w (caller-owned, one
  * float per token). logp_ref may be NULL when beta == 0; if given with
  * beta == 0, KL is still measured for stats. adv holds one value per
- * sequence. Zero-length sequences add nothing to J but still count in
- * n_seqs. stats may be NULL. */
+ * sequence (or cfg->adv_tok one per token). Zero-length sequences add
+ * nothing to J but still count in n_seqs. stats may be NULL. */
 void grpo_loss_compute(float *w, GrpoLossStats *stats, const GrpoLossConfig *cfg,
                        const float *logp, const float *logp_old, const float *logp_ref,
                        const float *adv, const int *seq_len, int n_seqs);

@@ -27,13 +27,22 @@
  *      behaviour policy), or with tis_cap against the learner's recompute.
  *      With one minibatch the first epoch's J, w and backward run inside the
  *      fresh pass, per chunk, on that chunk's fresh forward (fused), so no
- *      forward is repeated; the update then only applies the gradient. */
+ *      forward is repeated; the update then only applies the gradient.
+ *
+ * [grpo] algo = ppo (L->ppo, ppo_step.h) adds to the same phases: take_groups
+ * leaves the advantages to it; the fresh pass also runs the value model
+ * (V_old); after it, ppo_advantages computes per-token GAE advantages
+ * (GrpoLossConfig.adv_tok replaces the group's broadcast advantage); each
+ * minibatch update also trains the value model (its loss per chunk, its
+ * own AdamW after the policy's); the step ends with the KL controller.
+ * PPO never fuses (its advantages need the whole fresh pass first). */
 #include "grpo_step.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ppo_step.h"
 #include "util.h"
 
 void learner_init(Learner *L, Model *policy, const Model *ref, const Config *cfg) {
@@ -112,6 +121,7 @@ void learner_free(Learner *L) {
     xfree(L->shards);
     for (int i = 0; i < L->gcap; i++) xfree(L->gsum[i]);
     xfree(L->gsum);
+    if (L->ppo) ppo_detach(L);
     xfree(L->glevel);
     memset(L, 0, sizeof *L);
 }
@@ -194,8 +204,8 @@ static void build_batch(Learner *L, int lo, int hi) {
 }
 
 /* Copies per-position values (B, T) of the batch of rows L->order[lo, hi)
- * to per-token dst (each row at its own place, L->tok_of). */
-static void gather_tokens(const Learner *L, int lo, int hi, const float *src, float *dst) {
+ * to per-token dst (each row at its own place, L->tok_of). grpo_step.h. */
+void learner_gather_tokens(const Learner *L, int lo, int hi, const float *src, float *dst) {
     for (int i = lo; i < hi; i++) {
         const int r = L->order[i];
         float *d = dst + L->tok_of[r];
@@ -203,8 +213,9 @@ static void gather_tokens(const Learner *L, int lo, int hi, const float *src, fl
     }
 }
 
-/* The inverse of gather_tokens: per-token src into the batch's (B, T) dst. */
-static void scatter_tokens(const Learner *L, int lo, int hi, const float *src, float *dst) {
+/* The inverse of learner_gather_tokens: per-token src into the batch's
+ * (B, T) dst. */
+void learner_scatter_tokens(const Learner *L, int lo, int hi, const float *src, float *dst) {
     for (int i = lo; i < hi; i++) {
         const int r = L->order[i];
         const float *sp = src + L->tok_of[r];
@@ -220,6 +231,14 @@ static void scatter_tokens(const Learner *L, int lo, int hi, const float *src, f
 static void forward(Learner *L, const Model *m, float *entropy) {
     model_forward_dist(m, L->fs, L->batch.tokens, L->batch.targets, L->batch.B, L->batch.T,
                        &L->dist, L->logp, entropy);
+}
+
+/* 1 if the G rewards are all equal (a group without GRPO signal: the
+ * zero_var_frac metric, also reported for PPO). */
+static int rewards_all_equal(const float *r, int G) {
+    for (int i = 1; i < G; i++)
+        if (r[i] != r[0]) return 0;
+    return 1;
 }
 
 /* Phase 1: sorts the n groups into L->sorted and lays out one row per
@@ -238,8 +257,11 @@ static long take_groups(Learner *L, const Group *groups, int n, int *zero_var) {
         const Group *g = &L->sorted[i];
         CHECK(g->G == L->plan->group_size && g->n_components == nc);
         CHECK(rows + g->G <= L->max_rows);
-        *zero_var += group_advantages(g->reward, g->G, (PgAlgo)gs->algo, (AdvStd)gs->adv_std,
-                                      gs->adv_eps, L->adv + rows);
+        if (gs->algo == ALGO_PPO) /* per-token advantages later: ppo_advantages */
+            *zero_var += rewards_all_equal(g->reward, g->G);
+        else
+            *zero_var += group_advantages(g->reward, g->G, (PgAlgo)gs->algo,
+                                          (AdvStd)gs->adv_std, gs->adv_eps, L->adv + rows);
         int64_t off = 0;
         for (int k = 0; k < g->G; k++) {
             int len = g->completion_len[k];
@@ -369,9 +391,16 @@ static GrpoLossConfig loss_config(const Learner *L) {
     gl.eps_low = gs->eps_low;
     gl.eps_high = gs->eps_high;
     gl.beta = gs->beta;
+    if (L->ppo) /* kl_mode = reward puts the KL in the advantages instead */
+        gl.beta = L->ppo->ps->kl_mode == PPO_KL_LOSS ? (float)ppo_beta(L) : 0.0f;
     gl.norm = (LossNorm)gs->loss_norm;
     gl.max_new_tokens = L->ss->max_new_tokens;
     return gl;
+}
+
+/* Whether the reference's log-probs are needed: a KL weight in force. */
+static int uses_ref(const Learner *L) {
+    return L->ppo ? ppo_beta(L) > 0 : L->gs->beta > 0;
 }
 
 /* Token t's ratio pi_learner / pi_actor; with tis_cap also its proximal
@@ -409,9 +438,10 @@ static void chunk_loss(Learner *L, const Minibatch *mb, int lo, int hi, const fl
         while (i + n < hi && L->order[i + n] == r0 + n) n++;
         const long t0 = L->tok_of[r0];
         if (gs->tis_cap > 0) gl.is_weight = L->isw + t0;
+        if (L->ppo) gl.adv_tok = L->ppo->adv + t0;
         GrpoLossStats s;
         grpo_loss_compute(L->w + t0, &s, &gl, L->cur + t0, logp_old + t0,
-                          gs->beta > 0 ? L->refp + t0 : NULL, L->adv + r0, L->len + r0, n);
+                          uses_ref(L) ? L->refp + t0 : NULL, L->adv + r0, L->len + r0, n);
         grpo_stats_merge(st, &s);
         i += n;
     }
@@ -419,7 +449,7 @@ static void chunk_loss(Learner *L, const Minibatch *mb, int lo, int hi, const fl
 
 /* Backward of the chunk in L->batch / L->fs with its tokens' weights L->w. */
 static void chunk_backward(Learner *L, int lo, int hi, StepMetrics *out) {
-    scatter_tokens(L, lo, hi, L->w, L->batch.weights);
+    learner_scatter_tokens(L, lo, hi, L->w, L->batch.weights);
     const double t0 = now_seconds();
     model_backward(L->policy, L->fs, L->batch.weights);
     out->t_backward += now_seconds() - t0;
@@ -440,7 +470,7 @@ typedef struct {
  * applies the gradient). */
 static void fresh_pass(Learner *L, int M, int fused, GrpoLossStats *fst, TokenTally *tt,
                        StepMetrics *out) {
-    const int use_ref = L->gs->beta > 0;
+    const int use_ref = uses_ref(L);
     memset(fst, 0, sizeof *fst);
     for (int k = 0; k < M; k++) {
         const Minibatch *mb = &L->mbs[k];
@@ -452,11 +482,11 @@ static void fresh_pass(Learner *L, int M, int fused, GrpoLossStats *fst, TokenTa
                 build_batch(L, lo, hi);
                 if (use_ref) {
                     forward(L, L->ref, NULL);
-                    gather_tokens(L, lo, hi, L->logp, L->refp);
+                    learner_gather_tokens(L, lo, hi, L->logp, L->refp);
                 }
                 forward(L, L->policy, L->entropy);
-                gather_tokens(L, lo, hi, L->logp, L->cur);
-                gather_tokens(L, lo, hi, L->entropy, L->w); /* w as scratch */
+                learner_gather_tokens(L, lo, hi, L->logp, L->cur);
+                learner_gather_tokens(L, lo, hi, L->entropy, L->w); /* w as scratch */
                 for (int i = lo; i < hi; i++) {
                     const int r = L->order[i];
                     for (long t = L->tok_of[r]; t < L->tok_of[r] + L->len[r]; t++) {
@@ -467,6 +497,10 @@ static void fresh_pass(Learner *L, int M, int fused, GrpoLossStats *fst, TokenTa
                     }
                 }
                 out->learner_tokens += (long)L->batch.B * L->batch.T * (use_ref ? 2 : 1);
+                if (L->ppo) { /* V_old, at the step's starting value weights */
+                    ppo_chunk_values(L, lo, hi, L->ppo->v_old);
+                    out->learner_tokens += (long)L->batch.B * L->batch.T;
+                }
                 if (fused) {
                     for (int i = lo; i < hi; i++) {
                         const int r = L->order[i];
@@ -570,7 +604,8 @@ static void reduce_step(Learner *L, long ntok, TokenTally *tt, GrpoLossStats *fi
  * the fresh pass has already run this minibatch's chunks (fused: one
  * minibatch, first epoch; *st holds their stats): only the update is left. */
 static void minibatch_update(Learner *L, const Minibatch *mb, int fresh, const float *logp_old,
-                             long total_updates, GrpoLossStats *st, StepMetrics *out) {
+                             long total_updates, GrpoLossStats *st, ValueLossStats *vst,
+                             StepMetrics *out) {
     const GrpoSettings *gs = L->gs;
     if (!fresh) {
         memset(st, 0, sizeof *st);
@@ -582,13 +617,19 @@ static void minibatch_update(Learner *L, const Minibatch *mb, int fresh, const f
                 const double t0 = now_seconds();
                 build_batch(L, lo, hi);
                 forward(L, L->policy, NULL);
-                gather_tokens(L, lo, hi, L->logp, L->cur);
+                learner_gather_tokens(L, lo, hi, L->logp, L->cur);
                 out->t_forward += now_seconds() - t0;
                 out->learner_tokens += (long)L->batch.B * L->batch.T;
                 GrpoLossStats cs;
                 chunk_loss(L, mb, lo, hi, logp_old, &cs);
                 grpo_stats_merge(st, &cs);
                 chunk_backward(L, lo, hi, out);
+                if (L->ppo) {
+                    ValueLossStats vs;
+                    ppo_chunk_value_loss(L, mb, lo, hi, &vs);
+                    value_stats_merge(vst, &vs);
+                    out->learner_tokens += (long)L->batch.B * L->batch.T;
+                }
             }
             shard_done(L, mb);
         }
@@ -612,6 +653,7 @@ static void minibatch_update(Learner *L, const Minibatch *mb, int fresh, const f
     out->t_optim += now_seconds() - t1;
     out->grad_norm = us.grad_norm;
     out->lr = us.lr;
+    if (L->ppo) ppo_value_update(L, total_updates, out);
 }
 
 int learner_step(Learner *L, const Group *groups, int n, uint64_t policy_version,
@@ -626,13 +668,15 @@ int learner_step(Learner *L, const Group *groups, int n, uint64_t policy_version
     out->zero_var_frac = (double)zero_var / n;
     const int M = plan_minibatches(L, n);
 
-    const int fused = M == 1;
+    /* PPO's advantages need the whole batch's fresh pass first */
+    const int fused = M == 1 && !L->ppo;
     GrpoLossStats fused_st;
     TokenTally tt = {0};
     double t0 = now_seconds();
     fresh_pass(L, M, fused, &fused_st, &tt, out);
     const float *logp_old = importance_weights(L, M, &tt);
     out->t_forward += now_seconds() - t0 - out->t_backward; /* the fused backward is not */
+    if (L->ppo) ppo_advantages(L, M, out);
 
     const long total_updates = (long)L->plan->steps * gs->inner_epochs * M;
     GrpoLossStats all = {0}, first = {0};
@@ -640,9 +684,14 @@ int learner_step(Learner *L, const Group *groups, int n, uint64_t policy_version
         for (int k = 0; k < M; k++) {
             const int fresh = e == 0 && fused;
             GrpoLossStats st = fused_st;
-            minibatch_update(L, &L->mbs[k], fresh, logp_old, total_updates, &st, out);
+            ValueLossStats vst = {0};
+            minibatch_update(L, &L->mbs[k], fresh, logp_old, total_updates, &st, &vst, out);
             grpo_stats_merge(&all, &st);
             if (e == 0) grpo_stats_merge(&first, &st);
+            if (L->ppo) {
+                value_stats_merge(&L->ppo->all, &vst);
+                if (e == 0) value_stats_merge(&L->ppo->first, &vst);
+            }
         }
     reduce_step(L, ntok, &tt, &first, &all, out);
     out->kl = first.kl_mean;
@@ -650,6 +699,7 @@ int learner_step(Learner *L, const Group *groups, int n, uint64_t policy_version
     out->clip_low = all.clip_frac_low;
     out->clip_high = all.clip_frac_high;
     out->ratio_max_dev = all.ratio_max_dev;
+    if (L->ppo) ppo_step_end(L, out);
     L->step++;
     L->busy = 0;
     int stop = nonfinite_tally(&L->nonfinite, out->nonfinite_skipped, gs->max_nonfinite_steps);

@@ -53,6 +53,15 @@ typedef struct {
     /* importance ratio pi_learner / pi_actor of the shipped tokens at the
      * start of the step (1 on-policy; spreads with staleness) */
     double is_mean, is_min, is_max, is_truncated_frac;
+    /* [grpo] algo = ppo (ppo_step.h); ppo = 0 and the rest 0 otherwise */
+    int ppo;
+    double value_loss;         /* first epoch's clipped value loss */
+    double value_clip_frac;    /* tokens whose clipped term won, all updates */
+    double explained_variance; /* of V_old against the returns; NaN if Var(R) = 0 */
+    double return_mean;        /* mean value target per token */
+    double adv_mean, adv_std;  /* GAE advantages per token, before whitening */
+    double kl_seq;             /* k1 KL per sequence (what the controller sees) */
+    double beta;               /* KL coefficient this step used */
 } StepMetrics;
 
 /* A minibatch: groups [g0, g1) of the sorted batch, rows [row0, row0 + rows),
@@ -98,6 +107,8 @@ typedef struct {
     void *ctx;
 } LearnerPeers;
 
+struct PpoState; /* ppo_step.h */
+
 typedef struct {
     Model *policy;
     const Model *ref;          /* frozen reference (may equal the start) */
@@ -135,12 +146,19 @@ typedef struct {
      * learner_step copies its gradient (summed over the learners, before
      * clipping) here (n_params floats), and the pointer is cleared */
     float *grad_out;
+    struct PpoState *ppo;      /* algo = ppo: the value model, its state (ppo_attach); else NULL */
 } Learner;
 
 /* Sets up the learner for at most [grpo] prompts_per_step groups of
  * group_size. Borrows policy (which must have grads) and ref. */
 void learner_init(Learner *L, Model *policy, const Model *ref, const Config *cfg);
 void learner_free(Learner *L);
+/* For ppo_step.c: per-position values (B, T) of the batch of rows
+ * L->order[lo, hi) laid out in L->batch to per-token dst (each row at
+ * L->tok_of), and back. */
+void learner_gather_tokens(const Learner *L, int lo, int hi, const float *src, float *dst);
+void learner_scatter_tokens(const Learner *L, int lo, int hi, const float *src, float *dst);
+
 /* Makes L learner p->index of p->count data-parallel learners (copied). */
 void learner_set_peers(Learner *L, const LearnerPeers *p);
 
@@ -154,7 +172,8 @@ int learner_step(Learner *L, const Group *groups, int n, uint64_t policy_version
 
 /* After learner_step: group i of its batch in batch order (by prompt
  * index) into *g, and returns the G advantages the
- * loss used for its completions. The group's arrays are the caller's (valid
+ * loss used for its completions (PPO: each completion's mean per-token
+ * advantage). The group's arrays are the caller's (valid
  * until it frees the groups it passed); the advantages until the next step. */
 const float *learner_batch_group(const Learner *L, int i, const Group **g);
 

@@ -2,7 +2,8 @@
  * every actor's quota of groups from the intake (intake.c: polled,
  * validated, in sequence order; in the colocated layout its own share
  * first), relay the batch to the other data-parallel learners
- * (learner_peer.h), train on it (grpo_step.c), bump the policy version and
+ * (learner_peer.h), train on it (grpo_step.c; with [grpo] algo = ppo also
+ * the value model, ppo_step.c), bump the policy version and
  * publish the new weights (colocated: only the version), and every
  * checksum_every versions check that every rank holds bit-identical
  * weights.
@@ -57,6 +58,7 @@
 #include "memory.h"
 #include "learner_peer.h"
 #include "plan.h"
+#include "ppo_step.h"
 #include "relay.h"
 #include "run_files.h"
 #include "run_lock.h"
@@ -181,6 +183,26 @@ unwritable:
     return EXIT_RUN_DIR;
 }
 
+/* The memory pre-flight of the learner rank: the policy, its gradients,
+ * AdamW and reference (memory.h: ROLE_LEARNER) and, with PPO, the value
+ * model with its gradients, AdamW and activations (as a trainer of its
+ * own: ROLE_SFT). Dies naming the sizes and the limit that binds. */
+static void learner_memory_check(const Run *R, int rows) {
+    const ModelConfig *c = &R->policy.cfg;
+    const int T = c->max_seq_len;
+    if (!R->value.params) {
+        memory_check_or_die(c, ROLE_LEARNER, rows, T, 64, memory_local_ranks());
+        return;
+    }
+    const double need = memory_needed(c, ROLE_LEARNER, rows, T, 64) +
+                        memory_needed(&R->value.cfg, ROLE_SFT, rows, T, 0);
+    char what[300];
+    snprintf(what, sizeof what, "the learner rank of this PPO run (policy dim %d, %d layers; value "
+             "model dim %d, %d layers: [ppo] value_init)", c->dim, c->n_layers,
+             R->value.cfg.dim, R->value.cfg.n_layers);
+    memory_check_need_or_die(need, what, memory_local_ranks());
+}
+
 /* Loads models and task, writes config.ini, resumes or starts, and sends
  * the actors their saved state. Returns 0, or an exit status after telling
  * the actors that the start is refused. */
@@ -188,6 +210,7 @@ static int setup(Run *R) {
     Config *cfg = R->cfg;
     const TrainPlan *plan = R->plan;
     char init[CFG_STR_MAX + 16], refp[CFG_STR_MAX + 16], err[900], path[CFG_STR_MAX + 32];
+    char valuep[CFG_STR_MAX + 16] = "";
     /* run.dir is ours (the lock): a temp file in it is a write that died */
     if (ckpt_remove_stale_temps(R->run->dir, err, sizeof err) < 0) fprintf(stderr, "warning: %s\n", err);
     plan_init_path(plan, R->run->dir, init, sizeof init);
@@ -205,8 +228,11 @@ static int setup(Run *R) {
         fprintf(stderr, "error: %s\n", err);
         return EXIT_USAGE;
     }
-    memory_check_or_die(&R->policy.cfg, ROLE_LEARNER, plan->prompts_per_step * plan->group_size,
-                        R->policy.cfg.max_seq_len, 64, memory_local_ranks());
+    if (R->gs->algo == ALGO_PPO &&
+        ppo_value_load(cfg, init, R->tok, &R->policy.cfg, &R->value, valuep, sizeof valuep, err,
+                       sizeof err) != 0)
+        die("%s", err);
+    learner_memory_check(R, plan->prompts_per_step * plan->group_size);
     model_alloc_grads(&R->policy);
     if (R->local) {
         R->local->open(R->local->ctx, &R->policy);
@@ -236,11 +262,17 @@ static int setup(Run *R) {
     else
         printf("grpo train: learner rank 0 + %d actors (%s)", R->roles.n_actors,
                plan->async ? "asynchronous" : "synchronous");
-    printf(", %zu parameters, start %s, reference %s\neffective config (also in %s):\n",
-           R->policy.n_params, init, refp, path);
+    printf(", %zu parameters, start %s, reference %s", R->policy.n_params, init, refp);
+    if (R->value.params)
+        printf(", PPO value model from %s (%zu parameters)", valuep, R->value.n_params);
+    printf("\neffective config (also in %s):\n", path);
     config_write(cfg, stdout);
 
     learner_init(&R->L, &R->policy, &R->ref, cfg);
+    if (R->value.params) {
+        ppo_attach(&R->L, &R->value, cfg);
+        R->rs.ppo = R->L.ppo; /* written with every checkpoint, restored on resume */
+    }
     learner_join(&R->L, R->lg);
     R->learner_ready = 1;
     char bias[400];
@@ -514,6 +546,7 @@ static void run_free(Run *R) {
     if (R->task) R->task->destroy(R->task);
     model_free(&R->policy);
     model_free(&R->ref);
+    if (R->value.params) model_free(&R->value);
     tokenizer_free(R->tok);
     tokenizer_free(R->ref_tok);
     xfree(R->tok);

@@ -4,6 +4,7 @@
 
 #include "checkpoint.h"
 #include "plan.h"
+#include "ppo_step.h"
 #include "relay.h"
 #include "run_settings.h"
 #include "sampling.h"
@@ -36,6 +37,21 @@ void learners_share_state(CommGroup *g, Learner *L, uint64_t *version) {
     comm_group_bcast_floats(g, L->policy->params, L->policy->n_params);
     comm_group_bcast_floats(g, L->opt.m, L->opt.n);
     comm_group_bcast_floats(g, L->opt.v, L->opt.n);
+    if (L->ppo) { /* the value model, its AdamW and the KL state (ppo_step.h) */
+        struct PpoState *p = L->ppo;
+        uint64_t vt[2] = {(uint64_t)p->opt_steps, (uint64_t)p->opt.t};
+        comm_group_bcast_bytes(g, vt, sizeof vt);
+        p->opt_steps = (long)vt[0];
+        p->opt.t = (long)vt[1];
+        double st[PPO_STATE_DOUBLES];
+        ppo_state_pack(p, st);
+        comm_group_bcast_bytes(g, st, sizeof st);
+        char err[300];
+        if (ppo_state_unpack(p, st, err, sizeof err) != 0) die("learner 0's %s", err);
+        comm_group_bcast_floats(g, p->value->params, p->value->n_params);
+        comm_group_bcast_floats(g, p->opt.m, p->opt.n);
+        comm_group_bcast_floats(g, p->opt.v, p->opt.n);
+    }
 }
 
 /* ---- learners 1..K-1 ---------------------------------------------------- */
@@ -45,6 +61,7 @@ struct LearnerPeer {
     const Comm *comm;
     CommGroup *g;
     Model policy, ref;
+    Model value;          /* algo = ppo: the value model; else empty */
     Tokenizer tok, ref_tok;
     Learner L;
     WireCodec *codec;
@@ -67,7 +84,13 @@ LearnerPeer *learner_peer_new(const Config *cfg, const Comm *comm, CommGroup *g)
     ckpt_load_model_or_die(init, &p->policy, &p->tok);
     ckpt_load_model_or_die(refp, &p->ref, &p->ref_tok);
     model_alloc_grads(&p->policy);
+    char err[900], vpath[CFG_STR_MAX + 16];
+    if (grpo_settings(cfg)->algo == ALGO_PPO &&
+        ppo_value_load(cfg, init, &p->tok, &p->policy.cfg, &p->value, vpath, sizeof vpath, err,
+                       sizeof err) != 0)
+        die("learner rank %d: %s", comm->rank, err);
     learner_init(&p->L, &p->policy, &p->ref, cfg);
+    if (p->value.params) ppo_attach(&p->L, &p->value, cfg);
     learner_join(&p->L, g);
     p->codec = wire_codec_new(3);
     p->lim = wire_limits_for_run(p->tok.vocab_size, plan->group_size, p->policy.cfg.max_seq_len,
@@ -83,6 +106,7 @@ void learner_peer_free(LearnerPeer *p) {
     xfree(p->groups);
     model_free(&p->policy);
     model_free(&p->ref);
+    if (p->value.params) model_free(&p->value);
     tokenizer_free(&p->tok);
     tokenizer_free(&p->ref_tok);
     xfree(p);

@@ -40,6 +40,7 @@ typedef struct Run {
     WireCodec *relay_codec;    /* the batch relay to the other learners */
     Group *local_groups;       /* (its quota) colocated: its own groups of a step */
     Model policy, ref;
+    Model value;               /* algo = ppo: the value model (ppo_step.h); else empty */
     Tokenizer *tok, *ref_tok;
     Task *task;
     ScorerSet scorers;         /* [reward] scorers, parsed only: their component names */

@@ -165,6 +165,16 @@ int metrics_step(MetricsLog *ml, const StepLog *s, char *err, size_t errlen) {
     put_num(f, "is_ratio_min", "%.6g", m->is_min);
     put_num(f, "is_ratio_max", "%.6g", m->is_max);
     put_num(f, "is_truncated_frac", "%.6g", m->is_truncated_frac);
+    if (m->ppo) { /* [grpo] algo = ppo: the value model and the KL (ppo_step.h) */
+        put_num(f, "value_loss", "%.6g", m->value_loss);
+        put_num(f, "explained_variance", "%.6g", m->explained_variance);
+        put_num(f, "value_clip_frac", "%.6g", m->value_clip_frac);
+        put_num(f, "return_mean", "%.6g", m->return_mean);
+        put_num(f, "adv_mean", "%.6g", m->adv_mean);
+        put_num(f, "adv_std", "%.6g", m->adv_std);
+        put_num(f, "kl_seq", "%.6g", m->kl_seq);
+        put_num(f, "beta", "%.6g", m->beta);
+    }
     fprintf(f,
             ",\"t_collect\":%.4f,\"t_generate\":%.4f,\"t_verify\":%.4f,\"t_comm\":%.4f,"
             "\"t_learn\":%.4f,\"t_allreduce\":%.4f,\"t_bcast\":%.4f,\"t_eval\":%.4f",
@@ -204,14 +214,19 @@ int metrics_step(MetricsLog *ml, const StepLog *s, char *err, size_t errlen) {
     if (s->time_limit_s > 0) left = fmin(left, fmax(0, s->time_limit_s - s->elapsed));
     fmt_eta(left, eta, sizeof eta);
     if (s->has_eval) snprintf(evs, sizeof evs, " | held-out %.3f", s->eval.greedy_acc);
-    char fails[48] = "";
+    char fails[48] = "", ppo[128] = "";
     if (m->status_failed) snprintf(fails, sizeof fails, " unscored %d", m->status_failed);
+    if (m->ppo)
+        snprintf(ppo, sizeof ppo,
+                 " | vloss %.4f ev %.2f vclip %.2f ret %.3f adv %+.3f/%.3f beta %.3g",
+                 m->value_loss, m->explained_variance, m->value_clip_frac, m->return_mean,
+                 m->adv_mean, m->adv_std, m->beta);
     if (s->alarm_on) snprintf(evs + strlen(evs), sizeof evs - strlen(evs), " | OVER-OPTIMISING");
     printf("step %4ld/%ld | reward %.3f acc %.3f zero-var %.2f%s | kl %.4f clip %.3f ent %.3f | "
-           "len %.1f | |dlogp| %.1e | %.0f gen tok/s %.0f learn tok/s | %.2f s/step | ETA %s%s\n",
+           "len %.1f%s | |dlogp| %.1e | %.0f gen tok/s %.0f learn tok/s | %.2f s/step | ETA %s%s\n",
            s->step, s->total_steps, m->reward_mean, m->accuracy, m->zero_var_frac, fails, m->kl,
-           m->clip_low + m->clip_high, m->entropy, m->len_mean, m->logp_diff_max, s->actor_tok_s,
-           s->learner_tok_s, s->step_seconds, eta, evs);
+           m->clip_low + m->clip_high, m->entropy, m->len_mean, ppo, m->logp_diff_max,
+           s->actor_tok_s, s->learner_tok_s, s->step_seconds, eta, evs);
     fflush(stdout);
     return 0;
 }

@@ -9,11 +9,92 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "ppo_step.h"
 #include "run_files.h"
 #include "util.h"
 #include "wire.h"
 
 void run_state_free(RunState *s) { memset(s, 0, sizeof *s); }
+
+/* The value model's sections are a model checkpoint's own under V-tags. */
+static const char *const VALUE_TAGS[][2] = {{"CONF", "VCNF"}, {"HEAD", "VHED"}, {"PARM", "VPRM"}};
+enum { N_VALUE_TAGS = sizeof VALUE_TAGS / sizeof VALUE_TAGS[0] };
+
+static void put_ppo(Checkpoint *ck, const struct PpoState *p, const Tokenizer *tok) {
+    Checkpoint v;
+    ckpt_init(&v);
+    ckpt_put_model(&v, p->value, tok);
+    ckpt_put_adamw(&v, &p->opt, p->value->n_params);
+    for (int i = 0; i < N_VALUE_TAGS; i++) {
+        const CkptSection *sec = ckpt_get(&v, VALUE_TAGS[i][0]);
+        if (sec) ckpt_put(ck, VALUE_TAGS[i][1], sec->data, sec->len);
+    }
+    const CkptSection *adam = ckpt_get(&v, "ADAM");
+    ckpt_put(ck, "VADM", adam->data, adam->len);
+    ckpt_free(&v);
+    double st[PPO_STATE_DOUBLES];
+    ppo_state_pack(p, st);
+    ckpt_put(ck, "PPOS", st, sizeof st);
+}
+
+/* Verifies the PPO sections of ck against p's value model (shape, AdamW,
+ * state); with apply, restores them into p. 0 or -1 with err. */
+static int get_ppo(const Checkpoint *ck, const char *path, struct PpoState *p, int apply,
+                   char *err, size_t errlen) {
+    Checkpoint v;
+    ckpt_init(&v);
+    for (int i = 0; i < N_VALUE_TAGS; i++) {
+        const CkptSection *sec = ckpt_get(ck, VALUE_TAGS[i][1]);
+        if (sec) ckpt_put(&v, VALUE_TAGS[i][0], sec->data, sec->len);
+    }
+    const CkptSection *tokn = ckpt_get(ck, "TOKN"), *vadm = ckpt_get(ck, "VADM"),
+                      *ppos = ckpt_get(ck, "PPOS");
+    int rc = -1;
+    Model tmp;
+    Tokenizer *tok = xcalloc(1, sizeof *tok);
+    if (!ckpt_get(ck, "VPRM") || !vadm || !ppos || !tokn) {
+        set_err(err, errlen, "%s: [grpo] algo = ppo, but it holds no value model (needs VCNF, "
+                "VPRM, VADM, PPOS): not a PPO training checkpoint", path);
+        goto out;
+    }
+    ckpt_put(&v, "TOKN", tokn->data, tokn->len);
+    ckpt_put(&v, "ADAM", vadm->data, vadm->len);
+    char why[600];
+    if (ckpt_get_model(&v, path, &tmp, tok, why, sizeof why) != 0) {
+        set_err(err, errlen, "value model (VCNF/VPRM): %s", why);
+        goto out;
+    }
+    const size_t n = p->value->n_params;
+    if (tmp.n_params != n || memcmp(&tmp.cfg, &p->value->cfg, sizeof tmp.cfg) != 0) {
+        set_err(err, errlen, "%s: its value model's shape differs from [ppo] value_init's", path);
+        goto out_model;
+    }
+    if (!ckpt_has_adamw(&v, n) || ppos->len != sizeof(double) * PPO_STATE_DOUBLES) {
+        set_err(err, errlen, "%s: VADM or PPOS has the wrong size (%zu, %zu bytes)", path,
+                vadm->len, ppos->len);
+        goto out_model;
+    }
+    double st[PPO_STATE_DOUBLES];
+    memcpy(st, ppos->data, sizeof st);
+    struct PpoState check = *p; /* unpack validates; only apply changes p */
+    if (ppo_state_unpack(apply ? p : &check, st, why, sizeof why) != 0) {
+        set_err(err, errlen, "%s: PPOS: %s", path, why);
+        goto out_model;
+    }
+    if (apply) {
+        memcpy(p->value->params, tmp.params, sizeof(float) * n);
+        ckpt_get_adamw(&v, &p->opt, n);
+        p->opt_steps = p->opt.t;
+    }
+    rc = 0;
+out_model:
+    model_free(&tmp);
+out:
+    tokenizer_free(tok);
+    xfree(tok);
+    ckpt_free(&v);
+    return rc;
+}
 
 /* Step of a name "ckpt-<digits>.ckpt" (nothing before or after: temp files
  * and *.ckpt.corrupt do not count), or -1. */
@@ -77,6 +158,7 @@ int run_checkpoint_write(const char *path, const Model *m, const Tokenizer *tok,
     char *text = config_to_string(cfg);
     ckpt_put(&ck, "META", text, strlen(text));
     xfree(text);
+    if (s->ppo) put_ppo(&ck, s->ppo, tok);
     int rc = ckpt_write(&ck, path, err, errlen);
     ckpt_free(&ck);
     return rc;
@@ -146,6 +228,7 @@ static int load_one(const char *path, Model *m, AdamW *opt, RunState *s, Config 
     int bad = config_load_string(conf, text, path, err, errlen);
     xfree(text);
     if (bad) goto out_model;
+    if (s->ppo && get_ppo(&ck, path, s->ppo, apply, err, errlen) != 0) goto out_model;
     rc = 0;
     if (!apply) goto out_model;
     config_copy(saved, conf);

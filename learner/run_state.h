@@ -14,7 +14,15 @@
  *   RSUM            f64 demonstrator accuracy, f64 starting accuracy, f64
  *                   training seconds so far (for the final report)
  *   META            the effective config (INI text): the resume check
- * The reference model is identified by its path in META and reloaded.
+ * and with [grpo] algo = ppo (ppo_step.h) the value model and its state:
+ *   VCNF VHED VPRM  the value model's CONF, HEAD and PARM (checkpoint.h),
+ *                   under V-tags; its tokenizer is the policy's TOKN
+ *   VADM            its AdamW (ADAM's layout)
+ *   PPOS            PPO_STATE_DOUBLES f64: the current beta, then the
+ *                   adaptive KL controller's state (zeros when fixed)
+ * The reference model is identified by its path in META and reloaded, and
+ * so is a reward model an actor scores with (its rm:PATH is in META's
+ * [reward] scorers): both are frozen.
  *
  * Resume takes the newest checkpoint that loads, so a kill during a write
  * (which leaves only a temp file) or a corrupt newest file falls back to
@@ -50,6 +58,10 @@ typedef struct {
     int n_ranks;               /* of the run that wrote it */
     uint32_t flags;            /* RUN_STATE_* */
     double demo_acc, start_acc, train_seconds;
+    /* algo = ppo: the learner's value model and its state (borrowed; set
+     * before writing or resuming), NULL for GRPO. Written with the
+     * policy; a resume then requires and restores it. */
+    struct PpoState *ppo;
 } RunState;
 
 void run_state_free(RunState *s);

@@ -36,7 +36,7 @@ static void test_names_parse(void **state) {
     assert_int_equal(loss_norm_parse("sequence"), NORM_SEQUENCE);
     assert_int_equal(loss_norm_parse("token"), NORM_TOKEN);
     assert_int_equal(loss_norm_parse("constant"), NORM_CONSTANT);
-    assert_int_equal(pg_algo_parse("ppo"), -1);
+    assert_int_equal(pg_algo_parse("ppo"), ALGO_PPO);
     assert_int_equal(pg_algo_parse("GRPO"), -1); /* names are exact */
     assert_int_equal(adv_std_parse(""), -1);
     assert_int_equal(loss_norm_parse(NULL), -1);
@@ -448,7 +448,7 @@ static void test_fd_all_norms(void **state) {
             float w[FD_TOK];
             grpo_loss_compute(w, &st, &cfg, logp, logp_old, logp_ref, fd_adv, fd_len, FD_SEQS);
             assert_int_equal(st.n_tokens, FD_TOK);
-            if (a == ALGO_GRPO) {
+            if (a == ALGO_GRPO || a == ALGO_PPO) { /* PPO clips as GRPO does */
                 /* tokens 0, 9 clipped high; 4, 8 clipped low */
                 assert_near(st.clip_frac_high, 2.0 / FD_TOK, 1e-12);
                 assert_near(st.clip_frac_low, 2.0 / FD_TOK, 1e-12);

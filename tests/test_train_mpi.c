@@ -4,8 +4,9 @@
  * checksums (checksum_every = 1: a mismatch aborts the run), determinism of
  * two runs with the same seed, and refusal of impossible rank counts; and
  * what protects run.dir: unloadable checkpoints, a second run, a full
- * disk, unusable actor data, checkpoints that cannot resume exactly; and
- * [grpo] time_limit_s, which ends a run early and cleanly, across a resume. */
+ * disk, unusable actor data, checkpoints that cannot resume exactly;
+ * [grpo] time_limit_s, which ends a run early and cleanly, across a resume;
+ * and [grpo] algo = ppo end to end, with a bit-exact resume. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -385,6 +386,73 @@ static void test_signal_resume_and_atomicity(void **state) {
     snprintf(p1, sizeof p1, "%s/final.ckpt", straight);
     snprintf(p2, sizeof p2, "%s/final.ckpt", cut);
     assert_same_training_state(p1, p2);
+}
+
+/* [grpo] algo = ppo end to end: the run finishes and logs the value
+ * model's metrics every step; a copy of its step-2 checkpoint resumed in
+ * another run.dir finishes bit-identical to it: the policy, its AdamW,
+ * the value model (VPRM), its AdamW (VADM) and the KL state (PPOS); and
+ * with two data-parallel learners it runs, the learners in step. */
+static void test_ppo_train_and_resume_bit_exact(void **state) {
+    (void)state;
+    char straight[300], cut[300], p1[400], p2[400];
+    snprintf(straight, sizeof straight, "%s/ppo1", tmp);
+    snprintf(cut, sizeof cut, "%s/ppo2", tmp);
+    const char *ppo = "grpo.algo=ppo grpo.checkpoint_every=2 grpo.keep_checkpoints=5 "
+                      "grpo.beta=0.02 ppo.kl_target=0.5";
+    assert_int_equal(train(straight, ppo), 0);
+    const char *keys[] = {"value_loss", "explained_variance", "value_clip_frac", "return_mean",
+                          "adv_mean", "adv_std", "kl_seq", "beta", "kl"};
+    json_t *lines = read_metrics(straight), *o;
+    size_t li;
+    int n = 0;
+    json_array_foreach(lines, li, o) {
+        if (jint(o, "step") == 0) continue;
+        n++;
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+            json_t *v = json_object_get(o, keys[k]);
+            /* explained_variance is null when every return is equal */
+            if (!v || (!json_is_number(v) && strcmp(keys[k], "explained_variance") != 0))
+                fail_msg("PPO metrics line %d lacks %s", n, keys[k]);
+        }
+        printf("ppo step %d: value_loss %.4g explained_variance %.3g beta %.4g reward %.3f\n", n,
+               jnum(o, "value_loss"), jnum(o, "explained_variance"), jnum(o, "beta"),
+               jnum(o, "reward_mean"));
+    }
+    json_decref(lines);
+    assert_int_equal(n, 4);
+    assert_int_equal(run("grep -q 'PPO value model from' %s.log", straight), 0);
+    assert_int_equal(run("grep -q '| vloss ' %s.log", straight), 0);
+    assert_int_equal(run("mkdir -p %s && cp %s/ckpt-00000002.ckpt %s/", cut, straight, cut), 0);
+    assert_int_equal(train(cut, ppo), 0);
+    assert_int_equal(run("grep -q 'resume: continuing from' %s.log", cut), 0);
+    snprintf(p1, sizeof p1, "%s/final.ckpt", straight);
+    snprintf(p2, sizeof p2, "%s/final.ckpt", cut);
+    assert_same_training_state(p1, p2);
+    Checkpoint a, b;
+    char err[512];
+    if (ckpt_read(&a, p1, err, sizeof err) != 0 || ckpt_read(&b, p2, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    const char *tags[] = {"VCNF", "VPRM", "VADM", "PPOS"};
+    for (int i = 0; i < 4; i++) {
+        const CkptSection *x = ckpt_get(&a, tags[i]), *y = ckpt_get(&b, tags[i]);
+        if (!x || !y) fail_msg("final.ckpt lacks %s", tags[i]);
+        assert_int_equal(x->len, y->len);
+        if (memcmp(x->data, y->data, x->len) != 0)
+            fail_msg("%s differs: %s vs %s", tags[i], p1, p2);
+    }
+    ckpt_free(&a);
+    ckpt_free(&b);
+    /* two data-parallel learners + 2 actors: every step the other learner
+     * checks that its policy equals the lead's bit for bit (it dies
+     * otherwise), and the run finishes */
+    assert_int_equal(run("mpirun --oversubscribe -np 4 %s train run.dir=%s/ppo3 "
+                         "grpo.init=%s/a/sft.ckpt grpo.steps=3 grpo.prompts_per_step=4 "
+                         "grpo.group_size=4 grpo.minibatches=2 grpo.learners=2 grpo.algo=ppo "
+                         "grpo.beta=0.02 %s > %s/ppo3.log 2>&1", bin, tmp, tmp, TINY, tmp),
+                     0);
+    assert_int_equal(run("grep -q '2 data-parallel learners' %s/ppo3.log", tmp), 0);
+    assert_int_equal(run("test $(grep -c '\"value_loss\"' %s/ppo3/metrics.jsonl) -eq 3", tmp), 0);
 }
 
 /* Async with max_staleness = 0 reproduces the synchronous run bit for bit;
@@ -838,6 +906,7 @@ int main(void) {
         cmocka_unit_test(test_same_seed_bit_identical),
         cmocka_unit_test(test_corrupt_messages_counted_and_dropped),
         cmocka_unit_test(test_signal_resume_and_atomicity),
+        cmocka_unit_test(test_ppo_train_and_resume_bit_exact),
         cmocka_unit_test(test_async_staleness),
         cmocka_unit_test(test_stalled_actor_detected),
         cmocka_unit_test(test_refuses_more_actors_than_prompts),
