@@ -28,6 +28,8 @@
  *   STEP  i64 step, u64 policy version                      (optional)
  *   RNG_  any number of xoshiro states, 4 x u64 each        (optional)
  *   META  UTF-8 text, e.g. the effective config              (optional)
+ *   VCNF VHED VPRM VADM PPOS  a PPO run's value model, its AdamW and
+ *         the KL controller (learner/run_state.h lists them)   (optional)
  *
  * A checkpoint is written to "<path>.tmp.<pid>", fsync'd, renamed over
  * <path> and the directory fsync'd, so a kill mid-write leaves the old file
