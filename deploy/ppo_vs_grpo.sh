@@ -59,8 +59,10 @@ train() {
     rm -rf "$dir"
     mkdir -p "$dir"
     echo "== $dir: $algo (${shape[*]})"
-    logged "$dir.log" mpirun --oversubscribe -np "$NP" "$GRPO" train run.dir="$dir" \
-        grpo.init="$init" grpo.algo="$algo" "${shape[@]}" "$@" "${EXTRA_ARR[@]}"
+    # "$@" first: it may hold --config, and a config file applies where it
+    # stands among the overrides (a later one wins)
+    logged "$dir.log" mpirun --oversubscribe -np "$NP" "$GRPO" train "$@" run.dir="$dir" \
+        grpo.init="$init" grpo.algo="$algo" "${shape[@]}" "${EXTRA_ARR[@]}"
     grep -E 'peak resident|over-optimisation' "$dir.log" | sed 's/^/  /' || true
 }
 

@@ -59,11 +59,22 @@ def main():
                 if s is not None:
                     scores.append((r.get("elapsed_s"), s))
             alarm_steps = sum(1 for r in rows if r.get("overopt_alarm"))
+            first_alarm = next((r["step"] for r in rows if r.get("overopt_alarm")), None)
             first = scores[0][1] if scores else float("nan")
             last = scores[-1][1] if scores else float("nan")
             if task == "review" and len(scores) >= 5:  # sampled: average the last 5 steps
                 last = sum(s for _, s in scores[-5:]) / 5
                 first = sum(s for _, s in scores[:5]) / 5
+            # seconds to the target: held-out 0.9 (arith); the start + 0.05,
+            # 5-step mean (review)
+            t_target = None
+            if task == "arith":
+                t_target = next((t for t, v in scores if v >= 0.9), None)
+            else:
+                for k in range(5, len(scores) + 1):
+                    if sum(v for _, v in scores[k - 5:k]) / 5 >= first + 0.05:
+                        t_target = scores[k - 1][0]
+                        break
             results.append({
                 "task": task, "run": run, "steps": summ.get("steps_done"),
                 "start": first, "end": last,
@@ -71,25 +82,30 @@ def main():
                 "completions": completions, "tokens": round(tokens),
                 "peak_rss_mib": summ.get("learner_peak_rss_mib"),
                 "alarm_steps": alarm_steps,
+                "first_alarm": first_alarm if first_alarm is not None else "-",
+                "t_target": round(t_target, 1) if t_target is not None else "-",
             })
     with open(os.path.join(out, "curves.tsv"), "w") as f:
         f.write("task\trun\tstep\telapsed_s\tscore\trm\talarm\n")
         for c in curves:
             f.write("\t".join("" if v is None else str(v) for v in c) + "\n")
-    cols = ["task", "run", "steps", "start", "end", "train_s", "completions", "tokens",
-            "peak_rss_mib", "alarm_steps"]
+    cols = ["task", "run", "steps", "start", "end", "t_target", "train_s", "completions",
+            "tokens", "peak_rss_mib", "alarm_steps", "first_alarm"]
     with open(os.path.join(out, "results.tsv"), "w") as f:
         f.write("\t".join(cols) + "\n")
         for r in results:
             f.write("\t".join(str(r[c]) for c in cols) + "\n")
     print("score: arith = held-out greedy accuracy; review = hidden true preference of the sampled")
-    print("completions (mean of the first / last 5 steps); peak RSS of the learner rank")
-    print(f"{'task':7} {'run':10} {'steps':>5} {'start':>7} {'end':>7} {'train_s':>8} "
-          f"{'completions':>11} {'tokens':>9} {'peak_MiB':>9} {'alarm':>5}")
+    print("completions (mean of the first / last 5 steps); t_target: training seconds to held-out")
+    print("0.9 (arith) or to the start + 0.05 (review); peak RSS of the learner rank; alarm: steps")
+    print("the over-optimisation alarm was on, and the first")
+    print(f"{'task':7} {'run':10} {'steps':>5} {'start':>7} {'end':>7} {'t_target':>8} "
+          f"{'train_s':>8} {'completions':>11} {'tokens':>9} {'peak_MiB':>9} {'alarm':>5} "
+          f"{'first':>5}")
     for r in results:
         print(f"{r['task']:7} {r['run']:10} {r['steps']:>5} {r['start']:7.3f} {r['end']:7.3f} "
-              f"{r['train_s']:8.1f} {r['completions']:11d} {r['tokens']:9d} "
-              f"{r['peak_rss_mib']:9.1f} {r['alarm_steps']:5d}")
+              f"{r['t_target']:>8} {r['train_s']:8.1f} {r['completions']:11d} {r['tokens']:9d} "
+              f"{r['peak_rss_mib']:9.1f} {r['alarm_steps']:5d} {r['first_alarm']:>5}")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@
  * own AdamW after the policy's); the step ends with the KL controller.
  * PPO never fuses (its advantages need the whole fresh pass first). */
 #include "grpo_step.h"
+#include "learner_tokens.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -201,26 +202,6 @@ static void build_batch(Learner *L, int lo, int hi) {
         batch_add(&L->batch, g->prompt, g->prompt_len, g->tokens + L->row_off[r], L->len[r]);
     }
     batch_layout(&L->batch);
-}
-
-/* Copies per-position values (B, T) of the batch of rows L->order[lo, hi)
- * to per-token dst (each row at its own place, L->tok_of). grpo_step.h. */
-void learner_gather_tokens(const Learner *L, int lo, int hi, const float *src, float *dst) {
-    for (int i = lo; i < hi; i++) {
-        const int r = L->order[i];
-        float *d = dst + L->tok_of[r];
-        for (int j = 0; j < L->len[r]; j++) d[j] = src[batch_index(&L->batch, i - lo, j)];
-    }
-}
-
-/* The inverse of learner_gather_tokens: per-token src into the batch's
- * (B, T) dst. */
-void learner_scatter_tokens(const Learner *L, int lo, int hi, const float *src, float *dst) {
-    for (int i = lo; i < hi; i++) {
-        const int r = L->order[i];
-        const float *sp = src + L->tok_of[r];
-        for (int j = 0; j < L->len[r]; j++) dst[batch_index(&L->batch, i - lo, j)] = sp[j];
-    }
 }
 
 /* Forward of model over the current batch; logp into L->logp, under the

@@ -19,6 +19,8 @@
  * float precision). */
 #include "ppo_step.h"
 
+#include "learner_tokens.h"
+
 #include <math.h>
 #include <string.h>
 

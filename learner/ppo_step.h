@@ -37,7 +37,7 @@
 #include <stddef.h>
 
 #include "config.h"
-#include "grpo_step.h"
+#include "learner_state.h"
 #include "kl_controller.h"
 #include "model.h"
 #include "optim.h"
