@@ -108,5 +108,7 @@ for task in $TASKS; do
     esac
 done
 
-python3 deploy/ppo_vs_grpo_table.py "$OUT" $TASKS | tee "$OUT/table.txt"
+# every task run so far, not only this call's: the table and figure hold both
+done_tasks=$(for t in arith review; do [ -d "$OUT/$t" ] && printf '%s ' "$t"; done)
+python3 deploy/ppo_vs_grpo_table.py "$OUT" $done_tasks | tee "$OUT/table.txt"
 gnuplot -e "dir='$OUT'" deploy/ppo_vs_grpo.gp && echo "plot: $OUT/ppo_vs_grpo.png"

@@ -54,17 +54,20 @@ def main():
                 s = score_of(task, r)
                 if r.get("step", 0) == 0 and task == "review":
                     continue  # step 0 is the starting model's evaluation only
-                curves.append((task, run, r.get("step"), r.get("elapsed_s"), s,
+                # step 0 is the starting model's evaluation, at time 0
+                curves.append((task, run, r.get("step"), r.get("elapsed_s", 0), s,
                                r.get("reward_rm_mean"), r.get("overopt_alarm", 0)))
                 if s is not None:
-                    scores.append((r.get("elapsed_s"), s))
+                    scores.append((r.get("elapsed_s", 0), s))
             alarm_steps = sum(1 for r in rows if r.get("overopt_alarm"))
             first_alarm = next((r["step"] for r in rows if r.get("overopt_alarm")), None)
             first = scores[0][1] if scores else float("nan")
             last = scores[-1][1] if scores else float("nan")
-            if task == "review" and len(scores) >= 5:  # sampled: average the last 5 steps
+            best = max((v for _, v in scores), default=float("nan"))
+            if task == "review" and len(scores) >= 5:  # sampled: average 5 steps
                 last = sum(s for _, s in scores[-5:]) / 5
                 first = sum(s for _, s in scores[:5]) / 5
+                best = max(sum(v for _, v in scores[k - 5:k]) / 5 for k in range(5, len(scores) + 1))
             # seconds to the target: held-out 0.9 (arith); the start + 0.05,
             # 5-step mean (review)
             t_target = None
@@ -77,7 +80,7 @@ def main():
                         break
             results.append({
                 "task": task, "run": run, "steps": summ.get("steps_done"),
-                "start": first, "end": last,
+                "start": first, "end": last, "best": best,
                 "train_s": summ.get("train_seconds"),
                 "completions": completions, "tokens": round(tokens),
                 "peak_rss_mib": summ.get("learner_peak_rss_mib"),
@@ -89,21 +92,22 @@ def main():
         f.write("task\trun\tstep\telapsed_s\tscore\trm\talarm\n")
         for c in curves:
             f.write("\t".join("" if v is None else str(v) for v in c) + "\n")
-    cols = ["task", "run", "steps", "start", "end", "t_target", "train_s", "completions",
+    cols = ["task", "run", "steps", "start", "end", "best", "t_target", "train_s", "completions",
             "tokens", "peak_rss_mib", "alarm_steps", "first_alarm"]
     with open(os.path.join(out, "results.tsv"), "w") as f:
         f.write("\t".join(cols) + "\n")
         for r in results:
             f.write("\t".join(str(r[c]) for c in cols) + "\n")
     print("score: arith = held-out greedy accuracy; review = hidden true preference of the sampled")
-    print("completions (mean of the first / last 5 steps); t_target: training seconds to held-out")
+    print("completions (mean of the first / last / best 5 steps); t_target: training seconds to held-out")
     print("0.9 (arith) or to the start + 0.05 (review); peak RSS of the learner rank; alarm: steps")
     print("the over-optimisation alarm was on, and the first")
-    print(f"{'task':7} {'run':10} {'steps':>5} {'start':>7} {'end':>7} {'t_target':>8} "
+    print(f"{'task':7} {'run':10} {'steps':>5} {'start':>7} {'end':>7} {'best':>7} {'t_target':>8} "
           f"{'train_s':>8} {'completions':>11} {'tokens':>9} {'peak_MiB':>9} {'alarm':>5} "
           f"{'first':>5}")
     for r in results:
         print(f"{r['task']:7} {r['run']:10} {r['steps']:>5} {r['start']:7.3f} {r['end']:7.3f} "
+              f"{r['best']:7.3f} "
               f"{r['t_target']:>8} {r['train_s']:8.1f} {r['completions']:11d} {r['tokens']:9d} "
               f"{r['peak_rss_mib']:9.1f} {r['alarm_steps']:5d} {r['first_alarm']:>5}")
 
