@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "resume_config.h"
 #include "util.h"
 #include "wire.h"
 
@@ -45,33 +46,6 @@ int sft_resume_write(const char *path, const Model *m, const Tokenizer *tok, con
     return rc;
 }
 
-/* 0 if saved (META text) trains as cfg does, else -1 with err naming the
- * keys; harmless differences go to harmless. */
-static int same_training(const char *path, const CkptSection *meta, const Config *cfg,
-                         char *harmless, size_t harmless_len, char *err, size_t errlen) {
-    Config *saved = config_new_like(cfg);
-    char *text = xmalloc(meta->len + 1);
-    memcpy(text, meta->data, meta->len);
-    text[meta->len] = 0;
-    char why[1000];
-    int rc = config_load_string(saved, text, path, why, sizeof why);
-    xfree(text);
-    if (rc != 0) {
-        set_err(err, errlen, "%s: its META config does not load: %s", path, why);
-        config_free(saved);
-        return -1;
-    }
-    char defining[2048];
-    if (config_diff(saved, cfg, defining, sizeof defining, harmless, harmless_len) > 0) {
-        set_err(err, errlen, "refusing to resume %s with a changed config that would train "
-                "differently: %s (restore the value, or delete %s to start this SFT over)",
-                path, defining, path);
-        rc = -1;
-    }
-    config_free(saved);
-    return rc;
-}
-
 int sft_resume_load(const char *path, Model *m, const Tokenizer *tok, AdamW *opt, SftProgress *p,
                     const Config *cfg, char *harmless, size_t harmless_len, char *err,
                     size_t errlen) {
@@ -100,7 +74,8 @@ int sft_resume_load(const char *path, Model *m, const Tokenizer *tok, AdamW *opt
                 "RNG_, SFTP, META); delete it to start this SFT over", path);
         goto out_model;
     }
-    if (same_training(path, meta, cfg, harmless, harmless_len, err, errlen) != 0) goto out_model;
+    if (resume_config_check(path, meta, cfg, "to start this SFT over", harmless, harmless_len, err,
+                            errlen) != 0) goto out_model;
     /* the config compared equal, so only a file edited by hand gets here */
     if (saved.n_params != n || memcmp(&saved.cfg, &m->cfg, sizeof saved.cfg) != 0 ||
         !tokenizer_same(stok, tok)) {
