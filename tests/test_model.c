@@ -513,6 +513,23 @@ static void decode_scalar(void *ctx) {
 }
 
 /* The wrong head's path dies naming what it needed, never runs. */
+/* After a forward that skipped positions there are no (B, T, V) logits. */
+static void logits_after_skip(void *ctx) {
+    TwoHeads *h = ctx;
+    ForwardState *s = forward_state_new(&h->lm.cfg, GB, GT);
+    float logp[GB * GT];
+    model_forward_from(&h->lm, s, grad_tok, grad_tok, skip_first, GB, GT, &full_07, logp, NULL);
+    forward_state_logits(s, NULL, NULL);
+}
+static void backward_logits_after_skip(void *ctx) {
+    TwoHeads *h = ctx;
+    model_alloc_grads(&h->lm);
+    ForwardState *s = forward_state_new(&h->lm.cfg, GB, GT);
+    float logp[GB * GT];
+    model_forward_from(&h->lm, s, grad_tok, grad_tok, skip_first, GB, GT, &full_07, logp, NULL);
+    model_backward_logits(&h->lm, s, NULL);
+}
+
 static void test_scalar_refusals(void **st) {
     TwoHeads h;
     ModelConfig c = tiny_config(0);
@@ -525,6 +542,8 @@ static void test_scalar_refusals(void **st) {
     expect_death(cache_for_scalar, &h, "does not decode");
     expect_death(prefill_scalar, &h, "model_prefill needs an LM");
     expect_death(decode_scalar, &h, "model_decode_step needs an LM");
+    expect_death(logits_after_skip, &h, "forward_state_logits: the last forward");
+    expect_death(backward_logits_after_skip, &h, "model_backward_logits: the last forward");
     model_free(&h.lm);
     model_free(&h.sc);
 }
