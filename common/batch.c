@@ -15,6 +15,7 @@ void batch_init(SeqBatch *b, int max_B, int max_len) {
     b->tokens = xmalloc(sizeof(int) * (size_t)max_B * max_len);
     b->targets = xmalloc(sizeof(int) * (size_t)max_B * max_len);
     b->weights = xmalloc(sizeof(float) * (size_t)max_B * max_len);
+    b->first = xmalloc(sizeof(int) * (size_t)max_B);
 }
 
 void batch_free(SeqBatch *b) {
@@ -24,6 +25,7 @@ void batch_free(SeqBatch *b) {
     xfree(b->tokens);
     xfree(b->targets);
     xfree(b->weights);
+    xfree(b->first);
     memset(b, 0, sizeof *b);
 }
 
@@ -51,6 +53,7 @@ void batch_layout(SeqBatch *b) {
     for (int r = 0; r < b->B; r++) {
         const int *s = b->seq + (size_t)r * b->max_len;
         int n = b->seq_len[r] - 1;
+        b->first[r] = b->prompt_len[r] - 1; /* <= n <= T */
         /* Positions past a row's end have weight 0 and sit after every real
          * token (causal attention never looks at them), so the filler only
          * has to be a valid id: 0 (the char PAD) is one in every vocabulary,

@@ -18,6 +18,9 @@ typedef struct {
     int *tokens;         /* (B, T) inputs, after batch_layout */
     int *targets;        /* (B, T) */
     float *weights;      /* (B, T) per-target weights, zeroed by batch_layout */
+    int *first;          /* (B) target index of row r's first completion token,
+                          * prompt_len - 1 (batch_layout): model_forward_from's
+                          * first, as no loss scores a prompt token */
 } SeqBatch;
 
 void batch_init(SeqBatch *b, int max_B, int max_len);
@@ -28,7 +31,8 @@ void batch_clear(SeqBatch *b);
  * lengths are bounded by the config, and the learner's wire limits reject
  * records that would not fit). */
 int batch_add(SeqBatch *b, const int *prompt, int plen, const int *completion, int clen);
-/* Lays rows out into tokens/targets with T = longest row - 1, zeroes weights. */
+/* Lays rows out into tokens/targets with T = longest row - 1, zeroes
+ * weights, sets first. */
 void batch_layout(SeqBatch *b);
 /* Index into the (B, T) arrays of completion token j of row r. */
 static inline int batch_index(const SeqBatch *b, int r, int j) {

@@ -163,7 +163,7 @@ struct ForwardState {
     int B, T;            /* of the last forward */
     float temperature;
     int *tokens;         /* (B, T) copy for the embedding backward */
-    int *targets;        /* (B, T) */
+    int *targets;        /* (n_rows) the head's targets */
     float *rope_cos, *rope_sin; /* (max_T, HD/2) */
     /* activations kept for backward */
     float *res;          /* (L+1, N, D) residual entering layer l; res[L] enters the head */
@@ -181,8 +181,17 @@ struct ForwardState {
     float *hsig;         /* (L, N, HF) sigmoid(h1) */
     float *xn_final;     /* (N, D) */
     float *rstd_final;   /* (N) */
-    float *logits;       /* (N, V) raw */
-    double *lse;         /* (N) log-sum-exp of logits / temperature (over the kept set) */
+    /* The LM head runs on n_rows rows: every position (packed = 0: the
+     * arrays below are indexed like (B, T)), or, after model_forward_from
+     * skipped some, the needed ones gathered in (b, t) order (packed = 1:
+     * row i is position row_pos[i] of the (B, T) grid). */
+    int packed, n_rows;
+    int *row_pos;        /* (N) */
+    float *xf_rows;      /* (N, D) gathered xn_final rows, the head's input */
+    float *d_xf_rows;    /* (N, D) their gradient, scattered into d_xn */
+    float *row_logp, *row_ent, *row_w; /* (N) packed logp, entropy, weights */
+    float *logits;       /* (n_rows, V) raw */
+    double *lse;         /* (n_rows) log-sum-exp of logits / temperature (over the kept set) */
     int truncated;       /* 1: log-probs of the last forward are of the kept set */
     float *keep_z;       /* (N) kept-set threshold pair per row (sample_dist_kept) */
     int *keep_id;        /* (N) */
@@ -242,6 +251,12 @@ ForwardState *forward_state_new(const ModelConfig *cfg, int max_B, int max_T) {
         s->keep_id = xmalloc(sizeof(int) * N);
         s->keep_scratch = F(SAMPLE_DIST_SCRATCH_FLOATS(V));
         s->d_logits = F(N * V);
+        s->row_pos = xmalloc(sizeof(int) * N);
+        s->xf_rows = F(N * D);
+        s->d_xf_rows = F(N * D);
+        s->row_logp = F(N);
+        s->row_ent = F(N);
+        s->row_w = F(N);
     }
     s->hg = F(N * HF);
     s->d_res = F(N * D);
@@ -263,7 +278,8 @@ void forward_state_free(ForwardState *s) {
                     s->xn_att, s->rstd_att, s->q, s->k, s->v, s->att, s->atty, s->xn_ffn,
                     s->rstd_ffn, s->h1, s->h3, s->hsig, s->xn_final, s->rstd_final, s->logits,
                     s->lse, s->keep_z, s->keep_id, s->keep_scratch, s->hg, s->d_res, s->d_xn, s->d_atty, s->d_q, s->d_k, s->d_v,
-                    s->d_h1, s->d_h3, s->d_logits, s->d_score};
+                    s->d_h1, s->d_h3, s->d_logits, s->d_score, s->row_pos, s->xf_rows,
+                    s->d_xf_rows, s->row_logp, s->row_ent, s->row_w};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) xfree(bufs[i]);
     xfree(s);
 }
@@ -343,6 +359,29 @@ static void trunk_forward(const Model *m, ForwardState *s, const int *tokens, in
 
 void model_forward_dist(const Model *m, ForwardState *s, const int *tokens, const int *targets,
                         int B, int T, const SampleDist *dist, float *logp, float *entropy) {
+    model_forward_from(m, s, tokens, targets, NULL, B, T, dist, logp, entropy);
+}
+
+/* Chooses the head's rows: every position (first NULL, or all 0), or the
+ * positions t >= first[b], gathered into s->row_pos. */
+static void head_rows(ForwardState *s, const int *first, int B, int T) {
+    int all = 1;
+    for (int b = 0; first && b < B; b++) {
+        CHECK(first[b] >= 0 && first[b] <= T);
+        all &= first[b] == 0;
+    }
+    s->packed = !all;
+    s->n_rows = B * T;
+    if (all) return;
+    int n = 0;
+    for (int b = 0; b < B; b++)
+        for (int t = first[b]; t < T; t++) s->row_pos[n++] = b * T + t;
+    s->n_rows = n;
+}
+
+void model_forward_from(const Model *m, ForwardState *s, const int *tokens, const int *targets,
+                        const int *first, int B, int T, const SampleDist *dist, float *logp,
+                        float *entropy) {
     check_head(m, s, MODEL_HEAD_LM, "model_forward");
     const float temperature = dist->temperature;
     CHECK(B >= 1 && B <= s->max_B && T >= 1 && T <= s->max_T);
@@ -351,19 +390,46 @@ void model_forward_dist(const Model *m, ForwardState *s, const int *tokens, cons
     for (int i = 0; i < N; i++) CHECK(targets[i] >= 0 && targets[i] < V);
     trunk_forward(m, s, tokens, B, T);
     s->temperature = temperature;
-    memcpy(s->targets, targets, sizeof(int) * N);
-    matmul_forward(s->logits, s->xn_final, head_weights(m), N, D, V, 0.0f);
+    head_rows(s, first, B, T);
+    const int n = s->n_rows;
+    /* the head's input, targets and outputs: the (B, T) arrays themselves,
+     * or their needed rows packed */
+    const float *xf = s->xn_final;
+    float *lp = logp, *ent = entropy;
+    if (s->packed) {
+        for (int i = 0; i < n; i++) {
+            memcpy(s->xf_rows + (size_t)i * D, s->xn_final + (size_t)s->row_pos[i] * D,
+                   sizeof(float) * D);
+            s->targets[i] = targets[s->row_pos[i]];
+        }
+        xf = s->xf_rows;
+        lp = s->row_logp;
+        ent = entropy ? s->row_ent : NULL;
+    } else {
+        memcpy(s->targets, targets, sizeof(int) * N);
+    }
+    if (n > 0) matmul_forward(s->logits, xf, head_weights(m), n, D, V, 0.0f);
     s->truncated = sample_dist_truncates(dist, V);
     if (s->truncated)
-        logp_forward_truncated(logp, entropy, s->lse, s->keep_z, s->keep_id, s->logits, targets, N,
+        logp_forward_truncated(lp, ent, s->lse, s->keep_z, s->keep_id, s->logits, s->targets, n,
                                V, dist, s->keep_scratch);
     else
-        logp_forward(logp, entropy, s->lse, s->logits, targets, N, V, temperature);
+        logp_forward(lp, ent, s->lse, s->logits, s->targets, n, V, temperature);
+    if (!s->packed) return;
+    memset(logp, 0, sizeof(float) * N);
+    if (entropy) memset(entropy, 0, sizeof(float) * N);
+    for (int i = 0; i < n; i++) {
+        logp[s->row_pos[i]] = lp[i];
+        if (entropy) entropy[s->row_pos[i]] = ent[i];
+    }
 }
 
 const float *forward_state_logits(const ForwardState *s, int *B, int *T) {
     CHECK(s->B > 0);
     if (s->cfg.head != MODEL_HEAD_LM) die("forward_state_logits: a scalar model has no logits");
+    if (s->packed)
+        die("forward_state_logits: the last forward (model_forward_from) skipped positions; "
+            "it has logits at the needed ones only");
     if (B) *B = s->B;
     if (T) *T = s->T;
     return s->logits;
@@ -416,28 +482,43 @@ static void trunk_backward(Model *m, ForwardState *s) {
 }
 
 /* The LM head's backward, from the gradient with respect to the raw
- * logits (N, V), then the trunk's. */
+ * logits (n_rows, V), then the trunk's. Positions the head skipped get a
+ * zero gradient, as the full path's zero-weight rows do. */
 static void backward_from_logits(Model *m, ForwardState *s, const float *d_logits) {
     const ModelConfig *c = &m->cfg;
-    int N = s->B * s->T;
-    matmul_backward(s->d_xn, c->tied_embeddings ? m->g.wte : m->g.wcls, d_logits, s->xn_final,
-                    head_weights(m), N, c->dim, c->vocab_size, 0.0f);
+    const int D = c->dim, n = s->n_rows;
+    float *gw = c->tied_embeddings ? m->g.wte : m->g.wcls;
+    const float *xf = s->packed ? s->xf_rows : s->xn_final;
+    float *d_xf = s->packed ? s->d_xf_rows : s->d_xn;
+    if (n > 0) matmul_backward(d_xf, gw, d_logits, xf, head_weights(m), n, D, c->vocab_size, 0.0f);
+    if (s->packed) {
+        memset(s->d_xn, 0, sizeof(float) * (size_t)s->B * s->T * D);
+        for (int i = 0; i < n; i++)
+            memcpy(s->d_xn + (size_t)s->row_pos[i] * D, d_xf + (size_t)i * D, sizeof(float) * D);
+    }
     trunk_backward(m, s);
 }
 
 void model_backward(Model *m, ForwardState *s, const float *weights) {
     check_head(m, s, MODEL_HEAD_LM, "model_backward");
     CHECK(m->grads != NULL && s->B > 0);
-    int N = s->B * s->T, V = m->cfg.vocab_size;
-    logp_backward(s->d_logits, s->logits, s->lse, s->targets, weights,
-                  s->truncated ? s->keep_z : NULL, s->truncated ? s->keep_id : NULL, N, V,
-                  s->temperature);
+    const int n = s->n_rows, V = m->cfg.vocab_size;
+    const float *w = weights;
+    if (s->packed) {
+        for (int i = 0; i < n; i++) s->row_w[i] = weights[s->row_pos[i]];
+        w = s->row_w;
+    }
+    logp_backward(s->d_logits, s->logits, s->lse, s->targets, w, s->truncated ? s->keep_z : NULL,
+                  s->truncated ? s->keep_id : NULL, n, V, s->temperature);
     backward_from_logits(m, s, s->d_logits);
 }
 
 void model_backward_logits(Model *m, ForwardState *s, const float *d_logits) {
     check_head(m, s, MODEL_HEAD_LM, "model_backward_logits");
     CHECK(m->grads != NULL && s->B > 0);
+    if (s->packed)
+        die("model_backward_logits: the last forward (model_forward_from) skipped positions; "
+            "a (B, T, V) logit gradient needs every one");
     backward_from_logits(m, s, d_logits);
 }
 

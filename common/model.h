@@ -154,6 +154,20 @@ void model_forward(const Model *m, ForwardState *s, const int *tokens, const int
  * with the full distribution at T. */
 void model_forward_dist(const Model *m, ForwardState *s, const int *tokens, const int *targets,
                         int B, int T, const SampleDist *dist, float *logp, float *entropy);
+/* model_forward_dist scoring only positions t >= first[b] of each row b
+ * (first (B), each in [0, T]; NULL: every position, model_forward_dist
+ * itself). The trunk runs over every position (attention needs them); the
+ * head, the log-softmax and their backward run on the needed rows alone,
+ * packed: the learner's prompts, whose log-probs no loss uses, cost no
+ * (., V) work. logp and entropy are 0 before first[b], and model_backward
+ * ignores weights there (they must be 0 for the loss to be what it says).
+ * A needed position's logp equals the full path's up to sgemm rounding,
+ * which can move with the number of rows (tests/test_model.c bounds it).
+ * forward_state_logits and model_backward_logits want every position and
+ * die after a forward that skipped some. */
+void model_forward_from(const Model *m, ForwardState *s, const int *tokens, const int *targets,
+                        const int *first, int B, int T, const SampleDist *dist, float *logp,
+                        float *entropy);
 
 /* Accumulates into m->grads the gradient of L = -sum w[b,t] * logp[b,t]
  * for the batch of the last model_forward on s. weights: (B, T). */

@@ -204,14 +204,15 @@ static void build_batch(Learner *L, int lo, int hi) {
     batch_layout(&L->batch);
 }
 
-/* Forward of model over the current batch; logp into L->logp, under the
+/* Forward of model over the current batch; logp into L->logp (at the
+ * completion tokens only: the head skips the prompts, batch.first), under the
  * distribution the actors report theirs under (L->dist). The reference is
  * scored under the same one, so the KL compares like with like and is 0
  * when the policy equals the reference; the scored token is always in the
  * kept set (model_kernels.h), so logp_ref stays finite. */
 static void forward(Learner *L, const Model *m, float *entropy) {
-    model_forward_dist(m, L->fs, L->batch.tokens, L->batch.targets, L->batch.B, L->batch.T,
-                       &L->dist, L->logp, entropy);
+    model_forward_from(m, L->fs, L->batch.tokens, L->batch.targets, L->batch.first, L->batch.B,
+                       L->batch.T, &L->dist, L->logp, entropy);
 }
 
 /* 1 if the G rewards are all equal (a group without GRPO signal: the

@@ -125,10 +125,13 @@ double sft_step_grad(Model *m, ForwardState *fs, const SeqBatch *rows, int k, Sf
     int *order = xmalloc(sizeof *order * (size_t)B);
     for (int i = 0; i < B; i++) order[i] = (int)(key[i] % B);
     double loss = 0;
+    const SampleDist full = {1.0f, 0, 1.0f, LOGPROB_FULL};
     for (int c = 0; c < k; c++) {
         sft_chunk(rows, order, (int)((int64_t)c * B / k), (int)((int64_t)(c + 1) * B / k), norm,
                   n_target, chunk);
-        model_forward(m, fs, chunk->tokens, chunk->targets, chunk->B, chunk->T, 1.0f, logp, NULL);
+        /* prompt targets have weight 0: the head skips them (chunk->first) */
+        model_forward_from(m, fs, chunk->tokens, chunk->targets, chunk->first, chunk->B, chunk->T,
+                           &full, logp, NULL);
         for (int i = 0; i < chunk->B * chunk->T; i++) loss -= (double)chunk->weights[i] * logp[i];
         model_backward(m, fs, chunk->weights);
         *positions += (long long)chunk->B * chunk->T;

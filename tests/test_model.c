@@ -2,6 +2,9 @@
  *   - every gradient tensor vs central finite differences (GQA, padding,
  *     non-uniform and negative weights, temperature != 1, tied and untied),
  *     from target log-prob weights and from a full logit gradient;
+ *   - the head on needed positions only (model_forward_from): log-probs,
+ *     entropy and every gradient against the full path, finite
+ *     differences with first > 0, and the edges first = 0 and first = T;
  *   - KV-cache decoding (prefill in chunks, slot copies, lockstep steps over
  *     a subset of slots) vs the training forward's log-probs;
  *   - bit-identical gradients across repeated runs;
@@ -62,9 +65,10 @@ enum { GB = 2, GT = 7 };
  * respect to the logits is coef (a loss linear in the logits is enough:
  * the backward below the head is linear in its input gradient). */
 static double weighted_loss(const Model *m, ForwardState *s, const int *tok, const int *tgt,
-                            const float *w, const SampleDist *dist, const float *coef) {
+                            const float *w, const SampleDist *dist, const float *coef,
+                            const int *first) {
     float logp[GB * GT];
-    model_forward_dist(m, s, tok, tgt, GB, GT, dist, logp, NULL);
+    model_forward_from(m, s, tok, tgt, first, GB, GT, dist, logp, NULL);
     double L = 0;
     if (coef) {
         int B, T;
@@ -144,14 +148,18 @@ typedef struct {
     const int *tok, *tgt;
     const float *w, *coef;
     const SampleDist *dist;
+    const int *first; /* (GB) or NULL: model_forward_from's */
 } LmLoss;
 
 static double lm_loss(void *ctx) {
     const LmLoss *a = ctx;
-    return weighted_loss(a->m, a->s, a->tok, a->tgt, a->w, a->dist, a->coef);
+    return weighted_loss(a->m, a->s, a->tok, a->tgt, a->w, a->dist, a->coef, a->first);
 }
 
-static void gradcheck(int tied, const SampleDist *dist, const float *coef) {
+/* The weights of gradcheck, nonzero before any first: with first set the
+ * loss is over positions >= first only (logp 0 before), and backward must
+ * ignore the weights there for the finite differences to agree. */
+static void gradcheck_from(int tied, const SampleDist *dist, const float *coef, const int *first) {
     ModelConfig c = tiny_config(tied);
     Model m;
     model_init(&m, &c);
@@ -163,16 +171,20 @@ static void gradcheck(int tied, const SampleDist *dist, const float *coef) {
     float w[GB * GT] = {0.5f, 1.0f, -0.7f, 0.3f, 1.5f, -0.2f, 0.9f,
                         -1.1f, 0.4f, 0.8f, 0.6f, 0.0f, 0.0f, 0.0f};
     model_zero_grads(&m);
-    weighted_loss(&m, s, tok, tgt, w, dist, coef);
+    weighted_loss(&m, s, tok, tgt, w, dist, coef, first);
     if (coef)
         model_backward_logits(&m, s, coef);
     else
         model_backward(&m, s, w);
-    LmLoss a = {&m, s, tok, tgt, w, coef, dist};
+    LmLoss a = {&m, s, tok, tgt, w, coef, dist, first};
     int failures = check_all_tensors(&m, lm_loss, &a, tied ? "tied" : "untie");
     forward_state_free(s);
     model_free(&m);
     assert_int_equal(failures, 0);
+}
+
+static void gradcheck(int tied, const SampleDist *dist, const float *coef) {
+    gradcheck_from(tied, dist, coef, NULL);
 }
 
 static const SampleDist full_07 = {0.7f, 0, 1.0f, LOGPROB_FULL};
@@ -203,6 +215,133 @@ static void test_gradcheck_truncated(void **st) {
     const SampleDist k6p = {1.3f, 6, 0.8f, LOGPROB_TRUNCATED};
     gradcheck(0, &k3, NULL);
     gradcheck(1, &k6p, NULL);
+}
+
+/* ---- the head on needed positions only (model_forward_from) -------------- */
+
+/* Row 0 scored from t = 3, row 1 from t = 2 (its padding, t >= 4, is
+ * scored and has weight 0, as in the learner). */
+static const int skip_first[GB] = {3, 2};
+
+/* Finite differences of the loss over positions >= first: every tensor,
+ * tied and untied, the full and a truncated distribution. */
+static void test_gradcheck_skip(void **st) {
+    const SampleDist k3 = {0.7f, 3, 1.0f, LOGPROB_TRUNCATED};
+    gradcheck_from(0, &full_07, NULL, skip_first);
+    gradcheck_from(1, &full_07, NULL, skip_first);
+    gradcheck_from(0, &k3, NULL, skip_first);
+}
+
+/* Bounds of the skipping path against the full one: logp and entropy per
+ * needed position within SKIP_LOGP_TOL (absolute, on values of order 1-3)
+ * and every tensor's gradient within SKIP_GRAD_RTOL relative (2-norm of
+ * the difference over the 2-norm). Only sgemm rounding differs: a weight
+ * gradient sums over the head's rows, and fewer rows block differently. */
+#define SKIP_LOGP_TOL 1e-6
+#define SKIP_GRAD_RTOL 1e-6
+
+static void skip_matches_full(int tied, const SampleDist *dist, int B, int T, int V, int D,
+                              uint64_t seed) {
+    ModelConfig c = tiny_config(tied);
+    c.max_seq_len = T;
+    if (V) c.vocab_size = V;
+    if (D) c.dim = D, c.hidden_dim = 3 * D;
+    Model m;
+    model_init(&m, &c);
+    init_big(&m, seed, D ? 0.1f : 0.3f);
+    model_alloc_grads(&m);
+    const int N = B * T;
+    int *tok = xmalloc(sizeof(int) * N), *tgt = xmalloc(sizeof(int) * N);
+    int *first = xmalloc(sizeof(int) * B);
+    float *w = xmalloc(sizeof(float) * N), *lp_full = xmalloc(sizeof(float) * N);
+    float *lp = xmalloc(sizeof(float) * N), *ent_full = xmalloc(sizeof(float) * N);
+    float *ent = xmalloc(sizeof(float) * N), *g_full = xmalloc(sizeof(float) * m.n_params);
+    Rng r;
+    rng_seed(&r, seed, 3);
+    for (int b = 0; b < B; b++) first[b] = b == 0 ? T : (int)rng_below(&r, T); /* row 0: none */
+    for (int i = 0; i < N; i++) {
+        tok[i] = (int)rng_below(&r, c.vocab_size);
+        tgt[i] = (int)rng_below(&r, c.vocab_size);
+        w[i] = i % T >= first[i / T] ? rng_uniform(&r) - 0.5f : 0.0f; /* the full path's loss */
+    }
+    ForwardState *s = forward_state_new(&c, B, T);
+    model_zero_grads(&m);
+    model_forward_dist(&m, s, tok, tgt, B, T, dist, lp_full, ent_full);
+    model_backward(&m, s, w);
+    memcpy(g_full, m.grads, sizeof(float) * m.n_params);
+    model_zero_grads(&m);
+    model_forward_from(&m, s, tok, tgt, first, B, T, dist, lp, ent);
+    model_backward(&m, s, w);
+
+    double dlp = 0, dent = 0;
+    for (int i = 0; i < N; i++) {
+        if (i % T < first[i / T]) {
+            assert_true(lp[i] == 0.0f && ent[i] == 0.0f);
+            continue;
+        }
+        dlp = fmax(dlp, fabs((double)lp[i] - lp_full[i]));
+        dent = fmax(dent, fabs((double)ent[i] - ent_full[i]));
+    }
+    size_t sizes[MODEL_NUM_TENSORS], off = 0;
+    model_tensor_sizes(&c, sizes);
+    double worst_rel = 0, worst_elem = 0; /* over tensors: |dg| / |g| (2-norms), max elem */
+    for (int ti = 0; ti < MODEL_NUM_TENSORS; off += sizes[ti], ti++) {
+        double scale = 0, diff = 0, n2 = 0, d2 = 0;
+        for (size_t j = 0; j < sizes[ti]; j++) {
+            double d = (double)m.grads[off + j] - g_full[off + j];
+            scale = fmax(scale, fabs(g_full[off + j]));
+            diff = fmax(diff, fabs(d));
+            n2 += (double)g_full[off + j] * g_full[off + j];
+            d2 += d * d;
+        }
+        if (!sizes[ti]) continue;
+        worst_rel = fmax(worst_rel, sqrt(d2 / (n2 + 1e-300)));
+        worst_elem = fmax(worst_elem, diff / (scale + 1e-30));
+    }
+    printf("  skip vs full (%s, %s, B %d T %d V %d D %d): max |dlogp| %.2e, "
+           "max |dentropy| %.2e; worst tensor |dg| / |g| %.2e, max |dg| / max |g| %.2e\n",
+           tied ? "tied" : "untied", dist->logprob == LOGPROB_FULL ? "full" : "truncated", B, T,
+           c.vocab_size, c.dim, dlp, dent, worst_rel, worst_elem);
+    assert_true(dlp <= SKIP_LOGP_TOL && dent <= SKIP_LOGP_TOL);
+    assert_true(worst_rel <= SKIP_GRAD_RTOL);
+    forward_state_free(s);
+    model_free(&m);
+    void *bufs[] = {tok, tgt, first, w, lp_full, lp, ent_full, ent, g_full};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) xfree(bufs[i]);
+}
+
+static void test_skip_matches_full(void **st) {
+    const SampleDist k3 = {0.7f, 3, 1.0f, LOGPROB_TRUNCATED};
+    skip_matches_full(0, &full_07, 6, 40, 0, 0, 11);
+    skip_matches_full(1, &full_07, 6, 40, 0, 0, 12);
+    skip_matches_full(0, &k3, 6, 40, 0, 0, 13);
+    skip_matches_full(1, &full_07, 3, 8, 0, 0, 14);
+    /* sgemm-sized: many row blocks, a vocabulary wider than one panel */
+    skip_matches_full(0, &full_07, 8, 64, 1000, 64, 15);
+}
+
+/* first all 0 is the full path, bit for bit; first = T everywhere scores
+ * nothing and backward gives the zero gradient. */
+static void test_skip_edges(void **st) {
+    ModelConfig c = tiny_config(0);
+    Model m;
+    model_init(&m, &c);
+    init_big(&m, 21, 0.3f);
+    model_alloc_grads(&m);
+    ForwardState *s = forward_state_new(&c, GB, GT);
+    float a[GB * GT], b[GB * GT], w[GB * GT];
+    for (int i = 0; i < GB * GT; i++) w[i] = 0.1f * (float)(i % 5) - 0.2f;
+    const int zero[GB] = {0, 0}, end[GB] = {GT, GT};
+    model_forward_dist(&m, s, grad_tok, grad_tok, GB, GT, &full_07, a, NULL);
+    model_forward_from(&m, s, grad_tok, grad_tok, zero, GB, GT, &full_07, b, NULL);
+    assert_memory_equal(a, b, sizeof a);
+    model_zero_grads(&m);
+    model_forward_from(&m, s, grad_tok, grad_tok, end, GB, GT, &full_07, b, NULL);
+    for (int i = 0; i < GB * GT; i++) assert_true(b[i] == 0.0f);
+    model_backward(&m, s, w);
+    for (size_t i = 0; i < m.n_params; i++) assert_true(m.grads[i] == 0.0f);
+    forward_state_free(s);
+    model_free(&m);
 }
 
 /* ---- scalar head ------------------------------------------------------------ */
@@ -384,6 +523,23 @@ static void decode_scalar(void *ctx) {
 }
 
 /* The wrong head's path dies naming what it needed, never runs. */
+/* After a forward that skipped positions there are no (B, T, V) logits. */
+static void logits_after_skip(void *ctx) {
+    TwoHeads *h = ctx;
+    ForwardState *s = forward_state_new(&h->lm.cfg, GB, GT);
+    float logp[GB * GT];
+    model_forward_from(&h->lm, s, grad_tok, grad_tok, skip_first, GB, GT, &full_07, logp, NULL);
+    forward_state_logits(s, NULL, NULL);
+}
+static void backward_logits_after_skip(void *ctx) {
+    TwoHeads *h = ctx;
+    model_alloc_grads(&h->lm);
+    ForwardState *s = forward_state_new(&h->lm.cfg, GB, GT);
+    float logp[GB * GT];
+    model_forward_from(&h->lm, s, grad_tok, grad_tok, skip_first, GB, GT, &full_07, logp, NULL);
+    model_backward_logits(&h->lm, s, NULL);
+}
+
 static void test_scalar_refusals(void **st) {
     TwoHeads h;
     ModelConfig c = tiny_config(0);
@@ -396,6 +552,8 @@ static void test_scalar_refusals(void **st) {
     expect_death(cache_for_scalar, &h, "does not decode");
     expect_death(prefill_scalar, &h, "model_prefill needs an LM");
     expect_death(decode_scalar, &h, "model_decode_step needs an LM");
+    expect_death(logits_after_skip, &h, "forward_state_logits: the last forward");
+    expect_death(backward_logits_after_skip, &h, "model_backward_logits: the last forward");
     model_free(&h.lm);
     model_free(&h.sc);
 }
@@ -613,6 +771,9 @@ int main(void) {
         cmocka_unit_test(test_gradcheck_tied),
         cmocka_unit_test(test_gradcheck_truncated),
         cmocka_unit_test(test_gradcheck_logits),
+        cmocka_unit_test(test_gradcheck_skip),
+        cmocka_unit_test(test_skip_matches_full),
+        cmocka_unit_test(test_skip_edges),
         cmocka_unit_test(test_decode_matches_forward),
         cmocka_unit_test(test_deterministic_grads),
         cmocka_unit_test(test_entropy),
