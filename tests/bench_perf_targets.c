@@ -16,8 +16,10 @@
  * Every figure is the median of BENCH_REPS timed reps (default 5; at most
  * 15) after one warm-up. BENCH_ONLY=substring runs only the rows whose
  * label contains it, e.g. BENCH_ONLY="~1M train+adamw T=256" BENCH_REPS=1
- * for a profiler (valgrind --tool=callgrind). Peak RSS at exit is printed
- * beside memory_needed()'s estimate of the largest training row. */
+ * for a profiler (valgrind --tool=callgrind), with BENCH_SGEMM_N=64 so the
+ * reference sgemm (default 2048^3) does not fill the profile. Peak RSS at
+ * exit is printed beside memory_needed()'s estimate of the largest training
+ * row. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +58,17 @@ static int bench_reps(void) {
     long n = strtol(s, &end, 10);
     if (*end || n < 1 || n > MAX_REPS)
         die("bench_perf_targets.c: BENCH_REPS=%s: want an integer in 1..%d", s, MAX_REPS);
+    return (int)n;
+}
+
+/* BENCH_SGEMM_N, or 2048: the reference sgemm's size. */
+static int bench_sgemm_n(void) {
+    const char *s = getenv("BENCH_SGEMM_N");
+    if (!s || !*s) return 2048;
+    char *end;
+    long n = strtol(s, &end, 10);
+    if (*end || n < 16 || n > 8192)
+        die("bench_perf_targets.c: BENCH_SGEMM_N=%s: want an integer in 16..8192", s);
     return (int)n;
 }
 
@@ -133,9 +146,10 @@ int main(void) {
     const int reps = bench_reps();
     Tokenizer *tok = xmalloc(sizeof *tok);
     tokenizer_init_char(tok);
-    sgemm_init(&ref, 2048);
-    printf("sgemm 2048^3: %.1f GFLOP/s (median of 5; each figure below is a median of %d ratios "
-           "to an sgemm run just before it)\n", bench_sgemm(5), reps);
+    const int sn = bench_sgemm_n();
+    sgemm_init(&ref, sn);
+    printf("sgemm %d^3: %.1f GFLOP/s (median of 5; each figure below is a median of %d ratios "
+           "to an sgemm run just before it)\n", sn, bench_sgemm(5), reps);
 
     struct { const char *name; int D, L, NH, HF; } sizes[2] = {
         {"~1M", 128, 4, 4, 352}, {"~4M", 256, 4, 8, 688}};
@@ -172,8 +186,8 @@ int main(void) {
         model_free(&m);
     }
     printf("peak RSS at exit: %.0f MiB; largest training row's estimate %.0f MiB (memory_needed, "
-           "ROLE_SFT) + %.0f MiB sgemm buffers\n", peak_rss_mib(), est_max,
-           3.0 * 2048 * 2048 * 4 / (1 << 20));
+           "ROLE_SFT; 0: no training row ran) + %.0f MiB sgemm buffers\n", peak_rss_mib(),
+           est_max, 3.0 * sn * sn * 4 / (1 << 20));
     xfree(tok);
     sgemm_free(&ref);
     return 0;
