@@ -42,16 +42,6 @@ static float dot_f32(const float *a, const float *b, int n) {
     return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 }
 
-/* float sum with 8 partial sums (deterministic, vectorizes). */
-static float sum_f32(const float *x, int n) {
-    float acc[8] = {0};
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) acc[j] += x[i + j];
-    for (; i < n; i++) acc[0] += x[i];
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-}
-
 /* exp(x) in float to ~1.4 ulp (Cephes expf: Cody-Waite reduction by ln 2
  * and a degree-6 polynomial), written without calls or float compares so
  * loops over it vectorize: glibc's expf is scalar without -ffast-math, and
@@ -324,24 +314,43 @@ void rope_backward(float *dx, const float *cosb, const float *sinb, int B, int T
 
 /* ---- attention ------------------------------------------------------------ */
 
-void softmax_row(float *row, int n) {
-    float mx = row[0];
+/* max of x[0..n), n >= 1. gcc keeps the compare-select scalar under
+ * -ftrapping-math; max is exact, so the vector form gives the same value. */
+static float max_f32(const float *x, int n) {
+    float mx = x[0];
     int j0 = 1;
 #if defined(__AVX2__) && defined(__FMA__)
-    /* gcc keeps the compare-select scalar under -ftrapping-math; max is
-     * exact, so the vector form gives the same result */
     if (n >= 8) {
-        __m256 m = _mm256_loadu_ps(row);
-        for (j0 = 8; j0 + 8 <= n; j0 += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(row + j0));
+        __m256 m = _mm256_loadu_ps(x);
+        for (j0 = 8; j0 + 8 <= n; j0 += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + j0));
         float t[8];
         _mm256_storeu_ps(t, m);
         for (int u = 0; u < 8; u++) mx = t[u] > mx ? t[u] : mx;
     }
 #endif
-    for (int j = j0; j < n; j++) mx = row[j] > mx ? row[j] : mx;
-    for (int j = 0; j < n; j++) row[j] = exp_f32(row[j] - mx);
-    float inv = 1.0f / sum_f32(row, n);
-    for (int j = 0; j < n; j++) row[j] *= inv;
+    for (int j = j0; j < n; j++) mx = x[j] > mx ? x[j] : mx;
+    return mx;
+}
+
+void softmax_row(float *row, int n) {
+    const float mx = max_f32(row, n);
+    /* exp and its sum in one pass over the row; the sum through 8 partial
+     * sums and a fixed tree (deterministic, vectorizes) */
+    float acc[8] = {0};
+    int j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int u = 0; u < 8; u++) {
+            const float e = exp_f32(row[j + u] - mx);
+            row[j + u] = e;
+            acc[u] += e;
+        }
+    for (; j < n; j++) {
+        row[j] = exp_f32(row[j] - mx);
+        acc[0] += row[j];
+    }
+    const float sum = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    const float inv = 1.0f / sum;
+    for (int k = 0; k < n; k++) row[k] *= inv;
 }
 
 /* Per (sequence, head): S = scale Q K^T and Y = P V as two sgemms over the
@@ -561,12 +570,13 @@ void swiglu_backward(float *dh1, float *dh3, const float *dout, const float *h1,
 
 /* ---- log-probabilities ---------------------------------------------------- */
 
+/* exp in double: the sampler's log-probs are held to 1e-9 of a long-double
+ * reference (tests/test_sampler.c). */
 double log_sum_exp_row(const float *z, int V, double inv_t, double *zmax, double *mean_z) {
     /* The max is taken on the raw floats: scaling by inv_t > 0 is monotone,
      * so it is the max of the scaled row, found without V multiplies. */
-    float mx = z[0];
-    for (int j = 1; j < V; j++) mx = z[j] > mx ? z[j] : mx;
-    double m = mx * inv_t, sum = 0.0, sumz = 0.0;
+    const double m = max_f32(z, V) * inv_t;
+    double sum = 0.0, sumz = 0.0;
     for (int j = 0; j < V; j++) {
         double zj = z[j] * inv_t, e = exp(zj - m);
         sum += e;
@@ -643,15 +653,18 @@ void logp_backward(float *dlogits, const float *logits, const double *lse, const
             continue;
         }
         double c = weights[i] * invT;
+        /* p = exp(z / T - lse) through exp_f32: a float gradient needs no
+         * double exp, and the loop vectorizes */
+        const double l = lse[i];
         if (!keep_z) {
-            for (int j = 0; j < V; j++) d[j] = (float)(c * exp(z[j] * invT - lse[i]));
+            for (int j = 0; j < V; j++) d[j] = (float)(c * exp_f32((float)(z[j] * invT - l)));
         } else {
             /* p_trunc is 0 outside the kept set, whose membership is
              * piecewise constant in the logits: held fixed, it has no
              * derivative, so only kept logits get (p_trunc - onehot) */
             for (int j = 0; j < V; j++)
                 d[j] = j == targets[i] || sample_dist_kept(z[j], j, keep_z[i], keep_id[i])
-                           ? (float)(c * exp(z[j] * invT - lse[i]))
+                           ? (float)(c * exp_f32((float)(z[j] * invT - l)))
                            : 0.0f;
         }
         d[targets[i]] -= (float)c;
