@@ -9,8 +9,9 @@
  *   dW   dW (OC, C) += dout^T inp            Trans, NoTrans, K = N
  * at beta 0 and 1, plus the products a merge would make (Wq|Wk|Wv: OC =
  * 3D; W1|W3: OC = 2HF) and dW of a merged pair. Every figure is the median
- * of BENCH_REPS (default 5) ratios; each rep times enough calls for ~20
- * ms. */
+ * of BENCH_REPS (default 5) ratios by thread CPU time (the machine is
+ * shared: wall time counts other jobs' turns); each rep times enough calls
+ * for ~20 ms. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,13 +50,13 @@ static double time_group(const Shape *s, int n, size_t copy_floats, float *a, fl
     double ratio[16];
     for (int k = -1; k < reps; k++) {
         Rate sg = sgemm_once(&ref);
-        double t0 = now_seconds();
+        double t0 = cpu_seconds();
         for (int r = 0; r < calls; r++) {
             if (copy_floats) memcpy(scratch, b, sizeof(float) * copy_floats);
             for (int i = 0; i < n; i++) run_shape(&s[i], a, copy_floats ? scratch : b, c);
         }
-        double dt = now_seconds() - t0;
-        if (k >= 0) ratio[k] = f * calls / dt * 1e-9 / sg.wall;
+        double dt = cpu_seconds() - t0;
+        if (k >= 0) ratio[k] = f * calls / dt * 1e-9 / sg.cpu;
     }
     return median(ratio, reps);
 }
