@@ -9,7 +9,7 @@
  *   dW   dW (OC, C) += dout^T inp            Trans, NoTrans, K = N
  * at beta 0 and 1, plus the products a merge would make (Wq|Wk|Wv: OC =
  * 3D; W1|W3: OC = 2HF) and dW of a merged pair. Every figure is the median
- * of BENCH_REPS (default 5) ratios by thread CPU time (the machine is
+ * of BENCH_REPS (default 3) ratios by thread CPU time (the machine is
  * shared: wall time counts other jobs' turns); each rep times enough calls
  * for ~20 ms. */
 #include <stdio.h>
@@ -68,7 +68,7 @@ static double time_shape(const Shape *s, float *a, float *b, float *c, int reps)
 int main(void) {
     blas_set_threads(1);
     const char *e = getenv("BENCH_REPS");
-    int reps = e && *e ? atoi(e) : 5;
+    int reps = e && *e ? atoi(e) : 3;
     if (reps < 1 || reps > 15) die("bench_gemm_shapes.c: BENCH_REPS=%s: want 1..15", e);
     sgemm_init(&ref, 2048);
     printf("OpenBLAS core %s, 1 thread; sgemm 2048^3: %.1f GFLOP/s\n", blas_corename(),
