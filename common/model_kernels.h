@@ -49,9 +49,11 @@ void matmul_forward_naive(float *out, const float *inp, const float *w, int N, i
  * loop reads one contiguous line of weights per input element. Output
  * column o lives at packed[(o / P) * C * P + k * P + o % P], P =
  * MATMUL_PANEL; columns past the last one written must be zero (allocate
- * the buffer zeroed). AVX2+FMA when the compiler targets them, else plain
- * loops over the same layout. */
-enum { MATMUL_PANEL = 16 };
+ * the buffer zeroed). 32 columns, two zmm: an AVX-512 block of 12 rows
+ * holds 24 accumulators; AVX2 reads a panel as two halves of 16 (two ymm).
+ * The kernel is compiled for AVX-512, AVX2+FMA or plain C (fmaf) over the
+ * same layout and gives the same bits on each (see matmul_forward_packed). */
+enum { MATMUL_PANEL = 32 };
 
 /* Floats of a packed weight with OC output columns of width C. */
 size_t matmul_packed_floats(int C, int OC);
@@ -60,7 +62,8 @@ size_t matmul_packed_floats(int C, int OC);
 void matmul_pack(float *packed, const float *w, int C, int OC, int col0);
 /* out (N, OC) row stride ldo = inp (N, C) row stride ldi, times the packed
  * weight transposed, + beta * out (beta 0 writes, 1 adds). Each output is
- * one float FMA chain over k in order. */
+ * one float FMA chain over k in order, from 0: acc = fmaf(inp[i][k],
+ * w[o][k], acc) for k = 0 .. C-1, then out = acc (beta 0) or out + acc. */
 void matmul_forward_packed(float *out, int ldo, const float *inp, int ldi, const float *packed,
                            int N, int C, int OC, float beta);
 
