@@ -216,17 +216,16 @@ static inline __attribute__((always_inline)) void mm512_store(float *o, __m512 a
  * memory), rows past mr fold away. */
 static inline __attribute__((always_inline)) void
 matmul_block(float *out, size_t ldo, const float *inp, size_t ldi, const float *panel, int C,
-             int mr, int nc, int add, const float *prefetch) {
+             int mr, int nc, int add, const float *prefetch, int pf_lines) {
     __m512 a0 = _mm512_setzero_ps(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
     __m512 a4 = a0, b4 = a0, a5 = a0, b5 = a0, a6 = a0, b6 = a0, a7 = a0, b7 = a0;
     __m512 a8 = a0, b8 = a0, a9 = a0, b9 = a0, a10 = a0, b10 = a0, a11 = a0, b11 = a0;
     for (int k = 0; k < C; k++) {
         const float *wk = panel + (size_t)k * MATMUL_PANEL;
         const __m512 w0 = _mm512_loadu_ps(wk), w1 = _mm512_loadu_ps(wk + 16);
-        if (prefetch) {
-            _mm_prefetch((const char *)(prefetch + (size_t)k * MATMUL_PANEL), _MM_HINT_T0);
-            _mm_prefetch((const char *)(prefetch + (size_t)k * MATMUL_PANEL + 16), _MM_HINT_T0);
-        }
+        if (k < pf_lines) _mm_prefetch((const char *)(prefetch + (size_t)k * 16), _MM_HINT_T0);
+        if (k + C < pf_lines) /* a single block has two lines a k to ask for */
+            _mm_prefetch((const char *)(prefetch + (size_t)(k + C) * 16), _MM_HINT_T0);
 #define MATMUL_ROW(i)                                                 \
         if (mr > i) {                                                 \
             const __m512 x = _mm512_set1_ps(inp[(size_t)i * ldi + k]); \
@@ -251,7 +250,7 @@ matmul_block(float *out, size_t ldo, const float *inp, size_t ldi, const float *
  * absent: nc <= 32 means one): four zmm per row. */
 static inline __attribute__((always_inline)) void
 matmul_block2(float *out, size_t ldo, const float *inp, size_t ldi, const float *panel, int C,
-              int mr, int nc, int add) {
+              int mr, int nc, int add, const float *prefetch, int pf_lines) {
     const float *panel2 = panel + (size_t)C * MATMUL_PANEL;
     __m512 a0 = _mm512_setzero_ps(), b0 = a0, c0 = a0, d0 = a0, a1 = a0, b1 = a0, c1 = a0, d1 = a0;
     __m512 a2 = a0, b2 = a0, c2 = a0, d2 = a0, a3 = a0, b3 = a0, c3 = a0, d3 = a0;
@@ -260,6 +259,9 @@ matmul_block2(float *out, size_t ldo, const float *inp, size_t ldi, const float 
         const float *wk = panel + (size_t)k * MATMUL_PANEL, *wk2 = panel2 + (size_t)k * MATMUL_PANEL;
         const __m512 w0 = _mm512_loadu_ps(wk), w1 = _mm512_loadu_ps(wk + 16);
         const __m512 w2 = _mm512_loadu_ps(wk2), w3 = _mm512_loadu_ps(wk2 + 16);
+        for (int j = 0; j < 4; j++) /* four lines a k: the next pair is 4 C lines */
+            if (4 * k + j < pf_lines)
+                _mm_prefetch((const char *)(prefetch + (size_t)(4 * k + j) * 16), _MM_HINT_T0);
 #define MATMUL_ROW(i)                                                 \
         if (mr > i) {                                                 \
             const __m512 x = _mm512_set1_ps(inp[(size_t)i * ldi + k]); \
@@ -285,10 +287,10 @@ matmul_block2(float *out, size_t ldo, const float *inp, size_t ldi, const float 
 
 /* matmul_block with a run-time mr, each case inlined with its constant. */
 static void matmul_rows(float *out, size_t ldo, const float *inp, size_t ldi, const float *panel,
-                        int C, int mr, int nc, int add, const float *prefetch) {
+                        int C, int mr, int nc, int add, const float *prefetch, int pf_lines) {
     switch (mr) {
 #define MATMUL_CASE(r) \
-    case r: matmul_block(out, ldo, inp, ldi, panel, C, r, nc, add, prefetch); break;
+    case r: matmul_block(out, ldo, inp, ldi, panel, C, r, nc, add, prefetch, pf_lines); break;
     MATMUL_CASE(1) MATMUL_CASE(2) MATMUL_CASE(3) MATMUL_CASE(4) MATMUL_CASE(5) MATMUL_CASE(6)
     MATMUL_CASE(7) MATMUL_CASE(8) MATMUL_CASE(9) MATMUL_CASE(10) MATMUL_CASE(11) MATMUL_CASE(12)
 #undef MATMUL_CASE
@@ -297,9 +299,10 @@ static void matmul_rows(float *out, size_t ldo, const float *inp, size_t ldi, co
 }
 
 static void matmul_rows2(float *out, size_t ldo, const float *inp, size_t ldi, const float *panel,
-                         int C, int mr, int nc, int add) {
+                         int C, int mr, int nc, int add, const float *prefetch, int pf_lines) {
     switch (mr) {
-#define MATMUL_CASE(r) case r: matmul_block2(out, ldo, inp, ldi, panel, C, r, nc, add); break;
+#define MATMUL_CASE(r) \
+    case r: matmul_block2(out, ldo, inp, ldi, panel, C, r, nc, add, prefetch, pf_lines); break;
     MATMUL_CASE(1) MATMUL_CASE(2) MATMUL_CASE(3) MATMUL_CASE(4) MATMUL_CASE(5) MATMUL_CASE(6)
 #undef MATMUL_CASE
     default: CHECK(0);
@@ -310,7 +313,10 @@ static void matmul_rows2(float *out, size_t ldo, const float *inp, size_t ldi, c
  * panels outer, row blocks inner, the N rows split into equal blocks of at
  * most MATMUL_MR (16 = 8 + 8, not 12 + 4, whose 8 chains would stall on
  * FMA latency). A panel (C x 32 floats, 16 KB at C = 128) stays in L1 while
- * every row block reads it; the first block prefetches the next panel. */
+ * every row block reads it. Decoding streams the weights from beyond L2
+ * (a few MB a step), so while one panel is used the next is prefetched,
+ * its 2 C lines shared out over the row blocks: the requests stay spread
+ * over the whole panel's time instead of bunching in one block. */
 void matmul_forward_packed(float *out, int ldo, const float *inp, int ldi, const float *packed,
                            int N, int C, int OC, float beta) {
     CHECK(beta == 0.0f || beta == 1.0f);
@@ -320,12 +326,16 @@ void matmul_forward_packed(float *out, int ldo, const float *inp, int ldi, const
         for (int p = 0; p * MATMUL_PANEL < OC; p += 2) {
             const int nc = OC - p * MATMUL_PANEL < 2 * MATMUL_PANEL ? OC - p * MATMUL_PANEL
                                                                     : 2 * MATMUL_PANEL;
+            const float *panel = packed + p * pstride;
+            /* lines of the next pair's panels (none past the buffer) */
+            const int rest = OC - (p + 2) * MATMUL_PANEL;
+            const int pf = rest <= 0 ? 0 : rest <= MATMUL_PANEL ? 2 * C : 4 * C;
             if (nc > MATMUL_PANEL)
-                matmul_rows2(out + (size_t)p * MATMUL_PANEL, ldo, inp, ldi, packed + p * pstride,
-                             C, N, nc, add);
+                matmul_rows2(out + (size_t)p * MATMUL_PANEL, ldo, inp, ldi, panel, C, N, nc, add,
+                             panel + 2 * pstride, pf);
             else
-                matmul_rows(out + (size_t)p * MATMUL_PANEL, ldo, inp, ldi, packed + p * pstride,
-                            C, N, nc, add, NULL);
+                matmul_rows(out + (size_t)p * MATMUL_PANEL, ldo, inp, ldi, panel, C, N, nc, add,
+                            NULL, 0);
         }
         return;
     }
@@ -333,11 +343,13 @@ void matmul_forward_packed(float *out, int ldo, const float *inp, int ldi, const
     for (int p = 0; p * MATMUL_PANEL < OC; p++) {
         const float *panel = packed + p * pstride;
         const int nc = OC - p * MATMUL_PANEL < MATMUL_PANEL ? OC - p * MATMUL_PANEL : MATMUL_PANEL;
-        const float *next = (p + 1) * MATMUL_PANEL < OC ? panel + pstride : NULL;
+        const int lines = (p + 1) * MATMUL_PANEL < OC ? 2 * C : 0; /* of the next panel */
         for (int b = 0, i = 0; b < blocks; b++) {
             const int mr = (N - i) / (blocks - b) + ((N - i) % (blocks - b) != 0);
+            const int l0 = (int)((long)lines * b / blocks), l1 = (int)((long)lines * (b + 1) / blocks);
             matmul_rows(out + (size_t)i * ldo + (size_t)p * MATMUL_PANEL, ldo,
-                        inp + (size_t)i * ldi, ldi, panel, C, mr, nc, add, b == 0 ? next : NULL);
+                        inp + (size_t)i * ldi, ldi, panel, C, mr, nc, add,
+                        panel + pstride + (size_t)l0 * 16, l1 - l0);
             i += mr;
         }
     }
@@ -602,6 +614,11 @@ static inline __m256 hsum8x8(const __m256 v[8]) {
  * head by head, finds them there. Values: the head's output (HD floats, in
  * chunks of 4 vectors) stays in registers over all positions, even and odd
  * positions in separate accumulators so the FMA chains overlap. */
+/* Key rows prefetched ahead of the scores pass: the cache streams from
+ * memory (it outgrows L2 at a few dozen slots), and a cold stream stalls
+ * on every line until the hardware prefetcher catches up. */
+enum { ATT_PREFETCH = 4 };
+
 static void attention_decode_row_avx(float *out, float *scores, const float *q, const float *kc,
                                      const float *vc, int n, int NH, int NKV, int HD) {
     const int KVD = NKV * HD, group = NH / NKV;
@@ -617,9 +634,13 @@ static void attention_decode_row_avx(float *out, float *scores, const float *q, 
         }
         for (int t = 0; t < n; t++) {
             const float *kt = kc + (size_t)t * KVD;
-            if (h0 == 0)
+            if (h0 == 0) {
                 for (int c = 0; c < KVD; c += 16)
                     _mm_prefetch((const char *)(vc + (size_t)t * KVD + c), _MM_HINT_T1);
+                if (t + ATT_PREFETCH < n)
+                    for (int c = 0; c < KVD; c += 16)
+                        _mm_prefetch((const char *)(kt + (size_t)ATT_PREFETCH * KVD + c), _MM_HINT_T0);
+            }
             __m256 hv[8];
             for (int j = 0; j < 8; j++) hv[j] = _mm256_setzero_ps();
             for (int i = 0; i < HD; i += 8)
