@@ -607,7 +607,8 @@ typedef struct {
     float *xn;       /* (rows, D) */
     float *qkv;      /* (rows, D + 2 KVD): q | k | v, one fused product */
     float *atty;     /* (rows, D) */
-    float *h;        /* (rows, 2 HF): h1 | h3; silu(h1) * h3 overwrites h1 */
+    float *h;        /* (rows, 2 HF): h1 | h3 */
+    float *g;        /* (rows, HF): silu(h1) * h3, apart from h1 so the loop vectorizes */
     float *scores;   /* (NH, max_len) */
     float *rope_cos, *rope_sin; /* (max_len, HD/2) */
     int *slot, *pos; /* (rows) */
@@ -643,6 +644,7 @@ KVCache *kv_cache_new(const ModelConfig *cfg, int n_slots, int max_len) {
     d->qkv = xmalloc(sizeof(float) * R * (D + 2 * KVD));
     d->atty = xmalloc(sizeof(float) * R * D);
     d->h = xmalloc(sizeof(float) * R * 2 * HF);
+    d->g = xmalloc(sizeof(float) * R * HF);
     d->scores = xmalloc(sizeof(float) * cfg->n_heads * max_len);
     d->rope_cos = xmalloc(sizeof(float) * max_len * (HD / 2));
     d->rope_sin = xmalloc(sizeof(float) * max_len * (HD / 2));
@@ -663,7 +665,7 @@ KVCache *kv_cache_new(const ModelConfig *cfg, int n_slots, int max_len) {
 void kv_cache_free(KVCache *c) {
     if (!c) return;
     DecodeScratch *d = c->scratch;
-    void *bufs[] = {d->x, d->xn, d->qkv, d->atty, d->h, d->scores, d->rope_cos, d->rope_sin,
+    void *bufs[] = {d->x, d->xn, d->qkv, d->atty, d->h, d->g, d->scores, d->rope_cos, d->rope_sin,
                     d->slot, d->pos, d->packed, d, c->k, c->v, c->len};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) xfree(bufs[i]);
     xfree(c);
@@ -756,10 +758,10 @@ static void decode_rows(const Model *m, KVCache *c, const int *tokens, int n, in
         rmsnorm_forward(d->xn, NULL, d->x, m->w.rms_ffn + (size_t)l * D, n, D, cf->norm_eps);
         matmul_forward_packed(d->h, 2 * HF, d->xn, D, pw + d->off_13, n, D, 2 * HF, 0.0f);
         for (int i = 0; i < n; i++) {
-            float *h = d->h + (size_t)i * 2 * HF;
-            swiglu_forward(h, NULL, h, h + HF, (size_t)HF);
+            const float *h = d->h + (size_t)i * 2 * HF;
+            swiglu_forward(d->g + (size_t)i * HF, NULL, h, h + HF, (size_t)HF);
         }
-        matmul_forward_packed(d->x, D, d->h, 2 * HF, pw + d->off_2, n, HF, D, 1.0f);
+        matmul_forward_packed(d->x, D, d->g, HF, pw + d->off_2, n, HF, D, 1.0f);
     }
     if (n_out == 0) return;
     float *xl = d->x + (size_t)(n - n_out) * D;

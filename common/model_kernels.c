@@ -483,12 +483,36 @@ void rope_tables(float *cosb, float *sinb, int max_pos, int HD, float theta) {
         }
 }
 
+/* The vector paths compute x0 c + (-(x1 s)) and x1 c + x0 s: the scalar
+ * loop's x0 c - x1 s and x0 s + x1 c to the bit (negation is exact and
+ * a sum does not depend on its order). */
 void rope_row(float *x, const float *cos_row, const float *sin_row, int C, int HD, int dir) {
     int half = HD / 2;
     float sgn = dir > 0 ? 1.0f : -1.0f;
+    int i0 = 0; /* pairs done by the vector path, per head */
+#if defined(__AVX512F__)
+    if (half >= 8) {
+        /* 8 pairs a zmm: cos, sin duplicated into both lanes of a pair,
+         * the pair swapped, the sine negated in even lanes */
+        const __m512i dup = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+        const __m512 sg = _mm512_set_ps(sgn, -sgn, sgn, -sgn, sgn, -sgn, sgn, -sgn, sgn, -sgn,
+                                        sgn, -sgn, sgn, -sgn, sgn, -sgn);
+        i0 = half / 8 * 8;
+        for (int h = 0; h < C; h += HD)
+            for (int i = 0; i < i0; i += 8) {
+                const __m512 c = _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_loadu_ps(cos_row + i)));
+                const __m512 sn = _mm512_mul_ps(
+                    _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_loadu_ps(sin_row + i))), sg);
+                float *xh = x + h + 2 * i;
+                const __m512 v = _mm512_loadu_ps(xh);
+                const __m512 sw = _mm512_permute_ps(v, 0xB1); /* (x1, x0) per pair */
+                _mm512_storeu_ps(xh, _mm512_add_ps(_mm512_mul_ps(v, c), _mm512_mul_ps(sw, sn)));
+            }
+    }
+#endif
     for (int h = 0; h < C; h += HD) {
         float *xh = x + h;
-        for (int i = 0; i < half; i++) {
+        for (int i = i0; i < half; i++) {
             float c = cos_row[i], s = sgn * sin_row[i];
             float x0 = xh[2 * i], x1 = xh[2 * i + 1];
             xh[2 * i] = x0 * c - x1 * s;

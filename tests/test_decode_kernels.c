@@ -8,7 +8,8 @@
  *     the rows, beta 0 and 1, and nothing written past OC; and within
  *     float rounding of matmul_forward_naive (double);
  *   - attention_decode_row against a double-precision softmax attention
- *     (GQA, n = 1 .. 70, head widths 8, 16, 32 and an odd 6);
+ *     (GQA, n = 1 .. 70, head widths 8, 16, 32, 64 and an odd 6);
+ *   - rope_row's vector path bit-identical to its scalar arithmetic;
  *   - generate() at temperature 1 on a fixed model and seed: the tokens,
  *     lengths and finish reasons hash to the value the code before the
  *     decode kernels were rewritten produced, and the summed log-probs
@@ -154,6 +155,35 @@ static void test_attention_decode_row(void **st) {
         }
 }
 
+/* rope_row's vector path against its scalar arithmetic, to the bit, at
+ * head widths with no, some and only vector pairs, both directions. */
+static void test_rope_row_bits(void **st) {
+    Rng r;
+    rng_seed(&r, 5, 5);
+    const int hds[] = {2, 6, 16, 24, 32, 64};
+    for (size_t a = 0; a < sizeof hds / sizeof *hds; a++)
+        for (int dir = -1; dir <= 1; dir += 2) {
+            const int HD = hds[a], half = HD / 2, C = 3 * HD;
+            float x[3 * 64], want[3 * 64], cs[32], sn[32];
+            for (int i = 0; i < C; i++) x[i] = want[i] = rng_normal(&r);
+            for (int i = 0; i < half; i++) {
+                cs[i] = cosf(0.3f * i + 0.1f);
+                sn[i] = sinf(0.3f * i + 0.1f);
+            }
+            for (int h = 0; h < C; h += HD)
+                for (int i = 0; i < half; i++) {
+                    const float c = cs[i], s = (dir > 0 ? 1.0f : -1.0f) * sn[i];
+                    const float x0 = want[h + 2 * i], x1 = want[h + 2 * i + 1];
+                    want[h + 2 * i] = x0 * c - x1 * s;
+                    want[h + 2 * i + 1] = x0 * s + x1 * c;
+                }
+            rope_row(x, cs, sn, C, HD, dir);
+            if (memcmp(x, want, sizeof(float) * C) != 0)
+                fail_msg("test_decode_kernels.c: rope_row HD=%d dir=%d differs from its scalar "
+                         "arithmetic", HD, dir);
+        }
+}
+
 /* FNV-1a over bytes. */
 static uint64_t fnv(uint64_t h, const void *p, size_t n) {
     const unsigned char *b = p;
@@ -216,6 +246,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_packed_matmul_bits),
         cmocka_unit_test(test_attention_decode_row),
+        cmocka_unit_test(test_rope_row_bits),
         cmocka_unit_test(test_generate_pinned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
