@@ -635,6 +635,8 @@ KVCache *kv_cache_new(const ModelConfig *cfg, int n_slots, int max_len) {
     c->k = xmalloc(sizeof(float) * n);
     c->v = xmalloc(sizeof(float) * n);
     c->len = xcalloc(n_slots, sizeof(int));
+    c->share_from = xcalloc(n_slots, sizeof(int));
+    c->share_len = xcalloc(n_slots, sizeof(int));
     DecodeScratch *d = xcalloc(1, sizeof *d);
     /* 64 rows is enough for the matmuls to run near full speed on a prefill chunk */
     d->rows = n_slots > 64 ? n_slots : 64;
@@ -666,7 +668,8 @@ void kv_cache_free(KVCache *c) {
     if (!c) return;
     DecodeScratch *d = c->scratch;
     void *bufs[] = {d->x, d->xn, d->qkv, d->atty, d->h, d->g, d->scores, d->rope_cos, d->rope_sin,
-                    d->slot, d->pos, d->packed, d, c->k, c->v, c->len};
+                    d->slot, d->pos, d->packed, d, c->k, c->v, c->len, c->share_from,
+                    c->share_len};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) xfree(bufs[i]);
     xfree(c);
 }
@@ -693,17 +696,46 @@ static void decode_pack(const Model *m, DecodeScratch *d) {
 
 void kv_cache_reset(KVCache *c) {
     memset(c->len, 0, sizeof(int) * c->n_slots);
+    memset(c->share_len, 0, sizeof(int) * c->n_slots);
     ((DecodeScratch *)c->scratch)->packed_from = NULL; /* the weights may have changed */
 }
 
+/* Copies rows [t0, t1) of slot src's own storage into slot dst's. */
+static void kv_copy_rows(KVCache *c, int dst, int src, int t0, int t1) {
+    size_t per = (size_t)c->max_len * c->kv_dim, off = (size_t)t0 * c->kv_dim;
+    size_t n = (size_t)(t1 - t0) * c->kv_dim;
+    for (int l = 0; l < c->n_layers; l++) {
+        size_t base = (size_t)l * c->n_slots * per;
+        memcpy(c->k + base + dst * per + off, c->k + base + src * per + off, sizeof(float) * n);
+        memcpy(c->v + base + dst * per + off, c->v + base + src * per + off, sizeof(float) * n);
+    }
+}
+
+/* Gives slot s its shared rows as its own. */
+static void kv_unshare(KVCache *c, int s) {
+    if (c->share_len[s] == 0) return;
+    kv_copy_rows(c, s, c->share_from[s], 0, c->share_len[s]);
+    c->share_len[s] = 0;
+}
+
+/* Rows a slot owns are only ever appended (len grows, until a reset), so
+ * a sharer's rows 0 .. share_len-1 stay valid while its source decodes
+ * on; only a copy into the source rewrites them, hence the unsharing. */
 void kv_cache_copy_slot(KVCache *c, int dst, int src) {
     CHECK(dst >= 0 && dst < c->n_slots && src >= 0 && src < c->n_slots);
     if (dst == src) return;
-    size_t per = (size_t)c->max_len * c->kv_dim, used = (size_t)c->len[src] * c->kv_dim;
-    for (int l = 0; l < c->n_layers; l++) {
-        size_t base = (size_t)l * c->n_slots * per;
-        memcpy(c->k + base + dst * per, c->k + base + src * per, sizeof(float) * used);
-        memcpy(c->v + base + dst * per, c->v + base + src * per, sizeof(float) * used);
+    for (int s = 0; s < c->n_slots; s++)
+        if (c->share_len[s] > 0 && c->share_from[s] == dst) kv_unshare(c, s);
+    if (c->share_len[src] == 0 && c->len[src] > 0) { /* src owns all its rows: share them */
+        c->share_from[dst] = src;
+        c->share_len[dst] = c->len[src];
+    } else if (c->share_len[src] == c->len[src]) { /* src shares all of its: so does dst */
+        c->share_from[dst] = c->share_from[src];
+        c->share_len[dst] = c->share_len[src];
+    } else { /* part shared, part own: copy both parts */
+        c->share_len[dst] = 0;
+        if (c->share_len[src] > 0) kv_copy_rows(c, dst, c->share_from[src], 0, c->share_len[src]);
+        kv_copy_rows(c, dst, src, c->share_len[src], c->len[src]);
     }
     c->len[dst] = c->len[src];
 }
@@ -746,12 +778,16 @@ static void decode_rows(const Model *m, KVCache *c, const int *tokens, int n, in
             memcpy(vc + at, v, sizeof(float) * KVD);
         }
         for (int i = 0; i < n; i++) {
-            size_t so = d->slot[i] * per_slot;
-            if (i + 1 < n) /* the next row's first keys: the kernel prefetches the rest */
-                prefetch_floats(kc + d->slot[i + 1] * per_slot,
-                                (size_t)(d->pos[i + 1] + 1 < 4 ? d->pos[i + 1] + 1 : 4) * KVD);
+            const int s = d->slot[i];
+            const size_t so = s * per_slot, sp = c->share_from[s] * per_slot;
+            if (i + 1 < n) { /* the next row's first own keys: the kernel prefetches the rest */
+                const int s1 = d->slot[i + 1], t0 = c->share_len[s1], t1 = d->pos[i + 1] + 1;
+                prefetch_floats(kc + s1 * per_slot + (size_t)t0 * KVD,
+                                (size_t)(t1 - t0 < 4 ? t1 - t0 : 4) * KVD);
+            }
             attention_decode_row(d->atty + (size_t)i * D, d->scores, d->qkv + (size_t)i * QKV,
-                                 kc + so, vc + so, d->pos[i] + 1, NH, NKV, HD);
+                                 kc + so, vc + so, kc + sp, vc + sp, c->share_len[s],
+                                 d->pos[i] + 1, NH, NKV, HD);
         }
         matmul_forward_packed(d->x, D, d->atty, D, pw + d->off_o, n, D, D, 1.0f);
 

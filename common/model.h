@@ -218,6 +218,11 @@ typedef struct {
     float *k;   /* (L, n_slots, max_len, KVD) */
     float *v;   /* (L, n_slots, max_len, KVD) */
     int *len;   /* (n_slots) positions filled */
+    /* (n_slots) positions 0 .. share_len[s]-1 of slot s are read from
+     * slot share_from[s]'s rows (kv_cache_copy_slot shares a prompt
+     * instead of copying it: G completions of one prompt read its keys
+     * and values from one place, once from memory); share_len 0: none */
+    int *share_from, *share_len;
     void *scratch; /* owned by model.c */
 } KVCache;
 
@@ -225,7 +230,9 @@ KVCache *kv_cache_new(const ModelConfig *cfg, int n_slots, int max_len);
 void kv_cache_free(KVCache *c);
 /* Empties every slot. */
 void kv_cache_reset(KVCache *c);
-/* Makes slot dst a copy of slot src (one prompt prefilled, G completions). */
+/* Makes slot dst a copy of slot src (one prompt prefilled, G completions):
+ * dst shares src's rows when src has only rows of its own (no copy), else
+ * they are copied. Slots sharing dst's old rows get their own copy first. */
 void kv_cache_copy_slot(KVCache *c, int dst, int src);
 
 /* Appends n tokens to one slot (at positions len[slot] ...) and writes the

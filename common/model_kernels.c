@@ -619,6 +619,11 @@ void attention_backward(float *dq, float *dk, float *dv, float *dscore, const fl
         }
 }
 
+/* Cached row t of a sequence whose first np positions live elsewhere. */
+static inline const float *kv_row(const float *own, const float *prefix, int np, int t, int KVD) {
+    return (t < np ? prefix : own) + (size_t)t * KVD;
+}
+
 #if defined(__AVX2__) && defined(__FMA__)
 /* Lane j of the result = the sum of the 8 lanes of v[j]. */
 static inline __m256 hsum8x8(const __m256 v[8]) {
@@ -644,7 +649,8 @@ static inline __m256 hsum8x8(const __m256 v[8]) {
 enum { ATT_PREFETCH = 4 };
 
 static void attention_decode_row_avx(float *out, float *scores, const float *q, const float *kc,
-                                     const float *vc, int n, int NH, int NKV, int HD) {
+                                     const float *vc, const float *kp, const float *vp, int np,
+                                     int n, int NH, int NKV, int HD) {
     const int KVD = NKV * HD, group = NH / NKV;
     const __m256 scale = _mm256_set1_ps(1.0f / sqrtf((float)HD));
     for (int h0 = 0; h0 < NH; h0 += 8) {
@@ -657,13 +663,14 @@ static void attention_decode_row_avx(float *out, float *scores, const float *q, 
             ko[j] = (size_t)(h / group) * HD;
         }
         for (int t = 0; t < n; t++) {
-            const float *kt = kc + (size_t)t * KVD;
+            const float *kt = kv_row(kc, kp, np, t, KVD);
             if (h0 == 0) {
-                for (int c = 0; c < KVD; c += 16)
-                    _mm_prefetch((const char *)(vc + (size_t)t * KVD + c), _MM_HINT_T1);
-                if (t + ATT_PREFETCH < n)
-                    for (int c = 0; c < KVD; c += 16)
-                        _mm_prefetch((const char *)(kt + (size_t)ATT_PREFETCH * KVD + c), _MM_HINT_T0);
+                const float *vt = kv_row(vc, vp, np, t, KVD);
+                for (int c = 0; c < KVD; c += 16) _mm_prefetch((const char *)(vt + c), _MM_HINT_T1);
+                if (t + ATT_PREFETCH < n) {
+                    const float *ka = kv_row(kc, kp, np, t + ATT_PREFETCH, KVD);
+                    for (int c = 0; c < KVD; c += 16) _mm_prefetch((const char *)(ka + c), _MM_HINT_T0);
+                }
             }
             __m256 hv[8];
             for (int j = 0; j < 8; j++) hv[j] = _mm256_setzero_ps();
@@ -679,16 +686,16 @@ static void attention_decode_row_avx(float *out, float *scores, const float *q, 
     for (int h = 0; h < NH; h++) {
         float *sh = scores + (size_t)h * n;
         softmax_row(sh, n);
-        const float *vh = vc + (h / group) * HD;
+        const size_t vo = (size_t)(h / group) * HD;
         for (int c = 0; c < HD; c += 32) {
             const int nv = (HD - c) / 8 < 4 ? (HD - c) / 8 : 4;
-            const float *v = vh + c;
             __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
             __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
             int t = 0;
             for (; t + 2 <= n; t += 2) {
                 const __m256 p0 = _mm256_broadcast_ss(sh + t), p1 = _mm256_broadcast_ss(sh + t + 1);
-                const float *v0 = v + (size_t)t * KVD, *v1 = v0 + KVD;
+                const float *v0 = kv_row(vc, vp, np, t, KVD) + vo + c;
+                const float *v1 = kv_row(vc, vp, np, t + 1, KVD) + vo + c;
                 a0 = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0), a0);
                 b0 = _mm256_fmadd_ps(p1, _mm256_loadu_ps(v1), b0);
                 if (nv > 1) {
@@ -706,7 +713,7 @@ static void attention_decode_row_avx(float *out, float *scores, const float *q, 
             }
             if (t < n) {
                 const __m256 p0 = _mm256_broadcast_ss(sh + t);
-                const float *v0 = v + (size_t)t * KVD;
+                const float *v0 = kv_row(vc, vp, np, t, KVD) + vo + c;
                 a0 = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0), a0);
                 if (nv > 1) a1 = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0 + 8), a1);
                 if (nv > 2) a2 = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0 + 16), a2);
@@ -727,24 +734,25 @@ static void attention_decode_row_avx(float *out, float *scores, const float *q, 
  * cache KVD floats at a time, and at 64 slots the cache is far larger than
  * L2, so the order decides whether the reads stream or stall. */
 void attention_decode_row(float *out, float *scores, const float *q, const float *kc,
-                          const float *vc, int n, int NH, int NKV, int HD) {
+                          const float *vc, const float *kp, const float *vp, int np, int n,
+                          int NH, int NKV, int HD) {
 #if defined(__AVX2__) && defined(__FMA__)
     if (HD % 8 == 0) {
-        attention_decode_row_avx(out, scores, q, kc, vc, n, NH, NKV, HD);
+        attention_decode_row_avx(out, scores, q, kc, vc, kp, vp, np, n, NH, NKV, HD);
         return;
     }
 #endif
     int KVD = NKV * HD, group = NH / NKV;
     float scale = 1.0f / sqrtf((float)HD);
     for (int t = 0; t < n; t++) {
-        const float *kt = kc + (size_t)t * KVD;
+        const float *kt = kv_row(kc, kp, np, t, KVD);
         for (int h = 0; h < NH; h++)
             scores[(size_t)h * n + t] = scale * dot_f32(q + h * HD, kt + (h / group) * HD, HD);
     }
     for (int h = 0; h < NH; h++) softmax_row(scores + (size_t)h * n, n);
     memset(out, 0, sizeof(float) * NH * HD);
     for (int t = 0; t < n; t++) {
-        const float *vt = vc + (size_t)t * KVD;
+        const float *vt = kv_row(vc, vp, np, t, KVD);
         for (int h = 0; h < NH; h++) {
             float p = scores[(size_t)h * n + t];
             const float *vh = vt + (h / group) * HD;

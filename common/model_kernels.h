@@ -91,9 +91,14 @@ void attention_backward(float *dq, float *dk, float *dv, float *dscore, const fl
                         const float *att, const float *q, const float *k, const float *v,
                         int B, int T, int NH, int NKV, int HD);
 /* One query row q (NH*HD) attending to the first n cached positions of
- * one sequence: kc, vc (n, NKV*HD). out (NH*HD); scores is scratch (NH, n). */
+ * one sequence: position t's key and value rows (NKV*HD) are at kc, vc +
+ * t*NKV*HD, except that t < np reads them at kp, vp + t*NKV*HD instead (a
+ * prompt prefix shared with the slot it was copied from; np = 0: none,
+ * kp, vp unused). The result does not depend on where the rows live.
+ * out (NH*HD); scores is scratch (NH, n). */
 void attention_decode_row(float *out, float *scores, const float *q, const float *kc,
-                          const float *vc, int n, int NH, int NKV, int HD);
+                          const float *vc, const float *kp, const float *vp, int np, int n,
+                          int NH, int NKV, int HD);
 
 /* out = silu(h1) * h3 elementwise over n; sig (n) gets sigmoid(h1) for
  * backward and may be NULL. out may alias h1. */

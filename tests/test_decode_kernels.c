@@ -9,7 +9,11 @@
  *     float rounding of matmul_forward_naive (double);
  *   - attention_decode_row against a double-precision softmax attention
  *     (GQA, n = 1 .. 70, head widths 8, 16, 32, 64 and an odd 6);
+ *   - the same with the first rows read from a shared prefix, to the bit;
  *   - rope_row's vector path bit-identical to its scalar arithmetic;
+ *   - kv_cache_copy_slot's sharing: after shared copies, a copy into a
+ *     shared slot and a copy of a sharer, every slot's logits equal its
+ *     history run alone, to the bit;
  *   - generate() at temperature 1 on a fixed model and seed: the tokens,
  *     lengths and finish reasons hash to the value the code before the
  *     decode kernels were rewritten produced, and the summed log-probs
@@ -145,12 +149,25 @@ static void test_attention_decode_row(void **st) {
                 kc[i] = rng_normal(&r);
                 vc[i] = rng_normal(&r);
             }
-            attention_decode_row(out, scores, q, kc, vc, n, NH, NKV, HD);
+            attention_decode_row(out, scores, q, kc, vc, NULL, NULL, 0, n, NH, NKV, HD);
             ref_attention(ref, q, kc, vc, n, NH, NKV, HD);
             for (int i = 0; i < NH * HD; i++)
                 if (fabs(out[i] - ref[i]) > 1e-5 * (1 + fabs(ref[i])))
                     fail_msg("test_decode_kernels.c: attention NH=%d NKV=%d HD=%d n=%d: out[%d] = "
                              "%.9g, reference %.9g", NH, NKV, HD, n, i, out[i], ref[i]);
+            /* the first np rows read from elsewhere (a shared prefix), the
+             * own copies of those rows NaN: the same bits */
+            const int np = n / 2 + 1 < n ? n / 2 + 1 : n;
+            float *kp = xmalloc(sizeof(float) * (size_t)n * KVD), *vp = xmalloc(sizeof(float) * (size_t)n * KVD);
+            float *o2 = xmalloc(sizeof(float) * NH * HD);
+            memcpy(kp, kc, sizeof(float) * (size_t)np * KVD);
+            memcpy(vp, vc, sizeof(float) * (size_t)np * KVD);
+            for (int i = 0; i < np * KVD; i++) kc[i] = vc[i] = NAN;
+            attention_decode_row(o2, scores, q, kc, vc, kp, vp, np, n, NH, NKV, HD);
+            if (memcmp(out, o2, sizeof(float) * NH * HD) != 0)
+                fail_msg("test_decode_kernels.c: attention NH=%d NKV=%d HD=%d n=%d with %d rows "
+                         "shared differs from the contiguous rows", NH, NKV, HD, n, np);
+            xfree(kp); xfree(vp); xfree(o2);
             xfree(q); xfree(out); xfree(kc); xfree(vc); xfree(scores); xfree(ref);
         }
 }
@@ -182,6 +199,62 @@ static void test_rope_row_bits(void **st) {
                 fail_msg("test_decode_kernels.c: rope_row HD=%d dir=%d differs from its scalar "
                          "arithmetic", HD, dir);
         }
+}
+
+/* Logits of the last token of hist (n >= 2) on a fresh cache: the
+ * history prefilled into one slot, no copies, the last token decoded. */
+static void fresh_logits(const Model *m, const int *hist, int n, float *logits) {
+    KVCache *c = kv_cache_new(&m->cfg, 1, 16);
+    const int slot = 0;
+    float *tmp = xmalloc(sizeof(float) * m->cfg.vocab_size);
+    model_prefill(m, c, 0, hist, n - 1, tmp);
+    model_decode_step(m, c, &slot, hist + n - 1, 1, logits);
+    xfree(tmp);
+    kv_cache_free(c);
+}
+
+/* kv_cache_copy_slot shares rows: copies of a prompt, a copy into a slot
+ * others share (they take their own copy first), a copy of a slot that
+ * has rows of its own, decode steps in between. Every slot's logits are
+ * bit-identical to its history run alone with no copies (each row's
+ * arithmetic does not depend on the others in its step). */
+static void test_shared_prefix_cache(void **st) {
+    ModelConfig c = {.vocab_size = 20, .dim = 32, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2,
+                     .hidden_dim = 48, .max_seq_len = 16, .tied_embeddings = 0,
+                     .rope_theta = 10000.0f, .norm_eps = 1e-5f};
+    Model m;
+    model_init(&m, &c);
+    model_init_weights(&m, 3);
+    const int V = c.vocab_size;
+    KVCache *kc = kv_cache_new(&c, 5, 16);
+    float *lg = xmalloc(sizeof(float) * 5 * V), *ref = xmalloc(sizeof(float) * V);
+    const int A[5] = {1, 4, 7, 9, 3}, B[3] = {1, 12, 5};
+    model_prefill(&m, kc, 0, A, 5, lg);
+    model_prefill(&m, kc, 3, B, 3, lg);
+    kv_cache_copy_slot(kc, 1, 0);
+    kv_cache_copy_slot(kc, 2, 0);
+    assert_int_equal(kc->share_len[1], 5);
+    const int s1[3] = {0, 1, 2}, t1[3] = {6, 8, 10};
+    model_decode_step(&m, kc, s1, t1, 3, lg);
+    kv_cache_copy_slot(kc, 0, 3); /* 1 and 2 shared 0: they copy first */
+    assert_int_equal(kc->share_len[1], 0);
+    assert_int_equal(kc->share_len[2], 0);
+    kv_cache_copy_slot(kc, 4, 1);
+    const int s2[4] = {0, 1, 2, 4}, t2[4] = {11, 13, 14, 15};
+    model_decode_step(&m, kc, s2, t2, 4, lg);
+    const int h0[4] = {1, 12, 5, 11}, h1[7] = {1, 4, 7, 9, 3, 8, 13};
+    const int h2[7] = {1, 4, 7, 9, 3, 10, 14}, h4[7] = {1, 4, 7, 9, 3, 8, 15};
+    const int *hist[4] = {h0, h1, h2, h4}, hn[4] = {4, 7, 7, 7};
+    for (int r = 0; r < 4; r++) {
+        fresh_logits(&m, hist[r], hn[r], ref);
+        if (memcmp(lg + (size_t)r * V, ref, sizeof(float) * V) != 0)
+            fail_msg("test_decode_kernels.c: slot %d's logits after shared copies differ from "
+                     "its history run alone", s2[r]);
+    }
+    xfree(lg);
+    xfree(ref);
+    kv_cache_free(kc);
+    model_free(&m);
 }
 
 /* FNV-1a over bytes. */
@@ -247,6 +320,7 @@ int main(void) {
         cmocka_unit_test(test_packed_matmul_bits),
         cmocka_unit_test(test_attention_decode_row),
         cmocka_unit_test(test_rope_row_bits),
+        cmocka_unit_test(test_shared_prefix_cache),
         cmocka_unit_test(test_generate_pinned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
