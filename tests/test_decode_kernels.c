@@ -1,8 +1,8 @@
 /* test_decode_kernels.c: the decode path's kernels against plain
  * references, and generate()'s output pinned.
- *   - matmul_forward_packed bit-identical to a plain-C fmaf chain over k
- *     (the contract in model_kernels.h, which makes the AVX-512, AVX2 and
- *     C paths agree) at odd shapes: rows 1..14 and 16, 23, 64, 65 (every
+ *   - matmul_forward_packed of every compiled instance this CPU runs
+ *     (kernel_dispatch.h) bit-identical to a plain-C fmaf chain over k
+ *     (the contract in model_kernels.h) at odd shapes: rows 1..14 and 16, 23, 64, 65 (every
  *     row-block size and split), C = 1, 7, 33, OC off the panel width,
  *     matrices packed side by side at an odd col0, row strides wider than
  *     the rows, beta 0 and 1, and nothing written past OC; and within
@@ -10,7 +10,8 @@
  *   - attention_decode_row against a double-precision softmax attention
  *     (GQA, n = 1 .. 70, head widths 8, 16, 32, 64 and an odd 6);
  *   - the same with the first rows read from a shared prefix, to the bit;
- *   - rope_row's vector path bit-identical to its scalar arithmetic;
+ *   - rope_row's vector paths (every instance) bit-identical to its
+ *     scalar arithmetic;
  *   - kv_cache_copy_slot's sharing: after shared copies, a copy into a
  *     shared slot and a copy of a sharer, every slot's logits equal its
  *     history run alone, to the bit;
@@ -29,12 +30,27 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kernel_dispatch.h"
 #include "model.h"
 #include "model_kernels.h"
 #include "rng.h"
 #include "sampler.h"
 #include "tokenizer.h"
 #include "util.h"
+
+/* The kernels under test, per compiled instance (kernel_dispatch.h): each
+ * one this CPU runs is checked, not only the one the public names bind. */
+typedef struct {
+    const char *isa;
+    __typeof__(matmul_pack) *pack;
+    __typeof__(matmul_forward_packed) *packed;
+    __typeof__(rope_row) *rope_row;
+} Instance;
+
+static const Instance INSTANCES[KERNEL_N_ISA] = {
+    {"generic", matmul_pack_generic, matmul_forward_packed_generic, rope_row_generic},
+    {"avx2", matmul_pack_avx2, matmul_forward_packed_avx2, rope_row_avx2},
+    {"avx512", matmul_pack_avx512, matmul_forward_packed_avx512, rope_row_avx512}};
 
 /* The contract, written out: one fmaf chain per output from 0, k in order. */
 static void ref_packed_matmul(float *out, int ldo, const float *inp, int ldi, const float *w,
@@ -51,7 +67,7 @@ static void ref_packed_matmul(float *out, int ldo, const float *inp, int ldi, co
 /* One shape: w (OC, C) packed as two matrices (OC1 then OC - OC1 columns)
  * starting at column col0 of the packed buffer, so the product reads
  * columns col0 .. col0+OC-1. Compares bits against ref_packed_matmul. */
-static void check_packed_shape(int N, int C, int OC, int col0, Rng *r) {
+static void check_packed_shape(const Instance *in, int N, int C, int OC, int col0, Rng *r) {
     const int ldi = C + 3, ldo = col0 + OC + 5, OC1 = OC / 3;
     const int total = col0 + OC;
     float *w = xmalloc(sizeof(float) * (size_t)OC * C);
@@ -60,8 +76,8 @@ static void check_packed_shape(int N, int C, int OC, int col0, Rng *r) {
     float *y = xmalloc(sizeof(float) * (size_t)N * ldo), *yr = xmalloc(sizeof(float) * (size_t)N * ldo);
     for (size_t i = 0; i < (size_t)OC * C; i++) w[i] = rng_normal(r);
     for (size_t i = 0; i < (size_t)N * ldi; i++) x[i] = rng_normal(r);
-    matmul_pack(packed, w, C, OC1, col0);
-    matmul_pack(packed, w + (size_t)OC1 * C, C, OC - OC1, col0 + OC1);
+    in->pack(packed, w, C, OC1, col0);
+    in->pack(packed, w + (size_t)OC1 * C, C, OC - OC1, col0 + OC1);
     /* out points at column col0 of each row: the product of the columns
      * col0.. only is what a caller gets by offsetting packed by panels,
      * so compute all `total` columns and compare the last OC */
@@ -69,15 +85,15 @@ static void check_packed_shape(int N, int C, int OC, int col0, Rng *r) {
         for (size_t i = 0; i < (size_t)N * ldo; i++) y[i] = yr[i] = rng_normal(r);
         float *wfull = xcalloc((size_t)total * C, sizeof(float));
         memcpy(wfull + (size_t)col0 * C, w, sizeof(float) * (size_t)OC * C);
-        matmul_forward_packed(y, ldo, x, ldi, packed, N, C, total, add ? 1.0f : 0.0f);
+        in->packed(y, ldo, x, ldi, packed, N, C, total, add ? 1.0f : 0.0f);
         ref_packed_matmul(yr, ldo, x, ldi, wfull, N, C, total, add);
         for (int i = 0; i < N; i++)
             for (int o = 0; o < ldo; o++) {
                 const float a = y[(size_t)i * ldo + o], b = yr[(size_t)i * ldo + o];
                 if (memcmp(&a, &b, sizeof a) != 0)
-                    fail_msg("test_decode_kernels.c: packed matmul N=%d C=%d OC=%d col0=%d add=%d: "
-                             "out[%d][%d] = %.9g, fmaf chain %.9g", N, C, total, col0, add, i, o,
-                             a, b);
+                    fail_msg("test_decode_kernels.c: %s packed matmul N=%d C=%d OC=%d col0=%d "
+                             "add=%d: out[%d][%d] = %.9g, fmaf chain %.9g", in->isa, N, C, total,
+                             col0, add, i, o, a, b);
             }
         if (!add) { /* and the chain is the product: within float rounding of double */
             float *yn = xmalloc(sizeof(float) * (size_t)N * total);
@@ -92,18 +108,23 @@ static void check_packed_shape(int N, int C, int OC, int col0, Rng *r) {
 }
 
 static void test_packed_matmul_bits(void **st) {
-    Rng r;
-    rng_seed(&r, 21, 3);
     const int rows[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16, 23, 64, 65};
     const int cs[] = {1, 7, 33};
     const int ocs[] = {1, 5, 31, 33, 67, 98};
-    for (size_t a = 0; a < sizeof rows / sizeof *rows; a++)
-        for (size_t b = 0; b < sizeof cs / sizeof *cs; b++)
-            for (size_t c = 0; c < sizeof ocs / sizeof *ocs; c++)
-                check_packed_shape(rows[a], cs[b], ocs[c], (int)((a + c) % 3) * 5, &r);
-    /* the decode shapes of bench_perf_targets' ~1M model */
-    check_packed_shape(16, 128, 384, 0, &r);
-    check_packed_shape(64, 352, 128, 0, &r);
+    for (int isa = 0; isa < KERNEL_N_ISA; isa++) {
+        if (!kernel_isa_supported((KernelIsa)isa)) continue;
+        const Instance *in = &INSTANCES[isa];
+        printf("  packed matmul: %s instance\n", in->isa);
+        Rng r;
+        rng_seed(&r, 21, 3);
+        for (size_t a = 0; a < sizeof rows / sizeof *rows; a++)
+            for (size_t b = 0; b < sizeof cs / sizeof *cs; b++)
+                for (size_t c = 0; c < sizeof ocs / sizeof *ocs; c++)
+                    check_packed_shape(in, rows[a], cs[b], ocs[c], (int)((a + c) % 3) * 5, &r);
+        /* the decode shapes of bench_perf_targets' ~1M model */
+        check_packed_shape(in, 16, 128, 384, 0, &r);
+        check_packed_shape(in, 64, 352, 128, 0, &r);
+    }
 }
 
 /* Double-precision reference of attention_decode_row. */
@@ -194,10 +215,15 @@ static void test_rope_row_bits(void **st) {
                     want[h + 2 * i] = x0 * c - x1 * s;
                     want[h + 2 * i + 1] = x0 * s + x1 * c;
                 }
-            rope_row(x, cs, sn, C, HD, dir);
-            if (memcmp(x, want, sizeof(float) * C) != 0)
-                fail_msg("test_decode_kernels.c: rope_row HD=%d dir=%d differs from its scalar "
-                         "arithmetic", HD, dir);
+            for (int isa = 0; isa < KERNEL_N_ISA; isa++) {
+                if (!kernel_isa_supported((KernelIsa)isa)) continue;
+                float y[3 * 64];
+                memcpy(y, x, sizeof(float) * C);
+                INSTANCES[isa].rope_row(y, cs, sn, C, HD, dir);
+                if (memcmp(y, want, sizeof(float) * C) != 0)
+                    fail_msg("test_decode_kernels.c: %s rope_row HD=%d dir=%d differs from its "
+                             "scalar arithmetic", INSTANCES[isa].isa, HD, dir);
+            }
         }
 }
 
