@@ -612,6 +612,8 @@ typedef struct {
     float *scores;   /* (NH, max_len) */
     float *rope_cos, *rope_sin; /* (max_len, HD/2) */
     int *slot, *pos; /* (rows) */
+    int *out_row;    /* (rows) rows whose logits are wanted, ascending */
+    int *tok;        /* (rows) model_prefill_many's tokens of one chunk */
     float *packed;   /* per layer [Wq;Wk;Wv] (D+2KVD, D), Wo (D, D), [W1;W3] (2HF, D),
                       * W2 (D, HF); then the head (V, D); zero padding between panels */
     size_t off_o, off_13, off_2, per_layer, off_head; /* float offsets into packed */
@@ -653,6 +655,8 @@ KVCache *kv_cache_new(const ModelConfig *cfg, int n_slots, int max_len) {
     rope_tables(d->rope_cos, d->rope_sin, max_len, HD, cfg->rope_theta);
     d->slot = xmalloc(sizeof(int) * R);
     d->pos = xmalloc(sizeof(int) * R);
+    d->out_row = xmalloc(sizeof(int) * R);
+    d->tok = xmalloc(sizeof(int) * R);
     d->off_o = matmul_packed_floats(D, D + 2 * KVD);
     d->off_13 = d->off_o + matmul_packed_floats(D, D);
     d->off_2 = d->off_13 + matmul_packed_floats(D, 2 * HF);
@@ -668,7 +672,7 @@ void kv_cache_free(KVCache *c) {
     if (!c) return;
     DecodeScratch *d = c->scratch;
     void *bufs[] = {d->x, d->xn, d->qkv, d->atty, d->h, d->g, d->scores, d->rope_cos, d->rope_sin,
-                    d->slot, d->pos, d->packed, d, c->k, c->v, c->len, c->share_from,
+                    d->slot, d->pos, d->out_row, d->tok, d->packed, d, c->k, c->v, c->len, c->share_from,
                     c->share_len};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) xfree(bufs[i]);
     xfree(c);
@@ -747,11 +751,13 @@ static void prefetch_floats(const float *p, size_t n) {
 
 /* Runs n rows (token tokens[i] of slot d->slot[i] at position d->pos[i])
  * through the model, appending their keys and values to the cache, and
- * writes logits (n_out, V) for the last n_out rows. Rows of one slot must
- * come in position order (prefill); the cache is written for all rows of a
- * layer before attention reads it, so each row sees its own prefix. */
+ * writes logits (n_out, V) for rows d->out_row[0 .. n_out-1] (NULL: the
+ * last n_out rows). Rows of one slot must come in position order
+ * (prefill); the cache is written for all rows of a layer before
+ * attention reads it, so each row sees its own prefix. Each row's
+ * arithmetic is its own: the same bits whatever else shares the call. */
 static void decode_rows(const Model *m, KVCache *c, const int *tokens, int n, int n_out,
-                        float *logits) {
+                        const int *out_row, float *logits) {
     const ModelConfig *cf = &m->cfg;
     DecodeScratch *d = c->scratch;
     int D = cf->dim, L = cf->n_layers, NH = cf->n_heads, NKV = cf->n_kv_heads;
@@ -800,8 +806,13 @@ static void decode_rows(const Model *m, KVCache *c, const int *tokens, int n, in
         matmul_forward_packed(d->x, D, d->g, HF, pw + d->off_2, n, HF, D, 1.0f);
     }
     if (n_out == 0) return;
-    float *xl = d->x + (size_t)(n - n_out) * D;
-    rmsnorm_forward(d->xn, NULL, xl, m->w.rms_final, n_out, D, cf->norm_eps);
+    if (out_row)
+        for (int j = 0; j < n_out; j++)
+            rmsnorm_forward(d->xn + (size_t)j * D, NULL, d->x + (size_t)out_row[j] * D,
+                            m->w.rms_final, 1, D, cf->norm_eps);
+    else
+        rmsnorm_forward(d->xn, NULL, d->x + (size_t)(n - n_out) * D, m->w.rms_final, n_out, D,
+                        cf->norm_eps);
     matmul_forward_packed(logits, V, d->xn, D, d->packed + d->off_head, n_out, D, V, 0.0f);
 }
 
@@ -822,9 +833,49 @@ void model_prefill(const Model *m, KVCache *c, int slot, const int *tokens, int 
         }
         /* only the prompt's last token needs logits */
         int last = start + chunk == n;
-        decode_rows(m, c, tokens + start, chunk, last ? 1 : 0, logits);
+        decode_rows(m, c, tokens + start, chunk, last ? 1 : 0, NULL, logits);
         c->len[slot] += chunk;
     }
+}
+
+void model_prefill_many(const Model *m, KVCache *c, const int *slots,
+                        const int *const *tokens, const int *lens, int n_seq, float *logits) {
+    check_head(m, NULL, MODEL_HEAD_LM, "model_prefill_many");
+    DecodeScratch *d = c->scratch;
+    const int V = m->cfg.vocab_size;
+    CHECK(n_seq >= 1);
+    for (int p = 0; p < n_seq; p++) {
+        const int s = slots[p];
+        CHECK(s >= 0 && s < c->n_slots && lens[p] >= 1);
+        for (int q = 0; q < p; q++) CHECK(slots[q] != s); /* one sequence per slot */
+        if (c->len[s] + lens[p] > c->max_len)
+            die("model_prefill_many: slot %d would hold %d tokens, cache max_len is %d", s,
+                c->len[s] + lens[p], c->max_len);
+        for (int i = 0; i < lens[p]; i++)
+            CHECK(tokens[p][i] >= 0 && tokens[p][i] < V);
+    }
+    /* the sequences' tokens end to end, cut into chunks of d->rows rows;
+     * a sequence may straddle two chunks (its first rows are cached by
+     * the time the later ones attend to them) */
+    int *tok = d->tok;
+    int p = 0, i = 0, n_done = 0; /* next token: sequence p, its token i */
+    while (p < n_seq) {
+        int n = 0, n_out = 0;
+        while (n < d->rows && p < n_seq) {
+            tok[n] = tokens[p][i];
+            d->slot[n] = slots[p];
+            d->pos[n] = c->len[slots[p]] + i;
+            if (++i == lens[p]) { /* its last token: logits wanted */
+                d->out_row[n_out++] = n;
+                i = 0;
+                p++;
+            }
+            n++;
+        }
+        decode_rows(m, c, tok, n, n_out, d->out_row, logits + (size_t)n_done * V);
+        n_done += n_out;
+    }
+    for (int q = 0; q < n_seq; q++) c->len[slots[q]] += lens[q];
 }
 
 void model_decode_step(const Model *m, KVCache *c, const int *slots, const int *tokens, int n,
@@ -841,6 +892,6 @@ void model_decode_step(const Model *m, KVCache *c, const int *slots, const int *
         d->pos[i] = c->len[s];
         for (int j = 0; j < i; j++) CHECK(slots[j] != s); /* one row per slot per step */
     }
-    decode_rows(m, c, tokens, n, n, logits);
+    decode_rows(m, c, tokens, n, n, NULL, logits);
     for (int i = 0; i < n; i++) c->len[slots[i]]++;
 }

@@ -240,6 +240,14 @@ void kv_cache_copy_slot(KVCache *c, int dst, int src);
 void model_prefill(const Model *m, KVCache *c, int slot, const int *tokens, int n,
                    float *logits);
 
+/* model_prefill for n_seq sequences at once: sequence p's lens[p] tokens
+ * are appended to slot slots[p] (distinct slots), and row p of logits
+ * (n_seq, V) gets the raw logits of its last token. The weights are
+ * streamed once per chunk of rows rather than once per sequence; the
+ * logits and cached rows are those model_prefill gives, bit for bit. */
+void model_prefill_many(const Model *m, KVCache *c, const int *slots,
+                        const int *const *tokens, const int *lens, int n_seq, float *logits);
+
 /* Appends one token to each of n slots (slots[i] gets tokens[i] at position
  * len[slots[i]]) and writes raw logits (n, V). */
 void model_decode_step(const Model *m, KVCache *c, const int *slots, const int *tokens, int n,

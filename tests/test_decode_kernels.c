@@ -15,6 +15,8 @@
  *   - kv_cache_copy_slot's sharing: after shared copies, a copy into a
  *     shared slot and a copy of a sharer, every slot's logits equal its
  *     history run alone, to the bit;
+ *   - model_prefill_many (sequences straddling row chunks) bit-identical
+ *     to one model_prefill per sequence, and a decode step after;
  *   - generate() at temperature 1 on a fixed model and seed: the tokens,
  *     lengths and finish reasons hash to the value the code before the
  *     decode kernels were rewritten produced, and the summed log-probs
@@ -283,6 +285,47 @@ static void test_shared_prefix_cache(void **st) {
     model_free(&m);
 }
 
+/* model_prefill_many against one model_prefill per sequence: 5 sequences
+ * of 9 .. 41 tokens (101 rows: chunks of 64 rows, sequences straddling
+ * them) into scattered slots of a cache that already holds tokens; the
+ * last-token logits, and a decode step after, bit-identical. */
+static void test_prefill_many(void **st) {
+    ModelConfig c = {.vocab_size = 20, .dim = 32, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2,
+                     .hidden_dim = 48, .max_seq_len = 64, .tied_embeddings = 0,
+                     .rope_theta = 10000.0f, .norm_eps = 1e-5f};
+    Model m;
+    model_init(&m, &c);
+    model_init_weights(&m, 4);
+    enum { NS = 5, SLOTS = 7, MAXT = 41 };
+    const int V = c.vocab_size, slots[NS] = {6, 0, 3, 1, 5}, lens[NS] = {30, 9, 41, 2, 19};
+    int buf[NS][MAXT];
+    const int *toks[NS];
+    Rng r;
+    rng_seed(&r, 6, 6);
+    for (int p = 0; p < NS; p++) {
+        for (int i = 0; i < lens[p]; i++) buf[p][i] = (int)rng_below(&r, V);
+        toks[p] = buf[p];
+    }
+    const int pre[2] = {2, 9}; /* slot 3 already holds two tokens */
+    KVCache *a = kv_cache_new(&c, SLOTS, 48), *b = kv_cache_new(&c, SLOTS, 48);
+    float *la = xmalloc(sizeof(float) * NS * V), *lb = xmalloc(sizeof(float) * NS * V);
+    model_prefill(&m, a, 3, pre, 2, la);
+    model_prefill(&m, b, 3, pre, 2, lb);
+    model_prefill_many(&m, a, slots, toks, lens, NS, la);
+    for (int p = 0; p < NS; p++) model_prefill(&m, b, slots[p], toks[p], lens[p], lb + (size_t)p * V);
+    assert_memory_equal(la, lb, sizeof(float) * NS * V);
+    for (int p = 0; p < NS; p++) assert_int_equal(a->len[slots[p]], b->len[slots[p]]);
+    const int next[NS] = {1, 2, 3, 4, 5};
+    model_decode_step(&m, a, slots, next, NS, la);
+    model_decode_step(&m, b, slots, next, NS, lb);
+    assert_memory_equal(la, lb, sizeof(float) * NS * V);
+    xfree(la);
+    xfree(lb);
+    kv_cache_free(a);
+    kv_cache_free(b);
+    model_free(&m);
+}
+
 /* FNV-1a over bytes. */
 static uint64_t fnv(uint64_t h, const void *p, size_t n) {
     const unsigned char *b = p;
@@ -347,6 +390,7 @@ int main(void) {
         cmocka_unit_test(test_attention_decode_row),
         cmocka_unit_test(test_rope_row_bits),
         cmocka_unit_test(test_shared_prefix_cache),
+        cmocka_unit_test(test_prefill_many),
         cmocka_unit_test(test_generate_pinned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
