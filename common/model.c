@@ -671,9 +671,9 @@ KVCache *kv_cache_new(const ModelConfig *cfg, int n_slots, int max_len) {
 void kv_cache_free(KVCache *c) {
     if (!c) return;
     DecodeScratch *d = c->scratch;
-    void *bufs[] = {d->x, d->xn, d->qkv, d->atty, d->h, d->g, d->scores, d->rope_cos, d->rope_sin,
-                    d->slot, d->pos, d->out_row, d->tok, d->packed, d, c->k, c->v, c->len, c->share_from,
-                    c->share_len};
+    void *bufs[] = {d->x, d->xn, d->qkv, d->atty, d->h, d->g, d->scores, d->rope_cos,
+                    d->rope_sin, d->slot, d->pos, d->out_row, d->tok, d->packed, d, c->k, c->v,
+                    c->len, c->share_from, c->share_len};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) xfree(bufs[i]);
     xfree(c);
 }

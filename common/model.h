@@ -231,8 +231,9 @@ void kv_cache_free(KVCache *c);
 /* Empties every slot. */
 void kv_cache_reset(KVCache *c);
 /* Makes slot dst a copy of slot src (one prompt prefilled, G completions):
- * dst shares src's rows when src has only rows of its own (no copy), else
- * they are copied. Slots sharing dst's old rows get their own copy first. */
+ * dst shares the rows (no copy) unless src holds shared rows and rows of
+ * its own, which are copied. Slots sharing dst's old rows get their own
+ * copy first. */
 void kv_cache_copy_slot(KVCache *c, int dst, int src);
 
 /* Appends n tokens to one slot (at positions len[slot] ...) and writes the

@@ -209,7 +209,8 @@ void matmul_pack(float *packed, const float *w, int C, int OC, int col0) {
 enum { MATMUL_MR = 12, MATMUL_MR2 = 6 };
 
 /* Stores acc (16 columns j0 .. j0+15 of a row, nc of them valid) into o. */
-static inline __attribute__((always_inline)) void mm512_store(float *o, __m512 acc, int nc, int add) {
+static inline __attribute__((always_inline)) void mm512_store(float *o, __m512 acc, int nc,
+                                                               int add) {
     if (nc >= 16) {
         if (add) acc = _mm512_add_ps(acc, _mm512_loadu_ps(o));
         _mm512_storeu_ps(o, acc);
@@ -265,7 +266,8 @@ matmul_block2(float *out, size_t ldo, const float *inp, size_t ldi, const float 
     __m512 a2 = a0, b2 = a0, c2 = a0, d2 = a0, a3 = a0, b3 = a0, c3 = a0, d3 = a0;
     __m512 a4 = a0, b4 = a0, c4 = a0, d4 = a0, a5 = a0, b5 = a0, c5 = a0, d5 = a0;
     for (int k = 0; k < C; k++) {
-        const float *wk = panel + (size_t)k * MATMUL_PANEL, *wk2 = panel2 + (size_t)k * MATMUL_PANEL;
+        const float *wk = panel + (size_t)k * MATMUL_PANEL;
+        const float *wk2 = panel2 + (size_t)k * MATMUL_PANEL;
         const __m512 w0 = _mm512_loadu_ps(wk), w1 = _mm512_loadu_ps(wk + 16);
         const __m512 w2 = _mm512_loadu_ps(wk2), w3 = _mm512_loadu_ps(wk2 + 16);
         for (int j = 0; j < 4; j++) /* four lines a k: the next pair is 4 C lines */
@@ -355,7 +357,8 @@ void matmul_forward_packed(float *out, int ldo, const float *inp, int ldi, const
         const int lines = (p + 1) * MATMUL_PANEL < OC ? 2 * C : 0; /* of the next panel */
         for (int b = 0, i = 0; b < blocks; b++) {
             const int mr = (N - i) / (blocks - b) + ((N - i) % (blocks - b) != 0);
-            const int l0 = (int)((long)lines * b / blocks), l1 = (int)((long)lines * (b + 1) / blocks);
+            const int l0 = (int)((long)lines * b / blocks);
+            const int l1 = (int)((long)lines * (b + 1) / blocks);
             matmul_rows(out + (size_t)i * ldo + (size_t)p * MATMUL_PANEL, ldo,
                         inp + (size_t)i * ldi, ldi, panel, C, mr, nc, add,
                         panel + pstride + (size_t)l0 * 16, l1 - l0);
@@ -509,9 +512,10 @@ void rope_row(float *x, const float *cos_row, const float *sin_row, int C, int H
         i0 = half / 8 * 8;
         for (int h = 0; h < C; h += HD)
             for (int i = 0; i < i0; i += 8) {
-                const __m512 c = _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_loadu_ps(cos_row + i)));
-                const __m512 sn = _mm512_mul_ps(
-                    _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_loadu_ps(sin_row + i))), sg);
+                const __m512 c0 = _mm512_castps256_ps512(_mm256_loadu_ps(cos_row + i));
+                const __m512 s0 = _mm512_castps256_ps512(_mm256_loadu_ps(sin_row + i));
+                const __m512 c = _mm512_permutexvar_ps(dup, c0);
+                const __m512 sn = _mm512_mul_ps(_mm512_permutexvar_ps(dup, s0), sg);
                 float *xh = x + h + 2 * i;
                 const __m512 v = _mm512_loadu_ps(xh);
                 const __m512 sw = _mm512_permute_ps(v, 0xB1); /* (x1, x0) per pair */
@@ -678,7 +682,8 @@ static void attention_decode_row_avx(float *out, float *scores, const float *q, 
                 for (int c = 0; c < KVD; c += 16) _mm_prefetch((const char *)(vt + c), _MM_HINT_T1);
                 if (t + ATT_PREFETCH < n) {
                     const float *ka = kv_row(kc, kp, np, t + ATT_PREFETCH, KVD);
-                    for (int c = 0; c < KVD; c += 16) _mm_prefetch((const char *)(ka + c), _MM_HINT_T0);
+                    for (int c = 0; c < KVD; c += 16)
+                        _mm_prefetch((const char *)(ka + c), _MM_HINT_T0);
                 }
             }
             __m256 hv[8];

@@ -165,7 +165,8 @@ static void bench_packed_matmul(const ModelConfig *mc, int rows, int reps) {
     }
     /* ~20 ms of work per timed rep */
     double step_flops = 0;
-    for (int j = 0; j < PK_COUNT; j++) step_flops += 2.0 * rows * Cs[j] * OCs[j] * (j == PK_HEAD ? 1 : L);
+    for (int j = 0; j < PK_COUNT; j++)
+        step_flops += 2.0 * rows * Cs[j] * OCs[j] * (j == PK_HEAD ? 1 : L);
     const int iters = (int)(2e9 / step_flops) + 1;
     double tj[PK_COUNT][MAX_REPS], tall[MAX_REPS], ratio[MAX_REPS], cratio[MAX_REPS];
     for (int k = -1; k < reps; k++) {

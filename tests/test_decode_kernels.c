@@ -60,7 +60,8 @@ static void ref_packed_matmul(float *out, int ldo, const float *inp, int ldi, co
     for (int i = 0; i < N; i++)
         for (int o = 0; o < OC; o++) {
             float acc = 0.0f;
-            for (int k = 0; k < C; k++) acc = fmaf(inp[(size_t)i * ldi + k], w[(size_t)o * C + k], acc);
+            for (int k = 0; k < C; k++)
+                acc = fmaf(inp[(size_t)i * ldi + k], w[(size_t)o * C + k], acc);
             float *y = out + (size_t)i * ldo + o;
             *y = add ? *y + acc : acc;
         }
@@ -75,7 +76,8 @@ static void check_packed_shape(const Instance *in, int N, int C, int OC, int col
     float *w = xmalloc(sizeof(float) * (size_t)OC * C);
     float *x = xmalloc(sizeof(float) * (size_t)N * ldi);
     float *packed = xcalloc(matmul_packed_floats(C, total), sizeof(float));
-    float *y = xmalloc(sizeof(float) * (size_t)N * ldo), *yr = xmalloc(sizeof(float) * (size_t)N * ldo);
+    float *y = xmalloc(sizeof(float) * (size_t)N * ldo);
+    float *yr = xmalloc(sizeof(float) * (size_t)N * ldo);
     for (size_t i = 0; i < (size_t)OC * C; i++) w[i] = rng_normal(r);
     for (size_t i = 0; i < (size_t)N * ldi; i++) x[i] = rng_normal(r);
     in->pack(packed, w, C, OC1, col0);
@@ -139,7 +141,8 @@ static void ref_attention(double *out, const float *q, const float *kc, const fl
         double mx = -INFINITY, sum = 0;
         for (int t = 0; t < n; t++) {
             double d = 0;
-            for (int i = 0; i < HD; i++) d += (double)q[h * HD + i] * kc[(size_t)t * KVD + kv * HD + i];
+            for (int i = 0; i < HD; i++)
+                d += (double)q[h * HD + i] * kc[(size_t)t * KVD + kv * HD + i];
             s[t] = d / sqrt((double)HD);
             mx = s[t] > mx ? s[t] : mx;
         }
@@ -181,7 +184,8 @@ static void test_attention_decode_row(void **st) {
             /* the first np rows read from elsewhere (a shared prefix), the
              * own copies of those rows NaN: the same bits */
             const int np = n / 2 + 1 < n ? n / 2 + 1 : n;
-            float *kp = xmalloc(sizeof(float) * (size_t)n * KVD), *vp = xmalloc(sizeof(float) * (size_t)n * KVD);
+            float *kp = xmalloc(sizeof(float) * (size_t)n * KVD);
+            float *vp = xmalloc(sizeof(float) * (size_t)n * KVD);
             float *o2 = xmalloc(sizeof(float) * NH * HD);
             memcpy(kp, kc, sizeof(float) * (size_t)np * KVD);
             memcpy(vp, vc, sizeof(float) * (size_t)np * KVD);
@@ -312,7 +316,8 @@ static void test_prefill_many(void **st) {
     model_prefill(&m, a, 3, pre, 2, la);
     model_prefill(&m, b, 3, pre, 2, lb);
     model_prefill_many(&m, a, slots, toks, lens, NS, la);
-    for (int p = 0; p < NS; p++) model_prefill(&m, b, slots[p], toks[p], lens[p], lb + (size_t)p * V);
+    for (int p = 0; p < NS; p++)
+        model_prefill(&m, b, slots[p], toks[p], lens[p], lb + (size_t)p * V);
     assert_memory_equal(la, lb, sizeof(float) * NS * V);
     for (int p = 0; p < NS; p++) assert_int_equal(a->len[slots[p]], b->len[slots[p]]);
     const int next[NS] = {1, 2, 3, 4, 5};
