@@ -43,7 +43,10 @@ typedef struct {
     long nonfinite_in_a_row;   /* steps in a row, this one included, that skipped one */
     float lr;
     long tokens;               /* completion tokens in the batch */
-    long learner_tokens;       /* positions (rows x padded length) the forwards ran */
+    long learner_tokens;       /* positions the forwards ran: the policy's and the
+                                * reference's packed ones (a group's prompt once, no
+                                * padding: SeqBatch.layout), PPO's value model's rows x
+                                * padded length */
     double t_forward, t_backward, t_optim;
     double t_allreduce;        /* summing the gradients over the learners (in t_optim) */
     double staleness_mean;     /* learner version - group version */
