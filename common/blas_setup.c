@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kernel_dispatch.h"
 #include "memory_limits.h"
 #include "util.h"
 
@@ -118,4 +119,13 @@ void blas_set_threads(int n) {
 }
 
 const char *blas_corename(void) { return openblas_get_corename(); }
+
+void blas_describe(char *buf, size_t n) {
+    char kern[128];
+    kernel_describe(kern, sizeof kern);
+    const char *ct = getenv("OPENBLAS_CORETYPE");
+    const int threads = openblas_get_num_threads();
+    snprintf(buf, n, "%s, OpenBLAS %s, OPENBLAS_CORETYPE %s, %d BLAS thread%s per rank", kern,
+             blas_corename(), ct && *ct ? ct : "unset", threads, threads == 1 ? "" : "s");
+}
 
