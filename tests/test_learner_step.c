@@ -503,6 +503,7 @@ static void test_shared_matches_dense(void **state) {
     model_free(&hand);
     for (int i = 0; i < 2; i++) group_free(&g[i]);
     fx_free(&f);
+    config_free(cfg);
 }
 
 /* ---- the first group of the batch, in samples.jsonl ---------------------------- */

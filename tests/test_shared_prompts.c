@@ -60,7 +60,7 @@ static const int prompt_d[1] = {1};
 
 /* The mixed batch of the header: 9 rows, T = 10. */
 static void mixed_batch(SeqBatch *b) {
-    static const int comp[8] = {2, 6, 10, 4, 8, 3, 5, 7};
+    static const int comp[12] = {2, 6, 10, 4, 8, 3, 5, 7, 9, 2, 4, 6}; /* offset + length <= 12 */
     batch_init(b, MAXB, MAXLEN);
     batch_add(b, prompt_a, 4, comp, 5);     /* n = 8: prefix 3 + own 5 */
     batch_add(b, prompt_b, 2, comp + 1, 3); /* n = 4: prefix 1 + own 3 */
