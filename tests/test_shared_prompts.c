@@ -314,6 +314,33 @@ static void test_distinct_rows_bit_identical(void **state) {
     model_free(&m);
 }
 
+/* Rows with nothing to compute (one-token prompts, empty completions): no
+ * packed row at all, log-probs 0, and a backward that adds nothing. */
+static void test_nothing_to_compute(void **state) {
+    (void)state;
+    const ModelConfig c = tiny_config();
+    Model m;
+    model_init(&m, &c);
+    init_big(&m, 7, 0.3f);
+    model_alloc_grads(&m);
+    SeqBatch b;
+    batch_init(&b, MAXB, MAXLEN);
+    batch_add(&b, prompt_d, 1, NULL, 0);
+    batch_add(&b, prompt_d, 1, NULL, 0);
+    batch_layout(&b);
+    assert_int_equal(b.layout.n_rows, 0);
+    ForwardState *s = forward_state_new(&c, MAXB, MAXLEN);
+    float lp[MAXB * MAXLEN], ent[MAXB * MAXLEN];
+    const SampleDist full = {1.0f, 0, 1.0f, LOGPROB_FULL};
+    model_forward_batch(&m, s, &b, &full, lp, ent);
+    for (int i = 0; i < b.B * b.T; i++) assert_true(lp[i] == 0.0f && ent[i] == 0.0f);
+    model_backward(&m, s, b.weights);
+    for (size_t i = 0; i < m.n_params; i++) assert_true(m.grads[i] == 0.0f);
+    forward_state_free(s);
+    batch_free(&b);
+    model_free(&m);
+}
+
 int main(void) {
     blas_set_threads(1);
     const struct CMUnitTest tests[] = {
@@ -322,6 +349,7 @@ int main(void) {
         cmocka_unit_test(test_gradient_matches_dense),
         cmocka_unit_test(test_gradcheck_shared),
         cmocka_unit_test(test_distinct_rows_bit_identical),
+        cmocka_unit_test(test_nothing_to_compute),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
