@@ -203,7 +203,8 @@ static void generate_with(const Model *m, KVCache *cache, const int *const *prom
     kv_cache_reset(cache);
 
     /* Prefill each prompt once into its first slot and share the cache
-     * with its siblings; its last-token logits seed all G completions. */
+     * with its siblings; its last-token logits seed all G completions.
+     * The prompts are checked first, then prefilled together. */
     for (int p = 0; p < n_prompts; p++) {
         const int P = prompt_lens[p];
         if (P < 1 || prompts[p][0] != tok->bos_id)
@@ -216,8 +217,14 @@ static void generate_with(const Model *m, KVCache *cache, const int *const *prom
             if (prompts[p][i] < 0 || prompts[p][i] >= V)
                 die("generate: prompt %d token %d is id %d, outside the vocabulary [0, %d)", p, i,
                     prompts[p][i], V);
+        g.slots[p] = p * G;
+    }
+    /* all prompts in one pass over the weights: logits row p, then moved
+     * to row p * G (last first: a row is moved before anything lands on it) */
+    model_prefill_many(m, cache, g.slots, prompts, prompt_lens, n_prompts, g.logits);
+    for (int p = n_prompts - 1; p >= 0; p--) {
         float *row = g.logits + (size_t)p * G * V;
-        model_prefill(m, cache, p * G, prompts[p], P, row);
+        if (p * G != p) memcpy(row, g.logits + (size_t)p * V, sizeof(float) * (size_t)V);
         for (int k = 1; k < G; k++) {
             kv_cache_copy_slot(cache, p * G + k, p * G);
             memcpy(row + (size_t)k * V, row, sizeof(float) * (size_t)V);

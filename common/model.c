@@ -653,10 +653,13 @@ typedef struct {
     float *xn;       /* (rows, D) */
     float *qkv;      /* (rows, D + 2 KVD): q | k | v, one fused product */
     float *atty;     /* (rows, D) */
-    float *h;        /* (rows, 2 HF): h1 | h3; silu(h1) * h3 overwrites h1 */
+    float *h;        /* (rows, 2 HF): h1 | h3 */
+    float *g;        /* (rows, HF): silu(h1) * h3, apart from h1 so the loop vectorizes */
     float *scores;   /* (NH, max_len) */
     float *rope_cos, *rope_sin; /* (max_len, HD/2) */
     int *slot, *pos; /* (rows) */
+    int *out_row;    /* (rows) rows whose logits are wanted, ascending */
+    int *tok;        /* (rows) model_prefill_many's tokens of one chunk */
     float *packed;   /* per layer [Wq;Wk;Wv] (D+2KVD, D), Wo (D, D), [W1;W3] (2HF, D),
                       * W2 (D, HF); then the head (V, D); zero padding between panels */
     size_t off_o, off_13, off_2, per_layer, off_head; /* float offsets into packed */
@@ -680,6 +683,8 @@ KVCache *kv_cache_new(const ModelConfig *cfg, int n_slots, int max_len) {
     c->k = xmalloc(sizeof(float) * n);
     c->v = xmalloc(sizeof(float) * n);
     c->len = xcalloc(n_slots, sizeof(int));
+    c->share_from = xcalloc(n_slots, sizeof(int));
+    c->share_len = xcalloc(n_slots, sizeof(int));
     DecodeScratch *d = xcalloc(1, sizeof *d);
     /* 64 rows is enough for the matmuls to run near full speed on a prefill chunk */
     d->rows = n_slots > 64 ? n_slots : 64;
@@ -689,12 +694,15 @@ KVCache *kv_cache_new(const ModelConfig *cfg, int n_slots, int max_len) {
     d->qkv = xmalloc(sizeof(float) * R * (D + 2 * KVD));
     d->atty = xmalloc(sizeof(float) * R * D);
     d->h = xmalloc(sizeof(float) * R * 2 * HF);
+    d->g = xmalloc(sizeof(float) * R * HF);
     d->scores = xmalloc(sizeof(float) * cfg->n_heads * max_len);
     d->rope_cos = xmalloc(sizeof(float) * max_len * (HD / 2));
     d->rope_sin = xmalloc(sizeof(float) * max_len * (HD / 2));
     rope_tables(d->rope_cos, d->rope_sin, max_len, HD, cfg->rope_theta);
     d->slot = xmalloc(sizeof(int) * R);
     d->pos = xmalloc(sizeof(int) * R);
+    d->out_row = xmalloc(sizeof(int) * R);
+    d->tok = xmalloc(sizeof(int) * R);
     d->off_o = matmul_packed_floats(D, D + 2 * KVD);
     d->off_13 = d->off_o + matmul_packed_floats(D, D);
     d->off_2 = d->off_13 + matmul_packed_floats(D, 2 * HF);
@@ -709,8 +717,9 @@ KVCache *kv_cache_new(const ModelConfig *cfg, int n_slots, int max_len) {
 void kv_cache_free(KVCache *c) {
     if (!c) return;
     DecodeScratch *d = c->scratch;
-    void *bufs[] = {d->x, d->xn, d->qkv, d->atty, d->h, d->scores, d->rope_cos, d->rope_sin,
-                    d->slot, d->pos, d->packed, d, c->k, c->v, c->len};
+    void *bufs[] = {d->x, d->xn, d->qkv, d->atty, d->h, d->g, d->scores, d->rope_cos,
+                    d->rope_sin, d->slot, d->pos, d->out_row, d->tok, d->packed, d, c->k, c->v,
+                    c->len, c->share_from, c->share_len};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) xfree(bufs[i]);
     xfree(c);
 }
@@ -737,28 +746,64 @@ static void decode_pack(const Model *m, DecodeScratch *d) {
 
 void kv_cache_reset(KVCache *c) {
     memset(c->len, 0, sizeof(int) * c->n_slots);
+    memset(c->share_len, 0, sizeof(int) * c->n_slots);
     ((DecodeScratch *)c->scratch)->packed_from = NULL; /* the weights may have changed */
 }
 
+/* Copies rows [t0, t1) of slot src's own storage into slot dst's. */
+static void kv_copy_rows(KVCache *c, int dst, int src, int t0, int t1) {
+    size_t per = (size_t)c->max_len * c->kv_dim, off = (size_t)t0 * c->kv_dim;
+    size_t n = (size_t)(t1 - t0) * c->kv_dim;
+    for (int l = 0; l < c->n_layers; l++) {
+        size_t base = (size_t)l * c->n_slots * per;
+        memcpy(c->k + base + dst * per + off, c->k + base + src * per + off, sizeof(float) * n);
+        memcpy(c->v + base + dst * per + off, c->v + base + src * per + off, sizeof(float) * n);
+    }
+}
+
+/* Gives slot s its shared rows as its own. */
+static void kv_unshare(KVCache *c, int s) {
+    if (c->share_len[s] == 0) return;
+    kv_copy_rows(c, s, c->share_from[s], 0, c->share_len[s]);
+    c->share_len[s] = 0;
+}
+
+/* Rows a slot owns are only ever appended (len grows, until a reset), so
+ * a sharer's rows 0 .. share_len-1 stay valid while its source decodes
+ * on; only a copy into the source rewrites them, hence the unsharing. */
 void kv_cache_copy_slot(KVCache *c, int dst, int src) {
     CHECK(dst >= 0 && dst < c->n_slots && src >= 0 && src < c->n_slots);
     if (dst == src) return;
-    size_t per = (size_t)c->max_len * c->kv_dim, used = (size_t)c->len[src] * c->kv_dim;
-    for (int l = 0; l < c->n_layers; l++) {
-        size_t base = (size_t)l * c->n_slots * per;
-        memcpy(c->k + base + dst * per, c->k + base + src * per, sizeof(float) * used);
-        memcpy(c->v + base + dst * per, c->v + base + src * per, sizeof(float) * used);
+    for (int s = 0; s < c->n_slots; s++)
+        if (c->share_len[s] > 0 && c->share_from[s] == dst) kv_unshare(c, s);
+    if (c->share_len[src] == 0 && c->len[src] > 0) { /* src owns all its rows: share them */
+        c->share_from[dst] = src;
+        c->share_len[dst] = c->len[src];
+    } else if (c->share_len[src] == c->len[src]) { /* src shares all of its: so does dst */
+        c->share_from[dst] = c->share_from[src];
+        c->share_len[dst] = c->share_len[src];
+    } else { /* part shared, part own: copy both parts */
+        c->share_len[dst] = 0;
+        if (c->share_len[src] > 0) kv_copy_rows(c, dst, c->share_from[src], 0, c->share_len[src]);
+        kv_copy_rows(c, dst, src, c->share_len[src], c->len[src]);
     }
     c->len[dst] = c->len[src];
 }
 
+/* Asks for n floats from p into L1 (a hint: no effect on results). */
+static void prefetch_floats(const float *p, size_t n) {
+    for (size_t i = 0; i < n; i += 16) __builtin_prefetch(p + i, 0, 3);
+}
+
 /* Runs n rows (token tokens[i] of slot d->slot[i] at position d->pos[i])
  * through the model, appending their keys and values to the cache, and
- * writes logits (n_out, V) for the last n_out rows. Rows of one slot must
- * come in position order (prefill); the cache is written for all rows of a
- * layer before attention reads it, so each row sees its own prefix. */
+ * writes logits (n_out, V) for rows d->out_row[0 .. n_out-1] (NULL: the
+ * last n_out rows). Rows of one slot must come in position order
+ * (prefill); the cache is written for all rows of a layer before
+ * attention reads it, so each row sees its own prefix. Each row's
+ * arithmetic is its own: the same bits whatever else shares the call. */
 static void decode_rows(const Model *m, KVCache *c, const int *tokens, int n, int n_out,
-                        float *logits) {
+                        const int *out_row, float *logits) {
     const ModelConfig *cf = &m->cfg;
     DecodeScratch *d = c->scratch;
     int D = cf->dim, L = cf->n_layers, NH = cf->n_heads, NKV = cf->n_kv_heads;
@@ -785,23 +830,35 @@ static void decode_rows(const Model *m, KVCache *c, const int *tokens, int n, in
             memcpy(vc + at, v, sizeof(float) * KVD);
         }
         for (int i = 0; i < n; i++) {
-            size_t so = d->slot[i] * per_slot;
+            const int s = d->slot[i];
+            const size_t so = s * per_slot, sp = c->share_from[s] * per_slot;
+            if (i + 1 < n) { /* the next row's first own keys: the kernel prefetches the rest */
+                const int s1 = d->slot[i + 1], t0 = c->share_len[s1], t1 = d->pos[i + 1] + 1;
+                prefetch_floats(kc + s1 * per_slot + (size_t)t0 * KVD,
+                                (size_t)(t1 - t0 < 4 ? t1 - t0 : 4) * KVD);
+            }
             attention_decode_row(d->atty + (size_t)i * D, d->scores, d->qkv + (size_t)i * QKV,
-                                 kc + so, vc + so, d->pos[i] + 1, NH, NKV, HD);
+                                 kc + so, vc + so, kc + sp, vc + sp, c->share_len[s],
+                                 d->pos[i] + 1, NH, NKV, HD);
         }
         matmul_forward_packed(d->x, D, d->atty, D, pw + d->off_o, n, D, D, 1.0f);
 
         rmsnorm_forward(d->xn, NULL, d->x, m->w.rms_ffn + (size_t)l * D, n, D, cf->norm_eps);
         matmul_forward_packed(d->h, 2 * HF, d->xn, D, pw + d->off_13, n, D, 2 * HF, 0.0f);
         for (int i = 0; i < n; i++) {
-            float *h = d->h + (size_t)i * 2 * HF;
-            swiglu_forward(h, NULL, h, h + HF, (size_t)HF);
+            const float *h = d->h + (size_t)i * 2 * HF;
+            swiglu_forward(d->g + (size_t)i * HF, NULL, h, h + HF, (size_t)HF);
         }
-        matmul_forward_packed(d->x, D, d->h, 2 * HF, pw + d->off_2, n, HF, D, 1.0f);
+        matmul_forward_packed(d->x, D, d->g, HF, pw + d->off_2, n, HF, D, 1.0f);
     }
     if (n_out == 0) return;
-    float *xl = d->x + (size_t)(n - n_out) * D;
-    rmsnorm_forward(d->xn, NULL, xl, m->w.rms_final, n_out, D, cf->norm_eps);
+    if (out_row)
+        for (int j = 0; j < n_out; j++)
+            rmsnorm_forward(d->xn + (size_t)j * D, NULL, d->x + (size_t)out_row[j] * D,
+                            m->w.rms_final, 1, D, cf->norm_eps);
+    else
+        rmsnorm_forward(d->xn, NULL, d->x + (size_t)(n - n_out) * D, m->w.rms_final, n_out, D,
+                        cf->norm_eps);
     matmul_forward_packed(logits, V, d->xn, D, d->packed + d->off_head, n_out, D, V, 0.0f);
 }
 
@@ -822,9 +879,49 @@ void model_prefill(const Model *m, KVCache *c, int slot, const int *tokens, int 
         }
         /* only the prompt's last token needs logits */
         int last = start + chunk == n;
-        decode_rows(m, c, tokens + start, chunk, last ? 1 : 0, logits);
+        decode_rows(m, c, tokens + start, chunk, last ? 1 : 0, NULL, logits);
         c->len[slot] += chunk;
     }
+}
+
+void model_prefill_many(const Model *m, KVCache *c, const int *slots,
+                        const int *const *tokens, const int *lens, int n_seq, float *logits) {
+    check_head(m, NULL, MODEL_HEAD_LM, "model_prefill_many");
+    DecodeScratch *d = c->scratch;
+    const int V = m->cfg.vocab_size;
+    CHECK(n_seq >= 1);
+    for (int p = 0; p < n_seq; p++) {
+        const int s = slots[p];
+        CHECK(s >= 0 && s < c->n_slots && lens[p] >= 1);
+        for (int q = 0; q < p; q++) CHECK(slots[q] != s); /* one sequence per slot */
+        if (c->len[s] + lens[p] > c->max_len)
+            die("model_prefill_many: slot %d would hold %d tokens, cache max_len is %d", s,
+                c->len[s] + lens[p], c->max_len);
+        for (int i = 0; i < lens[p]; i++)
+            CHECK(tokens[p][i] >= 0 && tokens[p][i] < V);
+    }
+    /* the sequences' tokens end to end, cut into chunks of d->rows rows;
+     * a sequence may straddle two chunks (its first rows are cached by
+     * the time the later ones attend to them) */
+    int *tok = d->tok;
+    int p = 0, i = 0, n_done = 0; /* next token: sequence p, its token i */
+    while (p < n_seq) {
+        int n = 0, n_out = 0;
+        while (n < d->rows && p < n_seq) {
+            tok[n] = tokens[p][i];
+            d->slot[n] = slots[p];
+            d->pos[n] = c->len[slots[p]] + i;
+            if (++i == lens[p]) { /* its last token: logits wanted */
+                d->out_row[n_out++] = n;
+                i = 0;
+                p++;
+            }
+            n++;
+        }
+        decode_rows(m, c, tok, n, n_out, d->out_row, logits + (size_t)n_done * V);
+        n_done += n_out;
+    }
+    for (int q = 0; q < n_seq; q++) c->len[slots[q]] += lens[q];
 }
 
 void model_decode_step(const Model *m, KVCache *c, const int *slots, const int *tokens, int n,
@@ -841,6 +938,6 @@ void model_decode_step(const Model *m, KVCache *c, const int *slots, const int *
         d->pos[i] = c->len[s];
         for (int j = 0; j < i; j++) CHECK(slots[j] != s); /* one row per slot per step */
     }
-    decode_rows(m, c, tokens, n, n, logits);
+    decode_rows(m, c, tokens, n, n, NULL, logits);
     for (int i = 0; i < n; i++) c->len[slots[i]]++;
 }

@@ -230,6 +230,11 @@ typedef struct {
     float *k;   /* (L, n_slots, max_len, KVD) */
     float *v;   /* (L, n_slots, max_len, KVD) */
     int *len;   /* (n_slots) positions filled */
+    /* (n_slots) positions 0 .. share_len[s]-1 of slot s are read from
+     * slot share_from[s]'s rows (kv_cache_copy_slot shares a prompt
+     * instead of copying it: G completions of one prompt read its keys
+     * and values from one place, once from memory); share_len 0: none */
+    int *share_from, *share_len;
     void *scratch; /* owned by model.c */
 } KVCache;
 
@@ -237,13 +242,24 @@ KVCache *kv_cache_new(const ModelConfig *cfg, int n_slots, int max_len);
 void kv_cache_free(KVCache *c);
 /* Empties every slot. */
 void kv_cache_reset(KVCache *c);
-/* Makes slot dst a copy of slot src (one prompt prefilled, G completions). */
+/* Makes slot dst a copy of slot src (one prompt prefilled, G completions):
+ * dst shares the rows (no copy) unless src holds shared rows and rows of
+ * its own, which are copied. Slots sharing dst's old rows get their own
+ * copy first. */
 void kv_cache_copy_slot(KVCache *c, int dst, int src);
 
 /* Appends n tokens to one slot (at positions len[slot] ...) and writes the
  * raw logits (V) of the last one. */
 void model_prefill(const Model *m, KVCache *c, int slot, const int *tokens, int n,
                    float *logits);
+
+/* model_prefill for n_seq sequences at once: sequence p's lens[p] tokens
+ * are appended to slot slots[p] (distinct slots), and row p of logits
+ * (n_seq, V) gets the raw logits of its last token. The weights are
+ * streamed once per chunk of rows rather than once per sequence; the
+ * logits and cached rows are those model_prefill gives, bit for bit. */
+void model_prefill_many(const Model *m, KVCache *c, const int *slots,
+                        const int *const *tokens, const int *lens, int n_seq, float *logits);
 
 /* Appends one token to each of n slots (slots[i] gets tokens[i] at position
  * len[slots[i]]) and writes raw logits (n, V). */

@@ -22,7 +22,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__AVX2__) && defined(__FMA__)
+#if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 
@@ -181,8 +181,8 @@ size_t matmul_packed_floats(int C, int OC) {
     return panels * (size_t)C * MATMUL_PANEL;
 }
 
-/* Row groups that share a panel: up to 16 source rows read side by side,
- * each panel line written whole. */
+/* Row groups that share a panel: up to MATMUL_PANEL source rows read side
+ * by side, each panel line written whole. */
 void matmul_pack(float *packed, const float *w, int C, int OC, int col0) {
     for (int o0 = 0; o0 < OC;) {
         const int col = col0 + o0, lane = col % MATMUL_PANEL;
@@ -195,19 +195,192 @@ void matmul_pack(float *packed, const float *w, int C, int OC, int col0) {
     }
 }
 
-/* Rows per microkernel call: MR x 16 accumulators are 2 * MR ymm registers
- * (12 of 16 at MR = 6), plus two weight vectors and one broadcast. */
+/* Every path below computes each output as acc = 0, then acc = fma(inp[i][k],
+ * w[k][o], acc) for k = 0 .. C-1 in order, then out = acc or out + acc: the
+ * vector paths only run many such chains side by side, so AVX-512, AVX2 and
+ * plain C give the same bits and the logits do not depend on the CPU. */
+#if defined(__AVX512F__)
+
+/* Rows per block: one panel line is two zmm, so MR rows hold 2 * MR
+ * accumulators (24 of 32 registers at 12); the two weight vectors are
+ * loaded once per k and each row's input is a broadcast operand. Two
+ * panels side by side (four zmm a row) at up to 6 rows keep short blocks
+ * (the last sequences of a generation) at 4 * rows independent chains. */
+enum { MATMUL_MR = 12, MATMUL_MR2 = 6 };
+
+/* Stores acc (16 columns j0 .. j0+15 of a row, nc of them valid) into o. */
+static inline __attribute__((always_inline)) void mm512_store(float *o, __m512 acc, int nc,
+                                                               int add) {
+    if (nc >= 16) {
+        if (add) acc = _mm512_add_ps(acc, _mm512_loadu_ps(o));
+        _mm512_storeu_ps(o, acc);
+    } else if (nc > 0) {
+        const __mmask16 m = (__mmask16)((1u << nc) - 1u);
+        if (add) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, o));
+        _mm512_mask_storeu_ps(o, m, acc);
+    }
+}
+
+/* mr <= MATMUL_MR rows times one panel (nc <= 32 valid columns). Inlined
+ * with a constant mr: named accumulators (gcc keeps an array of vectors in
+ * memory), rows past mr fold away. */
+static inline __attribute__((always_inline)) void
+matmul_block(float *out, size_t ldo, const float *inp, size_t ldi, const float *panel, int C,
+             int mr, int nc, int add, const float *prefetch, int pf_lines) {
+    __m512 a0 = _mm512_setzero_ps(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
+    __m512 a4 = a0, b4 = a0, a5 = a0, b5 = a0, a6 = a0, b6 = a0, a7 = a0, b7 = a0;
+    __m512 a8 = a0, b8 = a0, a9 = a0, b9 = a0, a10 = a0, b10 = a0, a11 = a0, b11 = a0;
+    for (int k = 0; k < C; k++) {
+        const float *wk = panel + (size_t)k * MATMUL_PANEL;
+        const __m512 w0 = _mm512_loadu_ps(wk), w1 = _mm512_loadu_ps(wk + 16);
+        if (k < pf_lines) _mm_prefetch((const char *)(prefetch + (size_t)k * 16), _MM_HINT_T0);
+        if (k + C < pf_lines) /* a single block has two lines a k to ask for */
+            _mm_prefetch((const char *)(prefetch + (size_t)(k + C) * 16), _MM_HINT_T0);
+#define MATMUL_ROW(i)                                                 \
+        if (mr > i) {                                                 \
+            const __m512 x = _mm512_set1_ps(inp[(size_t)i * ldi + k]); \
+            a##i = _mm512_fmadd_ps(x, w0, a##i);                      \
+            b##i = _mm512_fmadd_ps(x, w1, b##i);                      \
+        }
+        MATMUL_ROW(0) MATMUL_ROW(1) MATMUL_ROW(2) MATMUL_ROW(3) MATMUL_ROW(4) MATMUL_ROW(5)
+        MATMUL_ROW(6) MATMUL_ROW(7) MATMUL_ROW(8) MATMUL_ROW(9) MATMUL_ROW(10) MATMUL_ROW(11)
+#undef MATMUL_ROW
+    }
+#define MATMUL_OUT(i)                                              \
+    if (mr > i) {                                                  \
+        mm512_store(out + (size_t)i * ldo, a##i, nc, add);         \
+        mm512_store(out + (size_t)i * ldo + 16, b##i, nc - 16, add); \
+    }
+    MATMUL_OUT(0) MATMUL_OUT(1) MATMUL_OUT(2) MATMUL_OUT(3) MATMUL_OUT(4) MATMUL_OUT(5)
+    MATMUL_OUT(6) MATMUL_OUT(7) MATMUL_OUT(8) MATMUL_OUT(9) MATMUL_OUT(10) MATMUL_OUT(11)
+#undef MATMUL_OUT
+}
+
+/* mr <= MATMUL_MR2 rows times two adjacent panels (the second may be
+ * absent: nc <= 32 means one): four zmm per row. */
+static inline __attribute__((always_inline)) void
+matmul_block2(float *out, size_t ldo, const float *inp, size_t ldi, const float *panel, int C,
+              int mr, int nc, int add, const float *prefetch, int pf_lines) {
+    const float *panel2 = panel + (size_t)C * MATMUL_PANEL;
+    __m512 a0 = _mm512_setzero_ps(), b0 = a0, c0 = a0, d0 = a0, a1 = a0, b1 = a0, c1 = a0, d1 = a0;
+    __m512 a2 = a0, b2 = a0, c2 = a0, d2 = a0, a3 = a0, b3 = a0, c3 = a0, d3 = a0;
+    __m512 a4 = a0, b4 = a0, c4 = a0, d4 = a0, a5 = a0, b5 = a0, c5 = a0, d5 = a0;
+    for (int k = 0; k < C; k++) {
+        const float *wk = panel + (size_t)k * MATMUL_PANEL;
+        const float *wk2 = panel2 + (size_t)k * MATMUL_PANEL;
+        const __m512 w0 = _mm512_loadu_ps(wk), w1 = _mm512_loadu_ps(wk + 16);
+        const __m512 w2 = _mm512_loadu_ps(wk2), w3 = _mm512_loadu_ps(wk2 + 16);
+        for (int j = 0; j < 4; j++) /* four lines a k: the next pair is 4 C lines */
+            if (4 * k + j < pf_lines)
+                _mm_prefetch((const char *)(prefetch + (size_t)(4 * k + j) * 16), _MM_HINT_T0);
+#define MATMUL_ROW(i)                                                 \
+        if (mr > i) {                                                 \
+            const __m512 x = _mm512_set1_ps(inp[(size_t)i * ldi + k]); \
+            a##i = _mm512_fmadd_ps(x, w0, a##i);                      \
+            b##i = _mm512_fmadd_ps(x, w1, b##i);                      \
+            c##i = _mm512_fmadd_ps(x, w2, c##i);                      \
+            d##i = _mm512_fmadd_ps(x, w3, d##i);                      \
+        }
+        MATMUL_ROW(0) MATMUL_ROW(1) MATMUL_ROW(2) MATMUL_ROW(3) MATMUL_ROW(4) MATMUL_ROW(5)
+#undef MATMUL_ROW
+    }
+#define MATMUL_OUT(i)                                                   \
+    if (mr > i) {                                                       \
+        float *o = out + (size_t)i * ldo;                               \
+        mm512_store(o, a##i, nc, add);                                  \
+        mm512_store(o + 16, b##i, nc - 16, add);                        \
+        mm512_store(o + 32, c##i, nc - 32, add);                        \
+        mm512_store(o + 48, d##i, nc - 48, add);                        \
+    }
+    MATMUL_OUT(0) MATMUL_OUT(1) MATMUL_OUT(2) MATMUL_OUT(3) MATMUL_OUT(4) MATMUL_OUT(5)
+#undef MATMUL_OUT
+}
+
+/* matmul_block with a run-time mr, each case inlined with its constant. */
+static void matmul_rows(float *out, size_t ldo, const float *inp, size_t ldi, const float *panel,
+                        int C, int mr, int nc, int add, const float *prefetch, int pf_lines) {
+    switch (mr) {
+#define MATMUL_CASE(r) \
+    case r: matmul_block(out, ldo, inp, ldi, panel, C, r, nc, add, prefetch, pf_lines); break;
+    MATMUL_CASE(1) MATMUL_CASE(2) MATMUL_CASE(3) MATMUL_CASE(4) MATMUL_CASE(5) MATMUL_CASE(6)
+    MATMUL_CASE(7) MATMUL_CASE(8) MATMUL_CASE(9) MATMUL_CASE(10) MATMUL_CASE(11) MATMUL_CASE(12)
+#undef MATMUL_CASE
+    default: CHECK(0);
+    }
+}
+
+static void matmul_rows2(float *out, size_t ldo, const float *inp, size_t ldi, const float *panel,
+                         int C, int mr, int nc, int add, const float *prefetch, int pf_lines) {
+    switch (mr) {
+#define MATMUL_CASE(r) \
+    case r: matmul_block2(out, ldo, inp, ldi, panel, C, r, nc, add, prefetch, pf_lines); break;
+    MATMUL_CASE(1) MATMUL_CASE(2) MATMUL_CASE(3) MATMUL_CASE(4) MATMUL_CASE(5) MATMUL_CASE(6)
+#undef MATMUL_CASE
+    default: CHECK(0);
+    }
+}
+
+/* Up to MATMUL_MR2 rows: pairs of panels, each weight line read once. More:
+ * panels outer, row blocks inner, the N rows split into equal blocks of at
+ * most MATMUL_MR (16 = 8 + 8, not 12 + 4, whose 8 chains would stall on
+ * FMA latency). A panel (C x 32 floats, 16 KB at C = 128) stays in L1 while
+ * every row block reads it. Decoding streams the weights from beyond L2
+ * (a few MB a step), so while one panel is used the next is prefetched,
+ * its 2 C lines shared out over the row blocks: the requests stay spread
+ * over the whole panel's time instead of bunching in one block. */
+void matmul_forward_packed(float *out, int ldo, const float *inp, int ldi, const float *packed,
+                           int N, int C, int OC, float beta) {
+    CHECK(beta == 0.0f || beta == 1.0f);
+    const int add = beta != 0.0f;
+    const size_t pstride = (size_t)C * MATMUL_PANEL;
+    if (N <= MATMUL_MR2) {
+        for (int p = 0; p * MATMUL_PANEL < OC; p += 2) {
+            const int nc = OC - p * MATMUL_PANEL < 2 * MATMUL_PANEL ? OC - p * MATMUL_PANEL
+                                                                    : 2 * MATMUL_PANEL;
+            const float *panel = packed + p * pstride;
+            /* lines of the next pair's panels (none past the buffer) */
+            const int rest = OC - (p + 2) * MATMUL_PANEL;
+            const int pf = rest <= 0 ? 0 : rest <= MATMUL_PANEL ? 2 * C : 4 * C;
+            if (nc > MATMUL_PANEL)
+                matmul_rows2(out + (size_t)p * MATMUL_PANEL, ldo, inp, ldi, panel, C, N, nc, add,
+                             panel + 2 * pstride, pf);
+            else
+                matmul_rows(out + (size_t)p * MATMUL_PANEL, ldo, inp, ldi, panel, C, N, nc, add,
+                            NULL, 0);
+        }
+        return;
+    }
+    const int blocks = (N + MATMUL_MR - 1) / MATMUL_MR;
+    for (int p = 0; p * MATMUL_PANEL < OC; p++) {
+        const float *panel = packed + p * pstride;
+        const int nc = OC - p * MATMUL_PANEL < MATMUL_PANEL ? OC - p * MATMUL_PANEL : MATMUL_PANEL;
+        const int lines = (p + 1) * MATMUL_PANEL < OC ? 2 * C : 0; /* of the next panel */
+        for (int b = 0, i = 0; b < blocks; b++) {
+            const int mr = (N - i) / (blocks - b) + ((N - i) % (blocks - b) != 0);
+            const int l0 = (int)((long)lines * b / blocks);
+            const int l1 = (int)((long)lines * (b + 1) / blocks);
+            matmul_rows(out + (size_t)i * ldo + (size_t)p * MATMUL_PANEL, ldo,
+                        inp + (size_t)i * ldi, ldi, panel, C, mr, nc, add,
+                        panel + pstride + (size_t)l0 * 16, l1 - l0);
+            i += mr;
+        }
+    }
+}
+
+#elif defined(__AVX2__) && defined(__FMA__)
+
+/* Rows per block: a half panel line (16 columns) is two ymm, so MR rows
+ * hold 2 * MR accumulators (12 of 16 registers at 6), plus two weight
+ * vectors and one broadcast. */
 enum { MATMUL_MR = 6 };
 
-/* One block of mr <= MATMUL_MR rows times one panel: out[i][j] (j < nc)
- * (+)= sum_k inp[i][k] * panel[k][j]. Inlined with a constant mr, so the
- * accumulator arrays become registers. */
+/* mr <= MATMUL_MR rows times columns half * 16 .. + 15 of one panel, nc of
+ * those valid. Inlined with a constant mr: named accumulators (gcc keeps an
+ * array of vectors in memory and spills it every iteration), rows past mr
+ * fold away. */
 static inline __attribute__((always_inline)) void
 matmul_block(float *out, size_t ldo, const float *inp, size_t ldi, const float *panel, int C,
              int mr, int nc, int add, const float *prefetch) {
-#if defined(__AVX2__) && defined(__FMA__)
-    /* Named accumulators, not arrays: gcc keeps an array of vectors in
-     * memory and spills it every iteration. Rows past mr fold away. */
     __m256 a0 = _mm256_setzero_ps(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0;
     __m256 a3 = a0, b3 = a0, a4 = a0, b4 = a0, a5 = a0, b5 = a0;
     const float *x0 = inp, *x1 = inp + ldi, *x2 = inp + 2 * ldi, *x3 = inp + 3 * ldi;
@@ -230,7 +403,7 @@ matmul_block(float *out, size_t ldo, const float *inp, size_t ldi, const float *
     for (int i = 0; i < mr; i++) {
         float *o = out + i * ldo;
         __m256 lo = acc[2 * i], hi = acc[2 * i + 1];
-        if (nc == MATMUL_PANEL) {
+        if (nc == 16) {
             if (add) {
                 lo = _mm256_add_ps(lo, _mm256_loadu_ps(o));
                 hi = _mm256_add_ps(hi, _mm256_loadu_ps(o + 8));
@@ -238,55 +411,76 @@ matmul_block(float *out, size_t ldo, const float *inp, size_t ldi, const float *
             _mm256_storeu_ps(o, lo);
             _mm256_storeu_ps(o + 8, hi);
         } else {
-            float t[MATMUL_PANEL];
+            float t[16];
             _mm256_storeu_ps(t, lo);
             _mm256_storeu_ps(t + 8, hi);
             for (int j = 0; j < nc; j++) o[j] = add ? o[j] + t[j] : t[j];
         }
     }
-#else
-    float acc[MATMUL_MR][MATMUL_PANEL] = {{0}};
-    for (int k = 0; k < C; k++) {
-        const float *b = panel + (size_t)k * MATMUL_PANEL;
-        for (int i = 0; i < mr; i++) {
-            const float a = inp[i * ldi + k];
-            for (int j = 0; j < MATMUL_PANEL; j++) acc[i][j] += a * b[j];
-        }
-    }
-    for (int i = 0; i < mr; i++)
-        for (int j = 0; j < nc; j++) out[i * ldo + j] = add ? out[i * ldo + j] + acc[i][j] : acc[i][j];
-#endif
 }
 
-/* Panels outer, row blocks inner: a panel (C x 16 floats, 16 KB at C =
- * 256) stays in L1 while every row block reads it; the rows (N x C) stay in
- * L2 across panels; each weight is read from L3 once per call. */
+/* Panels outer, half panels, then row blocks: a half panel (C x 16 floats
+ * read at a 32-float stride) stays in L1 while every row block reads it;
+ * the first row block pulls the next half in. */
 void matmul_forward_packed(float *out, int ldo, const float *inp, int ldi, const float *packed,
                            int N, int C, int OC, float beta) {
     CHECK(beta == 0.0f || beta == 1.0f);
     const int add = beta != 0.0f;
-    for (int p = 0; p * MATMUL_PANEL < OC; p++) {
-        const float *panel = packed + (size_t)p * C * MATMUL_PANEL;
-        const int nc = OC - p * MATMUL_PANEL < MATMUL_PANEL ? OC - p * MATMUL_PANEL : MATMUL_PANEL;
-        float *o = out + (size_t)p * MATMUL_PANEL;
+    for (int h = 0; h * 16 < OC; h++) {
+        const float *panel = packed + (size_t)(h / 2) * C * MATMUL_PANEL + (h % 2) * 16;
+        const int nc = OC - h * 16 < 16 ? OC - h * 16 : 16;
+        float *o = out + (size_t)h * 16;
+        const float *next = (h + 1) * 16 < OC
+            ? packed + (size_t)((h + 1) / 2) * C * MATMUL_PANEL + ((h + 1) % 2) * 16 : NULL;
         int i = 0;
-        /* the first row block pulls the next panel in (one line per k) */
-        const float *next = (p + 1) * MATMUL_PANEL < OC ? panel + (size_t)C * MATMUL_PANEL : NULL;
         for (; i + MATMUL_MR <= N; i += MATMUL_MR)
             matmul_block(o + (size_t)i * ldo, ldo, inp + (size_t)i * ldi, ldi, panel, C,
                          MATMUL_MR, nc, add, i == 0 ? next : NULL);
         const float *x = inp + (size_t)i * ldi;
         float *y = o + (size_t)i * ldo;
+        const float *pf = i == 0 ? next : NULL;
         switch (N - i) {
-        case 5: matmul_block(y, ldo, x, ldi, panel, C, 5, nc, add, i == 0 ? next : NULL); break;
-        case 4: matmul_block(y, ldo, x, ldi, panel, C, 4, nc, add, i == 0 ? next : NULL); break;
-        case 3: matmul_block(y, ldo, x, ldi, panel, C, 3, nc, add, i == 0 ? next : NULL); break;
-        case 2: matmul_block(y, ldo, x, ldi, panel, C, 2, nc, add, i == 0 ? next : NULL); break;
-        case 1: matmul_block(y, ldo, x, ldi, panel, C, 1, nc, add, i == 0 ? next : NULL); break;
+        case 5: matmul_block(y, ldo, x, ldi, panel, C, 5, nc, add, pf); break;
+        case 4: matmul_block(y, ldo, x, ldi, panel, C, 4, nc, add, pf); break;
+        case 3: matmul_block(y, ldo, x, ldi, panel, C, 3, nc, add, pf); break;
+        case 2: matmul_block(y, ldo, x, ldi, panel, C, 2, nc, add, pf); break;
+        case 1: matmul_block(y, ldo, x, ldi, panel, C, 1, nc, add, pf); break;
         default: break;
         }
     }
 }
+
+#else
+
+/* Plain C: the same chains through fmaf (a hardware FMA where the target
+ * has one, else libm's exact emulation: slow, but the same bits). */
+void matmul_forward_packed(float *out, int ldo, const float *inp, int ldi, const float *packed,
+                           int N, int C, int OC, float beta) {
+    CHECK(beta == 0.0f || beta == 1.0f);
+    const int add = beta != 0.0f;
+    enum { MR = 4 };
+    for (int p = 0; p * MATMUL_PANEL < OC; p++) {
+        const float *panel = packed + (size_t)p * C * MATMUL_PANEL;
+        const int nc = OC - p * MATMUL_PANEL < MATMUL_PANEL ? OC - p * MATMUL_PANEL : MATMUL_PANEL;
+        for (int i0 = 0; i0 < N; i0 += MR) {
+            const int mr = N - i0 < MR ? N - i0 : MR;
+            float acc[MR][MATMUL_PANEL] = {{0}};
+            for (int k = 0; k < C; k++) {
+                const float *b = panel + (size_t)k * MATMUL_PANEL;
+                for (int i = 0; i < mr; i++) {
+                    const float a = inp[(size_t)(i0 + i) * ldi + k];
+                    for (int j = 0; j < MATMUL_PANEL; j++) acc[i][j] = fmaf(a, b[j], acc[i][j]);
+                }
+            }
+            for (int i = 0; i < mr; i++) {
+                float *o = out + (size_t)(i0 + i) * ldo + (size_t)p * MATMUL_PANEL;
+                for (int j = 0; j < nc; j++) o[j] = add ? o[j] + acc[i][j] : acc[i][j];
+            }
+        }
+    }
+}
+
+#endif
 
 /* ---- RoPE ----------------------------------------------------------------- */
 
@@ -301,12 +495,37 @@ void rope_tables(float *cosb, float *sinb, int max_pos, int HD, float theta) {
         }
 }
 
+/* The vector paths compute x0 c + (-(x1 s)) and x1 c + x0 s: the scalar
+ * loop's x0 c - x1 s and x0 s + x1 c to the bit (negation is exact and
+ * a sum does not depend on its order). */
 void rope_row(float *x, const float *cos_row, const float *sin_row, int C, int HD, int dir) {
     int half = HD / 2;
     float sgn = dir > 0 ? 1.0f : -1.0f;
+    int i0 = 0; /* pairs done by the vector path, per head */
+#if defined(__AVX512F__)
+    if (half >= 8) {
+        /* 8 pairs a zmm: cos, sin duplicated into both lanes of a pair,
+         * the pair swapped, the sine negated in even lanes */
+        const __m512i dup = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+        const __m512 sg = _mm512_set_ps(sgn, -sgn, sgn, -sgn, sgn, -sgn, sgn, -sgn, sgn, -sgn,
+                                        sgn, -sgn, sgn, -sgn, sgn, -sgn);
+        i0 = half / 8 * 8;
+        for (int h = 0; h < C; h += HD)
+            for (int i = 0; i < i0; i += 8) {
+                const __m512 c0 = _mm512_castps256_ps512(_mm256_loadu_ps(cos_row + i));
+                const __m512 s0 = _mm512_castps256_ps512(_mm256_loadu_ps(sin_row + i));
+                const __m512 c = _mm512_permutexvar_ps(dup, c0);
+                const __m512 sn = _mm512_mul_ps(_mm512_permutexvar_ps(dup, s0), sg);
+                float *xh = x + h + 2 * i;
+                const __m512 v = _mm512_loadu_ps(xh);
+                const __m512 sw = _mm512_permute_ps(v, 0xB1); /* (x1, x0) per pair */
+                _mm512_storeu_ps(xh, _mm512_add_ps(_mm512_mul_ps(v, c), _mm512_mul_ps(sw, sn)));
+            }
+    }
+#endif
     for (int h = 0; h < C; h += HD) {
         float *xh = x + h;
-        for (int i = 0; i < half; i++) {
+        for (int i = i0; i < half; i++) {
             float c = cos_row[i], s = sgn * sin_row[i];
             float x0 = xh[2 * i], x1 = xh[2 * i + 1];
             xh[2 * i] = x0 * c - x1 * s;
@@ -413,6 +632,11 @@ void attention_backward(float *dq, float *dk, float *dv, float *dscore, const fl
         }
 }
 
+/* Cached row t of a sequence whose first np positions live elsewhere. */
+static inline const float *kv_row(const float *own, const float *prefix, int np, int t, int KVD) {
+    return (t < np ? prefix : own) + (size_t)t * KVD;
+}
+
 #if defined(__AVX2__) && defined(__FMA__)
 /* Lane j of the result = the sum of the 8 lanes of v[j]. */
 static inline __m256 hsum8x8(const __m256 v[8]) {
@@ -432,8 +656,14 @@ static inline __m256 hsum8x8(const __m256 v[8]) {
  * head by head, finds them there. Values: the head's output (HD floats, in
  * chunks of 4 vectors) stays in registers over all positions, even and odd
  * positions in separate accumulators so the FMA chains overlap. */
+/* Key rows prefetched ahead of the scores pass: the cache streams from
+ * memory (it outgrows L2 at a few dozen slots), and a cold stream stalls
+ * on every line until the hardware prefetcher catches up. */
+enum { ATT_PREFETCH = 4 };
+
 static void attention_decode_row_avx(float *out, float *scores, const float *q, const float *kc,
-                                     const float *vc, int n, int NH, int NKV, int HD) {
+                                     const float *vc, const float *kp, const float *vp, int np,
+                                     int n, int NH, int NKV, int HD) {
     const int KVD = NKV * HD, group = NH / NKV;
     const __m256 scale = _mm256_set1_ps(1.0f / sqrtf((float)HD));
     for (int h0 = 0; h0 < NH; h0 += 8) {
@@ -446,10 +676,16 @@ static void attention_decode_row_avx(float *out, float *scores, const float *q, 
             ko[j] = (size_t)(h / group) * HD;
         }
         for (int t = 0; t < n; t++) {
-            const float *kt = kc + (size_t)t * KVD;
-            if (h0 == 0)
-                for (int c = 0; c < KVD; c += 16)
-                    _mm_prefetch((const char *)(vc + (size_t)t * KVD + c), _MM_HINT_T1);
+            const float *kt = kv_row(kc, kp, np, t, KVD);
+            if (h0 == 0) {
+                const float *vt = kv_row(vc, vp, np, t, KVD);
+                for (int c = 0; c < KVD; c += 16) _mm_prefetch((const char *)(vt + c), _MM_HINT_T1);
+                if (t + ATT_PREFETCH < n) {
+                    const float *ka = kv_row(kc, kp, np, t + ATT_PREFETCH, KVD);
+                    for (int c = 0; c < KVD; c += 16)
+                        _mm_prefetch((const char *)(ka + c), _MM_HINT_T0);
+                }
+            }
             __m256 hv[8];
             for (int j = 0; j < 8; j++) hv[j] = _mm256_setzero_ps();
             for (int i = 0; i < HD; i += 8)
@@ -464,16 +700,16 @@ static void attention_decode_row_avx(float *out, float *scores, const float *q, 
     for (int h = 0; h < NH; h++) {
         float *sh = scores + (size_t)h * n;
         softmax_row(sh, n);
-        const float *vh = vc + (h / group) * HD;
+        const size_t vo = (size_t)(h / group) * HD;
         for (int c = 0; c < HD; c += 32) {
             const int nv = (HD - c) / 8 < 4 ? (HD - c) / 8 : 4;
-            const float *v = vh + c;
             __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
             __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
             int t = 0;
             for (; t + 2 <= n; t += 2) {
                 const __m256 p0 = _mm256_broadcast_ss(sh + t), p1 = _mm256_broadcast_ss(sh + t + 1);
-                const float *v0 = v + (size_t)t * KVD, *v1 = v0 + KVD;
+                const float *v0 = kv_row(vc, vp, np, t, KVD) + vo + c;
+                const float *v1 = kv_row(vc, vp, np, t + 1, KVD) + vo + c;
                 a0 = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0), a0);
                 b0 = _mm256_fmadd_ps(p1, _mm256_loadu_ps(v1), b0);
                 if (nv > 1) {
@@ -491,7 +727,7 @@ static void attention_decode_row_avx(float *out, float *scores, const float *q, 
             }
             if (t < n) {
                 const __m256 p0 = _mm256_broadcast_ss(sh + t);
-                const float *v0 = v + (size_t)t * KVD;
+                const float *v0 = kv_row(vc, vp, np, t, KVD) + vo + c;
                 a0 = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0), a0);
                 if (nv > 1) a1 = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0 + 8), a1);
                 if (nv > 2) a2 = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0 + 16), a2);
@@ -512,24 +748,25 @@ static void attention_decode_row_avx(float *out, float *scores, const float *q, 
  * cache KVD floats at a time, and at 64 slots the cache is far larger than
  * L2, so the order decides whether the reads stream or stall. */
 void attention_decode_row(float *out, float *scores, const float *q, const float *kc,
-                          const float *vc, int n, int NH, int NKV, int HD) {
+                          const float *vc, const float *kp, const float *vp, int np, int n,
+                          int NH, int NKV, int HD) {
 #if defined(__AVX2__) && defined(__FMA__)
     if (HD % 8 == 0) {
-        attention_decode_row_avx(out, scores, q, kc, vc, n, NH, NKV, HD);
+        attention_decode_row_avx(out, scores, q, kc, vc, kp, vp, np, n, NH, NKV, HD);
         return;
     }
 #endif
     int KVD = NKV * HD, group = NH / NKV;
     float scale = 1.0f / sqrtf((float)HD);
     for (int t = 0; t < n; t++) {
-        const float *kt = kc + (size_t)t * KVD;
+        const float *kt = kv_row(kc, kp, np, t, KVD);
         for (int h = 0; h < NH; h++)
             scores[(size_t)h * n + t] = scale * dot_f32(q + h * HD, kt + (h / group) * HD, HD);
     }
     for (int h = 0; h < NH; h++) softmax_row(scores + (size_t)h * n, n);
     memset(out, 0, sizeof(float) * NH * HD);
     for (int t = 0; t < n; t++) {
-        const float *vt = vc + (size_t)t * KVD;
+        const float *vt = kv_row(vc, vp, np, t, KVD);
         for (int h = 0; h < NH; h++) {
             float p = scores[(size_t)h * n + t];
             const float *vh = vt + (h / group) * HD;

@@ -49,9 +49,11 @@ void matmul_forward_naive(float *out, const float *inp, const float *w, int N, i
  * loop reads one contiguous line of weights per input element. Output
  * column o lives at packed[(o / P) * C * P + k * P + o % P], P =
  * MATMUL_PANEL; columns past the last one written must be zero (allocate
- * the buffer zeroed). AVX2+FMA when the compiler targets them, else plain
- * loops over the same layout. */
-enum { MATMUL_PANEL = 16 };
+ * the buffer zeroed). 32 columns, two zmm: an AVX-512 block of 12 rows
+ * holds 24 accumulators; AVX2 reads a panel as two halves of 16 (two ymm).
+ * The kernel is compiled for AVX-512, AVX2+FMA or plain C (fmaf) over the
+ * same layout and gives the same bits on each (see matmul_forward_packed). */
+enum { MATMUL_PANEL = 32 };
 
 /* Floats of a packed weight with OC output columns of width C. */
 size_t matmul_packed_floats(int C, int OC);
@@ -60,7 +62,8 @@ size_t matmul_packed_floats(int C, int OC);
 void matmul_pack(float *packed, const float *w, int C, int OC, int col0);
 /* out (N, OC) row stride ldo = inp (N, C) row stride ldi, times the packed
  * weight transposed, + beta * out (beta 0 writes, 1 adds). Each output is
- * one float FMA chain over k in order. */
+ * one float FMA chain over k in order, from 0: acc = fmaf(inp[i][k],
+ * w[o][k], acc) for k = 0 .. C-1, then out = acc (beta 0) or out + acc. */
 void matmul_forward_packed(float *out, int ldo, const float *inp, int ldi, const float *packed,
                            int N, int C, int OC, float beta);
 
@@ -88,9 +91,14 @@ void attention_backward(float *dq, float *dk, float *dv, float *dscore, const fl
                         const float *att, const float *q, const float *k, const float *v,
                         int B, int T, int NH, int NKV, int HD);
 /* One query row q (NH*HD) attending to the first n cached positions of
- * one sequence: kc, vc (n, NKV*HD). out (NH*HD); scores is scratch (NH, n). */
+ * one sequence: position t's key and value rows (NKV*HD) are at kc, vc +
+ * t*NKV*HD, except that t < np reads them at kp, vp + t*NKV*HD instead (a
+ * prompt prefix shared with the slot it was copied from; np = 0: none,
+ * kp, vp unused). The result does not depend on where the rows live.
+ * out (NH*HD); scores is scratch (NH, n). */
 void attention_decode_row(float *out, float *scores, const float *q, const float *kc,
-                          const float *vc, int n, int NH, int NKV, int HD);
+                          const float *vc, const float *kp, const float *vp, int np, int n,
+                          int NH, int NKV, int HD);
 
 /* out = silu(h1) * h3 elementwise over n; sig (n) gets sigmoid(h1) for
  * backward and may be NULL. out may alias h1. */

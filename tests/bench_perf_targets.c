@@ -16,7 +16,13 @@
  *     over the step's reference and policy forwards, each group's prompt
  *     once per forward and no padding (2 x 4 x (31 + 8 x 96) = 6392 here;
  *     the padded (B, T) grid would be 2 x 32 x 127 = 8128);
- *   - sampling, generate() at temperature 1, B = 16 and 64.
+ *   - sampling, generate() at temperature 1, B = 16 and 64;
+ *   - "packed matmul": matmul_forward_packed alone (the decode products,
+ *     model_kernels.h) at one decode step's shapes, rows = 16 and 64: per
+ *     layer the fused QKV (D -> 3D), Wo (D -> D), the fused W1;W3 (D ->
+ *     2 HF), W2 (HF -> D), then the head (D -> V), over all L layers'
+ *     weights packed as decoding packs them; GFLOP/s per product and all
+ *     together, the total also as a fraction of sgemm.
  * Every figure is the median of BENCH_REPS timed reps (default 5; at most
  * 15) after one warm-up. BENCH_ONLY=substring runs only the rows whose
  * label contains it, e.g. BENCH_ONLY="~1M train+adamw T=256" BENCH_REPS=1
@@ -33,6 +39,7 @@
 #include "grpo_step.h"
 #include "memory.h"
 #include "model.h"
+#include "model_kernels.h"
 #include "optim.h"
 #include "rng.h"
 #include "sections.h"
@@ -142,6 +149,61 @@ static void bench_grpo_step(const ModelConfig *mc, int reps) {
     config_free(cfg);
 }
 
+/* The decode products of one step over L layers (see the top). */
+enum { PK_QKV, PK_O, PK_13, PK_2, PK_HEAD, PK_COUNT };
+
+static void bench_packed_matmul(const ModelConfig *mc, int rows, int reps) {
+    const int D = mc->dim, HF = mc->hidden_dim, V = mc->vocab_size, L = mc->n_layers;
+    const int Cs[PK_COUNT] = {D, D, D, HF, D}, OCs[PK_COUNT] = {3 * D, D, 2 * HF, D, V};
+    const char *names[PK_COUNT] = {"qkv", "o", "w13", "w2", "head"};
+    float *w[PK_COUNT], *x = xmalloc(sizeof(float) * rows * (size_t)(HF > D ? HF : D));
+    float *y = xmalloc(sizeof(float) * rows * (size_t)(2 * HF > 3 * D ? 2 * HF : 3 * D));
+    Rng r;
+    rng_seed(&r, 9, 0);
+    for (int i = 0; i < rows * (HF > D ? HF : D); i++) x[i] = rng_normal(&r);
+    for (int j = 0; j < PK_COUNT; j++) {
+        const int nl = j == PK_HEAD ? 1 : L;
+        const size_t per = matmul_packed_floats(Cs[j], OCs[j]);
+        w[j] = xcalloc(per * nl, sizeof(float));
+        for (size_t i = 0; i < per * nl; i++) w[j][i] = 0.05f * rng_normal(&r);
+    }
+    /* ~20 ms of work per timed rep */
+    double step_flops = 0;
+    for (int j = 0; j < PK_COUNT; j++)
+        step_flops += 2.0 * rows * Cs[j] * OCs[j] * (j == PK_HEAD ? 1 : L);
+    const int iters = (int)(2e9 / step_flops) + 1;
+    double tj[PK_COUNT][MAX_REPS], tall[MAX_REPS], ratio[MAX_REPS], cratio[MAX_REPS];
+    for (int k = -1; k < reps; k++) {
+        Rate sg = sgemm_once(&ref);
+        double all = 0, c0 = cpu_seconds();
+        for (int j = 0; j < PK_COUNT; j++) {
+            const int nl = j == PK_HEAD ? 1 : L;
+            const size_t per = matmul_packed_floats(Cs[j], OCs[j]);
+            double t0 = now_seconds();
+            for (int it = 0; it < iters; it++)
+                for (int l = 0; l < nl; l++)
+                    matmul_forward_packed(y, OCs[j], x, Cs[j], w[j] + l * per, rows, Cs[j], OCs[j],
+                                          0.0f);
+            double dt = now_seconds() - t0;
+            all += dt;
+            if (k >= 0) tj[j][k] = 2.0 * rows * Cs[j] * OCs[j] * nl * iters / dt * 1e-9;
+        }
+        const double dc = cpu_seconds() - c0;
+        if (k < 0) continue;
+        tall[k] = step_flops * iters / all * 1e-9;
+        ratio[k] = tall[k] / sg.wall;
+        cratio[k] = step_flops * iters / dc * 1e-9 / sg.cpu;
+    }
+    printf("  packed matmul rows=%-2d:", rows);
+    for (int j = 0; j < PK_COUNT; j++)
+        printf(" %s %dx%d %.1f,", names[j], Cs[j], OCs[j], median(tj[j], reps));
+    printf(" all %.1f GFLOP/s  %5.1f%% of sgemm  (cpu %5.1f%%)\n", median(tall, reps),
+           100.0 * median(ratio, reps), 100.0 * median(cratio, reps));
+    for (int j = 0; j < PK_COUNT; j++) xfree(w[j]);
+    xfree(x);
+    xfree(y);
+}
+
 int main(void) {
     blas_set_threads(1);
     char compute[256];
@@ -185,6 +247,10 @@ int main(void) {
         for (int n = 4; n <= 16; n *= 4) {
             snprintf(label, sizeof label, "%s sample B=%d", sizes[i].name, n * 4);
             if (row_selected(label)) bench_sample(&m, tok, n, 4, reps);
+        }
+        for (int rows = 16; rows <= 64; rows *= 4) {
+            snprintf(label, sizeof label, "%s packed matmul rows=%d", sizes[i].name, rows);
+            if (row_selected(label)) bench_packed_matmul(&c, rows, reps);
         }
         adamw_free(&opt);
         model_free(&m);
