@@ -1,6 +1,9 @@
 /* attention_packed.c: see attention_packed.h. Every product is one
  * cblas_sgemm on a block of the run; only the softmax and its backward
- * are loops. */
+ * are loops. A segment's own causal block runs in tiles of ATT_TILE query
+ * rows, each against the keys up to its last row only: for a 96-row
+ * segment 2/3 of the square instead of all of it (the rest is above the
+ * diagonal, zero in P). */
 #include "attention_packed.h"
 
 #include <cblas.h>
@@ -12,6 +15,8 @@
 
 /* The block products, row-major, C = alpha A B^T + beta C and
  * C = alpha A^T B + beta C and C = alpha A B + beta C. */
+enum { ATT_TILE = 32 };
+
 static void mm_nt(int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                   int ldb, float beta, float *C, int ldc) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, alpha, A, lda, B, ldb, beta, C,
@@ -46,20 +51,27 @@ void attention_forward_packed(float *out, float *att, const float *q, const floa
             if (np > 0) mm_nt(r.nq, np, HD, scale, Q, D, Kp, KVD, 0.0f, P, W);
             for (int g = r.s0; g < r.s1; g++) {
                 const int row0 = l->seg_row0[g], c = l->seg_len[g], i0 = row0 - r.q0;
-                float *Pg = P + (size_t)i0 * W;
-                mm_nt(c, c, HD, scale, Q + (size_t)i0 * D, D, k + (size_t)row0 * KVD + kh, KVD,
-                      0.0f, Pg + np, W);
-                for (int j = 0; j < c; j++) {
-                    float *row = Pg + (size_t)j * W;
-                    softmax_row(row, np + j + 1);
-                    memset(row + np + j + 1, 0, sizeof(float) * (size_t)(c - j - 1));
+                for (int a = 0; a < c; a += ATT_TILE) { /* rows [a, b) see own keys [0, b) */
+                    const int b = a + ATT_TILE < c ? a + ATT_TILE : c;
+                    float *Pt = P + (size_t)(i0 + a) * W;
+                    mm_nt(b - a, b, HD, scale, Q + (size_t)(i0 + a) * D, D,
+                          k + (size_t)row0 * KVD + kh, KVD, 0.0f, Pt + np, W);
+                    for (int j = a; j < b; j++) {
+                        float *row = Pt + (size_t)(j - a) * W;
+                        softmax_row(row, np + j + 1);
+                        memset(row + np + j + 1, 0, sizeof(float) * (size_t)(b - j - 1));
+                    }
                 }
             }
             if (np > 0) mm_nn(r.nq, HD, np, 1.0f, P, W, Vp, KVD, 0.0f, Y, D);
             for (int g = r.s0; g < r.s1; g++) {
                 const int row0 = l->seg_row0[g], c = l->seg_len[g], i0 = row0 - r.q0;
-                mm_nn(c, HD, c, 1.0f, P + (size_t)i0 * W + np, W, v + (size_t)row0 * KVD + kh,
-                      KVD, np > 0 ? 1.0f : 0.0f, Y + (size_t)i0 * D, D);
+                for (int a = 0; a < c; a += ATT_TILE) {
+                    const int b = a + ATT_TILE < c ? a + ATT_TILE : c;
+                    mm_nn(b - a, HD, b, 1.0f, P + (size_t)(i0 + a) * W + np, W,
+                          v + (size_t)row0 * KVD + kh, KVD, np > 0 ? 1.0f : 0.0f,
+                          Y + (size_t)(i0 + a) * D, D);
+                }
             }
         }
     }
@@ -90,17 +102,21 @@ void attention_backward_packed(float *dq, float *dk, float *dv, float *dscore,
             for (int g = r.s0; g < r.s1; g++) {
                 const int row0 = l->seg_row0[g], c = l->seg_len[g], i0 = row0 - r.q0;
                 const size_t go = (size_t)row0 * KVD + kh;
-                mm_nt(c, c, HD, 1.0f, dY + (size_t)i0 * D, D, v + go, KVD, 0.0f,
-                      dS + (size_t)i0 * W + np, W);
-                mm_tn(c, HD, c, 1.0f, P + (size_t)i0 * W + np, W, dY + (size_t)i0 * D, D, 1.0f,
-                      dv + go, KVD);
-                for (int j = 0; j < c; j++) {
-                    const float *p = P + (size_t)(i0 + j) * W;
-                    float *ds = dS + (size_t)(i0 + j) * W, sum = 0.0f;
-                    const int n = np + j + 1;
-                    for (int t = 0; t < n; t++) sum += p[t] * ds[t];
-                    for (int t = 0; t < n; t++) ds[t] = p[t] * (ds[t] - sum);
-                    memset(ds + n, 0, sizeof(float) * (size_t)(c - j - 1));
+                for (int a = 0; a < c; a += ATT_TILE) {
+                    const int b = a + ATT_TILE < c ? a + ATT_TILE : c;
+                    const size_t ro = (size_t)(i0 + a);
+                    mm_nt(b - a, b, HD, 1.0f, dY + ro * D, D, v + go, KVD, 0.0f,
+                          dS + ro * W + np, W);
+                    mm_tn(b, HD, b - a, 1.0f, P + ro * W + np, W, dY + ro * D, D, 1.0f, dv + go,
+                          KVD);
+                    for (int j = a; j < b; j++) {
+                        const float *p = P + (size_t)(i0 + j) * W;
+                        float *ds = dS + (size_t)(i0 + j) * W, sum = 0.0f;
+                        const int n = np + j + 1;
+                        for (int t = 0; t < n; t++) sum += p[t] * ds[t];
+                        for (int t = 0; t < n; t++) ds[t] = p[t] * (ds[t] - sum);
+                        memset(ds + n, 0, sizeof(float) * (size_t)(b - j - 1));
+                    }
                 }
             }
             if (np > 0) {
@@ -110,10 +126,14 @@ void attention_backward_packed(float *dq, float *dk, float *dv, float *dscore,
             for (int g = r.s0; g < r.s1; g++) {
                 const int row0 = l->seg_row0[g], c = l->seg_len[g], i0 = row0 - r.q0;
                 const size_t go = (size_t)row0 * KVD + kh;
-                const float *dSg = dS + (size_t)i0 * W + np;
-                mm_nn(c, HD, c, scale, dSg, W, k + go, KVD, np > 0 ? 1.0f : 0.0f,
-                      dq + qo + (size_t)i0 * D, D);
-                mm_tn(c, HD, c, scale, dSg, W, q + qo + (size_t)i0 * D, D, 1.0f, dk + go, KVD);
+                for (int a = 0; a < c; a += ATT_TILE) {
+                    const int b = a + ATT_TILE < c ? a + ATT_TILE : c;
+                    const size_t ro = (size_t)(i0 + a);
+                    const float *dSt = dS + ro * W + np;
+                    mm_nn(b - a, HD, b, scale, dSt, W, k + go, KVD, np > 0 ? 1.0f : 0.0f,
+                          dq + qo + ro * D, D);
+                    mm_tn(b, HD, b - a, scale, dSt, W, q + qo + ro * D, D, 1.0f, dk + go, KVD);
+                }
             }
         }
     }
@@ -135,7 +155,11 @@ double attention_packed_flops(const PackedLayout *l, int NH, int HD) {
     for (int s = 0; s < l->n_segs;) {
         s = packed_layout_run(l, s, &r);
         f += 2.0 * 2.0 * r.nq * r.np * HD; /* the prefix block: S and Y */
-        for (int g = r.s0; g < r.s1; g++) f += 2.0 * 2.0 * l->seg_len[g] * l->seg_len[g] * HD;
+        for (int g = r.s0; g < r.s1; g++)
+            for (int a = 0; a < l->seg_len[g]; a += ATT_TILE) {
+                const int b = a + ATT_TILE < l->seg_len[g] ? a + ATT_TILE : l->seg_len[g];
+                f += 2.0 * 2.0 * (b - a) * b * HD; /* the own tile: S and Y */
+            }
     }
     return f * NH;
 }

@@ -5,15 +5,17 @@
  * (nq rows), the prefix's keys Kp, values Vp (np rows) and each segment's
  * own keys Ks, values Vs:
  *   S = scale [Q Kp^T | Qs Ks^T]     one sgemm for the whole run's prefix
- *                                    block, one per segment for its own
+ *                                    block, one per tile of 32 query rows
+ *                                    of a segment for its own (against its
+ *                                    keys up to the tile's last row)
  *   P = softmax over each query's prefix keys and its own keys up to it
  *   Y = P[:, prefix] Vp + P[:, own] Vs
  * so a shared prompt's keys and values are multiplied once per run, not
  * once per row, and backward adds every query's gradient into them once:
  *   dP = dY V^T ; dV += P^T dY ; dS = P * (dP - rowsum(P * dP)) ;
  *   dQ = scale dS K ; dK += scale dS^T Q.
- * The dense layout (one segment per grid row) makes the same sgemm calls,
- * with the same shapes, as a per-(sequence, head) T x T attention.
+ * The dense layout (one segment per grid row) is a per-(sequence, head)
+ * causal attention, attention_forward's products cut into those tiles.
  *
  * Legend as model_kernels.h: NH query heads, NKV kv heads (query head h
  * reads kv head h / (NH / NKV)), HD head dim, D = NH*HD, KVD = NKV*HD;
@@ -44,8 +46,8 @@ void attention_backward_packed(float *dq, float *dk, float *dv, float *dscore,
 long attention_dscore_floats(const PackedLayout *l);
 
 /* FLOPs of one attention forward over l, as computed (the multiply-adds
- * of the sgemms, upper triangles of the own blocks included; softmax not
- * counted); backward is twice that. */
+ * of the sgemms, the upper triangles inside the own blocks' diagonal
+ * tiles included; softmax not counted); backward is twice that. */
 double attention_packed_flops(const PackedLayout *l, int NH, int HD);
 
 #endif

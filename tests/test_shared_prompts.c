@@ -11,7 +11,10 @@
  *     and 2-norm relative), and central finite differences through the
  *     shared path;
  *   - a batch without shared prompts or padding lays out densely enough
- *     that the two paths agree bit for bit.
+ *     that the two paths agree bit for bit;
+ *   - the packed attention kernel (its own blocks in diagonal tiles) on
+ *     rows longer than a tile against attention_forward / _backward, the
+ *     plain per-sequence T x T reference: outputs and dq, dk, dv.
  * The batch mixes three rows of one prompt (one of them apart from the
  * others in batch order), two of another, a row whose prompt nobody
  * shares, two rows of a one-token prompt (nothing to share), a row with
@@ -26,9 +29,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "attention_packed.h"
 #include "batch.h"
 #include "blas_setup.h"
 #include "model.h"
+#include "model_kernels.h"
 #include "rng.h"
 #include "util.h"
 
@@ -341,6 +346,71 @@ static void test_nothing_to_compute(void **state) {
     model_free(&m);
 }
 
+/* max |a - b| / max |b| over n */
+static double rel_max(const float *a, const float *b, size_t n) {
+    double d = 0, m = 0;
+    for (size_t i = 0; i < n; i++) {
+        d = fmax(d, fabs((double)a[i] - b[i]));
+        m = fmax(m, fabs((double)b[i]));
+    }
+    return d / (m + 1e-30);
+}
+
+static void test_attention_tiles_vs_reference(void **state) {
+    (void)state;
+    enum { B = 2, T = 100, NH = 4, NKV = 2, HD = 8, D = NH * HD, KVD = NKV * HD };
+    const size_t ND = (size_t)B * T * D, NK = (size_t)B * T * KVD;
+    float *q = xmalloc(sizeof(float) * ND), *k = xmalloc(sizeof(float) * NK);
+    float *v = xmalloc(sizeof(float) * NK), *dout = xmalloc(sizeof(float) * ND);
+    Rng r;
+    rng_seed(&r, 11, 2);
+    for (size_t i = 0; i < ND; i++) q[i] = 1.5f * rng_normal(&r);
+    for (size_t i = 0; i < NK; i++) k[i] = 1.5f * rng_normal(&r);
+    for (size_t i = 0; i < NK; i++) v[i] = rng_normal(&r);
+    for (size_t i = 0; i < ND; i++) dout[i] = rng_normal(&r);
+    float *out[2], *att[2], *dq[2], *dk[2], *dv[2];
+    for (int w = 0; w < 2; w++) {
+        out[w] = xmalloc(sizeof(float) * ND);
+        dq[w] = xmalloc(sizeof(float) * ND);
+        dk[w] = xmalloc(sizeof(float) * NK);
+        dv[w] = xmalloc(sizeof(float) * NK);
+        att[w] = xmalloc(sizeof(float) * (size_t)B * NH * T * T);
+    }
+    float *dscore = xmalloc(sizeof(float) * (size_t)B * T * T);
+    attention_forward(out[0], att[0], q, k, v, B, T, NH, NKV, HD);
+    attention_backward(dq[0], dk[0], dv[0], dscore, dout, att[0], q, k, v, B, T, NH, NKV, HD);
+    int tok[B * T] = {0};
+    PackedLayout l;
+    packed_layout_init(&l, B, T);
+    packed_layout_dense(&l, tok, B, T);
+    assert_true(attention_dscore_floats(&l) <= (long)B * T * T);
+    attention_forward_packed(out[1], att[1], q, k, v, &l, NH, NKV, HD);
+    attention_backward_packed(dq[1], dk[1], dv[1], dscore, dout, att[1], q, k, v, &l, NH, NKV,
+                              HD);
+    const double eo = rel_max(out[1], out[0], ND), eq = rel_max(dq[1], dq[0], ND);
+    const double ek = rel_max(dk[1], dk[0], NK), ev = rel_max(dv[1], dv[0], NK);
+    printf("  packed (tiled) vs reference attention, T = %d: out %.2g, dq %.2g, dk %.2g, dv %.2g "
+           "(max abs / max)\n", T, eo, eq, ek, ev);
+    assert_true(eo < 1e-5 && eq < 1e-5 && ek < 1e-5 && ev < 1e-5);
+    const double dense = 4.0 * B * T * T * HD * NH;
+    printf("  its forward FLOPs: %.3g, a full T x T per head %.3g\n",
+           attention_packed_flops(&l, NH, HD), dense);
+    assert_true(attention_packed_flops(&l, NH, HD) < 0.7 * dense);
+    packed_layout_free(&l);
+    for (int w = 0; w < 2; w++) {
+        xfree(out[w]);
+        xfree(att[w]);
+        xfree(dq[w]);
+        xfree(dk[w]);
+        xfree(dv[w]);
+    }
+    xfree(dscore);
+    xfree(q);
+    xfree(k);
+    xfree(v);
+    xfree(dout);
+}
+
 int main(void) {
     blas_set_threads(1);
     const struct CMUnitTest tests[] = {
@@ -350,6 +420,7 @@ int main(void) {
         cmocka_unit_test(test_gradcheck_shared),
         cmocka_unit_test(test_distinct_rows_bit_identical),
         cmocka_unit_test(test_nothing_to_compute),
+        cmocka_unit_test(test_attention_tiles_vs_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
