@@ -453,7 +453,7 @@ static void test_scatter_matches_pipeline(void **state) {
     adamw_free(&opt);
     model_free(&hand);
     for (int i = 0; i < 2; i++) group_free(&g[i]);
-    fx_free(&f);
+    fx_free(&f);    config_free(cfg);
 }
 
 /* The learner's step on shared prompts (a group's prompt once per
