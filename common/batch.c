@@ -16,6 +16,11 @@ void batch_init(SeqBatch *b, int max_B, int max_len) {
     b->targets = xmalloc(sizeof(int) * (size_t)max_B * max_len);
     b->weights = xmalloc(sizeof(float) * (size_t)max_B * max_len);
     b->first = xmalloc(sizeof(int) * (size_t)max_B);
+    b->n_pos = xmalloc(sizeof(int) * (size_t)max_B);
+    b->shared = xmalloc(sizeof(int) * (size_t)max_B);
+    b->key = xmalloc(sizeof(int) * (size_t)max_B);
+    b->distinct = xmalloc(sizeof(int) * (size_t)max_B);
+    packed_layout_init(&b->layout, max_B, max_len);
 }
 
 void batch_free(SeqBatch *b) {
@@ -26,6 +31,11 @@ void batch_free(SeqBatch *b) {
     xfree(b->targets);
     xfree(b->weights);
     xfree(b->first);
+    xfree(b->n_pos);
+    xfree(b->shared);
+    xfree(b->key);
+    xfree(b->distinct);
+    packed_layout_free(&b->layout);
     memset(b, 0, sizeof *b);
 }
 
@@ -43,6 +53,36 @@ int batch_add(SeqBatch *b, const int *prompt, int plen, const int *completion, i
     b->seq_len[r] = plen + clen;
     b->prompt_len[r] = plen;
     return r;
+}
+
+/* 1 if rows r and q have the same prompt (length and tokens). */
+static int same_prompt(const SeqBatch *b, int r, int q) {
+    if (b->prompt_len[r] != b->prompt_len[q]) return 0;
+    return memcmp(b->seq + (size_t)r * b->max_len, b->seq + (size_t)q * b->max_len,
+                  sizeof(int) * (size_t)b->prompt_len[r]) == 0;
+}
+
+/* Builds b->layout: row r's key is the first row with its prompt, and it
+ * shares the prompt's first prompt_len - 1 positions (inputs prompt[0 ..
+ * plen - 2], whose context is the prompt alone) with the rows of its key.
+ * Comparing each row with the distinct prompts before it is O(B * distinct
+ * * prompt_len): nothing next to a forward. */
+static void share_prompts(SeqBatch *b) {
+    int nd = 0;
+    for (int r = 0; r < b->B; r++) {
+        b->n_pos[r] = b->seq_len[r] - 1;
+        b->shared[r] = b->prompt_len[r] - 1;
+        b->key[r] = r;
+        for (int i = 0; i < nd; i++) { /* the distinct prompts so far, by first row */
+            const int q = b->distinct[i];
+            if (same_prompt(b, r, q)) {
+                b->key[r] = q;
+                break;
+            }
+        }
+        if (b->key[r] == r) b->distinct[nd++] = r;
+    }
+    packed_layout_shared(&b->layout, b->tokens, b->n_pos, b->shared, b->key, b->B, b->T);
 }
 
 void batch_layout(SeqBatch *b) {
@@ -64,4 +104,5 @@ void batch_layout(SeqBatch *b) {
         }
     }
     memset(b->weights, 0, sizeof(float) * (size_t)b->B * T);
+    share_prompts(b);
 }

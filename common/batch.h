@@ -9,6 +9,8 @@
 #ifndef COMMON_BATCH_H
 #define COMMON_BATCH_H
 
+#include "packed_layout.h"
+
 typedef struct {
     int max_B, max_len;  /* capacity: rows, tokens per sequence */
     int B, T;            /* current rows and padded row length (targets) */
@@ -21,6 +23,10 @@ typedef struct {
     int *first;          /* (B) target index of row r's first completion token,
                           * prompt_len - 1 (batch_layout): model_forward_from's
                           * first, as no loss scores a prompt token */
+    PackedLayout layout; /* the positions to compute (batch_layout): rows with
+                          * the same prompt share its first prompt_len - 1
+                          * positions; padding is left out (model_forward_batch) */
+    int *n_pos, *shared, *key, *distinct; /* (max_B) batch_layout's scratch for layout */
 } SeqBatch;
 
 void batch_init(SeqBatch *b, int max_B, int max_len);
@@ -32,7 +38,10 @@ void batch_clear(SeqBatch *b);
  * records that would not fit). */
 int batch_add(SeqBatch *b, const int *prompt, int plen, const int *completion, int clen);
 /* Lays rows out into tokens/targets with T = longest row - 1, zeroes
- * weights, sets first. */
+ * weights, sets first, and builds layout: rows whose prompts are equal
+ * (length and tokens) share the positions before the prompt's last token
+ * (every one whose input and context is prompt alone, save the one the
+ * first completion token is scored at, which the head needs per row). */
 void batch_layout(SeqBatch *b);
 /* Index into the (B, T) arrays of completion token j of row r. */
 static inline int batch_index(const SeqBatch *b, int r, int j) {

@@ -5,7 +5,9 @@
  *
  * Legend (model.h): V vocab, D dim, L layers, NH heads, NKV kv heads,
  * HD = D/NH, KVD = NKV*HD, HF SwiGLU width, B sequences, T tokens,
- * N = B*T rows. One layer:
+ * N rows: the packed positions the trunk runs on (packed_layout.h), B*T for
+ * the dense layout of a plain (B, T) forward, fewer when rows share a
+ * prompt or are padded. One layer:
  *   xn = rmsnorm(x) ; q,k,v = xn Wq^T, xn Wk^T, xn Wv^T ; rope(q, k)
  *   x += attention(q, k, v) Wo^T
  *   xn = rmsnorm(x) ; x += (silu(xn W1^T) * xn W3^T) W2^T
@@ -18,6 +20,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "attention_packed.h"
 #include "model_kernels.h"
 #include "rng.h"
 #include "util.h"
@@ -162,7 +165,7 @@ struct ForwardState {
     int max_B, max_T;
     int B, T;            /* of the last forward */
     float temperature;
-    int *tokens;         /* (B, T) copy for the embedding backward */
+    PackedLayout lay;    /* the last forward's positions: N = lay.n_rows rows below */
     int *targets;        /* (n_rows) the head's targets */
     float *rope_cos, *rope_sin; /* (max_T, HD/2) */
     /* activations kept for backward */
@@ -173,7 +176,8 @@ struct ForwardState {
     float *q;            /* (L, N, D) after RoPE */
     float *k;            /* (L, N, KVD) after RoPE */
     float *v;            /* (L, N, KVD) */
-    float *att;          /* (L, B, NH, T, T) attention probabilities */
+    float *att;          /* (L, NH * packed_layout_att_floats) attention probabilities
+                          * (attention_packed.h), at most (L, NH, B*T, T) */
     float *atty;         /* (L, N, D) attention output, before Wo */
     float *xn_ffn;       /* (L, N, D) */
     float *rstd_ffn;     /* (L, N) */
@@ -181,10 +185,11 @@ struct ForwardState {
     float *hsig;         /* (L, N, HF) sigmoid(h1) */
     float *xn_final;     /* (N, D) */
     float *rstd_final;   /* (N) */
-    /* The LM head runs on n_rows rows: every position (packed = 0: the
-     * arrays below are indexed like (B, T)), or, after model_forward_from
-     * skipped some, the needed ones gathered in (b, t) order (packed = 1:
-     * row i is position row_pos[i] of the (B, T) grid). */
+    /* The LM head runs on n_rows rows: every position of a dense layout
+     * (packed = 0: the arrays below are indexed like (B, T)), or the needed
+     * ones gathered in (b, t) order (packed = 1: row i is position
+     * row_pos[i] of the (B, T) grid, its input the trunk's row
+     * lay.row_of[row_pos[i]]). */
     int packed, n_rows;
     int *row_pos;        /* (N) */
     float *xf_rows;      /* (N, D) gathered xn_final rows, the head's input */
@@ -205,7 +210,7 @@ struct ForwardState {
     float *d_k, *d_v;    /* (N, KVD) */
     float *d_h1, *d_h3;  /* (N, HF); d_h1 doubles as d(hg) */
     float *d_logits;     /* (N, V) */
-    float *d_score;      /* (T, T) */
+    float *d_score;      /* (B*T, T) at most: attention_dscore_floats */
 };
 
 ForwardState *forward_state_new(const ModelConfig *cfg, int max_B, int max_T) {
@@ -220,7 +225,7 @@ ForwardState *forward_state_new(const ModelConfig *cfg, int max_B, int max_T) {
     s->max_T = max_T;
     size_t N = (size_t)max_B * max_T, L = cfg->n_layers, D = cfg->dim, HF = cfg->hidden_dim;
     size_t V = cfg->vocab_size, NH = cfg->n_heads, HD = D / NH, KVD = cfg->n_kv_heads * HD;
-    s->tokens = xmalloc(sizeof(int) * N);
+    packed_layout_init(&s->lay, max_B, max_T);
     s->targets = xmalloc(sizeof(int) * N);
     s->rope_cos = xmalloc(sizeof(float) * max_T * (HD / 2));
     s->rope_sin = xmalloc(sizeof(float) * max_T * (HD / 2));
@@ -267,14 +272,15 @@ ForwardState *forward_state_new(const ModelConfig *cfg, int max_B, int max_T) {
     s->d_v = F(N * KVD);
     s->d_h1 = F(N * HF);
     s->d_h3 = F(N * HF);
-    s->d_score = F((size_t)max_T * max_T);
+    s->d_score = F(N * max_T);
 #undef F
     return s;
 }
 
 void forward_state_free(ForwardState *s) {
     if (!s) return;
-    void *bufs[] = {s->tokens, s->targets, s->rope_cos, s->rope_sin, s->res, s->res_mid,
+    packed_layout_free(&s->lay);
+    void *bufs[] = {s->targets, s->rope_cos, s->rope_sin, s->res, s->res_mid,
                     s->xn_att, s->rstd_att, s->q, s->k, s->v, s->att, s->atty, s->xn_ffn,
                     s->rstd_ffn, s->h1, s->h3, s->hsig, s->xn_final, s->rstd_final, s->logits,
                     s->lse, s->keep_z, s->keep_id, s->keep_scratch, s->hg, s->d_res, s->d_xn, s->d_atty, s->d_q, s->d_k, s->d_v,
@@ -306,22 +312,34 @@ static void check_head(const Model *m, const ForwardState *s, int head, const ch
             kind[head]);
 }
 
-/* The trunk, shared by both heads: embeds tokens (B, T), runs every layer
- * and the final RMSNorm into s->xn_final (N, D), keeping what
- * trunk_backward needs. */
-static void trunk_forward(const Model *m, ForwardState *s, const int *tokens, int B, int T) {
+/* Rotates each row of x (N, C) by its own position's angles (lay->pos);
+ * dir -1 undoes it (the backward). */
+static void rope_packed(float *x, const ForwardState *s, int C, int HD, int dir) {
+    const int half = HD / 2;
+    for (int i = 0; i < s->lay.n_rows; i++) {
+        const size_t p = (size_t)s->lay.pos[i] * half;
+        rope_row(x + (size_t)i * C, s->rope_cos + p, s->rope_sin + p, C, HD, dir);
+    }
+}
+
+/* The trunk, shared by both heads: embeds the packed rows of s->lay (set
+ * by the caller), runs every layer and the final RMSNorm into s->xn_final
+ * (N, D), keeping what trunk_backward needs. */
+static void trunk_forward(const Model *m, ForwardState *s) {
     const ModelConfig *c = &m->cfg;
+    const PackedLayout *lay = &s->lay;
+    const int B = lay->B, T = lay->T;
     CHECK(B >= 1 && B <= s->max_B && T >= 1 && T <= s->max_T);
     int D = c->dim, L = c->n_layers, NH = c->n_heads, NKV = c->n_kv_heads, HF = c->hidden_dim;
-    int V = c->vocab_size, HD = D / NH, KVD = NKV * HD, N = B * T;
-    for (int i = 0; i < N; i++) CHECK(tokens[i] >= 0 && tokens[i] < V);
+    int V = c->vocab_size, HD = D / NH, KVD = NKV * HD, N = lay->n_rows;
+    for (int i = 0; i < N; i++) CHECK(lay->tokens[i] >= 0 && lay->tokens[i] < V);
     s->B = B;
     s->T = T;
-    memcpy(s->tokens, tokens, sizeof(int) * N);
     size_t ND = (size_t)N * D, NK = (size_t)N * KVD, NF = (size_t)N * HF;
-    size_t NA = (size_t)B * NH * T * T;
+    size_t NA = (size_t)NH * packed_layout_att_floats(lay);
+    CHECK(NA <= (size_t)s->max_B * NH * s->max_T * s->max_T);
 
-    encoder_forward(s->res, tokens, m->w.wte, N, D);
+    encoder_forward(s->res, lay->tokens, m->w.wte, N, D);
     for (int l = 0; l < L; l++) {
         const float *x = s->res + l * ND;           /* (N, D) */
         float *xmid = s->res_mid + l * ND;          /* (N, D) */
@@ -339,9 +357,9 @@ static void trunk_forward(const Model *m, ForwardState *s, const int *tokens, in
         matmul_forward(q, xn, wq, N, D, D, 0.0f);
         matmul_forward(k, xn, wk, N, D, KVD, 0.0f);
         matmul_forward(v, xn, wv, N, D, KVD, 0.0f);
-        rope_forward(q, s->rope_cos, s->rope_sin, B, T, D, HD);
-        rope_forward(k, s->rope_cos, s->rope_sin, B, T, KVD, HD);
-        attention_forward(s->atty + l * ND, s->att + l * NA, q, k, v, B, T, NH, NKV, HD);
+        rope_packed(q, s, D, HD, +1);
+        rope_packed(k, s, KVD, HD, +1);
+        attention_forward_packed(s->atty + l * ND, s->att + l * NA, q, k, v, lay, NH, NKV, HD);
         memcpy(xmid, x, sizeof(float) * ND); /* the residual, then += atty Wo^T */
         matmul_forward(xmid, s->atty + l * ND, wo, N, D, D, 1.0f);
 
@@ -362,10 +380,12 @@ void model_forward_dist(const Model *m, ForwardState *s, const int *tokens, cons
     model_forward_from(m, s, tokens, targets, NULL, B, T, dist, logp, entropy);
 }
 
-/* Chooses the head's rows: every position (first NULL, or all 0), or the
- * positions t >= first[b], gathered into s->row_pos. */
-static void head_rows(ForwardState *s, const int *first, int B, int T) {
-    int all = 1;
+/* Chooses the head's rows: every position of a dense layout (first NULL,
+ * or all 0), or the positions t >= first[b] (every one if first is NULL)
+ * that the layout computes (no padding), gathered into s->row_pos. */
+static void head_rows(ForwardState *s, const int *first) {
+    const int B = s->lay.B, T = s->lay.T;
+    int all = s->lay.dense;
     for (int b = 0; first && b < B; b++) {
         CHECK(first[b] >= 0 && first[b] <= T);
         all &= first[b] == 0;
@@ -375,22 +395,22 @@ static void head_rows(ForwardState *s, const int *first, int B, int T) {
     if (all) return;
     int n = 0;
     for (int b = 0; b < B; b++)
-        for (int t = first[b]; t < T; t++) s->row_pos[n++] = b * T + t;
+        for (int t = first ? first[b] : 0; t < T; t++)
+            if (s->lay.row_of[b * T + t] >= 0) s->row_pos[n++] = b * T + t;
     s->n_rows = n;
 }
 
-void model_forward_from(const Model *m, ForwardState *s, const int *tokens, const int *targets,
-                        const int *first, int B, int T, const SampleDist *dist, float *logp,
-                        float *entropy) {
-    check_head(m, s, MODEL_HEAD_LM, "model_forward");
+/* The LM forward over the layout in s->lay: the trunk, then the head on
+ * head_rows' positions; logp, entropy (B, T) as model_forward_from says. */
+static void forward_lm(const Model *m, ForwardState *s, const int *targets, const int *first,
+                       const SampleDist *dist, float *logp, float *entropy) {
     const float temperature = dist->temperature;
-    CHECK(B >= 1 && B <= s->max_B && T >= 1 && T <= s->max_T);
     CHECK(temperature > 0.0f);
-    int D = m->cfg.dim, V = m->cfg.vocab_size, N = B * T;
+    int D = m->cfg.dim, V = m->cfg.vocab_size, N = s->lay.B * s->lay.T;
     for (int i = 0; i < N; i++) CHECK(targets[i] >= 0 && targets[i] < V);
-    trunk_forward(m, s, tokens, B, T);
+    trunk_forward(m, s);
     s->temperature = temperature;
-    head_rows(s, first, B, T);
+    head_rows(s, first);
     const int n = s->n_rows;
     /* the head's input, targets and outputs: the (B, T) arrays themselves,
      * or their needed rows packed */
@@ -398,8 +418,8 @@ void model_forward_from(const Model *m, ForwardState *s, const int *tokens, cons
     float *lp = logp, *ent = entropy;
     if (s->packed) {
         for (int i = 0; i < n; i++) {
-            memcpy(s->xf_rows + (size_t)i * D, s->xn_final + (size_t)s->row_pos[i] * D,
-                   sizeof(float) * D);
+            const int r = s->lay.row_of[s->row_pos[i]];
+            memcpy(s->xf_rows + (size_t)i * D, s->xn_final + (size_t)r * D, sizeof(float) * D);
             s->targets[i] = targets[s->row_pos[i]];
         }
         xf = s->xf_rows;
@@ -424,11 +444,29 @@ void model_forward_from(const Model *m, ForwardState *s, const int *tokens, cons
     }
 }
 
+void model_forward_from(const Model *m, ForwardState *s, const int *tokens, const int *targets,
+                        const int *first, int B, int T, const SampleDist *dist, float *logp,
+                        float *entropy) {
+    check_head(m, s, MODEL_HEAD_LM, "model_forward");
+    CHECK(B >= 1 && B <= s->max_B && T >= 1 && T <= s->max_T);
+    packed_layout_dense(&s->lay, tokens, B, T);
+    forward_lm(m, s, targets, first, dist, logp, entropy);
+}
+
+void model_forward_batch(const Model *m, ForwardState *s, const SeqBatch *b,
+                         const SampleDist *dist, float *logp, float *entropy) {
+    check_head(m, s, MODEL_HEAD_LM, "model_forward_batch");
+    CHECK(b->B >= 1 && b->B <= s->max_B && b->T >= 1 && b->T <= s->max_T);
+    CHECK(b->layout.B == b->B && b->layout.T == b->T); /* batch_layout has run */
+    packed_layout_copy(&s->lay, &b->layout);
+    forward_lm(m, s, b->targets, b->first, dist, logp, entropy);
+}
+
 const float *forward_state_logits(const ForwardState *s, int *B, int *T) {
     CHECK(s->B > 0);
     if (s->cfg.head != MODEL_HEAD_LM) die("forward_state_logits: a scalar model has no logits");
     if (s->packed)
-        die("forward_state_logits: the last forward (model_forward_from) skipped positions; "
+        die("forward_state_logits: the last forward (model_forward_from or _batch) skipped positions; "
             "it has logits at the needed ones only");
     if (B) *B = s->B;
     if (T) *T = s->T;
@@ -440,10 +478,12 @@ const float *forward_state_logits(const ForwardState *s, int *B, int *T) {
  * every public backward ends here, so they cannot drift apart. */
 static void trunk_backward(Model *m, ForwardState *s) {
     const ModelConfig *c = &m->cfg;
-    int B = s->B, T = s->T, D = c->dim, L = c->n_layers, NH = c->n_heads, NKV = c->n_kv_heads;
-    int HF = c->hidden_dim, HD = D / NH, KVD = NKV * HD, N = B * T;
+    const PackedLayout *lay = &s->lay;
+    int D = c->dim, L = c->n_layers, NH = c->n_heads, NKV = c->n_kv_heads;
+    int HF = c->hidden_dim, HD = D / NH, KVD = NKV * HD, N = lay->n_rows;
     size_t ND = (size_t)N * D, NK = (size_t)N * KVD, NF = (size_t)N * HF;
-    size_t NA = (size_t)B * NH * T * T;
+    size_t NA = (size_t)NH * packed_layout_att_floats(lay);
+    CHECK(attention_dscore_floats(lay) <= (long)s->max_B * s->max_T * s->max_T);
     ParamTensors *g = &m->g;
 
     memset(s->d_res, 0, sizeof(float) * ND); /* rmsnorm_backward adds into it */
@@ -468,17 +508,18 @@ static void trunk_backward(Model *m, ForwardState *s) {
         /* attention block: d_res is now the gradient of res_mid */
         matmul_backward(s->d_atty, g->wo + lw, s->d_res, s->atty + l * ND, m->w.wo + lw, N, D, D,
                         0.0f);
-        attention_backward(s->d_q, s->d_k, s->d_v, s->d_score, s->d_atty, s->att + l * NA,
-                           s->q + l * ND, s->k + l * NK, s->v + l * NK, B, T, NH, NKV, HD);
-        rope_backward(s->d_q, s->rope_cos, s->rope_sin, B, T, D, HD);
-        rope_backward(s->d_k, s->rope_cos, s->rope_sin, B, T, KVD, HD);
+        attention_backward_packed(s->d_q, s->d_k, s->d_v, s->d_score, s->d_atty,
+                                  s->att + l * NA, s->q + l * ND, s->k + l * NK, s->v + l * NK,
+                                  lay, NH, NKV, HD);
+        rope_packed(s->d_q, s, D, HD, -1);
+        rope_packed(s->d_k, s, KVD, HD, -1);
         matmul_backward(s->d_xn, g->wq + lw, s->d_q, xn, m->w.wq + lw, N, D, D, 0.0f);
         matmul_backward(s->d_xn, g->wk + lk, s->d_k, xn, m->w.wk + lk, N, D, KVD, 1.0f);
         matmul_backward(s->d_xn, g->wv + lk, s->d_v, xn, m->w.wv + lk, N, D, KVD, 1.0f);
         rmsnorm_backward(s->d_res, g->rms_att + (size_t)l * D, s->d_xn, x,
                          m->w.rms_att + (size_t)l * D, s->rstd_att + (size_t)l * N, N, D);
     }
-    encoder_backward(g->wte, s->d_res, s->tokens, N, D);
+    encoder_backward(g->wte, s->d_res, lay->tokens, N, D);
 }
 
 /* The LM head's backward, from the gradient with respect to the raw
@@ -491,10 +532,13 @@ static void backward_from_logits(Model *m, ForwardState *s, const float *d_logit
     const float *xf = s->packed ? s->xf_rows : s->xn_final;
     float *d_xf = s->packed ? s->d_xf_rows : s->d_xn;
     if (n > 0) matmul_backward(d_xf, gw, d_logits, xf, head_weights(m), n, D, c->vocab_size, 0.0f);
-    if (s->packed) {
-        memset(s->d_xn, 0, sizeof(float) * (size_t)s->B * s->T * D);
-        for (int i = 0; i < n; i++)
-            memcpy(s->d_xn + (size_t)s->row_pos[i] * D, d_xf + (size_t)i * D, sizeof(float) * D);
+    if (s->packed) { /* added: several grid positions can share a trunk row (a prompt's) */
+        memset(s->d_xn, 0, sizeof(float) * (size_t)s->lay.n_rows * D);
+        for (int i = 0; i < n; i++) {
+            float *dst = s->d_xn + (size_t)s->lay.row_of[s->row_pos[i]] * D;
+            const float *src = d_xf + (size_t)i * D;
+            for (int j = 0; j < D; j++) dst[j] += src[j];
+        }
     }
     trunk_backward(m, s);
 }
@@ -517,7 +561,7 @@ void model_backward_logits(Model *m, ForwardState *s, const float *d_logits) {
     check_head(m, s, MODEL_HEAD_LM, "model_backward_logits");
     CHECK(m->grads != NULL && s->B > 0);
     if (s->packed)
-        die("model_backward_logits: the last forward (model_forward_from) skipped positions; "
+        die("model_backward_logits: the last forward (model_forward_from or _batch) skipped positions; "
             "a (B, T, V) logit gradient needs every one");
     backward_from_logits(m, s, d_logits);
 }
@@ -530,7 +574,9 @@ void model_backward_logits(Model *m, ForwardState *s, const float *d_logits) {
 void model_forward_values(const Model *m, ForwardState *s, const int *tokens, int B, int T,
                           float *values) {
     check_head(m, s, MODEL_HEAD_SCALAR, "model_forward_values");
-    trunk_forward(m, s, tokens, B, T);
+    CHECK(B >= 1 && B <= s->max_B && T >= 1 && T <= s->max_T);
+    packed_layout_dense(&s->lay, tokens, B, T);
+    trunk_forward(m, s);
     const int D = m->cfg.dim, N = B * T;
     const float *w = m->w.wcls, b = m->w.wcls[D];
     for (int i = 0; i < N; i++) {

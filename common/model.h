@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "batch.h"
 #include "config.h"
 #include "sample_dist.h"
 
@@ -168,6 +169,17 @@ void model_forward_dist(const Model *m, ForwardState *s, const int *tokens, cons
 void model_forward_from(const Model *m, ForwardState *s, const int *tokens, const int *targets,
                         const int *first, int B, int T, const SampleDist *dist, float *logp,
                         float *entropy);
+/* model_forward_from over a laid-out batch (batch_layout), scoring from
+ * b->first, with the trunk on b->layout's packed positions
+ * (packed_layout.h): each distinct prompt's positions once, however many
+ * rows share it, then each row's own, and no padding. logp and entropy
+ * still come out on the (B, T) grid (0 before first and at padding), and
+ * model_backward takes (B, T) weights as after any forward; a shared
+ * prompt's gradient is every sharing row's, added. A log-prob equals the
+ * unshared path's up to sgemm rounding (the products change shape:
+ * tests/test_shared_prompts.c bounds it). */
+void model_forward_batch(const Model *m, ForwardState *s, const SeqBatch *b,
+                         const SampleDist *dist, float *logp, float *entropy);
 
 /* Accumulates into m->grads the gradient of L = -sum w[b,t] * logp[b,t]
  * for the batch of the last model_forward on s. weights: (B, T). */

@@ -7,10 +7,10 @@
  *      rows (lengths, shipped log-probs) and group advantages
  *      (grpo_loss.c: group_advantages);
  *   2. batch_statistics: rewards, lengths, staleness (metrics only);
- *   3. plan_minibatches: contiguous runs of whole groups, each with its rows
- *      ordered by completion length for [grpo] micro_batches chunks (as
- *      [sft] micro_batches: every forward and backward runs per chunk,
- *      padded to the chunk's own longest row, and model_backward adds the
+ *   3. plan_minibatches: contiguous runs of whole groups, each split into
+ *      [grpo] micro_batches chunks of whole groups where it can (as [sft]
+ *      micro_batches: every forward and backward runs per chunk, each
+ *      group's prompt once and no padding, and model_backward adds the
  *      chunks' gradients up; the loss's normalisers stay the minibatch's,
  *      so J, w and the gradient are the one-batch ones up to float
  *      summation order; micro_batches = 1 is the one batch, bit for bit);
@@ -135,10 +135,15 @@ static int group_order(const void *a, const void *b) {
     return 0;
 }
 
-/* Rows [*lo, *hi) of L->order: chunk c of the shard. */
+/* Rows [*lo, *hi) of L->order: chunk c of the shard. Whole groups while
+ * there are at least as many groups as chunks (a group's rows share their
+ * prompt's positions only inside one forward: batch.layout), else an even
+ * split of the rows. Every group has the same number of rows. */
 static void chunk_rows(const Shard *sh, int c, int *lo, int *hi) {
-    *lo = sh->row0 + (int)((int64_t)c * sh->rows / sh->chunks);
-    *hi = sh->row0 + (int)((int64_t)(c + 1) * sh->rows / sh->chunks);
+    const int n = sh->chunks <= sh->groups ? sh->groups : sh->rows;
+    const int unit = sh->chunks <= sh->groups ? sh->rows / sh->groups : 1;
+    *lo = sh->row0 + unit * (int)((int64_t)c * n / sh->chunks);
+    *hi = sh->row0 + unit * (int)((int64_t)(c + 1) * n / sh->chunks);
 }
 
 /* ---- the shard tree -------------------------------------------------------
@@ -205,14 +210,14 @@ static void build_batch(Learner *L, int lo, int hi) {
 }
 
 /* Forward of model over the current batch; logp into L->logp (at the
- * completion tokens only: the head skips the prompts, batch.first), under the
+ * completion tokens only: the head skips the prompts, batch.first; the
+ * trunk runs each distinct prompt once and no padding, batch.layout), under the
  * distribution the actors report theirs under (L->dist). The reference is
  * scored under the same one, so the KL compares like with like and is 0
  * when the policy equals the reference; the scored token is always in the
  * kept set (model_kernels.h), so logp_ref stays finite. */
 static void forward(Learner *L, const Model *m, float *entropy) {
-    model_forward_from(m, L->fs, L->batch.tokens, L->batch.targets, L->batch.first, L->batch.B,
-                       L->batch.T, &L->dist, L->logp, entropy);
+    model_forward_batch(m, L->fs, &L->batch, &L->dist, L->logp, entropy);
 }
 
 /* 1 if the G rewards are all equal (a group without GRPO signal: the
@@ -306,11 +311,6 @@ static void batch_statistics(const Learner *L, int n, uint64_t policy_version, S
     out->tokens = ntok;
 }
 
-static int cmp_i64(const void *a, const void *b) {
-    const int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* Phase 3: splits the n sorted groups into contiguous runs of whole groups
  * (L->mbs) and orders each one's rows for its chunks (Minibatch); returns
  * how many. */
@@ -318,7 +318,6 @@ static int plan_minibatches(Learner *L, int n) {
     int M = L->gs->minibatches < n ? L->gs->minibatches : n;
     CHECK(M >= 1 && M <= L->max_minibatches);
     CHECK(L->gs->micro_batches >= 1);
-    int64_t *key = NULL;
     for (int k = 0, row = 0; k < M; k++) {
         Minibatch *mb = &L->mbs[k];
         mb->g0 = k * n / M;
@@ -347,21 +346,10 @@ static int plan_minibatches(Learner *L, int n) {
             for (int i = mb->g0; i < sg0; i++) sh->row0 += L->sorted[i].G;
             sh->rows = 0;
             for (int i = sg0; i < sg1; i++) sh->rows += L->sorted[i].G;
+            sh->groups = sg1 - sg0;
             sh->chunks = chunks < sh->rows ? chunks : sh->rows;
-            if (sh->chunks > 1) {
-                /* key length * max_rows + row: by length, ties in batch order */
-                if (!key) key = xmalloc(sizeof *key * (size_t)L->max_rows);
-                for (int i = 0; i < sh->rows; i++) {
-                    const int r = sh->row0 + i;
-                    key[i] = (int64_t)L->len[r] * L->max_rows + r;
-                }
-                qsort(key, (size_t)sh->rows, sizeof *key, cmp_i64);
-                for (int i = 0; i < sh->rows; i++)
-                    L->order[sh->row0 + i] = (int)(key[i] % L->max_rows);
-            }
         }
     }
-    xfree(key);
     return M;
 }
 
@@ -478,7 +466,7 @@ static void fresh_pass(Learner *L, int M, int fused, GrpoLossStats *fst, TokenTa
                         tt->ent += L->w[t];
                     }
                 }
-                out->learner_tokens += (long)L->batch.B * L->batch.T * (use_ref ? 2 : 1);
+                out->learner_tokens += (long)L->batch.layout.n_rows * (use_ref ? 2 : 1);
                 if (L->ppo) { /* V_old, at the step's starting value weights */
                     ppo_chunk_values(L, lo, hi, L->ppo->v_old);
                     out->learner_tokens += (long)L->batch.B * L->batch.T;
@@ -601,7 +589,7 @@ static void minibatch_update(Learner *L, const Minibatch *mb, int fresh, const f
                 forward(L, L->policy, NULL);
                 learner_gather_tokens(L, lo, hi, L->logp, L->cur);
                 out->t_forward += now_seconds() - t0;
-                out->learner_tokens += (long)L->batch.B * L->batch.T;
+                out->learner_tokens += L->batch.layout.n_rows;
                 GrpoLossStats cs;
                 chunk_loss(L, mb, lo, hi, logp_old, &cs);
                 grpo_stats_merge(st, &cs);

@@ -43,7 +43,10 @@ typedef struct {
     long nonfinite_in_a_row;   /* steps in a row, this one included, that skipped one */
     float lr;
     long tokens;               /* completion tokens in the batch */
-    long learner_tokens;       /* positions (rows x padded length) the forwards ran */
+    long learner_tokens;       /* positions the forwards ran: the policy's and the
+                                * reference's packed ones (a group's prompt once, no
+                                * padding: SeqBatch.layout), PPO's value model's rows x
+                                * padded length */
     double t_forward, t_backward, t_optim;
     double t_allreduce;        /* summing the gradients over the learners (in t_optim) */
     double staleness_mean;     /* learner version - group version */
@@ -68,24 +71,24 @@ typedef struct {
  * split into S' gradient shards (S' = [grpo] grad_shards rounded up to a
  * multiple of the learners K; learner j of K takes the j-th K-th of them),
  * and each shard's forwards and backwards run in ceil(micro_batches / S)
- * chunks (at most its rows): chunk c of a shard is the consecutive run
- * [row0 + c rows / chunks, row0 + (c + 1) rows / chunks) of the shard's
- * rows listed by completion length (ties in batch order; batch order itself
- * when chunks = 1), laid out padded to its own longest row. */
+ * chunks (at most its rows): consecutive runs of the shard's rows in batch
+ * order (grpo_step.c: chunk_rows), whole groups while the shard has at
+ * least as many groups as chunks, so a group's rows share their prompt's
+ * positions in one forward (SeqBatch.layout); padding costs nothing there. */
 typedef struct {
     int g0, g1, row0, rows;
     long tok0, ntok;
     int sh0, nsh;      /* this learner's shards: L->shards[sh0 .. sh0 + nsh) */
 } Minibatch;
 
-/* A gradient shard: a contiguous run of whole groups of a minibatch, rows
- * [row0, row0 + rows) of the batch, run in `chunks` length-sorted pieces
- * (L->order[row0 .. row0 + rows) lists them by completion length). Its
+/* A gradient shard: a contiguous run of `groups` whole groups of a
+ * minibatch, rows [row0, row0 + rows) of the batch, run in `chunks`
+ * pieces (L->order[row0 .. row0 + rows) is the batch order). Its
  * gradient is computed from zero and the shards' gradients are added in
  * a fixed binary tree (grpo_step.c: shard_done), so the gradient's bits
  * depend on the shards, not on which learner computed which. */
 typedef struct {
-    int row0, rows, chunks;
+    int row0, rows, chunks, groups;
 } Shard;
 
 /* Data-parallel learners (learner.c sets this up over MPI; K = 1 makes no

@@ -130,12 +130,13 @@ double sft_step_grad(Model *m, ForwardState *fs, const SeqBatch *rows, int k, Sf
     for (int c = 0; c < k; c++) {
         sft_chunk(rows, order, (int)((int64_t)c * B / k), (int)((int64_t)(c + 1) * B / k), norm,
                   n_target, chunk);
-        /* prompt targets have weight 0: the head skips them (chunk->first) */
-        model_forward_from(m, fs, chunk->tokens, chunk->targets, chunk->first, chunk->B, chunk->T,
-                           &full, logp, NULL);
+        /* prompt targets have weight 0: the head skips them (chunk->first);
+         * the trunk skips padding, and computes a prompt rows share once
+         * (chunk->layout) */
+        model_forward_batch(m, fs, chunk, &full, logp, NULL);
         for (int i = 0; i < chunk->B * chunk->T; i++) loss -= (double)chunk->weights[i] * logp[i];
         model_backward(m, fs, chunk->weights);
-        *positions += (long long)chunk->B * chunk->T;
+        *positions += chunk->layout.n_rows;
     }
     xfree(order);
     xfree(key);
@@ -241,7 +242,8 @@ int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval, Sft
     long tok_acc = 0;
     /* the compute spent (this process), for comparing runs whose sequences
      * differ in length (deploy/think_vs_direct.sh): tokens of the sequences
-     * as written, and positions the forward pass ran including padding */
+     * as written, and positions the trunk computed (no padding; a prompt
+     * that rows share, once: SeqBatch.layout) */
     long long seq_tokens = 0, positions = 0, n_seqs = 0;
     int n_acc = 0;
     SftReport rep = {.first_loss = prog.first_loss, .steps = prog.step};
@@ -311,7 +313,7 @@ int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval, Sft
     }
     if (status == 0) {
         printf("sft: trained in %.1f s; this process: %lld sequences, %lld tokens (mean sequence "
-               "%.2f tokens with BOS and EOS), %lld positions computed (padded)\n",
+               "%.2f tokens with BOS and EOS), %lld positions computed\n",
                prog.train_seconds + now_seconds() - t0, n_seqs, seq_tokens,
                n_seqs ? (double)seq_tokens / (double)n_seqs : 0.0, positions);
         Checkpoint ck;

@@ -11,7 +11,11 @@
  *     its useful FLOPs count each of them once as a training token at
  *     T = 128 (model_train_flops_per_token) plus once as a reference forward
  *     (a third of that), so work the step need not do (prompt positions'
- *     head, the G copies of a shared prompt) lowers the fraction;
+ *     head, the G copies of a shared prompt) lowers the fraction. "positions
+ *     run" is StepMetrics.learner_tokens: the positions the trunk computed
+ *     over the step's reference and policy forwards, each group's prompt
+ *     once per forward and no padding (2 x 4 x (31 + 8 x 96) = 6392 here;
+ *     the padded (B, T) grid would be 2 x 32 x 127 = 8128);
  *   - sampling, generate() at temperature 1, B = 16 and 64;
  *   - "packed matmul": matmul_forward_packed alone (the decode products,
  *     model_kernels.h) at one decode step's shapes, rows = 16 and 64: per

@@ -354,9 +354,12 @@ static void test_truncated_logprob_recompute(void **state) {
 
 /* ---- the weight scatter ------------------------------------------------------ */
 
-/* One minibatch, one epoch, by hand: the learner's documented pipeline. */
+/* One minibatch, one epoch, by hand: the learner's documented pipeline,
+ * its forwards on the batch's shared layout (model_forward_batch: each
+ * group's prompt once), or with dense = 1 on the plain (B, T) grid
+ * (model_forward: every position of every row). *st gets the loss's stats. */
 static void manual_step(const Config *cfg, Model *policy, const Model *ref, const Group *sorted,
-                        int n, AdamW *opt) {
+                        int n, AdamW *opt, int dense, GrpoLossStats *st) {
     const int T = policy->cfg.max_seq_len;
     SeqBatch b;
     batch_init(&b, 8, T);
@@ -380,10 +383,17 @@ static void manual_step(const Config *cfg, Model *policy, const Model *ref, cons
     batch_layout(&b);
     ForwardState *fs = forward_state_new(&policy->cfg, b.B, T);
     float *logp = xmalloc(sizeof(float) * (size_t)b.B * b.T);
-    model_forward(ref, fs, b.tokens, b.targets, b.B, b.T, sampling_settings(cfg)->temperature, logp, NULL);
+    const SampleDist dist = {sampling_settings(cfg)->temperature, 0, 1.0f, LOGPROB_FULL};
+    if (dense)
+        model_forward(ref, fs, b.tokens, b.targets, b.B, b.T, dist.temperature, logp, NULL);
+    else
+        model_forward_batch(ref, fs, &b, &dist, logp, NULL);
     for (int r = 0, t = 0; r < rows; r++)
         for (int j = 0; j < len[r]; j++) refp[t++] = logp[batch_index(&b, r, j)];
-    model_forward(policy, fs, b.tokens, b.targets, b.B, b.T, sampling_settings(cfg)->temperature, logp, NULL);
+    if (dense)
+        model_forward(policy, fs, b.tokens, b.targets, b.B, b.T, dist.temperature, logp, NULL);
+    else
+        model_forward_batch(policy, fs, &b, &dist, logp, NULL);
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < len[r]; j++) cur[ntok++] = logp[batch_index(&b, r, j)];
     float old[32];
@@ -395,7 +405,7 @@ static void manual_step(const Config *cfg, Model *policy, const Model *ref, cons
     gl.beta = grpo_settings(cfg)->beta;
     gl.norm = (LossNorm)grpo_settings(cfg)->loss_norm;
     gl.max_new_tokens = sampling_settings(cfg)->max_new_tokens;
-    grpo_loss_compute(w, NULL, &gl, cur, old, refp, adv, len, rows);
+    grpo_loss_compute(w, st, &gl, cur, old, refp, adv, len, rows);
     for (int r = 0, t = 0; r < rows; r++)
         for (int j = 0; j < len[r]; j++) b.weights[batch_index(&b, r, j)] = w[t++];
     model_backward(policy, fs, b.weights);
@@ -424,11 +434,13 @@ static void test_scatter_matches_pipeline(void **state) {
     AdamW opt;
     adamw_init(&opt, hand.n_params);
     const Group sorted[2] = {g[1], g[0]};
-    manual_step(cfg, &hand, &f.ref, sorted, 2, &opt);
+    GrpoLossStats st;
+    manual_step(cfg, &hand, &f.ref, sorted, 2, &opt, 0, &st);
     StepMetrics m;
     learner_step(&f.L, g, 2, 0, &m);
     printf("  learner_step vs pipeline by hand: kl %.4g, objective %.4g\n", m.kl, m.objective);
     assert_true(m.kl > 0);
+    assert_true(m.kl == st.kl_mean && m.objective == st.objective);
     assert_memory_equal(hand.params, f.policy.params, sizeof(float) * hand.n_params);
     assert_memory_equal(opt.m, f.L.opt.m, sizeof(float) * hand.n_params);
     /* arrival order does not matter */
@@ -441,7 +453,57 @@ static void test_scatter_matches_pipeline(void **state) {
     adamw_free(&opt);
     model_free(&hand);
     for (int i = 0; i < 2; i++) group_free(&g[i]);
+    fx_free(&f);    config_free(cfg);
+}
+
+/* The learner's step on shared prompts (a group's prompt once per
+ * forward) against the same pipeline by hand on the dense (B, T) grid
+ * (every position of every row computed): the same loss, metrics and
+ * update up to float rounding (the products change shape). */
+static void test_shared_matches_dense(void **state) {
+    (void)state;
+    Config *cfg = tiny_config();
+    GRPO(cfg)->beta = 0.04f;
+    GRPO(cfg)->micro_batches = 1;
+    Fx f;
+    fx_init(&f, cfg);
+    for (size_t i = 0; i < f.ref.n_params; i++) f.ref.params[i] *= 0.9f; /* KL > 0 */
+    Group g[2];
+    const double sh[2] = {0.1, -0.1};
+    make_group(&g[0], &spec_b, 2, 7, &f.policy, sh);
+    make_group(&g[1], &spec_a, 2, 3, &f.policy, sh);
+    Model hand;
+    init_model(&hand, 42);
+    model_alloc_grads(&hand);
+    AdamW opt;
+    adamw_init(&opt, hand.n_params);
+    const Group sorted[2] = {g[1], g[0]};
+    GrpoLossStats st;
+    manual_step(cfg, &hand, &f.ref, sorted, 2, &opt, 1, &st);
+    StepMetrics m;
+    learner_step(&f.L, g, 2, 0, &m);
+    double dw = 0, dm = 0, sm = 0;
+    for (size_t i = 0; i < hand.n_params; i++) {
+        dw = fmax(dw, fabs((double)hand.params[i] - f.policy.params[i]));
+        dm += ((double)opt.m[i] - f.L.opt.m[i]) * ((double)opt.m[i] - f.L.opt.m[i]);
+        sm += (double)opt.m[i] * opt.m[i];
+    }
+    const double ek = fabs(m.kl - st.kl_mean) / st.kl_mean;
+    /* J sums terms rho A of size |A| ~ 1 that largely cancel (a group's
+     * advantages sum to 0): its rounding is bounded on that scale, not J's */
+    const double eo = fabs(m.objective - st.objective);
+    printf("  shared vs dense step: kl %.9g vs %.9g (rel %.2g), objective %.9g vs %.9g (abs "
+           "%.2g), gradient (AdamW m) rel %.2g, weights max abs %.2g\n", m.kl, st.kl_mean, ek,
+           m.objective, st.objective, eo, sqrt(dm / sm), dw);
+    assert_true(ek < 1e-5);
+    assert_true(eo < 1e-6);
+    assert_true(sqrt(dm / sm) < 1e-5);
+    assert_true(dw < 1e-6);
+    adamw_free(&opt);
+    model_free(&hand);
+    for (int i = 0; i < 2; i++) group_free(&g[i]);
     fx_free(&f);
+    config_free(cfg);
 }
 
 /* ---- the first group of the batch, in samples.jsonl ---------------------------- */
@@ -679,6 +741,7 @@ int main(void) {
         cmocka_unit_test(test_tis_weights),
         cmocka_unit_test(test_truncated_logprob_recompute),
         cmocka_unit_test(test_scatter_matches_pipeline),
+        cmocka_unit_test(test_shared_matches_dense),
         cmocka_unit_test(test_first_group_and_its_samples),
         cmocka_unit_test(test_nan_reward_skips_update),
         cmocka_unit_test(test_nan_reference_skips_update),

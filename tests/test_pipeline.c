@@ -34,7 +34,10 @@ static char tmp[256], root[300];
 static const char *bin;
 
 /* The reasoning task and the model, sized for a test; the stage
- * overrides keep every stage to a few seconds. */
+ * overrides keep every stage to a few seconds. The teacher samples 256
+ * prompts (0.1 s): at this size the final model's acceptance is well under
+ * 1% and moves with float rounding anywhere upstream, and 64 prompts could
+ * accept none (the stage then fails, as it must on real runs). */
 static const char *BASE =
     "task.name=arith_cot task.cot_digits=1 task.cot_mul_digits=1 task.eval_permille=200 "
     "model.max_seq_len=56 sampler.max_new_tokens=51 model.dim=32 model.n_layers=2 "
@@ -45,7 +48,7 @@ static const char *BASE =
     "pipeline.second_demos=100 "
     "pipeline.base=sft.steps=30 pipeline.cold_start=sft.steps=300 pipeline.student_cold_start=sft.steps=30 pipeline.grpo=grpo.steps=40 "
     "'pipeline.rejection_sample=rs.prompts=64 rs.k=4' pipeline.sft_mix=sft.steps=50 "
-    "'pipeline.final_rl=grpo.steps=4 reward.scorers=length:0.1' 'pipeline.teacher_samples=rs.prompts=64 rs.k=4' pipeline.distill=sft.steps=40 "
+    "'pipeline.final_rl=grpo.steps=4 reward.scorers=length:0.1' 'pipeline.teacher_samples=rs.prompts=256 rs.k=4' pipeline.distill=sft.steps=40 "
     "'pipeline.student=model.dim=16 model.n_layers=1 model.n_heads=2 model.n_kv_heads=1 "
     "model.hidden_dim=32' pipeline.student_rl=grpo.steps=4 "
     "'pipeline.second_task=task.name=arith task.max_digits=1 sampler.max_new_tokens=4'";

@@ -76,7 +76,7 @@ static const char *PIPE_BASE =
     "pipeline.student_cold_start=sft.steps=30 "
     "'pipeline.rejection_sample=rs.prompts=64 rs.k=4' pipeline.sft_mix=sft.steps=50 "
     "'pipeline.final_rl=grpo.steps=4 reward.scorers=length:0.1' "
-    "'pipeline.teacher_samples=rs.prompts=64 rs.k=4' pipeline.distill=sft.steps=40 "
+    "'pipeline.teacher_samples=rs.prompts=256 rs.k=4' pipeline.distill=sft.steps=40 "
     "'pipeline.student=model.dim=16 model.n_layers=1 model.n_heads=2 model.n_kv_heads=1 "
     "model.hidden_dim=32' pipeline.student_rl=grpo.steps=4 "
     "'pipeline.second_task=task.name=arith task.max_digits=1 sampler.max_new_tokens=4'";

@@ -1,0 +1,165 @@
+/* attention_packed.c: see attention_packed.h. Every product is one
+ * cblas_sgemm on a block of the run; only the softmax and its backward
+ * are loops. A segment's own causal block runs in tiles of ATT_TILE query
+ * rows, each against the keys up to its last row only: for a 96-row
+ * segment 2/3 of the square instead of all of it (the rest is above the
+ * diagonal, zero in P). */
+#include "attention_packed.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "model_kernels.h"
+#include "util.h"
+
+/* The block products, row-major, C = alpha A B^T + beta C and
+ * C = alpha A^T B + beta C and C = alpha A B + beta C. */
+enum { ATT_TILE = 32 };
+
+static void mm_nt(int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                  int ldb, float beta, float *C, int ldc) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                ldc);
+}
+static void mm_tn(int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                  int ldb, float beta, float *C, int ldc) {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                ldc);
+}
+static void mm_nn(int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                  int ldb, float beta, float *C, int ldc) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta,
+                C, ldc);
+}
+
+void attention_forward_packed(float *out, float *att, const float *q, const float *k,
+                              const float *v, const PackedLayout *l, int NH, int NKV, int HD) {
+    const int D = NH * HD, KVD = NKV * HD, group = NH / NKV;
+    const float scale = 1.0f / sqrtf((float)HD);
+    PackedRun r;
+    float *P0 = att;
+    for (int s = 0; s < l->n_segs; P0 += (size_t)NH * r.nq * r.W) {
+        s = packed_layout_run(l, s, &r);
+        for (int h = 0; h < NH; h++) {
+            const int kh = (h / group) * HD, np = r.np, W = r.W;
+            const float *Q = q + (size_t)r.q0 * D + h * HD;             /* (nq, HD) ld D */
+            const float *Kp = k + (size_t)r.p0 * KVD + kh;              /* (np, HD) ld KVD */
+            const float *Vp = v + (size_t)r.p0 * KVD + kh;
+            float *P = P0 + (size_t)h * r.nq * W;                      /* (nq, W) */
+            float *Y = out + (size_t)r.q0 * D + h * HD;                 /* (nq, HD) ld D */
+            if (np > 0) mm_nt(r.nq, np, HD, scale, Q, D, Kp, KVD, 0.0f, P, W);
+            for (int g = r.s0; g < r.s1; g++) {
+                const int row0 = l->seg_row0[g], c = l->seg_len[g], i0 = row0 - r.q0;
+                for (int a = 0; a < c; a += ATT_TILE) { /* rows [a, b) see own keys [0, b) */
+                    const int b = a + ATT_TILE < c ? a + ATT_TILE : c;
+                    float *Pt = P + (size_t)(i0 + a) * W;
+                    mm_nt(b - a, b, HD, scale, Q + (size_t)(i0 + a) * D, D,
+                          k + (size_t)row0 * KVD + kh, KVD, 0.0f, Pt + np, W);
+                    for (int j = a; j < b; j++) {
+                        float *row = Pt + (size_t)(j - a) * W;
+                        softmax_row(row, np + j + 1);
+                        memset(row + np + j + 1, 0, sizeof(float) * (size_t)(b - j - 1));
+                    }
+                }
+            }
+            if (np > 0) mm_nn(r.nq, HD, np, 1.0f, P, W, Vp, KVD, 0.0f, Y, D);
+            for (int g = r.s0; g < r.s1; g++) {
+                const int row0 = l->seg_row0[g], c = l->seg_len[g], i0 = row0 - r.q0;
+                for (int a = 0; a < c; a += ATT_TILE) {
+                    const int b = a + ATT_TILE < c ? a + ATT_TILE : c;
+                    mm_nn(b - a, HD, b, 1.0f, P + (size_t)(i0 + a) * W + np, W,
+                          v + (size_t)row0 * KVD + kh, KVD, np > 0 ? 1.0f : 0.0f,
+                          Y + (size_t)(i0 + a) * D, D);
+                }
+            }
+        }
+    }
+}
+
+void attention_backward_packed(float *dq, float *dk, float *dv, float *dscore,
+                               const float *dout, const float *att, const float *q,
+                               const float *k, const float *v, const PackedLayout *l, int NH,
+                               int NKV, int HD) {
+    const int D = NH * HD, KVD = NKV * HD, group = NH / NKV;
+    const float scale = 1.0f / sqrtf((float)HD);
+    /* heads sharing a kv head, and the runs sharing a prefix, add into dk, dv */
+    memset(dk, 0, sizeof(float) * (size_t)l->n_rows * KVD);
+    memset(dv, 0, sizeof(float) * (size_t)l->n_rows * KVD);
+    PackedRun r;
+    const float *P0 = att;
+    for (int s = 0; s < l->n_segs; P0 += (size_t)NH * r.nq * r.W) {
+        s = packed_layout_run(l, s, &r);
+        for (int h = 0; h < NH; h++) {
+            const int kh = (h / group) * HD, np = r.np, W = r.W;
+            const size_t qo = (size_t)r.q0 * D + h * HD, po = (size_t)r.p0 * KVD + kh;
+            const float *P = P0 + (size_t)h * r.nq * W, *dY = dout + qo;
+            float *dS = dscore; /* (nq, W): dP, then dS in place */
+            if (np > 0) {
+                mm_nt(r.nq, np, HD, 1.0f, dY, D, v + po, KVD, 0.0f, dS, W);
+                mm_tn(np, HD, r.nq, 1.0f, P, W, dY, D, 1.0f, dv + po, KVD);
+            }
+            for (int g = r.s0; g < r.s1; g++) {
+                const int row0 = l->seg_row0[g], c = l->seg_len[g], i0 = row0 - r.q0;
+                const size_t go = (size_t)row0 * KVD + kh;
+                for (int a = 0; a < c; a += ATT_TILE) {
+                    const int b = a + ATT_TILE < c ? a + ATT_TILE : c;
+                    const size_t ro = (size_t)(i0 + a);
+                    mm_nt(b - a, b, HD, 1.0f, dY + ro * D, D, v + go, KVD, 0.0f,
+                          dS + ro * W + np, W);
+                    mm_tn(b, HD, b - a, 1.0f, P + ro * W + np, W, dY + ro * D, D, 1.0f, dv + go,
+                          KVD);
+                    for (int j = a; j < b; j++) {
+                        const float *p = P + (size_t)(i0 + j) * W;
+                        float *ds = dS + (size_t)(i0 + j) * W, sum = 0.0f;
+                        const int n = np + j + 1;
+                        for (int t = 0; t < n; t++) sum += p[t] * ds[t];
+                        for (int t = 0; t < n; t++) ds[t] = p[t] * (ds[t] - sum);
+                        memset(ds + n, 0, sizeof(float) * (size_t)(b - j - 1));
+                    }
+                }
+            }
+            if (np > 0) {
+                mm_nn(r.nq, HD, np, scale, dS, W, k + po, KVD, 0.0f, dq + qo, D);
+                mm_tn(np, HD, r.nq, scale, dS, W, q + qo, D, 1.0f, dk + po, KVD);
+            }
+            for (int g = r.s0; g < r.s1; g++) {
+                const int row0 = l->seg_row0[g], c = l->seg_len[g], i0 = row0 - r.q0;
+                const size_t go = (size_t)row0 * KVD + kh;
+                for (int a = 0; a < c; a += ATT_TILE) {
+                    const int b = a + ATT_TILE < c ? a + ATT_TILE : c;
+                    const size_t ro = (size_t)(i0 + a);
+                    const float *dSt = dS + ro * W + np;
+                    mm_nn(b - a, HD, b, scale, dSt, W, k + go, KVD, np > 0 ? 1.0f : 0.0f,
+                          dq + qo + ro * D, D);
+                    mm_tn(b, HD, b - a, scale, dSt, W, q + qo + ro * D, D, 1.0f, dk + go, KVD);
+                }
+            }
+        }
+    }
+}
+
+long attention_dscore_floats(const PackedLayout *l) {
+    long most = 1;
+    PackedRun r;
+    for (int s = 0; s < l->n_segs;) {
+        s = packed_layout_run(l, s, &r);
+        if ((long)r.nq * r.W > most) most = (long)r.nq * r.W;
+    }
+    return most;
+}
+
+double attention_packed_flops(const PackedLayout *l, int NH, int HD) {
+    double f = 0;
+    PackedRun r;
+    for (int s = 0; s < l->n_segs;) {
+        s = packed_layout_run(l, s, &r);
+        f += 2.0 * 2.0 * r.nq * r.np * HD; /* the prefix block: S and Y */
+        for (int g = r.s0; g < r.s1; g++)
+            for (int a = 0; a < l->seg_len[g]; a += ATT_TILE) {
+                const int b = a + ATT_TILE < l->seg_len[g] ? a + ATT_TILE : l->seg_len[g];
+                f += 2.0 * 2.0 * (b - a) * b * HD; /* the own tile: S and Y */
+            }
+    }
+    return f * NH;
+}
