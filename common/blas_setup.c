@@ -3,6 +3,7 @@
 
 #include <cblas.h>
 #include <dirent.h>
+#include <sched.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,3 +120,36 @@ void blas_set_threads(int n) {
 
 const char *blas_corename(void) { return openblas_get_corename(); }
 
+
+/* The CPUs this process may run on, as ranges ("0-1", "0,2-3"). */
+static void allowed_cpus(char *out, size_t n) {
+    cpu_set_t set;
+    out[0] = 0;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) {
+        snprintf(out, n, "? (sched_getaffinity: %s)", strerror(errno));
+        return;
+    }
+    size_t len = 0;
+    for (int c = 0; c < CPU_SETSIZE && len < n; c++) {
+        if (!CPU_ISSET(c, &set)) continue;
+        int e = c;
+        while (e + 1 < CPU_SETSIZE && CPU_ISSET(e + 1, &set)) e++;
+        len += (size_t)snprintf(out + len, n - len, e > c ? "%s%d-%d" : "%s%d", len ? "," : "", c, e);
+        c = e;
+    }
+}
+
+void blas_describe(char *out, size_t n) {
+    static const char *kind[] = {"sequential", "pthreads", "OpenMP"};
+    const int par = openblas_get_parallel();
+    int running;
+    const int threads = other_threads(&running) + 1;
+    char cpus[128];
+    allowed_cpus(cpus, sizeof cpus);
+    const char *ont = getenv("OPENBLAS_NUM_THREADS"), *omp = getenv("OMP_NUM_THREADS");
+    snprintf(out, n, "OpenBLAS %s (%s build), %d thread%s; %d threads in the process; CPUs %s; "
+             "OPENBLAS_NUM_THREADS=%s OMP_NUM_THREADS=%s", openblas_get_corename(),
+             par >= 0 && par <= 2 ? kind[par] : "unknown", openblas_get_num_threads(),
+             openblas_get_num_threads() == 1 ? "" : "s", threads, cpus, ont ? ont : "(unset)",
+             omp ? omp : "(unset)");
+}

@@ -333,8 +333,11 @@ static int plan_minibatches(Learner *L, int n) {
         for (int r = mb->row0; r < mb->row0 + mb->rows; r++) mb->ntok += L->len[r];
         /* this learner's shards: whole groups, contiguous in batch order */
         const int K = L->peers.count, j = L->peers.index, ng = mb->g1 - mb->g0;
+        /* micro_batches counts the minibatch's chunks over all its S'
+         * shards, so K learners run chunks of the same rows as one: a
+         * learner's share is not cut K times finer (smaller, slower sgemms) */
         const int S = L->n_shards, per = S / K;
-        const int chunks = (L->gs->micro_batches + L->gs->grad_shards - 1) / L->gs->grad_shards;
+        const int chunks = (L->gs->micro_batches + S - 1) / S;
         mb->sh0 = k * per;
         mb->nsh = per;
         for (int r = mb->row0; r < mb->row0 + mb->rows; r++) L->order[r] = r;

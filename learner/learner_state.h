@@ -67,8 +67,9 @@ typedef struct {
  * ntok completion tokens from tok0 in the per-token arrays. Its groups are
  * split into S' gradient shards (S' = [grpo] grad_shards rounded up to a
  * multiple of the learners K; learner j of K takes the j-th K-th of them),
- * and each shard's forwards and backwards run in ceil(micro_batches / S)
- * chunks (at most its rows): chunk c of a shard is the consecutive run
+ * and each shard's forwards and backwards run in ceil(micro_batches / S')
+ * chunks (at most its rows: the minibatch's chunks over all the learners
+ * are about micro_batches, whatever K): chunk c of a shard is the consecutive run
  * [row0 + c rows / chunks, row0 + (c + 1) rows / chunks) of the shard's
  * rows listed by completion length (ties in batch order; batch order itself
  * when chunks = 1), laid out padded to its own longest row. */
