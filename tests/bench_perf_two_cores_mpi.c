@@ -20,10 +20,13 @@
  * put rank 0's two BLAS threads on one core.)
  * First the machine's own ceiling: one sgemm alone against two at once (one
  * per rank) and against one on 2 BLAS threads; then each row's tokens/s by
- * mode and the speedups over 1 thread (medians of the per-rep ratios; for
- * 2 ranks also by thread CPU time, 1 thread's over the busier rank's: the
- * figure an unloaded machine would show, since CPU time stops while other
- * jobs hold a core, while cache and memory sharing still show), the
+ * mode and the speedups over 1 thread (medians of the per-rep ratios),
+ * each also as a share of the machine's own speedup in that mode at that
+ * moment (every step runs right after a 1024^3 sgemm in its mode: alone,
+ * two at once, on 2 threads; other jobs on the machine slow both alike),
+ * and for 2 ranks by thread CPU time too (1 thread's over the busier
+ * rank's: CPU time stops while another job holds the core, cache and
+ * memory sharing still show), the
  * 2-rank step split into compute (forward + backward), gradient allreduce
  * (waiting for the slower rank included), a bare allreduce of the same
  * buffer after a barrier (the transfer alone), and the rest (AdamW, the
@@ -117,15 +120,53 @@ static void set_blas_threads(int n) {
     openblas_set_num_threads(n);
 }
 
-/* Times reps steps per mode after one warm-up each, interleaved; prints
- * the row on rank 0. */
+/* GFLOP/s of one n^3 sgemm on this rank. */
+static double sgemm_gflops(int n, const float *a, float *c) {
+    const double t0 = now_seconds();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, a, n, 0.0f, c, n);
+    return 2.0 * n * n * (double)n * 1e-9 / (now_seconds() - t0);
+}
+
+/* One n^3 sgemm (a and c: n x n) in mode: on rank 0 alone with 1 or 2
+ * BLAS threads, or one on each rank at once; returns (on rank 0) the
+ * GFLOP/s, summed over the ranks for TWO_RANKS. Collective. */
+static double mode_sgemm(Mode md, int n, const float *a, float *c) {
+    double r = 0;
+    if (md == TWO_RANKS) {
+        pair_sync();
+        r = sgemm_gflops(n, a, c);
+        comm_group_sum_doubles(pair, &r, 1);
+    } else if (comm.rank == 0) {
+        if (md == TWO_THREADS) set_blas_threads(2);
+        r = sgemm_gflops(n, a, c);
+        if (md == TWO_THREADS) {
+            set_blas_threads(1);
+            nanosleep(&(struct timespec){0, (long)(POOL_SETTLE_S * 1e9)}, NULL);
+        }
+    }
+    comm_barrier_idle(IDLE_POLL_S);
+    return r;
+}
+
+/* The reference each rep's steps run just after, in their own mode. */
+enum { REF_N = 1024 };
+static float *ref_a, *ref_c;
+
+/* What check() found, printed under the row. */
+static char consistency[512];
+
+/* Times reps steps per mode after one warm-up each, interleaved, each
+ * right after a REF_N^3 sgemm in the same mode; prints the row on rank 0:
+ * tok/s, speedups over 1 thread, and the speedups as a share of the
+ * machine's (the sgemm's speedup in that mode, the same rep). */
 static void time_row(const char *label, const Row *row, int reps) {
     double t[N_MODES][MAX_REPS], speed[N_MODES][MAX_REPS], cpu[N_MODES][MAX_REPS];
-    double cpu_speed[MAX_REPS], comp[MAX_REPS], ar[MAX_REPS], rest[MAX_REPS], bare[MAX_REPS];
+    double cpu_speed[MAX_REPS], ceil[N_MODES][MAX_REPS], share[N_MODES][MAX_REPS], comp[MAX_REPS], ar[MAX_REPS], rest[MAX_REPS], bare[MAX_REPS];
     for (int k = -1; k < reps; k++) {
         for (int md = 0; md < N_MODES; md++) {
             double dt = 0, dc = 0;
             Split sp = {0};
+            const double sg = mode_sgemm(md, REF_N, ref_a, ref_c);
             if (md == TWO_RANKS) {
                 pair_sync();
                 const double t0 = now_seconds(), c0 = cpu_seconds();
@@ -149,6 +190,7 @@ static void time_row(const char *label, const Row *row, int reps) {
             if (k < 0) continue;
             t[md][k] = dt;
             cpu[md][k] = dc;
+            ceil[md][k] = sg;
             if (md == TWO_RANKS) {
                 comp[k] = sp.compute;
                 ar[k] = sp.allreduce;
@@ -161,13 +203,17 @@ static void time_row(const char *label, const Row *row, int reps) {
         }
     }
     for (int k = 0; k < reps; k++) {
-        for (int md = 0; md < N_MODES; md++) speed[md][k] = t[ONE_THREAD][k] / t[md][k];
+        for (int md = 0; md < N_MODES; md++) {
+            speed[md][k] = t[ONE_THREAD][k] / t[md][k];
+            share[md][k] = speed[md][k] / (ceil[md][k] / ceil[ONE_THREAD][k]);
+        }
         cpu_speed[k] = cpu[ONE_THREAD][k] / cpu[TWO_RANKS][k];
     }
-    double med[N_MODES], sp[N_MODES];
+    double med[N_MODES], sp[N_MODES], sh[N_MODES];
     for (int md = 0; md < N_MODES; md++) {
         med[md] = median(t[md], reps);
         sp[md] = median(speed[md], reps);
+        sh[md] = median(share[md], reps);
     }
     /* compute on each rank: the imbalance is the slower over the faster */
     double c_me = median(comp, reps), c_max = c_me, c_min = -c_me;
@@ -178,11 +224,12 @@ static void time_row(const char *label, const Row *row, int reps) {
     if (comm.rank != 0) return;
     printf("  %-22s", label);
     for (int md = 0; md < N_MODES; md++) printf("  %8.0f", row->tokens / med[md]);
-    printf("   %5.2fx  %5.2fx (cpu %4.2fx)   ", sp[TWO_THREADS], sp[TWO_RANKS],
-           median(cpu_speed, reps));
-    printf("2 ranks: step %.1f ms = compute %.1f + allreduce %.1f (bare %.1f) + rest %.1f; "
-           "compute imbalance %.3f\n", 1e3 * med[TWO_RANKS], 1e3 * c_me, 1e3 * a, 1e3 * b,
-           1e3 * r, c_max / c_min);
+    printf("   %5.2fx (%3.0f%%)  %5.2fx (%3.0f%%, cpu %4.2fx)\n", sp[TWO_THREADS],
+           100 * sh[TWO_THREADS], sp[TWO_RANKS], 100 * sh[TWO_RANKS], median(cpu_speed, reps));
+    printf("  %-22s  2 ranks: step %.1f ms = compute %.1f + gradient sum %.1f (bare %.1f) + "
+           "rest %.1f; compute imbalance %.3f\n", "", 1e3 * med[TWO_RANKS], 1e3 * c_me, 1e3 * a,
+           1e3 * b, 1e3 * r, c_max / c_min);
+    printf("%s", consistency);
     fflush(stdout);
 }
 
@@ -202,9 +249,9 @@ static void print_consistency(const float *g2, const float *w2, const float *g1,
         const double dw = fabs((double)w2[i] - w1[i]);
         if (dw > wmax) wmax = dw;
     }
-    printf("  %-22s  first step: the 2 ranks' weights %s; vs 1 thread: gradient |g2 - g1| / |g1| "
-           "%.1e, max |w2 - w1| %.1e\n", "", h[0] == h[1] ? "bit-identical" : "DIFFER",
-           n2 > 0 ? sqrt(d2 / n2) : 0.0, wmax);
+    snprintf(consistency, sizeof consistency, "  %-22s  first step: the 2 ranks' weights %s; "
+             "vs 1 thread: gradient |g2 - g1| / |g1| %.1e, max |w2 - w1| %.1e\n", "",
+             h[0] == h[1] ? "bit-identical" : "DIFFER", n2 > 0 ? sqrt(d2 / n2) : 0.0, wmax);
 }
 
 /* ---- training rows ----------------------------------------------------------- */
@@ -386,13 +433,6 @@ static void bench_grpo_row(const char *label, const ModelConfig *c, int reps) {
 
 /* ---- the machine's ceiling ------------------------------------------------------ */
 
-/* GFLOP/s of one n^3 sgemm on this rank. */
-static double sgemm_gflops(int n, const float *a, float *c) {
-    const double t0 = now_seconds();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, a, n, 0.0f, c, n);
-    return 2.0 * n * n * (double)n * 1e-9 / (now_seconds() - t0);
-}
-
 /* One sgemm alone (1 thread), two at once (one per rank: their summed
  * rate) and one on 2 BLAS threads, interleaved, reps times; prints the
  * medians and the ratios over one alone. */
@@ -402,20 +442,7 @@ static void bench_ceiling(int n, int reps) {
     double g[N_MODES][MAX_REPS], ratio[N_MODES][MAX_REPS];
     for (int k = -1; k < reps; k++)
         for (int md = 0; md < N_MODES; md++) {
-            double r = 0;
-            if (md == TWO_RANKS) {
-                pair_sync();
-                r = sgemm_gflops(n, a, c);
-                comm_group_sum_doubles(pair, &r, 1);
-            } else if (comm.rank == 0) {
-                if (md == TWO_THREADS) set_blas_threads(2);
-                r = sgemm_gflops(n, a, c);
-                if (md == TWO_THREADS) {
-                    set_blas_threads(1);
-                    nanosleep(&(struct timespec){0, (long)(POOL_SETTLE_S * 1e9)}, NULL);
-                }
-            }
-            comm_barrier_idle(IDLE_POLL_S);
+            const double r = mode_sgemm(md, n, a, c);
             if (k >= 0) g[md][k] = r;
         }
     for (int k = 0; k < reps; k++)
@@ -478,10 +505,15 @@ int main(int argc, char **argv) {
         for (int r = 0; r < 2; r++) printf("rank %d: %s\n", r, desc[r]);
     }
     bench_ceiling(sn, reps);
+    ref_a = xmalloc(sizeof(float) * REF_N * REF_N);
+    ref_c = xmalloc(sizeof(float) * REF_N * REF_N);
+    for (long i = 0; i < (long)REF_N * REF_N; i++) ref_a[i] = (float)(i % 7) - 3.0f;
     if (comm.rank == 0)
         printf("tok/s by mode (medians of %d, interleaved), speedups over 1 thread (medians of the "
-               "per-rep ratios)\n  %-22s  %8s  %8s  %8s   %6s  %6s\n", reps, "row", MODE_NAME[0],
-               MODE_NAME[1], "2 BLAS", "2 BLAS", "2 ranks");
+               "per-rep ratios; in brackets as a share of the same rep's %d^3 sgemm speedup in "
+               "that mode, and for 2 ranks by thread CPU time)\n  %-22s  %8s  %8s  %8s   %-14s  "
+               "%s\n", reps, REF_N, "row", MODE_NAME[0], MODE_NAME[1], "2 BLAS", "2 BLAS threads",
+               "2 ranks");
     struct { const char *name; int D, L, NH, HF; } sizes[2] = {
         {"~1M", 128, 4, 4, 352}, {"~4M", 256, 4, 8, 688}}; /* bench_perf_targets.c's */
     const struct { int B, T; } train[2] = {{32, 64}, {8, 256}};
@@ -498,6 +530,8 @@ int main(int argc, char **argv) {
         snprintf(label, sizeof label, "%s grpo step", sizes[i].name);
         if (row_selected(label)) bench_grpo_row(label, &c, reps);
     }
+    xfree(ref_a);
+    xfree(ref_c);
     if (comm.rank == 0) printf("peak RSS at exit, rank 0: %.0f MiB\n", peak_rss_mib());
     comm_group_free(pair);
     comm_finalize();
