@@ -3,8 +3,8 @@
 
 #include <cblas.h>
 #include <dirent.h>
-#include <sched.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "memory.h"
 #include "memory_limits.h"
 #include "util.h"
 
@@ -112,8 +113,26 @@ static void blas_reserve_or_die(int n) {
                 grew / MiB, BLAS_BUFFER_BYTES / MiB);
 }
 
+int blas_fit_threads(int wanted, int local_ranks, int online_cpus, int allowed_cpus) {
+    const int ranks = local_ranks < 1 ? 1 : local_ranks;
+    int fit = online_cpus / ranks;
+    if (allowed_cpus >= 1 && allowed_cpus < fit) fit = allowed_cpus;
+    if (fit < 1) fit = 1;
+    if (wanted < 1) wanted = 1;
+    return wanted < fit ? wanted : fit;
+}
+
 void blas_set_threads(int n) {
     n = n < 1 ? 1 : n;
+    cpu_set_t set;
+    const int allowed = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
+    const int online = (int)sysconf(_SC_NPROCESSORS_ONLN), ranks = memory_local_ranks();
+    const int fit = blas_fit_threads(n, ranks, online > 0 ? online : 1, allowed);
+    if (fit < n)
+        fprintf(stderr, "note: [run] blas_threads=%d: %d rank(s) on this node share %d CPUs (this "
+                "one may run on %d), so each rank runs %d OpenBLAS thread(s): more would put two "
+                "thread pools spinning on one core\n", n, ranks, online, allowed, fit);
+    n = fit;
     openblas_set_num_threads(n);
     blas_reserve_or_die(n);
 }
