@@ -21,10 +21,18 @@ ifeq ($(shell command -v mpicc),)
 $(error mpicc not found: run 'bash deploy/install-deps.sh' as root (package libopenmpi-dev))
 endif
 
-ifeq ($(SAN),1)
-  OPT   ?= -O1 -march=native
+# One binary for every x86-64 machine of a cluster: the code is built for a
+# portable baseline, and the model kernels again for AVX2 and AVX-512, the
+# widest the CPU runs being chosen at load time (common/kernel_dispatch.h).
+ifeq ($(shell uname -m),x86_64)
+  BASE_ARCH  ?= -march=x86-64-v2 -mtune=generic
+  KERNEL_AVX2   := -mavx2 -mfma -mbmi -mbmi2
+  KERNEL_AVX512 := $(KERNEL_AVX2) -mavx512f -mavx512vl -mavx512bw -mavx512dq
 endif
-OPT     ?= -O3 -march=native
+ifeq ($(SAN),1)
+  OPT   ?= -O1 $(BASE_ARCH)
+endif
+OPT     ?= -O3 $(BASE_ARCH)
 CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) -fno-math-errno -Wall -Wextra -Wshadow -Wvla \
            -Wno-unused-parameter -Icommon -Iactors -Ilearner -Iproto -Ideploy \
            $(shell pkg-config --cflags $(PKGS))
@@ -53,6 +61,11 @@ found:
 $(BUILD)/%.o: %.c $(wildcard */*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+# the kernel instances: model_kernels.c again, with their target flags
+$(BUILD)/common/model_kernels_avx2.o: CFLAGS += $(KERNEL_AVX2)
+$(BUILD)/common/model_kernels_avx512.o: CFLAGS += $(KERNEL_AVX512)
+$(BUILD)/common/model_kernels_avx2.o $(BUILD)/common/model_kernels_avx512.o: common/model_kernels.c
 
 $(BUILD)/libgrpo.a: $(LIB_OBJ)
 	@rm -f $@

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kernel_dispatch.h"
 #include "memory.h"
 #include "memory_limits.h"
 #include "util.h"
@@ -139,6 +140,14 @@ void blas_set_threads(int n) {
 
 const char *blas_corename(void) { return openblas_get_corename(); }
 
+void blas_describe(char *buf, size_t n) {
+    char kern[128];
+    kernel_describe(kern, sizeof kern);
+    const char *ct = getenv("OPENBLAS_CORETYPE");
+    const int threads = openblas_get_num_threads();
+    snprintf(buf, n, "%s, OpenBLAS %s, OPENBLAS_CORETYPE %s, %d BLAS thread%s per rank", kern,
+             blas_corename(), ct && *ct ? ct : "unset", threads, threads == 1 ? "" : "s");
+}
 
 /* The CPUs this process may run on, as ranges ("0-1", "0,2-3"). */
 static void allowed_cpus(char *out, size_t n) {
@@ -158,7 +167,7 @@ static void allowed_cpus(char *out, size_t n) {
     }
 }
 
-void blas_describe(char *out, size_t n) {
+void blas_describe_threads(char *out, size_t n) {
     static const char *kind[] = {"sequential", "pthreads", "OpenMP"};
     const int par = openblas_get_parallel();
     int running;

@@ -21,6 +21,12 @@ void blas_set_threads(int n);
 int blas_fit_threads(int wanted, int local_ranks, int online_cpus, int allowed_cpus);
 /* OpenBLAS kernel set in use, e.g. "Haswell" or "SkylakeX". */
 const char *blas_corename(void);
+/* One line for logs and benchmarks: the model kernels in use
+ * (kernel_describe), OpenBLAS's kernel set, OPENBLAS_CORETYPE as the user
+ * set it (never changed here) and the BLAS threads per rank, e.g.
+ * "kernels avx512 (CPU: avx512f avx2 fma), OpenBLAS SkylakeX,
+ * OPENBLAS_CORETYPE unset, 1 BLAS thread per rank". */
+void blas_describe(char *buf, size_t n);
 /* One line on this process's threads, for start-up logs and benchmarks:
  * the kernel set, how OpenBLAS was built (pthreads, OpenMP or sequential:
  * an OpenMP build would bring a second pool), the threads it runs kernels
@@ -28,6 +34,6 @@ const char *blas_corename(void);
  * OPENBLAS_NUM_THREADS / OMP_NUM_THREADS, e.g. "OpenBLAS SkylakeX
  * (pthreads build), 1 thread; 3 threads in the process; CPUs 0-1;
  * OPENBLAS_NUM_THREADS=(unset) OMP_NUM_THREADS=(unset)". */
-void blas_describe(char *out, size_t n);
+void blas_describe_threads(char *out, size_t n);
 
 #endif

@@ -1,11 +1,20 @@
 /* model_kernels.c: layer kernels for model.c (see model_kernels.h).
  *
  * Every large training product is one cblas_sgemm; decoding multiplies by
- * weights packed once per weight version (matmul_forward_packed) and runs
- * its attention in AVX2 when the target has it. The rest are short loops kept
- * simple enough for gcc -O3 -march=native to vectorize. Reductions that set
- * the numerics (RMS, log-sum-exp) accumulate in double through several
- * independent partial sums: deterministic, and fast without -ffast-math. */
+ * weights packed once per weight version (matmul_forward_packed). The rest
+ * are short loops kept simple enough for gcc -O3 to vectorize. Reductions
+ * that set the numerics (RMS, log-sum-exp) accumulate in double through
+ * several independent partial sums: deterministic, and fast without
+ * -ffast-math.
+ *
+ * This file is the portable instance; model_kernels_avx2.c and
+ * model_kernels_avx512.c compile it again for wider vectors (code for one
+ * width sits under #if __AVX512F__ / __AVX2__ inside the kernel), and
+ * kernel_dispatch.c picks the instance at load time (kernel_names.h). */
+#ifndef KERNEL_ISA
+#define KERNEL_ISA generic
+#endif
+#include "kernel_names.h"
 #include "model_kernels.h"
 
 #include <cblas.h>

@@ -48,6 +48,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "blas_setup.h"
 #include "checkpoint.h"
 #include "checksum_ring.h"
 #include "eval_report.h"
@@ -265,7 +266,9 @@ static int setup(Run *R) {
     printf(", %zu parameters, start %s, reference %s", R->policy.n_params, init, refp);
     if (R->value.params)
         printf(", PPO value model from %s (%zu parameters)", valuep, R->value.n_params);
-    printf("\neffective config (also in %s):\n", path);
+    char compute[256];
+    blas_describe(compute, sizeof compute);
+    printf("\ncompute on the learner: %s\neffective config (also in %s):\n", compute, path);
     config_write(cfg, stdout);
 
     learner_init(&R->L, &R->policy, &R->ref, cfg);

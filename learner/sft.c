@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "blas_setup.h"
 #include "checkpoint.h"
 #include "model_start.h"
 #include "learner.h"
@@ -221,6 +222,9 @@ int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval, Sft
            m.n_params, mc.dim, mc.n_layers, mc.n_heads, mc.n_kv_heads, mc.hidden_dim,
            ss->steps, B, task->name, data ? " (held-out evaluation only)" : "",
            ss->init[0] ? ss->init : "fresh weights");
+    char compute[256];
+    blas_describe(compute, sizeof compute);
+    printf("sft: compute: %s\n", compute);
     if (data) print_data(data);
     char resume_path[CFG_STR_MAX + 32], harmless[2048];
     sft_resume_path(out_path, resume_path, sizeof resume_path);

@@ -25,9 +25,9 @@
 
 int main(void) {
     blas_set_threads(1);
-    const char *ct = getenv("OPENBLAS_CORETYPE");
-    printf("OpenBLAS core %s (openblas_get_corename), OPENBLAS_CORETYPE=%s, 1 thread\n",
-           blas_corename(), ct ? ct : "(unset)");
+    char compute[256];
+    blas_describe(compute, sizeof compute);
+    printf("%s\n", compute);
     Tokenizer *tok = xmalloc(sizeof *tok);
     tokenizer_init_char(tok);
     sgemm_init(&ref, 2048);

@@ -34,7 +34,7 @@
  * consistency: the two ranks' weights (hash64) and, against the 1-thread
  * run from the same start, the summed gradient's relative 2-norm
  * difference and the largest weight difference. Each rank's thread setup
- * (blas_setup.h: blas_describe) is printed first.
+ * (blas_setup.h: blas_describe_threads) is printed first.
  * BENCH_REPS (default 5, at most 15), BENCH_ONLY=substring of a row label
  * (e.g. "~1M train T=64"), BENCH_SGEMM_N (default 2048). Timings are never
  * asserted. */
@@ -497,11 +497,14 @@ int main(int argc, char **argv) {
     pair = comm_group_first(&comm, 2);
     const int reps = env_int("BENCH_REPS", 5, 1, MAX_REPS), sn = env_int("BENCH_SGEMM_N", 2048, 16, 8192);
     char desc[2][512];
-    blas_describe(desc[comm.rank], sizeof desc[0]);
+    blas_describe_threads(desc[comm.rank], sizeof desc[0]);
     comm_gather_bytes(&comm, desc[comm.rank], sizeof desc[0], desc);
     if (comm.rank == 0) {
         printf("%ld CPUs online, %d physical cores (/proc/cpuinfo core ids)\n",
                sysconf(_SC_NPROCESSORS_ONLN), physical_cores());
+        char kern[256];
+        blas_describe(kern, sizeof kern);
+        printf("%s\n", kern);
         for (int r = 0; r < 2; r++) printf("rank %d: %s\n", r, desc[r]);
     }
     bench_ceiling(sn, reps);

@@ -7,7 +7,7 @@
  *     (OMPI_COMM_WORLD_LOCAL_SIZE=2) and blas_threads = 2 on a 2-CPU
  *     machine each rank runs 1 thread, so two ranks' pools never spin on
  *     one core;
- *   - blas_describe names the build, the thread counts and the CPUs. */
+ *   - blas_describe_threads names the build, the thread counts and the CPUs. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -56,7 +56,7 @@ static void test_two_ranks_get_one_thread_each(void **state) {
 static void test_describe(void **state) {
     (void)state;
     char line[512];
-    blas_describe(line, sizeof line);
+    blas_describe_threads(line, sizeof line);
     printf("  %s\n", line);
     assert_non_null(strstr(line, "OpenBLAS "));
     assert_non_null(strstr(line, " build), 1 thread;"));

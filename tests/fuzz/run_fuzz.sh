@@ -45,10 +45,18 @@ echo "run_fuzz.sh: building into $out/ with $($CC --version | head -n1)"
 mkdir -p "$out/obj" "$out/crashes"
 build_failed=0
 objs=()
+# the kernel instances (common/kernel_names.h) take the Makefile's target flags
+kernel_flags() {
+  case "$1" in
+    common/model_kernels_avx2.c) echo "-mavx2 -mfma -mbmi -mbmi2" ;;
+    common/model_kernels_avx512.c) echo "-mavx2 -mfma -mbmi -mbmi2 -mavx512f -mavx512vl -mavx512bw -mavx512dq" ;;
+  esac
+}
 for src in $LIB_SRCS; do
   o="$out/obj/${src//\//_}.o"
-  if [ ! -f "$o" ] || [ "$src" -nt "$o" ] || [ -n "$(find common proto learner actors deploy -name '*.h' -newer "$o" 2> /dev/null | head -n1)" ]; then
-    nice -n 19 $CC $CFLAGS -fsanitize=fuzzer-no-link,address,undefined -c "$src" -o "$o" || build_failed=1
+  if [ ! -f "$o" ] || [ "$src" -nt "$o" ] || [ -n "$(find common proto learner actors deploy -name '*.h' -newer "$o" 2> /dev/null | head -n1)" ] \
+     || { [[ "$src" == common/model_kernels_* ]] && [ common/model_kernels.c -nt "$o" ]; }; then
+    nice -n 19 $CC $CFLAGS $(kernel_flags "$src") -fsanitize=fuzzer-no-link,address,undefined -c "$src" -o "$o" || build_failed=1
   fi
   objs+=("$o")
 done
@@ -59,9 +67,12 @@ for t in $targets; do
   nice -n 19 $CC $CFLAGS -Itests/fuzz -fsanitize=fuzzer,address,undefined \
     -o "$out/fuzz_$t" "tests/fuzz/fuzz_$t.c" "$out/libproject.a" $LIBS || build_failed=1
 done
-# the seed writer (plain build): keeps it compiling with the encoders it uses
+# the seed writer (plain build): keeps it compiling with the encoders it uses;
+# its kernel instances get no target flags, so all three are portable C
 nice -n 19 $CC $CFLAGS -o "$out/make_seeds" tests/fuzz/make_seeds.c proto/wire.c proto/weights.c proto/rs_records.c \
-  common/checkpoint.c common/model.c common/model_kernels.c common/sample_dist.c common/tokenizer.c \
+  common/checkpoint.c common/model.c common/model_kernels.c \
+  common/model_kernels_avx2.c \
+  common/model_kernels_avx512.c common/kernel_dispatch.c common/sample_dist.c common/tokenizer.c \
   common/tokenizer_bpe.c common/tokenizer_json.c common/tokenizer_llama2c.c \
   common/format_safetensors.c common/format_llama2c.c common/format_hf.c common/atomic_file.c \
   $UTIL \

@@ -1,0 +1,256 @@
+/* test_kernel_dispatch.c: the compiled instances of the model kernels
+ * (kernel_dispatch.h) against each other on this machine. Every instance
+ * the CPU runs (avx2, avx512) is compared kernel by kernel with the
+ * portable one on the same random inputs, at odd sizes that leave vector
+ * tails; the instances differ only by float rounding (wider partial sums,
+ * FMA), so they agree to 1e-5 relative. The portable instance is checked
+ * against the naive references in test_model.c; here the public names are
+ * also checked to be bound to the instance kernel_isa() reports. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel_dispatch.h"
+#include "rng.h"
+#include "util.h"
+
+/* The kernels this test drives, for one instance. */
+typedef struct {
+    KernelIsa isa;
+    __typeof__(rmsnorm_forward) *rmsnorm_forward;
+    __typeof__(rmsnorm_backward) *rmsnorm_backward;
+    __typeof__(matmul_pack) *matmul_pack;
+    __typeof__(matmul_forward_packed) *matmul_forward_packed;
+    __typeof__(softmax_row) *softmax_row;
+    __typeof__(rope_forward) *rope_forward;
+    __typeof__(rope_backward) *rope_backward;
+    __typeof__(attention_forward) *attention_forward;
+    __typeof__(attention_backward) *attention_backward;
+    __typeof__(attention_decode_row) *attention_decode_row;
+    __typeof__(swiglu_forward) *swiglu_forward;
+    __typeof__(swiglu_backward) *swiglu_backward;
+    __typeof__(log_sum_exp_row) *log_sum_exp_row;
+    __typeof__(logp_forward) *logp_forward;
+    __typeof__(logp_backward) *logp_backward;
+} Kernels;
+
+#define KERNELS(name, I)                                                                   \
+    {I, rmsnorm_forward_##name, rmsnorm_backward_##name, matmul_pack_##name,             \
+     matmul_forward_packed_##name, softmax_row_##name, rope_forward_##name,               \
+     rope_backward_##name, attention_forward_##name, attention_backward_##name,           \
+     attention_decode_row_##name, swiglu_forward_##name, swiglu_backward_##name,          \
+     log_sum_exp_row_##name, logp_forward_##name, logp_backward_##name}
+
+static const Kernels INSTANCES[KERNEL_N_ISA] = {
+    KERNELS(generic, KERNEL_GENERIC), KERNELS(avx2, KERNEL_AVX2), KERNELS(avx512, KERNEL_AVX512)};
+
+static float *randn(size_t n, uint64_t seed, float scale) {
+    float *x = xmalloc(sizeof(float) * n);
+    Rng r;
+    rng_seed(&r, seed, 0);
+    for (size_t i = 0; i < n; i++) x[i] = scale * (2.0f * rng_uniform(&r) - 1.0f);
+    return x;
+}
+
+/* Largest |a - b| / (1 + |b|) over n; fails above tol, naming what. */
+static double expect_close(const char *isa, const char *what, const float *a, const float *b,
+                           size_t n, double tol) {
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]) / (1.0 + fabs((double)b[i]));
+        if (!(e <= worst)) worst = e; /* NaN counts as worst */
+    }
+    printf("    %-7s %-22s max rel diff %.2e\n", isa, what, worst);
+    if (!(worst <= tol)) fail_msg("%s %s: instances differ by %.3g (tol %g)", isa, what, worst, tol);
+    return worst;
+}
+
+enum { N = 13, D = 67, OC = 45, B = 2, T = 11, NH = 4, NKV = 2, HD = 8, V = 97 };
+static const double TOL = 1e-5;
+
+/* Runs every kernel of instance k and of the portable one on the same
+ * inputs and compares the outputs. */
+static void compare_instance(const Kernels *k) {
+    const Kernels *g = &INSTANCES[KERNEL_GENERIC];
+    const char *name = kernel_isa_name(k->isa);
+    float *x = randn((size_t)N * D, 1, 2.0f), *w = randn(D, 2, 1.0f), *dy = randn((size_t)N * D, 3, 1.0f);
+    float *y[2], *rstd[2], *dx[2], *dw[2];
+    const Kernels *pair[2] = {k, g};
+    for (int i = 0; i < 2; i++) {
+        y[i] = xmalloc(sizeof(float) * N * D);
+        rstd[i] = xmalloc(sizeof(float) * N);
+        dx[i] = xcalloc((size_t)N * D, sizeof(float));
+        dw[i] = xcalloc(D, sizeof(float));
+        pair[i]->rmsnorm_forward(y[i], rstd[i], x, w, N, D, 1e-5f);
+        pair[i]->rmsnorm_backward(dx[i], dw[i], dy, x, w, rstd[i], N, D);
+    }
+    expect_close(name, "rmsnorm_forward", y[0], y[1], (size_t)N * D, TOL);
+    expect_close(name, "rmsnorm_backward dx", dx[0], dx[1], (size_t)N * D, TOL);
+    expect_close(name, "rmsnorm_backward dw", dw[0], dw[1], D, TOL);
+
+    /* packed decode matmul, beta 0 then beta 1, with row strides */
+    float *wm = randn((size_t)OC * D, 4, 0.5f);
+    const size_t pf = matmul_packed_floats(D, OC);
+    for (int i = 0; i < 2; i++) {
+        float *packed = xcalloc(pf, sizeof(float));
+        pair[i]->matmul_pack(packed, wm, D, OC, 0);
+        float *out = xcalloc((size_t)N * (OC + 3), sizeof(float));
+        pair[i]->matmul_forward_packed(out, OC + 3, x, D, packed, N, D, OC, 0.0f);
+        pair[i]->matmul_forward_packed(out, OC + 3, x, D, packed, N, D, OC, 1.0f);
+        xfree(y[i]);
+        y[i] = out;
+        xfree(packed);
+    }
+    expect_close(name, "matmul_forward_packed", y[0], y[1], (size_t)N * (OC + 3), TOL);
+
+    float *row[2];
+    for (int i = 0; i < 2; i++) {
+        row[i] = randn(V, 5, 8.0f);
+        pair[i]->softmax_row(row[i], V);
+    }
+    expect_close(name, "softmax_row", row[0], row[1], V, TOL);
+
+    /* attention forward and backward, grouped-query, on rotated q and k */
+    const int QD = NH * HD, KD = NKV * HD;
+    float *cosb = xmalloc(sizeof(float) * T * HD / 2), *sinb = xmalloc(sizeof(float) * T * HD / 2);
+    rope_tables(cosb, sinb, T, HD, 10000.0f);
+    float *q0 = randn((size_t)B * T * QD, 6, 1.0f), *k0 = randn((size_t)B * T * KD, 7, 1.0f);
+    float *v0 = randn((size_t)B * T * KD, 8, 1.0f), *dout = randn((size_t)B * T * QD, 9, 1.0f);
+    float *q[2], *kk[2], *att[2], *out[2], *dq[2], *dk[2], *dv[2];
+    for (int i = 0; i < 2; i++) {
+        q[i] = xmalloc(sizeof(float) * B * T * QD);
+        kk[i] = xmalloc(sizeof(float) * B * T * KD);
+        memcpy(q[i], q0, sizeof(float) * B * T * QD);
+        memcpy(kk[i], k0, sizeof(float) * B * T * KD);
+        pair[i]->rope_forward(q[i], cosb, sinb, B, T, QD, HD);
+        pair[i]->rope_forward(kk[i], cosb, sinb, B, T, KD, HD);
+        att[i] = xcalloc((size_t)B * NH * T * T, sizeof(float));
+        out[i] = xmalloc(sizeof(float) * B * T * QD);
+        pair[i]->attention_forward(out[i], att[i], q[i], kk[i], v0, B, T, NH, NKV, HD);
+        dq[i] = xmalloc(sizeof(float) * B * T * QD);
+        dk[i] = xmalloc(sizeof(float) * B * T * KD);
+        dv[i] = xmalloc(sizeof(float) * B * T * KD);
+        float *dscore = xmalloc(sizeof(float) * T * T);
+        pair[i]->attention_backward(dq[i], dk[i], dv[i], dscore, dout, att[i], q[i], kk[i], v0, B,
+                                    T, NH, NKV, HD);
+        pair[i]->rope_backward(dq[i], cosb, sinb, B, T, QD, HD);
+        xfree(dscore);
+    }
+    expect_close(name, "rope_forward", q[0], q[1], (size_t)B * T * QD, TOL);
+    expect_close(name, "attention_forward", out[0], out[1], (size_t)B * T * QD, TOL);
+    expect_close(name, "attention_backward dq", dq[0], dq[1], (size_t)B * T * QD, TOL);
+    expect_close(name, "attention_backward dk", dk[0], dk[1], (size_t)B * T * KD, TOL);
+    expect_close(name, "attention_backward dv", dv[0], dv[1], (size_t)B * T * KD, TOL);
+
+    /* one decode row over the first sequence's T cached positions */
+    float *orow[2];
+    for (int i = 0; i < 2; i++) {
+        orow[i] = xmalloc(sizeof(float) * QD);
+        float *scores = xmalloc(sizeof(float) * NH * T);
+        pair[i]->attention_decode_row(orow[i], scores, q0, k0, v0, T, NH, NKV, HD);
+        xfree(scores);
+    }
+    expect_close(name, "attention_decode_row", orow[0], orow[1], QD, TOL);
+
+    /* SwiGLU */
+    const size_t nf = (size_t)N * D;
+    float *h1 = randn(nf, 10, 4.0f), *h3 = randn(nf, 11, 2.0f);
+    float *sw[2], *sig[2], *dh1[2], *dh3[2];
+    for (int i = 0; i < 2; i++) {
+        sw[i] = xmalloc(sizeof(float) * nf);
+        sig[i] = xmalloc(sizeof(float) * nf);
+        dh1[i] = xmalloc(sizeof(float) * nf);
+        dh3[i] = xmalloc(sizeof(float) * nf);
+        pair[i]->swiglu_forward(sw[i], sig[i], h1, h3, nf);
+        pair[i]->swiglu_backward(dh1[i], dh3[i], dy, h1, h3, sig[i], nf);
+    }
+    expect_close(name, "swiglu_forward", sw[0], sw[1], nf, TOL);
+    expect_close(name, "swiglu_backward dh1", dh1[0], dh1[1], nf, TOL);
+    expect_close(name, "swiglu_backward dh3", dh3[0], dh3[1], nf, TOL);
+
+    /* log-softmax, its log-probs and its gradient */
+    float *logits = randn((size_t)N * V, 12, 6.0f), *wt = randn(N, 13, 1.0f);
+    int targets[N];
+    for (int r = 0; r < N; r++) targets[r] = (r * 37 + 5) % V;
+    float lp[2][N], ent[2][N], lse_f[2];
+    double lse[2][N];
+    float *dl[2];
+    for (int i = 0; i < 2; i++) {
+        double zmax, mean_z;
+        lse_f[i] = (float)pair[i]->log_sum_exp_row(logits, V, 1.0 / 0.7, &zmax, &mean_z);
+        pair[i]->logp_forward(lp[i], ent[i], lse[i], logits, targets, N, V, 0.7f);
+        dl[i] = xmalloc(sizeof(float) * N * V);
+        pair[i]->logp_backward(dl[i], logits, lse[i], targets, wt, NULL, NULL, N, V, 0.7f);
+    }
+    expect_close(name, "log_sum_exp_row", &lse_f[0], &lse_f[1], 1, TOL);
+    expect_close(name, "logp_forward logp", lp[0], lp[1], N, TOL);
+    expect_close(name, "logp_forward entropy", ent[0], ent[1], N, TOL);
+    expect_close(name, "logp_backward", dl[0], dl[1], (size_t)N * V, TOL);
+
+    for (int i = 0; i < 2; i++) {
+        void *bufs[] = {y[i], rstd[i], dx[i], dw[i], row[i], q[i], kk[i], att[i], out[i], dq[i],
+                        dk[i], dv[i], orow[i], sw[i], sig[i], dh1[i], dh3[i], dl[i]};
+        for (size_t j = 0; j < sizeof bufs / sizeof bufs[0]; j++) xfree(bufs[j]);
+    }
+    void *bufs[] = {x, w, dy, wm, cosb, sinb, q0, k0, v0, dout, h1, h3, logits, wt};
+    for (size_t j = 0; j < sizeof bufs / sizeof bufs[0]; j++) xfree(bufs[j]);
+}
+
+/* Every wider instance this CPU runs agrees with the portable one. A CPU
+ * without AVX2 has nothing to compare; the count of instances compared is
+ * printed so a run says what it covered. */
+static void test_instances_agree(void **state) {
+    (void)state;
+    int compared = 0;
+    for (int isa = KERNEL_AVX2; isa < KERNEL_N_ISA; isa++) {
+        if (!kernel_isa_supported((KernelIsa)isa)) {
+            printf("    %s: this CPU cannot run it, not compared\n", kernel_isa_name((KernelIsa)isa));
+            continue;
+        }
+        compare_instance(&INSTANCES[isa]);
+        compared++;
+    }
+    printf("    %d wider instance(s) compared with the portable one\n", compared);
+}
+
+/* The public names run the instance kernel_isa() names: the widest the CPU
+ * supports. The address of an ifunc-bound name is that of the function the
+ * loader bound it to, so the binding is checked directly, and by a call. */
+static void test_public_names_bound(void **state) {
+    (void)state;
+    const KernelIsa isa = kernel_isa();
+    assert_true(kernel_isa_supported(isa));
+    for (int i = isa + 1; i < KERNEL_N_ISA; i++) assert_false(kernel_isa_supported((KernelIsa)i));
+    const Kernels *k = &INSTANCES[isa];
+    assert_ptr_equal((void *)rmsnorm_forward, (void *)k->rmsnorm_forward);
+    assert_ptr_equal((void *)matmul_forward_packed, (void *)k->matmul_forward_packed);
+    assert_ptr_equal((void *)logp_backward, (void *)k->logp_backward);
+    enum { NN = 3, DD = 1001 };
+    float *x = randn((size_t)NN * DD, 21, 3.0f), *w = randn(DD, 22, 1.0f);
+    float pub[NN * DD], inst[NN * DD], rp[NN], ri[NN];
+    rmsnorm_forward(pub, rp, x, w, NN, DD, 1e-5f);
+    k->rmsnorm_forward(inst, ri, x, w, NN, DD, 1e-5f);
+    assert_memory_equal(pub, inst, sizeof pub);
+    assert_memory_equal(rp, ri, sizeof rp);
+    char line[160];
+    kernel_describe(line, sizeof line);
+    printf("    %s\n", line);
+    assert_non_null(strstr(line, kernel_isa_name(isa)));
+    xfree(x);
+    xfree(w);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_instances_agree),
+        cmocka_unit_test(test_public_names_bound),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
