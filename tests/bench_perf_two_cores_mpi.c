@@ -120,32 +120,37 @@ static void set_blas_threads(int n) {
     openblas_set_num_threads(n);
 }
 
-/* GFLOP/s of one n^3 sgemm on this rank. */
-static double sgemm_gflops(int n, const float *a, float *c) {
-    const double t0 = now_seconds();
+/* GFLOP/s of one n^3 sgemm on this rank, by wall clock; *cpu (if not
+ * NULL) gets it by this thread's CPU time. */
+static double sgemm_gflops(int n, const float *a, float *c, double *cpu) {
+    const double t0 = now_seconds(), c0 = cpu_seconds();
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, a, n, 0.0f, c, n);
-    return 2.0 * n * n * (double)n * 1e-9 / (now_seconds() - t0);
+    const double f = 2.0 * n * n * (double)n * 1e-9;
+    if (cpu) *cpu = f / (cpu_seconds() - c0);
+    return f / (now_seconds() - t0);
 }
 
 /* One n^3 sgemm (a and c: n x n) in mode: on rank 0 alone with 1 or 2
  * BLAS threads, or one on each rank at once; returns (on rank 0) the
- * GFLOP/s, summed over the ranks for TWO_RANKS. Collective. */
-static double mode_sgemm(Mode md, int n, const float *a, float *c) {
-    double r = 0;
+ * GFLOP/s, summed over the ranks for TWO_RANKS, and *cpu (if not NULL)
+ * the same by thread CPU time (0 for TWO_THREADS). Collective. */
+static double mode_sgemm(Mode md, int n, const float *a, float *c, double *cpu) {
+    double r[2] = {0, 0};
     if (md == TWO_RANKS) {
         pair_sync();
-        r = sgemm_gflops(n, a, c);
-        comm_group_sum_doubles(pair, &r, 1);
+        r[0] = sgemm_gflops(n, a, c, &r[1]);
+        comm_group_sum_doubles(pair, r, 2);
     } else if (comm.rank == 0) {
         if (md == TWO_THREADS) set_blas_threads(2);
-        r = sgemm_gflops(n, a, c);
+        r[0] = sgemm_gflops(n, a, c, &r[1]);
         if (md == TWO_THREADS) {
             set_blas_threads(1);
             nanosleep(&(struct timespec){0, (long)(POOL_SETTLE_S * 1e9)}, NULL);
         }
     }
     comm_barrier_idle(IDLE_POLL_S);
-    return r;
+    if (cpu) *cpu = md == TWO_THREADS ? 0 : r[1]; /* 2 threads: not one thread's */
+    return r[0];
 }
 
 /* The reference each rep's steps run just after, in their own mode. */
@@ -166,7 +171,7 @@ static void time_row(const char *label, const Row *row, int reps) {
         for (int md = 0; md < N_MODES; md++) {
             double dt = 0, dc = 0;
             Split sp = {0};
-            const double sg = mode_sgemm(md, REF_N, ref_a, ref_c);
+            const double sg = mode_sgemm(md, REF_N, ref_a, ref_c, NULL);
             if (md == TWO_RANKS) {
                 pair_sync();
                 const double t0 = now_seconds(), c0 = cpu_seconds();
@@ -439,14 +444,20 @@ static void bench_grpo_row(const char *label, const ModelConfig *c, int reps) {
 static void bench_ceiling(int n, int reps) {
     float *a = xmalloc(sizeof(float) * n * n), *c = xmalloc(sizeof(float) * n * n);
     for (long i = 0; i < (long)n * n; i++) a[i] = (float)(i % 7) - 3.0f;
-    double g[N_MODES][MAX_REPS], ratio[N_MODES][MAX_REPS];
+    double g[N_MODES][MAX_REPS], ratio[N_MODES][MAX_REPS], gc[N_MODES][MAX_REPS], cratio[MAX_REPS];
     for (int k = -1; k < reps; k++)
         for (int md = 0; md < N_MODES; md++) {
-            const double r = mode_sgemm(md, n, a, c);
-            if (k >= 0) g[md][k] = r;
+            double cpu;
+            const double r = mode_sgemm(md, n, a, c, &cpu);
+            if (k >= 0) {
+                g[md][k] = r;
+                gc[md][k] = cpu;
+            }
         }
-    for (int k = 0; k < reps; k++)
+    for (int k = 0; k < reps; k++) {
         for (int md = 0; md < N_MODES; md++) ratio[md][k] = g[md][k] / g[ONE_THREAD][k];
+        cratio[k] = gc[TWO_RANKS][k] / gc[ONE_THREAD][k];
+    }
     if (comm.rank == 0) {
         double m[N_MODES], q[N_MODES];
         for (int md = 0; md < N_MODES; md++) {
@@ -455,8 +466,10 @@ static void bench_ceiling(int n, int reps) {
         }
         printf("machine ceiling, sgemm %d^3 (medians of %d, interleaved): one alone %.1f GFLOP/s; "
                "two at once (one per rank) %.1f GFLOP/s together = %.2fx; one on 2 BLAS threads "
-               "%.1f GFLOP/s = %.2fx\n", n, reps, m[ONE_THREAD], m[TWO_RANKS], q[TWO_RANKS],
-               m[TWO_THREADS], q[TWO_THREADS]);
+               "%.1f GFLOP/s = %.2fx; by thread CPU time two at once %.2fx (the cores slowing "
+               "each other through shared cache, memory and clock, not other jobs' time "
+               "slices)\n", n, reps, m[ONE_THREAD], m[TWO_RANKS], q[TWO_RANKS], m[TWO_THREADS],
+               q[TWO_THREADS], median(cratio, reps));
     }
     xfree(a);
     xfree(c);
