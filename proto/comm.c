@@ -339,11 +339,14 @@ static void pair_exchange(const CommGroup *g, const float *buf, size_t n_send, f
 /* Two ranks: each sums one half of buf (rank 0 [0, n/2), rank 1 the rest)
  * from its own copy and the peer's, then the summed halves are swapped:
  * reduce-scatter + allgather by hand, each rank adding n/2 floats and
- * moving n. Open MPI's MPI_Iallreduce (libnbc) picks a binomial tree for 2
- * ranks, which adds all n on rank 0 and sends them back: 15-17 ms for 4.3M
- * floats against 6-7 ms this way (2-core Xeon, Open MPI 4.1.4, shared
- * memory). Float addition commutes, so both ranks hold the same bits, the
- * ones the allreduce gave. */
+ * moving n. Open MPI 4.1's MPI_Iallreduce (libnbc) picks a binomial tree
+ * for 2 ranks, which adds all n on rank 0 and sends them back: on the
+ * 2-core Xeon, shared memory, 4.3M floats took 15-17 ms that way against
+ * 6.2-6.6 ms for libnbc's own ring and reduce-scatter algorithms (the
+ * shape built here), and with the machine loaded by other jobs this
+ * function took 15-27 ms against the allreduce's 32-47 ms (16M floats:
+ * 53-59 against 204-241 ms). Float addition commutes, so both ranks hold
+ * the same bits, the ones the allreduce gave. */
 static void pair_sum_floats(CommGroup *g, float *buf, size_t n) {
     const size_t h = n / 2, lo = g->rank == 0 ? 0 : h, mine = g->rank == 0 ? h : n - h;
     const size_t plo = g->rank == 0 ? h : 0, peers = n - mine;
