@@ -108,7 +108,10 @@ static void blas_reserve_or_die(int n) {
                 a + 2 * W * W, W);
     double grew = memory_status_bytes("VmSize") - before;
     xfree(a);
-    if (grew > BLAS_BUFFER_BYTES + 16 * MiB)
+    /* only under a limit: without one the pool was not waited for above,
+     * and a pool thread still starting maps its buffer meanwhile (a false
+     * alarm, seen as 256 MiB), while nothing can spin anyway */
+    if (limit > 0 && grew > BLAS_BUFFER_BYTES + 16 * MiB)
         fprintf(stderr, "warning: OpenBLAS mapped %.0f MiB on its first call, more than the %.0f MiB "
                 "buffer the start-up check assumes: under a tight ulimit -v it may spin\n",
                 grew / MiB, BLAS_BUFFER_BYTES / MiB);
