@@ -4,6 +4,7 @@
 #include <cblas.h>
 #include <dirent.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "kernel_dispatch.h"
+#include "memory.h"
 #include "memory_limits.h"
 #include "util.h"
 
@@ -106,14 +108,35 @@ static void blas_reserve_or_die(int n) {
                 a + 2 * W * W, W);
     double grew = memory_status_bytes("VmSize") - before;
     xfree(a);
-    if (grew > BLAS_BUFFER_BYTES + 16 * MiB)
+    /* only under a limit: without one the pool was not waited for above,
+     * and a pool thread still starting maps its buffer meanwhile (a false
+     * alarm, seen as 256 MiB), while nothing can spin anyway */
+    if (limit > 0 && grew > BLAS_BUFFER_BYTES + 16 * MiB)
         fprintf(stderr, "warning: OpenBLAS mapped %.0f MiB on its first call, more than the %.0f MiB "
                 "buffer the start-up check assumes: under a tight ulimit -v it may spin\n",
                 grew / MiB, BLAS_BUFFER_BYTES / MiB);
 }
 
+int blas_fit_threads(int wanted, int local_ranks, int online_cpus, int allowed_cpus) {
+    const int ranks = local_ranks < 1 ? 1 : local_ranks;
+    int fit = online_cpus / ranks;
+    if (allowed_cpus >= 1 && allowed_cpus < fit) fit = allowed_cpus;
+    if (fit < 1) fit = 1;
+    if (wanted < 1) wanted = 1;
+    return wanted < fit ? wanted : fit;
+}
+
 void blas_set_threads(int n) {
     n = n < 1 ? 1 : n;
+    cpu_set_t set;
+    const int allowed = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
+    const int online = (int)sysconf(_SC_NPROCESSORS_ONLN), ranks = memory_local_ranks();
+    const int fit = blas_fit_threads(n, ranks, online > 0 ? online : 1, allowed);
+    if (fit < n)
+        fprintf(stderr, "note: [run] blas_threads=%d: %d rank(s) on this node share %d CPUs (this "
+                "one may run on %d), so each rank runs %d OpenBLAS thread(s): more would put two "
+                "thread pools spinning on one core\n", n, ranks, online, allowed, fit);
+    n = fit;
     openblas_set_num_threads(n);
     blas_reserve_or_die(n);
 }
@@ -129,3 +152,35 @@ void blas_describe(char *buf, size_t n) {
              blas_corename(), ct && *ct ? ct : "unset", threads, threads == 1 ? "" : "s");
 }
 
+/* The CPUs this process may run on, as ranges ("0-1", "0,2-3"). */
+static void allowed_cpus(char *out, size_t n) {
+    cpu_set_t set;
+    out[0] = 0;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) {
+        snprintf(out, n, "? (sched_getaffinity: %s)", strerror(errno));
+        return;
+    }
+    size_t len = 0;
+    for (int c = 0; c < CPU_SETSIZE && len < n; c++) {
+        if (!CPU_ISSET(c, &set)) continue;
+        int e = c;
+        while (e + 1 < CPU_SETSIZE && CPU_ISSET(e + 1, &set)) e++;
+        len += (size_t)snprintf(out + len, n - len, e > c ? "%s%d-%d" : "%s%d", len ? "," : "", c, e);
+        c = e;
+    }
+}
+
+void blas_describe_threads(char *out, size_t n) {
+    static const char *kind[] = {"sequential", "pthreads", "OpenMP"};
+    const int par = openblas_get_parallel();
+    int running;
+    const int threads = other_threads(&running) + 1;
+    char cpus[128];
+    allowed_cpus(cpus, sizeof cpus);
+    const char *ont = getenv("OPENBLAS_NUM_THREADS"), *omp = getenv("OMP_NUM_THREADS");
+    snprintf(out, n, "OpenBLAS %s (%s build), %d thread%s; %d threads in the process; CPUs %s; "
+             "OPENBLAS_NUM_THREADS=%s OMP_NUM_THREADS=%s", openblas_get_corename(),
+             par >= 0 && par <= 2 ? kind[par] : "unknown", openblas_get_num_threads(),
+             openblas_get_num_threads() == 1 ? "" : "s", threads, cpus, ont ? ont : "(unset)",
+             omp ? omp : "(unset)");
+}

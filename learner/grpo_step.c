@@ -311,6 +311,39 @@ static void batch_statistics(const Learner *L, int n, uint64_t policy_version, S
     out->tokens = ntok;
 }
 
+/* Tokens group i's forwards run: its rows' prompt plus completion. */
+static int64_t group_cost(const Learner *L, int i) {
+    const Group *g = &L->sorted[i];
+    int64_t c = 0;
+    for (int k = 0; k < g->G; k++) c += g->prompt_len + g->completion_len[k];
+    return c;
+}
+
+/* The first group of shard s of S of minibatch mb: the group boundary
+ * whose share of the minibatch's tokens (group_cost) before it is nearest
+ * s / S (ties: the earlier), so the shards, and the learners computing
+ * them, get about equal work whatever the groups' lengths (equal lengths:
+ * the split by group count). A function of the batch and S only, never of
+ * which learner asks: shard_done's tree, and so the bits, stay K's own. */
+static int shard_start(const Learner *L, const Minibatch *mb, int s, int S) {
+    if (s <= 0) return mb->g0;
+    if (s >= S) return mb->g1;
+    int64_t total = 0;
+    for (int i = mb->g0; i < mb->g1; i++) total += group_cost(L, i);
+    const int64_t target = (int64_t)s * total; /* in units of 1 / S token */
+    int64_t cum = 0, best_err = target;        /* boundary g0: cum 0 */
+    int best = mb->g0;
+    for (int i = mb->g0; i < mb->g1; i++) {
+        cum += group_cost(L, i);
+        const int64_t err = cum * S > target ? cum * S - target : target - cum * S;
+        if (err < best_err) {
+            best_err = err;
+            best = i + 1;
+        }
+    }
+    return best;
+}
+
 /* Phase 3: splits the n sorted groups into contiguous runs of whole groups
  * (L->mbs) and orders each one's rows for its chunks (Minibatch); returns
  * how many. */
@@ -330,17 +363,20 @@ static int plan_minibatches(Learner *L, int n) {
         for (int r = 0; r < mb->row0; r++) mb->tok0 += L->len[r];
         mb->ntok = 0;
         for (int r = mb->row0; r < mb->row0 + mb->rows; r++) mb->ntok += L->len[r];
-        /* this learner's shards: whole groups, contiguous in batch order */
-        const int K = L->peers.count, j = L->peers.index, ng = mb->g1 - mb->g0;
+        /* this learner's shards: whole groups, contiguous in batch order,
+         * about equal in tokens */
+        const int K = L->peers.count, j = L->peers.index;
+        /* micro_batches counts the minibatch's chunks over all its S'
+         * shards, so K learners run chunks of the same rows as one: a
+         * learner's share is not cut K times finer (smaller, slower sgemms) */
         const int S = L->n_shards, per = S / K;
-        const int chunks = (L->gs->micro_batches + L->gs->grad_shards - 1) / L->gs->grad_shards;
+        const int chunks = (L->gs->micro_batches + S - 1) / S;
         mb->sh0 = k * per;
         mb->nsh = per;
         for (int r = mb->row0; r < mb->row0 + mb->rows; r++) L->order[r] = r;
         for (int q = 0; q < per; q++) {
             const int s_ = j * per + q;
-            const int sg0 = mb->g0 + (int)((int64_t)s_ * ng / S);
-            const int sg1 = mb->g0 + (int)((int64_t)(s_ + 1) * ng / S);
+            const int sg0 = shard_start(L, mb, s_, S), sg1 = shard_start(L, mb, s_ + 1, S);
             Shard *sh = &L->shards[mb->sh0 + q];
             sh->row0 = mb->row0;
             for (int i = mb->g0; i < sg0; i++) sh->row0 += L->sorted[i].G;

@@ -68,13 +68,15 @@ typedef struct {
 
 /* A minibatch: groups [g0, g1) of the sorted batch, rows [row0, row0 + rows),
  * ntok completion tokens from tok0 in the per-token arrays. Its groups are
- * split into S' gradient shards (S' = [grpo] grad_shards rounded up to a
- * multiple of the learners K; learner j of K takes the j-th K-th of them),
- * and each shard's forwards and backwards run in ceil(micro_batches / S)
- * chunks (at most its rows): consecutive runs of the shard's rows in batch
- * order (grpo_step.c: chunk_rows), whole groups while the shard has at
- * least as many groups as chunks, so a group's rows share their prompt's
- * positions in one forward (SeqBatch.layout); padding costs nothing there. */
+ * split into S' gradient shards of about equal tokens (S' = [grpo]
+ * grad_shards rounded up to a multiple of the learners K; learner j of K
+ * takes the j-th K-th of them), and each shard's forwards and backwards
+ * run in ceil(micro_batches / S') chunks (at most its rows: about
+ * micro_batches chunks per minibatch over all the learners, whatever K):
+ * consecutive runs of the shard's rows in batch order (grpo_step.c:
+ * chunk_rows), whole groups while the shard has at least as many groups as
+ * chunks, so a group's rows share their prompt's positions in one forward
+ * (SeqBatch.layout); padding costs nothing there. */
 typedef struct {
     int g0, g1, row0, rows;
     long tok0, ntok;
@@ -95,7 +97,9 @@ typedef struct {
  * call). Every learner holds the whole batch and computes its advantages,
  * statistics and the loss's normalisers from all of it, but runs the
  * forwards and backwards of its share only: of each minibatch's groups
- * [g0, g1), learner j of K takes [g0 + j (g1-g0)/K, g0 + (j+1) (g1-g0)/K).
+ * [g0, g1), learner j of K takes the j-th K-th of its S' shards, runs of
+ * whole groups cut at about equal shares of the minibatch's tokens
+ * (prompt + completion per row; equal lengths: equal group counts).
  * Before every optimizer update the K gradients are summed (sum_floats,
  * one call over the flat gradient buffer), so every learner applies the
  * same AdamW update to the same weights; the per-token statistics are

@@ -95,12 +95,14 @@ CommGroup *comm_group_first(const Comm *c, int k);
 void comm_group_free(CommGroup *g);
 int comm_group_rank(const CommGroup *g);
 int comm_group_size(const CommGroup *g);
-/* In place: buf becomes the element-wise sum over the group (one
- * allreduce per chunk of at most 2^28 floats, below MPI's 2^31-byte int
- * count limit). With two learners each rank adds the same two numbers, so
- * every rank gets the same bits; for more, MPI's reduction order is fixed
- * for a given group size and message size (run to run reproducible). */
-void comm_group_sum_floats(const CommGroup *g, float *buf, size_t n);
+/* In place: buf becomes the element-wise sum over the group. Two ranks:
+ * each sums one half and the halves are swapped (point-to-point, through
+ * a scratch half kept in g); each element is the same two numbers added,
+ * so both ranks get the same bits. More: one allreduce per chunk of at
+ * most 2^28 floats (below MPI's 2^31-byte int count limit), whose
+ * reduction order is fixed for a given group size and message size (run
+ * to run reproducible). */
+void comm_group_sum_floats(CommGroup *g, float *buf, size_t n);
 void comm_group_sum_doubles(const CommGroup *g, double *buf, int n);
 void comm_group_max_doubles(const CommGroup *g, double *buf, int n);
 /* From the group's rank 0 (the world's rank 0) to the others. */
