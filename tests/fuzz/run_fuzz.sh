@@ -70,7 +70,8 @@ done
 # the seed writer (plain build): keeps it compiling with the encoders it uses;
 # its kernel instances get no target flags, so all three are portable C
 nice -n 19 $CC $CFLAGS -o "$out/make_seeds" tests/fuzz/make_seeds.c proto/wire.c proto/weights.c proto/rs_records.c \
-  common/checkpoint.c common/model.c common/model_kernels.c \
+  common/checkpoint.c common/model.c common/model_decode.c common/packed_layout.c \
+  common/attention_packed.c common/model_kernels.c \
   common/model_kernels_avx2.c \
   common/model_kernels_avx512.c common/kernel_dispatch.c common/sample_dist.c common/tokenizer.c \
   common/tokenizer_bpe.c common/tokenizer_json.c common/tokenizer_llama2c.c \
