@@ -49,8 +49,9 @@
 
 #include "bench_common.h"
 #include "bench_model_common.h"
+#include "bench_step_batch.h"
 
-enum { STEP_NP = 4, STEP_G = 8, STEP_PLEN = 32, STEP_CLEN = 96, MAX_REPS = 15 };
+enum { MAX_REPS = 15 };
 
 #define PLAN(c) ((TrainPlan *)config_get_mut((c), &plan_section))
 #define SAMP(c) ((SamplingSettings *)config_get_mut((c), &sampling_section))
@@ -81,28 +82,6 @@ static int bench_sgemm_n(void) {
     if (*end || n < 16 || n > 8192)
         die("bench_perf_targets.c: BENCH_SGEMM_N=%s: want an integer in 16..8192", s);
     return (int)n;
-}
-
-/* 4 prompts x G = 8, prompt 32 + completion 96 tokens, the same every run. */
-static void step_batch(Group *g, int V) {
-    Rng r;
-    rng_seed(&r, 12, 0);
-    for (int i = 0; i < STEP_NP; i++) {
-        group_alloc(&g[i], STEP_G, STEP_PLEN, 1, (int64_t)STEP_G * STEP_CLEN);
-        g[i].actor_rank = 1;
-        g[i].seq_no = (uint64_t)i;
-        g[i].prompt[0] = 1;
-        for (int j = 1; j < STEP_PLEN; j++) g[i].prompt[j] = 3 + (int)rng_below(&r, V - 3);
-        for (int j = 0; j < STEP_G * STEP_CLEN; j++) {
-            g[i].tokens[j] = 3 + (int)rng_below(&r, V - 3);
-            g[i].old_logprobs[j] = -4.585f + 0.1f * (rng_uniform(&r) - 0.5f); /* ~ log(1/98) */
-        }
-        for (int k = 0; k < STEP_G; k++) {
-            g[i].completion_len[k] = STEP_CLEN;
-            g[i].reward[k] = g[i].reward_comp[k] = (float)((i + k) % 3 == 0);
-            g[i].finish[k] = WIRE_FINISH_LENGTH;
-        }
-    }
 }
 
 /* Times learner_step on step_batch with a fresh policy and reference. */
