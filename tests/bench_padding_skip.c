@@ -57,6 +57,41 @@ static void report(const char *what, const SeqBatch *b, double *old, double *nw,
            1e3 * o, 1e3 * n, q, REPS);
 }
 
+/* One timed run of a benchmark: the old path (which 0) or the new (1). */
+typedef void (*TimedRun)(void *ctx, int which);
+
+/* REPS pairs of run(ctx, 0) and run(ctx, 1) after one warm-up pair, by
+ * thread CPU time; reports them under what for batch b. */
+static void paired(const char *what, const SeqBatch *b, TimedRun run, void *ctx) {
+    double old[REPS], nw[REPS], ratio[REPS];
+    for (int k = -1; k < REPS; k++) { /* k = -1 warms up */
+        const double c0 = cpu_seconds();
+        run(ctx, 0);
+        const double c1 = cpu_seconds();
+        run(ctx, 1);
+        const double c2 = cpu_seconds();
+        if (k < 0) continue;
+        old[k] = c1 - c0;
+        nw[k] = c2 - c1;
+        ratio[k] = old[k] / nw[k];
+    }
+    report(what, b, old, nw, ratio);
+}
+
+typedef struct {
+    Model *vm;
+    ForwardState *s;
+    const SeqBatch *b;
+    float *v, *dv;
+} ValueRun;
+
+static void value_run(void *ctx, int which) {
+    ValueRun *a = ctx;
+    model_forward_values(a->vm, a->s, a->b->tokens, which ? a->b->n_pos : NULL, a->b->B, a->b->T,
+                         a->v);
+    model_backward_values(a->vm, a->s, a->dv);
+}
+
 static void bench_value(const ModelConfig *mc, const Group *g) {
     Model lm, vm;
     model_init(&lm, mc);
@@ -72,27 +107,37 @@ static void bench_value(const ModelConfig *mc, const Group *g) {
         for (int t = 0; t < b.T; t++) /* every completion position, as PPO's value loss */
             dv[r * b.T + t] = t >= b.first[r] && t < b.n_pos[r] ? 1e-3f : 0.0f;
     ForwardState *s = forward_state_new(&vm.cfg, b.B, b.T);
-    double old[REPS], nw[REPS], ratio[REPS];
-    for (int k = -1; k < REPS; k++) { /* k = -1 warms up */
-        double c0 = cpu_seconds();
-        model_forward_values(&vm, s, b.tokens, NULL, b.B, b.T, v);
-        model_backward_values(&vm, s, dv);
-        const double c1 = cpu_seconds();
-        model_forward_values(&vm, s, b.tokens, b.n_pos, b.B, b.T, v);
-        model_backward_values(&vm, s, dv);
-        const double c2 = cpu_seconds();
-        if (k < 0) continue;
-        old[k] = c1 - c0;
-        nw[k] = c2 - c1;
-        ratio[k] = old[k] / nw[k];
-    }
-    report("value model forward + backward", &b, old, nw, ratio);
+    ValueRun a = {&vm, s, &b, v, dv};
+    paired("value model forward + backward", &b, value_run, &a);
     forward_state_free(s);
     xfree(v);
     xfree(dv);
     batch_free(&b);
     model_free(&vm);
     model_free(&lm);
+}
+
+typedef struct {
+    DistillWork *w;
+    Model *teacher, *student;
+    const SeqBatch *b;
+    const uint8_t *mask;
+} DistillRun;
+
+static void distill_timed(void *ctx, int which) {
+    DistillRun *a = ctx;
+    const SeqBatch *b = a->b;
+    DistillWork *w = a->w;
+    if (which) {
+        distill_batch_kl(w, a->student, b, a->mask, 1.0f, 1);
+    } else {
+        model_forward(a->teacher, w->fs_t, b->tokens, b->targets, b->B, b->T, 1.0f, w->logp, NULL);
+        model_forward(a->student, w->fs_s, b->tokens, b->targets, b->B, b->T, 1.0f, w->logp, NULL);
+        distill_kl_loss(forward_state_logits(w->fs_t, NULL, NULL),
+                        forward_state_logits(w->fs_s, NULL, NULL), a->mask, b->B * b->T,
+                        a->student->cfg.vocab_size, 1.0f, w->dlogits, NULL);
+    }
+    model_backward_logits(a->student, w->fs_s, w->dlogits);
 }
 
 static void bench_distill(const ModelConfig *tc, const Group *g) {
@@ -111,29 +156,11 @@ static void bench_distill(const ModelConfig *tc, const Group *g) {
     SeqBatch b;
     batch_init(&b, BENCH_NP, tc->max_seq_len);
     fill(&b, g, 0, BENCH_NP, 1);
-    const int N = b.B * b.T, V = sc.vocab_size;
-    uint8_t *mask = xcalloc(N, 1);
+    uint8_t *mask = xcalloc((size_t)b.B * b.T, 1);
     for (int r = 0; r < b.B; r++)
         for (int j = 0; j < b.seq_len[r] - b.prompt_len[r]; j++) mask[batch_index(&b, r, j)] = 1;
-    double old[REPS], nw[REPS], ratio[REPS];
-    for (int k = -1; k < REPS; k++) {
-        double c0 = cpu_seconds();
-        model_forward(&teacher, w.fs_t, b.tokens, b.targets, b.B, b.T, 1.0f, w.logp, NULL);
-        model_forward(&student, w.fs_s, b.tokens, b.targets, b.B, b.T, 1.0f, w.logp, NULL);
-        distill_kl_loss(forward_state_logits(w.fs_t, NULL, NULL),
-                        forward_state_logits(w.fs_s, NULL, NULL), mask, N, V, 1.0f, w.dlogits,
-                        NULL);
-        model_backward_logits(&student, w.fs_s, w.dlogits);
-        const double c1 = cpu_seconds();
-        distill_batch_kl(&w, &student, &b, mask, 1.0f, 1);
-        model_backward_logits(&student, w.fs_s, w.dlogits);
-        const double c2 = cpu_seconds();
-        if (k < 0) continue;
-        old[k] = c1 - c0;
-        nw[k] = c2 - c1;
-        ratio[k] = old[k] / nw[k];
-    }
-    report("distill step (teacher dim 64, student 32)", &b, old, nw, ratio);
+    DistillRun a = {&w, &teacher, &student, &b, mask};
+    paired("distill step (teacher dim 64, student 32)", &b, distill_timed, &a);
     xfree(mask);
     batch_free(&b);
     distill_work_free(&w);
