@@ -14,8 +14,10 @@
  * once per row, and backward adds every query's gradient into them once:
  *   dP = dY V^T ; dV += P^T dY ; dS = P * (dP - rowsum(P * dP)) ;
  *   dQ = scale dS K ; dK += scale dS^T Q.
- * The dense layout (one segment per grid row) is a per-(sequence, head)
- * causal attention, attention_forward's products cut into those tiles.
+ * A row layout (packed_layout_rows: one segment per grid row, its padding
+ * left out) is a per-(sequence, head) causal attention over each row's
+ * real positions; this is the only training attention (the decoder's is
+ * attention_decode_row, model_kernels.h).
  *
  * Legend as model_kernels.h: NH query heads, NKV kv heads (query head h
  * reads kv head h / (NH / NKV)), HD head dim, D = NH*HD, KVD = NKV*HD;

@@ -26,7 +26,8 @@ typedef struct {
     PackedLayout layout; /* the positions to compute (batch_layout): rows with
                           * the same prompt share its first prompt_len - 1
                           * positions; padding is left out (model_forward_batch) */
-    int *n_pos, *shared, *key, *distinct; /* (max_B) batch_layout's scratch for layout */
+    int *n_pos;          /* (max_B) row r's positions, seq_len - 1 (batch_layout) */
+    int *shared, *key, *distinct; /* (max_B) batch_layout's scratch for layout */
 } SeqBatch;
 
 void batch_init(SeqBatch *b, int max_B, int max_len);

@@ -29,8 +29,6 @@
     X(rope_forward) \
     X(rope_backward) \
     X(softmax_row) \
-    X(attention_forward) \
-    X(attention_backward) \
     X(attention_decode_row) \
     X(swiglu_forward) \
     X(swiglu_recompute) \
@@ -59,8 +57,6 @@
 #define rope_forward KERNEL_NAME(rope_forward)
 #define rope_backward KERNEL_NAME(rope_backward)
 #define softmax_row KERNEL_NAME(softmax_row)
-#define attention_forward KERNEL_NAME(attention_forward)
-#define attention_backward KERNEL_NAME(attention_backward)
 #define attention_decode_row KERNEL_NAME(attention_decode_row)
 #define swiglu_forward KERNEL_NAME(swiglu_forward)
 #define swiglu_recompute KERNEL_NAME(swiglu_recompute)

@@ -6,8 +6,8 @@
  * Legend (model.h): V vocab, D dim, L layers, NH heads, NKV kv heads,
  * HD = D/NH, KVD = NKV*HD, HF SwiGLU width, B sequences, T tokens,
  * N rows: the packed positions the trunk runs on (packed_layout.h), B*T for
- * the dense layout of a plain (B, T) forward, fewer when rows share a
- * prompt or are padded. One layer:
+ * a plain (B, T) forward, fewer when rows share a prompt or are padded
+ * (padding is never computed). One layer:
  *   xn = rmsnorm(x) ; q,k,v = xn Wq^T, xn Wk^T, xn Wv^T ; rope(q, k)
  *   x += attention(q, k, v) Wo^T
  *   xn = rmsnorm(x) ; x += (silu(xn W1^T) * xn W3^T) W2^T
@@ -186,12 +186,11 @@ struct ForwardState {
     float *hsig;         /* (L, N, HF) sigmoid(h1) */
     float *xn_final;     /* (N, D) */
     float *rstd_final;   /* (N) */
-    /* The LM head runs on n_rows rows: every position of a dense layout
-     * (packed = 0: the arrays below are indexed like (B, T)), or the needed
-     * ones gathered in (b, t) order (packed = 1: row i is position
-     * row_pos[i] of the (B, T) grid, its input the trunk's row
-     * lay.row_of[row_pos[i]]). */
-    int packed, n_rows;
+    /* The LM head runs on n_rows rows, the needed positions gathered in
+     * (b, t) order: row i is position row_pos[i] of the (B, T) grid, its
+     * input the trunk's row lay.row_of[row_pos[i]] (every b*T + t in order
+     * after a plain model_forward). */
+    int n_rows;
     int *row_pos;        /* (N) */
     float *xf_rows;      /* (N, D) gathered xn_final rows, the head's input */
     float *d_xf_rows;    /* (N, D) their gradient, scattered into d_xn */
@@ -385,19 +384,12 @@ void model_forward_dist(const Model *m, ForwardState *s, const int *tokens, cons
     model_forward_from(m, s, tokens, targets, NULL, B, T, dist, logp, entropy);
 }
 
-/* Chooses the head's rows: every position of a dense layout (first NULL,
- * or all 0), or the positions t >= first[b] (every one if first is NULL)
- * that the layout computes (no padding), gathered into s->row_pos. */
+/* Chooses the head's rows: the positions t >= first[b] (every one if
+ * first is NULL) that the layout computes (no padding), gathered into
+ * s->row_pos in (b, t) order. */
 static void head_rows(ForwardState *s, const int *first) {
     const int B = s->lay.B, T = s->lay.T;
-    int all = s->lay.dense;
-    for (int b = 0; first && b < B; b++) {
-        CHECK(first[b] >= 0 && first[b] <= T);
-        all &= first[b] == 0;
-    }
-    s->packed = !all;
-    s->n_rows = B * T;
-    if (all) return;
+    for (int b = 0; first && b < B; b++) CHECK(first[b] >= 0 && first[b] <= T);
     int n = 0;
     for (int b = 0; b < B; b++)
         for (int t = first ? first[b] : 0; t < T; t++)
@@ -417,30 +409,20 @@ static void forward_lm(const Model *m, ForwardState *s, const int *targets, cons
     s->temperature = temperature;
     head_rows(s, first);
     const int n = s->n_rows;
-    /* the head's input, targets and outputs: the (B, T) arrays themselves,
-     * or their needed rows packed */
-    const float *xf = s->xn_final;
-    float *lp = logp, *ent = entropy;
-    if (s->packed) {
-        for (int i = 0; i < n; i++) {
-            const int r = s->lay.row_of[s->row_pos[i]];
-            memcpy(s->xf_rows + (size_t)i * D, s->xn_final + (size_t)r * D, sizeof(float) * D);
-            s->targets[i] = targets[s->row_pos[i]];
-        }
-        xf = s->xf_rows;
-        lp = s->row_logp;
-        ent = entropy ? s->row_ent : NULL;
-    } else {
-        memcpy(s->targets, targets, sizeof(int) * N);
+    /* the head's input, targets and outputs: its rows packed */
+    for (int i = 0; i < n; i++) {
+        const int r = s->lay.row_of[s->row_pos[i]];
+        memcpy(s->xf_rows + (size_t)i * D, s->xn_final + (size_t)r * D, sizeof(float) * D);
+        s->targets[i] = targets[s->row_pos[i]];
     }
-    if (n > 0) matmul_forward(s->logits, xf, model_lm_head(m), n, D, V, 0.0f);
+    float *lp = s->row_logp, *ent = entropy ? s->row_ent : NULL;
+    if (n > 0) matmul_forward(s->logits, s->xf_rows, model_lm_head(m), n, D, V, 0.0f);
     s->truncated = sample_dist_truncates(dist, V);
     if (s->truncated)
         logp_forward_truncated(lp, ent, s->lse, s->keep_z, s->keep_id, s->logits, s->targets, n,
                                V, dist, s->keep_scratch);
     else
         logp_forward(lp, ent, s->lse, s->logits, s->targets, n, V, temperature);
-    if (!s->packed) return;
     memset(logp, 0, sizeof(float) * N);
     if (entropy) memset(entropy, 0, sizeof(float) * N);
     for (int i = 0; i < n; i++) {
@@ -454,7 +436,7 @@ void model_forward_from(const Model *m, ForwardState *s, const int *tokens, cons
                         float *entropy) {
     check_head(m, s, MODEL_HEAD_LM, "model_forward");
     CHECK(B >= 1 && B <= s->max_B && T >= 1 && T <= s->max_T);
-    packed_layout_dense(&s->lay, tokens, B, T);
+    packed_layout_rows(&s->lay, tokens, NULL, B, T);
     forward_lm(m, s, targets, first, dist, logp, entropy);
 }
 
@@ -467,14 +449,11 @@ void model_forward_batch(const Model *m, ForwardState *s, const SeqBatch *b,
     forward_lm(m, s, b->targets, b->first, dist, logp, entropy);
 }
 
-const float *forward_state_logits(const ForwardState *s, int *B, int *T) {
+const float *forward_state_logits(const ForwardState *s, int *rows, const int **pos) {
     CHECK(s->B > 0);
     if (s->cfg.head != MODEL_HEAD_LM) die("forward_state_logits: a scalar model has no logits");
-    if (s->packed)
-        die("forward_state_logits: the last forward (model_forward_from or _batch) skipped positions; "
-            "it has logits at the needed ones only");
-    if (B) *B = s->B;
-    if (T) *T = s->T;
+    if (rows) *rows = s->n_rows;
+    if (pos) *pos = s->row_pos;
     return s->logits;
 }
 
@@ -534,16 +513,15 @@ static void backward_from_logits(Model *m, ForwardState *s, const float *d_logit
     const ModelConfig *c = &m->cfg;
     const int D = c->dim, n = s->n_rows;
     float *gw = c->tied_embeddings ? m->g.wte : m->g.wcls;
-    const float *xf = s->packed ? s->xf_rows : s->xn_final;
-    float *d_xf = s->packed ? s->d_xf_rows : s->d_xn;
-    if (n > 0) matmul_backward(d_xf, gw, d_logits, xf, model_lm_head(m), n, D, c->vocab_size, 0.0f);
-    if (s->packed) { /* added: several grid positions can share a trunk row (a prompt's) */
-        memset(s->d_xn, 0, sizeof(float) * (size_t)s->lay.n_rows * D);
-        for (int i = 0; i < n; i++) {
-            float *dst = s->d_xn + (size_t)s->lay.row_of[s->row_pos[i]] * D;
-            const float *src = d_xf + (size_t)i * D;
-            for (int j = 0; j < D; j++) dst[j] += src[j];
-        }
+    if (n > 0)
+        matmul_backward(s->d_xf_rows, gw, d_logits, s->xf_rows, model_lm_head(m), n, D,
+                        c->vocab_size, 0.0f);
+    /* added: several grid positions can share a trunk row (a prompt's) */
+    memset(s->d_xn, 0, sizeof(float) * (size_t)s->lay.n_rows * D);
+    for (int i = 0; i < n; i++) {
+        float *dst = s->d_xn + (size_t)s->lay.row_of[s->row_pos[i]] * D;
+        const float *src = s->d_xf_rows + (size_t)i * D;
+        for (int j = 0; j < D; j++) dst[j] += src[j];
     }
     trunk_backward(m, s);
 }
@@ -552,12 +530,8 @@ void model_backward(Model *m, ForwardState *s, const float *weights) {
     check_head(m, s, MODEL_HEAD_LM, "model_backward");
     CHECK(m->grads != NULL && s->B > 0);
     const int n = s->n_rows, V = m->cfg.vocab_size;
-    const float *w = weights;
-    if (s->packed) {
-        for (int i = 0; i < n; i++) s->row_w[i] = weights[s->row_pos[i]];
-        w = s->row_w;
-    }
-    logp_backward(s->d_logits, s->logits, s->lse, s->targets, w, s->truncated ? s->keep_z : NULL,
+    for (int i = 0; i < n; i++) s->row_w[i] = weights[s->row_pos[i]];
+    logp_backward(s->d_logits, s->logits, s->lse, s->targets, s->row_w, s->truncated ? s->keep_z : NULL,
                   s->truncated ? s->keep_id : NULL, n, V, s->temperature);
     backward_from_logits(m, s, s->d_logits);
 }
@@ -565,35 +539,39 @@ void model_backward(Model *m, ForwardState *s, const float *weights) {
 void model_backward_logits(Model *m, ForwardState *s, const float *d_logits) {
     check_head(m, s, MODEL_HEAD_LM, "model_backward_logits");
     CHECK(m->grads != NULL && s->B > 0);
-    if (s->packed)
-        die("model_backward_logits: the last forward (model_forward_from or _batch) skipped positions; "
-            "a (B, T, V) logit gradient needs every one");
     backward_from_logits(m, s, d_logits);
 }
 
 /* ---- scalar head ------------------------------------------------------------ */
 
-/* value[i] = xf[i] . w + b, one double-accumulated dot product per row in
- * index order: a row's value depends on that row alone, never on what else
- * is in the batch (the reward model's scores must not). */
-void model_forward_values(const Model *m, ForwardState *s, const int *tokens, int B, int T,
-                          float *values) {
+/* value = xf . w + b at each computed grid position, one double-accumulated
+ * dot product per row in index order: a row's value depends on that row
+ * alone, never on what else is in the batch (the reward model's scores
+ * must not). */
+void model_forward_values(const Model *m, ForwardState *s, const int *tokens, const int *n,
+                          int B, int T, float *values) {
     check_head(m, s, MODEL_HEAD_SCALAR, "model_forward_values");
     CHECK(B >= 1 && B <= s->max_B && T >= 1 && T <= s->max_T);
-    packed_layout_dense(&s->lay, tokens, B, T);
+    packed_layout_rows(&s->lay, tokens, n, B, T);
     trunk_forward(m, s);
     const int D = m->cfg.dim, N = B * T;
     const float *w = m->w.wcls, b = m->w.wcls[D];
     for (int i = 0; i < N; i++) {
-        const float *x = s->xn_final + (size_t)i * D;
+        const int r = s->lay.row_of[i];
+        if (r < 0) { /* padding: computed nowhere */
+            values[i] = 0.0f;
+            continue;
+        }
+        const float *x = s->xn_final + (size_t)r * D;
         double acc = b;
         for (int j = 0; j < D; j++) acc += (double)x[j] * w[j];
         values[i] = (float)acc;
     }
 }
 
-/* d_xf[i] = d_values[i] w; dw += sum_i d_values[i] xf[i]; db += sum_i
- * d_values[i]; then the trunk. */
+/* d_xf = d_values w at each computed position (added: a layout may give
+ * positions one trunk row); dw += sum d_values xf; db += sum d_values; then
+ * the trunk. */
 void model_backward_values(Model *m, ForwardState *s, const float *d_values) {
     check_head(m, s, MODEL_HEAD_SCALAR, "model_backward_values");
     CHECK(m->grads != NULL && s->B > 0);
@@ -601,10 +579,13 @@ void model_backward_values(Model *m, ForwardState *s, const float *d_values) {
     const float *w = m->w.wcls;
     float *gw = m->g.wcls;
     double gb = 0;
+    memset(s->d_xn, 0, sizeof(float) * (size_t)s->lay.n_rows * D);
     for (int i = 0; i < N; i++) {
-        const float dv = d_values[i], *x = s->xn_final + (size_t)i * D;
-        float *dx = s->d_xn + (size_t)i * D;
-        for (int j = 0; j < D; j++) dx[j] = dv * w[j];
+        const int r = s->lay.row_of[i];
+        if (r < 0) continue;
+        const float dv = d_values[i], *x = s->xn_final + (size_t)r * D;
+        float *dx = s->d_xn + (size_t)r * D;
+        for (int j = 0; j < D; j++) dx[j] += dv * w[j];
         if (dv == 0.0f) continue;
         for (int j = 0; j < D; j++) gw[j] += dv * x[j];
         gb += dv;

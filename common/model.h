@@ -164,8 +164,8 @@ void model_forward_dist(const Model *m, ForwardState *s, const int *tokens, cons
  * ignores weights there (they must be 0 for the loss to be what it says).
  * A needed position's logp equals the full path's up to sgemm rounding,
  * which can move with the number of rows (tests/test_model.c bounds it).
- * forward_state_logits and model_backward_logits want every position and
- * die after a forward that skipped some. */
+ * forward_state_logits and model_backward_logits then hold the needed
+ * positions' rows only. */
 void model_forward_from(const Model *m, ForwardState *s, const int *tokens, const int *targets,
                         const int *first, int B, int T, const SampleDist *dist, float *logp,
                         float *entropy);
@@ -185,33 +185,39 @@ void model_forward_batch(const Model *m, ForwardState *s, const SeqBatch *b,
  * for the batch of the last model_forward on s. weights: (B, T). */
 void model_backward(Model *m, ForwardState *s, const float *weights);
 
-/* The raw logits (B, T, V), before any temperature, of the last
- * model_forward on s (valid until the next forward on s); *B and *T (if
- * not NULL) get its batch shape. For losses over the whole next-token
- * distribution (distillation), which the target log-probs do not give. */
-const float *forward_state_logits(const ForwardState *s, int *B, int *T);
+/* The raw logits (rows, V), before any temperature, of the last forward
+ * on s (valid until the next forward on s), at the positions its head ran
+ * on, in (b, t) order: *rows (if not NULL) gets their number and *pos (if
+ * not NULL) their (rows) indices b*T + t into the (B, T) grid. After
+ * model_forward: every position, pos[i] = i; after model_forward_batch:
+ * the scored ones (t >= first[b], no padding). For losses over the whole
+ * next-token distribution (distillation), which the target log-probs do
+ * not give. */
+const float *forward_state_logits(const ForwardState *s, int *rows, const int **pos);
 /* Accumulates into m->grads the gradient of any loss whose gradient with
- * respect to the raw logits of the last model_forward on s is d_logits
- * (B, T, V); rows of padding must be 0. model_backward is this with
+ * respect to the raw logits of the last forward on s is d_logits (rows,
+ * V), row for row forward_state_logits'. model_backward is this with
  * d_logits from the weighted target log-probs: the same backward below
  * the head. */
 void model_backward_logits(Model *m, ForwardState *s, const float *d_logits);
 
 /* ---- scalar head (MODEL_HEAD_SCALAR) ------------------------------------- */
 
-/* The scalar model's forward over B right-padded sequences of T tokens:
- * values (B, T), the head's output at every position (position t has seen
- * tokens 0..t). Keeps what model_backward_values needs in s. The trunk is
+/* The scalar model's forward over B right-padded sequences of T tokens,
+ * row b's first n[b] (in [0, T]) real (n NULL: all T): values (B, T), the
+ * head's output at every real position (position t has seen tokens
+ * 0..t), 0 at padding, which is computed nowhere (packed_layout_rows).
+ * Keeps what model_backward_values needs in s. The trunk is
  * model_forward's own (one implementation, the head factored out); no
  * (B, T, V) logits are computed. Dies on an LM model or state. A value is
  * a function of its sequence's tokens alone, but its float rounding can
  * move by an ulp with the batch's shape (sgemm blocking), which is why
  * reward_model_score runs one sequence per forward. */
-void model_forward_values(const Model *m, ForwardState *s, const int *tokens, int B, int T,
-                          float *values);
+void model_forward_values(const Model *m, ForwardState *s, const int *tokens, const int *n,
+                          int B, int T, float *values);
 /* Accumulates into m->grads the gradient of any loss whose gradient with
  * respect to the values of the last model_forward_values on s is d_values
- * (B, T); 0 at padding. */
+ * (B, T); padding's entries are not read. */
 void model_backward_values(Model *m, ForwardState *s, const float *d_values);
 
 /* Builds dst with src's trunk (every tensor but the head, copied bit for

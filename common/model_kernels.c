@@ -581,66 +581,6 @@ void softmax_row(float *row, int n) {
     for (int k = 0; k < n; k++) row[k] *= inv;
 }
 
-/* Per (sequence, head): S = scale Q K^T and Y = P V as two sgemms over the
- * full T x T block. The upper triangle is wasted work (zeroed in P), but at
- * these head sizes one sgemm beats a triangular loop. */
-void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
-                       int B, int T, int NH, int NKV, int HD) {
-    int D = NH * HD, KVD = NKV * HD, group = NH / NKV;
-    float scale = 1.0f / sqrtf((float)HD);
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < NH; h++) {
-            const float *Q = q + (size_t)b * T * D + h * HD;          /* (T, HD) ld D */
-            const float *K = k + (size_t)b * T * KVD + (h / group) * HD; /* (T, HD) ld KVD */
-            const float *Vv = v + (size_t)b * T * KVD + (h / group) * HD;
-            float *P = att + ((size_t)b * NH + h) * T * T;            /* (T, T) */
-            float *Y = out + (size_t)b * T * D + h * HD;              /* (T, HD) ld D */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HD, scale, Q, D, K, KVD,
-                        0.0f, P, T);
-            for (int t = 0; t < T; t++) {
-                float *row = P + (size_t)t * T;
-                softmax_row(row, t + 1);
-                memset(row + t + 1, 0, sizeof(float) * (T - t - 1));
-            }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HD, T, 1.0f, P, T, Vv, KVD,
-                        0.0f, Y, D);
-        }
-}
-
-/* dP = dY V^T; dV += P^T dY; dS = P * (dP - rowsum(P * dP));
- * dQ = scale dS K; dK += scale dS^T Q. Heads sharing a kv head add into
- * the same dK, dV columns, so those are zeroed first. */
-void attention_backward(float *dq, float *dk, float *dv, float *dscore, const float *dout,
-                        const float *att, const float *q, const float *k, const float *v,
-                        int B, int T, int NH, int NKV, int HD) {
-    int D = NH * HD, KVD = NKV * HD, group = NH / NKV;
-    float scale = 1.0f / sqrtf((float)HD);
-    memset(dk, 0, sizeof(float) * (size_t)B * T * KVD);
-    memset(dv, 0, sizeof(float) * (size_t)B * T * KVD);
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < NH; h++) {
-            size_t qo = (size_t)b * T * D + h * HD, ko = (size_t)b * T * KVD + (h / group) * HD;
-            const float *P = att + ((size_t)b * NH + h) * T * T;
-            const float *dY = dout + qo;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HD, 1.0f, dY, D, v + ko,
-                        KVD, 0.0f, dscore, T);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HD, T, 1.0f, P, T, dY, D, 1.0f,
-                        dv + ko, KVD);
-            for (int t = 0; t < T; t++) {
-                const float *p = P + (size_t)t * T;
-                float *ds = dscore + (size_t)t * T;
-                float s = 0.0f;
-                for (int j = 0; j <= t; j++) s += p[j] * ds[j];
-                for (int j = 0; j <= t; j++) ds[j] = p[j] * (ds[j] - s);
-                memset(ds + t + 1, 0, sizeof(float) * (T - t - 1));
-            }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HD, T, scale, dscore, T,
-                        k + ko, KVD, 0.0f, dq + qo, D);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HD, T, scale, dscore, T,
-                        q + qo, D, 1.0f, dk + ko, KVD);
-        }
-}
-
 /* Cached row t of a sequence whose first np positions live elsewhere. */
 static inline const float *kv_row(const float *own, const float *prefix, int np, int t, int KVD) {
     return (t < np ? prefix : own) + (size_t)t * KVD;

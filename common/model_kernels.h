@@ -80,16 +80,6 @@ void rope_backward(float *dx, const float *cosb, const float *sinb, int B, int T
 /* In-place softmax of row[0..n) (float; the max is subtracted first). */
 void softmax_row(float *row, int n);
 
-/* Causal grouped-query attention over B sequences of T tokens.
- * out (B, T, NH*HD); att (B, NH, T, T) probabilities, zero above the
- * diagonal (kept for backward); q (B, T, NH*HD); k, v (B, T, NKV*HD).
- * Query head h reads kv head h / (NH / NKV). Scale 1/sqrt(HD). */
-void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
-                       int B, int T, int NH, int NKV, int HD);
-/* WRITES dq, dk, dv (not accumulated); dscore is scratch (T, T). */
-void attention_backward(float *dq, float *dk, float *dv, float *dscore, const float *dout,
-                        const float *att, const float *q, const float *k, const float *v,
-                        int B, int T, int NH, int NKV, int HD);
 /* One query row q (NH*HD) attending to the first n cached positions of
  * one sequence: position t's key and value rows (NKV*HD) are at kc, vc +
  * t*NKV*HD, except that t < np reads them at kp, vp + t*NKV*HD instead (a

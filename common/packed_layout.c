@@ -36,7 +36,6 @@ void packed_layout_copy(PackedLayout *dst, const PackedLayout *src) {
     dst->T = src->T;
     dst->n_rows = src->n_rows;
     dst->n_segs = src->n_segs;
-    dst->dense = src->dense;
     memcpy(dst->seg_row0, src->seg_row0, sizeof(int) * (size_t)src->n_segs);
     memcpy(dst->seg_len, src->seg_len, sizeof(int) * (size_t)src->n_segs);
     memcpy(dst->seg_prefix, src->seg_prefix, sizeof(int) * (size_t)src->n_segs);
@@ -69,10 +68,14 @@ static void start(PackedLayout *l, int B, int T) {
     l->n_rows = l->n_segs = 0;
 }
 
-void packed_layout_dense(PackedLayout *l, const int *tokens, int B, int T) {
+void packed_layout_rows(PackedLayout *l, const int *tokens, const int *n, int B, int T) {
     start(l, B, T);
-    for (int b = 0; b < B; b++) add_segment(l, tokens, b, 0, T, -1);
-    l->dense = 1;
+    for (int i = 0; i < B * T; i++) l->row_of[i] = -1;
+    for (int b = 0; b < B; b++) {
+        const int len = n ? n[b] : T;
+        CHECK(len >= 0 && len <= T);
+        if (len > 0) add_segment(l, tokens, b, 0, len, -1);
+    }
 }
 
 /* 1 if an earlier row than b holds b's key (b was packed with that row). */
@@ -85,7 +88,6 @@ static int key_seen(const int *key, int b) {
 void packed_layout_shared(PackedLayout *l, const int *tokens, const int *n, const int *shared,
                           const int *key, int B, int T) {
     start(l, B, T);
-    l->dense = 0;
     for (int i = 0; i < B * T; i++) l->row_of[i] = -1;
     /* each key's rows together, at its first row, so the segments that
      * continue one prefix follow it directly */

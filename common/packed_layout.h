@@ -17,8 +17,10 @@
  * another directly (so attention can treat their queries as one block
  * against the shared prefix keys).
  *
- * The dense layout (packed_layout_dense) is the (B, T) grid itself: B
- * segments of T rows, packed row b*T + t = grid position (b, t). */
+ * The row layout (packed_layout_rows) shares nothing: each grid row is
+ * one segment of its real positions, padding left out; with every row
+ * full it is the (B, T) grid itself, packed row b*T + t = grid position
+ * (b, t). */
 #ifndef COMMON_PACKED_LAYOUT_H
 #define COMMON_PACKED_LAYOUT_H
 
@@ -27,7 +29,6 @@ typedef struct {
     int B, T;                /* the grid it maps */
     int n_rows;              /* packed positions */
     int n_segs;
-    int dense;               /* 1: the identity layout of packed_layout_dense */
     int *seg_row0;           /* (max_segs) first packed row */
     int *seg_len;            /* (max_segs) positions (>= 1) */
     int *seg_prefix;         /* (max_segs) the segment this one continues, or -1 */
@@ -42,8 +43,11 @@ void packed_layout_free(PackedLayout *l);
 /* Copies src into dst (dst's capacity must hold it). */
 void packed_layout_copy(PackedLayout *dst, const PackedLayout *src);
 
-/* The identity layout over tokens (B, T): every grid position is a row. */
-void packed_layout_dense(PackedLayout *l, const int *tokens, int B, int T);
+/* The layout of B right-padded rows of T grid positions (tokens (B, T)),
+ * row b's first n[b] (in [0, T]) real and each row its own segment, the
+ * padding computed nowhere; n NULL: every position of the grid, in grid
+ * order. */
+void packed_layout_rows(PackedLayout *l, const int *tokens, const int *n, int B, int T);
 
 /* The shared layout of B right-padded rows of T grid positions: row b has
  * n[b] real positions (tokens (B, T), the rest padding) and shares its

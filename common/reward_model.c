@@ -87,7 +87,7 @@ void reward_model_score(RewardModel *rm, const char *const *prompts,
                 "the one it scores)",
                 rm->path, prompts[i], completions[i]);
         if (len == -1) len = rm->max_len; /* scored on its first max_seq_len tokens */
-        model_forward_values(&rm->m, rm->fs, rm->seq, 1, len, rm->values);
+        model_forward_values(&rm->m, rm->fs, rm->seq, NULL, 1, len, rm->values);
         out[i] = rm->values[len - 1];
     }
 }

@@ -43,6 +43,7 @@ void distill_work_init(DistillWork *w, const Model *teacher, const ModelConfig *
     w->clen = xmalloc(sizeof(int) * rows);
     w->mask = xmalloc((size_t)rows * L);
     w->logp = xmalloc(sizeof(float) * (size_t)rows * L);
+    w->head_mask = xmalloc((size_t)rows * L);
     w->dlogits = xmalloc(sizeof(float) * (size_t)rows * L * student->vocab_size);
     w->fs_t = forward_state_new(&teacher->cfg, rows, L);
     w->fs_s = forward_state_new(student, rows, L);
@@ -52,7 +53,8 @@ void distill_work_free(DistillWork *w) {
     forward_state_free(w->fs_s);
     forward_state_free(w->fs_t);
     for (int i = 0; i < w->rows; i++) xfree(w->prompt[i]);
-    void *bufs[] = {w->prompt, w->plen, w->comp, w->clen, w->mask, w->logp, w->dlogits};
+    void *bufs[] = {w->prompt, w->plen, w->comp, w->clen, w->mask, w->logp, w->head_mask,
+                    w->dlogits};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) xfree(bufs[i]);
 }
 
@@ -92,10 +94,16 @@ void distill_fill_batch(DistillWork *w, const Task *task, TaskSplit split, uint6
 
 double distill_batch_kl(DistillWork *w, const Model *student, const SeqBatch *b,
                         const uint8_t *mask, float tau, int grad) {
-    model_forward(w->teacher, w->fs_t, b->tokens, b->targets, b->B, b->T, 1.0f, w->logp, NULL);
-    model_forward(student, w->fs_s, b->tokens, b->targets, b->B, b->T, 1.0f, w->logp, NULL);
-    return distill_kl_loss(forward_state_logits(w->fs_t, NULL, NULL),
-                           forward_state_logits(w->fs_s, NULL, NULL), mask, b->B * b->T,
+    const SampleDist full = {1.0f, 0, 1.0f, LOGPROB_FULL};
+    model_forward_batch(w->teacher, w->fs_t, b, &full, w->logp, NULL);
+    model_forward_batch(student, w->fs_s, b, &full, w->logp, NULL);
+    int n, n_s;
+    const int *pos;
+    const float *teacher_logits = forward_state_logits(w->fs_t, &n, &pos);
+    const float *student_logits = forward_state_logits(w->fs_s, &n_s, NULL);
+    CHECK(n == n_s); /* one batch, one layout: the same rows */
+    for (int i = 0; i < n; i++) w->head_mask[i] = mask[pos[i]];
+    return distill_kl_loss(teacher_logits, student_logits, w->head_mask, n,
                            student->cfg.vocab_size, tau, grad ? w->dlogits : NULL, NULL);
 }
 

@@ -85,7 +85,8 @@ typedef struct {
     int *comp, *clen;     /* (rows, max_new), (rows) */
     uint8_t *mask;        /* (rows * L) completion positions of the training batch */
     float *logp;          /* (rows * L) forward's target log-probs (unused) */
-    float *dlogits;       /* (rows * L, V) */
+    uint8_t *head_mask;   /* (rows * L) mask at the heads' rows (forward_state_logits) */
+    float *dlogits;       /* (rows * L, V) at most: a row per head row */
     ForwardState *fs_t, *fs_s;
 } DistillWork;
 
@@ -103,9 +104,11 @@ void distill_fill_batch(DistillWork *w, const Task *task, TaskSplit split, uint6
                         const Model *student, int n_student, Rng *rng, SeqBatch *batch,
                         uint8_t *mask);
 
-/* Runs teacher and student on batch; returns the mean KL over its
- * completion tokens (mask) and, if grad, leaves its logit gradient in
- * w->dlogits. */
+/* Runs teacher and student on batch (model_forward_batch: the heads on
+ * its completion positions alone, no padding computed); returns the mean
+ * KL over its completion tokens (mask) and, if grad, leaves its logit
+ * gradient in w->dlogits, a row per row of forward_state_logits(w->fs_s),
+ * for model_backward_logits. */
 double distill_batch_kl(DistillWork *w, const Model *student, const SeqBatch *b,
                         const uint8_t *mask, float tau, int grad);
 

@@ -209,6 +209,14 @@ static void build_batch(Learner *L, int lo, int hi) {
     batch_layout(&L->batch);
 }
 
+/* Positions the value model's forward runs on the current batch: every
+ * row's own, no padding (ppo_chunk_values). */
+static long batch_positions(const SeqBatch *b) {
+    long n = 0;
+    for (int r = 0; r < b->B; r++) n += b->n_pos[r];
+    return n;
+}
+
 /* Forward of model over the current batch; logp into L->logp (at the
  * completion tokens only: the head skips the prompts, batch.first; the
  * trunk runs each distinct prompt once and no padding, batch.layout), under the
@@ -505,7 +513,7 @@ static void fresh_pass(Learner *L, int M, int fused, GrpoLossStats *fst, TokenTa
                 out->learner_tokens += (long)L->batch.layout.n_rows * (use_ref ? 2 : 1);
                 if (L->ppo) { /* V_old, at the step's starting value weights */
                     ppo_chunk_values(L, lo, hi, L->ppo->v_old);
-                    out->learner_tokens += (long)L->batch.B * L->batch.T;
+                    out->learner_tokens += batch_positions(&L->batch);
                 }
                 if (fused) {
                     for (int i = lo; i < hi; i++) {
@@ -634,7 +642,7 @@ static void minibatch_update(Learner *L, const Minibatch *mb, int fresh, const f
                     ValueLossStats vs;
                     ppo_chunk_value_loss(L, mb, lo, hi, &vs);
                     value_stats_merge(vst, &vs);
-                    out->learner_tokens += (long)L->batch.B * L->batch.T;
+                    out->learner_tokens += batch_positions(&L->batch);
                 }
             }
             shard_done(L, mb);

@@ -45,8 +45,8 @@ typedef struct {
     long tokens;               /* completion tokens in the batch */
     long learner_tokens;       /* positions the forwards ran: the policy's and the
                                 * reference's packed ones (a group's prompt once, no
-                                * padding: SeqBatch.layout), PPO's value model's rows x
-                                * padded length */
+                                * padding: SeqBatch.layout), PPO's value model's rows'
+                                * own (no padding either) */
     double t_forward, t_backward, t_optim;
     double t_allreduce;        /* summing the gradients over the learners (in t_optim) */
     double staleness_mean;     /* learner version - group version */

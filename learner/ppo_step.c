@@ -115,7 +115,9 @@ double ppo_beta(const Learner *L) { return L->ppo->beta; }
 
 void ppo_chunk_values(Learner *L, int lo, int hi, float *dst) {
     struct PpoState *p = L->ppo;
-    model_forward_values(p->value, p->fs, L->batch.tokens, L->batch.B, L->batch.T, p->values);
+    /* each row its own positions, no padding (batch_layout's n_pos) */
+    model_forward_values(p->value, p->fs, L->batch.tokens, L->batch.n_pos, L->batch.B,
+                         L->batch.T, p->values);
     learner_gather_tokens(L, lo, hi, p->values, dst);
 }
 

@@ -14,6 +14,7 @@ void rm_batch_init(RmBatch *b, const ModelConfig *mc, int max_pairs, int L) {
     b->tokens = xmalloc(sizeof(int) * cells);
     b->values = xmalloc(sizeof(float) * cells);
     b->d_values = xcalloc(cells, sizeof(float));
+    b->len = xmalloc(sizeof(int) * 2 * (size_t)max_pairs);
     b->last = xmalloc(sizeof(int) * 2 * (size_t)max_pairs);
     b->rc = xmalloc(sizeof(float) * (size_t)max_pairs);
     b->rr = xmalloc(sizeof(float) * (size_t)max_pairs);
@@ -26,6 +27,7 @@ void rm_batch_free(RmBatch *b) {
     xfree(b->tokens);
     xfree(b->values);
     xfree(b->d_values);
+    xfree(b->len);
     xfree(b->last);
     xfree(b->rc);
     xfree(b->rr);
@@ -55,11 +57,12 @@ int rm_batch_forward(const Model *m, RmBatch *b, const Comparison *pairs, const 
             int *dst = b->tokens + (size_t)row * T;
             memcpy(dst, ids, sizeof(int) * (size_t)len);
             for (int t = len; t < T; t++) dst[t] = pad;
+            b->len[row] = len;
             b->last[row] = row * T + len - 1;
             *tokens += len;
         }
     }
-    model_forward_values(m, b->fs, b->tokens, 2 * n, T, b->values);
+    model_forward_values(m, b->fs, b->tokens, b->len, 2 * n, T, b->values);
     for (int i = 0; i < n; i++) {
         b->rc[i] = b->values[b->last[2 * i]];
         b->rr[i] = b->values[b->last[2 * i + 1]];

@@ -1,6 +1,7 @@
 /* rm_batch.h: comparison pairs through the reward model: n pairs as one
  * model_forward_values of 2n right-padded rows (chosen at row 2i,
- * rejected at 2i + 1, padded to the batch's longest), each reward read at
+ * rejected at 2i + 1, padded to the batch's longest; the padding is not
+ * computed: the forward is given each row's length), each reward read at
  * its sequence's last token (EOS), the Bradley-Terry loss (bt_loss.h) and
  * its gradient put back at those positions for model_backward_values.
  * Used by rm-train's steps and its held-out accuracy alike. */
@@ -15,6 +16,7 @@ typedef struct {
     int *tokens;      /* (2 max_pairs, L) */
     float *values;    /* (2 max_pairs, L) */
     float *d_values;  /* (2 max_pairs, L) */
+    int *len;         /* (2 max_pairs) each row's tokens */
     int *last;        /* (2 max_pairs) index in tokens/values of each row's last token */
     float *rc, *rr;   /* (max_pairs) rewards of chosen and rejected */
     float *gc, *gr;   /* (max_pairs) dL/dR of each (the batch mean's) */

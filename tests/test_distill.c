@@ -481,23 +481,30 @@ static void test_student_samples_are_the_students(void **st) {
     pair_free(&p);
 }
 
+/* A pair whose student is moved away from its fresh init (so a gradient
+ * has structure to get wrong), and b (batch_init'd here for n rows) a
+ * batch of n completions the student sampled itself from seed; mask gets
+ * its completion positions (n * 16 at most). */
+static void student_batch(Pair *p, SeqBatch *b, int n, uint64_t seed, uint8_t *mask) {
+    blas_set_threads(1);
+    pair_init(p);
+    Rng r;
+    rng_seed(&r, 8, 2);
+    for (size_t i = 0; i < p->student.n_params; i++) p->student.params[i] += 0.3f * rng_normal(&r);
+    batch_init(b, n, p->w.L);
+    rng_seed(&r, seed, 1);
+    distill_fill_batch(&p->w, p->task, SPLIT_TRAIN, 0, n, &p->student, n, &r, b, mask);
+}
+
 /* The trainer's KL gradient through the model on a batch the student
  * sampled itself (so the positions are the student's own trajectories)
  * against finite differences. */
 static void test_student_batch_kl_fd(void **st) {
     (void)st;
-    blas_set_threads(1);
     Pair p;
-    pair_init(&p);
-    Rng r;
-    rng_seed(&r, 8, 2);
-    /* away from the fresh init, so the gradient has structure to get wrong */
-    for (size_t i = 0; i < p.student.n_params; i++) p.student.params[i] += 0.3f * rng_normal(&r);
     SeqBatch b;
-    batch_init(&b, 3, p.w.L);
     uint8_t mask[3 * 16];
-    rng_seed(&r, 78, 1);
-    distill_fill_batch(&p.w, p.task, SPLIT_TRAIN, 0, 3, &p.student, 3, &r, &b, mask);
+    student_batch(&p, &b, 3, 78, mask);
     int toks = 0;
     for (int i = 0; i < 3; i++) toks += b.seq_len[i] - b.prompt_len[i];
     double kl = distill_batch_kl(&p.w, &p.student, &b, mask, 0.8f, 0);
@@ -506,6 +513,71 @@ static void test_student_batch_kl_fd(void **st) {
            "%.3f\n", toks, kl, worst);
     assert_true(toks > 3 && isfinite(kl) && kl > 0);
     assert_true(worst <= 1.0);
+    batch_free(&b);
+    pair_free(&p);
+}
+
+/* distill_batch_kl (model_forward_batch: the heads on completion positions
+ * only, no padding computed) against the old full-grid path (model_forward
+ * on every position of the padded (B, T) batch, the KL over the grid's
+ * mask, model_backward_logits from (B, T, V)): the loss and every student
+ * gradient, max abs difference printed. PN rows of the student's own
+ * samples, every other one cut short. */
+static void test_batch_kl_matches_full_grid(void **st) {
+    (void)st;
+    Pair p;
+    SeqBatch b;
+    uint8_t mask[PN * 16];
+    student_batch(&p, &b, PN, 79, mask);
+    /* every other row cut to a third of its completion: a grid with padding */
+    SeqBatch sampled = b;
+    batch_init(&b, PN, p.w.L);
+    for (int r = 0; r < PN; r++) {
+        const int *seq = sampled.seq + (size_t)r * sampled.max_len, plen = sampled.prompt_len[r];
+        const int clen = sampled.seq_len[r] - plen;
+        batch_add(&b, seq, plen, seq + plen, r % 2 ? clen : (clen + 2) / 3);
+    }
+    batch_free(&sampled);
+    batch_layout(&b);
+    memset(mask, 0, sizeof mask);
+    for (int r = 0; r < b.B; r++)
+        for (int j = 0; j < b.seq_len[r] - b.prompt_len[r]; j++) mask[batch_index(&b, r, j)] = 1;
+    const int V = p.student.cfg.vocab_size, N = b.B * b.T;
+    int real = 0;
+    for (int i = 0; i < b.B; i++) real += b.seq_len[i] - 1;
+    model_zero_grads(&p.student);
+    const double kl_new = distill_batch_kl(&p.w, &p.student, &b, mask, 0.8f, 1);
+    int rows_new;
+    forward_state_logits(p.w.fs_s, &rows_new, NULL);
+    model_backward_logits(&p.student, p.w.fs_s, p.w.dlogits);
+    float *g_new = xmalloc(sizeof(float) * p.student.n_params);
+    memcpy(g_new, p.student.grads, sizeof(float) * p.student.n_params);
+
+    float *logp = xmalloc(sizeof(float) * N), *d = xmalloc(sizeof(float) * (size_t)N * V);
+    model_forward(&p.teacher, p.w.fs_t, b.tokens, b.targets, b.B, b.T, 1.0f, logp, NULL);
+    model_forward(&p.student, p.w.fs_s, b.tokens, b.targets, b.B, b.T, 1.0f, logp, NULL);
+    const double kl_old = distill_kl_loss(forward_state_logits(p.w.fs_t, NULL, NULL),
+                                          forward_state_logits(p.w.fs_s, NULL, NULL), mask, N, V,
+                                          0.8f, d, NULL);
+    model_zero_grads(&p.student);
+    model_backward_logits(&p.student, p.w.fs_s, d);
+    double dg = 0, gmax = 0;
+    for (size_t i = 0; i < p.student.n_params; i++) {
+        dg = fmax(dg, fabs((double)g_new[i] - p.student.grads[i]));
+        gmax = fmax(gmax, fabs((double)p.student.grads[i]));
+    }
+    int head_rows;
+    forward_state_logits(p.w.fs_s, &head_rows, NULL);
+    printf("  distill on the packed layout vs the full grid (%d x %d grid, %d real positions, "
+           "the heads on %d): |dKL| = %.3g (KL %.4f), max |dgrad| = %.3g (max |grad| %.3g)\n",
+           b.B, b.T, real, rows_new, fabs(kl_new - kl_old), kl_old, dg, gmax);
+    assert_int_equal(head_rows, N); /* the old path's head ran everywhere */
+    assert_true(real < N); /* the batch has padding to skip */
+    assert_true(fabs(kl_new - kl_old) <= 1e-6 * (1 + kl_old));
+    assert_true(dg <= 1e-5 * gmax);
+    xfree(logp);
+    xfree(d);
+    xfree(g_new);
     batch_free(&b);
     pair_free(&p);
 }
@@ -700,6 +772,7 @@ int main(void) {
         cmocka_unit_test(test_tokenizer_mismatch_refused),
         cmocka_unit_test(test_student_samples_are_the_students),
         cmocka_unit_test(test_student_batch_kl_fd),
+        cmocka_unit_test(test_batch_kl_matches_full_grid),
         cmocka_unit_test(test_samples_validated),
         cmocka_unit_test(test_modes_end_to_end),
         cmocka_unit_test(test_student_mode_binary),

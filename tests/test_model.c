@@ -70,13 +70,15 @@ static double weighted_loss(const Model *m, ForwardState *s, const int *tok, con
     float logp[GB * GT];
     model_forward_from(m, s, tok, tgt, first, GB, GT, dist, logp, NULL);
     double L = 0;
-    if (coef) {
-        int B, T;
-        const float *logits = forward_state_logits(s, &B, &T);
-        assert_int_equal(B, GB);
-        assert_int_equal(T, GT);
-        for (size_t i = 0; i < (size_t)GB * GT * m->cfg.vocab_size; i++)
-            L += (double)coef[i] * logits[i];
+    if (coef) { /* the head's rows: every position, or those from first */
+        const int V = m->cfg.vocab_size;
+        int rows;
+        const int *pos;
+        const float *logits = forward_state_logits(s, &rows, &pos);
+        if (!first) assert_int_equal(rows, GB * GT);
+        for (int i = 0; i < rows; i++)
+            for (int v = 0; v < V; v++)
+                L += (double)coef[(size_t)pos[i] * V + v] * logits[(size_t)i * V + v];
         return L;
     }
     for (int i = 0; i < GB * GT; i++) L -= (double)w[i] * logp[i];
@@ -172,10 +174,18 @@ static void gradcheck_from(int tied, const SampleDist *dist, const float *coef, 
                         -1.1f, 0.4f, 0.8f, 0.6f, 0.0f, 0.0f, 0.0f};
     model_zero_grads(&m);
     weighted_loss(&m, s, tok, tgt, w, dist, coef, first);
-    if (coef)
-        model_backward_logits(&m, s, coef);
-    else
+    if (coef) { /* the (B, T, V) coefficients at the head's rows */
+        const size_t V = c.vocab_size;
+        int rows;
+        const int *pos;
+        forward_state_logits(s, &rows, &pos);
+        float *d = xmalloc(sizeof(float) * rows * V);
+        for (int i = 0; i < rows; i++) memcpy(d + i * V, coef + pos[i] * V, sizeof(float) * V);
+        model_backward_logits(&m, s, d);
+        xfree(d);
+    } else {
         model_backward(&m, s, w);
+    }
     LmLoss a = {&m, s, tok, tgt, w, coef, dist, first};
     int failures = check_all_tensors(&m, lm_loss, &a, tied ? "tied" : "untie");
     forward_state_free(s);
@@ -203,6 +213,10 @@ static void test_gradcheck_logits(void **st) {
     for (size_t i = (size_t)(GT + 4) * c.vocab_size; i < n; i++) coef[i] = 0.0f;
     gradcheck(0, &full_07, coef);
     gradcheck(1, &full_07, coef);
+    /* after a forward that skipped positions: the logits of the head's rows */
+    static const int from[GB] = {3, 2};
+    gradcheck_from(0, &full_07, coef, from);
+    gradcheck_from(1, &full_07, coef, from);
     xfree(coef);
 }
 /* Log-probs of the top-k / top-p truncated distribution (sampler.logprob =
@@ -356,21 +370,23 @@ typedef struct {
     const Model *m;
     ForwardState *s;
     const float *coef; /* (GB, GT) */
+    const int *n;      /* (GB) real positions per row, or NULL: all GT */
 } ValueLoss;
 
 /* L = sum_t coef_t * value_t */
 static double value_loss(void *ctx) {
     const ValueLoss *a = ctx;
     float v[GB * GT];
-    model_forward_values(a->m, a->s, grad_tok, GB, GT, v);
+    model_forward_values(a->m, a->s, grad_tok, a->n, GB, GT, v);
     double L = 0;
     for (int i = 0; i < GB * GT; i++) L += (double)a->coef[i] * v[i];
     return L;
 }
 
 /* Every tensor of a scalar model, the head's w and b included, against
- * finite differences; row 1's padding (positions 4..6) has c = 0. */
-static void test_gradcheck_values(void **st) {
+ * finite differences; row 1's padding (positions 4..6) has c = 0, and is
+ * computed (n NULL) or left out (n = {7, 4}). */
+static void gradcheck_values(const int *n) {
     ModelConfig c = scalar_config();
     Model m;
     model_init(&m, &c);
@@ -381,7 +397,7 @@ static void test_gradcheck_values(void **st) {
     Rng r;
     rng_seed(&r, 11, 3);
     for (int i = 0; i < GB * GT; i++) coef[i] = i >= GT + 4 ? 0.0f : rng_normal(&r);
-    ValueLoss a = {&m, s, coef};
+    ValueLoss a = {&m, s, coef, n};
     model_zero_grads(&m);
     value_loss(&a);
     model_backward_values(&m, s, coef);
@@ -389,10 +405,70 @@ static void test_gradcheck_values(void **st) {
     double csum = 0;
     for (int i = 0; i < GB * GT; i++) csum += coef[i];
     assert_float_equal(m.g.wcls[c.dim], csum, 1e-5);
-    int failures = check_all_tensors(&m, value_loss, &a, "scalar");
+    int failures = check_all_tensors(&m, value_loss, &a, n ? "scalar, padding skipped" : "scalar");
     forward_state_free(s);
     model_free(&m);
     assert_int_equal(failures, 0);
+}
+
+static const int value_rows[GB] = {GT, 4};
+static void test_gradcheck_values(void **st) {
+    gradcheck_values(NULL);
+    gradcheck_values(value_rows);
+}
+
+/* The value model with each row's length (padding computed nowhere)
+ * against the full grid (every position computed, the old dense forward):
+ * values at real positions and every gradient tensor, max abs difference
+ * printed; the values at padding are 0. Rows of mixed length, one past a
+ * 32-row attention tile. */
+static void test_values_skip_padding(void **st) {
+    enum { B = 3, T = 40 };
+    ModelConfig c = scalar_config();
+    c.max_seq_len = T;
+    Model m;
+    model_init(&m, &c);
+    init_big(&m, 78, 0.3f);
+    model_alloc_grads(&m);
+    const int n[B] = {40, 9, 33};
+    int tok[B * T];
+    float coef[B * T], v_full[B * T], v_rows[B * T];
+    Rng r;
+    rng_seed(&r, 12, 3);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            tok[b * T + t] = t < n[b] ? 1 + (int)(rng_uniform(&r) * (c.vocab_size - 1)) : 0;
+            coef[b * T + t] = t < n[b] ? rng_normal(&r) : 0.0f;
+        }
+    float *g_full = xmalloc(sizeof(float) * m.n_params);
+    ForwardState *s = forward_state_new(&c, B, T);
+    model_zero_grads(&m);
+    model_forward_values(&m, s, tok, NULL, B, T, v_full);
+    model_backward_values(&m, s, coef);
+    memcpy(g_full, m.grads, sizeof(float) * m.n_params);
+    model_zero_grads(&m);
+    model_forward_values(&m, s, tok, n, B, T, v_rows);
+    model_backward_values(&m, s, coef);
+    double dv = 0, dg = 0, gmax = 0;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            if (t >= n[b]) {
+                assert_true(v_rows[b * T + t] == 0.0f);
+                continue;
+            }
+            dv = fmax(dv, fabs((double)v_rows[b * T + t] - v_full[b * T + t]));
+        }
+    for (size_t i = 0; i < m.n_params; i++) {
+        dg = fmax(dg, fabs((double)m.grads[i] - g_full[i]));
+        gmax = fmax(gmax, fabs((double)g_full[i]));
+    }
+    printf("  values, padding skipped vs computed (rows of 40, 9, 33 of T = 40): max |dv| = %.3g, "
+           "max |dgrad| = %.3g (max |grad| %.3g)\n", dv, dg, gmax);
+    assert_true(dv <= 1e-5);
+    assert_true(dg <= 1e-5 * gmax);
+    forward_state_free(s);
+    xfree(g_full);
+    model_free(&m);
 }
 
 /* One trunk under both heads: a scalar head whose w is row k of an
@@ -417,7 +493,7 @@ static void test_values_match_lm_trunk(void **st) {
     ForwardState *fl = forward_state_new(&lm.cfg, GB, GT), *fs = forward_state_new(&sc.cfg, GB, GT);
     float logp[GB * GT], v[GB * GT];
     model_forward(&lm, fl, grad_tok, grad_tok, GB, GT, 1.0f, logp, NULL);
-    model_forward_values(&sc, fs, grad_tok, GB, GT, v);
+    model_forward_values(&sc, fs, grad_tok, NULL, GB, GT, v);
     const float *logits = forward_state_logits(fl, NULL, NULL);
     for (int i = 0; i < GB * GT; i++)
         assert_float_equal(v[i], logits[(size_t)i * c.vocab_size + k] + 0.25f, 1e-4);
@@ -499,13 +575,13 @@ static void values_on_lm(void *ctx) {
     TwoHeads *h = ctx;
     ForwardState *s = forward_state_new(&h->lm.cfg, GB, GT);
     float v[GB * GT];
-    model_forward_values(&h->lm, s, grad_tok, GB, GT, v);
+    model_forward_values(&h->lm, s, grad_tok, NULL, GB, GT, v);
 }
 static void values_on_lm_state(void *ctx) { /* a scalar model, an LM's state */
     TwoHeads *h = ctx;
     ForwardState *s = forward_state_new(&h->lm.cfg, GB, GT);
     float v[GB * GT];
-    model_forward_values(&h->sc, s, grad_tok, GB, GT, v);
+    model_forward_values(&h->sc, s, grad_tok, NULL, GB, GT, v);
 }
 static void cache_for_scalar(void *ctx) { kv_cache_new(&((TwoHeads *)ctx)->sc.cfg, 2, 8); }
 static void prefill_scalar(void *ctx) {
@@ -523,23 +599,6 @@ static void decode_scalar(void *ctx) {
 }
 
 /* The wrong head's path dies naming what it needed, never runs. */
-/* After a forward that skipped positions there are no (B, T, V) logits. */
-static void logits_after_skip(void *ctx) {
-    TwoHeads *h = ctx;
-    ForwardState *s = forward_state_new(&h->lm.cfg, GB, GT);
-    float logp[GB * GT];
-    model_forward_from(&h->lm, s, grad_tok, grad_tok, skip_first, GB, GT, &full_07, logp, NULL);
-    forward_state_logits(s, NULL, NULL);
-}
-static void backward_logits_after_skip(void *ctx) {
-    TwoHeads *h = ctx;
-    model_alloc_grads(&h->lm);
-    ForwardState *s = forward_state_new(&h->lm.cfg, GB, GT);
-    float logp[GB * GT];
-    model_forward_from(&h->lm, s, grad_tok, grad_tok, skip_first, GB, GT, &full_07, logp, NULL);
-    model_backward_logits(&h->lm, s, NULL);
-}
-
 static void test_scalar_refusals(void **st) {
     TwoHeads h;
     ModelConfig c = tiny_config(0);
@@ -552,8 +611,6 @@ static void test_scalar_refusals(void **st) {
     expect_death(cache_for_scalar, &h, "does not decode");
     expect_death(prefill_scalar, &h, "model_prefill needs an LM");
     expect_death(decode_scalar, &h, "model_decode_step needs an LM");
-    expect_death(logits_after_skip, &h, "forward_state_logits: the last forward");
-    expect_death(backward_logits_after_skip, &h, "model_backward_logits: the last forward");
     model_free(&h.lm);
     model_free(&h.sc);
 }
@@ -780,6 +837,7 @@ int main(void) {
         cmocka_unit_test(test_padding_is_causal),
         cmocka_unit_test(test_matmul_vs_naive),
         cmocka_unit_test(test_gradcheck_values),
+        cmocka_unit_test(test_values_skip_padding),
         cmocka_unit_test(test_values_match_lm_trunk),
         cmocka_unit_test(test_scalar_config),
         cmocka_unit_test(test_scalar_refusals),

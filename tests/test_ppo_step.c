@@ -133,7 +133,7 @@ static void token_values(const Model *value, const int *prompt, const int *comp,
     batch_layout(&b);
     ForwardState *fs = forward_state_new(&value->cfg, 1, b.T);
     float v[16];
-    model_forward_values(value, fs, b.tokens, 1, b.T, v);
+    model_forward_values(value, fs, b.tokens, NULL, 1, b.T, v);
     for (int j = 0; j < clen; j++) out[j] = v[batch_index(&b, 0, j)];
     forward_state_free(fs);
     batch_free(&b);

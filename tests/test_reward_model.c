@@ -128,7 +128,7 @@ static void test_open_refusals(void **st) {
 static float value_alone(const Model *m, const int *tokens, int len) {
     ForwardState *s = forward_state_new(&m->cfg, 1, len);
     float v[MAX_LEN];
-    model_forward_values(m, s, tokens, 1, len, v);
+    model_forward_values(m, s, tokens, NULL, 1, len, v);
     forward_state_free(s);
     return v[len - 1];
 }

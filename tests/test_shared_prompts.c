@@ -13,8 +13,9 @@
  *   - a batch without shared prompts or padding lays out densely enough
  *     that the two paths agree bit for bit;
  *   - the packed attention kernel (its own blocks in diagonal tiles) on
- *     rows longer than a tile against attention_forward / _backward, the
- *     plain per-sequence T x T reference: outputs and dq, dk, dv.
+ *     rows longer than a tile, and on rows of mixed lengths with padding
+ *     (packed_layout_rows), against attention_reference, the definition
+ *     in double per sequence: outputs and dq, dk, dv.
  * The batch mixes three rows of one prompt (one of them apart from the
  * others in batch order), two of another, a row whose prompt nobody
  * shares, two rows of a one-token prompt (nothing to share), a row with
@@ -89,7 +90,6 @@ static void test_layout(void **state) {
     assert_int_equal(l->n_rows, 17 + 10 + 6 + 8);
     printf("  mixed batch: %d packed positions for a %d x %d grid (%d real)\n", l->n_rows, b.B,
            b.T, 8 + 4 + 5 + 6 + 10 + 3 + 7 + 5 + 3);
-    assert_int_equal(l->dense, 0);
     for (int r = 0; r < b.B; r++) {
         const int n = b.seq_len[r] - 1;
         for (int t = 0; t < b.T; t++) {
@@ -356,9 +356,70 @@ static double rel_max(const float *a, const float *b, size_t n) {
     return d / (m + 1e-30);
 }
 
-static void test_attention_tiles_vs_reference(void **state) {
-    (void)state;
-    enum { B = 2, T = 100, NH = 4, NKV = 2, HD = 8, D = NH * HD, KVD = NKV * HD };
+/* Causal grouped-query attention over the first n[b] rows of each of B
+ * sequences of T rows (q (B*T, NH*HD), k, v (B*T, NKV*HD)), by its
+ * definition in double: out = softmax(scale q k^T, causal) v, and from
+ * dout its backward dq, dk, dv. Rows past n[b] are left 0. */
+static void attention_reference(float *out, float *dq, float *dk, float *dv, const float *q,
+                                const float *k, const float *v, const float *dout, const int *n,
+                                int B, int T, int NH, int NKV, int HD) {
+    const int D = NH * HD, KVD = NKV * HD, group = NH / NKV;
+    const double scale = 1.0 / sqrt((double)HD);
+    double *p = xmalloc(sizeof(double) * T), *dp = xmalloc(sizeof(double) * T);
+    double *gk = xcalloc((size_t)B * T * KVD, sizeof(double));
+    double *gv = xcalloc((size_t)B * T * KVD, sizeof(double));
+    memset(out, 0, sizeof(float) * (size_t)B * T * D);
+    memset(dq, 0, sizeof(float) * (size_t)B * T * D);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            for (int t = 0; t < n[b]; t++) {
+                const size_t qo = ((size_t)b * T + t) * D + h * HD;
+                const size_t kv0 = (size_t)b * T * KVD + (h / group) * HD;
+                double mx = -INFINITY, sum = 0, pdp = 0;
+                for (int j = 0; j <= t; j++) {
+                    double d = 0;
+                    for (int c = 0; c < HD; c++) d += (double)q[qo + c] * k[kv0 + j * KVD + c];
+                    p[j] = scale * d;
+                    mx = fmax(mx, p[j]);
+                }
+                for (int j = 0; j <= t; j++) sum += p[j] = exp(p[j] - mx);
+                for (int j = 0; j <= t; j++) {
+                    p[j] /= sum;
+                    dp[j] = 0;
+                    for (int c = 0; c < HD; c++) {
+                        dp[j] += (double)dout[qo + c] * v[kv0 + j * KVD + c];
+                        gv[kv0 + j * KVD + c] += p[j] * dout[qo + c];
+                    }
+                    pdp += p[j] * dp[j];
+                }
+                for (int c = 0; c < HD; c++) {
+                    double o = 0, g = 0;
+                    for (int j = 0; j <= t; j++) {
+                        const double ds = p[j] * (dp[j] - pdp);
+                        o += p[j] * v[kv0 + j * KVD + c];
+                        g += scale * ds * k[kv0 + j * KVD + c];
+                        gk[kv0 + j * KVD + c] += scale * ds * q[qo + c];
+                    }
+                    out[qo + c] = (float)o;
+                    dq[qo + c] = (float)g;
+                }
+            }
+    for (size_t i = 0; i < (size_t)B * T * KVD; i++) {
+        dk[i] = (float)gk[i];
+        dv[i] = (float)gv[i];
+    }
+    xfree(p);
+    xfree(dp);
+    xfree(gk);
+    xfree(gv);
+}
+
+/* The packed attention on layout rows (n: real rows per sequence, NULL:
+ * all T) against attention_reference, the packed results scattered back
+ * to the grid; returns the worst rel_max of out, dq, dk, dv. */
+static double packed_vs_reference(const int *n, int B, int T, int NH, int NKV, int HD,
+                                  PackedLayout *l_out) {
+    const int D = NH * HD, KVD = NKV * HD;
     const size_t ND = (size_t)B * T * D, NK = (size_t)B * T * KVD;
     float *q = xmalloc(sizeof(float) * ND), *k = xmalloc(sizeof(float) * NK);
     float *v = xmalloc(sizeof(float) * NK), *dout = xmalloc(sizeof(float) * ND);
@@ -368,47 +429,72 @@ static void test_attention_tiles_vs_reference(void **state) {
     for (size_t i = 0; i < NK; i++) k[i] = 1.5f * rng_normal(&r);
     for (size_t i = 0; i < NK; i++) v[i] = rng_normal(&r);
     for (size_t i = 0; i < ND; i++) dout[i] = rng_normal(&r);
-    float *out[2], *att[2], *dq[2], *dk[2], *dv[2];
-    for (int w = 0; w < 2; w++) {
-        out[w] = xmalloc(sizeof(float) * ND);
-        dq[w] = xmalloc(sizeof(float) * ND);
-        dk[w] = xmalloc(sizeof(float) * NK);
-        dv[w] = xmalloc(sizeof(float) * NK);
-        att[w] = xmalloc(sizeof(float) * (size_t)B * NH * T * T);
+    int *tok = xcalloc((size_t)B * T, sizeof(int)), *len = xmalloc(sizeof(int) * B);
+    for (int b = 0; b < B; b++) len[b] = n ? n[b] : T;
+    PackedLayout *l = l_out;
+    packed_layout_rows(l, tok, n, B, T);
+    assert_true(attention_dscore_floats(l) <= (long)B * T * T);
+    /* the packed rows' inputs: grid row g is packed row row_of[g] */
+    const int R = l->n_rows;
+    float *pq = xmalloc(sizeof(float) * R * D), *pk = xmalloc(sizeof(float) * R * KVD);
+    float *pv = xmalloc(sizeof(float) * R * KVD), *pdo = xmalloc(sizeof(float) * R * D);
+    for (int g = 0; g < B * T; g++) {
+        const int i = l->row_of[g];
+        if (i < 0) continue;
+        memcpy(pq + (size_t)i * D, q + (size_t)g * D, sizeof(float) * D);
+        memcpy(pdo + (size_t)i * D, dout + (size_t)g * D, sizeof(float) * D);
+        memcpy(pk + (size_t)i * KVD, k + (size_t)g * KVD, sizeof(float) * KVD);
+        memcpy(pv + (size_t)i * KVD, v + (size_t)g * KVD, sizeof(float) * KVD);
     }
-    float *dscore = xmalloc(sizeof(float) * (size_t)B * T * T);
-    attention_forward(out[0], att[0], q, k, v, B, T, NH, NKV, HD);
-    attention_backward(dq[0], dk[0], dv[0], dscore, dout, att[0], q, k, v, B, T, NH, NKV, HD);
-    int tok[B * T] = {0};
-    PackedLayout l;
-    packed_layout_init(&l, B, T);
-    packed_layout_dense(&l, tok, B, T);
-    assert_true(attention_dscore_floats(&l) <= (long)B * T * T);
-    attention_forward_packed(out[1], att[1], q, k, v, &l, NH, NKV, HD);
-    attention_backward_packed(dq[1], dk[1], dv[1], dscore, dout, att[1], q, k, v, &l, NH, NKV,
-                              HD);
+    float *att = xmalloc(sizeof(float) * NH * packed_layout_att_floats(l));
+    float *dscore = xmalloc(sizeof(float) * attention_dscore_floats(l));
+    float *po = xmalloc(sizeof(float) * R * D), *pdq = xmalloc(sizeof(float) * R * D);
+    float *pdk = xmalloc(sizeof(float) * R * KVD), *pdv = xmalloc(sizeof(float) * R * KVD);
+    attention_forward_packed(po, att, pq, pk, pv, l, NH, NKV, HD);
+    attention_backward_packed(pdq, pdk, pdv, dscore, pdo, att, pq, pk, pv, l, NH, NKV, HD);
+    float *out[2], *dq[2], *dk[2], *dv[2];
+    for (int w = 0; w < 2; w++) {
+        out[w] = xcalloc(ND, sizeof(float));
+        dq[w] = xcalloc(ND, sizeof(float));
+        dk[w] = xcalloc(NK, sizeof(float));
+        dv[w] = xcalloc(NK, sizeof(float));
+    }
+    attention_reference(out[0], dq[0], dk[0], dv[0], q, k, v, dout, len, B, T, NH, NKV, HD);
+    for (int g = 0; g < B * T; g++) {
+        const int i = l->row_of[g];
+        if (i < 0) continue;
+        memcpy(out[1] + (size_t)g * D, po + (size_t)i * D, sizeof(float) * D);
+        memcpy(dq[1] + (size_t)g * D, pdq + (size_t)i * D, sizeof(float) * D);
+        memcpy(dk[1] + (size_t)g * KVD, pdk + (size_t)i * KVD, sizeof(float) * KVD);
+        memcpy(dv[1] + (size_t)g * KVD, pdv + (size_t)i * KVD, sizeof(float) * KVD);
+    }
     const double eo = rel_max(out[1], out[0], ND), eq = rel_max(dq[1], dq[0], ND);
     const double ek = rel_max(dk[1], dk[0], NK), ev = rel_max(dv[1], dv[0], NK);
-    printf("  packed (tiled) vs reference attention, T = %d: out %.2g, dq %.2g, dk %.2g, dv %.2g "
-           "(max abs / max)\n", T, eo, eq, ek, ev);
-    assert_true(eo < 1e-5 && eq < 1e-5 && ek < 1e-5 && ev < 1e-5);
+    printf("  packed (tiled) vs reference attention, %s, T = %d: out %.2g, dq %.2g, dk %.2g, "
+           "dv %.2g (max abs / max)\n", n ? "rows of mixed length" : "full rows", T, eo, eq, ek,
+           ev);
+    void *bufs[] = {q, k, v, dout, tok, len, pq, pk, pv, pdo, att, dscore, po, pdq, pdk, pdv,
+                    out[0], out[1], dq[0], dq[1], dk[0], dk[1], dv[0], dv[1]};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) xfree(bufs[i]);
+    return fmax(fmax(eo, eq), fmax(ek, ev));
+}
+
+static void test_attention_tiles_vs_reference(void **state) {
+    (void)state;
+    enum { B = 2, T = 100, NH = 4, NKV = 2, HD = 8 };
+    PackedLayout l;
+    packed_layout_init(&l, 3, T);
+    assert_true(packed_vs_reference(NULL, B, T, NH, NKV, HD, &l) < 1e-5);
     const double dense = 4.0 * B * T * T * HD * NH;
     printf("  its forward FLOPs: %.3g, a full T x T per head %.3g\n",
            attention_packed_flops(&l, NH, HD), dense);
     assert_true(attention_packed_flops(&l, NH, HD) < 0.7 * dense);
+    /* padded rows (one of them empty): the padding is in no segment */
+    const int n[3] = {37, 0, 100};
+    assert_true(packed_vs_reference(n, 3, T, NH, NKV, HD, &l) < 1e-5);
+    assert_int_equal(l.n_rows, 137);
+    assert_int_equal(l.n_segs, 2);
     packed_layout_free(&l);
-    for (int w = 0; w < 2; w++) {
-        xfree(out[w]);
-        xfree(att[w]);
-        xfree(dq[w]);
-        xfree(dk[w]);
-        xfree(dv[w]);
-    }
-    xfree(dscore);
-    xfree(q);
-    xfree(k);
-    xfree(v);
-    xfree(dout);
 }
 
 int main(void) {
