@@ -185,8 +185,10 @@ static void test_killed_actor_resumes_with_fewer(void **state) {
     snprintf(dir, sizeof dir, "%s/killed", tmp);
     /* mpirun's default 1 s between SIGTERM and SIGKILL is what a user
      * gets, but on a loaded machine (CI beside other jobs) the learner's
-     * checkpoint can miss it: 5 s keeps the test about the resume */
-    int rc = run("mpirun --oversubscribe --mca odls_base_sigkill_timeout 5 -np 3 %s train "
+     * checkpoint can miss it (seen at 5 s with a load of 8 on 2 cores):
+     * 15 s keeps the test about the resume, and costs nothing when the
+     * learner is quick, as mpirun ends when the last rank does */
+    int rc = run("mpirun --oversubscribe --mca odls_base_sigkill_timeout 15 -np 3 %s train "
                  "run.dir=%s grpo.init=%s/a/sft.ckpt "
                  "grpo.steps=20 %s %s %s > %s.log 2>&1 & mp=$!; "
                  "for i in $(seq 600); do n=$(grep -c '\"version\"' %s/metrics.jsonl 2>/dev/null); "
