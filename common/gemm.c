@@ -30,6 +30,9 @@ static inline int min_int(int x, int y) { return x < y ? x : y; }
  * accumulators of the 32 registers, with the two panel vectors and a
  * broadcast beside them. */
 enum { GEMM_MR = 12 };
+/* How many k ahead the transposed op(a) is prefetched (measured: 24-48
+ * all near best; prefetches past the chunk are harmless, they never fault). */
+enum { GEMM_PF_K = 32 };
 
 /* acc (16 columns of a row, nc of them valid) into o: stored, or added. */
 static inline __attribute__((always_inline)) void gemm_store16(float *o, __m512 acc, int nc,
@@ -53,6 +56,12 @@ gemm_block(float *c, size_t ldc, const float *a, size_t lda, int ta, const float
     for (int k = 0; k < kc; k++) {
         const __m512 w0 = _mm512_load_ps(panel + (size_t)k * GEMM_NR);
         const __m512 w1 = _mm512_load_ps(panel + (size_t)k * GEMM_NR + 16);
+        if (ta) { /* op(a) = dout^T: one line (or two) per k, beyond the strides
+                   * the hardware prefetcher follows (2 KB) at wide OC */
+            const float *ahead = a + (size_t)(k + GEMM_PF_K) * lda;
+            _mm_prefetch((const char *)ahead, _MM_HINT_T0);
+            _mm_prefetch((const char *)(ahead + mr - 1), _MM_HINT_T0);
+        }
 #define GEMM_ROW(i)                                                   \
         if (mr > i) {                                                 \
             const __m512 x = _mm512_set1_ps(GEMM_A(a, lda, ta, i, k)); \

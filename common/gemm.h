@@ -14,7 +14,10 @@
  * GEMM_MC, and for each block every 32-column panel of op(b) is copied
  * (kc x 32, zero padded) into a buffer on the stack that stays in L1
  * while every 12-row micro-block of the row block reads it; op(a) is read
- * where it lies (L2). No workspace beyond that one panel (16 KB).
+ * where it lies, the row block (GEMM_MC x GEMM_KC, 512 KB) staying in L2.
+ * No workspace beyond that one panel (32 KB of stack). The sizes are
+ * measured (bench_gemm_shapes; KC 128 and 192 lose 5-15% at K >= 256, MC
+ * 2048 spills op(a) out of L2 at D = 256, MC 256 re-packs too often).
  *
  * Numerics, the same on every instance (kernel_names.h): each output is
  * acc = 0, acc = fmaf(op(a)(i, k), op(b)(k, j), acc) over the k of one
@@ -25,7 +28,7 @@
 
 #include <stddef.h>
 
-enum { GEMM_KC = 128, GEMM_MC = 2048, GEMM_NR = 32 };
+enum { GEMM_KC = 256, GEMM_MC = 512, GEMM_NR = 32 };
 
 void gemm_f32(int trans_a, int trans_b, int M, int Nc, int K, const float *a, int lda,
               const float *b, int ldb, float beta, float *c, int ldc);
