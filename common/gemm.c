@@ -56,6 +56,8 @@ gemm_block(float *c, size_t ldc, const float *a, size_t lda, int ta, const float
     for (int k = 0; k < kc; k++) {
         const __m512 w0 = _mm512_load_ps(panel + (size_t)k * GEMM_NR);
         const __m512 w1 = _mm512_load_ps(panel + (size_t)k * GEMM_NR + 16);
+        if (k < 2 * mr) /* this block's c lines, long before the stores need them */
+            _mm_prefetch((const char *)(c + (size_t)(k >> 1) * ldc + (k & 1) * 16), _MM_HINT_T0);
         if (ta) { /* op(a) = dout^T: one line (or two) per k, beyond the strides
                    * the hardware prefetcher follows (2 KB) at wide OC */
             const float *ahead = a + (size_t)(k + GEMM_PF_K) * lda;
