@@ -7,7 +7,8 @@
  *     and 32-column panel, K past one GEMM_KC chunk, M past GEMM_MC) and
  *     leading dimensions wider than the operands;
  *   - every instance bit-identical to the portable one (gemm.h promises
- *     one FMA chain per chunk, the same on each);
+ *     one FMA chain per chunk, the same on each), and the public name
+ *     bound to the instance kernel_isa() reports;
  *   - matmul_forward and matmul_backward (whichever of OpenBLAS and gemm
  *     they pick) against the same double references. */
 #include <setjmp.h>
@@ -23,6 +24,10 @@
 #include "kernel_dispatch.h"
 #include "rng.h"
 #include "util.h"
+
+/* The compiled instances, by KernelIsa. */
+static __typeof__(gemm_f32) *const INSTANCES[KERNEL_N_ISA] = {gemm_f32_generic, gemm_f32_avx2,
+                                                              gemm_f32_avx512};
 
 static float *randu(size_t n, uint64_t seed) {
     float *x = xmalloc(sizeof(float) * n);
@@ -76,14 +81,13 @@ static void check_shape(int ta, int tb, int M, int Nc, int K, float beta) {
             if (i % ldc < (size_t)Nc) c0[i] = NAN; /* beta 0 must not read c */
     memcpy(ref, c0, sizeof(float) * nc);
     gemm_ref(ta, tb, M, Nc, K, a, lda, b, ldb, beta, ref, ldc);
-    __typeof__(gemm_f32) *inst[KERNEL_N_ISA] = {gemm_f32_generic, gemm_f32_avx2, gemm_f32_avx512};
     const double tol = 4e-7 * (K + 8);
     for (int s = 0; s < KERNEL_N_ISA; s++) {
         out[s] = NULL;
         if (!kernel_isa_supported((KernelIsa)s)) continue;
         out[s] = xmalloc(sizeof(float) * nc);
         memcpy(out[s], c0, sizeof(float) * nc);
-        inst[s](ta, tb, M, Nc, K, a, lda, b, ldb, beta, out[s], ldc);
+        INSTANCES[s](ta, tb, M, Nc, K, a, lda, b, ldb, beta, out[s], ldc);
         const double e = rel_diff(out[s], ref, M, Nc, ldc);
         if (!(e <= tol))
             fail_msg("gemm_f32 %s ta=%d tb=%d M=%d Nc=%d K=%d beta=%g: %.3g vs double (tol %.3g)",
@@ -127,6 +131,12 @@ static void test_gemm_empty(void **st) {
     gemm_f32(0, 0, 0, 3, 2, a, 2, a, 3, 0.0f, c, 3);
     gemm_f32(0, 0, 2, 0, 2, a, 2, a, 3, 0.0f, c, 3);
     assert_true(c[0] == 0.0f && c[3] == 5.0f);
+}
+
+/* The public name runs the instance kernel_isa() reports. */
+static void test_gemm_bound(void **st) {
+    (void)st;
+    assert_ptr_equal((void *)gemm_f32, (void *)INSTANCES[kernel_isa()]);
 }
 
 /* matmul_forward / matmul_backward as model.c calls them (beta 0 and 1),
@@ -174,6 +184,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemm_odd_shapes),
         cmocka_unit_test(test_gemm_empty),
+        cmocka_unit_test(test_gemm_bound),
         cmocka_unit_test(test_matmul_layer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
