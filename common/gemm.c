@@ -43,19 +43,20 @@ static inline __attribute__((always_inline)) void gemm_store16(float *o, __m512 
     _mm512_mask_storeu_ps(o, m, acc);
 }
 
-/* mr <= GEMM_MR rows times the panel (kc lines of 32, nc columns valid).
- * Inlined with constant mr and ta: named accumulators (gcc keeps an array
- * of vectors in memory), rows past mr fold away, and op(a)'s row step is
- * a constant displacement when a is read transposed (dW). */
+/* mr <= GEMM_MR rows times the panel (kc lines of 32, nc columns valid;
+ * two: more than 16, both zmm of a line). Inlined with constant mr, ta
+ * and two: named accumulators (gcc keeps an array of vectors in memory),
+ * rows past mr fold away, and op(a)'s row step is a constant
+ * displacement when a is read transposed (dW). */
 static inline __attribute__((always_inline)) void
-gemm_block(float *c, size_t ldc, const float *a, size_t lda, int ta, const float *panel, int kc,
-           int mr, int nc, int add) {
+gemm_block(float *c, size_t ldc, const float *a, size_t lda, int ta, int two, const float *panel,
+           int kc, int mr, int nc, int add) {
     __m512 a0 = _mm512_setzero_ps(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
     __m512 a4 = a0, b4 = a0, a5 = a0, b5 = a0, a6 = a0, b6 = a0, a7 = a0, b7 = a0;
     __m512 a8 = a0, b8 = a0, a9 = a0, b9 = a0, a10 = a0, b10 = a0, a11 = a0, b11 = a0;
     for (int k = 0; k < kc; k++) {
         const __m512 w0 = _mm512_load_ps(panel + (size_t)k * GEMM_NR);
-        const __m512 w1 = _mm512_load_ps(panel + (size_t)k * GEMM_NR + 16);
+        const __m512 w1 = two ? _mm512_load_ps(panel + (size_t)k * GEMM_NR + 16) : w0;
         if (k < 2 * mr) /* this block's c lines, long before the stores need them */
             _mm_prefetch((const char *)(c + (size_t)(k >> 1) * ldc + (k & 1) * 16), _MM_HINT_T0);
         if (ta) { /* op(a) = dout^T: one line (or two) per k, beyond the strides
@@ -68,7 +69,7 @@ gemm_block(float *c, size_t ldc, const float *a, size_t lda, int ta, const float
         if (mr > i) {                                                 \
             const __m512 x = _mm512_set1_ps(GEMM_A(a, lda, ta, i, k)); \
             a##i = _mm512_fmadd_ps(x, w0, a##i);                      \
-            b##i = _mm512_fmadd_ps(x, w1, b##i);                      \
+            if (two) b##i = _mm512_fmadd_ps(x, w1, b##i);             \
         }
         GEMM_ROW(0) GEMM_ROW(1) GEMM_ROW(2) GEMM_ROW(3) GEMM_ROW(4) GEMM_ROW(5)
         GEMM_ROW(6) GEMM_ROW(7) GEMM_ROW(8) GEMM_ROW(9) GEMM_ROW(10) GEMM_ROW(11)
@@ -77,30 +78,37 @@ gemm_block(float *c, size_t ldc, const float *a, size_t lda, int ta, const float
 #define GEMM_OUT(i)                                                 \
     if (mr > i) {                                                   \
         gemm_store16(c + (size_t)i * ldc, a##i, nc, add);           \
-        gemm_store16(c + (size_t)i * ldc + 16, b##i, nc - 16, add); \
+        if (two) gemm_store16(c + (size_t)i * ldc + 16, b##i, nc - 16, add); \
     }
     GEMM_OUT(0) GEMM_OUT(1) GEMM_OUT(2) GEMM_OUT(3) GEMM_OUT(4) GEMM_OUT(5)
     GEMM_OUT(6) GEMM_OUT(7) GEMM_OUT(8) GEMM_OUT(9) GEMM_OUT(10) GEMM_OUT(11)
 #undef GEMM_OUT
 }
 
-#define GEMM_CASES(TA)                                                                       \
+#define GEMM_CASES(TA, TWO)                                                                  \
     switch (mr) {                                                                            \
-    GEMM_CASE(1, TA) GEMM_CASE(2, TA) GEMM_CASE(3, TA) GEMM_CASE(4, TA) GEMM_CASE(5, TA)    \
-    GEMM_CASE(6, TA) GEMM_CASE(7, TA) GEMM_CASE(8, TA) GEMM_CASE(9, TA) GEMM_CASE(10, TA)   \
-    GEMM_CASE(11, TA) GEMM_CASE(12, TA)                                                      \
+    GEMM_CASE(1, TA, TWO) GEMM_CASE(2, TA, TWO) GEMM_CASE(3, TA, TWO) GEMM_CASE(4, TA, TWO)  \
+    GEMM_CASE(5, TA, TWO) GEMM_CASE(6, TA, TWO) GEMM_CASE(7, TA, TWO) GEMM_CASE(8, TA, TWO)  \
+    GEMM_CASE(9, TA, TWO) GEMM_CASE(10, TA, TWO) GEMM_CASE(11, TA, TWO)                      \
+    GEMM_CASE(12, TA, TWO)                                                                   \
     default: CHECK(0);                                                                       \
     }
-#define GEMM_CASE(r, TA) \
-    case r: gemm_block(c, ldc, a, lda, TA, panel, kc, r, nc, add); break;
+#define GEMM_CASE(r, TA, TWO) \
+    case r: gemm_block(c, ldc, a, lda, TA, TWO, panel, kc, r, nc, add); break;
 
-/* gemm_block with run-time mr and ta, each case inlined with constants. */
+/* gemm_block with run-time mr, ta and width, each case inlined with
+ * constants. A panel of at most 16 valid columns (the 2 of V = 98 past
+ * three panels) runs one zmm a row: half the work of a whole panel. */
 static void gemm_micro(float *c, size_t ldc, const float *a, size_t lda, int ta,
                        const float *panel, int kc, int mr, int nc, int add) {
-    if (ta)
-        GEMM_CASES(1)
+    if (ta && nc > 16)
+        GEMM_CASES(1, 1)
+    else if (ta)
+        GEMM_CASES(1, 0)
+    else if (nc > 16)
+        GEMM_CASES(0, 1)
     else
-        GEMM_CASES(0)
+        GEMM_CASES(0, 0)
 }
 #undef GEMM_CASE
 #undef GEMM_CASES
