@@ -193,8 +193,11 @@ void gemm_f32(int trans_a, int trans_b, int M, int Nc, int K, const float *a, in
         const int kc = min_int(GEMM_KC, K - k0);
         const int add = beta != 0.0f || k0 > 0;
         const float *ak = trans_a ? a + (size_t)k0 * lda : a + k0;
-        for (int i0 = 0; i0 < M; i0 += GEMM_MC) {
-            const int mc = min_int(GEMM_MC, M - i0);
+        /* rows a block: op(a)'s share at most GEMM_MC x GEMM_KC floats, so a
+         * short chunk (K = 128) packs each panel of op(b) half as often */
+        const int mc_max = (int)((long)GEMM_MC * GEMM_KC / kc);
+        for (int i0 = 0; i0 < M; i0 += mc_max) {
+            const int mc = min_int(mc_max, M - i0);
             const float *ai = trans_a ? ak + i0 : ak + (size_t)i0 * lda;
             for (int j0 = 0; j0 < Nc; j0 += GEMM_NR) {
                 const int nc = min_int(GEMM_NR, Nc - j0);

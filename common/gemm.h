@@ -11,7 +11,8 @@
  * pass), so c may hold anything, NaN included.
  *
  * Blocking: K in chunks of GEMM_KC; for each chunk, rows in blocks of
- * GEMM_MC, and for each block every 32-column panel of op(b) is copied
+ * GEMM_MC (more when the chunk is shorter: GEMM_MC x GEMM_KC floats of
+ * op(a) a block), and for each block every 32-column panel of op(b) is copied
  * (kc x 32, zero padded) into a buffer on the stack that stays in L1
  * while every 12-row micro-block of the row block reads it; op(a) is read
  * where it lies, the row block (GEMM_MC x GEMM_KC, 512 KB) staying in L2.
