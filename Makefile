@@ -66,6 +66,9 @@ $(BUILD)/%.o: %.c $(wildcard */*.h)
 $(BUILD)/common/model_kernels_avx2.o: CFLAGS += $(KERNEL_AVX2)
 $(BUILD)/common/model_kernels_avx512.o: CFLAGS += $(KERNEL_AVX512)
 $(BUILD)/common/model_kernels_avx2.o $(BUILD)/common/model_kernels_avx512.o: common/model_kernels.c
+$(BUILD)/common/gemm_avx2.o: CFLAGS += $(KERNEL_AVX2)
+$(BUILD)/common/gemm_avx512.o: CFLAGS += $(KERNEL_AVX512)
+$(BUILD)/common/gemm_avx2.o $(BUILD)/common/gemm_avx512.o: common/gemm.c
 
 $(BUILD)/libgrpo.a: $(LIB_OBJ)
 	@rm -f $@

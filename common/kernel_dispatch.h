@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 
+#include "gemm.h"
 #include "kernel_names.h"
 #include "model_kernels.h"
 

@@ -1,5 +1,6 @@
-/* kernel_names.h: the list of model_kernels.h's kernels, and the renaming
- * that gives each compiled instance of model_kernels.c its own names.
+/* kernel_names.h: the list of model_kernels.h's kernels (and gemm.h's), and
+ * the renaming that gives each compiled instance of model_kernels.c (and
+ * gemm.c) its own names.
  *
  * model_kernels.c is compiled three times: as itself (the portable C
  * instance, at the build's baseline flags), by model_kernels_avx2.c
@@ -36,7 +37,8 @@
     X(log_sum_exp_row) \
     X(logp_forward) \
     X(logp_forward_truncated) \
-    X(logp_backward)
+    X(logp_backward) \
+    X(gemm_f32)
 
 #ifdef KERNEL_ISA
 #define KERNEL_PASTE2(name, isa) name##_##isa
@@ -65,6 +67,7 @@
 #define logp_forward KERNEL_NAME(logp_forward)
 #define logp_forward_truncated KERNEL_NAME(logp_forward_truncated)
 #define logp_backward KERNEL_NAME(logp_backward)
+#define gemm_f32 KERNEL_NAME(gemm_f32)
 #endif
 
 #endif

@@ -1,6 +1,7 @@
 /* model_kernels.c: layer kernels for model.c (see model_kernels.h).
  *
- * Every large training product is one cblas_sgemm; decoding multiplies by
+ * Every large training product is one gemm_f32 (gemm.h) or cblas_sgemm,
+ * whichever is faster at its shape (own_gemm); decoding multiplies by
  * weights packed once per weight version (matmul_forward_packed). The rest
  * are short loops kept simple enough for gcc -O3 to vectorize. Reductions
  * that set the numerics (RMS, log-sum-exp) accumulate in double through
@@ -15,6 +16,7 @@
 #define KERNEL_ISA generic
 #endif
 #include "kernel_names.h"
+#include "gemm.h"
 #include "model_kernels.h"
 
 #include <cblas.h>
@@ -141,18 +143,46 @@ void rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *in
 
 /* ---- matmul --------------------------------------------------------------- */
 
+/* Whether the project's gemm (gemm.h) runs a product with an M x Nc output
+ * instead of OpenBLAS: on the AVX-512 instance, when Nc < GEMM_WIDE and,
+ * for dW (M = OC, K = N), also M < GEMM_WIDE. Measured in
+ * bench_gemm_shapes (N = 2048, one thread, ratios to sgemm 2048^3): gemm
+ * wins at D = 128 / 256 and HF = 352 (dW by 10-20 points, forward and
+ * dinp by up to 15) and OpenBLAS at an output width of 688 (HF of the ~4M
+ * model: by 5-15 points), where re-reading op(a) for each of 22 panels
+ * costs more than OpenBLAS's packed copy. The AVX2 and portable instances
+ * keep OpenBLAS, which their gemm (plain loops) does not beat. */
+enum { GEMM_WIDE = 512 };
+static int own_gemm(int M, int Nc, int dw) {
+#if defined(__AVX512F__)
+    return Nc < GEMM_WIDE && (!dw || M < GEMM_WIDE);
+#else
+    (void)M, (void)Nc, (void)dw;
+    return 0;
+#endif
+}
+
 void matmul_forward(float *out, const float *inp, const float *w, int N, int C, int OC,
                     float beta) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, w, C, beta, out,
-                OC);
+    if (own_gemm(N, OC, 0))
+        gemm_f32(0, 1, N, OC, C, inp, C, w, C, beta, out, OC);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, w, C, beta,
+                    out, OC);
 }
 
 void matmul_backward(float *dinp, float *dw, const float *dout, const float *inp,
                      const float *w, int N, int C, int OC, float beta_inp) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, w, C,
-                beta_inp, dinp, C);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f,
-                dw, C);
+    if (own_gemm(N, C, 0))
+        gemm_f32(0, 0, N, C, OC, dout, OC, w, C, beta_inp, dinp, C);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, w, C,
+                    beta_inp, dinp, C);
+    if (own_gemm(OC, C, 1))
+        gemm_f32(1, 0, OC, C, N, dout, OC, inp, C, 1.0f, dw, C);
+    else
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C,
+                    1.0f, dw, C);
 }
 
 void matmul_forward_naive(float *out, const float *inp, const float *w, int N, int C, int OC) {

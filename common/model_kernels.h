@@ -31,7 +31,8 @@ void rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *in
                       const float *w, const float *rstd, int N, int D);
 
 /* out (N, OC) = inp (N, C) W^T + beta * out: beta 0 writes, beta 1 adds
- * (the residual stream), through one cblas_sgemm. */
+ * (the residual stream), through one gemm_f32 (gemm.h) or cblas_sgemm,
+ * whichever model_kernels.c measured faster at the shape. */
 void matmul_forward(float *out, const float *inp, const float *w, int N, int C, int OC,
                     float beta);
 /* dinp (N, C) = dout W + beta_inp * dinp; dw (OC, C) += dout^T inp. */

@@ -7,7 +7,9 @@
  *   fwd  out (N, OC) = inp (N, C) W^T        NoTrans, Trans
  *   dinp dinp (N, C) = dout (N, OC) W         NoTrans, NoTrans
  *   dW   dW (OC, C) += dout^T inp            Trans, NoTrans, K = N
- * at beta 0 and 1, plus the products a merge would make (Wq|Wk|Wv: OC =
+ * at beta 0 and 1, each through OpenBLAS and then (the "own gemm_f32"
+ * line) the project's gemm (common/gemm.h, the instance this CPU runs),
+ * plus the products a merge would make (Wq|Wk|Wv: OC =
  * 3D; W1|W3: OC = 2HF) and dW of a merged pair. Every figure is the median
  * of BENCH_REPS (default 3) ratios by thread CPU time (the machine is
  * shared: wall time counts other jobs' turns); each rep times enough calls
@@ -19,6 +21,7 @@
 #include <cblas.h>
 
 #include "blas_setup.h"
+#include "kernel_dispatch.h"
 #include "util.h"
 
 #include "bench_common.h"
@@ -31,9 +34,14 @@ typedef struct {
     float beta;
 } Shape;
 
-/* One call of shape s on a, b, c (leading dimensions from the shape). */
-static void run_shape(const Shape *s, const float *a, const float *b, float *c) {
+/* One call of shape s on a, b, c (leading dimensions from the shape),
+ * through OpenBLAS or (own) the project's gemm_f32. */
+static void run_shape(const Shape *s, int own, const float *a, const float *b, float *c) {
     const int lda = s->ta ? s->M : s->K, ldb = s->tb ? s->K : s->Nc, ldc = s->Nc;
+    if (own) {
+        gemm_f32(s->ta, s->tb, s->M, s->Nc, s->K, a, lda, b, ldb, s->beta, c, ldc);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans,
                 s->tb ? CblasTrans : CblasNoTrans, s->M, s->Nc, s->K, 1.0f, a, lda, b, ldb,
                 s->beta, c, ldc);
@@ -42,8 +50,8 @@ static void run_shape(const Shape *s, const float *a, const float *b, float *c) 
 /* Median over reps of (GFLOP/s of the n shapes run in turn, plus a copy of
  * copy_floats floats, as a merged product's concatenated weights need) /
  * (GFLOP/s of the reference sgemm). */
-static double time_group(const Shape *s, int n, size_t copy_floats, float *a, float *b, float *c,
-                         float *scratch, int reps) {
+static double time_group(const Shape *s, int n, int own, size_t copy_floats, float *a, float *b,
+                         float *c, float *scratch, int reps) {
     double f = 0;
     for (int i = 0; i < n; i++) f += 2.0 * s[i].M * s[i].Nc * (double)s[i].K;
     int calls = (int)(2e9 / f) + 1; /* ~20 ms at 100 GFLOP/s */
@@ -53,7 +61,7 @@ static double time_group(const Shape *s, int n, size_t copy_floats, float *a, fl
         double t0 = cpu_seconds();
         for (int r = 0; r < calls; r++) {
             if (copy_floats) memcpy(scratch, b, sizeof(float) * copy_floats);
-            for (int i = 0; i < n; i++) run_shape(&s[i], a, copy_floats ? scratch : b, c);
+            for (int i = 0; i < n; i++) run_shape(&s[i], own, a, copy_floats ? scratch : b, c);
         }
         double dt = cpu_seconds() - t0;
         if (k >= 0) ratio[k] = f * calls / dt * 1e-9 / sg.cpu;
@@ -61,8 +69,8 @@ static double time_group(const Shape *s, int n, size_t copy_floats, float *a, fl
     return median(ratio, reps);
 }
 
-static double time_shape(const Shape *s, float *a, float *b, float *c, int reps) {
-    return time_group(s, 1, 0, a, b, c, NULL, reps);
+static double time_shape(const Shape *s, int own, float *a, float *b, float *c, int reps) {
+    return time_group(s, 1, own, 0, a, b, c, NULL, reps);
 }
 
 int main(void) {
@@ -71,7 +79,9 @@ int main(void) {
     int reps = e && *e ? atoi(e) : 3;
     if (reps < 1 || reps > 15) die("bench_gemm_shapes.c: BENCH_REPS=%s: want 1..15", e);
     sgemm_init(&ref, 2048);
-    printf("OpenBLAS core %s, 1 thread; sgemm 2048^3: %.1f GFLOP/s\n", blas_corename(),
+    char kern[160];
+    kernel_describe(kern, sizeof kern);
+    printf("OpenBLAS core %s, 1 thread; %s; sgemm 2048^3: %.1f GFLOP/s\n", blas_corename(), kern,
            bench_sgemm(5));
     const int N = 2048, V = 98;
     const struct { const char *name; int D, HF; } sizes[2] = {{"~1M", 128, 352},
@@ -100,7 +110,10 @@ int main(void) {
                 {"dW   b1", 1, 0, OC, C, N, 1.0f}};
             printf("  %-26s", ws[w].w);
             for (int i = 0; i < 5; i++)
-                printf("  %s %5.1f%%", sh[i].what, 100.0 * time_shape(&sh[i], a, b, c, reps));
+                printf("  %s %5.1f%%", sh[i].what, 100.0 * time_shape(&sh[i], 0, a, b, c, reps));
+            printf("\n  %-26s", "  own gemm_f32");
+            for (int i = 0; i < 5; i++)
+                printf("  %s %5.1f%%", sh[i].what, 100.0 * time_shape(&sh[i], 1, a, b, c, reps));
             printf("\n");
         }
         /* merges of products that share an operand: separate calls vs one
@@ -119,8 +132,8 @@ int main(void) {
             {"dW   h1,h3: 2 x OC=HF | 1 x OC=2HF", {{"", 1, 0, HF, D, N, 1.0f}, {"", 1, 0, HF, D, N, 1.0f}},
              2, {"", 1, 0, 2 * HF, D, N, 1.0f}, 0}};
         for (size_t i = 0; i < sizeof mg / sizeof mg[0]; i++) {
-            double sep = time_group(mg[i].sep, mg[i].n, 0, a, b, c, NULL, reps);
-            double mer = time_group(&mg[i].merged, 1, mg[i].copy, a, b, c, scratch, reps);
+            double sep = time_group(mg[i].sep, mg[i].n, 0, 0, a, b, c, NULL, reps);
+            double mer = time_group(&mg[i].merged, 1, 0, mg[i].copy, a, b, c, scratch, reps);
             printf("  merge %-40s separate %5.1f%%  merged %5.1f%%\n", mg[i].what, 100.0 * sep,
                    100.0 * mer);
         }

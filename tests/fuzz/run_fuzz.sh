@@ -48,14 +48,15 @@ objs=()
 # the kernel instances (common/kernel_names.h) take the Makefile's target flags
 kernel_flags() {
   case "$1" in
-    common/model_kernels_avx2.c) echo "-mavx2 -mfma -mbmi -mbmi2" ;;
-    common/model_kernels_avx512.c) echo "-mavx2 -mfma -mbmi -mbmi2 -mavx512f -mavx512vl -mavx512bw -mavx512dq" ;;
+    common/model_kernels_avx2.c | common/gemm_avx2.c) echo "-mavx2 -mfma -mbmi -mbmi2" ;;
+    common/model_kernels_avx512.c | common/gemm_avx512.c) echo "-mavx2 -mfma -mbmi -mbmi2 -mavx512f -mavx512vl -mavx512bw -mavx512dq" ;;
   esac
 }
 for src in $LIB_SRCS; do
   o="$out/obj/${src//\//_}.o"
   if [ ! -f "$o" ] || [ "$src" -nt "$o" ] || [ -n "$(find common proto learner actors deploy -name '*.h' -newer "$o" 2> /dev/null | head -n1)" ] \
-     || { [[ "$src" == common/model_kernels_* ]] && [ common/model_kernels.c -nt "$o" ]; }; then
+     || { [[ "$src" == common/model_kernels_* ]] && [ common/model_kernels.c -nt "$o" ]; } \
+     || { [[ "$src" == common/gemm_* ]] && [ common/gemm.c -nt "$o" ]; }; then
     nice -n 19 $CC $CFLAGS $(kernel_flags "$src") -fsanitize=fuzzer-no-link,address,undefined -c "$src" -o "$o" || build_failed=1
   fi
   objs+=("$o")
@@ -73,7 +74,8 @@ nice -n 19 $CC $CFLAGS -o "$out/make_seeds" tests/fuzz/make_seeds.c proto/wire.c
   common/checkpoint.c common/model.c common/model_decode.c common/packed_layout.c \
   common/attention_packed.c common/model_kernels.c \
   common/model_kernels_avx2.c \
-  common/model_kernels_avx512.c common/kernel_dispatch.c common/sample_dist.c common/tokenizer.c \
+  common/model_kernels_avx512.c common/gemm.c common/gemm_avx2.c common/gemm_avx512.c \
+  common/kernel_dispatch.c common/sample_dist.c common/tokenizer.c \
   common/tokenizer_bpe.c common/tokenizer_json.c common/tokenizer_llama2c.c \
   common/format_safetensors.c common/format_llama2c.c common/format_hf.c common/atomic_file.c \
   $UTIL \

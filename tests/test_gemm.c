@@ -1,0 +1,191 @@
+/* test_gemm.c: the training matrix product (common/gemm.h) and the matmul
+ * layer that runs on it.
+ *   - gemm_f32 of every instance the CPU runs, at the four transpose
+ *     combinations (the training products are (0,1) forward, (0,0) dinp,
+ *     (1,0) dW), beta 0 over NaN-filled outputs and beta 1, against a
+ *     double-precision loop, at odd shapes (1, tails of the 12-row block
+ *     and 32-column panel, K past one GEMM_KC chunk, M past GEMM_MC) and
+ *     leading dimensions wider than the operands;
+ *   - every instance bit-identical to the portable one (gemm.h promises
+ *     one FMA chain per chunk, the same on each), and the public name
+ *     bound to the instance kernel_isa() reports;
+ *   - matmul_forward and matmul_backward (whichever of OpenBLAS and gemm
+ *     they pick) against the same double references. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kernel_dispatch.h"
+#include "rng.h"
+#include "util.h"
+
+/* The compiled instances, by KernelIsa. */
+static __typeof__(gemm_f32) *const INSTANCES[KERNEL_N_ISA] = {gemm_f32_generic, gemm_f32_avx2,
+                                                              gemm_f32_avx512};
+
+static float *randu(size_t n, uint64_t seed) {
+    float *x = xmalloc(sizeof(float) * n);
+    Rng r;
+    rng_seed(&r, seed, 0);
+    for (size_t i = 0; i < n; i++) x[i] = 2.0f * rng_uniform(&r) - 1.0f;
+    return x;
+}
+
+/* c = op(a) op(b) + beta c in double, row-major as gemm.h. */
+static void gemm_ref(int ta, int tb, int M, int Nc, int K, const float *a, int lda,
+                     const float *b, int ldb, float beta, float *c, int ldc) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < Nc; j++) {
+            double s = beta != 0.0f ? (double)c[(size_t)i * ldc + j] : 0.0;
+            for (int k = 0; k < K; k++) {
+                const double x = ta ? a[(size_t)k * lda + i] : a[(size_t)i * lda + k];
+                const double y = tb ? b[(size_t)j * ldb + k] : b[(size_t)k * ldb + j];
+                s += x * y;
+            }
+            c[(size_t)i * ldc + j] = (float)s;
+        }
+}
+
+/* Largest |x - y| / (1 + |y|) over the M x Nc block (NaN counts as worst). */
+static double rel_diff(const float *x, const float *y, int M, int Nc, int ldc) {
+    double worst = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < Nc; j++) {
+            const size_t at = (size_t)i * ldc + j;
+            const double e = fabs((double)x[at] - y[at]) / (1.0 + fabs((double)y[at]));
+            if (!(e <= worst)) worst = e;
+        }
+    return worst;
+}
+
+/* One shape: every supported instance vs the double reference (float
+ * chains over K terms of size <= 1: K * 2^-24 relative, with margin) and
+ * bit for bit vs the portable instance; the padding columns past Nc of
+ * each c row must be left alone. */
+static void check_shape(int ta, int tb, int M, int Nc, int K, float beta) {
+    const int pad = 3;
+    const int lda = (ta ? M : K) + pad, ldb = (tb ? K : Nc) + pad, ldc = Nc + pad;
+    const size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? Nc : K) * ldb;
+    const size_t nc = (size_t)M * ldc;
+    float *a = randu(na, 1 + (uint64_t)M), *b = randu(nb, 2 + (uint64_t)K);
+    float *c0 = randu(nc, 3 + (uint64_t)Nc), *ref = xmalloc(sizeof(float) * nc);
+    float *out[KERNEL_N_ISA];
+    if (beta == 0.0f)
+        for (size_t i = 0; i < nc; i++)
+            if (i % ldc < (size_t)Nc) c0[i] = NAN; /* beta 0 must not read c */
+    memcpy(ref, c0, sizeof(float) * nc);
+    gemm_ref(ta, tb, M, Nc, K, a, lda, b, ldb, beta, ref, ldc);
+    const double tol = 4e-7 * (K + 8);
+    for (int s = 0; s < KERNEL_N_ISA; s++) {
+        out[s] = NULL;
+        if (!kernel_isa_supported((KernelIsa)s)) continue;
+        out[s] = xmalloc(sizeof(float) * nc);
+        memcpy(out[s], c0, sizeof(float) * nc);
+        INSTANCES[s](ta, tb, M, Nc, K, a, lda, b, ldb, beta, out[s], ldc);
+        const double e = rel_diff(out[s], ref, M, Nc, ldc);
+        if (!(e <= tol))
+            fail_msg("gemm_f32 %s ta=%d tb=%d M=%d Nc=%d K=%d beta=%g: %.3g vs double (tol %.3g)",
+                     kernel_isa_name((KernelIsa)s), ta, tb, M, Nc, K, beta, e, tol);
+        for (int i = 0; i < M; i++)
+            for (int j = Nc; j < ldc; j++)
+                assert_memory_equal(&out[s][(size_t)i * ldc + j], &c0[(size_t)i * ldc + j],
+                                    sizeof(float));
+        if (s > 0 && memcmp(out[s], out[0], sizeof(float) * nc) != 0)
+            fail_msg("gemm_f32 %s ta=%d tb=%d M=%d Nc=%d K=%d beta=%g: not the portable bits",
+                     kernel_isa_name((KernelIsa)s), ta, tb, M, Nc, K, beta);
+    }
+    for (int s = 0; s < KERNEL_N_ISA; s++) xfree(out[s]);
+    xfree(a);
+    xfree(b);
+    xfree(c0);
+    xfree(ref);
+}
+
+static void test_gemm_odd_shapes(void **st) {
+    (void)st;
+    /* M, Nc, K: ones, 12-row and 32-column tails, K past GEMM_KC, M past GEMM_MC */
+    static const int shapes[][3] = {{1, 1, 1},   {1, 33, 7},   {13, 1, 5},  {5, 17, 1},
+                                    {25, 45, 67}, {37, 64, 129}, {16, 31, 2 * GEMM_KC + 3},
+                                    {GEMM_MC + 13, 35, 20}, {7, 96, 300}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (int beta = 0; beta < 2; beta++)
+                    check_shape(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], (float)beta);
+}
+
+/* K = 0: beta 0 writes zeros, beta 1 leaves c; empty shapes touch nothing. */
+static void test_gemm_empty(void **st) {
+    (void)st;
+    float a[4] = {1, 2, 3, 4}, c[6] = {NAN, NAN, NAN, 5, 6, 7};
+    gemm_f32(0, 0, 1, 3, 0, a, 1, a, 3, 0.0f, c, 3);
+    for (int j = 0; j < 3; j++) assert_true(c[j] == 0.0f);
+    gemm_f32(0, 0, 1, 3, 0, a, 1, a, 3, 1.0f, c + 3, 3);
+    assert_true(c[3] == 5.0f && c[4] == 6.0f && c[5] == 7.0f);
+    gemm_f32(0, 0, 0, 3, 2, a, 2, a, 3, 0.0f, c, 3);
+    gemm_f32(0, 0, 2, 0, 2, a, 2, a, 3, 0.0f, c, 3);
+    assert_true(c[0] == 0.0f && c[3] == 5.0f);
+}
+
+/* The public name runs the instance kernel_isa() reports. */
+static void test_gemm_bound(void **st) {
+    (void)st;
+    assert_ptr_equal((void *)gemm_f32, (void *)INSTANCES[kernel_isa()]);
+}
+
+/* matmul_forward / matmul_backward as model.c calls them (beta 0 and 1),
+ * against the double references, at odd sizes and N = 1. */
+static void test_matmul_layer(void **st) {
+    (void)st;
+    static const int shapes[][3] = {{1, 5, 3}, {29, 67, 45}, {50, 33, 130}, {140, 130, 35}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int N = shapes[s][0], C = shapes[s][1], OC = shapes[s][2];
+        float *x = randu((size_t)N * C, 11), *w = randu((size_t)OC * C, 12);
+        float *dy = randu((size_t)N * OC, 13);
+        for (int beta = 0; beta < 2; beta++) {
+            float *y = randu((size_t)N * OC, 14), *yr = xmalloc(sizeof(float) * N * OC);
+            float *dx = randu((size_t)N * C, 15), *dxr = xmalloc(sizeof(float) * N * C);
+            float *dw = randu((size_t)OC * C, 16), *dwr = xmalloc(sizeof(float) * OC * C);
+            memcpy(yr, y, sizeof(float) * N * OC);
+            memcpy(dxr, dx, sizeof(float) * N * C);
+            memcpy(dwr, dw, sizeof(float) * OC * C);
+            matmul_forward(y, x, w, N, C, OC, (float)beta);
+            gemm_ref(0, 1, N, OC, C, x, C, w, C, (float)beta, yr, OC);
+            matmul_backward(dx, dw, dy, x, w, N, C, OC, (float)beta);
+            gemm_ref(0, 0, N, C, OC, dy, OC, w, C, (float)beta, dxr, C);
+            gemm_ref(1, 0, OC, C, N, dy, OC, x, C, 1.0f, dwr, C);
+            const double ef = rel_diff(y, yr, N, OC, OC), ex = rel_diff(dx, dxr, N, C, C);
+            const double ew = rel_diff(dw, dwr, OC, C, C);
+            printf("    N=%d C=%d OC=%d beta=%d: fwd %.2e dinp %.2e dW %.2e\n", N, C, OC, beta, ef,
+                   ex, ew);
+            assert_true(ef <= 4e-7 * (C + 8));
+            assert_true(ex <= 4e-7 * (OC + 8));
+            assert_true(ew <= 4e-7 * (N + 8));
+            xfree(y);
+            xfree(yr);
+            xfree(dx);
+            xfree(dxr);
+            xfree(dw);
+            xfree(dwr);
+        }
+        xfree(x);
+        xfree(w);
+        xfree(dy);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gemm_odd_shapes),
+        cmocka_unit_test(test_gemm_empty),
+        cmocka_unit_test(test_gemm_bound),
+        cmocka_unit_test(test_matmul_layer),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
