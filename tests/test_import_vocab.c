@@ -29,6 +29,7 @@
 #include "model_formats.h"
 #include "rng.h"
 #include "test_model_weights.h"
+#include "test_files.h"
 #include "test_shell.h"
 
 static char dir[256];
@@ -50,20 +51,6 @@ static const char *corpus(const char *name) {
     snprintf(o, 600, "%s/fuzz/corpus/tokenizer_json/%s",
              getenv("GRPO_TESTS_DIR") ? getenv("GRPO_TESTS_DIR") : "tests", name);
     return o;
-}
-
-static char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) fail_msg("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)sz + 1);
-    assert_int_equal(fread(b, 1, (size_t)sz, f), (size_t)sz);
-    b[sz] = '\0';
-    fclose(f);
-    if (n) *n = (size_t)sz;
-    return b;
 }
 
 static void assert_file_contains(const char *path, const char *sub) {

@@ -31,6 +31,7 @@
 #include "format_safetensors.h"
 #include "model_formats.h"
 #include "rng.h"
+#include "test_files.h"
 #include "test_shell.h"
 #include "test_model_weights.h"
 #include "util.h"
@@ -43,26 +44,6 @@ static const char *tpath(const char *name) {
     char *p = buf[k++ & 7];
     snprintf(p, 600, "%s/%s", dir, name);
     return p;
-}
-
-static uint8_t *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) fail_msg("cannot open %s: %s", path, strerror(errno));
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)sz + 1);
-    assert_int_equal(fread(b, 1, (size_t)sz, f), (size_t)sz);
-    fclose(f);
-    *n = (size_t)sz;
-    return b;
-}
-
-static void spit(const char *path, const void *b, size_t n) {
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(b, 1, n, f), n);
-    fclose(f);
 }
 
 static void assert_contains(const char *s, const char *sub) {

@@ -124,18 +124,6 @@ static pid_t start_job(const char *dir, const char *state, const char *extra_env
     return pid;
 }
 
-/* Training-step lines in dir/metrics.jsonl (0 while there is none). */
-static int steps_logged(const char *dir) {
-    char path[400], line[16384];
-    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    int n = 0;
-    while (fgets(line, sizeof line, f)) n += strstr(line, "\"version\"") != NULL;
-    fclose(f);
-    return n;
-}
-
 /* The parent pid of pid from /proc (0 if gone). */
 static pid_t parent_of(pid_t pid) {
     char path[64], buf[1024];
