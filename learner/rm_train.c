@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "config_meta.h"
 #include "comparisons.h"
 #include "learner.h"
 #include "memory.h"
@@ -340,14 +341,8 @@ int rm_train_run(Config *cfg, const char *out_path, RmReport *report) {
     if (status == 0 && isnan(last_eval)) /* resumed at the end, or 0 steps */
         last_eval = rm_accuracy(&m, &bt, split.eval_pairs, split.eval, n_eval, tok->pad_id);
     if (status == 0) {
-        Checkpoint ck;
-        ckpt_init(&ck);
-        ckpt_put_model(&ck, &m, tok);
-        char *cfg_text = config_to_string(cfg);
-        ckpt_put(&ck, "META", cfg_text, strlen(cfg_text));
-        xfree(cfg_text);
-        status = ckpt_write(&ck, out_path, err, sizeof err) == 0 ? 0 : EXIT_RUN_DIR;
-        ckpt_free(&ck);
+        status = write_model_with_config(out_path, &m, tok, cfg, err, sizeof err) == 0
+                     ? 0 : EXIT_RUN_DIR;
         if (status) {
             fprintf(stderr, "error: %s\n", err);
         } else {

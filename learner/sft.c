@@ -23,6 +23,7 @@
 #include "batch.h"
 #include "blas_setup.h"
 #include "checkpoint.h"
+#include "config_meta.h"
 #include "model_start.h"
 #include "learner.h"
 #include "memory.h"
@@ -316,14 +317,8 @@ int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval, Sft
                "%.2f tokens with BOS and EOS), %lld positions computed\n",
                prog.train_seconds + now_seconds() - t0, n_seqs, seq_tokens,
                n_seqs ? (double)seq_tokens / (double)n_seqs : 0.0, positions);
-        Checkpoint ck;
-        ckpt_init(&ck);
-        ckpt_put_model(&ck, &m, tok);
-        char *cfg_text = config_to_string(cfg);
-        ckpt_put(&ck, "META", cfg_text, strlen(cfg_text));
-        xfree(cfg_text);
-        status = ckpt_write(&ck, out_path, err, sizeof err) == 0 ? 0 : EXIT_RUN_DIR;
-        ckpt_free(&ck);
+        status = write_model_with_config(out_path, &m, tok, cfg, err, sizeof err) == 0
+                     ? 0 : EXIT_RUN_DIR;
         if (status) {
             fprintf(stderr, "error: %s\n", err);
         } else {
