@@ -23,6 +23,30 @@ static inline int __attribute__((format(printf, 1, 2))) run(const char *fmt, ...
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
 }
 
+/* $GRPO_BIN, or build/grpo. */
+static inline const char *grpo_bin(void) {
+    const char *b = getenv("GRPO_BIN");
+    return b ? b : "build/grpo";
+}
+
+/* Makes the scratch directory /tmp/grpo_test_<name>_<pid> and puts its path
+ * in dir (cap bytes): 0, or mkdir's exit status. */
+static inline int make_test_dir(char *dir, size_t cap, const char *name) {
+    snprintf(dir, cap, "/tmp/grpo_test_%s_%d", name, (int)getpid());
+    return run("mkdir -p %s", dir);
+}
+
+/* Trains the tiny SFT model a test starts from into dir/a (`grpo sft`
+ * with args, its output in dir/sft.log): its exit status. */
+static inline int train_sft_fixture(const char *bin, const char *dir, const char *args) {
+    return run("%s sft run.dir=%s/a %s > %s/sft.log 2>&1", bin, dir, args, dir);
+}
+
+/* Deletes the scratch directory dir (if made) unless KEEP_TEST_DIRS is set. */
+static inline void remove_test_dir(const char *dir) {
+    if (dir[0] && !getenv("KEEP_TEST_DIRS")) run("rm -rf %s", dir);
+}
+
 /* Starts `sh -c cmd` in a child and returns its pid (stdio flushed first,
  * so the child does not write the parent's buffered output again). */
 static inline pid_t start_sh(const char *cmd) {

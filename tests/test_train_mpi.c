@@ -42,18 +42,17 @@ static const char *TINY =
 
 static int setup(void **state) {
     (void)state;
-    bin = getenv("GRPO_BIN");
-    if (!bin) bin = "build/grpo";
-    snprintf(tmp, sizeof tmp, "/tmp/grpo_test_mpi_%d", (int)getpid());
-    if (run("mkdir -p %s", tmp) != 0) return -1;
+    bin = grpo_bin();
+    if (make_test_dir(tmp, sizeof tmp, "mpi") != 0) return -1;
     /* one SFT model shared by every test */
-    return run("%s sft run.dir=%s/a sft.steps=150 sft.batch_size=32 %s > %s/sft.log 2>&1", bin, tmp,
-               TINY, tmp);
+    char args[512];
+    snprintf(args, sizeof args, "sft.steps=150 sft.batch_size=32 %s", TINY);
+    return train_sft_fixture(bin, tmp, args);
 }
 
 static int teardown(void **state) {
     (void)state;
-    if (!getenv("KEEP_TEST_DIRS")) run("rm -rf %s", tmp);
+    remove_test_dir(tmp);
     return 0;
 }
 
