@@ -41,10 +41,8 @@ static const char *STEP_ARGS = "grpo.prompts_per_step=4 grpo.group_size=4 grpo.c
 static int setup(void **state) {
     (void)state;
     bin = grpo_bin();
-    if (make_test_dir(tmp, sizeof tmp, "layouts") != 0) return -1;
-    char args[512];
-    snprintf(args, sizeof args, "sft.steps=150 sft.batch_size=32 %s", TINY);
-    return train_sft_fixture(bin, tmp, args);
+    return make_sft_fixture(tmp, sizeof tmp, "layouts", bin,
+                            "sft.steps=150 sft.batch_size=32", TINY);
 }
 
 static int teardown(void **state) {

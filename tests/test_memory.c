@@ -38,12 +38,10 @@ enum { SPIN_TIMEOUT_S = 60 };
 static int setup(void **state) {
     (void)state;
     bin = grpo_bin();
-    if (make_test_dir(tmp, sizeof tmp, "memory") != 0) return -1;
     /* a checkpoint for eval and sample; sequences of 256 make every KV-cache
      * slot 64 KiB */
-    char args[512];
-    snprintf(args, sizeof args, "sft.steps=2 sft.batch_size=8 model.max_seq_len=256 %s", TINY);
-    return train_sft_fixture(bin, tmp, args);
+    return make_sft_fixture(tmp, sizeof tmp, "memory", bin,
+                            "sft.steps=2 sft.batch_size=8 model.max_seq_len=256", TINY);
 }
 
 static int teardown(void **state) {

@@ -277,12 +277,9 @@ static void test_jsonl_loads_as_sft_data(void **st) {
 static int setup(void **state) {
     (void)state;
     bin = grpo_bin();
-    if (make_test_dir(tmp, sizeof tmp, "rs") != 0) return -1;
     /* a tiny SFT model: about 1 s, and some of its samples are right */
-    char args[512];
-    snprintf(args, sizeof args, "sft.steps=600 sft.batch_size=32 eval.prompts=16 eval.pass_k=2 %s",
-             TINY);
-    return train_sft_fixture(bin, tmp, args);
+    return make_sft_fixture(tmp, sizeof tmp, "rs", bin,
+                            "sft.steps=600 sft.batch_size=32 eval.prompts=16 eval.pass_k=2", TINY);
 }
 
 static int teardown(void **state) {

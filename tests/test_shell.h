@@ -29,17 +29,16 @@ static inline const char *grpo_bin(void) {
     return b ? b : "build/grpo";
 }
 
-/* Makes the scratch directory /tmp/grpo_test_<name>_<pid> and puts its path
- * in dir (cap bytes): 0, or mkdir's exit status. */
-static inline int make_test_dir(char *dir, size_t cap, const char *name) {
+/* Makes the scratch directory /tmp/grpo_test_<name>_<pid> (its path in
+ * dir, cap bytes) and trains in dir/a the tiny SFT model a test starts
+ * from: `grpo sft` with args, then model (the model's keys), its output in
+ * dir/sft.log. 0, or the exit status of the command that failed. */
+static inline int make_sft_fixture(char *dir, size_t cap, const char *name, const char *bin,
+                                   const char *args, const char *model) {
     snprintf(dir, cap, "/tmp/grpo_test_%s_%d", name, (int)getpid());
-    return run("mkdir -p %s", dir);
-}
-
-/* Trains the tiny SFT model a test starts from into dir/a (`grpo sft`
- * with args, its output in dir/sft.log): its exit status. */
-static inline int train_sft_fixture(const char *bin, const char *dir, const char *args) {
-    return run("%s sft run.dir=%s/a %s > %s/sft.log 2>&1", bin, dir, args, dir);
+    int rc = run("mkdir -p %s", dir);
+    if (rc != 0) return rc;
+    return run("%s sft run.dir=%s/a %s %s > %s/sft.log 2>&1", bin, dir, args, model, dir);
 }
 
 /* Deletes the scratch directory dir (if made) unless KEEP_TEST_DIRS is set. */

@@ -521,12 +521,9 @@ static void test_rm_data_end_to_end(void **st) {
 static int setup(void **state) {
     (void)state;
     bin = grpo_bin();
-    if (make_test_dir(tmp, sizeof tmp, "review") != 0) return -1;
     /* a tiny SFT model of the demonstrator: about 5 s */
-    char args[512];
-    snprintf(args, sizeof args, "sft.steps=600 sft.batch_size=32 eval.prompts=16 eval.pass_k=2 %s",
-             TINY);
-    return train_sft_fixture(bin, tmp, args);
+    return make_sft_fixture(tmp, sizeof tmp, "review", bin,
+                            "sft.steps=600 sft.batch_size=32 eval.prompts=16 eval.pass_k=2", TINY);
 }
 
 static int teardown(void **state) {

@@ -43,11 +43,9 @@ static const char *TINY =
 static int setup(void **state) {
     (void)state;
     bin = grpo_bin();
-    if (make_test_dir(tmp, sizeof tmp, "mpi") != 0) return -1;
     /* one SFT model shared by every test */
-    char args[512];
-    snprintf(args, sizeof args, "sft.steps=150 sft.batch_size=32 %s", TINY);
-    return train_sft_fixture(bin, tmp, args);
+    return make_sft_fixture(tmp, sizeof tmp, "mpi", bin,
+                            "sft.steps=150 sft.batch_size=32", TINY);
 }
 
 static int teardown(void **state) {
