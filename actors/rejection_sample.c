@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_line.h"
 #include "util.h"
 
 /* 64 sequences in flight, as a held-out evaluation batch */
@@ -162,17 +163,7 @@ char *rs_jsonl(const RsRecords *rs, const char *source, size_t *len) {
         char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
         json_decref(o);
         if (!line) die("rejection-sample: record %d cannot be written as JSON", i);
-        size_t ln = strlen(line);
-        while (n + ln + 2 > cap) {
-            char *grown = xmalloc(cap * 2);
-            memcpy(grown, out, n);
-            xfree(out);
-            out = grown;
-            cap *= 2;
-        }
-        memcpy(out + n, line, ln);
-        out[n + ln] = '\n';
-        n += ln + 1;
+        json_line_append(&out, &n, &cap, line);
         free(line);
     }
     out[n] = 0;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_line.h"
 #include "util.h"
 
 /* Candidates before a collection gives up: enough for a policy whose
@@ -215,17 +216,7 @@ char *rm_pairs_jsonl(const RmPairs *ps, size_t *len) {
         char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
         json_decref(o);
         if (!line) die("rm-data: pair %d cannot be written as JSON", i + 1);
-        size_t ln = strlen(line);
-        while (n + ln + 2 > cap) {
-            char *grown = xmalloc(cap * 2);
-            memcpy(grown, out, n);
-            xfree(out);
-            out = grown;
-            cap *= 2;
-        }
-        memcpy(out + n, line, ln);
-        out[n + ln] = '\n';
-        n += ln + 1;
+        json_line_append(&out, &n, &cap, line);
         free(line);
     }
     out[n] = 0;

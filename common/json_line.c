@@ -4,6 +4,23 @@
 
 #include "util.h"
 
+void json_line_append(char **out, size_t *n, size_t *cap, const char *line) {
+    size_t ln = strlen(line);
+    if (*n + ln + 2 > *cap) {
+        size_t grown_cap = *cap;
+        while (*n + ln + 2 > grown_cap) grown_cap *= 2;
+        char *grown = xmalloc(grown_cap);
+        memcpy(grown, *out, *n);
+        xfree(*out);
+        *out = grown;
+        *cap = grown_cap;
+    }
+    memcpy(*out + *n, line, ln);
+    (*out)[*n + ln] = '\n';
+    *n += ln + 1;
+    (*out)[*n] = 0;
+}
+
 char *json_line_string(json_t *obj, const char *key, size_t max_len, const char *path, long line,
                        char *err, size_t errlen) {
     json_t *v = json_object_get(obj, key);

@@ -112,6 +112,18 @@ static void put_num(FILE *f, const char *key, const char *fmt, double v) {
     else fprintf(f, "null");
 }
 
+typedef struct {
+    const char *key;
+    double v;
+} NumField;
+
+#define N_FIELDS(a) (sizeof(a) / sizeof(a)[0])
+
+/* put_num "%.6g" of each of the n fields, in order. */
+static void put_nums(FILE *f, const NumField *fields, size_t n) {
+    for (size_t i = 0; i < n; i++) put_num(f, fields[i].key, "%.6g", fields[i].v);
+}
+
 int metrics_step(MetricsLog *ml, const StepLog *s, char *err, size_t errlen) {
     const StepMetrics *m = &s->m;
     LineBuf b;
@@ -128,14 +140,12 @@ int metrics_step(MetricsLog *ml, const StepLog *s, char *err, size_t errlen) {
         snprintf(key, sizeof key, "reward_%s_std", ml->comp_names[q]);
         put_num(f, key, "%.6g", m->comp_std[q]);
     }
-    put_num(f, "accuracy", "%.6g", m->accuracy);
-    put_num(f, "zero_var_frac", "%.6g", m->zero_var_frac);
-    put_num(f, "kl", "%.6g", m->kl);
-    put_num(f, "clip_low", "%.6g", m->clip_low);
-    put_num(f, "clip_high", "%.6g", m->clip_high);
-    put_num(f, "ratio_max_dev", "%.6g", m->ratio_max_dev);
-    put_num(f, "entropy", "%.6g", m->entropy);
-    put_num(f, "objective", "%.6g", m->objective);
+    const NumField policy[] = {
+        {"accuracy", m->accuracy}, {"zero_var_frac", m->zero_var_frac}, {"kl", m->kl},
+        {"clip_low", m->clip_low}, {"clip_high", m->clip_high},
+        {"ratio_max_dev", m->ratio_max_dev}, {"entropy", m->entropy},
+        {"objective", m->objective}};
+    put_nums(f, policy, N_FIELDS(policy));
     put_num(f, "len_mean", "%.4g", m->len_mean);
     fprintf(f, ",\"len_max\":%d", m->len_max);
     put_num(f, "truncated_frac", "%.6g", m->truncated_frac);
@@ -161,19 +171,17 @@ int metrics_step(MetricsLog *ml, const StepLog *s, char *err, size_t errlen) {
     fprintf(f, ",\"staleness_hist\":[");
     for (int i = 0; i < 8; i++) fprintf(f, "%s%d", i ? "," : "", m->staleness_hist[i]);
     fprintf(f, "]");
-    put_num(f, "is_ratio_mean", "%.6g", m->is_mean);
-    put_num(f, "is_ratio_min", "%.6g", m->is_min);
-    put_num(f, "is_ratio_max", "%.6g", m->is_max);
-    put_num(f, "is_truncated_frac", "%.6g", m->is_truncated_frac);
+    const NumField is_ratio[] = {{"is_ratio_mean", m->is_mean}, {"is_ratio_min", m->is_min},
+                                 {"is_ratio_max", m->is_max},
+                                 {"is_truncated_frac", m->is_truncated_frac}};
+    put_nums(f, is_ratio, N_FIELDS(is_ratio));
     if (m->ppo) { /* [grpo] algo = ppo: the value model and the KL (ppo_step.h) */
-        put_num(f, "value_loss", "%.6g", m->value_loss);
-        put_num(f, "explained_variance", "%.6g", m->explained_variance);
-        put_num(f, "value_clip_frac", "%.6g", m->value_clip_frac);
-        put_num(f, "return_mean", "%.6g", m->return_mean);
-        put_num(f, "adv_mean", "%.6g", m->adv_mean);
-        put_num(f, "adv_std", "%.6g", m->adv_std);
-        put_num(f, "kl_seq", "%.6g", m->kl_seq);
-        put_num(f, "beta", "%.6g", m->beta);
+        const NumField value[] = {
+            {"value_loss", m->value_loss}, {"explained_variance", m->explained_variance},
+            {"value_clip_frac", m->value_clip_frac}, {"return_mean", m->return_mean},
+            {"adv_mean", m->adv_mean}, {"adv_std", m->adv_std}, {"kl_seq", m->kl_seq},
+            {"beta", m->beta}};
+        put_nums(f, value, N_FIELDS(value));
     }
     fprintf(f,
             ",\"t_collect\":%.4f,\"t_generate\":%.4f,\"t_verify\":%.4f,\"t_comm\":%.4f,"

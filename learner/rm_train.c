@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "config_meta.h"
 #include "comparisons.h"
 #include "learner.h"
 #include "memory.h"
@@ -24,6 +25,7 @@
 #include "run_settings.h"
 #include "sft_resume.h"
 #include "stop_signals.h"
+#include "trainer_run.h"
 #include "task.h"
 #include "update.h"
 #include "util.h"
@@ -165,28 +167,19 @@ int rm_train_run(Config *cfg, const char *out_path, RmReport *report) {
     char err[1600];
     const RmSettings *rs = config_get(cfg, &rm_section);
     const RunSettings *run = run_settings(cfg);
-    signal(SIGXFSZ, SIG_IGN); /* a file-size limit: a reported EFBIG, not a silent kill */
-    RunLock lock;
-    int locked = run_lock_take(&lock, run->dir);
+    TrainerRun tr;
+    int locked = trainer_begin(&tr, run->dir);
     if (locked) return locked;
-    StopSignals old_sig;
-    stop_signals_catch(&old_sig);
-    if (ckpt_remove_stale_temps(run->dir, err, sizeof err) < 0)
-        fprintf(stderr, "warning: %s\n", err);
     int status = 0;
-    /* an init checkpoint brings its tokenizer; from scratch, the character one */
-    Tokenizer *tok = xcalloc(1, sizeof *tok);
-    if (!rs->init[0] || ckpt_read_tokenizer(rs->init, tok, err, sizeof err) != 0)
-        tokenizer_init_char(tok);
+    Tokenizer *tok = trainer_tokenizer(rs->init);
     Model m;
     RmSplit split;
     memset(&split, 0, sizeof split);
     if (rm_start(cfg, rs, tok, &m, err, sizeof err) != 0) {
         fprintf(stderr, "error: %s\n", err);
-        stop_signals_restore(&old_sig);
         tokenizer_free(tok);
         xfree(tok);
-        run_lock_release(&lock);
+        trainer_end(&tr);
         return EXIT_USAGE;
     }
     const ModelConfig mc = m.cfg;
@@ -194,10 +187,9 @@ int rm_train_run(Config *cfg, const char *out_path, RmReport *report) {
         fprintf(stderr, "error: %s\n", err);
         rm_split_free(&split);
         model_free(&m);
-        stop_signals_restore(&old_sig);
         tokenizer_free(tok);
         xfree(tok);
-        run_lock_release(&lock);
+        trainer_end(&tr);
         return EXIT_USAGE;
     }
     int B = rs->batch, L = split.data->max_len;
@@ -228,13 +220,7 @@ int rm_train_run(Config *cfg, const char *out_path, RmReport *report) {
     snprintf(metrics_path, sizeof metrics_path, "%s/rm_metrics.jsonl", run->dir);
     int resumed = rm_resume_load(resume_path, &m, tok, &opt, &prog, cfg, harmless,
                                  sizeof harmless, err, sizeof err);
-    if (resumed < 0) {
-        fprintf(stderr, "error: %s\n", err);
-        status = EXIT_USAGE;
-    } else if (resumed) {
-        printf("rm-train: resuming from %s at step %ld\n", resume_path, prog.step);
-        if (harmless[0]) printf("rm-train: harmless config changes: %s\n", harmless);
-    }
+    status = trainer_resumed("rm-train", resumed, resume_path, prog.step, harmless, err);
     LineFile lf = {.fd = -1};
     if (status == 0 && ((resumed && metrics_cut(metrics_path, prog.step, err, sizeof err) != 0) ||
                         linefile_open(&lf, metrics_path, resumed, err, sizeof err) != 0)) {
@@ -324,10 +310,7 @@ int rm_train_run(Config *cfg, const char *out_path, RmReport *report) {
                 fprintf(stderr, "error: rm-train: cannot write the resume checkpoint: %s\n", err);
                 status = EXIT_RUN_DIR;
             } else if (stop) {
-                printf("rm-train: signal %d: wrote %s at step %ld; exiting with status %d so a "
-                       "batch script requeues the job (the same command resumes)\n",
-                       stop_signal_pending(), resume_path, step + 1, EXIT_REQUEUE);
-                status = EXIT_REQUEUE;
+                status = trainer_requeue("rm-train", resume_path, step + 1);
             }
         }
     }
@@ -340,25 +323,16 @@ int rm_train_run(Config *cfg, const char *out_path, RmReport *report) {
     if (status == 0 && isnan(last_eval)) /* resumed at the end, or 0 steps */
         last_eval = rm_accuracy(&m, &bt, split.eval_pairs, split.eval, n_eval, tok->pad_id);
     if (status == 0) {
-        Checkpoint ck;
-        ckpt_init(&ck);
-        ckpt_put_model(&ck, &m, tok);
-        char *cfg_text = config_to_string(cfg);
-        ckpt_put(&ck, "META", cfg_text, strlen(cfg_text));
-        xfree(cfg_text);
-        status = ckpt_write(&ck, out_path, err, sizeof err) == 0 ? 0 : EXIT_RUN_DIR;
-        ckpt_free(&ck);
+        status = write_model_with_config(out_path, &m, tok, cfg, err, sizeof err) == 0
+                     ? 0 : EXIT_RUN_DIR;
         if (status) {
             fprintf(stderr, "error: %s\n", err);
         } else {
             printf("rm-train: trained in %.1f s; held-out pairwise accuracy %.4f (%d pairs); "
                    "wrote %s\n", seconds, last_eval, n_eval, out_path);
-            if (unlink(resume_path) != 0 && errno != ENOENT)
-                fprintf(stderr, "warning: cannot delete the resume checkpoint %s: %s\n",
-                        resume_path, strerror(errno));
+            trainer_drop_resume(resume_path);
         }
     }
-    stop_signals_restore(&old_sig);
     if (report) {
         report->first_loss = prog.first_loss;
         report->last_loss = prog.tail_n ? prog.tail_loss / prog.tail_n : prog.first_loss;
@@ -375,7 +349,7 @@ int rm_train_run(Config *cfg, const char *out_path, RmReport *report) {
     rm_split_free(&split);
     tokenizer_free(tok);
     xfree(tok);
-    run_lock_release(&lock);
+    trainer_end(&tr);
     return status;
 }
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "config_meta.h"
 #include "ppo_step.h"
 #include "run_files.h"
 #include "util.h"
@@ -155,9 +156,7 @@ int run_checkpoint_write(const char *path, const Model *m, const Tokenizer *tok,
     ckpt_put(&ck, "ACTR", "", 0);
     double rsum[3] = {s->demo_acc, s->start_acc, s->train_seconds};
     ckpt_put(&ck, "RSUM", rsum, sizeof rsum);
-    char *text = config_to_string(cfg);
-    ckpt_put(&ck, "META", text, strlen(text));
-    xfree(text);
+    ckpt_put_config(&ck, cfg);
     if (s->ppo) put_ppo(&ck, s->ppo, tok);
     int rc = ckpt_write(&ck, path, err, errlen);
     ckpt_free(&ck);

@@ -23,6 +23,7 @@
 #include "batch.h"
 #include "blas_setup.h"
 #include "checkpoint.h"
+#include "config_meta.h"
 #include "model_start.h"
 #include "learner.h"
 #include "memory.h"
@@ -33,6 +34,7 @@
 #include "sft_data.h"
 #include "sft_resume.h"
 #include "stop_signals.h"
+#include "trainer_run.h"
 #include "update.h"
 #include "util.h"
 
@@ -158,37 +160,24 @@ int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval, Sft
     char err[1000];
     const SftSettings *ss = config_get(cfg, &sft_section);
     const RunSettings *run = run_settings(cfg);
-    signal(SIGXFSZ, SIG_IGN); /* a file-size limit: a reported EFBIG, not a silent kill */
-    RunLock lock;
-    int locked = run_lock_take(&lock, run->dir);
-    if (locked) return locked;
-    /* from here on a stop signal is a resume checkpoint after the first
-     * step at the latest, never a kill with nothing saved */
     /* (sft_run is also called inside other programs, the tests, whose
-     * handlers come back on return); the loop reads the flag once per
+     * handlers come back on return); the loop reads the stop flag once per
      * step, so the step in progress always finishes */
-    StopSignals old_sig;
-    stop_signals_catch(&old_sig);
-    /* run.dir is ours (the lock): a temp file in it is a write that died */
-    if (ckpt_remove_stale_temps(run->dir, err, sizeof err) < 0) fprintf(stderr, "warning: %s\n", err);
+    TrainerRun tr;
+    int locked = trainer_begin(&tr, run->dir);
+    if (locked) return locked;
     Task *task = task_from_config(cfg, run->seed, err, sizeof err);
     if (!task) die("%s", err);
-    /* an init checkpoint brings its tokenizer (an imported BPE one too);
-     * from scratch, the character tokenizer. If the checkpoint cannot be
-     * read, model_start below says why. */
-    Tokenizer *tok = xcalloc(1, sizeof *tok);
-    if (!ss->init[0] || ckpt_read_tokenizer(ss->init, tok, err, sizeof err) != 0)
-        tokenizer_init_char(tok);
+    Tokenizer *tok = trainer_tokenizer(ss->init);
     if (task_check_tokenizer(task, tok, err, sizeof err) != 0) die("%s", err);
     Model m;
     char why[1600];
     if (model_start(cfg, ss->init, "[sft] init", tok, &m, why, sizeof why) != 0) {
         fprintf(stderr, "error: %s\n", why);
-        stop_signals_restore(&old_sig);
         tokenizer_free(tok);
         xfree(tok);
         task->destroy(task);
-        run_lock_release(&lock);
+        trainer_end(&tr);
         return EXIT_USAGE;
     }
     int status = 0;
@@ -231,13 +220,7 @@ int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval, Sft
     sft_resume_path(out_path, resume_path, sizeof resume_path);
     int resumed = sft_resume_load(resume_path, &m, tok, &opt, &prog, cfg, harmless,
                                   sizeof harmless, err, sizeof err);
-    if (resumed < 0) {
-        fprintf(stderr, "error: %s\n", err);
-        status = EXIT_USAGE;
-    } else if (resumed) {
-        printf("sft: resuming from %s at step %ld\n", resume_path, prog.step);
-        if (harmless[0]) printf("sft: harmless config changes: %s\n", harmless);
-    }
+    status = trainer_resumed("sft", resumed, resume_path, prog.step, harmless, err);
     double t0 = now_seconds(), t_last = t0, loss_acc = 0;
     long tok_acc = 0;
     /* the compute spent (this process), for comparing runs whose sequences
@@ -304,10 +287,7 @@ int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval, Sft
                 fprintf(stderr, "error: sft: cannot write the resume checkpoint: %s\n", err);
                 status = EXIT_RUN_DIR;
             } else if (stop) {
-                printf("sft: signal %d: wrote %s at step %ld; exiting with status %d so a batch "
-                       "script requeues the job (the same command resumes)\n",
-                       stop_signal_pending(), resume_path, step + 1, EXIT_REQUEUE);
-                status = EXIT_REQUEUE;
+                status = trainer_requeue("sft", resume_path, step + 1);
             }
         }
     }
@@ -316,29 +296,18 @@ int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval, Sft
                "%.2f tokens with BOS and EOS), %lld positions computed\n",
                prog.train_seconds + now_seconds() - t0, n_seqs, seq_tokens,
                n_seqs ? (double)seq_tokens / (double)n_seqs : 0.0, positions);
-        Checkpoint ck;
-        ckpt_init(&ck);
-        ckpt_put_model(&ck, &m, tok);
-        char *cfg_text = config_to_string(cfg);
-        ckpt_put(&ck, "META", cfg_text, strlen(cfg_text));
-        xfree(cfg_text);
-        status = ckpt_write(&ck, out_path, err, sizeof err) == 0 ? 0 : EXIT_RUN_DIR;
-        ckpt_free(&ck);
+        status = write_model_with_config(out_path, &m, tok, cfg, err, sizeof err) == 0
+                     ? 0 : EXIT_RUN_DIR;
         if (status) {
             fprintf(stderr, "error: %s\n", err);
         } else {
             printf("sft: wrote %s\n", out_path);
-            /* the result is on disk: the resume checkpoint is no longer needed */
-            if (unlink(resume_path) != 0 && errno != ENOENT)
-                fprintf(stderr, "warning: cannot delete the resume checkpoint %s: %s\n",
-                        resume_path, strerror(errno));
+            trainer_drop_resume(resume_path);
             EvalResult er;
             eval->run(eval->ctx, &m, tok, task, 0, &er);
             eval_print("sft", &er, task);
         }
     }
-    stop_signals_restore(&old_sig);
-
     rep.last_loss = prog.tail_n ? prog.tail_loss / prog.tail_n : rep.first_loss;
     rep.tokens = seq_tokens;
     rep.positions = positions;
@@ -355,7 +324,7 @@ int sft_run_report(Config *cfg, const char *out_path, const Evaluator *eval, Sft
     tokenizer_free(tok);
     xfree(tok);
     task->destroy(task);
-    run_lock_release(&lock);
+    trainer_end(&tr);
     return status;
 }
 

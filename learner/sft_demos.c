@@ -10,6 +10,7 @@
 #include "learner.h"
 #include "run_settings.h"
 #include "sft.h"
+#include "json_line.h"
 #include "util.h"
 
 /* Item ids seen so far: open addressing, 0 marks a free slot (an id of 0
@@ -34,24 +35,6 @@ static int idset_add(IdSet *s, uint64_t id) {
     }
     s->slot[i] = id;
     return 1;
-}
-
-/* Appends text and a newline to the growing buffer *out (*n used, *cap). */
-static void append_line(char **out, size_t *n, size_t *cap, const char *text) {
-    size_t ln = strlen(text);
-    if (*n + ln + 2 > *cap) {
-        size_t grown_cap = *cap;
-        while (*n + ln + 2 > grown_cap) grown_cap *= 2;
-        char *grown = xmalloc(grown_cap);
-        memcpy(grown, *out, *n);
-        xfree(*out);
-        *out = grown;
-        *cap = grown_cap;
-    }
-    memcpy(*out + *n, text, ln);
-    (*out)[*n + ln] = '\n';
-    *n += ln + 1;
-    (*out)[*n] = 0;
 }
 
 char *sft_demos_jsonl(const Task *t, int n, uint64_t seed, size_t *len, SftDemosStats *st) {
@@ -97,7 +80,7 @@ char *sft_demos_jsonl(const Task *t, int n, uint64_t seed, size_t *len, SftDemos
         char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
         json_decref(o);
         if (!line) die("demos: item %llu cannot be written as JSON", (unsigned long long)k);
-        append_line(&out, &used, &cap, line);
+        json_line_append(&out, &used, &cap, line);
         free(line);
         st->n++;
     }

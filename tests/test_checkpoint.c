@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "test_files.h"
 #include "util.h"
 
 static char dir[256]; /* per-run scratch directory, removed at the end */
@@ -32,27 +33,6 @@ static const char *tpath(const char *name) {
     char *p = buf[k++ & 3];
     snprintf(p, 512, "%s/%s", dir, name);
     return p;
-}
-
-/* Reads a whole file into a malloc'd buffer (caller frees); *n its size. */
-static uint8_t *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) fail_msg("cannot open %s: %s", path, strerror(errno));
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(sz > 0 ? (size_t)sz : 1);
-    assert_int_equal(fread(b, 1, (size_t)sz, f), (size_t)sz);
-    fclose(f);
-    *n = (size_t)sz;
-    return b;
-}
-
-static void spit(const char *path, const void *b, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f) fail_msg("cannot create %s: %s", path, strerror(errno));
-    if (n) assert_int_equal(fwrite(b, 1, n, f), n);
-    fclose(f);
 }
 
 static void put_le32(uint8_t *b, uint32_t x) {

@@ -35,35 +35,14 @@
 #include "sample_dist.h"
 #include "sections.h"
 #include "util.h"
+#include "test_learner_common.h"
 #include "wire.h"
 
 enum { V = 11, PLEN = 3, MAXC = 28, NG = 6, G = 4 };
 
-#define PLAN(c) ((TrainPlan *)config_get_mut((c), &plan_section))
-#define GRPO(c) ((GrpoSettings *)config_get_mut((c), &grpo_section))
-#define SAMP(c) ((SamplingSettings *)config_get_mut((c), &sampling_section))
-
-static ModelConfig small_model(void) {
-    ModelConfig c = {.vocab_size = V, .dim = 16, .n_layers = 1, .n_heads = 2, .n_kv_heads = 1,
-                     .hidden_dim = 32, .max_seq_len = PLEN + MAXC + 1, .tied_embeddings = 1,
-                     .rope_theta = 10000.0f, .norm_eps = 1e-5f};
-    return c;
-}
-
-/* As test_learner_step.c: weights large enough that log-probs differ. */
 static void init_model(Model *m, uint64_t seed) {
-    ModelConfig c = small_model();
-    model_init(m, &c);
-    size_t s[MODEL_NUM_TENSORS];
-    model_tensor_sizes(&c, s);
-    Rng r;
-    rng_seed(&r, seed, 3);
-    float *p = m->params;
-    for (int i = 0; i < MODEL_NUM_TENSORS; i++) {
-        for (size_t j = 0; j < s[i]; j++)
-            p[j] = model_tensor_decays(i) ? 0.3f * rng_normal(&r) : 1.0f + 0.1f * rng_normal(&r);
-        p += s[i];
-    }
+    ModelConfig c = learner_test_model(V, PLEN + MAXC + 1);
+    learner_test_init(m, &c, seed);
 }
 
 static Config *base_config(void) {
@@ -87,16 +66,7 @@ static Config *base_config(void) {
 /* Per-token log-probs of prompt ++ comp under m (full softmax, T = 1). */
 static void token_logps(const Model *m, const int *prompt, const int *comp, int clen, float *out) {
     const SampleDist dist = {1.0f, 0, 1.0f, LOGPROB_FULL};
-    SeqBatch b;
-    batch_init(&b, 1, m->cfg.max_seq_len);
-    batch_add(&b, prompt, PLEN, comp, clen);
-    batch_layout(&b);
-    ForwardState *fs = forward_state_new(&m->cfg, 1, b.T);
-    float logp[PLEN + MAXC + 1];
-    model_forward_dist(m, fs, b.tokens, b.targets, 1, b.T, &dist, logp, NULL);
-    for (int j = 0; j < clen; j++) out[j] = logp[batch_index(&b, 0, j)];
-    forward_state_free(fs);
-    batch_free(&b);
+    completion_logps(m, &dist, prompt, PLEN, comp, clen, out);
 }
 
 /* NG groups of G completions, lengths 1..MAXC spread unevenly within and

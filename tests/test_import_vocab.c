@@ -28,6 +28,8 @@
 #include "checkpoint.h"
 #include "model_formats.h"
 #include "rng.h"
+#include "test_model_weights.h"
+#include "test_files.h"
 #include "test_shell.h"
 
 static char dir[256];
@@ -49,20 +51,6 @@ static const char *corpus(const char *name) {
     snprintf(o, 600, "%s/fuzz/corpus/tokenizer_json/%s",
              getenv("GRPO_TESTS_DIR") ? getenv("GRPO_TESTS_DIR") : "tests", name);
     return o;
-}
-
-static char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) fail_msg("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)sz + 1);
-    assert_int_equal(fread(b, 1, (size_t)sz, f), (size_t)sz);
-    b[sz] = '\0';
-    fclose(f);
-    if (n) *n = (size_t)sz;
-    return b;
 }
 
 static void assert_file_contains(const char *path, const char *sub) {
@@ -106,18 +94,7 @@ static const int seq[] = {1, 17, 40, 5, 93, 60, 22, 8, 71, 33, 2, 64, 11, 50, 97
 enum { SEQ_T = sizeof seq / sizeof seq[0] };
 
 /* Logits (SEQ_T, V) of m on seq. */
-static float *logits(const Model *m) {
-    ForwardState *s = forward_state_new(&m->cfg, 1, SEQ_T);
-    int targets[SEQ_T];
-    float logp[SEQ_T];
-    for (int t = 0; t < SEQ_T; t++) targets[t] = seq[(t + 1) % SEQ_T];
-    model_forward(m, s, seq, targets, 1, SEQ_T, 1.0f, logp, NULL);
-    size_t n = (size_t)SEQ_T * m->cfg.vocab_size;
-    float *out = malloc(sizeof(float) * n);
-    memcpy(out, forward_state_logits(s, NULL, NULL), sizeof(float) * n);
-    forward_state_free(s);
-    return out;
-}
+static float *logits(const Model *m) { return logits_on(m, seq, SEQ_T); }
 
 /* ---- export writes tokenizer.bin ----------------------------------------- */
 

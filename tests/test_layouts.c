@@ -40,17 +40,14 @@ static const char *STEP_ARGS = "grpo.prompts_per_step=4 grpo.group_size=4 grpo.c
 
 static int setup(void **state) {
     (void)state;
-    bin = getenv("GRPO_BIN");
-    if (!bin) bin = "build/grpo";
-    snprintf(tmp, sizeof tmp, "/tmp/grpo_test_layouts_%d", (int)getpid());
-    if (run("mkdir -p %s", tmp) != 0) return -1;
-    return run("%s sft run.dir=%s/a sft.steps=150 sft.batch_size=32 %s > %s/sft.log 2>&1", bin, tmp,
-               TINY, tmp);
+    bin = grpo_bin();
+    return make_sft_fixture(tmp, sizeof tmp, "layouts", bin,
+                            "sft.steps=150 sft.batch_size=32", TINY);
 }
 
 static int teardown(void **state) {
     (void)state;
-    if (!getenv("KEEP_TEST_DIRS")) run("rm -rf %s", tmp);
+    remove_test_dir(tmp);
     return 0;
 }
 

@@ -26,20 +26,12 @@
 #include "rng.h"
 #include "sections.h"
 #include "util.h"
+#include "test_learner_common.h"
 #include "wire.h"
 
 enum { V = 11, PLEN = 3, MAXC = 24, NG = 4, G = 4 };
 
-#define PLAN(c) ((TrainPlan *)config_get_mut((c), &plan_section))
-#define GRPO(c) ((GrpoSettings *)config_get_mut((c), &grpo_section))
-#define SAMP(c) ((SamplingSettings *)config_get_mut((c), &sampling_section))
-
-static ModelConfig small_model(void) {
-    ModelConfig c = {.vocab_size = V, .dim = 16, .n_layers = 1, .n_heads = 2, .n_kv_heads = 1,
-                     .hidden_dim = 32, .max_seq_len = PLEN + MAXC + 1, .tied_embeddings = 1,
-                     .rope_theta = 10000.0f, .norm_eps = 1e-5f};
-    return c;
-}
+static ModelConfig small_model(void) { return learner_test_model(V, PLEN + MAXC + 1); }
 
 /* NG groups of G completions; group i's completions are len[i] tokens. */
 static void make_batch(Group *g, const int *len) {

@@ -44,38 +44,17 @@
 #include "update.h"
 #include "blas_setup.h"
 #include "util.h"
+#include "test_learner_common.h"
 #include "wire.h"
 
-enum { V = 11, MAXG = 4, MAXC = 4 };
+enum { V = 11, MAXC = 4 };
 
-static ModelConfig tiny_model(void) {
-    ModelConfig c = {.vocab_size = V, .dim = 16, .n_layers = 1, .n_heads = 2, .n_kv_heads = 1,
-                     .hidden_dim = 32, .max_seq_len = 12, .tied_embeddings = 1,
-                     .rope_theta = 10000.0f, .norm_eps = 1e-5f};
-    return c;
-}
+static ModelConfig tiny_model(void) { return learner_test_model(V, 12); }
 
-/* Weights large enough that log-probs differ between tokens (N(0, 0.02)
- * leaves the output nearly uniform). */
 static void init_model(Model *m, uint64_t seed) {
     ModelConfig c = tiny_model();
-    model_init(m, &c);
-    size_t s[MODEL_NUM_TENSORS];
-    model_tensor_sizes(&c, s);
-    Rng r;
-    rng_seed(&r, seed, 3);
-    float *p = m->params;
-    for (int i = 0; i < MODEL_NUM_TENSORS; i++) {
-        for (size_t j = 0; j < s[i]; j++)
-            p[j] = model_tensor_decays(i) ? 0.3f * rng_normal(&r) : 1.0f + 0.1f * rng_normal(&r);
-        p += s[i];
-    }
+    learner_test_init(m, &c, seed);
 }
-
-/* Writable views of the sections a test adjusts. */
-#define PLAN(c) ((TrainPlan *)config_get_mut((c), &plan_section))
-#define GRPO(c) ((GrpoSettings *)config_get_mut((c), &grpo_section))
-#define SAMP(c) ((SamplingSettings *)config_get_mut((c), &sampling_section))
 
 static Config *tiny_config(void) {
     Config *c = grpo_config_new();
@@ -95,71 +74,20 @@ static Config *tiny_config(void) {
     return c;
 }
 
-/* A handmade group: prompt, G completions of given lengths, rewards. */
-typedef struct {
-    int prompt[3];
-    int comp[MAXG][MAXC];
-    int len[MAXG];
-    float reward[MAXG];
-} Spec;
-
-static const Spec spec_a = {{1, 2, 3}, {{4, 5, 6, 2}, {7, 8, 0, 0}}, {4, 2}, {1.0f, 0.0f}};
-static const Spec spec_b = {{1, 9, 9}, {{3, 3, 0, 0}, {10, 4, 5, 0}}, {2, 3}, {0.0f, 1.0f}};
-
 static const SampleDist full_t1 = {1.0f, 0, 1.0f, LOGPROB_FULL};
-
-/* Per-token log-probs of completion (prompt ++ comp) under m and dist, in
- * the layout the learner scores it in (sampler.h). */
-static void token_logps(const Model *m, const SampleDist *dist, const int *prompt, int plen,
-                        const int *comp, int clen, float *out) {
-    SeqBatch b;
-    batch_init(&b, 1, m->cfg.max_seq_len);
-    batch_add(&b, prompt, plen, comp, clen);
-    batch_layout(&b);
-    ForwardState *fs = forward_state_new(&m->cfg, 1, b.T);
-    float logp[16];
-    model_forward_dist(m, fs, b.tokens, b.targets, 1, b.T, dist, logp, NULL);
-    for (int j = 0; j < clen; j++) out[j] = logp[batch_index(&b, 0, j)];
-    forward_state_free(fs);
-    batch_free(&b);
-}
 
 static double seq_logp(const Model *m, const Spec *s, int k) {
     float lp[MAXC];
-    token_logps(m, &full_t1, s->prompt, 3, s->comp[k], s->len[k], lp);
+    completion_logps(m, &full_t1, s->prompt, 3, s->comp[k], s->len[k], lp);
     double sum = 0;
     for (int j = 0; j < s->len[k]; j++) sum += lp[j];
     return sum;
 }
 
-/* Builds group g from spec s (seq_no orders groups), with old log-probs
- * under model `behaviour` and dist, shifted by shift[k] per completion:
- * old = logp + shift, so the first-step ratio is exp(-shift). */
-static void make_group_under(Group *g, const Spec *s, int G, uint64_t seq_no,
-                             const Model *behaviour, const SampleDist *dist, const double *shift) {
-    int64_t n = 0;
-    for (int k = 0; k < G; k++) n += s->len[k];
-    group_alloc(g, G, 3, 1, n);
-    g->actor_rank = 1;
-    g->seq_no = seq_no;
-    memcpy(g->prompt, s->prompt, sizeof s->prompt);
-    int64_t off = 0;
-    for (int k = 0; k < G; k++) {
-        g->completion_len[k] = s->len[k];
-        memcpy(g->tokens + off, s->comp[k], sizeof(int) * (size_t)s->len[k]);
-        token_logps(behaviour, dist, s->prompt, 3, s->comp[k], s->len[k], g->old_logprobs + off);
-        for (int j = 0; j < s->len[k]; j++)
-            g->old_logprobs[off + j] += (float)(shift ? shift[k] : 0.0);
-        g->reward[k] = g->reward_comp[k] = s->reward[k];
-        g->finish[k] = WIRE_FINISH_EOS;
-        off += s->len[k];
-    }
-}
-
-/* make_group_under the full softmax at temperature 1 (tiny_config's). */
+/* spec_group under the full softmax at temperature 1 (tiny_config's). */
 static void make_group(Group *g, const Spec *s, int G, uint64_t seq_no, const Model *behaviour,
                        const double *shift) {
-    make_group_under(g, s, G, seq_no, behaviour, &full_t1, shift);
+    spec_group(g, s, G, seq_no, behaviour, &full_t1, shift);
 }
 
 /* A policy (with gradients), a reference, a learner over them. */
@@ -338,8 +266,8 @@ static void test_truncated_logprob_recompute(void **state) {
         Fx f;
         fx_init(&f, cfg);
         Group g[2];
-        make_group_under(&g[0], &spec_a, 2, 0, &f.policy, &shipped, NULL);
-        make_group_under(&g[1], &spec_b, 2, 1, &f.policy, &shipped, NULL);
+        spec_group(&g[0], &spec_a, 2, 0, &f.policy, &shipped, NULL);
+        spec_group(&g[1], &spec_b, 2, 1, &f.policy, &shipped, NULL);
         StepMetrics m;
         learner_step(&f.L, g, 2, 0, &m);
         diff[kind] = m.logp_diff_max;
@@ -415,45 +343,65 @@ static void manual_step(const Config *cfg, Model *policy, const Model *ref, cons
     batch_free(&b);
 }
 
+/* The learner's step and the pipeline by hand (manual_step, dense or on
+ * shared prompts) from the same start: beta > 0 against a reference 0.9
+ * times the policy (KL > 0), groups off-policy by 0.1 so rho != 1 and the
+ * clip and KL both matter, arriving out of order. */
+typedef struct {
+    Config *cfg;
+    Fx f;
+    Group g[2], sorted[2];
+    Model hand;
+    AdamW opt;
+    GrpoLossStats st;
+    StepMetrics m;
+} HandRun;
+
+static void hand_run(HandRun *r, int dense) {
+    r->cfg = tiny_config();
+    GRPO(r->cfg)->beta = 0.04f;
+    GRPO(r->cfg)->micro_batches = 1; /* the one padded batch, bit for bit */
+    fx_init(&r->f, r->cfg);
+    for (size_t i = 0; i < r->f.ref.n_params; i++) r->f.ref.params[i] *= 0.9f;
+    const double sh[2] = {0.1, -0.1};
+    make_group(&r->g[0], &spec_b, 2, 7, &r->f.policy, sh); /* arrives first, sorts second */
+    make_group(&r->g[1], &spec_a, 2, 3, &r->f.policy, sh);
+    init_model(&r->hand, 42);
+    model_alloc_grads(&r->hand);
+    adamw_init(&r->opt, r->hand.n_params);
+    r->sorted[0] = r->g[1];
+    r->sorted[1] = r->g[0];
+    manual_step(r->cfg, &r->hand, &r->f.ref, r->sorted, 2, &r->opt, dense, &r->st);
+    learner_step(&r->f.L, r->g, 2, 0, &r->m);
+}
+
+static void hand_run_free(HandRun *r) {
+    adamw_free(&r->opt);
+    model_free(&r->hand);
+    for (int i = 0; i < 2; i++) group_free(&r->g[i]);
+    fx_free(&r->f);
+    config_free(r->cfg);
+}
+
 static void test_scatter_matches_pipeline(void **state) {
     (void)state;
-    Config *cfg = tiny_config();
-    GRPO(cfg)->beta = 0.04f;
-    GRPO(cfg)->micro_batches = 1; /* the one padded batch, bit for bit */
-    Fx f;
-    fx_init(&f, cfg);
-    for (size_t i = 0; i < f.ref.n_params; i++) f.ref.params[i] *= 0.9f; /* KL > 0 */
-    Group g[2];
-    /* off-policy by 0.1 so rho != 1 and the clip and KL both matter */
-    const double sh[2] = {0.1, -0.1};
-    make_group(&g[0], &spec_b, 2, 7, &f.policy, sh); /* arrives first, sorts second */
-    make_group(&g[1], &spec_a, 2, 3, &f.policy, sh);
-    Model hand;
-    init_model(&hand, 42);
-    model_alloc_grads(&hand);
-    AdamW opt;
-    adamw_init(&opt, hand.n_params);
-    const Group sorted[2] = {g[1], g[0]};
-    GrpoLossStats st;
-    manual_step(cfg, &hand, &f.ref, sorted, 2, &opt, 0, &st);
-    StepMetrics m;
-    learner_step(&f.L, g, 2, 0, &m);
-    printf("  learner_step vs pipeline by hand: kl %.4g, objective %.4g\n", m.kl, m.objective);
-    assert_true(m.kl > 0);
-    assert_true(m.kl == st.kl_mean && m.objective == st.objective);
-    assert_memory_equal(hand.params, f.policy.params, sizeof(float) * hand.n_params);
-    assert_memory_equal(opt.m, f.L.opt.m, sizeof(float) * hand.n_params);
+    HandRun r;
+    hand_run(&r, 0);
+    const StepMetrics *m = &r.m;
+    printf("  learner_step vs pipeline by hand: kl %.4g, objective %.4g\n", m->kl, m->objective);
+    assert_true(m->kl > 0);
+    assert_true(m->kl == r.st.kl_mean && m->objective == r.st.objective);
+    assert_memory_equal(r.hand.params, r.f.policy.params, sizeof(float) * r.hand.n_params);
+    assert_memory_equal(r.opt.m, r.f.L.opt.m, sizeof(float) * r.hand.n_params);
     /* arrival order does not matter */
     Fx f2;
-    fx_init(&f2, cfg);
-    memcpy(f2.ref.params, f.ref.params, sizeof(float) * f.ref.n_params);
-    learner_step(&f2.L, sorted, 2, 0, &m);
-    assert_memory_equal(f2.policy.params, f.policy.params, sizeof(float) * hand.n_params);
+    fx_init(&f2, r.cfg);
+    memcpy(f2.ref.params, r.f.ref.params, sizeof(float) * r.f.ref.n_params);
+    StepMetrics m2;
+    learner_step(&f2.L, r.sorted, 2, 0, &m2);
+    assert_memory_equal(f2.policy.params, r.f.policy.params, sizeof(float) * r.hand.n_params);
     fx_free(&f2);
-    adamw_free(&opt);
-    model_free(&hand);
-    for (int i = 0; i < 2; i++) group_free(&g[i]);
-    fx_free(&f);    config_free(cfg);
+    hand_run_free(&r);
 }
 
 /* The learner's step on shared prompts (a group's prompt once per
@@ -462,31 +410,15 @@ static void test_scatter_matches_pipeline(void **state) {
  * update up to float rounding (the products change shape). */
 static void test_shared_matches_dense(void **state) {
     (void)state;
-    Config *cfg = tiny_config();
-    GRPO(cfg)->beta = 0.04f;
-    GRPO(cfg)->micro_batches = 1;
-    Fx f;
-    fx_init(&f, cfg);
-    for (size_t i = 0; i < f.ref.n_params; i++) f.ref.params[i] *= 0.9f; /* KL > 0 */
-    Group g[2];
-    const double sh[2] = {0.1, -0.1};
-    make_group(&g[0], &spec_b, 2, 7, &f.policy, sh);
-    make_group(&g[1], &spec_a, 2, 3, &f.policy, sh);
-    Model hand;
-    init_model(&hand, 42);
-    model_alloc_grads(&hand);
-    AdamW opt;
-    adamw_init(&opt, hand.n_params);
-    const Group sorted[2] = {g[1], g[0]};
-    GrpoLossStats st;
-    manual_step(cfg, &hand, &f.ref, sorted, 2, &opt, 1, &st);
-    StepMetrics m;
-    learner_step(&f.L, g, 2, 0, &m);
+    HandRun r;
+    hand_run(&r, 1);
+    const StepMetrics m = r.m;
+    const GrpoLossStats st = r.st;
     double dw = 0, dm = 0, sm = 0;
-    for (size_t i = 0; i < hand.n_params; i++) {
-        dw = fmax(dw, fabs((double)hand.params[i] - f.policy.params[i]));
-        dm += ((double)opt.m[i] - f.L.opt.m[i]) * ((double)opt.m[i] - f.L.opt.m[i]);
-        sm += (double)opt.m[i] * opt.m[i];
+    for (size_t i = 0; i < r.hand.n_params; i++) {
+        dw = fmax(dw, fabs((double)r.hand.params[i] - r.f.policy.params[i]));
+        dm += ((double)r.opt.m[i] - r.f.L.opt.m[i]) * ((double)r.opt.m[i] - r.f.L.opt.m[i]);
+        sm += (double)r.opt.m[i] * r.opt.m[i];
     }
     const double ek = fabs(m.kl - st.kl_mean) / st.kl_mean;
     /* J sums terms rho A of size |A| ~ 1 that largely cancel (a group's
@@ -499,11 +431,7 @@ static void test_shared_matches_dense(void **state) {
     assert_true(eo < 1e-6);
     assert_true(sqrt(dm / sm) < 1e-5);
     assert_true(dw < 1e-6);
-    adamw_free(&opt);
-    model_free(&hand);
-    for (int i = 0; i < 2; i++) group_free(&g[i]);
-    fx_free(&f);
-    config_free(cfg);
+    hand_run_free(&r);
 }
 
 /* ---- the first group of the batch, in samples.jsonl ---------------------------- */

@@ -37,20 +37,16 @@ enum { SPIN_TIMEOUT_S = 60 };
 
 static int setup(void **state) {
     (void)state;
-    bin = getenv("GRPO_BIN");
-    if (!bin) bin = "build/grpo";
-    snprintf(tmp, sizeof tmp, "/tmp/grpo_test_memory_%d", (int)getpid());
-    if (run("mkdir -p %s", tmp) != 0) return -1;
+    bin = grpo_bin();
     /* a checkpoint for eval and sample; sequences of 256 make every KV-cache
      * slot 64 KiB */
-    return run("%s sft run.dir=%s/a sft.steps=2 sft.batch_size=8 model.max_seq_len=256 %s > "
-               "%s/sft.log 2>&1",
-               bin, tmp, TINY, tmp);
+    return make_sft_fixture(tmp, sizeof tmp, "memory", bin,
+                            "sft.steps=2 sft.batch_size=8 model.max_seq_len=256", TINY);
 }
 
 static int teardown(void **state) {
     (void)state;
-    if (!getenv("KEEP_TEST_DIRS")) run("rm -rf %s", tmp);
+    remove_test_dir(tmp);
     return 0;
 }
 

@@ -31,7 +31,9 @@
 #include "format_safetensors.h"
 #include "model_formats.h"
 #include "rng.h"
+#include "test_files.h"
 #include "test_shell.h"
+#include "test_model_weights.h"
 #include "util.h"
 
 static char dir[256]; /* per-run scratch directory, removed at the end */
@@ -42,26 +44,6 @@ static const char *tpath(const char *name) {
     char *p = buf[k++ & 7];
     snprintf(p, 600, "%s/%s", dir, name);
     return p;
-}
-
-static uint8_t *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) fail_msg("cannot open %s: %s", path, strerror(errno));
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)sz + 1);
-    assert_int_equal(fread(b, 1, (size_t)sz, f), (size_t)sz);
-    fclose(f);
-    *n = (size_t)sz;
-    return b;
-}
-
-static void spit(const char *path, const void *b, size_t n) {
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(b, 1, n, f), n);
-    fclose(f);
 }
 
 static void assert_contains(const char *s, const char *sub) {
@@ -81,34 +63,14 @@ static ModelConfig small_cfg(int tied) {
  * convention then changes the logits by much more than the tolerance). */
 static void random_model(Model *m, const ModelConfig *c, uint64_t seed) {
     model_init(m, c);
-    Rng r;
-    rng_seed(&r, seed, 7);
-    size_t s[MODEL_NUM_TENSORS];
-    model_tensor_sizes(c, s);
-    float *p = m->params;
-    for (int i = 0; i < MODEL_NUM_TENSORS; i++) {
-        for (size_t j = 0; j < s[i]; j++)
-            p[j] = model_tensor_decays(i) ? 0.25f * rng_normal(&r) : 1.0f + 0.2f * rng_normal(&r);
-        p += s[i];
-    }
+    fill_test_weights(m, seed, 7, 0.25f, 0.2f);
 }
 
 static const int seq[] = {1, 17, 40, 5, 93, 60, 22, 8, 71, 33, 2, 64, 11, 50, 97, 3};
 enum { SEQ_T = sizeof seq / sizeof seq[0] };
 
 /* This project's logits (T, V) for seq. */
-static float *project_logits(const Model *m) {
-    ForwardState *s = forward_state_new(&m->cfg, 1, SEQ_T);
-    int targets[SEQ_T];
-    float logp[SEQ_T];
-    for (int t = 0; t < SEQ_T; t++) targets[t] = seq[(t + 1) % SEQ_T];
-    model_forward(m, s, seq, targets, 1, SEQ_T, 1.0f, logp, NULL);
-    size_t n = (size_t)SEQ_T * m->cfg.vocab_size;
-    float *out = malloc(sizeof(float) * n);
-    memcpy(out, forward_state_logits(s, NULL, NULL), sizeof(float) * n);
-    forward_state_free(s);
-    return out;
-}
+static float *project_logits(const Model *m) { return logits_on(m, seq, SEQ_T); }
 
 static double max_abs_diff(const float *a, const float *b, size_t n) {
     double d = 0;

@@ -70,20 +70,8 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     (void)state;
-    if (tmp[0] && !getenv("KEEP_TEST_DIRS")) run("rm -rf %s", tmp);
+    remove_test_dir(tmp);
     return 0;
-}
-
-/* Training steps logged so far in dir/metrics.jsonl. */
-static int steps_logged(const char *dir) {
-    char path[600], line[16384];
-    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    int n = 0;
-    while (fgets(line, sizeof line, f)) n += strstr(line, "\"version\"") != NULL;
-    fclose(f);
-    return n;
 }
 
 static int file_exists(const char *dir, const char *stage, const char *file) {
@@ -97,13 +85,7 @@ static void test_sigterm_during_grpo_resumes(void **state) {
     snprintf(cmd, sizeof cmd, "exec %s pipeline run.dir=%s %s > %s/run1.log 2>&1", bin, root, BASE,
              tmp);
     snprintf(grpo, sizeof grpo, "%s/3-grpo", root);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
+    pid_t pid = start_sh(cmd);
     time_t t0 = time(NULL);
     while (steps_logged(grpo) < 2 && time(NULL) - t0 < DEADLINE_S) {
         int st;

@@ -53,33 +53,18 @@
 #include "sections.h"
 #include "tokenizer.h"
 #include "util.h"
+#include "test_learner_common.h"
 #include "wire.h"
 
 enum { V = 98, MAXG = 2, MAXC = 4 }; /* V: the character tokenizer's */
 
 static char root[256]; /* this run's scratch directory (setup) */
 
-static ModelConfig tiny_model(void) {
-    ModelConfig c = {.vocab_size = V, .dim = 16, .n_layers = 1, .n_heads = 2, .n_kv_heads = 1,
-                     .hidden_dim = 32, .max_seq_len = 12, .tied_embeddings = 1,
-                     .rope_theta = 10000.0f, .norm_eps = 1e-5f};
-    return c;
-}
+static ModelConfig tiny_model(void) { return learner_test_model(V, 12); }
 
-/* Weights large enough that log-probs differ between tokens. */
 static void init_model(Model *m, uint64_t seed) {
     ModelConfig c = tiny_model();
-    model_init(m, &c);
-    size_t s[MODEL_NUM_TENSORS];
-    model_tensor_sizes(&c, s);
-    Rng r;
-    rng_seed(&r, seed, 3);
-    float *p = m->params;
-    for (int i = 0; i < MODEL_NUM_TENSORS; i++) {
-        for (size_t j = 0; j < s[i]; j++)
-            p[j] = model_tensor_decays(i) ? 0.3f * rng_normal(&r) : 1.0f + 0.1f * rng_normal(&r);
-        p += s[i];
-    }
+    learner_test_init(m, &c, seed);
 }
 
 static void set(Config *c, const char *kv) {
@@ -97,31 +82,7 @@ static Config *ppo_config(void) {
     return c;
 }
 
-/* A handmade group: prompt, G completions of given lengths, rewards. */
-typedef struct {
-    int prompt[3];
-    int comp[MAXG][MAXC];
-    int len[MAXG];
-    float reward[MAXG];
-} Spec;
-
-static const Spec spec_a = {{1, 2, 3}, {{4, 5, 6, 2}, {7, 8, 0, 0}}, {4, 2}, {1.0f, 0.0f}};
-static const Spec spec_b = {{1, 9, 9}, {{3, 3, 0, 0}, {10, 4, 5, 0}}, {2, 3}, {0.0f, 1.0f}};
-
-/* Per-token log-probs (full softmax, T = 1) of prompt ++ comp under m. */
-static void token_logps(const Model *m, const int *prompt, const int *comp, int clen,
-                        float *out) {
-    SeqBatch b;
-    batch_init(&b, 1, m->cfg.max_seq_len);
-    batch_add(&b, prompt, 3, comp, clen);
-    batch_layout(&b);
-    ForwardState *fs = forward_state_new(&m->cfg, 1, b.T);
-    float logp[16];
-    model_forward(m, fs, b.tokens, b.targets, 1, b.T, 1.0f, logp, NULL);
-    for (int j = 0; j < clen; j++) out[j] = logp[batch_index(&b, 0, j)];
-    forward_state_free(fs);
-    batch_free(&b);
-}
+static const SampleDist full_t1 = {1.0f, 0, 1.0f, LOGPROB_FULL};
 
 /* The value model's V(t) of completion token j, read at the position that
  * scores it, computed alone (one row, its own batch). */
@@ -142,21 +103,7 @@ static void token_values(const Model *value, const int *prompt, const int *comp,
 /* Group of the first G completions of s. */
 static void make_group_of(Group *g, const Spec *s, int G, uint64_t seq_no,
                           const Model *behaviour) {
-    int64_t n = 0;
-    for (int k = 0; k < G; k++) n += s->len[k];
-    group_alloc(g, G, 3, 1, n);
-    g->actor_rank = 1;
-    g->seq_no = seq_no;
-    memcpy(g->prompt, s->prompt, sizeof s->prompt);
-    int64_t off = 0;
-    for (int k = 0; k < G; k++) {
-        g->completion_len[k] = s->len[k];
-        memcpy(g->tokens + off, s->comp[k], sizeof(int) * (size_t)s->len[k]);
-        token_logps(behaviour, s->prompt, s->comp[k], s->len[k], g->old_logprobs + off);
-        g->reward[k] = g->reward_comp[k] = s->reward[k];
-        g->finish[k] = WIRE_FINISH_EOS;
-        off += s->len[k];
-    }
+    spec_group(g, s, G, seq_no, behaviour, &full_t1, NULL);
 }
 
 static void make_group(Group *g, const Spec *s, uint64_t seq_no, const Model *behaviour) {

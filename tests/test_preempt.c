@@ -98,7 +98,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     (void)state;
-    if (tmp[0] && !getenv("KEEP_TEST_DIRS")) run("rm -rf %s", tmp);
+    remove_test_dir(tmp);
     return 0;
 }
 
@@ -122,18 +122,6 @@ static pid_t start_job(const char *dir, const char *state, const char *extra_env
         _exit(127);
     }
     return pid;
-}
-
-/* Training-step lines in dir/metrics.jsonl (0 while there is none). */
-static int steps_logged(const char *dir) {
-    char path[400], line[16384];
-    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    int n = 0;
-    while (fgets(line, sizeof line, f)) n += strstr(line, "\"version\"") != NULL;
-    fclose(f);
-    return n;
 }
 
 /* The parent pid of pid from /proc (0 if gone). */

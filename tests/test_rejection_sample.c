@@ -276,19 +276,15 @@ static void test_jsonl_loads_as_sft_data(void **st) {
 
 static int setup(void **state) {
     (void)state;
-    bin = getenv("GRPO_BIN");
-    if (!bin) bin = "build/grpo";
-    snprintf(tmp, sizeof tmp, "/tmp/grpo_test_rs_%d", (int)getpid());
-    if (run("mkdir -p %s", tmp) != 0) return -1;
+    bin = grpo_bin();
     /* a tiny SFT model: about 1 s, and some of its samples are right */
-    return run("%s sft run.dir=%s/a sft.steps=600 sft.batch_size=32 eval.prompts=16 "
-               "eval.pass_k=2 %s > %s/sft.log 2>&1",
-               bin, tmp, TINY, tmp);
+    return make_sft_fixture(tmp, sizeof tmp, "rs", bin,
+                            "sft.steps=600 sft.batch_size=32 eval.prompts=16 eval.pass_k=2", TINY);
 }
 
 static int teardown(void **state) {
     (void)state;
-    if (!getenv("KEEP_TEST_DIRS")) run("rm -rf %s", tmp);
+    remove_test_dir(tmp);
     return 0;
 }
 
@@ -386,16 +382,11 @@ static pid_t start_long_rs(const char *ckpt, const char *out, const char *log) {
              "exec mpirun --oversubscribe -np 2 %s rejection-sample --checkpoint %s --out %s "
              "rs.prompts=200000 rs.k=4 %s > %s 2>&1",
              bin, ckpt, out, TINY, log);
-    pid_t pid = fork();
-    if (pid < 0) fail_msg("fork failed");
-    if (pid == 0) {
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    return pid;
+    return start_sh(cmd);
 }
 
-static int wait_status(pid_t pid) {
+/* wait_status, the test failing if mpirun did not exit normally. */
+static int wait_exited(pid_t pid) {
     int st;
     assert_int_equal(waitpid(pid, &st, 0), pid);
     if (!WIFEXITED(st)) fail_msg("mpirun did not exit normally (signal %d)", WTERMSIG(st));
@@ -438,7 +429,7 @@ static void test_mpi_stop_signal(void **st) {
     kill(pid, SIGUSR1);
     sleep_s(0.2);
     kill(pid, SIGUSR1);
-    assert_int_equal(wait_status(pid), 75);
+    assert_int_equal(wait_exited(pid), 75);
     printf("rejection-sample SIGUSR1 to mpirun: status 75 after %.1f s\n", now_seconds() - t0);
     assert_int_equal(access(out, F_OK), -1);
     assert_int_equal(run("grep -q 'rejection-sample: stopped by signal %d .*nothing written, "
@@ -454,7 +445,7 @@ static void test_mpi_stop_signal(void **st) {
     kill(rank, SIGTERM);
     sleep_s(0.2);
     kill(rank, SIGTERM);
-    assert_int_equal(wait_status(pid), 75);
+    assert_int_equal(wait_exited(pid), 75);
     printf("rejection-sample SIGTERM to one rank: status 75 after %.1f s\n", now_seconds() - t0);
     assert_int_equal(run("grep -qx old %s && test $(wc -l < %s) -eq 1", out, out), 0);
     assert_int_equal(run("grep -q 'stopped by signal %d .*the next run starts over' %s", SIGTERM,

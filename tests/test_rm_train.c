@@ -23,6 +23,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test_files.h"
 #include "test_shell.h"
 
 #include <signal.h>
@@ -59,7 +60,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     (void)state;
-    if (tmp[0] && !getenv("KEEP_TEST_DIRS")) run("rm -rf %s", tmp);
+    remove_test_dir(tmp);
     return 0;
 }
 
@@ -386,45 +387,9 @@ static pid_t start_rm(const char *dir, const char *extra) {
     snprintf(cmd, sizeof cmd, "exec %s rm-train --data %s run.dir=%s rm.steps=%d "
              "rm.checkpoint_every=%d rm.eval_every=50 rm.eval_pairs=64 %s %s >> %s.log 2>&1",
              bin, tpath("resume_pairs.jsonl"), dir, RESUME_STEPS, HALF, TINY, extra, dir);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    return pid;
+    return start_sh(cmd);
 }
 
-static int wait_status(pid_t pid) {
-    int st;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-static int wait_for_file(const char *path, pid_t pid) {
-    struct timespec ms = {0, 1000000};
-    for (int i = 0; i < 60000; i++) {
-        if (access(path, F_OK) == 0) return 1;
-        if (waitpid(pid, NULL, WNOHANG) == pid) fail_msg("rm-train exited before writing %s", path);
-        nanosleep(&ms, NULL);
-    }
-    return 0;
-}
-
-static int same_weights(const char *a, const char *b) {
-    Checkpoint x, y;
-    char err[600];
-    if (ckpt_read(&x, a, err, sizeof err) != 0) fail_msg("%s", err);
-    if (ckpt_read(&y, b, err, sizeof err) != 0) fail_msg("%s", err);
-    const CkptSection *p = ckpt_get(&x, "PARM"), *q = ckpt_get(&y, "PARM");
-    assert_non_null(p);
-    assert_non_null(q);
-    int same = p->len == q->len && memcmp(p->data, q->data, p->len) == 0;
-    ckpt_free(&x);
-    ckpt_free(&y);
-    return same;
-}
 
 /* Interrupted by sig after the periodic checkpoint, then the same command:
  * the uninterrupted run's weights and metrics. Returns the resumed step. */
@@ -439,7 +404,7 @@ static long interrupt_and_resume(const char *name, int sig) {
     snprintf(dir, sizeof dir, "%s", tpath(name));
     snprintf(resume, sizeof resume, "%s/rm.resume.ckpt", dir);
     pid_t pid = start_rm(dir, "");
-    assert_true(wait_for_file(resume, pid));
+    assert_true(wait_for_file(resume, pid, "rm-train"));
     kill(pid, sig);
     int st = wait_status(pid);
     if (st == 0) fail_msg("rm-train finished before signal %d reached it", sig);

@@ -15,6 +15,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test_files.h"
 #include "test_shell.h"
 
 #include <fcntl.h>
@@ -57,38 +58,8 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     (void)state;
-    if (tmp[0] && !getenv("KEEP_TEST_DIRS")) run("rm -rf %s", tmp);
+    remove_test_dir(tmp);
     return 0;
-}
-
-/* The whole file at path (malloc'd, NUL-terminated; *len its size). */
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) fail_msg("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = xmalloc((size_t)n + 1);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = 0;
-    fclose(f);
-    if (len) *len = (size_t)n;
-    return buf;
-}
-
-/* 1 if the checkpoints at a and b hold byte-identical PARM sections. */
-static int same_weights(const char *a, const char *b) {
-    Checkpoint x, y;
-    char err[600];
-    if (ckpt_read(&x, a, err, sizeof err) != 0) fail_msg("%s", err);
-    if (ckpt_read(&y, b, err, sizeof err) != 0) fail_msg("%s", err);
-    const CkptSection *p = ckpt_get(&x, "PARM"), *q = ckpt_get(&y, "PARM");
-    assert_non_null(p);
-    assert_non_null(q);
-    int same = p->len == q->len && memcmp(p->data, q->data, p->len) == 0;
-    ckpt_free(&x);
-    ckpt_free(&y);
-    return same;
 }
 
 /* ---- grpo demos ---- */
@@ -273,32 +244,9 @@ static pid_t start_sft(const char *dir, const char *extra) {
     snprintf(cmd, sizeof cmd, "exec %s sft --out %s/sft.ckpt run.dir=%s sft.steps=%d "
              "sft.checkpoint_every=%d %s %s >> %s.log 2>&1", bin, dir, dir, RESUME_STEPS, HALF,
              TINY, extra, dir);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    return pid;
+    return start_sh(cmd);
 }
 
-static int wait_status(pid_t pid) {
-    int st;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-/* Waits (at most 60 s) for path to exist or pid to exit; 1 if it exists. */
-static int wait_for_file(const char *path, pid_t pid) {
-    struct timespec ms = {0, 1000000};
-    for (int i = 0; i < 60000; i++) {
-        if (access(path, F_OK) == 0) return 1;
-        if (waitpid(pid, NULL, WNOHANG) == pid) fail_msg("sft exited before writing %s", path);
-        nanosleep(&ms, NULL);
-    }
-    return 0;
-}
 
 static char reference[400]; /* the uninterrupted run's sft.ckpt */
 
@@ -321,7 +269,7 @@ static long interrupt_and_resume(const char *name, int sig) {
     snprintf(resume, sizeof resume, "%s/sft.resume.ckpt", dir);
     snprintf(out, sizeof out, "%s/sft.ckpt", dir);
     pid_t pid = start_sft(dir, "");
-    assert_true(wait_for_file(resume, pid)); /* the periodic one, at step HALF */
+    assert_true(wait_for_file(resume, pid, "sft")); /* the periodic one, at step HALF */
     kill(pid, sig);
     int st = wait_status(pid);
     if (st == 0) fail_msg("sft finished before signal %d reached it (too fast a machine?)", sig);

@@ -36,6 +36,7 @@
 #include "model.h"
 #include "model_kernels.h"
 #include "rng.h"
+#include "test_model_weights.h"
 #include "util.h"
 
 enum { MAXB = 12, MAXLEN = 16 };
@@ -48,18 +49,7 @@ static ModelConfig tiny_config(void) {
 }
 
 /* Matrices N(0, scale), gains 1 + N(0, 0.2): attention far from uniform. */
-static void init_big(Model *m, uint64_t seed, float scale) {
-    size_t s[MODEL_NUM_TENSORS];
-    model_tensor_sizes(&m->cfg, s);
-    Rng r;
-    rng_seed(&r, seed, 7);
-    float *p = m->params;
-    for (int i = 0; i < MODEL_NUM_TENSORS; i++) {
-        for (size_t j = 0; j < s[i]; j++)
-            p[j] = model_tensor_decays(i) ? scale * rng_normal(&r) : 1.0f + 0.2f * rng_normal(&r);
-        p += s[i];
-    }
-}
+static void init_big(Model *m, uint64_t seed, float scale) { fill_test_weights(m, seed, 7, scale, 0.2f); }
 
 static const int prompt_a[4] = {1, 5, 9, 3}, prompt_b[2] = {1, 7}, prompt_c[3] = {1, 2, 4};
 static const int prompt_d[1] = {1};

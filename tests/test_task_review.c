@@ -520,19 +520,15 @@ static void test_rm_data_end_to_end(void **st) {
 
 static int setup(void **state) {
     (void)state;
-    bin = getenv("GRPO_BIN");
-    if (!bin) bin = "build/grpo";
-    snprintf(tmp, sizeof tmp, "/tmp/grpo_test_review_%d", (int)getpid());
-    if (run("mkdir -p %s", tmp) != 0) return -1;
+    bin = grpo_bin();
     /* a tiny SFT model of the demonstrator: about 5 s */
-    return run("%s sft run.dir=%s/a sft.steps=600 sft.batch_size=32 eval.prompts=16 "
-               "eval.pass_k=2 %s > %s/sft.log 2>&1",
-               bin, tmp, TINY, tmp);
+    return make_sft_fixture(tmp, sizeof tmp, "review", bin,
+                            "sft.steps=600 sft.batch_size=32 eval.prompts=16 eval.pass_k=2", TINY);
 }
 
 static int teardown(void **state) {
     (void)state;
-    if (!getenv("KEEP_TEST_DIRS")) run("rm -rf %s", tmp);
+    remove_test_dir(tmp);
     return 0;
 }
 

@@ -42,18 +42,15 @@ static const char *TINY =
 
 static int setup(void **state) {
     (void)state;
-    bin = getenv("GRPO_BIN");
-    if (!bin) bin = "build/grpo";
-    snprintf(tmp, sizeof tmp, "/tmp/grpo_test_mpi_%d", (int)getpid());
-    if (run("mkdir -p %s", tmp) != 0) return -1;
+    bin = grpo_bin();
     /* one SFT model shared by every test */
-    return run("%s sft run.dir=%s/a sft.steps=150 sft.batch_size=32 %s > %s/sft.log 2>&1", bin, tmp,
-               TINY, tmp);
+    return make_sft_fixture(tmp, sizeof tmp, "mpi", bin,
+                            "sft.steps=150 sft.batch_size=32", TINY);
 }
 
 static int teardown(void **state) {
     (void)state;
-    if (!getenv("KEEP_TEST_DIRS")) run("rm -rf %s", tmp);
+    remove_test_dir(tmp);
     return 0;
 }
 
