@@ -772,6 +772,54 @@ static inline __m512 hsum16x16(const __m512 v[16]) {
                          _mm512_shuffle_f32x4(c[0], c[1], 0xDD));
 }
 
+/* exp_f32 on sixteen lanes: the same steps (clamp to +-87, n = round(x /
+ * ln 2), the degree-6 polynomial, times 2^n, NaN in NaN out), with FMAs. */
+static inline __m512 exp16_f32(__m512 x) {
+    const __m512 magic = _mm512_set1_ps(12582912.0f);
+    const __m512 xc = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(87.0f)), _mm512_set1_ps(-87.0f));
+    const __m512 t = _mm512_fmadd_ps(xc, _mm512_set1_ps(1.44269504088896341f), magic);
+    const __m512 n = _mm512_sub_ps(t, magic);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), xc);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    const __m512i k = _mm512_slli_epi32(_mm512_sub_epi32(_mm512_castps_si512(t),
+                                                         _mm512_castps_si512(magic)), 23);
+    const __m512 y = _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(p), k));
+    return _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);
+}
+
+/* softmax_row for the decode scores (n small: a few dozen positions,
+ * where softmax_row's 8-wide loop and scalar tail cost as much as the
+ * scores), sixteen lanes at a time, the last vector masked. A NaN score
+ * makes its exp, hence the sum and the whole row, NaN, as in softmax_row. */
+static void softmax_row16(float *row, int n) {
+    const __mmask16 last = (__mmask16)((1u << (n - (n - 1) / 16 * 16)) - 1);
+    const int nb = (n + 15) / 16;
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (int b = 0; b < nb; b++)
+        mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY),
+                                                    b + 1 < nb ? 0xFFFF : last, row + 16 * b));
+    const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    __m512 sum = _mm512_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const __mmask16 k = b + 1 < nb ? 0xFFFF : last;
+        const __m512 e = exp16_f32(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, row + 16 * b), m));
+        sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(k, e));
+        _mm512_mask_storeu_ps(row + 16 * b, k, e);
+    }
+    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+    for (int b = 0; b < nb; b++) {
+        const __mmask16 k = b + 1 < nb ? 0xFFFF : last;
+        _mm512_mask_storeu_ps(row + 16 * b, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, row + 16 * b), inv));
+    }
+}
+
 /* attention_decode_row for HD % 16 == 0 on AVX-512, in two passes over
  * the cached rows. Scores: sixteen positions of one head at a time, each
  * position's products summed in a 16-lane accumulator and the sixteen
@@ -811,7 +859,7 @@ static void attention_decode_row_wide(float *out, float *scores, const float *q,
                                   _mm512_mul_ps(hsum16x16(acc), scale));
         }
     }
-    for (int h = 0; h < NH; h++) softmax_row(scores + (size_t)h * n, n);
+    for (int h = 0; h < NH; h++) softmax_row16(scores + (size_t)h * n, n);
     for (int c0 = 0; c0 < D; c0 += 128) {
         const int nz = (D - c0) / 16 < 8 ? (D - c0) / 16 : 8;
         const float *sh[8];
