@@ -9,7 +9,8 @@
  *     float rounding of matmul_forward_naive (double);
  *   - attention_decode_row against a double-precision softmax attention
  *     (GQA, n = 1 .. 70, head widths 8, 16, 32, 64 and an odd 6);
- *   - the same with the first rows read from a shared prefix, to the bit;
+ *   - the same with the first rows read from a shared prefix, to the bit,
+ *     and a NaN key making its heads' output NaN;
  *   - rope_row's vector paths (every instance) bit-identical to its
  *     scalar arithmetic;
  *   - kv_cache_copy_slot's sharing: after shared copies, a copy into a
@@ -194,6 +195,13 @@ static void test_attention_decode_row(void **st) {
             if (memcmp(out, o2, sizeof(float) * NH * HD) != 0)
                 fail_msg("test_decode_kernels.c: attention NH=%d NKV=%d HD=%d n=%d with %d rows "
                          "shared differs from the contiguous rows", NH, NKV, HD, n, np);
+            /* a NaN in the cache shows: every head reading it outputs NaN */
+            kp[0] = NAN;
+            attention_decode_row(o2, scores, q, kc, vc, kp, vp, np, n, NH, NKV, HD);
+            for (int i = 0; i < HD; i++)
+                if (!isnan(o2[i]))
+                    fail_msg("test_decode_kernels.c: attention NH=%d HD=%d n=%d: a NaN key gave "
+                             "out[%d] = %g", NH, HD, n, i, o2[i]);
             xfree(kp); xfree(vp); xfree(o2);
             xfree(q); xfree(out); xfree(kc); xfree(vc); xfree(scores); xfree(ref);
         }

@@ -75,6 +75,36 @@ static double expect_close(const char *isa, const char *what, const float *a, co
 enum { N = 13, D = 67, OC = 45, B = 2, T = 11, NH = 4, NKV = 2, HD = 8, V = 97 };
 static const double TOL = 1e-5;
 
+/* attention_decode_row at the head widths that take the vector paths
+ * (HD % 8, HD % 16; GQA; the first rows from a shared prefix) and at
+ * position counts around the 16-position blocks, against the portable
+ * instance. */
+static void compare_decode_rows(const Kernels *k, const Kernels *g) {
+    const struct { int nh, nkv, hd; } shapes[] = {{4, 4, 32}, {8, 8, 32}, {8, 2, 16}, {4, 4, 64},
+                                                  {2, 1, 24}};
+    const int ns[] = {1, 15, 16, 17, 37, 70};
+    const Kernels *pair[2] = {k, g};
+    for (size_t a = 0; a < sizeof shapes / sizeof *shapes; a++)
+        for (size_t b = 0; b < sizeof ns / sizeof *ns; b++) {
+            const int nh = shapes[a].nh, hd = shapes[a].hd, kvd = shapes[a].nkv * hd, n = ns[b];
+            const int np = n / 3;
+            float *q = randn((size_t)nh * hd, 30 + a, 1.5f);
+            float *kc = randn((size_t)n * kvd, 40 + b, 2.0f), *vc = randn((size_t)n * kvd, 50 + b, 1.0f);
+            float *kp = randn((size_t)n * kvd, 60 + b, 2.0f), *vp = randn((size_t)n * kvd, 70 + b, 1.0f);
+            float *scores = xmalloc(sizeof(float) * nh * n), *o[2];
+            for (int i = 0; i < 2; i++) {
+                o[i] = xmalloc(sizeof(float) * nh * hd);
+                pair[i]->attention_decode_row(o[i], scores, q, kc, vc, kp, vp, np, n, nh,
+                                              shapes[a].nkv, hd);
+            }
+            char what[64];
+            snprintf(what, sizeof what, "decode_row %dx%d/%d n=%d", nh, hd, shapes[a].nkv, n);
+            expect_close(kernel_isa_name(k->isa), what, o[0], o[1], (size_t)nh * hd, TOL);
+            xfree(q); xfree(kc); xfree(vc); xfree(kp); xfree(vp); xfree(scores);
+            xfree(o[0]); xfree(o[1]);
+        }
+}
+
 /* Runs every kernel of instance k and of the portable one on the same
  * inputs and compares the outputs. */
 static void compare_instance(const Kernels *k) {
@@ -162,6 +192,7 @@ static void compare_instance(const Kernels *k) {
         xfree(scores);
     }
     expect_close(name, "attention_decode_row", orow[0], orow[1], QD, TOL);
+    compare_decode_rows(k, g);
 
     /* SwiGLU */
     const size_t nf = (size_t)N * D;
