@@ -171,6 +171,52 @@ size_t matmul_packed_floats(int C, int OC) {
     return panels * (size_t)C * MATMUL_PANEL;
 }
 
+#if defined(__AVX512F__)
+/* Transposes the 16 x 16 block r (rows of 16 floats) in place: r[j] gets
+ * column j. Unpacks pair rows, shuffles make 4-row columns within 128-bit
+ * chunks, then the chunks are transposed 4 x 4. Data movement only. */
+static inline void transpose16x16(__m512 r[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) { /* u[4i + e], chunk c: rows 4i .. 4i+3 at column 4c + e */
+        u[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    for (int e = 0; e < 4; e++) {
+        const __m512 v0 = _mm512_shuffle_f32x4(u[e], u[4 + e], 0x44);
+        const __m512 v1 = _mm512_shuffle_f32x4(u[e], u[4 + e], 0xEE);
+        const __m512 v2 = _mm512_shuffle_f32x4(u[8 + e], u[12 + e], 0x44);
+        const __m512 v3 = _mm512_shuffle_f32x4(u[8 + e], u[12 + e], 0xEE);
+        r[e] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+        r[4 + e] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
+        r[8 + e] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+        r[12 + e] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+    }
+}
+
+/* Columns k0 .. (C rounded down to 16) of a whole panel (MATMUL_PANEL
+ * source rows from src, row stride C) into dst, 16 x 16 blocks at a time;
+ * returns the first k left to do. The scalar loop moved one float per
+ * strided load, a few ms a generate() call at the ~4M size. */
+static int pack_panel_blocks(float *dst, const float *src, int C) {
+    int k0 = 0;
+    for (; k0 + 16 <= C; k0 += 16)
+        for (int h = 0; h < MATMUL_PANEL; h += 16) {
+            __m512 r[16];
+            for (int j = 0; j < 16; j++) r[j] = _mm512_loadu_ps(src + (size_t)(h + j) * C + k0);
+            transpose16x16(r);
+            for (int j = 0; j < 16; j++)
+                _mm512_storeu_ps(dst + (size_t)(k0 + j) * MATMUL_PANEL + h, r[j]);
+        }
+    return k0;
+}
+#endif
+
 /* Row groups that share a panel: up to MATMUL_PANEL source rows read side
  * by side, each panel line written whole. */
 void matmul_pack(float *packed, const float *w, int C, int OC, int col0) {
@@ -179,7 +225,11 @@ void matmul_pack(float *packed, const float *w, int C, int OC, int col0) {
         const int cnt = OC - o0 < MATMUL_PANEL - lane ? OC - o0 : MATMUL_PANEL - lane;
         float *dst = packed + (size_t)(col / MATMUL_PANEL) * C * MATMUL_PANEL + lane;
         const float *src = w + (size_t)o0 * C;
-        for (int k = 0; k < C; k++)
+        int k = 0;
+#if defined(__AVX512F__)
+        if (cnt == MATMUL_PANEL) k = pack_panel_blocks(dst, src, C);
+#endif
+        for (; k < C; k++)
             for (int u = 0; u < cnt; u++) dst[(size_t)k * MATMUL_PANEL + u] = src[(size_t)u * C + k];
         o0 += cnt;
     }

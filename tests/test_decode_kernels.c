@@ -7,6 +7,7 @@
  *     matrices packed side by side at an odd col0, row strides wider than
  *     the rows, beta 0 and 1, and nothing written past OC; and within
  *     float rounding of matmul_forward_naive (double);
+ *   - matmul_pack of every instance against the layout written plainly;
  *   - attention_decode_row against a double-precision softmax attention
  *     (GQA, n = 1 .. 70, head widths 8, 16, 32, 64 and an odd 6);
  *   - the same with the first rows read from a shared prefix, to the bit,
@@ -110,6 +111,42 @@ static void check_packed_shape(const Instance *in, int N, int C, int OC, int col
         xfree(wfull);
     }
     xfree(w); xfree(x); xfree(packed); xfree(y); xfree(yr);
+}
+
+/* matmul_pack of every instance against the layout written out plainly
+ * (column col0 + o of w's row o at panel (col0 + o) / 32, line k, lane
+ * (col0 + o) % 32), to the bit, padding untouched: C on and off the
+ * 16-column blocks, whole and partial panels, odd col0. */
+static void test_pack_layout(void **st) {
+    const int cs[] = {1, 15, 16, 33, 128, 352};
+    const int ocs[] = {1, 31, 32, 64, 98, 130};
+    const int col0s[] = {0, 5, 32, 37};
+    Rng r;
+    rng_seed(&r, 23, 1);
+    for (int isa = 0; isa < KERNEL_N_ISA; isa++) {
+        if (!kernel_isa_supported((KernelIsa)isa)) continue;
+        for (size_t a = 0; a < sizeof cs / sizeof *cs; a++)
+            for (size_t b = 0; b < sizeof ocs / sizeof *ocs; b++)
+                for (size_t c = 0; c < sizeof col0s / sizeof *col0s; c++) {
+                    const int C = cs[a], OC = ocs[b], col0 = col0s[c];
+                    const size_t nf = matmul_packed_floats(C, col0 + OC);
+                    float *w = xmalloc(sizeof(float) * (size_t)OC * C);
+                    float *got = xmalloc(sizeof(float) * nf), *want = xmalloc(sizeof(float) * nf);
+                    for (size_t i = 0; i < (size_t)OC * C; i++) w[i] = rng_normal(&r);
+                    for (size_t i = 0; i < nf; i++) got[i] = want[i] = -7.0f;
+                    INSTANCES[isa].pack(got, w, C, OC, col0);
+                    for (int o = 0; o < OC; o++)
+                        for (int k = 0; k < C; k++) {
+                            const int col = col0 + o;
+                            want[(size_t)(col / MATMUL_PANEL) * C * MATMUL_PANEL +
+                                 (size_t)k * MATMUL_PANEL + col % MATMUL_PANEL] = w[(size_t)o * C + k];
+                        }
+                    if (memcmp(got, want, sizeof(float) * nf) != 0)
+                        fail_msg("test_decode_kernels.c: %s matmul_pack C=%d OC=%d col0=%d differs "
+                                 "from the plain layout", INSTANCES[isa].isa, C, OC, col0);
+                    xfree(w); xfree(got); xfree(want);
+                }
+    }
 }
 
 static void test_packed_matmul_bits(void **st) {
@@ -400,6 +437,7 @@ static void test_generate_pinned(void **st) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_packed_matmul_bits),
+        cmocka_unit_test(test_pack_layout),
         cmocka_unit_test(test_attention_decode_row),
         cmocka_unit_test(test_rope_row_bits),
         cmocka_unit_test(test_shared_prefix_cache),
