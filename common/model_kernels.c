@@ -870,18 +870,47 @@ static void softmax_row16(float *row, int n) {
     }
 }
 
+/* y (nv vectors) = sum over t < n of sh[t] * (row t of the cached values,
+ * columns vo ..): nv * P accumulators, position t feeding phase t % P (so
+ * the sum depends on n alone, not on where a shared prefix ends), the P
+ * phases added at the end; P * nv = 8 chains hide the FMA latency. */
+static inline __attribute__((always_inline)) void
+value_sum(float *y, const float *sh, const float *vc, const float *vp, int np, int n, int KVD,
+          size_t vo, int nv, int P) {
+    __m512 acc[8];
+    for (int i = 0; i < 8; i++) acc[i] = _mm512_setzero_ps();
+    int t = 0;
+    for (; t + P <= n; t += P)
+        for (int p = 0; p < P; p++) {
+            const __m512 s = _mm512_set1_ps(sh[t + p]);
+            const float *row = kv_row(vc, vp, np, t + p, KVD) + vo;
+            for (int i = 0; i < nv; i++)
+                acc[p * nv + i] = _mm512_fmadd_ps(s, _mm512_loadu_ps(row + 16 * i), acc[p * nv + i]);
+        }
+    for (int p = 0; t < n; t++, p++) {
+        const __m512 s = _mm512_set1_ps(sh[t]);
+        const float *row = kv_row(vc, vp, np, t, KVD) + vo;
+        for (int i = 0; i < nv; i++)
+            acc[p * nv + i] = _mm512_fmadd_ps(s, _mm512_loadu_ps(row + 16 * i), acc[p * nv + i]);
+    }
+    for (int w = P; w > 1; w /= 2) /* phases p and p + w/2 pairwise: a fixed tree */
+        for (int p = 0; p < w / 2; p++)
+            for (int i = 0; i < nv; i++)
+                acc[p * nv + i] = _mm512_add_ps(acc[p * nv + i], acc[(p + w / 2) * nv + i]);
+    for (int i = 0; i < nv; i++) _mm512_storeu_ps(y + 16 * i, acc[i]);
+}
+
 /* attention_decode_row for HD % 16 == 0 on AVX-512, in two passes over
  * the cached rows. Scores: sixteen positions of one head at a time, each
  * position's products summed in a 16-lane accumulator and the sixteen
  * reduced together by hsum16x16 (a dot product's reduction is most of
  * its cost at HD = 32); rows past n repeat the last row and are not
- * stored. Values: position-major over all heads, eight output vectors
- * (128 columns) held in registers per sweep, so a value row is read once
- * per sweep and not once per head. */
-static void attention_decode_row_wide(float *out, float *scores, const float *q,
-                                        const float *kc, const float *vc, const float *kp,
-                                        const float *vp, int np, int n, int NH, int NKV, int HD) {
-    const int KVD = NKV * HD, group = NH / NKV, D = NH * HD, nq = HD / 16;
+ * stored. Values: head by head (value_sum), the rows' head columns from
+ * L1 or L2 after the first head (the scores pass prefetched them). */
+static void attention_decode_row_wide(float *out, float *scores, const float *q, const float *kc,
+                                      const float *vc, const float *kp, const float *vp, int np,
+                                      int n, int NH, int NKV, int HD) {
+    const int KVD = NKV * HD, group = NH / NKV, nq = HD / 16;
     const __m512 scale = _mm512_set1_ps(1.0f / sqrtf((float)HD));
     for (int t0 = 0; t0 < n; t0 += 16) {
         const int nt = n - t0 < 16 ? n - t0 : 16;
@@ -910,25 +939,19 @@ static void attention_decode_row_wide(float *out, float *scores, const float *q,
         }
     }
     for (int h = 0; h < NH; h++) softmax_row16(scores + (size_t)h * n, n);
-    for (int c0 = 0; c0 < D; c0 += 128) {
-        const int nz = (D - c0) / 16 < 8 ? (D - c0) / 16 : 8;
-        const float *sh[8];
-        size_t vo[8];
-        for (int z = 0; z < 8; z++) {
-            const int c = c0 + 16 * (z < nz ? z : 0), h = c / HD;
-            sh[z] = scores + (size_t)h * n;
-            vo[z] = (size_t)(h / group) * HD + c % HD;
+    for (int h = 0; h < NH; h++) {
+        const float *sh = scores + (size_t)h * n;
+        const size_t vo = (size_t)(h / group) * HD;
+        int c = 0;
+        for (; c + 128 <= HD; c += 128) value_sum(out + h * HD + c, sh, vc, vp, np, n, KVD, vo + c, 8, 1);
+        switch ((HD - c) / 16) {
+        case 0: break;
+        case 1: value_sum(out + h * HD + c, sh, vc, vp, np, n, KVD, vo + c, 1, 8); break;
+        case 2: value_sum(out + h * HD + c, sh, vc, vp, np, n, KVD, vo + c, 2, 4); break;
+        case 3: value_sum(out + h * HD + c, sh, vc, vp, np, n, KVD, vo + c, 3, 2); break;
+        case 4: value_sum(out + h * HD + c, sh, vc, vp, np, n, KVD, vo + c, 4, 2); break;
+        default: value_sum(out + h * HD + c, sh, vc, vp, np, n, KVD, vo + c, (HD - c) / 16, 1);
         }
-        __m512 acc[8];
-        for (int z = 0; z < 8; z++) acc[z] = _mm512_setzero_ps();
-        for (int t = 0; t < n; t++) {
-            const float *vt = kv_row(vc, vp, np, t, KVD);
-            for (int z = 0; z < 8; z++)
-                if (z < nz)
-                    acc[z] = _mm512_fmadd_ps(_mm512_set1_ps(sh[z][t]), _mm512_loadu_ps(vt + vo[z]),
-                                             acc[z]);
-        }
-        for (int z = 0; z < nz; z++) _mm512_storeu_ps(out + c0 + 16 * z, acc[z]);
     }
 }
 #endif
