@@ -33,6 +33,7 @@
     X(attention_backward) \
     X(attention_decode_row) \
     X(swiglu_forward) \
+    X(swiglu_decode) \
     X(swiglu_recompute) \
     X(swiglu_backward) \
     X(log_sum_exp_row) \
@@ -63,6 +64,7 @@
 #define attention_backward KERNEL_NAME(attention_backward)
 #define attention_decode_row KERNEL_NAME(attention_decode_row)
 #define swiglu_forward KERNEL_NAME(swiglu_forward)
+#define swiglu_decode KERNEL_NAME(swiglu_decode)
 #define swiglu_recompute KERNEL_NAME(swiglu_recompute)
 #define swiglu_backward KERNEL_NAME(swiglu_backward)
 #define log_sum_exp_row KERNEL_NAME(log_sum_exp_row)

@@ -1010,6 +1010,26 @@ void swiglu_forward(float *out, float *sig, const float *h1, const float *h3, si
     }
 }
 
+void swiglu_decode(float *g, const float *h, int rows, int HF) {
+    for (int i = 0; i < rows; i++) {
+        const float *h1 = h + (size_t)i * 2 * HF, *h3 = h1 + HF;
+        float *gi = g + (size_t)i * HF;
+#if defined(__AVX512F__)
+        for (int j = 0; j < HF; j += 16) {
+            const __mmask16 k = HF - j >= 16 ? 0xFFFF : (__mmask16)((1u << (HF - j)) - 1);
+            const __m512 x = _mm512_maskz_loadu_ps(k, h1 + j);
+            const __m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), exp16_f32(_mm512_sub_ps(_mm512_setzero_ps(), x)));
+            __m512 r = _mm512_rcp14_ps(d); /* 1 / d to 14 bits, then r (2 - d r) */
+            r = _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.0f)));
+            _mm512_mask_storeu_ps(gi + j, k, _mm512_mul_ps(_mm512_mul_ps(x, r),
+                                                           _mm512_maskz_loadu_ps(k, h3 + j)));
+        }
+#else
+        for (int j = 0; j < HF; j++) gi[j] = (h1[j] * sigmoidf(h1[j])) * h3[j];
+#endif
+    }
+}
+
 void swiglu_recompute(float *out, const float *h1, const float *h3, const float *sig, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = (h1[i] * sig[i]) * h3[i];
 }

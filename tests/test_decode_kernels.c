@@ -8,6 +8,7 @@
  *     the rows, beta 0 and 1, and nothing written past OC; and within
  *     float rounding of matmul_forward_naive (double);
  *   - matmul_pack of every instance against the layout written plainly;
+ *   - swiglu_decode against silu(h1) h3 in double (1e-6 relative);
  *   - attention_decode_row against a double-precision softmax attention
  *     (GQA, n = 1 .. 70, head widths 8, 16, 32, 64 and an odd 6);
  *   - the same with the first rows read from a shared prefix, to the bit,
@@ -146,6 +147,32 @@ static void test_pack_layout(void **st) {
                                  "from the plain layout", INSTANCES[isa].isa, C, OC, col0);
                     xfree(w); xfree(got); xfree(want);
                 }
+    }
+}
+
+/* swiglu_decode (the dispatched instance) against silu(h1) h3 in double,
+ * rows of HF = 1, 15, 16, 17 and 352 (the masked tail and whole vectors),
+ * arguments over +-30 and the extremes, where exp saturates. */
+static void test_swiglu_decode(void **st) {
+    const int hfs[] = {1, 15, 16, 17, 352};
+    Rng r;
+    rng_seed(&r, 29, 2);
+    for (size_t a = 0; a < sizeof hfs / sizeof *hfs; a++) {
+        const int HF = hfs[a], rows = 3;
+        float *h = xmalloc(sizeof(float) * rows * 2 * HF), *g = xmalloc(sizeof(float) * rows * HF);
+        for (int i = 0; i < rows * 2 * HF; i++) h[i] = 10.0f * rng_normal(&r);
+        h[0] = -200.0f;
+        h[rows * 2 * HF - HF - 1] = 200.0f;
+        swiglu_decode(g, h, rows, HF);
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < HF; j++) {
+                const double x = h[(size_t)i * 2 * HF + j], y = h[(size_t)i * 2 * HF + HF + j];
+                const double want = x / (1.0 + exp(-x)) * y, got = g[(size_t)i * HF + j];
+                if (fabs(got - want) > 1e-6 * fabs(want) + 1e-30) /* exp_f32 saturates at 87 */
+                    fail_msg("test_decode_kernels.c: swiglu_decode HF=%d [%d][%d]: %.9g, want "
+                             "%.9g", HF, i, j, got, want);
+            }
+        xfree(h); xfree(g);
     }
 }
 
@@ -438,6 +465,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_packed_matmul_bits),
         cmocka_unit_test(test_pack_layout),
+        cmocka_unit_test(test_swiglu_decode),
         cmocka_unit_test(test_attention_decode_row),
         cmocka_unit_test(test_rope_row_bits),
         cmocka_unit_test(test_shared_prefix_cache),

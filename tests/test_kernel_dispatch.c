@@ -35,6 +35,7 @@ typedef struct {
     __typeof__(attention_backward) *attention_backward;
     __typeof__(attention_decode_row) *attention_decode_row;
     __typeof__(swiglu_forward) *swiglu_forward;
+    __typeof__(swiglu_decode) *swiglu_decode;
     __typeof__(swiglu_backward) *swiglu_backward;
     __typeof__(log_sum_exp_row) *log_sum_exp_row;
     __typeof__(logp_forward) *logp_forward;
@@ -45,8 +46,9 @@ typedef struct {
     {I, rmsnorm_forward_##name, rmsnorm_backward_##name, matmul_pack_##name,             \
      matmul_forward_packed_##name, softmax_row_##name, rope_forward_##name,               \
      rope_backward_##name, attention_forward_##name, attention_backward_##name,           \
-     attention_decode_row_##name, swiglu_forward_##name, swiglu_backward_##name,          \
-     log_sum_exp_row_##name, logp_forward_##name, logp_backward_##name}
+     attention_decode_row_##name, swiglu_forward_##name, swiglu_decode_##name,            \
+     swiglu_backward_##name, log_sum_exp_row_##name, logp_forward_##name,                 \
+     logp_backward_##name}
 
 static const Kernels INSTANCES[KERNEL_N_ISA] = {
     KERNELS(generic, KERNEL_GENERIC), KERNELS(avx2, KERNEL_AVX2), KERNELS(avx512, KERNEL_AVX512)};
@@ -207,6 +209,15 @@ static void compare_instance(const Kernels *k) {
         pair[i]->swiglu_backward(dh1[i], dh3[i], dy, h1, h3, sig[i], nf);
     }
     expect_close(name, "swiglu_forward", sw[0], sw[1], nf, TOL);
+    /* decoding's: N / 2 rows of h1 | h3 (D wide each) */
+    float *gd[2];
+    for (int i = 0; i < 2; i++) {
+        gd[i] = xmalloc(sizeof(float) * (size_t)(N / 2) * D);
+        pair[i]->swiglu_decode(gd[i], h1, N / 2, D);
+    }
+    expect_close(name, "swiglu_decode", gd[0], gd[1], (size_t)(N / 2) * D, TOL);
+    xfree(gd[0]);
+    xfree(gd[1]);
     expect_close(name, "swiglu_backward dh1", dh1[0], dh1[1], nf, TOL);
     expect_close(name, "swiglu_backward dh3", dh3[0], dh3[1], nf, TOL);
 
