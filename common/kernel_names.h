@@ -32,6 +32,7 @@
     X(softmax_row) \
     X(attention_decode_row) \
     X(swiglu_forward) \
+    X(swiglu_decode) \
     X(swiglu_recompute) \
     X(swiglu_backward) \
     X(log_sum_exp_row) \
@@ -61,6 +62,7 @@
 #define softmax_row KERNEL_NAME(softmax_row)
 #define attention_decode_row KERNEL_NAME(attention_decode_row)
 #define swiglu_forward KERNEL_NAME(swiglu_forward)
+#define swiglu_decode KERNEL_NAME(swiglu_decode)
 #define swiglu_recompute KERNEL_NAME(swiglu_recompute)
 #define swiglu_backward KERNEL_NAME(swiglu_backward)
 #define log_sum_exp_row KERNEL_NAME(log_sum_exp_row)

@@ -221,10 +221,7 @@ static void decode_rows(const Model *m, KVCache *c, const int *tokens, int n, in
 
         rmsnorm_forward(d->xn, NULL, d->x, m->w.rms_ffn + (size_t)l * D, n, D, cf->norm_eps);
         matmul_forward_packed(d->h, 2 * HF, d->xn, D, pw + d->off_13, n, D, 2 * HF, 0.0f);
-        for (int i = 0; i < n; i++) {
-            const float *h = d->h + (size_t)i * 2 * HF;
-            swiglu_forward(d->g + (size_t)i * HF, NULL, h, h + HF, (size_t)HF);
-        }
+        swiglu_decode(d->g, d->h, n, HF);
         matmul_forward_packed(d->x, D, d->g, HF, pw + d->off_2, n, HF, D, 1.0f);
     }
     if (n_out == 0) return;

@@ -201,6 +201,52 @@ size_t matmul_packed_floats(int C, int OC) {
     return panels * (size_t)C * MATMUL_PANEL;
 }
 
+#if defined(__AVX512F__)
+/* Transposes the 16 x 16 block r (rows of 16 floats) in place: r[j] gets
+ * column j. Unpacks pair rows, shuffles make 4-row columns within 128-bit
+ * chunks, then the chunks are transposed 4 x 4. Data movement only. */
+static inline void transpose16x16(__m512 r[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) { /* u[4i + e], chunk c: rows 4i .. 4i+3 at column 4c + e */
+        u[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    for (int e = 0; e < 4; e++) {
+        const __m512 v0 = _mm512_shuffle_f32x4(u[e], u[4 + e], 0x44);
+        const __m512 v1 = _mm512_shuffle_f32x4(u[e], u[4 + e], 0xEE);
+        const __m512 v2 = _mm512_shuffle_f32x4(u[8 + e], u[12 + e], 0x44);
+        const __m512 v3 = _mm512_shuffle_f32x4(u[8 + e], u[12 + e], 0xEE);
+        r[e] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+        r[4 + e] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
+        r[8 + e] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+        r[12 + e] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+    }
+}
+
+/* Columns k0 .. (C rounded down to 16) of a whole panel (MATMUL_PANEL
+ * source rows from src, row stride C) into dst, 16 x 16 blocks at a time;
+ * returns the first k left to do. The scalar loop moved one float per
+ * strided load, a few ms a generate() call at the ~4M size. */
+static int pack_panel_blocks(float *dst, const float *src, int C) {
+    int k0 = 0;
+    for (; k0 + 16 <= C; k0 += 16)
+        for (int h = 0; h < MATMUL_PANEL; h += 16) {
+            __m512 r[16];
+            for (int j = 0; j < 16; j++) r[j] = _mm512_loadu_ps(src + (size_t)(h + j) * C + k0);
+            transpose16x16(r);
+            for (int j = 0; j < 16; j++)
+                _mm512_storeu_ps(dst + (size_t)(k0 + j) * MATMUL_PANEL + h, r[j]);
+        }
+    return k0;
+}
+#endif
+
 /* Row groups that share a panel: up to MATMUL_PANEL source rows read side
  * by side, each panel line written whole. */
 void matmul_pack(float *packed, const float *w, int C, int OC, int col0) {
@@ -209,7 +255,11 @@ void matmul_pack(float *packed, const float *w, int C, int OC, int col0) {
         const int cnt = OC - o0 < MATMUL_PANEL - lane ? OC - o0 : MATMUL_PANEL - lane;
         float *dst = packed + (size_t)(col / MATMUL_PANEL) * C * MATMUL_PANEL + lane;
         const float *src = w + (size_t)o0 * C;
-        for (int k = 0; k < C; k++)
+        int k = 0;
+#if defined(__AVX512F__)
+        if (cnt == MATMUL_PANEL) k = pack_panel_blocks(dst, src, C);
+#endif
+        for (; k < C; k++)
             for (int u = 0; u < cnt; u++) dst[(size_t)k * MATMUL_PANEL + u] = src[(size_t)u * C + k];
         o0 += cnt;
     }
@@ -722,6 +772,160 @@ static void attention_decode_row_avx(float *out, float *scores, const float *q, 
 }
 #endif
 
+
+#if defined(__AVX512F__)
+/* Lane j of the result = the sum of the 16 lanes of v[j]: a transposing
+ * tree (pairs within 128-bit chunks, then across chunks), 45 operations
+ * for 16 sums where one reduction each would take 8. */
+static inline __m512 hsum16x16(const __m512 v[16]) {
+    __m512 a[8], b[4], c[2];
+    for (int k = 0; k < 8; k++) /* chunk lanes: v2k, v2k+1, v2k, v2k+1 partials */
+        a[k] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * k], v[2 * k + 1]),
+                             _mm512_unpackhi_ps(v[2 * k], v[2 * k + 1]));
+    for (int k = 0; k < 4; k++) /* chunk L: the chunk-L sums of v4k .. v4k+3 */
+        b[k] = _mm512_add_ps(_mm512_shuffle_ps(a[2 * k], a[2 * k + 1], 0x44),
+                             _mm512_shuffle_ps(a[2 * k], a[2 * k + 1], 0xEE));
+    for (int k = 0; k < 2; k++) /* chunks: v8k..8k+3 (0+1, 2+3), v8k+4..8k+7 (0+1, 2+3) */
+        c[k] = _mm512_add_ps(_mm512_shuffle_f32x4(b[2 * k], b[2 * k + 1], 0x88),
+                             _mm512_shuffle_f32x4(b[2 * k], b[2 * k + 1], 0xDD));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(c[0], c[1], 0x88),
+                         _mm512_shuffle_f32x4(c[0], c[1], 0xDD));
+}
+
+/* exp_f32 on sixteen lanes: the same steps (clamp to +-87, n = round(x /
+ * ln 2), the degree-6 polynomial, times 2^n, NaN in NaN out), with FMAs. */
+static inline __m512 exp16_f32(__m512 x) {
+    const __m512 magic = _mm512_set1_ps(12582912.0f);
+    const __m512 xc = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(87.0f)), _mm512_set1_ps(-87.0f));
+    const __m512 t = _mm512_fmadd_ps(xc, _mm512_set1_ps(1.44269504088896341f), magic);
+    const __m512 n = _mm512_sub_ps(t, magic);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), xc);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    const __m512i k = _mm512_slli_epi32(_mm512_sub_epi32(_mm512_castps_si512(t),
+                                                         _mm512_castps_si512(magic)), 23);
+    const __m512 y = _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(p), k));
+    return _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);
+}
+
+/* softmax_row for the decode scores (n small: a few dozen positions,
+ * where softmax_row's 8-wide loop and scalar tail cost as much as the
+ * scores), sixteen lanes at a time, the last vector masked. A NaN score
+ * makes its exp, hence the sum and the whole row, NaN, as in softmax_row. */
+static void softmax_row16(float *row, int n) {
+    const __mmask16 last = (__mmask16)((1u << (n - (n - 1) / 16 * 16)) - 1);
+    const int nb = (n + 15) / 16;
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (int b = 0; b < nb; b++)
+        mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY),
+                                                    b + 1 < nb ? 0xFFFF : last, row + 16 * b));
+    const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    __m512 sum = _mm512_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const __mmask16 k = b + 1 < nb ? 0xFFFF : last;
+        const __m512 e = exp16_f32(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, row + 16 * b), m));
+        sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(k, e));
+        _mm512_mask_storeu_ps(row + 16 * b, k, e);
+    }
+    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+    for (int b = 0; b < nb; b++) {
+        const __mmask16 k = b + 1 < nb ? 0xFFFF : last;
+        _mm512_mask_storeu_ps(row + 16 * b, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, row + 16 * b), inv));
+    }
+}
+
+/* y (nv vectors) = sum over t < n of sh[t] * (row t of the cached values,
+ * columns vo ..): nv * P accumulators, position t feeding phase t % P (so
+ * the sum depends on n alone, not on where a shared prefix ends), the P
+ * phases added at the end; P * nv = 8 chains hide the FMA latency. */
+static inline __attribute__((always_inline)) void
+value_sum(float *y, const float *sh, const float *vc, const float *vp, int np, int n, int KVD,
+          size_t vo, int nv, int P) {
+    __m512 acc[8];
+    for (int i = 0; i < 8; i++) acc[i] = _mm512_setzero_ps();
+    int t = 0;
+    for (; t + P <= n; t += P)
+        for (int p = 0; p < P; p++) {
+            const __m512 s = _mm512_set1_ps(sh[t + p]);
+            const float *row = kv_row(vc, vp, np, t + p, KVD) + vo;
+            for (int i = 0; i < nv; i++)
+                acc[p * nv + i] = _mm512_fmadd_ps(s, _mm512_loadu_ps(row + 16 * i), acc[p * nv + i]);
+        }
+    for (int p = 0; t < n; t++, p++) {
+        const __m512 s = _mm512_set1_ps(sh[t]);
+        const float *row = kv_row(vc, vp, np, t, KVD) + vo;
+        for (int i = 0; i < nv; i++)
+            acc[p * nv + i] = _mm512_fmadd_ps(s, _mm512_loadu_ps(row + 16 * i), acc[p * nv + i]);
+    }
+    for (int w = P; w > 1; w /= 2) /* phases p and p + w/2 pairwise: a fixed tree */
+        for (int p = 0; p < w / 2; p++)
+            for (int i = 0; i < nv; i++)
+                acc[p * nv + i] = _mm512_add_ps(acc[p * nv + i], acc[(p + w / 2) * nv + i]);
+    for (int i = 0; i < nv; i++) _mm512_storeu_ps(y + 16 * i, acc[i]);
+}
+
+/* attention_decode_row for HD % 16 == 0 on AVX-512, in two passes over
+ * the cached rows. Scores: sixteen positions of one head at a time, each
+ * position's products summed in a 16-lane accumulator and the sixteen
+ * reduced together by hsum16x16 (a dot product's reduction is most of
+ * its cost at HD = 32); rows past n repeat the last row and are not
+ * stored. Values: head by head (value_sum), the rows' head columns from
+ * L1 or L2 after the first head (the scores pass prefetched them). */
+static void attention_decode_row_wide(float *out, float *scores, const float *q, const float *kc,
+                                      const float *vc, const float *kp, const float *vp, int np,
+                                      int n, int NH, int NKV, int HD) {
+    const int KVD = NKV * HD, group = NH / NKV, nq = HD / 16;
+    const __m512 scale = _mm512_set1_ps(1.0f / sqrtf((float)HD));
+    for (int t0 = 0; t0 < n; t0 += 16) {
+        const int nt = n - t0 < 16 ? n - t0 : 16;
+        const float *kr[16];
+        for (int j = 0; j < 16; j++) kr[j] = kv_row(kc, kp, np, t0 + (j < nt ? j : nt - 1), KVD);
+        for (int j = 0; j < nt; j++) { /* the value rows, and the next block's keys */
+            const float *vt = kv_row(vc, vp, np, t0 + j, KVD);
+            for (int c = 0; c < KVD; c += 16) _mm_prefetch((const char *)(vt + c), _MM_HINT_T1);
+            if (t0 + 16 + j < n) {
+                const float *ka = kv_row(kc, kp, np, t0 + 16 + j, KVD);
+                for (int c = 0; c < KVD; c += 16) _mm_prefetch((const char *)(ka + c), _MM_HINT_T0);
+            }
+        }
+        for (int h = 0; h < NH; h++) {
+            const float *qh = q + (size_t)h * HD;
+            const size_t ko = (size_t)(h / group) * HD;
+            __m512 acc[16];
+            for (int j = 0; j < 16; j++) acc[j] = _mm512_setzero_ps();
+            for (int i = 0; i < nq; i++) {
+                const __m512 qv = _mm512_loadu_ps(qh + 16 * i);
+                for (int j = 0; j < 16; j++)
+                    acc[j] = _mm512_fmadd_ps(qv, _mm512_loadu_ps(kr[j] + ko + 16 * i), acc[j]);
+            }
+            _mm512_mask_storeu_ps(scores + (size_t)h * n + t0, (__mmask16)((1u << nt) - 1),
+                                  _mm512_mul_ps(hsum16x16(acc), scale));
+        }
+    }
+    for (int h = 0; h < NH; h++) softmax_row16(scores + (size_t)h * n, n);
+    for (int h = 0; h < NH; h++) {
+        const float *sh = scores + (size_t)h * n;
+        const size_t vo = (size_t)(h / group) * HD;
+        int c = 0;
+        for (; c + 128 <= HD; c += 128) value_sum(out + h * HD + c, sh, vc, vp, np, n, KVD, vo + c, 8, 1);
+        switch ((HD - c) / 16) {
+        case 0: break;
+        case 1: value_sum(out + h * HD + c, sh, vc, vp, np, n, KVD, vo + c, 1, 8); break;
+        case 2: value_sum(out + h * HD + c, sh, vc, vp, np, n, KVD, vo + c, 2, 4); break;
+        case 3: value_sum(out + h * HD + c, sh, vc, vp, np, n, KVD, vo + c, 3, 2); break;
+        case 4: value_sum(out + h * HD + c, sh, vc, vp, np, n, KVD, vo + c, 4, 2); break;
+        default: value_sum(out + h * HD + c, sh, vc, vp, np, n, KVD, vo + c, (HD - c) / 16, 1);
+        }
+    }
+}
+#endif
+
 /* Position-major: each cached key and value row (KVD floats) is read once,
  * front to back, for all heads; a head-major loop would stride through the
  * cache KVD floats at a time, and at 64 slots the cache is far larger than
@@ -729,6 +933,12 @@ static void attention_decode_row_avx(float *out, float *scores, const float *q, 
 void attention_decode_row(float *out, float *scores, const float *q, const float *kc,
                           const float *vc, const float *kp, const float *vp, int np, int n,
                           int NH, int NKV, int HD) {
+#if defined(__AVX512F__)
+    if (HD % 16 == 0) {
+        attention_decode_row_wide(out, scores, q, kc, vc, kp, vp, np, n, NH, NKV, HD);
+        return;
+    }
+#endif
 #if defined(__AVX2__) && defined(__FMA__)
     if (HD % 8 == 0) {
         attention_decode_row_avx(out, scores, q, kc, vc, kp, vp, np, n, NH, NKV, HD);
@@ -767,6 +977,26 @@ void swiglu_forward(float *out, float *sig, const float *h1, const float *h3, si
     for (size_t i = 0; i < n; i++) {
         sig[i] = sigmoidf(h1[i]);
         out[i] = (h1[i] * sig[i]) * h3[i];
+    }
+}
+
+void swiglu_decode(float *g, const float *h, int rows, int HF) {
+    for (int i = 0; i < rows; i++) {
+        const float *h1 = h + (size_t)i * 2 * HF, *h3 = h1 + HF;
+        float *gi = g + (size_t)i * HF;
+#if defined(__AVX512F__)
+        for (int j = 0; j < HF; j += 16) {
+            const __mmask16 k = HF - j >= 16 ? 0xFFFF : (__mmask16)((1u << (HF - j)) - 1);
+            const __m512 x = _mm512_maskz_loadu_ps(k, h1 + j);
+            const __m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), exp16_f32(_mm512_sub_ps(_mm512_setzero_ps(), x)));
+            __m512 r = _mm512_rcp14_ps(d); /* 1 / d to 14 bits, then r (2 - d r) */
+            r = _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.0f)));
+            _mm512_mask_storeu_ps(gi + j, k, _mm512_mul_ps(_mm512_mul_ps(x, r),
+                                                           _mm512_maskz_loadu_ps(k, h3 + j)));
+        }
+#else
+        for (int j = 0; j < HF; j++) gi[j] = (h1[j] * sigmoidf(h1[j])) * h3[j];
+#endif
     }
 }
 

@@ -94,6 +94,12 @@ void attention_decode_row(float *out, float *scores, const float *q, const float
 /* out = silu(h1) * h3 elementwise over n; sig (n) gets sigmoid(h1) for
  * backward and may be NULL. out may alias h1. */
 void swiglu_forward(float *out, float *sig, const float *h1, const float *h3, size_t n);
+/* Decoding's SwiGLU: g[i][j] = silu(h[i][j]) * h[i][HF + j] for i < rows,
+ * j < HF; h rows are 2 HF wide (h1 | h3, the fused W1;W3 product), g rows
+ * HF. The portable and AVX2 instances are swiglu_forward's arithmetic; the
+ * AVX-512 one divides by a reciprocal and one Newton step (within 2 ulp),
+ * since a 16-lane division costs more than the rest of the element. */
+void swiglu_decode(float *g, const float *h, int rows, int HF);
 /* out = silu(h1) * h3 from the saved sigmoid, bit-identical to forward. */
 void swiglu_recompute(float *out, const float *h1, const float *h3, const float *sig, size_t n);
 /* WRITES dh1, dh3 (n). */

@@ -7,9 +7,12 @@
  *     matrices packed side by side at an odd col0, row strides wider than
  *     the rows, beta 0 and 1, and nothing written past OC; and within
  *     float rounding of matmul_forward_naive (double);
+ *   - matmul_pack of every instance against the layout written plainly;
+ *   - swiglu_decode against silu(h1) h3 in double (1e-6 relative);
  *   - attention_decode_row against a double-precision softmax attention
  *     (GQA, n = 1 .. 70, head widths 8, 16, 32, 64 and an odd 6);
- *   - the same with the first rows read from a shared prefix, to the bit;
+ *   - the same with the first rows read from a shared prefix, to the bit,
+ *     and a NaN key making its heads' output NaN;
  *   - rope_row's vector paths (every instance) bit-identical to its
  *     scalar arithmetic;
  *   - kv_cache_copy_slot's sharing: after shared copies, a copy into a
@@ -111,6 +114,68 @@ static void check_packed_shape(const Instance *in, int N, int C, int OC, int col
     xfree(w); xfree(x); xfree(packed); xfree(y); xfree(yr);
 }
 
+/* matmul_pack of every instance against the layout written out plainly
+ * (column col0 + o of w's row o at panel (col0 + o) / 32, line k, lane
+ * (col0 + o) % 32), to the bit, padding untouched: C on and off the
+ * 16-column blocks, whole and partial panels, odd col0. */
+static void test_pack_layout(void **st) {
+    const int cs[] = {1, 15, 16, 33, 128, 352};
+    const int ocs[] = {1, 31, 32, 64, 98, 130};
+    const int col0s[] = {0, 5, 32, 37};
+    Rng r;
+    rng_seed(&r, 23, 1);
+    for (int isa = 0; isa < KERNEL_N_ISA; isa++) {
+        if (!kernel_isa_supported((KernelIsa)isa)) continue;
+        for (size_t a = 0; a < sizeof cs / sizeof *cs; a++)
+            for (size_t b = 0; b < sizeof ocs / sizeof *ocs; b++)
+                for (size_t c = 0; c < sizeof col0s / sizeof *col0s; c++) {
+                    const int C = cs[a], OC = ocs[b], col0 = col0s[c];
+                    const size_t nf = matmul_packed_floats(C, col0 + OC);
+                    float *w = xmalloc(sizeof(float) * (size_t)OC * C);
+                    float *got = xmalloc(sizeof(float) * nf), *want = xmalloc(sizeof(float) * nf);
+                    for (size_t i = 0; i < (size_t)OC * C; i++) w[i] = rng_normal(&r);
+                    for (size_t i = 0; i < nf; i++) got[i] = want[i] = -7.0f;
+                    INSTANCES[isa].pack(got, w, C, OC, col0);
+                    for (int o = 0; o < OC; o++)
+                        for (int k = 0; k < C; k++) {
+                            const int col = col0 + o;
+                            want[(size_t)(col / MATMUL_PANEL) * C * MATMUL_PANEL +
+                                 (size_t)k * MATMUL_PANEL + col % MATMUL_PANEL] = w[(size_t)o * C + k];
+                        }
+                    if (memcmp(got, want, sizeof(float) * nf) != 0)
+                        fail_msg("test_decode_kernels.c: %s matmul_pack C=%d OC=%d col0=%d differs "
+                                 "from the plain layout", INSTANCES[isa].isa, C, OC, col0);
+                    xfree(w); xfree(got); xfree(want);
+                }
+    }
+}
+
+/* swiglu_decode (the dispatched instance) against silu(h1) h3 in double,
+ * rows of HF = 1, 15, 16, 17 and 352 (the masked tail and whole vectors),
+ * arguments over +-30 and the extremes, where exp saturates. */
+static void test_swiglu_decode(void **st) {
+    const int hfs[] = {1, 15, 16, 17, 352};
+    Rng r;
+    rng_seed(&r, 29, 2);
+    for (size_t a = 0; a < sizeof hfs / sizeof *hfs; a++) {
+        const int HF = hfs[a], rows = 3;
+        float *h = xmalloc(sizeof(float) * rows * 2 * HF), *g = xmalloc(sizeof(float) * rows * HF);
+        for (int i = 0; i < rows * 2 * HF; i++) h[i] = 10.0f * rng_normal(&r);
+        h[0] = -200.0f;
+        h[rows * 2 * HF - HF - 1] = 200.0f;
+        swiglu_decode(g, h, rows, HF);
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < HF; j++) {
+                const double x = h[(size_t)i * 2 * HF + j], y = h[(size_t)i * 2 * HF + HF + j];
+                const double want = x / (1.0 + exp(-x)) * y, got = g[(size_t)i * HF + j];
+                if (fabs(got - want) > 1e-6 * fabs(want) + 1e-30) /* exp_f32 saturates at 87 */
+                    fail_msg("test_decode_kernels.c: swiglu_decode HF=%d [%d][%d]: %.9g, want "
+                             "%.9g", HF, i, j, got, want);
+            }
+        xfree(h); xfree(g);
+    }
+}
+
 static void test_packed_matmul_bits(void **st) {
     const int rows[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16, 23, 64, 65};
     const int cs[] = {1, 7, 33};
@@ -194,6 +259,13 @@ static void test_attention_decode_row(void **st) {
             if (memcmp(out, o2, sizeof(float) * NH * HD) != 0)
                 fail_msg("test_decode_kernels.c: attention NH=%d NKV=%d HD=%d n=%d with %d rows "
                          "shared differs from the contiguous rows", NH, NKV, HD, n, np);
+            /* a NaN in the cache shows: every head reading it outputs NaN */
+            kp[0] = NAN;
+            attention_decode_row(o2, scores, q, kc, vc, kp, vp, np, n, NH, NKV, HD);
+            for (int i = 0; i < HD; i++)
+                if (!isnan(o2[i]))
+                    fail_msg("test_decode_kernels.c: attention NH=%d HD=%d n=%d: a NaN key gave "
+                             "out[%d] = %g", NH, HD, n, i, o2[i]);
             xfree(kp); xfree(vp); xfree(o2);
             xfree(q); xfree(out); xfree(kc); xfree(vc); xfree(scores); xfree(ref);
         }
@@ -392,6 +464,8 @@ static void test_generate_pinned(void **st) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_packed_matmul_bits),
+        cmocka_unit_test(test_pack_layout),
+        cmocka_unit_test(test_swiglu_decode),
         cmocka_unit_test(test_attention_decode_row),
         cmocka_unit_test(test_rope_row_bits),
         cmocka_unit_test(test_shared_prefix_cache),

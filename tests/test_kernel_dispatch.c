@@ -33,6 +33,7 @@ typedef struct {
     __typeof__(rope_backward) *rope_backward;
     __typeof__(attention_decode_row) *attention_decode_row;
     __typeof__(swiglu_forward) *swiglu_forward;
+    __typeof__(swiglu_decode) *swiglu_decode;
     __typeof__(swiglu_backward) *swiglu_backward;
     __typeof__(log_sum_exp_row) *log_sum_exp_row;
     __typeof__(logp_forward) *logp_forward;
@@ -42,9 +43,9 @@ typedef struct {
 #define KERNELS(name, I)                                                                   \
     {I, rmsnorm_forward_##name, rmsnorm_backward_##name, matmul_pack_##name,             \
      matmul_forward_packed_##name, softmax_row_##name, rope_forward_##name,               \
-     rope_backward_##name, attention_decode_row_##name,                                   \
-     swiglu_forward_##name, swiglu_backward_##name,          \
-     log_sum_exp_row_##name, logp_forward_##name, logp_backward_##name}
+     rope_backward_##name, attention_decode_row_##name, swiglu_forward_##name,            \
+     swiglu_decode_##name, swiglu_backward_##name, log_sum_exp_row_##name,                \
+     logp_forward_##name, logp_backward_##name}
 
 static const Kernels INSTANCES[KERNEL_N_ISA] = {
     KERNELS(generic, KERNEL_GENERIC), KERNELS(avx2, KERNEL_AVX2), KERNELS(avx512, KERNEL_AVX512)};
@@ -72,6 +73,36 @@ static double expect_close(const char *isa, const char *what, const float *a, co
 
 enum { N = 13, D = 67, OC = 45, B = 2, T = 11, NH = 4, NKV = 2, HD = 8, V = 97 };
 static const double TOL = 1e-5;
+
+/* attention_decode_row at the head widths that take the vector paths
+ * (HD % 8, HD % 16; GQA; the first rows from a shared prefix) and at
+ * position counts around the 16-position blocks, against the portable
+ * instance. */
+static void compare_decode_rows(const Kernels *k, const Kernels *g) {
+    const struct { int nh, nkv, hd; } shapes[] = {{4, 4, 32}, {8, 8, 32}, {8, 2, 16}, {4, 4, 64},
+                                                  {2, 1, 24}};
+    const int ns[] = {1, 15, 16, 17, 37, 70};
+    const Kernels *pair[2] = {k, g};
+    for (size_t a = 0; a < sizeof shapes / sizeof *shapes; a++)
+        for (size_t b = 0; b < sizeof ns / sizeof *ns; b++) {
+            const int nh = shapes[a].nh, hd = shapes[a].hd, kvd = shapes[a].nkv * hd, n = ns[b];
+            const int np = n / 3;
+            float *q = randn((size_t)nh * hd, 30 + a, 1.5f);
+            float *kc = randn((size_t)n * kvd, 40 + b, 2.0f), *vc = randn((size_t)n * kvd, 50 + b, 1.0f);
+            float *kp = randn((size_t)n * kvd, 60 + b, 2.0f), *vp = randn((size_t)n * kvd, 70 + b, 1.0f);
+            float *scores = xmalloc(sizeof(float) * nh * n), *o[2];
+            for (int i = 0; i < 2; i++) {
+                o[i] = xmalloc(sizeof(float) * nh * hd);
+                pair[i]->attention_decode_row(o[i], scores, q, kc, vc, kp, vp, np, n, nh,
+                                              shapes[a].nkv, hd);
+            }
+            char what[64];
+            snprintf(what, sizeof what, "decode_row %dx%d/%d n=%d", nh, hd, shapes[a].nkv, n);
+            expect_close(kernel_isa_name(k->isa), what, o[0], o[1], (size_t)nh * hd, TOL);
+            xfree(q); xfree(kc); xfree(vc); xfree(kp); xfree(vp); xfree(scores);
+            xfree(o[0]); xfree(o[1]);
+        }
+}
 
 /* Runs every kernel of instance k and of the portable one on the same
  * inputs and compares the outputs. */
@@ -151,6 +182,7 @@ static void compare_instance(const Kernels *k) {
         xfree(scores);
     }
     expect_close(name, "attention_decode_row", orow[0], orow[1], QD, TOL);
+    compare_decode_rows(k, g);
 
     /* SwiGLU */
     const size_t nf = (size_t)N * D;
@@ -165,6 +197,15 @@ static void compare_instance(const Kernels *k) {
         pair[i]->swiglu_backward(dh1[i], dh3[i], dy, h1, h3, sig[i], nf);
     }
     expect_close(name, "swiglu_forward", sw[0], sw[1], nf, TOL);
+    /* decoding's: N / 2 rows of h1 | h3 (D wide each) */
+    float *gd[2];
+    for (int i = 0; i < 2; i++) {
+        gd[i] = xmalloc(sizeof(float) * (size_t)(N / 2) * D);
+        pair[i]->swiglu_decode(gd[i], h1, N / 2, D);
+    }
+    expect_close(name, "swiglu_decode", gd[0], gd[1], (size_t)(N / 2) * D, TOL);
+    xfree(gd[0]);
+    xfree(gd[1]);
     expect_close(name, "swiglu_backward dh1", dh1[0], dh1[1], nf, TOL);
     expect_close(name, "swiglu_backward dh3", dh3[0], dh3[1], nf, TOL);
 
