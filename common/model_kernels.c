@@ -16,6 +16,7 @@
 #define KERNEL_ISA generic
 #endif
 #include "kernel_names.h"
+#include "blas_setup.h"
 #include "gemm.h"
 #include "model_kernels.h"
 
@@ -144,17 +145,23 @@ void rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *in
 /* ---- matmul --------------------------------------------------------------- */
 
 /* Whether the project's gemm (gemm.h) runs a product with an M x Nc output
- * instead of OpenBLAS: on the AVX-512 instance, when Nc < GEMM_WIDE and,
- * for dW (M = OC, K = N), also M < GEMM_WIDE. Measured in
- * bench_gemm_shapes (N = 2048, one thread, ratios to sgemm 2048^3): gemm
- * wins at D = 128 / 256 and HF = 352 (dW by 10-20 points, forward and
- * dinp by up to 15) and OpenBLAS at an output width of 688 (HF of the ~4M
- * model: by 5-15 points), where re-reading op(a) for each of 22 panels
- * costs more than OpenBLAS's packed copy. The AVX2 and portable instances
- * keep OpenBLAS, which their gemm (plain loops) does not beat. */
+ * instead of OpenBLAS, on the AVX-512 instance. Measured in
+ * bench_gemm_shapes (N = 2048, one thread, ratios to sgemm 2048^3):
+ * - against OpenBLAS's AVX-512 kernels (SkylakeX), gemm wins at D = 128 /
+ *   256 and HF = 352 (dW by 10-20 points, forward and dinp by up to 15)
+ *   and OpenBLAS at an output width of 688 (HF of the ~4M model: by 5-15
+ *   points), where re-reading op(a) for each of 22 panels costs more than
+ *   OpenBLAS's packed copy: so gemm below GEMM_WIDE (for dW, M = OC and
+ *   K = N, also M below it);
+ * - against a 256-bit kernel set (OPENBLAS_CORETYPE=Haswell on a Zen 5,
+ *   say, which we never override), gemm runs every shape at 1.7-1.9x
+ *   OpenBLAS, 688 included: so gemm everywhere.
+ * The AVX2 and portable instances keep OpenBLAS, which their gemm (plain
+ * loops) does not beat. */
 enum { GEMM_WIDE = 512 };
 static int own_gemm(int M, int Nc, int dw) {
 #if defined(__AVX512F__)
+    if (!blas_core_has_avx512(blas_corename())) return 1;
     return Nc < GEMM_WIDE && (!dw || M < GEMM_WIDE);
 #else
     (void)M, (void)Nc, (void)dw;

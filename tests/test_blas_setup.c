@@ -64,11 +64,25 @@ static void test_describe(void **state) {
     assert_non_null(strstr(line, "OMP_NUM_THREADS="));
 }
 
+/* The kernel sets that decide whether the AVX-512 training matmuls leave
+ * their wide shapes to OpenBLAS (model_kernels.c own_gemm). */
+static void test_core_has_avx512(void **state) {
+    (void)state;
+    assert_int_equal(blas_core_has_avx512("SkylakeX"), 1);
+    assert_int_equal(blas_core_has_avx512("Cooperlake"), 1);
+    assert_int_equal(blas_core_has_avx512("SapphireRapids"), 1);
+    assert_int_equal(blas_core_has_avx512("Haswell"), 0);
+    assert_int_equal(blas_core_has_avx512("Zen"), 0);
+    assert_int_equal(blas_core_has_avx512("Skylake"), 0);
+    assert_int_equal(blas_core_has_avx512(NULL), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fit_threads),
         cmocka_unit_test(test_two_ranks_get_one_thread_each),
         cmocka_unit_test(test_describe),
+        cmocka_unit_test(test_core_has_avx512),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
