@@ -1,12 +1,11 @@
 /* attention_packed.c: see attention_packed.h. Every product is one
- * cblas_sgemm on a block of the run; only the softmax and its backward
- * are loops. A segment's own causal block runs in tiles of ATT_TILE query
+ * gemm_fastest (model_kernels.h) on a block of the run; only the softmax
+ * and its backward are loops. A segment's own causal block runs in tiles of ATT_TILE query
  * rows, each against the keys up to its last row only: for a 96-row
  * segment 2/3 of the square instead of all of it (the rest is above the
  * diagonal, zero in P). */
 #include "attention_packed.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
@@ -19,18 +18,15 @@ enum { ATT_TILE = 32 };
 
 static void mm_nt(int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                   int ldb, float beta, float *C, int ldc) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, alpha, A, lda, B, ldb, beta, C,
-                ldc);
+    gemm_fastest(0, 1, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 static void mm_tn(int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                   int ldb, float beta, float *C, int ldc) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C,
-                ldc);
+    gemm_fastest(1, 0, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 static void mm_nn(int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                   int ldb, float beta, float *C, int ldc) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta,
-                C, ldc);
+    gemm_fastest(0, 0, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void attention_forward_packed(float *out, float *att, const float *q, const float *k,

@@ -36,9 +36,10 @@ enum { GEMM_PF_K = 32 };
 
 /* acc (16 columns of a row, nc of them valid) into o: stored, or added. */
 static inline __attribute__((always_inline)) void gemm_store16(float *o, __m512 acc, int nc,
-                                                                int add) {
+                                                                int add, __m512 alpha) {
     const __mmask16 m = nc >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (nc > 0 ? nc : 0)) - 1u);
     if (!m) return;
+    acc = _mm512_mul_ps(acc, alpha);
     if (add) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, o));
     _mm512_mask_storeu_ps(o, m, acc);
 }
@@ -50,7 +51,8 @@ static inline __attribute__((always_inline)) void gemm_store16(float *o, __m512 
  * displacement when a is read transposed (dW). */
 static inline __attribute__((always_inline)) void
 gemm_block(float *c, size_t ldc, const float *a, size_t lda, int ta, int two, const float *panel,
-           int kc, int mr, int nc, int add) {
+           int kc, int mr, int nc, int add, float alpha) {
+    const __m512 va = _mm512_set1_ps(alpha);
     __m512 a0 = _mm512_setzero_ps(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
     __m512 a4 = a0, b4 = a0, a5 = a0, b5 = a0, a6 = a0, b6 = a0, a7 = a0, b7 = a0;
     __m512 a8 = a0, b8 = a0, a9 = a0, b9 = a0, a10 = a0, b10 = a0, a11 = a0, b11 = a0;
@@ -77,8 +79,8 @@ gemm_block(float *c, size_t ldc, const float *a, size_t lda, int ta, int two, co
     }
 #define GEMM_OUT(i)                                                 \
     if (mr > i) {                                                   \
-        gemm_store16(c + (size_t)i * ldc, a##i, nc, add);           \
-        if (two) gemm_store16(c + (size_t)i * ldc + 16, b##i, nc - 16, add); \
+        gemm_store16(c + (size_t)i * ldc, a##i, nc, add, va);       \
+        if (two) gemm_store16(c + (size_t)i * ldc + 16, b##i, nc - 16, add, va); \
     }
     GEMM_OUT(0) GEMM_OUT(1) GEMM_OUT(2) GEMM_OUT(3) GEMM_OUT(4) GEMM_OUT(5)
     GEMM_OUT(6) GEMM_OUT(7) GEMM_OUT(8) GEMM_OUT(9) GEMM_OUT(10) GEMM_OUT(11)
@@ -94,13 +96,13 @@ gemm_block(float *c, size_t ldc, const float *a, size_t lda, int ta, int two, co
     default: CHECK(0);                                                                       \
     }
 #define GEMM_CASE(r, TA, TWO) \
-    case r: gemm_block(c, ldc, a, lda, TA, TWO, panel, kc, r, nc, add); break;
+    case r: gemm_block(c, ldc, a, lda, TA, TWO, panel, kc, r, nc, add, alpha); break;
 
 /* gemm_block with run-time mr, ta and width, each case inlined with
  * constants. A panel of at most 16 valid columns (the 2 of V = 98 past
  * three panels) runs one zmm a row: half the work of a whole panel. */
 static void gemm_micro(float *c, size_t ldc, const float *a, size_t lda, int ta,
-                       const float *panel, int kc, int mr, int nc, int add) {
+                       const float *panel, int kc, int mr, int nc, int add, float alpha) {
     if (ta && nc > 16)
         GEMM_CASES(1, 1)
     else if (ta)
@@ -116,12 +118,12 @@ static void gemm_micro(float *c, size_t ldc, const float *a, size_t lda, int ta,
 /* mc rows times the panel: blocks of equal size, at most GEMM_MR (16 rows
  * = 8 + 8, not 12 + 4, whose 8 chains would stall on FMA latency). */
 static void gemm_rows(float *c, size_t ldc, const float *a, size_t lda, int ta,
-                      const float *panel, int kc, int mc, int nc, int add) {
+                      const float *panel, int kc, int mc, int nc, int add, float alpha) {
     const int blocks = (mc + GEMM_MR - 1) / GEMM_MR;
     for (int b = 0, i = 0; b < blocks; b++) {
         const int mr = (mc - i) / (blocks - b) + ((mc - i) % (blocks - b) != 0);
         gemm_micro(c + (size_t)i * ldc, ldc, ta ? a + i : a + (size_t)i * lda, lda, ta, panel, kc,
-                   mr, nc, add);
+                   mr, nc, add, alpha);
         i += mr;
     }
 }
@@ -131,7 +133,7 @@ static void gemm_rows(float *c, size_t ldc, const float *a, size_t lda, int ta,
 /* Portable (and AVX2, which gcc vectorises from this): blocks of 4 rows,
  * the same fmaf chains as the AVX-512 kernel, so the same bits. */
 static void gemm_rows(float *c, size_t ldc, const float *a, size_t lda, int ta,
-                      const float *panel, int kc, int mc, int nc, int add) {
+                      const float *panel, int kc, int mc, int nc, int add, float alpha) {
     enum { MR = 4 };
     for (int i0 = 0; i0 < mc; i0 += MR) {
         const int mr = min_int(MR, mc - i0);
@@ -145,7 +147,10 @@ static void gemm_rows(float *c, size_t ldc, const float *a, size_t lda, int ta,
         }
         for (int i = 0; i < mr; i++) {
             float *o = c + (size_t)(i0 + i) * ldc;
-            for (int j = 0; j < nc; j++) o[j] = add ? o[j] + acc[i][j] : acc[i][j];
+            for (int j = 0; j < nc; j++) {
+                const float s = alpha * acc[i][j]; /* rounded: no fused add */
+                o[j] = add ? o[j] + s : s;
+            }
         }
     }
 }
@@ -179,8 +184,8 @@ static void gemm_pack(float *panel, const float *b, int ldb, int tb, int k0, int
     }
 }
 
-void gemm_f32(int trans_a, int trans_b, int M, int Nc, int K, const float *a, int lda,
-              const float *b, int ldb, float beta, float *c, int ldc) {
+void gemm_f32(int trans_a, int trans_b, int M, int Nc, int K, float alpha, const float *a,
+              int lda, const float *b, int ldb, float beta, float *c, int ldc) {
     CHECK(beta == 0.0f || beta == 1.0f);
     if (M <= 0 || Nc <= 0) return;
     if (K <= 0) {
@@ -203,7 +208,7 @@ void gemm_f32(int trans_a, int trans_b, int M, int Nc, int K, const float *a, in
                 const int nc = min_int(GEMM_NR, Nc - j0);
                 gemm_pack(panel, b, ldb, trans_b, k0, kc, j0, nc);
                 gemm_rows(c + (size_t)i0 * ldc + j0, (size_t)ldc, ai, (size_t)lda, trans_a, panel,
-                          kc, mc, nc, add);
+                          kc, mc, nc, add, alpha);
             }
         }
     }

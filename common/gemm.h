@@ -1,8 +1,8 @@
 /* gemm.h: the project's own single-precision matrix product for the
  * training layer (matmul_forward / matmul_backward of model_kernels.h).
  *
- * c (M, Nc) = op(a) (M, K) op(b) (K, Nc) + beta c, row-major as
- * cblas_sgemm(CblasRowMajor, ...) with alpha 1 and beta 0 or 1:
+ * c (M, Nc) = alpha op(a) (M, K) op(b) (K, Nc) + beta c, row-major as
+ * cblas_sgemm(CblasRowMajor, ...) with beta 0 or 1:
  *   op(a)(i, k) = trans_a ? a[k * lda + i] : a[i * lda + k]
  *   op(b)(k, j) = trans_b ? b[j * ldb + k] : b[k * ldb + j]
  * The three training products are (0, 1) forward, (0, 0) dinp and (1, 0)
@@ -22,8 +22,10 @@
  *
  * Numerics, the same on every instance (kernel_names.h): each output is
  * acc = 0, acc = fmaf(op(a)(i, k), op(b)(k, j), acc) over the k of one
- * chunk in order, then c = acc (first chunk, beta 0) or c + acc. So the
- * AVX-512, AVX2 and portable instances give the same bits. */
+ * chunk in order, then c = alpha * acc (first chunk, beta 0) or
+ * c + alpha * acc, rounded after the product (no fused add). So the
+ * AVX-512, AVX2 and portable instances give the same bits, and alpha 1
+ * the bits of a product without it. */
 #ifndef COMMON_GEMM_H
 #define COMMON_GEMM_H
 
@@ -31,7 +33,7 @@
 
 enum { GEMM_KC = 256, GEMM_MC = 512, GEMM_NR = 32 };
 
-void gemm_f32(int trans_a, int trans_b, int M, int Nc, int K, const float *a, int lda,
-              const float *b, int ldb, float beta, float *c, int ldc);
+void gemm_f32(int trans_a, int trans_b, int M, int Nc, int K, float alpha, const float *a,
+              int lda, const float *b, int ldb, float beta, float *c, int ldc);
 
 #endif

@@ -39,7 +39,8 @@
     X(logp_forward) \
     X(logp_forward_truncated) \
     X(logp_backward) \
-    X(gemm_f32)
+    X(gemm_f32) \
+    X(gemm_fastest)
 
 #ifdef KERNEL_ISA
 #define KERNEL_PASTE2(name, isa) name##_##isa
@@ -70,6 +71,7 @@
 #define logp_forward_truncated KERNEL_NAME(logp_forward_truncated)
 #define logp_backward KERNEL_NAME(logp_backward)
 #define gemm_f32 KERNEL_NAME(gemm_f32)
+#define gemm_fastest KERNEL_NAME(gemm_fastest)
 #endif
 
 #endif

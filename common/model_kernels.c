@@ -151,8 +151,8 @@ void rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *in
  *   256 and HF = 352 (dW by 10-20 points, forward and dinp by up to 15)
  *   and OpenBLAS at an output width of 688 (HF of the ~4M model: by 5-15
  *   points), where re-reading op(a) for each of 22 panels costs more than
- *   OpenBLAS's packed copy: so gemm below GEMM_WIDE (for dW, M = OC and
- *   K = N, also M below it);
+ *   OpenBLAS's packed copy: so gemm below GEMM_WIDE (for a transposed
+ *   op(a), as dW's with M = OC and K = N, also M below it);
  * - against a 256-bit kernel set (OPENBLAS_CORETYPE=Haswell on a Zen 5,
  *   say, which we never override), gemm runs every shape at 1.7-1.9x
  *   OpenBLAS, 688 included: so gemm everywhere.
@@ -169,27 +169,25 @@ static int own_gemm(int M, int Nc, int dw) {
 #endif
 }
 
+void gemm_fastest(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                  int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    if (own_gemm(M, N, trans_a))
+        gemm_f32(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else
+        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                    trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                    ldc);
+}
+
 void matmul_forward(float *out, const float *inp, const float *w, int N, int C, int OC,
                     float beta) {
-    if (own_gemm(N, OC, 0))
-        gemm_f32(0, 1, N, OC, C, inp, C, w, C, beta, out, OC);
-    else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, w, C, beta,
-                    out, OC);
+    gemm_fastest(0, 1, N, OC, C, 1.0f, inp, C, w, C, beta, out, OC);
 }
 
 void matmul_backward(float *dinp, float *dw, const float *dout, const float *inp,
                      const float *w, int N, int C, int OC, float beta_inp) {
-    if (own_gemm(N, C, 0))
-        gemm_f32(0, 0, N, C, OC, dout, OC, w, C, beta_inp, dinp, C);
-    else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, w, C,
-                    beta_inp, dinp, C);
-    if (own_gemm(OC, C, 1))
-        gemm_f32(1, 0, OC, C, N, dout, OC, inp, C, 1.0f, dw, C);
-    else
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C,
-                    1.0f, dw, C);
+    gemm_fastest(0, 0, N, C, OC, 1.0f, dout, OC, w, C, beta_inp, dinp, C);
+    gemm_fastest(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
 }
 
 void matmul_forward_naive(float *out, const float *inp, const float *w, int N, int C, int OC) {

@@ -38,6 +38,13 @@ void matmul_forward(float *out, const float *inp, const float *w, int N, int C, 
 /* dinp (N, C) = dout W + beta_inp * dinp; dw (OC, C) += dout^T inp. */
 void matmul_backward(float *dinp, float *dw, const float *dout, const float *inp,
                      const float *w, int N, int C, int OC, float beta_inp);
+/* C (M, N) = alpha op(A) op(B) + beta C, row-major, beta 0 or 1, as
+ * cblas_sgemm(CblasRowMajor, ...): by gemm_f32 (gemm.h) or OpenBLAS,
+ * whichever is faster at this shape on this machine (model_kernels.c
+ * own_gemm). The matmuls above and the attention products
+ * (attention_packed.c) all run through it. */
+void gemm_fastest(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                  int lda, const float *B, int ldb, float beta, float *C, int ldc);
 /* The same products as plain loops: the reference the tests compare with. */
 void matmul_forward_naive(float *out, const float *inp, const float *w, int N, int C, int OC);
 

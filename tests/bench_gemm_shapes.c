@@ -39,7 +39,7 @@ typedef struct {
 static void run_shape(const Shape *s, int own, const float *a, const float *b, float *c) {
     const int lda = s->ta ? s->M : s->K, ldb = s->tb ? s->K : s->Nc, ldc = s->Nc;
     if (own) {
-        gemm_f32(s->ta, s->tb, s->M, s->Nc, s->K, a, lda, b, ldb, s->beta, c, ldc);
+        gemm_f32(s->ta, s->tb, s->M, s->Nc, s->K, 1.0f, a, lda, b, ldb, s->beta, c, ldc);
         return;
     }
     cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans,

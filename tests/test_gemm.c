@@ -9,8 +9,9 @@
  *   - every instance bit-identical to the portable one (gemm.h promises
  *     one FMA chain per chunk, the same on each), and the public name
  *     bound to the instance kernel_isa() reports;
- *   - matmul_forward and matmul_backward (whichever of OpenBLAS and gemm
- *     they pick) against the same double references. */
+ *   - alpha 1 and a scale (attention's 1/sqrt(HD));
+ *   - matmul_forward, matmul_backward and gemm_fastest (whichever of
+ *     OpenBLAS and gemm they pick) against the same double references. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -37,19 +38,24 @@ static float *randu(size_t n, uint64_t seed) {
     return x;
 }
 
-/* c = op(a) op(b) + beta c in double, row-major as gemm.h. */
-static void gemm_ref(int ta, int tb, int M, int Nc, int K, const float *a, int lda,
-                     const float *b, int ldb, float beta, float *c, int ldc) {
+/* c = alpha op(a) op(b) + beta c in double, row-major as gemm.h. */
+static void gemm_ref_alpha(int ta, int tb, int M, int Nc, int K, float alpha, const float *a,
+                           int lda, const float *b, int ldb, float beta, float *c, int ldc) {
     for (int i = 0; i < M; i++)
         for (int j = 0; j < Nc; j++) {
             double s = beta != 0.0f ? (double)c[(size_t)i * ldc + j] : 0.0;
             for (int k = 0; k < K; k++) {
                 const double x = ta ? a[(size_t)k * lda + i] : a[(size_t)i * lda + k];
                 const double y = tb ? b[(size_t)j * ldb + k] : b[(size_t)k * ldb + j];
-                s += x * y;
+                s += (double)alpha * x * y;
             }
             c[(size_t)i * ldc + j] = (float)s;
         }
+}
+
+static void gemm_ref(int ta, int tb, int M, int Nc, int K, const float *a, int lda,
+                     const float *b, int ldb, float beta, float *c, int ldc) {
+    gemm_ref_alpha(ta, tb, M, Nc, K, 1.0f, a, lda, b, ldb, beta, c, ldc);
 }
 
 /* Largest |x - y| / (1 + |y|) over the M x Nc block (NaN counts as worst). */
@@ -68,7 +74,7 @@ static double rel_diff(const float *x, const float *y, int M, int Nc, int ldc) {
  * chains over K terms of size <= 1: K * 2^-24 relative, with margin) and
  * bit for bit vs the portable instance; the padding columns past Nc of
  * each c row must be left alone. */
-static void check_shape(int ta, int tb, int M, int Nc, int K, float beta) {
+static void check_shape(int ta, int tb, int M, int Nc, int K, float alpha, float beta) {
     const int pad = 3;
     const int lda = (ta ? M : K) + pad, ldb = (tb ? K : Nc) + pad, ldc = Nc + pad;
     const size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? Nc : K) * ldb;
@@ -80,25 +86,26 @@ static void check_shape(int ta, int tb, int M, int Nc, int K, float beta) {
         for (size_t i = 0; i < nc; i++)
             if (i % ldc < (size_t)Nc) c0[i] = NAN; /* beta 0 must not read c */
     memcpy(ref, c0, sizeof(float) * nc);
-    gemm_ref(ta, tb, M, Nc, K, a, lda, b, ldb, beta, ref, ldc);
+    gemm_ref_alpha(ta, tb, M, Nc, K, alpha, a, lda, b, ldb, beta, ref, ldc);
     const double tol = 4e-7 * (K + 8);
     for (int s = 0; s < KERNEL_N_ISA; s++) {
         out[s] = NULL;
         if (!kernel_isa_supported((KernelIsa)s)) continue;
         out[s] = xmalloc(sizeof(float) * nc);
         memcpy(out[s], c0, sizeof(float) * nc);
-        INSTANCES[s](ta, tb, M, Nc, K, a, lda, b, ldb, beta, out[s], ldc);
+        INSTANCES[s](ta, tb, M, Nc, K, alpha, a, lda, b, ldb, beta, out[s], ldc);
         const double e = rel_diff(out[s], ref, M, Nc, ldc);
         if (!(e <= tol))
-            fail_msg("gemm_f32 %s ta=%d tb=%d M=%d Nc=%d K=%d beta=%g: %.3g vs double (tol %.3g)",
-                     kernel_isa_name((KernelIsa)s), ta, tb, M, Nc, K, beta, e, tol);
+            fail_msg("gemm_f32 %s ta=%d tb=%d M=%d Nc=%d K=%d alpha=%g beta=%g: %.3g vs double "
+                     "(tol %.3g)", kernel_isa_name((KernelIsa)s), ta, tb, M, Nc, K, alpha, beta,
+                     e, tol);
         for (int i = 0; i < M; i++)
             for (int j = Nc; j < ldc; j++)
                 assert_memory_equal(&out[s][(size_t)i * ldc + j], &c0[(size_t)i * ldc + j],
                                     sizeof(float));
         if (s > 0 && memcmp(out[s], out[0], sizeof(float) * nc) != 0)
-            fail_msg("gemm_f32 %s ta=%d tb=%d M=%d Nc=%d K=%d beta=%g: not the portable bits",
-                     kernel_isa_name((KernelIsa)s), ta, tb, M, Nc, K, beta);
+            fail_msg("gemm_f32 %s ta=%d tb=%d M=%d Nc=%d K=%d alpha=%g beta=%g: not the portable "
+                     "bits", kernel_isa_name((KernelIsa)s), ta, tb, M, Nc, K, alpha, beta);
     }
     for (int s = 0; s < KERNEL_N_ISA; s++) xfree(out[s]);
     xfree(a);
@@ -116,20 +123,22 @@ static void test_gemm_odd_shapes(void **st) {
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int ta = 0; ta < 2; ta++)
             for (int tb = 0; tb < 2; tb++)
-                for (int beta = 0; beta < 2; beta++)
-                    check_shape(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], (float)beta);
+                for (int beta = 0; beta < 2; beta++) /* alpha 1 and attention's scale */
+                    for (int al = 0; al < 2; al++)
+                        check_shape(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2],
+                                    al ? 0.17677669f : 1.0f, (float)beta);
 }
 
 /* K = 0: beta 0 writes zeros, beta 1 leaves c; empty shapes touch nothing. */
 static void test_gemm_empty(void **st) {
     (void)st;
     float a[4] = {1, 2, 3, 4}, c[6] = {NAN, NAN, NAN, 5, 6, 7};
-    gemm_f32(0, 0, 1, 3, 0, a, 1, a, 3, 0.0f, c, 3);
+    gemm_f32(0, 0, 1, 3, 0, 1.0f, a, 1, a, 3, 0.0f, c, 3);
     for (int j = 0; j < 3; j++) assert_true(c[j] == 0.0f);
-    gemm_f32(0, 0, 1, 3, 0, a, 1, a, 3, 1.0f, c + 3, 3);
+    gemm_f32(0, 0, 1, 3, 0, 1.0f, a, 1, a, 3, 1.0f, c + 3, 3);
     assert_true(c[3] == 5.0f && c[4] == 6.0f && c[5] == 7.0f);
-    gemm_f32(0, 0, 0, 3, 2, a, 2, a, 3, 0.0f, c, 3);
-    gemm_f32(0, 0, 2, 0, 2, a, 2, a, 3, 0.0f, c, 3);
+    gemm_f32(0, 0, 0, 3, 2, 1.0f, a, 2, a, 3, 0.0f, c, 3);
+    gemm_f32(0, 0, 2, 0, 2, 1.0f, a, 2, a, 3, 0.0f, c, 3);
     assert_true(c[0] == 0.0f && c[3] == 5.0f);
 }
 
@@ -180,12 +189,39 @@ static void test_matmul_layer(void **st) {
     }
 }
 
+/* gemm_fastest, whichever of OpenBLAS and gemm_f32 it picks, at the
+ * attention products' shapes and scale (attention_packed.c), against the
+ * double reference. */
+static void test_gemm_fastest(void **st) {
+    (void)st;
+    static const int shapes[][3] = {{32, 32, 32}, {7, 96, 32}, {96, 32, 96}, {600, 33, 20}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int t = 0; t < 4; t++) {
+            const int ta = t & 1, tb = t >> 1, M = shapes[s][0], Nc = shapes[s][1];
+            const int K = shapes[s][2], lda = ta ? M : K, ldb = tb ? K : Nc;
+            float *a = randu((size_t)M * K, 21), *b = randu((size_t)K * Nc, 22);
+            float *c = randu((size_t)M * Nc, 23), *ref = xmalloc(sizeof(float) * M * Nc);
+            memcpy(ref, c, sizeof(float) * M * Nc);
+            gemm_fastest(ta, tb, M, Nc, K, 0.125f, a, lda, b, ldb, 1.0f, c, Nc);
+            gemm_ref_alpha(ta, tb, M, Nc, K, 0.125f, a, lda, b, ldb, 1.0f, ref, Nc);
+            const double e = rel_diff(c, ref, M, Nc, Nc);
+            if (!(e <= 4e-7 * (K + 8)))
+                fail_msg("gemm_fastest ta=%d tb=%d M=%d N=%d K=%d: %.3g vs double", ta, tb, M,
+                         Nc, K, e);
+            xfree(a);
+            xfree(b);
+            xfree(c);
+            xfree(ref);
+        }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemm_odd_shapes),
         cmocka_unit_test(test_gemm_empty),
         cmocka_unit_test(test_gemm_bound),
         cmocka_unit_test(test_matmul_layer),
+        cmocka_unit_test(test_gemm_fastest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
