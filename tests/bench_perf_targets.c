@@ -48,6 +48,7 @@
 #include "wire.h"
 
 #include "bench_common.h"
+#include "bench_fma_peak.h"
 #include "bench_model_common.h"
 #include "bench_step_batch.h"
 
@@ -193,8 +194,15 @@ int main(void) {
     tokenizer_init_char(tok);
     const int sn = bench_sgemm_n();
     sgemm_init(&ref, sn);
+    const double sg = bench_sgemm(5);
     printf("sgemm %d^3: %.1f GFLOP/s (median of 5; each figure below is a median of %d ratios "
-           "to an sgemm run just before it)\n", sn, bench_sgemm(5), reps);
+           "to an sgemm run just before it)\n", sn, sg, reps);
+    int fma_bits = 0;
+    const double peak = bench_fma_peak(5, &fma_bits);
+    if (peak > 0)
+        printf("FMA peak (%d-bit, registers only): %.1f GFLOP/s; sgemm is %.0f%% of it (a row at "
+               "X%% of sgemm runs at %.2f X%% of the peak)\n", fma_bits, peak,
+               100.0 * sg / peak, sg / peak);
 
     struct { const char *name; int D, L, NH, HF; } sizes[2] = {
         {"~1M", 128, 4, 4, 352}, {"~4M", 256, 4, 8, 688}};
