@@ -33,7 +33,6 @@
     X(attention_decode_row) \
     X(swiglu_forward) \
     X(swiglu_decode) \
-    X(swiglu_recompute) \
     X(swiglu_backward) \
     X(log_sum_exp_row) \
     X(logp_forward) \
@@ -64,7 +63,6 @@
 #define attention_decode_row KERNEL_NAME(attention_decode_row)
 #define swiglu_forward KERNEL_NAME(swiglu_forward)
 #define swiglu_decode KERNEL_NAME(swiglu_decode)
-#define swiglu_recompute KERNEL_NAME(swiglu_recompute)
 #define swiglu_backward KERNEL_NAME(swiglu_backward)
 #define log_sum_exp_row KERNEL_NAME(log_sum_exp_row)
 #define logp_forward KERNEL_NAME(logp_forward)

@@ -11,7 +11,7 @@ double memory_needed(const ModelConfig *c, MemoryRole role, int rows, int T, int
     double D = c->dim, L = c->n_layers, HF = c->hidden_dim, V = c->vocab_size;
     double kvd = (double)c->dim / c->n_heads * c->n_kv_heads;
     /* per token and layer the forward keeps ~12 D + 4 HF floats (norms,
-     * q k v, attention out, residuals, SwiGLU), plus T attention weights
+     * q k v, attention out, residuals; SwiGLU's h1, h3, sigmoid and output), plus T attention weights
      * per head, plus T attention-score gradients (one layer and head at a
      * time: attention_packed.c's dscore, up to rows * T * T), plus at the head two V-wide rows (logits and their
      * gradient) for an LM, or a value and its gradient for a scalar head

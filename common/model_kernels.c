@@ -979,10 +979,6 @@ void swiglu_decode(float *g, const float *h, int rows, int HF) {
     }
 }
 
-void swiglu_recompute(float *out, const float *h1, const float *h3, const float *sig, size_t n) {
-    for (size_t i = 0; i < n; i++) out[i] = (h1[i] * sig[i]) * h3[i];
-}
-
 /* d silu(a)/da = s (1 + a (1 - s)) with s = sigmoid(a). */
 void swiglu_backward(float *dh1, float *dh3, const float *dout, const float *h1,
                      const float *h3, const float *sig, size_t n) {

@@ -107,8 +107,6 @@ void swiglu_forward(float *out, float *sig, const float *h1, const float *h3, si
  * AVX-512 one divides by a reciprocal and one Newton step (within 2 ulp),
  * since a 16-lane division costs more than the rest of the element. */
 void swiglu_decode(float *g, const float *h, int rows, int HF);
-/* out = silu(h1) * h3 from the saved sigmoid, bit-identical to forward. */
-void swiglu_recompute(float *out, const float *h1, const float *h3, const float *sig, size_t n);
 /* WRITES dh1, dh3 (n). */
 void swiglu_backward(float *dh1, float *dh3, const float *dout, const float *h1,
                      const float *h3, const float *sig, size_t n);

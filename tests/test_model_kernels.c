@@ -166,8 +166,6 @@ static void test_swiglu_vs_naive(void **st) {
     fill_normal(h3, n, 1.0f, &r);
     fill_normal(dout, n, 1.0f, &r);
     swiglu_forward(out, sig, h1, h3, n);
-    swiglu_recompute(out2, h1, h3, sig, n);
-    assert_memory_equal(out, out2, sizeof out); /* recompute is bit-identical */
     swiglu_forward(out2, NULL, h1, h3, n);
     assert_memory_equal(out, out2, sizeof out); /* so is the decode form */
     swiglu_backward(dh1, dh3, dout, h1, h3, sig, n);
