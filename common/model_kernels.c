@@ -948,7 +948,38 @@ void attention_decode_row(float *out, float *scores, const float *q, const float
 
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + exp_f32(-x)); }
 
+#if defined(__AVX512F__)
+/* sigmoid on sixteen lanes: 1 / (1 + exp(-x)) by a 14-bit reciprocal and
+ * one Newton step (within 2 ulp): a 16-lane division costs more than the
+ * rest of SwiGLU's element. Training and decoding share it, so their
+ * SwiGLU outputs are the same bits. */
+static inline __m512 sigmoid16_f32(__m512 x) {
+    const __m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f),
+                                   exp16_f32(_mm512_sub_ps(_mm512_setzero_ps(), x)));
+    const __m512 r = _mm512_rcp14_ps(d); /* then r (2 - d r) */
+    return _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.0f)));
+}
+#endif
+
 void swiglu_forward(float *out, float *sig, const float *h1, const float *h3, size_t n) {
+#if defined(__AVX512F__)
+    /* whole vectors unmasked: a masked store costs several times a plain
+     * one on Zen 4/5 (measured: this loop all masked ran at half speed) */
+    size_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        const __m512 x = _mm512_loadu_ps(h1 + j), s = sigmoid16_f32(x);
+        if (sig) _mm512_storeu_ps(sig + j, s);
+        _mm512_storeu_ps(out + j, _mm512_mul_ps(_mm512_mul_ps(x, s), _mm512_loadu_ps(h3 + j)));
+    }
+    if (j < n) {
+        const __mmask16 k = (__mmask16)((1u << (n - j)) - 1);
+        const __m512 x = _mm512_maskz_loadu_ps(k, h1 + j), s = sigmoid16_f32(x);
+        if (sig) _mm512_mask_storeu_ps(sig + j, k, s);
+        _mm512_mask_storeu_ps(out + j, k,
+                              _mm512_mul_ps(_mm512_mul_ps(x, s), _mm512_maskz_loadu_ps(k, h3 + j)));
+    }
+    return;
+#endif
     if (!sig) { /* decoding: no backward */
         for (size_t i = 0; i < n; i++) out[i] = (h1[i] * sigmoidf(h1[i])) * h3[i];
         return;
@@ -966,10 +997,7 @@ void swiglu_decode(float *g, const float *h, int rows, int HF) {
 #if defined(__AVX512F__)
         for (int j = 0; j < HF; j += 16) {
             const __mmask16 k = HF - j >= 16 ? 0xFFFF : (__mmask16)((1u << (HF - j)) - 1);
-            const __m512 x = _mm512_maskz_loadu_ps(k, h1 + j);
-            const __m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), exp16_f32(_mm512_sub_ps(_mm512_setzero_ps(), x)));
-            __m512 r = _mm512_rcp14_ps(d); /* 1 / d to 14 bits, then r (2 - d r) */
-            r = _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.0f)));
+            const __m512 x = _mm512_maskz_loadu_ps(k, h1 + j), r = sigmoid16_f32(x);
             _mm512_mask_storeu_ps(gi + j, k, _mm512_mul_ps(_mm512_mul_ps(x, r),
                                                            _mm512_maskz_loadu_ps(k, h3 + j)));
         }

@@ -103,9 +103,10 @@ void attention_decode_row(float *out, float *scores, const float *q, const float
 void swiglu_forward(float *out, float *sig, const float *h1, const float *h3, size_t n);
 /* Decoding's SwiGLU: g[i][j] = silu(h[i][j]) * h[i][HF + j] for i < rows,
  * j < HF; h rows are 2 HF wide (h1 | h3, the fused W1;W3 product), g rows
- * HF. The portable and AVX2 instances are swiglu_forward's arithmetic; the
- * AVX-512 one divides by a reciprocal and one Newton step (within 2 ulp),
- * since a 16-lane division costs more than the rest of the element. */
+ * HF. swiglu_forward's arithmetic on every instance, so decoding and the
+ * training forward give the same bits; the AVX-512 instance of both takes
+ * the sigmoid's division as a reciprocal and one Newton step (within 2
+ * ulp), since a 16-lane division costs more than the rest of the element. */
 void swiglu_decode(float *g, const float *h, int rows, int HF);
 /* WRITES dh1, dh3 (n). */
 void swiglu_backward(float *dh1, float *dh3, const float *dout, const float *h1,

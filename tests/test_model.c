@@ -31,6 +31,7 @@
 #include "model_kernels.h"
 #include "rng.h"
 #include "blas_setup.h"
+#include "kernel_dispatch.h"
 #include "test_model_weights.h"
 #include "util.h"
 
@@ -701,7 +702,16 @@ static void decode_matches_forward(int dim, int n_heads, int n_kv_heads) {
         printf("  decode vs forward, head width %d, temperature %.1f: %d positions, max |dlogp| "
                "= %.3g\n", dim / n_heads, temps[ti], compared, maxdiff);
         assert_true(compared >= 55);
-        assert_true(maxdiff <= 1e-4);
+        /* AVX-512: the training matmuls and decode's packed ones are the
+         * same FMA chains (gemm.h, K <= 256 here) and SwiGLU the same
+         * arithmetic, so only attention's order differs: at most 8.4e-6
+         * measured. The AVX2 and portable instances leave the training
+         * matmuls to OpenBLAS: 1.25e-5 measured (KERNEL_CAP_AVX2 build,
+         * OpenBLAS Haswell kernels, width 32 at temperature 0.7). */
+        const double bound = kernel_isa() == KERNEL_AVX512 ? 1e-5 : 3e-5;
+        if (!(maxdiff <= bound))
+            fail_msg("decode vs forward: %.3g > %.0e (kernels %s)", maxdiff, bound,
+                     kernel_isa_name(kernel_isa()));
     }
     forward_state_free(fs);
     kv_cache_free(kc);
