@@ -38,9 +38,14 @@ enum { GEMM_PF_K = 32 };
 /* acc (16 columns of a row, nc of them valid) into o: stored, or added. */
 static inline __attribute__((always_inline)) void gemm_store16(float *o, __m512 acc, int nc,
                                                                 int add, __m512 alpha) {
-    const __mmask16 m = nc >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (nc > 0 ? nc : 0)) - 1u);
-    if (!m) return;
     acc = _mm512_mul_ps(acc, alpha);
+    if (nc >= 16) { /* unmasked: a masked store costs several plain ones on Zen */
+        if (add) acc = _mm512_add_ps(acc, _mm512_loadu_ps(o));
+        _mm512_storeu_ps(o, acc);
+        return;
+    }
+    const __mmask16 m = (__mmask16)((1u << (nc > 0 ? nc : 0)) - 1u);
+    if (!m) return;
     if (add) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, o));
     _mm512_mask_storeu_ps(o, m, acc);
 }
