@@ -798,25 +798,27 @@ static inline __m512 exp16_f32(__m512 x) {
  * scores), sixteen lanes at a time, the last vector masked. A NaN score
  * makes its exp, hence the sum and the whole row, NaN, as in softmax_row. */
 static void softmax_row16(float *row, int n) {
+    /* whole vectors unmasked, the last one masked (a masked store costs
+     * several plain ones on Zen); the same lanes, so the same sums */
     const __mmask16 last = (__mmask16)((1u << (n - (n - 1) / 16 * 16)) - 1);
-    const int nb = (n + 15) / 16;
-    __m512 mx = _mm512_set1_ps(-INFINITY);
-    for (int b = 0; b < nb; b++)
-        mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY),
-                                                    b + 1 < nb ? 0xFFFF : last, row + 16 * b));
+    const int nb = (n + 15) / 16, full = nb - 1;
+    float *tail = row + 16 * full;
+    __m512 mx = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), last, tail);
+    for (int b = 0; b < full; b++) mx = _mm512_max_ps(mx, _mm512_loadu_ps(row + 16 * b));
     const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
     __m512 sum = _mm512_setzero_ps();
-    for (int b = 0; b < nb; b++) {
-        const __mmask16 k = b + 1 < nb ? 0xFFFF : last;
-        const __m512 e = exp16_f32(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, row + 16 * b), m));
-        sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(k, e));
-        _mm512_mask_storeu_ps(row + 16 * b, k, e);
+    for (int b = 0; b < full; b++) {
+        const __m512 e = exp16_f32(_mm512_sub_ps(_mm512_loadu_ps(row + 16 * b), m));
+        sum = _mm512_add_ps(sum, e);
+        _mm512_storeu_ps(row + 16 * b, e);
     }
+    const __m512 e = exp16_f32(_mm512_sub_ps(_mm512_maskz_loadu_ps(last, tail), m));
+    sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(last, e));
+    _mm512_mask_storeu_ps(tail, last, e);
     const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
-    for (int b = 0; b < nb; b++) {
-        const __mmask16 k = b + 1 < nb ? 0xFFFF : last;
-        _mm512_mask_storeu_ps(row + 16 * b, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, row + 16 * b), inv));
-    }
+    for (int b = 0; b < full; b++)
+        _mm512_storeu_ps(row + 16 * b, _mm512_mul_ps(_mm512_loadu_ps(row + 16 * b), inv));
+    _mm512_mask_storeu_ps(tail, last, _mm512_mul_ps(_mm512_maskz_loadu_ps(last, tail), inv));
 }
 
 /* y (nv vectors) = sum over t < n of sh[t] * (row t of the cached values,
@@ -883,8 +885,11 @@ static void attention_decode_row_wide(float *out, float *scores, const float *q,
                 for (int j = 0; j < 16; j++)
                     acc[j] = _mm512_fmadd_ps(qv, _mm512_loadu_ps(kr[j] + ko + 16 * i), acc[j]);
             }
-            _mm512_mask_storeu_ps(scores + (size_t)h * n + t0, (__mmask16)((1u << nt) - 1),
-                                  _mm512_mul_ps(hsum16x16(acc), scale));
+            const __m512 sc = _mm512_mul_ps(hsum16x16(acc), scale);
+            if (nt == 16) /* unmasked: a masked store costs several plain ones on Zen */
+                _mm512_storeu_ps(scores + (size_t)h * n + t0, sc);
+            else
+                _mm512_mask_storeu_ps(scores + (size_t)h * n + t0, (__mmask16)((1u << nt) - 1), sc);
         }
     }
     for (int h = 0; h < NH; h++) softmax_row16(scores + (size_t)h * n, n);
@@ -995,12 +1000,7 @@ void swiglu_decode(float *g, const float *h, int rows, int HF) {
         const float *h1 = h + (size_t)i * 2 * HF, *h3 = h1 + HF;
         float *gi = g + (size_t)i * HF;
 #if defined(__AVX512F__)
-        for (int j = 0; j < HF; j += 16) {
-            const __mmask16 k = HF - j >= 16 ? 0xFFFF : (__mmask16)((1u << (HF - j)) - 1);
-            const __m512 x = _mm512_maskz_loadu_ps(k, h1 + j), r = sigmoid16_f32(x);
-            _mm512_mask_storeu_ps(gi + j, k, _mm512_mul_ps(_mm512_mul_ps(x, r),
-                                                           _mm512_maskz_loadu_ps(k, h3 + j)));
-        }
+        swiglu_forward(gi, NULL, h1, h3, (size_t)HF); /* the same bits as training's */
 #else
         for (int j = 0; j < HF; j++) gi[j] = (h1[j] * sigmoidf(h1[j])) * h3[j];
 #endif
