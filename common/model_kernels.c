@@ -619,7 +619,15 @@ static float max_f32(const float *x, int n) {
     return mx;
 }
 
+#if defined(__AVX512F__)
+static void softmax_row16(float *row, int n);
+#endif
+
 void softmax_row(float *row, int n) {
+#if defined(__AVX512F__)
+    softmax_row16(row, n); /* 16 lanes: the 8-wide loop below and its scalar tail cost more */
+    return;
+#endif
     const float mx = max_f32(row, n);
     /* exp and its sum in one pass over the row; the sum through 8 partial
      * sums and a fixed tree (deterministic, vectorizes) */

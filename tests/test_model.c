@@ -702,16 +702,19 @@ static void decode_matches_forward(int dim, int n_heads, int n_kv_heads) {
         printf("  decode vs forward, head width %d, temperature %.1f: %d positions, max |dlogp| "
                "= %.3g\n", dim / n_heads, temps[ti], compared, maxdiff);
         assert_true(compared >= 55);
-        /* AVX-512: the training matmuls and decode's packed ones are the
-         * same FMA chains (gemm.h, K <= 256 here) and SwiGLU the same
-         * arithmetic, so only attention's order differs: at most 8.4e-6
-         * measured. The AVX2 and portable instances leave the training
-         * matmuls to OpenBLAS: 1.25e-5 measured (KERNEL_CAP_AVX2 build,
-         * OpenBLAS Haswell kernels, width 32 at temperature 0.7). */
-        const double bound = kernel_isa() == KERNEL_AVX512 ? 1e-5 : 3e-5;
+        /* Float rounding in a different order, at weights 4x the usual
+         * scale: on AVX-512 the training matmuls and decode's packed ones
+         * are the same FMA chains (gemm.h, K <= 256 here) and SwiGLU and
+         * the softmax the same arithmetic, so only attention's summation
+         * order differs. Measured max over both temperatures, head width
+         * 8 / 16 / 32: AVX-512 3.1e-6 / 1.25e-5 / 6.2e-6, AVX2 (a
+         * KERNEL_CAP_AVX2 build, OpenBLAS Haswell) 3.8e-6 / 7.2e-6 /
+         * 1.25e-5. The wider heads sit at float noise: the softmax in 16
+         * lanes instead of 8 moved width 16 from 8.4e-6 to 1.25e-5. */
+        const double bound = dim / n_heads == 8 ? 1e-5 : 3e-5;
         if (!(maxdiff <= bound))
-            fail_msg("decode vs forward: %.3g > %.0e (kernels %s)", maxdiff, bound,
-                     kernel_isa_name(kernel_isa()));
+            fail_msg("decode vs forward, head width %d: %.3g > %.0e (kernels %s)", dim / n_heads,
+                     maxdiff, bound, kernel_isa_name(kernel_isa()));
     }
     forward_state_free(fs);
     kv_cache_free(kc);
