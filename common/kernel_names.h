@@ -30,6 +30,7 @@
     X(rope_forward) \
     X(rope_backward) \
     X(softmax_row) \
+    X(softmax_backward_row) \
     X(attention_decode_row) \
     X(swiglu_forward) \
     X(swiglu_decode) \
@@ -60,6 +61,7 @@
 #define rope_forward KERNEL_NAME(rope_forward)
 #define rope_backward KERNEL_NAME(rope_backward)
 #define softmax_row KERNEL_NAME(softmax_row)
+#define softmax_backward_row KERNEL_NAME(softmax_backward_row)
 #define attention_decode_row KERNEL_NAME(attention_decode_row)
 #define swiglu_forward KERNEL_NAME(swiglu_forward)
 #define swiglu_decode KERNEL_NAME(swiglu_decode)

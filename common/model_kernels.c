@@ -648,6 +648,36 @@ void softmax_row(float *row, int n) {
     for (int k = 0; k < n; k++) row[k] *= inv;
 }
 
+void softmax_backward_row(float *ds, const float *p, int n) {
+    float sum;
+#if defined(__AVX512F__)
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+    int t = 0;
+    for (; t + 32 <= n; t += 32) {
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(p + t), _mm512_loadu_ps(ds + t), a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(p + t + 16), _mm512_loadu_ps(ds + t + 16), a1);
+    }
+    for (; t < n; t += 16) {
+        const __mmask16 k = n - t >= 16 ? 0xFFFF : (__mmask16)((1u << (n - t)) - 1);
+        a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, p + t), _mm512_maskz_loadu_ps(k, ds + t), a0);
+    }
+    sum = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+    const __m512 s = _mm512_set1_ps(sum);
+    for (t = 0; t + 16 <= n; t += 16)
+        _mm512_storeu_ps(ds + t, _mm512_mul_ps(_mm512_loadu_ps(p + t),
+                                               _mm512_sub_ps(_mm512_loadu_ps(ds + t), s)));
+    for (; t < n; t++) ds[t] = p[t] * (ds[t] - sum);
+#else
+    float acc[8] = {0};
+    int t = 0;
+    for (; t + 8 <= n; t += 8)
+        for (int u = 0; u < 8; u++) acc[u] += p[t + u] * ds[t + u];
+    for (; t < n; t++) acc[0] += p[t] * ds[t];
+    sum = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (t = 0; t < n; t++) ds[t] = p[t] * (ds[t] - sum);
+#endif
+}
+
 /* Cached row t of a sequence whose first np positions live elsewhere. */
 static inline const float *kv_row(const float *own, const float *prefix, int np, int t, int KVD) {
     return (t < np ? prefix : own) + (size_t)t * KVD;

@@ -87,6 +87,11 @@ void rope_backward(float *dx, const float *cosb, const float *sinb, int B, int T
 
 /* In-place softmax of row[0..n) (float; the max is subtracted first). */
 void softmax_row(float *row, int n);
+/* Softmax backward in place: ds[t] = p[t] (ds[t] - sum_u p[u] ds[u]) over
+ * t < n, ds holding dL/dp on entry and dL/dscore on return. The sum runs
+ * in fixed partial sums (deterministic; a plain loop is one float chain,
+ * which gcc cannot vectorise without reassociating). */
+void softmax_backward_row(float *ds, const float *p, int n);
 
 /* One query row q (NH*HD) attending to the first n cached positions of
  * one sequence: position t's key and value rows (NKV*HD) are at kc, vc +

@@ -29,6 +29,7 @@ typedef struct {
     __typeof__(matmul_pack) *matmul_pack;
     __typeof__(matmul_forward_packed) *matmul_forward_packed;
     __typeof__(softmax_row) *softmax_row;
+    __typeof__(softmax_backward_row) *softmax_backward_row;
     __typeof__(rope_forward) *rope_forward;
     __typeof__(rope_backward) *rope_backward;
     __typeof__(attention_decode_row) *attention_decode_row;
@@ -42,7 +43,8 @@ typedef struct {
 
 #define KERNELS(name, I)                                                                   \
     {I, rmsnorm_forward_##name, rmsnorm_backward_##name, matmul_pack_##name,             \
-     matmul_forward_packed_##name, softmax_row_##name, rope_forward_##name,               \
+     matmul_forward_packed_##name, softmax_row_##name, softmax_backward_row_##name,       \
+     rope_forward_##name,                                                                 \
      rope_backward_##name, attention_decode_row_##name, swiglu_forward_##name,            \
      swiglu_decode_##name, swiglu_backward_##name, log_sum_exp_row_##name,                \
      logp_forward_##name, logp_backward_##name}
@@ -148,6 +150,13 @@ static void compare_instance(const Kernels *k) {
         pair[i]->softmax_row(row[i], V);
     }
     expect_close(name, "softmax_row", row[0], row[1], V, TOL);
+    float *dsr[2];
+    for (int i = 0; i < 2; i++) {
+        dsr[i] = randn(V, 10, 1.0f);
+        pair[i]->softmax_backward_row(dsr[i], row[0], V);
+    }
+    expect_close(name, "softmax_backward_row", dsr[0], dsr[1], V, TOL);
+    for (int i = 0; i < 2; i++) xfree(dsr[i]);
 
     /* RoPE forward on q and k, backward on a gradient (the training
      * attention, attention_packed.c, is one instance over these kernels) */

@@ -156,6 +156,34 @@ static void test_logp_backward_vs_naive(void **st) {
     assert_true(worst < 1e-6);
 }
 
+/* softmax_backward_row vs the double formula, at every tail length of the
+ * vector paths, on a real softmax row p. */
+static void test_softmax_backward_row_vs_naive(void **st) {
+    (void)st;
+    Rng r;
+    rng_seed(&r, 6, 1);
+    float p[256], ds[256], ds2[256];
+    double worst = 0;
+    for (int li = 0; li < NLENS; li++) {
+        const int n = lens[li];
+        fill_normal(p, n, 3.0f, &r);
+        softmax_row(p, n);
+        fill_normal(ds, n, 1.0f, &r);
+        memcpy(ds2, ds, sizeof(float) * n);
+        double sum = 0, mag = 0;
+        for (int t = 0; t < n; t++) sum += (double)p[t] * ds[t], mag += fabs((double)p[t] * ds[t]);
+        softmax_backward_row(ds2, p, n);
+        for (int t = 0; t < n; t++) {
+            /* the float scale of ds - sum: |ds| and the sum's terms */
+            const double ref = p[t] * (ds[t] - sum), unit = p[t] * (fabs(ds[t]) + mag);
+            const double err = fabs(ds2[t] - ref) / (unit + 1e-30);
+            if (err > worst) worst = err;
+        }
+    }
+    printf("  softmax_backward_row vs double: max err %.2e (of p (|ds| + sum |p ds|))\n", worst);
+    assert_true(worst < 1e-6); /* a few float ulp */
+}
+
 static void test_swiglu_vs_naive(void **st) {
     (void)st;
     enum { n = 203 };
@@ -216,6 +244,7 @@ static void test_rmsnorm_vs_naive(void **st) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_softmax_row_vs_naive),
+        cmocka_unit_test(test_softmax_backward_row_vs_naive),
         cmocka_unit_test(test_log_sum_exp_row_vs_naive),
         cmocka_unit_test(test_logp_backward_vs_naive),
         cmocka_unit_test(test_swiglu_vs_naive),
