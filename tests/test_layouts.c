@@ -185,18 +185,32 @@ static void test_killed_actor_resumes_with_fewer(void **state) {
     snprintf(dir, sizeof dir, "%s/killed", tmp);
     /* mpirun's default 1 s between SIGTERM and SIGKILL is what a user
      * gets, but on a loaded machine (CI beside other jobs) the learner's
-     * checkpoint can miss it: 5 s keeps the test about the resume */
+     * checkpoint can miss it: 5 s keeps the test about the resume.
+     * The kill must land mid-run, and a step takes milliseconds: polling
+     * the log and killing as soon as 6 steps show raced the 14 steps left,
+     * and often lost (the run was over, nothing to save). So rank 2 is
+     * found first, then frozen (SIGSTOP) before each look at the log: the
+     * learner cannot take a step without its groups, which it asks for
+     * only after logging the step before, so a frozen actor holds it
+     * within one step of the log, and 6 to 18 steps logged is a kill
+     * before step 20. 98: the run got past 18 steps in one unfrozen
+     * moment (or never reached 6) */
     int rc = run("mpirun --oversubscribe --mca odls_base_sigkill_timeout 5 -np 3 %s train "
                  "run.dir=%s grpo.init=%s/a/sft.ckpt "
                  "grpo.steps=20 %s %s %s > %s.log 2>&1 & mp=$!; "
-                 "for i in $(seq 600); do n=$(grep -c '\"version\"' %s/metrics.jsonl 2>/dev/null); "
-                 "[ \"${n:-0}\" -ge 6 ] && break; sleep 0.05; done; "
-                 "for p in $(pgrep -f '^%s train run.dir=%s '); do "
-                 "tr '\\0' '\\n' < /proc/$p/environ | grep -qx OMPI_COMM_WORLD_RANK=2 && pid=$p; done; "
-                 "[ -n \"$pid\" ] || { kill $mp; exit 99; }; kill -9 $pid; wait $mp",
-                 bin, dir, tmp, STEP_ARGS, TINY, args, dir, dir, bin, dir);
+                 "for i in $(seq 600); do for p in $(pgrep -f '^%s train run.dir=%s '); do "
+                 "tr '\\0' '\\n' < /proc/$p/environ 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=2 "
+                 "&& pid=$p; done; [ -n \"$pid\" ] && break; sleep 0.05; done; "
+                 "[ -n \"$pid\" ] || { kill $mp; exit 99; }; "
+                 "for i in $(seq 3000); do kill -STOP $pid; "
+                 "n=$(grep -c '\"version\"' %s/metrics.jsonl 2>/dev/null); "
+                 "[ \"${n:-0}\" -ge 6 ] && break; kill -CONT $pid; sleep 0.01; done; "
+                 "kill -9 $pid; wait $mp; rc=$?; "
+                 "[ \"${n:-0}\" -ge 6 ] && [ \"$n\" -le 18 ] || exit 98; exit $rc",
+                 bin, dir, tmp, STEP_ARGS, TINY, args, dir, bin, dir, dir);
     assert_int_not_equal(rc, 0);
     assert_int_not_equal(rc, 99);
+    assert_int_not_equal(rc, 98);
     /* a checkpoint of a step past the five logged before the kill: no step
      * the run trained before the kill is lost (checkpoint_every = 1000).
      * The SIGTERM finds the learner either in a wait that cannot end (the
