@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -143,13 +142,6 @@ void blas_set_threads(int n) {
 }
 
 const char *blas_corename(void) { return openblas_get_corename(); }
-
-int blas_core_has_avx512(const char *core) {
-    static const char *const avx512_cores[] = {"skylakex", "cooperlake", "sapphirerapids"};
-    for (size_t i = 0; core && i < sizeof avx512_cores / sizeof avx512_cores[0]; i++)
-        if (strcasecmp(core, avx512_cores[i]) == 0) return 1;
-    return 0;
-}
 
 void blas_describe(char *buf, size_t n) {
     char kern[128];

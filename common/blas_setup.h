@@ -21,10 +21,6 @@ void blas_set_threads(int n);
 int blas_fit_threads(int wanted, int local_ranks, int online_cpus, int allowed_cpus);
 /* OpenBLAS kernel set in use, e.g. "Haswell" or "SkylakeX". */
 const char *blas_corename(void);
-/* 1 if OpenBLAS kernel set core (a blas_corename) runs AVX-512 sgemm
- * kernels (SkylakeX, Cooperlake, SapphireRapids), 0 otherwise (Haswell,
- * Zen, ...: 256-bit FMA, at most half an AVX-512 core's peak). */
-int blas_core_has_avx512(const char *core);
 /* One line for logs and benchmarks: the model kernels in use
  * (kernel_describe), OpenBLAS's kernel set, OPENBLAS_CORETYPE as the user
  * set it (never changed here) and the BLAS threads per rank, e.g.

@@ -16,7 +16,7 @@
 #define KERNEL_ISA generic
 #endif
 #include "kernel_names.h"
-#include "blas_setup.h"
+#include "blas_core.h"
 #include "gemm.h"
 #include "model_kernels.h"
 
@@ -162,7 +162,7 @@ void rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *in
 enum { GEMM_WIDE = 512 };
 static int own_gemm(int M, int Nc, int dw) {
 #if defined(__AVX512F__)
-    if (!blas_core_has_avx512(blas_corename())) return 1;
+    if (!blas_core_has_avx512(openblas_get_corename())) return 1;
     return Nc < GEMM_WIDE && (!dw || M < GEMM_WIDE);
 #else
     (void)M, (void)Nc, (void)dw;

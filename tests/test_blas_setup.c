@@ -22,6 +22,7 @@
 
 #include <cblas.h>
 
+#include "blas_core.h"
 #include "blas_setup.h"
 
 static void test_fit_threads(void **state) {
