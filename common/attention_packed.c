@@ -107,10 +107,9 @@ void attention_backward_packed(float *dq, float *dk, float *dv, float *dscore,
                           KVD);
                     for (int j = a; j < b; j++) {
                         const float *p = P + (size_t)(i0 + j) * W;
-                        float *ds = dS + (size_t)(i0 + j) * W, sum = 0.0f;
+                        float *ds = dS + (size_t)(i0 + j) * W;
                         const int n = np + j + 1;
-                        for (int t = 0; t < n; t++) sum += p[t] * ds[t];
-                        for (int t = 0; t < n; t++) ds[t] = p[t] * (ds[t] - sum);
+                        softmax_backward_row(ds, p, n);
                         memset(ds + n, 0, sizeof(float) * (size_t)(b - j - 1));
                     }
                 }

@@ -18,6 +18,7 @@
     X(encoder_forward) \
     X(encoder_backward) \
     X(rmsnorm_forward) \
+    X(rmsnorm_forward_copy) \
     X(rmsnorm_backward) \
     X(matmul_forward) \
     X(matmul_backward) \
@@ -30,6 +31,7 @@
     X(rope_forward) \
     X(rope_backward) \
     X(softmax_row) \
+    X(softmax_backward_row) \
     X(attention_decode_row) \
     X(swiglu_forward) \
     X(swiglu_decode) \
@@ -48,6 +50,7 @@
 #define encoder_forward KERNEL_NAME(encoder_forward)
 #define encoder_backward KERNEL_NAME(encoder_backward)
 #define rmsnorm_forward KERNEL_NAME(rmsnorm_forward)
+#define rmsnorm_forward_copy KERNEL_NAME(rmsnorm_forward_copy)
 #define rmsnorm_backward KERNEL_NAME(rmsnorm_backward)
 #define matmul_forward KERNEL_NAME(matmul_forward)
 #define matmul_backward KERNEL_NAME(matmul_backward)
@@ -60,6 +63,7 @@
 #define rope_forward KERNEL_NAME(rope_forward)
 #define rope_backward KERNEL_NAME(rope_backward)
 #define softmax_row KERNEL_NAME(softmax_row)
+#define softmax_backward_row KERNEL_NAME(softmax_backward_row)
 #define attention_decode_row KERNEL_NAME(attention_decode_row)
 #define swiglu_forward KERNEL_NAME(swiglu_forward)
 #define swiglu_decode KERNEL_NAME(swiglu_decode)
