@@ -18,6 +18,7 @@
     X(encoder_forward) \
     X(encoder_backward) \
     X(rmsnorm_forward) \
+    X(rmsnorm_forward_copy) \
     X(rmsnorm_backward) \
     X(matmul_forward) \
     X(matmul_backward) \
@@ -49,6 +50,7 @@
 #define encoder_forward KERNEL_NAME(encoder_forward)
 #define encoder_backward KERNEL_NAME(encoder_backward)
 #define rmsnorm_forward KERNEL_NAME(rmsnorm_forward)
+#define rmsnorm_forward_copy KERNEL_NAME(rmsnorm_forward_copy)
 #define rmsnorm_backward KERNEL_NAME(rmsnorm_backward)
 #define matmul_forward KERNEL_NAME(matmul_forward)
 #define matmul_backward KERNEL_NAME(matmul_backward)

@@ -357,24 +357,23 @@ static void trunk_forward(const Model *m, ForwardState *s) {
         const float *w1 = m->w.w1 + (size_t)l * HF * D, *w2 = m->w.w2 + (size_t)l * D * HF;
         const float *w3 = m->w.w3 + (size_t)l * HF * D;
 
-        rmsnorm_forward(xn, s->rstd_att + (size_t)l * N, x, m->w.rms_att + (size_t)l * D, N, D,
-                        c->norm_eps);
+        /* xn, and the residual copy x -> xmid that Wo's product adds into */
+        rmsnorm_forward_copy(xn, s->rstd_att + (size_t)l * N, xmid, x,
+                             m->w.rms_att + (size_t)l * D, N, D, c->norm_eps);
         matmul_forward(q, xn, wq, N, D, D, 0.0f);
         matmul_forward(k, xn, wk, N, D, KVD, 0.0f);
         matmul_forward(v, xn, wv, N, D, KVD, 0.0f);
         rope_packed(q, s, D, HD, +1);
         rope_packed(k, s, KVD, HD, +1);
         attention_forward_packed(s->atty + l * ND, s->att + l * NA, q, k, v, lay, NH, NKV, HD);
-        memcpy(xmid, x, sizeof(float) * ND); /* the residual, then += atty Wo^T */
-        matmul_forward(xmid, s->atty + l * ND, wo, N, D, D, 1.0f);
+        matmul_forward(xmid, s->atty + l * ND, wo, N, D, D, 1.0f); /* xmid = x + atty Wo^T */
 
-        rmsnorm_forward(xn2, s->rstd_ffn + (size_t)l * N, xmid, m->w.rms_ffn + (size_t)l * D, N,
-                        D, c->norm_eps);
+        rmsnorm_forward_copy(xn2, s->rstd_ffn + (size_t)l * N, xout, xmid,
+                             m->w.rms_ffn + (size_t)l * D, N, D, c->norm_eps);
         matmul_forward(h1, xn2, w1, N, D, HF, 0.0f);
         matmul_forward(h3, xn2, w3, N, D, HF, 0.0f);
         swiglu_forward(s->hg + l * NF, s->hsig + l * NF, h1, h3, NF);
-        memcpy(xout, xmid, sizeof(float) * ND);
-        matmul_forward(xout, s->hg + l * NF, w2, N, HF, D, 1.0f);
+        matmul_forward(xout, s->hg + l * NF, w2, N, HF, D, 1.0f); /* xout = xmid + hg W2^T */
     }
     rmsnorm_forward(s->xn_final, s->rstd_final, s->res + (size_t)L * ND, m->w.rms_final, N, D,
                     c->norm_eps);

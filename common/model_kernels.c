@@ -45,14 +45,47 @@ static double sumsq_f64(const float *x, int n) {
     return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 }
 
+/* The 8 partial sums of dot_f32 and rms_dot: lane u sums the terms u, u + 8,
+ * u + 16, ... in order, the tail is added to lane 0, then a fixed tree. On
+ * AVX2 / AVX-512 the lanes are one ymm: the same adds in the same order, so
+ * every instance gives the same bits (gcc's own vectorization of the
+ * scalar form transposes 16 blocks at a time through permutes). */
+static inline float tree8_f32(const float acc[8]) {
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
 /* float dot with 8 partial sums, so the loop vectorizes without reassociation. */
 static float dot_f32(const float *a, const float *b, int n) {
     float acc[8] = {0};
     int i = 0;
+#if defined(__AVX2__)
+    __m256 v = _mm256_setzero_ps();
+    for (; i + 8 <= n; i += 8)
+        v = _mm256_add_ps(v, _mm256_mul_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
+    _mm256_storeu_ps(acc, v);
+#endif
     for (; i + 8 <= n; i += 8)
         for (int j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];
     for (; i < n; i++) acc[0] += a[i] * b[i];
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    return tree8_f32(acc);
+}
+
+/* sum of a[i] * b[i] * c[i], (a b) c, in dot_f32's order. */
+static float rms_dot(const float *a, const float *b, const float *c, int n) {
+    float acc[8] = {0};
+    int i = 0;
+#if defined(__AVX2__)
+    __m256 v = _mm256_setzero_ps();
+    for (; i + 8 <= n; i += 8)
+        v = _mm256_add_ps(v, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(a + i),
+                                                         _mm256_loadu_ps(b + i)),
+                                           _mm256_loadu_ps(c + i)));
+    _mm256_storeu_ps(acc, v);
+#endif
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j] * c[i + j];
+    for (; i < n; i++) acc[0] += a[i] * b[i] * c[i];
+    return tree8_f32(acc);
 }
 
 /* exp(x) in float to ~1.4 ulp (Cephes expf: Cody-Waite reduction by ln 2
@@ -120,6 +153,20 @@ void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, 
     }
 }
 
+void rmsnorm_forward_copy(float *out, float *rstd, float *copy, const float *inp, const float *w,
+                          int N, int D, float eps) {
+    for (int i = 0; i < N; i++) {
+        const float *x = inp + (size_t)i * D;
+        float *o = out + (size_t)i * D, *cp = copy + (size_t)i * D;
+        float r = (float)(1.0 / sqrt(sumsq_f64(x, D) / D + (double)eps));
+        for (int j = 0; j < D; j++) {
+            o[j] = w[j] * (x[j] * r);
+            cp[j] = x[j];
+        }
+        if (rstd) rstd[i] = r;
+    }
+}
+
 /* With xhat = x * r and g = dout * w:
  *   dx = r * (g - xhat * mean(g * xhat)),  dw += dout * xhat. */
 void rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp,
@@ -129,12 +176,7 @@ void rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *in
         const float *d = dout + (size_t)i * D;
         float *dx = dinp + (size_t)i * D;
         float r = rstd[i];
-        float acc[8] = {0};
-        int j = 0;
-        for (; j + 8 <= D; j += 8)
-            for (int u = 0; u < 8; u++) acc[u] += d[j + u] * w[j + u] * x[j + u];
-        for (; j < D; j++) acc[0] += d[j] * w[j] * x[j];
-        float dot = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+        float dot = rms_dot(d, w, x, D);
         float c = dot * r * r / D; /* mean(g * xhat) * r, folded */
         for (int k = 0; k < D; k++) {
             dw[k] += d[k] * x[k] * r;
@@ -559,17 +601,19 @@ void rope_row(float *x, const float *cos_row, const float *sin_row, int C, int H
         const __m512 sg = _mm512_set_ps(sgn, -sgn, sgn, -sgn, sgn, -sgn, sgn, -sgn, sgn, -sgn,
                                         sgn, -sgn, sgn, -sgn, sgn, -sgn);
         i0 = half / 8 * 8;
-        for (int h = 0; h < C; h += HD)
-            for (int i = 0; i < i0; i += 8) {
-                const __m512 c0 = _mm512_castps256_ps512(_mm256_loadu_ps(cos_row + i));
-                const __m512 s0 = _mm512_castps256_ps512(_mm256_loadu_ps(sin_row + i));
-                const __m512 c = _mm512_permutexvar_ps(dup, c0);
-                const __m512 sn = _mm512_mul_ps(_mm512_permutexvar_ps(dup, s0), sg);
+        /* the angles' vectors once per row, not once per head */
+        for (int i = 0; i < i0; i += 8) {
+            const __m512 c0 = _mm512_castps256_ps512(_mm256_loadu_ps(cos_row + i));
+            const __m512 s0 = _mm512_castps256_ps512(_mm256_loadu_ps(sin_row + i));
+            const __m512 c = _mm512_permutexvar_ps(dup, c0);
+            const __m512 sn = _mm512_mul_ps(_mm512_permutexvar_ps(dup, s0), sg);
+            for (int h = 0; h < C; h += HD) {
                 float *xh = x + h + 2 * i;
                 const __m512 v = _mm512_loadu_ps(xh);
                 const __m512 sw = _mm512_permute_ps(v, 0xB1); /* (x1, x0) per pair */
                 _mm512_storeu_ps(xh, _mm512_add_ps(_mm512_mul_ps(v, c), _mm512_mul_ps(sw, sn)));
             }
+        }
     }
 #endif
     for (int h = 0; h < C; h += HD) {
@@ -649,33 +693,8 @@ void softmax_row(float *row, int n) {
 }
 
 void softmax_backward_row(float *ds, const float *p, int n) {
-    float sum;
-#if defined(__AVX512F__)
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0;
-    int t = 0;
-    for (; t + 32 <= n; t += 32) {
-        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(p + t), _mm512_loadu_ps(ds + t), a0);
-        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(p + t + 16), _mm512_loadu_ps(ds + t + 16), a1);
-    }
-    for (; t < n; t += 16) {
-        const __mmask16 k = n - t >= 16 ? 0xFFFF : (__mmask16)((1u << (n - t)) - 1);
-        a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, p + t), _mm512_maskz_loadu_ps(k, ds + t), a0);
-    }
-    sum = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
-    const __m512 s = _mm512_set1_ps(sum);
-    for (t = 0; t + 16 <= n; t += 16)
-        _mm512_storeu_ps(ds + t, _mm512_mul_ps(_mm512_loadu_ps(p + t),
-                                               _mm512_sub_ps(_mm512_loadu_ps(ds + t), s)));
-    for (; t < n; t++) ds[t] = p[t] * (ds[t] - sum);
-#else
-    float acc[8] = {0};
-    int t = 0;
-    for (; t + 8 <= n; t += 8)
-        for (int u = 0; u < 8; u++) acc[u] += p[t + u] * ds[t + u];
-    for (; t < n; t++) acc[0] += p[t] * ds[t];
-    sum = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (t = 0; t < n; t++) ds[t] = p[t] * (ds[t] - sum);
-#endif
+    const float sum = dot_f32(p, ds, n);
+    for (int t = 0; t < n; t++) ds[t] = p[t] * (ds[t] - sum);
 }
 
 /* Cached row t of a sequence whose first np positions live elsewhere. */

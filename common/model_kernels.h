@@ -26,6 +26,11 @@ void encoder_backward(float *dwte, const float *dx, const int *tokens, int N, in
 /* out = w * x / rms(x) per row; rstd (N) gets 1/rms, may be NULL. */
 void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int D,
                      float eps);
+/* rmsnorm_forward that also copies inp into copy (N, D) in the same pass
+ * over each row: the training forward's residual copy, which the next
+ * matmul adds into (beta 1). The same bits as rmsnorm_forward + memcpy. */
+void rmsnorm_forward_copy(float *out, float *rstd, float *copy, const float *inp, const float *w,
+                          int N, int D, float eps);
 /* Adds into dinp (N, D) and dw (D). */
 void rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp,
                       const float *w, const float *rstd, int N, int D);
@@ -87,10 +92,10 @@ void rope_backward(float *dx, const float *cosb, const float *sinb, int B, int T
 
 /* In-place softmax of row[0..n) (float; the max is subtracted first). */
 void softmax_row(float *row, int n);
-/* Softmax backward in place: ds[t] = p[t] (ds[t] - sum_u p[u] ds[u]) over
- * t < n, ds holding dL/dp on entry and dL/dscore on return. The sum runs
- * in fixed partial sums (deterministic; a plain loop is one float chain,
- * which gcc cannot vectorise without reassociating). */
+/* The softmax's backward on one row, in place: ds (n) holds dL/dp on
+ * entry and dL/dscore on return, ds = p * (ds - sum(p * ds)). The sum
+ * runs through 8 partial sums in a fixed order on every instance, so they
+ * give the same bits. */
 void softmax_backward_row(float *ds, const float *p, int n);
 
 /* One query row q (NH*HD) attending to the first n cached positions of

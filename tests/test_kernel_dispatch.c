@@ -25,6 +25,7 @@
 typedef struct {
     KernelIsa isa;
     __typeof__(rmsnorm_forward) *rmsnorm_forward;
+    __typeof__(rmsnorm_forward_copy) *rmsnorm_forward_copy;
     __typeof__(rmsnorm_backward) *rmsnorm_backward;
     __typeof__(matmul_pack) *matmul_pack;
     __typeof__(matmul_forward_packed) *matmul_forward_packed;
@@ -42,9 +43,9 @@ typedef struct {
 } Kernels;
 
 #define KERNELS(name, I)                                                                   \
-    {I, rmsnorm_forward_##name, rmsnorm_backward_##name, matmul_pack_##name,             \
-     matmul_forward_packed_##name, softmax_row_##name, softmax_backward_row_##name,       \
-     rope_forward_##name,                                                                 \
+    {I, rmsnorm_forward_##name, rmsnorm_forward_copy_##name, rmsnorm_backward_##name,     \
+     matmul_pack_##name, matmul_forward_packed_##name, softmax_row_##name,                \
+     softmax_backward_row_##name, rope_forward_##name,                                    \
      rope_backward_##name, attention_decode_row_##name, swiglu_forward_##name,            \
      swiglu_decode_##name, swiglu_backward_##name, log_sum_exp_row_##name,                \
      logp_forward_##name, logp_backward_##name}
@@ -106,6 +107,34 @@ static void compare_decode_rows(const Kernels *k, const Kernels *g) {
         }
 }
 
+/* RoPE at head widths whose half takes the AVX-512 path (8 pairs a zmm,
+ * 40: with a scalar tail), several heads a row, forward and backward:
+ * bit for bit against the portable instance. */
+static void compare_rope(const Kernels *k, const Kernels *g) {
+    const int hds[] = {16, 40, 64};
+    const Kernels *pair[2] = {k, g};
+    for (size_t a = 0; a < sizeof hds / sizeof *hds; a++) {
+        const int hd = hds[a], C = 3 * hd;
+        float *cosb = xmalloc(sizeof(float) * T * hd / 2), *sinb = xmalloc(sizeof(float) * T * hd / 2);
+        rope_tables(cosb, sinb, T, hd, 10000.0f);
+        float *x0 = randn((size_t)B * T * C, 80 + a, 1.0f), *x[2];
+        for (int i = 0; i < 2; i++) {
+            x[i] = xmalloc(sizeof(float) * B * T * C);
+            memcpy(x[i], x0, sizeof(float) * B * T * C);
+            pair[i]->rope_forward(x[i], cosb, sinb, B, T, C, hd);
+        }
+        char what[48];
+        snprintf(what, sizeof what, "rope HD=%d", hd);
+        expect_close(kernel_isa_name(k->isa), what, x[0], x[1], (size_t)B * T * C, TOL);
+        if (memcmp(x[0], x[1], sizeof(float) * B * T * C) != 0)
+            fail_msg("%s %s forward: not bit-identical", kernel_isa_name(k->isa), what);
+        for (int i = 0; i < 2; i++) pair[i]->rope_backward(x[i], cosb, sinb, B, T, C, hd);
+        if (memcmp(x[0], x[1], sizeof(float) * B * T * C) != 0)
+            fail_msg("%s %s backward: not bit-identical", kernel_isa_name(k->isa), what);
+        xfree(cosb); xfree(sinb); xfree(x0); xfree(x[0]); xfree(x[1]);
+    }
+}
+
 /* Runs every kernel of instance k and of the portable one on the same
  * inputs and compares the outputs. */
 static void compare_instance(const Kernels *k) {
@@ -125,6 +154,22 @@ static void compare_instance(const Kernels *k) {
     expect_close(name, "rmsnorm_forward", y[0], y[1], (size_t)N * D, TOL);
     expect_close(name, "rmsnorm_backward dx", dx[0], dx[1], (size_t)N * D, TOL);
     expect_close(name, "rmsnorm_backward dw", dw[0], dw[1], D, TOL);
+    /* RMSNorm's sums run in one fixed order on every instance (double
+     * partial sums forward, rms_dot's 8 float lanes backward): the same bits */
+    if (memcmp(y[0], y[1], sizeof(float) * N * D) != 0 || memcmp(rstd[0], rstd[1], sizeof(float) * N) != 0)
+        fail_msg("%s rmsnorm_forward: not bit-identical to the portable instance", name);
+    if (memcmp(dx[0], dx[1], sizeof(float) * N * D) != 0 || memcmp(dw[0], dw[1], sizeof(float) * D) != 0)
+        fail_msg("%s rmsnorm_backward: not bit-identical to the portable instance", name);
+    for (int i = 0; i < 2; i++) { /* the copying form: the same bits again, and the copy */
+        float *yc = xmalloc(sizeof(float) * N * D), *cp = xmalloc(sizeof(float) * N * D);
+        float rc[N];
+        pair[i]->rmsnorm_forward_copy(yc, rc, cp, x, w, N, D, 1e-5f);
+        if (memcmp(yc, y[i], sizeof(float) * N * D) != 0 || memcmp(rc, rstd[i], sizeof rc) != 0 ||
+            memcmp(cp, x, sizeof(float) * N * D) != 0)
+            fail_msg("%s rmsnorm_forward_copy: not rmsnorm_forward + memcpy", kernel_isa_name(pair[i]->isa));
+        xfree(yc);
+        xfree(cp);
+    }
 
     /* packed decode matmul, beta 0 then beta 1, with row strides */
     float *wm = randn((size_t)OC * D, 4, 0.5f);
@@ -150,13 +195,24 @@ static void compare_instance(const Kernels *k) {
         pair[i]->softmax_row(row[i], V);
     }
     expect_close(name, "softmax_row", row[0], row[1], V, TOL);
-    float *dsr[2];
-    for (int i = 0; i < 2; i++) {
-        dsr[i] = randn(V, 10, 1.0f);
-        pair[i]->softmax_backward_row(dsr[i], row[0], V);
+    /* its backward on the portable instance's probabilities, at lengths
+     * around the 8-lane blocks: one fixed order of sums, the same bits */
+    for (int n = 1; n <= V; n += n < 20 ? 1 : 11) {
+        float *gr = randn((size_t)n, 100 + n, 1.0f), *ds[2];
+        for (int i = 0; i < 2; i++) {
+            ds[i] = xmalloc(sizeof(float) * n);
+            memcpy(ds[i], gr, sizeof(float) * n);
+            pair[i]->softmax_backward_row(ds[i], row[1], n);
+        }
+        char what[48];
+        snprintf(what, sizeof what, "softmax_backward_row n=%d", n);
+        if (n == V) expect_close(name, what, ds[0], ds[1], (size_t)n, TOL);
+        if (memcmp(ds[0], ds[1], sizeof(float) * n) != 0)
+            fail_msg("%s %s: not bit-identical to the portable instance", name, what);
+        xfree(gr);
+        xfree(ds[0]);
+        xfree(ds[1]);
     }
-    expect_close(name, "softmax_backward_row", dsr[0], dsr[1], V, TOL);
-    for (int i = 0; i < 2; i++) xfree(dsr[i]);
 
     /* RoPE forward on q and k, backward on a gradient (the training
      * attention, attention_packed.c, is one instance over these kernels) */
@@ -180,6 +236,12 @@ static void compare_instance(const Kernels *k) {
     expect_close(name, "rope_forward", q[0], q[1], (size_t)B * T * QD, TOL);
     expect_close(name, "rope_forward k", kk[0], kk[1], (size_t)B * T * KD, TOL);
     expect_close(name, "rope_backward", dq[0], dq[1], (size_t)B * T * QD, TOL);
+    compare_rope(k, g);
+    /* a rotation is two products and a sum per element on every instance */
+    if (memcmp(q[0], q[1], sizeof(float) * B * T * QD) != 0 ||
+        memcmp(kk[0], kk[1], sizeof(float) * B * T * KD) != 0 ||
+        memcmp(dq[0], dq[1], sizeof(float) * B * T * QD) != 0)
+        fail_msg("%s rope: not bit-identical to the portable instance", name);
 
     /* one decode row over the first sequence's T cached positions */
     float *orow[2];

@@ -8,8 +8,10 @@
  *     (the vector max and its tail), NaN propagated;
  *   - logp_backward (exp_f32): vs w / T (softmax - onehot), full and
  *     truncated, padding rows zero;
- *   - swiglu_forward / recompute / backward and rmsnorm_forward / backward
- *     vs their formulas (backward against the analytic derivative). */
+ *   - softmax_backward_row vs p * (g - sum(p g)) in double;
+ *   - swiglu_forward / backward and rmsnorm_forward / backward vs their
+ *     formulas (backward against the analytic derivative), and
+ *     rmsnorm_forward_copy bit for bit as rmsnorm_forward + memcpy. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -59,6 +61,36 @@ static void test_softmax_row_vs_naive(void **st) {
     }
     printf("  softmax_row vs double: max rel err %.2e\n", worst);
     assert_true(worst < 4e-6); /* float: a few ulp from x - max, exp_f32 and the sum */
+}
+
+/* The attention softmax's backward on rows of every length in lens:
+ * probabilities from softmax_row, a random upstream gradient. */
+static void test_softmax_backward_row_vs_naive(void **st) {
+    (void)st;
+    Rng r;
+    rng_seed(&r, 15, 1);
+    float p[256], g[256], ds[256], ds2[256];
+    double worst = 0;
+    for (int li = 0; li < NLENS; li++) {
+        const int n = lens[li];
+        fill_normal(p, n, 3.0f, &r);
+        softmax_row(p, n);
+        fill_normal(g, n, 1.0f, &r);
+        memcpy(ds, g, sizeof(float) * n);
+        softmax_backward_row(ds, p, n);
+        memcpy(ds2, g, sizeof(float) * n);
+        softmax_backward_row(ds2, p, n);
+        assert_memory_equal(ds, ds2, sizeof(float) * n); /* deterministic */
+        double sum = 0;
+        for (int t = 0; t < n; t++) sum += (double)p[t] * g[t];
+        for (int t = 0; t < n; t++) {
+            const double ref = p[t] * (g[t] - sum);
+            const double err = fabs(ds[t] - ref) / (1e-3 + fabs(ref));
+            if (err > worst) worst = err;
+        }
+    }
+    printf("  softmax_backward_row vs double: max rel err %.2e\n", worst);
+    assert_true(worst < 1e-5);
 }
 
 static void test_log_sum_exp_row_vs_naive(void **st) {
@@ -156,34 +188,6 @@ static void test_logp_backward_vs_naive(void **st) {
     assert_true(worst < 1e-6);
 }
 
-/* softmax_backward_row vs the double formula, at every tail length of the
- * vector paths, on a real softmax row p. */
-static void test_softmax_backward_row_vs_naive(void **st) {
-    (void)st;
-    Rng r;
-    rng_seed(&r, 6, 1);
-    float p[256], ds[256], ds2[256];
-    double worst = 0;
-    for (int li = 0; li < NLENS; li++) {
-        const int n = lens[li];
-        fill_normal(p, n, 3.0f, &r);
-        softmax_row(p, n);
-        fill_normal(ds, n, 1.0f, &r);
-        memcpy(ds2, ds, sizeof(float) * n);
-        double sum = 0, mag = 0;
-        for (int t = 0; t < n; t++) sum += (double)p[t] * ds[t], mag += fabs((double)p[t] * ds[t]);
-        softmax_backward_row(ds2, p, n);
-        for (int t = 0; t < n; t++) {
-            /* the float scale of ds - sum: |ds| and the sum's terms */
-            const double ref = p[t] * (ds[t] - sum), unit = p[t] * (fabs(ds[t]) + mag);
-            const double err = fabs(ds2[t] - ref) / (unit + 1e-30);
-            if (err > worst) worst = err;
-        }
-    }
-    printf("  softmax_backward_row vs double: max err %.2e (of p (|ds| + sum |p ds|))\n", worst);
-    assert_true(worst < 1e-6); /* a few float ulp */
-}
-
 static void test_swiglu_vs_naive(void **st) {
     (void)st;
     enum { n = 203 };
@@ -239,6 +243,12 @@ static void test_rmsnorm_vs_naive(void **st) {
         }
     }
     for (int k = 0; k < D; k++) assert_true(fabs(dw[k] - dw_ref[k]) < 1e-5 * (1 + fabs(dw_ref[k])));
+    /* the forward with the residual copy: the same bits, and the copy */
+    float out2[N * D], rstd2[N], copy[N * D];
+    rmsnorm_forward_copy(out2, rstd2, copy, x, w, N, D, eps);
+    assert_memory_equal(out2, out, sizeof out);
+    assert_memory_equal(rstd2, rstd, sizeof rstd);
+    assert_memory_equal(copy, x, sizeof x);
 }
 
 int main(void) {
