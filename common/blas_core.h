@@ -9,5 +9,9 @@
  * sgemm kernels (SkylakeX, Cooperlake, SapphireRapids), 0 otherwise
  * (Haswell, Zen, ...: 256-bit FMA, at most half an AVX-512 core's peak). */
 int blas_core_has_avx512(const char *core);
+/* blas_core_has_avx512 of the kernel set this process's OpenBLAS runs,
+ * looked up once (the set is fixed when the library loads): gemm_fastest
+ * asks on every product, attention's small ones included. */
+int blas_kernels_avx512(void);
 
 #endif

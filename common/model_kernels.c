@@ -142,27 +142,27 @@ void encoder_backward(float *dwte, const float *dx, const int *tokens, int N, in
 
 /* ---- RMSNorm -------------------------------------------------------------- */
 
+/* One row: o = w * x * r, returns r = 1/rms(x). */
+static inline float rmsnorm_row(float *o, const float *x, const float *w, int D, float eps) {
+    const float r = (float)(1.0 / sqrt(sumsq_f64(x, D) / D + (double)eps));
+    for (int j = 0; j < D; j++) o[j] = w[j] * (x[j] * r);
+    return r;
+}
+
 void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int D,
                      float eps) {
     for (int i = 0; i < N; i++) {
-        const float *x = inp + (size_t)i * D;
-        float *o = out + (size_t)i * D;
-        float r = (float)(1.0 / sqrt(sumsq_f64(x, D) / D + (double)eps));
-        for (int j = 0; j < D; j++) o[j] = w[j] * (x[j] * r);
+        const float r = rmsnorm_row(out + (size_t)i * D, inp + (size_t)i * D, w, D, eps);
         if (rstd) rstd[i] = r;
     }
 }
 
 void rmsnorm_forward_copy(float *out, float *rstd, float *copy, const float *inp, const float *w,
                           int N, int D, float eps) {
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < N; i++) { /* the row's copy while it is in L1 */
         const float *x = inp + (size_t)i * D;
-        float *o = out + (size_t)i * D, *cp = copy + (size_t)i * D;
-        float r = (float)(1.0 / sqrt(sumsq_f64(x, D) / D + (double)eps));
-        for (int j = 0; j < D; j++) {
-            o[j] = w[j] * (x[j] * r);
-            cp[j] = x[j];
-        }
+        const float r = rmsnorm_row(out + (size_t)i * D, x, w, D, eps);
+        memcpy(copy + (size_t)i * D, x, sizeof(float) * D);
         if (rstd) rstd[i] = r;
     }
 }
@@ -204,7 +204,7 @@ void rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *in
 enum { GEMM_WIDE = 512 };
 static int own_gemm(int M, int Nc, int dw) {
 #if defined(__AVX512F__)
-    if (!blas_core_has_avx512(openblas_get_corename())) return 1;
+    if (!blas_kernels_avx512()) return 1;
     return Nc < GEMM_WIDE && (!dw || M < GEMM_WIDE);
 #else
     (void)M, (void)Nc, (void)dw;
