@@ -171,6 +171,11 @@ static void prefetch_floats(const float *p, size_t n) {
     for (size_t i = 0; i < n; i += 16) __builtin_prefetch(p + i, 0, 3);
 }
 
+/* Asks for n floats from p into L2. */
+static void prefetch_floats_l2(const float *p, size_t n) {
+    for (size_t i = 0; i < n; i += 16) __builtin_prefetch(p + i, 0, 2);
+}
+
 /* Runs n rows (token tokens[i] of slot d->slot[i] at position d->pos[i])
  * through the model, appending their keys and values to the cache, and
  * writes logits (n_out, V) for rows d->out_row[0 .. n_out-1] (NULL: the
@@ -212,6 +217,8 @@ static void decode_rows(const Model *m, KVCache *c, const int *tokens, int n, in
                 const int s1 = d->slot[i + 1], t0 = c->share_len[s1], t1 = d->pos[i + 1] + 1;
                 prefetch_floats(kc + s1 * per_slot + (size_t)t0 * KVD,
                                 (size_t)(t1 - t0 < 4 ? t1 - t0 : 4) * KVD);
+                prefetch_floats_l2(kc + s1 * per_slot + (size_t)t0 * KVD, (size_t)(t1 - t0) * KVD);
+                prefetch_floats_l2(vc + s1 * per_slot + (size_t)t0 * KVD, (size_t)(t1 - t0) * KVD);
             }
             attention_decode_row(d->atty + (size_t)i * D, d->scores, d->qkv + (size_t)i * QKV,
                                  kc + so, vc + so, kc + sp, vc + sp, c->share_len[s],

@@ -878,34 +878,57 @@ static void softmax_row16(float *row, int n) {
     _mm512_mask_storeu_ps(tail, last, _mm512_mul_ps(_mm512_maskz_loadu_ps(last, tail), inv));
 }
 
-/* y (nv vectors) = sum over t < n of sh[t] * (row t of the cached values,
- * columns vo ..): nv * P accumulators, position t feeding phase t % P (so
- * the sum depends on n alone, not on where a shared prefix ends), the P
- * phases added at the end; P * nv = 8 chains hide the FMA latency. */
+/* Heads a value pass covers at once: their outputs fill at most 16 zmm. */
+#define VALUE_HEADS(HD) ((HD) / 16 >= 16 ? 1 : 16 / ((HD) / 16))
+
+/* out (nh heads from h0, HD = 16 nq each) = sum over t < n of p[h][t] *
+ * (row t of the cached values, head h's columns): position-major, each
+ * cached row read once, front to back, for all nh heads; one chain per
+ * output vector, in position order (nh * nq independent chains). Inlined
+ * with a constant nq, the loops unroll and the accumulators stay in
+ * registers (gcc keeps an array of vectors indexed at run time in memory). */
 static inline __attribute__((always_inline)) void
-value_sum(float *y, const float *sh, const float *vc, const float *vp, int np, int n, int KVD,
-          size_t vo, int nv, int P) {
-    __m512 acc[8];
-    for (int i = 0; i < 8; i++) acc[i] = _mm512_setzero_ps();
-    int t = 0;
-    for (; t + P <= n; t += P)
-        for (int p = 0; p < P; p++) {
-            const __m512 s = _mm512_set1_ps(sh[t + p]);
-            const float *row = kv_row(vc, vp, np, t + p, KVD) + vo;
-            for (int i = 0; i < nv; i++)
-                acc[p * nv + i] = _mm512_fmadd_ps(s, _mm512_loadu_ps(row + 16 * i), acc[p * nv + i]);
-        }
-    for (int p = 0; t < n; t++, p++) {
-        const __m512 s = _mm512_set1_ps(sh[t]);
-        const float *row = kv_row(vc, vp, np, t, KVD) + vo;
-        for (int i = 0; i < nv; i++)
-            acc[p * nv + i] = _mm512_fmadd_ps(s, _mm512_loadu_ps(row + 16 * i), acc[p * nv + i]);
+value_rows_nq(float *out, const float *p, const float *vc, const float *vp, int np, int n,
+              int KVD, int h0, int nh, int group, int nq) {
+    const int HD = 16 * nq;
+    __m512 acc[16];
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
+    for (int t = 0; t < n; t++) {
+        const float *row = kv_row(vc, vp, np, t, KVD);
+#pragma GCC unroll 16
+        for (int h = 0; h < 16 / nq; h++)
+            if (h < nh) {
+                const __m512 s = _mm512_set1_ps(p[(size_t)h * n + t]);
+                const float *vh = row + (size_t)((h0 + h) / group) * HD;
+#pragma GCC unroll 16
+                for (int i = 0; i < nq; i++)
+                    acc[h * nq + i] = _mm512_fmadd_ps(s, _mm512_loadu_ps(vh + 16 * i), acc[h * nq + i]);
+            }
     }
-    for (int w = P; w > 1; w /= 2) /* phases p and p + w/2 pairwise: a fixed tree */
-        for (int p = 0; p < w / 2; p++)
-            for (int i = 0; i < nv; i++)
-                acc[p * nv + i] = _mm512_add_ps(acc[p * nv + i], acc[(p + w / 2) * nv + i]);
-    for (int i = 0; i < nv; i++) _mm512_storeu_ps(y + 16 * i, acc[i]);
+#pragma GCC unroll 16
+    for (int h = 0; h < 16 / nq; h++)
+        if (h < nh)
+#pragma GCC unroll 16
+            for (int i = 0; i < nq; i++) _mm512_storeu_ps(out + (size_t)h * HD + 16 * i, acc[h * nq + i]);
+}
+
+static void value_rows(float *out, const float *p, const float *vc, const float *vp, int np,
+                       int n, int KVD, int h0, int nh, int group, int HD) {
+    switch (HD / 16) {
+    case 1: value_rows_nq(out, p, vc, vp, np, n, KVD, h0, nh, group, 1); break;
+    case 2: value_rows_nq(out, p, vc, vp, np, n, KVD, h0, nh, group, 2); break;
+    case 3: value_rows_nq(out, p, vc, vp, np, n, KVD, h0, nh, group, 3); break;
+    case 4: value_rows_nq(out, p, vc, vp, np, n, KVD, h0, nh, group, 4); break;
+    case 8: value_rows_nq(out, p, vc, vp, np, n, KVD, h0, nh, group, 8); break;
+    default: /* other widths: a head at a time, 16 columns at a time */
+        for (int h = 0; h < nh; h++)
+            for (int c = 0; c < HD; c += 16) {
+                const size_t off = (size_t)((h0 + h) / group) * HD + c;
+                value_rows_nq(out + (size_t)h * HD + c, p + (size_t)h * n, vc + off,
+                              vp ? vp + off : NULL, np, n, KVD, 0, 1, 1, 1);
+            }
+    }
 }
 
 /* attention_decode_row for HD % 16 == 0 on AVX-512, in two passes over
@@ -913,8 +936,10 @@ value_sum(float *y, const float *sh, const float *vc, const float *vp, int np, i
  * position's products summed in a 16-lane accumulator and the sixteen
  * reduced together by hsum16x16 (a dot product's reduction is most of
  * its cost at HD = 32); rows past n repeat the last row and are not
- * stored. Values: head by head (value_sum), the rows' head columns from
- * L1 or L2 after the first head (the scores pass prefetched them). */
+ * stored. Values: position-major (value_rows), each value row read once.
+ * The caller asks for this row's keys and values into L2 while the row
+ * before it runs (decode_rows); the block's value rows are asked for
+ * again here (measured: dropping that was no faster, if anything slower). */
 static void attention_decode_row_wide(float *out, float *scores, const float *q, const float *kc,
                                       const float *vc, const float *kp, const float *vp, int np,
                                       int n, int NH, int NKV, int HD) {
@@ -950,20 +975,9 @@ static void attention_decode_row_wide(float *out, float *scores, const float *q,
         }
     }
     for (int h = 0; h < NH; h++) softmax_row16(scores + (size_t)h * n, n);
-    for (int h = 0; h < NH; h++) {
-        const float *sh = scores + (size_t)h * n;
-        const size_t vo = (size_t)(h / group) * HD;
-        int c = 0;
-        for (; c + 128 <= HD; c += 128) value_sum(out + h * HD + c, sh, vc, vp, np, n, KVD, vo + c, 8, 1);
-        switch ((HD - c) / 16) {
-        case 0: break;
-        case 1: value_sum(out + h * HD + c, sh, vc, vp, np, n, KVD, vo + c, 1, 8); break;
-        case 2: value_sum(out + h * HD + c, sh, vc, vp, np, n, KVD, vo + c, 2, 4); break;
-        case 3: value_sum(out + h * HD + c, sh, vc, vp, np, n, KVD, vo + c, 3, 2); break;
-        case 4: value_sum(out + h * HD + c, sh, vc, vp, np, n, KVD, vo + c, 4, 2); break;
-        default: value_sum(out + h * HD + c, sh, vc, vp, np, n, KVD, vo + c, (HD - c) / 16, 1);
-        }
-    }
+    for (int h0 = 0; h0 < NH; h0 += VALUE_HEADS(HD))
+        value_rows(out + (size_t)h0 * HD, scores + (size_t)h0 * n, vc, vp, np, n, KVD, h0,
+                   NH - h0 < VALUE_HEADS(HD) ? NH - h0 : VALUE_HEADS(HD), group, HD);
 }
 #endif
 

@@ -224,7 +224,11 @@ static void test_attention_decode_row(void **st) {
     Rng r;
     rng_seed(&r, 8, 1);
     const struct { int NH, NKV, HD; } shapes[] = {{4, 4, 32}, {8, 2, 16}, {2, 1, 8}, {3, 3, 6},
-                                                  {16, 8, 16}, {4, 4, 64}};
+                                                  {16, 8, 16}, {4, 4, 64},
+                                                  /* value_rows: 3, 5 and 8 vectors a head,
+                                                   * more heads than one pass holds */
+                                                  {2, 1, 48}, {4, 2, 80}, {2, 2, 128},
+                                                  {20, 4, 16}, {1, 1, 256}};
     const int ns[] = {1, 2, 7, 16, 17, 40, 64, 70};
     for (size_t a = 0; a < sizeof shapes / sizeof *shapes; a++)
         for (size_t b = 0; b < sizeof ns / sizeof *ns; b++) {

@@ -83,7 +83,7 @@ static const double TOL = 1e-5;
  * instance. */
 static void compare_decode_rows(const Kernels *k, const Kernels *g) {
     const struct { int nh, nkv, hd; } shapes[] = {{4, 4, 32}, {8, 8, 32}, {8, 2, 16}, {4, 4, 64},
-                                                  {2, 1, 24}};
+                                                  {2, 1, 24}, {2, 1, 48}, {4, 2, 80}, {20, 4, 16}};
     const int ns[] = {1, 15, 16, 17, 37, 70};
     const Kernels *pair[2] = {k, g};
     for (size_t a = 0; a < sizeof shapes / sizeof *shapes; a++)
