@@ -54,20 +54,7 @@ int sampler_pick(const float *logits, int V, const SamplerConfig *sc, Rng *rng, 
     if (!truncate) {
         /* Inverse CDF in id order over exp(x - m); target scaled by the sum
          * instead of normalising every term. */
-        const double total = exp(lse - m);
-        const double target = u * total;
-        double cum = 0.0;
-        int last_pos = 0;
-        for (int i = 0; i < V; i++) {
-            const double e = exp((double)logits[i] * inv_t - m);
-            if (e > 0.0) last_pos = i;
-            cum += e;
-            if (cum > target && e > 0.0) {
-                pick = i;
-                break;
-            }
-        }
-        if (pick < 0) pick = last_pos; /* rounding left target at the very top */
+        pick = softmax_cdf_pick(logits, V, inv_t, m, u * exp(lse - m));
     } else {
         /* scratch: the candidates sorted, the kept ones first */
         double mass;

@@ -37,6 +37,7 @@
     X(swiglu_decode) \
     X(swiglu_backward) \
     X(log_sum_exp_row) \
+    X(softmax_cdf_pick) \
     X(logp_forward) \
     X(logp_forward_truncated) \
     X(logp_backward) \
@@ -69,6 +70,7 @@
 #define swiglu_decode KERNEL_NAME(swiglu_decode)
 #define swiglu_backward KERNEL_NAME(swiglu_backward)
 #define log_sum_exp_row KERNEL_NAME(log_sum_exp_row)
+#define softmax_cdf_pick KERNEL_NAME(softmax_cdf_pick)
 #define logp_forward KERNEL_NAME(logp_forward)
 #define logp_forward_truncated KERNEL_NAME(logp_forward_truncated)
 #define logp_backward KERNEL_NAME(logp_backward)

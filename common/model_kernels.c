@@ -1090,21 +1090,139 @@ void swiglu_backward(float *dh1, float *dh3, const float *dout, const float *h1,
 
 /* ---- log-probabilities ---------------------------------------------------- */
 
-/* exp in double: the sampler's log-probs are held to 1e-9 of a long-double
- * reference (tests/test_sampler.c). */
+/* exp in double, in eight lanes, for the log-softmax and the sampler's
+ * inverse CDF: n = round(x / ln 2) by the 1.5 * 2^52 trick, r = x - n ln 2
+ * in two parts (Cody-Waite), exp(r) by its Taylor series to r^13 in Horner
+ * form (|r| <= ln 2 / 2: the first term left out is under 2e-16), times
+ * 2^n built in the exponent bits. Below -708 it gives 0 (exp would be
+ * subnormal), above 709 it clamps; a NaN stays NaN. Only +, *, fma and bit
+ * moves, each rounded once, so the vector form and the scalar one give the
+ * same bits on every instance (libm's exp differs between versions and
+ * cost 20-40 cycles an element; the sampler's log-probs are held to 1e-9
+ * of a long-double reference, tests/test_sampler.c). */
+static const double EXP_C[14] = {1.0,
+                                 1.0,
+                                 1.0 / 2,
+                                 1.0 / 6,
+                                 1.0 / 24,
+                                 1.0 / 120,
+                                 1.0 / 720,
+                                 1.0 / 5040,
+                                 1.0 / 40320,
+                                 1.0 / 362880,
+                                 1.0 / 3628800,
+                                 1.0 / 39916800,
+                                 1.0 / 479001600,
+                                 1.0 / 6227020800.0};
+#define EXP_MAGIC 6755399441055744.0 /* 1.5 * 2^52 */
+#define EXP_LN2_HI 0.693147180369123816490
+#define EXP_LN2_LO 1.90821492927058770002e-10
+#define EXP_LOG2E 1.44269504088896338700
+
+static inline double exp_f64(double x) {
+    if (x != x) return x;
+    if (x < -708.0) return 0.0;
+    if (x > 709.0) x = 709.0;
+    const double t = fma(x, EXP_LOG2E, EXP_MAGIC), n = t - EXP_MAGIC;
+    const double r = fma(-n, EXP_LN2_LO, fma(-n, EXP_LN2_HI, x));
+    double p = EXP_C[13];
+    for (int i = 12; i >= 0; i--) p = fma(p, r, EXP_C[i]);
+    int64_t tb, sb;
+    const int64_t mb = (int64_t)0x4338000000000000ll; /* the bits of EXP_MAGIC */
+    memcpy(&tb, &t, sizeof tb);
+    sb = (tb - mb + 1023) << 52;
+    double scale;
+    memcpy(&scale, &sb, sizeof scale);
+    return p * scale;
+}
+
+#if defined(__AVX512F__)
+static inline __m512d exp8_f64(__m512d x) {
+    const __mmask8 nan = _mm512_cmp_pd_mask(x, x, _CMP_UNORD_Q);
+    const __mmask8 low = _mm512_cmp_pd_mask(x, _mm512_set1_pd(-708.0), _CMP_LT_OQ);
+    const __m512d xc = _mm512_min_pd(x, _mm512_set1_pd(709.0));
+    const __m512d magic = _mm512_set1_pd(EXP_MAGIC);
+    const __m512d t = _mm512_fmadd_pd(xc, _mm512_set1_pd(EXP_LOG2E), magic);
+    const __m512d n = _mm512_sub_pd(t, magic);
+    const __m512d r = _mm512_fnmadd_pd(n, _mm512_set1_pd(EXP_LN2_LO),
+                                       _mm512_fnmadd_pd(n, _mm512_set1_pd(EXP_LN2_HI), xc));
+    __m512d p = _mm512_set1_pd(EXP_C[13]);
+    for (int i = 12; i >= 0; i--) p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(EXP_C[i]));
+    const __m512i sb = _mm512_slli_epi64(
+        _mm512_add_epi64(_mm512_sub_epi64(_mm512_castpd_si512(t),
+                                          _mm512_set1_epi64(0x4338000000000000ll)),
+                         _mm512_set1_epi64(1023)),
+        52);
+    __m512d e = _mm512_mul_pd(p, _mm512_castsi512_pd(sb));
+    e = _mm512_mask_mov_pd(e, low, _mm512_setzero_pd());
+    return _mm512_mask_mov_pd(e, nan, x);
+}
+#endif
+
+/* sum_j exp(z_j inv_t - m) and sum_j exp(..) z_j inv_t, element j feeding
+ * lane j % 8, the lanes added in a fixed tree: every instance, the same bits. */
+static void exp_sums_f64(const float *z, int V, double inv_t, double m, double *sum,
+                         double *sumz) {
+    double s[8] = {0}, sz[8] = {0};
+    int j = 0;
+#if defined(__AVX512F__)
+    __m512d vs = _mm512_setzero_pd(), vz = vs;
+    const __m512d it = _mm512_set1_pd(inv_t), vm = _mm512_set1_pd(m);
+    for (; j + 8 <= V; j += 8) {
+        const __m512d zj = _mm512_mul_pd(_mm512_cvtps_pd(_mm256_loadu_ps(z + j)), it);
+        const __m512d e = exp8_f64(_mm512_sub_pd(zj, vm));
+        vs = _mm512_add_pd(vs, e);
+        vz = _mm512_add_pd(vz, _mm512_mul_pd(e, zj));
+    }
+    _mm512_storeu_pd(s, vs);
+    _mm512_storeu_pd(sz, vz);
+#endif
+    for (; j < V; j++) {
+        const double zj = (double)z[j] * inv_t, e = exp_f64(zj - m);
+        s[j % 8] += e;
+        sz[j % 8] += e * zj;
+    }
+    for (int w = 4; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++) {
+            s[l] += s[l + w];
+            sz[l] += sz[l + w];
+        }
+    *sum = s[0];
+    *sumz = sz[0];
+}
+
 double log_sum_exp_row(const float *z, int V, double inv_t, double *zmax, double *mean_z) {
     /* The max is taken on the raw floats: scaling by inv_t > 0 is monotone,
      * so it is the max of the scaled row, found without V multiplies. */
     const double m = max_f32(z, V) * inv_t;
-    double sum = 0.0, sumz = 0.0;
-    for (int j = 0; j < V; j++) {
-        double zj = z[j] * inv_t, e = exp(zj - m);
-        sum += e;
-        sumz += e * zj;
-    }
+    double sum, sumz;
+    exp_sums_f64(z, V, inv_t, m, &sum, &sumz);
     if (zmax) *zmax = m;
     if (mean_z) *mean_z = sumz / sum;
     return m + log(sum);
+}
+
+int softmax_cdf_pick(const float *z, int V, double inv_t, double m, double target) {
+    double cum = 0.0;
+    int last_pos = 0;
+    for (int j0 = 0; j0 < V; j0 += 8) {
+        double e[8];
+        const int nb = V - j0 < 8 ? V - j0 : 8;
+#if defined(__AVX512F__)
+        const __mmask8 k = (__mmask8)((1u << nb) - 1u);
+        const __m512d zj = _mm512_mul_pd(_mm512_cvtps_pd(_mm256_maskz_loadu_ps(k, z + j0)),
+                                         _mm512_set1_pd(inv_t));
+        _mm512_storeu_pd(e, exp8_f64(_mm512_sub_pd(zj, _mm512_set1_pd(m))));
+#else
+        for (int i = 0; i < nb; i++) e[i] = exp_f64((double)z[j0 + i] * inv_t - m);
+#endif
+        for (int i = 0; i < nb; i++) {
+            if (e[i] > 0.0) last_pos = j0 + i;
+            cum += e[i];
+            if (cum > target && e[i] > 0.0) return j0 + i;
+        }
+    }
+    return last_pos; /* rounding left target at the very top */
 }
 
 void logp_forward(float *logp, float *entropy, double *lse, const float *logits,

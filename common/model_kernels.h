@@ -128,6 +128,11 @@ void swiglu_backward(float *dh1, float *dh3, const float *dout, const float *h1,
  * mean of z * inv_t under softmax(z * inv_t) (entropy = lse - mean_z); either
  * may be NULL. A NaN anywhere makes the result NaN. */
 double log_sum_exp_row(const float *z, int V, double inv_t, double *zmax, double *mean_z);
+/* The sampler's inverse CDF over softmax(z * inv_t) in id order: the first
+ * j whose running sum of exp(z_j * inv_t - m) exceeds target with a
+ * positive term, else the last positive one (m: log_sum_exp_row's zmax;
+ * target in [0, the sum)). The exps are log_sum_exp_row's, eight at a time. */
+int softmax_cdf_pick(const float *z, int V, double inv_t, double m, double target);
 
 /* Per row of logits (N, V): z = logits / temperature,
  * lse = log sum exp z, logp = z[target] - lse, entropy = lse - sum p z

@@ -38,6 +38,7 @@ typedef struct {
     __typeof__(swiglu_decode) *swiglu_decode;
     __typeof__(swiglu_backward) *swiglu_backward;
     __typeof__(log_sum_exp_row) *log_sum_exp_row;
+    __typeof__(softmax_cdf_pick) *softmax_cdf_pick;
     __typeof__(logp_forward) *logp_forward;
     __typeof__(logp_backward) *logp_backward;
 } Kernels;
@@ -48,7 +49,7 @@ typedef struct {
      softmax_backward_row_##name, rope_forward_##name,                                    \
      rope_backward_##name, attention_decode_row_##name, swiglu_forward_##name,            \
      swiglu_decode_##name, swiglu_backward_##name, log_sum_exp_row_##name,                \
-     logp_forward_##name, logp_backward_##name}
+     softmax_cdf_pick_##name, logp_forward_##name, logp_backward_##name}
 
 static const Kernels INSTANCES[KERNEL_N_ISA] = {
     KERNELS(generic, KERNEL_GENERIC), KERNELS(avx2, KERNEL_AVX2), KERNELS(avx512, KERNEL_AVX512)};
@@ -295,6 +296,22 @@ static void compare_instance(const Kernels *k) {
         pair[i]->logp_backward(dl[i], logits, lse[i], targets, wt, NULL, NULL, N, V, 0.7f);
     }
     expect_close(name, "log_sum_exp_row", &lse_f[0], &lse_f[1], 1, TOL);
+    /* the log-softmax and the sampler's pick: the same bits (exp_f64 and
+     * its eight-lane form round alike), at every row width around 8 */
+    for (int n = 1; n <= 3 * 8 + 1; n++) {
+        double l[2], zm[2], mz[2];
+        int pk[2][5];
+        for (int i = 0; i < 2; i++) {
+            l[i] = pair[i]->log_sum_exp_row(logits, n, 1.0 / 0.7, &zm[i], &mz[i]);
+            for (int u = 0; u < 5; u++)
+                pk[i][u] = pair[i]->softmax_cdf_pick(logits, n, 1.0 / 0.7, zm[i],
+                                                     (0.2 * u + 0.05) * exp(l[i] - zm[i]));
+        }
+        if (memcmp(l, l + 1, sizeof l[0]) != 0 || memcmp(mz, mz + 1, sizeof mz[0]) != 0 ||
+            memcmp(pk[0], pk[1], sizeof pk[0]) != 0)
+            fail_msg("%s: log_sum_exp_row / softmax_cdf_pick at V=%d: not the portable bits "
+                     "(lse %.17g vs %.17g)", name, n, l[0], l[1]);
+    }
     expect_close(name, "logp_forward logp", lp[0], lp[1], N, TOL);
     expect_close(name, "logp_forward entropy", ent[0], ent[1], N, TOL);
     expect_close(name, "logp_backward", dl[0], dl[1], (size_t)N * V, TOL);

@@ -127,6 +127,41 @@ static void test_log_sum_exp_row_vs_naive(void **st) {
     assert_true(isnan(log_sum_exp_row(z, 17, 1.0, NULL, NULL)));
 }
 
+/* softmax_cdf_pick: the pick brackets the target in a long-double CDF
+ * (the row's own sum, so rounding can only move a pick off a boundary by
+ * far less than the slack), a zero-mass tail is never picked, and a target
+ * past the top gives the last id with mass. */
+static void test_softmax_cdf_pick(void **st) {
+    (void)st;
+    Rng r;
+    rng_seed(&r, 9, 1);
+    float z[203];
+    for (int n = 1; n <= 203; n += 7) {
+        fill_normal(z, n, 3.0f, &r);
+        const double inv_t = 1.0 / 0.9;
+        double m;
+        const double lse = log_sum_exp_row(z, n, inv_t, &m, NULL), total = exp(lse - m);
+        for (int k = 0; k < 20; k++) {
+            const double u = (k + 0.5) / 20.0, target = u * total;
+            const int j = softmax_cdf_pick(z, n, inv_t, m, target);
+            assert_true(j >= 0 && j < n);
+            long double below = 0, s = 0;
+            for (int i = 0; i < n; i++) s += expl((long double)z[i] * inv_t - m);
+            for (int i = 0; i < j; i++) below += expl((long double)z[i] * inv_t - m);
+            const long double at = below + expl((long double)z[j] * inv_t - m);
+            if (!(below <= target + 1e-12L * s && at > target - 1e-12L * s))
+                fail_msg("test_model_kernels.c: softmax_cdf_pick n=%d u=%.3f: picked %d, CDF "
+                         "%.17Lg .. %.17Lg of target %.17g", n, u, j, below, at, target);
+        }
+    }
+    /* mass only at ids 0 .. 4 (the rest 1000 below): a target past the sum
+     * picks id 4, the last with mass, not the zero-mass tail */
+    for (int i = 0; i < 40; i++) z[i] = i < 5 ? 0.0f : -1000.0f;
+    assert_int_equal(softmax_cdf_pick(z, 40, 1.0, 0.0, 7.0), 4);
+    assert_int_equal(softmax_cdf_pick(z, 40, 1.0, 0.0, 0.5), 0);
+    assert_int_equal(softmax_cdf_pick(z, 40, 1.0, 0.0, 4.5), 4);
+}
+
 /* The reference gradient of -w logp at temperature T over a kept set
  * (keep[j] = 1 for all j when full). */
 static void logp_grad_ref(double *d, const float *z, int V, int target, float w, float T,
@@ -256,6 +291,7 @@ int main(void) {
         cmocka_unit_test(test_softmax_row_vs_naive),
         cmocka_unit_test(test_softmax_backward_row_vs_naive),
         cmocka_unit_test(test_log_sum_exp_row_vs_naive),
+        cmocka_unit_test(test_softmax_cdf_pick),
         cmocka_unit_test(test_logp_backward_vs_naive),
         cmocka_unit_test(test_swiglu_vs_naive),
         cmocka_unit_test(test_rmsnorm_vs_naive),
