@@ -3,7 +3,10 @@
  * and its backward are loops. A segment's own causal block runs in tiles of ATT_TILE query
  * rows, each against the keys up to its last row only: for a 96-row
  * segment 2/3 of the square instead of all of it (the rest is above the
- * diagonal, zero in P). */
+ * diagonal, zero in P). S, dP, dV and dK run per block of 32 keys
+ * against every row below it instead of per query tile: S and dP (K = the
+ * head width) pack each key block once, dV and dK get K = the rows below
+ * rather than a tile's 32. */
 #include "attention_packed.h"
 
 #include <math.h>
