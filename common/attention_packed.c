@@ -3,7 +3,10 @@
  * and its backward are loops. A segment's own causal block runs in tiles of ATT_TILE query
  * rows, each against the keys up to its last row only: for a 96-row
  * segment 2/3 of the square instead of all of it (the rest is above the
- * diagonal, zero in P). */
+ * diagonal, zero in P). S, dP, dV and dK run per block of 32 keys
+ * against every row below it instead of per query tile: S and dP (K = the
+ * head width) pack each key block once, dV and dK get K = the rows below
+ * rather than a tile's 32. */
 #include "attention_packed.h"
 
 #include <math.h>
@@ -29,6 +32,34 @@ static void mm_nn(int M, int N, int K, float alpha, const float *A, int lda, con
     gemm_fastest(0, 0, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+/* A segment's own scores X Ks^T (c rows of X and of Ks, ld ldx and ldk)
+ * into S (ld W), for each row i its columns up to the end of i's tile of
+ * ATT_TILE rows: key block [j, j + ATT_TILE) against every row from j
+ * down, so each block of keys is packed once for all the rows that see
+ * it (per query tile instead, a short K = HD product re-packed its keys
+ * for 32 rows only). Each score is the same K = HD chain either way. */
+static void own_columns(int c, int HD, float alpha, const float *X, int ldx, const float *Ks,
+                        int ldk, float *S, int W) {
+    for (int j = 0; j < c; j += ATT_TILE) {
+        const int jb = j + ATT_TILE < c ? ATT_TILE : c - j;
+        mm_nt(c - j, jb, HD, alpha, X + (size_t)j * ldx, ldx, Ks + (size_t)j * ldk, ldk, 0.0f,
+              S + (size_t)j * W + j, W);
+    }
+}
+
+/* G (c rows, ld ldg) += alpha M^T Y for a segment's own block M (ld W,
+ * the tiles' columns as own_columns writes them) and Y (c rows, ld ldy):
+ * for key block [j, j + ATT_TILE), the rows from j down in one product
+ * (K = c - j) rather than one 32-row product per query tile. */
+static void own_keys_grad(int c, int HD, float alpha, const float *M, int W, const float *Y,
+                          int ldy, float *G, int ldg) {
+    for (int j = 0; j < c; j += ATT_TILE) {
+        const int jb = j + ATT_TILE < c ? ATT_TILE : c - j;
+        mm_tn(jb, HD, c - j, alpha, M + (size_t)j * W + j, W, Y + (size_t)j * ldy, ldy, 1.0f,
+              G + (size_t)j * ldg, ldg);
+    }
+}
+
 void attention_forward_packed(float *out, float *att, const float *q, const float *k,
                               const float *v, const PackedLayout *l, int NH, int NKV, int HD) {
     const int D = NH * HD, KVD = NKV * HD, group = NH / NKV;
@@ -47,13 +78,12 @@ void attention_forward_packed(float *out, float *att, const float *q, const floa
             if (np > 0) mm_nt(r.nq, np, HD, scale, Q, D, Kp, KVD, 0.0f, P, W);
             for (int g = r.s0; g < r.s1; g++) {
                 const int row0 = l->seg_row0[g], c = l->seg_len[g], i0 = row0 - r.q0;
+                own_columns(c, HD, scale, Q + (size_t)i0 * D, D, k + (size_t)row0 * KVD + kh,
+                            KVD, P + (size_t)i0 * W + np, W);
                 for (int a = 0; a < c; a += ATT_TILE) { /* rows [a, b) see own keys [0, b) */
                     const int b = a + ATT_TILE < c ? a + ATT_TILE : c;
-                    float *Pt = P + (size_t)(i0 + a) * W;
-                    mm_nt(b - a, b, HD, scale, Q + (size_t)(i0 + a) * D, D,
-                          k + (size_t)row0 * KVD + kh, KVD, 0.0f, Pt + np, W);
                     for (int j = a; j < b; j++) {
-                        float *row = Pt + (size_t)(j - a) * W;
+                        float *row = P + (size_t)(i0 + j) * W;
                         softmax_row(row, np + j + 1);
                         memset(row + np + j + 1, 0, sizeof(float) * (size_t)(b - j - 1));
                     }
@@ -98,13 +128,12 @@ void attention_backward_packed(float *dq, float *dk, float *dv, float *dscore,
             for (int g = r.s0; g < r.s1; g++) {
                 const int row0 = l->seg_row0[g], c = l->seg_len[g], i0 = row0 - r.q0;
                 const size_t go = (size_t)row0 * KVD + kh;
+                own_columns(c, HD, 1.0f, dY + (size_t)i0 * D, D, v + go, KVD,
+                            dS + (size_t)i0 * W + np, W);
+                own_keys_grad(c, HD, 1.0f, P + (size_t)i0 * W + np, W, dY + (size_t)i0 * D, D,
+                              dv + go, KVD);
                 for (int a = 0; a < c; a += ATT_TILE) {
                     const int b = a + ATT_TILE < c ? a + ATT_TILE : c;
-                    const size_t ro = (size_t)(i0 + a);
-                    mm_nt(b - a, b, HD, 1.0f, dY + ro * D, D, v + go, KVD, 0.0f,
-                          dS + ro * W + np, W);
-                    mm_tn(b, HD, b - a, 1.0f, P + ro * W + np, W, dY + ro * D, D, 1.0f, dv + go,
-                          KVD);
                     for (int j = a; j < b; j++) {
                         const float *p = P + (size_t)(i0 + j) * W;
                         float *ds = dS + (size_t)(i0 + j) * W;
@@ -124,11 +153,11 @@ void attention_backward_packed(float *dq, float *dk, float *dv, float *dscore,
                 for (int a = 0; a < c; a += ATT_TILE) {
                     const int b = a + ATT_TILE < c ? a + ATT_TILE : c;
                     const size_t ro = (size_t)(i0 + a);
-                    const float *dSt = dS + ro * W + np;
-                    mm_nn(b - a, HD, b, scale, dSt, W, k + go, KVD, np > 0 ? 1.0f : 0.0f,
-                          dq + qo + ro * D, D);
-                    mm_tn(b, HD, b - a, scale, dSt, W, q + qo + ro * D, D, 1.0f, dk + go, KVD);
+                    mm_nn(b - a, HD, b, scale, dS + ro * W + np, W, k + go, KVD,
+                          np > 0 ? 1.0f : 0.0f, dq + qo + ro * D, D);
                 }
+                own_keys_grad(c, HD, scale, dS + (size_t)i0 * W + np, W, q + qo + (size_t)i0 * D,
+                              D, dk + go, KVD);
             }
         }
     }

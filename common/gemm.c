@@ -22,6 +22,10 @@
 
 static inline int min_int(int x, int y) { return x < y ? x : y; }
 
+/* Row blocks of at most this many rows skip the panel copy when op(b) is
+ * b itself and the panel whole (gemm_f32). */
+enum { GEMM_IN_PLACE_M = 48 };
+
 /* op(a)(i, k) of a block whose first row and first k sit at a. */
 #define GEMM_A(a, lda, ta, i, k) ((ta) ? (a)[(size_t)(k) * (lda) + (i)] : (a)[(size_t)(i) * (lda) + (k)])
 
@@ -57,14 +61,14 @@ static inline __attribute__((always_inline)) void gemm_store16(float *o, __m512 
  * displacement when a is read transposed (dW). */
 static inline __attribute__((always_inline)) void
 gemm_block(float *c, size_t ldc, const float *a, size_t lda, int ta, int two, const float *panel,
-           int kc, int mr, int nc, int add, float alpha) {
+           size_t ldp, int kc, int mr, int nc, int add, float alpha) {
     const __m512 va = _mm512_set1_ps(alpha);
     __m512 a0 = _mm512_setzero_ps(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
     __m512 a4 = a0, b4 = a0, a5 = a0, b5 = a0, a6 = a0, b6 = a0, a7 = a0, b7 = a0;
     __m512 a8 = a0, b8 = a0, a9 = a0, b9 = a0, a10 = a0, b10 = a0, a11 = a0, b11 = a0;
     for (int k = 0; k < kc; k++) {
-        const __m512 w0 = _mm512_load_ps(panel + (size_t)k * GEMM_NR);
-        const __m512 w1 = two ? _mm512_load_ps(panel + (size_t)k * GEMM_NR + 16) : w0;
+        const __m512 w0 = _mm512_loadu_ps(panel + (size_t)k * ldp);
+        const __m512 w1 = two ? _mm512_loadu_ps(panel + (size_t)k * ldp + 16) : w0;
         if (k < 2 * mr) /* this block's c lines, long before the stores need them */
             _mm_prefetch((const char *)(c + (size_t)(k >> 1) * ldc + (k & 1) * 16), _MM_HINT_T0);
         if (ta) { /* op(a) = dout^T: one line (or two) per k, beyond the strides
@@ -93,30 +97,40 @@ gemm_block(float *c, size_t ldc, const float *a, size_t lda, int ta, int two, co
 #undef GEMM_OUT
 }
 
-#define GEMM_CASES(TA, TWO)                                                                  \
+#define GEMM_CASES(TA, TWO, LDP)                                                            \
     switch (mr) {                                                                            \
-    GEMM_CASE(1, TA, TWO) GEMM_CASE(2, TA, TWO) GEMM_CASE(3, TA, TWO) GEMM_CASE(4, TA, TWO)  \
-    GEMM_CASE(5, TA, TWO) GEMM_CASE(6, TA, TWO) GEMM_CASE(7, TA, TWO) GEMM_CASE(8, TA, TWO)  \
-    GEMM_CASE(9, TA, TWO) GEMM_CASE(10, TA, TWO) GEMM_CASE(11, TA, TWO)                      \
-    GEMM_CASE(12, TA, TWO)                                                                   \
+    GEMM_CASE(1, TA, TWO, LDP) GEMM_CASE(2, TA, TWO, LDP) GEMM_CASE(3, TA, TWO, LDP)         \
+    GEMM_CASE(4, TA, TWO, LDP) GEMM_CASE(5, TA, TWO, LDP) GEMM_CASE(6, TA, TWO, LDP)         \
+    GEMM_CASE(7, TA, TWO, LDP) GEMM_CASE(8, TA, TWO, LDP) GEMM_CASE(9, TA, TWO, LDP)         \
+    GEMM_CASE(10, TA, TWO, LDP) GEMM_CASE(11, TA, TWO, LDP) GEMM_CASE(12, TA, TWO, LDP)      \
     default: CHECK(0);                                                                       \
     }
-#define GEMM_CASE(r, TA, TWO) \
-    case r: gemm_block(c, ldc, a, lda, TA, TWO, panel, kc, r, nc, add, alpha); break;
+#define GEMM_CASE(r, TA, TWO, LDP) \
+    case r: gemm_block(c, ldc, a, lda, TA, TWO, panel, LDP, kc, r, nc, add, alpha); break;
 
 /* gemm_block with run-time mr, ta and width, each case inlined with
  * constants. A panel of at most 16 valid columns (the 2 of V = 98 past
- * three panels) runs one zmm a row: half the work of a whole panel. */
+ * three panels) runs one zmm a row: half the work of a whole panel. A
+ * panel read in place (ldp != GEMM_NR, always whole) has its own cases:
+ * a run-time line stride in the packed ones costs their row pointers
+ * registers (2-3% on the large products). */
 static void gemm_micro(float *c, size_t ldc, const float *a, size_t lda, int ta,
-                       const float *panel, int kc, int mr, int nc, int add, float alpha) {
-    if (ta && nc > 16)
-        GEMM_CASES(1, 1)
+                       const float *panel, size_t ldp, int kc, int mr, int nc, int add,
+                       float alpha) {
+    if (ldp != GEMM_NR) {
+        CHECK(nc == GEMM_NR);
+        if (ta)
+            GEMM_CASES(1, 1, ldp)
+        else
+            GEMM_CASES(0, 1, ldp)
+    } else if (ta && nc > 16)
+        GEMM_CASES(1, 1, GEMM_NR)
     else if (ta)
-        GEMM_CASES(1, 0)
+        GEMM_CASES(1, 0, GEMM_NR)
     else if (nc > 16)
-        GEMM_CASES(0, 1)
+        GEMM_CASES(0, 1, GEMM_NR)
     else
-        GEMM_CASES(0, 0)
+        GEMM_CASES(0, 0, GEMM_NR)
 }
 #undef GEMM_CASE
 #undef GEMM_CASES
@@ -124,12 +138,13 @@ static void gemm_micro(float *c, size_t ldc, const float *a, size_t lda, int ta,
 /* mc rows times the panel: blocks of equal size, at most GEMM_MR (16 rows
  * = 8 + 8, not 12 + 4, whose 8 chains would stall on FMA latency). */
 static void gemm_rows(float *c, size_t ldc, const float *a, size_t lda, int ta,
-                      const float *panel, int kc, int mc, int nc, int add, float alpha) {
+                      const float *panel, size_t ldp, int kc, int mc, int nc, int add,
+                      float alpha) {
     const int blocks = (mc + GEMM_MR - 1) / GEMM_MR;
     for (int b = 0, i = 0; b < blocks; b++) {
         const int mr = (mc - i) / (blocks - b) + ((mc - i) % (blocks - b) != 0);
-        gemm_micro(c + (size_t)i * ldc, ldc, ta ? a + i : a + (size_t)i * lda, lda, ta, panel, kc,
-                   mr, nc, add, alpha);
+        gemm_micro(c + (size_t)i * ldc, ldc, ta ? a + i : a + (size_t)i * lda, lda, ta, panel,
+                   ldp, kc, mr, nc, add, alpha);
         i += mr;
     }
 }
@@ -139,13 +154,14 @@ static void gemm_rows(float *c, size_t ldc, const float *a, size_t lda, int ta,
 /* Portable (and AVX2, which gcc vectorises from this): blocks of 4 rows,
  * the same fmaf chains as the AVX-512 kernel, so the same bits. */
 static void gemm_rows(float *c, size_t ldc, const float *a, size_t lda, int ta,
-                      const float *panel, int kc, int mc, int nc, int add, float alpha) {
+                      const float *panel, size_t ldp, int kc, int mc, int nc, int add,
+                      float alpha) {
     enum { MR = 4 };
     for (int i0 = 0; i0 < mc; i0 += MR) {
         const int mr = min_int(MR, mc - i0);
         float acc[MR][GEMM_NR] = {{0}};
         for (int k = 0; k < kc; k++) {
-            const float *p = panel + (size_t)k * GEMM_NR;
+            const float *p = panel + (size_t)k * ldp;
             for (int i = 0; i < mr; i++) {
                 const float x = GEMM_A(a, lda, ta, i0 + i, k);
                 for (int j = 0; j < GEMM_NR; j++) acc[i][j] = fmaf(x, p[j], acc[i][j]);
@@ -234,9 +250,18 @@ void gemm_f32(int trans_a, int trans_b, int M, int Nc, int K, float alpha, const
             const float *ai = trans_a ? ak + i0 : ak + (size_t)i0 * lda;
             for (int j0 = 0; j0 < Nc; j0 += GEMM_NR) {
                 const int nc = min_int(GEMM_NR, Nc - j0);
+                float *c0 = c + (size_t)i0 * ldc + j0;
+                if (!trans_b && nc == GEMM_NR && mc <= GEMM_IN_PLACE_M) {
+                    /* few rows (attention's 32-row tiles against a head's
+                     * 32 columns): a copy would be read by a few micro-blocks
+                     * only, so they read op(b)'s lines where they lie */
+                    gemm_rows(c0, (size_t)ldc, ai, (size_t)lda, trans_a,
+                              b + (size_t)k0 * ldb + j0, (size_t)ldb, kc, mc, nc, add, alpha);
+                    continue;
+                }
                 gemm_pack(panel, b, ldb, trans_b, k0, kc, j0, nc);
-                gemm_rows(c + (size_t)i0 * ldc + j0, (size_t)ldc, ai, (size_t)lda, trans_a, panel,
-                          kc, mc, nc, add, alpha);
+                gemm_rows(c0, (size_t)ldc, ai, (size_t)lda, trans_a, panel, GEMM_NR, kc, mc, nc,
+                          add, alpha);
             }
         }
     }

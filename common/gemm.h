@@ -16,7 +16,9 @@
  * (kc x 32, zero padded) into a buffer on the stack that stays in L1
  * while every 12-row micro-block of the row block reads it; op(a) is read
  * where it lies, the row block (GEMM_MC x GEMM_KC, 512 KB) staying in L2.
- * No workspace beyond that one panel (32 KB of stack). The sizes are
+ * A row block of at most 48 rows (attention's 32-row tiles) with op(b) = b
+ * reads a whole panel where it lies instead: a copy would serve only a
+ * few micro-blocks. No workspace beyond that one panel (32 KB of stack). The sizes are
  * measured (bench_gemm_shapes; KC 128 and 192 lose 5-15% at K >= 256, MC
  * 2048 spills op(a) out of L2 at D = 256, MC 256 re-packs too often).
  *

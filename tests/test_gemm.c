@@ -4,8 +4,9 @@
  *     combinations (the training products are (0,1) forward, (0,0) dinp,
  *     (1,0) dW), beta 0 over NaN-filled outputs and beta 1, against a
  *     double-precision loop, at odd shapes (1, tails of the 12-row block
- *     and 32-column panel, K past one GEMM_KC chunk, M past GEMM_MC) and
- *     leading dimensions wider than the operands;
+ *     and 32-column panel, K past one GEMM_KC chunk, M past GEMM_MC, the
+ *     row count up to which a whole panel of b is read in place and one
+ *     past it) and leading dimensions wider than the operands;
  *   - every instance bit-identical to the portable one (gemm.h promises
  *     one FMA chain per chunk, the same on each), and the public name
  *     bound to the instance kernel_isa() reports;
@@ -116,10 +117,12 @@ static void check_shape(int ta, int tb, int M, int Nc, int K, float alpha, float
 
 static void test_gemm_odd_shapes(void **st) {
     (void)st;
-    /* M, Nc, K: ones, 12-row and 32-column tails, K past GEMM_KC, M past GEMM_MC */
+    /* M, Nc, K: ones, 12-row and 32-column tails, K past GEMM_KC, M past GEMM_MC;
+     * up to 48 rows a whole panel of op(b) = b is read in place, 49 packed */
     static const int shapes[][3] = {{1, 1, 1},   {1, 33, 7},   {13, 1, 5},  {5, 17, 1},
                                     {25, 45, 67}, {37, 64, 129}, {16, 31, 2 * GEMM_KC + 3},
-                                    {GEMM_MC + 13, 35, 20}, {7, 96, 300}};
+                                    {GEMM_MC + 13, 35, 20}, {7, 96, 300}, {48, 64, 33},
+                                    {49, 64, 33}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int ta = 0; ta < 2; ta++)
             for (int tb = 0; tb < 2; tb++)
