@@ -213,7 +213,8 @@ static void decode_rows(const Model *m, KVCache *c, const int *tokens, int n, in
         for (int i = 0; i < n; i++) {
             const int s = d->slot[i];
             const size_t so = s * per_slot, sp = c->share_from[s] * per_slot;
-            if (i + 1 < n) { /* the next row's first own keys: the kernel prefetches the rest */
+            if (i + 1 < n) { /* while this row's attention runs, the next row's own keys and values
+                               come into L2 (its first keys into L1): it starts without a miss */
                 const int s1 = d->slot[i + 1], t0 = c->share_len[s1], t1 = d->pos[i + 1] + 1;
                 prefetch_floats(kc + s1 * per_slot + (size_t)t0 * KVD,
                                 (size_t)(t1 - t0 < 4 ? t1 - t0 : 4) * KVD);
