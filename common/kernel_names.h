@@ -26,6 +26,8 @@
     X(matmul_packed_floats) \
     X(matmul_pack) \
     X(matmul_forward_packed) \
+    X(matmul_pack_swiglu) \
+    X(matmul_forward_packed_swiglu) \
     X(rope_tables) \
     X(rope_row) \
     X(rope_forward) \
@@ -34,7 +36,6 @@
     X(softmax_backward_row) \
     X(attention_decode_row) \
     X(swiglu_forward) \
-    X(swiglu_decode) \
     X(swiglu_backward) \
     X(log_sum_exp_row) \
     X(softmax_cdf_pick) \
@@ -59,6 +60,8 @@
 #define matmul_packed_floats KERNEL_NAME(matmul_packed_floats)
 #define matmul_pack KERNEL_NAME(matmul_pack)
 #define matmul_forward_packed KERNEL_NAME(matmul_forward_packed)
+#define matmul_pack_swiglu KERNEL_NAME(matmul_pack_swiglu)
+#define matmul_forward_packed_swiglu KERNEL_NAME(matmul_forward_packed_swiglu)
 #define rope_tables KERNEL_NAME(rope_tables)
 #define rope_row KERNEL_NAME(rope_row)
 #define rope_forward KERNEL_NAME(rope_forward)
@@ -67,7 +70,6 @@
 #define softmax_backward_row KERNEL_NAME(softmax_backward_row)
 #define attention_decode_row KERNEL_NAME(attention_decode_row)
 #define swiglu_forward KERNEL_NAME(swiglu_forward)
-#define swiglu_decode KERNEL_NAME(swiglu_decode)
 #define swiglu_backward KERNEL_NAME(swiglu_backward)
 #define log_sum_exp_row KERNEL_NAME(log_sum_exp_row)
 #define softmax_cdf_pick KERNEL_NAME(softmax_cdf_pick)

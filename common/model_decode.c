@@ -29,15 +29,15 @@ typedef struct {
     float *xn;       /* (rows, D) */
     float *qkv;      /* (rows, D + 2 KVD): q | k | v, one fused product */
     float *atty;     /* (rows, D) */
-    float *h;        /* (rows, 2 HF): h1 | h3 */
-    float *g;        /* (rows, HF): silu(h1) * h3, apart from h1 so the loop vectorizes */
+    float *g;        /* (rows, HF): silu(x W1^T) * (x W3^T), SwiGLU fused into the product */
     float *scores;   /* (NH, max_len) */
     float *rope_cos, *rope_sin; /* (max_len, HD/2) */
     int *slot, *pos; /* (rows) */
     int *out_row;    /* (rows) rows whose logits are wanted, ascending */
     int *tok;        /* (rows) model_prefill_many's tokens of one chunk */
-    float *packed;   /* per layer [Wq;Wk;Wv] (D+2KVD, D), Wo (D, D), [W1;W3] (2HF, D),
-                      * W2 (D, HF); then the head (V, D); zero padding between panels */
+    float *packed;   /* per layer [Wq;Wk;Wv] (D+2KVD, D), Wo (D, D), W1 and W3 (2HF, D)
+                      * as matmul_pack_swiglu lays them out, W2 (D, HF); then the head
+                      * (V, D); zero padding between panels */
     size_t off_o, off_13, off_2, per_layer, off_head; /* float offsets into packed */
     const float *packed_from; /* params the packing was taken from; NULL: none yet */
 } DecodeScratch;
@@ -69,7 +69,6 @@ KVCache *kv_cache_new(const ModelConfig *cfg, int n_slots, int max_len) {
     d->xn = xmalloc(sizeof(float) * R * D);
     d->qkv = xmalloc(sizeof(float) * R * (D + 2 * KVD));
     d->atty = xmalloc(sizeof(float) * R * D);
-    d->h = xmalloc(sizeof(float) * R * 2 * HF);
     d->g = xmalloc(sizeof(float) * R * HF);
     d->scores = xmalloc(sizeof(float) * cfg->n_heads * max_len);
     d->rope_cos = xmalloc(sizeof(float) * max_len * (HD / 2));
@@ -93,7 +92,7 @@ KVCache *kv_cache_new(const ModelConfig *cfg, int n_slots, int max_len) {
 void kv_cache_free(KVCache *c) {
     if (!c) return;
     DecodeScratch *d = c->scratch;
-    void *bufs[] = {d->x, d->xn, d->qkv, d->atty, d->h, d->g, d->scores, d->rope_cos,
+    void *bufs[] = {d->x, d->xn, d->qkv, d->atty, d->g, d->scores, d->rope_cos,
                     d->rope_sin, d->slot, d->pos, d->out_row, d->tok, d->packed, d, c->k, c->v,
                     c->len, c->share_from, c->share_len};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) xfree(bufs[i]);
@@ -112,8 +111,7 @@ static void decode_pack(const Model *m, DecodeScratch *d) {
         matmul_pack(p, m->w.wk + lk, D, KVD, D);
         matmul_pack(p, m->w.wv + lk, D, KVD, D + KVD);
         matmul_pack(p + d->off_o, m->w.wo + lw, D, D, 0);
-        matmul_pack(p + d->off_13, m->w.w1 + lf, D, HF, 0);
-        matmul_pack(p + d->off_13, m->w.w3 + lf, D, HF, HF);
+        matmul_pack_swiglu(p + d->off_13, m->w.w1 + lf, m->w.w3 + lf, D, HF);
         matmul_pack(p + d->off_2, m->w.w2 + lf, HF, D, 0);
     }
     matmul_pack(d->packed + d->off_head, model_lm_head(m), D, cf->vocab_size, 0);
@@ -228,8 +226,7 @@ static void decode_rows(const Model *m, KVCache *c, const int *tokens, int n, in
         matmul_forward_packed(d->x, D, d->atty, D, pw + d->off_o, n, D, D, 1.0f);
 
         rmsnorm_forward(d->xn, NULL, d->x, m->w.rms_ffn + (size_t)l * D, n, D, cf->norm_eps);
-        matmul_forward_packed(d->h, 2 * HF, d->xn, D, pw + d->off_13, n, D, 2 * HF, 0.0f);
-        swiglu_decode(d->g, d->h, n, HF);
+        matmul_forward_packed_swiglu(d->g, HF, d->xn, D, pw + d->off_13, n, D, HF);
         matmul_forward_packed(d->x, D, d->g, HF, pw + d->off_2, n, HF, D, 1.0f);
     }
     if (n_out == 0) return;

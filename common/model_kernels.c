@@ -250,16 +250,17 @@ size_t matmul_packed_floats(int C, int OC) {
 }
 
 #if defined(__AVX512F__)
-/* Columns k0 .. (C rounded down to 16) of a whole panel (MATMUL_PANEL
- * source rows from src, row stride C) into dst, 16 x 16 blocks at a time;
+/* Columns k0 .. (C rounded down to 16) of a whole panel (lanes 0-15 from
+ * the 16 source rows at lo, lanes 16-31 from those at hi, row stride C) into dst, 16 x 16 blocks at a time;
  * returns the first k left to do. The scalar loop moved one float per
  * strided load, a few ms a generate() call at the ~4M size. */
-static int pack_panel_blocks(float *dst, const float *src, int C) {
+static int pack_panel_blocks(float *dst, const float *lo, const float *hi, int C) {
     int k0 = 0;
     for (; k0 + 16 <= C; k0 += 16)
         for (int h = 0; h < MATMUL_PANEL; h += 16) {
+            const float *src = h ? hi : lo;
             __m512 r[16];
-            for (int j = 0; j < 16; j++) r[j] = _mm512_loadu_ps(src + (size_t)(h + j) * C + k0);
+            for (int j = 0; j < 16; j++) r[j] = _mm512_loadu_ps(src + (size_t)j * C + k0);
             transpose16x16(r);
             for (int j = 0; j < 16; j++)
                 _mm512_storeu_ps(dst + (size_t)(k0 + j) * MATMUL_PANEL + h, r[j]);
@@ -278,11 +279,31 @@ void matmul_pack(float *packed, const float *w, int C, int OC, int col0) {
         const float *src = w + (size_t)o0 * C;
         int k = 0;
 #if defined(__AVX512F__)
-        if (cnt == MATMUL_PANEL) k = pack_panel_blocks(dst, src, C);
+        if (cnt == MATMUL_PANEL) k = pack_panel_blocks(dst, src, src + (size_t)16 * C, C);
 #endif
         for (; k < C; k++)
             for (int u = 0; u < cnt; u++) dst[(size_t)k * MATMUL_PANEL + u] = src[(size_t)u * C + k];
         o0 += cnt;
+    }
+}
+
+/* Panel q: W1 rows 16q .. 16q+15 in lanes 0-15, the same W3 rows in lanes
+ * 16-31 (a last panel of cnt < 16 rows leaves the lanes past cnt of each
+ * half untouched, hence zero). */
+void matmul_pack_swiglu(float *packed, const float *w1, const float *w3, int C, int HF) {
+    for (int q = 0; q * 16 < HF; q++) {
+        const int cnt = HF - 16 * q < 16 ? HF - 16 * q : 16;
+        float *dst = packed + (size_t)q * C * MATMUL_PANEL;
+        const float *lo = w1 + (size_t)16 * q * C, *hi = w3 + (size_t)16 * q * C;
+        int k = 0;
+#if defined(__AVX512F__)
+        if (cnt == 16) k = pack_panel_blocks(dst, lo, hi, C);
+#endif
+        for (; k < C; k++)
+            for (int u = 0; u < cnt; u++) {
+                dst[(size_t)k * MATMUL_PANEL + u] = lo[(size_t)u * C + k];
+                dst[(size_t)k * MATMUL_PANEL + 16 + u] = hi[(size_t)u * C + k];
+            }
     }
 }
 
@@ -312,12 +333,21 @@ static inline __attribute__((always_inline)) void mm512_store(float *o, __m512 a
     }
 }
 
-/* mr <= MATMUL_MR rows times one panel (nc <= 32 valid columns). Inlined
- * with a constant mr: named accumulators (gcc keeps an array of vectors in
- * memory), rows past mr fold away. */
+static inline __m512 sigmoid16_f32(__m512 x);
+
+/* silu(a) * b as swiglu_forward computes it, so the bits are the same. */
+static inline __m512 swiglu16(__m512 a, __m512 b) {
+    return _mm512_mul_ps(_mm512_mul_ps(a, sigmoid16_f32(a)), b);
+}
+
+/* mr <= MATMUL_MR rows times one panel (nc <= 32 valid columns). With
+ * swiglu, the panel is one of matmul_pack_swiglu's: out gets silu(lanes
+ * 0-15) * (lanes 16-31), nc <= 16 columns of it. Inlined with a constant
+ * mr: named accumulators (gcc keeps an array of vectors in memory), rows
+ * past mr fold away. */
 static inline __attribute__((always_inline)) void
 matmul_block(float *out, size_t ldo, const float *inp, size_t ldi, const float *panel, int C,
-             int mr, int nc, int add, const float *prefetch, int pf_lines) {
+             int mr, int nc, int add, int swiglu, const float *prefetch, int pf_lines) {
     __m512 a0 = _mm512_setzero_ps(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
     __m512 a4 = a0, b4 = a0, a5 = a0, b5 = a0, a6 = a0, b6 = a0, a7 = a0, b7 = a0;
     __m512 a8 = a0, b8 = a0, a9 = a0, b9 = a0, a10 = a0, b10 = a0, a11 = a0, b11 = a0;
@@ -337,21 +367,23 @@ matmul_block(float *out, size_t ldo, const float *inp, size_t ldi, const float *
         MATMUL_ROW(6) MATMUL_ROW(7) MATMUL_ROW(8) MATMUL_ROW(9) MATMUL_ROW(10) MATMUL_ROW(11)
 #undef MATMUL_ROW
     }
-#define MATMUL_OUT(i)                                              \
-    if (mr > i) {                                                  \
-        mm512_store(out + (size_t)i * ldo, a##i, nc, add);         \
-        mm512_store(out + (size_t)i * ldo + 16, b##i, nc - 16, add); \
+#define MATMUL_OUT(i)                                                    \
+    if (mr > i && swiglu) {                                              \
+        mm512_store(out + (size_t)i * ldo, swiglu16(a##i, b##i), nc, 0);  \
+    } else if (mr > i) {                                                 \
+        mm512_store(out + (size_t)i * ldo, a##i, nc, add);               \
+        mm512_store(out + (size_t)i * ldo + 16, b##i, nc - 16, add);     \
     }
     MATMUL_OUT(0) MATMUL_OUT(1) MATMUL_OUT(2) MATMUL_OUT(3) MATMUL_OUT(4) MATMUL_OUT(5)
     MATMUL_OUT(6) MATMUL_OUT(7) MATMUL_OUT(8) MATMUL_OUT(9) MATMUL_OUT(10) MATMUL_OUT(11)
 #undef MATMUL_OUT
 }
 
-/* mr <= MATMUL_MR2 rows times two adjacent panels (the second may be
- * absent: nc <= 32 means one): four zmm per row. */
+/* mr <= MATMUL_MR2 rows times two adjacent panels: four zmm per row
+ * (with swiglu, nc <= 32 output columns, 16 a panel). */
 static inline __attribute__((always_inline)) void
 matmul_block2(float *out, size_t ldo, const float *inp, size_t ldi, const float *panel, int C,
-              int mr, int nc, int add, const float *prefetch, int pf_lines) {
+              int mr, int nc, int add, int swiglu, const float *prefetch, int pf_lines) {
     const float *panel2 = panel + (size_t)C * MATMUL_PANEL;
     __m512 a0 = _mm512_setzero_ps(), b0 = a0, c0 = a0, d0 = a0, a1 = a0, b1 = a0, c1 = a0, d1 = a0;
     __m512 a2 = a0, b2 = a0, c2 = a0, d2 = a0, a3 = a0, b3 = a0, c3 = a0, d3 = a0;
@@ -376,7 +408,11 @@ matmul_block2(float *out, size_t ldo, const float *inp, size_t ldi, const float 
 #undef MATMUL_ROW
     }
 #define MATMUL_OUT(i)                                                   \
-    if (mr > i) {                                                       \
+    if (mr > i && swiglu) {                                             \
+        float *o = out + (size_t)i * ldo;                               \
+        mm512_store(o, swiglu16(a##i, b##i), nc, 0);                    \
+        mm512_store(o + 16, swiglu16(c##i, d##i), nc - 16, 0);          \
+    } else if (mr > i) {                                                \
         float *o = out + (size_t)i * ldo;                               \
         mm512_store(o, a##i, nc, add);                                  \
         mm512_store(o + 16, b##i, nc - 16, add);                        \
@@ -389,10 +425,12 @@ matmul_block2(float *out, size_t ldo, const float *inp, size_t ldi, const float 
 
 /* matmul_block with a run-time mr, each case inlined with its constant. */
 static void matmul_rows(float *out, size_t ldo, const float *inp, size_t ldi, const float *panel,
-                        int C, int mr, int nc, int add, const float *prefetch, int pf_lines) {
+                        int C, int mr, int nc, int add, int swiglu, const float *prefetch,
+                        int pf_lines) {
     switch (mr) {
-#define MATMUL_CASE(r) \
-    case r: matmul_block(out, ldo, inp, ldi, panel, C, r, nc, add, prefetch, pf_lines); break;
+#define MATMUL_CASE(r)                                                                         \
+    case r: matmul_block(out, ldo, inp, ldi, panel, C, r, nc, add, swiglu, prefetch, pf_lines); \
+        break;
     MATMUL_CASE(1) MATMUL_CASE(2) MATMUL_CASE(3) MATMUL_CASE(4) MATMUL_CASE(5) MATMUL_CASE(6)
     MATMUL_CASE(7) MATMUL_CASE(8) MATMUL_CASE(9) MATMUL_CASE(10) MATMUL_CASE(11) MATMUL_CASE(12)
 #undef MATMUL_CASE
@@ -401,10 +439,12 @@ static void matmul_rows(float *out, size_t ldo, const float *inp, size_t ldi, co
 }
 
 static void matmul_rows2(float *out, size_t ldo, const float *inp, size_t ldi, const float *panel,
-                         int C, int mr, int nc, int add, const float *prefetch, int pf_lines) {
+                         int C, int mr, int nc, int add, int swiglu, const float *prefetch,
+                         int pf_lines) {
     switch (mr) {
-#define MATMUL_CASE(r) \
-    case r: matmul_block2(out, ldo, inp, ldi, panel, C, r, nc, add, prefetch, pf_lines); break;
+#define MATMUL_CASE(r)                                                                          \
+    case r: matmul_block2(out, ldo, inp, ldi, panel, C, r, nc, add, swiglu, prefetch, pf_lines); \
+        break;
     MATMUL_CASE(1) MATMUL_CASE(2) MATMUL_CASE(3) MATMUL_CASE(4) MATMUL_CASE(5) MATMUL_CASE(6)
 #undef MATMUL_CASE
     default: CHECK(0);
@@ -418,44 +458,55 @@ static void matmul_rows2(float *out, size_t ldo, const float *inp, size_t ldi, c
  * every row block reads it. Decoding streams the weights from beyond L2
  * (a few MB a step), so while one panel is used the next is prefetched,
  * its 2 C lines shared out over the row blocks: the requests stay spread
- * over the whole panel's time instead of bunching in one block. */
-void matmul_forward_packed(float *out, int ldo, const float *inp, int ldi, const float *packed,
-                           int N, int C, int OC, float beta) {
-    CHECK(beta == 0.0f || beta == 1.0f);
-    const int add = beta != 0.0f;
+ * over the whole panel's time instead of bunching in one block. The
+ * panels give ow output columns each (MATMUL_PANEL, or 16 with swiglu),
+ * OC in all. */
+static void matmul_packed_run(float *out, int ldo, const float *inp, int ldi, const float *packed,
+                              int N, int C, int OC, int add, int swiglu) {
+    const int ow = swiglu ? 16 : MATMUL_PANEL;
     const size_t pstride = (size_t)C * MATMUL_PANEL;
     if (N <= MATMUL_MR2) {
-        for (int p = 0; p * MATMUL_PANEL < OC; p += 2) {
-            const int nc = OC - p * MATMUL_PANEL < 2 * MATMUL_PANEL ? OC - p * MATMUL_PANEL
-                                                                    : 2 * MATMUL_PANEL;
+        for (int p = 0; p * ow < OC; p += 2) {
+            const int nc = OC - p * ow < 2 * ow ? OC - p * ow : 2 * ow;
             const float *panel = packed + p * pstride;
             /* lines of the next pair's panels (none past the buffer) */
-            const int rest = OC - (p + 2) * MATMUL_PANEL;
-            const int pf = rest <= 0 ? 0 : rest <= MATMUL_PANEL ? 2 * C : 4 * C;
-            if (nc > MATMUL_PANEL)
-                matmul_rows2(out + (size_t)p * MATMUL_PANEL, ldo, inp, ldi, panel, C, N, nc, add,
+            const int rest = OC - (p + 2) * ow;
+            const int pf = rest <= 0 ? 0 : rest <= ow ? 2 * C : 4 * C;
+            if (nc > ow)
+                matmul_rows2(out + (size_t)p * ow, ldo, inp, ldi, panel, C, N, nc, add, swiglu,
                              panel + 2 * pstride, pf);
             else
-                matmul_rows(out + (size_t)p * MATMUL_PANEL, ldo, inp, ldi, panel, C, N, nc, add,
+                matmul_rows(out + (size_t)p * ow, ldo, inp, ldi, panel, C, N, nc, add, swiglu,
                             NULL, 0);
         }
         return;
     }
     const int blocks = (N + MATMUL_MR - 1) / MATMUL_MR;
-    for (int p = 0; p * MATMUL_PANEL < OC; p++) {
+    for (int p = 0; p * ow < OC; p++) {
         const float *panel = packed + p * pstride;
-        const int nc = OC - p * MATMUL_PANEL < MATMUL_PANEL ? OC - p * MATMUL_PANEL : MATMUL_PANEL;
-        const int lines = (p + 1) * MATMUL_PANEL < OC ? 2 * C : 0; /* of the next panel */
+        const int nc = OC - p * ow < ow ? OC - p * ow : ow;
+        const int lines = (p + 1) * ow < OC ? 2 * C : 0; /* of the next panel */
         for (int b = 0, i = 0; b < blocks; b++) {
             const int mr = (N - i) / (blocks - b) + ((N - i) % (blocks - b) != 0);
             const int l0 = (int)((long)lines * b / blocks);
             const int l1 = (int)((long)lines * (b + 1) / blocks);
-            matmul_rows(out + (size_t)i * ldo + (size_t)p * MATMUL_PANEL, ldo,
-                        inp + (size_t)i * ldi, ldi, panel, C, mr, nc, add,
-                        panel + pstride + (size_t)l0 * 16, l1 - l0);
+            matmul_rows(out + (size_t)i * ldo + (size_t)p * ow, ldo, inp + (size_t)i * ldi, ldi,
+                        panel, C, mr, nc, add, swiglu, panel + pstride + (size_t)l0 * 16, l1 - l0);
             i += mr;
         }
     }
+}
+
+void matmul_forward_packed(float *out, int ldo, const float *inp, int ldi, const float *packed,
+                           int N, int C, int OC, float beta) {
+    CHECK(beta == 0.0f || beta == 1.0f);
+    matmul_packed_run(out, ldo, inp, ldi, packed, N, C, OC, beta != 0.0f, 0);
+}
+
+/* SwiGLU in the product's store: h1 and h3 never leave the registers. */
+void matmul_forward_packed_swiglu(float *g, int ldg, const float *inp, int ldi,
+                                  const float *packed, int N, int C, int HF) {
+    matmul_packed_run(g, ldg, inp, ldi, packed, N, C, HF, 0, 1);
 }
 
 #elif defined(__AVX2__) && defined(__FMA__)
@@ -571,6 +622,27 @@ void matmul_forward_packed(float *out, int ldo, const float *inp, int ldi, const
     }
 }
 
+#endif
+
+#if !defined(__AVX512F__)
+/* A panel at a time into a small buffer, then swiglu_forward on its two
+ * halves: the same chains and the same SwiGLU as the unfused path. */
+void matmul_forward_packed_swiglu(float *g, int ldg, const float *inp, int ldi,
+                                  const float *packed, int N, int C, int HF) {
+    enum { ROWS = 64 };
+    float h[ROWS * MATMUL_PANEL];
+    for (int i0 = 0; i0 < N; i0 += ROWS) {
+        const int nr = N - i0 < ROWS ? N - i0 : ROWS;
+        for (int q = 0; q * 16 < HF; q++) {
+            const int cnt = HF - 16 * q < 16 ? HF - 16 * q : 16;
+            matmul_forward_packed(h, MATMUL_PANEL, inp + (size_t)i0 * ldi, ldi,
+                                  packed + (size_t)q * C * MATMUL_PANEL, nr, C, MATMUL_PANEL, 0.0f);
+            for (int i = 0; i < nr; i++)
+                swiglu_forward(g + (size_t)(i0 + i) * ldg + 16 * q, NULL, h + i * MATMUL_PANEL,
+                               h + i * MATMUL_PANEL + 16, (size_t)cnt);
+        }
+    }
+}
 #endif
 
 /* ---- RoPE ----------------------------------------------------------------- */
@@ -1063,18 +1135,6 @@ void swiglu_forward(float *out, float *sig, const float *h1, const float *h3, si
     for (size_t i = 0; i < n; i++) {
         sig[i] = sigmoidf(h1[i]);
         out[i] = (h1[i] * sig[i]) * h3[i];
-    }
-}
-
-void swiglu_decode(float *g, const float *h, int rows, int HF) {
-    for (int i = 0; i < rows; i++) {
-        const float *h1 = h + (size_t)i * 2 * HF, *h3 = h1 + HF;
-        float *gi = g + (size_t)i * HF;
-#if defined(__AVX512F__)
-        swiglu_forward(gi, NULL, h1, h3, (size_t)HF); /* the same bits as training's */
-#else
-        for (int j = 0; j < HF; j++) gi[j] = (h1[j] * sigmoidf(h1[j])) * h3[j];
-#endif
     }
 }
 

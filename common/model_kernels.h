@@ -79,6 +79,15 @@ void matmul_pack(float *packed, const float *w, int C, int OC, int col0);
  * w[o][k], acc) for k = 0 .. C-1, then out = acc (beta 0) or out + acc. */
 void matmul_forward_packed(float *out, int ldo, const float *inp, int ldi, const float *packed,
                            int N, int C, int OC, float beta);
+/* W1 and W3 (HF, C) packed side by side for matmul_forward_packed_swiglu:
+ * panel q holds rows 16q .. 16q+15 of W1, then the same rows of W3. The
+ * buffer is matmul_packed_floats(C, 2 HF) floats, zeroed. */
+void matmul_pack_swiglu(float *packed, const float *w1, const float *w3, int C, int HF);
+/* g (N, HF) row stride ldg = silu(inp W1^T) * (inp W3^T) over a
+ * matmul_pack_swiglu weight: the bits of matmul_forward_packed into h1, h3
+ * and then swiglu_forward, without writing h1 and h3 out. */
+void matmul_forward_packed_swiglu(float *g, int ldg, const float *inp, int ldi,
+                                  const float *packed, int N, int C, int HF);
 
 /* cos/sin (max_pos, HD/2) of pos * theta^(-2i/HD), computed in double. */
 void rope_tables(float *cosb, float *sinb, int max_pos, int HD, float theta);
@@ -109,15 +118,12 @@ void attention_decode_row(float *out, float *scores, const float *q, const float
                           int NH, int NKV, int HD);
 
 /* out = silu(h1) * h3 elementwise over n; sig (n) gets sigmoid(h1) for
- * backward and may be NULL. out may alias h1. */
+ * backward and may be NULL. out may alias h1. Decoding's fused
+ * matmul_forward_packed_swiglu gives the same bits, so decoding and the
+ * training forward agree; the AVX-512 instance takes the sigmoid's
+ * division as a reciprocal and one Newton step (within 2 ulp), since a
+ * 16-lane division costs more than the rest of the element. */
 void swiglu_forward(float *out, float *sig, const float *h1, const float *h3, size_t n);
-/* Decoding's SwiGLU: g[i][j] = silu(h[i][j]) * h[i][HF + j] for i < rows,
- * j < HF; h rows are 2 HF wide (h1 | h3, the fused W1;W3 product), g rows
- * HF. swiglu_forward's arithmetic on every instance, so decoding and the
- * training forward give the same bits; the AVX-512 instance of both takes
- * the sigmoid's division as a reciprocal and one Newton step (within 2
- * ulp), since a 16-lane division costs more than the rest of the element. */
-void swiglu_decode(float *g, const float *h, int rows, int HF);
 /* WRITES dh1, dh3 (n). */
 void swiglu_backward(float *dh1, float *dh3, const float *dout, const float *h1,
                      const float *h3, const float *sig, size_t n);

@@ -8,7 +8,12 @@
  *     the rows, beta 0 and 1, and nothing written past OC; and within
  *     float rounding of matmul_forward_naive (double);
  *   - matmul_pack of every instance against the layout written plainly;
- *   - swiglu_decode against silu(h1) h3 in double (1e-6 relative);
+ *   - matmul_pack_swiglu of every instance against its layout written
+ *     plainly, and matmul_forward_packed_swiglu bit-identical to that
+ *     instance's unfused path (matmul_pack of W1 and W3, the product into
+ *     h1 | h3, swiglu_forward per row), HF on and off the 16-lane halves,
+ *     every row-block size; and within 1e-6 relative of silu(h1) h3 taken
+ *     in double from the fmaf chains;
  *   - attention_decode_row against a double-precision softmax attention
  *     (GQA, n = 1 .. 70, head widths 8, 16, 32, 64 and an odd 6);
  *   - the same with the first rows read from a shared prefix, to the bit,
@@ -50,12 +55,16 @@ typedef struct {
     __typeof__(matmul_pack) *pack;
     __typeof__(matmul_forward_packed) *packed;
     __typeof__(rope_row) *rope_row;
+    __typeof__(matmul_pack_swiglu) *pack_swiglu;
+    __typeof__(matmul_forward_packed_swiglu) *packed_swiglu;
+    __typeof__(swiglu_forward) *swiglu_forward;
 } Instance;
 
-static const Instance INSTANCES[KERNEL_N_ISA] = {
-    {"generic", matmul_pack_generic, matmul_forward_packed_generic, rope_row_generic},
-    {"avx2", matmul_pack_avx2, matmul_forward_packed_avx2, rope_row_avx2},
-    {"avx512", matmul_pack_avx512, matmul_forward_packed_avx512, rope_row_avx512}};
+#define INSTANCE(name)                                                                    \
+    {#name, matmul_pack_##name, matmul_forward_packed_##name, rope_row_##name,            \
+     matmul_pack_swiglu_##name, matmul_forward_packed_swiglu_##name, swiglu_forward_##name}
+static const Instance INSTANCES[KERNEL_N_ISA] = {INSTANCE(generic), INSTANCE(avx2),
+                                                 INSTANCE(avx512)};
 
 /* The contract, written out: one fmaf chain per output from 0, k in order. */
 static void ref_packed_matmul(float *out, int ldo, const float *inp, int ldi, const float *w,
@@ -150,29 +159,99 @@ static void test_pack_layout(void **st) {
     }
 }
 
-/* swiglu_decode (the dispatched instance) against silu(h1) h3 in double,
- * rows of HF = 1, 15, 16, 17 and 352 (the masked tail and whole vectors),
- * arguments over +-30 and the extremes, where exp saturates. */
-static void test_swiglu_decode(void **st) {
-    const int hfs[] = {1, 15, 16, 17, 352};
+/* matmul_pack_swiglu of every instance against its layout written out
+ * (W1 row o at panel o / 16, lane o % 16; W3 row o in lane 16 + o % 16),
+ * padding zero, to the bit. */
+static void test_pack_swiglu_layout(void **st) {
+    const int cs[] = {1, 15, 16, 33, 128};
+    const int hfs[] = {1, 15, 16, 17, 40, 352};
     Rng r;
-    rng_seed(&r, 29, 2);
-    for (size_t a = 0; a < sizeof hfs / sizeof *hfs; a++) {
-        const int HF = hfs[a], rows = 3;
-        float *h = xmalloc(sizeof(float) * rows * 2 * HF), *g = xmalloc(sizeof(float) * rows * HF);
-        for (int i = 0; i < rows * 2 * HF; i++) h[i] = 10.0f * rng_normal(&r);
-        h[0] = -200.0f;
-        h[rows * 2 * HF - HF - 1] = 200.0f;
-        swiglu_decode(g, h, rows, HF);
-        for (int i = 0; i < rows; i++)
-            for (int j = 0; j < HF; j++) {
-                const double x = h[(size_t)i * 2 * HF + j], y = h[(size_t)i * 2 * HF + HF + j];
-                const double want = x / (1.0 + exp(-x)) * y, got = g[(size_t)i * HF + j];
-                if (fabs(got - want) > 1e-6 * fabs(want) + 1e-30) /* exp_f32 saturates at 87 */
-                    fail_msg("test_decode_kernels.c: swiglu_decode HF=%d [%d][%d]: %.9g, want "
-                             "%.9g", HF, i, j, got, want);
+    rng_seed(&r, 31, 4);
+    for (int isa = 0; isa < KERNEL_N_ISA; isa++) {
+        if (!kernel_isa_supported((KernelIsa)isa)) continue;
+        for (size_t a = 0; a < sizeof cs / sizeof *cs; a++)
+            for (size_t b = 0; b < sizeof hfs / sizeof *hfs; b++) {
+                const int C = cs[a], HF = hfs[b];
+                const size_t nf = matmul_packed_floats(C, 2 * HF);
+                float *w1 = xmalloc(sizeof(float) * (size_t)HF * C);
+                float *w3 = xmalloc(sizeof(float) * (size_t)HF * C);
+                for (size_t i = 0; i < (size_t)HF * C; i++) {
+                    w1[i] = rng_normal(&r);
+                    w3[i] = rng_normal(&r);
+                }
+                float *got = xcalloc(nf, sizeof(float)), *want = xcalloc(nf, sizeof(float));
+                INSTANCES[isa].pack_swiglu(got, w1, w3, C, HF);
+                for (int o = 0; o < HF; o++)
+                    for (int k = 0; k < C; k++) {
+                        float *line = want + (size_t)(o / 16) * C * MATMUL_PANEL +
+                                      (size_t)k * MATMUL_PANEL;
+                        line[o % 16] = w1[(size_t)o * C + k];
+                        line[16 + o % 16] = w3[(size_t)o * C + k];
+                    }
+                if (memcmp(got, want, sizeof(float) * nf) != 0)
+                    fail_msg("test_decode_kernels.c: %s matmul_pack_swiglu C=%d HF=%d differs "
+                             "from the plain layout", INSTANCES[isa].isa, C, HF);
+                xfree(w1); xfree(w3); xfree(got); xfree(want);
             }
-        xfree(h); xfree(g);
+    }
+}
+
+/* One shape of matmul_forward_packed_swiglu against the same instance's
+ * unfused path, to the bit, nothing written past HF in a row wider than
+ * it; and against silu(h1) h3 in double over the fmaf chains' h1, h3. */
+static void check_packed_swiglu(const Instance *in, int N, int C, int HF, Rng *r) {
+    const int ldi = C + 3, ldg = HF + 5;
+    float *w1 = xmalloc(sizeof(float) * (size_t)HF * C), *w3 = xmalloc(sizeof(float) * (size_t)HF * C);
+    float *x = xmalloc(sizeof(float) * (size_t)N * ldi);
+    const float ws = 3.0f / sqrtf((float)C); /* h over about +-10: exp well into its range */
+    for (size_t i = 0; i < (size_t)HF * C; i++) {
+        w1[i] = ws * rng_normal(r);
+        w3[i] = ws * rng_normal(r);
+    }
+    for (size_t i = 0; i < (size_t)N * ldi; i++) x[i] = rng_normal(r);
+    const size_t nf = matmul_packed_floats(C, 2 * HF);
+    float *fused = xcalloc(nf, sizeof(float)), *plain = xcalloc(nf, sizeof(float));
+    in->pack_swiglu(fused, w1, w3, C, HF);
+    in->pack(plain, w1, C, HF, 0);
+    in->pack(plain, w3, C, HF, HF);
+    float *g = xmalloc(sizeof(float) * (size_t)N * ldg), *h = xmalloc(sizeof(float) * (size_t)N * 2 * HF);
+    float *want = xmalloc(sizeof(float) * HF);
+    for (size_t i = 0; i < (size_t)N * ldg; i++) g[i] = -7.0f; /* a sentinel past HF */
+    in->packed_swiglu(g, ldg, x, ldi, fused, N, C, HF);
+    in->packed(h, 2 * HF, x, ldi, plain, N, C, 2 * HF, 0.0f);
+    for (int i = 0; i < N; i++) {
+        const float *h1 = h + (size_t)i * 2 * HF, *h3 = h1 + HF, *gi = g + (size_t)i * ldg;
+        in->swiglu_forward(want, NULL, h1, h3, (size_t)HF);
+        for (int j = 0; j < HF; j++) {
+            if (memcmp(&gi[j], &want[j], sizeof(float)) != 0)
+                fail_msg("test_decode_kernels.c: %s matmul_forward_packed_swiglu N=%d C=%d "
+                         "HF=%d: g[%d][%d] = %.9g, unfused %.9g", in->isa, N, C, HF, i, j,
+                         gi[j], want[j]);
+            const double a = h1[j], b = h3[j], ref = a / (1.0 + exp(-a)) * b;
+            if (fabs(gi[j] - ref) > 1e-6 * fabs(ref) + 1e-30)
+                fail_msg("test_decode_kernels.c: %s matmul_forward_packed_swiglu N=%d C=%d "
+                         "HF=%d: g[%d][%d] = %.9g, silu(h1) h3 in double %.9g", in->isa, N, C,
+                         HF, i, j, gi[j], ref);
+        }
+        for (int j = HF; j < ldg; j++) assert_true(gi[j] == -7.0f);
+    }
+    xfree(w1); xfree(w3); xfree(x); xfree(fused); xfree(plain); xfree(g); xfree(h); xfree(want);
+}
+
+/* HF = 1, 15, 16, 17, 40, 352 (one lane, a masked half, whole halves, a
+ * pair of panels and a masked one after), every row-block size. */
+static void test_packed_swiglu(void **st) {
+    const int rows[] = {1, 2, 3, 4, 5, 6, 7, 12, 16, 23, 64, 65};
+    const int cs[] = {7, 33, 128};
+    const int hfs[] = {1, 15, 16, 17, 40, 352};
+    for (int isa = 0; isa < KERNEL_N_ISA; isa++) {
+        if (!kernel_isa_supported((KernelIsa)isa)) continue;
+        Rng r;
+        rng_seed(&r, 29, 2);
+        for (size_t a = 0; a < sizeof rows / sizeof *rows; a++)
+            for (size_t b = 0; b < sizeof cs / sizeof *cs; b++)
+                for (size_t c = 0; c < sizeof hfs / sizeof *hfs; c++)
+                    check_packed_swiglu(&INSTANCES[isa], rows[a], cs[b], hfs[c], &r);
     }
 }
 
@@ -469,7 +548,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_packed_matmul_bits),
         cmocka_unit_test(test_pack_layout),
-        cmocka_unit_test(test_swiglu_decode),
+        cmocka_unit_test(test_pack_swiglu_layout),
+        cmocka_unit_test(test_packed_swiglu),
         cmocka_unit_test(test_attention_decode_row),
         cmocka_unit_test(test_rope_row_bits),
         cmocka_unit_test(test_shared_prefix_cache),

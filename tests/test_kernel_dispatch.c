@@ -35,7 +35,8 @@ typedef struct {
     __typeof__(rope_backward) *rope_backward;
     __typeof__(attention_decode_row) *attention_decode_row;
     __typeof__(swiglu_forward) *swiglu_forward;
-    __typeof__(swiglu_decode) *swiglu_decode;
+    __typeof__(matmul_pack_swiglu) *matmul_pack_swiglu;
+    __typeof__(matmul_forward_packed_swiglu) *matmul_forward_packed_swiglu;
     __typeof__(swiglu_backward) *swiglu_backward;
     __typeof__(log_sum_exp_row) *log_sum_exp_row;
     __typeof__(softmax_cdf_pick) *softmax_cdf_pick;
@@ -48,7 +49,7 @@ typedef struct {
      matmul_pack_##name, matmul_forward_packed_##name, softmax_row_##name,                \
      softmax_backward_row_##name, rope_forward_##name,                                    \
      rope_backward_##name, attention_decode_row_##name, swiglu_forward_##name,            \
-     swiglu_decode_##name, swiglu_backward_##name, log_sum_exp_row_##name,                \
+     matmul_pack_swiglu_##name, matmul_forward_packed_swiglu_##name, swiglu_backward_##name, log_sum_exp_row_##name,                \
      softmax_cdf_pick_##name, logp_forward_##name, logp_backward_##name}
 
 static const Kernels INSTANCES[KERNEL_N_ISA] = {
@@ -269,15 +270,24 @@ static void compare_instance(const Kernels *k) {
         pair[i]->swiglu_backward(dh1[i], dh3[i], dy, h1, h3, sig[i], nf);
     }
     expect_close(name, "swiglu_forward", sw[0], sw[1], nf, TOL);
-    /* decoding's: N / 2 rows of h1 | h3 (D wide each) */
-    float *gd[2];
+    /* decoding's, fused into the W1 | W3 product: N / 2 rows of x (D) */
+    const int HF = D + 3; /* a masked half-panel at the end */
+    float *gd[2], *pw[2];
+    float *w1 = randn((size_t)HF * D, 14, 0.3f), *w3 = randn((size_t)HF * D, 15, 0.3f);
     for (int i = 0; i < 2; i++) {
-        gd[i] = xmalloc(sizeof(float) * (size_t)(N / 2) * D);
-        pair[i]->swiglu_decode(gd[i], h1, N / 2, D);
+        pw[i] = xcalloc(matmul_packed_floats(D, 2 * HF), sizeof(float));
+        pair[i]->matmul_pack_swiglu(pw[i], w1, w3, D, HF);
+        gd[i] = xmalloc(sizeof(float) * (size_t)(N / 2) * HF);
+        pair[i]->matmul_forward_packed_swiglu(gd[i], HF, h1, D, pw[i], N / 2, D, HF);
     }
-    expect_close(name, "swiglu_decode", gd[0], gd[1], (size_t)(N / 2) * D, TOL);
-    xfree(gd[0]);
-    xfree(gd[1]);
+    expect_close(name, "matmul_pack_swiglu", pw[0], pw[1], matmul_packed_floats(D, 2 * HF), 0);
+    expect_close(name, "matmul_forward_packed_swiglu", gd[0], gd[1], (size_t)(N / 2) * HF, TOL);
+    xfree(w1);
+    xfree(w3);
+    for (int i = 0; i < 2; i++) {
+        xfree(gd[i]);
+        xfree(pw[i]);
+    }
     expect_close(name, "swiglu_backward dh1", dh1[0], dh1[1], nf, TOL);
     expect_close(name, "swiglu_backward dh3", dh3[0], dh3[1], nf, TOL);
 
