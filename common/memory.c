@@ -10,14 +10,14 @@ double memory_needed(const ModelConfig *c, MemoryRole role, int rows, int T, int
     double p = (double)model_tensor_sizes(c, sizes) * sizeof(float);
     double D = c->dim, L = c->n_layers, HF = c->hidden_dim, V = c->vocab_size;
     double kvd = (double)c->dim / c->n_heads * c->n_kv_heads;
-    /* per token and layer the forward keeps ~12 D + 4 HF floats (norms,
-     * q k v, attention out, residuals; SwiGLU's h1, h3, sigmoid and output), plus T attention weights
+    /* per token and layer the forward keeps ~12 D + 3 HF floats (norms,
+     * q k v, attention out, residuals; SwiGLU's h1, h3 and output), plus T attention weights
      * per head, plus T attention-score gradients (one layer and head at a
      * time: attention_packed.c's dscore, up to rows * T * T), plus at the head two V-wide rows (logits and their
      * gradient) for an LM, or a value and its gradient for a scalar head
      * (forward_state_new allocates no V-wide rows for one) */
     double head = c->head == MODEL_HEAD_SCALAR ? 2 : 2 * V;
-    double act = (double)rows * T * (L * (12 * D + 4 * HF + (double)c->n_heads * T) + T + head) * 4;
+    double act = (double)rows * T * (L * (12 * D + 3 * HF + (double)c->n_heads * T) + T + head) * 4;
     double kv = (double)kv_slots * c->max_seq_len * L * kvd * 2 * 4 + (double)kv_slots * V * 8;
     switch (role) {
     case ROLE_SFT: return 4 * p + act;       /* params, grads, m, v */

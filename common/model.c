@@ -183,7 +183,6 @@ struct ForwardState {
     float *xn_ffn;       /* (L, N, D) */
     float *rstd_ffn;     /* (L, N) */
     float *h1, *h3;      /* (L, N, HF) gate and up projections */
-    float *hsig;         /* (L, N, HF) sigmoid(h1) */
     float *hg;           /* (L, N, HF) silu(h1) * h3, W2's input: kept for W2's weight
                           * gradient (recomputing it was 1.6% of a ~1M step) */
     float *xn_final;     /* (N, D) */
@@ -245,7 +244,6 @@ ForwardState *forward_state_new(const ModelConfig *cfg, int max_B, int max_T) {
     s->rstd_ffn = F(L * N);
     s->h1 = F(L * N * HF);
     s->h3 = F(L * N * HF);
-    s->hsig = F(L * N * HF);
     s->hg = F(L * N * HF);
     s->xn_final = F(N * D);
     s->rstd_final = F(N);
@@ -283,7 +281,7 @@ void forward_state_free(ForwardState *s) {
     packed_layout_free(&s->lay);
     void *bufs[] = {s->targets, s->rope_cos, s->rope_sin, s->res, s->res_mid,
                     s->xn_att, s->rstd_att, s->q, s->k, s->v, s->att, s->atty, s->xn_ffn,
-                    s->rstd_ffn, s->h1, s->h3, s->hsig, s->xn_final, s->rstd_final, s->logits,
+                    s->rstd_ffn, s->h1, s->h3, s->xn_final, s->rstd_final, s->logits,
                     s->lse, s->keep_z, s->keep_id, s->keep_scratch, s->hg, s->d_res, s->d_xn, s->d_atty, s->d_q, s->d_k, s->d_v,
                     s->d_h1, s->d_h3, s->d_logits, s->d_score, s->row_pos, s->xf_rows,
                     s->d_xf_rows, s->row_logp, s->row_ent, s->row_w};
@@ -372,7 +370,7 @@ static void trunk_forward(const Model *m, ForwardState *s) {
                              m->w.rms_ffn + (size_t)l * D, N, D, c->norm_eps);
         matmul_forward(h1, xn2, w1, N, D, HF, 0.0f);
         matmul_forward(h3, xn2, w3, N, D, HF, 0.0f);
-        swiglu_forward(s->hg + l * NF, s->hsig + l * NF, h1, h3, NF);
+        swiglu_forward(s->hg + l * NF, h1, h3, NF);
         matmul_forward(xout, s->hg + l * NF, w2, N, HF, D, 1.0f); /* xout = xmid + hg W2^T */
     }
     rmsnorm_forward(s->xn_final, s->rstd_final, s->res + (size_t)L * ND, m->w.rms_final, N, D,
@@ -478,12 +476,12 @@ static void trunk_backward(Model *m, ForwardState *s) {
         size_t lw = (size_t)l * D * D, lk = (size_t)l * KVD * D, lf = (size_t)l * HF * D;
         const float *x = s->res + l * ND, *xmid = s->res_mid + l * ND;
         const float *xn = s->xn_att + l * ND, *xn2 = s->xn_ffn + l * ND;
-        const float *h1 = s->h1 + l * NF, *h3 = s->h3 + l * NF, *hsig = s->hsig + l * NF;
+        const float *h1 = s->h1 + l * NF, *h3 = s->h3 + l * NF;
 
         /* MLP block: d_res is the gradient of this layer's output */
         matmul_backward(s->d_h1, g->w2 + lf, s->d_res, s->hg + l * NF, m->w.w2 + lf, N, HF, D,
                         0.0f);
-        swiglu_backward(s->d_h1, s->d_h3, s->d_h1, h1, h3, hsig, NF);
+        swiglu_backward(s->d_h1, s->d_h3, s->d_h1, h1, h3, NF);
         matmul_backward(s->d_xn, g->w1 + lf, s->d_h1, xn2, m->w.w1 + lf, N, D, HF, 0.0f);
         matmul_backward(s->d_xn, g->w3 + lf, s->d_h3, xn2, m->w.w3 + lf, N, D, HF, 1.0f);
         rmsnorm_backward(s->d_res, g->rms_ffn + (size_t)l * D, s->d_xn, xmid,

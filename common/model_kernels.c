@@ -638,7 +638,7 @@ void matmul_forward_packed_swiglu(float *g, int ldg, const float *inp, int ldi,
             matmul_forward_packed(h, MATMUL_PANEL, inp + (size_t)i0 * ldi, ldi,
                                   packed + (size_t)q * C * MATMUL_PANEL, nr, C, MATMUL_PANEL, 0.0f);
             for (int i = 0; i < nr; i++)
-                swiglu_forward(g + (size_t)(i0 + i) * ldg + 16 * q, NULL, h + i * MATMUL_PANEL,
+                swiglu_forward(g + (size_t)(i0 + i) * ldg + 16 * q, h + i * MATMUL_PANEL,
                                h + i * MATMUL_PANEL + 16, (size_t)cnt);
         }
     }
@@ -1109,40 +1109,61 @@ static inline __m512 sigmoid16_f32(__m512 x) {
 }
 #endif
 
-void swiglu_forward(float *out, float *sig, const float *h1, const float *h3, size_t n) {
+void swiglu_forward(float *out, const float *h1, const float *h3, size_t n) {
 #if defined(__AVX512F__)
     /* whole vectors unmasked: a masked store costs several times a plain
      * one on Zen 4/5 (measured: this loop all masked ran at half speed) */
     size_t j = 0;
     for (; j + 16 <= n; j += 16) {
         const __m512 x = _mm512_loadu_ps(h1 + j), s = sigmoid16_f32(x);
-        if (sig) _mm512_storeu_ps(sig + j, s);
         _mm512_storeu_ps(out + j, _mm512_mul_ps(_mm512_mul_ps(x, s), _mm512_loadu_ps(h3 + j)));
     }
     if (j < n) {
         const __mmask16 k = (__mmask16)((1u << (n - j)) - 1);
         const __m512 x = _mm512_maskz_loadu_ps(k, h1 + j), s = sigmoid16_f32(x);
-        if (sig) _mm512_mask_storeu_ps(sig + j, k, s);
         _mm512_mask_storeu_ps(out + j, k,
                               _mm512_mul_ps(_mm512_mul_ps(x, s), _mm512_maskz_loadu_ps(k, h3 + j)));
     }
     return;
 #endif
-    if (!sig) { /* decoding: no backward */
-        for (size_t i = 0; i < n; i++) out[i] = (h1[i] * sigmoidf(h1[i])) * h3[i];
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        sig[i] = sigmoidf(h1[i]);
-        out[i] = (h1[i] * sig[i]) * h3[i];
-    }
+    for (size_t i = 0; i < n; i++) out[i] = (h1[i] * sigmoidf(h1[i])) * h3[i];
 }
+
+#if defined(__AVX512F__)
+/* swiglu_backward's two products on 16 lanes, in the scalar expression's
+ * order: *dh3 = d (a s), return d b (s (1 + a (1 - s))). */
+static inline __m512 swiglu_backward16(__m512 *dh3, __m512 d, __m512 a, __m512 b) {
+    const __m512 one = _mm512_set1_ps(1.0f), s = sigmoid16_f32(a);
+    *dh3 = _mm512_mul_ps(d, _mm512_mul_ps(a, s));
+    return _mm512_mul_ps(_mm512_mul_ps(d, b),
+                         _mm512_mul_ps(s, _mm512_add_ps(one, _mm512_mul_ps(a, _mm512_sub_ps(one, s)))));
+}
+#endif
 
 /* d silu(a)/da = s (1 + a (1 - s)) with s = sigmoid(a). */
 void swiglu_backward(float *dh1, float *dh3, const float *dout, const float *h1,
-                     const float *h3, const float *sig, size_t n) {
+                     const float *h3, size_t n) {
+#if defined(__AVX512F__)
+    size_t j = 0;
+    __m512 d3;
+    for (; j + 16 <= n; j += 16) { /* whole vectors unmasked, as in swiglu_forward */
+        const __m512 d1 = swiglu_backward16(&d3, _mm512_loadu_ps(dout + j), _mm512_loadu_ps(h1 + j),
+                                            _mm512_loadu_ps(h3 + j));
+        _mm512_storeu_ps(dh3 + j, d3);
+        _mm512_storeu_ps(dh1 + j, d1);
+    }
+    if (j < n) {
+        const __mmask16 k = (__mmask16)((1u << (n - j)) - 1);
+        const __m512 d1 = swiglu_backward16(&d3, _mm512_maskz_loadu_ps(k, dout + j),
+                                            _mm512_maskz_loadu_ps(k, h1 + j),
+                                            _mm512_maskz_loadu_ps(k, h3 + j));
+        _mm512_mask_storeu_ps(dh3 + j, k, d3);
+        _mm512_mask_storeu_ps(dh1 + j, k, d1);
+    }
+    return;
+#endif
     for (size_t i = 0; i < n; i++) {
-        float s = sig[i], a = h1[i];
+        const float a = h1[i], s = sigmoidf(a);
         dh3[i] = dout[i] * (a * s);
         dh1[i] = dout[i] * h3[i] * (s * (1.0f + a * (1.0f - s)));
     }

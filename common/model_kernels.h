@@ -117,16 +117,18 @@ void attention_decode_row(float *out, float *scores, const float *q, const float
                           const float *vc, const float *kp, const float *vp, int np, int n,
                           int NH, int NKV, int HD);
 
-/* out = silu(h1) * h3 elementwise over n; sig (n) gets sigmoid(h1) for
- * backward and may be NULL. out may alias h1. Decoding's fused
- * matmul_forward_packed_swiglu gives the same bits, so decoding and the
- * training forward agree; the AVX-512 instance takes the sigmoid's
+/* out = silu(h1) * h3 elementwise over n. out may alias h1. Decoding's
+ * fused matmul_forward_packed_swiglu gives the same bits, so decoding and
+ * the training forward agree; the AVX-512 instance takes the sigmoid's
  * division as a reciprocal and one Newton step (within 2 ulp), since a
  * 16-lane division costs more than the rest of the element. */
-void swiglu_forward(float *out, float *sig, const float *h1, const float *h3, size_t n);
-/* WRITES dh1, dh3 (n). */
+void swiglu_forward(float *out, const float *h1, const float *h3, size_t n);
+/* WRITES dh1, dh3 (n); dout may alias dh1. sigmoid(h1) is recomputed as
+ * swiglu_forward computes it (the same bits), not kept from the forward:
+ * the exp is cheap beside the stream of N x HF floats a kept sigmoid
+ * costs to write and read back, and the memory it holds. */
 void swiglu_backward(float *dh1, float *dh3, const float *dout, const float *h1,
-                     const float *h3, const float *sig, size_t n);
+                     const float *h3, size_t n);
 
 /* THE log-softmax, used by the training forward and the sampler alike:
  * log sum_j exp(z_j * inv_t) over one row (V >= 1, inv_t > 0), in double

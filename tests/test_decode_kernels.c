@@ -221,7 +221,7 @@ static void check_packed_swiglu(const Instance *in, int N, int C, int HF, Rng *r
     in->packed(h, 2 * HF, x, ldi, plain, N, C, 2 * HF, 0.0f);
     for (int i = 0; i < N; i++) {
         const float *h1 = h + (size_t)i * 2 * HF, *h3 = h1 + HF, *gi = g + (size_t)i * ldg;
-        in->swiglu_forward(want, NULL, h1, h3, (size_t)HF);
+        in->swiglu_forward(want, h1, h3, (size_t)HF);
         for (int j = 0; j < HF; j++) {
             if (memcmp(&gi[j], &want[j], sizeof(float)) != 0)
                 fail_msg("test_decode_kernels.c: %s matmul_forward_packed_swiglu N=%d C=%d "
