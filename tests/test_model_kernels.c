@@ -239,6 +239,13 @@ static void test_swiglu_vs_naive(void **st) {
     swiglu_backward(d1a, d3a, d1a, h1, h3, n);
     assert_memory_equal(d1a, dh1, sizeof dh1);
     assert_memory_equal(d3a, dh3, sizeof dh3);
+    /* the backward's recomputed sigmoid is the forward's, to the bit: with
+     * h3 = 1 and dout = 1, dh3 = a s and the forward's out = (a s) 1 */
+    float ones[n], fwd1[n];
+    for (int i = 0; i < n; i++) ones[i] = 1.0f;
+    swiglu_forward(fwd1, h1, ones, n);
+    swiglu_backward(d1a, d3a, ones, h1, ones, n);
+    assert_memory_equal(d3a, fwd1, sizeof fwd1);
     for (int i = 0; i < n; i++) {
         const double a = h1[i], s = 1.0 / (1.0 + exp(-a));
         assert_true(fabs(out[i] - a * s * h3[i]) < 1e-5 * (1 + fabs(a * s * h3[i])));
