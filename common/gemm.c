@@ -266,3 +266,29 @@ void gemm_f32(int trans_a, int trans_b, int M, int Nc, int K, float alpha, const
         }
     }
 }
+
+void gemm_f32_shared_b(int n, const GemmLhs *lhs, int trans_a, int trans_b, int Nc, int K,
+                       float alpha, const float *b, int ldb, float beta) {
+    CHECK(beta == 0.0f || beta == 1.0f);
+    if (Nc <= 0 || K <= 0) { /* nothing to share: gemm_f32's own edge cases */
+        for (int t = 0; t < n; t++)
+            gemm_f32(trans_a, trans_b, lhs[t].m, Nc, K, alpha, lhs[t].a, lhs[t].lda, b, ldb,
+                     beta, lhs[t].c, lhs[t].ldc);
+        return;
+    }
+    _Alignas(64) float panel[GEMM_KC * GEMM_NR];
+    for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
+        const int kc = min_int(GEMM_KC, K - k0);
+        const int add = beta != 0.0f || k0 > 0;
+        for (int j0 = 0; j0 < Nc; j0 += GEMM_NR) {
+            const int nc = min_int(GEMM_NR, Nc - j0);
+            gemm_pack(panel, b, ldb, trans_b, k0, kc, j0, nc);
+            for (int t = 0; t < n; t++) {
+                if (lhs[t].m <= 0) continue;
+                const float *ak = trans_a ? lhs[t].a + (size_t)k0 * lhs[t].lda : lhs[t].a + k0;
+                gemm_rows(lhs[t].c + j0, (size_t)lhs[t].ldc, ak, (size_t)lhs[t].lda, trans_a,
+                          panel, GEMM_NR, kc, lhs[t].m, nc, add, alpha);
+            }
+        }
+    }
+}

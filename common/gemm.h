@@ -38,4 +38,24 @@ enum { GEMM_KC = 256, GEMM_MC = 512, GEMM_NR = 32 };
 void gemm_f32(int trans_a, int trans_b, int M, int Nc, int K, float alpha, const float *a,
               int lda, const float *b, int ldb, float beta, float *c, int ldc);
 
+/* One product's own operands in gemm_f32_shared_b: op(a) (m, K), c (m, Nc). */
+typedef struct {
+    int m;
+    const float *a;
+    int lda;
+    float *c;
+    int ldc;
+} GemmLhs;
+
+/* n products lhs[t].c = alpha op(lhs[t].a) op(b) + beta lhs[t].c over one
+ * b: each panel of op(b) is copied once for all n instead of once a
+ * product (the weight gradients of Wq, Wk and Wv read one activation, as
+ * do W1's and W3's, and the copy of an activation's panels is most of
+ * gemm_f32's own time there). Panels outer, then the products: op(a)'s
+ * chunk of all n (sum m x GEMM_KC floats) is read once a panel, so it is
+ * meant for sum m up to a few GEMM_MC. Every output is gemm_f32's chain:
+ * the same bits as n gemm_f32 calls. */
+void gemm_f32_shared_b(int n, const GemmLhs *lhs, int trans_a, int trans_b, int Nc, int K,
+                       float alpha, const float *b, int ldb, float beta);
+
 #endif

@@ -22,6 +22,8 @@
     X(rmsnorm_backward) \
     X(matmul_forward) \
     X(matmul_backward) \
+    X(matmul_backward_input) \
+    X(matmul_backward_weights) \
     X(matmul_forward_naive) \
     X(matmul_packed_floats) \
     X(matmul_pack) \
@@ -43,6 +45,7 @@
     X(logp_forward_truncated) \
     X(logp_backward) \
     X(gemm_f32) \
+    X(gemm_f32_shared_b) \
     X(gemm_fastest)
 
 #ifdef KERNEL_ISA
@@ -56,6 +59,8 @@
 #define rmsnorm_backward KERNEL_NAME(rmsnorm_backward)
 #define matmul_forward KERNEL_NAME(matmul_forward)
 #define matmul_backward KERNEL_NAME(matmul_backward)
+#define matmul_backward_input KERNEL_NAME(matmul_backward_input)
+#define matmul_backward_weights KERNEL_NAME(matmul_backward_weights)
 #define matmul_forward_naive KERNEL_NAME(matmul_forward_naive)
 #define matmul_packed_floats KERNEL_NAME(matmul_packed_floats)
 #define matmul_pack KERNEL_NAME(matmul_pack)
@@ -77,6 +82,7 @@
 #define logp_forward_truncated KERNEL_NAME(logp_forward_truncated)
 #define logp_backward KERNEL_NAME(logp_backward)
 #define gemm_f32 KERNEL_NAME(gemm_f32)
+#define gemm_f32_shared_b KERNEL_NAME(gemm_f32_shared_b)
 #define gemm_fastest KERNEL_NAME(gemm_fastest)
 #endif
 

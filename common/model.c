@@ -482,8 +482,10 @@ static void trunk_backward(Model *m, ForwardState *s) {
         matmul_backward(s->d_h1, g->w2 + lf, s->d_res, s->hg + l * NF, m->w.w2 + lf, N, HF, D,
                         0.0f);
         swiglu_backward(s->d_h1, s->d_h3, s->d_h1, h1, h3, NF);
-        matmul_backward(s->d_xn, g->w1 + lf, s->d_h1, xn2, m->w.w1 + lf, N, D, HF, 0.0f);
-        matmul_backward(s->d_xn, g->w3 + lf, s->d_h3, xn2, m->w.w3 + lf, N, D, HF, 1.0f);
+        matmul_backward_input(s->d_xn, s->d_h1, m->w.w1 + lf, N, D, HF, 0.0f);
+        matmul_backward_input(s->d_xn, s->d_h3, m->w.w3 + lf, N, D, HF, 1.0f);
+        matmul_backward_weights(2, (float *[]){g->w1 + lf, g->w3 + lf},
+                                (const float *[]){s->d_h1, s->d_h3}, (int[]){HF, HF}, xn2, N, D);
         rmsnorm_backward(s->d_res, g->rms_ffn + (size_t)l * D, s->d_xn, xmid,
                          m->w.rms_ffn + (size_t)l * D, s->rstd_ffn + (size_t)l * N, N, D);
 
@@ -495,9 +497,12 @@ static void trunk_backward(Model *m, ForwardState *s) {
                                   lay, NH, NKV, HD);
         rope_packed(s->d_q, s, D, HD, -1);
         rope_packed(s->d_k, s, KVD, HD, -1);
-        matmul_backward(s->d_xn, g->wq + lw, s->d_q, xn, m->w.wq + lw, N, D, D, 0.0f);
-        matmul_backward(s->d_xn, g->wk + lk, s->d_k, xn, m->w.wk + lk, N, D, KVD, 1.0f);
-        matmul_backward(s->d_xn, g->wv + lk, s->d_v, xn, m->w.wv + lk, N, D, KVD, 1.0f);
+        matmul_backward_input(s->d_xn, s->d_q, m->w.wq + lw, N, D, D, 0.0f);
+        matmul_backward_input(s->d_xn, s->d_k, m->w.wk + lk, N, D, KVD, 1.0f);
+        matmul_backward_input(s->d_xn, s->d_v, m->w.wv + lk, N, D, KVD, 1.0f);
+        matmul_backward_weights(3, (float *[]){g->wq + lw, g->wk + lk, g->wv + lk},
+                                (const float *[]){s->d_q, s->d_k, s->d_v}, (int[]){D, KVD, KVD},
+                                xn, N, D);
         rmsnorm_backward(s->d_res, g->rms_att + (size_t)l * D, s->d_xn, x,
                          m->w.rms_att + (size_t)l * D, s->rstd_att + (size_t)l * N, N, D);
     }

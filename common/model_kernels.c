@@ -227,9 +227,29 @@ void matmul_forward(float *out, const float *inp, const float *w, int N, int C, 
     gemm_fastest(0, 1, N, OC, C, 1.0f, inp, C, w, C, beta, out, OC);
 }
 
+void matmul_backward_input(float *dinp, const float *dout, const float *w, int N, int C, int OC,
+                           float beta_inp) {
+    gemm_fastest(0, 0, N, C, OC, 1.0f, dout, OC, w, C, beta_inp, dinp, C);
+}
+
+void matmul_backward_weights(int n, float *const *dw, const float *const *dout, const int *oc,
+                             const float *inp, int N, int C) {
+    enum { MAX_SHARED = 4 };
+    int own = n <= MAX_SHARED;
+    for (int t = 0; t < n && own; t++) own = own_gemm(oc[t], C, 1);
+    if (!own) { /* OpenBLAS runs some of these shapes: each on its own */
+        for (int t = 0; t < n; t++)
+            gemm_fastest(1, 0, oc[t], C, N, 1.0f, dout[t], oc[t], inp, C, 1.0f, dw[t], C);
+        return;
+    }
+    GemmLhs lhs[MAX_SHARED] = {{0}};
+    for (int t = 0; t < n; t++) lhs[t] = (GemmLhs){oc[t], dout[t], oc[t], dw[t], C};
+    gemm_f32_shared_b(n, lhs, 1, 0, C, N, 1.0f, inp, C, 1.0f);
+}
+
 void matmul_backward(float *dinp, float *dw, const float *dout, const float *inp,
                      const float *w, int N, int C, int OC, float beta_inp) {
-    gemm_fastest(0, 0, N, C, OC, 1.0f, dout, OC, w, C, beta_inp, dinp, C);
+    matmul_backward_input(dinp, dout, w, N, C, OC, beta_inp);
     gemm_fastest(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
 }
 

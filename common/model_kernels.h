@@ -43,6 +43,15 @@ void matmul_forward(float *out, const float *inp, const float *w, int N, int C, 
 /* dinp (N, C) = dout W + beta_inp * dinp; dw (OC, C) += dout^T inp. */
 void matmul_backward(float *dinp, float *dw, const float *dout, const float *inp,
                      const float *w, int N, int C, int OC, float beta_inp);
+/* matmul_backward's two halves: dinp (N, C) = dout W + beta_inp * dinp;
+ * and, for n weights that read one input inp (N, C) (Wq, Wk, Wv; W1, W3),
+ * dw[t] (oc[t], C) += dout[t]^T inp, dout[t] (N, oc[t]), with inp's
+ * panels copied once for all n (gemm_f32_shared_b) where gemm_f32 runs
+ * the shape. The same bits as n matmul_backward calls. */
+void matmul_backward_input(float *dinp, const float *dout, const float *w, int N, int C, int OC,
+                           float beta_inp);
+void matmul_backward_weights(int n, float *const *dw, const float *const *dout, const int *oc,
+                             const float *inp, int N, int C);
 /* C (M, N) = alpha op(A) op(B) + beta C, row-major, beta 0 or 1, as
  * cblas_sgemm(CblasRowMajor, ...): by gemm_f32 (gemm.h) or OpenBLAS,
  * whichever is faster at this shape on this machine (model_kernels.c

@@ -12,7 +12,10 @@
  *     bound to the instance kernel_isa() reports;
  *   - alpha 1 and a scale (attention's 1/sqrt(HD));
  *   - matmul_forward, matmul_backward and gemm_fastest (whichever of
- *     OpenBLAS and gemm they pick) against the same double references. */
+ *     OpenBLAS and gemm they pick) against the same double references;
+ *   - gemm_f32_shared_b bit for bit the gemm_f32 calls it replaces, on
+ *     every instance, and matmul_backward_weights matmul_backward's
+ *     weight gradients. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -132,6 +135,109 @@ static void test_gemm_odd_shapes(void **st) {
                                     al ? 0.17677669f : 1.0f, (float)beta);
 }
 
+static __typeof__(gemm_f32_shared_b) *const SHARED[KERNEL_N_ISA] = {
+    gemm_f32_shared_b_generic, gemm_f32_shared_b_avx2, gemm_f32_shared_b_avx512};
+
+/* gemm_f32_shared_b: n products over one b, bit for bit the n gemm_f32
+ * calls of the same instance (c filled with NaN under beta 0, so a read of
+ * c shows), and the columns past Nc left alone. */
+static void check_shared(int ta, int tb, int n, const int *m, int Nc, int K, float alpha,
+                         float beta) {
+    const int pad = 3, ldb = (tb ? K : Nc) + pad, ldc = Nc + 2 * pad;
+    float *b = randu((size_t)(tb ? Nc : K) * ldb, 7 + (uint64_t)K);
+    float *a[3], *c0[3], *want[3], *got[3];
+    int lda[3];
+    for (int t = 0; t < n; t++) {
+        lda[t] = (ta ? m[t] : K) + pad + t;
+        a[t] = randu((size_t)(ta ? K : m[t]) * lda[t], 11 + (uint64_t)(t * 131 + m[t]));
+        c0[t] = randu((size_t)m[t] * ldc, 13 + (uint64_t)t);
+        if (beta == 0.0f)
+            for (size_t i = 0; i < (size_t)m[t] * ldc; i++)
+                if (i % ldc < (size_t)Nc) c0[t][i] = NAN;
+        want[t] = xmalloc(sizeof(float) * (size_t)m[t] * ldc);
+        got[t] = xmalloc(sizeof(float) * (size_t)m[t] * ldc);
+    }
+    for (int s = 0; s < KERNEL_N_ISA; s++) {
+        if (!kernel_isa_supported((KernelIsa)s)) continue;
+        GemmLhs lhs[3];
+        for (int t = 0; t < n; t++) {
+            const size_t bytes = sizeof(float) * (size_t)m[t] * ldc;
+            memcpy(want[t], c0[t], bytes);
+            memcpy(got[t], c0[t], bytes);
+            INSTANCES[s](ta, tb, m[t], Nc, K, alpha, a[t], lda[t], b, ldb, beta, want[t], ldc);
+            lhs[t] = (GemmLhs){m[t], a[t], lda[t], got[t], ldc};
+        }
+        SHARED[s](n, lhs, ta, tb, Nc, K, alpha, b, ldb, beta);
+        for (int t = 0; t < n; t++)
+            if (memcmp(got[t], want[t], sizeof(float) * (size_t)m[t] * ldc) != 0)
+                fail_msg("gemm_f32_shared_b %s ta=%d tb=%d product %d of %d (m=%d) Nc=%d K=%d "
+                         "beta=%g: not gemm_f32's bits", kernel_isa_name((KernelIsa)s), ta, tb,
+                         t, n, m[t], Nc, K, beta);
+    }
+    for (int t = 0; t < n; t++) {
+        xfree(a[t]);
+        xfree(c0[t]);
+        xfree(want[t]);
+        xfree(got[t]);
+    }
+    xfree(b);
+}
+
+static void test_gemm_shared_b(void **st) {
+    (void)st;
+    /* the weight gradients' (1, 0) above all: Wq, Wk, Wv (D, KVD, KVD) and
+     * W1, W3; tails of the 16-row block and 32-column panel, K past
+     * GEMM_KC, a product with no rows, one product alone */
+    static const struct { int n, m[3], Nc, K; } cases[] = {
+        {3, {128, 32, 32}, 128, 300},      {2, {352, 352, 0}, 128, 2 * GEMM_KC + 5},
+        {3, {13, 1, 40}, 45, 67},          {1, {GEMM_MC + 9, 0, 0}, 33, 20},
+        {3, {17, 0, 5}, 31, GEMM_KC},      {2, {49, 48, 0}, 64, 1}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (int beta = 0; beta < 2; beta++)
+                    check_shared(ta, tb, cases[c].n, cases[c].m, cases[c].Nc, cases[c].K,
+                                 beta ? 1.0f : 0.17677669f, (float)beta);
+}
+
+/* matmul_backward_weights (dispatched; gemm_f32_shared_b or OpenBLAS by
+ * shape) gives matmul_backward's weight gradients bit for bit, at the
+ * ~1M and ~4M layer shapes (at ~4M W1, W3 go to OpenBLAS where its
+ * kernels are AVX-512), with dw accumulated into. */
+static void test_matmul_backward_weights(void **st) {
+    (void)st;
+    static const struct { int n, oc[3], C; } cases[] = {
+        {3, {128, 128, 128}, 128}, {2, {352, 352, 0}, 128}, {3, {256, 64, 64}, 256},
+        {2, {688, 688, 0}, 256}};
+    const int N = 300;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const int n = cases[c].n, C = cases[c].C;
+        float *inp = randu((size_t)N * C, 21), *dout[3], *want[3], *got[3], *w[3];
+        float *dinp = xmalloc(sizeof(float) * (size_t)N * C);
+        for (int t = 0; t < n; t++) {
+            const int oc = cases[c].oc[t];
+            dout[t] = randu((size_t)N * oc, 23 + (uint64_t)t);
+            w[t] = randu((size_t)oc * C, 29 + (uint64_t)t);
+            want[t] = randu((size_t)oc * C, 31 + (uint64_t)t);
+            got[t] = xmalloc(sizeof(float) * (size_t)oc * C);
+            memcpy(got[t], want[t], sizeof(float) * (size_t)oc * C);
+            matmul_backward(dinp, want[t], dout[t], inp, w[t], N, C, oc, 0.0f);
+        }
+        matmul_backward_weights(n, got, (const float *const *)dout, cases[c].oc, inp, N, C);
+        for (int t = 0; t < n; t++) {
+            if (memcmp(got[t], want[t], sizeof(float) * (size_t)cases[c].oc[t] * C) != 0)
+                fail_msg("matmul_backward_weights case %zu weight %d (OC=%d C=%d): not "
+                         "matmul_backward's bits", c, t, cases[c].oc[t], C);
+            xfree(dout[t]);
+            xfree(w[t]);
+            xfree(want[t]);
+            xfree(got[t]);
+        }
+        xfree(inp);
+        xfree(dinp);
+    }
+}
+
 /* K = 0: beta 0 writes zeros, beta 1 leaves c; empty shapes touch nothing. */
 static void test_gemm_empty(void **st) {
     (void)st;
@@ -225,6 +331,8 @@ int main(void) {
         cmocka_unit_test(test_gemm_bound),
         cmocka_unit_test(test_matmul_layer),
         cmocka_unit_test(test_gemm_fastest),
+        cmocka_unit_test(test_gemm_shared_b),
+        cmocka_unit_test(test_matmul_backward_weights),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
