@@ -235,9 +235,9 @@ void matmul_backward_input(float *dinp, const float *dout, const float *w, int N
 void matmul_backward_weights(int n, float *const *dw, const float *const *dout, const int *oc,
                              const float *inp, int N, int C) {
     enum { MAX_SHARED = 4 };
-    int own = n <= MAX_SHARED;
+    int own = n > 1 && n <= MAX_SHARED;
     for (int t = 0; t < n && own; t++) own = own_gemm(oc[t], C, 1);
-    if (!own) { /* OpenBLAS runs some of these shapes: each on its own */
+    if (!own) { /* one weight, or OpenBLAS runs some of the shapes: each on its own */
         for (int t = 0; t < n; t++)
             gemm_fastest(1, 0, oc[t], C, N, 1.0f, dout[t], oc[t], inp, C, 1.0f, dw[t], C);
         return;
@@ -250,7 +250,7 @@ void matmul_backward_weights(int n, float *const *dw, const float *const *dout, 
 void matmul_backward(float *dinp, float *dw, const float *dout, const float *inp,
                      const float *w, int N, int C, int OC, float beta_inp) {
     matmul_backward_input(dinp, dout, w, N, C, OC, beta_inp);
-    gemm_fastest(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
+    matmul_backward_weights(1, &dw, &dout, &OC, inp, N, C);
 }
 
 void matmul_forward_naive(float *out, const float *inp, const float *w, int N, int C, int OC) {
