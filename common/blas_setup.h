@@ -24,7 +24,7 @@ const char *blas_corename(void);
 /* One line for logs and benchmarks: the model kernels in use
  * (kernel_describe), OpenBLAS's kernel set, OPENBLAS_CORETYPE as the user
  * set it (never changed here) and the BLAS threads per rank, e.g.
- * "kernels avx512 (CPU: avx512f avx2 fma), OpenBLAS SkylakeX,
+ * "kernels avx512 (CPU: avx512f avx2 fma; KV prefetch on), OpenBLAS SkylakeX,
  * OPENBLAS_CORETYPE unset, 1 BLAS thread per rank". */
 void blas_describe(char *buf, size_t n);
 /* One line on this process's threads, for start-up logs and benchmarks:

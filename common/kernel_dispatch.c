@@ -71,6 +71,15 @@ int kernel_isa_supported(KernelIsa isa) {
     }
 }
 
+int kernel_kv_prefetch(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return !__builtin_cpu_is("intel");
+#else
+    return 1;
+#endif
+}
+
 void kernel_describe(char *buf, size_t n) {
     char cpu[64] = "";
 #if defined(__x86_64__)
@@ -79,6 +88,6 @@ void kernel_describe(char *buf, size_t n) {
              __builtin_cpu_supports("avx2") ? " avx2" : "",
              __builtin_cpu_supports("fma") ? " fma" : "");
 #endif
-    snprintf(buf, n, "kernels %s (CPU:%s)", kernel_isa_name(kernel_isa()),
-             *cpu ? cpu : " no AVX2");
+    snprintf(buf, n, "kernels %s (CPU:%s; KV prefetch %s)", kernel_isa_name(kernel_isa()),
+             *cpu ? cpu : " no AVX2", kernel_kv_prefetch() ? "on" : "off");
 }

@@ -241,6 +241,10 @@ typedef struct {
      * instead of copying it: G completions of one prompt read its keys
      * and values from one place, once from memory); share_len 0: none */
     int *share_from, *share_len;
+    /* 1: decoding asks for each row's cached keys and values ahead of its
+     * attention (software prefetch); kv_cache_new sets kernel_kv_prefetch().
+     * A hint only: the logits are the same bits either way. */
+    int prefetch;
     void *scratch; /* owned by model.c */
 } KVCache;
 

@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "kernel_dispatch.h"
 #include "model_internal.h"
 #include "model_kernels.h"
 #include "util.h"
@@ -61,6 +62,7 @@ KVCache *kv_cache_new(const ModelConfig *cfg, int n_slots, int max_len) {
     c->len = xcalloc(n_slots, sizeof(int));
     c->share_from = xcalloc(n_slots, sizeof(int));
     c->share_len = xcalloc(n_slots, sizeof(int));
+    c->prefetch = kernel_kv_prefetch();
     DecodeScratch *d = xcalloc(1, sizeof *d);
     /* 64 rows is enough for the matmuls to run near full speed on a prefill chunk */
     d->rows = n_slots > 64 ? n_slots : 64;
@@ -211,8 +213,9 @@ static void decode_rows(const Model *m, KVCache *c, const int *tokens, int n, in
         for (int i = 0; i < n; i++) {
             const int s = d->slot[i];
             const size_t so = s * per_slot, sp = c->share_from[s] * per_slot;
-            if (i + 1 < n) { /* while this row's attention runs, the next row's own keys and values
-                               come into L2 (its first keys into L1): it starts without a miss */
+            if (c->prefetch && i + 1 < n) { /* while this row's attention runs, the next row's own
+                                              keys and values come into L2 (its first keys into
+                                              L1): it starts without a miss */
                 const int s1 = d->slot[i + 1], t0 = c->share_len[s1], t1 = d->pos[i + 1] + 1;
                 prefetch_floats(kc + s1 * per_slot + (size_t)t0 * KVD,
                                 (size_t)(t1 - t0 < 4 ? t1 - t0 : 4) * KVD);
@@ -221,7 +224,7 @@ static void decode_rows(const Model *m, KVCache *c, const int *tokens, int n, in
             }
             attention_decode_row(d->atty + (size_t)i * D, d->scores, d->qkv + (size_t)i * QKV,
                                  kc + so, vc + so, kc + sp, vc + sp, c->share_len[s],
-                                 d->pos[i] + 1, NH, NKV, HD);
+                                 d->pos[i] + 1, NH, NKV, HD, c->prefetch);
         }
         matmul_forward_packed(d->x, D, d->atty, D, pw + d->off_o, n, D, D, 1.0f);
 

@@ -820,7 +820,7 @@ enum { ATT_PREFETCH = 4 };
 
 static void attention_decode_row_avx(float *out, float *scores, const float *q, const float *kc,
                                      const float *vc, const float *kp, const float *vp, int np,
-                                     int n, int NH, int NKV, int HD) {
+                                     int n, int NH, int NKV, int HD, int prefetch) {
     const int KVD = NKV * HD, group = NH / NKV;
     const __m256 scale = _mm256_set1_ps(1.0f / sqrtf((float)HD));
     for (int h0 = 0; h0 < NH; h0 += 8) {
@@ -834,7 +834,7 @@ static void attention_decode_row_avx(float *out, float *scores, const float *q, 
         }
         for (int t = 0; t < n; t++) {
             const float *kt = kv_row(kc, kp, np, t, KVD);
-            if (h0 == 0) {
+            if (h0 == 0 && prefetch) {
                 const float *vt = kv_row(vc, vp, np, t, KVD);
                 for (int c = 0; c < KVD; c += 16) _mm_prefetch((const char *)(vt + c), _MM_HINT_T1);
                 if (t + ATT_PREFETCH < n) {
@@ -1029,19 +1029,20 @@ static void value_rows(float *out, const float *p, const float *vc, const float 
  * reduced together by hsum16x16 (a dot product's reduction is most of
  * its cost at HD = 32); rows past n repeat the last row and are not
  * stored. Values: position-major (value_rows), each value row read once.
- * The caller asks for this row's keys and values into L2 while the row
- * before it runs (decode_rows); the block's value rows are asked for
- * again here (measured: dropping that was no faster, if anything slower). */
+ * With prefetch, the caller asks for this row's keys and values into L2
+ * while the row before it runs (decode_rows), and the block's value rows
+ * are asked for again here (measured on Zen 4: dropping that was no
+ * faster, if anything slower). */
 static void attention_decode_row_wide(float *out, float *scores, const float *q, const float *kc,
                                       const float *vc, const float *kp, const float *vp, int np,
-                                      int n, int NH, int NKV, int HD) {
+                                      int n, int NH, int NKV, int HD, int prefetch) {
     const int KVD = NKV * HD, group = NH / NKV, nq = HD / 16;
     const __m512 scale = _mm512_set1_ps(1.0f / sqrtf((float)HD));
     for (int t0 = 0; t0 < n; t0 += 16) {
         const int nt = n - t0 < 16 ? n - t0 : 16;
         const float *kr[16];
         for (int j = 0; j < 16; j++) kr[j] = kv_row(kc, kp, np, t0 + (j < nt ? j : nt - 1), KVD);
-        for (int j = 0; j < nt; j++) { /* the value rows, and the next block's keys */
+        for (int j = 0; prefetch && j < nt; j++) { /* the value rows, and the next block's keys */
             const float *vt = kv_row(vc, vp, np, t0 + j, KVD);
             for (int c = 0; c < KVD; c += 16) _mm_prefetch((const char *)(vt + c), _MM_HINT_T1);
             if (t0 + 16 + j < n) {
@@ -1079,19 +1080,20 @@ static void attention_decode_row_wide(float *out, float *scores, const float *q,
  * L2, so the order decides whether the reads stream or stall. */
 void attention_decode_row(float *out, float *scores, const float *q, const float *kc,
                           const float *vc, const float *kp, const float *vp, int np, int n,
-                          int NH, int NKV, int HD) {
+                          int NH, int NKV, int HD, int prefetch) {
 #if defined(__AVX512F__)
     if (HD % 16 == 0) {
-        attention_decode_row_wide(out, scores, q, kc, vc, kp, vp, np, n, NH, NKV, HD);
+        attention_decode_row_wide(out, scores, q, kc, vc, kp, vp, np, n, NH, NKV, HD, prefetch);
         return;
     }
 #endif
 #if defined(__AVX2__) && defined(__FMA__)
     if (HD % 8 == 0) {
-        attention_decode_row_avx(out, scores, q, kc, vc, kp, vp, np, n, NH, NKV, HD);
+        attention_decode_row_avx(out, scores, q, kc, vc, kp, vp, np, n, NH, NKV, HD, prefetch);
         return;
     }
 #endif
+    (void)prefetch; /* the portable loop leaves the streams to the hardware */
     int KVD = NKV * HD, group = NH / NKV;
     float scale = 1.0f / sqrtf((float)HD);
     for (int t = 0; t < n; t++) {

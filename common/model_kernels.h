@@ -121,10 +121,13 @@ void softmax_backward_row(float *ds, const float *p, int n);
  * t*NKV*HD, except that t < np reads them at kp, vp + t*NKV*HD instead (a
  * prompt prefix shared with the slot it was copied from; np = 0: none,
  * kp, vp unused). The result does not depend on where the rows live.
- * out (NH*HD); scores is scratch (NH, n). */
+ * out (NH*HD); scores is scratch (NH, n). prefetch 1: the vector
+ * instances ask for the value rows into L2 and the keys a block ahead into
+ * L1 as they go (KVCache.prefetch says when that pays); a hint only, the
+ * same bits either way. */
 void attention_decode_row(float *out, float *scores, const float *q, const float *kc,
                           const float *vc, const float *kp, const float *vp, int np, int n,
-                          int NH, int NKV, int HD);
+                          int NH, int NKV, int HD, int prefetch);
 
 /* out = silu(h1) * h3 elementwise over n. out may alias h1. Decoding's
  * fused matmul_forward_packed_swiglu gives the same bits, so decoding and

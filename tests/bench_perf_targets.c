@@ -22,7 +22,11 @@
  *     layer the fused QKV (D -> 3D), Wo (D -> D), the fused W1;W3 (D ->
  *     2 HF), W2 (HF -> D), then the head (D -> V), over all L layers'
  *     weights packed as decoding packs them; GFLOP/s per product and all
- *     together, the total also as a fraction of sgemm.
+ *     together, the total also as a fraction of sgemm;
+ *   - "sample KV prefetch": the sampling rows with KVCache.prefetch on and
+ *     off, alternating, the same seed (the same tokens and log-probs, checked): the
+ *     median of the per-pair time ratios off / on, which is what
+ *     kernel_kv_prefetch()'s choice for this CPU rests on.
  * Every figure is the median of BENCH_REPS timed reps (default 5; at most
  * 15) after one warm-up. BENCH_ONLY=substring runs only the rows whose
  * label contains it, e.g. BENCH_ONLY="~1M train+adamw T=256" BENCH_REPS=1
@@ -36,6 +40,7 @@
 
 #include "blas_setup.h"
 #include "config.h"
+#include "kernel_dispatch.h"
 #include "grpo_step.h"
 #include "memory.h"
 #include "model.h"
@@ -56,6 +61,59 @@ enum { MAX_REPS = 15 };
 
 #define PLAN(c) ((TrainPlan *)config_get_mut((c), &plan_section))
 #define SAMP(c) ((SamplingSettings *)config_get_mut((c), &sampling_section))
+
+/* generate() on n_prompts x G with the KV cache's software prefetch on and
+ * off in turn (after one warm-up pair): the median off / on time ratio, so
+ * > 1 means prefetching pays on this CPU. */
+static void bench_kv_prefetch(const Model *m, const Tokenizer *tok, int n_prompts, int G,
+                              int reps) {
+    enum { P = 8, MAX_NEW = 56 };
+    const int N = n_prompts * G;
+    KVCache *kc = kv_cache_new(&m->cfg, N, P + MAX_NEW);
+    int pbuf[16][P], plen[16];
+    const int *prompts[16];
+    Rng r;
+    rng_seed(&r, 4, 0);
+    CHECK(n_prompts <= 16);
+    for (int p = 0; p < n_prompts; p++) {
+        pbuf[p][0] = tok->bos_id;
+        for (int i = 1; i < P; i++) pbuf[p][i] = 3 + (int)rng_below(&r, m->cfg.vocab_size - 3);
+        prompts[p] = pbuf[p];
+        plen[p] = P;
+    }
+    SamplerConfig sc = {.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .max_new_tokens = MAX_NEW};
+    Completions comp[2];
+    completions_alloc(&comp[0], N, MAX_NEW);
+    completions_alloc(&comp[1], N, MAX_NEW);
+    double ratio[MAX_REPS], t[2][MAX_REPS];
+    for (int k = -1; k < reps; k++) {
+        double dt[2];
+        for (int on = 1; on >= 0; on--) {
+            kc->prefetch = on;
+            rng_seed(&r, 5, (uint64_t)k + 1); /* both runs sample the same tokens */
+            const double t0 = now_seconds();
+            generate(m, kc, prompts, plen, n_prompts, G, &sc, tok, &r, &comp[on]);
+            dt[on] = now_seconds() - t0;
+        }
+        for (int j = 0; j < N; j++)
+            CHECK(comp[0].len[j] == comp[1].len[j] &&
+                  memcmp(comp[0].tokens + (size_t)j * MAX_NEW, comp[1].tokens + (size_t)j * MAX_NEW,
+                         sizeof(int) * comp[0].len[j]) == 0 &&
+                  memcmp(comp[0].logp + (size_t)j * MAX_NEW, comp[1].logp + (size_t)j * MAX_NEW,
+                         sizeof(float) * comp[0].len[j]) == 0);
+        if (k < 0) continue;
+        t[1][k] = dt[1];
+        t[0][k] = dt[0];
+        ratio[k] = dt[0] / dt[1];
+    }
+    const double on = median(t[1], reps), off = median(t[0], reps);
+    printf("  sample KV prefetch B=%-3d: on %.1f ms, off %.1f ms, off / on %.3f (median of %d "
+           "pairs; > 1: prefetching pays); this CPU's default: %s\n", N, on * 1e3, off * 1e3,
+           median(ratio, reps), reps, kernel_kv_prefetch() ? "on" : "off");
+    completions_free(&comp[0]);
+    completions_free(&comp[1]);
+    kv_cache_free(kc);
+}
 
 /* Whether the row labelled `label` runs under BENCH_ONLY. */
 static int row_selected(const char *label) {
@@ -234,6 +292,10 @@ int main(void) {
         for (int n = 4; n <= 16; n *= 4) {
             snprintf(label, sizeof label, "%s sample B=%d", sizes[i].name, n * 4);
             if (row_selected(label)) bench_sample(&m, tok, n, 4, reps);
+        }
+        for (int n = 4; n <= 16; n *= 4) {
+            snprintf(label, sizeof label, "%s sample KV prefetch B=%d", sizes[i].name, n * 4);
+            if (row_selected(label)) bench_kv_prefetch(&m, tok, n, 4, reps);
         }
         for (int rows = 16; rows <= 64; rows *= 4) {
             snprintf(label, sizeof label, "%s packed matmul rows=%d", sizes[i].name, rows);

@@ -323,7 +323,7 @@ static void test_attention_decode_row(void **st) {
                 kc[i] = rng_normal(&r);
                 vc[i] = rng_normal(&r);
             }
-            attention_decode_row(out, scores, q, kc, vc, NULL, NULL, 0, n, NH, NKV, HD);
+            attention_decode_row(out, scores, q, kc, vc, NULL, NULL, 0, n, NH, NKV, HD, 1);
             ref_attention(ref, q, kc, vc, n, NH, NKV, HD);
             for (int i = 0; i < NH * HD; i++)
                 if (fabs(out[i] - ref[i]) > 1e-5 * (1 + fabs(ref[i])))
@@ -338,13 +338,16 @@ static void test_attention_decode_row(void **st) {
             memcpy(kp, kc, sizeof(float) * (size_t)np * KVD);
             memcpy(vp, vc, sizeof(float) * (size_t)np * KVD);
             for (int i = 0; i < np * KVD; i++) kc[i] = vc[i] = NAN;
-            attention_decode_row(o2, scores, q, kc, vc, kp, vp, np, n, NH, NKV, HD);
-            if (memcmp(out, o2, sizeof(float) * NH * HD) != 0)
-                fail_msg("test_decode_kernels.c: attention NH=%d NKV=%d HD=%d n=%d with %d rows "
-                         "shared differs from the contiguous rows", NH, NKV, HD, n, np);
+            for (int pf = 0; pf < 2; pf++) { /* prefetching or not: the same bits */
+                attention_decode_row(o2, scores, q, kc, vc, kp, vp, np, n, NH, NKV, HD, pf);
+                if (memcmp(out, o2, sizeof(float) * NH * HD) != 0)
+                    fail_msg("test_decode_kernels.c: attention NH=%d NKV=%d HD=%d n=%d with %d "
+                             "rows shared (prefetch %d) differs from the contiguous rows", NH,
+                             NKV, HD, n, np, pf);
+            }
             /* a NaN in the cache shows: every head reading it outputs NaN */
             kp[0] = NAN;
-            attention_decode_row(o2, scores, q, kc, vc, kp, vp, np, n, NH, NKV, HD);
+            attention_decode_row(o2, scores, q, kc, vc, kp, vp, np, n, NH, NKV, HD, 1);
             for (int i = 0; i < HD; i++)
                 if (!isnan(o2[i]))
                     fail_msg("test_decode_kernels.c: attention NH=%d HD=%d n=%d: a NaN key gave "
@@ -404,7 +407,8 @@ static void fresh_logits(const Model *m, const int *hist, int n, float *logits) 
  * others share (they take their own copy first), a copy of a slot that
  * has rows of its own, decode steps in between. Every slot's logits are
  * bit-identical to its history run alone with no copies (each row's
- * arithmetic does not depend on the others in its step). */
+ * arithmetic does not depend on the others in its step), the shared cache
+ * prefetching where the fresh ones do not, or the other way round. */
 static void test_shared_prefix_cache(void **st) {
     ModelConfig c = {.vocab_size = 20, .dim = 32, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2,
                      .hidden_dim = 48, .max_seq_len = 16, .tied_embeddings = 0,
@@ -414,6 +418,7 @@ static void test_shared_prefix_cache(void **st) {
     model_init_weights(&m, 3);
     const int V = c.vocab_size;
     KVCache *kc = kv_cache_new(&c, 5, 16);
+    kc->prefetch = !kc->prefetch; /* fresh_logits' caches keep kernel_kv_prefetch() */
     float *lg = xmalloc(sizeof(float) * 5 * V), *ref = xmalloc(sizeof(float) * V);
     const int A[5] = {1, 4, 7, 9, 3}, B[3] = {1, 12, 5};
     model_prefill(&m, kc, 0, A, 5, lg);

@@ -99,11 +99,17 @@ static void compare_decode_rows(const Kernels *k, const Kernels *g) {
             for (int i = 0; i < 2; i++) {
                 o[i] = xmalloc(sizeof(float) * nh * hd);
                 pair[i]->attention_decode_row(o[i], scores, q, kc, vc, kp, vp, np, n, nh,
-                                              shapes[a].nkv, hd);
+                                              shapes[a].nkv, hd, 1);
             }
             char what[64];
             snprintf(what, sizeof what, "decode_row %dx%d/%d n=%d", nh, hd, shapes[a].nkv, n);
             expect_close(kernel_isa_name(k->isa), what, o[0], o[1], (size_t)nh * hd, TOL);
+            /* without the prefetches: the instance's own bits */
+            float *o0 = xmalloc(sizeof(float) * nh * hd);
+            k->attention_decode_row(o0, scores, q, kc, vc, kp, vp, np, n, nh, shapes[a].nkv, hd, 0);
+            if (memcmp(o0, o[0], sizeof(float) * nh * hd) != 0)
+                fail_msg("%s %s: prefetch 0 and 1 differ", kernel_isa_name(k->isa), what);
+            xfree(o0);
             xfree(q); xfree(kc); xfree(vc); xfree(kp); xfree(vp); xfree(scores);
             xfree(o[0]); xfree(o[1]);
         }
@@ -251,7 +257,7 @@ static void compare_instance(const Kernels *k) {
         orow[i] = xmalloc(sizeof(float) * QD);
         float *scores = xmalloc(sizeof(float) * NH * T);
         pair[i]->attention_decode_row(orow[i], scores, q0, k0, v0, NULL, NULL, 0, T, NH, NKV,
-                                      HD);
+                                      HD, 1);
         xfree(scores);
     }
     expect_close(name, "attention_decode_row", orow[0], orow[1], QD, TOL);
