@@ -31,7 +31,9 @@ int kernel_isa_supported(KernelIsa isa);
  * off: on AMD Zen 4 (1 MB L2) asking for the next row's keys and values
  * ahead raised ~4M B=16 from 65% to 77% of sgemm; on an AVX-512 Xeon (2 MB
  * L2, a stronger L2 streamer) every software prefetch of the cache cost
- * 3-5 points, the prefetch instructions stalling on fill buffers. */
+ * 5-10% of the sampling time (3-6 points of sgemm), the prefetch
+ * instructions stalling on fill buffers. bench_perf_targets measures
+ * both ways ("sample KV prefetch"). */
 int kernel_kv_prefetch(void);
 /* "kernels avx512 (CPU: avx512f avx2 fma; KV prefetch on)": the instance
  * in use, the CPU's vector features and kernel_kv_prefetch()
