@@ -169,6 +169,32 @@ static inline double bench_decode(const Model *m, int n, int T, int prompt, int 
     return n * (T - prompt) / sec;
 }
 
+/* The sampling benchmarks' workload: up to 16 random prompts of
+ * BENCH_PROMPT_LEN tokens (BOS first, then ordinary ids: 3.. in both
+ * tokenizer kinds) drawn from r, and at most BENCH_MAX_NEW new tokens at
+ * temperature 1. */
+enum { BENCH_PROMPT_LEN = 8, BENCH_MAX_NEW = 56, BENCH_MAX_PROMPTS = 16 };
+typedef struct {
+    int tok[BENCH_MAX_PROMPTS][BENCH_PROMPT_LEN];
+    const int *ptr[BENCH_MAX_PROMPTS];
+    int len[BENCH_MAX_PROMPTS];
+    SamplerConfig sc;
+} BenchPrompts;
+
+static inline void bench_prompts(BenchPrompts *bp, const Tokenizer *tok, int vocab_size,
+                                 int n_prompts, Rng *r) {
+    CHECK(n_prompts <= BENCH_MAX_PROMPTS);
+    for (int p = 0; p < n_prompts; p++) {
+        bp->tok[p][0] = tok->bos_id;
+        for (int i = 1; i < BENCH_PROMPT_LEN; i++)
+            bp->tok[p][i] = 3 + (int)rng_below(r, vocab_size - 3);
+        bp->ptr[p] = bp->tok[p];
+        bp->len[p] = BENCH_PROMPT_LEN;
+    }
+    bp->sc = (SamplerConfig){.temperature = 1.0f, .top_k = 0, .top_p = 1.0f,
+                             .max_new_tokens = BENCH_MAX_NEW};
+}
+
 /* Times generate(): n_prompts random 8-token prompts (BOS first) x G
  * completions at temperature 1, up to 56 new tokens, so a sequence that
  * never samples EOS reaches 64 tokens (random weights sample EOS about once
@@ -177,22 +203,13 @@ static inline double bench_decode(const Model *m, int n, int T, int prompt, int 
  * prompt prefilled once, then one row per fed-back token. */
 static inline double bench_sample(const Model *m, const Tokenizer *tok, int n_prompts, int G, int reps) {
     const ModelConfig *c = &m->cfg;
-    enum { P = 8, MAX_NEW = 56 };
+    enum { P = BENCH_PROMPT_LEN, MAX_NEW = BENCH_MAX_NEW };
     int N = n_prompts * G;
     KVCache *kc = kv_cache_new(c, N, P + MAX_NEW);
-    int pbuf[16][P];
-    const int *prompts[16];
-    int plen[16];
+    BenchPrompts bp;
     Rng r;
     rng_seed(&r, 4, 0);
-    CHECK(n_prompts <= 16);
-    for (int p = 0; p < n_prompts; p++) {
-        pbuf[p][0] = tok->bos_id; /* then ordinary ids: 3.. in both tokenizer kinds */
-        for (int i = 1; i < P; i++) pbuf[p][i] = 3 + (int)rng_below(&r, c->vocab_size - 3);
-        prompts[p] = pbuf[p];
-        plen[p] = P;
-    }
-    SamplerConfig sc = {.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .max_new_tokens = MAX_NEW};
+    bench_prompts(&bp, tok, c->vocab_size, n_prompts, &r);
     Completions comp;
     completions_alloc(&comp, N, MAX_NEW);
     double t[16], fl[16], toks[16], ratio[16], cratio[16];
@@ -200,7 +217,7 @@ static inline double bench_sample(const Model *m, const Tokenizer *tok, int n_pr
     for (int k = -1; k < reps; k++) {
         Rate sg = sgemm_once(&ref);
         double t0 = now_seconds(), c0 = cpu_seconds();
-        generate(m, kc, prompts, plen, n_prompts, G, &sc, tok, &r, &comp);
+        generate(m, kc, bp.ptr, bp.len, n_prompts, G, &bp.sc, tok, &r, &comp);
         double dt = now_seconds() - t0, dc = cpu_seconds() - c0;
         if (k < 0) continue;
         double flops = 0, ntok = 0;

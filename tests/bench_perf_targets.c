@@ -40,8 +40,8 @@
 
 #include "blas_setup.h"
 #include "config.h"
-#include "kernel_dispatch.h"
 #include "grpo_step.h"
+#include "kernel_dispatch.h"
 #include "memory.h"
 #include "model.h"
 #include "model_kernels.h"
@@ -67,21 +67,13 @@ enum { MAX_REPS = 15 };
  * > 1 means prefetching pays on this CPU. */
 static void bench_kv_prefetch(const Model *m, const Tokenizer *tok, int n_prompts, int G,
                               int reps) {
-    enum { P = 8, MAX_NEW = 56 };
+    enum { MAX_NEW = BENCH_MAX_NEW };
     const int N = n_prompts * G;
-    KVCache *kc = kv_cache_new(&m->cfg, N, P + MAX_NEW);
-    int pbuf[16][P], plen[16];
-    const int *prompts[16];
+    KVCache *kc = kv_cache_new(&m->cfg, N, BENCH_PROMPT_LEN + MAX_NEW);
+    BenchPrompts bp;
     Rng r;
     rng_seed(&r, 4, 0);
-    CHECK(n_prompts <= 16);
-    for (int p = 0; p < n_prompts; p++) {
-        pbuf[p][0] = tok->bos_id;
-        for (int i = 1; i < P; i++) pbuf[p][i] = 3 + (int)rng_below(&r, m->cfg.vocab_size - 3);
-        prompts[p] = pbuf[p];
-        plen[p] = P;
-    }
-    SamplerConfig sc = {.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .max_new_tokens = MAX_NEW};
+    bench_prompts(&bp, tok, m->cfg.vocab_size, n_prompts, &r);
     Completions comp[2];
     completions_alloc(&comp[0], N, MAX_NEW);
     completions_alloc(&comp[1], N, MAX_NEW);
@@ -92,7 +84,7 @@ static void bench_kv_prefetch(const Model *m, const Tokenizer *tok, int n_prompt
             kc->prefetch = on;
             rng_seed(&r, 5, (uint64_t)k + 1); /* both runs sample the same tokens */
             const double t0 = now_seconds();
-            generate(m, kc, prompts, plen, n_prompts, G, &sc, tok, &r, &comp[on]);
+            generate(m, kc, bp.ptr, bp.len, n_prompts, G, &bp.sc, tok, &r, &comp[on]);
             dt[on] = now_seconds() - t0;
         }
         for (int j = 0; j < N; j++)
